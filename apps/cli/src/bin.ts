@@ -1,5 +1,6 @@
-// End-to-end smoke run until the `qbnn demo` command exists: loads the built packages in
-// plain node and exercises them.
+#!/usr/bin/env node
+// The `qbnn` command. Until `qbnn demo` exists this is an end-to-end smoke run that loads the
+// built packages in plain node and exercises them.
 import { Rng } from '@qbnn/core';
 
 const rng = new Rng(42);
