@@ -1,1 +1,1 @@
-export {};
+export { type CaseResult, measure, type Suite, type SuiteContext } from './harness.js';

@@ -1,0 +1,162 @@
+import { cpus } from 'node:os';
+
+/** One measured case, as it appears in the JSON document. */
+export interface CaseResult {
+  case: string;
+  impl: string;
+  params: Record<string, unknown>;
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  runs: number;
+  /** Work per second at the median (unit below), or null when the case measures no rate. */
+  throughput: number | null;
+  unit: string;
+  /** Extra figures a case reports besides time (memory, bytes, ...). */
+  extra?: Record<string, number | string>;
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  isa: string;
+  node: string;
+}
+
+export interface SuiteReport {
+  suite: string;
+  date: string;
+  command: string;
+  machine: MachineInfo;
+  results: CaseResult[];
+  ratios: Record<string, number>;
+  notes: string[];
+}
+
+export interface SuiteContext {
+  quick: boolean;
+  /** Records a finished case and prints a progress line on stderr. */
+  add(result: CaseResult): CaseResult;
+  /** Records a note (a skipped peer, a fallback) shown under the table. */
+  note(text: string): void;
+  ratio(name: string, value: number): void;
+  /** Timed runs per case: at least 5 (3 in quick mode, which is for smoke runs only). */
+  runs: number;
+}
+
+export interface Suite {
+  name: string;
+  description: string;
+  run(ctx: SuiteContext): Promise<void>;
+}
+
+export interface MeasureOptions {
+  warmup?: number;
+  runs: number;
+  /** Work done by one call, for the throughput column. */
+  work?: number;
+  unit?: string;
+}
+
+/**
+ * Times `fn` after `warmup` untimed calls: each run is one call; the median is what qbnn
+ * quotes (machines here are shared and noisy, so the minimum and maximum are kept too).
+ */
+export async function measure(
+  caseName: string,
+  impl: string,
+  params: Record<string, unknown>,
+  fn: () => unknown | Promise<unknown>,
+  opts: MeasureOptions,
+): Promise<CaseResult> {
+  const warmup = opts.warmup ?? 1;
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  const median = medianOf(times);
+  return {
+    case: caseName,
+    impl,
+    params,
+    median_ms: round(median),
+    min_ms: round(times[0]),
+    max_ms: round(times[times.length - 1]),
+    runs: times.length,
+    throughput: opts.work === undefined ? null : round((opts.work / median) * 1e3),
+    unit: opts.unit ?? '',
+  };
+}
+
+export function medianOf(sorted: number[]): number {
+  const s = [...sorted].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function round(x: number): number {
+  return Number(x.toPrecision(6));
+}
+
+export function machineInfo(isa: string): MachineInfo {
+  const c = cpus();
+  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, isa, node: process.version };
+}
+
+/** A plain-text table of the results, for humans. */
+export function formatTable(report: SuiteReport): string {
+  const header = ['case', 'impl', 'params', 'median ms', 'min', 'max', 'throughput'];
+  const rows = report.results.map((r) => [
+    r.case,
+    r.impl,
+    Object.entries(r.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
+    String(r.median_ms),
+    String(r.min_ms),
+    String(r.max_ms),
+    r.throughput === null ? '' : `${r.throughput} ${r.unit}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const ratios = Object.entries(report.ratios);
+  if (ratios.length) {
+    out.push('', 'ratios:');
+    for (const [k, v] of ratios) out.push(`  ${k}: ${v}`);
+  }
+  for (const n of report.notes) out.push(`note: ${n}`);
+  return out.join('\n');
+}
+
+/** The markdown table the README links to. */
+export function formatMarkdown(report: SuiteReport): string {
+  const lines = [
+    `## ${report.suite}`,
+    '',
+    `${report.date}, ${report.machine.cpu}, ${report.machine.cores} cores, isa ${report.machine.isa}, node ${report.machine.node}`,
+    '',
+    `Command: \`${report.command}\``,
+    '',
+    '| case | impl | params | median ms | min | max | throughput |',
+    '|---|---|---|---:|---:|---:|---:|',
+  ];
+  for (const r of report.results) {
+    const params = Object.entries(r.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    const tp = r.throughput === null ? '' : `${r.throughput} ${r.unit}`;
+    lines.push(`| ${r.case} | ${r.impl} | ${params} | ${r.median_ms} | ${r.min_ms} | ${r.max_ms} | ${tp} |`);
+  }
+  const ratios = Object.entries(report.ratios);
+  if (ratios.length) {
+    lines.push('', '| ratio | value |', '|---|---:|');
+    for (const [k, v] of ratios) lines.push(`| ${k} | ${v} |`);
+  }
+  for (const n of report.notes) lines.push('', `Note: ${n}`);
+  return `${lines.join('\n')}\n`;
+}

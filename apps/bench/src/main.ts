@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// `pnpm bench <suite> [--json] [--quick]`: runs one suite (or `all`), prints a table (or one
+// JSON document on stdout with --json), and after a full run writes results/<suite>.json and
+// the markdown summary results/README.md that the project README links to.
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatMarkdown, formatTable, machineInfo, type SuiteContext, type SuiteReport } from './harness.js';
+import { SUITES } from './suites/index.js';
+
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
+
+function usage(message?: string): never {
+  if (message) process.stderr.write(`bench: ${message}\n`);
+  process.stderr.write(
+    `usage: pnpm bench <suite|all> [--json] [--quick]\nsuites:\n${SUITES.map((s) => `  ${s.name.padEnd(8)} ${s.description}`).join('\n')}\n`,
+  );
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  for (const f of flags)
+    if (f !== '--json' && f !== '--quick') usage(`unknown flag ${f}; allowed: --json, --quick`);
+  const names = args.filter((a) => !a.startsWith('--'));
+  if (names.length !== 1) usage('name exactly one suite');
+  const wanted = names[0] === 'all' ? SUITES : SUITES.filter((s) => s.name === names[0]);
+  if (wanted.length === 0)
+    usage(`unknown suite '${names[0]}'; allowed: ${SUITES.map((s) => s.name).join(', ')}, all`);
+  const quick = flags.has('--quick');
+  const json = flags.has('--json');
+  const reports: SuiteReport[] = [];
+  for (const suite of wanted) {
+    const { isa } = await import('./isa.js').then((m) => m.detectIsa());
+    const report: SuiteReport = {
+      suite: suite.name,
+      date: new Date().toISOString(),
+      command: `pnpm bench ${suite.name}${quick ? ' --quick' : ''}`,
+      machine: machineInfo(isa),
+      results: [],
+      ratios: {},
+      notes: [],
+    };
+    const ctx: SuiteContext = {
+      quick,
+      runs: quick ? 3 : 7,
+      add(r) {
+        report.results.push(r);
+        process.stderr.write(
+          `  ${r.case} [${r.impl}] ${r.median_ms} ms${r.throughput === null ? '' : ` ${r.throughput} ${r.unit}`}\n`,
+        );
+        return r;
+      },
+      note(text) {
+        report.notes.push(text);
+        process.stderr.write(`  note: ${text}\n`);
+      },
+      ratio(name, value) {
+        report.ratios[name] = Number(value.toPrecision(4));
+      },
+    };
+    process.stderr.write(`bench ${suite.name}${quick ? ' (quick)' : ''}\n`);
+    await suite.run(ctx);
+    reports.push(report);
+    if (!quick) writeResult(report);
+    if (!json) process.stdout.write(`\n${formatTable(report)}\n`);
+  }
+  if (json) process.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+}
+
+/** Atomic write (temp file + rename) of one suite's JSON, then the markdown summary of all. */
+function writeResult(report: SuiteReport): void {
+  const file = join(resultsDir, `${report.suite}.json`);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+  const all = readdirSync(resultsDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as SuiteReport);
+  const md = `# qbnn benchmark results\n\nWritten by \`pnpm bench <suite>\` (full runs only). Medians of at least 5 timed runs after a warm-up.\n\n${all.map(formatMarkdown).join('\n')}`;
+  writeFileSync(join(resultsDir, 'README.md.tmp'), md);
+  renameSync(join(resultsDir, 'README.md.tmp'), join(resultsDir, 'README.md'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
