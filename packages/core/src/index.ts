@@ -2,5 +2,6 @@ export * from './backend/index.js';
 export { QbnnError, type QbnnErrorCode } from './errors.js';
 export type * from './kernels/types.js';
 export { MAX_GEMM_K } from './kernels/types.js';
+export * from './quant/index.js';
 export { philox4x32, philoxFill } from './rng/philox.js';
 export { Rng } from './rng/rng.js';

@@ -1,0 +1,28 @@
+export {
+  type AffineOptions,
+  dequantize,
+  fakeQuantize,
+  type QuantizedArray,
+  quantize,
+} from './affine.js';
+export {
+  accumulatorScales,
+  type GaussianSampleScales,
+  gaussianSampleMultipliers,
+  QNORMAL_SCALE,
+  requantMultipliers,
+} from './multipliers.js';
+export {
+  channelMinMax,
+  computePerChannelQuantParams,
+  computeQuantParams,
+  MAX_BITS,
+  MIN_BITS,
+  MIN_SCALE,
+  minMax,
+  type PerChannelQuantParams,
+  type QuantParams,
+  type QuantSpec,
+  qRange,
+} from './params.js';
+export { roundHalfEven } from './round.js';
