@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { QbnnError } from '@qbnn/core';
+import { type IdxArray, readIdx } from './idx.js';
+import type { ImageSet } from './types.js';
+import { checkInt } from './util.js';
+
+/** Fashion-MNIST class names, indexed by label. */
+export const FASHION_MNIST_CLASSES: readonly string[] = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
+
+/** Where the Debian package `dataset-fashion-mnist` installs the files. */
+export const FASHION_MNIST_DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** The environment variable naming a data directory. */
+export const DATA_DIR_ENV = 'QBNN_DATA_DIR';
+
+const FILES = {
+  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
+  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
+} as const;
+
+/** Options of {@link loadFashionMnist}. */
+export interface FashionMnistOptions {
+  /** 'train' (60,000 images) or 'test' (10,000), default 'test'. */
+  split?: 'train' | 'test';
+  /** A directory holding the four IDX files (see {@link findFashionMnistDir}). */
+  dir?: string;
+  /** Keep only the first `limit` images of the split. */
+  limit?: number;
+  /** Environment to read QBNN_DATA_DIR from, default `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+function hasSplit(dir: string, split: 'train' | 'test'): boolean {
+  const f = FILES[split];
+  return (
+    (existsSync(join(dir, `${f.images}.gz`)) || existsSync(join(dir, f.images))) &&
+    (existsSync(join(dir, `${f.labels}.gz`)) || existsSync(join(dir, f.labels)))
+  );
+}
+
+/**
+ * The directory the Fashion-MNIST files of `split` are read from, searching in order:
+ * 1. `dir` (when given, only there: a wrong path is an error, not a fallback);
+ * 2. `$QBNN_DATA_DIR/fashion-mnist`, then `$QBNN_DATA_DIR` itself;
+ * 3. `/usr/share/datasets/fashion-mnist` (Debian `dataset-fashion-mnist`).
+ *
+ * A directory qualifies when it holds `<prefix>-images-idx3-ubyte[.gz]` and
+ * `<prefix>-labels-idx1-ubyte[.gz]`, prefix `train` or `t10k`, the names the Debian package installs.
+ *
+ * @throws QbnnError ERR_ARG naming every place searched and the package to install
+ */
+export function findFashionMnistDir(
+  dir?: string,
+  split: 'train' | 'test' = 'test',
+  env: Record<string, string | undefined> = process.env,
+): string {
+  const f = FILES[split];
+  const want = `${f.images}[.gz] and ${f.labels}[.gz]`;
+  if (dir !== undefined) {
+    if (hasSplit(dir, split)) return dir;
+    throw new QbnnError('ERR_ARG', `loadFashionMnist: dir ${dir} does not hold ${want}`);
+  }
+  const candidates: string[] = [];
+  const envDir = env[DATA_DIR_ENV];
+  if (envDir) candidates.push(join(envDir, 'fashion-mnist'), envDir);
+  candidates.push(FASHION_MNIST_DEBIAN_DIR);
+  for (const c of candidates) if (hasSplit(c, split)) return c;
+  throw new QbnnError(
+    'ERR_ARG',
+    `loadFashionMnist: Fashion-MNIST not found (looked for ${want} in ${candidates.join(', ')}). ` +
+      `Install it with \`sudo apt-get install dataset-fashion-mnist\` (Debian/Ubuntu), or pass \`dir\`, ` +
+      `or set ${DATA_DIR_ENV} to a directory holding the four IDX files.`,
+  );
+}
+
+function readOne(dir: string, base: string): { idx: IdxArray; path: string } {
+  const gz = join(dir, `${base}.gz`);
+  const path = existsSync(gz) ? gz : join(dir, base);
+  return { idx: readIdx(path), path };
+}
+
+/**
+ * Loads one split of Fashion-MNIST (Xiao et al. 2017; 60,000 train and 10,000 test 28x28 grey
+ * images of 10 clothing classes, 6,000 and 1,000 a class), the out-of-distribution set of the
+ * paper for MNIST. Files are found by {@link findFashionMnistDir}; gzipped or plain IDX.
+ *
+ * @returns images Float32Array [N, 1, 28, 28] = byte / 255 in [0, 1], labels Int32Array in 0..9
+ * @throws QbnnError ERR_ARG when the files are absent; ERR_FORMAT when they are malformed (not
+ *   uint8, not [N, 28, 28] and [N], counts that disagree, labels above 9)
+ */
+export function loadFashionMnist(options: FashionMnistOptions = {}): ImageSet {
+  const split = options.split ?? 'test';
+  if (split !== 'train' && split !== 'test') {
+    throw new QbnnError('ERR_ARG', `loadFashionMnist: split must be 'train' or 'test', got ${String(split)}`);
+  }
+  const dir = findFashionMnistDir(options.dir, split, options.env ?? process.env);
+  const im = readOne(dir, FILES[split].images);
+  const lb = readOne(dir, FILES[split].labels);
+  const ish = im.idx.shape;
+  if (im.idx.dtype !== 'uint8' || ish.length !== 3 || ish[1] !== 28 || ish[2] !== 28) {
+    throw new QbnnError(
+      'ERR_FORMAT',
+      `${im.path}: expected uint8 images of shape [N, 28, 28], got ${im.idx.dtype} [${ish.join(', ')}]`,
+    );
+  }
+  if (lb.idx.dtype !== 'uint8' || lb.idx.shape.length !== 1) {
+    throw new QbnnError(
+      'ERR_FORMAT',
+      `${lb.path}: expected uint8 labels of shape [N], got ${lb.idx.dtype} [${lb.idx.shape.join(', ')}]`,
+    );
+  }
+  if (lb.idx.shape[0] !== ish[0]) {
+    throw new QbnnError(
+      'ERR_FORMAT',
+      `${im.path} holds ${ish[0]} images but ${lb.path} holds ${lb.idx.shape[0]} labels`,
+    );
+  }
+  const n =
+    options.limit === undefined
+      ? ish[0]
+      : Math.min(ish[0], checkInt('loadFashionMnist: limit', options.limit, 0));
+  const bytes = im.idx.data as Uint8Array;
+  const images = new Float32Array(n * 784);
+  for (let i = 0; i < images.length; i++) images[i] = bytes[i] / 255;
+  const labels = new Int32Array(n);
+  const lbytes = lb.idx.data as Uint8Array;
+  for (let i = 0; i < n; i++) {
+    if (lbytes[i] > 9)
+      throw new QbnnError('ERR_FORMAT', `${lb.path}: label ${i} is ${lbytes[i]}, expected 0..9`);
+    labels[i] = lbytes[i];
+  }
+  return { images, labels, shape: [n, 1, 28, 28], classNames: FASHION_MNIST_CLASSES };
+}
