@@ -11,7 +11,7 @@ if ! command -v pnpm >/dev/null 2>&1; then
 fi
 
 # Debian packages: real data and tools that npm does not carry.
-apt_pkgs=(dataset-fashion-mnist)
+apt_pkgs=(dataset-fashion-mnist chromium)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${QBNN_SKIP_APT:-}" ]; then
   missing=()
   for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

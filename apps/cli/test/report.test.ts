@@ -1,0 +1,121 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { chartSpecs } from '../src/report/charts.js';
+import { renderReport } from '../src/report/html.js';
+import type { ReportData } from '../src/report/types.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+// CI installs Debian's chromium (scripts/setup.sh), so there a missing browser is a failure.
+const haveChromium = existsSync(CHROMIUM);
+
+function sampleData(): ReportData {
+  const ramp = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
+  return {
+    title: 'qbnn report test',
+    createdAt: '2026-11-22T00:00:00Z',
+    config: { model: 'lenet5', posterior: 'gaussian', samples: 20, note: '<script>alert(1)</script>' },
+    notes: ['OOD set: rotated MNIST (test data)'],
+    metrics: { columns: ['float', 'int8 PTQ'], rows: [{ metric: 'accuracy', values: [0.98, 0.975] }] },
+    reliability: [
+      {
+        model: 'float',
+        bins: ramp(10, (i) => ({ confidence: (i + 0.5) / 10, accuracy: (i + 0.4) / 10, count: 5 + i })),
+      },
+    ],
+    entropy: [
+      { model: 'float', group: 'correct', values: ramp(50, (i) => i / 100) },
+      { model: 'float', group: 'wrong', values: ramp(20, (i) => 0.5 + i / 40) },
+    ],
+    referral: [{ model: 'float', points: ramp(11, (i) => ({ fraction: i / 20, accuracy: 0.95 + i / 250 })) }],
+    roc: {
+      oodName: 'rotated MNIST',
+      curves: [
+        { model: 'float', auroc: 0.9, points: ramp(11, (i) => ({ fpr: i / 10, tpr: Math.sqrt(i / 10) })) },
+      ],
+    },
+    throughput: [
+      { impl: 'fp32 tfjs-wasm', imagesPerSecond: 100 },
+      { impl: 'int8 native', imagesPerSecond: 900 },
+    ],
+    sweep: [3, 4, 5].map((bits) => ({
+      posterior: 'gaussian',
+      sweep: 'weight bits (A7)',
+      bits,
+      metric: 'error',
+      value: 0.1 / bits,
+    })),
+  };
+}
+
+describe('HTML report', () => {
+  test('is self-contained and escapes what it embeds', () => {
+    const html = renderReport(sampleData());
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(html).not.toMatch(/<link[^>]+href=/);
+    expect(html).not.toContain('<script>alert(1)</script>');
+    expect(chartSpecs(sampleData()).map((c) => c.id)).toEqual([
+      'reliability',
+      'entropy',
+      'referral',
+      'roc',
+      'throughput',
+      'sweep',
+    ]);
+  });
+
+  test.skipIf(!haveChromium && !process.env.CI)(
+    'renders every chart in headless Chromium without errors',
+    async () => {
+      const data = sampleData();
+      const dir = join(tmpdir(), 'qbnn-report-test');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'report.html');
+      writeFileSync(file, renderReport(data));
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--no-first-run',
+        ],
+      });
+      try {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') errors.push(m.text());
+        });
+        page.on('pageerror', (e) => errors.push(e.message));
+        const requests: string[] = [];
+        page.on('request', (r) => {
+          if (!r.url().startsWith('file:')) requests.push(r.url());
+        });
+        await page.goto(`file://${file}`);
+        await page.waitForFunction(() => document.body.dataset.chartsRendered !== undefined, null, {
+          timeout: 30_000,
+        });
+        const expected = chartSpecs(data).length;
+        expect(await page.evaluate(() => document.body.dataset.chartsRendered)).toBe(String(expected));
+        for (const c of chartSpecs(data)) {
+          // Each chart drew an SVG with marks in it.
+          const marks = await page
+            .locator(
+              `#chart-${c.id} svg .mark-rect, #chart-${c.id} svg .mark-line, #chart-${c.id} svg .mark-symbol`,
+            )
+            .count();
+          expect(marks, `chart ${c.id} has marks`).toBeGreaterThan(0);
+        }
+        expect(errors).toEqual([]);
+        expect(requests).toEqual([]);
+        await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
+      } finally {
+        await browser.close();
+      }
+    },
+  );
+});
