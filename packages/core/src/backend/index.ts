@@ -1,2 +1,171 @@
 // tfjs bootstrap: backend choice, gradient registration, kernels the wasm backend lacks.
-export {};
+//
+// One tfjs-core instance: this module, the generated gradient file, tfjs-backend-cpu and
+// tfjs-backend-wasm all import the bare specifier '@tensorflow/tfjs-core'. In Node (plain ESM or
+// under vitest, which leaves node_modules to Node) that is tfjs-core's CommonJS main, loaded once;
+// in a browser bundle it is the package's ESM build, also once. Code using qbnn must import tfjs
+// the same way: `import * as tf from '@tensorflow/tfjs-core'`.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfWasm from '@tensorflow/tfjs-backend-wasm';
+import { QbnnError } from '../errors.js';
+import './gradients.gen.js';
+import { registerMissingWasmKernels } from './wasm-kernels.js';
+
+export { DELEGATED_KERNELS, NATIVE_KERNELS } from './wasm-kernels.js';
+
+/** Name of a tfjs backend qbnn can run on. */
+export type BackendName = 'wasm' | 'cpu';
+
+/** Options of {@link initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * Backend wanted. `'auto'` (the default) takes wasm and falls back to cpu, logging why;
+   * `'wasm'` throws instead of falling back; `'cpu'` never tries wasm.
+   */
+  backend?: 'auto' | BackendName;
+  /**
+   * Where the tfjs-backend-wasm `.wasm` binaries are served from (a URL prefix ending in '/'), for
+   * browsers whose bundler does not serve them beside the script. Ignored in Node, which reads them
+   * from the installed package.
+   */
+  wasmPath?: string;
+  /** Receives the fallback message. Defaults to `console.warn`. */
+  log?: (message: string) => void;
+}
+
+/** What {@link initBackend} set up. */
+export interface BackendInfo {
+  /** The active tfjs backend. */
+  backend: BackendName;
+  /** Why wasm is not the active backend, when it was wanted but failed; null otherwise. */
+  fallbackReason: string | null;
+  /** Kernels qbnn registered for the wasm backend in this process (empty if already registered). */
+  kernelsAdded: readonly string[];
+  /** Number of kernels that have a gradient registered in tfjs-core's global registry. */
+  gradientCount: number;
+  /** Whether the wasm binary in use has SIMD; null on the cpu backend. */
+  simd: boolean | null;
+}
+
+const WASM_PRIORITY = 2;
+let kernelsAdded: string[] | null = null;
+const pending = new Map<string, Promise<BackendInfo>>();
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Kernel names whose gradient is registered; counted by probing the kernels any backend knows. */
+function countGradients(): number {
+  const names = new Set<string>();
+  for (const b of ['cpu', 'wasm']) for (const k of tf.getKernelsForBackend(b)) names.add(k.kernelName);
+  let n = 0;
+  for (const name of names) if (tf.getGradient(name) !== undefined) n++;
+  return n;
+}
+
+/**
+ * Creates the wasm backend by calling tfjs-backend-wasm's own factory, so that a failure is caught
+ * with its reason (tfjs's setBackend would only log it and return false), then installs the
+ * instance and makes it active.
+ */
+async function activateWasm(wasmPath: string | undefined): Promise<void> {
+  if (typeof WebAssembly !== 'object') throw new Error('this JavaScript engine has no WebAssembly');
+  // Not tf.findBackend('wasm'): for a registered but uninitialised backend it starts the
+  // initialisation itself, leaving the engine with a pending init.
+  if (!initialisedBackends().has('wasm')) {
+    if (wasmPath !== undefined) tfWasm.setWasmPaths(wasmPath);
+    const factory = tf.findBackendFactory('wasm');
+    if (factory == null) throw new Error('tfjs-backend-wasm did not register its backend');
+    const instance = await factory();
+    tf.removeBackend('wasm');
+    tf.registerBackend('wasm', () => instance, WASM_PRIORITY);
+  }
+  if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') returned false");
+}
+
+/** Backends the engine has instantiated (tfjs-core 4.x keeps them in `engine().registry`). */
+function initialisedBackends(): Set<string> {
+  const registry = (tf.engine() as unknown as { registry?: Record<string, unknown> }).registry ?? {};
+  return new Set(Object.keys(registry));
+}
+
+async function activateCpu(): Promise<void> {
+  if (!(await tf.setBackend('cpu'))) {
+    throw new QbnnError(
+      'ERR_BACKEND',
+      "initBackend: tf.setBackend('cpu') failed; tfjs-backend-cpu is unusable",
+    );
+  }
+  // tfjs-backend-cpu logs a "use tfjs-node" hint on first use in Node; qbnn has already said why.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+}
+
+async function init(wanted: 'auto' | BackendName, options: InitBackendOptions): Promise<BackendInfo> {
+  kernelsAdded ??= registerMissingWasmKernels();
+  let fallbackReason: string | null = null;
+  if (wanted !== 'cpu') {
+    try {
+      await activateWasm(options.wasmPath);
+    } catch (err) {
+      if (wanted === 'wasm') {
+        throw new QbnnError('ERR_BACKEND', `initBackend: the wasm backend failed to start: ${message(err)}`);
+      }
+      fallbackReason = `tfjs-backend-wasm failed to start (${message(err)}); using tfjs-backend-cpu`;
+      (options.log ?? console.warn)(`qbnn: ${fallbackReason}`);
+    }
+  }
+  if (wanted === 'cpu' || fallbackReason !== null) await activateCpu();
+  const backend = tf.getBackend() as BackendName;
+  const simd = backend === 'wasm' ? Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : null;
+  return { backend, fallbackReason, kernelsAdded, gradientCount: countGradients(), simd };
+}
+
+/**
+ * Sets tfjs up for qbnn: makes tfjs-backend-wasm the active backend (in Node and in browsers),
+ * falling back to tfjs-backend-cpu with a logged reason; every tfjs-core gradient is registered
+ * (importing `@qbnn/core` does that; tfjs-core alone registers none in Node), and the kernels
+ * tfjs-backend-wasm lacks for training (Conv2DBackpropFilter, the depthwise conv backprops,
+ * UnsortedSegmentSum, Einsum) are added for wasm.
+ *
+ * Idempotent: later calls with the same `backend` option return the first call's result at once
+ * (re-activating that backend if something else switched it meanwhile).
+ *
+ * Use tfjs through `import * as tf from '@tensorflow/tfjs-core'`, the instance qbnn sets up.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from '@qbnn/core';
+ * import * as tf from '@tensorflow/tfjs-core';
+ * const info = await initBackend(); // { backend: 'wasm', fallbackReason: null, ... }
+ * const g = tf.grad((x: tf.Tensor) => x.square().sum())(tf.tensor1d([1, 2]));
+ * ```
+ * @throws QbnnError `ERR_BACKEND` when `backend: 'wasm'` is forced and wasm cannot start, or when
+ * not even the cpu backend can start.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const wanted = options.backend ?? 'auto';
+  if (wanted !== 'auto' && wanted !== 'wasm' && wanted !== 'cpu') {
+    throw new QbnnError(
+      'ERR_ARG',
+      `initBackend: backend must be 'auto', 'wasm' or 'cpu', got ${String(wanted)}`,
+    );
+  }
+  const cached = pending.get(wanted);
+  if (cached !== undefined) {
+    const info = await cached;
+    if (tf.getBackend() !== info.backend && !(await tf.setBackend(info.backend))) {
+      throw new QbnnError('ERR_BACKEND', `initBackend: could not re-activate the ${info.backend} backend`);
+    }
+    return info;
+  }
+  const p = init(wanted, options);
+  pending.set(wanted, p);
+  try {
+    return await p;
+  } catch (err) {
+    pending.delete(wanted);
+    throw err;
+  }
+}

@@ -1,0 +1,208 @@
+// Kernels that tfjs-backend-wasm 4.22 lacks but training needs, registered for the 'wasm' backend.
+//
+// Two strategies:
+// - Delegation: run tfjs-backend-cpu's own kernel on a private CPU backend instance. The inputs are
+//   copied out of the wasm heap, the cpu kernel (looked up in tfjs's kernel registry, so it is
+//   exactly the implementation tfjs ships) runs, and its outputs are copied back into the heap.
+//   Correct by construction; speed is that of tfjs-backend-cpu plus two copies.
+// - Conv2DBackpropFilter, the one on the hot path of every conv net, is computed on wasm itself:
+//   im2col of the input in JS, then wasm's BatchMatMul (XNNPACK-class speed) of the patches by dy.
+
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+import { QbnnError } from '../errors.js';
+
+type TensorInfo = tf.TensorInfo;
+type NamedAttrMap = tf.NamedAttrMap;
+
+/**
+ * Kernels delegated to tfjs-backend-cpu when the wasm backend lacks them. Chosen from the kernels
+ * tfjs-backend-cpu 4.22 registers and tfjs-backend-wasm 4.22 does not: every one on real-valued
+ * tensors. Left out: Complex, ComplexAbs, FFT, IFFT, Real, Imag (the wasm backend cannot hold
+ * complex64 data), Draw (canvas), StaticRegexReplace (strings), RaggedGather, RaggedRange and
+ * RaggedTensorToTensor (not used for training).
+ */
+export const DELEGATED_KERNELS = [
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'UnsortedSegmentSum',
+  'Einsum',
+] as const;
+
+/** Kernels implemented here on wasm itself. */
+export const NATIVE_KERNELS = ['Conv2DBackpropFilter'] as const;
+
+let privateCpu: MathBackendCPU | null = null;
+
+/** A CPU backend owned by qbnn, not registered with the engine: only a data store for kernels. */
+function cpuBackend(): MathBackendCPU {
+  if (privateCpu === null) {
+    privateCpu = new MathBackendCPU();
+    // tfjs-backend-cpu logs a "use tfjs-node" hint on first write in Node; it does not apply here.
+    (privateCpu as unknown as { firstUse: boolean }).firstUse = false;
+  }
+  return privateCpu;
+}
+
+function asWasm(backend: unknown, kernel: string): BackendWasm {
+  const b = backend as Partial<BackendWasm>;
+  if (typeof b.readSync !== 'function' || typeof b.makeOutput !== 'function') {
+    throw new QbnnError(
+      'ERR_BACKEND',
+      `kernel ${kernel}: called with a backend that is not tfjs-backend-wasm`,
+    );
+  }
+  return backend as BackendWasm;
+}
+
+/** A wasm kernel that copies its inputs to a private CPU backend and runs tfjs-backend-cpu's kernel. */
+function delegatingKernel(kernelName: string): tf.KernelConfig {
+  const cpuKernel = tf.getKernel(kernelName, 'cpu');
+  if (cpuKernel === undefined) {
+    throw new QbnnError(
+      'ERR_BACKEND',
+      `cannot add wasm kernel ${kernelName}: tfjs-backend-cpu registers no such kernel to delegate to`,
+    );
+  }
+  return {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const wasm = asWasm(backend, kernelName);
+      const cpu = cpuBackend();
+      const cpuInputs: Record<string, TensorInfo> = {};
+      const written: object[] = [];
+      try {
+        for (const [name, info] of Object.entries(inputs)) {
+          if (info == null) continue;
+          const values = wasm.readSync(info.dataId) as tf.backend_util.BackendValues;
+          const dataId = cpu.write(values, info.shape, info.dtype);
+          written.push(dataId);
+          cpuInputs[name] = { dataId, shape: info.shape, dtype: info.dtype };
+        }
+        const out = cpuKernel.kernelFunc({
+          inputs: cpuInputs,
+          backend: cpu,
+          attrs: attrs as NamedAttrMap,
+        });
+        const outs = Array.isArray(out) ? out : [out];
+        const results = outs.map((o) => {
+          const values = cpu.readSync(o.dataId) as tf.backend_util.BackendValues;
+          cpu.disposeData(o.dataId, true);
+          return wasm.makeOutput(o.shape, o.dtype, undefined, values);
+        });
+        return Array.isArray(out) ? results : results[0];
+      } finally {
+        for (const id of written) cpu.disposeData(id, true);
+      }
+    },
+  };
+}
+
+/**
+ * Conv2DBackpropFilter on wasm: dW[kh, kw, ci, co] = sum over (b, oh, ow) of
+ * x[b, oh*sh + kh*dh - padTop, ow*sw + kw*dw - padLeft, ci] * dy[b, oh, ow, co].
+ * The patches matrix P[(b, oh, ow), (kh, kw, ci)] is built in JS (zeros where the window falls in
+ * the padding), then dW = P^T dy by the wasm BatchMatMul kernel.
+ */
+function conv2DBackpropFilterKernel(): tf.KernelConfig {
+  const kernelName = 'Conv2DBackpropFilter';
+  return {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const wasm = asWasm(backend, kernelName);
+      const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+        strides: [number, number] | number;
+        pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+        dataFormat: 'NHWC' | 'NCHW';
+        dimRoundingMode?: 'floor' | 'round' | 'ceil';
+        filterShape: [number, number, number, number];
+      };
+      if (dataFormat === 'NCHW') {
+        // Delegate the rare channels-first layout rather than duplicate the indexing.
+        return delegatingKernel(kernelName).kernelFunc({ inputs, backend, attrs });
+      }
+      const conv = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        filterShape,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+        false,
+        'channelsLast',
+      );
+      const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = conv;
+      const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = conv;
+      const { dilationHeight: dh, dilationWidth: dw } = conv;
+      const padTop = conv.padInfo.top;
+      const padLeft = conv.padInfo.left;
+      const xv = wasm.readSync(x.dataId) as Float32Array;
+      const rows = batchSize * outHeight * outWidth;
+      const cols = fh * fw * inChannels;
+      const patches = new Float32Array(rows * cols);
+      let r = 0;
+      for (let b = 0; b < batchSize; b++) {
+        const xb = b * inHeight * inWidth * inChannels;
+        for (let oh = 0; oh < outHeight; oh++) {
+          for (let ow = 0; ow < outWidth; ow++, r++) {
+            const rowBase = r * cols;
+            for (let kh = 0; kh < fh; kh++) {
+              const ih = oh * sh + kh * dh - padTop;
+              if (ih < 0 || ih >= inHeight) continue;
+              for (let kw = 0; kw < fw; kw++) {
+                const iw = ow * sw + kw * dw - padLeft;
+                if (iw < 0 || iw >= inWidth) continue;
+                const src = xb + (ih * inWidth + iw) * inChannels;
+                const dst = rowBase + (kh * fw + kw) * inChannels;
+                patches.set(xv.subarray(src, src + inChannels), dst);
+              }
+            }
+          }
+        }
+      }
+      const a = wasm.makeOutput([1, rows, cols], 'float32', undefined, patches);
+      const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, rows, outChannels], dtype: dy.dtype };
+      const matMul = tf.getKernel('BatchMatMul', 'wasm');
+      if (matMul === undefined) {
+        wasm.disposeData(a.dataId);
+        throw new QbnnError('ERR_BACKEND', 'Conv2DBackpropFilter on wasm needs the wasm BatchMatMul kernel');
+      }
+      let prod: TensorInfo;
+      try {
+        prod = matMul.kernelFunc({
+          inputs: { a, b: dy3 },
+          backend: wasm,
+          attrs: { transposeA: true, transposeB: false },
+        }) as TensorInfo;
+      } finally {
+        wasm.disposeData(a.dataId);
+      }
+      // The product [1, cols, outChannels] is already dW laid out as [fh, fw, inChannels, outChannels]:
+      // hand back the same memory with the filter shape, as the wasm Reshape kernel does.
+      return { dataId: prod.dataId, shape: [fh, fw, inChannels, outChannels], dtype: 'float32' };
+    },
+  };
+}
+
+/**
+ * Registers, for the 'wasm' backend, every kernel of {@link NATIVE_KERNELS} and
+ * {@link DELEGATED_KERNELS} that no one has registered yet. Returns the names it added.
+ */
+export function registerMissingWasmKernels(): string[] {
+  const added: string[] = [];
+  for (const name of NATIVE_KERNELS) {
+    if (tf.getKernel(name, 'wasm') !== undefined) continue;
+    tf.registerKernel(conv2DBackpropFilterKernel());
+    added.push(name);
+  }
+  for (const name of DELEGATED_KERNELS) {
+    if (tf.getKernel(name, 'wasm') !== undefined) continue;
+    tf.registerKernel(delegatingKernel(name));
+    added.push(name);
+  }
+  return added;
+}

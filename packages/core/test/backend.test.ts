@@ -1,0 +1,41 @@
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type BackendInfo, initBackend } from '../src/index.js';
+
+const require = createRequire(import.meta.url);
+
+let info: BackendInfo;
+beforeAll(async () => {
+  info = await initBackend();
+});
+
+describe('initBackend', () => {
+  it('picks wasm here, with SIMD, and adds the missing training kernels', () => {
+    expect(info.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.fallbackReason).toBeNull();
+    expect(info.simd).toBe(true);
+    expect(info.kernelsAdded).toContain('Conv2DBackpropFilter');
+    for (const k of info.kernelsAdded) expect(tf.getKernel(k, 'wasm')).toBeDefined();
+    // tfjs-core 4.22 has 99 gradients over the kernels cpu and wasm know; all are registered.
+    expect(info.gradientCount).toBeGreaterThanOrEqual(95);
+    expect(tf.getGradient('Conv2D')).toBeDefined();
+  });
+
+  it('shares one tfjs-core instance with the backends (the CommonJS main, as plain node loads it)', () => {
+    const cjs = require('@tensorflow/tfjs-core') as typeof tf;
+    expect(cjs.engine).toBe(tf.engine);
+    expect(cjs.Tensor).toBe(tf.Tensor);
+    const wasmMain = require.resolve('@tensorflow/tfjs-backend-wasm');
+    const wasmRequire = createRequire(wasmMain);
+    expect(wasmRequire('@tensorflow/tfjs-core')).toBe(cjs);
+  });
+
+  it('is idempotent and cheap on a second call', async () => {
+    const t0 = performance.now();
+    const again = await initBackend();
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(again).toBe(info);
+  });
+});
