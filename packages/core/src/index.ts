@@ -3,5 +3,4 @@ export { QbnnError, type QbnnErrorCode } from './errors.js';
 export type * from './kernels/types.js';
 export { MAX_GEMM_K } from './kernels/types.js';
 export * from './quant/index.js';
-export { philox4x32, philoxFill } from './rng/philox.js';
-export { Rng } from './rng/rng.js';
+export * from './rng/index.js';

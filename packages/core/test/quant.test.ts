@@ -8,12 +8,12 @@ import {
   fakeQuantize,
   gaussianSampleMultipliers,
   minMax,
-  QNORMAL_SCALE,
   qRange,
   quantize,
   requantMultipliers,
   roundHalfEven,
 } from '../src/quant/index.js';
+import { QNORMAL_SCALE } from '../src/rng/qnormal.js';
 import { Rng } from '../src/rng/rng.js';
 
 /** Independent rounding reference: floor plus an explicit tie rule. */

@@ -9,7 +9,6 @@ export {
   accumulatorScales,
   type GaussianSampleScales,
   gaussianSampleMultipliers,
-  QNORMAL_SCALE,
   requantMultipliers,
 } from './multipliers.js';
 export {

@@ -1,8 +1,6 @@
 import type { ChannelScales } from '../kernels/types.js';
+import { QNORMAL_SCALE } from '../rng/qnormal.js';
 import { checkInt, checkPositiveScale, perChannelF64 } from './checks.js';
-
-/** Scale of the quantised standard normal: 3 standard deviations map to 127. */
-export const QNORMAL_SCALE = 3 / 127;
 
 /**
  * The GEMM requantisation multipliers of the kernel contract (kernels/types.ts), length n:

@@ -1,5 +1,7 @@
 import { QbnnError } from '../errors.js';
+import { bernoulliFill, bernoulliThreshold } from './bernoulli.js';
 import { philox4x32, philoxFill } from './philox.js';
+import { qnormalFill } from './qnormal.js';
 
 const TWO_POW_32 = 0x100000000;
 const INV_2_24 = 1 / 16777216;
@@ -105,6 +107,23 @@ export class Rng {
       if (i + 1 < len) out[i + 1] = r * Math.sin(t);
     }
     return out;
+  }
+
+  /**
+   * `n` samples of the exact quantised standard normal (int8, scale 3/127, zero point 0), one
+   * uint32 word each (see `QNORMAL_THRESHOLDS`); consumes ceil(n / 4) blocks.
+   */
+  qnormal(n: number, out = new Int8Array(checkCount(n))): Int8Array {
+    return qnormalFill(this.key, this.take(Math.ceil(out.length / 4)), out);
+  }
+
+  /**
+   * A keep-mask of `n` bytes for drop probability `p`: element j is 1 (kept) iff its word
+   * u >= round(p * 2^32) (see `bernoulliThreshold`); consumes ceil(n / 4) blocks.
+   */
+  bernoulli(n: number, p: number, out = new Uint8Array(checkCount(n))): Uint8Array {
+    bernoulliThreshold(p);
+    return bernoulliFill(this.key, this.take(Math.ceil(out.length / 4)), p, out);
   }
 }
 

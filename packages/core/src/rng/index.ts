@@ -1,0 +1,5 @@
+export { bernoulliFill, bernoulliThreshold } from './bernoulli.js';
+export { erfc, normalCdf } from './erfc.js';
+export { philox4x32, philoxFill } from './philox.js';
+export { QNORMAL_SCALE, QNORMAL_THRESHOLDS, qnormalFill, qnormalFromWord, qnormalPmf } from './qnormal.js';
+export { Rng } from './rng.js';
