@@ -54,7 +54,7 @@ function hasSplit(dir: string, split: 'train' | 'test'): boolean {
  * The directory the Fashion-MNIST files of `split` are read from, searching in order:
  * 1. `dir` (when given, only there: a wrong path is an error, not a fallback);
  * 2. `$QBNN_DATA_DIR/fashion-mnist`, then `$QBNN_DATA_DIR` itself;
- * 3. `/usr/share/datasets/fashion-mnist` (Debian `dataset-fashion-mnist`).
+ * 3. `systemDir`, default `/usr/share/datasets/fashion-mnist` (Debian `dataset-fashion-mnist`).
  *
  * A directory qualifies when it holds `<prefix>-images-idx3-ubyte[.gz]` and
  * `<prefix>-labels-idx1-ubyte[.gz]`, prefix `train` or `t10k`, the names the Debian package installs.
@@ -65,6 +65,7 @@ export function findFashionMnistDir(
   dir?: string,
   split: 'train' | 'test' = 'test',
   env: Record<string, string | undefined> = process.env,
+  systemDir: string = FASHION_MNIST_DEBIAN_DIR,
 ): string {
   const f = FILES[split];
   const want = `${f.images}[.gz] and ${f.labels}[.gz]`;
@@ -75,7 +76,7 @@ export function findFashionMnistDir(
   const candidates: string[] = [];
   const envDir = env[DATA_DIR_ENV];
   if (envDir) candidates.push(join(envDir, 'fashion-mnist'), envDir);
-  candidates.push(FASHION_MNIST_DEBIAN_DIR);
+  candidates.push(systemDir);
   for (const c of candidates) if (hasSplit(c, split)) return c;
   throw new QbnnError(
     'ERR_ARG',
