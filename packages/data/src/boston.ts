@@ -94,7 +94,7 @@ export interface KFoldOptions {
  */
 export function kFold(n: number, options: KFoldOptions = {}): Fold[] {
   checkInt('kFold: n', n, 0);
-  const k = checkInt('kFold: k', options.k ?? 10, 2, Math.max(2, n));
+  const k = checkInt('kFold: k', options.k ?? 10, 2);
   if (k > n) throw new QbnnError('ERR_ARG', `kFold: k must be at most n = ${n}, got ${k}`);
   let order: Int32Array;
   if (options.shuffle ?? true) order = permutation(n, new Rng(options.seed ?? 0).fork(1));
