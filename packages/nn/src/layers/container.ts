@@ -1,0 +1,76 @@
+import { QbnnError } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from '../module.js';
+import { Identity } from './basic.js';
+
+/**
+ * Applies its children in order. Children are named `'0'`, `'1'`, ... (torch style) or by the
+ * keys of an object; replacing one with {@link Module.setModule} keeps its place.
+ */
+export class Sequential extends Module {
+  constructor(...modules: Module[] | [Record<string, Module>]) {
+    super();
+    if (modules.length === 1 && !(modules[0] instanceof Module)) {
+      for (const [n, m] of Object.entries(modules[0] as Record<string, Module>)) this.registerModule(n, m);
+    } else {
+      (modules as Module[]).forEach((m, i) => {
+        this.registerModule(String(i), m);
+      });
+    }
+  }
+
+  /** Appends a module named by its position. */
+  append(module: Module): this {
+    this.registerModule(String(this.children().length), module);
+    return this;
+  }
+
+  /** Number of children. */
+  get length(): number {
+    return this.children().length;
+  }
+
+  /** The i-th child. */
+  at<M extends Module = Module>(i: number): M {
+    const c = this.children()[i];
+    if (!c) throw new QbnnError('ERR_ARG', `Sequential.at(${i}): out of range (length ${this.length})`);
+    return c as M;
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    let y = x;
+    for (const m of this.children()) y = m.apply(y);
+    return y;
+  }
+}
+
+/** Options of {@link Residual}. */
+export interface ResidualOptions {
+  /** Applied to the input on the skip path (default identity; e.g. a strided 1x1 conv + BN). */
+  shortcut?: Module;
+  /** Applied after the addition (default identity; ReLU in a ResNet BasicBlock). */
+  post?: Module;
+}
+
+/**
+ * Residual add: `post(body(x) + shortcut(x))`. The three parts are children named `body`,
+ * `shortcut` and `post`, so a quantisation pass can put an observer or fake-quant after the
+ * add by replacing `post`.
+ */
+export class Residual extends Module {
+  constructor(body: Module, opts: ResidualOptions = {}) {
+    super();
+    this.registerModule('body', body);
+    this.registerModule('shortcut', opts.shortcut ?? new Identity());
+    this.registerModule('post', opts.post ?? new Identity());
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    const a = this.child('body').apply(x);
+    const b = this.child('shortcut').apply(x);
+    if (!tf.util.arraysEqual(a.shape, b.shape)) {
+      throw new QbnnError('ERR_SHAPE', `Residual: body gives [${a.shape}], shortcut gives [${b.shape}]`);
+    }
+    return this.child('post').apply(tf.add(a, b));
+  }
+}

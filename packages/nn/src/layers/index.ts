@@ -1,0 +1,14 @@
+export { Dropout, type DropoutOptions, Flatten, Identity, ReLU } from './basic.js';
+export { Residual, type ResidualOptions, Sequential } from './container.js';
+export {
+  Conv2d,
+  type Conv2dOptions,
+  type Conv2dParams,
+  conv2d,
+  convOutSize,
+  type Pair,
+  pair,
+} from './conv.js';
+export { Linear, type LinearOptions, linear } from './linear.js';
+export { BatchNorm2d, type BatchNorm2dOptions } from './norm.js';
+export { AvgPool2d, GlobalAvgPool2d, MaxPool2d, type Pool2dOptions } from './pool.js';

@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  BatchNorm2d,
+  Conv2d,
+  Dropout,
+  Flatten,
+  Identity,
+  Linear,
+  MaxPool2d,
+  Module,
+  ReLU,
+  Sequential,
+} from '../src/index.js';
+import { ready } from './setup.js';
+
+beforeAll(ready);
+
+function small() {
+  return new Sequential(
+    new Conv2d(1, 2, 3, { padding: 1, seed: 1 }),
+    new BatchNorm2d(2),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Flatten(),
+    new Dropout(0.1),
+    new Linear(8, 3, { seed: 2 }),
+  );
+}
+
+class Scaled extends Module {
+  constructor(inner: Module) {
+    super();
+    this.registerModule('inner', inner);
+    this.registerParameter('scale', tf.scalar(2));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.mul(this.child('inner').apply(x), this.param('scale'));
+  }
+}
+
+describe('Module', () => {
+  it('names parameters and buffers with torch-style dotted paths', () => {
+    const m = small();
+    expect(m.namedParameters().map(([n]) => n)).toEqual([
+      '0.weight',
+      '0.bias',
+      '1.weight',
+      '1.bias',
+      '6.weight',
+      '6.bias',
+    ]);
+    expect(m.namedBuffers().map(([n]) => n)).toEqual([
+      '1.running_mean',
+      '1.running_var',
+      '1.num_batches_tracked',
+    ]);
+    expect(Object.keys(m.stateDict())).toHaveLength(9);
+    expect(m.numParameters()).toBe(2 * 9 + 2 + 2 + 2 + 8 * 3 + 3);
+    expect(m.namedModules().map(([p]) => p)).toEqual(['', '0', '1', '2', '3', '4', '5', '6']);
+    expect(m.children()).toHaveLength(7);
+    expect(m.toString()).toContain('(0): Conv2d(1, 2, kernel=[3,3]');
+    m.dispose();
+  });
+
+  it('train/eval propagate, requiresGrad freezes', () => {
+    const m = small();
+    m.eval();
+    expect(m.modules().every((c) => !c.training)).toBe(true);
+    m.train();
+    expect(m.modules().every((c) => c.training)).toBe(true);
+    m.getModule('0').requiresGrad(false);
+    expect(m.trainableParameters()).toHaveLength(4);
+    expect(m.namedParameters({ trainableOnly: true }).map(([n]) => n)).toEqual([
+      '1.weight',
+      '1.bias',
+      '6.weight',
+      '6.bias',
+    ]);
+    m.dispose();
+  });
+
+  it('setModule replaces a child by path; forward uses the replacement', () => {
+    const m = new Sequential(new Linear(2, 2, { seed: 1 }), new ReLU());
+    const wrapped = new Scaled(m.getModule('0'));
+    const old = m.setModule('0', wrapped);
+    expect(old).toBeInstanceOf(Linear);
+    expect(m.namedParameters().map(([n]) => n)).toEqual(['0.scale', '0.inner.weight', '0.inner.bias']);
+    const x = tf.tensor([[1, -2]]);
+    const y = m.apply(x);
+    const lin = tf.relu(old.apply(x));
+    expect(Array.from(y.dataSync())).toEqual(Array.from(lin.dataSync(), (v) => 2 * v));
+    m.setModule('0.inner', new Identity());
+    expect(m.getModule('0.inner')).toBeInstanceOf(Identity);
+    expect(() => m.setModule('7', new ReLU())).toThrow(/no module at path/);
+    expect(() => m.getModule('0.x')).toThrow(/missing 'x'/);
+    tf.dispose([x, y, lin]);
+    old.dispose();
+    m.dispose();
+  });
+
+  it('registration rejects duplicate and malformed names', () => {
+    const m = new Sequential(new ReLU());
+    expect(() => m.registerModule('0', new ReLU())).toThrow(/already registered/);
+    expect(() => m.registerModule('a.b', new ReLU())).toThrow(/must match/);
+    expect(() => m.param('nope')).toThrow(/no parameter/);
+  });
+
+  it('stateDict / loadStateDict copy values with shape and dtype checks', () => {
+    const a = small();
+    const b = small();
+    b.getModule('6')
+      .param('weight')
+      .assign(tf.zeros([3, 8]));
+    const sd = a.stateDict();
+    b.loadStateDict(sd);
+    for (const [k, v] of Object.entries(b.stateDict())) {
+      expect(Array.from(v.dataSync())).toEqual(Array.from(sd[k].dataSync()));
+      expect(v).not.toBe(sd[k]);
+    }
+    const missing = { ...sd };
+    delete missing['6.bias'];
+    expect(() => b.loadStateDict(missing)).toThrow(/missing keys \[6.bias\]/);
+    expect(b.loadStateDict(missing, { strict: false }).missing).toEqual(['6.bias']);
+    const extra = { ...sd, 'x.y': sd['6.bias'] };
+    expect(() => b.loadStateDict(extra)).toThrow(/unexpected keys \[x.y\]/);
+    const wrongShape = { ...sd, '6.bias': tf.zeros([4]) };
+    expect(() => b.loadStateDict(wrongShape)).toThrow(/shape \[4\], expected \[3\]/);
+    const wrongType = { ...sd, '1.num_batches_tracked': tf.scalar(0, 'float32') };
+    expect(() => b.loadStateDict(wrongType)).toThrow(/dtype float32, expected int32/);
+    tf.dispose([wrongShape['6.bias'], wrongType['1.num_batches_tracked']]);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('dispose frees every variable; forward passes leak nothing', () => {
+    const before = tf.memory().numTensors;
+    const m = small();
+    const x = tf.randomNormal([4, 1, 4, 4]);
+    const after = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) {
+      tf.tidy(() => {
+        m.apply(x);
+      });
+      m.eval();
+      tf.tidy(() => {
+        m.apply(x);
+      });
+      m.train();
+    }
+    expect(tf.memory().numTensors).toBe(after);
+    m.dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => m.apply(x)).toThrow(/disposed/);
+  });
+
+  it('forward hooks see input and output and can be removed', () => {
+    const m = new Sequential(new Linear(2, 3), new ReLU());
+    const seen: number[][] = [];
+    const remove = m.getModule('1').registerForwardHook((_mod, _x, y) => {
+      seen.push(y.shape);
+    });
+    const x = tf.ones([5, 2]);
+    tf.tidy(() => m.apply(x));
+    remove();
+    tf.tidy(() => m.apply(x));
+    expect(seen).toEqual([[5, 3]]);
+    x.dispose();
+    m.dispose();
+  });
+
+  it('seedAll makes dropout reproducible across models', () => {
+    const mk = () => new Sequential(new Dropout(0.5), new Dropout(0.5));
+    const a = mk().seedAll(42);
+    const b = mk().seedAll(42);
+    const x = tf.ones([50]);
+    const ya = tf.tidy(() => Array.from(a.apply(x).dataSync()));
+    const yb = tf.tidy(() => Array.from(b.apply(x).dataSync()));
+    expect(ya).toEqual(yb);
+    b.seedAll(43);
+    const yc = tf.tidy(() => Array.from(b.apply(x).dataSync()));
+    expect(yc).not.toEqual(ya);
+    x.dispose();
+  });
+});
