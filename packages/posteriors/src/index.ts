@@ -1,1 +1,11 @@
-export {};
+export * from './gaussian.js';
+export * from './init.js';
+export * from './kl.js';
+export * from './locscale.js';
+export * from './math.js';
+export * from './mcdropout.js';
+export * from './priors.js';
+export * from './radial.js';
+export * from './random.js';
+export * from './registry.js';
+export type * from './types.js';
