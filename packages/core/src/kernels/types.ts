@@ -137,6 +137,12 @@ export interface KernelProvider {
   readonly name: string;
   /** Higher wins when no provider is named. The JS reference has priority 0. */
   readonly priority: number;
+  /**
+   * Capability check: false when this provider cannot run here (e.g. the CPU lacks its ISA or
+   * the addon failed to load). Absent means always available. Unavailable providers are
+   * listed but never chosen by default.
+   */
+  isAvailable?(): boolean;
   /** Pack s8 weights [n, k] with their zero points. */
   packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): PackedWeights;
   qgemm(args: QGemmArgs): Uint8Array | Float32Array | Int32Array;
