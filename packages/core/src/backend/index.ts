@@ -9,10 +9,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfWasm from '@tensorflow/tfjs-backend-wasm';
 import { QbnnError } from '../errors.js';
+import './chained-ops.gen.js';
 import './gradients.gen.js';
-import { registerMissingWasmKernels } from './wasm-kernels.js';
+import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
-export { DELEGATED_KERNELS, NATIVE_KERNELS } from './wasm-kernels.js';
+export {
+  DELEGATED_KERNELS,
+  NATIVE_KERNELS,
+  REPLACED_KERNELS,
+  ZERO_GRADIENT_KERNELS,
+} from './wasm-kernels.js';
 
 /** Name of a tfjs backend qbnn can run on. */
 export type BackendName = 'wasm' | 'cpu';
@@ -40,8 +46,12 @@ export interface BackendInfo {
   backend: BackendName;
   /** Why wasm is not the active backend, when it was wanted but failed; null otherwise. */
   fallbackReason: string | null;
-  /** Kernels qbnn registered for the wasm backend in this process (empty if already registered). */
+  /** Kernels qbnn added for the wasm backend, which lacks them (empty if another copy did it). */
   kernelsAdded: readonly string[];
+  /** Faulty wasm kernels qbnn replaced (see `REPLACED_KERNELS`). */
+  kernelsReplaced: readonly string[];
+  /** Zero gradients qbnn registered for comparison and logic kernels (see `ZERO_GRADIENT_KERNELS`). */
+  gradientsAdded: readonly string[];
   /** Number of kernels that have a gradient registered in tfjs-core's global registry. */
   gradientCount: number;
   /** Whether the wasm binary in use has SIMD; null on the cpu backend. */
@@ -49,7 +59,7 @@ export interface BackendInfo {
 }
 
 const WASM_PRIORITY = 2;
-let kernelsAdded: string[] | null = null;
+let support: WasmTrainingSupport | null = null;
 const pending = new Map<string, Promise<BackendInfo>>();
 
 function message(err: unknown): string {
@@ -91,6 +101,16 @@ function initialisedBackends(): Set<string> {
   return new Set(Object.keys(registry));
 }
 
+/**
+ * tfjs-backend-cpu logs a "use tfjs-node" hint on its first use in Node, which does not apply to
+ * qbnn (it runs on wasm, or says why not). Its factory is synchronous, so instantiating it here is
+ * cheap and starts no pending initialisation.
+ */
+function quietCpu(): void {
+  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (cpu != null) cpu.firstUse = false;
+}
+
 async function activateCpu(): Promise<void> {
   if (!(await tf.setBackend('cpu'))) {
     throw new QbnnError(
@@ -98,12 +118,11 @@ async function activateCpu(): Promise<void> {
       "initBackend: tf.setBackend('cpu') failed; tfjs-backend-cpu is unusable",
     );
   }
-  // tfjs-backend-cpu logs a "use tfjs-node" hint on first use in Node; qbnn has already said why.
-  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
 async function init(wanted: 'auto' | BackendName, options: InitBackendOptions): Promise<BackendInfo> {
-  kernelsAdded ??= registerMissingWasmKernels();
+  support ??= registerWasmTrainingSupport();
+  quietCpu();
   let fallbackReason: string | null = null;
   if (wanted !== 'cpu') {
     try {
@@ -119,7 +138,7 @@ async function init(wanted: 'auto' | BackendName, options: InitBackendOptions): 
   if (wanted === 'cpu' || fallbackReason !== null) await activateCpu();
   const backend = tf.getBackend() as BackendName;
   const simd = backend === 'wasm' ? Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : null;
-  return { backend, fallbackReason, kernelsAdded, gradientCount: countGradients(), simd };
+  return { backend, fallbackReason, ...support, gradientCount: countGradients(), simd };
 }
 
 /**
@@ -127,7 +146,10 @@ async function init(wanted: 'auto' | BackendName, options: InitBackendOptions): 
  * falling back to tfjs-backend-cpu with a logged reason; every tfjs-core gradient is registered
  * (importing `@qbnn/core` does that; tfjs-core alone registers none in Node), and the kernels
  * tfjs-backend-wasm lacks for training (Conv2DBackpropFilter, the depthwise conv backprops,
- * UnsortedSegmentSum, Einsum) are added for wasm.
+ * UnsortedSegmentSum, Einsum) are added for wasm, its faulty MaxPoolGrad is replaced, and
+ * comparison/logic kernels get a zero gradient so masks built from differentiated values work.
+ * Chained ops (`x.square()`) are registered at run time too, though tfjs-core's types do not
+ * declare them: in TypeScript write `tf.square(x)`.
  *
  * Idempotent: later calls with the same `backend` option return the first call's result at once
  * (re-activating that backend if something else switched it meanwhile).

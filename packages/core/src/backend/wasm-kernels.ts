@@ -33,6 +33,40 @@ export const DELEGATED_KERNELS = [
 /** Kernels implemented here on wasm itself. */
 export const NATIVE_KERNELS = ['Conv2DBackpropFilter'] as const;
 
+/**
+ * Kernels tfjs-backend-wasm 4.22 has but gets wrong, replaced by delegation to tfjs-backend-cpu.
+ * MaxPoolGrad: for some shapes (e.g. x of shape [1, 6, 4, 1], 2x2 pool, stride 2) it drops the
+ * gradient of whole pooling windows (found by comparing with tfjs-backend-cpu and finite
+ * differences; see test/backend-ops.test.ts).
+ */
+export const REPLACED_KERNELS = ['MaxPoolGrad'] as const;
+
+/**
+ * Kernels whose output is piecewise constant in their inputs (comparisons, logic) and which
+ * tfjs-core gives no gradient, so that any use inside a differentiated function, e.g. the mask
+ * `where(greater(x, 0), ...)`, throws "gradient function not found". Their gradient is zero almost
+ * everywhere; tfjs-core itself registers exactly that for GreaterEqual.
+ */
+export const ZERO_GRADIENT_KERNELS = [
+  'Equal',
+  'NotEqual',
+  'Greater',
+  'Less',
+  'LessEqual',
+  'LogicalAnd',
+  'LogicalOr',
+  'LogicalXor',
+  'BitwiseAnd',
+  'LogicalNot',
+  'All',
+  'Any',
+] as const;
+
+/** Input names of each {@link ZERO_GRADIENT_KERNELS} kernel, as tfjs-core's ops name them. */
+function inputNamesOf(kernel: string): string[] {
+  return kernel === 'LogicalNot' || kernel === 'All' || kernel === 'Any' ? ['x'] : ['a', 'b'];
+}
+
 let privateCpu: MathBackendCPU | null = null;
 
 /** A CPU backend owned by qbnn, not registered with the engine: only a data store for kernels. */
@@ -71,18 +105,24 @@ function delegatingKernel(kernelName: string): tf.KernelConfig {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const wasm = asWasm(backend, kernelName);
       const cpu = cpuBackend();
-      const cpuInputs: Record<string, TensorInfo> = {};
       const written: object[] = [];
+      const toCpu = (info: TensorInfo): TensorInfo => {
+        const values = wasm.readSync(info.dataId) as tf.backend_util.BackendValues;
+        const dataId = cpu.write(values, info.shape, info.dtype);
+        written.push(dataId);
+        return { dataId, shape: info.shape, dtype: info.dtype };
+      };
       try {
-        for (const [name, info] of Object.entries(inputs)) {
-          if (info == null) continue;
-          const values = wasm.readSync(info.dataId) as tf.backend_util.BackendValues;
-          const dataId = cpu.write(values, info.shape, info.dtype);
-          written.push(dataId);
-          cpuInputs[name] = { dataId, shape: info.shape, dtype: info.dtype };
-        }
+        // Most kernels take named inputs; a few (Einsum, Concat...) take an array.
+        const cpuInputs = Array.isArray(inputs)
+          ? (inputs as TensorInfo[]).map(toCpu)
+          : Object.fromEntries(
+              Object.entries(inputs)
+                .filter((e): e is [string, TensorInfo] => e[1] != null)
+                .map(([name, info]) => [name, toCpu(info)]),
+            );
         const out = cpuKernel.kernelFunc({
-          inputs: cpuInputs,
+          inputs: cpuInputs as tf.NamedTensorInfoMap,
           backend: cpu,
           attrs: attrs as NamedAttrMap,
         });
@@ -188,21 +228,57 @@ function conv2DBackpropFilterKernel(): tf.KernelConfig {
   };
 }
 
+/** What {@link registerWasmTrainingSupport} changed. */
+export interface WasmTrainingSupport {
+  kernelsAdded: string[];
+  kernelsReplaced: string[];
+  gradientsAdded: string[];
+}
+
+const qbnnKernels = new WeakSet<tf.KernelFunc>();
+
+function register(config: tf.KernelConfig): void {
+  qbnnKernels.add(config.kernelFunc);
+  tf.registerKernel(config);
+}
+
 /**
  * Registers, for the 'wasm' backend, every kernel of {@link NATIVE_KERNELS} and
- * {@link DELEGATED_KERNELS} that no one has registered yet. Returns the names it added.
+ * {@link DELEGATED_KERNELS} that no one has registered yet, replaces {@link REPLACED_KERNELS},
+ * and registers zero gradients for {@link ZERO_GRADIENT_KERNELS} that have none. Must run before
+ * the wasm backend is made active (kernel setup functions run on activation).
  */
-export function registerMissingWasmKernels(): string[] {
-  const added: string[] = [];
+export function registerWasmTrainingSupport(): WasmTrainingSupport {
+  const kernelsAdded: string[] = [];
+  const kernelsReplaced: string[] = [];
+  const gradientsAdded: string[] = [];
   for (const name of NATIVE_KERNELS) {
     if (tf.getKernel(name, 'wasm') !== undefined) continue;
-    tf.registerKernel(conv2DBackpropFilterKernel());
-    added.push(name);
+    register(conv2DBackpropFilterKernel());
+    kernelsAdded.push(name);
   }
   for (const name of DELEGATED_KERNELS) {
     if (tf.getKernel(name, 'wasm') !== undefined) continue;
-    tf.registerKernel(delegatingKernel(name));
-    added.push(name);
+    register(delegatingKernel(name));
+    kernelsAdded.push(name);
   }
-  return added;
+  for (const name of REPLACED_KERNELS) {
+    const existing = tf.getKernel(name, 'wasm');
+    if (existing !== undefined && qbnnKernels.has(existing.kernelFunc)) continue;
+    if (existing !== undefined) tf.unregisterKernel(name, 'wasm');
+    register(delegatingKernel(name));
+    kernelsReplaced.push(name);
+  }
+  for (const name of ZERO_GRADIENT_KERNELS) {
+    if (tf.getGradient(name) !== undefined) continue;
+    const inputNames = inputNamesOf(name);
+    tf.registerGradient({
+      kernelName: name,
+      inputsToSave: inputNames,
+      gradFunc: (_dy, saved) =>
+        Object.fromEntries(inputNames.map((input, i) => [input, () => tf.zerosLike(saved[i])])),
+    });
+    gradientsAdded.push(name);
+  }
+  return { kernelsAdded, kernelsReplaced, gradientsAdded };
 }
