@@ -143,10 +143,11 @@ export class BatchLoader {
   }
 
   /**
-   * The mini-batches of `epoch` as tfjs tensors. With `keep: false` (default) each batch's
-   * tensors are disposed when the next batch is requested and when the loop ends or breaks, so
-   * a `for...of` leaks nothing; use `tf.keep`-free code, and clone what must outlive the step.
-   * With `keep: true` the caller owns and must dispose every batch.
+   * The mini-batches of `epoch` as tfjs tensors (a backend must be set, e.g. by `initBackend()`
+   * of @qbnn/core). With `keep: false` (default) each batch's two tensors are disposed when the
+   * next batch is requested and when the loop ends, breaks or throws, so a `for...of` leaks
+   * nothing; `tf.clone` what must outlive the step. With `keep: true` the caller owns every
+   * batch and must dispose it ({@link disposeBatch}).
    *
    * @param xShape - optional per-sample shape for x of the same size (e.g. [28, 28, 1] for NHWC)
    */
