@@ -15,4 +15,5 @@ export {
 export type * from './kernels/types.js';
 export { MAX_GEMM_K } from './kernels/types.js';
 export * from './quant/index.js';
+export * from './registry/index.js';
 export * from './rng/index.js';
