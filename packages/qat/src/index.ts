@@ -1,3 +1,8 @@
+export * from './engine/float-ops.js';
+export { getKernelProvider } from './engine/provider.js';
+export * from './engine/quantized-model.js';
+export type * from './engine/types.js';
+export { globalAvgPoolU8, poolF64, poolU8 } from './engine/u8-ops.js';
 export * from './fake-quant.js';
 export * from './observers.js';
 export { fakeQuantValue, paramsFromRange, quantizeValue } from './params.js';

@@ -1,0 +1,74 @@
+/**
+ * Float64 brute-force linear and convolution, the independent reference the simulated twin of
+ * the integer engine uses (no kernels, no integer tricks).
+ */
+
+/** y[m, n] = sum_k x[m, k] w[n, k] + b[n]. */
+export function linearF64(
+  x: Float64Array,
+  m: number,
+  w: Float64Array,
+  n: number,
+  k: number,
+  bias?: Float64Array,
+): Float64Array {
+  const y = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    const xo = i * k;
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j] : 0;
+      const wo = j * k;
+      for (let t = 0; t < k; t++) s += x[xo + t] * w[wo + t];
+      y[i * n + j] = s;
+    }
+  }
+  return y;
+}
+
+/** NCHW convolution, torch semantics (zero padding, stride, dilation, groups). */
+export function conv2dF64(
+  x: Float64Array,
+  xShape: readonly [number, number, number, number],
+  w: Float64Array,
+  wShape: readonly [number, number, number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
+  dilation: readonly [number, number],
+  groups: number,
+  bias?: Float64Array,
+): { out: Float64Array; shape: [number, number, number, number] } {
+  const [B, C, H, W] = xShape;
+  const [O, Cg, kh, kw] = wShape;
+  const [sh, sw] = stride;
+  const [ph, pw] = padding;
+  const [dh, dw] = dilation;
+  const Ho = Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const Wo = Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  const Og = O / groups;
+  const out = new Float64Array(B * O * Ho * Wo);
+  for (let b = 0; b < B; b++) {
+    for (let o = 0; o < O; o++) {
+      const g = Math.floor(o / Og);
+      for (let oy = 0; oy < Ho; oy++) {
+        for (let ox = 0; ox < Wo; ox++) {
+          let s = bias ? bias[o] : 0;
+          for (let c = 0; c < Cg; c++) {
+            const ci = g * Cg + c;
+            for (let dy = 0; dy < kh; dy++) {
+              const iy = oy * sh - ph + dy * dh;
+              if (iy < 0 || iy >= H) continue;
+              for (let dx = 0; dx < kw; dx++) {
+                const ix = ox * sw - pw + dx * dw;
+                if (ix < 0 || ix >= W) continue;
+                s += x[((b * C + ci) * H + iy) * W + ix] * w[((o * Cg + c) * kh + dy) * kw + dx];
+              }
+            }
+          }
+          out[((b * O + o) * Ho + oy) * Wo + ox] = s;
+        }
+      }
+    }
+  }
+  void C;
+  return { out, shape: [B, O, Ho, Wo] };
+}

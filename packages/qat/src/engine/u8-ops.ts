@@ -1,0 +1,106 @@
+import { roundHalfEven } from '@qbnn/core';
+
+/**
+ * Integer pooling on u8 NCHW activations (scale and zero point unchanged). Max pooling is exact
+ * (monotone); average pooling sums `q - Z` over the window (padded taps are real zeros, so they
+ * add 0: torch's count_include_pad) and rounds the mean half to even.
+ */
+export function poolU8(
+  x: Uint8Array,
+  shape: readonly [number, number, number, number],
+  kind: 'max' | 'avg',
+  kernel: readonly [number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
+  zeroPoint: number,
+): { out: Uint8Array; shape: [number, number, number, number] } {
+  const [B, C, H, W] = shape;
+  const [kh, kw] = kernel;
+  const [sh, sw] = stride;
+  const [ph, pw] = padding;
+  const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1;
+  const Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
+  const out = new Uint8Array(B * C * Ho * Wo);
+  const area = kh * kw;
+  let o = 0;
+  for (let bc = 0; bc < B * C; bc++) {
+    const base = bc * H * W;
+    for (let oy = 0; oy < Ho; oy++) {
+      for (let ox = 0; ox < Wo; ox++) {
+        let m = -1;
+        let s = 0;
+        for (let dy = 0; dy < kh; dy++) {
+          const iy = oy * sh - ph + dy;
+          if (iy < 0 || iy >= H) continue;
+          for (let dx = 0; dx < kw; dx++) {
+            const ix = ox * sw - pw + dx;
+            if (ix < 0 || ix >= W) continue;
+            const v = x[base + iy * W + ix];
+            if (v > m) m = v;
+            s += v - zeroPoint;
+          }
+        }
+        out[o++] = kind === 'max' ? m : Math.min(255, Math.max(0, roundHalfEven(s / area) + zeroPoint));
+      }
+    }
+  }
+  return { out, shape: [B, C, Ho, Wo] };
+}
+
+/** Global average pooling of u8 NCHW to [B, C] (mean of `q - Z`, rounded half to even). */
+export function globalAvgPoolU8(
+  x: Uint8Array,
+  shape: readonly [number, number, number, number],
+  zeroPoint: number,
+): Uint8Array {
+  const [B, C, H, W] = shape;
+  const hw = H * W;
+  const out = new Uint8Array(B * C);
+  for (let bc = 0; bc < B * C; bc++) {
+    let s = 0;
+    for (let i = 0; i < hw; i++) s += x[bc * hw + i] - zeroPoint;
+    out[bc] = Math.min(255, Math.max(0, roundHalfEven(s / hw) + zeroPoint));
+  }
+  return out;
+}
+
+/** Float64 twins of the pools, for the simulated model. */
+export function poolF64(
+  x: Float64Array,
+  shape: readonly [number, number, number, number],
+  kind: 'max' | 'avg',
+  kernel: readonly [number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
+): { out: Float64Array; shape: [number, number, number, number] } {
+  const [B, C, H, W] = shape;
+  const [kh, kw] = kernel;
+  const [sh, sw] = stride;
+  const [ph, pw] = padding;
+  const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1;
+  const Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
+  const out = new Float64Array(B * C * Ho * Wo);
+  let o = 0;
+  for (let bc = 0; bc < B * C; bc++) {
+    const base = bc * H * W;
+    for (let oy = 0; oy < Ho; oy++) {
+      for (let ox = 0; ox < Wo; ox++) {
+        let m = Number.NEGATIVE_INFINITY;
+        let s = 0;
+        for (let dy = 0; dy < kh; dy++) {
+          const iy = oy * sh - ph + dy;
+          if (iy < 0 || iy >= H) continue;
+          for (let dx = 0; dx < kw; dx++) {
+            const ix = ox * sw - pw + dx;
+            if (ix < 0 || ix >= W) continue;
+            const v = x[base + iy * W + ix];
+            if (v > m) m = v;
+            s += v;
+          }
+        }
+        out[o++] = kind === 'max' ? m : s / (kh * kw);
+      }
+    }
+  }
+  return { out, shape: [B, C, Ho, Wo] };
+}

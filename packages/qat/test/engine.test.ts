@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { QuantizedModel } from '../src/engine/quantized-model.js';
+import type { LayerWeights, QOp } from '../src/engine/types.js';
+import { act, gauss, lcg, randomFixedWeights, randomGaussianWeights } from './helpers.js';
+
+type Kind = 'gaussian' | 'radial' | 'ensemble' | 'mcdropout' | 'fixed';
+
+function weightsOf(kind: Kind, rnd: () => number, n: number, k: number, bits: number): LayerWeights {
+  if (kind === 'gaussian' || kind === 'radial') return randomGaussianWeights(rnd, n, k, bits, kind);
+  if (kind === 'ensemble')
+    return { kind: 'ensemble', members: [0, 1, 2].map(() => randomFixedWeights(rnd, n, k, bits)) };
+  return randomFixedWeights(rnd, n, k, bits);
+}
+
+/** conv(1->4, 3x3, pad 1) + ReLU -> maxpool 2 -> flatten -> linear(36 -> 10) + ReLU -> linear(10 -> 5) */
+function smallModel(kind: Kind, wBits: number, aBits: number, seed = 1): QuantizedModel {
+  const rnd = lcg(seed);
+  const a0 = act(0, 1, aBits);
+  const a1 = act(0, 1.5, aBits);
+  const a2 = act(0, 2, aBits);
+  const dropout = kind === 'mcdropout';
+  const ops: QOp[] = [
+    { op: 'quantize', q: a0 },
+    {
+      op: 'layer',
+      layer: {
+        op: 'conv2d',
+        path: 'conv',
+        n: 4,
+        k: 9,
+        wShape: [4, 1, 3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+        groups: 1,
+        input: a0,
+        output: a1,
+        relu: true,
+        weights: weightsOf(kind, rnd, 4, 9, wBits),
+      },
+    },
+    { op: 'maxpool2d', kernel: [2, 2], stride: [2, 2], padding: [0, 0], q: a1 },
+    { op: 'flatten' },
+    {
+      op: 'layer',
+      layer: {
+        op: 'linear',
+        path: 'fc1',
+        n: 10,
+        k: 36,
+        input: a1,
+        output: a2,
+        relu: true,
+        weights: weightsOf(kind, rnd, 10, 36, wBits),
+        dropout: dropout ? { p: 0.25, masked: act(0, 2, aBits) } : undefined,
+      },
+    },
+    {
+      op: 'layer',
+      layer: {
+        op: 'linear',
+        path: 'fc2',
+        n: 5,
+        k: 10,
+        input: a2,
+        output: null,
+        relu: false,
+        weights: weightsOf(kind, rnd, 5, 10, wBits),
+        dropout: dropout ? { p: 0.25, masked: act(0, 2.7, aBits) } : undefined,
+      },
+    },
+  ];
+  return new QuantizedModel(ops, [1, 6, 6]);
+}
+
+function randomInput(seed: number, b: number): Float32Array {
+  const rnd = lcg(seed);
+  return Float32Array.from({ length: b * 36 }, () => Math.min(1, Math.abs(gauss(rnd)) * 0.5));
+}
+
+describe('integer engine vs its float64 twin', () => {
+  for (const kind of ['gaussian', 'radial', 'ensemble', 'mcdropout', 'fixed'] as Kind[]) {
+    for (const [wb, ab] of [
+      [8, 8],
+      [4, 7],
+    ]) {
+      it(`${kind} W${wb}/A${ab}: every activation within one step, logits agree`, () => {
+        const m = smallModel(kind, wb, ab);
+        const x = randomInput(3, 4);
+        const opts = { samples: 3, seed: 42 };
+        const it8 = m.trace(x, opts);
+        const tw = m.simulateTrace(x, opts);
+        expect(it8.states.length).toBe(tw.states.length);
+        let differing = 0;
+        let total = 0;
+        m.ops.forEach((op, i) => {
+          const si = it8.states[i];
+          const sf = tw.states[i];
+          if (!si) return;
+          expect(si.shared).toBe(sf.shared);
+          expect(si.data.length).toBe(sf.data.length);
+          const q =
+            op.op === 'quantize'
+              ? op.q
+              : op.op === 'layer'
+                ? op.layer.output!
+                : op.op === 'flatten'
+                  ? undefined
+                  : op.q;
+          const qq = q ?? (m.ops[i - 1] as { q: { scale: number; zeroPoint: number } }).q;
+          for (let j = 0; j < si.data.length; j++) {
+            const real = qq.scale * (si.data[j] - qq.zeroPoint);
+            const d = Math.abs(real - sf.data[j]);
+            expect(d).toBeLessThanOrEqual(qq.scale * 1.0000001);
+            if (d > qq.scale * 1e-6) differing++;
+            total++;
+          }
+        });
+        expect(differing / total).toBeLessThan(0.01);
+        const yi = it8.output.logits;
+        const yf = tw.output.logits;
+        expect(yi.length).toBe(3 * 4 * 5);
+        let close = 0;
+        for (let j = 0; j < yi.length; j++) if (Math.abs(yi[j] - yf[j]) < 1e-4) close++;
+        expect(close / yi.length).toBeGreaterThan(0.95);
+      });
+    }
+  }
+
+  it('samples differ across MC samples and are reproducible by seed', () => {
+    const m = smallModel('gaussian', 8, 8);
+    const x = randomInput(5, 2);
+    const a = m.forward(x, { samples: 2, seed: 7 }).logits;
+    const b = m.forward(x, { samples: 2, seed: 7 }).logits;
+    const c = m.forward(x, { samples: 2, seed: 8 }).logits;
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(a)).not.toEqual(Array.from(c));
+    expect(Array.from(a.slice(0, 10))).not.toEqual(Array.from(a.slice(10, 20)));
+  });
+
+  it('local reparameterisation: integer engine agrees with the twin', () => {
+    const m = smallModel('gaussian', 8, 8);
+    const x = randomInput(9, 3);
+    const yi = m.forward(x, { samples: 2, seed: 3, mode: 'local' }).logits;
+    const yf = m.simulate(x, { samples: 2, seed: 3, mode: 'local' }).logits;
+    let close = 0;
+    for (let j = 0; j < yi.length; j++) if (Math.abs(yi[j] - yf[j]) < 1e-3) close++;
+    expect(close / yi.length).toBeGreaterThan(0.9);
+    const yw = m.forward(x, { samples: 2, seed: 3, mode: 'weights' }).logits;
+    expect(Array.from(yw)).not.toEqual(Array.from(yi));
+  });
+});
