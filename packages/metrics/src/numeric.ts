@@ -35,7 +35,13 @@ const SQRT_PI = Math.sqrt(Math.PI);
 const SQRT2 = Math.SQRT2;
 const SQRT_2PI = Math.sqrt(2 * Math.PI);
 
-/** erf(x) for 0 <= x <= 2 by the series of positive terms exp(-x^2) sum (2x^2)^n x / (2n+1)!!. */
+/** exp(-x^2) without the error of rounding x^2: x = xh + (x - xh) with xh^2 exact. */
+function expMinusSquare(x: number): number {
+  const xh = Math.round(x * 65536) / 65536;
+  return Math.exp(-xh * xh) * Math.exp(-(x - xh) * (x + xh));
+}
+
+/** erf(x) for 0 <= x < 0.5 by the series of positive terms exp(-x^2) sum (2x^2)^n x / (2n+1)!!. */
 function erfSeries(x: number): number {
   const x2 = 2 * x * x;
   let term = x;
@@ -45,38 +51,31 @@ function erfSeries(x: number): number {
     sum += term;
     if (term < sum * 1e-17) break;
   }
-  return (2 / SQRT_PI) * Math.exp(-x * x) * sum;
-}
-
-/** erfc(x) for x >= 1.5 by its continued fraction, evaluated with the modified Lentz method. */
-function erfcContinuedFraction(x: number): number {
-  // erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + (2/2)/(x + (3/2)/(x + ...))))
-  const tiny = 1e-300;
-  let f = x;
-  let c = f;
-  let d = 0;
-  for (let n = 1; n < 5000; n++) {
-    const a = n / 2;
-    d = x + a * d;
-    if (Math.abs(d) < tiny) d = tiny;
-    d = 1 / d;
-    c = x + a / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    const delta = c * d;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  return Math.exp(-x * x) / (SQRT_PI * f);
+  return (2 / SQRT_PI) * expMinusSquare(x) * sum;
 }
 
 /**
- * The complementary error function, accurate to a few units in the last place over the whole
- * real line (a positive-term series below 1.5, a continued fraction above).
+ * erfc(x) for x >= 0.5 by its continued fraction
+ * `erfc(x) = exp(-x^2) / sqrt(pi) / (x + (1/2)/(x + (2/2)/(x + (3/2)/(x + ...))))`, evaluated
+ * backwards from a fixed depth (20 + 250 / x^2 terms, ample for 1e-17 truncation error), which
+ * keeps rounding errors from accumulating.
+ */
+function erfcContinuedFraction(x: number): number {
+  const depth = Math.ceil(20 + 250 / (x * x));
+  let t = x;
+  for (let n = depth; n >= 1; n--) t = x + n / 2 / t;
+  return expMinusSquare(x) / (SQRT_PI * t);
+}
+
+/**
+ * The complementary error function, accurate to about 3 units in the last place over the whole
+ * real line (checked against 40-digit references): a positive-term series for erf below 0.5,
+ * a continued fraction above.
  */
 export function erfc(x: number): number {
   if (Number.isNaN(x)) return Number.NaN;
   if (x < 0) return 2 - erfc(-x);
-  if (x < 1.5) return 1 - erfSeries(x);
+  if (x < 0.5) return 1 - erfSeries(x);
   if (x > 27.3) return 0;
   return erfcContinuedFraction(x);
 }
@@ -92,7 +91,7 @@ export function normalCdf(z: number): number {
 /**
  * The standard normal quantile (inverse CDF), `Phi^-1(p)`: a rational starting guess
  * (Abramowitz and Stegun 26.2.23) polished by Halley steps on {@link normalCdf}, accurate to
- * about 1e-15 relative. The upper half uses the symmetry `Phi^-1(p) = -Phi^-1(1 - p)`
+ * a few units in the last place. The upper half uses the symmetry `Phi^-1(p) = -Phi^-1(1 - p)`
  * (`1 - p` is exact for p >= 0.5).
  *
  * @param p - a probability in [0, 1]; 0 and 1 give -Infinity and +Infinity.

@@ -86,7 +86,8 @@ function checkLevels(fn: string, levels: ArrayLike<number>): { level: number; z:
         `${fn}: opts.levels[${i}] must be a number in (0, 1), got ${String(level)}`,
       );
     }
-    return { level, z: normalQuantile((1 + level) / 2) };
+    // Phi^-1((1 + level) / 2), computed as -Phi^-1((1 - level) / 2): 1 - level is exact for level >= 0.5.
+    return { level, z: -normalQuantile((1 - level) / 2) };
   });
 }
 
