@@ -112,6 +112,8 @@ export interface GemmBlock {
 export function gemmBlock(g: GemmBlock): void {
   const { a, aOff, m, k, aZero, w, wRow, n, wRowSums, wZero, chan, bias, stage, out } = g;
   const acc = new Int32Array(n);
+  // |dot| <= K 255 128 < 2^31 for K <= MAX_GEMM_K, so an Int32Array holds it exactly.
+  const dots = new Int32Array(n);
   const kZa = k * aZero;
   const factor = stage.factor;
   const zo = stage.zeroPoint;
@@ -120,27 +122,40 @@ export function gemmBlock(g: GemmBlock): void {
     const ao = aOff + r * k;
     let sumA = 0;
     for (let i = 0; i < k; i++) sumA += a[ao + i];
-    for (let c = 0; c < n; c++) {
-      const wo = (wRow + c) * k;
-      let dot = 0;
-      let i = 0;
-      for (; i + 3 < k; i += 4) {
-        dot +=
-          a[ao + i] * w[wo + i] +
-          a[ao + i + 1] * w[wo + i + 1] +
-          a[ao + i + 2] * w[wo + i + 2] +
-          a[ao + i + 3] * w[wo + i + 3];
+    // Dot products, four weight rows per pass so each activation byte is loaded once for four.
+    let c = 0;
+    for (; c + 3 < n; c += 4) {
+      const w0 = (wRow + c) * k;
+      const w1 = w0 + k;
+      const w2 = w1 + k;
+      const w3 = w2 + k;
+      let d0 = 0;
+      let d1 = 0;
+      let d2 = 0;
+      let d3 = 0;
+      for (let i = 0; i < k; i++) {
+        const av = a[ao + i];
+        d0 += av * w[w0 + i];
+        d1 += av * w[w1 + i];
+        d2 += av * w[w2 + i];
+        d3 += av * w[w3 + i];
       }
-      for (; i < k; i++) dot += a[ao + i] * w[wo + i];
+      dots[c] = d0;
+      dots[c + 1] = d1;
+      dots[c + 2] = d2;
+      dots[c + 3] = d3;
+    }
+    for (; c < n; c++) {
+      const wo = (wRow + c) * k;
+      let d = 0;
+      for (let i = 0; i < k; i++) d += a[ao + i] * w[wo + i];
+      dots[c] = d;
+    }
+    for (c = 0; c < n; c++) {
       const zw = wZero[wRow + c];
       // Exact in float64 (every term < 2^53), then wrapped like int32 arithmetic.
-      acc[c] =
-        (dot -
-          zw * sumA -
-          aZero * wRowSums[wRow + c] +
-          kZa * zw +
-          (bias === undefined ? 0 : bias[chan + c])) |
-        0;
+      const b = bias === undefined ? 0 : bias[chan + c];
+      acc[c] = (dots[c] - zw * sumA - aZero * wRowSums[wRow + c] + kZa * zw + b) | 0;
     }
     const base = g.outOff + r * g.outRowStride;
     const cs = g.outColStride;
