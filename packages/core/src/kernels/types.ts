@@ -10,7 +10,8 @@
  *   acc = sum_k a[m,k] w[n,k] - Zw[n] sum_k a[m,k] - Za sum_k w[n,k] + K Za Zw[n] + bias[n]
  *
  * exactly, in int32 (= sum_k (a - Za)(w - Zw) + bias). Bias is int32 at scale aScale * wScale[n].
- * Valid while |acc| < 2^31: providers reject K > MAX_GEMM_K.
+ * Valid while |acc| < 2^31: providers reject K > MAX_GEMM_K. (Only an extreme bias can push acc
+ * out of int32 range; then acc wraps modulo 2^32 like int32 hardware arithmetic, in JS `| 0`.)
  *
  * Requantisation to u8 (output scale So, zero point Zo), with the multiplier computed once by
  * `requantMultipliers` in float64 as `(aScale * wScale[n]) / So`:
@@ -76,7 +77,10 @@ export interface QConv2dArgs {
   xShape: readonly [number, number, number, number];
   xScale: number;
   xZeroPoint: number;
-  /** Weights packed from [O, C/groups * kh * kw] rows; for groups > 1, one pack per group in order. */
+  /**
+   * Weights packed from [O, C/groups * kh * kw] rows: one pack of all O rows (group g uses rows
+   * g * O/groups onwards), or for groups > 1 one pack of O/groups rows per group, in order.
+   */
   w: PackedWeights | readonly PackedWeights[];
   /** [outChannels, inChannels / groups, kh, kw] */
   wShape: readonly [number, number, number, number];
