@@ -175,6 +175,16 @@ describe('reference qgemm', () => {
     expect([...relu]).toEqual([10, 10, 12, 10, 12, 10, 14, 10, 11, 10]);
   });
 
+  test('an extreme bias wraps the accumulator modulo 2^32 like int32 hardware', () => {
+    const w = packWeights(Int8Array.of(127), 1, 1, 0);
+    const bias = Int32Array.of(2 ** 31 - 1);
+    const base = { a: Uint8Array.of(255), m: 1, aScale: 1, aZeroPoint: 0, w, wScale: 1, bias };
+    const wrapped = 255 * 127 + (2 ** 31 - 1) - 2 ** 32;
+    expect(qgemm({ ...base, output: { kind: 'i32' } })[0]).toBe(wrapped);
+    expect(qgemm({ ...base, output: { kind: 'f32' } })[0]).toBe(Math.fround(wrapped));
+    expect(qgemm({ ...base, output: { kind: 'u8', scale: 1, zeroPoint: 0 } })[0]).toBe(0);
+  });
+
   test('writes into a caller buffer and validates every argument', () => {
     const w = packWeights(Int8Array.from([1, 2, 3, 4, 5, 6]), 2, 3, [0, 1]);
     const a = Uint8Array.from([1, 2, 3]);
