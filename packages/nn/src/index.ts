@@ -5,6 +5,7 @@
  */
 export { kaimingUniformBound, type SeedLike, toRng, uniformInit } from './init.js';
 export * from './layers/index.js';
+export { crossEntropy, gaussianNll, labelIndices, mse } from './losses.js';
 export {
   type ForwardHook,
   type LoadStateOptions,
@@ -12,3 +13,24 @@ export {
   type ParameterOptions,
   type StateDict,
 } from './module.js';
+export {
+  cosineAnnealing,
+  crossEntropyLoss,
+  type Dataset,
+  type EvalOptions,
+  type EvalResult,
+  evaluate,
+  type FitOptions,
+  type FitResult,
+  fit,
+  type IndexedData,
+  type LossFn,
+  type LrSchedule,
+  type ProgressEvent,
+  permutation,
+  predict,
+  type StepContext,
+  setLearningRate,
+  type TensorData,
+} from './train.js';
+export * from './zoo/index.js';

@@ -309,10 +309,11 @@ export abstract class Module {
 
   /**
    * Reseeds every stochastic module of the tree from one seed: module i in
-   * {@link namedModules} order gets `new Rng(seed).fork(i)`. Makes sampling reproducible.
+   * {@link namedModules} order gets `new Rng(seed).fork(i)` (or `seed.fork(i)` for an Rng).
+   * Makes sampling reproducible.
    */
-  seedAll(seed: number): this {
-    const root = new Rng(seed);
+  seedAll(seed: number | Rng): this {
+    const root = seed instanceof Rng ? seed : new Rng(seed);
     this.namedModules().forEach(([, m], i) => {
       m.reseed(root.fork(i));
     });
