@@ -1,7 +1,7 @@
-import { QbnnError } from '@qbnn/core';
+import { QbnnError, Registry } from '@qbnn/core';
 import type { PosteriorFactory, PosteriorName, PosteriorOptionsOf } from './types.js';
 
-const factories = new Map<string, PosteriorFactory<never>>();
+const factories = new Registry<PosteriorFactory<never>>('posterior');
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
 
 /**
@@ -29,22 +29,15 @@ export function registerPosterior<N extends PosteriorName>(
       `registerPosterior: '${name}' is already registered (pass { replace: true })`,
     );
   }
-  factories.set(name, factory as PosteriorFactory<never>);
+  factories.register(name, factory as PosteriorFactory<never>, { override: true });
 }
 
 /**
- * The factory registered under `name`.
+ * The factory registered under `name` (a core `Registry` of kind "posterior").
  * @throws QbnnError ERR_UNKNOWN naming the registered posteriors when there is none.
  */
 export function getPosterior<N extends PosteriorName>(name: N): PosteriorFactory<PosteriorOptionsOf<N>> {
-  const f = factories.get(name);
-  if (!f) {
-    throw new QbnnError(
-      'ERR_UNKNOWN',
-      `unknown posterior '${name}' (registered: ${[...factories.keys()].sort().join(', ') || 'none'})`,
-    );
-  }
-  return f as PosteriorFactory<PosteriorOptionsOf<N>>;
+  return factories.get(name) as PosteriorFactory<PosteriorOptionsOf<N>>;
 }
 
 /** Whether a posterior is registered under `name`. */
@@ -54,10 +47,10 @@ export function hasPosterior(name: string): boolean {
 
 /** Names of the registered posteriors, sorted. */
 export function listPosteriors(): string[] {
-  return [...factories.keys()].sort();
+  return factories.list().sort();
 }
 
 /** Removes a registration (for tests and plugin hot-reload). Returns whether it existed. */
 export function unregisterPosterior(name: string): boolean {
-  return factories.delete(name);
+  return factories.unregister(name);
 }

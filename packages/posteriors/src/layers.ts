@@ -1,0 +1,207 @@
+import { QbnnError, type Rng } from '@qbnn/core';
+import { type Conv2dParams, Module, type Pair, pair, type SeedLike, toRng } from '@qbnn/nn';
+import type * as tf from '@tensorflow/tfjs-core';
+import { conv2dOp, linearOp } from './ops.js';
+import { gaussianPrior, type Prior } from './priors.js';
+import { getPosterior } from './registry.js';
+import type {
+  KlOptions,
+  LayerOp,
+  Posterior,
+  PosteriorName,
+  PosteriorOptionsOf,
+  SampleHook,
+  SampleOptions,
+  SamplingMode,
+  WeightSample,
+} from './types.js';
+
+/** Options of the Bayesian layers. */
+export interface BayesLayerOptions<N extends PosteriorName = PosteriorName> {
+  /** Registered posterior name. Default `gaussian`. */
+  posterior?: N;
+  /** The posterior's own options. */
+  posteriorOptions?: PosteriorOptionsOf<N>;
+  /** Prior for the KL. Default N(0, 1). */
+  prior?: Prior;
+  /** Sampling mode; default the posterior's `defaultMode`. */
+  mode?: SamplingMode;
+  /** Learn a bias (default true). */
+  bias?: boolean;
+  /** Seed of the posterior's stream (initialisation and sampling). Default 0. */
+  seed?: SeedLike;
+  /** This layer sees the network input (MC Dropout does not drop there). Default false. */
+  isInput?: boolean;
+}
+
+/**
+ * Base of the Bayesian layers: a module whose weight and bias are a {@link Posterior} plugin,
+ * created by name from the registry. The posterior's Variables are this module's parameters
+ * (`weight_mu`, `weight_rho`, ... as the plugin names them), so optimisers, `stateDict` and
+ * checkpoints see them. Do not swap them with `replaceParameter`: the posterior holds them.
+ */
+export abstract class BayesLayer extends Module {
+  readonly posterior: Posterior;
+  /** Prior used by {@link kl}. */
+  prior: Prior;
+  /** Sampling mode of {@link forward} (undefined: the posterior's default). */
+  mode: SamplingMode | undefined;
+  /** Whether this layer sees the network input. */
+  isInput: boolean;
+  /** Quantisation hook applied while sampling (see {@link SampleHook}); set by QAT. */
+  hook: SampleHook | undefined;
+  /** The layer operation applied with sampled weights. */
+  abstract readonly op: LayerOp;
+
+  protected constructor(
+    weightShape: number[],
+    biasShape: number[] | null,
+    fanIn: number,
+    options: BayesLayerOptions,
+  ) {
+    super();
+    const name = options.posterior ?? 'gaussian';
+    const factory = getPosterior(name);
+    const rng: Rng = toRng(options.seed);
+    this.posterior = factory(
+      {
+        weightShape,
+        biasShape,
+        fanIn,
+        rng,
+        name: `${this.constructor.name}(${name})`,
+        createParameter: (n, v) => this.registerParameter(n, v),
+        createBuffer: (n, v) => this.registerBuffer(n, v),
+      },
+      options.posteriorOptions as never,
+    );
+    this.prior = options.prior ?? gaussianPrior(0, 1);
+    this.isInput = options.isInput ?? false;
+    if (this.isInput && 'isInput' in this.posterior) (this.posterior as { isInput: boolean }).isInput = true;
+    this.mode = options.mode;
+    if (options.mode && !this.posterior.modes.includes(options.mode)) {
+      throw new QbnnError(
+        'ERR_UNSUPPORTED',
+        `posterior '${name}' does not support sampling mode '${options.mode}' (supported: ${this.posterior.modes.join(', ')})`,
+      );
+    }
+    this.hook = undefined;
+  }
+
+  /** The mode the next forward uses. */
+  get activeMode(): SamplingMode {
+    return this.mode ?? this.posterior.defaultMode;
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.posterior.forward(x, this.op, {
+      mode: this.activeMode,
+      training: this.training,
+      isInput: this.isInput,
+      hook: this.hook,
+    });
+  }
+
+  /** KL(q || prior) of this layer (see {@link Posterior.getKl}). */
+  kl(options?: KlOptions): tf.Scalar {
+    return this.posterior.getKl(this.prior, options);
+  }
+
+  /** One weight (and bias) sample, with the layer's hook unless one is given. */
+  sampleWeights(options: SampleOptions = {}): WeightSample {
+    return this.posterior.sample({ hook: this.hook, ...options });
+  }
+
+  override reseed(rng: Rng): void {
+    this.posterior.reseed?.(rng);
+  }
+}
+
+/** Bayesian `y = x W^T + b` with `W [out, in]`; input `[N, in]`. */
+export class BayesLinear extends BayesLayer {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly op: LayerOp = linearOp();
+
+  constructor(inFeatures: number, outFeatures: number, options: BayesLayerOptions = {}) {
+    for (const [what, n] of [
+      ['inFeatures', inFeatures],
+      ['outFeatures', outFeatures],
+    ] as const) {
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        throw new QbnnError('ERR_ARG', `BayesLinear ${what} must be a positive integer, got ${n}`);
+      }
+    }
+    super([outFeatures, inFeatures], (options.bias ?? true) ? [outFeatures] : null, inFeatures, options);
+    this.inFeatures = inFeatures;
+    this.outFeatures = outFeatures;
+  }
+
+  override forward(x: tf.Tensor): tf.Tensor {
+    if (x.rank !== 2 || x.shape[1] !== this.inFeatures) {
+      throw new QbnnError(
+        'ERR_SHAPE',
+        `BayesLinear: expected input [N, ${this.inFeatures}], got [${x.shape}]`,
+      );
+    }
+    return super.forward(x);
+  }
+
+  override extraRepr(): string {
+    return `in=${this.inFeatures}, out=${this.outFeatures}, posterior=${this.posterior.kind}, mode=${this.activeMode}`;
+  }
+}
+
+/** Options of {@link BayesConv2d}: the posterior options plus the convolution's hyper-parameters. */
+export interface BayesConv2dOptions extends BayesLayerOptions, Conv2dParams {}
+
+/** Bayesian 2-D convolution, NCHW, weight `[out, in/groups, kh, kw]` (PyTorch layouts). */
+export class BayesConv2d extends BayesLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: [number, number];
+  readonly params: Required<Conv2dParams>;
+  readonly op: LayerOp;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, options: BayesConv2dOptions = {}) {
+    const groups = options.groups ?? 1;
+    if (!Number.isSafeInteger(groups) || groups < 1) {
+      throw new QbnnError('ERR_ARG', `BayesConv2d groups must be a positive integer, got ${groups}`);
+    }
+    for (const [what, n] of [
+      ['inChannels', inChannels],
+      ['outChannels', outChannels],
+    ] as const) {
+      if (!Number.isSafeInteger(n) || n <= 0 || n % groups !== 0) {
+        throw new QbnnError(
+          'ERR_ARG',
+          `BayesConv2d ${what} must be a positive multiple of groups=${groups}, got ${n}`,
+        );
+      }
+    }
+    const [kh, kw] = pair('BayesConv2d kernelSize', kernelSize, 1);
+    super(
+      [outChannels, inChannels / groups, kh, kw],
+      (options.bias ?? true) ? [outChannels] : null,
+      (inChannels / groups) * kh * kw,
+      options,
+    );
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = [kh, kw];
+    this.params = {
+      stride: pair('BayesConv2d stride', options.stride ?? 1, 1),
+      padding: pair('BayesConv2d padding', options.padding ?? 0, 0),
+      dilation: pair('BayesConv2d dilation', options.dilation ?? 1, 1),
+      groups,
+    };
+    this.op = conv2dOp(this.params);
+  }
+
+  override extraRepr(): string {
+    return (
+      `${this.inChannels}, ${this.outChannels}, kernel=[${this.kernelSize}], stride=[${this.params.stride}], ` +
+      `padding=[${this.params.padding}], groups=${this.params.groups}, posterior=${this.posterior.kind}, mode=${this.activeMode}`
+    );
+  }
+}

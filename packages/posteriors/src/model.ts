@@ -1,0 +1,264 @@
+import { QbnnError } from '@qbnn/core';
+import { Conv2d, Linear, type Module } from '@qbnn/nn';
+import * as tf from '@tensorflow/tfjs-core';
+import { linkVariance, type VarianceLink } from './elbo.js';
+import { BayesConv2d, BayesLayer, type BayesLayerOptions, BayesLinear } from './layers.js';
+import { type GaussianPrior, gaussianPrior, type Prior } from './priors.js';
+import type { KlOptions, PosteriorName, PosteriorOptionsOf, SamplingMode } from './types.js';
+
+/** The Bayesian layers of a model with their paths, in module order. */
+export function bayesLayers(model: Module): [string, BayesLayer][] {
+  return model.namedModules().filter((e): e is [string, BayesLayer] => e[1] instanceof BayesLayer);
+}
+
+/** Sum of the layers' KL divergences (each to its own prior). */
+export function modelKl(model: Module, options?: KlOptions): tf.Scalar {
+  const layers = bayesLayers(model);
+  return tf.tidy(() => {
+    let kl: tf.Tensor = tf.scalar(0);
+    for (const [, l] of layers) kl = tf.add(kl, l.kl(options));
+    return kl as tf.Scalar;
+  });
+}
+
+/**
+ * Sets the sampling mode of every Bayesian layer (undefined: each posterior's default). Returns
+ * the previous modes, to restore with {@link restoreModes}.
+ * @throws QbnnError ERR_UNSUPPORTED if a layer's posterior lacks the mode (nothing is changed).
+ */
+export function setSamplingMode(model: Module, mode: SamplingMode | undefined): (SamplingMode | undefined)[] {
+  const layers = bayesLayers(model);
+  if (mode) {
+    for (const [path, l] of layers) {
+      if (!l.posterior.modes.includes(mode)) {
+        throw new QbnnError(
+          'ERR_UNSUPPORTED',
+          `layer '${path}' (posterior '${l.posterior.kind}') does not support sampling mode '${mode}'`,
+        );
+      }
+    }
+  }
+  return layers.map(([, l]) => {
+    const old = l.mode;
+    l.mode = mode;
+    return old;
+  });
+}
+
+/** Restores modes returned by {@link setSamplingMode}. */
+export function restoreModes(model: Module, modes: (SamplingMode | undefined)[]): void {
+  bayesLayers(model).forEach(([, l], i) => {
+    l.mode = modes[i];
+  });
+}
+
+/** Number of ensemble members of the model (0 if no layer holds an ensemble; error if layers disagree). */
+export function ensembleSize(model: Module): number {
+  const sizes = bayesLayers(model)
+    .map(([, l]) => l.posterior.ensembleSize?.())
+    .filter((s): s is number => s !== undefined);
+  if (sizes.length === 0) return 0;
+  if (sizes.some((s) => s !== sizes[0])) {
+    throw new QbnnError('ERR_SHAPE', `ensemble layers hold different member counts: ${sizes.join(', ')}`);
+  }
+  return sizes[0];
+}
+
+/** Makes every ensemble layer use member `i` (null: the chain's current weights). */
+export function selectMember(model: Module, i: number | null): void {
+  for (const [, l] of bayesLayers(model)) l.posterior.select?.(i);
+}
+
+/** Options of {@link predict}. */
+export interface PredictOptions {
+  /** Number of MC samples L. Default: the ensemble size for ensembles, else 10. */
+  samples?: number;
+  /**
+   * Sampling mode for every Bayesian layer during prediction (default: each layer's own). With
+   * `local` (Gaussian, MC Dropout) the L samples are stacked along the batch axis and computed
+   * in one pass, since every example already gets an independent sample.
+   */
+  mode?: SamplingMode;
+  /** `classification` (default): softmax probabilities. `regression`: a [N, 2] mean/variance head. */
+  task?: 'classification' | 'regression';
+  /** Variance link of a regression head. Default softplus. */
+  varianceLink?: VarianceLink;
+  /** Largest number of rows in one forward pass (stacked samples count). Default 4096. */
+  maxBatch?: number;
+}
+
+/** Per-sample predictions of {@link predict} for classification: probabilities `[L, N, C]`. */
+export interface ClassificationPrediction {
+  probs: tf.Tensor3D;
+}
+/** Per-sample predictions for regression: means and variances `[L, N]`. */
+export interface RegressionPrediction {
+  mean: tf.Tensor2D;
+  variance: tf.Tensor2D;
+}
+
+/**
+ * Monte Carlo predictive: runs the model L times with fresh posterior samples (in eval mode,
+ * restored after) and returns per-sample outputs, from which the predictive mean and the
+ * uncertainty metrics (@qbnn/metrics) follow. Ensembles (SGHMC) give one sample per member.
+ * In `local` mode the samples are stacked along the batch axis ([L * N, ...], chunked by
+ * `maxBatch`) instead of L separate passes. The caller disposes the returned tensors.
+ */
+export function predict(
+  model: Module,
+  x: tf.Tensor,
+  options: PredictOptions & { task: 'regression' },
+): RegressionPrediction;
+export function predict(model: Module, x: tf.Tensor, options?: PredictOptions): ClassificationPrediction;
+export function predict(
+  model: Module,
+  x: tf.Tensor,
+  options: PredictOptions = {},
+): ClassificationPrediction | RegressionPrediction {
+  const members = ensembleSize(model);
+  const samples = options.samples ?? (members > 0 ? members : 10);
+  if (!(Number.isSafeInteger(samples) && samples > 0)) {
+    throw new QbnnError('ERR_ARG', `predict: samples must be a positive integer, got ${samples}`);
+  }
+  const maxBatch = options.maxBatch ?? 4096;
+  const n = x.shape[0];
+  const wasTraining = model.training;
+  const modes = setSamplingMode(model, options.mode);
+  model.eval();
+  try {
+    const layers = bayesLayers(model);
+    const stack =
+      members === 0 &&
+      layers.length > 0 &&
+      layers.every(([, l]) => l.activeMode === 'local' || l.activeMode === 'mean') &&
+      layers.some(([, l]) => l.activeMode === 'local');
+    const raw = tf.tidy(() => {
+      const outs: tf.Tensor[] = [];
+      if (stack) {
+        // Sample-major rows: row s * N + i is sample s of example i.
+        const perPass = Math.max(1, Math.floor(maxBatch / Math.max(1, n)));
+        for (let s0 = 0; s0 < samples; s0 += perPass) {
+          const k = Math.min(perPass, samples - s0);
+          const xs = k === 1 ? x : tf.concat(Array.from({ length: k }, () => x));
+          outs.push(forwardChunked(model, xs, maxBatch));
+        }
+      } else {
+        for (let s = 0; s < samples; s++) {
+          if (members > 0) selectMember(model, s % members);
+          outs.push(forwardChunked(model, x, maxBatch));
+        }
+      }
+      const all = tf.concat(outs, 0);
+      return tf.reshape(all, [samples, n, ...all.shape.slice(1)]);
+    });
+    if (options.task === 'regression') {
+      return tf.tidy(() => {
+        if (raw.rank !== 3 || raw.shape[2] !== 2) {
+          throw new QbnnError(
+            'ERR_SHAPE',
+            `predict: a regression model must output [N, 2], got [${raw.shape.slice(1)}]`,
+          );
+        }
+        const [m, v] = tf.split(raw, 2, 2);
+        return {
+          mean: tf.reshape(m, [samples, n]) as tf.Tensor2D,
+          variance: tf.reshape(linkVariance(v, options.varianceLink), [samples, n]) as tf.Tensor2D,
+        };
+      });
+    }
+    const probs = tf.tidy(() => tf.softmax(raw) as tf.Tensor3D);
+    raw.dispose();
+    return { probs };
+  } finally {
+    if (members > 0) selectMember(model, null);
+    restoreModes(model, modes);
+    model.train(wasTraining);
+  }
+}
+
+function forwardChunked(model: Module, x: tf.Tensor, maxBatch: number): tf.Tensor {
+  const n = x.shape[0];
+  if (n <= maxBatch) return model.apply(x);
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < n; i += maxBatch) {
+    const size = Math.min(maxBatch, n - i);
+    parts.push(model.apply(tf.slice(x, i, size)));
+  }
+  return tf.concat(parts, 0);
+}
+
+/** Options of {@link dnnToBnn}. */
+export interface DnnToBnnOptions<N extends PosteriorName = PosteriorName> {
+  /** Posterior for every converted layer. Default `gaussian`. */
+  posterior?: N;
+  posteriorOptions?: PosteriorOptionsOf<N>;
+  /** Prior of every layer. Default N(0, 1). */
+  prior?: GaussianPrior;
+  /**
+   * MOPED / empirical Bayes (Krishnan et al. 2020): initialise from the deterministic weights,
+   * mu = w and sigma = delta |w| (`true` = delta 0.1). With `priorFromWeights`, the prior mean of
+   * each tensor is the deterministic weight too (prior N(w, prior.sigma^2)).
+   */
+  moped?: boolean | { delta?: number; priorFromWeights?: boolean };
+  /** Sampling mode of the new layers. */
+  mode?: SamplingMode;
+  /** Seed: layer k gets seed + k. Default 0. */
+  seed?: number;
+  /** Paths not to convert (e.g. a final layer to keep deterministic). */
+  exclude?: string[];
+}
+
+/**
+ * Converts a deterministic @qbnn/nn model into a Bayesian one in place: every `Linear` and
+ * `Conv2d` child is replaced by a `BayesLinear` / `BayesConv2d` with the chosen registered
+ * posterior (the first converted layer is marked as the network input, so MC Dropout does not
+ * drop the input). The replaced modules are disposed. Returns the model and the converted paths.
+ */
+export function dnnToBnn<M extends Module, N extends PosteriorName>(
+  model: M,
+  options: DnnToBnnOptions<N> = {},
+): { model: M; converted: string[] } {
+  const exclude = new Set(options.exclude ?? []);
+  const prior = options.prior ?? gaussianPrior(0, 1);
+  const moped = options.moped === true ? {} : options.moped || null;
+  const targets = model
+    .namedModules()
+    .filter(([path, m]) => path !== '' && !exclude.has(path) && (m instanceof Linear || m instanceof Conv2d));
+  const converted: string[] = [];
+  targets.forEach(([path, m], k) => {
+    const weight = m.param('weight');
+    const bias = m.hasParam('bias') ? m.param('bias') : null;
+    let layerPrior: Prior = prior;
+    if (moped?.priorFromWeights) {
+      layerPrior = {
+        weight: gaussianPrior(tf.keep(weight.clone()), prior.sigma),
+        bias: bias ? gaussianPrior(tf.keep(bias.clone()), prior.sigma) : undefined,
+      };
+    }
+    const posteriorOptions = {
+      ...(options.posteriorOptions ?? {}),
+      ...(moped ? { initFrom: { weight, bias, delta: moped.delta ?? 0.1 } } : {}),
+    } as PosteriorOptionsOf<N>;
+    const common: BayesLayerOptions<N> = {
+      posterior: options.posterior,
+      posteriorOptions,
+      prior: layerPrior,
+      mode: options.mode,
+      bias: bias !== null,
+      seed: (options.seed ?? 0) + k,
+      isInput: k === 0,
+    };
+    const layer =
+      m instanceof Linear
+        ? new BayesLinear(m.inFeatures, m.outFeatures, common as BayesLayerOptions)
+        : new BayesConv2d((m as Conv2d).inChannels, (m as Conv2d).outChannels, (m as Conv2d).kernelSize, {
+            ...(common as BayesLayerOptions),
+            ...(m as Conv2d).params,
+          });
+    layer.train(model.training);
+    model.setModule(path, layer);
+    m.dispose();
+    converted.push(path);
+  });
+  return { model, converted };
+}
