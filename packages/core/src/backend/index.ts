@@ -191,3 +191,5 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     throw err;
   }
 }
+
+export { gradientError, numericGradient } from './gradcheck.js';
