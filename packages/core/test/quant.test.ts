@@ -151,6 +151,9 @@ describe('quantize / dequantize / fakeQuantize', () => {
     expect(codeOf(() => quantize([Number.NEGATIVE_INFINITY], p))).toBe('ERR_NAN');
     expect(codeOf(() => fakeQuantize([Number.NaN], p))).toBe('ERR_NAN');
     expect(codeOf(() => minMax([1, Number.NaN]))).toBe('ERR_NAN');
+    expect(codeOf(() => dequantize([1, Number.NaN], p))).toBe('ERR_NAN');
+    expect(codeOf(() => dequantize([1.5], p))).toBe('ERR_ARG');
+    expect(codeOf(() => quantize(null as unknown as number[], p))).toBe('ERR_ARG');
   });
 
   test('bad parameters are typed errors', () => {

@@ -66,6 +66,13 @@ function resolve(
   return { qmin, qmax, signed, scale: p.scale, zeroPoint: p.zeroPoint, inner, channels };
 }
 
+function arrayLength(name: string, v: ArrayLike<number>): number {
+  if (v == null || typeof v !== 'object' || typeof v.length !== 'number') {
+    throw new QbnnError('ERR_ARG', `${name} must be an array or typed array of numbers`);
+  }
+  return v.length;
+}
+
 function checkOut<T extends { length: number }>(out: T | undefined, length: number, make: () => T): T {
   if (out === undefined) return make();
   checkLength('opts.out', out, length);
@@ -81,7 +88,7 @@ export function quantize(
   params: QuantParams | PerChannelQuantParams,
   opts: AffineOptions<QuantizedArray> = {},
 ): QuantizedArray {
-  const r = resolve(params, values.length, opts.shape);
+  const r = resolve(params, arrayLength('values', values), opts.shape);
   const n = values.length;
   const out = checkOut(opts.out, n, () => (r.signed ? new Int8Array(n) : new Uint8Array(n)));
   if (r.signed !== out instanceof Int8Array) {
@@ -108,11 +115,25 @@ export function dequantize(
   params: QuantParams | PerChannelQuantParams,
   opts: AffineOptions<Float32Array | Float64Array> = {},
 ): Float32Array | Float64Array {
-  const r = resolve(params, q.length, opts.shape);
+  const r = resolve(params, arrayLength('q', q), opts.shape);
   const n = q.length;
   const out = checkOut(opts.out, n, () => new Float32Array(n));
   const { scale, zeroPoint, inner, channels } = r;
+  // Integer typed arrays hold integers by construction; anything else is checked per element.
+  const checked = !(
+    q instanceof Int8Array ||
+    q instanceof Uint8Array ||
+    q instanceof Int16Array ||
+    q instanceof Uint16Array ||
+    q instanceof Int32Array
+  );
   for (let i = 0; i < n; i++) {
+    if (checked && !Number.isInteger(q[i])) {
+      throw new QbnnError(
+        Number.isNaN(q[i]) ? 'ERR_NAN' : 'ERR_ARG',
+        `q[${i}] must be an integer, got ${q[i]}`,
+      );
+    }
     const c = channels === 1 ? 0 : Math.floor(i / inner) % channels;
     out[i] = scale[c] * (q[i] - zeroPoint[c]);
   }
@@ -128,7 +149,7 @@ export function fakeQuantize(
   params: QuantParams | PerChannelQuantParams,
   opts: AffineOptions<Float32Array | Float64Array> = {},
 ): Float32Array | Float64Array {
-  const r = resolve(params, values.length, opts.shape);
+  const r = resolve(params, arrayLength('values', values), opts.shape);
   const n = values.length;
   const out = checkOut(opts.out, n, () => new Float32Array(n));
   const { qmin, qmax, scale, zeroPoint, inner, channels } = r;
