@@ -8,6 +8,7 @@ import {
 import { MetricsError } from './errors.js';
 import { GrowableF64, safeLog } from './numeric.js';
 import {
+  ADD_BATCH,
   checkArray,
   checkInt,
   checkLabels,
@@ -63,9 +64,6 @@ export interface UncertaintyScores {
   /** `1 - confidence`. */
   oneMinusMaxProb: Float64Array;
 }
-
-/** Names of the per-example uncertainty scores usable for OOD detection and referral. */
-export type UncertaintyScoreName = 'entropy' | 'aleatoricEntropy' | 'mutualInformation' | 'oneMinusMaxProb';
 
 /** Per-example results with labels. */
 export interface ClassificationPerExample {
@@ -267,11 +265,11 @@ export class ClassificationAccumulator {
    *   ERR_ARG on a probability outside [0, 1], a row not summing to 1 or a label out of range.
    */
   update(probs: FloatArray, labels: Int32Array | ArrayLike<number>): this {
-    return this.add('ClassificationAccumulator.update', probs, labels);
+    return this[ADD_BATCH]('ClassificationAccumulator.update', probs, labels);
   }
 
   /** @internal */
-  add(fn: string, probs: FloatArray, labels: Int32Array | ArrayLike<number>): this {
+  [ADD_BATCH](fn: string, probs: FloatArray, labels: Int32Array | ArrayLike<number>): this {
     checkArray(fn, 'labels', labels);
     const nb = labels.length;
     const { L, C } = this.shape;
@@ -383,7 +381,7 @@ export function classificationMetrics(
   const s = resolveShape(fn, shape);
   checkLength(fn, 'labels', labels, s.n, 'shape.n');
   const acc = new ClassificationAccumulator({ ...opts, classes: s.C, samples: s.isMean ? undefined : s.L });
-  return acc.add(fn, probs, labels).result();
+  return acc[ADD_BATCH](fn, probs, labels).result();
 }
 
 /**

@@ -30,7 +30,6 @@ export {
   negativeLogLikelihood,
   predictiveMean,
   reliabilityDiagram,
-  type UncertaintyScoreName,
   type UncertaintyScores,
   uncertaintyScores,
 } from './classification.js';

@@ -23,17 +23,66 @@ export interface ReferralOptions {
   step?: number;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * The referral order: examples sorted by score descending (most uncertain first), ties broken
- * by example index ascending (the earlier example is referred first). Deterministic and
- * documented so that curves are reproducible.
+ * by example index ascending (the earlier example is referred first); -0 and 0 are the same
+ * score. Deterministic and documented so that curves are reproducible.
+ *
+ * Implemented as a stable LSD radix sort (six 11-bit passes) on an order-preserving 64-bit key
+ * of each double, inverted for descending order, which keeps ties in index order.
  */
-function referralOrder(scores: FloatArray): Uint32Array {
+export function referralOrder(scores: ArrayLike<number>): Uint32Array {
   const n = scores.length;
-  const s = Float64Array.from(scores);
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  idx.sort((a, b) => s[b] - s[a] || a - b);
+  const f = new Float64Array(1);
+  const u = new Uint32Array(f.buffer);
+  const H = LITTLE_ENDIAN ? 1 : 0;
+  const Lo = 1 - H;
+  let khi = new Uint32Array(n);
+  let klo = new Uint32Array(n);
+  let idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    f[0] = scores[i] + 0; // -0 becomes 0
+    let hi = u[H];
+    let lo = u[Lo];
+    // IEEE order to unsigned order: flip everything for negatives, the sign bit for positives.
+    if (hi & 0x80000000) {
+      hi = ~hi;
+      lo = ~lo;
+    } else {
+      hi ^= 0x80000000;
+    }
+    // descending: invert the key
+    khi[i] = ~hi >>> 0;
+    klo[i] = ~lo >>> 0;
+    idx[i] = i;
+  }
+  let thi = new Uint32Array(n);
+  let tlo = new Uint32Array(n);
+  let tidx = new Uint32Array(n);
+  const count = new Uint32Array(2048);
+  for (let pass = 0; pass < 6; pass++) {
+    const word = pass < 3 ? klo : khi;
+    const shift = (pass % 3) * 11;
+    count.fill(0);
+    for (let k = 0; k < n; k++) count[(word[k] >>> shift) & 2047]++;
+    let sum = 0;
+    for (let b = 0; b < 2048; b++) {
+      const c = count[b];
+      count[b] = sum;
+      sum += c;
+    }
+    for (let k = 0; k < n; k++) {
+      const dst = count[(word[k] >>> shift) & 2047]++;
+      thi[dst] = khi[k];
+      tlo[dst] = klo[k];
+      tidx[dst] = idx[k];
+    }
+    [khi, thi] = [thi, khi];
+    [klo, tlo] = [tlo, klo];
+    [idx, tidx] = [tidx, idx];
+  }
   return idx;
 }
 

@@ -1,6 +1,7 @@
 import { MetricsError } from './errors.js';
 import { GrowableF64, LOG_FLOOR, normalQuantile } from './numeric.js';
 import {
+  ADD_BATCH,
   checkArray,
   checkFinite,
   checkInt,
@@ -210,11 +211,11 @@ export class RegressionAccumulator {
    *   a negative variance.
    */
   update(means: FloatArray, variances: FloatArray, targets: FloatArray): this {
-    return this.add('RegressionAccumulator.update', means, variances, targets);
+    return this[ADD_BATCH]('RegressionAccumulator.update', means, variances, targets);
   }
 
   /** @internal */
-  add(fn: string, means: FloatArray, variances: FloatArray, targets: FloatArray): this {
+  [ADD_BATCH](fn: string, means: FloatArray, variances: FloatArray, targets: FloatArray): this {
     checkArray(fn, 'targets', targets);
     const nb = targets.length;
     const L = this.L;
@@ -301,7 +302,7 @@ export function regressionMetrics(
   const s = resolveShape(fn, shape);
   checkLength(fn, 'targets', targets, s.n, 'shape.n');
   const acc = new RegressionAccumulator({ ...opts, samples: s.isMean ? undefined : s.L });
-  return acc.add(fn, means, variances, targets).result();
+  return acc[ADD_BATCH](fn, means, variances, targets).result();
 }
 
 /**

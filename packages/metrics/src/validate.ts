@@ -1,5 +1,8 @@
 import { MetricsError } from './errors.js';
 
+/** @internal The accumulators' batch method that names its caller in errors (not part of the public API). */
+export const ADD_BATCH: unique symbol = Symbol('addBatch');
+
 /** Probabilities, means, variances: any float array (float64 accumulation is used regardless). */
 export type FloatArray = Float32Array | Float64Array | ArrayLike<number>;
 

@@ -5,6 +5,7 @@ import {
   referralCurve,
   referralRateForAccuracy,
 } from '../src/index.js';
+import { referralOrder } from '../src/referral.js';
 import { expectError, randomClassification, rng } from './helpers.js';
 
 /** Brute force: refer the k examples first in (score desc, index asc) order; accuracy of the rest. */
@@ -66,6 +67,19 @@ describe('referral', () => {
     expect(c.map((p) => p.accuracy)).toEqual([2 / 3, 1 / 2, 0]);
     const mixed = referralCurve([1, 0, 0, 1], [0.5, 0.9, 0.5, 0.5], { fractions: [0.25, 0.5] });
     expect(mixed.map((p) => p.accuracy)).toEqual([2 / 3, 1 / 2]);
+  });
+
+  test('the referral order is a stable descending sort (radix sort checked against a comparator sort)', () => {
+    const special = [-0, 0, -1, 1, -1e-300, 1e300, -1e300, 5e-324, -5e-324, 0.5, -0.5, 0.5, -0, 1];
+    const r = rng(12);
+    for (const scores of [
+      special,
+      Array.from({ length: 5000 }, () => Math.round((r() - 0.5) * 200) / 7),
+      Array.from({ length: 3000 }, () => (r() - 0.5) * 10 ** Math.round(r() * 40 - 20)),
+    ]) {
+      const want = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+      expect(Array.from(referralOrder(scores))).toEqual(want);
+    }
   });
 
   test('matches brute force on random data with ties, and the target search is the first k reaching it', () => {
