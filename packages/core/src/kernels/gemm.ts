@@ -110,65 +110,109 @@ export interface GemmBlock {
  * hardware would; only reachable with an extreme bias), then the output stage.
  */
 export function gemmBlock(g: GemmBlock): void {
-  const { a, aOff, m, k, aZero, w, wRow, n, wRowSums, wZero, chan, bias, stage, out } = g;
+  const { a, aOff, m, k, w, wRow, n } = g;
+  // |dot| <= K 255 128 < 2^31 for K <= MAX_GEMM_K, so Int32Arrays hold the dots exactly.
+  const dots0 = new Int32Array(n);
+  const dots1 = new Int32Array(n);
   const acc = new Int32Array(n);
-  // |dot| <= K 255 128 < 2^31 for K <= MAX_GEMM_K, so an Int32Array holds it exactly.
-  const dots = new Int32Array(n);
-  const kZa = k * aZero;
-  const factor = stage.factor;
-  const zo = stage.zeroPoint;
-  const lo = stage.lo;
-  for (let r = 0; r < m; r++) {
-    const ao = aOff + r * k;
-    let sumA = 0;
-    for (let i = 0; i < k; i++) sumA += a[ao + i];
-    // Dot products, four weight rows per pass so each activation byte is loaded once for four.
+  let r = 0;
+  // Two activation rows by four weight rows per pass: each byte loaded feeds two or four MACs.
+  for (; r + 1 < m; r += 2) {
+    const a0 = aOff + r * k;
+    const a1 = a0 + k;
     let c = 0;
     for (; c + 3 < n; c += 4) {
       const w0 = (wRow + c) * k;
       const w1 = w0 + k;
       const w2 = w1 + k;
       const w3 = w2 + k;
-      let d0 = 0;
-      let d1 = 0;
-      let d2 = 0;
-      let d3 = 0;
+      let d00 = 0;
+      let d01 = 0;
+      let d02 = 0;
+      let d03 = 0;
+      let d10 = 0;
+      let d11 = 0;
+      let d12 = 0;
+      let d13 = 0;
       for (let i = 0; i < k; i++) {
-        const av = a[ao + i];
-        d0 += av * w[w0 + i];
-        d1 += av * w[w1 + i];
-        d2 += av * w[w2 + i];
-        d3 += av * w[w3 + i];
+        const x0 = a[a0 + i];
+        const x1 = a[a1 + i];
+        const v0 = w[w0 + i];
+        const v1 = w[w1 + i];
+        const v2 = w[w2 + i];
+        const v3 = w[w3 + i];
+        d00 += x0 * v0;
+        d01 += x0 * v1;
+        d02 += x0 * v2;
+        d03 += x0 * v3;
+        d10 += x1 * v0;
+        d11 += x1 * v1;
+        d12 += x1 * v2;
+        d13 += x1 * v3;
       }
-      dots[c] = d0;
-      dots[c + 1] = d1;
-      dots[c + 2] = d2;
-      dots[c + 3] = d3;
+      dots0[c] = d00;
+      dots0[c + 1] = d01;
+      dots0[c + 2] = d02;
+      dots0[c + 3] = d03;
+      dots1[c] = d10;
+      dots1[c + 1] = d11;
+      dots1[c + 2] = d12;
+      dots1[c + 3] = d13;
     }
     for (; c < n; c++) {
       const wo = (wRow + c) * k;
-      let d = 0;
-      for (let i = 0; i < k; i++) d += a[ao + i] * w[wo + i];
-      dots[c] = d;
-    }
-    for (c = 0; c < n; c++) {
-      const zw = wZero[wRow + c];
-      // Exact in float64 (every term < 2^53), then wrapped like int32 arithmetic.
-      const b = bias === undefined ? 0 : bias[chan + c];
-      acc[c] = (dots[c] - zw * sumA - aZero * wRowSums[wRow + c] + kZa * zw + b) | 0;
-    }
-    const base = g.outOff + r * g.outRowStride;
-    const cs = g.outColStride;
-    if (stage.kind === 'i32') {
-      for (let c = 0; c < n; c++) out[base + c * cs] = acc[c];
-    } else if (stage.kind === 'f32') {
-      // float64 product, one rounding to float32 on store.
-      for (let c = 0; c < n; c++) out[base + c * cs] = acc[c] * factor[chan + c];
-    } else {
-      for (let c = 0; c < n; c++) {
-        const q = roundHalfEven(acc[c] * factor[chan + c]) + zo;
-        out[base + c * cs] = Math.min(Math.max(q, lo), 255);
+      let d0 = 0;
+      let d1 = 0;
+      for (let i = 0; i < k; i++) {
+        const v = w[wo + i];
+        d0 += a[a0 + i] * v;
+        d1 += a[a1 + i] * v;
       }
+      dots0[c] = d0;
+      dots1[c] = d1;
+    }
+    finishRow(g, r, dots0, acc);
+    finishRow(g, r + 1, dots1, acc);
+  }
+  if (r < m) {
+    const a0 = aOff + r * k;
+    for (let c = 0; c < n; c++) {
+      const wo = (wRow + c) * k;
+      let d = 0;
+      for (let i = 0; i < k; i++) d += a[a0 + i] * w[wo + i];
+      dots0[c] = d;
+    }
+    finishRow(g, r, dots0, acc);
+  }
+}
+
+/** Zero-point corrections, bias, int32 wrap and the output stage for activation row r. */
+function finishRow(g: GemmBlock, r: number, dots: Int32Array, acc: Int32Array): void {
+  const { a, aOff, k, aZero, wRow, n, wRowSums, wZero, chan, bias, stage, out } = g;
+  const ao = aOff + r * k;
+  let sumA = 0;
+  for (let i = 0; i < k; i++) sumA += a[ao + i];
+  const kZa = k * aZero;
+  for (let c = 0; c < n; c++) {
+    const zw = wZero[wRow + c];
+    const b = bias === undefined ? 0 : bias[chan + c];
+    // Exact in float64 (every term < 2^53), then wrapped like int32 arithmetic.
+    acc[c] = (dots[c] - zw * sumA - aZero * wRowSums[wRow + c] + kZa * zw + b) | 0;
+  }
+  const base = g.outOff + r * g.outRowStride;
+  const cs = g.outColStride;
+  const factor = stage.factor;
+  if (stage.kind === 'i32') {
+    for (let c = 0; c < n; c++) out[base + c * cs] = acc[c];
+  } else if (stage.kind === 'f32') {
+    // float64 product, one rounding to float32 on store.
+    for (let c = 0; c < n; c++) out[base + c * cs] = acc[c] * factor[chan + c];
+  } else {
+    const zo = stage.zeroPoint;
+    const lo = stage.lo;
+    for (let c = 0; c < n; c++) {
+      const q = roundHalfEven(acc[c] * factor[chan + c]) + zo;
+      out[base + c * cs] = Math.min(Math.max(q, lo), 255);
     }
   }
 }
