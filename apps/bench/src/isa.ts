@@ -1,9 +1,7 @@
-/** Which native path is available, or why none is: the `isa` field of the machine line. */
-export async function detectIsa(): Promise<{ isa: string; native: unknown }> {
-  try {
-    const native = (await import('@qbnn/native-amx')) as { isa?: () => string };
-    return { isa: typeof native.isa === 'function' ? native.isa() : 'js', native };
-  } catch {
-    return { isa: 'js (no native addon)', native: undefined };
-  }
+import { loadNative } from './native.js';
+
+/** Which native path is in use, or why none is: the `isa` field of the machine line. */
+export async function detectIsa(): Promise<{ isa: string }> {
+  const native = await loadNative();
+  return { isa: native?.isa() ?? 'js (native addon not loaded)' };
 }

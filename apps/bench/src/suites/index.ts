@@ -1,4 +1,6 @@
 import type { Suite } from '../harness.js';
+import { gemmSuite } from './gemm.js';
+import { rngSuite } from './rng.js';
 
 /** Every suite, in the order `pnpm bench all` runs them. */
-export const SUITES: Suite[] = [];
+export const SUITES: Suite[] = [gemmSuite, rngSuite];
