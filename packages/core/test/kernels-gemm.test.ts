@@ -228,24 +228,4 @@ describe('reference qgemm', () => {
     expect([...p.rowSums]).toEqual([2, 4]);
     expect([...p.zeroPoint]).toEqual([-1, 2]);
   });
-
-  test('a 64 x 784 x 500 GEMM runs in well under a second', () => {
-    const rng = new Rng(1);
-    const a = randU8(rng, 64 * 784);
-    const w = packWeights(randS8(rng, 500 * 784), 500, 784, 0);
-    const args = {
-      a,
-      m: 64,
-      aScale: 0.02,
-      aZeroPoint: 3,
-      w,
-      wScale: 0.01,
-      output: { kind: 'u8', scale: 0.5, zeroPoint: 128 },
-    } as const;
-    qgemm(args);
-    const t0 = performance.now();
-    qgemm(args);
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(1000);
-  });
 });
