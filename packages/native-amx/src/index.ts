@@ -1,1 +1,130 @@
-export {};
+/**
+ * @qbnn/native-amx: the int8 kernels of @qbnn/core's contract as a Node-API addon, with runtime
+ * dispatch over AMX, AVX-512 VNNI, AVX-VNNI, AVX2 and scalar paths (plus the AMX kernel over an
+ * exact software tile emulation). Importing this module registers the provider 'native' in
+ * @qbnn/core's kernel registry with priority 100, above the JS reference, so everything that
+ * asks `getKernelProvider()` uses it. If the addon could not be built or loaded, importing still
+ * works: the provider is registered as unavailable and `loadError` says why.
+ *
+ * @packageDocumentation
+ */
+import { registerKernelProvider } from '@qbnn/core';
+import { addon, loadError } from './binding.js';
+import { nativeKernels } from './provider.js';
+
+export { addonPath, loadError } from './binding.js';
+export {
+  NATIVE_PRIORITY,
+  NATIVE_PROVIDER,
+  NativePackedWeights,
+  nativeKernels,
+  unpackWeights,
+} from './provider.js';
+
+/** An instruction-set path of the kernels. 'amx-emulated' runs the AMX kernel on the software tile layer. */
+export type Isa = 'amx' | 'avx512vnni' | 'avxvnni' | 'avx2' | 'scalar' | 'amx-emulated';
+
+/** What the addon found on this machine. */
+export interface NativeInfo {
+  /** The path in use. */
+  isa: Isa;
+  /** The best path of this CPU (what is used unless forced). */
+  best: Isa;
+  /** Every path that can run here, best first ('amx-emulated' always, last). */
+  available: Isa[];
+  /** CPUID reports AMX-TILE and AMX-INT8 (the OS may still refuse tile permission). */
+  amxHardware: boolean;
+  /** Why AMX is or is not used. */
+  amxNote: string;
+  /** Threads of the pool. */
+  threads: number;
+  /** Built with AddressSanitizer + UBSan (QBNN_SANITIZE=1). */
+  sanitized: boolean;
+  arch: string;
+}
+
+/** True when the native addon loaded. */
+export const nativeAvailable: boolean = addon !== undefined;
+
+function need() {
+  if (addon === undefined) throw new Error(`@qbnn/native-amx: native addon not available: ${loadError}`);
+  return addon;
+}
+
+/** The ISA path in use ('amx' | 'avx512vnni' | 'avxvnni' | 'avx2' | 'scalar' | 'amx-emulated'), or undefined without the addon. */
+export function isa(): Isa | undefined {
+  return addon === undefined ? undefined : (addon.info().isa as Isa);
+}
+
+/** Everything the addon detected, or undefined without the addon. */
+export function nativeInfo(): NativeInfo | undefined {
+  return addon === undefined ? undefined : (addon.info() as NativeInfo);
+}
+
+/**
+ * Forces an ISA path (any lower path, or 'amx-emulated'), or 'best' to restore the default.
+ * Throws if the path cannot run on this CPU. Returns the path now in use.
+ */
+export function setIsa(name: Isa | 'best'): Isa {
+  return need().setIsa(name) as Isa;
+}
+
+/** Sets the thread-pool size (default: all cores). Results are identical for any count. */
+export function setThreads(n: number): number {
+  return need().setThreads(n);
+}
+
+/** The thread-pool size. */
+export function getThreads(): number {
+  return need().info().threads;
+}
+
+/**
+ * Peak of the vpdpbusd instruction on the calling thread, in GOPS (1 multiply-add = 2 ops),
+ * from `iters` iterations of 12 independent zmm (or ymm: AVX-VNNI) accumulations.
+ * Null when the CPU lacks that instruction.
+ */
+export function vpdpbusdPeakGops(iters = 20_000_000, width: 'zmm' | 'ymm' = 'zmm'): number | null {
+  return need().peak(iters, width);
+}
+
+/** The Philox4x32-10 words of the stream (key, position), computed natively (for tests). */
+export function nativePhilox(
+  key: readonly [number, number],
+  position: number,
+  out: Uint32Array,
+): Uint32Array {
+  need().philox(key[0], key[1], position, out);
+  return out;
+}
+
+/**
+ * Maps uniform uint32 words to quantised normals natively (for tests): `lookup` is the kernels'
+ * two-level table (`vector` for its AVX-512 form), `binary` a plain binary search of the table.
+ */
+export function nativeQnormalFromWords(
+  words: Uint32Array,
+  how: 'lookup' | 'vector' | 'binary' = 'lookup',
+): Int8Array {
+  const out = new Int8Array(words.length);
+  need().mapWords(words, out, how === 'lookup' ? 0 : how === 'vector' ? 1 : 2);
+  return out;
+}
+
+if (addon !== undefined) {
+  const forced = process.env.QBNN_NATIVE_ISA;
+  if (forced) addon.setIsa(forced);
+  const threads = process.env.QBNN_NATIVE_THREADS;
+  if (threads) addon.setThreads(Number(threads));
+}
+
+// override: a second copy of this module (e.g. src and dist in one process) replaces the first.
+registerKernelProvider(nativeKernels, { override: true });
+
+if (addon === undefined && process.env.QBNN_NATIVE_QUIET !== '1') {
+  // Say once why the fast path is missing; everything still runs on the JS reference.
+  process.emitWarning(
+    `@qbnn/native-amx: running without the native addon: ${loadError}`,
+    'QbnnNativeWarning',
+  );
+}

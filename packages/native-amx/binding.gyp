@@ -1,0 +1,35 @@
+{
+  "variables": {
+    "qbnn_sanitize%": "<!(node -p \"process.env.QBNN_SANITIZE === '1' ? 1 : 0\")"
+  },
+  "targets": [
+    {
+      "target_name": "qbnn_native",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/cpu.cc",
+        "native/src/pool.cc",
+        "native/src/rng.cc",
+        "native/src/rng_avx512.cc",
+        "native/src/gemm_scalar.cc",
+        "native/src/gemm_avx2.cc",
+        "native/src/gemm_avx512.cc",
+        "native/src/amx_emu.cc",
+        "native/src/amx_hw.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-ffp-contract=off", "-fno-strict-aliasing"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["qbnn_sanitize==1", {
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,712 @@
+// Node-API surface of the qbnn native kernels. Every entry point validates types, lengths and
+// shapes before touching memory: a wrong argument is a thrown TypeError/RangeError.
+#include <napi.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "philox.h"
+#include "pool.h"
+
+namespace qbnn {
+namespace {
+
+constexpr int32_t kMaxK = 33025;  // MAX_GEMM_K of @qbnn/core
+constexpr double kMaxElems = 1ULL << 40;
+
+std::atomic<int> gIsa{ISA_SCALAR};
+
+const char* isaName(int isa) {
+  switch (isa) {
+    case ISA_AMX: return "amx";
+    case ISA_AMX_EMU: return "amx-emulated";
+    case ISA_AVX512VNNI: return "avx512vnni";
+    case ISA_AVXVNNI: return "avxvnni";
+    case ISA_AVX2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+bool isaAvailable(int isa) {
+  const CpuFeatures& f = cpuFeatures();
+  switch (isa) {
+    case ISA_AMX: return f.amx;
+    case ISA_AMX_EMU: return true;
+    case ISA_AVX512VNNI: return f.avx512vnni;
+    case ISA_AVXVNNI: return f.avxvnni;
+    case ISA_AVX2: return f.avx2;
+    default: return true;
+  }
+}
+
+int bestIsa() {
+  const int order[] = {ISA_AMX, ISA_AVX512VNNI, ISA_AVXVNNI, ISA_AVX2, ISA_SCALAR};
+  for (int i : order)
+    if (isaAvailable(i)) return i;
+  return ISA_SCALAR;
+}
+
+bool vectorRng() {
+  const int isa = gIsa.load();
+  return cpuFeatures().avx512vnni && (isa == ISA_AVX512VNNI || isa == ISA_AMX || isa == ISA_AMX_EMU);
+}
+
+// ---------- argument helpers
+
+[[noreturn]] void throwType(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+[[noreturn]] void throwRange(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+
+template <typename T>
+struct View {
+  T* data = nullptr;
+  size_t length = 0;
+};
+
+template <typename T>
+View<T> typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want, const char* name,
+              bool optional = false) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || info[i].IsUndefined() || info[i].IsNull()) {
+    if (optional) return {};
+    throwType(env, std::string(name) + " is required");
+  }
+  if (!info[i].IsTypedArray()) throwType(env, std::string(name) + " must be a typed array");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value ab;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, info[i], &type, &length, &data, &ab, &offset) != napi_ok)
+    throwType(env, std::string(name) + ": cannot read typed array");
+  if (type != want) {
+    const char* names[] = {"Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array",
+                           "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"};
+    throwType(env, std::string(name) + " must be a " + names[want]);
+  }
+  if (length > 0 && data == nullptr) throwType(env, std::string(name) + " is detached");
+  return {static_cast<T*>(data), length};
+}
+
+double number(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber()) throwType(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+int32_t integer(const Napi::CallbackInfo& info, size_t i, const char* name, double lo, double hi) {
+  const double v = number(info, i, name);
+  if (!(v == std::floor(v)) || v < lo || v > hi)
+    throwRange(info.Env(), std::string(name) + " must be an integer in [" + std::to_string(static_cast<int64_t>(lo)) +
+                               ", " + std::to_string(static_cast<int64_t>(hi)) + "], got " + std::to_string(v));
+  return static_cast<int32_t>(v);
+}
+
+uint32_t u32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const double v = number(info, i, name);
+  if (!(v == std::floor(v)) || v < 0 || v > 4294967295.0)
+    throwRange(info.Env(), std::string(name) + " must be a uint32");
+  return static_cast<uint32_t>(v);
+}
+
+uint64_t position(const Napi::CallbackInfo& info, size_t i) {
+  const double v = number(info, i, "position");
+  if (!(v == std::floor(v)) || v < 0 || v > 9007199254740991.0)
+    throwRange(info.Env(), "position must be a non-negative safe integer");
+  return static_cast<uint64_t>(v);
+}
+
+// ---------- packed weights handle
+
+constexpr napi_type_tag kPackedTag = {0x7162626e5061636bULL, 0x6e61746976653031ULL};
+
+struct PackedBox {
+  Packed p;
+  int64_t bytes = 0;
+  void release() {
+    std::free(p.data);
+    std::free(p.rowSums);
+    std::free(p.zeroPoint);
+    p.data = nullptr;
+    p.rowSums = nullptr;
+    p.zeroPoint = nullptr;
+  }
+  ~PackedBox() { release(); }
+};
+
+PackedBox* allocPacked(Napi::Env env, int32_t n, int32_t k) {
+  auto* box = new PackedBox();
+  Packed& p = box->p;
+  p.n = n;
+  p.k = k;
+  p.nblocks = (n + 15) / 16;
+  p.kgroups = (k + 3) / 4;
+  p.kstride = (p.kgroups + 15) / 16 * 16;
+  if (p.kstride == 0) p.kstride = 16;
+  const size_t bytes = p.bytes();
+  p.data = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  p.rowSums = static_cast<int32_t*>(std::calloc(static_cast<size_t>(p.nblocks) * 16, sizeof(int32_t)));
+  p.zeroPoint = static_cast<int32_t*>(std::calloc(static_cast<size_t>(p.nblocks) * 16, sizeof(int32_t)));
+  if (!p.data || !p.rowSums || !p.zeroPoint) {
+    delete box;
+    throw Napi::Error::New(env, "out of memory packing weights");
+  }
+  std::memset(p.data, 0, bytes);
+  box->bytes = static_cast<int64_t>(bytes);
+  return box;
+}
+
+Napi::Object wrapPacked(Napi::Env env, PackedBox* box) {
+  auto ext = Napi::External<PackedBox>::New(env, box, [](Napi::Env e, PackedBox* b) {
+    Napi::MemoryManagement::AdjustExternalMemory(e, -b->bytes);
+    delete b;
+  });
+  napi_type_tag_object(env, ext, &kPackedTag);
+  Napi::MemoryManagement::AdjustExternalMemory(env, box->bytes);
+  const int32_t n = box->p.n;
+  auto rowSums = Napi::Int32Array::New(env, static_cast<size_t>(n));
+  auto zp = Napi::Int32Array::New(env, static_cast<size_t>(n));
+  std::memcpy(rowSums.Data(), box->p.rowSums, sizeof(int32_t) * static_cast<size_t>(n));
+  std::memcpy(zp.Data(), box->p.zeroPoint, sizeof(int32_t) * static_cast<size_t>(n));
+  auto obj = Napi::Object::New(env);
+  obj.Set("handle", ext);
+  obj.Set("rowSums", rowSums);
+  obj.Set("zeroPoint", zp);
+  return obj;
+}
+
+PackedBox* unwrapPacked(Napi::Env env, Napi::Value v, const char* name) {
+  bool ok = false;
+  if (!v.IsExternal() || napi_check_object_type_tag(env, v, &kPackedTag, &ok) != napi_ok || !ok)
+    throwType(env, std::string(name) + " is not a native packed-weights handle");
+  PackedBox* box = v.As<Napi::External<PackedBox>>().Data();
+  if (box->p.data == nullptr) throw Napi::Error::New(env, std::string(name) + " was disposed");
+  return box;
+}
+
+// ---------- GEMM driver
+
+using GemmFn = void (*)(const GemmCtx&, int32_t, int32_t, int32_t, int32_t);
+
+GemmFn gemmFor(int isa) {
+  switch (isa) {
+    case ISA_AMX: return gemmAmxHw;
+    case ISA_AMX_EMU: return gemmAmxEmu;
+    case ISA_AVX512VNNI: return gemmAvx512Vnni;
+    case ISA_AVXVNNI: return gemmAvxVnni;
+    case ISA_AVX2: return gemmAvx2;
+    default: return gemmScalar;
+  }
+}
+
+struct AlignedBuf {
+  void* p = nullptr;
+  explicit AlignedBuf(size_t bytes) { p = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64); }
+  ~AlignedBuf() { std::free(p); }
+};
+
+struct Epilogue {
+  int32_t outKind;
+  const double* mult;  // length n (null for i32)
+  int32_t zo;
+  bool relu;
+  const int32_t* bias;  // length n or null
+};
+
+// C[m, n] (row-major, ldo) = requant(A[m, k] (row stride lda) x W^T). Runs on the pool.
+void runGemm(Napi::Env env, const uint8_t* a, size_t lda, int32_t m, int32_t za, const Packed& w, const Epilogue& e,
+             void* out, size_t ldo) {
+  const int isa = gIsa.load();
+  const bool amx = isa == ISA_AMX || isa == ISA_AMX_EMU;
+  const int32_t k = w.k;
+  const int32_t npad = w.nblocks * 16;
+  // A with zero-padded rows when the kernel would read past k (or AMX needs whole tiles).
+  const size_t needLd = amx ? static_cast<size_t>(w.kstride) * 4 : static_cast<size_t>(w.kgroups) * 4;
+  const int32_t mPad = amx ? (m + 15) / 16 * 16 : m;
+  const bool copyA = amx || needLd != static_cast<size_t>(k) || lda != static_cast<size_t>(k);
+  AlignedBuf abuf(copyA ? static_cast<size_t>(mPad) * needLd : 1);
+  AlignedBuf side((static_cast<size_t>(m) + 3 * static_cast<size_t>(npad)) * 8);
+  if (!abuf.p || !side.p) throw Napi::Error::New(env, "out of memory in qgemm");
+  int32_t* aSums = static_cast<int32_t*>(side.p);
+  int32_t* colTerm = aSums + ((m + 15) / 16 * 16);
+  int32_t* zw = colTerm + npad;
+  double* mult = reinterpret_cast<double*>(zw + npad);
+  const uint8_t* ap = a;
+  size_t ld = lda;
+  if (copyA) {
+    uint8_t* dst = static_cast<uint8_t*>(abuf.p);
+    std::memset(dst, 0, static_cast<size_t>(mPad) * needLd);
+    for (int32_t r = 0; r < m; ++r) std::memcpy(dst + r * needLd, a + r * lda, static_cast<size_t>(k));
+    ap = dst;
+    ld = needLd;
+  }
+  for (int32_t r = 0; r < m; ++r) {
+    const uint8_t* row = a + static_cast<size_t>(r) * lda;
+    int32_t s = 0;
+    for (int32_t i = 0; i < k; ++i) s += row[i];
+    aSums[r] = s;
+  }
+  for (int32_t n = 0; n < npad; ++n) {
+    if (n < w.n) {
+      const int32_t b = e.bias ? e.bias[n] : 0;
+      zw[n] = w.zeroPoint[n];
+      colTerm[n] = wadd(wsub(b, wmul(za, w.rowSums[n])), wmul(wmul(k, za), w.zeroPoint[n]));
+      mult[n] = e.mult ? e.mult[n] : 0.0;
+    } else {
+      zw[n] = 0;
+      colTerm[n] = 0;
+      mult[n] = 0.0;
+    }
+  }
+  GemmCtx c;
+  c.a = ap;
+  c.lda = ld;
+  c.m = m;
+  c.aSums = aSums;
+  c.w = &w;
+  c.colTerm = colTerm;
+  c.zw = zw;
+  c.mult = mult;
+  c.outKind = e.outKind;
+  c.zo = e.zo;
+  c.lo = e.relu ? e.zo : 0;
+  c.out = out;
+  c.ldo = ldo;
+  const GemmFn fn = gemmFor(isa);
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.threads();
+  const double work = static_cast<double>(m) * w.nblocks * 16 * (w.kgroups * 4 + 16);
+  if (threads <= 1 || work < 2.0e6) {
+    fn(c, 0, m, 0, w.nblocks);
+    return;
+  }
+  // Split into a grid of tasks: channel blocks first (each thread streams its own weights),
+  // then rows. Every output element is computed by exactly the same instruction sequence
+  // whatever the split, so results do not depend on the thread count.
+  const int32_t target = threads * 3;
+  int32_t nbChunk = (w.nblocks + target - 1) / target;
+  nbChunk = (nbChunk + 3) / 4 * 4;
+  const int32_t nTasksN = (w.nblocks + nbChunk - 1) / nbChunk;
+  int32_t mTasks = target / nTasksN;
+  if (mTasks < 1) mTasks = 1;
+  const int32_t mAlign = amx ? 32 : 6;
+  int32_t mChunk = (m + mTasks - 1) / mTasks;
+  mChunk = (mChunk + mAlign - 1) / mAlign * mAlign;
+  const int32_t nTasksM = (m + mChunk - 1) / mChunk;
+  pool.run(static_cast<int64_t>(nTasksN) * nTasksM, [&](int64_t t) {
+    const int32_t tm = static_cast<int32_t>(t / nTasksN);
+    const int32_t tn = static_cast<int32_t>(t % nTasksN);
+    const int32_t m0 = tm * mChunk;
+    const int32_t m1 = m0 + mChunk < m ? m0 + mChunk : m;
+    const int32_t nb0 = tn * nbChunk;
+    const int32_t nb1 = nb0 + nbChunk < w.nblocks ? nb0 + nbChunk : w.nblocks;
+    fn(c, m0, m1, nb0, nb1);
+  });
+}
+
+// Validates the epilogue arguments at info[i..i+4]: kind, mult, zo, relu, bias (bias first).
+Epilogue readEpilogue(const Napi::CallbackInfo& info, size_t i, int32_t n) {
+  Napi::Env env = info.Env();
+  Epilogue e{};
+  View<int32_t> bias = typed<int32_t>(info, i, napi_int32_array, "bias", true);
+  if (bias.data && bias.length != static_cast<size_t>(n))
+    throwRange(env, "bias length " + std::to_string(bias.length) + " != n = " + std::to_string(n));
+  e.bias = bias.data;
+  e.outKind = integer(info, i + 1, "output kind", 0, 2);
+  View<double> mult = typed<double>(info, i + 2, napi_float64_array, "multipliers", e.outKind == OUT_I32);
+  if (e.outKind != OUT_I32) {
+    if (mult.length != static_cast<size_t>(n))
+      throwRange(env, "multipliers length " + std::to_string(mult.length) + " != n = " + std::to_string(n));
+    for (size_t j = 0; j < mult.length; ++j)
+      if (!std::isfinite(mult.data[j])) throwRange(env, "multipliers must be finite");
+  }
+  e.mult = e.outKind == OUT_I32 ? nullptr : mult.data;
+  e.zo = integer(info, i + 3, "output zero point", 0, 255);
+  e.relu = i + 4 < info.Length() && info[i + 4].ToBoolean().Value();
+  return e;
+}
+
+void* outPtr(const Napi::CallbackInfo& info, size_t i, int32_t kind, size_t count) {
+  Napi::Env env = info.Env();
+  if (kind == OUT_U8) {
+    View<uint8_t> o = typed<uint8_t>(info, i, napi_uint8_array, "out (u8 output)");
+    if (o.length != count) throwRange(env, "out length " + std::to_string(o.length) + " != " + std::to_string(count));
+    return o.data;
+  }
+  if (kind == OUT_F32) {
+    View<float> o = typed<float>(info, i, napi_float32_array, "out (f32 output)");
+    if (o.length != count) throwRange(env, "out length " + std::to_string(o.length) + " != " + std::to_string(count));
+    return o.data;
+  }
+  View<int32_t> o = typed<int32_t>(info, i, napi_int32_array, "out (i32 output)");
+  if (o.length != count) throwRange(env, "out length " + std::to_string(o.length) + " != " + std::to_string(count));
+  return o.data;
+}
+
+// ---------- exported functions
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpuFeatures();
+  auto o = Napi::Object::New(env);
+  o.Set("isa", isaName(gIsa.load()));
+  o.Set("best", isaName(bestIsa()));
+  auto avail = Napi::Array::New(env);
+  uint32_t j = 0;
+  for (int isa : {ISA_AMX, ISA_AVX512VNNI, ISA_AVXVNNI, ISA_AVX2, ISA_SCALAR, ISA_AMX_EMU})
+    if (isaAvailable(isa)) avail.Set(j++, isaName(isa));
+  o.Set("available", avail);
+  o.Set("amxHardware", f.amxHardware);
+  o.Set("amxNote", f.amxNote);
+  o.Set("threads", ThreadPool::instance().threads());
+#if defined(__SANITIZE_ADDRESS__)
+  o.Set("sanitized", true);
+#else
+  o.Set("sanitized", false);
+#endif
+#if defined(__x86_64__)
+  o.Set("arch", "x64");
+#else
+  o.Set("arch", "other");
+#endif
+  return o;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throwType(env, "isa must be a string");
+  const std::string s = info[0].As<Napi::String>().Utf8Value();
+  int want = -1;
+  for (int isa : {ISA_SCALAR, ISA_AVX2, ISA_AVXVNNI, ISA_AVX512VNNI, ISA_AMX, ISA_AMX_EMU})
+    if (s == isaName(isa)) want = isa;
+  if (s == "best") want = bestIsa();
+  if (want < 0) throwRange(env, "unknown isa '" + s + "'");
+  if (!isaAvailable(want)) throwRange(env, "isa '" + s + "' is not available on this CPU");
+  gIsa.store(want);
+  return Napi::String::New(env, isaName(want));
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  ThreadPool::instance().setThreads(integer(info, 0, "threads", 1, 256));
+  return Napi::Number::New(info.Env(), ThreadPool::instance().threads());
+}
+
+Napi::Value SetQnormalTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View<uint32_t> t = typed<uint32_t>(info, 0, napi_uint32_array, "thresholds");
+  if (t.length != 255) throwRange(env, "thresholds must have 255 entries");
+  const char* why = "";
+  if (!setQnormalTable(t.data, &why)) throwRange(env, why);
+  return env.Undefined();
+}
+
+Napi::Value Pack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View<int8_t> w = typed<int8_t>(info, 0, napi_int8_array, "weights");
+  const int32_t n = integer(info, 1, "n", 1, 1 << 24);
+  const int32_t k = integer(info, 2, "k", 1, kMaxK);
+  View<int32_t> zp = typed<int32_t>(info, 3, napi_int32_array, "zeroPoint");
+  if (static_cast<double>(n) * k > kMaxElems) throwRange(env, "weights too large");
+  if (w.length != static_cast<size_t>(n) * static_cast<size_t>(k))
+    throwRange(env, "weights length " + std::to_string(w.length) + " != n * k = " + std::to_string(int64_t(n) * k));
+  if (zp.length != static_cast<size_t>(n)) throwRange(env, "zeroPoint length must be n");
+  for (int32_t i = 0; i < n; ++i)
+    if (zp.data[i] < -128 || zp.data[i] > 127) throwRange(env, "weight zero points must be in [-128, 127]");
+  PackedBox* box = allocPacked(env, n, k);
+  Packed& p = box->p;
+  const size_t bs = p.blockBytes();
+  for (int32_t r = 0; r < n; ++r) {
+    const int8_t* src = w.data + static_cast<size_t>(r) * k;
+    uint8_t* dst = p.data + static_cast<size_t>(r / 16) * bs + static_cast<size_t>(r % 16) * 4;
+    int32_t sum = 0;
+    for (int32_t i = 0; i < k; ++i) {
+      sum += src[i];
+      dst[static_cast<size_t>(i >> 2) * 64 + (i & 3)] = static_cast<uint8_t>(src[i]);
+    }
+    p.rowSums[r] = sum;
+    p.zeroPoint[r] = zp.data[r];
+  }
+  return wrapPacked(env, box);
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throwType(env, "handle required");
+  bool ok = false;
+  if (!info[0].IsExternal() || napi_check_object_type_tag(env, info[0], &kPackedTag, &ok) != napi_ok || !ok)
+    throwType(env, "not a native packed-weights handle");
+  PackedBox* box = info[0].As<Napi::External<PackedBox>>().Data();
+  if (box->p.data) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -box->bytes);
+    box->release();
+    box->bytes = 0;
+  }
+  return env.Undefined();
+}
+
+// qgemm(a, m, k, aZeroPoint, handle, bias|null, kind, mult|null, zo, relu, out)
+Napi::Value QGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View<uint8_t> a = typed<uint8_t>(info, 0, napi_uint8_array, "a");
+  const int32_t m = integer(info, 1, "m", 1, 1 << 30);
+  const int32_t k = integer(info, 2, "k", 1, kMaxK);
+  const int32_t za = integer(info, 3, "aZeroPoint", 0, 255);
+  if (info.Length() < 5) throwType(env, "w is required");
+  PackedBox* box = unwrapPacked(env, info[4], "w");
+  const Packed& w = box->p;
+  if (w.k != k) throwRange(env, "a has k = " + std::to_string(k) + " but the weights were packed with k = " +
+                                    std::to_string(w.k));
+  if (static_cast<double>(m) * k > kMaxElems || static_cast<double>(m) * w.n > kMaxElems)
+    throwRange(env, "GEMM too large");
+  if (a.length != static_cast<size_t>(m) * static_cast<size_t>(k))
+    throwRange(env, "a length " + std::to_string(a.length) + " != m * k = " + std::to_string(int64_t(m) * k));
+  const Epilogue e = readEpilogue(info, 5, w.n);
+  void* out = outPtr(info, 10, e.outKind, static_cast<size_t>(m) * static_cast<size_t>(w.n));
+  runGemm(env, a.data, static_cast<size_t>(k), m, za, w, e, out, static_cast<size_t>(w.n));
+  return env.Undefined();
+}
+
+// qconv2d(x, [B, C, H, W], xZeroPoint, handles[], [O, Cg, kh, kw], [sh, sw, ph, pw, dh, dw, groups],
+//         bias|null, kind, mult|null, zo, relu, out)
+Napi::Value QConv2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View<uint8_t> x = typed<uint8_t>(info, 0, napi_uint8_array, "x");
+  View<int32_t> xs = typed<int32_t>(info, 1, napi_int32_array, "xShape");
+  const int32_t za = integer(info, 2, "xZeroPoint", 0, 255);
+  if (info.Length() < 4 || !info[3].IsArray()) throwType(env, "w must be an array of packed handles");
+  Napi::Array handles = info[3].As<Napi::Array>();
+  View<int32_t> ws = typed<int32_t>(info, 4, napi_int32_array, "wShape");
+  View<int32_t> geo = typed<int32_t>(info, 5, napi_int32_array, "geometry");
+  if (xs.length != 4 || ws.length != 4 || geo.length != 7) throwRange(env, "bad shape arrays");
+  const int64_t B = xs.data[0], C = xs.data[1], H = xs.data[2], W = xs.data[3];
+  const int64_t O = ws.data[0], Cg = ws.data[1], kh = ws.data[2], kw = ws.data[3];
+  const int64_t sh = geo.data[0], sw = geo.data[1], ph = geo.data[2], pw = geo.data[3], dh = geo.data[4],
+                dw = geo.data[5], G = geo.data[6];
+  if (B < 1 || C < 1 || H < 1 || W < 1 || O < 1 || Cg < 1 || kh < 1 || kw < 1) throwRange(env, "shapes must be positive");
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0 || G < 1) throwRange(env, "bad stride/padding/dilation/groups");
+  if (C % G != 0 || O % G != 0 || C / G != Cg) throwRange(env, "channels do not match groups");
+  if (static_cast<double>(B) * C * H * W > kMaxElems) throwRange(env, "input too large");
+  if (x.length != static_cast<size_t>(B * C * H * W)) throwRange(env, "x length does not match xShape");
+  const int64_t effH = dh * (kh - 1) + 1, effW = dw * (kw - 1) + 1;
+  if (H + 2 * ph < effH || W + 2 * pw < effW) throwRange(env, "kernel larger than padded input");
+  const int64_t Ho = (H + 2 * ph - effH) / sh + 1, Wo = (W + 2 * pw - effW) / sw + 1;
+  const int64_t K = Cg * kh * kw, Og = O / G, HW = Ho * Wo;
+  if (K > kMaxK) throwRange(env, "C/groups * kh * kw exceeds MAX_GEMM_K");
+  if (handles.Length() != static_cast<uint32_t>(G)) throwRange(env, "need one packed weight per group");
+  std::vector<const Packed*> packs(static_cast<size_t>(G));
+  for (int64_t g = 0; g < G; ++g) {
+    const Packed& p = unwrapPacked(env, handles.Get(static_cast<uint32_t>(g)), "w[g]")->p;
+    if (p.n != Og || p.k != K) throwRange(env, "packed weights of group " + std::to_string(g) + " are not [O/groups, C/groups*kh*kw]");
+    packs[static_cast<size_t>(g)] = &p;
+  }
+  const Epilogue e = readEpilogue(info, 6, static_cast<int32_t>(O));
+  if (static_cast<double>(B) * O * HW > kMaxElems || static_cast<double>(HW) * K > kMaxElems) throwRange(env, "output too large");
+  void* out = outPtr(info, 11, e.outKind, static_cast<size_t>(B * O * HW));
+  const size_t esz = e.outKind == OUT_U8 ? 1 : 4;
+  std::vector<uint8_t> col(static_cast<size_t>(HW * K));
+  std::vector<uint8_t> tmp(static_cast<size_t>(HW * Og) * esz);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t g = 0; g < G; ++g) {
+      // im2col: row (ho, wo), column (c, i, j); padding reads the zero point.
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        for (int64_t wo = 0; wo < Wo; ++wo) {
+          uint8_t* row = col.data() + static_cast<size_t>((ho * Wo + wo) * K);
+          for (int64_t c = 0; c < Cg; ++c) {
+            const uint8_t* plane = x.data + static_cast<size_t>(((b * C) + g * Cg + c) * H * W);
+            for (int64_t i = 0; i < kh; ++i) {
+              const int64_t y = ho * sh - ph + i * dh;
+              for (int64_t j = 0; j < kw; ++j) {
+                const int64_t xx = wo * sw - pw + j * dw;
+                *row++ = (y >= 0 && y < H && xx >= 0 && xx < W) ? plane[y * W + xx] : static_cast<uint8_t>(za);
+              }
+            }
+          }
+        }
+      }
+      Epilogue eg = e;
+      if (e.bias) eg.bias = e.bias + g * Og;
+      if (e.mult) eg.mult = e.mult + g * Og;
+      runGemm(env, col.data(), static_cast<size_t>(K), static_cast<int32_t>(HW), za, *packs[static_cast<size_t>(g)], eg,
+              tmp.data(), static_cast<size_t>(Og));
+      // [HW, Og] -> out[b, g*Og + o, :, :]
+      uint8_t* dst = static_cast<uint8_t*>(out) + static_cast<size_t>((b * O + g * Og) * HW) * esz;
+      for (int64_t o = 0; o < Og; ++o) {
+        uint8_t* d = dst + static_cast<size_t>(o * HW) * esz;
+        if (esz == 1) {
+          for (int64_t p = 0; p < HW; ++p) d[p] = tmp[static_cast<size_t>(p * Og + o)];
+        } else {
+          for (int64_t p = 0; p < HW; ++p) std::memcpy(d + p * 4, tmp.data() + static_cast<size_t>(p * Og + o) * 4, 4);
+        }
+      }
+    }
+  }
+  return env.Undefined();
+}
+
+Napi::Value Philox(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t k0 = u32(info, 0, "key[0]"), k1 = u32(info, 1, "key[1]");
+  const uint64_t pos = position(info, 2);
+  View<uint32_t> out = typed<uint32_t>(info, 3, napi_uint32_array, "out");
+  for (size_t i = 0; i < out.length; i += 4) {
+    uint32_t w[4];
+    philoxBlock(k0, k1, pos + i / 4, w);
+    for (size_t j = 0; j < 4 && i + j < out.length; ++j) out.data[i + j] = w[j];
+  }
+  return env.Undefined();
+}
+
+Napi::Value QNormal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!qnormalReady()) throw Napi::Error::New(env, "quantised normal table not set");
+  const uint32_t k0 = u32(info, 0, "key[0]"), k1 = u32(info, 1, "key[1]");
+  const uint64_t pos = position(info, 2);
+  View<int8_t> out = typed<int8_t>(info, 3, napi_int8_array, "out");
+  const size_t count = out.length;
+  const uint64_t word0 = pos * 4;
+  const bool vec = vectorRng();
+  // Chunks of a fixed size (independent of the thread count), each a pure function of its range.
+  constexpr size_t kChunk = 1 << 16;
+  const int64_t tasks = static_cast<int64_t>((count + kChunk - 1) / kChunk);
+  auto fn = [&](int64_t t) {
+    const size_t s = static_cast<size_t>(t) * kChunk;
+    const size_t len = count - s < kChunk ? count - s : kChunk;
+    if (vec) qnormalAvx512(k0, k1, word0 + s, out.data + s, len);
+    else qnormalScalar(k0, k1, word0 + s, out.data + s, len);
+  };
+  if (tasks <= 1) {
+    if (tasks == 1) fn(0);
+  } else {
+    ThreadPool::instance().run(tasks, fn);
+  }
+  return env.Undefined();
+}
+
+// mapWords(words, out, mode): 0 = scalar lookup, 1 = AVX-512 lookup, 2 = plain binary search.
+Napi::Value MapWords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!qnormalReady()) throw Napi::Error::New(env, "quantised normal table not set");
+  View<uint32_t> w = typed<uint32_t>(info, 0, napi_uint32_array, "words");
+  View<int8_t> out = typed<int8_t>(info, 1, napi_int8_array, "out");
+  const int32_t mode = integer(info, 2, "mode", 0, 2);
+  if (w.length != out.length) throwRange(env, "words and out must have the same length");
+  if (mode == 1 && !cpuFeatures().avx512vnni) throwRange(env, "AVX-512 not available");
+  if (mode == 0) qnormalMapWordsScalar(w.data, out.data, w.length);
+  else if (mode == 1) qnormalMapWordsAvx512(w.data, out.data, w.length);
+  else
+    for (size_t i = 0; i < w.length; ++i) out.data[i] = qnormalBinarySearch(w.data[i]);
+  return env.Undefined();
+}
+
+// sampleGaussian(mu, muZp, sigma, sigmaZp, noiseZp, weightZp, m1, m2, m3, n, k, bits, key0, key1, position)
+Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!qnormalReady()) throw Napi::Error::New(env, "quantised normal table not set");
+  View<int8_t> mu = typed<int8_t>(info, 0, napi_int8_array, "mu");
+  View<int32_t> muZp = typed<int32_t>(info, 1, napi_int32_array, "muZeroPoint");
+  View<uint8_t> sigma = typed<uint8_t>(info, 2, napi_uint8_array, "sigma");
+  View<int32_t> sigmaZp = typed<int32_t>(info, 3, napi_int32_array, "sigmaZeroPoint");
+  View<int32_t> noiseZp = typed<int32_t>(info, 4, napi_int32_array, "noiseZeroPoint");
+  View<int32_t> weightZp = typed<int32_t>(info, 5, napi_int32_array, "weightZeroPoint");
+  View<double> m1 = typed<double>(info, 6, napi_float64_array, "m1");
+  View<double> m2 = typed<double>(info, 7, napi_float64_array, "m2");
+  View<double> m3 = typed<double>(info, 8, napi_float64_array, "m3");
+  const int32_t n = integer(info, 9, "n", 1, 1 << 24);
+  const int32_t k = integer(info, 10, "k", 1, kMaxK);
+  const int32_t bits = integer(info, 11, "bits", 2, 8);
+  const uint32_t key0 = u32(info, 12, "key[0]"), key1 = u32(info, 13, "key[1]");
+  const uint64_t pos = position(info, 14);
+  const size_t nk = static_cast<size_t>(n) * static_cast<size_t>(k);
+  if (static_cast<double>(n) * k > kMaxElems) throwRange(env, "weights too large");
+  if (mu.length != nk) throwRange(env, "mu length must be n * k");
+  if (sigma.length != nk) throwRange(env, "sigma length must be n * k");
+  const size_t un = static_cast<size_t>(n);
+  if (muZp.length != un || sigmaZp.length != un || noiseZp.length != un || weightZp.length != un)
+    throwRange(env, "zero point arrays must have length n");
+  if (m1.length != un || m2.length != un || m3.length != un) throwRange(env, "multiplier arrays must have length n");
+  const int32_t qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
+  for (size_t i = 0; i < un; ++i) {
+    if (!std::isfinite(m1.data[i]) || !std::isfinite(m2.data[i]) || !std::isfinite(m3.data[i]))
+      throwRange(env, "multipliers must be finite");
+    if (weightZp.data[i] < qmin || weightZp.data[i] > qmax || noiseZp.data[i] < qmin || noiseZp.data[i] > qmax)
+      throwRange(env, "noise/weight zero points must be in the signed range of `bits`");
+    if (std::abs(muZp.data[i]) > 1 << 16 || std::abs(sigmaZp.data[i]) > 1 << 16) throwRange(env, "zero point out of range");
+  }
+  PackedBox* box = allocPacked(env, n, k);
+  SampleCtx s{mu.data, sigma.data, muZp.data, sigmaZp.data, noiseZp.data, weightZp.data, m1.data, m2.data, m3.data,
+              n, k, qmin, qmax, key0, key1, pos, &box->p};
+  const bool vec = vectorRng();
+  const int64_t tasks = box->p.nblocks;
+  auto fn = [&](int64_t t) {
+    const int32_t n0 = static_cast<int32_t>(t) * 16;
+    const int32_t n1 = n0 + 16 < n ? n0 + 16 : n;
+    if (vec) sampleRowsAvx512(s, n0, n1);
+    else sampleRowsScalar(s, n0, n1);
+  };
+  if (static_cast<double>(n) * k < 65536.0) {
+    for (int64_t t = 0; t < tasks; ++t) fn(t);
+  } else {
+    ThreadPool::instance().run(tasks, fn);
+  }
+  return wrapPacked(env, box);
+}
+
+// Unpacks to row-major [n, k] (tests and debugging).
+Napi::Value Unpack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throwType(env, "handle required");
+  const Packed& p = unwrapPacked(env, info[0], "w")->p;
+  auto out = Napi::Int8Array::New(env, static_cast<size_t>(p.n) * static_cast<size_t>(p.k));
+  const size_t bs = p.blockBytes();
+  for (int32_t r = 0; r < p.n; ++r)
+    for (int32_t i = 0; i < p.k; ++i)
+      out[static_cast<size_t>(r) * p.k + i] = static_cast<int8_t>(
+          p.data[static_cast<size_t>(r / 16) * bs + static_cast<size_t>(i >> 2) * 64 + (r % 16) * 4 + (i & 3)]);
+  return out;
+}
+
+// peak(iters, 'zmm' | 'ymm') -> GOPS of a dependency-free vpdpbusd loop on this thread.
+Napi::Value Peak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int32_t iters = integer(info, 0, "iters", 1, 1 << 30);
+  const bool ymm = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "ymm";
+  const CpuFeatures& f = cpuFeatures();
+  if (ymm ? !f.avxvnni : !f.avx512vnni) return env.Null();
+  const auto t0 = std::chrono::steady_clock::now();
+  const double ops = ymm ? vpdpbusdPeakOpsYmm(iters) : vpdpbusdPeakOps(iters);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return Napi::Number::New(env, ops / s / 1e9);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  gIsa.store(bestIsa());
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setQnormalTable", Napi::Function::New(env, SetQnormalTable));
+  exports.Set("pack", Napi::Function::New(env, Pack));
+  exports.Set("unpack", Napi::Function::New(env, Unpack));
+  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("qgemm", Napi::Function::New(env, QGemm));
+  exports.Set("qconv2d", Napi::Function::New(env, QConv2d));
+  exports.Set("philox", Napi::Function::New(env, Philox));
+  exports.Set("qnormal", Napi::Function::New(env, QNormal));
+  exports.Set("mapWords", Napi::Function::New(env, MapWords));
+  exports.Set("sampleGaussian", Napi::Function::New(env, SampleGaussian));
+  exports.Set("peak", Napi::Function::New(env, Peak));
+  return exports;
+}
+
+}  // namespace
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return Init(env, exports); }
+
+}  // namespace qbnn
+
+static Napi::Object QbnnInit(Napi::Env env, Napi::Object exports) { return qbnn::InitModule(env, exports); }
+
+NODE_API_MODULE(qbnn_native, QbnnInit)

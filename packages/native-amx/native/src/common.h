@@ -1,0 +1,148 @@
+// Shared declarations of the qbnn native kernels. Every helper defined in a header is
+// `static inline` so that each translation unit (each compiled with its own ISA target)
+// keeps a private copy: no AVX-512 instance of a helper can leak into the scalar path
+// through the linker's choice among duplicate inline definitions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qbnn {
+
+// The ISA paths, in order of preference. AMX_EMU runs the AMX kernel over the software tile
+// layer (exact emulation) and is available on every CPU.
+enum Isa : int { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVXVNNI = 2, ISA_AVX512VNNI = 3, ISA_AMX = 4, ISA_AMX_EMU = 5 };
+
+// Packed s8 weights: blocks of 16 output channels; inside a block, groups of 4 consecutive K
+// values ("VNNI groups"): byte (n % 16) * 4 + (k % 4) of group k / 4. A block holds `kstride`
+// groups (a multiple of 16, zero padded), so each run of 16 groups is one AMX B tile
+// (16 rows of 64 bytes) and each group is one zmm of VNNI operands.
+struct Packed {
+  int32_t n = 0;
+  int32_t k = 0;
+  int32_t nblocks = 0;  // ceil(n / 16)
+  int32_t kgroups = 0;  // ceil(k / 4)
+  int32_t kstride = 0;  // groups per block, ceil(kgroups / 16) * 16
+  uint8_t* data = nullptr;
+  int32_t* rowSums = nullptr;  // nblocks * 16 (padding 0)
+  int32_t* zeroPoint = nullptr;  // nblocks * 16 (padding 0)
+  size_t bytes() const { return static_cast<size_t>(nblocks) * kstride * 64; }
+  size_t blockBytes() const { return static_cast<size_t>(kstride) * 64; }
+};
+
+enum OutKind : int { OUT_U8 = 0, OUT_F32 = 1, OUT_I32 = 2 };
+
+// One GEMM (already validated). Activations a: [m, lda] with at least kgroups * 4 readable
+// bytes per row (zero padded past k); aSums[m] = sum_k a[m, k].
+struct GemmCtx {
+  const uint8_t* a = nullptr;
+  size_t lda = 0;
+  int32_t m = 0;
+  const int32_t* aSums = nullptr;
+  const Packed* w = nullptr;
+  // Per output channel (padded to nblocks * 16): colTerm[n] = bias[n] - Za sumW[n] + K Za Zw[n]
+  // (wrapping int32), zw[n], mult[n] (u8: requant multiplier; f32: aScale * wScale[n]).
+  const int32_t* colTerm = nullptr;
+  const int32_t* zw = nullptr;
+  const double* mult = nullptr;
+  int32_t outKind = OUT_I32;
+  int32_t zo = 0;
+  int32_t lo = 0;
+  void* out = nullptr;
+  size_t ldo = 0;  // elements
+};
+
+// Wrapping int32 arithmetic (well defined in C++, equal to JS `| 0` semantics).
+static inline int32_t wadd(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
+}
+static inline int32_t wsub(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b));
+}
+static inline int32_t wmul(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+}
+
+// Round half to even of a finite double (the default rounding mode, which Node never changes,
+// is round-to-nearest-even; this does not depend on it).
+static inline double roundHalfEven(double v) {
+  double r = __builtin_floor(v);
+  double d = v - r;  // exact for |v| < 2^52; for larger |v|, v is already an integer and d = 0
+  if (d > 0.5 || (d == 0.5 && __builtin_fmod(r, 2.0) != 0.0)) r += 1.0;
+  return r;
+}
+
+// The scalar epilogue of one accumulator: raw = sum_k a w.
+static inline void epilogueOne(const GemmCtx& c, int32_t m, int32_t n, int32_t raw) {
+  const int32_t acc = wadd(wsub(raw, wmul(c.zw[n], c.aSums[m])), c.colTerm[n]);
+  const size_t idx = static_cast<size_t>(m) * c.ldo + static_cast<size_t>(n);
+  if (c.outKind == OUT_I32) {
+    static_cast<int32_t*>(c.out)[idx] = acc;
+  } else if (c.outKind == OUT_F32) {
+    static_cast<float*>(c.out)[idx] = static_cast<float>(static_cast<double>(acc) * c.mult[n]);
+  } else {
+    double q = roundHalfEven(static_cast<double>(acc) * c.mult[n]) + static_cast<double>(c.zo);
+    if (q < static_cast<double>(c.lo)) q = static_cast<double>(c.lo);
+    if (q > 255.0) q = 255.0;
+    static_cast<uint8_t*>(c.out)[idx] = static_cast<uint8_t>(static_cast<int32_t>(q));
+  }
+}
+
+// Each path computes rows [m0, m1) x channel blocks [nb0, nb1) of the GEMM, epilogue included.
+void gemmScalar(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+void gemmAvx2(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+void gemmAvxVnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+// AMX kernels need `a` padded to a multiple of 16 rows and kstride * 4 columns.
+void gemmAmxHw(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+void gemmAmxEmu(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+bool amxHwConfigure();  // loads the tile configuration on the calling thread (hardware only)
+
+// Micro-benchmark: `iters` iterations of a dependency-free vpdpbusd zmm block; returns ops.
+double vpdpbusdPeakOps(int64_t iters);
+double vpdpbusdPeakOpsYmm(int64_t iters);
+
+// CPU features.
+struct CpuFeatures {
+  bool avx2 = false;
+  bool avxvnni = false;
+  bool avx512vnni = false;  // with avx512f/bw/vl/dq and the OS saving zmm state
+  bool amx = false;  // tile + int8 + OS permission granted
+  bool amxHardware = false;  // CPUID says tile + int8 (permission may still be refused)
+  const char* amxNote = "";
+};
+const CpuFeatures& cpuFeatures();
+
+// Quantised normal sampling. Thresholds must be set once (255 ascending uint32).
+bool setQnormalTable(const uint32_t* t, const char** why);
+bool qnormalReady();
+void philoxBlock(uint32_t k0, uint32_t k1, uint64_t block, uint32_t out[4]);
+// Word `word0 + j` of the stream, j < count, as quantised normals.
+void qnormalScalar(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t count);
+void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t count);
+const uint32_t* qnormalThresholds();
+void qnormalMapWordsScalar(const uint32_t* words, int8_t* out, size_t count);
+void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count);
+int8_t qnormalBinarySearch(uint32_t u);  // the table by plain binary search (a cross-check)
+const uint8_t* qnormalLut();  // 65536 + 4 entries: count of thresholds <= hi << 16
+
+struct SampleCtx {
+  const int8_t* mu;
+  const uint8_t* sigma;
+  const int32_t* muZp;
+  const int32_t* sigmaZp;
+  const int32_t* noiseZp;
+  const int32_t* weightZp;
+  const double* m1;
+  const double* m2;
+  const double* m3;
+  int32_t n, k, qmin, qmax;
+  uint32_t key0, key1;
+  uint64_t position;
+  Packed* out;
+};
+// Rows [n0, n1): samples, writes packed bytes and rowSums.
+void sampleRowsScalar(const SampleCtx& s, int32_t n0, int32_t n1);
+void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1);
+
+}  // namespace qbnn

@@ -1,0 +1,183 @@
+// AVX-512 VNNI GEMM: vpdpbusd zmm, 6 rows x 4 blocks of 16 channels in 24 accumulators,
+// the whole K reduction in registers, then a vectorised float64 epilogue.
+#include "common.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cstring>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+
+namespace qbnn {
+namespace {
+
+inline uint32_t loadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Epilogue of 16 channels of row m (raw = sum a w), writing `valid` channels from n0.
+inline void epilogue16(const GemmCtx& c, int32_t m, int32_t n0, __m512i raw, int valid) {
+  const __mmask16 mask = valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1u);
+  const __m512i zw = _mm512_loadu_si512(c.zw + n0);
+  const __m512i ct = _mm512_loadu_si512(c.colTerm + n0);
+  const __m512i acc =
+      _mm512_add_epi32(_mm512_sub_epi32(raw, _mm512_mullo_epi32(zw, _mm512_set1_epi32(c.aSums[m]))), ct);
+  const size_t idx = static_cast<size_t>(m) * c.ldo + static_cast<size_t>(n0);
+  if (c.outKind == OUT_I32) {
+    _mm512_mask_storeu_epi32(static_cast<int32_t*>(c.out) + idx, mask, acc);
+    return;
+  }
+  const __m512d lo = _mm512_cvtepi32_pd(_mm512_castsi512_si256(acc));
+  const __m512d hi = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(acc, 1));
+  const __m512d vlo = _mm512_mul_pd(lo, _mm512_loadu_pd(c.mult + n0));
+  const __m512d vhi = _mm512_mul_pd(hi, _mm512_loadu_pd(c.mult + n0 + 8));
+  if (c.outKind == OUT_F32) {
+    const __m256 flo = _mm512_cvtpd_ps(vlo);
+    const __m256 fhi = _mm512_cvtpd_ps(vhi);
+    const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(flo), fhi, 1);
+    _mm512_mask_storeu_ps(static_cast<float*>(c.out) + idx, mask, f);
+    return;
+  }
+  const __m512d zo = _mm512_set1_pd(static_cast<double>(c.zo));
+  const __m512d lov = _mm512_set1_pd(static_cast<double>(c.lo));
+  const __m512d hiv = _mm512_set1_pd(255.0);
+  __m512d qlo = _mm512_add_pd(_mm512_roundscale_pd(vlo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zo);
+  __m512d qhi = _mm512_add_pd(_mm512_roundscale_pd(vhi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zo);
+  qlo = _mm512_min_pd(_mm512_max_pd(qlo, lov), hiv);
+  qhi = _mm512_min_pd(_mm512_max_pd(qhi, lov), hiv);
+  const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(qlo)), _mm512_cvttpd_epi32(qhi), 1);
+  _mm_mask_storeu_epi8(static_cast<uint8_t*>(c.out) + idx, mask, _mm512_cvtepi32_epi8(q));
+}
+
+template <int MR, int NR>
+void micro(const GemmCtx& c, int32_t m, int32_t nb) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs;
+  const uint8_t* a = c.a + static_cast<size_t>(m) * c.lda;
+  const size_t lda = c.lda;
+  __m512i acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_si512();
+  const int32_t kg = w.kgroups;
+  for (int32_t g = 0; g < kg; ++g) {
+    __m512i bv[NR];
+    for (int j = 0; j < NR; ++j) bv[j] = _mm512_load_si512(b + j * bs + static_cast<size_t>(g) * 64);
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi32(static_cast<int>(loadU32(a + r * lda + static_cast<size_t>(g) * 4)));
+      for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int j = 0; j < NR; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, acc[r][j], valid);
+    }
+  }
+}
+
+using MicroFn = void (*)(const GemmCtx&, int32_t, int32_t);
+
+template <int MR>
+constexpr MicroFn pick(int nr) {
+  return nr == 1 ? micro<MR, 1> : nr == 2 ? micro<MR, 2> : nr == 3 ? micro<MR, 3> : micro<MR, 4>;
+}
+
+MicroFn table(int mr, int nr) {
+  switch (mr) {
+    case 1:
+      return pick<1>(nr);
+    case 2:
+      return pick<2>(nr);
+    case 3:
+      return pick<3>(nr);
+    case 4:
+      return pick<4>(nr);
+    case 5:
+      return pick<5>(nr);
+    default:
+      return pick<6>(nr);
+  }
+}
+
+constexpr int kMr = 6;
+constexpr int kNr = 4;
+
+}  // namespace
+
+void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
+  // Channel blocks are visited in panels whose weights stay in L2 while every row block
+  // streams over them.
+  const size_t bs = c.w->blockBytes();
+  int32_t panel = static_cast<int32_t>((512 * 1024) / (bs > 0 ? bs : 1));
+  if (panel < kNr) panel = kNr;
+  panel = panel / kNr * kNr;
+  for (int32_t p0 = nb0; p0 < nb1; p0 += panel) {
+    const int32_t p1 = p0 + panel < nb1 ? p0 + panel : nb1;
+    for (int32_t m = m0; m < m1; m += kMr) {
+      const int mr = m1 - m < kMr ? m1 - m : kMr;
+      for (int32_t nb = p0; nb < p1; nb += kNr) {
+        const int nr = p1 - nb < kNr ? p1 - nb : kNr;
+        table(mr, nr)(c, m, nb);
+      }
+    }
+  }
+}
+
+double vpdpbusdPeakOps(int64_t iters) {
+  // 12 independent accumulator chains (covers latency x throughput of vpdpbusd), written in
+  // assembly so the compiler cannot add moves or spills to the measured loop.
+  int64_t n = iters;
+  __asm__ volatile(
+      "vpternlogd $0xff, %%zmm30, %%zmm30, %%zmm30\n\t"
+      "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
+      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+      "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+      "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+      "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+      "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+      "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+      "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+      "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+      "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+      "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+      "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+      "1:\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm0\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm1\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm2\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm3\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm4\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm5\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm6\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm7\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm8\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm9\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm10\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm11\n\t"
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      : "+r"(n)
+      :
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm30", "zmm31", "cc");
+  return static_cast<double>(iters) * 12.0 * 16.0 * 4.0 * 2.0;
+}
+
+}  // namespace qbnn
+
+#pragma GCC pop_options
+
+#else
+namespace qbnn {
+void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
+  gemmScalar(c, m0, m1, nb0, nb1);
+}
+double vpdpbusdPeakOps(int64_t) { return 0.0; }
+}  // namespace qbnn
+#endif

@@ -1,0 +1,116 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The raw functions of the compiled addon (native/src/addon.cc). Internal. */
+export interface NativeAddon {
+  info(): RawInfo;
+  setIsa(name: string): string;
+  setThreads(n: number): number;
+  setQnormalTable(t: Uint32Array): void;
+  pack(w: Int8Array, n: number, k: number, zp: Int32Array): RawPacked;
+  unpack(handle: unknown): Int8Array;
+  dispose(handle: unknown): void;
+  qgemm(
+    a: Uint8Array,
+    m: number,
+    k: number,
+    za: number,
+    handle: unknown,
+    bias: Int32Array | null,
+    kind: number,
+    mult: Float64Array | null,
+    zo: number,
+    relu: boolean,
+    out: Uint8Array | Float32Array | Int32Array,
+  ): void;
+  qconv2d(
+    x: Uint8Array,
+    xShape: Int32Array,
+    za: number,
+    handles: unknown[],
+    wShape: Int32Array,
+    geometry: Int32Array,
+    bias: Int32Array | null,
+    kind: number,
+    mult: Float64Array | null,
+    zo: number,
+    relu: boolean,
+    out: Uint8Array | Float32Array | Int32Array,
+  ): void;
+  philox(k0: number, k1: number, position: number, out: Uint32Array): void;
+  qnormal(k0: number, k1: number, position: number, out: Int8Array): void;
+  mapWords(words: Uint32Array, out: Int8Array, mode: number): void;
+  sampleGaussian(
+    mu: Int8Array,
+    muZp: Int32Array,
+    sigma: Uint8Array,
+    sigmaZp: Int32Array,
+    noiseZp: Int32Array,
+    weightZp: Int32Array,
+    m1: Float64Array,
+    m2: Float64Array,
+    m3: Float64Array,
+    n: number,
+    k: number,
+    bits: number,
+    k0: number,
+    k1: number,
+    position: number,
+  ): RawPacked;
+  peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
+}
+
+export interface RawInfo {
+  isa: string;
+  best: string;
+  available: string[];
+  amxHardware: boolean;
+  amxNote: string;
+  threads: number;
+  sanitized: boolean;
+  arch: string;
+}
+
+export interface RawPacked {
+  handle: unknown;
+  rowSums: Int32Array;
+  zeroPoint: Int32Array;
+}
+
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the addon is looked for: $QBNN_NATIVE_PATH, else build/Release of this package. */
+export const addonPath: string =
+  process.env.QBNN_NATIVE_PATH ?? join(pkgDir, 'build', 'Release', 'qbnn_native.node');
+
+function buildStatus(): string {
+  const f = join(pkgDir, 'build', 'native-status.json');
+  if (!existsSync(f)) return 'the addon was never built (run `pnpm --filter @qbnn/native-amx build`)';
+  try {
+    const s = JSON.parse(readFileSync(f, 'utf8')) as { ok?: boolean; reason?: string; log?: string[] };
+    if (s.ok) return 'the build reported success';
+    return `the build failed: ${s.reason ?? 'unknown reason'}${s.log ? `\n${s.log.slice(-8).join('\n')}` : ''}`;
+  } catch {
+    return 'build/native-status.json is unreadable';
+  }
+}
+
+function load(): { addon?: NativeAddon; error?: string } {
+  if (process.env.QBNN_NATIVE_DISABLE === '1') return { error: 'disabled by QBNN_NATIVE_DISABLE=1' };
+  if (!existsSync(addonPath)) return { error: `no native addon at ${addonPath}: ${buildStatus()}` };
+  try {
+    const require = createRequire(import.meta.url);
+    return { addon: require(addonPath) as NativeAddon };
+  } catch (e) {
+    return { error: `loading ${addonPath} failed: ${(e as Error).message} (${buildStatus()})` };
+  }
+}
+
+const loaded = load();
+
+/** The addon, or undefined when it could not be loaded (see `loadError`). Internal. */
+export const addon: NativeAddon | undefined = loaded.addon;
+/** Why the addon is unavailable, or undefined when it loaded. */
+export const loadError: string | undefined = loaded.error;

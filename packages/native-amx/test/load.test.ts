@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import {
+  getKernelProvider,
+  listKernelProviders,
+  philoxFill,
+  QNORMAL_THRESHOLDS,
+  qnormalFill,
+  qnormalFromWord,
+} from '@qbnn/core';
+import { describe, expect, test } from 'vitest';
+import {
+  isa,
+  loadError,
+  nativeAvailable,
+  nativeInfo,
+  nativeKernels,
+  nativePhilox,
+  nativeQnormalFromWords,
+  setIsa,
+} from '../src/index.js';
+import { sameBytes } from './helpers.js';
+
+// On x86-64 and aarch64 Linux with a C++ compiler the addon must build; set
+// QBNN_NATIVE_OPTIONAL=1 to allow a machine without one (the tests below then skip).
+const optional = process.env.QBNN_NATIVE_OPTIONAL === '1';
+
+describe('loading', () => {
+  test('the addon loads (or says why)', () => {
+    if (!optional) expect(loadError).toBeUndefined();
+    expect(nativeAvailable).toBe(loadError === undefined);
+  });
+
+  test.skipIf(!nativeAvailable)('registers the native provider above the JS reference', () => {
+    const p = getKernelProvider();
+    expect(p.name).toBe('native');
+    expect(p).toBe(nativeKernels);
+    const list = listKernelProviders();
+    expect(list[0].name).toBe('native');
+    expect(list.find((x) => x.name === 'js')?.priority).toBe(0);
+  });
+
+  test.skipIf(!nativeAvailable)('reports and forces ISA paths', () => {
+    const info = nativeInfo()!;
+    expect(info.available).toContain('scalar');
+    expect(info.available).toContain('amx-emulated');
+    expect(isa()).toBe(info.best);
+    for (const p of info.available) expect(setIsa(p)).toBe(p);
+    setIsa('best');
+    expect(isa()).toBe(info.best);
+    if (!info.available.includes('amx')) expect(() => setIsa('amx')).toThrow(/not available/);
+    expect(() => setIsa('sse9' as never)).toThrow(/unknown isa/);
+    if (process.arch === 'x64' && /avx512_vnni/.test(cpuFlags()))
+      expect(info.available).toContain('avx512vnni');
+  });
+});
+
+function cpuFlags(): string {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () => {
+  test('Random123 known answers through the native Philox', () => {
+    const o = new Uint32Array(4);
+    nativePhilox([0, 0], 0, o);
+    expect([...o].map((x) => x.toString(16).padStart(8, '0'))).toEqual([
+      '6627e8d5',
+      'e169c58d',
+      'bc57ac4c',
+      '9b00dbd8',
+    ]);
+  });
+
+  test('native Philox equals philoxFill, including counters past 2^32', () => {
+    for (const [k0, k1, pos] of [
+      [1, 2, 0],
+      [0xdeadbeef, 0x12345678, 0xfffffff0],
+      [7, 9, 2 ** 40 + 3],
+    ]) {
+      const a = new Uint32Array(103);
+      const b = new Uint32Array(103);
+      philoxFill(k0, k1, pos, a);
+      nativePhilox([k0, k1], pos, b);
+      expect(b).toEqual(a);
+    }
+  });
+
+  test('native word -> value mapping equals qnormalFromWord at every threshold and at random words', () => {
+    const words: number[] = [0, 1, 0xffffffff, 0xfffffffe, 0x80000000];
+    for (const t of QNORMAL_THRESHOLDS)
+      words.push(t - 1, t, t + 1, (t & 0xffff0000) >>> 0, (t | 0xffff) >>> 0);
+    let s = 12345;
+    for (let i = 0; i < 200_000; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      words.push(s);
+    }
+    const w = Uint32Array.from(words);
+    const want = Int8Array.from(w, (u) => qnormalFromWord(u));
+    sameBytes(nativeQnormalFromWords(w, 'lookup'), want, 'lookup');
+    sameBytes(nativeQnormalFromWords(w, 'binary'), want, 'binary search');
+    if (nativeInfo()!.available.includes('avx512vnni'))
+      sameBytes(nativeQnormalFromWords(w, 'vector'), want, 'AVX-512');
+  });
+
+  for (const path of ['scalar', 'best']) {
+    test(`qnormal equals qnormalFill for many streams, offsets and lengths (${path})`, () => {
+      setIsa(path as 'scalar' | 'best');
+      try {
+        const lens = [0, 1, 3, 4, 5, 63, 64, 65, 127, 1000, 4099, 70_001];
+        let pos = 0;
+        for (const len of lens) {
+          for (const key of [
+            [0, 0],
+            [123, 456],
+            [0xffffffff, 1],
+          ] as [number, number][]) {
+            const a = qnormalFill(key, pos, new Int8Array(len));
+            const b = nativeKernels.qnormal({ key, position: pos, out: new Int8Array(len) });
+            sameBytes(b, a, `len ${len} key ${key} position ${pos}`);
+            pos = (pos * 3 + 1 + len) % 2 ** 40;
+          }
+        }
+        // A big fill exercises the pool's chunking (2^16-word chunks).
+        const big = 300_000;
+        sameBytes(
+          nativeKernels.qnormal({ key: [5, 6], position: 2 ** 33, out: new Int8Array(big) }),
+          qnormalFill([5, 6], 2 ** 33, new Int8Array(big)),
+          'big fill',
+        );
+      } finally {
+        setIsa('best');
+      }
+    });
+  }
+
+  test('qnormal hits every value -128..127 with the reference histogram on a long stream', () => {
+    const n = 1 << 21;
+    const a = nativeKernels.qnormal({ key: [42, 43], position: 0, out: new Int8Array(n) });
+    const b = qnormalFill([42, 43], 0, new Int8Array(n));
+    sameBytes(a, b, 'long stream');
+    const seen = new Set(a);
+    expect(seen.size).toBeGreaterThan(200);
+  });
+});
