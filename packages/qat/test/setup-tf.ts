@@ -1,14 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@qbnn/core';
 
-let ready: Promise<void> | undefined;
+let ready: Promise<unknown> | undefined;
 
-/** CPU backend for tests (the tfjs cpu package lives beside @qbnn/core). */
-export function useCpu(): Promise<void> {
-  ready ??= (async () => {
-    await import(
-      '../../core/node_modules/@tensorflow/tfjs-backend-cpu/dist/tf-backend-cpu.node.js' as string
-    );
-    await tf.setBackend('cpu');
-  })();
+/** tfjs backend with gradients registered (core's bootstrap). */
+export function useCpu(): Promise<unknown> {
+  ready ??= initBackend({ log: () => {} });
   return ready;
 }
