@@ -32,7 +32,7 @@ function reference(
   B = 10,
 ) {
   const p = (l: number, i: number) => Array.from({ length: C }, (_, c) => probs[(l * N + i) * C + c]);
-  const rows = [];
+  const rows: { conf: number; correct: number; nll: number; brier: number; ent: number; ale: number }[] = [];
   for (let i = 0; i < N; i++) {
     const samples = Array.from({ length: L }, (_, l) => p(l, i));
     const mean = Array.from({ length: C }, (_, c) => samples.reduce((s, q) => s + q[c], 0) / L);
@@ -51,7 +51,7 @@ function reference(
   const avg = (f: (r: (typeof rows)[number]) => number) => rows.reduce((s, r) => s + f(r), 0) / N;
   let ece = 0;
   let mce = 0;
-  const bins = [];
+  const bins: { count: number; meanConfidence?: number; accuracy?: number }[] = [];
   for (let b = 0; b < B; b++) {
     const lo = b / B;
     const hi = (b + 1) / B;
