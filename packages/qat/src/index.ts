@@ -21,4 +21,5 @@ export {
   type QuantLayerOptions,
   type WeightedLayer,
 } from './quant-layer.js';
+export * from './save.js';
 export * from './spec.js';
