@@ -3,6 +3,26 @@
  * of the quantised-BNN study, a training loop and safetensors checkpoints.
  * @packageDocumentation
  */
+
+export {
+  deserializeModel,
+  FORMAT_VERSION,
+  type LoadedModel,
+  type LoadOptions,
+  load,
+  loadSafetensors,
+  META_ARCH,
+  META_CONFIG,
+  META_FORMAT,
+  type SaveOptions,
+  safeToTensor,
+  save,
+  saveSafetensors,
+  serializeModel,
+  type TensorsToSave,
+  tensorToSafe,
+  writeFileAtomic,
+} from './checkpoint.js';
 export { kaimingUniformBound, type SeedLike, toRng, uniformInit } from './init.js';
 export * from './layers/index.js';
 export { crossEntropy, gaussianNll, labelIndices, mse } from './losses.js';
@@ -13,6 +33,19 @@ export {
   type ParameterOptions,
   type StateDict,
 } from './module.js';
+export {
+  CRC_KEY,
+  crc32,
+  decodeSafetensors,
+  dtypeSize,
+  type EncodeOptions,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  type SafeData,
+  type SafeDtype,
+  type SafeTensor,
+  type SafetensorsFile,
+} from './safetensors.js';
 export {
   cosineAnnealing,
   crossEntropyLoss,
