@@ -81,6 +81,130 @@ void micro(const GemmCtx& c, int32_t m, int32_t nb) {
   }
 }
 
+// The full 6 x 4 block in assembly: GCC 12 does not keep an array of 24 vpdpbusd accumulators
+// in registers (it copies them through the stack every iteration), which costs 3x.
+// zmm0-23 accumulate rows r, blocks j as zmm(4r + j); zmm24-27 hold the weights of one group,
+// zmm28/29 the broadcast activations.
+// Row r of the activations, group g, is read at a + (r % 3) * lda + (r / 3) * 3 * lda + g * astep:
+// rows of the matrix itself (lda = row stride, astep = 4), or a slab interleaved by group
+// (lda = 4, astep = 24). `mr` rows are stored (the others are computed on padding).
+void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, int32_t m, int mr, int32_t nb) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs;
+  const uint8_t* b3 = b + 3 * bs;
+  const uint8_t* a = ap;
+  const uint8_t* a3 = ap + 3 * lda;
+  int64_t kg = w.kgroups;
+  alignas(64) int32_t acc[6][4][16];
+  __asm__ volatile(
+      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+      "vmovdqa64 %%zmm0, %%zmm1\n\t"
+      "vmovdqa64 %%zmm0, %%zmm2\n\t"
+      "vmovdqa64 %%zmm0, %%zmm3\n\t"
+      "vmovdqa64 %%zmm0, %%zmm4\n\t"
+      "vmovdqa64 %%zmm0, %%zmm5\n\t"
+      "vmovdqa64 %%zmm0, %%zmm6\n\t"
+      "vmovdqa64 %%zmm0, %%zmm7\n\t"
+      "vmovdqa64 %%zmm0, %%zmm8\n\t"
+      "vmovdqa64 %%zmm0, %%zmm9\n\t"
+      "vmovdqa64 %%zmm0, %%zmm10\n\t"
+      "vmovdqa64 %%zmm0, %%zmm11\n\t"
+      "vmovdqa64 %%zmm0, %%zmm12\n\t"
+      "vmovdqa64 %%zmm0, %%zmm13\n\t"
+      "vmovdqa64 %%zmm0, %%zmm14\n\t"
+      "vmovdqa64 %%zmm0, %%zmm15\n\t"
+      "vmovdqa64 %%zmm0, %%zmm16\n\t"
+      "vmovdqa64 %%zmm0, %%zmm17\n\t"
+      "vmovdqa64 %%zmm0, %%zmm18\n\t"
+      "vmovdqa64 %%zmm0, %%zmm19\n\t"
+      "vmovdqa64 %%zmm0, %%zmm20\n\t"
+      "vmovdqa64 %%zmm0, %%zmm21\n\t"
+      "vmovdqa64 %%zmm0, %%zmm22\n\t"
+      "vmovdqa64 %%zmm0, %%zmm23\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vmovdqa64 (%[b3]), %%zmm27\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm14\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm15\n\t"
+      "vpbroadcastd (%[a3], %[lda], 2), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm20\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm21\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm22\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm23\n\t"
+      "add $64, %[b]\n\t"
+      "add $64, %[b3]\n\t"
+      "add %[astep], %[a]\n\t"
+      "add %[astep], %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm3, 192(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm7, 448(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm11, 704(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm14, 896(%[acc])\n\t"
+      "vmovdqa64 %%zmm15, 960(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm17, 1088(%[acc])\n\t"
+      "vmovdqa64 %%zmm18, 1152(%[acc])\n\t"
+      "vmovdqa64 %%zmm19, 1216(%[acc])\n\t"
+      "vmovdqa64 %%zmm20, 1280(%[acc])\n\t"
+      "vmovdqa64 %%zmm21, 1344(%[acc])\n\t"
+      "vmovdqa64 %%zmm22, 1408(%[acc])\n\t"
+      "vmovdqa64 %%zmm23, 1472(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
+      : [lda] "r"(lda), [astep] "r"(astep), [bs] "r"(bs), [acc] "r"(&acc[0][0][0])
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",
+        "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24",
+        "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  for (int r = 0; r < mr; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(acc[r][j]), valid);
+    }
+  }
+}
+
 using MicroFn = void (*)(const GemmCtx&, int32_t, int32_t);
 
 template <int MR>
@@ -107,26 +231,48 @@ MicroFn table(int mr, int nr) {
 
 constexpr int kMr = 6;
 constexpr int kNr = 4;
+constexpr size_t kPanelBytes = 512 * 1024;
 
 }  // namespace
 
 void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
-  // Channel blocks are visited in panels whose weights stay in L2 while every row block
-  // streams over them.
+  // Channel blocks are visited in panels whose weights stay in L2 while every 6-row block
+  // streams over them; the kernel reads the 6 activation rows in place. A last block of fewer
+  // than 6 rows is copied once into a zero-padded slab interleaved by group, so it runs on
+  // the same assembly kernel without reading past the matrix.
   const size_t bs = c.w->blockBytes();
-  int32_t panel = static_cast<int32_t>((512 * 1024) / (bs > 0 ? bs : 1));
+  const int32_t kg = c.w->kgroups;
+  int32_t panel = static_cast<int32_t>(kPanelBytes / (bs > 0 ? bs : 1));
   if (panel < kNr) panel = kNr;
   panel = panel / kNr * kNr;
+  const int32_t tailRows = (m1 - m0) % kMr;
+  const int32_t tailM = m1 - tailRows;
+  uint8_t* slab = nullptr;
+  if (tailRows > 0 && nb1 - nb0 >= kNr) {
+    slab = static_cast<uint8_t*>(_mm_malloc(static_cast<size_t>(kg) * 24 + 64, 64));
+    std::memset(slab, 0, static_cast<size_t>(kg) * 24);
+    for (int32_t r = 0; r < tailRows; ++r) {
+      const uint8_t* a = c.a + static_cast<size_t>(tailM + r) * c.lda;
+      for (int32_t g = 0; g < kg; ++g) std::memcpy(slab + static_cast<size_t>(g) * 24 + r * 4, a + static_cast<size_t>(g) * 4, 4);
+    }
+  }
   for (int32_t p0 = nb0; p0 < nb1; p0 += panel) {
     const int32_t p1 = p0 + panel < nb1 ? p0 + panel : nb1;
     for (int32_t m = m0; m < m1; m += kMr) {
       const int mr = m1 - m < kMr ? m1 - m : kMr;
       for (int32_t nb = p0; nb < p1; nb += kNr) {
         const int nr = p1 - nb < kNr ? p1 - nb : kNr;
-        table(mr, nr)(c, m, nb);
+        if (nr == kNr && mr == kMr) {
+          micro64Asm(c, c.a + static_cast<size_t>(m) * c.lda, c.lda, 4, m, mr, nb);
+        } else if (nr == kNr && slab != nullptr) {
+          micro64Asm(c, slab, 4, 24, m, mr, nb);
+        } else {
+          table(mr, nr)(c, m, nb);
+        }
       }
     }
   }
+  if (slab) _mm_free(slab);
 }
 
 double vpdpbusdPeakOps(int64_t iters) {
