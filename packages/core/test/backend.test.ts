@@ -38,4 +38,27 @@ describe('initBackend', () => {
     expect(performance.now() - t0).toBeLessThan(50);
     expect(again).toBe(info);
   });
+
+  it('the added and replaced kernels leak no wasm memory', () => {
+    const wasm = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.randomUniform([2, 7, 7, 3]) as tf.Tensor4D;
+    const w = tf.randomUniform([3, 3, 3, 2]) as tf.Tensor4D;
+    const idx = tf.tensor1d([1, 1, 0], 'int32');
+    const before = wasm.numDataIds();
+    for (let i = 0; i < 3; i++) {
+      tf.tidy(() => {
+        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')),
+        )([x, w]);
+        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')),
+        )([x, w]);
+        tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same')))(x);
+        tf.grad((a: tf.Tensor) => tf.sum(tf.gather(a, idx)))(x);
+        tf.einsum('ij,jk->ik', tf.ones([2, 3]), tf.ones([3, 4]));
+      });
+    }
+    expect(wasm.numDataIds()).toBe(before);
+    tf.dispose([x, w, idx]);
+  });
 });

@@ -143,8 +143,8 @@ function delegatingKernel(kernelName: string): tf.KernelConfig {
 /**
  * Conv2DBackpropFilter on wasm: dW[kh, kw, ci, co] = sum over (b, oh, ow) of
  * x[b, oh*sh + kh*dh - padTop, ow*sw + kw*dw - padLeft, ci] * dy[b, oh, ow, co].
- * The patches matrix P[(b, oh, ow), (kh, kw, ci)] is built in JS (zeros where the window falls in
- * the padding), then dW = P^T dy by the wasm BatchMatMul kernel.
+ * The transposed patches matrix Pt[(kh, kw, ci), (b, oh, ow)] is built in JS (zeros where the window
+ * falls in the padding), then dW = Pt dy by the wasm BatchMatMul kernel.
  */
 function conv2DBackpropFilterKernel(): tf.KernelConfig {
   const kernelName = 'Conv2DBackpropFilter';
@@ -180,31 +180,45 @@ function conv2DBackpropFilterKernel(): tf.KernelConfig {
       const { dilationHeight: dh, dilationWidth: dw } = conv;
       const padTop = conv.padInfo.top;
       const padLeft = conv.padInfo.left;
-      const xv = wasm.readSync(x.dataId) as Float32Array;
+      if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
+        throw new QbnnError(
+          'ERR_BACKEND',
+          `Conv2DBackpropFilter on wasm needs float32 x and dy, got ${x.dtype}, ${dy.dtype}`,
+        );
+      }
       const rows = batchSize * outHeight * outWidth;
       const cols = fh * fw * inChannels;
-      const patches = new Float32Array(rows * cols);
-      let r = 0;
-      for (let b = 0; b < batchSize; b++) {
-        const xb = b * inHeight * inWidth * inChannels;
-        for (let oh = 0; oh < outHeight; oh++) {
-          for (let ow = 0; ow < outWidth; ow++, r++) {
-            const rowBase = r * cols;
-            for (let kh = 0; kh < fh; kh++) {
-              const ih = oh * sh + kh * dh - padTop;
-              if (ih < 0 || ih >= inHeight) continue;
-              for (let kw = 0; kw < fw; kw++) {
-                const iw = ow * sw + kw * dw - padLeft;
-                if (iw < 0 || iw >= inWidth) continue;
-                const src = xb + (ih * inWidth + iw) * inChannels;
-                const dst = rowBase + (kh * fw + kw) * inChannels;
-                patches.set(xv.subarray(src, src + inChannels), dst);
+      // Transposed patches Pt[(kh, kw, ci), (b, oh, ow)], written straight into the wasm heap.
+      // (Pt dy runs on wasm's untransposed matmul path, ~7x faster here than P^T dy with transposeA.)
+      const a = wasm.makeOutput([1, cols, rows], 'float32');
+      // Heap views are taken after the allocation (which may grow, and so detach, the heap).
+      const pt = wasm.typedArrayFromHeap(a) as Float32Array;
+      const xv = wasm.typedArrayFromHeap(x) as Float32Array;
+      pt.fill(0);
+      const imageSize = inHeight * inWidth * inChannels;
+      for (let kh = 0; kh < fh; kh++) {
+        for (let kw = 0; kw < fw; kw++) {
+          for (let ci = 0; ci < inChannels; ci++) {
+            const colBase = ((kh * fw + kw) * inChannels + ci) * rows;
+            let r = 0;
+            for (let b = 0; b < batchSize; b++) {
+              const xb = b * imageSize + ci;
+              for (let oh = 0; oh < outHeight; oh++) {
+                const ih = oh * sh + kh * dh - padTop;
+                if (ih < 0 || ih >= inHeight) {
+                  r += outWidth;
+                  continue;
+                }
+                const xRow = xb + ih * inWidth * inChannels;
+                for (let ow = 0; ow < outWidth; ow++, r++) {
+                  const iw = ow * sw + kw * dw - padLeft;
+                  if (iw >= 0 && iw < inWidth) pt[colBase + r] = xv[xRow + iw * inChannels];
+                }
               }
             }
           }
         }
       }
-      const a = wasm.makeOutput([1, rows, cols], 'float32', undefined, patches);
       const dy3: TensorInfo = { dataId: dy.dataId, shape: [1, rows, outChannels], dtype: dy.dtype };
       const matMul = tf.getKernel('BatchMatMul', 'wasm');
       if (matMul === undefined) {
@@ -216,7 +230,7 @@ function conv2DBackpropFilterKernel(): tf.KernelConfig {
         prod = matMul.kernelFunc({
           inputs: { a, b: dy3 },
           backend: wasm,
-          attrs: { transposeA: true, transposeB: false },
+          attrs: { transposeA: false, transposeB: false },
         }) as TensorInfo;
       } finally {
         wasm.disposeData(a.dataId);
