@@ -1,0 +1,255 @@
+import { initBackend } from '@qbnn/core';
+import type { Module } from '@qbnn/nn';
+import { predict } from '@qbnn/posteriors';
+import type { QuantizedModel } from '@qbnn/qat';
+import * as tf from '@tensorflow/tfjs-core';
+import { type CaseResult, measure, type Suite, type SuiteContext } from '../harness.js';
+import {
+  buildBayes,
+  INPUT_SHAPE,
+  inputBatch,
+  MODEL_NOTE,
+  MODELS,
+  type ModelName,
+  POSTERIORS,
+  type PosteriorKind,
+  quantizeModel,
+  supportsMode,
+} from '../models.js';
+import { loadNative } from '../native.js';
+
+export type Precision = 'fp32-tfjs-wasm' | 'int8-js' | 'int8-native';
+export type Mode = 'weights' | 'local';
+
+/** One cell of the grid. */
+export interface BnnCell {
+  model: ModelName;
+  posterior: PosteriorKind;
+  precision: Precision;
+  mode: Mode;
+  batch: number;
+  samples: number;
+}
+
+/** Time budget of one cell in full mode: see {@link planRuns}. */
+const SLOW_CALL_MS = 1000;
+const CAP_CALL_MS = 4000;
+
+/**
+ * How many runs a cell gets, from an estimate of one call (the previous cell of the same
+ * series, scaled by batch x L): the default count below {@link SLOW_CALL_MS}; 3 runs and no
+ * separate warm-up above it (the series' smaller cells already warmed the same model and
+ * kernels); skipped above {@link CAP_CALL_MS}.
+ */
+export function planRuns(estimateMs: number, defaultRuns: number): { runs: number; warmup: number } | null {
+  if (estimateMs > CAP_CALL_MS) return null;
+  if (estimateMs > SLOW_CALL_MS) return { runs: 3, warmup: 0 };
+  return { runs: defaultRuns, warmup: 1 };
+}
+
+/** A runnable model for one precision: returns a function running one MC inference call. */
+type Runner = (batch: number, samples: number, mode: Mode) => () => unknown;
+
+/** fp32 input tensors of the current series, disposed with its model. */
+const inputs: tf.Tensor[] = [];
+
+function fp32Runner(name: ModelName, model: Module): Runner {
+  const task = name === 'mlp' ? 'regression' : 'classification';
+  return (batch, samples, mode) => {
+    const x = tf.tensor(inputBatch(name, batch), [batch, ...INPUT_SHAPE[name]]);
+    inputs.push(x);
+    return () => {
+      const out = predict(model, x, { samples, mode, task } as never) as unknown as Record<string, tf.Tensor>;
+      for (const t of Object.values(out)) {
+        t.dataSync();
+        t.dispose();
+      }
+    };
+  };
+}
+
+function int8Runner(name: ModelName, qm: QuantizedModel, provider: 'js' | 'native'): Runner {
+  return (batch, samples, mode) => {
+    const x = inputBatch(name, batch);
+    return () => qm.forward(x, { samples, mode, provider });
+  };
+}
+
+export const cellKey = (c: Omit<BnnCell, 'precision'> & { precision: string }) =>
+  `${c.model}_${c.posterior}_${c.mode}_${c.precision}_b${c.batch}_L${c.samples}`;
+
+/** Measures one cell and records it; returns the result (or null when skipped). */
+async function runCell(
+  ctx: SuiteContext,
+  cell: BnnCell,
+  fn: () => unknown,
+  plan: { runs: number; warmup: number },
+): Promise<CaseResult> {
+  const images = cell.batch * cell.samples;
+  const r = await measure(
+    `bnn ${cell.model}/${cell.posterior}`,
+    cell.precision,
+    { mode: cell.mode, batch: cell.batch, L: cell.samples, threads: 1 },
+    fn,
+    { runs: plan.runs, warmup: plan.warmup, work: cell.batch, unit: 'images/s' },
+  );
+  r.extra = { mc_forward_passes_per_s: Number(((images / r.median_ms) * 1e3).toPrecision(6)) };
+  return ctx.add(r);
+}
+
+export interface BnnGrid {
+  models: ModelName[];
+  posteriors: PosteriorKind[];
+  precisions: Precision[];
+  batches: number[];
+  samples: number[];
+  modes: Mode[];
+}
+
+export const FULL_GRID: BnnGrid = {
+  models: MODELS,
+  posteriors: POSTERIORS,
+  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-native'],
+  batches: [1, 32, 256],
+  samples: [1, 20],
+  modes: ['weights', 'local'],
+};
+
+export const QUICK_GRID: BnnGrid = {
+  models: ['lenet5'],
+  posteriors: ['gaussian'],
+  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-native'],
+  batches: [1],
+  samples: [2],
+  modes: ['weights'],
+};
+
+/**
+ * Runs a grid; returns median ms by {@link cellKey}. Shared by the bnn and peers suites.
+ */
+export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<string, number>> {
+  const info = await initBackend({ backend: 'wasm' });
+  if (info.backend !== 'wasm') ctx.note(`tfjs backend is ${info.backend}, not wasm: ${info.fallbackReason}`);
+  const native = await loadNative();
+  if (native) native.setThreads(1);
+  else if (grid.precisions.includes('int8-native'))
+    ctx.note('native addon not loaded: int8-native cells skipped');
+  const ms = new Map<string, number>();
+  const skipped: string[] = [];
+  const slow: string[] = [];
+  // Cells of a series in increasing work, so each estimate comes from a measured smaller cell.
+  const sizes = grid.batches
+    .flatMap((b) => grid.samples.map((l) => [b, l] as [number, number]))
+    .sort((a, b) => a[0] * a[1] - b[0] * b[1] || a[0] - b[0]);
+  for (const name of grid.models) {
+    for (const posterior of grid.posteriors) {
+      const runners = new Map<Precision, Runner>();
+      const fp = buildBayes(name, posterior);
+      let qm: QuantizedModel | undefined;
+      if (grid.precisions.some((p) => p.startsWith('int8'))) {
+        try {
+          qm = await quantizeModel(name, buildBayes(name, posterior));
+        } catch (err) {
+          ctx.note(
+            `${name}/${posterior}: no int8 cells, qat's convert refused the model: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
+      }
+      for (const p of grid.precisions) {
+        if (p === 'fp32-tfjs-wasm') runners.set(p, fp32Runner(name, fp));
+        else if (qm && p === 'int8-js') runners.set(p, int8Runner(name, qm, 'js'));
+        else if (qm && p === 'int8-native' && native) runners.set(p, int8Runner(name, qm, 'native'));
+      }
+      for (const mode of grid.modes) {
+        if (!supportsMode(posterior, mode)) continue;
+        for (const [precision, runner] of runners) {
+          let perImageMs = 0;
+          for (const [batch, samples] of sizes) {
+            const cell: BnnCell = { model: name, posterior, precision, mode, batch, samples };
+            const key = cellKey(cell);
+            const estimate = perImageMs * batch * samples;
+            const plan = ctx.quick ? { runs: ctx.runs, warmup: 1 } : planRuns(estimate, ctx.runs);
+            if (!plan) {
+              skipped.push(`${key} (~${(estimate / 1e3).toFixed(1)} s a call)`);
+              continue;
+            }
+            if (plan.runs < ctx.runs) slow.push(key);
+            const r = await runCell(ctx, cell, runner(batch, samples, mode), plan);
+            ms.set(key, r.median_ms);
+            perImageMs = r.median_ms / (batch * samples);
+          }
+        }
+      }
+      fp.dispose();
+      for (const t of inputs.splice(0)) t.dispose();
+    }
+  }
+  if (native) native.setThreads(2);
+  if (slow.length)
+    ctx.note(
+      `cells estimated over ${SLOW_CALL_MS / 1e3} s a call ran 3 timed runs with no separate warm-up (the smaller cells of the same series warmed the same model): ${slow.join(', ')}`,
+    );
+  if (skipped.length)
+    ctx.note(
+      `cells estimated over ${CAP_CALL_MS / 1e3} s a call were skipped to keep the full run near 15 minutes: ${skipped.join(', ')}`,
+    );
+  return ms;
+}
+
+/** int8-native / fp32 throughput and L=20 / L=1 cost ratios of a grid's medians. */
+export function gridRatios(ctx: SuiteContext, grid: BnnGrid, ms: Map<string, number>): void {
+  const lo = Math.min(...grid.samples);
+  const hi = Math.max(...grid.samples);
+  for (const model of grid.models)
+    for (const posterior of grid.posteriors)
+      for (const mode of grid.modes)
+        for (const batch of grid.batches) {
+          const base = { model, posterior, mode, batch };
+          for (const samples of grid.samples) {
+            const f = ms.get(cellKey({ ...base, samples, precision: 'fp32-tfjs-wasm' }));
+            const n = ms.get(cellKey({ ...base, samples, precision: 'int8-native' }));
+            if (f && n)
+              ctx.ratio(`int8native_over_fp32_${model}_${posterior}_${mode}_b${batch}_L${samples}`, f / n);
+          }
+          if (lo === hi) continue;
+          for (const precision of grid.precisions) {
+            const a = ms.get(cellKey({ ...base, samples: lo, precision }));
+            const b = ms.get(cellKey({ ...base, samples: hi, precision }));
+            if (a && b)
+              ctx.ratio(
+                `L${hi}_over_L${lo}_cost_${model}_${posterior}_${mode}_${precision}_b${batch}`,
+                b / a,
+              );
+          }
+        }
+}
+
+export const bnnSuite: Suite = {
+  name: 'bnn',
+  description:
+    'end-to-end MC inference (images/s): models x posteriors x fp32 tfjs-wasm / int8 JS / int8 native x batch x L x mode',
+  async run(ctx) {
+    const grid = ctx.quick ? QUICK_GRID : FULL_GRID;
+    ctx.note(
+      'models are untrained (random initialisation): throughput depends on shapes, not weight values. One core: native thread pool set to 1, tfjs-wasm is single-threaded.',
+    );
+    for (const m of grid.models) ctx.note(`${m}: ${MODEL_NOTE[m]}`);
+    ctx.note(
+      'fp32: @qbnn/posteriors predict on tfjs-wasm (per-sample softmax probabilities, or mean/variance for the MLP, read back); int8: @qbnn/qat QuantizedModel.forward after PTQ (W8A8, per-channel), kernels from core registry provider js or native. throughput = input images/s (batch / median time); extra.mc_forward_passes_per_s = batch x L / time. local mode: Gaussian and MC Dropout only (Radial and SGHMC have no local reparameterisation); the int8 engine applies local reparameterisation to Gaussian layers and draws MC Dropout masks per element in both modes.',
+    );
+    ctx.note(
+      'targets (issue 9): target_lenet5_gaussian_weights_b32_L20_int8native_over_fp32 >= 8; target_lenet5_gaussian_local_b1_L20_over_L1_cost_* <= 4.',
+    );
+    const ms = await runGrid(ctx, grid);
+    gridRatios(ctx, grid, ms);
+    const target = (k: string) => ms.get(k);
+    const f = target('lenet5_gaussian_weights_fp32-tfjs-wasm_b32_L20');
+    const n = target('lenet5_gaussian_weights_int8-native_b32_L20');
+    if (f && n) ctx.ratio('target_lenet5_gaussian_weights_b32_L20_int8native_over_fp32', f / n);
+    for (const p of grid.precisions) {
+      const a = target(`lenet5_gaussian_local_${p}_b1_L1`);
+      const b = target(`lenet5_gaussian_local_${p}_b1_L20`);
+      if (a && b) ctx.ratio(`target_lenet5_gaussian_local_b1_L20_over_L1_cost_${p}`, b / a);
+    }
+  },
+};
