@@ -1,0 +1,53 @@
+import type { Results } from '../lib/results.js';
+import { METRIC_ROWS } from '../lib/results.js';
+import { fmt, type Io, table } from './common.js';
+
+/** Prints results: a metrics table (models as columns) and throughput, or JSON with `json`. */
+export function printResults(io: Io, r: Results, json: boolean): void {
+  if (json) {
+    io.out(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  if (r.models.length) {
+    const rows = METRIC_ROWS.filter(([, k]) => r.models.some((m) => k in m.metrics)).map(([label, k]) => [
+      label,
+      ...r.models.map((m) => fmt(m.metrics[k])),
+    ]);
+    if (r.models.some((m) => m.metrics.sizeBytes !== undefined)) {
+      rows.push([
+        'model size (KB)',
+        ...r.models.map((m) => fmt((m.metrics.sizeBytes ?? Number.NaN) / 1024, 1)),
+      ]);
+    }
+    io.out(`\n${r.title}\n`);
+    for (const n of r.notes) io.out(`  ${n}\n`);
+    io.out(`\n${table(['metric', ...r.models.map((m) => m.name)], rows)}\n`);
+  }
+  if (r.throughput?.length) {
+    const base = r.throughput[0].imagesPerSecond;
+    io.out(
+      `\n${table(
+        ['throughput', 'images/s', `vs ${r.throughput[0].impl}`],
+        r.throughput.map((t) => [t.impl, fmt(t.imagesPerSecond, 1), `${fmt(t.imagesPerSecond / base, 2)}x`]),
+      )}\n`,
+    );
+  }
+  if (r.sweep?.length) {
+    const keys = [...new Set(r.sweep.map((p) => `${p.posterior}|${p.sweep}|${p.metric}`))];
+    const bitsList = [...new Set(r.sweep.map((p) => p.bits))].sort((a, b) => a - b);
+    const rows = keys.map((k) => {
+      const [posterior, sweep, metric] = k.split('|');
+      return [
+        `${posterior} ${sweep} ${metric}`,
+        ...bitsList.map((b) =>
+          fmt(
+            r.sweep!.find(
+              (p) => p.posterior === posterior && p.sweep === sweep && p.metric === metric && p.bits === b,
+            )?.value,
+          ),
+        ),
+      ];
+    });
+    io.out(`\n${table(['sweep', ...bitsList.map((b) => `${b} bits`)], rows)}\n`);
+  }
+}

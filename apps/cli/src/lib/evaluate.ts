@@ -1,0 +1,87 @@
+import type { ImageSet } from '@qbnn/data';
+import type { Module } from '@qbnn/nn';
+import type { QuantizedModel } from '@qbnn/qat';
+import { startProgress } from '../progress.js';
+import { count, type OodData } from './data.js';
+import { floatProbs, intProbs } from './predict.js';
+import { type ModelResult, modelResult, type ThroughputResult } from './results.js';
+import { measureThroughput } from './throughput.js';
+
+/** Concatenates image sets of one shape. */
+export function concatSets(sets: ImageSet[]): ImageSet {
+  if (sets.length === 1) return sets[0];
+  const n = sets.reduce((s, x) => s + count(x), 0);
+  const per = sets[0].shape[1] * sets[0].shape[2] * sets[0].shape[3];
+  const images = new Float32Array(n * per);
+  const labels = new Int32Array(n);
+  let off = 0;
+  for (const s of sets) {
+    images.set(s.images, off * per);
+    labels.set(s.labels, off);
+    off += count(s);
+  }
+  return {
+    images,
+    labels,
+    shape: [n, sets[0].shape[1], sets[0].shape[2], sets[0].shape[3]],
+    classNames: sets[0].classNames,
+  };
+}
+
+/** Options of {@link evaluateModels}. */
+export interface EvaluateOptions {
+  samples: number;
+  seed: number;
+  quiet: boolean;
+  /** Measure throughput too (float vs each quantised model, on each kernel provider). */
+  throughput?: { batch: number; minSeconds: number; backend: string };
+}
+
+/**
+ * Runs the float model (if any) and each quantised model over the test and OOD images with L
+ * Monte Carlo samples, and computes every figure (see {@link modelResult}).
+ */
+export function evaluateModels(
+  floatModel: Module | null,
+  quantized: { name: string; model: QuantizedModel }[],
+  test: ImageSet,
+  ood: OodData | null,
+  opts: EvaluateOptions,
+): { models: ModelResult[]; throughput?: ThroughputResult[] } {
+  const oodSet = ood ? concatSets(ood.sets.map((s) => s.set)) : null;
+  const per = count(test) + (oodSet ? count(oodSet) : 0);
+  const total = per * ((floatModel ? 1 : 0) + quantized.length);
+  const progress = startProgress('evaluate', total, 'images', opts.quiet);
+  const models: ModelResult[] = [];
+  let done = 0;
+  try {
+    if (floatModel) {
+      const t = floatProbs(floatModel, test, opts.samples, progress, done);
+      done += count(test);
+      const o = oodSet ? floatProbs(floatModel, oodSet, opts.samples, progress, done) : null;
+      done += oodSet ? count(oodSet) : 0;
+      models.push(modelResult('float32', t, test.labels, o));
+    }
+    for (const q of quantized) {
+      const t = intProbs(q.model, test, opts.samples, opts.seed + 1, undefined, progress, done);
+      done += count(test);
+      const o = oodSet
+        ? intProbs(q.model, oodSet, opts.samples, opts.seed + 2, undefined, progress, done)
+        : null;
+      done += oodSet ? count(oodSet) : 0;
+      const r = modelResult(q.name, t, test.labels, o);
+      r.metrics.sizeBytes = q.model.sizeBytes();
+      models.push(r);
+    }
+  } finally {
+    progress.stop();
+  }
+  let throughput: ThroughputResult[] | undefined;
+  if (opts.throughput && floatModel) {
+    throughput = measureThroughput(floatModel, quantized, test, {
+      ...opts.throughput,
+      samples: opts.samples,
+    });
+  }
+  return { models, throughput };
+}
