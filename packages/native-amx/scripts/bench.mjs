@@ -1,12 +1,22 @@
 #!/usr/bin/env node
 // Throughput of the native kernels beside a vpdpbusd peak measured in the same process, both
 // interleaved (peak, kernel, peak, kernel, ...) so machine noise hits both alike; medians.
+// Rates are per second of CPU time (one thread: the calling thread's CLOCK_THREAD_CPUTIME_ID;
+// several: process.cpuUsage, so per core), which on a shared machine excludes the time other
+// processes hold the core; `--wall` uses wall-clock time instead.
 //   node packages/native-amx/scripts/bench.mjs [--threads 1] [--isa best] [--reps 31]
 // Needs the built package (pnpm --filter @qbnn/native-amx build).
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { referenceKernels } from '@qbnn/core';
-import { nativeKernels as nat, nativeInfo, setIsa, setThreads, vpdpbusdPeakGops } from '../dist/index.js';
+import {
+  nativeKernels as nat,
+  nativeInfo,
+  setIsa,
+  setThreads,
+  threadCpuTime,
+  vpdpbusdPeakGops,
+} from '../dist/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +27,7 @@ const { values } = parseArgs({
     n: { type: 'string', default: '1024' },
     k: { type: 'string', default: '1024' },
     'gemm-only': { type: 'boolean', default: false },
+    wall: { type: 'boolean', default: false },
   },
 });
 const threads = Number(values.threads);
@@ -28,11 +39,23 @@ const M = Number(values.m);
 const N = Number(values.n);
 const K = Number(values.k);
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const time = (f) => {
-  const t0 = performance.now();
-  f();
-  return (performance.now() - t0) / 1000;
+const cpuSeconds = () => {
+  if (threads === 1) return threadCpuTime();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 };
+const time = (f) => {
+  if (values.wall) {
+    const t0 = performance.now();
+    f();
+    return (performance.now() - t0) / 1000;
+  }
+  const t0 = cpuSeconds();
+  f();
+  return cpuSeconds() - t0;
+};
+// 12 vpdpbusd zmm per iteration, 16 lanes x 4 multiply-adds x 2 ops each.
+const timedPeak = (iters) => (iters * 1536) / time(() => vpdpbusdPeakGops(iters)) / 1e9;
 
 let seed = 1;
 const rnd = () => {
@@ -48,13 +71,13 @@ const outs = {
 };
 // Peak iterations sized to last about as long as one GEMM at peak (ops = iters * 1536).
 const gemmOps = 2 * M * N * K;
-const peakIters = Math.max(10_000, Math.round(gemmOps / 1536));
+const peakIters = Math.max(1_000_000, Math.round(gemmOps / 1536));
 const perThreadPeak = [];
 const results = {};
 for (const [name, o] of Object.entries(outs)) {
   const g = [];
   for (let r = 0; r < reps; r++) {
-    perThreadPeak.push(vpdpbusdPeakGops(peakIters));
+    perThreadPeak.push(timedPeak(peakIters));
     g.push(
       gemmOps /
         time(() => nat.qgemm({ a, m: M, aScale: 0.1, aZeroPoint: 3, w: p, wScale: 0.01, ...o })) /

@@ -60,6 +60,7 @@ export interface NativeAddon {
     position: number,
   ): RawPacked;
   peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
+  threadCpuTime(): number;
 }
 
 export interface RawInfo {

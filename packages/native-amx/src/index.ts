@@ -88,6 +88,14 @@ export function vpdpbusdPeakGops(iters = 20_000_000, width: 'zmm' | 'ymm' = 'zmm
   return need().peak(iters, width);
 }
 
+/**
+ * CPU seconds used so far by the calling thread (CLOCK_THREAD_CPUTIME_ID). Benchmarks on a
+ * shared machine divide work by this rather than by wall-clock time.
+ */
+export function threadCpuTime(): number {
+  return need().threadCpuTime();
+}
+
 /** The Philox4x32-10 words of the stream (key, position), computed natively (for tests). */
 export function nativePhilox(
   key: readonly [number, number],

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -244,11 +245,15 @@ void runGemm(Napi::Env env, const uint8_t* a, size_t lda, int32_t m, int32_t za,
     ap = dst;
     ld = needLd;
   }
-  for (int32_t r = 0; r < m; ++r) {
-    const uint8_t* row = a + static_cast<size_t>(r) * lda;
-    int32_t s = 0;
-    for (int32_t i = 0; i < k; ++i) s += row[i];
-    aSums[r] = s;
+  if (isa == ISA_AVX512VNNI || ((isa == ISA_AMX || isa == ISA_AMX_EMU) && cpuFeatures().avx512vnni)) {
+    rowSumsU8Avx512(a, lda, m, k, aSums);
+  } else {
+    for (int32_t r = 0; r < m; ++r) {
+      const uint8_t* row = a + static_cast<size_t>(r) * lda;
+      int32_t s = 0;
+      for (int32_t i = 0; i < k; ++i) s += row[i];
+      aSums[r] = s;
+    }
   }
   for (int32_t n = 0; n < npad; ++n) {
     if (n < w.n) {
@@ -682,6 +687,14 @@ Napi::Value Peak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ops / s / 1e9);
 }
 
+// CPU seconds consumed by the calling thread (CLOCK_THREAD_CPUTIME_ID), for benchmarks on
+// shared machines: unlike wall-clock time it excludes time other processes hold the core.
+Napi::Value ThreadCpuTime(const Napi::CallbackInfo& info) {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return Napi::Number::New(info.Env(), static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gIsa.store(bestIsa());
   exports.Set("info", Napi::Function::New(env, Info));
@@ -698,6 +711,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapWords", Napi::Function::New(env, MapWords));
   exports.Set("sampleGaussian", Napi::Function::New(env, SampleGaussian));
   exports.Set("peak", Napi::Function::New(env, Peak));
+  exports.Set("threadCpuTime", Napi::Function::New(env, ThreadCpuTime));
   return exports;
 }
 

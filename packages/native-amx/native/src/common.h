@@ -17,6 +17,11 @@ enum Isa : int { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVXVNNI = 2, ISA_AVX512VNNI =
 // values ("VNNI groups"): byte (n % 16) * 4 + (k % 4) of group k / 4. A block holds `kstride`
 // groups (a multiple of 16, zero padded), so each run of 16 groups is one AMX B tile
 // (16 rows of 64 bytes) and each group is one zmm of VNNI operands.
+#ifndef QBNN_BLOCK_SKEW
+#define QBNN_BLOCK_SKEW 256
+#endif
+constexpr size_t kBlockSkew = QBNN_BLOCK_SKEW;
+
 struct Packed {
   int32_t n = 0;
   int32_t k = 0;
@@ -26,8 +31,10 @@ struct Packed {
   uint8_t* data = nullptr;
   int32_t* rowSums = nullptr;  // nblocks * 16 (padding 0)
   int32_t* zeroPoint = nullptr;  // nblocks * 16 (padding 0)
-  size_t bytes() const { return static_cast<size_t>(nblocks) * kstride * 64; }
-  size_t blockBytes() const { return static_cast<size_t>(kstride) * 64; }
+  // Blocks are skewed by 256 bytes so that the kernels' parallel streams over 4 blocks do not
+  // all map to the same L1 sets (a block of 2^n bytes would alias every 4 KiB).
+  size_t blockBytes() const { return static_cast<size_t>(kstride) * 64 + kBlockSkew; }
+  size_t bytes() const { return static_cast<size_t>(nblocks) * blockBytes(); }
 };
 
 enum OutKind : int { OUT_U8 = 0, OUT_F32 = 1, OUT_I32 = 2 };
@@ -96,7 +103,8 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
 // AMX kernels need `a` padded to a multiple of 16 rows and kstride * 4 columns.
 void gemmAmxHw(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
 void gemmAmxEmu(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
-bool amxHwConfigure();  // loads the tile configuration on the calling thread (hardware only)
+// sum_k a[r, k] for r < m.
+void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out);  // loads the tile configuration on the calling thread (hardware only)
 
 // Micro-benchmark: `iters` iterations of a dependency-free vpdpbusd zmm block; returns ops.
 double vpdpbusdPeakOps(int64_t iters);

@@ -275,6 +275,20 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   if (slab) _mm_free(slab);
 }
 
+void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out) {
+  for (int32_t r = 0; r < m; ++r) {
+    const uint8_t* row = a + static_cast<size_t>(r) * lda;
+    __m512i acc = _mm512_setzero_si512();
+    int32_t i = 0;
+    for (; i + 64 <= k; i += 64) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_loadu_si512(row + i), _mm512_setzero_si512()));
+    if (i < k) {
+      const __mmask64 mask = _bzhi_u64(~0ULL, static_cast<unsigned>(k - i));
+      acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mask, row + i), _mm512_setzero_si512()));
+    }
+    out[r] = static_cast<int32_t>(_mm512_reduce_add_epi64(acc));
+  }
+}
+
 double vpdpbusdPeakOps(int64_t iters) {
   // 12 independent accumulator chains (covers latency x throughput of vpdpbusd), written in
   // assembly so the compiler cannot add moves or spills to the measured loop.
@@ -325,5 +339,12 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   gemmScalar(c, m0, m1, nb0, nb1);
 }
 double vpdpbusdPeakOps(int64_t) { return 0.0; }
+void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out) {
+  for (int32_t r = 0; r < m; ++r) {
+    int32_t s = 0;
+    for (int32_t i = 0; i < k; ++i) s += a[static_cast<size_t>(r) * lda + i];
+    out[r] = s;
+  }
+}
 }  // namespace qbnn
 #endif
