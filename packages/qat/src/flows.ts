@@ -188,7 +188,8 @@ export interface PrepareOptions {
 function prepareChain(model: Module, leaves: [string, Module][], qc: QConfig, top: boolean): void {
   const weighted = leaves.map(([, m], i) => (isWeightedLayer(m) ? i : -1)).filter((i) => i >= 0);
   const last = weighted[weighted.length - 1];
-  const firstReal = leaves.findIndex(([, m]) => !isPassThrough(m));
+  // the network input is quantised by the first layer when only reshapes come before it
+  const firstReal = leaves.findIndex(([, m]) => !isPassThrough(m) && !(m instanceof Flatten));
   for (let i = 0; i < leaves.length; i++) {
     const [path, m] = leaves[i];
     if (m instanceof Residual) {
@@ -495,12 +496,24 @@ export function convert(model: Module, opts: ConvertOptions): QuantizedModel {
   if (layers.length === 0)
     throw new QbnnError('ERR_ARG', 'convert: the model is not prepared (call prepare or prepareQat)');
   setQuantState(model, { observe: false });
+  let pendingFlatten = false;
   for (const [path, m] of leaves) {
     if (isPassThrough(m)) continue;
+    if (m instanceof Flatten && ops.length === 0) {
+      pendingFlatten = true;
+      continue;
+    }
     if (m instanceof QuantLayer) {
       if (!cur) {
+        if (ops.length > 0) {
+          throw new QbnnError(
+            'ERR_UNSUPPORTED',
+            `convert: '${path}' follows the float output of an earlier layer`,
+          );
+        }
         cur = actQ(m.inputFq, `${path} input`);
         ops.push({ op: 'quantize', q: cur });
+        if (pendingFlatten) ops.push({ op: 'flatten' });
       }
       const isLast = m === layers[layers.length - 1][1];
       const output = isLast ? null : actQ(m.outputFq, `${path} output`);
