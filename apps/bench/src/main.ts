@@ -3,6 +3,7 @@
 // JSON document on stdout with --json), and after a full run writes results/<suite>.json and
 // the markdown summary results/README.md that the project README links to.
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatMarkdown, formatTable, machineInfo, type SuiteContext, type SuiteReport } from './harness.js';
@@ -61,6 +62,10 @@ async function main(): Promise<void> {
       },
     };
     process.stderr.write(`bench ${suite.name}${quick ? ' (quick)' : ''}\n`);
+    // Shared machines: the load says how much to trust absolute times (ratios of one run hold better).
+    ctx.note(
+      `load average (1 min) at the start: ${loadavg()[0].toFixed(1)} on ${report.machine.cores} cores`,
+    );
     await suite.run(ctx);
     reports.push(report);
     if (!quick) writeResult(report);

@@ -38,12 +38,12 @@ export function buildDeterministic(name: ModelName, seed = 0): Module {
     case 'mlp': {
       const s = new Rng(seed);
       return new Sequential({
-        'body.0': new Linear(13, 100, { seed: s.fork(0) }),
-        'body.1': new ReLU(),
-        'body.2': new Linear(100, 100, { seed: s.fork(1) }),
-        'body.3': new ReLU(),
-        'body.4': new Linear(100, 100, { seed: s.fork(2) }),
-        'body.5': new ReLU(),
+        fc_0: new Linear(13, 100, { seed: s.fork(0) }),
+        fc_1: new ReLU(),
+        fc_2: new Linear(100, 100, { seed: s.fork(1) }),
+        fc_3: new ReLU(),
+        fc_4: new Linear(100, 100, { seed: s.fork(2) }),
+        fc_5: new ReLU(),
         head: new Linear(100, 2, { seed: s.fork(3) }),
       });
     }

@@ -1,7 +1,10 @@
 import type { Suite } from '../harness.js';
 import { bnnSuite } from './bnn.js';
 import { gemmSuite } from './gemm.js';
+import { klSuite } from './kl.js';
+import { peersSuite } from './peers.js';
 import { rngSuite } from './rng.js';
+import { sizeSuite } from './size.js';
 
 /** Every suite, in the order `pnpm bench all` runs them. */
-export const SUITES: Suite[] = [gemmSuite, rngSuite, bnnSuite];
+export const SUITES: Suite[] = [gemmSuite, rngSuite, klSuite, bnnSuite, peersSuite, sizeSuite];

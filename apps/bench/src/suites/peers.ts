@@ -1,0 +1,114 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Suite, SuiteContext } from '../harness.js';
+import { type BnnGrid, cellKey, runGrid } from './bnn.js';
+
+const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'peers', 'torch_bnn.py');
+
+interface TorchCase {
+  impl: string;
+  batch: number;
+  samples: number;
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  runs: number;
+}
+interface TorchReport {
+  torch: string;
+  engine: string | null;
+  threads: number;
+  results: TorchCase[];
+}
+
+/** Why torch cannot run here, or null when `python3 -c 'import torch'` works. */
+export function torchUnavailable(): string | null {
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
+  if (r.error) return `${PYTHON} could not be run (${r.error.message})`;
+  if (r.status !== 0) return `${PYTHON} cannot import torch (${(r.stderr ?? '').trim().split('\n').pop()})`;
+  return null;
+}
+
+async function runTorch(cfg: Record<string, unknown>): Promise<TorchReport> {
+  const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, JSON.stringify(cfg)], {
+    maxBuffer: 16 << 20,
+    timeout: 30 * 60_000,
+    env: { ...process.env, OMP_NUM_THREADS: String(cfg.threads), MKL_NUM_THREADS: String(cfg.threads) },
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as TorchReport;
+}
+
+export const peersSuite: Suite = {
+  name: 'peers',
+  description:
+    'Bayesian LeNet-5 MC inference: qbnn (fp32 tfjs-wasm, int8 JS, int8 native) vs PyTorch fp32 and int8 (onednn), one core',
+  async run(ctx: SuiteContext) {
+    const why = torchUnavailable();
+    if (why) {
+      ctx.note(`peers skipped: ${why}. Install Debian python3-torch (PyTorch 1.13 CPU) to run it.`);
+      return;
+    }
+    const batches = ctx.quick ? [1] : [1, 32, 256];
+    const samples = ctx.quick ? [2] : [1, 20];
+    // PyTorch first, then qbnn: never both at once on the shared cores.
+    const torch = await runTorch({ threads: 1, batches, samples, runs: ctx.runs, warmup: 1 });
+    ctx.note(
+      `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
+    );
+    const torchMs = new Map<string, number>();
+    for (const c of torch.results) {
+      ctx.add({
+        case: 'bnn lenet5/gaussian',
+        impl: c.impl,
+        params: { mode: 'weights', batch: c.batch, L: c.samples, threads: torch.threads },
+        median_ms: round(c.median_ms),
+        min_ms: round(c.min_ms),
+        max_ms: round(c.max_ms),
+        runs: c.runs,
+        throughput: round((c.batch / c.median_ms) * 1e3),
+        unit: 'images/s',
+      });
+      torchMs.set(`${c.impl}_b${c.batch}_L${c.samples}`, c.median_ms);
+    }
+    const grid: BnnGrid = {
+      models: ['lenet5'],
+      posteriors: ['gaussian'],
+      precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-native'],
+      batches,
+      samples,
+      modes: ['weights'],
+    };
+    const ms = await runGrid(ctx, grid);
+    // Speedups: PyTorch time / qbnn time (> 1: qbnn faster), per case.
+    const torchImpls = [...new Set(torch.results.map((c) => c.impl))];
+    for (const batch of batches)
+      for (const L of samples)
+        for (const precision of grid.precisions) {
+          const q = ms.get(
+            cellKey({
+              model: 'lenet5',
+              posterior: 'gaussian',
+              mode: 'weights',
+              precision,
+              batch,
+              samples: L,
+            }),
+          );
+          if (!q) continue;
+          for (const impl of torchImpls) {
+            const t = torchMs.get(`${impl}_b${batch}_L${L}`);
+            if (t) ctx.ratio(`qbnn_${precision}_speedup_over_${impl}_b${batch}_L${L}`, t / q);
+          }
+        }
+    ctx.note(
+      'ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster). Target (issue 9): int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20.',
+    );
+  },
+};
+
+function round(x: number): number {
+  return Number(x.toPrecision(6));
+}

@@ -1,0 +1,69 @@
+// Runs every suite in --quick mode through the built CLI (CI builds before testing) and checks
+// the JSON document's shape. No timing assertion: how fast is the benchmark's business, not the
+// test's.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { planRuns } from '../src/suites/bnn.js';
+import { SUITES } from '../src/suites/index.js';
+
+const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
+
+function checkDocument(doc: Record<string, unknown>, suite: string): void {
+  expect(doc.suite).toBe(suite);
+  const m = doc.machine as Record<string, unknown>;
+  expect(typeof m.cpu).toBe('string');
+  expect(Number.isInteger(m.cores) && (m.cores as number) > 0).toBe(true);
+  expect(typeof m.isa).toBe('string');
+  expect(m.node).toMatch(/^v\d+/);
+  expect(Array.isArray(doc.results)).toBe(true);
+  for (const r of doc.results as Record<string, unknown>[]) {
+    expect(typeof r.case).toBe('string');
+    expect(typeof r.impl).toBe('string');
+    expect(typeof r.params).toBe('object');
+    for (const k of ['median_ms', 'min_ms', 'max_ms']) {
+      expect(Number.isFinite(r[k]) && (r[k] as number) >= 0).toBe(true);
+    }
+    expect(r.min_ms as number).toBeLessThanOrEqual(r.median_ms as number);
+    expect(r.median_ms as number).toBeLessThanOrEqual(r.max_ms as number);
+    expect(Number.isInteger(r.runs) && (r.runs as number) >= 1).toBe(true);
+    expect(r.throughput === null || Number.isFinite(r.throughput)).toBe(true);
+    expect(typeof r.unit).toBe('string');
+  }
+  expect(typeof doc.ratios).toBe('object');
+  for (const v of Object.values(doc.ratios as Record<string, unknown>)) expect(Number.isFinite(v)).toBe(true);
+}
+
+describe('bench suites in --quick mode', () => {
+  it('lists the suites of issue 9', () => {
+    expect(SUITES.map((s) => s.name)).toEqual(['gemm', 'rng', 'kl', 'bnn', 'peers', 'size']);
+  });
+
+  it('plans fewer runs for slow bnn cells and skips the slowest', () => {
+    expect(planRuns(10, 7)).toEqual({ runs: 7, warmup: 1 });
+    expect(planRuns(2000, 7)).toEqual({ runs: 3, warmup: 0 });
+    expect(planRuns(60_000, 7)).toBeNull();
+  });
+
+  for (const suite of SUITES.map((s) => s.name)) {
+    it(`${suite} emits a well-formed JSON document`, { timeout: 180_000 }, async (ctx) => {
+      if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
+      const { stdout } = await promisify(execFile)(process.execPath, [main, suite, '--quick', '--json'], {
+        maxBuffer: 64 << 20,
+        timeout: 170_000,
+      });
+      const doc = JSON.parse(stdout) as Record<string, unknown>;
+      checkDocument(doc, suite);
+      const results = doc.results as unknown[];
+      const notes = doc.notes as string[];
+      if (suite === 'peers' && results.length === 0) {
+        expect(notes.some((n) => n.startsWith('peers skipped'))).toBe(true);
+      } else {
+        expect(results.length).toBeGreaterThan(0);
+      }
+    });
+  }
+});
