@@ -30,6 +30,10 @@ describe('loading', () => {
     expect(nativeAvailable).toBe(loadError === undefined);
   });
 
+  test.skipIf(process.env.QBNN_EXPECT_SANITIZED !== '1')('the sanitized build is the one under test', () => {
+    expect(nativeInfo()?.sanitized).toBe(true);
+  });
+
   test.skipIf(!nativeAvailable)('registers the native provider above the JS reference', () => {
     const p = getKernelProvider();
     expect(p.name).toBe('native');
