@@ -165,7 +165,30 @@ export class QuantLayer extends Module {
     }
     if (this.opts.relu) y = tf.relu(y);
     if (this.outputFq) y = this.outputFq.apply(y);
+    this.adoptScales();
     return y;
+  }
+
+  /**
+   * Registers learnable (LSQ) scales as parameters of this module once they exist, so optimisers
+   * and checkpoints see them. They exist after the first forward: run {@link calibrate} (or one
+   * forward) before `fit` collects the trainable parameters.
+   */
+  private adoptScales(): void {
+    const named: [string, FakeQuantize | undefined][] = [
+      ['lsq_input', this.inputFq],
+      ['lsq_masked', this.maskedFq],
+      ['lsq_output', this.outputFq],
+    ];
+    this.pointFqs.forEach((m, i) => {
+      for (const [k, fq] of m) named.push([`lsq_${k.replace(/[^A-Za-z0-9_]/g, '_')}_${i}`, fq]);
+    });
+    for (const [name, fq] of named) {
+      if (!fq?.scaleVariable || this.hasParam(name)) continue;
+      const own = this.registerParameter(name, fq.scaleVariable);
+      fq.scaleVariable.dispose();
+      fq.scaleVariable = own;
+    }
   }
 
   override extraRepr(): string {

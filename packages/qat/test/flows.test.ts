@@ -255,3 +255,27 @@ describe('QAT', () => {
     expect(qm.layers[1].weights.kind).toBe('gaussian');
   });
 });
+
+describe('QAT with learnable scales (LSQ)', () => {
+  it('scales become trainable parameters after the first forward and receive gradients', async () => {
+    const net = detNet(false);
+    const qc = defaultQConfig({ qat: true });
+    qc.weight.learnableScale = true;
+    qc.activation.learnableScale = true;
+    prepareQat(net, qc);
+    const before = net.trainableParameters().length;
+    await calibrate(net, [images(20, 8)]);
+    const params = net.trainableParameters();
+    expect(params.length).toBeGreaterThan(before);
+    const fc1 = net.child<QuantLayer>('fc1');
+    expect(fc1.hasParam('lsq_weight_0')).toBe(true);
+    const x = images(21, 8);
+    const { grads } = tf.variableGrads(() => tf.sum(tf.square(net.apply(x))) as tf.Scalar, params);
+    const g = grads[fc1.param('lsq_weight_0').name];
+    expect(g).toBeDefined();
+    expect(tf.sum(tf.abs(g)).dataSync()[0]).toBeGreaterThan(0);
+    const qm = convert(net, { inputShape: [1, 8, 8] });
+    const w = qm.layers[1].weights;
+    expect(w.kind === 'fixed' && w.wq.scale[0]).toBeCloseTo(fc1.param('lsq_weight_0').dataSync()[0], 6);
+  });
+});
