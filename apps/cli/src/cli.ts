@@ -2,10 +2,15 @@ import { QbnnError } from '@qbnn/core';
 import { flagHelp, UsageError } from './args.js';
 import type { Command, Io } from './commands/common.js';
 import { demo } from './commands/demo.js';
+import { evaluate } from './commands/eval.js';
+import { quantize } from './commands/quantize.js';
+import { report } from './commands/report.js';
+import { sweep } from './commands/sweep.js';
+import { train } from './commands/train.js';
 import { InterruptedError } from './interrupt.js';
 
 /** The commands, in help order. */
-export const COMMANDS: Command[] = [demo];
+export const COMMANDS: Command[] = [demo, train, quantize, evaluate, report, sweep];
 
 const stdio: Io = {
   out: (s) => process.stdout.write(s),
@@ -23,7 +28,12 @@ export function mainHelp(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     '',
-    'example: qbnn demo',
+    'examples:',
+    '  qbnn demo                                   # the end-to-end demo (a few minutes)',
+    '  qbnn train --posterior mcdropout --out qbnn-out/mcd.safetensors',
+    '  qbnn quantize --checkpoint qbnn-out/mcd.safetensors --mode ptq --wbits 4 --abits 8',
+    '  qbnn eval --checkpoint qbnn-out/mcd.safetensors --quantized qbnn-out/mcd-ptq-w4a8.safetensors --report qbnn-out/report.html',
+    '  qbnn sweep --quick',
     '',
   ].join('\n');
 }

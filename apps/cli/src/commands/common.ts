@@ -60,10 +60,10 @@ export function runtimeLine(rt: RuntimeInfo): string {
   return `tfjs backend ${rt.backend}${rt.backendFallback ? ` (wasm failed: ${rt.backendFallback})` : ''}; integer engine provider '${rt.provider}'; ${native}`;
 }
 
-/** Images as tensors: x [N, C, H, W] float32, y [N] int32. */
-export function imageTensors(set: ImageSet): { x: tf.Tensor; y: tf.Tensor } {
+/** Images as tensors: x [N, ...inputShape] float32 (default [N, C, H, W]), y [N] int32. */
+export function imageTensors(set: ImageSet, inputShape?: readonly number[]): { x: tf.Tensor; y: tf.Tensor } {
   return {
-    x: tf.tensor(set.images, set.shape),
+    x: tf.tensor(set.images, inputShape ? [set.shape[0], ...inputShape] : set.shape),
     y: tf.tensor1d(set.labels, 'int32'),
   };
 }

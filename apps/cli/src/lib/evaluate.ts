@@ -33,6 +33,8 @@ export interface EvaluateOptions {
   samples: number;
   seed: number;
   quiet: boolean;
+  /** Per-example input shape of the float model (default the images' [C, H, W]). */
+  floatInputShape?: number[];
   /** Measure throughput too (float vs each quantised model, on each kernel provider). */
   throughput?: { batch: number; minSeconds: number; backend: string };
 }
@@ -56,11 +58,17 @@ export function evaluateModels(
   let done = 0;
   try {
     if (floatModel) {
-      const t = floatProbs(floatModel, test, opts.samples, progress, done);
+      const inputShape = opts.floatInputShape;
+      const t = floatProbs(floatModel, test, opts.samples, { inputShape, progress, done0: done });
       done += count(test);
-      const o = oodSet ? floatProbs(floatModel, oodSet, opts.samples, progress, done) : null;
+      const o = oodSet
+        ? floatProbs(floatModel, oodSet, opts.samples, { inputShape, progress, done0: done })
+        : null;
       done += oodSet ? count(oodSet) : 0;
-      models.push(modelResult('float32', t, test.labels, o));
+      const r = modelResult('float32', t, test.labels, o);
+      // float32 parameters and buffers (what a checkpoint stores)
+      r.metrics.sizeBytes = Object.values(floatModel.stateDict()).reduce((s, v) => s + v.size * 4, 0);
+      models.push(r);
     }
     for (const q of quantized) {
       const t = intProbs(q.model, test, opts.samples, opts.seed + 1, undefined, progress, done);
@@ -80,6 +88,7 @@ export function evaluateModels(
   if (opts.throughput && floatModel) {
     throughput = measureThroughput(floatModel, quantized, test, {
       ...opts.throughput,
+      inputShape: opts.floatInputShape,
       samples: opts.samples,
     });
   }

@@ -1,13 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import {
-  Builder,
-  Flatten,
-  type LayerFactory,
-  lenet5,
-  type Module,
-  registerArchitecture,
-  Sequential,
-} from '@qbnn/nn';
+import { Builder, type LayerFactory, lenet5, type Module, registerArchitecture, Sequential } from '@qbnn/nn';
 import {
   BayesConv2d,
   BayesLayer,
@@ -40,6 +32,13 @@ export interface BayesModelConfig {
   depth?: number;
   /** Plugin modules the posterior came from (informational; load them with --plugin). */
   plugins?: string[];
+  /** The data split it was trained on, so `qbnn eval` uses the same held-out test set. */
+  dataset?: { name: string; trainSize: number; testSize: number; seed: number };
+}
+
+/** Per-example input shape of an image model: [1, 28, 28] for LeNet-5, [784] for the MLP. */
+export function inputShapeOf(model: ModelName): number[] {
+  return model === 'mlp' ? [784] : [1, 28, 28];
 }
 
 /** Name of the architecture the cli registers in @qbnn/nn's registry. */
@@ -101,8 +100,8 @@ export function buildBayesModel(cfg: BayesModelConfig): Module {
   else if (cfg.model === 'mlp') {
     const b = new Builder({ seed: cfg.seed, factory });
     const h = cfg.hidden ?? 256;
+    // Flat [N, 784] input (no Flatten module: the integer engine starts with a weighted layer).
     model = new Sequential({
-      flatten: new Flatten(),
       fc1: b.linear('fc1', 784, h),
       relu1: b.relu('relu1'),
       fc2: b.linear('fc2', h, h),

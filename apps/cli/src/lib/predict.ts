@@ -65,9 +65,9 @@ export function floatProbs(
   model: Module,
   set: ImageSet,
   samples: number,
-  progress?: Progress,
-  done0 = 0,
+  opts: { inputShape?: readonly number[]; progress?: Progress; done0?: number } = {},
 ): SampledProbs {
+  const inputShape = opts.inputShape ?? set.shape.slice(1);
   const classes = 10;
   const probs = runBatches(
     set.images,
@@ -76,12 +76,12 @@ export function floatProbs(
     classes,
     (xb, b) =>
       tf.tidy(() => {
-        const x = tf.tensor(xb, [b, ...set.shape.slice(1)]);
+        const x = tf.tensor(xb, [b, ...inputShape]);
         const p = predict(model, x, { samples }).probs;
         return p.dataSync() as Float32Array;
       }),
-    progress,
-    done0,
+    opts.progress,
+    opts.done0,
   );
   return { probs, samples, n: set.shape[0], classes };
 }

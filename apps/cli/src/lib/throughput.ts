@@ -28,13 +28,13 @@ export function measureThroughput(
   floatModel: Module,
   quantized: { name: string; model: QuantizedModel }[],
   set: ImageSet,
-  opts: { batch: number; samples: number; minSeconds: number; backend: string },
+  opts: { batch: number; samples: number; minSeconds: number; backend: string; inputShape?: number[] },
 ): ThroughputResult[] {
   const b = Math.min(opts.batch, set.shape[0]);
   const per = set.shape[1] * set.shape[2] * set.shape[3];
   const xs = set.images.subarray(0, b * per);
   const out: ThroughputResult[] = [];
-  const x = tf.tensor(xs, [b, ...set.shape.slice(1)]);
+  const x = tf.tensor(xs, [b, ...(opts.inputShape ?? set.shape.slice(1))]);
   try {
     const secs = timeIt(() => {
       tf.tidy(() => predict(floatModel, x, { samples: opts.samples }).probs.dataSync());

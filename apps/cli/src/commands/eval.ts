@@ -1,0 +1,132 @@
+import { resolve } from 'node:path';
+import type { Module } from '@qbnn/nn';
+import { parseFlags, UsageError } from '../args.js';
+import { writeFileAtomic } from '../files.js';
+import {
+  count,
+  DATASETS,
+  type DatasetName,
+  loadClassification,
+  loadOod,
+  OOD_CHOICES,
+  type OodChoice,
+} from '../lib/data.js';
+import { evaluateModels } from '../lib/evaluate.js';
+import { type BayesModelConfig, inputShapeOf } from '../lib/models.js';
+import { type Results, toReportData } from '../lib/results.js';
+import { renderReport } from '../report/html.js';
+import {
+  type Command,
+  commonFlags,
+  type Io,
+  loadModel,
+  loadQuantModel,
+  runtimeLine,
+  setup,
+  stem,
+} from './common.js';
+import { printResults } from './print.js';
+
+const flags = {
+  checkpoint: { type: 'string', help: 'float checkpoint (qbnn train)' },
+  quantized: { type: 'string', help: 'quantised model(s) (qbnn quantize), comma-separated' },
+  data: { type: 'string', help: "data set (default: the checkpoint's, else mnist)", choices: DATASETS },
+  'train-size': {
+    type: 'int',
+    help: "size of the training part of the split (default: the checkpoint's, else 8000)",
+    min: 0,
+  },
+  'test-size': {
+    type: 'int',
+    help: "test images (default: the checkpoint's, else 2000)",
+    min: 1,
+    max: 10000,
+  },
+  'ood-size': { type: 'int', help: 'out-of-distribution images', default: 1000, min: 1, max: 10000 },
+  ood: { type: 'string', help: 'OOD set', default: 'auto', choices: OOD_CHOICES },
+  throughput: {
+    type: 'boolean',
+    help: 'also measure images per second (needs --checkpoint)',
+    default: false,
+  },
+  out: {
+    type: 'string',
+    help: 'results file to write (JSON, for qbnn report)',
+    default: 'qbnn-out/results.json',
+  },
+  report: { type: 'string', help: 'also write the HTML report here' },
+  ...commonFlags,
+} as const;
+
+export const evaluate: Command = {
+  name: 'eval',
+  summary: 'evaluate float and quantised models: accuracy, NLL, ECE, aPE, MI, OOD, referral',
+  usage:
+    'qbnn eval [--checkpoint FILE] [--quantized FILE[,FILE...]] [--samples L] [--out results.json] [--report report.html]',
+  flags,
+  example:
+    'qbnn eval --checkpoint qbnn-out/model.safetensors --quantized qbnn-out/model-ptq-w8a8.safetensors --report qbnn-out/report.html',
+  async run(argv: string[], io: Io) {
+    const f = parseFlags('eval', argv, flags);
+    const qfiles = (f.quantized ?? '').split(',').filter(Boolean);
+    if (!f.checkpoint && qfiles.length === 0) {
+      throw new UsageError('qbnn eval: give --checkpoint <file> and/or --quantized <file[,file...]>');
+    }
+    if (f.throughput && !f.checkpoint)
+      throw new UsageError('qbnn eval: --throughput needs --checkpoint (the float baseline)');
+    const rt = await setup(f);
+    io.err(`qbnn eval: ${runtimeLine(rt)}\n`);
+    const t0 = performance.now();
+    let model: Module | null = null;
+    let cfg: BayesModelConfig | undefined;
+    if (f.checkpoint) ({ model, config: cfg } = await loadModel(f.checkpoint));
+    const quantized = [];
+    for (const q of qfiles) quantized.push({ name: stem(q), model: await loadQuantModel(q) });
+    const ds = cfg?.dataset;
+    const data = (f.data ?? ds?.name ?? 'mnist') as DatasetName;
+    const split = loadClassification(data, {
+      trainSize: f['train-size'] ?? ds?.trainSize ?? 8000,
+      testSize: f['test-size'] ?? ds?.testSize ?? 2000,
+      seed: ds?.seed ?? f.seed,
+    });
+    const ood = loadOod(split.name, split.test, f['ood-size'], f.seed, f.ood as OodChoice);
+    io.err(`data: ${count(split.test)} ${split.name} test images; ${ood?.note ?? 'no OOD set'}\n`);
+    try {
+      const { models, throughput } = evaluateModels(model, quantized, split.test, ood, {
+        samples: f.samples,
+        seed: f.seed,
+        quiet: f.quiet,
+        floatInputShape: cfg ? inputShapeOf(cfg.model) : undefined,
+        throughput: f.throughput ? { batch: 64, minSeconds: 1, backend: rt.backend } : undefined,
+      });
+      const results: Results = {
+        format: 'qbnn-results/1',
+        title: `qbnn eval on ${split.name}`,
+        createdAt: new Date().toISOString(),
+        config: {
+          command: 'eval',
+          ...(f.checkpoint ? { checkpoint: f.checkpoint, model: cfg!.model, posterior: cfg!.posterior } : {}),
+          ...(qfiles.length ? { quantized: qfiles.join(', ') } : {}),
+          data: `${split.name} (${count(split.test)} test)`,
+          ood: ood?.name ?? 'none',
+          samples: f.samples,
+          seed: f.seed,
+          backend: rt.backend,
+          kernelProvider: rt.provider,
+          seconds: Math.round((performance.now() - t0) / 1000),
+        },
+        notes: [ood?.note ?? 'No OOD set (--ood none).', `Integer engine kernel provider: '${rt.provider}'.`],
+        oodName: ood?.name,
+        models,
+        throughput,
+      };
+      const out = resolve(f.out);
+      writeFileAtomic(out, JSON.stringify(results));
+      if (f.report) writeFileAtomic(resolve(f.report), renderReport(toReportData(results)));
+      printResults(io, results, f.json);
+      if (!f.json) io.out(`\nresults: ${out}${f.report ? `\nreport:  ${resolve(f.report)}` : ''}\n`);
+    } finally {
+      model?.dispose();
+    }
+  },
+};

@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { parseFlags, UsageError } from '../args.js';
+import { writeFileAtomic } from '../files.js';
+import { isResults, toReportData } from '../lib/results.js';
+import { renderReport } from '../report/html.js';
+import { type Command, type Io, readJson } from './common.js';
+
+const flags = {
+  results: { type: 'string', help: 'results.json written by qbnn eval, demo or sweep (required)' },
+  out: { type: 'string', help: 'HTML file to write (default: the results path with .html)' },
+  title: { type: 'string', help: 'title of the report (default: the results title)' },
+} as const;
+
+export const report: Command = {
+  name: 'report',
+  summary: 'render results.json as a self-contained HTML report (Vega-Lite charts, no network needed)',
+  usage: 'qbnn report --results FILE [--out FILE]',
+  flags,
+  example: 'qbnn report --results qbnn-out/results.json --out qbnn-out/report.html',
+  async run(argv: string[], io: Io) {
+    const f = parseFlags('report', argv, flags);
+    if (!f.results)
+      throw new UsageError('qbnn report: --results <file> is required (written by qbnn eval, demo or sweep)');
+    const json = readJson(f.results, '--results');
+    if (!isResults(json)) {
+      throw new UsageError(
+        `qbnn report: --results ${f.results} is not a qbnn results file (format 'qbnn-results/1')`,
+      );
+    }
+    if (f.title) json.title = f.title;
+    const out = resolve(f.out ?? `${f.results.replace(/\.json$/i, '')}.html`);
+    writeFileAtomic(out, renderReport(toReportData(json)));
+    io.out(`report: ${out}\n`);
+  },
+};
