@@ -290,6 +290,9 @@ describe('forward results of the kernels qbnn adds to wasm agree with tfjs-backe
     c('unsortedSegmentSum', [any([6, 3])], (x) =>
       tf.unsortedSegmentSum(x, tf.tensor1d([2, 0, 2, 1, 0, 3], 'int32'), 4),
     ),
+    c('unsortedSegmentSum int32, ids out of range dropped', [any([6, 3])], (x) =>
+      tf.unsortedSegmentSum(tf.cast(tf.mul(x, 10), 'int32'), tf.tensor1d([2, -1, 2, 5, 0, 3], 'int32'), 4),
+    ),
     c('where on greater (zero gradient of Greater)', [any([4, 5])], (x) =>
       tf.where(tf.greater(x, 0), x, tf.mul(x, 0.1)),
     ),
