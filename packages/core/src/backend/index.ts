@@ -59,7 +59,9 @@ export interface BackendInfo {
 }
 
 const WASM_PRIORITY = 2;
-let support: WasmTrainingSupport | null = null;
+// Registered on import, like the gradients, so that code which sets the wasm backend up by itself
+// (tf.setBackend('wasm')) still trains; initBackend only reports what was done.
+const support: WasmTrainingSupport = registerWasmTrainingSupport();
 const pending = new Map<string, Promise<BackendInfo>>();
 
 function message(err: unknown): string {
@@ -121,7 +123,6 @@ async function activateCpu(): Promise<void> {
 }
 
 async function init(wanted: 'auto' | BackendName, options: InitBackendOptions): Promise<BackendInfo> {
-  support ??= registerWasmTrainingSupport();
   quietCpu();
   let fallbackReason: string | null = null;
   if (wanted !== 'cpu') {
