@@ -1,0 +1,85 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { COMMANDS, main } from '../src/cli.js';
+
+/** Runs the cli in-process, capturing stdout and stderr. */
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+describe('qbnn command line', () => {
+  test('--help lists every command; <cmd> --help lists its flags', async () => {
+    const h = await run('--help');
+    expect(h.code).toBe(0);
+    for (const c of ['demo', 'train', 'quantize', 'eval', 'report', 'sweep'])
+      expect(h.out).toContain(`  ${c}`);
+    for (const c of COMMANDS) {
+      const r = await run(c.name, '--help');
+      expect(r.code).toBe(0);
+      for (const flag of Object.keys(c.flags)) expect(r.out).toContain(`--${flag}`);
+    }
+    expect((await run('quantize', '--help')).out).toMatch(/--mode\s+.*one of ptq\|qat/);
+  });
+
+  test('no command prints the help and fails; an unknown command names the commands', async () => {
+    const none = await run();
+    expect(none.code).toBe(2);
+    expect(none.out).toContain('usage: qbnn <command>');
+    const bad = await run('trian');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("unknown command 'trian'");
+    expect(bad.err).toContain('demo, train, quantize, eval, report, sweep');
+  });
+
+  test('bad flag values: exit 2 with a message naming the flag and the allowed values', async () => {
+    const cases: [string[], RegExp][] = [
+      [['quantize', '--mode', 'int4'], /--mode must be one of ptq, qat; got 'int4'/],
+      [['quantize', '--checkpoint', 'x', '--wbits', '9'], /--wbits must be in \[2, 8\]; got 9/],
+      [['quantize', '--wbits', 'eight'], /--wbits must be an integer; got 'eight'/],
+      [['train', '--epochs', '0'], /--epochs must be in \[1, 1000\]; got 0/],
+      [['train', '--model', 'vgg'], /--model must be one of lenet5, mlp; got 'vgg'/],
+      [['train', '--data', 'cifar'], /--data must be one of mnist, fashion-mnist; got 'cifar'/],
+      [['eval', '--ood', 'svhn'], /--ood must be one of auto, fashion-mnist, shifted, none; got 'svhn'/],
+      [['demo', '--samples', '0'], /--samples must be in \[1, 1000\]; got 0/],
+      [['demo', '--frobnicate'], /Unknown option '--frobnicate'.*Flags of 'demo': --out-dir/],
+      [['quantize'], /--checkpoint <file> is required/],
+      [['eval'], /give --checkpoint <file> and\/or --quantized/],
+      [['report'], /--results <file> is required/],
+      [
+        ['sweep', '--weight-bits', '1-9'],
+        /--weight-bits must be a bit width or a range 'from-to' within 2-8; got '1-9'/,
+      ],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(...argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err, argv.join(' ')).toMatch(message);
+      expect(r.err).toContain(`--help`);
+    }
+  });
+
+  test('unreadable or foreign files are usage errors naming the flag', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qbnn-cli-args-'));
+    const missing = await run('report', '--results', join(dir, 'nope.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('--results');
+    writeFileSync(join(dir, 'other.json'), '{"hello": 1}');
+    const foreign = await run('report', '--results', join(dir, 'other.json'));
+    expect(foreign.code).toBe(2);
+    expect(foreign.err).toContain("not a qbnn results file (format 'qbnn-results/1')");
+  });
+
+  test('an unknown posterior lists the registered ones and points to --plugin', async () => {
+    const r = await run('train', '--posterior', 'laplace', '--quiet', '--no-native');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /--posterior: unknown posterior 'laplace' \(registered: gaussian, mcdropout, radial, sghmc/,
+    );
+    expect(r.err).toContain('--plugin');
+  });
+});

@@ -1,0 +1,218 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadQuantized } from '@qbnn/qat';
+import { describe, expect, test } from 'vitest';
+import { main } from '../src/cli.js';
+import type { Results } from '../src/lib/results.js';
+import { haveChromium, renderInChromium } from './chromium.js';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'qbnn-cli-e2e-'));
+const ckpt = join(dir, 'm.safetensors');
+// A small but real run: 600 MNIST digits, 2 epochs of a Bayesian MLP, 200 held-out digits.
+const split = ['--train-size', '600', '--test-size', '200'];
+
+describe('train -> quantize -> eval -> report on real MNIST digits', () => {
+  test('train writes a checkpoint and reports the run as JSON', async () => {
+    const r = await run(
+      'train',
+      '--model',
+      'mlp',
+      '--posterior',
+      'gaussian',
+      ...split,
+      '--epochs',
+      '2',
+      '--out',
+      ckpt,
+      '--json',
+      '--quiet',
+    );
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.checkpoint).toBe(ckpt);
+    expect(j.posterior).toBe('gaussian');
+    expect(j.trainImages).toBe(600);
+    expect(j.steps).toBe(2 * Math.ceil(600 / 64));
+    expect(Number.isFinite(j.finalLoss)).toBe(true);
+    expect(existsSync(ckpt)).toBe(true);
+    expect(readdirTmp(dir)).toEqual([]);
+  });
+
+  test('quantize: PTQ at W8/A8, and QAT with a per-layer override from a qconfig file', async () => {
+    const ptq = await run('quantize', '--checkpoint', ckpt, '--calibration-size', '128', '--quiet');
+    expect(ptq.code, ptq.err).toBe(0);
+    expect(existsSync(join(dir, 'm-ptq-w8a8.safetensors'))).toBe(true);
+    const qc = join(dir, 'qconfig.json');
+    writeFileSync(qc, JSON.stringify({ layers: { fc3: { weight: { bits: 4 } } } }));
+    const qat = await run(
+      'quantize',
+      '--checkpoint',
+      ckpt,
+      '--mode',
+      'qat',
+      '--qat-size',
+      '256',
+      '--abits',
+      '7',
+      '--qconfig',
+      qc,
+      '--json',
+      '--quiet',
+    );
+    expect(qat.code, qat.err).toBe(0);
+    const j = JSON.parse(qat.out);
+    expect(j.layers.map((l: { path: string; weightBits: number }) => [l.path, l.weightBits])).toEqual([
+      ['fc1', 8],
+      ['fc2', 8],
+      ['fc3', 4],
+    ]);
+    // The saved file holds what was reported: fc3's mean and sigma at 4 bits, inputs at 7.
+    const qm = await loadQuantized(j.quantized);
+    const fc3 = qm.layers[2].weights;
+    expect(fc3.kind).toBe('gaussian');
+    if (fc3.kind === 'gaussian') {
+      expect(fc3.muQ.bits).toBe(4);
+      expect(Math.max(...Array.from(fc3.mu, Math.abs))).toBeLessThanOrEqual(8);
+    }
+    expect(qm.layers.every((l) => l.input.bits === 7)).toBe(true);
+    // Bad override files are usage errors naming the flag and the key.
+    writeFileSync(qc, JSON.stringify({ layers: { fc3: { weight: { bitz: 4 } } } }));
+    const bad = await run('quantize', '--checkpoint', ckpt, '--qconfig', qc);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('layers.fc3.weight.bitz is not a quantisation setting');
+  });
+
+  let results: Results;
+  test('eval: float vs int8 figures that hang together, written to results.json', async () => {
+    const out = join(dir, 'results.json');
+    const r = await run(
+      'eval',
+      '--checkpoint',
+      ckpt,
+      '--quantized',
+      `${join(dir, 'm-ptq-w8a8.safetensors')},${join(dir, 'm-qat-w8a7.safetensors')}`,
+      '--ood-size',
+      '200',
+      '--samples',
+      '4',
+      '--throughput',
+      '--out',
+      out,
+      '--json',
+      '--quiet',
+    );
+    expect(r.code, r.err).toBe(0);
+    results = JSON.parse(r.out) as Results;
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(results);
+    expect(results.models.map((m) => m.name)).toEqual(['float32', 'm-ptq-w8a8', 'm-qat-w8a7']);
+    const [float, ptq] = results.models;
+    // trained: far above chance (0.1) on held-out digits
+    expect(float.metrics.accuracy).toBeGreaterThan(0.5);
+    // 8-bit PTQ keeps the predictions
+    expect(Math.abs(ptq.metrics.accuracy - float.metrics.accuracy)).toBeLessThan(0.08);
+    for (const m of results.models) {
+      const x = m.metrics;
+      expect(x.error).toBeCloseTo(1 - x.accuracy, 12);
+      expect(x.mi).toBeGreaterThanOrEqual(-1e-9);
+      expect(x.ape).toBeGreaterThanOrEqual(x.mi);
+      expect(x.ape).toBeLessThanOrEqual(Math.log(10) + 1e-9);
+      expect(x.ece).toBeGreaterThanOrEqual(0);
+      expect(x.oodAuroc).toBeGreaterThanOrEqual(0);
+      expect(x.oodAuroc).toBeLessThanOrEqual(1);
+      // referring nothing keeps the plain accuracy
+      expect(m.referral[0]).toEqual({ fraction: 0, accuracy: Math.round(x.accuracy * 1e4) / 1e4 });
+      expect(m.entropy.correct.length + m.entropy.wrong.length).toBe(200);
+      expect(m.entropy.wrong.length).toBe(Math.round(200 * x.error));
+      expect(m.roc[0]).toEqual({ fpr: 0, tpr: 0 });
+      expect(m.roc[m.roc.length - 1]).toEqual({ fpr: 1, tpr: 1 });
+      const n = m.reliability.reduce((s, b) => s + b.count, 0);
+      expect(n).toBe(200);
+    }
+    const impls = results.throughput!.map((t) => t.impl);
+    expect(impls[0]).toBe('float32 tfjs-wasm');
+    expect(impls).toContain('m-ptq-w8a8 js');
+    expect(results.throughput!.every((t) => t.imagesPerSecond > 0)).toBe(true);
+  });
+
+  test.skipIf(!haveChromium)(
+    'report: the HTML of the real run renders every chart in headless Chromium',
+    async () => {
+      const html = join(dir, 'report.html');
+      const r = await run('report', '--results', join(dir, 'results.json'), '--out', html);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain(html);
+      const ids = ['reliability', 'entropy', 'referral', 'roc', 'throughput'];
+      const page = await renderInChromium(html, ids, join(dir, 'report.png'));
+      expect(page.errors).toEqual([]);
+      expect(page.requests).toEqual([]);
+      expect(page.chartsRendered).toBe(ids.length);
+      for (const id of ids) expect(page.marks[id], id).toBeGreaterThan(0);
+      expect(existsSync(join(dir, 'report.png'))).toBe(true);
+    },
+  );
+
+  test('a posterior from a --plugin module trains and quantises; an unloadable plugin is a usage error', async () => {
+    const plugin = join(dir, 'plugin.mjs');
+    writeFileSync(
+      plugin,
+      `export default function ({ posteriors }) {
+  class Wide extends posteriors.GaussianPosterior {}
+  posteriors.registerPosterior('cli-test-gauss', (spec, o) => new Wide(spec, { rhoInit: -4, ...o }), { replace: true });
+}
+`,
+    );
+    const out = join(dir, 'plugin.safetensors');
+    const t = await run(
+      'train',
+      '--model',
+      'mlp',
+      '--posterior',
+      'cli-test-gauss',
+      '--plugin',
+      plugin,
+      '--train-size',
+      '128',
+      '--test-size',
+      '64',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+      '--quiet',
+    );
+    expect(t.code, t.err).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    const q = await run(
+      'quantize',
+      '--checkpoint',
+      out,
+      '--calibration-size',
+      '64',
+      '--plugin',
+      plugin,
+      '--quiet',
+    );
+    expect(q.code, q.err).toBe(0);
+    const missing = await run(
+      'train',
+      '--posterior',
+      'no-such-posterior',
+      '--plugin',
+      join(dir, 'absent.mjs'),
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('--plugin');
+  });
+});
+
+function readdirTmp(d: string): string[] {
+  return readdirSync(d).filter((f) => f.endsWith('.tmp'));
+}
