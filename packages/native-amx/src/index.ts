@@ -108,14 +108,16 @@ export function nativePhilox(
 
 /**
  * Maps uniform uint32 words to quantised normals natively (for tests): `lookup` is the kernels'
- * two-level table (`vector` for its AVX-512 form), `binary` a plain binary search of the table.
+ * guide table over 2^20-word buckets (`vector`: its AVX-512 form), `binary` a plain binary
+ * search of the thresholds, `search` the AVX-512 in-register binary search alone (the vector
+ * path's fallback for the far tails).
  */
 export function nativeQnormalFromWords(
   words: Uint32Array,
-  how: 'lookup' | 'vector' | 'binary' = 'lookup',
+  how: 'lookup' | 'vector' | 'binary' | 'search' = 'lookup',
 ): Int8Array {
   const out = new Int8Array(words.length);
-  need().mapWords(words, out, how === 'lookup' ? 0 : how === 'vector' ? 1 : 2);
+  need().mapWords(words, out, { lookup: 0, vector: 1, binary: 2, search: 3 }[how]);
   return out;
 }
 

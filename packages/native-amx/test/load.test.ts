@@ -94,8 +94,11 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
 
   test('native word -> value mapping equals qnormalFromWord at every threshold and at random words', () => {
     const words: number[] = [0, 1, 0xffffffff, 0xfffffffe, 0x80000000];
-    for (const t of QNORMAL_THRESHOLDS)
-      words.push(t - 1, t, t + 1, (t & 0xffff0000) >>> 0, (t | 0xffff) >>> 0);
+    for (const t of QNORMAL_THRESHOLDS) {
+      words.push(t - 1, t, t + 1, (t & 0xfff00000) >>> 0, (t | 0xfffff) >>> 0);
+    }
+    // Whole vectors of far-tail words (the guide's fallback buckets) and mixed ones.
+    for (let i = 0; i < 64; i++) words.push(i * 997, 0xffffffff - i * 1009);
     let s = 12345;
     for (let i = 0; i < 200_000; i++) {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -105,8 +108,10 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
     const want = Int8Array.from(w, (u) => qnormalFromWord(u));
     sameBytes(nativeQnormalFromWords(w, 'lookup'), want, 'lookup');
     sameBytes(nativeQnormalFromWords(w, 'binary'), want, 'binary search');
-    if (nativeInfo()!.available.includes('avx512vnni'))
-      sameBytes(nativeQnormalFromWords(w, 'vector'), want, 'AVX-512');
+    if (nativeInfo()!.available.includes('avx512vnni')) {
+      sameBytes(nativeQnormalFromWords(w, 'vector'), want, 'AVX-512 guided');
+      sameBytes(nativeQnormalFromWords(w, 'search'), want, 'AVX-512 search');
+    }
   });
 
   for (const path of ['scalar', 'best']) {

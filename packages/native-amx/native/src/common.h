@@ -131,8 +131,11 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
 const uint32_t* qnormalThresholds();
 void qnormalMapWordsScalar(const uint32_t* words, int8_t* out, size_t count);
 void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count);
+void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t count);  // no guide
 int8_t qnormalBinarySearch(uint32_t u);  // the table by plain binary search (a cross-check)
-const uint8_t* qnormalLut();  // 65536 + 4 entries: count of thresholds <= hi << 16
+// 4096 entries for buckets of 2^20 words: base count (bits 0-7), offset of the one threshold
+// inside the bucket (bits 8-28, 2^20 when none), bit 31 when the bucket holds two or more.
+const uint32_t* qnormalGuide();
 
 struct SampleCtx {
   const int8_t* mu;

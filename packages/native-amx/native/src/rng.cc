@@ -8,9 +8,9 @@ namespace qbnn {
 
 namespace {
 uint32_t gThresholds[256];
-// gLut[h] = #{ j : T[j] <= h << 16 }; +4 bytes of padding for 32-bit gathers.
-uint8_t gLut[65536 + 4];
 bool gReady = false;
+// See qnormalGuide() in common.h.
+uint32_t gGuide[4096];
 
 inline int32_t countBinary(uint32_t u) {
   // #{ j < 255 : u >= T[j] } for an ascending table, branchless.
@@ -29,32 +29,36 @@ bool setQnormalTable(const uint32_t* t, const char** why) {
       *why = "QNORMAL_THRESHOLDS is not ascending";
       return false;
     }
-    // The two-level lookup needs at most one threshold strictly inside any 2^16 bucket.
-    if ((t[j] >> 16) == (t[j + 1] >> 16) && (t[j] & 0xffffu) != 0) {
-      *why = "QNORMAL_THRESHOLDS has two thresholds in one 2^16 bucket";
-      return false;
-    }
   }
   std::memcpy(gThresholds, t, 255 * sizeof(uint32_t));
   gThresholds[255] = 0xffffffffu;
-  int32_t j = 0;
-  for (uint32_t h = 0; h < 65536; ++h) {
-    const uint32_t start = h << 16;
-    while (j < 255 && t[j] <= start) ++j;
-    gLut[h] = static_cast<uint8_t>(j);
+  for (uint32_t h = 0; h < 4096; ++h) {
+    const uint64_t start = static_cast<uint64_t>(h) << 20;
+    const uint64_t end = start + (1u << 20);
+    uint32_t base = 0;
+    while (base < 255 && t[base] <= start) ++base;
+    uint32_t inside = 0;
+    while (base + inside < 255 && t[base + inside] < end) ++inside;
+    if (inside == 0) {
+      gGuide[h] = base | (static_cast<uint32_t>(1u << 20) << 8);
+    } else if (inside == 1) {
+      gGuide[h] = base | (static_cast<uint32_t>(t[base] - start) << 8);
+    } else {
+      gGuide[h] = base | 0x80000000u;
+    }
   }
-  std::memset(gLut + 65536, 0, 4);
   gReady = true;
   return true;
 }
 
 bool qnormalReady() { return gReady; }
 const uint32_t* qnormalThresholds() { return gThresholds; }
-const uint8_t* qnormalLut() { return gLut; }
+const uint32_t* qnormalGuide() { return gGuide; }
 
 static inline int8_t mapWord(uint32_t u) {
-  const int32_t base = gLut[u >> 16];
-  const int32_t cnt = base + ((base < 255 && u >= gThresholds[base]) ? 1 : 0);
+  const uint32_t e = gGuide[u >> 20];
+  if (e & 0x80000000u) return static_cast<int8_t>(countBinary(u) - 128);  // far tails
+  const int32_t cnt = static_cast<int32_t>(e & 0xffu) + ((u & 0xfffffu) >= (e >> 8) ? 1 : 0);
   return static_cast<int8_t>(cnt - 128);
 }
 

@@ -11,57 +11,131 @@
 namespace qbnn {
 namespace {
 
-// hi and lo 32 bits of x * m for 16 uint32 lanes.
-inline void mulhilo(__m512i x, __m512i m, __m512i& hi, __m512i& lo) {
-  const __m512i pe = _mm512_mul_epu32(x, m);
-  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);
-  hi = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64(pe, 32), po);
-  lo = _mm512_mask_blend_epi32(0xaaaa, pe, _mm512_slli_epi64(po, 32));
+// The threshold table as the levels of a branchless binary search, in registers. Level s
+// (s = 128, 64, ..., 1) compares u with T[idx + s - 1] where idx is a multiple of 2s, so it
+// needs the 128 / s candidates T[i * 2s + s - 1]: one value for s = 128, one zmm (permuted by
+// vpermd) for s = 64..8, two zmm (vpermi2d) for s = 4, four for s = 2 and eight for s = 1.
+// The result idx = #{ j : u >= T[j] } exactly, as the reference's table walk.
+struct SearchTables {
+  __m512i t128;
+  __m512i t64, t32, t16, t8;
+  __m512i t4[2];
+  __m512i t2[4];
+  __m512i t1[8];
+};
+
+inline void loadTables(SearchTables& st) {
+  const uint32_t* t = qnormalThresholds();
+  alignas(64) uint32_t buf[128];
+  auto level = [&](int s, __m512i* dst, int regs) {
+    const int count = 128 / s;
+    for (int i = 0; i < regs * 16; ++i) buf[i] = i < count ? t[i * 2 * s + s - 1] : 0xffffffffu;
+    for (int r = 0; r < regs; ++r) dst[r] = _mm512_load_si512(buf + 16 * r);
+  };
+  st.t128 = _mm512_set1_epi32(static_cast<int>(t[127]));
+  level(64, &st.t64, 1);
+  level(32, &st.t32, 1);
+  level(16, &st.t16, 1);
+  level(8, &st.t8, 1);
+  level(4, st.t4, 2);
+  level(2, st.t2, 4);
+  level(1, st.t1, 8);
 }
 
-inline __m128i mapWords(__m512i u, const uint8_t* lut, const uint32_t* t) {
-  const __m512i h = _mm512_srli_epi32(u, 16);
-  const __m512i base = _mm512_and_si512(_mm512_i32gather_epi32(h, lut, 1), _mm512_set1_epi32(0xff));
-  const __m512i thr = _mm512_i32gather_epi32(base, t, 4);
-  const __mmask16 ge = _mm512_cmpge_epu32_mask(u, thr) & _mm512_cmplt_epi32_mask(base, _mm512_set1_epi32(255));
+inline __m128i mapWords(__m512i u, const SearchTables& st) {
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i idx = _mm512_maskz_mov_epi32(_mm512_cmpge_epu32_mask(u, st.t128), _mm512_set1_epi32(128));
+#define QBNN_LEVEL(S, SHIFT, CAND)                                                        \
+  {                                                                                        \
+    const __m512i c = CAND;                                                                \
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(u, c), idx, _mm512_set1_epi32(S)); \
+  }
+  QBNN_LEVEL(64, 7, _mm512_permutexvar_epi32(_mm512_srli_epi32(idx, 7), st.t64))
+  QBNN_LEVEL(32, 6, _mm512_permutexvar_epi32(_mm512_srli_epi32(idx, 6), st.t32))
+  QBNN_LEVEL(16, 5, _mm512_permutexvar_epi32(_mm512_srli_epi32(idx, 5), st.t16))
+  QBNN_LEVEL(8, 4, _mm512_permutexvar_epi32(_mm512_srli_epi32(idx, 4), st.t8))
+  QBNN_LEVEL(4, 3, _mm512_permutex2var_epi32(st.t4[0], _mm512_srli_epi32(idx, 3), st.t4[1]))
+  {
+    const __m512i i2 = _mm512_srli_epi32(idx, 2);  // 0..63
+    const __mmask16 hi = _mm512_test_epi32_mask(i2, _mm512_set1_epi32(32));
+    const __m512i a = _mm512_permutex2var_epi32(st.t2[0], i2, st.t2[1]);
+    const __m512i b = _mm512_permutex2var_epi32(st.t2[2], i2, st.t2[3]);
+    QBNN_LEVEL(2, 2, _mm512_mask_blend_epi32(hi, a, b))
+  }
+  {
+    const __m512i i1 = _mm512_srli_epi32(idx, 1);  // 0..127
+    const __mmask16 b5 = _mm512_test_epi32_mask(i1, _mm512_set1_epi32(32));
+    const __mmask16 b6 = _mm512_test_epi32_mask(i1, _mm512_set1_epi32(64));
+    const __m512i a = _mm512_mask_blend_epi32(b5, _mm512_permutex2var_epi32(st.t1[0], i1, st.t1[1]),
+                                              _mm512_permutex2var_epi32(st.t1[2], i1, st.t1[3]));
+    const __m512i b = _mm512_mask_blend_epi32(b5, _mm512_permutex2var_epi32(st.t1[4], i1, st.t1[5]),
+                                              _mm512_permutex2var_epi32(st.t1[6], i1, st.t1[7]));
+    QBNN_LEVEL(1, 1, _mm512_mask_blend_epi32(b6, a, b))
+  }
+#undef QBNN_LEVEL
+  (void)one;
+  return _mm512_cvtepi32_epi8(_mm512_sub_epi32(idx, _mm512_set1_epi32(128)));
+}
+
+// One gather per 16 words: guide[h] for the 4096 buckets of 2^20 words (h = u >> 20) packs
+// base = #{ j : T[j] <= h << 20 } (bits 0-7) and the offset inside the bucket of the one
+// threshold T[base] that may lie inside it (bits 8-28; 2^20 = "none"), so the count is
+// base + ((u & 0xfffff) >= offset). Buckets holding two or more thresholds (the far tails,
+// about 0.7% of the probability) carry bit 31 and their vectors take the full search.
+inline __m128i mapWordsGuided(__m512i u, const uint32_t* guide, const SearchTables& st) {
+  const __m512i e = _mm512_i32gather_epi32(_mm512_srli_epi32(u, 20), guide, 4);
+  const __mmask16 multi = _mm512_movepi32_mask(e);
+  if (__builtin_expect(multi != 0, 0)) return mapWords(u, st);
+  const __m512i base = _mm512_and_si512(e, _mm512_set1_epi32(0xff));
+  const __m512i off = _mm512_srli_epi32(e, 8);
+  const __mmask16 ge = _mm512_cmpge_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0xfffff)), off);
   const __m512i cnt = _mm512_mask_add_epi32(base, ge, base, _mm512_set1_epi32(1));
   return _mm512_cvtepi32_epi8(_mm512_sub_epi32(cnt, _mm512_set1_epi32(128)));
 }
 
-// 16 consecutive blocks from `block`: 64 quantised normals in stream order.
-inline void qnormal64(uint32_t k0, uint32_t k1, uint64_t block, int8_t* out, const uint8_t* lut, const uint32_t* t) {
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i blo = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(block)));
-  __m512i x0 = _mm512_add_epi32(blo, iota);
-  const __mmask16 carry = _mm512_cmplt_epu32_mask(x0, blo);
-  __m512i x1 = _mm512_mask_add_epi32(_mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(block >> 32))), carry,
-                                     _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(block >> 32))),
-                                     _mm512_set1_epi32(1));
+// Philox4x32-10 of 8 consecutive blocks, one per 64-bit lane: each 32-bit word lives in the low
+// half of its lane (vpmuludq reads only that half, so the high halves may hold garbage).
+inline void philox8(uint32_t k0, uint32_t k1, uint64_t block, __m256i out[4]) {
+  const __m512i b = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block)),
+                                     _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  __m512i x0 = b;                          // low 32 bits of the block number
+  __m512i x1 = _mm512_srli_epi64(b, 32);   // high 32 bits
   __m512i x2 = _mm512_setzero_si512();
   __m512i x3 = _mm512_setzero_si512();
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xd2511f53u));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xcd9e8d57u));
-  uint32_t a = k0, b = k1;
+  const __m512i m0 = _mm512_set1_epi64(0xd2511f53u);
+  const __m512i m1 = _mm512_set1_epi64(0xcd9e8d57u);
+  uint32_t a = k0, c = k1;
   for (int r = 0; r < 10; ++r) {
-    __m512i hi0, lo0, hi1, lo1;
-    mulhilo(x0, m0, hi0, lo0);
-    mulhilo(x2, m1, hi1, lo1);
-    x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32(static_cast<int>(a)));
-    x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32(static_cast<int>(b)));
-    x1 = lo1;
-    x3 = lo0;
+    const __m512i p0 = _mm512_mul_epu32(x0, m0);
+    const __m512i p1 = _mm512_mul_epu32(x2, m1);
+    // x0 = hi(p1) ^ x1 ^ key0; x2 = hi(p0) ^ x3 ^ key1 (0x96: three-way xor)
+    x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, _mm512_set1_epi64(a), 0x96);
+    x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, _mm512_set1_epi64(c), 0x96);
+    x1 = p1;
+    x3 = p0;
     a += 0x9e3779b9u;
-    b += 0xbb67ae85u;
+    c += 0xbb67ae85u;
   }
-  const __m128i b0 = mapWords(x0, lut, t);
-  const __m128i b1 = mapWords(x1, lut, t);
-  const __m128i b2 = mapWords(x2, lut, t);
-  const __m128i b3 = mapWords(x3, lut, t);
-  // Byte transpose: out[4 i + j] = bj[i].
-  const __m128i t0 = _mm_unpacklo_epi8(b0, b1);
-  const __m128i t1 = _mm_unpackhi_epi8(b0, b1);
-  const __m128i t2 = _mm_unpacklo_epi8(b2, b3);
-  const __m128i t3 = _mm_unpackhi_epi8(b2, b3);
+  out[0] = _mm512_cvtepi64_epi32(x0);
+  out[1] = _mm512_cvtepi64_epi32(x1);
+  out[2] = _mm512_cvtepi64_epi32(x2);
+  out[3] = _mm512_cvtepi64_epi32(x3);
+}
+
+// 16 consecutive blocks from `block`: 64 quantised normals in stream order.
+inline void qnormal64(uint32_t k0, uint32_t k1, uint64_t block, int8_t* out, const SearchTables& st,
+                      const uint32_t* guide) {
+  __m256i lo[4], hi[4];
+  philox8(k0, k1, block, lo);
+  philox8(k0, k1, block + 8, hi);
+  __m128i bytes[4];
+  for (int j = 0; j < 4; ++j)
+    bytes[j] = mapWordsGuided(_mm512_inserti64x4(_mm512_castsi256_si512(lo[j]), hi[j], 1), guide, st);
+  // Byte transpose: out[4 i + j] = bytes[j][i].
+  const __m128i t0 = _mm_unpacklo_epi8(bytes[0], bytes[1]);
+  const __m128i t1 = _mm_unpackhi_epi8(bytes[0], bytes[1]);
+  const __m128i t2 = _mm_unpacklo_epi8(bytes[2], bytes[3]);
+  const __m128i t3 = _mm_unpackhi_epi8(bytes[2], bytes[3]);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(t0, t2));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_unpackhi_epi16(t0, t2));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32), _mm_unpacklo_epi16(t1, t3));
@@ -75,8 +149,9 @@ inline __m512d rhe(__m512d v) { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEA
 }  // namespace
 
 void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t count) {
-  const uint8_t* lut = qnormalLut();
-  const uint32_t* t = qnormalThresholds();
+  SearchTables st;
+  loadTables(st);
+  const uint32_t* guide = qnormalGuide();
   size_t i = 0;
   // Head: up to the next block boundary.
   const size_t head = (4 - static_cast<size_t>(word0 & 3)) & 3;
@@ -85,20 +160,30 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
     qnormalScalar(k0, k1, word0, out, h);
     i = h;
   }
-  for (; i + 64 <= count; i += 64) qnormal64(k0, k1, (word0 + i) >> 2, out + i, lut, t);
+  for (; i + 64 <= count; i += 64) qnormal64(k0, k1, (word0 + i) >> 2, out + i, st, guide);
   if (i < count) {
     alignas(64) int8_t tmp[64];
-    qnormal64(k0, k1, (word0 + i) >> 2, tmp, lut, t);
+    qnormal64(k0, k1, (word0 + i) >> 2, tmp, st, guide);
     for (size_t j = 0; i + j < count; ++j) out[i + j] = tmp[j];
   }
 }
 
 void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count) {
-  const uint8_t* lut = qnormalLut();
-  const uint32_t* t = qnormalThresholds();
+  SearchTables st;
+  loadTables(st);
+  const uint32_t* guide = qnormalGuide();
   size_t i = 0;
   for (; i + 16 <= count; i += 16)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), mapWords(_mm512_loadu_si512(words + i), lut, t));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), mapWordsGuided(_mm512_loadu_si512(words + i), guide, st));
+  if (i < count) qnormalMapWordsScalar(words + i, out + i, count - i);
+}
+
+void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t count) {
+  SearchTables st;
+  loadTables(st);
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), mapWords(_mm512_loadu_si512(words + i), st));
   if (i < count) qnormalMapWordsScalar(words + i, out + i, count - i);
 }
 
@@ -179,5 +264,8 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
 }
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) { sampleRowsScalar(s, n0, n1); }
 void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count) { qnormalMapWordsScalar(words, out, count); }
+void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t count) {
+  qnormalMapWordsScalar(words, out, count);
+}
 }  // namespace qbnn
 #endif
