@@ -485,6 +485,36 @@ export class QuantizedModel {
         `layer '${layer.path}': radial weights have no local reparameterisation`,
       );
     }
+    if (layer.weights.kind === 'fixed' && layer.dropout) {
+      // MC Dropout: one weight for every sample, so the L masked inputs run as one GEMM of L*B rows
+      const d = layer.dropout;
+      const masked = new Uint8Array(L * inPer);
+      for (let l = 0; l < L; l++) {
+        const a = s.shared ? s.data : s.data.subarray(l * inPer, (l + 1) * inPer);
+        masked.set(dropoutU8(a, layer.input, d, streams.mask, l), l * inPer);
+      }
+      const { packed, wScale, bias } = this.weightsForSample(layer, 0, provider, streams, d.masked.scale);
+      const r = this.runKernel(
+        layer,
+        provider,
+        masked,
+        d.masked.scale,
+        d.masked.zeroPoint,
+        L * B,
+        s.shape,
+        packed,
+        wScale,
+        bias,
+        output,
+      );
+      if (isLast)
+        return {
+          kind: 'float',
+          output: { logits: r.data as Float32Array, samples: L, batch: B, classes: layer.n },
+        };
+      clampBits(r.data as Uint8Array);
+      return { kind: 'int', state: { data: r.data as Uint8Array, shared: false, shape: r.shape } };
+    }
     if (!stochastic) {
       const count = s.shared ? 1 : L;
       const { packed, wScale, bias } = this.weightsForSample(layer, 0, provider, streams, layer.input.scale);
