@@ -1,3 +1,9 @@
+import {
+  type KernelProvider,
+  referenceKernels,
+  registerKernelProvider,
+  unregisterKernelProvider,
+} from '@qbnn/core';
 import { describe, expect, it } from 'vitest';
 import { QuantizedModel } from '../src/engine/quantized-model.js';
 import type { LayerWeights, QOp } from '../src/engine/types.js';
@@ -148,5 +154,46 @@ describe('integer engine vs its float64 twin', () => {
     expect(close / yi.length).toBeGreaterThan(0.9);
     const yw = m.forward(x, { samples: 2, seed: 3, mode: 'weights' }).logits;
     expect(Array.from(yw)).not.toEqual(Array.from(yi));
+  });
+});
+
+describe('kernel registry', () => {
+  it('every GEMM, conv and weight sample goes through the registered provider', () => {
+    const calls: Record<string, number> = { qgemm: 0, qconv2d: 0, sampleGaussianPacked: 0, packWeights: 0 };
+    const counting: KernelProvider = {
+      ...referenceKernels,
+      name: 'counting',
+      priority: 100,
+      packWeights: (...a) => {
+        calls.packWeights++;
+        return { ...referenceKernels.packWeights(...a), provider: 'counting' };
+      },
+      qgemm: (a) => {
+        calls.qgemm++;
+        return referenceKernels.qgemm({ ...a, w: { ...a.w, provider: 'js' } });
+      },
+      qconv2d: (a) => {
+        calls.qconv2d++;
+        return referenceKernels.qconv2d({ ...a, w: { ...(a.w as object), provider: 'js' } as never });
+      },
+      sampleGaussianPacked: (a) => {
+        calls.sampleGaussianPacked++;
+        return { ...referenceKernels.sampleGaussianPacked(a), provider: 'counting' };
+      },
+    };
+    registerKernelProvider(counting);
+    try {
+      const m = smallModel('gaussian', 8, 8);
+      const x = randomInput(1, 2);
+      const viaRegistry = m.forward(x, { samples: 3, seed: 4 }).logits;
+      // conv + 2 linear layers, each sampled per MC sample
+      expect(calls.sampleGaussianPacked).toBe(9);
+      expect(calls.qconv2d).toBe(3);
+      expect(calls.qgemm).toBe(6);
+      const viaJs = m.forward(x, { samples: 3, seed: 4, provider: 'js' }).logits;
+      expect(Array.from(viaRegistry)).toEqual(Array.from(viaJs));
+    } finally {
+      unregisterKernelProvider('counting');
+    }
   });
 });
