@@ -279,3 +279,38 @@ describe('QAT with learnable scales (LSQ)', () => {
     expect(w.kind === 'fixed' && w.wq.scale[0]).toBeCloseTo(fc1.param('lsq_weight_0').dataSync()[0], 6);
   });
 });
+
+describe('QAT placement for the other posteriors', () => {
+  it('MC Dropout observes the masked, rescaled input separately (not on the input layer)', () => {
+    const net = bayesNet('mcdropout');
+    prepareQat(net, defaultQConfig({ qat: true }));
+    net.train();
+    tf.tidy(() => net.apply(images(30, 8)));
+    expect(net.child<QuantLayer>('conv').maskedFq).toBeUndefined();
+    const fc1 = net.child<QuantLayer>('fc1');
+    expect(fc1.maskedFq?.ready).toBe(true);
+    // the masked input is rescaled by 1/(1-p): its range exceeds the unmasked input's
+    const masked = fc1.maskedFq!.observer.range().max[0];
+    const plain = net.child<QuantLayer>('conv').outputFq!.observer.range().max[0];
+    expect(masked).toBeGreaterThan(plain);
+  });
+
+  it('SGHMC: each member gets its own weight fake-quant', () => {
+    const net = bayesNet('sghmc');
+    for (const [, m] of net.namedModules()) {
+      if (m instanceof BayesConv2d || m instanceof BayesLinear) {
+        const sp = m.posterior as SghmcPosterior;
+        sp.collect();
+        sp.weight.assign(tf.mul(sp.weight, 3));
+        sp.collect();
+      }
+    }
+    prepareQat(net, defaultQConfig({ qat: true }));
+    for (let i = 0; i < 12; i++) tf.tidy(() => net.apply(images(31 + i, 2)));
+    const fc1 = net.child<QuantLayer>('fc1');
+    expect(fc1.pointFqs.length).toBe(2);
+    const s0 = fc1.point('weight', 0).qparams().scale[0];
+    const s1 = fc1.point('weight', 1).qparams().scale[0];
+    expect(s1 / s0).toBeCloseTo(3, 1);
+  });
+});
