@@ -51,8 +51,28 @@ export class Linear extends Module {
   }
 }
 
+/**
+ * `x w^T` with a custom gradient made of untransposed matmuls and explicit transposes:
+ * tfjs-backend-wasm's BatchMatMul is several times slower with a transpose flag set.
+ */
+function matMulWt(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc, wi: tf.Tensor | tf.GradSaveFunc, save) => {
+    const xt = xi as tf.Tensor2D;
+    const wt = wi as tf.Tensor2D;
+    (save as tf.GradSaveFunc)([xt, wt]);
+    return {
+      value: tf.matMul(xt, tf.transpose(wt)) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as tf.Tensor2D[];
+        return [tf.matMul(dy, ws), tf.matMul(tf.transpose(dy), xs)];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor2D;
+}
+
 /** Functional linear: `x [N, in]`, `weight [out, in]`, optional `bias [out]`. */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const y = tf.matMul(x, weight, false, true);
+  const y = matMulWt(x as tf.Tensor2D, weight as tf.Tensor2D);
   return bias ? tf.add(y, bias) : y;
 }
