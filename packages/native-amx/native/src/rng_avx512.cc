@@ -43,7 +43,6 @@ inline void loadTables(SearchTables& st) {
 }
 
 inline __m128i mapWords(__m512i u, const SearchTables& st) {
-  const __m512i one = _mm512_set1_epi32(1);
   __m512i idx = _mm512_maskz_mov_epi32(_mm512_cmpge_epu32_mask(u, st.t128), _mm512_set1_epi32(128));
 #define QBNN_LEVEL(S, SHIFT, CAND)                                                        \
   {                                                                                        \
@@ -73,7 +72,6 @@ inline __m128i mapWords(__m512i u, const SearchTables& st) {
     QBNN_LEVEL(1, 1, _mm512_mask_blend_epi32(b6, a, b))
   }
 #undef QBNN_LEVEL
-  (void)one;
   return _mm512_cvtepi32_epi8(_mm512_sub_epi32(idx, _mm512_set1_epi32(128)));
 }
 
@@ -160,7 +158,7 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
     qnormalScalar(k0, k1, word0, out, h);
     i = h;
   }
-  for (; i + 64 <= count; i += 64) qnormal64(k0, k1, (word0 + i) >> 2, out + i, st, guide);
+    for (; i + 64 <= count; i += 64) qnormal64(k0, k1, (word0 + i) >> 2, out + i, st, guide);
   if (i < count) {
     alignas(64) int8_t tmp[64];
     qnormal64(k0, k1, (word0 + i) >> 2, tmp, st, guide);
