@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { planRuns } from '../src/suites/bnn.js';
+import { estimateMs, planRuns } from '../src/suites/bnn.js';
 import { SUITES } from '../src/suites/index.js';
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
@@ -42,10 +42,19 @@ describe('bench suites in --quick mode', () => {
     expect(SUITES.map((s) => s.name)).toEqual(['gemm', 'rng', 'kl', 'bnn', 'peers', 'size']);
   });
 
-  it('plans fewer runs for slow bnn cells and skips the slowest', () => {
-    expect(planRuns(10, 7)).toEqual({ runs: 7, warmup: 1 });
-    expect(planRuns(2000, 7)).toEqual({ runs: 3, warmup: 0 });
-    expect(planRuns(60_000, 7)).toBeNull();
+  it('plans fewer runs for slow bnn cells and estimates from measured ones', () => {
+    expect(planRuns(10, 7)).toBe(7);
+    expect(planRuns(2000, 7)).toBe(3);
+    expect(planRuns(60_000, 7)).toBe(1);
+    expect(estimateMs([], 32, 20)).toBe(0);
+    // t = L (s + p B) with s = 10, p = 1
+    const cells = [
+      { batch: 1, samples: 1, ms: 11 },
+      { batch: 1, samples: 20, ms: 220 },
+      { batch: 32, samples: 1, ms: 42 },
+    ];
+    expect(estimateMs(cells, 256, 20)).toBeCloseTo(20 * (10 + 256), 6);
+    expect(estimateMs(cells.slice(0, 2), 4, 1)).toBeCloseTo(11 * 2, 6);
   });
 
   for (const suite of SUITES.map((s) => s.name)) {

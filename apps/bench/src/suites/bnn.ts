@@ -31,20 +31,48 @@ export interface BnnCell {
   samples: number;
 }
 
-/** Time budget of one cell in full mode: see {@link planRuns}. */
-const SLOW_CALL_MS = 1000;
-const CAP_CALL_MS = 4000;
+/** Full-mode time rules of the grid (see {@link planRuns} and {@link estimateMs}). */
+export const LIMITS = {
+  /** A probe call (the warm-up) over this: 3 timed runs instead of the default. */
+  slowMs: 1000,
+  /** A probe call over this: 1 timed run after it. */
+  verySlowMs: 4000,
+  /** A cell estimated over this is skipped. */
+  skipMs: 15_000,
+  /** A series (model, posterior, mode, precision) that has spent this much skips its larger cells. */
+  seriesBudgetMs: 45_000,
+};
 
 /**
- * How many runs a cell gets, from an estimate of one call (the previous cell of the same
- * series, scaled by batch x L): the default count below {@link SLOW_CALL_MS}; 3 runs and no
- * separate warm-up above it (the series' smaller cells already warmed the same model and
- * kernels); skipped above {@link CAP_CALL_MS}.
+ * Timed runs of a cell from its probe call (one untimed call, which is the warm-up): the
+ * default count for fast cells, 3 above {@link LIMITS}.slowMs, 1 above verySlowMs.
  */
-export function planRuns(estimateMs: number, defaultRuns: number): { runs: number; warmup: number } | null {
-  if (estimateMs > CAP_CALL_MS) return null;
-  if (estimateMs > SLOW_CALL_MS) return { runs: 3, warmup: 0 };
-  return { runs: defaultRuns, warmup: 1 };
+export function planRuns(probeMs: number, defaultRuns: number): number {
+  if (probeMs > LIMITS.verySlowMs) return 1;
+  if (probeMs > LIMITS.slowMs) return 3;
+  return defaultRuns;
+}
+
+/**
+ * Estimated ms of a call at (batch, L) from the series' measured cells, with the cost model
+ * t = L (s + p B) (s: per-sample cost such as weight sampling; p: per-image cost). With cells at
+ * two batch sizes, s and p are solved from the latest of each; with one batch size, the batch
+ * scaling is taken as sqrt(B / B0) (between a fixed and a per-image cost). 0 with no data.
+ */
+export function estimateMs(
+  measured: { batch: number; samples: number; ms: number }[],
+  batch: number,
+  samples: number,
+): number {
+  if (measured.length === 0) return 0;
+  const per = new Map<number, number>();
+  for (const m of measured) per.set(m.batch, m.ms / m.samples);
+  const bs = [...per.keys()].sort((a, b) => a - b);
+  if (bs.length === 1) return per.get(bs[0])! * samples * Math.sqrt(batch / bs[0]);
+  const [b0, b1] = [bs[bs.length - 2], bs[bs.length - 1]];
+  const p = Math.max(0, (per.get(b1)! - per.get(b0)!) / (b1 - b0));
+  const s0 = Math.max(0, per.get(b0)! - p * b0);
+  return samples * (s0 + p * batch);
 }
 
 /** A runnable model for one precision: returns a function running one MC inference call. */
@@ -163,20 +191,28 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
       for (const mode of grid.modes) {
         if (!supportsMode(posterior, mode)) continue;
         for (const [precision, runner] of runners) {
-          let perImageMs = 0;
+          const measured: { batch: number; samples: number; ms: number }[] = [];
+          let spent = 0;
           for (const [batch, samples] of sizes) {
             const cell: BnnCell = { model: name, posterior, precision, mode, batch, samples };
             const key = cellKey(cell);
-            const estimate = perImageMs * batch * samples;
-            const plan = ctx.quick ? { runs: ctx.runs, warmup: 1 } : planRuns(estimate, ctx.runs);
-            if (!plan) {
-              skipped.push(`${key} (~${(estimate / 1e3).toFixed(1)} s a call)`);
+            const estimate = estimateMs(measured, batch, samples);
+            if (!ctx.quick && (estimate > LIMITS.skipMs || spent > LIMITS.seriesBudgetMs)) {
+              skipped.push(
+                `${key} (~${(estimate / 1e3).toFixed(1)} s a call${spent > LIMITS.seriesBudgetMs ? ', series budget spent' : ''})`,
+              );
               continue;
             }
-            if (plan.runs < ctx.runs) slow.push(key);
-            const r = await runCell(ctx, cell, runner(batch, samples, mode), plan);
+            const fn = runner(batch, samples, mode);
+            const t0 = performance.now();
+            await fn(); // the probe is the warm-up
+            const probe = performance.now() - t0;
+            const runs = ctx.quick ? ctx.runs : planRuns(probe, ctx.runs);
+            if (runs < ctx.runs) slow.push(`${key} (${runs})`);
+            const r = await runCell(ctx, cell, fn, { runs, warmup: 0 });
             ms.set(key, r.median_ms);
-            perImageMs = r.median_ms / (batch * samples);
+            measured.push({ batch, samples, ms: r.median_ms });
+            spent += probe + r.median_ms * runs;
           }
         }
       }
@@ -187,11 +223,11 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
   if (native) native.setThreads(2);
   if (slow.length)
     ctx.note(
-      `cells estimated over ${SLOW_CALL_MS / 1e3} s a call ran 3 timed runs with no separate warm-up (the smaller cells of the same series warmed the same model): ${slow.join(', ')}`,
+      `every cell runs one untimed probe call (its warm-up) first; cells whose probe took over ${LIMITS.slowMs / 1e3} s ran 3 timed runs, over ${LIMITS.verySlowMs / 1e3} s 1 timed run (count in brackets): ${slow.join(', ')}`,
     );
   if (skipped.length)
     ctx.note(
-      `cells estimated over ${CAP_CALL_MS / 1e3} s a call were skipped to keep the full run near 15 minutes: ${skipped.join(', ')}`,
+      `to keep the full run near 15 minutes, cells estimated over ${LIMITS.skipMs / 1e3} s a call (cost model L (s + p B) fitted to the series' measured cells), or whose series had already spent ${LIMITS.seriesBudgetMs / 1e3} s, were skipped: ${skipped.join(', ')}`,
     );
   return ms;
 }
