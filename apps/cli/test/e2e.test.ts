@@ -159,6 +159,65 @@ describe('train -> quantize -> eval -> report on real MNIST digits', () => {
     },
   );
 
+  test('sweep: metric-vs-bit-width points for MNIST and Boston, drawn in the report', async () => {
+    const out = join(dir, 'sweep');
+    const r = await run(
+      'sweep',
+      '--quick',
+      '--posteriors',
+      'gaussian',
+      '--train-size',
+      '300',
+      '--test-size',
+      '100',
+      '--weight-bits',
+      '4-5',
+      '--activation-bits',
+      '6',
+      '--folds',
+      '2',
+      '--boston-epochs',
+      '5',
+      '--samples',
+      '2',
+      '--out-dir',
+      out,
+      '--json',
+      '--quiet',
+    );
+    expect(r.code, r.err).toBe(0);
+    const res = JSON.parse(r.out) as Results;
+    const sweep = res.sweep!;
+    const at = (sw: string, bits: number, metric: string) =>
+      sweep.filter((p) => p.sweep === sw && p.bits === bits && p.metric === metric);
+    // each quantised setting once, the float reference (bits 32) in both sweeps
+    for (const metric of [
+      'MNIST error',
+      'MNIST ECE',
+      'MNIST NLL',
+      'MNIST aPE',
+      'Boston RMSE',
+      'Boston NLL',
+    ]) {
+      for (const b of [4, 5, 32])
+        expect(at('weight bits (A7)', b, metric), `${metric} W${b}`).toHaveLength(1);
+      for (const b of [6, 32])
+        expect(at('activation bits (W8)', b, metric), `${metric} A${b}`).toHaveLength(1);
+    }
+    expect(at('weight bits (A7)', 32, 'MNIST error')[0].value).toBe(
+      at('activation bits (W8)', 32, 'MNIST error')[0].value,
+    );
+    for (const p of sweep) expect(Number.isFinite(p.value), `${p.metric} ${p.bits}`).toBe(true);
+    // Boston RMSE in $1000s: a trained regressor beats predicting the mean (std of MEDV ~9.2)
+    expect(at('weight bits (A7)', 32, 'Boston RMSE')[0].value).toBeLessThan(8);
+    if (haveChromium) {
+      const page = await renderInChromium(join(out, 'report.html'), ['sweep'], join(out, 'report.png'));
+      expect(page.errors).toEqual([]);
+      expect(page.chartsRendered).toBe(1);
+      expect(page.marks.sweep).toBeGreaterThan(0);
+    }
+  });
+
   test('a posterior from a --plugin module trains and quantises; an unloadable plugin is a usage error', async () => {
     const plugin = join(dir, 'plugin.mjs');
     writeFileSync(

@@ -43,6 +43,7 @@ const flags = {
     default: false,
   },
   folds: { type: 'int', help: 'K folds of Boston housing', default: 5, min: 2, max: 20 },
+  'boston-epochs': { type: 'int', help: 'Boston training epochs (default 60, quick 20)', min: 1, max: 10000 },
   epochs: { type: 'int', help: 'MNIST training epochs (default 2, quick 1)', min: 1, max: 1000 },
   'train-size': {
     type: 'int',
@@ -218,7 +219,7 @@ export const sweep: Command = {
                 model,
                 { x, y },
                 {
-                  epochs: quick ? 20 : 60,
+                  epochs: f['boston-epochs'] ?? (quick ? 20 : 60),
                   batchSize: 32,
                   lr: posterior === 'sghmc' ? 0.5 : 1e-2,
                   beta: 1,
