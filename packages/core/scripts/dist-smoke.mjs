@@ -2,8 +2,16 @@
 // Plain-node smoke test of the built @qbnn/core (run after `pnpm build`): the tfjs bootstrap from
 // dist/ picks wasm, and a conv gradient (through the Conv2DBackpropFilter kernel qbnn adds) equals
 // central finite differences of the same tfjs forward pass. Prints one JSON line; exits 1 on failure.
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../dist/index.js';
+
+// One tfjs-core instance: the ESM import is the CommonJS main that the backends require.
+const require = createRequire(import.meta.url);
+const wasmRequire = createRequire(require.resolve('@tensorflow/tfjs-backend-wasm'));
+const oneInstance =
+  require('@tensorflow/tfjs-core').engine === tf.engine &&
+  wasmRequire('@tensorflow/tfjs-core').engine === tf.engine;
 
 const info = await initBackend();
 const x = tf.tensor4d(
@@ -29,9 +37,22 @@ for (let i = 0; i < w0.length; i++) {
   err = Math.max(err, Math.abs(fd - g[i]));
   scale = Math.max(scale, Math.abs(fd));
 }
+const chained = typeof tf.scalar(1).square === 'function';
+const relErr = err / scale;
 const ok =
-  info.backend === 'wasm' && info.kernelsAdded.includes('Conv2DBackpropFilter') && err / scale < 1e-2;
+  oneInstance &&
+  chained &&
+  info.backend === 'wasm' &&
+  info.kernelsAdded.includes('Conv2DBackpropFilter') &&
+  relErr < 1e-2;
 console.log(
-  JSON.stringify({ ok, backend: info.backend, gradientCount: info.gradientCount, relErr: err / scale }),
+  JSON.stringify({
+    ok,
+    oneInstance,
+    chained,
+    backend: info.backend,
+    gradientCount: info.gradientCount,
+    relErr,
+  }),
 );
 process.exit(ok ? 0 : 1);

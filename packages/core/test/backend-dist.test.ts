@@ -17,7 +17,7 @@ describe('plain node on dist/', () => {
       timeout: 60_000,
     });
     const res = JSON.parse(out.trim().split('\n').pop() ?? '{}');
-    expect(res).toMatchObject({ ok: true, backend: 'wasm' });
+    expect(res).toMatchObject({ ok: true, oneInstance: true, chained: true, backend: 'wasm' });
     expect(res.gradientCount).toBeGreaterThanOrEqual(95);
   });
 });
