@@ -106,6 +106,9 @@ describe.skipIf(!nativeAvailable)('qgemm is bit-identical to the JS reference', 
         [6, 64, 129],
         [13, 50, 255],
         [31, 47, 1023],
+        // Several 64-channel panels, K cut into slices (partial sums between slices), a tail row block.
+        [13, 130, 2500],
+        [6, 64, 1025],
       ];
       for (const [m, n, k] of fixed) {
         runBoth(makeCase(seed++, m, n, k), path);

@@ -88,40 +88,46 @@ void micro(const GemmCtx& c, int32_t m, int32_t nb) {
 // Row r of the activations, group g, is read at a + (r % 3) * lda + (r / 3) * 3 * lda + g * astep:
 // rows of the matrix itself (lda = row stride, astep = 4), or a slab interleaved by group
 // (lda = 4, astep = 24). `mr` rows are stored (the others are computed on padding).
-void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, int32_t m, int mr, int32_t nb) {
+// Groups [g0, g0 + gcount) only: the accumulators start from `accIn` (6 x 4 x 16 int32; zeros
+// for the first K slice) and end in `accOut`; on the last slice the epilogue runs on them.
+alignas(64) const int32_t kZeroAcc[6 * 4 * 16] = {};
+
+void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, int32_t m, int mr, int32_t nb,
+                int32_t g0, int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
   const Packed& w = *c.w;
   const size_t bs = w.blockBytes();
-  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs;
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
   const uint8_t* b3 = b + 3 * bs;
-  const uint8_t* a = ap;
-  const uint8_t* a3 = ap + 3 * lda;
-  int64_t kg = w.kgroups;
-  alignas(64) int32_t acc[6][4][16];
+  const uint8_t* a = ap + static_cast<size_t>(g0) * astep;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
   __asm__ volatile(
-      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-      "vmovdqa64 %%zmm0, %%zmm1\n\t"
-      "vmovdqa64 %%zmm0, %%zmm2\n\t"
-      "vmovdqa64 %%zmm0, %%zmm3\n\t"
-      "vmovdqa64 %%zmm0, %%zmm4\n\t"
-      "vmovdqa64 %%zmm0, %%zmm5\n\t"
-      "vmovdqa64 %%zmm0, %%zmm6\n\t"
-      "vmovdqa64 %%zmm0, %%zmm7\n\t"
-      "vmovdqa64 %%zmm0, %%zmm8\n\t"
-      "vmovdqa64 %%zmm0, %%zmm9\n\t"
-      "vmovdqa64 %%zmm0, %%zmm10\n\t"
-      "vmovdqa64 %%zmm0, %%zmm11\n\t"
-      "vmovdqa64 %%zmm0, %%zmm12\n\t"
-      "vmovdqa64 %%zmm0, %%zmm13\n\t"
-      "vmovdqa64 %%zmm0, %%zmm14\n\t"
-      "vmovdqa64 %%zmm0, %%zmm15\n\t"
-      "vmovdqa64 %%zmm0, %%zmm16\n\t"
-      "vmovdqa64 %%zmm0, %%zmm17\n\t"
-      "vmovdqa64 %%zmm0, %%zmm18\n\t"
-      "vmovdqa64 %%zmm0, %%zmm19\n\t"
-      "vmovdqa64 %%zmm0, %%zmm20\n\t"
-      "vmovdqa64 %%zmm0, %%zmm21\n\t"
-      "vmovdqa64 %%zmm0, %%zmm22\n\t"
-      "vmovdqa64 %%zmm0, %%zmm23\n\t"
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 192(%[in]), %%zmm3\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 448(%[in]), %%zmm7\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 704(%[in]), %%zmm11\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 896(%[in]), %%zmm14\n\t"
+      "vmovdqa64 960(%[in]), %%zmm15\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1088(%[in]), %%zmm17\n\t"
+      "vmovdqa64 1152(%[in]), %%zmm18\n\t"
+      "vmovdqa64 1216(%[in]), %%zmm19\n\t"
+      "vmovdqa64 1280(%[in]), %%zmm20\n\t"
+      "vmovdqa64 1344(%[in]), %%zmm21\n\t"
+      "vmovdqa64 1408(%[in]), %%zmm22\n\t"
+      "vmovdqa64 1472(%[in]), %%zmm23\n\t"
       "test %[kg], %[kg]\n\t"
       "jle 2f\n\t"
       ".p2align 5\n\t"
@@ -192,15 +198,16 @@ void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, i
       "vmovdqa64 %%zmm22, 1408(%[acc])\n\t"
       "vmovdqa64 %%zmm23, 1472(%[acc])\n\t"
       : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
-      : [lda] "r"(lda), [astep] "r"(astep), [bs] "r"(bs), [acc] "r"(&acc[0][0][0])
+      : [lda] "r"(lda), [astep] "r"(astep), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
       : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",
         "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24",
         "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
   for (int r = 0; r < mr; ++r) {
     for (int j = 0; j < 4; ++j) {
       const int32_t n0 = (nb + j) * 16;
       const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
-      epilogue16(c, m + r, n0, _mm512_load_si512(acc[r][j]), valid);
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
     }
   }
 }
@@ -231,24 +238,27 @@ MicroFn table(int mr, int nr) {
 
 constexpr int kMr = 6;
 constexpr int kNr = 4;
-constexpr size_t kPanelBytes = 512 * 1024;
+#ifndef QBNN_SLICE_GROUPS
+#define QBNN_SLICE_GROUPS 256
+#endif
+constexpr int32_t kSliceGroups = QBNN_SLICE_GROUPS;
 
 }  // namespace
 
 void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
-  // Channel blocks are visited in panels whose weights stay in L2 while every 6-row block
-  // streams over them; the kernel reads the 6 activation rows in place. A last block of fewer
-  // than 6 rows is copied once into a zero-padded slab interleaved by group, so it runs on
-  // the same assembly kernel without reading past the matrix.
-  const size_t bs = c.w->blockBytes();
+  // For each 64-channel panel (4 blocks) the K reduction is cut into slices of at most
+  // kSliceGroups groups (32 KiB of weights, which stay in L1 while every 6-row block of
+  // activations streams past); partial sums of each row block wait in a small buffer between
+  // slices. Rows are read in place; a last block of fewer than 6 rows is first copied into a
+  // zero-padded slab interleaved by group, so it runs on the same assembly kernel.
   const int32_t kg = c.w->kgroups;
-  int32_t panel = static_cast<int32_t>(kPanelBytes / (bs > 0 ? bs : 1));
-  if (panel < kNr) panel = kNr;
-  panel = panel / kNr * kNr;
-  const int32_t tailRows = (m1 - m0) % kMr;
+  const int32_t rows = m1 - m0;
+  const int32_t tailRows = rows % kMr;
   const int32_t tailM = m1 - tailRows;
+  const int32_t mblocks = (rows + kMr - 1) / kMr;
+  const int32_t fullPanels = (nb1 - nb0) / kNr;
   uint8_t* slab = nullptr;
-  if (tailRows > 0 && nb1 - nb0 >= kNr) {
+  if (tailRows > 0 && fullPanels > 0) {
     slab = static_cast<uint8_t*>(_mm_malloc(static_cast<size_t>(kg) * 24 + 64, 64));
     std::memset(slab, 0, static_cast<size_t>(kg) * 24);
     for (int32_t r = 0; r < tailRows; ++r) {
@@ -256,23 +266,37 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
       for (int32_t g = 0; g < kg; ++g) std::memcpy(slab + static_cast<size_t>(g) * 24 + r * 4, a + static_cast<size_t>(g) * 4, 4);
     }
   }
-  for (int32_t p0 = nb0; p0 < nb1; p0 += panel) {
-    const int32_t p1 = p0 + panel < nb1 ? p0 + panel : nb1;
-    for (int32_t m = m0; m < m1; m += kMr) {
-      const int mr = m1 - m < kMr ? m1 - m : kMr;
-      for (int32_t nb = p0; nb < p1; nb += kNr) {
-        const int nr = p1 - nb < kNr ? p1 - nb : kNr;
-        if (nr == kNr && mr == kMr) {
-          micro64Asm(c, c.a + static_cast<size_t>(m) * c.lda, c.lda, 4, m, mr, nb);
-        } else if (nr == kNr && slab != nullptr) {
-          micro64Asm(c, slab, 4, 24, m, mr, nb);
+  const int32_t slices = (kg + kSliceGroups - 1) / kSliceGroups;
+  const int32_t sliceG = slices > 0 ? (kg + slices - 1) / slices : 0;
+  int32_t* partial = nullptr;
+  if (slices > 1 && fullPanels > 0)
+    partial = static_cast<int32_t*>(_mm_malloc(static_cast<size_t>(mblocks) * 6 * 4 * 16 * sizeof(int32_t), 64));
+  for (int32_t p = 0; p < fullPanels; ++p) {
+    const int32_t nb = nb0 + p * kNr;
+    for (int32_t s = 0; s < (slices > 0 ? slices : 1); ++s) {
+      const int32_t g0 = s * sliceG;
+      const int32_t gc = slices > 0 ? (kg - g0 < sliceG ? kg - g0 : sliceG) : 0;
+      const bool last = s + 1 >= slices;
+      for (int32_t mb = 0; mb < mblocks; ++mb) {
+        const int32_t m = m0 + mb * kMr;
+        const int mr = m1 - m < kMr ? m1 - m : kMr;
+        int32_t* part = partial ? partial + static_cast<size_t>(mb) * 6 * 4 * 16 : nullptr;
+        const int32_t* in = s == 0 ? kZeroAcc : part;
+        if (mr == kMr) {
+          micro64Asm(c, c.a + static_cast<size_t>(m) * c.lda, c.lda, 4, m, mr, nb, g0, gc, in, part, last);
         } else {
-          table(mr, nr)(c, m, nb);
+          micro64Asm(c, slab, 4, 24, m, mr, nb, g0, gc, in, part, last);
         }
       }
     }
   }
+  // Remaining 1-3 channel blocks: the intrinsic kernels over the whole K.
+  for (int32_t nb = nb0 + fullPanels * kNr; nb < nb1; nb += kNr) {
+    const int nr = nb1 - nb < kNr ? nb1 - nb : kNr;
+    for (int32_t m = m0; m < m1; m += kMr) table(m1 - m < kMr ? m1 - m : kMr, nr)(c, m, nb);
+  }
   if (slab) _mm_free(slab);
+  if (partial) _mm_free(partial);
 }
 
 void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out) {
