@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -72,6 +72,7 @@ describe('qbnn command line', () => {
     const foreign = await run('report', '--results', join(dir, 'other.json'));
     expect(foreign.code).toBe(2);
     expect(foreign.err).toContain("not a qbnn results file (format 'qbnn-results/1')");
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test('an unknown posterior lists the registered ones and points to --plugin', async () => {

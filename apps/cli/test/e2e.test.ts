@@ -1,8 +1,16 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadQuantized } from '@qbnn/qat';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { main } from '../src/cli.js';
 import type { Results } from '../src/lib/results.js';
 import { haveChromium, renderInChromium } from './chromium.js';
@@ -20,6 +28,17 @@ const ckpt = join(dir, 'm.safetensors');
 const split = ['--train-size', '600', '--test-size', '200'];
 
 describe('train -> quantize -> eval -> report on real MNIST digits', () => {
+  afterAll(() => {
+    // keep the screenshots (the report of a real run) where a person can look at them
+    for (const [from, to] of [
+      ['report.png', 'qbnn-cli-e2e-report.png'],
+      ['sweep/report.png', 'qbnn-cli-e2e-sweep.png'],
+    ]) {
+      if (existsSync(join(dir, from))) copyFileSync(join(dir, from), join(tmpdir(), to));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test('train writes a checkpoint and reports the run as JSON', async () => {
     const r = await run(
       'train',

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -39,5 +39,6 @@ describe('Ctrl-C', () => {
     expect(out).toBe('');
     expect(readFileSync(ckpt, 'utf8')).toBe('the previous checkpoint');
     expect(readdirSync(dir)).toEqual(['model.safetensors']);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
