@@ -1,5 +1,13 @@
 import { QbnnError, type Rng } from '@qbnn/core';
-import { type Conv2dParams, Module, type Pair, pair, type SeedLike, toRng } from '@qbnn/nn';
+import {
+  type Conv2dParams,
+  type LayerFactory,
+  Module,
+  type Pair,
+  pair,
+  type SeedLike,
+  toRng,
+} from '@qbnn/nn';
 import type * as tf from '@tensorflow/tfjs-core';
 import { conv2dOp, linearOp } from './ops.js';
 import { gaussianPrior, type Prior } from './priors.js';
@@ -204,4 +212,40 @@ export class BayesConv2d extends BayesLayer {
       `padding=[${this.params.padding}], groups=${this.params.groups}, posterior=${this.posterior.kind}, mode=${this.activeMode}`
     );
   }
+}
+
+/** Options of {@link bayesFactory}. */
+export type BayesFactoryOptions<N extends PosteriorName = PosteriorName> = Omit<
+  BayesLayerOptions<N>,
+  'seed' | 'isInput' | 'bias'
+>;
+
+/**
+ * A layer factory for the @qbnn/nn model zoo that builds Bayesian layers with the given
+ * posterior: `lenet5({}, { factory: bayesFactory({ posterior: 'radial' }) })` is a Bayesian
+ * LeNet-5. Each layer is seeded from the builder's per-layer stream; the first weight layer
+ * built is marked as the network input (MC Dropout leaves the input undropped). Make one
+ * factory per model: it counts the layers it built.
+ */
+export function bayesFactory<N extends PosteriorName>(
+  options: BayesFactoryOptions<N> = {},
+): Partial<LayerFactory> {
+  let built = 0;
+  const common = (opts: { rng: Rng; bias?: boolean }): BayesLayerOptions => ({
+    ...(options as BayesLayerOptions),
+    seed: opts.rng,
+    bias: opts.bias,
+    isInput: built++ === 0,
+  });
+  return {
+    linear: (i, o, opts) => new BayesLinear(i, o, common(opts)),
+    conv2d: (i, o, k, opts) =>
+      new BayesConv2d(i, o, k, {
+        ...common(opts),
+        stride: opts.stride,
+        padding: opts.padding,
+        dilation: opts.dilation,
+        groups: opts.groups,
+      }),
+  };
 }

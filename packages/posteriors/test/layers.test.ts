@@ -1,10 +1,12 @@
 import { Rng } from '@qbnn/core';
-import { conv2d, Linear, ReLU, Sequential } from '@qbnn/nn';
+import { conv2d, Linear, lenet5, ReLU, Sequential } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   BayesConv2d,
   BayesLinear,
+  bayesFactory,
+  bayesLayers,
   dnnToBnn,
   GaussianPosterior,
   gaussianPrior,
@@ -298,6 +300,21 @@ describe('dnnToBnn', () => {
     expect(first.isInput).toBe(true);
     expect(second.isInput).toBe(false);
     expect(model.at<BayesLinear>(2).posterior).not.toBeInstanceOf(GaussianPosterior);
+  });
+});
+
+describe('bayesFactory', () => {
+  it('builds a Bayesian LeNet-5 from the @qbnn/nn zoo with any posterior, the first layer as input', () => {
+    const model = lenet5(
+      { imageSize: 8 },
+      { seed: 3, factory: bayesFactory({ posterior: 'mcdropout', posteriorOptions: { p: 0.5 } }) },
+    );
+    const layers = bayesLayers(model);
+    expect(layers.map(([p]) => p)).toEqual(['conv1', 'conv2', 'fc1', 'fc2']);
+    expect(layers.map(([, l]) => l.isInput)).toEqual([true, false, false, false]);
+    expect(layers[1][1]).toBeInstanceOf(BayesConv2d);
+    expect((layers[1][1] as BayesConv2d).params.padding).toEqual([2, 2]);
+    expect(model.apply(tf.ones([2, 1, 8, 8])).shape).toEqual([2, 10]);
   });
 });
 
