@@ -23,7 +23,42 @@ inline uint32_t loadU32(const uint8_t* p) {
   return v;
 }
 
+// Epilogue of 8 channels (n0..n0+7) of row m, all valid: the same float64 steps as epilogueOne.
+inline void epilogue8(const GemmCtx& c, int32_t m, int32_t n0, __m256i raw) {
+  const __m256i zw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.zw + n0));
+  const __m256i ct = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.colTerm + n0));
+  const __m256i acc =
+      _mm256_add_epi32(_mm256_sub_epi32(raw, _mm256_mullo_epi32(zw, _mm256_set1_epi32(c.aSums[m]))), ct);
+  const size_t idx = static_cast<size_t>(m) * c.ldo + static_cast<size_t>(n0);
+  if (c.outKind == OUT_I32) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<int32_t*>(c.out) + idx), acc);
+    return;
+  }
+  const __m256d v0 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(acc)), _mm256_loadu_pd(c.mult + n0));
+  const __m256d v1 =
+      _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(acc, 1)), _mm256_loadu_pd(c.mult + n0 + 4));
+  if (c.outKind == OUT_F32) {
+    const __m256 f = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(v0)), _mm256_cvtpd_ps(v1), 1);
+    _mm256_storeu_ps(static_cast<float*>(c.out) + idx, f);
+    return;
+  }
+  const __m256d zo = _mm256_set1_pd(static_cast<double>(c.zo));
+  const __m256d lo = _mm256_set1_pd(static_cast<double>(c.lo));
+  const __m256d hi = _mm256_set1_pd(255.0);
+  const __m256d q0 = _mm256_min_pd(
+      _mm256_max_pd(_mm256_add_pd(_mm256_round_pd(v0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zo), lo), hi);
+  const __m256d q1 = _mm256_min_pd(
+      _mm256_max_pd(_mm256_add_pd(_mm256_round_pd(v1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zo), lo), hi);
+  const __m128i w16 = _mm_packs_epi32(_mm256_cvttpd_epi32(q0), _mm256_cvttpd_epi32(q1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(c.out) + idx), _mm_packus_epi16(w16, w16));
+}
+
 inline void store16(const GemmCtx& c, int32_t m, int32_t nb, __m256i lo8, __m256i hi8) {
+  if ((nb + 1) * 16 <= c.w->n) {
+    epilogue8(c, m, nb * 16, lo8);
+    epilogue8(c, m, nb * 16 + 8, hi8);
+    return;
+  }
   alignas(32) int32_t raw[16];
   _mm256_store_si256(reinterpret_cast<__m256i*>(raw), lo8);
   _mm256_store_si256(reinterpret_cast<__m256i*>(raw + 8), hi8);
