@@ -129,6 +129,79 @@ void microVnni(const GemmCtx& c, int32_t m, int32_t nb) {
   for (int r = 0; r < MR; ++r) store16(c, m + r, nb, acc[r][0], acc[r][1]);
 }
 
+// 6 rows x one block (16 channels) in assembly: ymm0-11 accumulate row r, half h as ymm(2r + h),
+// ymm12/13 hold the group's weights, ymm14/15 the broadcast activations.
+void microVnni6Asm(const GemmCtx& c, int32_t m, int32_t nb) {
+  const Packed& w = *c.w;
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * w.blockBytes();
+  const uint8_t* a = c.a + static_cast<size_t>(m) * c.lda;
+  const uint8_t* a3 = a + 3 * c.lda;
+  const size_t lda = c.lda;
+  int64_t kg = w.kgroups;
+  alignas(32) int32_t acc[6][16];
+  __asm__ volatile(
+      "vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
+      "vpxor %%ymm1, %%ymm1, %%ymm1\n\t"
+      "vpxor %%ymm2, %%ymm2, %%ymm2\n\t"
+      "vpxor %%ymm3, %%ymm3, %%ymm3\n\t"
+      "vpxor %%ymm4, %%ymm4, %%ymm4\n\t"
+      "vpxor %%ymm5, %%ymm5, %%ymm5\n\t"
+      "vpxor %%ymm6, %%ymm6, %%ymm6\n\t"
+      "vpxor %%ymm7, %%ymm7, %%ymm7\n\t"
+      "vpxor %%ymm8, %%ymm8, %%ymm8\n\t"
+      "vpxor %%ymm9, %%ymm9, %%ymm9\n\t"
+      "vpxor %%ymm10, %%ymm10, %%ymm10\n\t"
+      "vpxor %%ymm11, %%ymm11, %%ymm11\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa (%[b]), %%ymm12\n\t"
+      "vmovdqa 32(%[b]), %%ymm13\n\t"
+      "vpbroadcastd (%[a]), %%ymm14\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%ymm15\n\t"
+      "%{vex%} vpdpbusd %%ymm12, %%ymm14, %%ymm0\n\t"
+      "%{vex%} vpdpbusd %%ymm13, %%ymm14, %%ymm1\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%ymm14\n\t"
+      "%{vex%} vpdpbusd %%ymm12, %%ymm15, %%ymm2\n\t"
+      "%{vex%} vpdpbusd %%ymm13, %%ymm15, %%ymm3\n\t"
+      "vpbroadcastd (%[a3]), %%ymm15\n\t"
+      "%{vex%} vpdpbusd %%ymm12, %%ymm14, %%ymm4\n\t"
+      "%{vex%} vpdpbusd %%ymm13, %%ymm14, %%ymm5\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%ymm14\n\t"
+      "%{vex%} vpdpbusd %%ymm12, %%ymm15, %%ymm6\n\t"
+      "%{vex%} vpdpbusd %%ymm13, %%ymm15, %%ymm7\n\t"
+      "vpbroadcastd (%[a3], %[lda], 2), %%ymm15\n\t"
+      "%{vex%} vpdpbusd %%ymm12, %%ymm14, %%ymm8\n\t"
+      "%{vex%} vpdpbusd %%ymm13, %%ymm14, %%ymm9\n\t"
+      "%{vex%} vpdpbusd %%ymm12, %%ymm15, %%ymm10\n\t"
+      "%{vex%} vpdpbusd %%ymm13, %%ymm15, %%ymm11\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa %%ymm0, 0(%[acc])\n\t"
+      "vmovdqa %%ymm1, 32(%[acc])\n\t"
+      "vmovdqa %%ymm2, 64(%[acc])\n\t"
+      "vmovdqa %%ymm3, 96(%[acc])\n\t"
+      "vmovdqa %%ymm4, 128(%[acc])\n\t"
+      "vmovdqa %%ymm5, 160(%[acc])\n\t"
+      "vmovdqa %%ymm6, 192(%[acc])\n\t"
+      "vmovdqa %%ymm7, 224(%[acc])\n\t"
+      "vmovdqa %%ymm8, 256(%[acc])\n\t"
+      "vmovdqa %%ymm9, 288(%[acc])\n\t"
+      "vmovdqa %%ymm10, 320(%[acc])\n\t"
+      "vmovdqa %%ymm11, 352(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [acc] "r"(&acc[0][0])
+      : "ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", "ymm9", "ymm10", "ymm11", "ymm12", "ymm13", "ymm14", "ymm15", "cc", "memory");
+  for (int r = 0; r < 6; ++r)
+    store16(c, m + r, nb, _mm256_load_si256(reinterpret_cast<const __m256i*>(acc[r])),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(acc[r] + 8)));
+}
+
 MicroFn vnniTable(int mr) {
   switch (mr) {
     case 1: return microVnni<1>;
@@ -136,7 +209,7 @@ MicroFn vnniTable(int mr) {
     case 3: return microVnni<3>;
     case 4: return microVnni<4>;
     case 5: return microVnni<5>;
-    default: return microVnni<6>;
+    default: return microVnni6Asm;
   }
 }
 
