@@ -135,7 +135,7 @@ export const sweep: Command = {
           const s = await trainBayes(model, train, {
             epochs,
             batchSize: 64,
-            lr: posterior === 'sghmc' ? 0.5 : 2e-3,
+            lr: undefined,
             beta: 0.1,
             seed: f.seed,
             task: 'classification',

@@ -30,7 +30,7 @@ const flags = {
   },
   epochs: { type: 'int', help: 'training epochs', default: 2, min: 1, max: 1000 },
   'batch-size': { type: 'int', help: 'mini-batch size', default: 64, min: 1, max: 4096 },
-  lr: { type: 'number', help: 'learning rate (Adam; SGHMC: its lr)', default: 2e-3, min: 0 },
+  lr: { type: 'number', help: 'learning rate (default: Adam 2e-3; SGHMC sampler 0.5)', min: 0 },
   beta: { type: 'number', help: 'KL weight of the ELBO (1 = true ELBO)', default: 0.1, min: 0 },
   members: {
     type: 'int',

@@ -17,8 +17,8 @@ import { isEnsemble, isVariational } from './models.js';
 export interface TrainOptions {
   epochs: number;
   batchSize: number;
-  /** Adam learning rate (variational posteriors) or SGHMC lr. */
-  lr: number;
+  /** Adam learning rate (default 2e-3), or the SGHMC sampler's lr (default 0.5, step lr / sqrt(N)). */
+  lr?: number;
   /** KL weight of the ELBO (1 = the true ELBO). */
   beta: number;
   seed: number;
@@ -75,7 +75,7 @@ export async function trainBayes(
   const collectAt = new Set<number>();
   if (ensemble) {
     objective = 'SGHMC on NLL + negLogPrior / N';
-    optimizer = new SghmcSampler({ lr: opts.lr, datasetSize: n, burnIn, seed: opts.seed });
+    optimizer = new SghmcSampler({ lr: opts.lr ?? 0.5, datasetSize: n, burnIn, seed: opts.seed });
     const members = Math.max(1, opts.members);
     for (let k = 1; k <= members; k++) {
       collectAt.add(burnIn + Math.max(1, Math.round(((totalSteps - burnIn) * k) / members)));
@@ -103,7 +103,7 @@ export async function trainBayes(
     result = await fit(model, data, {
       epochs: opts.epochs,
       batchSize: opts.batchSize,
-      lr: opts.lr,
+      lr: optimizer ? undefined : (opts.lr ?? 2e-3),
       optimizer: optimizer ?? 'adam',
       seed: opts.seed,
       loss,
