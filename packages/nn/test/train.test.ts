@@ -8,6 +8,7 @@ import {
   evaluate,
   fit,
   gaussianNll,
+  type IndexedData,
   Linear,
   type LossFn,
   type ProgressEvent,
@@ -242,6 +243,35 @@ describe('fit', () => {
     expect(res.epochLoss[39]).toBeLessThan(res.epochLoss[0] - 0.5);
     m.dispose();
     tf.dispose([x, y]);
+  });
+
+  it('trains from an indexed (lazy) dataset; every example is served once per epoch', async () => {
+    const data = blobs(50, 8);
+    const served: number[][] = [];
+    const lazy: IndexedData = {
+      size: 50,
+      batch: (idx) => {
+        served.push(Array.from(idx));
+        const it = tf.tensor1d(idx, 'int32');
+        const b = { x: tf.gather(data.x, it), y: tf.gather(data.y, it) };
+        it.dispose();
+        return b;
+      },
+    };
+    const m = mlp(6);
+    const before = tf.memory().numTensors;
+    const res = await fit(m, lazy, { epochs: 2, batchSize: 16 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(res.steps).toBe(8);
+    expect(served.map((b) => b.length)).toEqual([16, 16, 16, 2, 16, 16, 16, 2]);
+    const epoch1 = served
+      .slice(0, 4)
+      .flat()
+      .sort((a, b) => a - b);
+    expect(epoch1).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(served[0]).not.toEqual(served[4]);
+    m.dispose();
+    tf.dispose([data.x, data.y]);
   });
 
   it('permutation is a deterministic permutation', () => {
