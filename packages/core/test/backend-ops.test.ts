@@ -84,6 +84,20 @@ const cases: Case[] = [
   c('matMul', [any([4, 6]), any([6, 5])], (a, b) => tf.matMul(a, b)),
   c('matMul transposed', [any([6, 4]), any([5, 6])], (a, b) => tf.matMul(a, b, true, true)),
   c('batched matMul', [any([2, 3, 4]), any([2, 4, 5])], (a, b) => tf.matMul(a, b)),
+  c('matMul transposeA', [any([6, 4]), any([6, 5])], (a, b) => tf.matMul(a, b, true, false)),
+  c('matMul transposeB', [any([4, 6]), any([5, 6])], (a, b) => tf.matMul(a, b, false, true)),
+  // (tfjs-core's MatMul gradient does not reduce a broadcast batch dimension: same batch here.)
+  c('batched matMul transposed', [any([2, 4, 3]), any([2, 5, 4])], (a, b) => tf.matMul(a, b, true, true)),
+  c('fused matMul transposed + bias + relu', [any([6, 4]), any([5, 6]), any([5])], (a, b, bias) =>
+    tf.fused.matMul({
+      a: a as tf.Tensor2D,
+      b: b as tf.Tensor2D,
+      transposeA: true,
+      transposeB: true,
+      bias,
+      activation: 'relu',
+    }),
+  ),
   // Convolutions and pooling
   c('conv2d valid', [x4, any([3, 3, 3, 4])], (x, w) =>
     tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'),

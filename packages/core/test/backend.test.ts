@@ -18,6 +18,12 @@ describe('initBackend', () => {
     expect(info.simd).toBe(true);
     expect(info.kernelsAdded).toContain('Conv2DBackpropFilter');
     for (const k of info.kernelsAdded) expect(tf.getKernel(k, 'wasm')).toBeDefined();
+    expect(info.kernelsReplaced).toEqual([
+      'MaxPoolGrad',
+      'BatchMatMul',
+      '_FusedMatMul',
+      'Conv2DBackpropInput',
+    ]);
     // tfjs-core 4.22 has 99 gradients over the kernels cpu and wasm know; all are registered.
     expect(info.gradientCount).toBeGreaterThanOrEqual(95);
     expect(tf.getGradient('Conv2D')).toBeDefined();

@@ -17,6 +17,8 @@ export {
   DELEGATED_KERNELS,
   NATIVE_KERNELS,
   REPLACED_KERNELS,
+  REROUTED_KERNELS,
+  UNTRANSPOSED_KERNELS,
   ZERO_GRADIENT_KERNELS,
 } from './wasm-kernels.js';
 
@@ -48,7 +50,7 @@ export interface BackendInfo {
   fallbackReason: string | null;
   /** Kernels qbnn added for the wasm backend, which lacks them (empty if another copy did it). */
   kernelsAdded: readonly string[];
-  /** Faulty wasm kernels qbnn replaced (see `REPLACED_KERNELS`). */
+  /** Wasm kernels qbnn replaced or wrapped (`REPLACED_KERNELS`, `UNTRANSPOSED_KERNELS`, `REROUTED_KERNELS`). */
   kernelsReplaced: readonly string[];
   /** Zero gradients qbnn registered for comparison and logic kernels (see `ZERO_GRADIENT_KERNELS`). */
   gradientsAdded: readonly string[];

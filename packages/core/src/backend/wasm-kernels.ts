@@ -45,6 +45,22 @@ export const NATIVE_KERNELS = [
 export const REPLACED_KERNELS = ['MaxPoolGrad'] as const;
 
 /**
+ * Wasm kernels wrapped so that a transposed operand is first transposed explicitly (wasm
+ * Transpose kernel) and the product runs untransposed: wasm's BatchMatMul is ~10x slower with
+ * transposeA or transposeB set (0.7 against 7-9 GFLOPS here), and tfjs-core's MatMul gradient
+ * always sets one of them (dA = dy B^T, dB = A^T dy).
+ */
+export const UNTRANSPOSED_KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
+
+/**
+ * Wasm kernels qbnn computes through a faster wasm kernel, keeping the original for the cases it
+ * does not cover. Conv2DBackpropInput (NHWC): wasm's runs ~30x slower than its Conv2D forward with
+ * the same FLOPs; qbnn builds the stride-dilated, padded dy in JS and runs wasm's Conv2D with the
+ * flipped filter.
+ */
+export const REROUTED_KERNELS = ['Conv2DBackpropInput'] as const;
+
+/**
  * Kernels whose output is piecewise constant in their inputs (comparisons, logic) and which
  * tfjs-core gives no gradient, so that any use inside a differentiated function, e.g. the mask
  * `where(greater(x, 0), ...)`, throws "gradient function not found". Their gradient is zero almost
@@ -484,6 +500,122 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
   return out;
 }
 
+/** Wraps a wasm matmul kernel (BatchMatMul, _FusedMatMul): see {@link UNTRANSPOSED_KERNELS}. */
+function untransposing(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    ...original,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB } = attrs as unknown as { transposeA?: boolean; transposeB?: boolean };
+      if (!transposeA && !transposeB) return original.kernelFunc({ inputs, backend, attrs });
+      const wasm = asWasm(backend, original.kernelName);
+      const transpose = tf.getKernel('Transpose', 'wasm');
+      if (transpose === undefined) return original.kernelFunc({ inputs, backend, attrs });
+      const temps: TensorInfo[] = [];
+      const transposed = (info: TensorInfo): TensorInfo => {
+        const rank = info.shape.length;
+        const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+        const out = transpose.kernelFunc({ inputs: { x: info }, backend, attrs: { perm } }) as TensorInfo;
+        temps.push(out);
+        return out;
+      };
+      const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+      try {
+        return original.kernelFunc({
+          inputs: { ...inputs, a: transposeA ? transposed(a) : a, b: transposeB ? transposed(b) : b },
+          backend,
+          attrs: { ...attrs, transposeA: false, transposeB: false },
+        });
+      } finally {
+        for (const t of temps) wasm.disposeData(t.dataId);
+      }
+    },
+  };
+}
+
+/**
+ * Conv2DBackpropInput (NHWC) through wasm's Conv2D: with dyd the output gradient spread out by
+ * the strides and shifted by the padding, dydPad[b, t, u, co] = dy[b, (t - pl) / sh, (u - pw) / sw, co]
+ * where those are integers in range (zero elsewhere), pl = fh - 1 - top and pw = fw - 1 - left,
+ * dx = validConv(dydPad, Wr) with Wr[j, k, co, ci] = W[fh-1-j, fw-1-k, ci, co].
+ */
+function conv2DBackpropInputViaConv(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    ...original,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
+        strides: [number, number] | number;
+        pad: Pad;
+        dataFormat: 'NHWC' | 'NCHW';
+        dimRoundingMode: Rounding;
+        inputShape: [number, number, number, number];
+      };
+      const conv2d = tf.getKernel('Conv2D', 'wasm');
+      if (
+        dataFormat === 'NCHW' ||
+        dy.dtype !== 'float32' ||
+        filter.dtype !== 'float32' ||
+        conv2d === undefined
+      ) {
+        return original.kernelFunc({ inputs, backend, attrs });
+      }
+      const wasm = asWasm(backend, 'Conv2DBackpropInput');
+      const ci = tf.backend_util.computeConv2DInfo(
+        inputShape,
+        filter.shape as [number, number, number, number],
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+        false,
+        'channelsLast',
+      );
+      const { batchSize: n, inHeight: h, inWidth: w, inChannels: cin, outHeight: oh, outWidth: ow } = ci;
+      const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, outChannels: cout } = ci;
+      const pl = fh - 1 - ci.padInfo.top;
+      const pw = fw - 1 - ci.padInfo.left;
+      const ph = h + fh - 1;
+      const pwid = w + fw - 1;
+      const padded = wasm.makeOutput([n, ph, pwid, cout], 'float32');
+      const flipped = wasm.makeOutput([fh, fw, cout, cin], 'float32');
+      // Views after both allocations (an allocation may grow, and so detach, the heap).
+      const pv = wasm.typedArrayFromHeap(padded) as Float32Array;
+      const fv = wasm.typedArrayFromHeap(flipped) as Float32Array;
+      const dyv = wasm.typedArrayFromHeap(dy) as Float32Array;
+      const wv = wasm.typedArrayFromHeap(filter) as Float32Array;
+      pv.fill(0);
+      for (let b = 0; b < n; b++) {
+        for (let i = 0; i < oh; i++) {
+          const t = i * sh + pl;
+          if (t < 0 || t >= ph) continue;
+          for (let j = 0; j < ow; j++) {
+            const u = j * sw + pw;
+            if (u < 0 || u >= pwid) continue;
+            const src = ((b * oh + i) * ow + j) * cout;
+            pv.set(dyv.subarray(src, src + cout), ((b * ph + t) * pwid + u) * cout);
+          }
+        }
+      }
+      for (let kh = 0; kh < fh; kh++)
+        for (let kw = 0; kw < fw; kw++)
+          for (let c = 0; c < cin; c++)
+            for (let o = 0; o < cout; o++)
+              fv[(((fh - 1 - kh) * fw + (fw - 1 - kw)) * cout + o) * cin + c] =
+                wv[((kh * fw + kw) * cin + c) * cout + o];
+      try {
+        return conv2d.kernelFunc({
+          inputs: { x: padded, filter: flipped },
+          backend,
+          attrs: { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] },
+        });
+      } finally {
+        wasm.disposeData(padded.dataId);
+        wasm.disposeData(flipped.dataId);
+      }
+    },
+  };
+}
+
 /** The native kernel functions, by kernel name. */
 const nativeKernels: Record<
   (typeof NATIVE_KERNELS)[number] | (typeof REPLACED_KERNELS)[number],
@@ -535,6 +667,20 @@ export function registerWasmTrainingSupport(): WasmTrainingSupport {
     if (existing !== undefined && qbnnKernels.has(existing.kernelFunc)) continue;
     if (existing !== undefined) tf.unregisterKernel(name, 'wasm');
     register({ kernelName: name, backendName: 'wasm', kernelFunc: nativeKernels[name] });
+    kernelsReplaced.push(name);
+  }
+  for (const name of UNTRANSPOSED_KERNELS) {
+    const existing = tf.getKernel(name, 'wasm');
+    if (existing === undefined || qbnnKernels.has(existing.kernelFunc)) continue;
+    tf.unregisterKernel(name, 'wasm');
+    register(untransposing(existing));
+    kernelsReplaced.push(name);
+  }
+  for (const name of REROUTED_KERNELS) {
+    const existing = tf.getKernel(name, 'wasm');
+    if (existing === undefined || qbnnKernels.has(existing.kernelFunc)) continue;
+    tf.unregisterKernel(name, 'wasm');
+    register(conv2DBackpropInputViaConv(existing));
     kernelsReplaced.push(name);
   }
   for (const name of ZERO_GRADIENT_KERNELS) {
