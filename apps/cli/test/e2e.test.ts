@@ -123,6 +123,8 @@ describe('train -> quantize -> eval -> report on real MNIST digits', () => {
       '--samples',
       '4',
       '--throughput',
+      '--throughput-seconds',
+      '0.2',
       '--out',
       out,
       '--json',

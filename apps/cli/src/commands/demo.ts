@@ -47,6 +47,7 @@ const flags = {
   'qat-size': { type: 'int', help: 'training digits used by QAT', default: 2000, min: 10, max: 10000 },
   'calibration-size': { type: 'int', help: 'training digits used to calibrate PTQ', default: 512, min: 1 },
   'throughput-batch': { type: 'int', help: 'batch of the throughput measurement', default: 64, min: 1 },
+  'throughput-seconds': { type: 'number', help: 'minimum timing per implementation', default: 1, min: 0 },
   ...commonFlags,
 } as const;
 
@@ -144,7 +145,7 @@ export const demo: Command = {
       samples: f.samples,
       seed: f.seed,
       quiet: f.quiet,
-      throughput: { batch: f['throughput-batch'], minSeconds: 1, backend: rt.backend },
+      throughput: { batch: f['throughput-batch'], minSeconds: f['throughput-seconds'], backend: rt.backend },
     });
     const seconds = (performance.now() - t0) / 1000;
     const results: Results = {

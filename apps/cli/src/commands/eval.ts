@@ -49,6 +49,7 @@ const flags = {
     help: 'also measure images per second (needs --checkpoint)',
     default: false,
   },
+  'throughput-seconds': { type: 'number', help: 'minimum timing per implementation', default: 1, min: 0 },
   out: {
     type: 'string',
     help: 'results file to write (JSON, for qbnn report)',
@@ -97,7 +98,9 @@ export const evaluate: Command = {
         seed: f.seed,
         quiet: f.quiet,
         floatInputShape: cfg ? inputShapeOf(cfg.model) : undefined,
-        throughput: f.throughput ? { batch: 64, minSeconds: 1, backend: rt.backend } : undefined,
+        throughput: f.throughput
+          ? { batch: 64, minSeconds: f['throughput-seconds'], backend: rt.backend }
+          : undefined,
       });
       const results: Results = {
         format: 'qbnn-results/1',
