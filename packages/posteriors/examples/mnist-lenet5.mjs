@@ -138,7 +138,11 @@ async function trainVariational(name, posteriorOptions, mode, lr = 1e-3) {
 
 /** SGHMC: burn-in epochs with adaptation, then ensemble members collected along the chain. */
 async function trainSghmc() {
-  const model = lenet5({}, { seed: SEED, factory: bayesFactory({ posterior: 'sghmc' }) });
+  // Prior N(0, 1/fanIn) per layer (see SghmcPosteriorOptions.precision).
+  const model = lenet5(
+    {},
+    { seed: SEED, factory: bayesFactory({ posterior: 'sghmc', posteriorOptions: { precision: 'fanIn' } }) },
+  );
   const posts = bayesLayers(model).map(([, l]) => l.posterior);
   const burnEpochs = Number(process.env.BURNIN ?? Math.max(1, EPOCHS - 1));
   const every = Number(process.env.COLLECT_EVERY ?? 25);

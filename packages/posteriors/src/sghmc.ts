@@ -25,8 +25,12 @@ export interface SghmcPosteriorOptions {
   biasInit?: LocInit;
   /** Start from a trained deterministic layer. */
   initFrom?: InitFrom;
-  /** Initial prior precision lambda (prior N(0, 1/lambda)) of weight and bias. Default 1. */
-  precision?: number;
+  /**
+   * Initial prior precision lambda (prior N(0, 1/lambda)) of weight and bias. `'fanIn'` sets
+   * lambda = fanIn, a prior N(0, 1/fanIn) on the layer's scale (a plain N(0, 1) lets the many
+   * weights the data barely constrain wander to O(1) and swamp the output). Default 1.
+   */
+  precision?: number | 'fanIn';
 }
 
 /**
@@ -73,7 +77,7 @@ export class SghmcPosterior implements Posterior {
           : locValues(options.biasInit ?? 'kaiming', sizeOf(spec.biasShape), spec.fanIn, init);
       this.bias = makeVariable(b, spec.biasShape, c ? 'bias' : `${name}.bias`, c);
     } else this.bias = null;
-    const lambda = options.precision ?? 1;
+    const lambda = options.precision === 'fanIn' ? spec.fanIn : (options.precision ?? 1);
     if (!(lambda > 0)) throw new QbnnError('ERR_ARG', `sghmc: precision must be positive, got ${lambda}`);
     this.precision = { weight: lambda, bias: lambda };
   }

@@ -63,7 +63,7 @@ describe('BayesLinear (gaussian)', () => {
         [1, -2, 0.5, 0],
         [0.3, 0.3, -1, 2],
       ]);
-      const k = 3000;
+      const k = 2000;
       const { mean, variance } = outputMoments(() => l.forward(x), k);
       const mu = l.param('weight_mu').arraySync() as number[][];
       const rho = l.param('weight_rho').arraySync() as number[][];
@@ -162,7 +162,7 @@ describe('BayesConv2d', () => {
     const ref = conv2d(x, c.param('weight_mu'), c.param('bias_mu'), c.params);
     expect(c.forward(x).dataSync()).toEqual(ref.dataSync());
     c.mode = 'local';
-    const k = 2000;
+    const k = 1200;
     const { mean, variance } = outputMoments(() => c.forward(x), k);
     const expVar = tf
       .tidy(() =>
@@ -184,7 +184,7 @@ describe('BayesConv2d', () => {
   it('flipout on a convolution has the same per-output moments as independent weight samples', () => {
     const c = new BayesConv2d(1, 2, 2, { seed: 8, mode: 'flipout', posteriorOptions: { rhoInit: -1 } });
     const x = tf.tensor4d(new Rng(2).normal(2 * 4 * 4), [2, 1, 4, 4]);
-    const k = 2000;
+    const k = 1200;
     const { mean, variance } = outputMoments(() => c.forward(x), k);
     const expMean = conv2d(x, c.param('weight_mu'), c.param('bias_mu'), c.params).dataSync();
     const expVar = tf

@@ -54,6 +54,21 @@ describe('SghmcSampler', () => {
 });
 
 describe('SghmcPosterior', () => {
+  it("precision 'fanIn' gives the prior N(0, 1/fanIn)", () => {
+    const post = new SghmcPosterior(
+      { weightShape: [4, 3, 5, 5], biasShape: [4], fanIn: 75, rng: new Rng(1) },
+      { precision: 'fanIn' },
+    );
+    expect(post.precision).toEqual({ weight: 75, bias: 75 });
+    expect(
+      () =>
+        new SghmcPosterior(
+          { weightShape: [1], biasShape: null, fanIn: 1, rng: new Rng(1) },
+          { precision: 0 },
+        ),
+    ).toThrow(/precision/);
+  });
+
   it('resamples the prior precision from its Gamma conditional', () => {
     const post = new SghmcPosterior({ weightShape: [50, 20], biasShape: null, fanIn: 20, rng: new Rng(1) });
     const ss = tf.sum(tf.square(post.weight)).dataSync()[0];
