@@ -33,9 +33,10 @@ export interface InitBackendOptions {
    */
   backend?: 'auto' | BackendName;
   /**
-   * Where the tfjs-backend-wasm `.wasm` binaries are served from (a URL prefix ending in '/'), for
-   * browsers whose bundler does not serve them beside the script. Ignored in Node, which reads them
-   * from the installed package.
+   * Where the tfjs-backend-wasm `.wasm` binaries are (a URL prefix, or in Node a directory, ending
+   * in '/'), passed to tfjs-backend-wasm's `setWasmPaths` before the backend starts. Needed in
+   * browsers whose bundler does not serve the binaries beside the script; by default Node reads
+   * them from the installed package.
    */
   wasmPath?: string;
   /** Receives the fallback message. Defaults to `console.warn`. */
