@@ -15,4 +15,10 @@ export {
   regressionMlp,
   resnet18,
 } from './models.js';
-export { type ArchBuilder, architectures, buildModel, registerArchitecture } from './registry.js';
+export {
+  type ArchBuilder,
+  architectureRegistry,
+  architectures,
+  buildModel,
+  registerArchitecture,
+} from './registry.js';

@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { QbnnError, Registry } from '@qbnn/core';
 import type { Module } from '../module.js';
 import { lenet5, regressionMlp, resnet18 } from './models.js';
 
@@ -9,32 +9,24 @@ import { lenet5, regressionMlp, resnet18 } from './models.js';
  */
 export type ArchBuilder = (config: Record<string, unknown>) => Module;
 
-const archs = new Map<string, ArchBuilder>();
+/** The architecture registry (a core `Registry`): name to builder. */
+export const architectureRegistry = new Registry<ArchBuilder>('architecture');
 
 /** Registers an architecture under a name (ERR_ARG if taken, unless `replace`). */
 export function registerArchitecture(name: string, build: ArchBuilder, replace = false): void {
   if (!/^[A-Za-z0-9_.:/-]+$/.test(name))
     throw new QbnnError('ERR_ARG', `architecture name '${name}' is not valid`);
-  if (archs.has(name) && !replace)
-    throw new QbnnError('ERR_ARG', `architecture '${name}' is already registered`);
-  archs.set(name, build);
+  architectureRegistry.register(name, build, { override: replace });
 }
 
-/** Names of the registered architectures. */
+/** Names of the registered architectures, sorted. */
 export function architectures(): string[] {
-  return [...archs.keys()].sort();
+  return architectureRegistry.list().sort();
 }
 
 /** Builds a registered architecture (ERR_UNKNOWN for an unknown name). */
 export function buildModel(name: string, config: Record<string, unknown> = {}): Module {
-  const b = archs.get(name);
-  if (!b) {
-    throw new QbnnError(
-      'ERR_UNKNOWN',
-      `unknown architecture '${name}' (known: ${architectures().join(', ')})`,
-    );
-  }
-  return b(config);
+  return architectureRegistry.get(name)(config);
 }
 
 const seedOf = (c: Record<string, unknown>) => (typeof c.seed === 'number' ? c.seed : 0);
