@@ -87,19 +87,36 @@ export const klSuite: Suite = {
       `tfjs-${info.backend} (single-threaded), batch ${batch}, Adam lr 1e-3, untrained models. Time: median ms of a whole training step (forward, negative ELBO with KL / 60000, gradients, update). peak_bytes (extra, and ratios peak_mb_*): tfjs high-water bytes above the level before the step, from tf.profile in a separate step. closed ignores M (run once).`,
     );
     const skipped: string[] = [];
+    // direct's growth per MC sample, per trainable parameter (bytes, ms), fitted on the first
+    // subject's two smallest M and used to estimate larger cells of every subject.
+    let slope: { bytes: number; ms: number } | undefined;
     for (const s of subs) {
       ctx.note(`${s.name}: ${s.description}`);
+      const params = s.model.numParameters();
       const opt = tf.train.adam(1e-3);
       for (const method of ['closed', 'direct', 'repar'] as KlMethod[]) {
-        let last: { m: number; peak: number; ms: number } | undefined;
+        const seen: { m: number; peak: number; ms: number }[] = [];
         for (const m of method === 'closed' ? [1] : ms) {
-          // direct grows linearly in M; repar and closed do not
-          const grow = method === 'direct' && last ? m / last.m : 1;
-          const estPeak = last ? last.peak * grow : 0;
-          const estMs = last ? last.ms * grow : 0;
+          const last = seen[seen.length - 1];
+          let estPeak = last?.peak ?? 0;
+          let estMs = last?.ms ?? 0;
+          if (method === 'direct' && last) {
+            // linear in M: from this subject's own two points, else the fitted per-parameter slope
+            const first = seen[0];
+            const perBytes =
+              seen.length > 1
+                ? (last.peak - first.peak) / (last.m - first.m)
+                : (slope?.bytes ?? last.peak) * (slope ? params : 1);
+            const perMs =
+              seen.length > 1
+                ? (last.ms - first.ms) / (last.m - first.m)
+                : (slope?.ms ?? last.ms) * (slope ? params : 1);
+            estPeak = last.peak + perBytes * (m - last.m);
+            estMs = last.ms + perMs * (m - last.m);
+          }
           if (method === 'direct' && !ctx.quick && (estPeak > MEMORY_CAP || estMs > TIME_CAP_MS)) {
             skipped.push(
-              `${s.name} direct M=${m} (estimated ${(estPeak / 1e9).toFixed(1)} GB peak, ${(estMs / 1e3).toFixed(1)} s a step, linear in M from M=${last?.m})`,
+              `${s.name} direct M=${m} (estimated ${(estPeak / 1e9).toFixed(1)} GB peak, ${(estMs / 1e3).toFixed(1)} s a step)`,
             );
             continue;
           }
@@ -118,7 +135,14 @@ export const klSuite: Suite = {
           const tag = `${s.name.startsWith('BayesLinear') ? 'linear' : 'lenet5'}_${method}${method === 'closed' ? '' : `_M${m}`}`;
           ctx.ratio(`peak_mb_${tag}`, peak / 2 ** 20);
           if (slow) ctx.note(`${s.name} ${method} M=${m}: 3 timed runs (estimated over 2 s a step)`);
-          last = { m, peak, ms: r.median_ms };
+          seen.push({ m, peak, ms: r.median_ms });
+          if (method === 'direct' && !slope && seen.length === 2) {
+            const [a, b] = seen;
+            slope = {
+              bytes: Math.max(0, (b.peak - a.peak) / (b.m - a.m) / params),
+              ms: Math.max(0, (b.ms - a.ms) / (b.m - a.m) / params),
+            };
+          }
         }
       }
       opt.dispose();
@@ -127,7 +151,7 @@ export const klSuite: Suite = {
     }
     if (skipped.length)
       ctx.note(
-        `direct keeps all M weight samples in the autodiff graph, so its memory grows linearly with M; skipped: ${skipped.join('; ')}. repar and closed run at every M in flat memory.`,
+        `direct keeps all M weight samples in the autodiff graph, so its memory grows linearly with M; cells estimated over ${MEMORY_CAP / 1e9} GB (tfjs-wasm's heap is a 32-bit space) or ${TIME_CAP_MS / 1e3} s a step were skipped, the estimate linear in M from the subject's own two smallest M, or from the growth per sample and parameter fitted on the BayesLinear: ${skipped.join('; ')}. repar and closed run at every M in flat memory.`,
       );
   },
 };
