@@ -2,15 +2,20 @@ import { Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  AvgPool2d,
+  BatchNorm2d,
+  Conv2d,
   cosineAnnealing,
   crossEntropy,
   Dropout,
   evaluate,
+  Flatten,
   fit,
   gaussianNll,
   type IndexedData,
   Linear,
   type LossFn,
+  MaxPool2d,
   type ProgressEvent,
   permutation,
   predict,
@@ -146,6 +151,41 @@ describe('fit', () => {
     expect(tf.memory().numTensors).toBe(before);
     m.dispose();
     tf.dispose([data.x, data.y]);
+  });
+
+  it('conv, batch-norm and pooling training steps leak nothing either', async () => {
+    const x = tf.randomNormal([24, 2, 9, 9], 0, 1, 'float32', 1);
+    const y = tf.tensor1d(
+      Array.from({ length: 24 }, (_, i) => i % 3),
+      'int32',
+    );
+    const m = new Sequential(
+      new Conv2d(2, 4, 3, { stride: 2, padding: 1, seed: 1 }),
+      new BatchNorm2d(4),
+      new ReLU(),
+      new Conv2d(4, 4, 3, { dilation: 2, padding: 2, groups: 2, seed: 2 }),
+      new MaxPool2d(2),
+      new AvgPool2d(1),
+      new Flatten(),
+      new Dropout(0.2),
+      new Linear(16, 3, { seed: 3 }),
+    );
+    const counts: number[] = [];
+    const res = await fit(
+      m,
+      { x, y },
+      {
+        epochs: 6,
+        batchSize: 8,
+        onProgress: (e) => {
+          if (e.type === 'step') counts.push(tf.memory().numTensors);
+        },
+      },
+    );
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    expect(res.epochLoss[5]).toBeLessThan(res.epochLoss[0]);
+    m.dispose();
+    tf.dispose([x, y]);
   });
 
   it('clips the global gradient norm and reports it', async () => {
