@@ -1,6 +1,7 @@
 {
   "variables": {
-    "qbnn_sanitize%": "<!(node -p \"process.env.QBNN_SANITIZE === '1' ? 1 : 0\")"
+    "qbnn_sanitize%": "<!(node -p \"process.env.QBNN_SANITIZE === '1' ? 1 : 0\")",
+    "qbnn_portable%": "<!(node -p \"process.env.QBNN_PORTABLE === '1' ? 1 : 0\")"
   },
   "targets": [
     {
@@ -25,6 +26,7 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
       "ldflags": ["-pthread"],
       "conditions": [
+        ["qbnn_portable==1", { "defines": ["QBNN_PORTABLE"] }],
         ["qbnn_sanitize==1", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-g"],
           "ldflags": ["-fsanitize=address,undefined"]

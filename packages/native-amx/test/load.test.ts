@@ -34,6 +34,11 @@ describe('loading', () => {
     expect(nativeInfo()?.sanitized).toBe(true);
   });
 
+  test.skipIf(process.env.QBNN_EXPECT_PORTABLE !== '1')('the portable build is the one under test', () => {
+    expect(nativeInfo()?.arch).toBe('other');
+    expect(nativeInfo()?.available).toEqual(['scalar', 'amx-emulated']);
+  });
+
   test.skipIf(!nativeAvailable)('registers the native provider above the JS reference', () => {
     const p = getKernelProvider();
     expect(p.name).toBe('native');
@@ -53,8 +58,7 @@ describe('loading', () => {
     expect(isa()).toBe(info.best);
     if (!info.available.includes('amx')) expect(() => setIsa('amx')).toThrow(/not available/);
     expect(() => setIsa('sse9' as never)).toThrow(/unknown isa/);
-    if (process.arch === 'x64' && /avx512_vnni/.test(cpuFlags()))
-      expect(info.available).toContain('avx512vnni');
+    if (info.arch === 'x64' && /avx512_vnni/.test(cpuFlags())) expect(info.available).toContain('avx512vnni');
   });
 });
 

@@ -373,7 +373,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 #else
   o.Set("sanitized", false);
 #endif
-#if defined(__x86_64__)
+#if QBNN_X86
   o.Set("arch", "x64");
 #else
   o.Set("arch", "other");

@@ -3,7 +3,7 @@
 // UNTESTED ON REAL AMX HARDWARE until the test suite runs on such a CPU.
 #include "common.h"
 
-#if defined(__x86_64__)
+#if QBNN_X86
 #include <immintrin.h>
 
 #include <cstring>

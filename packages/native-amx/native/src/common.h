@@ -7,6 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
+// The x86-64 paths (CPUID dispatch, AVX2 / AVX-VNNI / AVX-512 / AMX kernels). Elsewhere (aarch64,
+// or with -DQBNN_PORTABLE to test that build on x86) only the portable scalar code is compiled.
+#if defined(__x86_64__) && !defined(QBNN_PORTABLE)
+#define QBNN_X86 1
+#else
+#define QBNN_X86 0
+#endif
+
 namespace qbnn {
 
 // The ISA paths, in order of preference. AMX_EMU runs the AMX kernel over the software tile

@@ -2,7 +2,7 @@
 // and the Linux permission request for AMX tile data.
 #include "common.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if QBNN_X86
 #include <cpuid.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -14,7 +14,7 @@ namespace qbnn {
 
 namespace {
 
-#if defined(__x86_64__) || defined(__i386__)
+#if QBNN_X86
 uint64_t xgetbv0() {
   uint32_t eax = 0;
   uint32_t edx = 0;

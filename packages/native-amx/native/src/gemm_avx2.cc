@@ -6,7 +6,7 @@
 // -32768 * -32768 products, impossible here.
 #include "common.h"
 
-#if defined(__x86_64__)
+#if QBNN_X86
 #include <immintrin.h>
 
 #include <cstring>

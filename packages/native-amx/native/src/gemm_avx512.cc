@@ -2,7 +2,7 @@
 // the whole K reduction in registers, then a vectorised float64 epilogue.
 #include "common.h"
 
-#if defined(__x86_64__)
+#if QBNN_X86
 #include <immintrin.h>
 
 #include <cstring>

@@ -2,7 +2,7 @@
 // lookup by gathers) and the AVX-512 fused Gaussian sampler.
 #include "common.h"
 
-#if defined(__x86_64__)
+#if QBNN_X86
 #include <immintrin.h>
 
 #pragma GCC push_options
