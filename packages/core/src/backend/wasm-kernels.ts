@@ -472,6 +472,9 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
   const xv = wasm.typedArrayFromHeap(input) as Float32Array;
   const dyv = wasm.typedArrayFromHeap(dy) as Float32Array;
   const acc = new Float64Array(dxv.length);
+  // Channels innermost: each window position is one contiguous run of c values.
+  const best = new Float64Array(c);
+  const at = new Int32Array(c);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < oh; i++) {
       const r0 = Math.max(0, i * sh - top);
@@ -479,22 +482,22 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
       for (let j = 0; j < ow; j++) {
         const c0 = Math.max(0, j * sw - left);
         const c1 = Math.min(w, j * sw - left + fw);
-        const dyBase = ((b * oh + i) * ow + j) * c;
-        for (let ch = 0; ch < c; ch++) {
-          let best = Number.NEGATIVE_INFINITY;
-          let at = -1;
-          for (let r = r0; r < r1; r++) {
-            for (let q = c0; q < c1; q++) {
-              const idx = ((b * h + r) * w + q) * c + ch;
-              const v = xv[idx];
-              if (v > best) {
-                best = v;
-                at = idx;
+        best.fill(Number.NEGATIVE_INFINITY);
+        at.fill(-1);
+        for (let r = r0; r < r1; r++) {
+          for (let q = c0; q < c1; q++) {
+            const base = ((b * h + r) * w + q) * c;
+            for (let ch = 0; ch < c; ch++) {
+              const v = xv[base + ch];
+              if (v > best[ch]) {
+                best[ch] = v;
+                at[ch] = base + ch;
               }
             }
           }
-          if (at >= 0) acc[at] += dyv[dyBase + ch];
         }
+        const dyBase = ((b * oh + i) * ow + j) * c;
+        for (let ch = 0; ch < c; ch++) if (at[ch] >= 0) acc[at[ch]] += dyv[dyBase + ch];
       }
     }
   }
