@@ -27,7 +27,8 @@ const ckpt = join(dir, 'm.safetensors');
 // A small but real run: 600 MNIST digits, 2 epochs of a Bayesian MLP, 200 held-out digits.
 const split = ['--train-size', '600', '--test-size', '200'];
 
-describe('train -> quantize -> eval -> report on real MNIST digits', () => {
+// Each step needs a few seconds of CPU; the timeout leaves room for a machine shared with other jobs.
+describe('train -> quantize -> eval -> report on real MNIST digits', { timeout: 300_000 }, () => {
   afterAll(() => {
     // keep the screenshots (the report of a real run) where a person can look at them
     for (const [from, to] of [
@@ -179,6 +180,58 @@ describe('train -> quantize -> eval -> report on real MNIST digits', () => {
       expect(existsSync(join(dir, 'report.png'))).toBe(true);
     },
   );
+
+  test('demo: a tiny run of the real pipeline (Bayesian LeNet-5, PTQ + QAT, float vs int8, report)', async () => {
+    const out = join(dir, 'demo');
+    const r = await run(
+      'demo',
+      '--train-size',
+      '128',
+      '--test-size',
+      '64',
+      '--ood-size',
+      '64',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '32',
+      '--qat-size',
+      '64',
+      '--calibration-size',
+      '32',
+      '--samples',
+      '2',
+      '--throughput-batch',
+      '8',
+      '--throughput-seconds',
+      '0',
+      '--out-dir',
+      out,
+      '--quiet',
+    );
+    expect(r.code, r.err).toBe(0);
+    for (const f of [
+      'model.safetensors',
+      'ptq-w8a8.safetensors',
+      'qat-w8a8.safetensors',
+      'results.json',
+      'report.html',
+    ]) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    expect(r.err).toMatch(/integer engine provider '(js|native)'/);
+    expect(r.out).toMatch(/^accuracy\s+\d\.\d{4}\s+\d\.\d{4}\s+\d\.\d{4}$/m);
+    expect(r.out).toMatch(/^OOD AUROC \(entropy\)\s+\d\.\d{4}/m);
+    expect(r.out).toContain(`report:      ${join(out, 'report.html')}`);
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
+    expect(res.models.map((m) => m.name)).toEqual(['float32', 'int8 PTQ', 'int8 QAT']);
+    const impls = res.throughput!.map((t) => t.impl);
+    expect(impls).toEqual(expect.arrayContaining(['float32 tfjs-wasm', 'int8 PTQ js', 'int8 QAT js']));
+    // the int8 model stores mu and sigma as bytes: about a quarter of the float parameters' size
+    const [float, ptq] = res.models;
+    expect(ptq.metrics.sizeBytes / float.metrics.sizeBytes).toBeGreaterThan(0.2);
+    expect(ptq.metrics.sizeBytes / float.metrics.sizeBytes).toBeLessThan(0.3);
+  });
 
   test('sweep: metric-vs-bit-width points for MNIST and Boston, drawn in the report', async () => {
     const out = join(dir, 'sweep');
