@@ -86,7 +86,7 @@ struct HwTiles {
 
 void gemmAmxHw(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
   HwTiles tiles;
-  gemmAmxWith(tiles, c, m0, m1, nb0, nb1);
+  gemmAmxWith(tiles, c, m0, m1, nb0, nb1, epilogueRowsAvx512);
 }
 
 }  // namespace qbnn

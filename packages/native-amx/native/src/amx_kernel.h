@@ -7,8 +7,10 @@
 
 namespace qbnn {
 
+using TileEpilogue = void (*)(const GemmCtx&, int32_t, int32_t, int32_t, const int32_t*, size_t);
+
 template <class Tiles>
-void gemmAmxWith(Tiles& tl, const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
+void gemmAmxWith(Tiles& tl, const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1, TileEpilogue epi) {
   const Packed& w = *c.w;
   const size_t bs = w.blockBytes();
   const int32_t ktiles = w.kstride / 16;
@@ -58,11 +60,8 @@ void gemmAmxWith(Tiles& tl, const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb
         const int32_t nbt = nb + (t & 1);
         if ((t & 1) && !twoN) continue;
         if ((t >> 1) && !twoM) continue;
-        const int32_t mEnd = mt + 16 < m1 ? mt + 16 : m1;
-        const int32_t n0 = nbt * 16;
-        const int32_t nEnd = n0 + 16 < w.n ? n0 + 16 : w.n;
-        for (int32_t mm = mt; mm < mEnd; ++mm)
-          for (int32_t n = n0; n < nEnd; ++n) epilogueOne(c, mm, n, cbuf[t][(mm - mt) * 16 + (n - n0)]);
+        const int32_t rows = m1 - mt < 16 ? m1 - mt : 16;
+        epi(c, mt, rows, nbt * 16, cbuf[t], 16);
       }
     }
   }

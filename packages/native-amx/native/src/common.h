@@ -111,6 +111,15 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
 // AMX kernels need `a` padded to a multiple of 16 rows and kstride * 4 columns.
 void gemmAmxHw(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
 void gemmAmxEmu(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1);
+// Epilogue of `rows` rows from m0 of the 16 channels from n0 (fewer at the end of N), raw sums
+// row-major with stride ldraw: the AVX-512 form (AMX paths; scalar when not compiled for x86).
+void epilogueRowsAvx512(const GemmCtx& c, int32_t m0, int32_t rows, int32_t n0, const int32_t* raw, size_t ldraw);
+static inline void epilogueRowsScalar(const GemmCtx& c, int32_t m0, int32_t rows, int32_t n0, const int32_t* raw,
+                                      size_t ldraw) {
+  const int32_t nEnd = n0 + 16 < c.w->n ? n0 + 16 : c.w->n;
+  for (int32_t r = 0; r < rows; ++r)
+    for (int32_t n = n0; n < nEnd; ++n) epilogueOne(c, m0 + r, n, raw[static_cast<size_t>(r) * ldraw + (n - n0)]);
+}
 // sum_k a[r, k] for r < m.
 void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out);  // loads the tile configuration on the calling thread (hardware only)
 

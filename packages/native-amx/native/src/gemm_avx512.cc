@@ -299,6 +299,11 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   if (partial) _mm_free(partial);
 }
 
+void epilogueRowsAvx512(const GemmCtx& c, int32_t m0, int32_t rows, int32_t n0, const int32_t* raw, size_t ldraw) {
+  const int valid = c.w->n - n0 < 16 ? c.w->n - n0 : 16;
+  for (int32_t r = 0; r < rows; ++r) epilogue16(c, m0 + r, n0, _mm512_loadu_si512(raw + static_cast<size_t>(r) * ldraw), valid);
+}
+
 void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out) {
   for (int32_t r = 0; r < m; ++r) {
     const uint8_t* row = a + static_cast<size_t>(r) * lda;
@@ -363,6 +368,9 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   gemmScalar(c, m0, m1, nb0, nb1);
 }
 double vpdpbusdPeakOps(int64_t) { return 0.0; }
+void epilogueRowsAvx512(const GemmCtx& c, int32_t m0, int32_t rows, int32_t n0, const int32_t* raw, size_t ldraw) {
+  epilogueRowsScalar(c, m0, rows, n0, raw, ldraw);
+}
 void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out) {
   for (int32_t r = 0; r < m; ++r) {
     int32_t s = 0;
