@@ -2,8 +2,9 @@
 // Throughput of the native kernels beside a vpdpbusd peak measured in the same process, both
 // interleaved (peak, kernel, peak, kernel, ...) so machine noise hits both alike; medians.
 // Rates are per second of CPU time (one thread: the calling thread's CLOCK_THREAD_CPUTIME_ID;
-// several: process.cpuUsage, so per core), which on a shared machine excludes the time other
-// processes hold the core; `--wall` uses wall-clock time instead.
+// several: process.cpuUsage summed over threads, so a rate per core), which on a shared machine
+// excludes the time other processes hold the cores; `--wall` uses wall-clock time instead (total
+// rate). `vsPeak` divides by the peak of one core (CPU time) or of all threads (wall clock).
 //   node packages/native-amx/scripts/bench.mjs [--threads 1] [--isa best] [--reps 31]
 // Needs the built package (pnpm --filter @qbnn/native-amx build).
 import { performance } from 'node:perf_hooks';
@@ -93,6 +94,7 @@ for (const [name, o] of Object.entries(outs)) {
   results[name] = median(g);
 }
 const peak1 = median(perThreadPeak);
+const peakCores = values.wall ? threads : 1;
 if (values['gemm-only']) {
   console.log(
     JSON.stringify({
@@ -102,8 +104,9 @@ if (values['gemm-only']) {
       peak: +peak1.toFixed(1),
       i32: +results.i32.toFixed(1),
       u8: +results.u8.toFixed(1),
-      i32VsPeak: +(results.i32 / (peak1 * threads)).toFixed(3),
-      u8VsPeak: +(results.u8 / (peak1 * threads)).toFixed(3),
+      rate: values.wall ? 'total, wall clock' : 'per core, CPU time',
+      i32VsPeak: +(results.i32 / (peak1 * peakCores)).toFixed(3),
+      u8VsPeak: +(results.u8 / (peak1 * peakCores)).toFixed(3),
     }),
   );
   process.exit(0);
@@ -169,8 +172,9 @@ const line = {
   vpdpbusdPeakGopsPerThread: +peak1.toFixed(1),
   gemmI32Gops: +results.i32.toFixed(1),
   gemmU8Gops: +results.u8.toFixed(1),
-  i32VsPeakOfThreads: +(results.i32 / (peak1 * threads)).toFixed(3),
-  u8VsPeakOfThreads: +(results.u8 / (peak1 * threads)).toFixed(3),
+  rate: values.wall ? 'total, wall clock' : 'per core, CPU time',
+  i32VsPeak: +(results.i32 / (peak1 * peakCores)).toFixed(3),
+  u8VsPeak: +(results.u8 / (peak1 * peakCores)).toFixed(3),
   qnormalGSamplesPerS: +median(qs).toFixed(2),
   fusedSampleGWeightsPerS: +median(ss).toFixed(2),
   jsReferenceGops: +((2 * ms * ns * K) / tj / 1e9).toFixed(2),
