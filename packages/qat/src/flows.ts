@@ -80,12 +80,13 @@ function nextIndex(leaves: [string, Module][], i: number): number {
  */
 export function foldBatchNorm(model: Module): string[] {
   const folded: string[] = [];
-  const visit = (root: Module, prefix: string) => {
-    const leaves = linearise(root, prefix);
+  const visit = (leaves: [string, Module][]) => {
     for (let i = 0; i < leaves.length; i++) {
       const [path, m] = leaves[i];
-      if (m instanceof Residual) {
-        for (const part of ['body', 'shortcut']) visit(m.child(part), `${path}.${part}`);
+      const parts = residualParts(m, path);
+      if (parts) {
+        visit(parts.body);
+        visit(parts.shortcut);
         continue;
       }
       if (!(m instanceof Conv2d || m instanceof BayesConv2d)) continue;
@@ -98,7 +99,7 @@ export function foldBatchNorm(model: Module): string[] {
       folded.push(leaves[j][0]);
     }
   };
-  visit(model, '');
+  visit(linearise(model));
   return folded;
 }
 
@@ -192,12 +193,18 @@ function prepareChain(model: Module, leaves: [string, Module][], qc: QConfig, to
   const firstReal = leaves.findIndex(([, m]) => !isPassThrough(m) && !(m instanceof Flatten));
   for (let i = 0; i < leaves.length; i++) {
     const [path, m] = leaves[i];
-    if (m instanceof Residual) {
-      prepareChain(model, linearise(m.child('body'), `${path}.body`), qc, false);
-      prepareChain(model, linearise(m.child('shortcut'), `${path}.shortcut`), qc, false);
-      const post = m.child('post');
-      const fq = makeFakeQuant(resolveQConfig(qc, `${path}.post`).activation);
-      model.setModule(`${path}.post`, new FakeQuantAfter(post, fq));
+    const parts = residualParts(m, path);
+    if (parts) {
+      prepareChain(model, parts.body, qc, false);
+      prepareChain(model, parts.shortcut, qc, false);
+      const post = model.getModule(parts.postPath);
+      const fq = makeFakeQuant(resolveQConfig(qc, parts.postPath).activation);
+      model.setModule(parts.postPath, new FakeQuantAfter(post, fq));
+      continue;
+    }
+    if (!isWeightedLayer(m) && !(m instanceof ReLU) && m.children().length > 0) {
+      // an unknown container: quantise what it holds without fusing (its order is not known)
+      prepareLoose(model, m, path, qc);
       continue;
     }
     if (m instanceof ReLU) {
@@ -226,6 +233,24 @@ function prepareChain(model: Module, leaves: [string, Module][], qc: QConfig, to
     });
     if (extraBias) ql.foldedBias = tf.variable(extraBias.clone(), false);
     model.setModule(path, ql);
+  }
+}
+
+function prepareLoose(model: Module, m: Module, path: string, qc: QConfig): void {
+  for (const [n, c] of m.namedChildren()) {
+    const p = path ? `${path}.${n}` : n;
+    if (isWeightedLayer(c)) {
+      model.setModule(
+        p,
+        new QuantLayer(c, resolveQConfig(qc, p), { quantizeInput: false, quantizeOutput: true, relu: false }),
+      );
+    } else if (c instanceof ReLU) {
+      model.setModule(p, new FakeQuantAfter(c, makeFakeQuant(resolveQConfig(qc, p).activation)));
+    } else if (c instanceof Sequential) {
+      prepareChain(model, linearise(c, p), qc, false);
+    } else if (residualParts(c, p)) {
+      prepareChain(model, [[p, c]], qc, false);
+    } else if (c.children().length > 0) prepareLoose(model, c, p, qc);
   }
 }
 
@@ -489,65 +514,110 @@ function layerGeometry(
  */
 export function convert(model: Module, opts: ConvertOptions): QuantizedModel {
   const leaves = linearise(model);
-  const ops: QOp[] = [];
-  let cur: ActQ | undefined;
-  const genericDraws = opts.genericDraws ?? 8;
   const layers = leaves.filter(([, m]) => m instanceof QuantLayer);
-  if (layers.length === 0)
+  if (!model.modules().some((m) => m instanceof QuantLayer))
     throw new QbnnError('ERR_ARG', 'convert: the model is not prepared (call prepare or prepareQat)');
   setQuantState(model, { observe: false });
+  const ctx: ConvertCtx = {
+    model,
+    genericDraws: opts.genericDraws ?? 8,
+    last: layers.length > 0 ? layers[layers.length - 1][1] : undefined,
+  };
+  const { ops } = convertLeaves(leaves, undefined, ctx, true);
+  return new QuantizedModel(ops, opts.inputShape);
+}
+
+interface ConvertCtx {
+  model: Module;
+  genericDraws: number;
+  /** The top-level layer whose output is the float logits. */
+  last: Module | undefined;
+}
+
+function convertLayer(m: QuantLayer, path: string, input: ActQ, output: ActQ | null, ctx: ConvertCtx): QOp {
+  const g = layerGeometry(m.inner);
+  tf.engine().startScope();
+  let lw: ReturnType<typeof layerWeights>;
+  try {
+    lw = layerWeights(m, path, g.n, g.k, ctx.genericDraws);
+  } finally {
+    tf.engine().endScope();
+  }
+  const spec: QLayerSpec = { ...g, path, input, output, relu: m.opts.relu, weights: lw.weights };
+  if (lw.dropoutP !== undefined) {
+    spec.dropout = { p: lw.dropoutP, masked: actQ(m.maskedFq, `${path} masked input`) };
+  }
+  return { op: 'layer', layer: spec };
+}
+
+/** Converts a chain of leaves starting from activations on grid `cur` (undefined: the network input). */
+function convertLeaves(
+  leaves: [string, Module][],
+  cur: ActQ | undefined,
+  ctx: ConvertCtx,
+  top: boolean,
+): { ops: QOp[]; out: ActQ | undefined } {
+  const ops: QOp[] = [];
   let pendingFlatten = false;
+  let done = false;
   for (const [path, m] of leaves) {
     if (isPassThrough(m)) continue;
-    if (m instanceof Flatten && ops.length === 0) {
+    if (done) {
+      throw new QbnnError(
+        'ERR_UNSUPPORTED',
+        `convert: '${path}' (${m.constructor.name}) runs after the float output`,
+      );
+    }
+    if (top && m instanceof Flatten && ops.length === 0) {
       pendingFlatten = true;
       continue;
     }
     if (m instanceof QuantLayer) {
       if (!cur) {
-        if (ops.length > 0) {
-          throw new QbnnError(
-            'ERR_UNSUPPORTED',
-            `convert: '${path}' follows the float output of an earlier layer`,
-          );
-        }
         cur = actQ(m.inputFq, `${path} input`);
         ops.push({ op: 'quantize', q: cur });
         if (pendingFlatten) ops.push({ op: 'flatten' });
       }
-      const isLast = m === layers[layers.length - 1][1];
+      const isLast = top && m === ctx.last;
       const output = isLast ? null : actQ(m.outputFq, `${path} output`);
-      const g = layerGeometry(m.inner);
-      tf.engine().startScope();
-      let lw: ReturnType<typeof layerWeights>;
-      try {
-        lw = layerWeights(m, path, g.n, g.k, genericDraws);
-      } finally {
-        tf.engine().endScope();
-      }
-      const { weights, dropoutP } = lw;
-      const spec: QLayerSpec = {
-        ...layerGeometry(m.inner),
-        path,
-        input: cur,
-        output,
-        relu: m.opts.relu,
-        weights,
-      };
-      if (dropoutP !== undefined)
-        spec.dropout = { p: dropoutP, masked: actQ(m.maskedFq, `${path} masked input`) };
-      ops.push({ op: 'layer', layer: spec });
+      ops.push(convertLayer(m, path, cur, output, ctx));
       if (output) cur = output;
-      else cur = undefined;
+      else done = true;
       continue;
     }
     if (!cur) {
       throw new QbnnError(
         'ERR_UNSUPPORTED',
-        `convert: '${path}' (${m.constructor.name}) runs before the first layer or after the last`,
+        `convert: '${path}' (${m.constructor.name}) runs before the first layer`,
       );
     }
-    if (m instanceof MaxPool2d || m instanceof AvgPool2d) {
+    const parts = residualParts(m, path);
+    if (parts) {
+      const body = convertLeaves(parts.body, cur, ctx, false);
+      const shortcut = convertLeaves(parts.shortcut, cur, ctx, false);
+      const post = ctx.model.getModule(parts.postPath);
+      if (!(post instanceof FakeQuantAfter)) {
+        throw new QbnnError('ERR_ARG', `convert: '${parts.postPath}' is not prepared`);
+      }
+      const q = actQ(post.fq, `${parts.postPath} output`);
+      const inner = post.child('inner');
+      if (!(inner instanceof ReLU || isPassThrough(inner))) {
+        throw new QbnnError(
+          'ERR_UNSUPPORTED',
+          `convert: residual post '${parts.postPath}' must be a ReLU or Identity`,
+        );
+      }
+      ops.push({
+        op: 'residual',
+        body: body.ops,
+        shortcut: shortcut.ops,
+        bodyQ: body.out!,
+        shortcutQ: shortcut.out!,
+        q,
+        relu: inner instanceof ReLU,
+      });
+      cur = q;
+    } else if (m instanceof MaxPool2d || m instanceof AvgPool2d) {
       ops.push({
         op: m instanceof MaxPool2d ? 'maxpool2d' : 'avgpool2d',
         kernel: m.kernelSize,
@@ -557,6 +627,7 @@ export function convert(model: Module, opts: ConvertOptions): QuantizedModel {
       });
     } else if (m instanceof GlobalAvgPool2d) {
       ops.push({ op: 'globalavgpool2d', q: cur });
+      ops.push({ op: 'flatten' });
     } else if (m instanceof Flatten) {
       ops.push({ op: 'flatten' });
     } else if (m instanceof FakeQuantAfter && m.child('inner') instanceof ReLU) {
@@ -564,11 +635,39 @@ export function convert(model: Module, opts: ConvertOptions): QuantizedModel {
     } else {
       throw new QbnnError(
         'ERR_UNSUPPORTED',
-        `convert: the integer engine has no op for '${path}' (${m.constructor.name}); sequential models of linear/conv layers, ReLU, pooling and flatten are supported`,
+        `convert: the integer engine has no op for '${path}' (${m.constructor.name}); chains of linear/conv layers, ReLU, pooling, flatten and residual blocks are supported`,
       );
     }
   }
-  return new QuantizedModel(ops, opts.inputShape);
+  return { ops, out: cur };
+}
+
+/**
+ * The parts of a residual block: nn's Residual (`body`, `shortcut`, `post`) or any module with
+ * children named `shortcut` and `post` whose other children, in registration order, form the
+ * body (nn's ResNet BasicBlock).
+ */
+export function residualParts(
+  m: Module,
+  path: string,
+): { body: [string, Module][]; shortcut: [string, Module][]; postPath: string } | undefined {
+  const join = (n: string) => (path ? `${path}.${n}` : n);
+  if (m instanceof Residual) {
+    return {
+      body: linearise(m.child('body'), join('body')),
+      shortcut: linearise(m.child('shortcut'), join('shortcut')),
+      postPath: join('post'),
+    };
+  }
+  if (m instanceof QuantLayer || m instanceof FakeQuantAfter || m instanceof Sequential) return undefined;
+  const kids = m.namedChildren();
+  const names = new Set(kids.map(([n]) => n));
+  if (!names.has('shortcut') || !names.has('post')) return undefined;
+  return {
+    body: kids.filter(([n]) => n !== 'shortcut' && n !== 'post').flatMap(([n, c]) => linearise(c, join(n))),
+    shortcut: linearise(m.child('shortcut'), join('shortcut')),
+    postPath: join('post'),
+  };
 }
 
 /** Whether a module is one the flows treat as Bayesian. */

@@ -49,6 +49,72 @@ interface FloatState {
   shape: number[];
 }
 
+interface IntCtx {
+  x: ArrayLike<number>;
+  B: number;
+  L: number;
+  mode: EngineMode;
+  provider: KernelProvider;
+  root: Rng;
+  /** Index of the next layer (its random streams), in execution order. */
+  li: number;
+  states?: IntState[];
+  out?: QuantizedOutput;
+}
+
+interface FloatCtx {
+  x: ArrayLike<number>;
+  B: number;
+  L: number;
+  mode: EngineMode;
+  root: Rng;
+  li: number;
+  states?: FloatState[];
+  out?: QuantizedOutput;
+}
+
+type ResidualOp = Extract<QOp, { op: 'residual' }>;
+
+/** Integer residual add: both branches dequantised exactly, summed and requantised (ReLU as the clamp). */
+function addU8(a: IntState, b: IntState, op: ResidualOp, L: number): IntState {
+  const per = a.shared ? a.data.length : a.data.length / L;
+  const shared = a.shared && b.shared;
+  const count = shared ? 1 : L;
+  const out = new Uint8Array(count * per);
+  const { bodyQ: qa, shortcutQ: qb, q } = op;
+  const ma = qa.scale / q.scale;
+  const mb = qb.scale / q.scale;
+  const lo = op.relu ? q.zeroPoint : 0;
+  const hi = qmaxOf(q);
+  for (let l = 0; l < count; l++) {
+    const oa = a.shared ? 0 : l * per;
+    const ob = b.shared ? 0 : l * per;
+    for (let i = 0; i < per; i++) {
+      const v = (a.data[oa + i] - qa.zeroPoint) * ma + (b.data[ob + i] - qb.zeroPoint) * mb;
+      out[l * per + i] = Math.min(hi, Math.max(lo, roundHalfEven(v) + q.zeroPoint));
+    }
+  }
+  return { data: out, shared, shape: a.shape };
+}
+
+function addF64(a: FloatState, b: FloatState, op: ResidualOp, L: number): FloatState {
+  const per = a.shared ? a.data.length : a.data.length / L;
+  const shared = a.shared && b.shared;
+  const count = shared ? 1 : L;
+  const out = new Float64Array(count * per);
+  const q = op.q;
+  for (let l = 0; l < count; l++) {
+    const oa = a.shared ? 0 : l * per;
+    const ob = b.shared ? 0 : l * per;
+    for (let i = 0; i < per; i++) {
+      let v = a.data[oa + i] + b.data[ob + i];
+      if (op.relu && v < 0) v = 0;
+      out[l * per + i] = fq(v, q.scale, q.zeroPoint, 0, qmaxOf(q));
+    }
+  }
+  return { data: out, shared, shape: a.shape };
+}
+
 const INT32_MAX = 2147483647;
 
 function prod(s: readonly number[]): number {
@@ -194,7 +260,7 @@ export class QuantizedModel {
     if (ops.length === 0 || ops[0].op !== 'quantize') {
       throw new QbnnError('ERR_ARG', 'QuantizedModel: the first op must quantize the input');
     }
-    const layers = ops.filter((o) => o.op === 'layer');
+    const layers = ops.filter((o) => o.op === 'layer' || o.op === 'residual');
     if (layers.length === 0) throw new QbnnError('ERR_ARG', 'QuantizedModel: no linear or conv layer');
     const last = ops[ops.length - 1];
     if (last.op !== 'layer' || last.layer.output !== null) {
@@ -206,7 +272,11 @@ export class QuantizedModel {
 
   /** The layers, in order. */
   get layers(): QLayerSpec[] {
-    return this.ops.flatMap((o) => (o.op === 'layer' ? [o.layer] : []));
+    const walk = (ops: QOp[]): QLayerSpec[] =>
+      ops.flatMap((o) =>
+        o.op === 'layer' ? [o.layer] : o.op === 'residual' ? [...walk(o.body), ...walk(o.shortcut)] : [],
+      );
+    return walk(this.ops);
   }
 
   private nextSeed(opts: QuantizedForwardOptions): number {
@@ -252,15 +322,24 @@ export class QuantizedModel {
   ): { states: IntState[]; output: QuantizedOutput } {
     const L = opts.samples ?? 1;
     if (!Number.isSafeInteger(L) || L < 1) throw new QbnnError('ERR_ARG', `samples must be >= 1, got ${L}`);
-    const mode = opts.mode ?? 'weights';
-    const provider = getKernelProvider(opts.provider);
-    const root = new Rng(this.nextSeed(opts));
-    const B = this.batchOf(x);
-    const states: IntState[] = [];
-    let st: IntState | undefined;
-    let out: QuantizedOutput | undefined;
-    let li = 0;
-    for (const op of this.ops) {
+    const ctx: IntCtx = {
+      x,
+      B: this.batchOf(x),
+      L,
+      mode: opts.mode ?? 'weights',
+      provider: getKernelProvider(opts.provider),
+      root: new Rng(this.nextSeed(opts)),
+      li: 0,
+      states: keep ? [] : undefined,
+    };
+    this.runOps(this.ops, undefined, ctx);
+    return { states: ctx.states ?? [], output: ctx.out! };
+  }
+
+  private runOps(ops: QOp[], st: IntState | undefined, ctx: IntCtx): IntState | undefined {
+    const { x, B, L } = ctx;
+    const top = ops === this.ops;
+    for (const op of ops) {
       switch (op.op) {
         case 'quantize': {
           const q = op.q;
@@ -275,10 +354,24 @@ export class QuantizedModel {
           break;
         }
         case 'layer': {
-          const r = this.runLayerInt(op.layer, st!, L, provider, layerStreams(root, li++), mode);
+          const r = this.runLayerInt(
+            op.layer,
+            st!,
+            L,
+            ctx.provider,
+            layerStreams(ctx.root, ctx.li++),
+            ctx.mode,
+          );
           if (r.kind === 'float') {
-            out = r.output;
+            ctx.out = r.output;
           } else st = r.state;
+          break;
+        }
+        case 'residual': {
+          const input = st!;
+          const a = this.runOps(op.body, input, ctx)!;
+          const b = op.shortcut.length > 0 ? this.runOps(op.shortcut, input, ctx)! : input;
+          st = addU8(a, b, op, L);
           break;
         }
         case 'relu': {
@@ -322,9 +415,9 @@ export class QuantizedModel {
           break;
         }
       }
-      if (keep && st && !out) states.push(st);
+      if (top && ctx.states && st && !ctx.out) ctx.states.push(st);
     }
-    return { states, output: out! };
+    return st;
   }
 
   private packed(key: object, provider: KernelProvider, make: () => PackedWeights): PackedWeights {
@@ -664,14 +757,24 @@ export class QuantizedModel {
     opts: QuantizedForwardOptions,
     keep: boolean,
   ): { states: FloatState[]; output: QuantizedOutput } {
-    const states: FloatState[] = [];
-    const L = opts.samples ?? 1;
-    const mode = opts.mode ?? 'weights';
-    const root = new Rng(this.nextSeed(opts));
-    const B = this.batchOf(x);
-    let st: FloatState | undefined;
-    let li = 0;
-    for (const op of this.ops) {
+    const ctx: FloatCtx = {
+      x,
+      B: this.batchOf(x),
+      L: opts.samples ?? 1,
+      mode: opts.mode ?? 'weights',
+      root: new Rng(this.nextSeed(opts)),
+      li: 0,
+      states: keep ? [] : undefined,
+    };
+    this.simulateOps(this.ops, undefined, ctx);
+    if (!ctx.out) throw new QbnnError('ERR_ARG', 'QuantizedModel: no output layer');
+    return { states: ctx.states ?? [], output: ctx.out };
+  }
+
+  private simulateOps(ops: QOp[], st: FloatState | undefined, ctx: FloatCtx): FloatState | undefined {
+    const { x, B, L } = ctx;
+    const top = ops === this.ops;
+    for (const op of ops) {
       switch (op.op) {
         case 'quantize': {
           const q = op.q;
@@ -681,14 +784,19 @@ export class QuantizedModel {
           break;
         }
         case 'layer': {
-          const r = this.layerFloat(op.layer, st!, L, layerStreams(root, li++), mode);
+          const r = this.layerFloat(op.layer, st!, L, layerStreams(ctx.root, ctx.li++), ctx.mode);
           if (op.layer.output === null) {
-            return {
-              states,
-              output: { logits: Float32Array.from(r.data), samples: L, batch: B, classes: op.layer.n },
-            };
+            ctx.out = { logits: Float32Array.from(r.data), samples: L, batch: B, classes: op.layer.n };
+            return st;
           }
           st = r;
+          break;
+        }
+        case 'residual': {
+          const input = st!;
+          const a = this.simulateOps(op.body, input, ctx)!;
+          const b = op.shortcut.length > 0 ? this.simulateOps(op.shortcut, input, ctx)! : input;
+          st = addF64(a, b, op, L);
           break;
         }
         case 'relu': {
@@ -734,9 +842,9 @@ export class QuantizedModel {
           break;
         }
       }
-      if (keep && st) states.push(st);
+      if (top && ctx.states && st) ctx.states.push(st);
     }
-    throw new QbnnError('ERR_ARG', 'QuantizedModel: no output layer');
+    return st;
   }
 
   /** Float64 dequantised weights and bias of sample l (the twin's own computation). */

@@ -82,7 +82,20 @@ export type QOp =
       q: ActQ;
     }
   | { op: 'globalavgpool2d'; q: ActQ }
-  | { op: 'flatten' };
+  | { op: 'flatten' }
+  | {
+      /**
+       * Residual add: `q = Q(relu?(body(x) + shortcut(x)))` requantised from the two branches'
+       * grids (`bodyQ`, `shortcutQ`) to `q`; an empty shortcut is the identity.
+       */
+      op: 'residual';
+      body: QOp[];
+      shortcut: QOp[];
+      bodyQ: ActQ;
+      shortcutQ: ActQ;
+      q: ActQ;
+      relu: boolean;
+    };
 
 /** How stochastic layers draw their randomness at inference. */
 export type EngineMode = 'weights' | 'local';
