@@ -31,6 +31,13 @@ export function printResults(io: Io, r: Results, json: boolean): void {
         r.throughput.map((t) => [t.impl, fmt(t.imagesPerSecond, 1), `${fmt(t.imagesPerSecond / base, 2)}x`]),
       )}\n`,
     );
+    // native against the JS reference, for every integer model measured on both
+    for (const t of r.throughput) {
+      if (!t.impl.endsWith(' native')) continue;
+      const js = r.throughput.find((u) => u.impl === `${t.impl.slice(0, -' native'.length)} js`);
+      if (js)
+        io.out(`${t.impl}: ${fmt(t.imagesPerSecond / js.imagesPerSecond, 1)}x the JS reference kernels\n`);
+    }
   }
   if (r.sweep?.length) {
     const keys = [...new Set(r.sweep.map((p) => `${p.posterior}|${p.sweep}|${p.metric}`))];
