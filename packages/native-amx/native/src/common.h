@@ -153,6 +153,9 @@ int8_t qnormalBinarySearch(uint32_t u);  // the table by plain binary search (a 
 // 4096 entries for buckets of 2^20 words: base count (bits 0-7), offset of the one threshold
 // inside the bucket (bits 8-28, 2^20 when none), bit 31 when the bucket holds two or more.
 const uint32_t* qnormalGuide();
+// The levels of the vector binary search, 19 registers of 16: s = 128 (1 register, its first
+// entry T[127]), 64, 32, 16, 8 (1 each), 4 (2), 2 (4), 1 (8).
+const uint32_t* qnormalSearchLevels();
 
 struct SampleCtx {
   const int8_t* mu;

@@ -11,6 +11,8 @@ uint32_t gThresholds[256];
 bool gReady = false;
 // See qnormalGuide() in common.h.
 uint32_t gGuide[4096];
+// See qnormalSearchLevels() in common.h.
+alignas(64) uint32_t gLevels[19 * 16];
 
 inline int32_t countBinary(uint32_t u) {
   // #{ j < 255 : u >= T[j] } for an ascending table, branchless.
@@ -47,6 +49,18 @@ bool setQnormalTable(const uint32_t* t, const char** why) {
       gGuide[h] = base | 0x80000000u;
     }
   }
+  // Binary-search levels for the vector path: level s = 128, 64, ..., 1 holds the 128 / s
+  // candidates T[i * 2s + s - 1], padded with 0xffffffff to whole registers of 16.
+  {
+    uint32_t* dst = gLevels;
+    for (int s = 128; s >= 1; s >>= 1) {
+      const int count = 128 / s;
+      const int regs = count <= 16 ? 1 : count / 16;
+      for (int i = 0; i < regs * 16; ++i) dst[i] = i < count ? t[i * 2 * s + s - 1] : 0xffffffffu;
+      dst += regs * 16;
+    }
+    static_assert(sizeof(gLevels) == (5 * 16 + 32 + 64 + 128) * sizeof(uint32_t), "level layout");
+  }
   gReady = true;
   return true;
 }
@@ -54,6 +68,7 @@ bool setQnormalTable(const uint32_t* t, const char** why) {
 bool qnormalReady() { return gReady; }
 const uint32_t* qnormalThresholds() { return gThresholds; }
 const uint32_t* qnormalGuide() { return gGuide; }
+const uint32_t* qnormalSearchLevels() { return gLevels; }
 
 static inline int8_t mapWord(uint32_t u) {
   const uint32_t e = gGuide[u >> 20];

@@ -25,21 +25,15 @@ struct SearchTables {
 };
 
 inline void loadTables(SearchTables& st) {
-  const uint32_t* t = qnormalThresholds();
-  alignas(64) uint32_t buf[128];
-  auto level = [&](int s, __m512i* dst, int regs) {
-    const int count = 128 / s;
-    for (int i = 0; i < regs * 16; ++i) buf[i] = i < count ? t[i * 2 * s + s - 1] : 0xffffffffu;
-    for (int r = 0; r < regs; ++r) dst[r] = _mm512_load_si512(buf + 16 * r);
-  };
-  st.t128 = _mm512_set1_epi32(static_cast<int>(t[127]));
-  level(64, &st.t64, 1);
-  level(32, &st.t32, 1);
-  level(16, &st.t16, 1);
-  level(8, &st.t8, 1);
-  level(4, st.t4, 2);
-  level(2, st.t2, 4);
-  level(1, st.t1, 8);
+  const uint32_t* l = qnormalSearchLevels();
+  st.t128 = _mm512_set1_epi32(static_cast<int>(l[0]));
+  st.t64 = _mm512_load_si512(l + 16);
+  st.t32 = _mm512_load_si512(l + 32);
+  st.t16 = _mm512_load_si512(l + 48);
+  st.t8 = _mm512_load_si512(l + 64);
+  for (int r = 0; r < 2; ++r) st.t4[r] = _mm512_load_si512(l + 80 + 16 * r);
+  for (int r = 0; r < 4; ++r) st.t2[r] = _mm512_load_si512(l + 112 + 16 * r);
+  for (int r = 0; r < 8; ++r) st.t1[r] = _mm512_load_si512(l + 176 + 16 * r);
 }
 
 inline __m128i mapWords(__m512i u, const SearchTables& st) {
