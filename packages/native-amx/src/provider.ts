@@ -163,6 +163,76 @@ interface Stage {
   relu: boolean;
 }
 
+/** Validates per-tensor or per-channel weight scales without allocating. */
+function checkScales(wScale: QGemmArgs['wScale'], n: number): void {
+  if (typeof wScale === 'number') {
+    checkScale('wScale', wScale);
+    return;
+  }
+  if (wScale == null || typeof (wScale as ArrayLike<number>).length !== 'number') {
+    throw new QbnnError('ERR_ARG', 'wScale must be a number or an array of numbers');
+  }
+  const v = wScale as ArrayLike<number>;
+  if (v.length !== 1 && v.length !== n) {
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `wScale must be a number or have length 1 or ${n}, got length ${v.length}`,
+    );
+  }
+  for (let i = 0; i < v.length; i++) checkScale(`wScale[${i}]`, v[i]);
+}
+
+// The float64 factors of recent calls, so that repeated GEMMs with the same scales (the usual
+// case: every layer of every Monte Carlo sample) do not allocate them again. The values are
+// exactly those of @qbnn/core's requantMultipliers / accumulatorScales (computed by them).
+interface FactorEntry {
+  kind: number;
+  aScale: number;
+  outScale: number;
+  n: number;
+  wNumber: number;
+  wCopy: Float64Array | null;
+  factor: Float64Array;
+}
+const factorCache: FactorEntry[] = [];
+const FACTOR_CACHE_SIZE = 16;
+
+function cachedFactor(
+  kind: number,
+  aScale: number,
+  wScale: QGemmArgs['wScale'],
+  outScale: number,
+  n: number,
+) {
+  const isNum = typeof wScale === 'number';
+  const w = wScale as ArrayLike<number>;
+  for (let e = 0; e < factorCache.length; e++) {
+    const c = factorCache[e];
+    if (c.kind !== kind || c.aScale !== aScale || c.outScale !== outScale || c.n !== n) continue;
+    if (isNum) {
+      if (c.wCopy === null && c.wNumber === wScale) return c.factor;
+      continue;
+    }
+    if (c.wCopy === null || c.wCopy.length !== w.length) continue;
+    let same = true;
+    for (let i = 0; i < w.length && same; i++) same = Object.is(c.wCopy[i], w[i]);
+    if (same) return c.factor;
+  }
+  const factor =
+    kind === OUT_U8 ? requantMultipliers(aScale, wScale, outScale, n) : accumulatorScales(aScale, wScale, n);
+  if (factorCache.length >= FACTOR_CACHE_SIZE) factorCache.shift();
+  factorCache.push({
+    kind,
+    aScale,
+    outScale,
+    n,
+    wNumber: isNum ? (wScale as number) : Number.NaN,
+    wCopy: isNum ? null : Float64Array.from(w),
+    factor,
+  });
+  return factor;
+}
+
 function outputStage(output: GemmOutput, aScale: number, wScale: QGemmArgs['wScale'], n: number): Stage {
   if (output == null || typeof output !== 'object') {
     throw new QbnnError(
@@ -177,17 +247,19 @@ function outputStage(output: GemmOutput, aScale: number, wScale: QGemmArgs['wSca
       if (output.relu !== undefined && typeof output.relu !== 'boolean') {
         throw new QbnnError('ERR_ARG', `output.relu must be a boolean, got ${String(output.relu)}`);
       }
+      checkScales(wScale, n);
       return {
         kind: OUT_U8,
-        factor: requantMultipliers(aScale, wScale, output.scale, n),
+        factor: cachedFactor(OUT_U8, aScale, wScale, output.scale, n),
         zo,
         relu: output.relu === true,
       };
     }
     case 'f32':
-      return { kind: OUT_F32, factor: accumulatorScales(aScale, wScale, n), zo: 0, relu: false };
+      checkScales(wScale, n);
+      return { kind: OUT_F32, factor: cachedFactor(OUT_F32, aScale, wScale, 0, n), zo: 0, relu: false };
     case 'i32':
-      accumulatorScales(aScale, wScale, n); // validates the scales whatever the output kind
+      checkScales(wScale, n); // validated whatever the output kind
       return { kind: OUT_I32, factor: null, zo: 0, relu: false };
     default:
       throw new QbnnError(

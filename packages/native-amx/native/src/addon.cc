@@ -230,9 +230,10 @@ void runGemm(Napi::Env env, const uint8_t* a, size_t lda, int32_t m, int32_t za,
   const int32_t mPad = amx ? (m + 15) / 16 * 16 : m;
   const bool copyA = amx || needLd != static_cast<size_t>(k) || lda != static_cast<size_t>(k);
   AlignedBuf abuf(copyA ? static_cast<size_t>(mPad) * needLd : 1);
-  AlignedBuf side((static_cast<size_t>(m) + 3 * static_cast<size_t>(npad)) * 8);
-  if (!abuf.p || !side.p) throw Napi::Error::New(env, "out of memory in qgemm");
-  int32_t* aSums = static_cast<int32_t*>(side.p);
+  thread_local Scratch sideBuf;
+  void* side = sideBuf.get((static_cast<size_t>(m) + 3 * static_cast<size_t>(npad)) * 8 + 64);
+  if (!abuf.p || !side) throw Napi::Error::New(env, "out of memory in qgemm");
+  int32_t* aSums = static_cast<int32_t*>(side);
   int32_t* colTerm = aSums + ((m + 15) / 16 * 16);
   int32_t* zw = colTerm + npad;
   double* mult = reinterpret_cast<double*>(zw + npad);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 // The x86-64 paths (CPUID dispatch, AVX2 / AVX-VNNI / AVX-512 / AMX kernels). Elsewhere (aarch64,
 // or with -DQBNN_PORTABLE to test that build on x86) only the portable scalar code is compiled.
@@ -65,6 +66,23 @@ struct GemmCtx {
   int32_t lo = 0;
   void* out = nullptr;
   size_t ldo = 0;  // elements
+};
+
+// A per-thread scratch buffer that grows and is reused across calls (64-byte aligned), so hot
+// paths do not allocate on every GEMM.
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + 4095) / 4096 * 4096;
+      p = std::aligned_alloc(64, cap);
+      if (p == nullptr) cap = 0;
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
 };
 
 // Wrapping int32 arithmetic (well defined in C++, equal to JS `| 0` semantics).

@@ -259,7 +259,8 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   const int32_t fullPanels = (nb1 - nb0) / kNr;
   uint8_t* slab = nullptr;
   if (tailRows > 0 && fullPanels > 0) {
-    slab = static_cast<uint8_t*>(_mm_malloc(static_cast<size_t>(kg) * 24 + 64, 64));
+    thread_local Scratch slabBuf;
+    slab = static_cast<uint8_t*>(slabBuf.get(static_cast<size_t>(kg) * 24 + 64));
     std::memset(slab, 0, static_cast<size_t>(kg) * 24);
     for (int32_t r = 0; r < tailRows; ++r) {
       const uint8_t* a = c.a + static_cast<size_t>(tailM + r) * c.lda;
@@ -269,8 +270,10 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   const int32_t slices = (kg + kSliceGroups - 1) / kSliceGroups;
   const int32_t sliceG = slices > 0 ? (kg + slices - 1) / slices : 0;
   int32_t* partial = nullptr;
-  if (slices > 1 && fullPanels > 0)
-    partial = static_cast<int32_t*>(_mm_malloc(static_cast<size_t>(mblocks) * 6 * 4 * 16 * sizeof(int32_t), 64));
+  if (slices > 1 && fullPanels > 0) {
+    thread_local Scratch partialBuf;
+    partial = static_cast<int32_t*>(partialBuf.get(static_cast<size_t>(mblocks) * 6 * 4 * 16 * sizeof(int32_t)));
+  }
   for (int32_t p = 0; p < fullPanels; ++p) {
     const int32_t nb = nb0 + p * kNr;
     for (int32_t s = 0; s < (slices > 0 ? slices : 1); ++s) {
@@ -295,8 +298,6 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
     const int nr = nb1 - nb < kNr ? nb1 - nb : kNr;
     for (int32_t m = m0; m < m1; m += kMr) table(m1 - m < kMr ? m1 - m : kMr, nr)(c, m, nb);
   }
-  if (slab) _mm_free(slab);
-  if (partial) _mm_free(partial);
 }
 
 void epilogueRowsAvx512(const GemmCtx& c, int32_t m0, int32_t rows, int32_t n0, const int32_t* raw, size_t ldraw) {
