@@ -68,17 +68,31 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
       spec: {
         ...base,
         data: { values },
-        mark: { type: 'bar', opacity: 0.6 },
+        // Each group as a fraction of its own examples, so a small group (wrong predictions)
+        // stays visible beside a large one; the bins are shared by every group.
+        transform: [
+          { bin: { maxbins: 30 }, field: 'entropy', as: ['bin_start', 'bin_end'] },
+          { aggregate: [{ op: 'count', as: 'n' }], groupby: ['model', 'group', 'bin_start', 'bin_end'] },
+          { joinaggregate: [{ op: 'sum', field: 'n', as: 'total' }], groupby: ['model', 'group'] },
+          { calculate: 'datum.n / datum.total', as: 'fraction' },
+        ],
+        mark: { type: 'bar', opacity: 0.55 },
         encoding: {
           x: {
-            field: 'entropy',
+            field: 'bin_start',
             type: 'quantitative',
-            bin: { maxbins: 30 },
+            bin: { binned: true },
             title: 'predictive entropy (nats)',
           },
-          y: { aggregate: 'count', type: 'quantitative', stack: null, title: 'examples' },
+          x2: { field: 'bin_end' },
+          y: { field: 'fraction', type: 'quantitative', stack: null, title: 'fraction of the group' },
           color: { field: 'group', type: 'nominal' },
           row: { field: 'model', type: 'nominal' },
+          tooltip: [
+            { field: 'group' },
+            { field: 'n', title: 'examples' },
+            { field: 'fraction', format: '.3f' },
+          ],
         },
       },
     });
