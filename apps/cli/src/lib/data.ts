@@ -86,6 +86,12 @@ export function loadOod(
   choice: OodChoice = 'auto',
 ): OodData | null {
   if (choice === 'none') return null;
+  if (choice === 'fashion-mnist' && inName === 'Fashion-MNIST') {
+    throw new QbnnError(
+      'ERR_ARG',
+      '--ood fashion-mnist: the model is trained on Fashion-MNIST; use --ood auto (MNIST digits) or shifted',
+    );
+  }
   if (choice === 'fashion-mnist' && inName === 'MNIST' && !haveFashionMnist()) {
     throw new QbnnError(
       'ERR_ARG',

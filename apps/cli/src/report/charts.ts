@@ -164,7 +164,12 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
         data: { values: data.sweep },
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'bits', type: 'ordinal' },
+          x: {
+            field: 'bits',
+            type: 'ordinal',
+            title: 'bits',
+            axis: { labelExpr: "datum.value == 32 ? 'float' : datum.label" },
+          },
           y: { field: 'value', type: 'quantitative', scale: { zero: false } },
           color: { field: 'posterior', type: 'nominal' },
           row: { field: 'metric', type: 'nominal' },
