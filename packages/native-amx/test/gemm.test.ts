@@ -165,6 +165,25 @@ describe.skipIf(!nativeAvailable)('qgemm is bit-identical to the JS reference', 
     sameBytes(outs[0], js.qgemm({ ...args, w: js.packWeights(c.w, c.n, c.k, c.zw) }), 'vs js');
   });
 
+  test('cached requantisation factors follow scales changed in place', () => {
+    setIsa('best');
+    const c = makeCase(21, 5, 40, 70);
+    const wScale = Float64Array.from({ length: 40 }, (_, i) => 0.01 + i * 1e-4);
+    const pn = nat.packWeights(c.w, c.n, c.k, c.zw);
+    const pj = js.packWeights(c.w, c.n, c.k, c.zw);
+    for (const output of [{ kind: 'u8', scale: 3, zeroPoint: 9 } as const, { kind: 'f32' } as const]) {
+      for (let round = 0; round < 3; round++) {
+        const args = { a: c.a, m: c.m, aScale: 0.05, aZeroPoint: c.za, wScale, output };
+        sameBytes(
+          nat.qgemm({ ...args, w: pn }),
+          js.qgemm({ ...args, w: pj }),
+          `${output.kind} round ${round}`,
+        );
+        wScale[round * 7] *= 1.5; // the same array, new values
+      }
+    }
+  });
+
   test('packWeights round-trips through the packed layout', () => {
     const c = makeCase(5, 1, 37, 71);
     const p = nat.packWeights(c.w, c.n, c.k, c.zw);
