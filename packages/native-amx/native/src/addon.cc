@@ -293,7 +293,7 @@ void runGemm(Napi::Env env, const uint8_t* a, size_t lda, int32_t m, int32_t za,
   // Split into a grid of tasks: channel blocks first (each thread streams its own weights),
   // then rows. Every output element is computed by exactly the same instruction sequence
   // whatever the split, so results do not depend on the thread count.
-  const int32_t target = threads * 3;
+  const int32_t target = threads * 8;  // enough tasks to balance dynamically
   int32_t nbChunk = (w.nblocks + target - 1) / target;
   nbChunk = (nbChunk + 3) / 4 * 4;
   const int32_t nTasksN = (w.nblocks + nbChunk - 1) / nbChunk;
