@@ -113,8 +113,25 @@ export const peersSuite: Suite = {
             if (t) ctx.ratio(`qbnn_${precision}_speedup_over_${impl}_b${batch}_L${L}`, t / q);
           }
         }
+    for (const batch of batches)
+      for (const L of samples) {
+        const at = (precision: string) =>
+          ms.get(
+            cellKey({
+              model: 'lenet5',
+              posterior: 'gaussian',
+              mode: 'weights',
+              precision,
+              batch,
+              samples: L,
+            }),
+          );
+        const f = at('fp32-tfjs-wasm');
+        const n = at('int8-native');
+        if (f && n) ctx.ratio(`qbnn_int8native_over_fp32_b${batch}_L${L}`, f / n);
+      }
     ctx.note(
-      'ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster). Target (issue 9): int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20.',
+      'ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn fp32 ms / qbnn int8-native ms. Target (issue 9): int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20.',
     );
   },
 };
