@@ -91,6 +91,23 @@ describe.skipIf(!nativeAvailable)('argument validation', () => {
         out,
       ),
     ).toThrow(RangeError);
+    const huge = 2 ** 31 - 1;
+    expect(() =>
+      raw.qconv2d(
+        new Uint8Array(16),
+        Int32Array.of(1, 1, 4, 4),
+        0,
+        [p.handle],
+        Int32Array.of(6, huge, huge, huge),
+        Int32Array.of(1, 1, 0, 0, huge, huge, 1),
+        null,
+        2,
+        null,
+        0,
+        false,
+        out,
+      ),
+    ).toThrow(RangeError);
     expect(() => raw.qnormal(1, 2, 0, new Uint8Array(4) as never)).toThrow(TypeError);
     expect(() => raw.qnormal(2 ** 32, 2, 0, new Int8Array(4))).toThrow(RangeError);
     expect(() => raw.setQnormalTable(new Uint32Array(254))).toThrow(RangeError);

@@ -493,6 +493,10 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
   const int64_t sh = geo.data[0], sw = geo.data[1], ph = geo.data[2], pw = geo.data[3], dh = geo.data[4],
                 dw = geo.data[5], G = geo.data[6];
   if (B < 1 || C < 1 || H < 1 || W < 1 || O < 1 || Cg < 1 || kh < 1 || kw < 1) throwRange(env, "shapes must be positive");
+  // Bound each factor first so that no product below can overflow.
+  if (Cg > kMaxK || kh > kMaxK || kw > kMaxK || sh > kMaxK || sw > kMaxK || dh > kMaxK || dw > kMaxK ||
+      ph > (1 << 20) || pw > (1 << 20))
+    throwRange(env, "kernel, stride, dilation or padding out of range");
   if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0 || G < 1) throwRange(env, "bad stride/padding/dilation/groups");
   if (C % G != 0 || O % G != 0 || C / G != Cg) throwRange(env, "channels do not match groups");
   if (static_cast<double>(B) * C * H * W > kMaxElems) throwRange(env, "input too large");
