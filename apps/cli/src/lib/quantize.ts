@@ -131,13 +131,22 @@ export interface QuantizeOptions {
 }
 
 /**
- * Quantises a trained float model (modified in place: pass a copy) into an integer
+ * Quantises a trained float model (consumed: modified in place, then disposed) into an integer
  * {@link QuantizedModel}. PTQ (Bayesian-Torch): prepare (observers at the Ferianc points),
  * calibrate on training inputs with several weight draws, convert. QAT (Ferianc): prepareQat
  * (fake quantisation with straight-through gradients), a short fine-tune on the likelihood
  * alone (no KL gradient) at a small learning rate, convert.
  */
 export async function quantizeModel(model: Module, opts: QuantizeOptions): Promise<QuantizedModel> {
+  try {
+    return await prepareAndConvert(model, opts);
+  } finally {
+    // the integer model holds plain typed arrays: the prepared float copy is no longer needed
+    model.dispose();
+  }
+}
+
+async function prepareAndConvert(model: Module, opts: QuantizeOptions): Promise<QuantizedModel> {
   const n = opts.data.x.shape[0];
   if (opts.mode === 'ptq') {
     prepare(model, opts.qconfig);
