@@ -220,40 +220,43 @@ describe('PTQ: prepare -> calibrate -> convert', () => {
 });
 
 describe('QAT', () => {
-  it('Gaussian: fake-quant at every Ferianc point, gradients reach mu and rho, training lowers the loss', () => {
-    const net = bayesNet('gaussian', -4);
-    prepareQat(net, defaultQConfig({ qat: true, weightBits: 4, activationBits: 6 }));
-    net.train();
-    const x = images(11, 16);
-    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0], 'int32'), 5);
-    tf.tidy(() => net.apply(x));
-    const fc1 = net.child<QuantLayer>('fc1');
-    expect([...fc1.pointFqs[0].keys()].sort()).toEqual(['mu', 'noise', 'sigma', 'weight']);
-    expect(fc1.outputFq?.ready).toBe(true);
-    expect(net.child<QuantLayer>('conv').inputFq?.ready).toBe(true);
-    const params = net.trainableParameters();
-    const opt = tf.train.adam(0.01);
-    const lossOf = () => crossEntropy(net.apply(x), y);
-    const l0 = tf.tidy(() => lossOf().dataSync()[0]);
-    for (let s = 0; s < 30; s++) {
-      tf.tidy(() => {
-        const { grads } = tf.variableGrads(lossOf, params);
-        if (s === 0) {
-          const post = (fc1.inner as BayesLinear).posterior as LocScalePosterior;
-          const gRho = grads[post.params[0].rho.name];
-          const gMu = grads[post.params[0].mu.name];
-          expect(gRho).toBeDefined();
-          expect(tf.sum(tf.abs(gRho)).dataSync()[0]).toBeGreaterThan(0);
-          expect(tf.sum(tf.abs(gMu)).dataSync()[0]).toBeGreaterThan(0);
-        }
-        opt.applyGradients(grads);
-      });
-    }
-    const l1 = tf.tidy(() => lossOf().dataSync()[0]);
-    expect(l1).toBeLessThan(l0);
-    const qm = convert(net, { inputShape: [1, 8, 8] });
-    expect(qm.layers[1].weights.kind).toBe('gaussian');
-  });
+  it.each(['gaussian', 'radial'] as const)(
+    '%s: fake-quant at every Ferianc point, gradients reach mu and rho, training lowers the loss',
+    (post) => {
+      const net = bayesNet(post, -4);
+      prepareQat(net, defaultQConfig({ qat: true, weightBits: 4, activationBits: 6 }));
+      net.train();
+      const x = images(11, 16);
+      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0], 'int32'), 5);
+      tf.tidy(() => net.apply(x));
+      const fc1 = net.child<QuantLayer>('fc1');
+      expect([...fc1.pointFqs[0].keys()].sort()).toEqual(['mu', 'noise', 'sigma', 'weight']);
+      expect(fc1.outputFq?.ready).toBe(true);
+      expect(net.child<QuantLayer>('conv').inputFq?.ready).toBe(true);
+      const params = net.trainableParameters();
+      const opt = tf.train.adam(0.01);
+      const lossOf = () => crossEntropy(net.apply(x), y);
+      const l0 = tf.tidy(() => lossOf().dataSync()[0]);
+      for (let s = 0; s < 30; s++) {
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(lossOf, params);
+          if (s === 0) {
+            const post = (fc1.inner as BayesLinear).posterior as LocScalePosterior;
+            const gRho = grads[post.params[0].rho.name];
+            const gMu = grads[post.params[0].mu.name];
+            expect(gRho).toBeDefined();
+            expect(tf.sum(tf.abs(gRho)).dataSync()[0]).toBeGreaterThan(0);
+            expect(tf.sum(tf.abs(gMu)).dataSync()[0]).toBeGreaterThan(0);
+          }
+          opt.applyGradients(grads);
+        });
+      }
+      const l1 = tf.tidy(() => lossOf().dataSync()[0]);
+      expect(l1).toBeLessThan(l0);
+      const qm = convert(net, { inputShape: [1, 8, 8] });
+      expect(qm.layers[1].weights.kind).toBe(post);
+    },
+  );
 });
 
 describe('QAT with learnable scales (LSQ)', () => {
