@@ -221,7 +221,8 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
             const t0 = performance.now();
             await fn(); // the probe is the warm-up
             const probe = performance.now() - t0;
-            const runs = ctx.quick ? ctx.runs : planRuns(probe, ctx.runs);
+            // the targets' cells keep at least 3 timed runs however slow
+            const runs = ctx.quick ? ctx.runs : Math.max(planRuns(probe, ctx.runs), must ? 3 : 1);
             if (runs < ctx.runs) slow.push(`${key} (${runs})`);
             const r = await runCell(ctx, cell, fn, { runs, warmup: 0 });
             ms.set(key, r.median_ms);
@@ -237,7 +238,7 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
   if (native) native.setThreads(2);
   if (slow.length)
     ctx.note(
-      `every cell runs one untimed probe call (its warm-up) first; cells whose probe took over ${LIMITS.slowMs / 1e3} s ran 3 timed runs, over ${LIMITS.verySlowMs / 1e3} s 1 timed run (count in brackets): ${slow.join(', ')}`,
+      `every cell runs one untimed probe call (its warm-up) first; cells whose probe took over ${LIMITS.slowMs / 1e3} s ran 3 timed runs, over ${LIMITS.verySlowMs / 1e3} s 1 timed run (3 for the targets' cells; count in brackets): ${slow.join(', ')}`,
     );
   if (skipped.length)
     ctx.note(
