@@ -184,7 +184,6 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   const size_t bs = p.blockBytes();
   const size_t k = static_cast<size_t>(s.k);
   int8_t* eps = static_cast<int8_t*>(_mm_malloc(k + 64, 64));
-  int8_t* wrow = static_cast<int8_t*>(_mm_malloc(k + 64, 64));
   const __m512d qmin = _mm512_set1_pd(s.qmin);
   const __m512d qmax = _mm512_set1_pd(s.qmax);
   for (int32_t n = n0; n < n1; ++n) {
@@ -198,19 +197,26 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
     const __m512d zn = _mm512_set1_pd(static_cast<double>(s.noiseZp[n]));
     const __m512d zw = _mm512_set1_pd(static_cast<double>(s.weightZp[n]));
     __m256i sums = _mm256_setzero_si256();
+    // 4-byte group g of row n goes to block n / 16, group g, slot n % 16 of the packed layout.
+    uint8_t* blk = p.data + static_cast<size_t>(n / 16) * bs + static_cast<size_t>(n % 16) * 4;
     size_t i = 0;
     for (; i + 8 <= k; i += 8) {
       const __m256i e32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(eps + i)));
       const __m256i s32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.sigma + row + i)));
       const __m256i u32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.mu + row + i)));
-      const __m512d prod = _mm512_mul_pd(_mm512_cvtepi32_pd(e32), _mm512_cvtepi32_pd(_mm256_sub_epi32(s32, zsig)));
+      // eps * (sigma - Zsig) is an exact integer (|.| <= 128 * 510), so forming it in int32 and
+      // converting once equals the float64 product.
+      const __m512d prod = _mm512_cvtepi32_pd(_mm256_mullo_epi32(e32, _mm256_sub_epi32(s32, zsig)));
       const __m512d nq = clampd(_mm512_add_pd(rhe(_mm512_mul_pd(prod, m1)), zn), qmin, qmax);
       const __m512d a = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm256_sub_epi32(u32, zmu)), m2);
       const __m512d b = _mm512_mul_pd(_mm512_sub_pd(nq, zn), m3);
       const __m512d wq = clampd(_mm512_add_pd(rhe(_mm512_add_pd(a, b)), zw), qmin, qmax);
       const __m256i q = _mm512_cvttpd_epi32(wq);
       sums = _mm256_add_epi32(sums, q);
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(wrow + i), _mm256_cvtepi32_epi8(q));
+      const __m128i q8 = _mm256_cvtepi32_epi8(q);
+      const size_t g = i >> 2;
+      _mm_storeu_si32(blk + g * 64, q8);
+      _mm_storeu_si32(blk + (g + 1) * 64, _mm_srli_si128(q8, 4));
     }
     alignas(32) int32_t lanes[8];
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
@@ -227,22 +233,12 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
       wq = wq < s.qmin ? s.qmin : (wq > s.qmax ? s.qmax : wq);
       const int32_t q = static_cast<int32_t>(wq);
       sum += q;
-      wrow[i] = static_cast<int8_t>(q);
-    }
-    // Into the packed layout: 4-byte group g of row n goes to block n/16, group g, slot n%16.
-    for (size_t j = k; j < ((k + 3) & ~static_cast<size_t>(3)); ++j) wrow[j] = 0;
-    uint8_t* blk = p.data + static_cast<size_t>(n / 16) * bs + static_cast<size_t>(n % 16) * 4;
-    const size_t groups = (k + 3) / 4;
-    for (size_t g = 0; g < groups; ++g) {
-      uint32_t v;
-      __builtin_memcpy(&v, wrow + 4 * g, 4);
-      __builtin_memcpy(blk + g * 64, &v, 4);
+      blk[(i >> 2) * 64 + (i & 3)] = static_cast<uint8_t>(static_cast<int8_t>(q));
     }
     p.rowSums[n] = sum;
     p.zeroPoint[n] = s.weightZp[n];
   }
   _mm_free(eps);
-  _mm_free(wrow);
 }
 
 }  // namespace qbnn
