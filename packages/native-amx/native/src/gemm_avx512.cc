@@ -85,11 +85,10 @@ void micro(const GemmCtx& c, int32_t m, int32_t nb) {
 // in registers (it copies them through the stack every iteration), which costs 3x.
 // zmm0-23 accumulate rows r, blocks j as zmm(4r + j); zmm24-27 hold the weights of one group,
 // zmm28/29 the broadcast activations.
-// Row r of the activations, group g, is read at a + (r % 3) * lda + (r / 3) * 3 * lda + g * astep:
-// rows of the matrix itself (lda = row stride, astep = 4), or a slab interleaved by group
-// (lda = 4, astep = 24). `mr` rows are stored (the others are computed on padding).
-// Groups [g0, g0 + gcount) only: the accumulators start from `accIn` (6 x 4 x 16 int32; zeros
-// for the first K slice) and end in `accOut`; on the last slice the epilogue runs on them.
+// Row r of the activations, group g, is read at a + (r % 3) * lda + (r / 3) * 3 * lda + g * astep
+// (astep = 4 for rows of the matrix itself). Groups [g0, g0 + gcount) only: the accumulators
+// start from `accIn` (6 x 4 x 16 int32; zeros for the first K slice) and end in `accOut`; on the
+// last slice the epilogue runs on them.
 alignas(64) const int32_t kZeroAcc[6 * 4 * 16] = {};
 
 void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, int32_t m, int mr, int32_t nb,
@@ -212,6 +211,407 @@ void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, i
   }
 }
 
+// 1 to 5 rows of the same kernel, for small M (batch-1 Monte Carlo inference) and the last rows
+// of a GEMM: they read only their own rows, so no padding or copy is needed.
+void micro64Asm1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0,
+                  int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* b3 = b + 3 * bs;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 192(%[in]), %%zmm3\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vmovdqa64 (%[b3]), %%zmm27\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
+      "add $64, %[b]\n\t"
+      "add $64, %[b3]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm3, 192(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 1; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void micro64Asm2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0,
+                  int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* b3 = b + 3 * bs;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 192(%[in]), %%zmm3\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 448(%[in]), %%zmm7\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vmovdqa64 (%[b3]), %%zmm27\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
+      "add $64, %[b]\n\t"
+      "add $64, %[b3]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm3, 192(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm7, 448(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 2; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void micro64Asm3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0,
+                  int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* b3 = b + 3 * bs;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 192(%[in]), %%zmm3\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 448(%[in]), %%zmm7\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 704(%[in]), %%zmm11\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vmovdqa64 (%[b3]), %%zmm27\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
+      "add $64, %[b]\n\t"
+      "add $64, %[b3]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm3, 192(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm7, 448(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm11, 704(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 3; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void micro64Asm4(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0,
+                  int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* b3 = b + 3 * bs;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 192(%[in]), %%zmm3\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 448(%[in]), %%zmm7\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 704(%[in]), %%zmm11\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 896(%[in]), %%zmm14\n\t"
+      "vmovdqa64 960(%[in]), %%zmm15\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vmovdqa64 (%[b3]), %%zmm27\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm14\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm15\n\t"
+      "add $64, %[b]\n\t"
+      "add $64, %[b3]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm3, 192(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm7, 448(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm11, 704(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm14, 896(%[acc])\n\t"
+      "vmovdqa64 %%zmm15, 960(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 4; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void micro64Asm5(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0,
+                  int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* b3 = b + 3 * bs;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 192(%[in]), %%zmm3\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 448(%[in]), %%zmm7\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 704(%[in]), %%zmm11\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 896(%[in]), %%zmm14\n\t"
+      "vmovdqa64 960(%[in]), %%zmm15\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1088(%[in]), %%zmm17\n\t"
+      "vmovdqa64 1152(%[in]), %%zmm18\n\t"
+      "vmovdqa64 1216(%[in]), %%zmm19\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vmovdqa64 (%[b3]), %%zmm27\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm7\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm14\n\t"
+      "vpdpbusd %%zmm27, %%zmm29, %%zmm15\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t"
+      "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
+      "add $64, %[b]\n\t"
+      "add $64, %[b3]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm3, 192(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm7, 448(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm11, 704(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm14, 896(%[acc])\n\t"
+      "vmovdqa64 %%zmm15, 960(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm17, 1088(%[acc])\n\t"
+      "vmovdqa64 %%zmm18, 1152(%[acc])\n\t"
+      "vmovdqa64 %%zmm19, 1216(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [b3] "+r"(b3), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 5; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+using TailFn = void (*)(const GemmCtx&, const uint8_t*, size_t, int32_t, int32_t, int32_t, int32_t, const int32_t*,
+                       int32_t*, bool);
+const TailFn kTailKernels[6] = {nullptr, micro64Asm1, micro64Asm2, micro64Asm3, micro64Asm4, micro64Asm5};
+
 using MicroFn = void (*)(const GemmCtx&, int32_t, int32_t);
 
 template <int MR>
@@ -247,26 +647,13 @@ constexpr int32_t kSliceGroups = QBNN_SLICE_GROUPS;
 
 void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32_t nb1) {
   // For each 64-channel panel (4 blocks) the K reduction is cut into slices of at most
-  // kSliceGroups groups (32 KiB of weights, which stay in L1 while every 6-row block of
-  // activations streams past); partial sums of each row block wait in a small buffer between
-  // slices. Rows are read in place; a last block of fewer than 6 rows is first copied into a
-  // zero-padded slab interleaved by group, so it runs on the same assembly kernel.
+  // kSliceGroups groups whose weights stay in cache while every 6-row block of activations
+  // streams past; partial sums of each row block wait in a small buffer between slices. Rows
+  // are read in place; a last block of 1-5 rows runs on the kernel of that many rows.
   const int32_t kg = c.w->kgroups;
   const int32_t rows = m1 - m0;
-  const int32_t tailRows = rows % kMr;
-  const int32_t tailM = m1 - tailRows;
   const int32_t mblocks = (rows + kMr - 1) / kMr;
   const int32_t fullPanels = (nb1 - nb0) / kNr;
-  uint8_t* slab = nullptr;
-  if (tailRows > 0 && fullPanels > 0) {
-    thread_local Scratch slabBuf;
-    slab = static_cast<uint8_t*>(slabBuf.get(static_cast<size_t>(kg) * 24 + 64));
-    std::memset(slab, 0, static_cast<size_t>(kg) * 24);
-    for (int32_t r = 0; r < tailRows; ++r) {
-      const uint8_t* a = c.a + static_cast<size_t>(tailM + r) * c.lda;
-      for (int32_t g = 0; g < kg; ++g) std::memcpy(slab + static_cast<size_t>(g) * 24 + r * 4, a + static_cast<size_t>(g) * 4, 4);
-    }
-  }
   const int32_t slices = (kg + kSliceGroups - 1) / kSliceGroups;
   const int32_t sliceG = slices > 0 ? (kg + slices - 1) / slices : 0;
   int32_t* partial = nullptr;
@@ -285,10 +672,11 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
         const int mr = m1 - m < kMr ? m1 - m : kMr;
         int32_t* part = partial ? partial + static_cast<size_t>(mb) * 6 * 4 * 16 : nullptr;
         const int32_t* in = s == 0 ? kZeroAcc : part;
+        const uint8_t* am = c.a + static_cast<size_t>(m) * c.lda;
         if (mr == kMr) {
-          micro64Asm(c, c.a + static_cast<size_t>(m) * c.lda, c.lda, 4, m, mr, nb, g0, gc, in, part, last);
+          micro64Asm(c, am, c.lda, 4, m, mr, nb, g0, gc, in, part, last);
         } else {
-          micro64Asm(c, slab, 4, 24, m, mr, nb, g0, gc, in, part, last);
+          kTailKernels[mr](c, am, c.lda, m, nb, g0, gc, in, part, last);
         }
       }
     }
