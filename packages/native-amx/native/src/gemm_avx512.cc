@@ -13,12 +13,6 @@
 namespace qbnn {
 namespace {
 
-inline uint32_t loadU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Epilogue of 16 channels of row m (raw = sum a w), writing `valid` channels from n0.
 inline void epilogue16(const GemmCtx& c, int32_t m, int32_t n0, __m512i raw, int valid) {
   const __mmask16 mask = valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1u);
@@ -51,34 +45,6 @@ inline void epilogue16(const GemmCtx& c, int32_t m, int32_t n0, __m512i raw, int
   qhi = _mm512_min_pd(_mm512_max_pd(qhi, lov), hiv);
   const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(qlo)), _mm512_cvttpd_epi32(qhi), 1);
   _mm_mask_storeu_epi8(static_cast<uint8_t*>(c.out) + idx, mask, _mm512_cvtepi32_epi8(q));
-}
-
-template <int MR, int NR>
-void micro(const GemmCtx& c, int32_t m, int32_t nb) {
-  const Packed& w = *c.w;
-  const size_t bs = w.blockBytes();
-  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs;
-  const uint8_t* a = c.a + static_cast<size_t>(m) * c.lda;
-  const size_t lda = c.lda;
-  __m512i acc[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_si512();
-  const int32_t kg = w.kgroups;
-  for (int32_t g = 0; g < kg; ++g) {
-    __m512i bv[NR];
-    for (int j = 0; j < NR; ++j) bv[j] = _mm512_load_si512(b + j * bs + static_cast<size_t>(g) * 64);
-    for (int r = 0; r < MR; ++r) {
-      const __m512i av = _mm512_set1_epi32(static_cast<int>(loadU32(a + r * lda + static_cast<size_t>(g) * 4)));
-      for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    for (int j = 0; j < NR; ++j) {
-      const int32_t n0 = (nb + j) * 16;
-      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
-      epilogue16(c, m + r, n0, acc[r][j], valid);
-    }
-  }
 }
 
 // The full 6 x 4 block in assembly: GCC 12 does not keep an array of 24 vpdpbusd accumulators
@@ -612,29 +578,1104 @@ using TailFn = void (*)(const GemmCtx&, const uint8_t*, size_t, int32_t, int32_t
                        int32_t*, bool);
 const TailFn kTailKernels[6] = {nullptr, micro64Asm1, micro64Asm2, micro64Asm3, micro64Asm4, micro64Asm5};
 
-using MicroFn = void (*)(const GemmCtx&, int32_t, int32_t);
-
-template <int MR>
-constexpr MicroFn pick(int nr) {
-  return nr == 1 ? micro<MR, 1> : nr == 2 ? micro<MR, 2> : nr == 3 ? micro<MR, 3> : micro<MR, 4>;
-}
-
-MicroFn table(int mr, int nr) {
-  switch (mr) {
-    case 1:
-      return pick<1>(nr);
-    case 2:
-      return pick<2>(nr);
-    case 3:
-      return pick<3>(nr);
-    case 4:
-      return pick<4>(nr);
-    case 5:
-      return pick<5>(nr);
-    default:
-      return pick<6>(nr);
+// Kernels for the last 1-3 channel blocks of N (R rows x NR blocks), same contract as above.
+void microAsm1x1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm24", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 1; ++r) {
+    for (int j = 0; j < 1; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
   }
 }
+
+void microAsm2x1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm4", "zmm24", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 2; ++r) {
+    for (int j = 0; j < 1; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm3x1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm4", "zmm8", "zmm24", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 3; ++r) {
+    for (int j = 0; j < 1; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm4x1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm4", "zmm8", "zmm12", "zmm24", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 4; ++r) {
+    for (int j = 0; j < 1; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm5x1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm4", "zmm8", "zmm12", "zmm16", "zmm24", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 5; ++r) {
+    for (int j = 0; j < 1; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm6x1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1280(%[in]), %%zmm20\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpbroadcastd (%[a3], %[lda], 2), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm20\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm20, 1280(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm4", "zmm8", "zmm12", "zmm16", "zmm20", "zmm24", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 6; ++r) {
+    for (int j = 0; j < 1; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm1x2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm24", "zmm25", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 1; ++r) {
+    for (int j = 0; j < 2; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm2x2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm4", "zmm5", "zmm24", "zmm25", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 2; ++r) {
+    for (int j = 0; j < 2; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm3x2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm4", "zmm5", "zmm8", "zmm9", "zmm24", "zmm25", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 3; ++r) {
+    for (int j = 0; j < 2; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm4x2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm4", "zmm5", "zmm8", "zmm9", "zmm12", "zmm13", "zmm24", "zmm25", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 4; ++r) {
+    for (int j = 0; j < 2; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm5x2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1088(%[in]), %%zmm17\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm17, 1088(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm4", "zmm5", "zmm8", "zmm9", "zmm12", "zmm13", "zmm16", "zmm17", "zmm24", "zmm25", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 5; ++r) {
+    for (int j = 0; j < 2; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm6x2(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1088(%[in]), %%zmm17\n\t"
+      "vmovdqa64 1280(%[in]), %%zmm20\n\t"
+      "vmovdqa64 1344(%[in]), %%zmm21\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t"
+      "vpbroadcastd (%[a3], %[lda], 2), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm20\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm21\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm17, 1088(%[acc])\n\t"
+      "vmovdqa64 %%zmm20, 1280(%[acc])\n\t"
+      "vmovdqa64 %%zmm21, 1344(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm4", "zmm5", "zmm8", "zmm9", "zmm12", "zmm13", "zmm16", "zmm17", "zmm20", "zmm21", "zmm24", "zmm25", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 6; ++r) {
+    for (int j = 0; j < 2; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm1x3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm24", "zmm25", "zmm26", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 1; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm2x3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm4", "zmm5", "zmm6", "zmm24", "zmm25", "zmm26", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 2; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm3x3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10", "zmm24", "zmm25", "zmm26", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 3; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm4x3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 896(%[in]), %%zmm14\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm14\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm14, 896(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10", "zmm12", "zmm13", "zmm14", "zmm24", "zmm25", "zmm26", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 4; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm5x3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 896(%[in]), %%zmm14\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1088(%[in]), %%zmm17\n\t"
+      "vmovdqa64 1152(%[in]), %%zmm18\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm14\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm14, 896(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm17, 1088(%[acc])\n\t"
+      "vmovdqa64 %%zmm18, 1152(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10", "zmm12", "zmm13", "zmm14", "zmm16", "zmm17", "zmm18", "zmm24", "zmm25", "zmm26", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 5; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+void microAsm6x3(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0, int32_t gcount,
+                const int32_t* accIn, int32_t* accOut, bool last) {
+  const Packed& w = *c.w;
+  const size_t bs = w.blockBytes();
+  const uint8_t* b = w.data + static_cast<size_t>(nb) * bs + static_cast<size_t>(g0) * 64;
+  const uint8_t* a = ap + static_cast<size_t>(g0) * 4;
+  const uint8_t* a3 = a + 3 * lda;
+  int64_t kg = gcount;
+  alignas(64) int32_t local[6][4][16];
+  int32_t* accp = last ? &local[0][0][0] : accOut;
+  __asm__ volatile(
+      "vmovdqa64 0(%[in]), %%zmm0\n\t"
+      "vmovdqa64 64(%[in]), %%zmm1\n\t"
+      "vmovdqa64 128(%[in]), %%zmm2\n\t"
+      "vmovdqa64 256(%[in]), %%zmm4\n\t"
+      "vmovdqa64 320(%[in]), %%zmm5\n\t"
+      "vmovdqa64 384(%[in]), %%zmm6\n\t"
+      "vmovdqa64 512(%[in]), %%zmm8\n\t"
+      "vmovdqa64 576(%[in]), %%zmm9\n\t"
+      "vmovdqa64 640(%[in]), %%zmm10\n\t"
+      "vmovdqa64 768(%[in]), %%zmm12\n\t"
+      "vmovdqa64 832(%[in]), %%zmm13\n\t"
+      "vmovdqa64 896(%[in]), %%zmm14\n\t"
+      "vmovdqa64 1024(%[in]), %%zmm16\n\t"
+      "vmovdqa64 1088(%[in]), %%zmm17\n\t"
+      "vmovdqa64 1152(%[in]), %%zmm18\n\t"
+      "vmovdqa64 1280(%[in]), %%zmm20\n\t"
+      "vmovdqa64 1344(%[in]), %%zmm21\n\t"
+      "vmovdqa64 1408(%[in]), %%zmm22\n\t"
+      "test %[kg], %[kg]\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n\t"
+      "1:\n\t"
+      "vmovdqa64 (%[b]), %%zmm24\n\t"
+      "vmovdqa64 (%[b], %[bs], 1), %%zmm25\n\t"
+      "vmovdqa64 (%[b], %[bs], 2), %%zmm26\n\t"
+      "vpbroadcastd (%[a]), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t"
+      "vpbroadcastd (%[a], %[lda], 1), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm4\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm5\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm6\n\t"
+      "vpbroadcastd (%[a], %[lda], 2), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t"
+      "vpbroadcastd (%[a3]), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm12\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm13\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm14\n\t"
+      "vpbroadcastd (%[a3], %[lda], 1), %%zmm28\n\t"
+      "vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t"
+      "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t"
+      "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t"
+      "vpbroadcastd (%[a3], %[lda], 2), %%zmm29\n\t"
+      "vpdpbusd %%zmm24, %%zmm29, %%zmm20\n\t"
+      "vpdpbusd %%zmm25, %%zmm29, %%zmm21\n\t"
+      "vpdpbusd %%zmm26, %%zmm29, %%zmm22\n\t"
+      "add $64, %[b]\n\t"
+      "add $4, %[a]\n\t"
+      "add $4, %[a3]\n\t"
+      "dec %[kg]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      "vmovdqa64 %%zmm0, 0(%[acc])\n\t"
+      "vmovdqa64 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqa64 %%zmm2, 128(%[acc])\n\t"
+      "vmovdqa64 %%zmm4, 256(%[acc])\n\t"
+      "vmovdqa64 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqa64 %%zmm6, 384(%[acc])\n\t"
+      "vmovdqa64 %%zmm8, 512(%[acc])\n\t"
+      "vmovdqa64 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqa64 %%zmm10, 640(%[acc])\n\t"
+      "vmovdqa64 %%zmm12, 768(%[acc])\n\t"
+      "vmovdqa64 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqa64 %%zmm14, 896(%[acc])\n\t"
+      "vmovdqa64 %%zmm16, 1024(%[acc])\n\t"
+      "vmovdqa64 %%zmm17, 1088(%[acc])\n\t"
+      "vmovdqa64 %%zmm18, 1152(%[acc])\n\t"
+      "vmovdqa64 %%zmm20, 1280(%[acc])\n\t"
+      "vmovdqa64 %%zmm21, 1344(%[acc])\n\t"
+      "vmovdqa64 %%zmm22, 1408(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [kg] "+r"(kg)
+      : [lda] "r"(lda), [bs] "r"(bs), [acc] "r"(accp), [in] "r"(accIn)
+      : "zmm0", "zmm1", "zmm2", "zmm4", "zmm5", "zmm6", "zmm8", "zmm9", "zmm10", "zmm12", "zmm13", "zmm14", "zmm16", "zmm17", "zmm18", "zmm20", "zmm21", "zmm22", "zmm24", "zmm25", "zmm26", "zmm28", "zmm29", "cc", "memory");
+  if (!last) return;
+  for (int r = 0; r < 6; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      const int32_t n0 = (nb + j) * 16;
+      const int valid = w.n - n0 < 16 ? w.n - n0 : 16;
+      epilogue16(c, m + r, n0, _mm512_load_si512(local[r][j]), valid);
+    }
+  }
+}
+
+using BlockFn = void (*)(const GemmCtx&, const uint8_t*, size_t, int32_t, int32_t, int32_t, int32_t, const int32_t*,
+                        int32_t*, bool);
+// kNarrowKernels[nr - 1][mr - 1] for nr < 4.
+const BlockFn kNarrowKernels[3][6] = {
+    {microAsm1x1, microAsm2x1, microAsm3x1, microAsm4x1, microAsm5x1, microAsm6x1},
+    {microAsm1x2, microAsm2x2, microAsm3x2, microAsm4x2, microAsm5x2, microAsm6x2},
+    {microAsm1x3, microAsm2x3, microAsm3x3, microAsm4x3, microAsm5x3, microAsm6x3},
+};
 
 constexpr int kMr = 6;
 constexpr int kNr = 4;
@@ -653,16 +1694,17 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
   const int32_t kg = c.w->kgroups;
   const int32_t rows = m1 - m0;
   const int32_t mblocks = (rows + kMr - 1) / kMr;
-  const int32_t fullPanels = (nb1 - nb0) / kNr;
+  const int32_t panels = (nb1 - nb0 + kNr - 1) / kNr;
   const int32_t slices = (kg + kSliceGroups - 1) / kSliceGroups;
   const int32_t sliceG = slices > 0 ? (kg + slices - 1) / slices : 0;
   int32_t* partial = nullptr;
-  if (slices > 1 && fullPanels > 0) {
+  if (slices > 1 && panels > 0) {
     thread_local Scratch partialBuf;
     partial = static_cast<int32_t*>(partialBuf.get(static_cast<size_t>(mblocks) * 6 * 4 * 16 * sizeof(int32_t)));
   }
-  for (int32_t p = 0; p < fullPanels; ++p) {
+  for (int32_t p = 0; p < panels; ++p) {
     const int32_t nb = nb0 + p * kNr;
+    const int nr = nb1 - nb < kNr ? nb1 - nb : kNr;
     for (int32_t s = 0; s < (slices > 0 ? slices : 1); ++s) {
       const int32_t g0 = s * sliceG;
       const int32_t gc = slices > 0 ? (kg - g0 < sliceG ? kg - g0 : sliceG) : 0;
@@ -673,18 +1715,15 @@ void gemmAvx512Vnni(const GemmCtx& c, int32_t m0, int32_t m1, int32_t nb0, int32
         int32_t* part = partial ? partial + static_cast<size_t>(mb) * 6 * 4 * 16 : nullptr;
         const int32_t* in = s == 0 ? kZeroAcc : part;
         const uint8_t* am = c.a + static_cast<size_t>(m) * c.lda;
-        if (mr == kMr) {
+        if (nr < kNr) {
+          kNarrowKernels[nr - 1][mr - 1](c, am, c.lda, m, nb, g0, gc, in, part, last);
+        } else if (mr == kMr) {
           micro64Asm(c, am, c.lda, 4, m, mr, nb, g0, gc, in, part, last);
         } else {
           kTailKernels[mr](c, am, c.lda, m, nb, g0, gc, in, part, last);
         }
       }
     }
-  }
-  // Remaining 1-3 channel blocks: the intrinsic kernels over the whole K.
-  for (int32_t nb = nb0 + fullPanels * kNr; nb < nb1; nb += kNr) {
-    const int nr = nb1 - nb < kNr ? nb1 - nb : kNr;
-    for (int32_t m = m0; m < m1; m += kMr) table(m1 - m < kMr ? m1 - m : kMr, nr)(c, m, nb);
   }
 }
 
