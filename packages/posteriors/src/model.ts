@@ -83,7 +83,10 @@ export interface PredictOptions {
   task?: 'classification' | 'regression';
   /** Variance link of a regression head. Default softplus. */
   varianceLink?: VarianceLink;
-  /** Largest number of rows in one forward pass (stacked samples count). Default 4096. */
+  /**
+   * Largest number of rows in one forward pass (stacked samples count). Each pass runs in its own
+   * tidy scope, so peak memory is one pass's activations. Default 1024.
+   */
   maxBatch?: number;
 }
 
@@ -120,7 +123,7 @@ export function predict(
   if (!(Number.isSafeInteger(samples) && samples > 0)) {
     throw new QbnnError('ERR_ARG', `predict: samples must be a positive integer, got ${samples}`);
   }
-  const maxBatch = options.maxBatch ?? 4096;
+  const maxBatch = options.maxBatch ?? 1024;
   const n = x.shape[0];
   const wasTraining = model.training;
   const modes = setSamplingMode(model, options.mode);
@@ -176,15 +179,18 @@ export function predict(
   }
 }
 
+/** Forward in chunks of at most `maxBatch` rows, each in its own tidy scope (only logits survive). */
 function forwardChunked(model: Module, x: tf.Tensor, maxBatch: number): tf.Tensor {
   const n = x.shape[0];
-  if (n <= maxBatch) return model.apply(x);
+  if (n <= maxBatch) return tf.tidy(() => model.apply(x));
   const parts: tf.Tensor[] = [];
   for (let i = 0; i < n; i += maxBatch) {
     const size = Math.min(maxBatch, n - i);
-    parts.push(model.apply(tf.slice(x, i, size)));
+    parts.push(tf.tidy(() => model.apply(tf.slice(x, i, size))));
   }
-  return tf.concat(parts, 0);
+  const out = tf.concat(parts, 0);
+  tf.dispose(parts);
+  return out;
 }
 
 /** Options of {@link dnnToBnn}. */

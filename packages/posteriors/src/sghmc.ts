@@ -222,6 +222,12 @@ export interface SghmcOptions {
   burnIn?: number;
   /** Resample the momentum from N(0, epsilon^2 M^-1) every this many steps (0: never). Default 0. */
   resampleMomentumEvery?: number;
+  /**
+   * Temperature T: the chain targets exp(-U / T) by scaling the injected noise variance
+   * 2 eps^2 mdecay M^-1 by T (Wenzel et al. 2020's "cold posterior" for T < 1). Default 1, the
+   * posterior itself.
+   */
+  temperature?: number;
   /** Seed of the injected noise. Default 0. */
   seed?: number | Rng;
 }
@@ -255,6 +261,7 @@ export class SghmcSampler extends tf.Optimizer {
   readonly datasetSize: number;
   readonly burnIn: number;
   readonly resampleMomentumEvery: number;
+  readonly temperature: number;
   private readonly slots = new Map<string, SlotState>();
   private readonly rng: Rng;
   private steps = 0;
@@ -266,6 +273,10 @@ export class SghmcSampler extends tf.Optimizer {
     this.datasetSize = options.datasetSize;
     this.burnIn = options.burnIn ?? 1000;
     this.resampleMomentumEvery = options.resampleMomentumEvery ?? 0;
+    this.temperature = options.temperature ?? 1;
+    if (!(this.temperature > 0 && Number.isFinite(this.temperature))) {
+      throw new QbnnError('ERR_ARG', `SGHMC temperature must be positive, got ${this.temperature}`);
+    }
     if (!(this.lr > 0)) throw new QbnnError('ERR_ARG', `SGHMC lr must be positive, got ${this.lr}`);
     if (!(this.mdecay > 0 && this.mdecay < 1)) {
       throw new QbnnError('ERR_ARG', `SGHMC mdecay must be in (0, 1), got ${this.mdecay}`);
@@ -317,9 +328,14 @@ export class SghmcSampler extends tf.Optimizer {
           vHat = tf.add(tf.mul(tf.sub(1, r), vHat), tf.mul(r, tf.square(g)));
         }
         const minv = tf.rsqrt(tf.add(vHat, 1e-16));
-        const noiseVar = tf.maximum(tf.sub(tf.mul(2 * eps * eps * this.mdecay, minv), eps ** 4), 1e-16);
-        // Momentum resampling: v ~ N(0, eps^2 M^-1), then the usual step.
-        const v0 = fresh ? tf.mul(tf.mul(eps, tf.sqrt(minv)), tf.tensor(fresh, variable.shape)) : old.v;
+        const noiseVar = tf.maximum(
+          tf.sub(tf.mul(2 * eps * eps * this.mdecay * this.temperature, minv), eps ** 4),
+          1e-16,
+        );
+        // Momentum resampling: v ~ N(0, T eps^2 M^-1), then the usual step.
+        const v0 = fresh
+          ? tf.mul(tf.mul(eps * Math.sqrt(this.temperature), tf.sqrt(minv)), tf.tensor(fresh, variable.shape))
+          : old.v;
         const v = tf.add(
           tf.sub(tf.sub(v0, tf.mul(eps * eps, tf.mul(minv, g))), tf.mul(this.mdecay, v0)),
           tf.mul(tf.sqrt(noiseVar), tf.tensor(noise, variable.shape)),
@@ -378,6 +394,7 @@ export class SghmcSampler extends tf.Optimizer {
       datasetSize: this.datasetSize,
       burnIn: this.burnIn,
       resampleMomentumEvery: this.resampleMomentumEvery,
+      temperature: this.temperature,
     };
   }
 

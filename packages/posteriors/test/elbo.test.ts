@@ -116,7 +116,7 @@ describe('predict', () => {
     model.registerForwardHook(() => {
       calls++;
     });
-    const local = predict(model, x, { samples: 400, mode: 'local' }).probs;
+    const local = predict(model, x, { samples: 400, mode: 'local', maxBatch: 4096 }).probs;
     expect(calls).toBe(1);
     expect(local.shape).toEqual([400, 5, 4]);
     calls = 0;

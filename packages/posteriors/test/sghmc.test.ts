@@ -27,6 +27,27 @@ describe('SghmcSampler', () => {
     theta.dispose();
   });
 
+  it('temperature T targets exp(-U / T): variance T s^2', () => {
+    const n = 4000;
+    const t = 0.25;
+    const theta = tf.variable(tf.zeros([n]));
+    const sampler = new SghmcSampler({
+      lr: 0.05,
+      mdecay: 0.1,
+      datasetSize: 1,
+      burnIn: 300,
+      seed: 3,
+      temperature: t,
+    });
+    const u = () => tf.tidy(() => tf.div(tf.sum(tf.square(theta)), 2) as tf.Scalar);
+    for (let i = 0; i < 1500; i++) sampler.minimize(u);
+    const { variance } = meanVar(theta.dataSync());
+    expect(Math.abs(variance - t)).toBeLessThan(5 * t * Math.sqrt(2 / n));
+    expect(() => new SghmcSampler({ datasetSize: 1, temperature: 0 })).toThrow(/temperature/);
+    sampler.dispose();
+    theta.dispose();
+  });
+
   it('momentum resampling keeps the target', () => {
     const n = 4000;
     const theta = tf.variable(tf.zeros([n]));
