@@ -135,6 +135,8 @@ describe('PTQ: prepare -> calibrate -> convert', () => {
     const qm = convert(net, { inputShape: [1, 8, 8] });
     expect(qm.layers.map((l) => l.relu)).toEqual([true, true, false]);
     const y = qm.forward(x.dataSync()).logits;
+    // a tensor is accepted as is
+    expect(Array.from(qm.forward(x).logits)).toEqual(Array.from(y));
     let range = 0;
     for (const v of ref) range = Math.max(range, Math.abs(v));
     expect(maxAbsDiff(y, ref)).toBeLessThan(0.05 * range);

@@ -27,6 +27,15 @@ export interface QuantizedForwardOptions {
   provider?: string;
 }
 
+/** A float input batch: a flat row-major array, or anything with `dataSync()` (a tfjs tensor). */
+export type EngineInput = ArrayLike<number> | { dataSync(): ArrayLike<number> };
+
+function valuesOf(x: EngineInput): ArrayLike<number> {
+  return typeof (x as { dataSync?: unknown }).dataSync === 'function'
+    ? (x as { dataSync(): ArrayLike<number> }).dataSync()
+    : (x as ArrayLike<number>);
+}
+
 /** Logits of L samples for a batch of B: `logits[(l * B + b) * classes + c]`. */
 export interface QuantizedOutput {
   logits: Float32Array;
@@ -284,6 +293,8 @@ export class QuantizedModel {
   }
 
   private batchOf(x: ArrayLike<number>): number {
+    if (x.length === undefined)
+      throw new QbnnError('ERR_ARG', 'input must be an array of numbers or a tensor');
     const f = prod(this.inputShape);
     if (x.length % f !== 0 || x.length === 0) {
       throw new QbnnError('ERR_SHAPE', `input of ${x.length} values is not a batch of [${this.inputShape}]`);
@@ -297,29 +308,27 @@ export class QuantizedModel {
    * Runs L Monte Carlo samples in integer arithmetic. `x` is a float batch [B, ...inputShape],
    * row-major. Returns the float logits of every sample.
    */
-  forward(x: ArrayLike<number>, opts: QuantizedForwardOptions = {}): QuantizedOutput {
+  forward(x: EngineInput, opts: QuantizedForwardOptions = {}): QuantizedOutput {
     const trace = this.run(x, opts, false);
     return trace.output;
   }
 
   /** The integer activations after every op (for tests and debugging) and the output. */
-  trace(
-    x: ArrayLike<number>,
-    opts: QuantizedForwardOptions = {},
-  ): { states: IntState[]; output: QuantizedOutput } {
+  trace(x: EngineInput, opts: QuantizedForwardOptions = {}): { states: IntState[]; output: QuantizedOutput } {
     return this.run(x, opts, true);
   }
 
   /** Mean predictive probabilities over L samples, [B, classes] (softmax of each sample's logits). */
-  predictProba(x: ArrayLike<number>, opts: QuantizedForwardOptions = {}): Float32Array {
+  predictProba(x: EngineInput, opts: QuantizedForwardOptions = {}): Float32Array {
     return meanSoftmax(this.forward(x, opts));
   }
 
   private run(
-    x: ArrayLike<number>,
+    input: EngineInput,
     opts: QuantizedForwardOptions,
     keep: boolean,
   ): { states: IntState[]; output: QuantizedOutput } {
+    const x = valuesOf(input);
     const L = opts.samples ?? 1;
     if (!Number.isSafeInteger(L) || L < 1) throw new QbnnError('ERR_ARG', `samples must be >= 1, got ${L}`);
     const ctx: IntCtx = {
@@ -740,23 +749,24 @@ export class QuantizedModel {
    * float64 linear algebra. Predictions agree with {@link forward} within one quantisation step
    * per layer.
    */
-  simulate(x: ArrayLike<number>, opts: QuantizedForwardOptions = {}): QuantizedOutput {
+  simulate(x: EngineInput, opts: QuantizedForwardOptions = {}): QuantizedOutput {
     return this.simulateRun(x, opts, false).output;
   }
 
   /** The twin's float activations after every op (real values), and the output. */
   simulateTrace(
-    x: ArrayLike<number>,
+    x: EngineInput,
     opts: QuantizedForwardOptions = {},
   ): { states: { data: Float64Array; shared: boolean; shape: number[] }[]; output: QuantizedOutput } {
     return this.simulateRun(x, opts, true);
   }
 
   private simulateRun(
-    x: ArrayLike<number>,
+    input: EngineInput,
     opts: QuantizedForwardOptions,
     keep: boolean,
   ): { states: FloatState[]; output: QuantizedOutput } {
+    const x = valuesOf(input);
     const ctx: FloatCtx = {
       x,
       B: this.batchOf(x),
