@@ -6,6 +6,7 @@
 //
 // Environment: EPOCHS (float training, default 4), QAT_EPOCHS (default 1), NTEST (test digits,
 // default 2000; the rest train), SAMPLES (MC samples L, default 8), OUT (JSON results path),
+// CONFIGS (W/A bit pairs, default "8/8,8/7"), QAT=0 to skip QAT (and its fine-tuned reference),
 // NATIVE=0 to stay on the JS reference kernels (by default the @qbnn/native-amx provider is loaded
 // when it is built: the integer engine picks it up from core's registry with no code change).
 import { existsSync } from 'node:fs';
@@ -31,6 +32,8 @@ const NTRAIN = process.env.NTRAIN ? Number(process.env.NTRAIN) : undefined;
 const CKPT = process.env.CKPT; // float checkpoint: loaded when it exists, written after training
 const L = Number(process.env.SAMPLES ?? 8);
 const OUT = process.env.OUT;
+const CONFIGS = (process.env.CONFIGS ?? '8/8,8/7').split(',').map((c) => c.split('/').map(Number));
+const DO_QAT = process.env.QAT !== '0';
 
 const info = await initBackend({ log: () => {} });
 if (process.env.NATIVE !== '0') {
@@ -208,7 +211,7 @@ const results = {
 
 // Reference for QAT: the float model fine-tuned the same way (1 epoch of likelihood-only training
 // at lr 1e-4) without any quantisation, so QAT's figures are not flattered by the extra epoch.
-{
+if (DO_QAT) {
   const ft = copy();
   await fit(ft, { x: xTrain, y: yTrain }, { epochs: QAT_EPOCHS, batchSize: 64, lr: 1e-4, seed: 2 });
   const ftMetrics = evalFloat(ft);
@@ -218,18 +221,19 @@ const results = {
   results.float_finetuned = ftMetrics;
 }
 
-for (const aBits of [8, 7]) {
+for (const [wBits, aBits] of CONFIGS) {
+  const tag = `w${wBits}a${aBits}`;
   // PTQ
-  const ptq = prepare(copy(), defaultQConfig({ weightBits: 8, activationBits: aBits }));
+  const ptq = prepare(copy(), defaultQConfig({ weightBits: wBits, activationBits: aBits }));
   await calibrate(ptq, calibBatches, { passes: 4 });
   const qPtq = convert(ptq, { inputShape: [1, 28, 28] });
   const ptqMetrics = evalInt(qPtq);
   const qBytes = serializeQuantized(qPtq).length;
   console.log(
-    `PTQ W8/A${aBits} (integer engine): error ${ptqMetrics.error.toFixed(2)}%, ECE ${ptqMetrics.ece.toFixed(2)}%, ` +
+    `PTQ W${wBits}/A${aBits} (integer engine): error ${ptqMetrics.error.toFixed(2)}%, ECE ${ptqMetrics.ece.toFixed(2)}%, ` +
       `${qBytes} bytes (${((100 * qBytes) / floatBytes).toFixed(1)}% of fp32), ${ptqMetrics.seconds.toFixed(1)} s`,
   );
-  results[`ptq_w8a${aBits}`] = { ...ptqMetrics, bytes: qBytes };
+  results[`ptq_${tag}`] = { ...ptqMetrics, bytes: qBytes };
   if (getKernelProvider().name !== 'js') {
     // the same model on the JS reference kernels gives the same logits, bit for bit
     const x = xTest.subarray(0, 20 * 784);
@@ -239,11 +243,12 @@ for (const aBits of [8, 7]) {
     console.log(
       `  ${getKernelProvider().name} vs js reference on 20 digits x 2 samples: ${same ? 'identical' : 'DIFFERENT'}`,
     );
-    results[`ptq_w8a${aBits}`].nativeMatchesJs = same;
+    results[`ptq_${tag}`].nativeMatchesJs = same;
   }
 
+  if (!DO_QAT) continue;
   // QAT: fake-quant at the Ferianc points, likelihood loss only (no KL gradient), small lr
-  const qat = prepareQat(copy(), defaultQConfig({ weightBits: 8, activationBits: aBits, qat: true }));
+  const qat = prepareQat(copy(), defaultQConfig({ weightBits: wBits, activationBits: aBits, qat: true }));
   await calibrate(qat, calibBatches.slice(0, 1));
   t0 = performance.now();
   await fit(
@@ -264,10 +269,10 @@ for (const aBits of [8, 7]) {
   const qQat = convert(qat, { inputShape: [1, 28, 28] });
   const qatMetrics = evalInt(qQat);
   console.log(
-    `QAT W8/A${aBits} (integer engine): error ${qatMetrics.error.toFixed(2)}%, ECE ${qatMetrics.ece.toFixed(2)}% ` +
+    `QAT W${wBits}/A${aBits} (integer engine): error ${qatMetrics.error.toFixed(2)}%, ECE ${qatMetrics.ece.toFixed(2)}% ` +
       `(QAT ${qatSecs.toFixed(0)} s, eval ${qatMetrics.seconds.toFixed(1)} s)`,
   );
-  results[`qat_w8a${aBits}`] = { ...qatMetrics, bytes: serializeQuantized(qQat).length };
+  results[`qat_${tag}`] = { ...qatMetrics, bytes: serializeQuantized(qQat).length };
 }
 
 console.log(JSON.stringify(results, null, 2));
