@@ -178,7 +178,10 @@ void micro64Asm(const GemmCtx& c, const uint8_t* ap, size_t lda, size_t astep, i
 }
 
 // 1 to 5 rows of the same kernel, for small M (batch-1 Monte Carlo inference) and the last rows
-// of a GEMM: they read only their own rows, so no padding or copy is needed.
+// of a GEMM: they read only their own rows, so no padding or copy is needed. These and the
+// narrow kernels below repeat micro64Asm's pattern written out for each shape (rows r use
+// zmm(4r + j) for block j, weights zmm24-27, broadcasts zmm28/29), so each loop body holds
+// exactly the loads and vpdpbusd it needs.
 void micro64Asm1(const GemmCtx& c, const uint8_t* ap, size_t lda, int32_t m, int32_t nb, int32_t g0,
                   int32_t gcount, const int32_t* accIn, int32_t* accOut, bool last) {
   const Packed& w = *c.w;
