@@ -10,10 +10,11 @@
 // (default 3), SAMPLES (MC samples L, default 10), BETA (KL weight, default 1 = the exact
 // per-example ELBO), BATCH (default 64), MODE (sampling mode while training, default each
 // posterior's own; 'weights' for gaussian here, the cheapest), SEED, OUT (JSON path).
-// SGHMC: PRETRAIN epochs of Adam warm start (default 1), then EPOCHS of the sampler: BURNIN
-// epochs of adaptation (default EPOCHS - 1), then a member is collected every COLLECT_EVERY steps
-// (default 25; 0 = at the end of each epoch after burn-in); SGHMC_LR (default 0.5), TEMPERATURE
-// (default 1); RESAMPLE=1 adds the Gibbs step of the prior precision (Gamma(1, 1)) per epoch.
+// SGHMC: PRETRAIN epochs of Adam warm start (default 1), then SGHMC_EPOCHS (default 2) of the
+// sampler: BURNIN epochs of adaptation (default SGHMC_EPOCHS - 1), then a member is collected
+// every COLLECT_EVERY steps (default 25; 0 = at the end of each epoch after burn-in); SGHMC_LR
+// (default 0.5), TEMPERATURE (default 0.01), SGHMC_PRECISION (prior precision: a number, default
+// 1, or 'fanIn'); RESAMPLE=1 adds the Gibbs step of the prior precision (Gamma(1, 1)) per epoch.
 import { writeFile } from 'node:fs/promises';
 import { initBackend, Rng } from '@qbnn/core';
 import { fit, lenet5 } from '@qbnn/nn';
@@ -139,10 +140,12 @@ async function trainVariational(name, posteriorOptions, mode, lr = 1e-3) {
 
 /** SGHMC: burn-in epochs with adaptation, then ensemble members collected along the chain. */
 async function trainSghmc() {
-  // Prior N(0, 1/fanIn) per layer (see SghmcPosteriorOptions.precision).
+  // Prior N(0, 1/lambda) per tensor: SGHMC_PRECISION = 'fanIn' (default, N(0, 1/fanIn)) or a number.
+  const precEnv = process.env.SGHMC_PRECISION ?? '1';
+  const precision = precEnv === 'fanIn' ? 'fanIn' : Number(precEnv);
   const model = lenet5(
     {},
-    { seed: SEED, factory: bayesFactory({ posterior: 'sghmc', posteriorOptions: { precision: 'fanIn' } }) },
+    { seed: SEED, factory: bayesFactory({ posterior: 'sghmc', posteriorOptions: { precision } }) },
   );
   const posts = bayesLayers(model).map(([, l]) => l.posterior);
   // Warm start: the chain starts from a point found by PRETRAIN epochs of Adam on the same
@@ -169,7 +172,8 @@ async function trainSghmc() {
       },
     );
   }
-  const burnEpochs = Number(process.env.BURNIN ?? Math.max(1, EPOCHS - 1));
+  const epochs = Number(process.env.SGHMC_EPOCHS ?? 2);
+  const burnEpochs = Number(process.env.BURNIN ?? Math.max(1, epochs - 1));
   const every = Number(process.env.COLLECT_EVERY ?? 25);
   const stepsPerEpoch = Math.ceil(NTRAIN / BATCH);
   const sampler = new SghmcSampler({
@@ -177,7 +181,7 @@ async function trainSghmc() {
     lr: Number(process.env.SGHMC_LR ?? 0.5),
     mdecay: 0.05,
     burnIn: stepsPerEpoch * burnEpochs,
-    temperature: Number(process.env.TEMPERATURE ?? 1),
+    temperature: Number(process.env.TEMPERATURE ?? 0.01),
     seed: SEED,
   });
   const rng = new Rng(SEED).fork(77);
