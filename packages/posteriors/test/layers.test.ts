@@ -1,5 +1,5 @@
 import { Rng } from '@qbnn/core';
-import { conv2d, Linear, lenet5, ReLU, Sequential } from '@qbnn/nn';
+import { Conv2d, conv2d, Flatten, Linear, lenet5, ReLU, Sequential } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -290,6 +290,28 @@ describe('dnnToBnn', () => {
       expect(v).toBeCloseTo(ref[i], 5);
     });
     expect(Number.isFinite(modelKl(model).dataSync()[0])).toBe(true);
+  });
+
+  it('converts Conv2d children with their hyper-parameters (radial, MOPED, mean output unchanged)', () => {
+    const det = new Sequential(
+      new Conv2d(1, 3, 3, { padding: 1, stride: 2, seed: 1 }),
+      new ReLU(),
+      new Flatten(),
+      new Linear(3 * 3 * 3, 2, { seed: 2 }),
+    );
+    const x = tf.tensor4d(new Rng(4).normal(2 * 36), [2, 1, 6, 6]);
+    const ref = det.apply(x).dataSync().slice();
+    const { model, converted } = dnnToBnn(det, { posterior: 'radial', moped: true, mode: 'mean' });
+    expect(converted).toEqual(['0', '3']);
+    const c = model.at<BayesConv2d>(0);
+    expect(c).toBeInstanceOf(BayesConv2d);
+    expect(c.params.stride).toEqual([2, 2]);
+    model
+      .apply(x)
+      .dataSync()
+      .forEach((v, i) => {
+        expect(v).toBeCloseTo(ref[i], 5);
+      });
   });
 
   it('works with any registered posterior, e.g. mcdropout (input layer not dropped)', () => {
