@@ -1,17 +1,22 @@
 import {
   accumulatorScales,
   type ChannelZeroPoints,
+  checkGaussianSampleArgs,
+  checkPackWeightsArgs,
+  checkQConv2dArgs,
+  checkQGemmArgs,
+  checkQNormalArgs,
   type GaussianSampleArgs,
-  type GemmOutput,
+  type GemmOut,
+  type GemmOutputSpec,
+  type KernelLimits,
   type KernelProvider,
-  MAX_GEMM_K,
   type PackedWeights,
   QbnnError,
   type QConv2dArgs,
   type QGemmArgs,
   QNORMAL_THRESHOLDS,
   type QNormalArgs,
-  qRange,
   requantMultipliers,
 } from '@qbnn/core';
 import { addon, loadError, type NativeAddon, type RawPacked } from './binding.js';
@@ -20,8 +25,6 @@ import { addon, loadError, type NativeAddon, type RawPacked } from './binding.js
 export const NATIVE_PROVIDER = 'native';
 /** Its priority: above the JS reference (0), so it is picked by default when it loaded. */
 export const NATIVE_PRIORITY = 100;
-
-type GemmOut = Uint8Array | Float32Array | Int32Array;
 
 const OUT_U8 = 0;
 const OUT_F32 = 1;
@@ -36,62 +39,19 @@ function need(): NativeAddon {
 
 if (addon !== undefined) addon.setQnormalTable(QNORMAL_THRESHOLDS);
 
-// ---------------------------------------------------------------- validation helpers
+// ---------------------------------------------------------------- limits
 
-function checkInt(name: string, v: unknown, lo: number, hi: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
-    throw new QbnnError('ERR_ARG', `${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`);
-  }
-  return v;
-}
-
-function checkScale(name: string, v: unknown): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) {
-    throw new QbnnError(
-      typeof v === 'number' ? 'ERR_NAN' : 'ERR_ARG',
-      `${name} must be a number, got ${String(v)}`,
-    );
-  }
-  if (!Number.isFinite(v) || v <= 0)
-    throw new QbnnError('ERR_ARG', `${name} must be a finite number > 0, got ${v}`);
-  return v;
-}
-
-function checkLength(name: string, arr: { length: number }, n: number): void {
-  if (arr.length !== n) throw new QbnnError('ERR_SHAPE', `${name} must have length ${n}, got ${arr.length}`);
-}
-
-function checkKey(name: string, key: readonly [number, number], position: number): void {
-  if (!Array.isArray(key) || key.length !== 2)
-    throw new QbnnError('ERR_ARG', `${name}: key must be a pair of uint32`);
-  checkInt(`${name}: key[0]`, key[0], 0, 0xffffffff);
-  checkInt(`${name}: key[1]`, key[1], 0, 0xffffffff);
-  checkInt(`${name}: position`, position, 0, Number.MAX_SAFE_INTEGER);
-}
-
-function zeroPointsI32(name: string, v: ChannelZeroPoints, n: number, lo: number, hi: number): Int32Array {
-  const out = new Int32Array(n);
-  if (typeof v === 'number') {
-    out.fill(checkInt(name, v, lo, hi));
-    return out;
-  }
-  if (v == null || typeof (v as ArrayLike<number>).length !== 'number') {
-    throw new QbnnError('ERR_ARG', `${name} must be a number or an array of numbers`);
-  }
-  const a = v as ArrayLike<number>;
-  if (a.length === 1) {
-    out.fill(checkInt(name, a[0], lo, hi));
-    return out;
-  }
-  if (a.length !== n) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `${name} must be a number or have length 1 or ${n}, got length ${a.length}`,
-    );
-  }
-  for (let i = 0; i < n; i++) out[i] = checkInt(`${name}[${i}]`, a[i], lo, hi);
-  return out;
-}
+/**
+ * The native kernels index with int32 arithmetic and pack at most 2^24 channels; packs only feed
+ * GEMMs, so K > MAX_GEMM_K is rejected when packing. Every check is core's (kernels/validate.ts).
+ */
+const NATIVE_LIMITS: KernelLimits = Object.freeze({
+  maxM: 2 ** 30,
+  maxN: 2 ** 24,
+  maxConvDim: 2 ** 30,
+  maxConvPair: 2 ** 20,
+  packChecksK: true,
+});
 
 // ---------------------------------------------------------------- packed weights
 
@@ -156,32 +116,6 @@ export function unpackWeights(w: PackedWeights): Int8Array {
 
 // ---------------------------------------------------------------- output stage
 
-interface Stage {
-  kind: number;
-  factor: Float64Array | null;
-  zo: number;
-  relu: boolean;
-}
-
-/** Validates per-tensor or per-channel weight scales without allocating. */
-function checkScales(wScale: QGemmArgs['wScale'], n: number): void {
-  if (typeof wScale === 'number') {
-    checkScale('wScale', wScale);
-    return;
-  }
-  if (wScale == null || typeof (wScale as ArrayLike<number>).length !== 'number') {
-    throw new QbnnError('ERR_ARG', 'wScale must be a number or an array of numbers');
-  }
-  const v = wScale as ArrayLike<number>;
-  if (v.length !== 1 && v.length !== n) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `wScale must be a number or have length 1 or ${n}, got length ${v.length}`,
-    );
-  }
-  for (let i = 0; i < v.length; i++) checkScale(`wScale[${i}]`, v[i]);
-}
-
 // The float64 factors of recent calls, so that repeated GEMMs with the same scales (the usual
 // case: every layer of every Monte Carlo sample) do not allocate them again. The values are
 // exactly those of @qbnn/core's requantMultipliers / accumulatorScales (computed by them).
@@ -233,248 +167,96 @@ function cachedFactor(
   return factor;
 }
 
-function outputStage(output: GemmOutput, aScale: number, wScale: QGemmArgs['wScale'], n: number): Stage {
-  if (output == null || typeof output !== 'object') {
-    throw new QbnnError(
-      'ERR_ARG',
-      "output must be { kind: 'u8', scale, zeroPoint, relu? }, { kind: 'f32' } or { kind: 'i32' }",
-    );
-  }
-  switch (output.kind) {
-    case 'u8': {
-      checkScale('output.scale', output.scale);
-      const zo = checkInt('output.zeroPoint', output.zeroPoint, 0, 255);
-      if (output.relu !== undefined && typeof output.relu !== 'boolean') {
-        throw new QbnnError('ERR_ARG', `output.relu must be a boolean, got ${String(output.relu)}`);
-      }
-      checkScales(wScale, n);
-      return {
-        kind: OUT_U8,
-        factor: cachedFactor(OUT_U8, aScale, wScale, output.scale, n),
-        zo,
-        relu: output.relu === true,
-      };
-    }
-    case 'f32':
-      checkScales(wScale, n);
-      return { kind: OUT_F32, factor: cachedFactor(OUT_F32, aScale, wScale, 0, n), zo: 0, relu: false };
-    case 'i32':
-      checkScales(wScale, n); // validated whatever the output kind
-      return { kind: OUT_I32, factor: null, zo: 0, relu: false };
-    default:
-      throw new QbnnError(
-        'ERR_ARG',
-        `output.kind must be 'u8', 'f32' or 'i32', got ${String((output as { kind: unknown }).kind)}`,
-      );
-  }
-}
+const OUT_KIND = { u8: OUT_U8, f32: OUT_F32, i32: OUT_I32 } as const;
 
-function outputBuffer(kind: number, out: GemmOut | undefined, length: number): GemmOut {
-  const Ctor = kind === OUT_U8 ? Uint8Array : kind === OUT_F32 ? Float32Array : Int32Array;
-  if (out === undefined) return new Ctor(length);
-  if (!(out instanceof Ctor)) {
-    throw new QbnnError(
-      'ERR_ARG',
-      `out must be a ${Ctor.name} for output kind '${['u8', 'f32', 'i32'][kind]}'`,
-    );
-  }
-  checkLength('out', out, length);
-  return out;
-}
-
-function checkBias(bias: Int32Array | undefined, n: number): Int32Array | null {
-  if (bias === undefined) return null;
-  if (!(bias instanceof Int32Array)) throw new QbnnError('ERR_ARG', 'bias must be an Int32Array');
-  checkLength('bias', bias, n);
-  return bias;
-}
-
-function checkK(k: number): void {
-  if (k > MAX_GEMM_K) {
-    throw new QbnnError(
-      'ERR_UNSUPPORTED',
-      `K = ${k} exceeds MAX_GEMM_K = ${MAX_GEMM_K}: split the reduction`,
-    );
-  }
+/** The cached float64 factors of a checked output stage (null for i32). */
+function stageFactor(
+  spec: GemmOutputSpec,
+  output: QGemmArgs['output'],
+  aScale: number,
+  wScale: QGemmArgs['wScale'],
+  n: number,
+): Float64Array | null {
+  if (spec.kind === 'u8') return cachedFactor(OUT_U8, aScale, wScale, (output as { scale: number }).scale, n);
+  return spec.kind === 'f32' ? cachedFactor(OUT_F32, aScale, wScale, 0, n) : null;
 }
 
 // ---------------------------------------------------------------- kernels
 
 function packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): NativePackedWeights {
   const a = need();
-  if (!(w instanceof Int8Array))
-    throw new QbnnError('ERR_ARG', 'packWeights: w must be an Int8Array (s8 weights)');
-  checkInt('packWeights: n', n, 1, 2 ** 24);
-  checkInt('packWeights: k', k, 1, 2 ** 31 - 1);
-  checkK(k);
-  if (w.length !== n * k) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `packWeights: w has length ${w.length}, expected n * k = ${n} * ${k} = ${n * k}`,
-    );
-  }
-  const zp = zeroPointsI32('packWeights: zeroPoint', zeroPoint, n, -128, 127);
+  const zp = checkPackWeightsArgs(w, n, k, zeroPoint, NATIVE_LIMITS);
   return new NativePackedWeights(a.pack(w, n, k, zp), n, k);
 }
 
 function qgemm(args: QGemmArgs): GemmOut {
   const a = need();
-  if (args == null || typeof args !== 'object')
-    throw new QbnnError('ERR_ARG', 'qgemm: args must be an object');
-  const h = handleOf(args.w, 'qgemm: w');
-  const { n, k } = args.w;
-  const m = checkInt('qgemm: m', args.m, 0, 2 ** 30);
-  if (!(args.a instanceof Uint8Array))
-    throw new QbnnError('ERR_ARG', 'qgemm: a must be a Uint8Array (u8 activations)');
-  if (args.a.length !== m * k) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `qgemm: a has length ${args.a.length}, expected m * k = ${m} * ${k} = ${m * k}`,
-    );
-  }
-  checkScale('qgemm: aScale', args.aScale);
-  const za = checkInt('qgemm: aZeroPoint', args.aZeroPoint, 0, 255);
-  const bias = checkBias(args.bias, n);
-  const st = outputStage(args.output, args.aScale, args.wScale, n);
-  const out = outputBuffer(st.kind, args.out, m * n);
+  const { w: h, m, n, k, aZeroPoint, bias, output, out } = checkQGemmArgs(args, handleOf, NATIVE_LIMITS);
+  const factor = stageFactor(output, args.output, args.aScale, args.wScale, n);
   if (m === 0) return out;
-  a.qgemm(args.a, m, k, za, h, bias, st.kind, st.factor, st.zo, st.relu, out);
+  a.qgemm(
+    args.a,
+    m,
+    k,
+    aZeroPoint,
+    h,
+    bias ?? null,
+    OUT_KIND[output.kind],
+    factor,
+    output.zeroPoint,
+    output.relu,
+    out,
+  );
   return out;
 }
 
-function pair(
-  name: string,
-  v: readonly [number, number] | undefined,
-  dflt: number,
-  min: number,
-): [number, number] {
-  if (v === undefined) return [dflt, dflt];
-  if (!Array.isArray(v) || v.length !== 2)
-    throw new QbnnError('ERR_ARG', `qconv2d: ${name} must be a pair [h, w]`);
-  return [
-    checkInt(`qconv2d: ${name}[0]`, v[0], min, 2 ** 20),
-    checkInt(`qconv2d: ${name}[1]`, v[1], min, 2 ** 20),
-  ];
-}
-
-function dims(name: string, v: readonly number[]): [number, number, number, number] {
-  if (!Array.isArray(v) || v.length !== 4)
-    throw new QbnnError('ERR_SHAPE', `qconv2d: ${name} must have 4 dimensions`);
-  return v.map((d, i) => checkInt(`qconv2d: ${name}[${i}]`, d, 1, 2 ** 30)) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-}
-
-/** One native pack per group: the given per-group packs, or slices of a single pack of all rows. */
-function groupHandles(w: QConv2dArgs['w'], groups: number, o: number, kg: number): unknown[] {
-  const og = o / groups;
-  const list = Array.isArray(w) ? (w as readonly PackedWeights[]) : [w as PackedWeights];
-  if (list.length === 1 && (groups === 1 || list[0].n === o)) {
-    const p = list[0];
-    const h = handleOf(p, 'qconv2d: w');
-    if (p.n !== o || p.k !== kg) {
-      throw new QbnnError(
-        'ERR_SHAPE',
-        `qconv2d: w is packed [${p.n}, ${p.k}], expected [${o}, ${kg}] from wShape`,
+/**
+ * Native packs of each group's rows of a single pack of all rows, made once per pack and group
+ * count and kept with it (disposed with it).
+ */
+function groupSlicesOf(p: PackedWeights, h: unknown, groups: number, og: number, kg: number): unknown[] {
+  let byGroups = groupSlices.get(p);
+  if (byGroups === undefined) {
+    byGroups = new Map();
+    groupSlices.set(p, byGroups);
+  }
+  let slices = byGroups.get(groups);
+  if (slices === undefined) {
+    const rows = need().unpack(h);
+    slices = [];
+    for (let g = 0; g < groups; g++) {
+      slices.push(
+        packWeights(
+          rows.subarray(g * og * kg, (g + 1) * og * kg),
+          og,
+          kg,
+          p.zeroPoint.subarray(g * og, (g + 1) * og),
+        ),
       );
     }
-    if (groups === 1) return [h];
-    // Slice the rows of each group into packs of their own, once per pack and group count.
-    let byGroups = groupSlices.get(p);
-    if (byGroups === undefined) {
-      byGroups = new Map();
-      groupSlices.set(p, byGroups);
-    }
-    let slices = byGroups.get(groups);
-    if (slices === undefined) {
-      const rows = need().unpack(h);
-      slices = [];
-      for (let g = 0; g < groups; g++) {
-        slices.push(
-          packWeights(
-            rows.subarray(g * og * kg, (g + 1) * og * kg),
-            og,
-            kg,
-            p.zeroPoint.subarray(g * og, (g + 1) * og),
-          ),
-        );
-      }
-      byGroups.set(groups, slices);
-    }
-    return slices.map((s) => handleOf(s, 'qconv2d: w'));
+    byGroups.set(groups, slices);
   }
-  if (list.length !== groups) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `qconv2d: expected ${groups} weight packs (one per group) or one of ${o} rows, got ${list.length}`,
-    );
-  }
-  return list.map((p, g) => {
-    const h = handleOf(p, `qconv2d: w[${g}]`);
-    if (p.n !== og || p.k !== kg) {
-      throw new QbnnError(
-        'ERR_SHAPE',
-        `qconv2d: w[${g}] is packed [${p.n}, ${p.k}], expected [${og}, ${kg}]`,
-      );
-    }
-    return h;
-  });
+  return slices.map((s) => handleOf(s, 'qconv2d: w'));
 }
 
 function qconv2d(args: QConv2dArgs): GemmOut {
   const a = need();
-  if (args == null || typeof args !== 'object')
-    throw new QbnnError('ERR_ARG', 'qconv2d: args must be an object');
-  const [batch, c, h, wd] = dims('xShape', args.xShape);
-  const [o, cg, kh, kw] = dims('wShape', args.wShape);
-  const groups = checkInt('qconv2d: groups', args.groups ?? 1, 1, 2 ** 30);
-  if (c !== cg * groups) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `qconv2d: input has ${c} channels; wShape[1] * groups = ${cg} * ${groups} = ${cg * groups}`,
-    );
-  }
-  if (o % groups !== 0)
-    throw new QbnnError('ERR_SHAPE', `qconv2d: ${o} output channels are not divisible by groups ${groups}`);
-  const [sh, sw] = pair('stride', args.stride, 1, 1);
-  const [ph, pw] = pair('padding', args.padding, 0, 0);
-  const [dh, dw] = pair('dilation', args.dilation, 1, 1);
-  if (!(args.x instanceof Uint8Array))
-    throw new QbnnError('ERR_ARG', 'qconv2d: x must be a Uint8Array (u8 input)');
-  const xLen = batch * c * h * wd;
-  if (args.x.length !== xLen)
-    throw new QbnnError('ERR_SHAPE', `qconv2d: x has length ${args.x.length}, xShape says ${xLen}`);
-  checkScale('qconv2d: xScale', args.xScale);
-  const za = checkInt('qconv2d: xZeroPoint', args.xZeroPoint, 0, 255);
-  const ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const wo = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  if (ho < 1 || wo < 1) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `qconv2d: output would be ${ho} x ${wo}; the dilated kernel exceeds the padded input`,
-    );
-  }
-  const kg = cg * kh * kw;
-  checkK(kg);
-  const hs = groupHandles(args.w, groups, o, kg);
-  const bias = checkBias(args.bias, o);
-  const st = outputStage(args.output, args.xScale, args.wScale, o);
-  const out = outputBuffer(st.kind, args.out, batch * o * ho * wo);
+  const geo = checkQConv2dArgs(args, handleOf, NATIVE_LIMITS);
+  const { batch, c, h, w, o, cg, kh, kw, groups, og, kg, packs, whole, output, out } = geo;
+  const hs = whole !== undefined && groups > 1 ? groupSlicesOf(whole, packs[0], groups, og, kg) : packs;
+  const factor = stageFactor(output, args.output, args.xScale, args.wScale, o);
   a.qconv2d(
     args.x,
-    Int32Array.of(batch, c, h, wd),
-    za,
+    Int32Array.of(batch, c, h, w),
+    geo.xZeroPoint,
     hs,
     Int32Array.of(o, cg, kh, kw),
-    Int32Array.of(sh, sw, ph, pw, dh, dw, groups),
-    bias,
-    st.kind,
-    st.factor,
-    st.zo,
-    st.relu,
+    Int32Array.of(geo.strideH, geo.strideW, geo.padH, geo.padW, geo.dilationH, geo.dilationW, groups),
+    geo.bias ?? null,
+    OUT_KIND[output.kind],
+    factor,
+    output.zeroPoint,
+    output.relu,
     out,
   );
   return out;
@@ -482,57 +264,14 @@ function qconv2d(args: QConv2dArgs): GemmOut {
 
 function qnormal(args: QNormalArgs): Int8Array {
   const a = need();
-  if (args == null || typeof args !== 'object')
-    throw new QbnnError('ERR_ARG', 'qnormal: args must be an object');
-  checkKey('qnormal', args.key, args.position);
-  if (!(args.out instanceof Int8Array)) throw new QbnnError('ERR_ARG', 'qnormal: out must be an Int8Array');
+  checkQNormalArgs(args);
   a.qnormal(args.key[0], args.key[1], args.position, args.out);
   return args.out;
 }
 
-function zeroPointArray(name: string, z: Int32Array, n: number, lo: number, hi: number): void {
-  if (!(z instanceof Int32Array))
-    throw new QbnnError('ERR_ARG', `sampleGaussian: ${name} must be an Int32Array`);
-  checkLength(`sampleGaussian: ${name}`, z, n);
-  for (let i = 0; i < n; i++) checkInt(`sampleGaussian: ${name}[${i}]`, z[i], lo, hi);
-}
-
-function multiplierArray(name: string, m: Float64Array, n: number): void {
-  if (!(m instanceof Float64Array))
-    throw new QbnnError('ERR_ARG', `sampleGaussian: ${name} must be a Float64Array`);
-  checkLength(`sampleGaussian: ${name}`, m, n);
-  for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(m[i]) || m[i] <= 0) {
-      throw new QbnnError(
-        Number.isNaN(m[i]) ? 'ERR_NAN' : 'ERR_ARG',
-        `sampleGaussian: ${name}[${i}] must be finite and > 0, got ${m[i]}`,
-      );
-    }
-  }
-}
-
 function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
   const a = need();
-  if (args == null || typeof args !== 'object')
-    throw new QbnnError('ERR_ARG', 'sampleGaussian: args must be an object');
-  const n = checkInt('sampleGaussian: n', args.n, 1, 2 ** 24);
-  const k = checkInt('sampleGaussian: k', args.k, 1, 2 ** 31 - 1);
-  checkK(k);
-  const { qmin, qmax } = qRange(args.bits, true);
-  checkKey('sampleGaussian', args.key, args.position);
-  if (!(args.mu instanceof Int8Array))
-    throw new QbnnError('ERR_ARG', 'sampleGaussian: mu must be an Int8Array');
-  if (!(args.sigma instanceof Uint8Array))
-    throw new QbnnError('ERR_ARG', 'sampleGaussian: sigma must be a Uint8Array');
-  checkLength('sampleGaussian: mu', args.mu, n * k);
-  checkLength('sampleGaussian: sigma', args.sigma, n * k);
-  zeroPointArray('muZeroPoint', args.muZeroPoint, n, -128, 127);
-  zeroPointArray('sigmaZeroPoint', args.sigmaZeroPoint, n, 0, 255);
-  zeroPointArray('noiseZeroPoint', args.noiseZeroPoint, n, qmin, qmax);
-  zeroPointArray('weightZeroPoint', args.weightZeroPoint, n, qmin, qmax);
-  multiplierArray('m1', args.m1, n);
-  multiplierArray('m2', args.m2, n);
-  multiplierArray('m3', args.m3, n);
+  const { n, k } = checkGaussianSampleArgs(args, NATIVE_LIMITS);
   const raw = a.sampleGaussian(
     args.mu,
     args.muZeroPoint,

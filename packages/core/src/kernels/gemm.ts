@@ -1,11 +1,10 @@
-import { QbnnError } from '../errors.js';
-import { checkInt, checkPositiveScale, perChannelF64 } from '../quant/checks.js';
 import { accumulatorScales, requantMultipliers } from '../quant/multipliers.js';
 import { roundHalfEven } from '../quant/round.js';
 import { asJsPacked } from './pack.js';
-import { type ChannelScales, type GemmOutput, MAX_GEMM_K, type QGemmArgs } from './types.js';
+import type { ChannelScales, GemmOutput, QGemmArgs } from './types.js';
+import { checkQGemmArgs, type GemmOut, type GemmOutputSpec } from './validate.js';
 
-export type GemmOut = Uint8Array | Float32Array | Int32Array;
+export type { GemmOut } from './validate.js';
 
 /** A validated output stage: everything per channel resolved to arrays of length n. */
 export interface OutputStage {
@@ -16,69 +15,23 @@ export interface OutputStage {
   lo: number;
 }
 
-/** Validates `output` and resolves the per-channel factors of the contract. */
+const NO_FACTOR = new Float64Array(0);
+
+/** The per-channel factors of the contract for a checked output stage (see validate.ts). */
 export function outputStage(
+  spec: GemmOutputSpec,
   output: GemmOutput,
   aScale: number,
   wScale: ChannelScales,
   n: number,
 ): OutputStage {
-  if (output == null || typeof output !== 'object') {
-    throw new QbnnError(
-      'ERR_ARG',
-      "output must be { kind: 'u8', scale, zeroPoint, relu? }, { kind: 'f32' } or { kind: 'i32' }",
-    );
-  }
-  // Validate the weight scales even for i32 output, so a bad call fails whatever the output kind.
-  perChannelF64('wScale', wScale as number | ArrayLike<number>, n, checkPositiveScale);
-  switch (output.kind) {
-    case 'u8': {
-      checkPositiveScale('output.scale', output.scale);
-      const zo = checkInt('output.zeroPoint', output.zeroPoint, 0, 255);
-      if (output.relu !== undefined && typeof output.relu !== 'boolean') {
-        throw new QbnnError('ERR_ARG', `output.relu must be a boolean, got ${String(output.relu)}`);
-      }
-      const factor = requantMultipliers(aScale, wScale, output.scale, n);
-      return { kind: 'u8', factor, zeroPoint: zo, lo: output.relu ? zo : 0 };
-    }
-    case 'f32':
-      return { kind: 'f32', factor: accumulatorScales(aScale, wScale, n), zeroPoint: 0, lo: 0 };
-    case 'i32':
-      return { kind: 'i32', factor: new Float64Array(0), zeroPoint: 0, lo: 0 };
-    default:
-      throw new QbnnError(
-        'ERR_ARG',
-        `output.kind must be 'u8', 'f32' or 'i32', got ${String((output as { kind: unknown }).kind)}`,
-      );
-  }
-}
-
-/** Checks or allocates the destination for an output stage. */
-export function outputBuffer(stage: OutputStage, out: GemmOut | undefined, length: number): GemmOut {
-  const Ctor = stage.kind === 'u8' ? Uint8Array : stage.kind === 'f32' ? Float32Array : Int32Array;
-  if (out === undefined) return new Ctor(length);
-  if (!(out instanceof Ctor)) {
-    throw new QbnnError('ERR_ARG', `out must be a ${Ctor.name} for output kind '${stage.kind}'`);
-  }
-  if (out.length !== length)
-    throw new QbnnError('ERR_SHAPE', `out must have length ${length}, got ${out.length}`);
-  return out;
-}
-
-/** Checks an optional int32 bias of length n. */
-export function checkBias(bias: Int32Array | undefined, n: number): void {
-  if (bias === undefined) return;
-  if (!(bias instanceof Int32Array)) throw new QbnnError('ERR_ARG', 'bias must be an Int32Array');
-  if (bias.length !== n) throw new QbnnError('ERR_SHAPE', `bias must have length ${n}, got ${bias.length}`);
-}
-
-export function checkK(k: number): void {
-  if (k > MAX_GEMM_K) {
-    throw new QbnnError(
-      'ERR_UNSUPPORTED',
-      `K = ${k} exceeds MAX_GEMM_K = ${MAX_GEMM_K}: the int32 accumulator could overflow; split the reduction`,
-    );
-  }
+  const factor =
+    spec.kind === 'u8'
+      ? requantMultipliers(aScale, wScale, (output as { scale: number }).scale, n)
+      : spec.kind === 'f32'
+        ? accumulatorScales(aScale, wScale, n)
+        : NO_FACTOR;
+  return { kind: spec.kind, factor, zeroPoint: spec.zeroPoint, lo: spec.lo };
 }
 
 /** One GEMM block and where its results go. */
@@ -219,38 +172,21 @@ function finishRow(g: GemmBlock, r: number, dots: Int32Array, acc: Int32Array): 
 
 /** The reference quantised GEMM of the contract (QGemmArgs in types.ts). */
 export function qgemm(args: QGemmArgs): GemmOut {
-  if (args == null || typeof args !== 'object')
-    throw new QbnnError('ERR_ARG', 'qgemm: args must be an object');
-  const w = asJsPacked(args.w, 'qgemm: w');
-  const { n, k } = w;
-  checkK(k);
-  const m = checkInt('qgemm: m', args.m, 0, 2 ** 31 - 1);
-  if (!(args.a instanceof Uint8Array))
-    throw new QbnnError('ERR_ARG', 'qgemm: a must be a Uint8Array (u8 activations)');
-  if (args.a.length !== m * k) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `qgemm: a has length ${args.a.length}, expected m * k = ${m} * ${k} = ${m * k}`,
-    );
-  }
-  checkPositiveScale('qgemm: aScale', args.aScale);
-  const aZero = checkInt('qgemm: aZeroPoint', args.aZeroPoint, 0, 255);
-  checkBias(args.bias, n);
-  const stage = outputStage(args.output, args.aScale, args.wScale, n);
-  const out = outputBuffer(stage, args.out, m * n);
+  const { w, m, n, k, aZeroPoint, bias, output, out } = checkQGemmArgs(args, asJsPacked);
+  const stage = outputStage(output, args.output, args.aScale, args.wScale, n);
   gemmBlock({
     a: args.a,
     aOff: 0,
     m,
     k,
-    aZero,
+    aZero: aZeroPoint,
     w: w.data,
     wRow: 0,
     n,
     wRowSums: w.rowSums,
     wZero: w.zeroPoint,
     chan: 0,
-    bias: args.bias,
+    bias,
     stage,
     out,
     outOff: 0,

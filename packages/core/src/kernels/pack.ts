@@ -1,6 +1,6 @@
 import { QbnnError } from '../errors.js';
-import { checkInt, perChannelI32 } from '../quant/checks.js';
 import type { ChannelZeroPoints, PackedWeights } from './types.js';
+import { checkPackWeightsArgs } from './validate.js';
 
 /** Name under which the JS reference provider registers. */
 export const JS_PROVIDER = 'js';
@@ -24,21 +24,6 @@ export function rowSums(w: Int8Array, n: number, k: number): Int32Array {
   return sums;
 }
 
-/** Checks weights [n, k] and their zero points; returns the zero points broadcast to length n. */
-export function checkWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): Int32Array {
-  if (!(w instanceof Int8Array))
-    throw new QbnnError('ERR_ARG', 'packWeights: w must be an Int8Array (s8 weights)');
-  checkInt('packWeights: n', n, 1, 2 ** 31 - 1);
-  checkInt('packWeights: k', k, 1, 2 ** 31 - 1);
-  if (w.length !== n * k) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `packWeights: w has length ${w.length}, expected n * k = ${n} * ${k} = ${n * k}`,
-    );
-  }
-  return perChannelI32('packWeights: zeroPoint', zeroPoint as number | ArrayLike<number>, n, -128, 127);
-}
-
 /** Packs s8 weights [n, k] for the JS reference (copies them, computes row sums). */
 export function packWeights(
   w: Int8Array,
@@ -46,7 +31,7 @@ export function packWeights(
   k: number,
   zeroPoint: ChannelZeroPoints,
 ): JsPackedWeights {
-  const zp = checkWeights(w, n, k, zeroPoint);
+  const zp = checkPackWeightsArgs(w, n, k, zeroPoint);
   return makePacked(Int8Array.from(w), n, k, zp);
 }
 
