@@ -90,46 +90,49 @@ describe('integer engine vs its float64 twin', () => {
       [8, 8],
       [4, 7],
     ]) {
-      it(`${kind} W${wb}/A${ab}: every activation within one step, logits agree`, () => {
-        const m = smallModel(kind, wb, ab);
-        const x = randomInput(3, 4);
-        const opts = { samples: 3, seed: 42 };
-        const it8 = m.trace(x, opts);
-        const tw = m.simulateTrace(x, opts);
-        expect(it8.states.length).toBe(tw.states.length);
-        let differing = 0;
-        let total = 0;
-        m.ops.forEach((op, i) => {
-          const si = it8.states[i];
-          const sf = tw.states[i];
-          if (!si) return;
-          expect(si.shared).toBe(sf.shared);
-          expect(si.data.length).toBe(sf.data.length);
-          const q =
-            op.op === 'quantize'
-              ? op.q
-              : op.op === 'layer'
-                ? op.layer.output!
-                : op.op === 'flatten'
-                  ? undefined
-                  : op.q;
-          const qq = q ?? (m.ops[i - 1] as { q: { scale: number; zeroPoint: number } }).q;
-          for (let j = 0; j < si.data.length; j++) {
-            const real = qq.scale * (si.data[j] - qq.zeroPoint);
-            const d = Math.abs(real - sf.data[j]);
-            expect(d).toBeLessThanOrEqual(qq.scale * 1.0000001);
-            if (d > qq.scale * 1e-6) differing++;
-            total++;
-          }
+      for (const mode of kind === 'gaussian' || kind === 'mcdropout'
+        ? (['weights', 'local'] as const)
+        : (['weights'] as const))
+        it(`${kind} W${wb}/A${ab}${mode === 'local' ? ' local' : ''}: every activation within one step, logits agree`, () => {
+          const m = smallModel(kind, wb, ab);
+          const x = randomInput(3, 4);
+          const opts = { samples: 3, seed: 42, mode };
+          const it8 = m.trace(x, opts);
+          const tw = m.simulateTrace(x, opts);
+          expect(it8.states.length).toBe(tw.states.length);
+          let differing = 0;
+          let total = 0;
+          m.ops.forEach((op, i) => {
+            const si = it8.states[i];
+            const sf = tw.states[i];
+            if (!si) return;
+            expect(si.shared).toBe(sf.shared);
+            expect(si.data.length).toBe(sf.data.length);
+            const q =
+              op.op === 'quantize'
+                ? op.q
+                : op.op === 'layer'
+                  ? op.layer.output!
+                  : op.op === 'flatten'
+                    ? undefined
+                    : op.q;
+            const qq = q ?? (m.ops[i - 1] as { q: { scale: number; zeroPoint: number } }).q;
+            for (let j = 0; j < si.data.length; j++) {
+              const real = qq.scale * (si.data[j] - qq.zeroPoint);
+              const d = Math.abs(real - sf.data[j]);
+              expect(d).toBeLessThanOrEqual(qq.scale * 1.0000001);
+              if (d > qq.scale * 1e-6) differing++;
+              total++;
+            }
+          });
+          expect(differing / total).toBeLessThan(0.01);
+          const yi = it8.output.logits;
+          const yf = tw.output.logits;
+          expect(yi.length).toBe(3 * 4 * 5);
+          let close = 0;
+          for (let j = 0; j < yi.length; j++) if (Math.abs(yi[j] - yf[j]) < 1e-4) close++;
+          expect(close / yi.length).toBeGreaterThan(0.95);
         });
-        expect(differing / total).toBeLessThan(0.01);
-        const yi = it8.output.logits;
-        const yf = tw.output.logits;
-        expect(yi.length).toBe(3 * 4 * 5);
-        let close = 0;
-        for (let j = 0; j < yi.length; j++) if (Math.abs(yi[j] - yf[j]) < 1e-4) close++;
-        expect(close / yi.length).toBeGreaterThan(0.95);
-      });
     }
   }
 
@@ -157,7 +160,71 @@ describe('integer engine vs its float64 twin', () => {
   });
 });
 
+describe('Monte Carlo samples are independent of L', () => {
+  for (const kind of ['gaussian', 'radial', 'mcdropout'] as Kind[]) {
+    for (const mode of kind === 'radial' ? (['weights'] as const) : (['weights', 'local'] as const)) {
+      it(`${kind} ${mode}: the first samples of L = 5 are the samples of L = 2 (stacking mixes nothing)`, () => {
+        const m = smallModel(kind, 8, 8);
+        const x = randomInput(5, 3);
+        const two = m.forward(x, { samples: 2, seed: 11, mode }).logits;
+        const five = m.forward(x, { samples: 5, seed: 11, mode }).logits;
+        expect(Array.from(five.subarray(0, two.length))).toEqual(Array.from(two));
+        // and the later samples are new draws
+        expect(Array.from(five.subarray(two.length, 2 * two.length))).not.toEqual(Array.from(two));
+      });
+    }
+  }
+});
+
 describe('kernel registry', () => {
+  it('sampled weights are disposed after their GEMM; cached packs are kept', () => {
+    let sampled = 0;
+    let disposed = 0;
+    let packs = 0;
+    const tracking: KernelProvider = {
+      ...referenceKernels,
+      name: 'tracking',
+      priority: -1,
+      packWeights: (...a) => {
+        packs++;
+        return {
+          ...referenceKernels.packWeights(...a),
+          provider: 'js',
+          dispose: () => expect.fail('cached pack disposed'),
+        };
+      },
+      sampleGaussianPacked: (a) => {
+        sampled++;
+        let live = true;
+        const p = referenceKernels.sampleGaussianPacked(a);
+        return {
+          ...p,
+          provider: 'js',
+          dispose: () => {
+            expect(live).toBe(true);
+            live = false;
+            disposed++;
+          },
+        };
+      },
+    };
+    registerKernelProvider(tracking);
+    try {
+      const m = smallModel('gaussian', 8, 8);
+      const x = randomInput(1, 2);
+      const y = m.forward(x, { samples: 4, seed: 4, provider: 'tracking' }).logits;
+      expect(sampled).toBe(12);
+      expect(disposed).toBe(12);
+      expect(Array.from(y)).toEqual(Array.from(m.forward(x, { samples: 4, seed: 4, provider: 'js' }).logits));
+      // local mode packs mu and sigma^2 once per layer, whatever L
+      m.forward(x, { samples: 4, seed: 4, provider: 'tracking', mode: 'local' });
+      m.forward(x, { samples: 7, seed: 5, provider: 'tracking', mode: 'local' });
+      expect(packs).toBe(6);
+    } finally {
+      unregisterKernelProvider('tracking');
+    }
+  });
+
   it('every GEMM, conv and weight sample goes through the registered provider', () => {
     const calls: Record<string, number> = { qgemm: 0, qconv2d: 0, sampleGaussianPacked: 0, packWeights: 0 };
     const counting: KernelProvider = {

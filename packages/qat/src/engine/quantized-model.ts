@@ -242,6 +242,23 @@ interface GaussCache {
   wScale: Float64Array;
 }
 
+/** Input-independent parts of a layer's local reparameterisation (see {@link localParams}). */
+interface LocalCache {
+  x2Scale: number;
+  x2Div: number;
+  s2: Int8Array;
+  s2Scale: Float64Array;
+  muScale: Float64Array;
+  muZ: Int32Array;
+  bMu?: Int32Array;
+  bVar?: Int32Array;
+  /** Per output channel: S_x S_mu[c] and S_x2 S_s2[c]. */
+  meanMult: Float64Array;
+  varMult: Float64Array;
+  /** u8 input value -> its square on the x^2 grid: round((q - Z)^2 / x2Div). */
+  square: Uint8Array;
+}
+
 /**
  * A quantised (Bayesian) network that computes in integers (DESIGN.md sections 2 and 3).
  *
@@ -264,6 +281,8 @@ export class QuantizedModel {
   private calls = 0;
   private readonly packCache = new WeakMap<object, Map<string, PackedWeights>>();
   private readonly gaussCache = new WeakMap<GaussianWeights, GaussCache>();
+  private readonly localCache = new WeakMap<QLayerSpec, LocalCache>();
+  private readonly dropoutCache = new WeakMap<QLayerSpec, Uint8Array>();
 
   constructor(ops: QOp[], inputShape: readonly number[]) {
     if (ops.length === 0 || ops[0].op !== 'quantize') {
@@ -475,13 +494,18 @@ export class QuantizedModel {
     provider: KernelProvider,
     streams: LayerStreams,
     aScale: number,
-  ): { packed: PackedWeights; wScale: Float64Array; bias?: Int32Array } {
+  ): { packed: PackedWeights; wScale: Float64Array; bias?: Int32Array; owned: boolean } {
     const { n, k } = layer;
     const w = layer.weights;
     const fixed = (fw: FixedWeights) => {
       const packed = this.packed(fw, provider, () => provider.packWeights(fw.w, n, k, expandZp(fw.wq, n)));
       const wScale = expandScale(fw.wq, n);
-      return { packed, wScale, bias: fw.bias ? quantizeBias(fw.bias, aScale, wScale) : undefined };
+      return {
+        packed,
+        wScale,
+        bias: fw.bias ? quantizeBias(fw.bias, aScale, wScale) : undefined,
+        owned: false,
+      };
     };
     if (w.kind === 'fixed') return fixed(w);
     if (w.kind === 'ensemble') return fixed(w.members[l % w.members.length]);
@@ -510,7 +534,12 @@ export class QuantizedModel {
       position,
     });
     const b = sampledBias(w, streams, l, n);
-    return { packed, wScale: c.wScale, bias: b ? quantizeBias(b, aScale, c.wScale) : undefined };
+    return {
+      packed,
+      wScale: c.wScale,
+      bias: b ? quantizeBias(b, aScale, c.wScale) : undefined,
+      owned: true,
+    };
   }
 
   private runKernel(
@@ -593,7 +622,7 @@ export class QuantizedModel {
       const masked = new Uint8Array(L * inPer);
       for (let l = 0; l < L; l++) {
         const a = s.shared ? s.data : s.data.subarray(l * inPer, (l + 1) * inPer);
-        masked.set(dropoutU8(a, layer.input, d, streams.mask, l), l * inPer);
+        masked.set(this.dropout(layer, a, streams.mask, l), l * inPer);
       }
       const { packed, wScale, bias } = this.weightsForSample(layer, 0, provider, streams, d.masked.scale);
       const r = this.runKernel(
@@ -638,6 +667,29 @@ export class QuantizedModel {
       clampBits(r.data as Uint8Array);
       return { kind: 'int', state: { data: r.data as Uint8Array, shared: s.shared, shape: r.shape } };
     }
+    if (local) {
+      // every sample shares the mean and variance weights: one GEMM pair over the stacked L*B
+      // rows (or over B rows once, when the input is still the same for every sample)
+      let a = s.data;
+      let count = s.shared ? 1 : L;
+      if (layer.dropout) {
+        a = new Uint8Array(L * inPer);
+        for (let l = 0; l < L; l++) {
+          const src = s.shared ? s.data : s.data.subarray(l * inPer, (l + 1) * inPer);
+          a.set(this.dropout(layer, src, streams.mask, l), l * inPer);
+        }
+        count = L;
+      }
+      const r = this.runLocal(layer, provider, a, B, count, L, s.shape, streams, output);
+      if (isLast) {
+        return {
+          kind: 'float',
+          output: { logits: r.data as Float32Array, samples: L, batch: B, classes: layer.n },
+        };
+      }
+      clampBits(r.data as Uint8Array);
+      return { kind: 'int', state: { data: r.data as Uint8Array, shared: false, shape: r.shape } };
+    }
     let outData: Uint8Array | Float32Array | undefined;
     let outShape: number[] = [];
     for (let l = 0; l < L; l++) {
@@ -645,16 +697,17 @@ export class QuantizedModel {
       let aScale = layer.input.scale;
       let aZero = layer.input.zeroPoint;
       if (layer.dropout) {
-        a = dropoutU8(a, layer.input, layer.dropout, streams.mask, l);
+        a = this.dropout(layer, a, streams.mask, l);
         aScale = layer.dropout.masked.scale;
         aZero = layer.dropout.masked.zeroPoint;
       }
+      const { packed, wScale, bias, owned } = this.weightsForSample(layer, l, provider, streams, aScale);
       let r: { data: Uint8Array | Float32Array | Int32Array; shape: number[] };
-      if (local) {
-        r = this.runLocal(layer, provider, a, B, s.shape, streams, l, output);
-      } else {
-        const { packed, wScale, bias } = this.weightsForSample(layer, l, provider, streams, aScale);
+      try {
         r = this.runKernel(layer, provider, a, aScale, aZero, B, s.shape, packed, wScale, bias, output);
+      } finally {
+        // a sampled weight is used by this one GEMM: free its (native) memory now, not at GC
+        if (owned) packed.dispose?.();
       }
       if (!outData) {
         outData = isLast ? new Float32Array(L * r.data.length) : new Uint8Array(L * r.data.length);
@@ -672,70 +725,141 @@ export class QuantizedModel {
     return { kind: 'int', state: { data: outData as Uint8Array, shared: false, shape: outShape } };
   }
 
+  /** What local reparameterisation of a layer needs beyond its input (computed once per layer). */
+  private localOf(layer: QLayerSpec): LocalCache {
+    let c = this.localCache.get(layer);
+    if (!c) {
+      const w = layer.weights as GaussianWeights;
+      const n = layer.n;
+      const lp = localParams(layer, w);
+      const muScale = expandScale(w.muQ, n);
+      const meanMult = new Float64Array(n);
+      const varMult = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        meanMult[i] = layer.input.scale * muScale[i];
+        varMult[i] = lp.x2Scale * lp.s2Scale[i];
+      }
+      const z = layer.input.zeroPoint;
+      const square = new Uint8Array(256);
+      for (let q = 0; q < 256; q++) {
+        const d = q - z;
+        square[q] = Math.min(255, roundHalfEven((d * d) / lp.x2Div));
+      }
+      c = {
+        ...lp,
+        muScale,
+        muZ: expandZp(w.muQ, n),
+        bMu: w.bias ? quantizeBias(w.bias.mu, layer.input.scale, muScale) : undefined,
+        bVar: w.bias
+          ? quantizeBias(
+              Array.from(w.bias.sigma, (v) => v * v),
+              lp.x2Scale,
+              lp.s2Scale,
+            )
+          : undefined,
+        meanMult,
+        varMult,
+        square,
+      };
+      this.localCache.set(layer, c);
+    }
+    return c;
+  }
+
+  /** MC Dropout of sample l on u8 activations, through the layer's 256-entry requantisation table. */
+  private dropout(layer: QLayerSpec, a: Uint8Array, key: readonly [number, number], l: number): Uint8Array {
+    const d = layer.dropout!;
+    let lut = this.dropoutCache.get(layer);
+    if (!lut) {
+      lut = dropoutTable(layer.input, d);
+      this.dropoutCache.set(layer, lut);
+    }
+    return dropoutU8(a, lut, d, key, l);
+  }
+
   /**
    * Local reparameterisation in integers: acc_mu = GEMM(x_q, mu_q), acc_var = GEMM(x2_q, s2_q)
    * with x^2 and sigma^2 quantised to 8 bits (see {@link localParams}), then
    * y = S_x S_mu acc_mu + sqrt(S_x2 S_s2 acc_var) eps (eps the quantised normal, one per output),
    * ReLU, and requantisation to the output params (float logits for the last layer).
+   *
+   * `a` holds `count` stacked inputs of B rows each (count = L, or 1 when every sample has the
+   * same input): both GEMMs run once over count * B rows, and the L samples differ only by
+   * their eps (sample l's from position l * ceil(outputs / 4) of the layer's local stream).
    */
   private runLocal(
     layer: QLayerSpec,
     provider: KernelProvider,
     a: Uint8Array,
     B: number,
+    count: number,
+    L: number,
     shape: number[],
     streams: LayerStreams,
-    l: number,
     output: { kind: 'u8'; scale: number; zeroPoint: number; relu?: boolean } | { kind: 'f32' },
   ): { data: Uint8Array | Float32Array; shape: number[] } {
     const w = layer.weights as GaussianWeights;
-    const lp = localParams(layer, w);
+    const lc = this.localOf(layer);
     const n = layer.n;
-    const muPacked = this.packed(w.mu, provider, () =>
-      provider.packWeights(w.mu, n, layer.k, expandZp(w.muQ, n)),
-    );
-    const s2Packed = this.packed(w.sigma, provider, () => provider.packWeights(lp.s2, n, layer.k, 0));
-    const x2 = squareU8(a, layer.input.zeroPoint, lp.x2Div);
-    const muScale = expandScale(w.muQ, n);
-    const bMu = w.bias ? quantizeBias(w.bias.mu, layer.input.scale, muScale) : undefined;
-    const bVar = w.bias
-      ? quantizeBias(
-          Array.from(w.bias.sigma, (v) => v * v),
-          lp.x2Scale,
-          lp.s2Scale,
-        )
-      : undefined;
+    const muPacked = this.packed(w.mu, provider, () => provider.packWeights(w.mu, n, layer.k, lc.muZ));
+    const s2Packed = this.packed(w.sigma, provider, () => provider.packWeights(lc.s2, n, layer.k, 0));
+    const x2 = new Uint8Array(a.length);
+    const sq = lc.square;
+    for (let i = 0; i < a.length; i++) x2[i] = sq[a[i]];
+    const rows = count * B;
     const accMu = this.runKernel(
       layer,
       provider,
       a,
       layer.input.scale,
       layer.input.zeroPoint,
-      B,
+      rows,
       shape,
       muPacked,
-      muScale,
-      bMu,
+      lc.muScale,
+      lc.bMu,
       { kind: 'i32' },
     );
-    const accVar = this.runKernel(layer, provider, x2, lp.x2Scale, 0, B, shape, s2Packed, lp.s2Scale, bVar, {
-      kind: 'i32',
-    });
-    const total = accMu.data.length;
-    const eps = qnormalFill(streams.local, l * Math.ceil(total / 4), new Int8Array(total));
-    const inner = total / (B * n);
-    const res = output.kind === 'f32' ? new Float32Array(total) : new Uint8Array(total);
-    for (let i = 0; i < total; i++) {
-      const c = Math.floor(i / inner) % n;
-      const mean = accMu.data[i] * (layer.input.scale * muScale[c]);
-      const v = accVar.data[i] * (lp.x2Scale * lp.s2Scale[c]);
-      let y = mean + Math.sqrt(Math.max(v, 0)) * (eps[i] * QNORMAL_SCALE);
-      if (output.kind === 'f32') {
-        res[i] = y;
-      } else {
-        if (layer.relu && y < 0) y = 0;
-        const qm = qmaxOf(layer.output!);
-        res[i] = Math.min(qm, Math.max(0, roundHalfEven(y / output.scale) + output.zeroPoint));
+    const accVar = this.runKernel(
+      layer,
+      provider,
+      x2,
+      lc.x2Scale,
+      0,
+      rows,
+      shape,
+      s2Packed,
+      lc.s2Scale,
+      lc.bVar,
+      {
+        kind: 'i32',
+      },
+    );
+    const mu = accMu.data as Int32Array;
+    const va = accVar.data as Int32Array;
+    const per = mu.length / count;
+    const inner = per / (B * n);
+    const eps = new Int8Array(per);
+    const mean = new Float64Array(per);
+    const sd = new Float64Array(per);
+    const res = output.kind === 'f32' ? new Float32Array(L * per) : new Uint8Array(L * per);
+    for (let l = 0; l < L; l++) {
+      // with one shared input (count 1) the mean and standard deviation are those of every sample
+      if (l < count) localMoments(mu, va, l * per, B, n, inner, lc.meanMult, lc.varMult, mean, sd);
+      provider.qnormal({ key: streams.local, position: l * Math.ceil(per / 4), out: eps });
+      if (output.kind === 'f32') localF32(mean, sd, eps, res as Float32Array, l * per);
+      else {
+        localU8(
+          mean,
+          sd,
+          eps,
+          res as Uint8Array,
+          l * per,
+          output.scale,
+          output.zeroPoint,
+          layer.relu,
+          qmaxOf(layer.output!),
+        );
       }
     }
     return { data: res, shape: accMu.shape };
@@ -1085,36 +1209,105 @@ function localParams(
   return { x2Scale, x2Div, s2, s2Scale };
 }
 
-/** u8 squares of activations on the x^2 grid: round((q - Z)^2 / div). */
-function squareU8(a: Uint8Array, z: number, div: number): Uint8Array {
-  const out = new Uint8Array(a.length);
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - z;
-    out[i] = Math.min(255, roundHalfEven((d * d) / div));
+/** Per output of one sample: mean = acc_mu S_x S_mu[c] and sd = sqrt(max(acc_var S_x2 S_s2[c], 0)). */
+function localMoments(
+  mu: Int32Array,
+  va: Int32Array,
+  src: number,
+  B: number,
+  n: number,
+  inner: number,
+  meanMult: Float64Array,
+  varMult: Float64Array,
+  mean: Float64Array,
+  sd: Float64Array,
+): void {
+  let i = 0;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < n; c++) {
+      const mm = meanMult[c];
+      const vm = varMult[c];
+      for (let j = 0; j < inner; j++, i++) {
+        mean[i] = mu[src + i] * mm;
+        sd[i] = Math.sqrt(Math.max(va[src + i] * vm, 0));
+      }
+    }
   }
-  return out;
+}
+
+/** Float outputs of one local-reparameterisation sample: mean + sd eps S_eps. */
+function localF32(
+  mean: Float64Array,
+  sd: Float64Array,
+  eps: Int8Array,
+  out: Float32Array,
+  dst: number,
+): void {
+  for (let i = 0; i < mean.length; i++) out[dst + i] = mean[i] + sd[i] * (eps[i] * QNORMAL_SCALE);
+}
+
+/** 1.5 * 2^52: `(x + ROUND_MAGIC) - ROUND_MAGIC` rounds |x| < 2^51 to the nearest integer, ties to even. */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * u8 outputs of one local-reparameterisation sample: (ReLU and) requantisation of
+ * mean + sd eps S_eps, `clamp(roundHalfEven(y / scale) + zero, 0, qmax)`. The rounding is
+ * core's roundHalfEven done by the float64 adder (y / scale is first limited to +-2^30, which
+ * changes no clamped result); NaN stores 0 as before.
+ */
+function localU8(
+  mean: Float64Array,
+  sd: Float64Array,
+  eps: Int8Array,
+  out: Uint8Array,
+  dst: number,
+  scale: number,
+  zero: number,
+  relu: boolean,
+  qmax: number,
+): void {
+  const lo = relu ? 0 : Number.NEGATIVE_INFINITY;
+  const lim = 2 ** 30;
+  for (let i = 0; i < mean.length; i++) {
+    let y = mean[i] + sd[i] * (eps[i] * QNORMAL_SCALE);
+    if (y < lo) y = 0;
+    let v = y / scale;
+    v = Math.min(lim, Math.max(-lim, v));
+    const q = v + ROUND_MAGIC - ROUND_MAGIC + zero;
+    out[dst + i] = Math.min(qmax, Math.max(0, q));
+  }
+}
+
+/**
+ * The requantisation table of MC Dropout: kept value q of the input grid, times 1 / (1 - p), on
+ * the masked input's own grid (one entry per u8 value, so the per-element work is a lookup).
+ */
+function dropoutTable(inQ: ActQ, d: { p: number; masked: ActQ }): Uint8Array {
+  const mult = inQ.scale / ((1 - d.p) * d.masked.scale);
+  const zm = d.masked.zeroPoint;
+  const qm = qmaxOf(d.masked);
+  const lut = new Uint8Array(256);
+  for (let q = 0; q < 256; q++)
+    lut[q] = Math.min(qm, Math.max(0, roundHalfEven((q - inQ.zeroPoint) * mult) + zm));
+  return lut;
 }
 
 /**
  * MC Dropout on u8 activations: the Bernoulli keep-mask of sample l (core's bernoulliFill) and
- * requantisation of the kept values, times 1 / (1 - p), onto the masked input's own grid;
- * dropped values become its zero point (real 0).
+ * requantisation of the kept values (`lut`, from {@link dropoutTable}) onto the masked input's
+ * own grid; dropped values become its zero point (real 0).
  */
 function dropoutU8(
   a: Uint8Array,
-  inQ: ActQ,
+  lut: Uint8Array,
   d: { p: number; masked: ActQ },
   key: readonly [number, number],
   l: number,
 ): Uint8Array {
   const mask = bernoulliFill(key, l * Math.ceil(a.length / 4), d.p, new Uint8Array(a.length));
-  const mult = inQ.scale / ((1 - d.p) * d.masked.scale);
   const zm = d.masked.zeroPoint;
-  const qm = qmaxOf(d.masked);
   const out = new Uint8Array(a.length);
-  for (let i = 0; i < a.length; i++) {
-    out[i] = mask[i] ? Math.min(qm, Math.max(0, roundHalfEven((a[i] - inQ.zeroPoint) * mult) + zm)) : zm;
-  }
+  for (let i = 0; i < a.length; i++) out[i] = mask[i] ? lut[a[i]] : zm;
   return out;
 }
 
