@@ -21,6 +21,20 @@ export function poolU8(
   const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1;
   const Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
   const out = new Uint8Array(B * C * Ho * Wo);
+  if (kind === 'max' && kh === 2 && kw === 2 && sh === 2 && sw === 2 && ph === 0 && pw === 0) {
+    // the usual 2x2 / stride 2 window: four taps, no bounds checks
+    let o = 0;
+    for (let bc = 0; bc < B * C; bc++) {
+      const base = bc * H * W;
+      for (let oy = 0; oy < Ho; oy++) {
+        let p = base + 2 * oy * W;
+        for (let ox = 0; ox < Wo; ox++, p += 2) {
+          out[o++] = Math.max(Math.max(x[p], x[p + 1]), Math.max(x[p + W], x[p + W + 1]));
+        }
+      }
+    }
+    return { out, shape: [B, C, Ho, Wo] };
+  }
   if (kind === 'max' && ph === 0 && pw === 0) {
     // every window lies inside the input: no bounds checks
     let o = 0;
