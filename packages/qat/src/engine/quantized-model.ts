@@ -1243,7 +1243,8 @@ function localF32(
   out: Float32Array,
   dst: number,
 ): void {
-  for (let i = 0; i < mean.length; i++) out[dst + i] = mean[i] + sd[i] * (eps[i] * QNORMAL_SCALE);
+  const es = QNORMAL_SCALE; // a local: an imported binding is re-read (and hole-checked) per use
+  for (let i = 0; i < mean.length; i++) out[dst + i] = mean[i] + sd[i] * (eps[i] * es);
 }
 
 /** 1.5 * 2^52: `(x + ROUND_MAGIC) - ROUND_MAGIC` rounds |x| < 2^51 to the nearest integer, ties to even. */
@@ -1268,12 +1269,14 @@ function localU8(
 ): void {
   const lo = relu ? 0 : Number.NEGATIVE_INFINITY;
   const lim = 2 ** 30;
+  const es = QNORMAL_SCALE; // a local: an imported binding is re-read (and hole-checked) per use
+  const magic = ROUND_MAGIC;
   for (let i = 0; i < mean.length; i++) {
-    let y = mean[i] + sd[i] * (eps[i] * QNORMAL_SCALE);
+    let y = mean[i] + sd[i] * (eps[i] * es);
     if (y < lo) y = 0;
     let v = y / scale;
     v = Math.min(lim, Math.max(-lim, v));
-    const q = v + ROUND_MAGIC - ROUND_MAGIC + zero;
+    const q = v + magic - magic + zero;
     out[dst + i] = Math.min(qmax, Math.max(0, q));
   }
 }
