@@ -1252,9 +1252,11 @@ const ROUND_MAGIC = 6755399441055744;
 
 /**
  * u8 outputs of one local-reparameterisation sample: (ReLU and) requantisation of
- * mean + sd eps S_eps, `clamp(roundHalfEven(y / scale) + zero, 0, qmax)`. The rounding is
- * core's roundHalfEven done by the float64 adder (y / scale is first limited to +-2^30, which
- * changes no clamped result); NaN stores 0 as before.
+ * y = mean + sd eps S_eps, `clamp(roundHalfEven(y / scale) + zero, lo, qmax)` with
+ * lo = relu ? zero : 0 (ReLU as the clamp: y < 0 rounds to at most zero). The rounding is core's
+ * roundHalfEven done by the float64 adder; |y / scale| is first limited to 1024, which changes no
+ * clamped result; the clamp is branch-free integer arithmetic (outputs are about half negative,
+ * so compares mispredict). y is always finite here (int32 accumulators times finite factors).
  */
 function localU8(
   mean: Float64Array,
@@ -1267,17 +1269,17 @@ function localU8(
   relu: boolean,
   qmax: number,
 ): void {
-  const lo = relu ? 0 : Number.NEGATIVE_INFINITY;
-  const lim = 2 ** 30;
+  const lo = relu ? zero : 0;
   const es = QNORMAL_SCALE; // a local: an imported binding is re-read (and hole-checked) per use
   const magic = ROUND_MAGIC;
   for (let i = 0; i < mean.length; i++) {
-    let y = mean[i] + sd[i] * (eps[i] * es);
-    if (y < lo) y = 0;
-    let v = y / scale;
-    v = Math.min(lim, Math.max(-lim, v));
-    const q = v + magic - magic + zero;
-    out[dst + i] = Math.min(qmax, Math.max(0, q));
+    const v = (mean[i] + sd[i] * (eps[i] * es)) / scale;
+    let q = v > 1024 ? 1024 : v < -1024 ? -1024 : (v + magic - magic) | 0;
+    q += zero;
+    let t = q - lo;
+    q = lo + (t & ~(t >> 31));
+    t = q - qmax;
+    out[dst + i] = qmax + (t & (t >> 31));
   }
 }
 
