@@ -19,11 +19,12 @@ function weightsOf(kind: Kind, rnd: () => number, n: number, k: number, bits: nu
 }
 
 /** conv(1->4, 3x3, pad 1) + ReLU -> maxpool 2 -> flatten -> linear(36 -> 10) + ReLU -> linear(10 -> 5) */
-function smallModel(kind: Kind, wBits: number, aBits: number, seed = 1): QuantizedModel {
+function smallModel(kind: Kind, wBits: number, aBits: number, seed = 1, relu = true): QuantizedModel {
   const rnd = lcg(seed);
   const a0 = act(0, 1, aBits);
-  const a1 = act(0, 1.5, aBits);
-  const a2 = act(0, 2, aBits);
+  // without ReLU the hidden grids hold negative values too (zero point > 0)
+  const a1 = act(relu ? 0 : -1, 1.5, aBits);
+  const a2 = act(relu ? 0 : -1, 2, aBits);
   const dropout = kind === 'mcdropout';
   const ops: QOp[] = [
     { op: 'quantize', q: a0 },
@@ -41,7 +42,7 @@ function smallModel(kind: Kind, wBits: number, aBits: number, seed = 1): Quantiz
         groups: 1,
         input: a0,
         output: a1,
-        relu: true,
+        relu,
         weights: weightsOf(kind, rnd, 4, 9, wBits),
       },
     },
@@ -56,7 +57,7 @@ function smallModel(kind: Kind, wBits: number, aBits: number, seed = 1): Quantiz
         k: 36,
         input: a1,
         output: a2,
-        relu: true,
+        relu,
         weights: weightsOf(kind, rnd, 10, 36, wBits),
         dropout: dropout ? { p: 0.25, masked: act(0, 2, aBits) } : undefined,
       },
@@ -145,6 +146,30 @@ describe('integer engine vs its float64 twin', () => {
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(c));
     expect(Array.from(a.slice(0, 10))).not.toEqual(Array.from(a.slice(10, 20)));
+  });
+
+  it('local reparameterisation without ReLU (signed outputs on the u8 grid): every activation within one step of the twin', () => {
+    const m = smallModel('gaussian', 8, 7, 2, false);
+    const x = randomInput(4, 3);
+    const opts = { samples: 4, seed: 5, mode: 'local' } as const;
+    const it8 = m.trace(x, opts);
+    const tw = m.simulateTrace(x, opts);
+    let differing = 0;
+    let total = 0;
+    m.ops.forEach((op, i) => {
+      if (op.op !== 'layer' || !op.layer.output) return;
+      const q = op.layer.output;
+      const si = it8.states[i];
+      const sf = tw.states[i];
+      for (let j = 0; j < si.data.length; j++) {
+        const d = Math.abs(q.scale * (si.data[j] - q.zeroPoint) - sf.data[j]);
+        expect(d).toBeLessThanOrEqual(q.scale * 1.0000001);
+        if (d > q.scale * 1e-6) differing++;
+        total++;
+      }
+    });
+    expect(total).toBeGreaterThan(0);
+    expect(differing / total).toBeLessThan(0.01);
   });
 
   it('local reparameterisation: integer engine agrees with the twin', () => {
