@@ -622,7 +622,7 @@ export class QuantizedModel {
       const masked = new Uint8Array(L * inPer);
       for (let l = 0; l < L; l++) {
         const a = s.shared ? s.data : s.data.subarray(l * inPer, (l + 1) * inPer);
-        masked.set(this.dropout(layer, a, streams.mask, l), l * inPer);
+        this.dropout(layer, a, streams.mask, l, masked.subarray(l * inPer, (l + 1) * inPer));
       }
       const { packed, wScale, bias } = this.weightsForSample(layer, 0, provider, streams, d.masked.scale);
       const r = this.runKernel(
@@ -670,14 +670,15 @@ export class QuantizedModel {
     if (local) {
       // every sample shares the mean and variance weights: one GEMM pair over the stacked L*B
       // rows (or over B rows once, when the input is still the same for every sample)
-      let a = s.data;
+      let a: Uint8Array = s.data;
       let count = s.shared ? 1 : L;
       if (layer.dropout) {
-        a = new Uint8Array(L * inPer);
+        const m = new Uint8Array(L * inPer);
         for (let l = 0; l < L; l++) {
           const src = s.shared ? s.data : s.data.subarray(l * inPer, (l + 1) * inPer);
-          a.set(this.dropout(layer, src, streams.mask, l), l * inPer);
+          this.dropout(layer, src, streams.mask, l, m.subarray(l * inPer, (l + 1) * inPer));
         }
+        a = m;
         count = L;
       }
       const r = this.runLocal(layer, provider, a, B, count, L, s.shape, streams, output);
@@ -767,14 +768,20 @@ export class QuantizedModel {
   }
 
   /** MC Dropout of sample l on u8 activations, through the layer's 256-entry requantisation table. */
-  private dropout(layer: QLayerSpec, a: Uint8Array, key: readonly [number, number], l: number): Uint8Array {
+  private dropout(
+    layer: QLayerSpec,
+    a: Uint8Array,
+    key: readonly [number, number],
+    l: number,
+    out = new Uint8Array(a.length),
+  ): Uint8Array {
     const d = layer.dropout!;
     let lut = this.dropoutCache.get(layer);
     if (!lut) {
       lut = dropoutTable(layer.input, d);
       this.dropoutCache.set(layer, lut);
     }
-    return dropoutU8(a, lut, d, key, l);
+    return dropoutU8(a, lut, d, key, l, out);
   }
 
   /**
@@ -1284,23 +1291,24 @@ function localU8(
 }
 
 /**
- * The requantisation table of MC Dropout: kept value q of the input grid, times 1 / (1 - p), on
- * the masked input's own grid (one entry per u8 value, so the per-element work is a lookup).
+ * The requantisation table of MC Dropout, indexed by `mask << 8 | q`: a dropped value (mask 0)
+ * becomes the masked grid's zero point (real 0); a kept value q of the input grid is multiplied
+ * by 1 / (1 - p) and requantised onto the masked input's own grid. The per-element work is one
+ * lookup, without a branch on the random mask.
  */
 function dropoutTable(inQ: ActQ, d: { p: number; masked: ActQ }): Uint8Array {
   const mult = inQ.scale / ((1 - d.p) * d.masked.scale);
   const zm = d.masked.zeroPoint;
   const qm = qmaxOf(d.masked);
-  const lut = new Uint8Array(256);
+  const lut = new Uint8Array(512).fill(zm);
   for (let q = 0; q < 256; q++)
-    lut[q] = Math.min(qm, Math.max(0, roundHalfEven((q - inQ.zeroPoint) * mult) + zm));
+    lut[256 + q] = Math.min(qm, Math.max(0, roundHalfEven((q - inQ.zeroPoint) * mult) + zm));
   return lut;
 }
 
 /**
- * MC Dropout on u8 activations: the Bernoulli keep-mask of sample l (core's bernoulliFill) and
- * requantisation of the kept values (`lut`, from {@link dropoutTable}) onto the masked input's
- * own grid; dropped values become its zero point (real 0).
+ * MC Dropout on u8 activations: the Bernoulli keep-mask of sample l (core's bernoulliFill, 1 =
+ * keep) through the layer's {@link dropoutTable}, written to `out`.
  */
 function dropoutU8(
   a: Uint8Array,
@@ -1308,11 +1316,10 @@ function dropoutU8(
   d: { p: number; masked: ActQ },
   key: readonly [number, number],
   l: number,
+  out: Uint8Array,
 ): Uint8Array {
   const mask = bernoulliFill(key, l * Math.ceil(a.length / 4), d.p, new Uint8Array(a.length));
-  const zm = d.masked.zeroPoint;
-  const out = new Uint8Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = mask[i] ? lut[a[i]] : zm;
+  for (let i = 0; i < a.length; i++) out[i] = lut[(mask[i] << 8) | a[i]];
   return out;
 }
 
