@@ -1,15 +1,11 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { chartSpecs } from '../src/report/charts.js';
 import { renderReport } from '../src/report/html.js';
 import type { ReportData } from '../src/report/types.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-// CI installs Debian's chromium (scripts/setup.sh), so there a missing browser is a failure.
-const haveChromium = existsSync(CHROMIUM);
+import { haveChromium, renderInChromium } from './chromium.js';
 
 function sampleData(): ReportData {
   const ramp = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
@@ -66,56 +62,18 @@ describe('HTML report', () => {
     ]);
   });
 
-  test.skipIf(!haveChromium && !process.env.CI)(
-    'renders every chart in headless Chromium without errors',
-    async () => {
-      const data = sampleData();
-      const dir = join(tmpdir(), 'qbnn-report-test');
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, 'report.html');
-      writeFileSync(file, renderReport(data));
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-        ],
-      });
-      try {
-        const page = await browser.newPage();
-        const errors: string[] = [];
-        page.on('console', (m) => {
-          if (m.type() === 'error') errors.push(m.text());
-        });
-        page.on('pageerror', (e) => errors.push(e.message));
-        const requests: string[] = [];
-        page.on('request', (r) => {
-          if (!r.url().startsWith('file:')) requests.push(r.url());
-        });
-        await page.goto(`file://${file}`);
-        await page.waitForFunction(() => document.body.dataset.chartsRendered !== undefined, null, {
-          timeout: 30_000,
-        });
-        const expected = chartSpecs(data).length;
-        expect(await page.evaluate(() => document.body.dataset.chartsRendered)).toBe(String(expected));
-        for (const c of chartSpecs(data)) {
-          // Each chart drew an SVG with marks in it.
-          const marks = await page
-            .locator(
-              `#chart-${c.id} svg .mark-rect, #chart-${c.id} svg .mark-line, #chart-${c.id} svg .mark-symbol`,
-            )
-            .count();
-          expect(marks, `chart ${c.id} has marks`).toBeGreaterThan(0);
-        }
-        expect(errors).toEqual([]);
-        expect(requests).toEqual([]);
-        await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
-      } finally {
-        await browser.close();
-      }
-    },
-  );
+  test.skipIf(!haveChromium)('renders every chart in headless Chromium without errors', async () => {
+    const data = sampleData();
+    const dir = join(tmpdir(), 'qbnn-report-test');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'report.html');
+    writeFileSync(file, renderReport(data));
+    const ids = chartSpecs(data).map((c) => c.id);
+    const shown = await renderInChromium(file, ids, join(dir, 'report.png'));
+    expect(shown.chartsRendered).toBe(ids.length);
+    // Each chart drew an SVG with marks in it.
+    for (const id of ids) expect(shown.marks[id], `chart ${id} has marks`).toBeGreaterThan(0);
+    expect(shown.errors).toEqual([]);
+    expect(shown.requests).toEqual([]);
+  });
 });
