@@ -1,10 +1,10 @@
 import { QbnnError, type Rng } from '@qbnn/core';
 import {
   type Conv2dParams,
+  conv2dGeometry,
   type LayerFactory,
   Module,
   type Pair,
-  pair,
   type SeedLike,
   toRng,
 } from '@qbnn/nn';
@@ -172,37 +172,12 @@ export class BayesConv2d extends BayesLayer {
   readonly op: LayerOp;
 
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, options: BayesConv2dOptions = {}) {
-    const groups = options.groups ?? 1;
-    if (!Number.isSafeInteger(groups) || groups < 1) {
-      throw new QbnnError('ERR_ARG', `BayesConv2d groups must be a positive integer, got ${groups}`);
-    }
-    for (const [what, n] of [
-      ['inChannels', inChannels],
-      ['outChannels', outChannels],
-    ] as const) {
-      if (!Number.isSafeInteger(n) || n <= 0 || n % groups !== 0) {
-        throw new QbnnError(
-          'ERR_ARG',
-          `BayesConv2d ${what} must be a positive multiple of groups=${groups}, got ${n}`,
-        );
-      }
-    }
-    const [kh, kw] = pair('BayesConv2d kernelSize', kernelSize, 1);
-    super(
-      [outChannels, inChannels / groups, kh, kw],
-      (options.bias ?? true) ? [outChannels] : null,
-      (inChannels / groups) * kh * kw,
-      options,
-    );
+    const g = conv2dGeometry('BayesConv2d', inChannels, outChannels, kernelSize, options);
+    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
     this.inChannels = inChannels;
     this.outChannels = outChannels;
-    this.kernelSize = [kh, kw];
-    this.params = {
-      stride: pair('BayesConv2d stride', options.stride ?? 1, 1),
-      padding: pair('BayesConv2d padding', options.padding ?? 0, 0),
-      dilation: pair('BayesConv2d dilation', options.dilation ?? 1, 1),
-      groups,
-    };
+    this.kernelSize = g.kernelSize;
+    this.params = g.params;
     this.op = conv2dOp(this.params);
   }
 

@@ -37,6 +37,54 @@ export function pair(what: string, v: Pair, min: number): [number, number] {
   return p;
 }
 
+/** The checked shape of a 2-D convolution layer, shared by every conv layer class. */
+export interface Conv2dGeometry {
+  kernelSize: [number, number];
+  /** Stride, padding and dilation as `[height, width]` pairs, and the group count. */
+  params: { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number };
+  /** `[out, in / groups, kh, kw]` (PyTorch layout). */
+  weightShape: [number, number, number, number];
+  /** Inputs feeding one output: `(in / groups) * kh * kw`. */
+  fanIn: number;
+}
+
+/**
+ * Checks a conv layer's channels, kernel and hyper-parameters (errors name `layer`) and returns
+ * them normalised: what a deterministic, Bayesian or quantised conv layer needs to build itself.
+ */
+export function conv2dGeometry(
+  layer: string,
+  inChannels: number,
+  outChannels: number,
+  kernelSize: Pair,
+  p: Conv2dParams = {},
+): Conv2dGeometry {
+  const groups = p.groups ?? 1;
+  if (!Number.isSafeInteger(groups) || groups < 1) {
+    throw new QbnnError('ERR_ARG', `${layer} groups must be a positive integer, got ${groups}`);
+  }
+  for (const [what, n] of [
+    ['inChannels', inChannels],
+    ['outChannels', outChannels],
+  ] as const) {
+    if (!Number.isSafeInteger(n) || n <= 0 || n % groups !== 0) {
+      throw new QbnnError(
+        'ERR_ARG',
+        `${layer} ${what} must be a positive multiple of groups=${groups}, got ${n}`,
+      );
+    }
+  }
+  const [kh, kw] = pair(`${layer} kernelSize`, kernelSize, 1);
+  const params: Conv2dGeometry['params'] = {
+    stride: pair(`${layer} stride`, p.stride ?? 1, 1),
+    padding: pair(`${layer} padding`, p.padding ?? 0, 0),
+    dilation: pair(`${layer} dilation`, p.dilation ?? 1, 1),
+    groups,
+  };
+  const cin = inChannels / groups;
+  return { kernelSize: [kh, kw], params, weightShape: [outChannels, cin, kh, kw], fanIn: cin * kh * kw };
+}
+
 /** Output spatial size of a convolution or pooling window, as PyTorch computes it. */
 export function convOutSize(
   size: number,
@@ -213,34 +261,18 @@ export class Conv2d extends Module {
 
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
     super();
-    const groups = opts.groups ?? 1;
-    if (!Number.isSafeInteger(groups) || groups < 1) {
-      throw new QbnnError('ERR_ARG', `Conv2d groups must be a positive integer, got ${groups}`);
-    }
-    for (const [what, n] of [
-      ['inChannels', inChannels],
-      ['outChannels', outChannels],
-    ] as const) {
-      if (!Number.isSafeInteger(n) || n <= 0 || n % groups !== 0) {
-        throw new QbnnError(
-          'ERR_ARG',
-          `Conv2d ${what} must be a positive multiple of groups=${groups}, got ${n}`,
-        );
-      }
-    }
+    const g = conv2dGeometry('Conv2d', inChannels, outChannels, kernelSize, opts);
     this.inChannels = inChannels;
     this.outChannels = outChannels;
-    this.kernelSize = pair('Conv2d kernelSize', kernelSize, 1);
-    this.stride = pair('Conv2d stride', opts.stride ?? 1, 1);
-    this.padding = pair('Conv2d padding', opts.padding ?? 0, 0);
-    this.dilation = pair('Conv2d dilation', opts.dilation ?? 1, 1);
-    this.groups = groups;
-    const [kh, kw] = this.kernelSize;
-    const fanIn = (inChannels / groups) * kh * kw;
-    const bound = kaimingUniformBound(fanIn);
+    this.kernelSize = g.kernelSize;
+    this.stride = g.params.stride;
+    this.padding = g.params.padding;
+    this.dilation = g.params.dilation;
+    this.groups = g.params.groups;
+    const bound = kaimingUniformBound(g.fanIn);
     const rng = toRng(opts.seed);
     tf.tidy(() => {
-      this.registerParameter('weight', uniformInit([outChannels, inChannels / groups, kh, kw], bound, rng));
+      this.registerParameter('weight', uniformInit(g.weightShape, bound, rng));
       if (opts.bias ?? true) this.registerParameter('bias', uniformInit([outChannels], bound, rng));
     });
   }

@@ -2,9 +2,11 @@ export { Dropout, type DropoutOptions, Flatten, Identity, ReLU } from './basic.j
 export { Residual, type ResidualOptions, Sequential } from './container.js';
 export {
   Conv2d,
+  type Conv2dGeometry,
   type Conv2dOptions,
   type Conv2dParams,
   conv2d,
+  conv2dGeometry,
   convOutSize,
   type Pair,
   pair,
