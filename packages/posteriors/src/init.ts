@@ -1,6 +1,7 @@
 import { QbnnError, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { softplusInverse } from './math.js';
+import type { PosteriorSpec } from './types.js';
 
 /** Initial value of a location parameter. */
 export type LocInit =
@@ -99,4 +100,39 @@ function uniqueName(name: string): string {
 /** Product of a shape's dimensions. */
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Options of a posterior whose parameters are one point in weight space (MC Dropout, SGHMC). */
+export interface PointInitOptions {
+  /** Initial weight. Default `kaiming`. */
+  init?: LocInit;
+  /** Initial bias. Default `kaiming` (as PyTorch). */
+  biasInit?: LocInit;
+  /** Start from a trained deterministic layer's weight and bias. */
+  initFrom?: InitFrom;
+}
+
+/**
+ * The `weight` (and `bias`, when the layer has one) variables of a point posterior, initialised
+ * from `initFrom` or drawn from the spec's stream (fork 0), named `name.weight` when the layer
+ * supplies no `createParameter`.
+ */
+export function pointParameters(
+  spec: PosteriorSpec,
+  options: PointInitOptions,
+  name: string,
+): { weight: tf.Variable; bias: tf.Variable | null } {
+  const init = spec.rng.fork(0);
+  const c = spec.createParameter;
+  const from = options.initFrom;
+  const w = from
+    ? valuesOf(from.weight, spec.weightShape, `${name}: initFrom.weight`)
+    : locValues(options.init ?? 'kaiming', sizeOf(spec.weightShape), spec.fanIn, init);
+  const weight = makeVariable(w, spec.weightShape, c ? 'weight' : `${name}.weight`, c);
+  if (!spec.biasShape) return { weight, bias: null };
+  const b =
+    from?.bias != null
+      ? valuesOf(from.bias, spec.biasShape, `${name}: initFrom.bias`)
+      : locValues(options.biasInit ?? 'kaiming', sizeOf(spec.biasShape), spec.fanIn, init);
+  return { weight, bias: makeVariable(b, spec.biasShape, c ? 'bias' : `${name}.bias`, c) };
 }

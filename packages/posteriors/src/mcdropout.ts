@@ -1,6 +1,6 @@
 import { QbnnError, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type InitFrom, type LocInit, locValues, makeVariable, sizeOf, valuesOf } from './init.js';
+import { type PointInitOptions, pointParameters } from './init.js';
 import { type Prior, priorFor, priorTensors } from './priors.js';
 import { dropoutMask } from './random.js';
 import type {
@@ -16,17 +16,11 @@ import type {
 } from './types.js';
 
 /** Options of the `mcdropout` posterior. */
-export interface McDropoutOptions {
+export interface McDropoutOptions extends PointInitOptions {
   /** Drop probability in [0, 1). Default 0.2. */
   p?: number;
   /** This layer sees the network input: nothing is dropped there. Default false. */
   isInput?: boolean;
-  /** Initial weight. Default `kaiming`. */
-  init?: LocInit;
-  /** Initial bias. Default `kaiming` (as PyTorch). */
-  biasInit?: LocInit;
-  /** Start from a trained deterministic layer's weight and bias. */
-  initFrom?: InitFrom;
 }
 
 const identity = (_p: string, _r: 'weight' | 'bias', t: tf.Tensor) => t;
@@ -59,21 +53,9 @@ export class McDropoutPosterior implements Posterior {
     this.p = p;
     this.isInput = options.isInput ?? false;
     this.rng = spec.rng;
-    const init = spec.rng.fork(0);
-    const name = spec.name ?? 'mcdropout';
-    const c = spec.createParameter;
-    const from = options.initFrom;
-    const w = from
-      ? valuesOf(from.weight, spec.weightShape, `${name}: initFrom.weight`)
-      : locValues(options.init ?? 'kaiming', sizeOf(spec.weightShape), spec.fanIn, init);
-    this.weight = makeVariable(w, spec.weightShape, c ? 'weight' : `${name}.weight`, c);
-    if (spec.biasShape) {
-      const b =
-        from?.bias != null
-          ? valuesOf(from.bias, spec.biasShape, `${name}: initFrom.bias`)
-          : locValues(options.biasInit ?? 'kaiming', sizeOf(spec.biasShape), spec.fanIn, init);
-      this.bias = makeVariable(b, spec.biasShape, c ? 'bias' : `${name}.bias`, c);
-    } else this.bias = null;
+    const { weight, bias } = pointParameters(spec, options, spec.name ?? 'mcdropout');
+    this.weight = weight;
+    this.bias = bias;
   }
 
   reseed(rng: Rng): void {

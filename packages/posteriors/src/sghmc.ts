@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 /** A named tensor (tfjs-core does not export its own type of it). */
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
-import { type InitFrom, type LocInit, locValues, makeVariable, sizeOf, valuesOf } from './init.js';
+import { type PointInitOptions, pointParameters } from './init.js';
 import { sampleGamma } from './random.js';
 import type {
   ForwardOptions,
@@ -18,13 +18,7 @@ import type {
 } from './types.js';
 
 /** Options of the `sghmc` posterior. */
-export interface SghmcPosteriorOptions {
-  /** Initial weight. Default `kaiming`. */
-  init?: LocInit;
-  /** Initial bias. Default `kaiming`. */
-  biasInit?: LocInit;
-  /** Start from a trained deterministic layer. */
-  initFrom?: InitFrom;
+export interface SghmcPosteriorOptions extends PointInitOptions {
   /**
    * Initial prior precision lambda (prior N(0, 1/lambda)) of weight and bias. `'fanIn'` sets
    * lambda = fanIn, a prior N(0, 1/fanIn) on the layer's scale (a plain N(0, 1) lets the many
@@ -61,22 +55,10 @@ export class SghmcPosterior implements Posterior {
 
   constructor(spec: PosteriorSpec, options: SghmcPosteriorOptions = {}) {
     this.rng = spec.rng;
-    const init = spec.rng.fork(0);
-    const name = spec.name ?? 'sghmc';
-    const c = spec.createParameter;
     this.createBuffer = spec.createBuffer;
-    const from = options.initFrom;
-    const w = from
-      ? valuesOf(from.weight, spec.weightShape, `${name}: initFrom.weight`)
-      : locValues(options.init ?? 'kaiming', sizeOf(spec.weightShape), spec.fanIn, init);
-    this.weight = makeVariable(w, spec.weightShape, c ? 'weight' : `${name}.weight`, c);
-    if (spec.biasShape) {
-      const b =
-        from?.bias != null
-          ? valuesOf(from.bias, spec.biasShape, `${name}: initFrom.bias`)
-          : locValues(options.biasInit ?? 'kaiming', sizeOf(spec.biasShape), spec.fanIn, init);
-      this.bias = makeVariable(b, spec.biasShape, c ? 'bias' : `${name}.bias`, c);
-    } else this.bias = null;
+    const { weight, bias } = pointParameters(spec, options, spec.name ?? 'sghmc');
+    this.weight = weight;
+    this.bias = bias;
     const lambda = options.precision === 'fanIn' ? spec.fanIn : (options.precision ?? 1);
     if (!(lambda > 0)) throw new QbnnError('ERR_ARG', `sghmc: precision must be positive, got ${lambda}`);
     this.precision = { weight: lambda, bias: lambda };
