@@ -274,6 +274,40 @@ function float32Of(kernel: string, ...infos: TensorInfo[]): void {
 }
 
 /**
+ * Calls `tap(dyBase, xBase, wBase)` for every (batch, output pixel, kernel tap) of a depthwise
+ * convolution whose input pixel lies inside the unpadded input (NHWC offsets of the dy pixel, the
+ * x pixel and the filter tap; channel c, multiplier q sit at `+ c * M + q`, `+ c`, `+ c * M + q`).
+ * Both depthwise backprops are this walk with a different inner loop.
+ */
+function forEachDepthwiseTap(
+  ci: tf.backend_util.Conv2DInfo,
+  tap: (dyBase: number, xBase: number, wBase: number) => void,
+): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = ci;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = ci;
+  const { dilationHeight: dh, dilationWidth: dw, outChannels: oc } = ci;
+  const m = oc / c;
+  const top = ci.padInfo.top;
+  const left = ci.padInfo.left;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const dyBase = ((b * oh + i) * ow + j) * oc;
+        for (let kh = 0; kh < fh; kh++) {
+          const ih = i * sh + kh * dh - top;
+          if (ih < 0 || ih >= h) continue;
+          for (let kw = 0; kw < fw; kw++) {
+            const iw = j * sw + kw * dw - left;
+            if (iw < 0 || iw >= w) continue;
+            tap(dyBase, ((b * h + ih) * w + iw) * c, (kh * fw + kw) * c * m);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * DepthwiseConv2dNativeBackpropFilter: dW[kh, kw, c, m] = sum over (b, oh, ow) of
  * x[b, oh*sh + kh*dh - top, ow*sw + kw*dw - left, c] * dy[b, oh, ow, c*M + m].
  */
@@ -298,38 +332,19 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: Parameters<tf.Kerne
     dimRoundingMode,
     true,
   );
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = ci;
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = ci;
-  const { dilationHeight: dh, dilationWidth: dw, outChannels: oc } = ci;
-  const m = oc / c;
-  const top = ci.padInfo.top;
-  const left = ci.padInfo.left;
+  const { inChannels: c, filterHeight: fh, filterWidth: fw } = ci;
+  const m = ci.outChannels / c;
   const out = wasm.makeOutput(filterShape, 'float32');
   const dwv = wasm.typedArrayFromHeap(out) as Float32Array;
   const xv = wasm.typedArrayFromHeap(x) as Float32Array;
   const dyv = wasm.typedArrayFromHeap(dy) as Float32Array;
   const acc = new Float64Array(fh * fw * c * m);
-  for (let b = 0; b < n; b++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        const dyBase = ((b * oh + i) * ow + j) * oc;
-        for (let kh = 0; kh < fh; kh++) {
-          const ih = i * sh + kh * dh - top;
-          if (ih < 0 || ih >= h) continue;
-          for (let kw = 0; kw < fw; kw++) {
-            const iw = j * sw + kw * dw - left;
-            if (iw < 0 || iw >= w) continue;
-            const xBase = ((b * h + ih) * w + iw) * c;
-            const wBase = (kh * fw + kw) * c * m;
-            for (let ch = 0; ch < c; ch++) {
-              const xval = xv[xBase + ch];
-              for (let q = 0; q < m; q++) acc[wBase + ch * m + q] += xval * dyv[dyBase + ch * m + q];
-            }
-          }
-        }
-      }
+  forEachDepthwiseTap(ci, (dyBase, xBase, wBase) => {
+    for (let ch = 0; ch < c; ch++) {
+      const xval = xv[xBase + ch];
+      for (let q = 0; q < m; q++) acc[wBase + ch * m + q] += xval * dyv[dyBase + ch * m + q];
     }
-  }
+  });
   dwv.set(acc);
   return out;
 }
@@ -359,39 +374,20 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: Parameters<tf.Kernel
     dimRoundingMode,
     true,
   );
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = ci;
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = ci;
-  const { dilationHeight: dh, dilationWidth: dw, outChannels: oc } = ci;
-  const m = oc / c;
-  const top = ci.padInfo.top;
-  const left = ci.padInfo.left;
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c } = ci;
+  const m = ci.outChannels / c;
   const out = wasm.makeOutput(inputShape, 'float32');
   const dxv = wasm.typedArrayFromHeap(out) as Float32Array;
   const dyv = wasm.typedArrayFromHeap(dy) as Float32Array;
   const wv = wasm.typedArrayFromHeap(filter) as Float32Array;
   const acc = new Float64Array(n * h * w * c);
-  for (let b = 0; b < n; b++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        const dyBase = ((b * oh + i) * ow + j) * oc;
-        for (let kh = 0; kh < fh; kh++) {
-          const ih = i * sh + kh * dh - top;
-          if (ih < 0 || ih >= h) continue;
-          for (let kw = 0; kw < fw; kw++) {
-            const iw = j * sw + kw * dw - left;
-            if (iw < 0 || iw >= w) continue;
-            const xBase = ((b * h + ih) * w + iw) * c;
-            const wBase = (kh * fw + kw) * c * m;
-            for (let ch = 0; ch < c; ch++) {
-              let sum = 0;
-              for (let q = 0; q < m; q++) sum += dyv[dyBase + ch * m + q] * wv[wBase + ch * m + q];
-              acc[xBase + ch] += sum;
-            }
-          }
-        }
-      }
+  forEachDepthwiseTap(ci, (dyBase, xBase, wBase) => {
+    for (let ch = 0; ch < c; ch++) {
+      let sum = 0;
+      for (let q = 0; q < m; q++) sum += dyv[dyBase + ch * m + q] * wv[wBase + ch * m + q];
+      acc[xBase + ch] += sum;
     }
-  }
+  });
   dxv.set(acc);
   return out;
 }
