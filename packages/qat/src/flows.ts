@@ -26,7 +26,13 @@ import { QuantizedModel } from './engine/quantized-model.js';
 import type { ActQ, FixedWeights, GaussianWeights, LayerWeights, QLayerSpec, QOp } from './engine/types.js';
 import type { FakeQuantize } from './fake-quant.js';
 import { quantizeValue } from './params.js';
-import { defaultQConfig, makeFakeQuant, type QConfig, resolveQConfig } from './qconfig.js';
+import {
+  checkLayerOverrides,
+  defaultQConfig,
+  makeFakeQuant,
+  type QConfig,
+  resolveQConfig,
+} from './qconfig.js';
 import {
   FakeQuantAfter,
   isBayesLayer,
@@ -275,6 +281,10 @@ function prepareCommon(model: Module, qc: QConfig, opts: PrepareOptions): Module
   if (model.modules().some((m) => m instanceof QuantLayer)) {
     throw new QbnnError('ERR_ARG', 'model is already prepared');
   }
+  checkLayerOverrides(
+    qc,
+    model.namedModules().map(([path]) => path),
+  );
   if (opts.foldBn ?? true) {
     model.eval();
     foldBatchNorm(model);

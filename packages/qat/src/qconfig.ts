@@ -86,6 +86,23 @@ function validateTensorQConfig(t: TensorQConfig, what: string): void {
   }
 }
 
+/**
+ * Checks that every per-layer override names a module of the model: a key that matches no path
+ * (a typo such as "fc9") would otherwise be ignored silently. `paths` are the model's module
+ * paths, as `model.namedModules()` gives them (the root is `''`). Throws an ERR_ARG QbnnError
+ * naming the unmatched keys and listing the paths.
+ */
+export function checkLayerOverrides(qc: QConfig, paths: readonly string[]): void {
+  const unmatched = Object.keys(qc.layers ?? {}).filter((k) => !paths.some((p) => matches(k, p)));
+  if (unmatched.length === 0) return;
+  const named = paths.filter((p) => p !== '').join(', ') || "'' (the model is a single layer)";
+  const keys = unmatched.map((k) => `'${k}'`).join(', ');
+  throw new QbnnError(
+    'ERR_ARG',
+    `qconfig.layers: ${keys} ${unmatched.length === 1 ? 'matches' : 'match'} no layer of the model; its layer paths: ${named}`,
+  );
+}
+
 /** The configuration of the layer at `path`: defaults with every matching override applied. */
 export function resolveQConfig(qc: QConfig, path: string): LayerQConfig {
   const out: LayerQConfig = { weight: { ...qc.weight }, activation: { ...qc.activation } };
