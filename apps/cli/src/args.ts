@@ -26,6 +26,29 @@ export type Flags<S extends FlagSpecs> = {
 };
 
 /**
+ * `--samples -1` as `--samples=-1`: a numeric flag followed by a negative number takes it as its
+ * value (node's parseArgs would call it an ambiguous option), so the range check can name it.
+ */
+function joinNegativeValues(argv: string[], specs: FlagSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const spec = a.startsWith('--') && !a.includes('=') ? specs[a.slice(2)] : undefined;
+    const next = argv[i + 1];
+    if (
+      spec &&
+      (spec.type === 'int' || spec.type === 'number') &&
+      next !== undefined &&
+      /^-(\d|\.|Infinity$|NaN$)/.test(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/**
  * Parses `argv` against `specs` strictly: unknown flags, missing values, numbers out of range
  * and values outside `choices` are UsageErrors naming the flag and the allowed values.
  */
@@ -35,7 +58,12 @@ export function parseFlags<S extends FlagSpecs>(command: string, argv: string[],
     options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    parsed = parseArgs({
+      args: joinNegativeValues(argv, specs),
+      options,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (err) {
     const known = Object.keys(specs)
       .map((k) => `--${k}`)

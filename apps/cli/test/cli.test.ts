@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { type FlagSpec, parseFlags, UsageError } from '../src/args.js';
 import { COMMANDS, main } from '../src/cli.js';
 
 /** Runs the cli in-process, capturing stdout and stderr. */
@@ -82,5 +83,49 @@ describe('qbnn command line', () => {
       /--posterior: unknown posterior 'laplace' \(registered: gaussian, mcdropout, radial, sghmc/,
     );
     expect(r.err).toContain('--plugin');
+  });
+});
+
+describe('numeric flags: bounded, and bad values are usage errors naming the flag', () => {
+  const numeric = COMMANDS.flatMap((c) =>
+    Object.entries(c.flags)
+      .filter(([, s]) => s.type === 'int' || s.type === 'number')
+      .map(([name, s]) => ({ command: c, name, spec: s as FlagSpec & { min?: number; max?: number } })),
+  );
+  // sizes, counts and batches: 1e9 of any of them would allocate or run without bound
+  const sized = /samples|batch|size|members|epochs|passes|folds|seconds|timeout/;
+
+  test('every numeric flag has a finite minimum and maximum (memory and time stay bounded)', () => {
+    const unbounded = numeric
+      .filter(({ spec }) => !(Number.isFinite(spec.min) && Number.isFinite(spec.max)))
+      .map(({ command, name }) => `${command.name} --${name}`);
+    expect(unbounded).toEqual([]);
+  });
+
+  test('-1, 1.5, NaN, Infinity and 1e9 are refused before any work, naming the flag', () => {
+    const accepted: string[] = [];
+    for (const { command, name, spec } of numeric) {
+      const bad = ['-1', 'NaN', 'Infinity', '-Infinity', '1e400', ''];
+      if (spec.type === 'int') bad.push('1.5');
+      if (sized.test(name)) bad.push('1e9');
+      for (const v of bad) {
+        for (const argv of [[`--${name}=${v}`], [`--${name}`, v]]) {
+          try {
+            parseFlags(command.name, argv, command.flags);
+            accepted.push(`${command.name} ${argv.join(' ')}`);
+          } catch (err) {
+            expect(err, `${command.name} ${argv.join(' ')}`).toBeInstanceOf(UsageError);
+            expect((err as Error).message, `${command.name} ${argv.join(' ')}`).toContain(`--${name}`);
+          }
+        }
+      }
+    }
+    expect(accepted).toEqual([]);
+  });
+
+  test('a negative number after the flag is read as its value: the range is reported', () => {
+    expect(() =>
+      parseFlags('eval', ['--samples', '-1'], COMMANDS.find((c) => c.name === 'eval')!.flags),
+    ).toThrow('--samples must be in [1, 1000]; got -1');
   });
 });

@@ -6,9 +6,10 @@ import { deserializeModel, load, type Module, save, serializeModel } from '@qbnn
 import { loadQuantized, type QuantizedModel, saveQuantized } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FlagSpecs } from '../args.js';
+import type { FileFlag } from '../file-flags.js';
 import { installInterruptHandler, throwIfInterrupted } from '../interrupt.js';
-import { BAYES_ARCH, type BayesModelConfig } from '../lib/models.js';
-import { initRuntime, loadPlugin, type RuntimeInfo } from '../lib/runtime.js';
+import { BAYES_ARCH, type BayesModelConfig, MAX_SEED } from '../lib/models.js';
+import { initRuntime, loadPlugin, pluginFile, type RuntimeInfo } from '../lib/runtime.js';
 
 /** Where a command writes: human text and machine output. */
 export interface Io {
@@ -30,26 +31,52 @@ export interface Command {
 
 /** Flags every heavy command takes. */
 export const commonFlags = {
-  seed: { type: 'int', help: 'seed of splits, initialisation, sampling', default: 0, min: 0 },
+  seed: { type: 'int', help: 'seed of splits, initialisation, sampling', default: 0, min: 0, max: MAX_SEED },
   samples: { type: 'int', help: 'Monte Carlo samples L per prediction', default: 8, min: 1, max: 1000 },
   plugin: { type: 'string', help: 'module to import first (registers posteriors); comma-separated list' },
+  'plugin-timeout': {
+    type: 'number',
+    help: 'seconds a --plugin may take to import and register',
+    default: 60,
+    min: 0.001,
+    max: 3600,
+  },
   json: { type: 'boolean', help: 'print machine-readable results (JSON) on stdout', default: false },
   quiet: { type: 'boolean', help: 'no progress bars', default: false },
   'no-native': { type: 'boolean', help: 'do not load @qbnn/native-amx', default: false },
 } as const satisfies FlagSpecs;
 
 /** Interrupt handler, plugins, tfjs and kernels: what every heavy command does first. */
-export async function setup(flags: { plugin?: string; 'no-native'?: boolean }): Promise<RuntimeInfo> {
+export async function setup(flags: {
+  plugin?: string;
+  'plugin-timeout': number;
+  'no-native'?: boolean;
+}): Promise<RuntimeInfo> {
   installInterruptHandler();
   const rt = await initRuntime({ native: !flags['no-native'] });
-  for (const p of (flags.plugin ?? '').split(',').filter(Boolean)) {
+  for (const p of pluginSpecs(flags.plugin)) {
     try {
-      await loadPlugin(p);
+      await loadPlugin(p, { timeoutSeconds: flags['plugin-timeout'] });
     } catch (err) {
-      throw new QbnnError('ERR_ARG', `--plugin ${p}: cannot load it: ${(err as Error).message}`);
+      throw new QbnnError('ERR_ARG', `--plugin ${p}: ${(err as Error).message}`);
     }
   }
   return rt;
+}
+
+/** The modules named by --plugin (a comma-separated list). */
+export function pluginSpecs(plugin: string | undefined): string[] {
+  return (plugin ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** The --plugin modules given as files, as input file flags (package names are not files). */
+export function pluginInputs(plugin: string | undefined): FileFlag[] {
+  return pluginSpecs(plugin)
+    .filter((p) => pluginFile(p) !== null)
+    .map((p) => ({ flag: '--plugin', path: p }));
 }
 
 /** One line about the kernels, saying which provider runs the integer engine. */

@@ -1,5 +1,5 @@
-import { join, resolve } from 'node:path';
 import { parseFlags } from '../args.js';
+import { checkFileFlags, filesIn } from '../file-flags.js';
 import { writeFileAtomic } from '../files.js';
 import { count, loadClassification, loadOod, type OodChoice } from '../lib/data.js';
 import { evaluateModels } from '../lib/evaluate.js';
@@ -15,6 +15,7 @@ import {
   copyModel,
   type Io,
   imageTensors,
+  pluginInputs,
   runtimeLine,
   saveModel,
   saveQuantModel,
@@ -46,14 +47,32 @@ const flags = {
     max: 1000,
   },
   'batch-size': { type: 'int', help: 'mini-batch size', default: 64, min: 1, max: 4096 },
-  lr: { type: 'number', help: 'learning rate (default: Adam 2e-3; SGHMC sampler 0.5)', min: 0 },
-  beta: { type: 'number', help: 'KL weight of the ELBO (1 = true ELBO)', default: 0.1, min: 0 },
+  lr: { type: 'number', help: 'learning rate (default: Adam 2e-3; SGHMC sampler 0.5)', min: 0, max: 10 },
+  beta: { type: 'number', help: 'KL weight of the ELBO (1 = true ELBO)', default: 0.1, min: 0, max: 1000 },
   bits: { type: 'int', help: 'weight and activation bits of PTQ and QAT', default: 8, min: 2, max: 8 },
   'qat-epochs': { type: 'int', help: 'QAT fine-tuning epochs', default: 1, min: 1, max: 100 },
   'qat-size': { type: 'int', help: 'training digits used by QAT', default: 2000, min: 10, max: 10000 },
-  'calibration-size': { type: 'int', help: 'training digits used to calibrate PTQ', default: 512, min: 1 },
-  'throughput-batch': { type: 'int', help: 'batch of the throughput measurement', default: 64, min: 1 },
-  'throughput-seconds': { type: 'number', help: 'minimum timing per implementation', default: 1, min: 0 },
+  'calibration-size': {
+    type: 'int',
+    help: 'training digits used to calibrate PTQ',
+    default: 512,
+    min: 1,
+    max: 10000,
+  },
+  'throughput-batch': {
+    type: 'int',
+    help: 'batch of the throughput measurement',
+    default: 64,
+    min: 1,
+    max: 4096,
+  },
+  'throughput-seconds': {
+    type: 'number',
+    help: 'minimum timing per implementation',
+    default: 1,
+    min: 0,
+    max: 600,
+  },
   ...commonFlags,
 } as const;
 
@@ -66,10 +85,20 @@ export const demo: Command = {
   example: 'qbnn demo --out-dir qbnn-out/demo',
   async run(argv: string[], io: Io) {
     const f = parseFlags('demo', argv, flags);
+    const bits = f.bits;
+    const [modelPath, ptqPath, qatPath, resultsPath, reportPath] = checkFileFlags('demo', {
+      inputs: pluginInputs(f.plugin),
+      outputs: filesIn('demo', '--out-dir', f['out-dir'], [
+        'model.safetensors',
+        `ptq-w${bits}a${bits}.safetensors`,
+        `qat-w${bits}a${bits}.safetensors`,
+        'results.json',
+        'report.html',
+      ]),
+    });
     const t0 = performance.now();
     const rt = await setup(f);
     checkPosterior(f.posterior);
-    const dir = resolve(f['out-dir']);
     io.err(`qbnn demo: ${runtimeLine(rt)}\n`);
     const split = loadClassification('mnist', {
       trainSize: f['train-size'],
@@ -103,9 +132,8 @@ export const demo: Command = {
     io.err(
       `trained Bayesian LeNet-5 (${f.posterior}, ${model.numParameters()} parameters): ${summary.objective}, ${summary.epochs} epochs, ${summary.seconds.toFixed(0)} s, final loss ${summary.finalLoss.toFixed(4)}\n`,
     );
-    await saveModel(model, cfg, join(dir, 'model.safetensors'));
+    await saveModel(model, cfg, modelPath);
 
-    const bits = f.bits;
     const common = {
       inputShape: [1, 28, 28],
       data: train,
@@ -127,7 +155,7 @@ export const demo: Command = {
       label: 'PTQ calibrate',
     });
     const ptqSeconds = (performance.now() - tq) / 1000;
-    await saveQuantModel(ptq, join(dir, `ptq-w${bits}a${bits}.safetensors`));
+    await saveQuantModel(ptq, ptqPath);
     const tqat = performance.now();
     const qat = await quantizeModel(copyModel(model, cfg), {
       ...common,
@@ -136,7 +164,7 @@ export const demo: Command = {
       label: 'QAT fine-tune',
     });
     const qatSeconds = (performance.now() - tqat) / 1000;
-    await saveQuantModel(qat, join(dir, `qat-w${bits}a${bits}.safetensors`));
+    await saveQuantModel(qat, qatPath);
     io.err(
       `quantised W${bits}/A${bits}: PTQ in ${ptqSeconds.toFixed(0)} s, QAT in ${qatSeconds.toFixed(0)} s\n`,
     );
@@ -188,15 +216,11 @@ export const demo: Command = {
       models,
       throughput,
     };
-    const resultsPath = join(dir, 'results.json');
-    const reportPath = join(dir, 'report.html');
     writeFileAtomic(resultsPath, JSON.stringify(results));
     writeFileAtomic(reportPath, renderReport(toReportData(results)));
     printResults(io, results, f.json);
     if (!f.json) {
-      io.out(
-        `\ncheckpoints: ${dir}/model.safetensors, ptq-w${bits}a${bits}.safetensors, qat-w${bits}a${bits}.safetensors\n`,
-      );
+      io.out(`\ncheckpoints: ${modelPath}, ${ptqPath}, ${qatPath}\n`);
       io.out(`results:     ${resultsPath}\nreport:      ${reportPath}\n`);
       io.out(`total time:  ${seconds.toFixed(0)} s\n`);
     }

@@ -1,6 +1,6 @@
-import { resolve } from 'node:path';
 import type { Module } from '@qbnn/nn';
 import { parseFlags, UsageError } from '../args.js';
+import { checkFileFlags } from '../file-flags.js';
 import { writeFileAtomic } from '../files.js';
 import {
   count,
@@ -21,6 +21,7 @@ import {
   type Io,
   loadModel,
   loadQuantModel,
+  pluginInputs,
   runtimeLine,
   setup,
   stem,
@@ -35,6 +36,7 @@ const flags = {
     type: 'int',
     help: "size of the training part of the split (default: the checkpoint's, else 8000)",
     min: 0,
+    max: 60000,
   },
   'test-size': {
     type: 'int',
@@ -49,7 +51,13 @@ const flags = {
     help: 'also measure images per second (needs --checkpoint)',
     default: false,
   },
-  'throughput-seconds': { type: 'number', help: 'minimum timing per implementation', default: 1, min: 0 },
+  'throughput-seconds': {
+    type: 'number',
+    help: 'minimum timing per implementation',
+    default: 1,
+    min: 0,
+    max: 600,
+  },
   out: {
     type: 'string',
     help: 'results file to write (JSON, for qbnn report)',
@@ -70,17 +78,28 @@ export const evaluate: Command = {
   async run(argv: string[], io: Io) {
     const f = parseFlags('eval', argv, flags);
     const qfiles = (f.quantized ?? '').split(',').filter(Boolean);
-    if (!f.checkpoint && qfiles.length === 0) {
+    if (f.checkpoint === undefined && qfiles.length === 0) {
       throw new UsageError('qbnn eval: give --checkpoint <file> and/or --quantized <file[,file...]>');
     }
-    if (f.throughput && !f.checkpoint)
+    if (f.throughput && f.checkpoint === undefined)
       throw new UsageError('qbnn eval: --throughput needs --checkpoint (the float baseline)');
+    const [out, reportPath] = checkFileFlags('eval', {
+      inputs: [
+        ...(f.checkpoint !== undefined ? [{ flag: '--checkpoint', path: f.checkpoint }] : []),
+        ...qfiles.map((path) => ({ flag: '--quantized', path })),
+        ...pluginInputs(f.plugin),
+      ],
+      outputs: [
+        { flag: '--out', path: f.out },
+        ...(f.report !== undefined ? [{ flag: '--report', path: f.report }] : []),
+      ],
+    });
     const rt = await setup(f);
     io.err(`qbnn eval: ${runtimeLine(rt)}\n`);
     const t0 = performance.now();
     let model: Module | null = null;
     let cfg: BayesModelConfig | undefined;
-    if (f.checkpoint) ({ model, config: cfg } = await loadModel(f.checkpoint));
+    if (f.checkpoint !== undefined) ({ model, config: cfg } = await loadModel(f.checkpoint));
     const quantized = [];
     for (const q of qfiles) quantized.push({ name: stem(q), model: await loadQuantModel(q) });
     const ds = cfg?.dataset;
@@ -123,11 +142,10 @@ export const evaluate: Command = {
         models,
         throughput,
       };
-      const out = resolve(f.out);
       writeFileAtomic(out, JSON.stringify(results));
-      if (f.report) writeFileAtomic(resolve(f.report), renderReport(toReportData(results)));
+      if (reportPath) writeFileAtomic(reportPath, renderReport(toReportData(results)));
       printResults(io, results, f.json);
-      if (!f.json) io.out(`\nresults: ${out}${f.report ? `\nreport:  ${resolve(f.report)}` : ''}\n`);
+      if (!f.json) io.out(`\nresults: ${out}${reportPath ? `\nreport:  ${reportPath}` : ''}\n`);
     } finally {
       model?.dispose();
     }

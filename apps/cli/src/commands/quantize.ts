@@ -1,5 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
+import { checkLayerOverrides } from '@qbnn/qat';
 import { parseFlags, UsageError } from '../args.js';
+import { checkFileFlags } from '../file-flags.js';
 import { DATASETS, type DatasetName, loadClassification } from '../lib/data.js';
 import { inputShapeOf } from '../lib/models.js';
 import { buildQConfig, QUANT_MODES, type QuantMode, quantizeModel } from '../lib/quantize.js';
@@ -9,6 +11,7 @@ import {
   type Io,
   imageTensors,
   loadModel,
+  pluginInputs,
   runtimeLine,
   saveQuantModel,
   setup,
@@ -34,7 +37,13 @@ const flags = {
     help: "data set for calibration / QAT (default: the checkpoint's)",
     choices: DATASETS,
   },
-  'calibration-size': { type: 'int', help: 'PTQ: training images used to calibrate', default: 512, min: 1 },
+  'calibration-size': {
+    type: 'int',
+    help: 'PTQ: training images used to calibrate',
+    default: 512,
+    min: 1,
+    max: 60000,
+  },
   'calibration-passes': {
     type: 'int',
     help: 'PTQ: forward passes (weight draws) per batch',
@@ -43,8 +52,8 @@ const flags = {
     max: 100,
   },
   'qat-epochs': { type: 'int', help: 'QAT: fine-tuning epochs', default: 1, min: 1, max: 100 },
-  'qat-lr': { type: 'number', help: 'QAT: Adam learning rate', default: 2e-4, min: 0 },
-  'qat-size': { type: 'int', help: 'QAT: training images used', default: 2000, min: 1 },
+  'qat-lr': { type: 'number', help: 'QAT: Adam learning rate', default: 2e-4, min: 0, max: 1 },
+  'qat-size': { type: 'int', help: 'QAT: training images used', default: 2000, min: 1, max: 60000 },
   'batch-size': { type: 'int', help: 'mini-batch size', default: 64, min: 1, max: 4096 },
   out: {
     type: 'string',
@@ -62,13 +71,38 @@ export const quantize: Command = {
   example: 'qbnn quantize --checkpoint qbnn-out/model.safetensors --mode qat --wbits 4 --abits 8',
   async run(argv: string[], io: Io) {
     const f = parseFlags('quantize', argv, flags);
-    if (!f.checkpoint)
+    if (f.checkpoint === undefined)
       throw new UsageError('qbnn quantize: --checkpoint <file> is required (a model written by qbnn train)');
     const mode = f.mode as QuantMode;
+    const [out] = checkFileFlags('quantize', {
+      inputs: [
+        { flag: '--checkpoint', path: f.checkpoint },
+        ...(f.qconfig !== undefined ? [{ flag: '--qconfig', path: f.qconfig }] : []),
+        ...pluginInputs(f.plugin),
+      ],
+      outputs: [
+        {
+          flag: f.out === undefined ? '--out (default)' : '--out',
+          path:
+            f.out ??
+            join(dirname(f.checkpoint), `${stem(f.checkpoint)}-${mode}-w${f.wbits}a${f.abits}.safetensors`),
+        },
+      ],
+    });
     const qconfig = buildQConfig(mode, f.wbits, f.abits, f.qconfig);
     const rt = await setup(f);
     io.err(`qbnn quantize: ${runtimeLine(rt)}\n`);
     const { model, config } = await loadModel(f.checkpoint);
+    try {
+      // before calibration or training: an override naming no layer is a mistake, not a no-op
+      checkLayerOverrides(
+        qconfig,
+        model.namedModules().map(([path]) => path),
+      );
+    } catch (err) {
+      model.dispose();
+      throw new UsageError(`qbnn quantize: --qconfig ${f.qconfig}: ${(err as Error).message}`);
+    }
     const ds = config.dataset ?? { name: 'mnist', trainSize: 8000, testSize: 2000, seed: f.seed };
     const data = (f.data ?? ds.name) as DatasetName;
     const split = loadClassification(data, { trainSize: ds.trainSize, testSize: ds.testSize, seed: ds.seed });
@@ -91,10 +125,6 @@ export const quantize: Command = {
         label: mode === 'ptq' ? 'PTQ calibrate' : 'QAT fine-tune',
         quiet: f.quiet,
       });
-      const out = resolve(
-        f.out ??
-          join(dirname(f.checkpoint), `${stem(f.checkpoint)}-${mode}-w${f.wbits}a${f.abits}.safetensors`),
-      );
       await saveQuantModel(qm, out);
       const layers = qm.layers.map((l) => ({
         path: l.path,

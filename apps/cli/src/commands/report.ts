@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
 import { parseFlags, UsageError } from '../args.js';
+import { checkFileFlags } from '../file-flags.js';
 import { writeFileAtomic } from '../files.js';
 import { isResults, toReportData } from '../lib/results.js';
 import { renderReport } from '../report/html.js';
@@ -19,8 +19,17 @@ export const report: Command = {
   example: 'qbnn report --results qbnn-out/results.json --out qbnn-out/report.html',
   async run(argv: string[], io: Io) {
     const f = parseFlags('report', argv, flags);
-    if (!f.results)
+    if (f.results === undefined)
       throw new UsageError('qbnn report: --results <file> is required (written by qbnn eval, demo or sweep)');
+    const [out] = checkFileFlags('report', {
+      inputs: [{ flag: '--results', path: f.results }],
+      outputs: [
+        {
+          flag: f.out === undefined ? '--out (default)' : '--out',
+          path: f.out ?? `${f.results.replace(/\.json$/i, '')}.html`,
+        },
+      ],
+    });
     const json = readJson(f.results, '--results');
     if (!isResults(json)) {
       throw new UsageError(
@@ -28,7 +37,6 @@ export const report: Command = {
       );
     }
     if (f.title) json.title = f.title;
-    const out = resolve(f.out ?? `${f.results.replace(/\.json$/i, '')}.html`);
     writeFileAtomic(out, renderReport(toReportData(json)));
     io.out(`report: ${out}\n`);
   },

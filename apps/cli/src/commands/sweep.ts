@@ -1,9 +1,9 @@
-import { join, resolve } from 'node:path';
 import { bostonFolds } from '@qbnn/data';
 import { classificationMetrics, regressionMetrics } from '@qbnn/metrics';
 import type { Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseFlags, UsageError } from '../args.js';
+import { checkFileFlags, filesIn } from '../file-flags.js';
 import { writeFileAtomic } from '../files.js';
 import { throwIfInterrupted } from '../interrupt.js';
 import { count, loadClassification } from '../lib/data.js';
@@ -20,7 +20,16 @@ import { type Results, type SweepPoint, toReportData } from '../lib/results.js';
 import { trainBayes } from '../lib/train.js';
 import { startProgress } from '../progress.js';
 import { renderReport } from '../report/html.js';
-import { type Command, commonFlags, copyModel, type Io, imageTensors, runtimeLine, setup } from './common.js';
+import {
+  type Command,
+  commonFlags,
+  copyModel,
+  type Io,
+  imageTensors,
+  pluginInputs,
+  runtimeLine,
+  setup,
+} from './common.js';
 import { printResults } from './print.js';
 
 const flags = {
@@ -84,6 +93,10 @@ export const sweep: Command = {
   example: 'qbnn sweep --quick',
   async run(argv: string[], io: Io) {
     const f = parseFlags('sweep', argv, flags);
+    const [resultsPath, reportPath] = checkFileFlags('sweep', {
+      inputs: pluginInputs(f.plugin),
+      outputs: filesIn('sweep', '--out-dir', f['out-dir'], ['results.json', 'report.html']),
+    });
     const quick = f.quick;
     const posteriors = (
       f.posteriors === flags.posteriors.default && quick ? 'gaussian,mcdropout' : f.posteriors
@@ -282,7 +295,6 @@ export const sweep: Command = {
       progress.stop();
     }
     const seconds = (performance.now() - t0) / 1000;
-    const dir = resolve(f['out-dir']);
     const results: Results = {
       format: 'qbnn-results/1',
       title: `qbnn sweep (${mode.toUpperCase()}): metrics against bit width`,
@@ -308,12 +320,10 @@ export const sweep: Command = {
       models: [],
       sweep: points,
     };
-    writeFileAtomic(join(dir, 'results.json'), JSON.stringify(results));
-    writeFileAtomic(join(dir, 'report.html'), renderReport(toReportData(results)));
+    writeFileAtomic(resultsPath, JSON.stringify(results));
+    writeFileAtomic(reportPath, renderReport(toReportData(results)));
     printResults(io, results, f.json);
     if (!f.json)
-      io.out(
-        `\nresults: ${join(dir, 'results.json')}\nreport:  ${join(dir, 'report.html')}\ntotal time: ${seconds.toFixed(0)} s\n`,
-      );
+      io.out(`\nresults: ${resultsPath}\nreport:  ${reportPath}\ntotal time: ${seconds.toFixed(0)} s\n`);
   },
 };

@@ -1,16 +1,27 @@
-import { resolve } from 'node:path';
 import { parseFlags } from '../args.js';
+import { checkFileFlags } from '../file-flags.js';
 import { count, DATASETS, type DatasetName, loadClassification } from '../lib/data.js';
 import {
   type BayesModelConfig,
   buildBayesModel,
   checkPosterior,
   inputShapeOf,
+  MAX_MEMBERS,
   MODELS,
   type ModelName,
 } from '../lib/models.js';
 import { trainBayes } from '../lib/train.js';
-import { type Command, commonFlags, type Io, imageTensors, runtimeLine, saveModel, setup } from './common.js';
+import {
+  type Command,
+  commonFlags,
+  type Io,
+  imageTensors,
+  pluginInputs,
+  pluginSpecs,
+  runtimeLine,
+  saveModel,
+  setup,
+} from './common.js';
 
 const flags = {
   model: { type: 'string', help: 'architecture', default: 'lenet5', choices: MODELS },
@@ -30,14 +41,14 @@ const flags = {
   },
   epochs: { type: 'int', help: 'training epochs', default: 2, min: 1, max: 1000 },
   'batch-size': { type: 'int', help: 'mini-batch size', default: 64, min: 1, max: 4096 },
-  lr: { type: 'number', help: 'learning rate (default: Adam 2e-3; SGHMC sampler 0.5)', min: 0 },
-  beta: { type: 'number', help: 'KL weight of the ELBO (1 = true ELBO)', default: 0.1, min: 0 },
+  lr: { type: 'number', help: 'learning rate (default: Adam 2e-3; SGHMC sampler 0.5)', min: 0, max: 10 },
+  beta: { type: 'number', help: 'KL weight of the ELBO (1 = true ELBO)', default: 0.1, min: 0, max: 1000 },
   members: {
     type: 'int',
     help: 'SGHMC: ensemble members collected after burn-in',
     default: 8,
     min: 1,
-    max: 100,
+    max: MAX_MEMBERS,
   },
   out: { type: 'string', help: 'checkpoint to write (safetensors)', default: 'qbnn-out/model.safetensors' },
   ...commonFlags,
@@ -52,6 +63,10 @@ export const train: Command = {
   example: 'qbnn train --model lenet5 --posterior gaussian --epochs 2 --out qbnn-out/model.safetensors',
   async run(argv: string[], io: Io) {
     const f = parseFlags('train', argv, flags);
+    const [out] = checkFileFlags('train', {
+      inputs: pluginInputs(f.plugin),
+      outputs: [{ flag: '--out', path: f.out }],
+    });
     const rt = await setup(f);
     checkPosterior(f.posterior);
     io.err(`qbnn train: ${runtimeLine(rt)}\n`);
@@ -66,7 +81,7 @@ export const train: Command = {
       posterior: f.posterior,
       seed: f.seed,
       dataset: { name: data, trainSize: f['train-size'], testSize: f['test-size'], seed: f.seed },
-      ...(f.plugin ? { plugins: f.plugin.split(',') } : {}),
+      ...(f.plugin ? { plugins: pluginSpecs(f.plugin) } : {}),
     };
     const model = buildBayesModel(cfg);
     const t = imageTensors(split.train, inputShapeOf(cfg.model));
@@ -83,7 +98,6 @@ export const train: Command = {
         quiet: f.quiet,
       });
       if (summary.members > 0) cfg.members = summary.members;
-      const out = resolve(f.out);
       await saveModel(model, cfg, out);
       const result = {
         checkpoint: out,

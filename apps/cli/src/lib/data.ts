@@ -5,6 +5,18 @@ import { applyShift, findFashionMnistDir, type ImageSet, loadFashionMnist, loadM
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
+/**
+ * `name` as a data set name: exactly one of {@link DATASETS} (no case folding, no paths), else an
+ * ERR_ARG error saying `where` it came from and listing the names.
+ */
+export function checkDatasetName(name: unknown, where: string): DatasetName {
+  if (typeof name === 'string' && (DATASETS as readonly string[]).includes(name)) return name as DatasetName;
+  throw new QbnnError(
+    'ERR_ARG',
+    `${where} is ${JSON.stringify(name)}, not a known data set (known: ${DATASETS.join(', ')}; names are exact)`,
+  );
+}
+
 /** A train/test split of images. */
 export interface ImageSplit {
   name: string;
@@ -47,6 +59,8 @@ export function loadClassification(
   name: DatasetName,
   opts: { trainSize: number; testSize: number; seed: number },
 ): ImageSplit {
+  // an unknown name must not fall through to the Fashion-MNIST branch
+  checkDatasetName(name, 'the data set');
   if (name === 'mnist') {
     if (opts.trainSize + opts.testSize > 10000) {
       throw new QbnnError(

@@ -8,6 +8,7 @@ import {
   hasPosterior,
   listPosteriors,
 } from '@qbnn/posteriors';
+import { checkDatasetName } from './data.js';
 
 /** Model architectures the cli builds. */
 export const MODELS = ['lenet5', 'mlp'] as const;
@@ -131,7 +132,60 @@ export function buildBayesModel(cfg: BayesModelConfig): Module {
   return model;
 }
 
-registerArchitecture(BAYES_ARCH, (c) => buildBayesModel(c as unknown as BayesModelConfig), true);
+function checkInt(c: Record<string, unknown>, key: string, min: number, max: number, where = 'config'): void {
+  const v = c[key];
+  if (v === undefined) return;
+  if (!(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `${where}.${key} must be an integer in [${min}, ${max}]; got ${JSON.stringify(v)}`,
+    );
+  }
+}
+
+/**
+ * A model config read from a checkpoint, checked before anything is built: sizes are bounded (a
+ * width or member count of 1e9 would allocate without bound) and the data set record names a
+ * known data set exactly (an unknown name used to fall back to Fashion-MNIST silently).
+ */
+export function checkBayesConfig(c: Record<string, unknown>): BayesModelConfig {
+  if (typeof c !== 'object' || c === null) throw new QbnnError('ERR_ARG', 'config must be an object');
+  if (!([...MODELS, 'regression-mlp'] as unknown[]).includes(c.model)) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `config.model is ${JSON.stringify(c.model)}, not one of ${[...MODELS, 'regression-mlp'].join(', ')}`,
+    );
+  }
+  if (typeof c.posterior !== 'string') throw new QbnnError('ERR_ARG', 'config.posterior must be a string');
+  if (c.seed === undefined) throw new QbnnError('ERR_ARG', 'config.seed is missing');
+  checkInt(c, 'seed', 0, MAX_SEED);
+  checkInt(c, 'members', 0, MAX_MEMBERS);
+  checkInt(c, 'hidden', 1, 4096);
+  checkInt(c, 'depth', 1, 16);
+  checkInt(c, 'inFeatures', 1, 100_000);
+  if (c.dataset !== undefined) {
+    const d = c.dataset as Record<string, unknown>;
+    if (typeof d !== 'object' || d === null)
+      throw new QbnnError('ERR_ARG', 'config.dataset must be an object');
+    checkDatasetName(d.name, 'config.dataset.name');
+    for (const [key, max] of [
+      ['trainSize', 60_000],
+      ['testSize', 10_000],
+      ['seed', MAX_SEED],
+    ] as const) {
+      if (d[key] === undefined) throw new QbnnError('ERR_ARG', `config.dataset.${key} is missing`);
+      checkInt(d, key, 0, max, 'config.dataset');
+    }
+  }
+  return c as unknown as BayesModelConfig;
+}
+
+/** Largest seed the cli takes (flags and checkpoints). */
+export const MAX_SEED = 2 ** 32 - 1;
+/** Most SGHMC ensemble members (flags and checkpoints). */
+export const MAX_MEMBERS = 100;
+
+registerArchitecture(BAYES_ARCH, (c) => buildBayesModel(checkBayesConfig(c)), true);
 
 /** Whether every Bayesian layer of the model has a KL divergence (variational posteriors). */
 export function isVariational(model: Module): boolean {
