@@ -3,15 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { type FlagSpec, parseFlags, UsageError } from '../src/args.js';
-import { COMMANDS, main } from '../src/cli.js';
-
-/** Runs the cli in-process, capturing stdout and stderr. */
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+import { COMMANDS } from '../src/cli.js';
+import { run } from './run.js';
 
 describe('qbnn command line', () => {
   test('--help lists every command; <cmd> --help lists its flags', async () => {

@@ -11,16 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadQuantized } from '@qbnn/qat';
 import { afterAll, describe, expect, test } from 'vitest';
-import { main } from '../src/cli.js';
 import type { Results } from '../src/lib/results.js';
 import { haveChromium, renderInChromium } from './chromium.js';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+import { run } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qbnn-cli-e2e-'));
 const ckpt = join(dir, 'm.safetensors');

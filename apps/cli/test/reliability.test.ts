@@ -15,15 +15,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load, save } from '@qbnn/nn';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { main } from '../src/cli.js';
 import { BAYES_ARCH } from '../src/lib/models.js';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+import { run } from './run.js';
 
 // The line every heavy command prints once it has set up tfjs: its absence means no work began.
 const WORK_STARTED = /tfjs backend/;
@@ -31,27 +24,25 @@ const WORK_STARTED = /tfjs backend/;
 const dir = mkdtempSync(join(tmpdir(), 'qbnn-cli-reliab-'));
 const ckpt = join(dir, 'm.safetensors');
 const ptq = join(dir, 'm-ptq-w8a8.safetensors');
+/** The tiny MLP of the issue's reproducers, trained into `out`. */
+const tinyTrain = (out: string) => [
+  'train',
+  '--model',
+  'mlp',
+  '--train-size',
+  '64',
+  '--test-size',
+  '32',
+  '--out',
+  out,
+];
 
 // Hostile but realistic command lines against a tiny trained MLP and its PTQ model (built once).
 describe('hostile command lines: refused before any work, inputs never overwritten', {
   timeout: 120_000,
 }, () => {
   beforeAll(async () => {
-    const t = await run(
-      'train',
-      '--model',
-      'mlp',
-      '--train-size',
-      '64',
-      '--test-size',
-      '32',
-      '--epochs',
-      '1',
-      '--out',
-      ckpt,
-      '--quiet',
-      '--no-native',
-    );
+    const t = await run(...tinyTrain(ckpt), '--epochs', '1', '--quiet', '--no-native');
     expect(t.code, t.err).toBe(0);
     const q = await run(
       'quantize',
@@ -113,17 +104,6 @@ describe('hostile command lines: refused before any work, inputs never overwritt
   test('D15: an output that cannot be written is refused before training, naming the flag', async () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
-    const train = (out: string) => [
-      'train',
-      '--model',
-      'mlp',
-      '--train-size',
-      '64',
-      '--test-size',
-      '32',
-      '--out',
-      out,
-    ];
     for (const [out, why] of [
       [join(file, 'm.safetensors'), `${file} is a regular file, so nothing can be created under it`],
       [join(file, 'sub', 'm.safetensors'), 'nothing can be created under it'],
@@ -133,7 +113,7 @@ describe('hostile command lines: refused before any work, inputs never overwritt
       [`${dir}/`, 'names a folder'],
       ['/dev/null', 'is a character device'],
     ] as const) {
-      const err = await refused(train(out), '--out', why);
+      const err = await refused(tinyTrain(out), '--out', why);
       expect(err).not.toMatch(WORK_STARTED);
     }
     await refused(
@@ -172,36 +152,24 @@ describe('hostile command lines: refused before any work, inputs never overwritt
         `is the same file as the input --checkpoint ${ckpt}`,
       );
     }
-    await refused(
-      ['quantize', '--checkpoint', link, '--out', ckpt],
-      '--out',
-      'same file as the input --checkpoint',
-    );
-    await refused(
-      ['eval', '--checkpoint', ckpt, '--out', ckpt],
-      '--out',
-      'same file as the input --checkpoint',
-    );
-    await refused(
-      ['eval', '--quantized', ptq, '--out', dotted.replace('m.', 'm-ptq-w8a8.')],
-      '--out',
-      '--quantized',
-    );
-    await refused(
-      ['eval', '--quantized', ptq, '--report', ptq],
-      '--report',
-      'same file as the input --quantized',
-    );
-    await refused(
-      ['eval', '--checkpoint', ckpt, '--report', ckpt],
-      '--report',
-      'same file as the input --checkpoint',
-    );
-    await refused(
-      ['eval', '--quantized', ptq, '--out', results, '--report', `${dir}/sub/../r.json`],
-      '--report',
-      `is the same file as --out ${results}`,
-    );
+    for (const [argv, flag, message] of [
+      [['quantize', '--checkpoint', link, '--out', ckpt], '--out', 'same file as the input --checkpoint'],
+      [['eval', '--checkpoint', ckpt, '--out', ckpt], '--out', 'same file as the input --checkpoint'],
+      [
+        ['eval', '--quantized', ptq, '--out', `${dir}/./sub/../m-ptq-w8a8.safetensors`],
+        '--out',
+        '--quantized',
+      ],
+      [['eval', '--quantized', ptq, '--report', ptq], '--report', 'same file as the input --quantized'],
+      [['eval', '--checkpoint', ckpt, '--report', ckpt], '--report', 'same file as the input --checkpoint'],
+      [
+        ['eval', '--quantized', ptq, '--out', results, '--report', `${dir}/sub/../r.json`],
+        '--report',
+        `is the same file as --out ${results}`,
+      ],
+    ] as const) {
+      await refused([...argv], flag, message);
+    }
     writeFileSync(results, '{}');
     const resultsBefore = readFileSync(results);
     await refused(

@@ -46,6 +46,15 @@ export const commonFlags = {
   'no-native': { type: 'boolean', help: 'do not load @qbnn/native-amx', default: false },
 } as const satisfies FlagSpecs;
 
+/** `--throughput-seconds` of the commands that measure throughput. */
+export const throughputSecondsFlag = {
+  type: 'number',
+  help: 'minimum timing per implementation',
+  default: 1,
+  min: 0,
+  max: 600,
+} as const satisfies FlagSpecs[string];
+
 /** Interrupt handler, plugins, tfjs and kernels: what every heavy command does first. */
 export async function setup(flags: {
   plugin?: string;

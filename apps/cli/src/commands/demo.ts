@@ -20,6 +20,7 @@ import {
   saveModel,
   saveQuantModel,
   setup,
+  throughputSecondsFlag,
 } from './common.js';
 import { printResults } from './print.js';
 
@@ -66,13 +67,7 @@ const flags = {
     min: 1,
     max: 4096,
   },
-  'throughput-seconds': {
-    type: 'number',
-    help: 'minimum timing per implementation',
-    default: 1,
-    min: 0,
-    max: 600,
-  },
+  'throughput-seconds': throughputSecondsFlag,
   ...commonFlags,
 } as const;
 

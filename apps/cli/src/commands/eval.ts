@@ -25,6 +25,7 @@ import {
   runtimeLine,
   setup,
   stem,
+  throughputSecondsFlag,
 } from './common.js';
 import { printResults } from './print.js';
 
@@ -51,13 +52,7 @@ const flags = {
     help: 'also measure images per second (needs --checkpoint)',
     default: false,
   },
-  'throughput-seconds': {
-    type: 'number',
-    help: 'minimum timing per implementation',
-    default: 1,
-    min: 0,
-    max: 600,
-  },
+  'throughput-seconds': throughputSecondsFlag,
   out: {
     type: 'string',
     help: 'results file to write (JSON, for qbnn report)',
