@@ -539,6 +539,11 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
   const Epilogue e = readEpilogue(info, 6, static_cast<int32_t>(O));
   if (static_cast<double>(B) * O * HW > kMaxElems || static_cast<double>(HW) * K > kMaxElems) throwRange(env, "output too large");
   void* out = outPtr(info, 11, e.outKind, static_cast<size_t>(B * O * HW));
+  if (gIsa.load() == ISA_AVX512VNNI) {
+    const ConvDirectArgs d{x.data, B, C, H, W, za, packs.data(), O, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo,
+                           e.bias, e.outKind, e.mult, e.zo, e.relu, out};
+    if (convDirectAvx512(d)) return env.Undefined();
+  }
   const size_t esz = e.outKind == OUT_U8 ? 1 : 4;
   std::vector<uint8_t> col(static_cast<size_t>(HW * K));
   std::vector<uint8_t> tmp(static_cast<size_t>(HW * Og) * esz);

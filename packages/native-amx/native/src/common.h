@@ -141,6 +141,25 @@ static inline void epilogueRowsScalar(const GemmCtx& c, int32_t m0, int32_t rows
 // sum_k a[r, k] for r < m.
 void rowSumsU8Avx512(const uint8_t* a, size_t lda, int32_t m, int32_t k, int32_t* out);  // loads the tile configuration on the calling thread (hardware only)
 
+// A validated convolution (NCHW u8 input, one pack of [O/G, C/G*kh*kw] rows per group) for the
+// direct kernels; the epilogue arguments are those of the GEMM (mult null for i32 output).
+struct ConvDirectArgs {
+  const uint8_t* x;
+  int64_t B, C, H, W;
+  int32_t za;
+  const Packed* const* packs;
+  int64_t O, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo;
+  const int32_t* bias;
+  int32_t outKind;
+  const double* mult;
+  int32_t zo;
+  bool relu;
+  void* out;
+};
+// The direct AVX-512 VNNI convolution (runs on the thread pool); false when it cannot take the
+// shape (then the caller runs im2col + GEMM).
+bool convDirectAvx512(const ConvDirectArgs& a);
+
 // Micro-benchmark: `iters` iterations of a dependency-free vpdpbusd zmm block; returns ops.
 double vpdpbusdPeakOps(int64_t iters);
 double vpdpbusdPeakOpsYmm(int64_t iters);
