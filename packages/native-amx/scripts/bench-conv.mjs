@@ -5,7 +5,14 @@
 //   node packages/native-amx/scripts/bench-conv.mjs [--isa best] [--batch 32] [--reps 15] [--only conv2]
 // Needs the built package (pnpm --filter @qbnn/native-amx build).
 import { parseArgs } from 'node:util';
-import { nativeKernels as nat, nativeInfo, setIsa, setThreads, threadCpuTime, vpdpbusdPeakGops } from '../dist/index.js';
+import {
+  nativeKernels as nat,
+  nativeInfo,
+  setIsa,
+  setThreads,
+  threadCpuTime,
+  vpdpbusdPeakGops,
+} from '../dist/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -74,13 +81,30 @@ for (const [name, C, O, H, k, s, p] of shapes) {
   nat.qconv2d(args);
   for (let r = 0; r < reps; r++) {
     peaks.push(timedPeak(peakIters));
-    rates.push((burst * ops) / time(() => {
-      for (let i = 0; i < burst; i++) nat.qconv2d(args);
-    }) / 1e9);
+    rates.push(
+      (burst * ops) /
+        time(() => {
+          for (let i = 0; i < burst; i++) nat.qconv2d(args);
+        }) /
+        1e9,
+    );
   }
   const peak = median(peaks);
   const gops = median(rates);
-  rows.push({ layer: name, shape: `${B}x${C}x${H}x${H} -> ${O}, ${k}x${k}/${s}`, gops: +gops.toFixed(1), peak: +peak.toFixed(1), share: +(gops / peak).toFixed(3) });
+  rows.push({
+    layer: name,
+    shape: `${B}x${C}x${H}x${H} -> ${O}, ${k}x${k}/${s}`,
+    gops: +gops.toFixed(1),
+    peak: +peak.toFixed(1),
+    share: +(gops / peak).toFixed(3),
+  });
 }
-console.log(JSON.stringify({ isa: nativeInfo().isa, batch: B, threads: Number(values.threads), rate: 'per core, CPU time' }));
+console.log(
+  JSON.stringify({
+    isa: nativeInfo().isa,
+    batch: B,
+    threads: Number(values.threads),
+    rate: 'per core, CPU time',
+  }),
+);
 console.table(rows);

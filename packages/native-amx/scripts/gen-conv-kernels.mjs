@@ -51,7 +51,8 @@ export function generate() {
     '// `nsrc` sources; `out` receives them as [NOC][NPG][16] int32 (64-byte aligned).',
     '',
   ];
-  for (const { npg, maxNoc } of SHAPES) for (let noc = 1; noc <= maxNoc; noc++) parts.push(kernel(noc, npg), '');
+  for (const { npg, maxNoc } of SHAPES)
+    for (let noc = 1; noc <= maxNoc; noc++) parts.push(kernel(noc, npg), '');
   parts.push('// kConvKernels<F>::table[shape][noc - 1], shapes in the order of SHAPES (npg 1, 2, 4).');
   parts.push('template <class F>');
   parts.push('struct ConvKernels {');

@@ -138,55 +138,81 @@ inline void epilogue(const ConvDirectArgs& a, __m512i acc, double mult, void* ou
   _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, mask, _mm512_cvtusepi32_epi8(q));
 }
 
-// Quad planes of image b, group g: plane q, padded pixel (r, w) -> the 4 bytes of virtual
-// channels 4q..4q+3. 16 columns at a time: each channel row is a masked load (masked-off lanes,
-// outside the image, take the zero point and cannot fault), then two rounds of unpacking
+// Where layout pixel (r, w) of the planes reads the input: row r * rowStep + rowOff, column
+// w * colStep + colOff (+ the virtual channel's shift). A 1x1 convolution reads only the pixels
+// it uses (steps = its strides) and then runs as a stride-1 convolution over Ho x Wo planes.
+struct LayoutMap {
+  int64_t hp, wp, rowStep, colStep, rowOff, colOff;
+};
+
+// Quad planes of image b, group g: plane q, layout pixel (r, w) -> the 4 bytes of virtual
+// channels 4q..4q+3 (outside the image: the zero point; past the last channel: 0). 16 columns
+// at a time: each channel row is a masked load (masked-off lanes take the zero point and cannot
+// fault; for column step 2, 32 bytes whose even bytes are kept), then two rounds of unpacking
 // interleave the 4 rows into dwords.
-void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, int64_t b, int64_t g, uint8_t* layout, int64_t hp,
-                 int64_t wp) {
+void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& m, int64_t b, int64_t g,
+                 uint8_t* layout) {
   const int64_t cg = a.C / a.G;
-  const int64_t plane = hp * wp;
+  const int64_t plane = m.hp * m.wp;
+  const int64_t chunks = (m.wp + 15) / 16;
   const __m128i zaV = _mm_set1_epi8(static_cast<char>(a.za));
+  const __m256i zaV2 = _mm256_set1_epi8(static_cast<char>(a.za));
+  thread_local std::vector<uint64_t> maskTab;
+  thread_local std::vector<int64_t> colTab;
+  maskTab.resize(static_cast<size_t>(chunks) * 4);
+  colTab.resize(static_cast<size_t>(chunks) * 4);
   for (int32_t q = 0; q < gp.quads; ++q) {
     const uint8_t* src[4];
-    int64_t shift[4];
-    bool real[4];
     for (int k = 0; k < 4; ++k) {
       const int32_t v = 4 * q + k;
-      real[k] = v < gp.cv;
-      src[k] = real[k] ? a.x + (b * a.C + g * cg + v % cg) * a.H * a.W : nullptr;
-      shift[k] = real[k] ? (v / cg) * a.dw - a.pw : 0;
+      src[k] = v < gp.cv ? a.x + (b * a.C + g * cg + v % cg) * a.H * a.W : nullptr;
+      const int64_t shift = v < gp.cv ? (v / cg) * a.dw + m.colOff : 0;
+      // Per chunk: the source column of lane 0 and the loaded bytes that are inside the image.
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t col0 = c * 16 * m.colStep + shift;
+        uint64_t bits = 0;
+        for (int l = 0; l < 16; ++l) {
+          const int64_t col = col0 + l * m.colStep;
+          if (col >= 0 && col < a.W) bits |= uint64_t{1} << (l * m.colStep);
+        }
+        maskTab[static_cast<size_t>(c * 4 + k)] = bits;
+        colTab[static_cast<size_t>(c * 4 + k)] = col0;
+      }
     }
-    for (int64_t r = 0; r < hp; ++r) {
-      const int64_t y = r - a.ph;
+    for (int64_t r = 0; r < m.hp; ++r) {
+      const int64_t y = r * m.rowStep + m.rowOff;
       const bool rowIn = y >= 0 && y < a.H;
-      uint8_t* dst = layout + (q * plane + r * wp) * 4;
+      uint8_t* dst = layout + (q * plane + r * m.wp) * 4;
       // The last store may run past this row: the next row overwrites it, the slack absorbs
       // the last one.
-      for (int64_t w0 = 0; w0 < wp; w0 += 16) {
+      for (int64_t c = 0; c < chunks; ++c) {
         __m128i row[4];
         for (int k = 0; k < 4; ++k) {
-          if (!real[k]) {
+          const uint64_t bits = maskTab[static_cast<size_t>(c * 4 + k)];
+          if (src[k] == nullptr) {
             row[k] = _mm_setzero_si128();
-            continue;
-          }
-          if (!rowIn) {
+          } else if (!rowIn || bits == 0) {
             row[k] = zaV;
-            continue;
+          } else {
+            const uintptr_t at = reinterpret_cast<uintptr_t>(src[k]) +
+                                 static_cast<uintptr_t>(y * a.W + colTab[static_cast<size_t>(c * 4 + k)]);
+            const void* ptr = reinterpret_cast<const void*>(at);
+            if (m.colStep == 1) {
+              row[k] = _mm_mask_loadu_epi8(zaV, static_cast<__mmask16>(bits), ptr);
+            } else if (m.colStep == 2) {
+              row[k] = _mm256_cvtepi16_epi8(_mm256_mask_loadu_epi8(zaV2, static_cast<__mmask32>(bits), ptr));
+            } else {
+              alignas(16) uint8_t lane[16];
+              for (int l = 0; l < 16; ++l)
+                lane[l] = (bits >> (l * m.colStep)) & 1 ? static_cast<const uint8_t*>(ptr)[l * m.colStep]
+                                                          : static_cast<uint8_t>(a.za);
+              row[k] = _mm_load_si128(reinterpret_cast<const __m128i*>(lane));
+            }
           }
-          const int64_t col0 = w0 + shift[k];  // source column of lane 0
-          const int64_t lo = std::max<int64_t>(0, -col0), hi = std::min<int64_t>(16, a.W - col0);
-          if (hi <= lo) {
-            row[k] = zaV;
-            continue;
-          }
-          const __mmask16 m = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-          const uintptr_t at = reinterpret_cast<uintptr_t>(src[k]) + static_cast<uintptr_t>((y * a.W + col0));
-          row[k] = _mm_mask_loadu_epi8(zaV, m, reinterpret_cast<const void*>(at));
         }
         const __m128i lo01 = _mm_unpacklo_epi8(row[0], row[1]), hi01 = _mm_unpackhi_epi8(row[0], row[1]);
         const __m128i lo23 = _mm_unpacklo_epi8(row[2], row[3]), hi23 = _mm_unpackhi_epi8(row[2], row[3]);
-        __m128i* d = reinterpret_cast<__m128i*>(dst + w0 * 4);
+        __m128i* d = reinterpret_cast<__m128i*>(dst + c * 64);
         _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
         _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
         _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
@@ -324,7 +350,11 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
 
 bool convDirectAvx512(const ConvDirectArgs& a) {
   const int64_t hw = a.Ho * a.Wo;
-  const int64_t hp = a.H + 2 * a.ph, wp = a.W + 2 * a.pw;
+  // 1x1: planes of the used pixels only, then stride 1.
+  const bool pointwise = a.kh == 1 && a.kw == 1;
+  const LayoutMap map = pointwise ? LayoutMap{a.Ho, a.Wo, a.sh, a.sw, -a.ph, -a.pw}
+                                  : LayoutMap{a.H + 2 * a.ph, a.W + 2 * a.pw, 1, 1, -a.ph, -a.pw};
+  const int64_t hp = map.hp, wp = map.wp, sh = pointwise ? 1 : a.sh, sw = pointwise ? 1 : a.sw;
   const int64_t plane = hp * wp;
   // Dword positions must fit int32 offsets (gathers, source offsets).
   const int64_t cg = a.C / a.G;
@@ -337,7 +367,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
     PixelGroup& pg = pgs[static_cast<size_t>(t)];
     const int64_t p0 = t * 16;
     pg.valid = static_cast<int>(std::min<int64_t>(16, hw - p0));
-    auto posOf = [&](int64_t p) { return (p / a.Wo) * a.sh * wp + (p % a.Wo) * a.sw; };
+    auto posOf = [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; };
     pg.pos0 = posOf(p0);
     bool consecutive = true;
     int64_t maxD = 0;
@@ -380,7 +410,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
       for (int64_t i = 0; i < nimg; ++i) {
         uint8_t* l = layout + layoutBytes * static_cast<size_t>(i);
         std::memset(l + layoutBytes - kSlack, 0, kSlack);
-        buildLayout(a, gp, b0 + i, g, l, hp, wp);
+        buildLayout(a, gp, map, b0 + i, g, l);
       }
       // Pixel group f of the tile: image f / pgImage, group f % pgImage.
       auto layoutOf = [&](int64_t f) { return layout + layoutBytes * static_cast<size_t>(f / pgImage); };
