@@ -1,10 +1,9 @@
 import { QbnnError } from '@qbnn/core';
-import { Conv2d, Linear, type Module } from '@qbnn/nn';
+import type { Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { linkVariance, type VarianceLink } from './elbo.js';
-import { BayesConv2d, BayesLayer, type BayesLayerOptions, BayesLinear } from './layers.js';
-import { type GaussianPrior, gaussianPrior, type Prior } from './priors.js';
-import type { KlOptions, PosteriorName, PosteriorOptionsOf, SamplingMode } from './types.js';
+import { BayesLayer } from './layers.js';
+import type { KlOptions, SamplingMode } from './types.js';
 
 /** The Bayesian layers of a model with their paths, in module order. */
 export function bayesLayers(model: Module): [string, BayesLayer][] {
@@ -191,80 +190,4 @@ function forwardChunked(model: Module, x: tf.Tensor, maxBatch: number): tf.Tenso
   const out = tf.concat(parts, 0);
   tf.dispose(parts);
   return out;
-}
-
-/** Options of {@link dnnToBnn}. */
-export interface DnnToBnnOptions<N extends PosteriorName = PosteriorName> {
-  /** Posterior for every converted layer. Default `gaussian`. */
-  posterior?: N;
-  posteriorOptions?: PosteriorOptionsOf<N>;
-  /** Prior of every layer. Default N(0, 1). */
-  prior?: GaussianPrior;
-  /**
-   * MOPED / empirical Bayes (Krishnan et al. 2020): initialise from the deterministic weights,
-   * mu = w and sigma = delta |w| (`true` = delta 0.1). With `priorFromWeights`, the prior mean of
-   * each tensor is the deterministic weight too (prior N(w, prior.sigma^2)).
-   */
-  moped?: boolean | { delta?: number; priorFromWeights?: boolean };
-  /** Sampling mode of the new layers. */
-  mode?: SamplingMode;
-  /** Seed: layer k gets seed + k. Default 0. */
-  seed?: number;
-  /** Paths not to convert (e.g. a final layer to keep deterministic). */
-  exclude?: string[];
-}
-
-/**
- * Converts a deterministic @qbnn/nn model into a Bayesian one in place: every `Linear` and
- * `Conv2d` child is replaced by a `BayesLinear` / `BayesConv2d` with the chosen registered
- * posterior (the first converted layer is marked as the network input, so MC Dropout does not
- * drop the input). The replaced modules are disposed. Returns the model and the converted paths.
- */
-export function dnnToBnn<M extends Module, N extends PosteriorName>(
-  model: M,
-  options: DnnToBnnOptions<N> = {},
-): { model: M; converted: string[] } {
-  const exclude = new Set(options.exclude ?? []);
-  const prior = options.prior ?? gaussianPrior(0, 1);
-  const moped = options.moped === true ? {} : options.moped || null;
-  const targets = model
-    .namedModules()
-    .filter(([path, m]) => path !== '' && !exclude.has(path) && (m instanceof Linear || m instanceof Conv2d));
-  const converted: string[] = [];
-  targets.forEach(([path, m], k) => {
-    const weight = m.param('weight');
-    const bias = m.hasParam('bias') ? m.param('bias') : null;
-    let layerPrior: Prior = prior;
-    if (moped?.priorFromWeights) {
-      layerPrior = {
-        weight: gaussianPrior(tf.keep(weight.clone()), prior.sigma),
-        bias: bias ? gaussianPrior(tf.keep(bias.clone()), prior.sigma) : undefined,
-      };
-    }
-    const posteriorOptions = {
-      ...(options.posteriorOptions ?? {}),
-      ...(moped ? { initFrom: { weight, bias, delta: moped.delta ?? 0.1 } } : {}),
-    } as PosteriorOptionsOf<N>;
-    const common: BayesLayerOptions<N> = {
-      posterior: options.posterior,
-      posteriorOptions,
-      prior: layerPrior,
-      mode: options.mode,
-      bias: bias !== null,
-      seed: (options.seed ?? 0) + k,
-      isInput: k === 0,
-    };
-    const layer =
-      m instanceof Linear
-        ? new BayesLinear(m.inFeatures, m.outFeatures, common as BayesLayerOptions)
-        : new BayesConv2d((m as Conv2d).inChannels, (m as Conv2d).outChannels, (m as Conv2d).kernelSize, {
-            ...(common as BayesLayerOptions),
-            ...(m as Conv2d).params,
-          });
-    layer.train(model.training);
-    model.setModule(path, layer);
-    m.dispose();
-    converted.push(path);
-  });
-  return { model, converted };
 }

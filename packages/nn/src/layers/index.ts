@@ -1,3 +1,4 @@
+export { Sigmoid, Tanh } from './activation.js';
 export { Dropout, type DropoutOptions, Flatten, Identity, ReLU } from './basic.js';
 export { Residual, type ResidualOptions, Sequential } from './container.js';
 export {

@@ -1,0 +1,180 @@
+import { QbnnError } from '@qbnn/core';
+import {
+  AvgPool2d,
+  BatchNorm2d,
+  buildModel,
+  Conv2d,
+  Dropout,
+  Flatten,
+  Identity,
+  Linear,
+  MaxPool2d,
+  type Module,
+  ReLU,
+  Sequential,
+  Sigmoid,
+  Tanh,
+} from '@qbnn/nn';
+
+/**
+ * One layer of an architecture description, with PyTorch's constructor argument names so a
+ * description reads like the torch model it mirrors. `name` is the module's attribute name in
+ * torch (its state-dict prefix); unnamed layers of a Sequential take their index, as in torch.
+ */
+export type LayerSpec = { name?: string } & (
+  | { type: 'Linear'; in_features: number; out_features: number; bias?: boolean }
+  | {
+      type: 'Conv2d';
+      in_channels: number;
+      out_channels: number;
+      kernel_size: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+      dilation?: number | [number, number];
+      groups?: number;
+      bias?: boolean;
+    }
+  | { type: 'BatchNorm2d'; num_features: number; eps?: number; momentum?: number; affine?: boolean }
+  | { type: 'ReLU' | 'Tanh' | 'Sigmoid' | 'Flatten' | 'Identity' }
+  | { type: 'Dropout'; p?: number }
+  | {
+      type: 'MaxPool2d' | 'AvgPool2d';
+      kernel_size: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+    }
+  | { type: 'Sequential'; layers: LayerSpec[] }
+);
+
+/**
+ * A model architecture: a registered zoo architecture with its config (`{ "zoo": "lenet5" }`),
+ * or a sequence of layers applied in order (`{ "layers": [...] }`).
+ */
+export type ArchSpec = { zoo: string; config?: Record<string, unknown> } | { layers: LayerSpec[] };
+
+type Builder = (s: Record<string, unknown>, at: string) => Module;
+
+function fail(at: string, msg: string): never {
+  throw new QbnnError('ERR_ARG', `architecture ${at}: ${msg}`);
+}
+
+function num(s: Record<string, unknown>, key: string, at: string, optional = false): number | undefined {
+  const v = s[key];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    fail(`${at}.${key}`, `expected a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function pairOf(s: Record<string, unknown>, key: string, at: string): number | [number, number] | undefined {
+  const v = s[key];
+  if (v === undefined) return undefined;
+  if (typeof v === 'number') return v;
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0], v[1]];
+  return fail(`${at}.${key}`, `expected a number or a pair of numbers, got ${JSON.stringify(v)}`);
+}
+
+function bool(s: Record<string, unknown>, key: string, at: string): boolean | undefined {
+  const v = s[key];
+  if (v === undefined || typeof v === 'boolean') return v;
+  return fail(`${at}.${key}`, `expected true or false, got ${JSON.stringify(v)}`);
+}
+
+/** The layer kinds an architecture description may use, by torch class name. */
+const LAYERS: Record<string, Builder> = {
+  Linear: (s, at) =>
+    new Linear(num(s, 'in_features', at) as number, num(s, 'out_features', at) as number, {
+      bias: bool(s, 'bias', at),
+    }),
+  Conv2d: (s, at) =>
+    new Conv2d(
+      num(s, 'in_channels', at) as number,
+      num(s, 'out_channels', at) as number,
+      pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'),
+      {
+        stride: pairOf(s, 'stride', at),
+        padding: pairOf(s, 'padding', at),
+        dilation: pairOf(s, 'dilation', at),
+        groups: num(s, 'groups', at, true),
+        bias: bool(s, 'bias', at),
+      },
+    ),
+  BatchNorm2d: (s, at) =>
+    new BatchNorm2d(num(s, 'num_features', at) as number, {
+      eps: num(s, 'eps', at, true),
+      momentum: num(s, 'momentum', at, true),
+      affine: bool(s, 'affine', at),
+    }),
+  ReLU: () => new ReLU(),
+  Tanh: () => new Tanh(),
+  Sigmoid: () => new Sigmoid(),
+  Identity: () => new Identity(),
+  Flatten: () => new Flatten(),
+  Dropout: (s, at) => new Dropout(num(s, 'p', at, true) ?? 0.5),
+  MaxPool2d: (s, at) =>
+    new MaxPool2d(pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'), {
+      stride: pairOf(s, 'stride', at),
+      padding: pairOf(s, 'padding', at),
+    }),
+  AvgPool2d: (s, at) =>
+    new AvgPool2d(pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'), {
+      stride: pairOf(s, 'stride', at),
+      padding: pairOf(s, 'padding', at),
+    }),
+  Sequential: (s, at) => sequential(s.layers, `${at}.layers`),
+};
+
+/** Adds a layer kind to architecture descriptions (by torch class name). */
+export function registerLayerSpec(
+  type: string,
+  build: (spec: Record<string, unknown>, at: string) => Module,
+): void {
+  LAYERS[type] = build;
+}
+
+/** The layer kinds architecture descriptions accept. */
+export function layerSpecTypes(): string[] {
+  return Object.keys(LAYERS).sort();
+}
+
+function sequential(layers: unknown, at: string): Sequential {
+  if (!Array.isArray(layers) || layers.length === 0) fail(at, 'expected a non-empty array of layers');
+  const parts: Record<string, Module> = {};
+  layers.forEach((raw, i) => {
+    const here = `${at}[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(here, 'expected an object');
+    const s = raw as Record<string, unknown>;
+    const name = s.name === undefined ? String(i) : s.name;
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_]+$/.test(name))
+      fail(`${here}.name`, `'${String(name)}' is not a torch attribute name`);
+    if (name in parts) fail(`${here}.name`, `'${name}' is used twice`);
+    const build = typeof s.type === 'string' ? LAYERS[s.type] : undefined;
+    if (!build)
+      fail(
+        `${here}.type`,
+        `unknown layer type ${JSON.stringify(s.type)} (known: ${layerSpecTypes().join(', ')})`,
+      );
+    try {
+      parts[name] = build(s, here);
+    } catch (err) {
+      if (err instanceof QbnnError && !err.message.startsWith('architecture')) fail(here, err.message);
+      throw err;
+    }
+  });
+  return new Sequential(parts);
+}
+
+/**
+ * Builds the deterministic @qbnn/nn model an architecture describes (a zoo name, `{ zoo,
+ * config }`, or `{ layers }`). Errors name the offending path (`layers[3].kernel_size`).
+ */
+export function buildArch(arch: ArchSpec | string): Module {
+  if (typeof arch === 'string') return buildModel(arch, {});
+  if (typeof arch !== 'object' || arch === null) fail('', 'expected a zoo name or an object');
+  if ('zoo' in arch) {
+    if (typeof arch.zoo !== 'string') fail('.zoo', 'expected an architecture name');
+    return buildModel(arch.zoo, arch.config ?? {});
+  }
+  if ('layers' in arch) return sequential(arch.layers, 'layers');
+  return fail('', 'expected { "zoo": name } or { "layers": [...] }');
+}

@@ -1,0 +1,69 @@
+import { QbnnError } from '@qbnn/core';
+import { type Module, registerArchitecture, save } from '@qbnn/nn';
+import { bayesLayers, dnnToBnn, gaussianPrior, type PosteriorName } from '@qbnn/posteriors';
+import { buildArch } from './arch.js';
+import type { ImportedConfig, ImportedModel } from './import.js';
+
+/** The architecture name under which imported models are saved and rebuilt by `nn.load`. */
+export const IMPORTED_ARCH = 'qbnn-interop/imported';
+
+/**
+ * Builds the (untrained) model an {@link ImportedConfig} describes: the architecture, its
+ * Bayesian layers with their posteriors and modes, and their constant priors. `nn.load` calls
+ * this for checkpoints written by {@link saveImported} once @qbnn/interop is imported.
+ */
+export function buildImported(config: ImportedConfig): Module {
+  if (typeof config !== 'object' || config === null || !('arch' in config)) {
+    throw new QbnnError('ERR_FORMAT', `${IMPORTED_ARCH}: config has no arch`);
+  }
+  const model = buildArch(config.arch);
+  const groups = new Map<string, string[]>();
+  for (const [path, l] of Object.entries(config.layers ?? {})) {
+    const key = JSON.stringify([l.posterior, l.mode ?? null, l.posteriorOptions ?? null]);
+    groups.set(key, [...(groups.get(key) ?? []), path]);
+  }
+  for (const [key, paths] of groups) {
+    const [posterior, mode, posteriorOptions] = JSON.parse(key);
+    const { converted } = dnnToBnn(model, {
+      posterior: posterior as PosteriorName,
+      mode: mode ?? undefined,
+      posteriorOptions: posteriorOptions ?? undefined,
+      include: paths,
+    });
+    if (converted.length !== paths.length) {
+      model.dispose();
+      throw new QbnnError(
+        'ERR_FORMAT',
+        `${IMPORTED_ARCH}: layers [${paths}] are not all convertible in this architecture`,
+      );
+    }
+  }
+  const priors = config.priors ?? {};
+  for (const [path, layer] of bayesLayers(model)) {
+    const p = priors[path];
+    if (!p) continue;
+    layer.prior = {
+      weight: gaussianPrior(p.weight.mean, p.weight.sigma),
+      bias: p.bias ? gaussianPrior(p.bias.mean, p.bias.sigma) : undefined,
+    };
+  }
+  return model;
+}
+
+registerArchitecture(IMPORTED_ARCH, (c) => buildImported(c as unknown as ImportedConfig), true);
+
+/**
+ * Saves an imported model as an ordinary qbnn checkpoint (safetensors, atomic) that `nn.load`
+ * rebuilds from the file alone (architecture {@link IMPORTED_ARCH}, the import's config).
+ */
+export async function saveImported(
+  imported: ImportedModel,
+  path: string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  await save(imported.model, path, {
+    arch: IMPORTED_ARCH,
+    config: imported.config as unknown as Record<string, unknown>,
+    metadata,
+  });
+}

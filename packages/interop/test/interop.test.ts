@@ -1,0 +1,242 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '@qbnn/core';
+import { load, type Module } from '@qbnn/nn';
+import { bayesLayers, type SamplingMode, setSamplingMode } from '@qbnn/posteriors';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exportTorch, importTorch, StateDictMismatchError, saveImported } from '../src/index.js';
+import { haveTorch, python } from './python.js';
+import { maxZ, moments } from './stats.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'qbnn-interop-'));
+const here = new URL('.', import.meta.url).pathname;
+const bytesOf = (name: string) => new Uint8Array(readFileSync(join(dir, name)));
+const jsonOf = (name: string) => JSON.parse(readFileSync(join(dir, name), 'utf8'));
+
+/**
+ * S draws of `model`'s outputs on x in `mode`, each a flat vector. In `local` mode every row gets
+ * an independent sample, so the S copies of x run as one batch.
+ */
+function draws(model: Module, x: tf.Tensor, mode: SamplingMode, s: number): Float32Array[] {
+  setSamplingMode(model, mode);
+  model.eval();
+  if (mode !== 'local') {
+    return Array.from({ length: s }, () => tf.tidy(() => model.apply(x)).dataSync() as Float32Array);
+  }
+  const y = tf.tidy(() => model.apply(tf.concat(Array.from({ length: s }, () => x))));
+  const all = y.dataSync() as Float32Array;
+  y.dispose();
+  const per = all.length / s;
+  return Array.from({ length: s }, (_, i) => all.subarray(i * per, (i + 1) * per));
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const PRELUDE = `
+import sys, json
+sys.path.insert(0, ${JSON.stringify(here)})
+from bayesian_torch_like import *
+OUT = ${JSON.stringify(dir)}
+def dump(name, obj):
+    with open(f"{OUT}/{name}", "w") as fh:
+        json.dump(obj, fh)
+def flat(t):
+    return t.detach().reshape(-1).tolist()
+`;
+
+describe.runIf(haveTorch())('Bayesian-Torch and PyTorch models into qbnn', () => {
+  beforeAll(async () => {
+    await initBackend({ log: () => {} });
+    python(`${PRELUDE}
+torch.manual_seed(0)
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = Conv2dReparameterization(1, 20, 5, padding=2, posterior_rho_init=-1.0)
+        self.conv2 = Conv2dReparameterization(20, 50, 5, padding=2, posterior_rho_init=-1.0)
+        self.fc1 = LinearReparameterization(2450, 500, posterior_rho_init=-1.0)
+        self.fc2 = LinearReparameterization(500, 10, posterior_rho_init=-1.0)
+    def forward(self, x):
+        kl = 0
+        x, k = self.conv1(x); kl = kl + k
+        x = F.max_pool2d(F.relu(x), 2)
+        x, k = self.conv2(x); kl = kl + k
+        x = F.max_pool2d(F.relu(x), 2).flatten(1)
+        x, k = self.fc1(x); kl = kl + k
+        x, k = self.fc2(F.relu(x)); kl = kl + k
+        return x, kl
+net = LeNet()
+# a few ELBO steps (cross-entropy + KL / N) on synthetic digits, as a training script does
+xs, ys = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+opt = torch.optim.Adam(net.parameters(), 1e-3)
+for step in range(4):
+    out, kl = net(xs[(step % 2) * 32:(step % 2 + 1) * 32])
+    loss = F.cross_entropy(out, ys[(step % 2) * 32:(step % 2 + 1) * 32]) + kl / 60000
+    opt.zero_grad(); loss.backward(); opt.step()
+torch.save(net.state_dict(), f"{OUT}/lenet.pt")
+x = torch.randn(3, 1, 28, 28)
+with torch.no_grad():
+    MEAN_MODE["on"] = True
+    mean = net(x)[0]
+    MEAN_MODE["on"] = False
+    samples = [flat(net(x)[0]) for _ in range(60)]
+dump("lenet.json", {"x": flat(x), "mean": flat(mean), "samples": samples,
+                    "sigma_conv1": flat(softplus(net.conv1.rho_kernel)[:2])})
+
+# flipout MLP
+torch.manual_seed(1)
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = LinearFlipout(6, 16, posterior_rho_init=-1.5)
+        self.fc2 = LinearFlipout(16, 3, posterior_rho_init=-1.5)
+    def forward(self, x):
+        h, _ = self.fc1(x)
+        return self.fc2(torch.tanh(h))[0]
+mlp = Mlp()
+torch.save(mlp.state_dict(), f"{OUT}/mlp.pt")
+x = torch.randn(4, 6)
+with torch.no_grad():
+    samples = [flat(mlp(x)) for _ in range(2000)]
+dump("mlp.json", {"x": flat(x), "samples": samples})
+
+# a plain PyTorch CNN with batch norm, in a training checkpoint
+torch.manual_seed(2)
+plain = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 5))
+plain.train()
+for _ in range(3):
+    plain(torch.randn(8, 2, 6, 6))
+plain.eval()
+torch.save({"epoch": 3, "model_state_dict": plain.state_dict()}, f"{OUT}/plain.pt")
+x = torch.randn(3, 2, 6, 6)
+with torch.no_grad():
+    dump("plain.json", {"x": flat(x), "y": flat(plain(x))})
+`);
+  });
+
+  it('LeNet-5 (Reparameterization): mean-mode logits within 1e-4, sigma = log1p(exp(rho))', () => {
+    const ref = jsonOf('lenet.json');
+    const { model, bayesianTorchLayers } = importTorch(bytesOf('lenet.pt'), 'lenet5', { mode: 'mean' });
+    expect(bayesianTorchLayers).toEqual(['conv1', 'conv2', 'fc1', 'fc2']);
+    const x = tf.tensor(ref.x, [3, 1, 28, 28]);
+    const y = tf.tidy(() => model.eval().apply(x)).dataSync();
+    expect(maxAbsDiff(y, ref.mean)).toBeLessThan(1e-4);
+    const [, conv1] = bayesLayers(model)[0];
+    const sigma = tf.tidy(() =>
+      tf.softplus(conv1.param('weight_rho')).dataSync().slice(0, ref.sigma_conv1.length),
+    );
+    expect(maxAbsDiff(sigma, ref.sigma_conv1)).toBeLessThan(1e-6);
+    model.dispose();
+  });
+
+  it('LeNet-5 sampled outputs have the moments of the torch samples (within standard errors)', () => {
+    const ref = jsonOf('lenet.json');
+    const { model } = importTorch(bytesOf('lenet.pt'), 'lenet5');
+    model.seedAll(7);
+    const x = tf.tensor(ref.x, [3, 1, 28, 28]);
+    // local reparameterisation gives each example the same marginal as one weight sample
+    const ours = moments(draws(model, x, 'local', 120));
+    const z = maxZ(ours, moments(ref.samples));
+    expect(z.mean).toBeLessThan(4.5);
+    expect(z.variance).toBeLessThan(4.5);
+    model.dispose();
+  });
+
+  it('Flipout layers: qbnn flipout samples have the torch moments', () => {
+    const ref = jsonOf('mlp.json');
+    const arch = {
+      layers: [
+        { name: 'fc1', type: 'Linear', in_features: 6, out_features: 16 },
+        { name: 'act', type: 'Tanh' },
+        { name: 'fc2', type: 'Linear', in_features: 16, out_features: 3 },
+      ],
+    } as never;
+    const { model } = importTorch(bytesOf('mlp.pt'), arch, { mode: 'flipout' });
+    model.seedAll(3);
+    const x = tf.tensor(ref.x, [4, 6]);
+    const z = maxZ(moments(draws(model, x, 'flipout', 2000)), moments(ref.samples));
+    expect(z.mean).toBeLessThan(4.5);
+    expect(z.variance).toBeLessThan(4.5);
+    model.dispose();
+  });
+
+  it('a plain PyTorch model (nested in a checkpoint) imports deterministic, then MOPED keeps the mean', () => {
+    const ref = jsonOf('plain.json');
+    const arch = {
+      layers: [
+        { type: 'Conv2d', in_channels: 2, out_channels: 4, kernel_size: 3, padding: 1 },
+        { type: 'BatchNorm2d', num_features: 4 },
+        { type: 'ReLU' },
+        { type: 'Flatten' },
+        { type: 'Linear', in_features: 144, out_features: 5 },
+      ],
+    } as const;
+    const x = tf.tensor(ref.x, [3, 2, 6, 6]);
+    const det = importTorch(bytesOf('plain.pt'), arch as never);
+    expect(bayesLayers(det.model)).toHaveLength(0);
+    expect(maxAbsDiff(tf.tidy(() => det.model.eval().apply(x)).dataSync(), ref.y)).toBeLessThan(1e-4);
+    const bnn = importTorch(bytesOf('plain.pt'), arch as never, {
+      posterior: 'gaussian',
+      mode: 'mean',
+      moped_delta: 0.05,
+    });
+    expect(bnn.convertedLayers).toEqual(['0', '4']);
+    expect(maxAbsDiff(tf.tidy(() => bnn.model.eval().apply(x)).dataSync(), ref.y)).toBeLessThan(1e-4);
+    det.model.dispose();
+    bnn.model.dispose();
+  });
+
+  it('lists missing and unmatched keys with their shapes', () => {
+    const arch = { zoo: 'lenet5', config: { numClasses: 7 } };
+    let err: unknown;
+    try {
+      importTorch(bytesOf('lenet.pt'), arch);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StateDictMismatchError);
+    const m = err as StateDictMismatchError;
+    expect(m.shapeMismatches.map((s) => s.key)).toEqual([
+      'fc2.mu_weight',
+      'fc2.rho_weight',
+      'fc2.mu_bias',
+      'fc2.rho_bias',
+    ]);
+    expect(m.message).toContain('fc2.mu_weight file [10,500] vs expected [7,500]');
+    let err2: unknown;
+    try {
+      importTorch(bytesOf('plain.pt'), 'lenet5');
+    } catch (e) {
+      err2 = e;
+    }
+    const m2 = err2 as StateDictMismatchError;
+    expect(m2.missing.map((k) => k.key)).toContain('conv1.weight');
+    expect(m2.unmatched).toContainEqual({ key: '1.running_var', shape: [4] });
+  });
+
+  it('round trip: the checkpoint reloads with nn.load, the export loads into torch with the same outputs', async () => {
+    const ref = jsonOf('lenet.json');
+    const imported = importTorch(bytesOf('lenet.pt'), 'lenet5', { mode: 'mean' });
+    await saveImported(imported, join(dir, 'lenet.safetensors'));
+    const { model } = await load(join(dir, 'lenet.safetensors'));
+    const x = tf.tensor(ref.x, [3, 1, 28, 28]);
+    expect(maxAbsDiff(tf.tidy(() => model.eval().apply(x)).dataSync(), ref.mean)).toBeLessThan(1e-4);
+    await exportTorch(model, join(dir, 'lenet-export.safetensors'));
+    const out = python(`${PRELUDE}
+sd = read_safetensors(f"{OUT}/lenet-export.safetensors")
+orig = torch.load(f"{OUT}/lenet.pt")
+assert sorted(sd) == sorted(orig), (sorted(sd), sorted(orig))
+print(max((sd[k] - orig[k]).abs().max().item() for k in sd))
+`);
+    expect(Number(out.trim())).toBe(0);
+    imported.model.dispose();
+    model.dispose();
+  });
+});
