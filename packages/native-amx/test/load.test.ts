@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
-import {
-  getKernelProvider,
-  listKernelProviders,
-  philoxFill,
-  QNORMAL_THRESHOLDS,
-  qnormalFill,
-  qnormalFromWord,
-} from '@qbnn/core';
+import { getKernelProvider, listKernelProviders, philoxFill, qnormalFill, qnormalFromWord } from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
+import { qnormalStreams, sameBytes, thresholdWords } from '../../core/test/kernel-cases.js';
 import {
   isa,
   loadError,
@@ -18,7 +12,6 @@ import {
   nativeQnormalFromWords,
   setIsa,
 } from '../src/index.js';
-import { sameBytes } from './helpers.js';
 
 // On x86-64 and aarch64 Linux with a C++ compiler the addon must build; set
 // QBNN_NATIVE_OPTIONAL=1 to allow a machine without one (the tests below then skip).
@@ -97,18 +90,7 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
   });
 
   test('native word -> value mapping equals qnormalFromWord at every threshold and at random words', () => {
-    const words: number[] = [0, 1, 0xffffffff, 0xfffffffe, 0x80000000];
-    for (const t of QNORMAL_THRESHOLDS) {
-      words.push(t - 1, t, t + 1, (t & 0xfff00000) >>> 0, (t | 0xfffff) >>> 0);
-    }
-    // Whole vectors of far-tail words (the guide's fallback buckets) and mixed ones.
-    for (let i = 0; i < 64; i++) words.push(i * 997, 0xffffffff - i * 1009);
-    let s = 12345;
-    for (let i = 0; i < 200_000; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      words.push(s);
-    }
-    const w = Uint32Array.from(words);
+    const w = thresholdWords();
     const want = Int8Array.from(w, (u) => qnormalFromWord(u));
     sameBytes(nativeQnormalFromWords(w, 'lookup'), want, 'lookup');
     sameBytes(nativeQnormalFromWords(w, 'binary'), want, 'binary search');
@@ -122,20 +104,7 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
     test(`qnormal equals qnormalFill for many streams, offsets and lengths (${path})`, () => {
       setIsa(path as 'scalar' | 'best');
       try {
-        const lens = [0, 1, 3, 4, 5, 63, 64, 65, 127, 1000, 4099, 70_001];
-        let pos = 0;
-        for (const len of lens) {
-          for (const key of [
-            [0, 0],
-            [123, 456],
-            [0xffffffff, 1],
-          ] as [number, number][]) {
-            const a = qnormalFill(key, pos, new Int8Array(len));
-            const b = nativeKernels.qnormal({ key, position: pos, out: new Int8Array(len) });
-            sameBytes(b, a, `len ${len} key ${key} position ${pos}`);
-            pos = (pos * 3 + 1 + len) % 2 ** 40;
-          }
-        }
+        qnormalStreams(nativeKernels);
         // A big fill exercises the pool's chunking (2^16-word chunks).
         const big = 300_000;
         sameBytes(

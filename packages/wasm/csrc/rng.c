@@ -1,0 +1,130 @@
+// Philox4x32-10 (as packages/core/src/rng/philox.ts), the exact quantised normal (as
+// rng/qnormal.ts, with its threshold table passed in at load) and the fused Gaussian weight
+// sampler of the kernel contract, written straight into the packed layout.
+#include "common.h"
+
+#define M0 0xd2511f53u
+#define M1 0xcd9e8d57u
+#define W0 0x9e3779b9u
+#define W1 0xbb67ae85u
+
+static uint32_t thresholds[255];
+// guide[b] = #{ j : t[j] <= b * 2^20 }: a lower bound on the count of any word in bucket b.
+static uint8_t guide[4096];
+
+// t: the 255 ascending QNORMAL_THRESHOLDS of @qbnn/core.
+EXPORT("qbnn_set_thresholds")
+void qbnn_set_thresholds(const uint32_t* t) {
+  for (int j = 0; j < 255; j++) thresholds[j] = t[j];
+  int c = 0;
+  for (uint32_t b = 0; b < 4096; b++) {
+    const uint64_t lo = (uint64_t)b << 20;
+    while (c < 255 && thresholds[c] <= lo) c++;
+    guide[b] = (uint8_t)c;
+  }
+}
+
+static inline int8_t qnormal_of(uint32_t u) {
+  int c = guide[u >> 20];
+  while (c < 255 && u >= thresholds[c]) c++;
+  return (int8_t)(c - 128);
+}
+
+// High and low halves of the four 32 x 32 -> 64-bit products x * m.
+INLINE void mul_wide(v128_t x, uint32_t m, v128_t* hi, v128_t* lo) {
+  const v128_t mv = wasm_i32x4_splat((int32_t)m);
+  const v128_t p01 = wasm_u64x2_extmul_low_u32x4(x, mv);
+  const v128_t p23 = wasm_u64x2_extmul_high_u32x4(x, mv);
+  *hi = wasm_i32x4_shuffle(p01, p23, 1, 3, 5, 7);
+  *lo = wasm_i32x4_shuffle(p01, p23, 0, 2, 4, 6);
+}
+
+// The 16 words of blocks first .. first + 3, in stream order.
+static void philox_16(uint32_t k0, uint32_t k1, uint64_t first, uint32_t* words) {
+  uint32_t c0[4], c1[4];
+  for (int i = 0; i < 4; i++) {
+    c0[i] = (uint32_t)(first + i);
+    c1[i] = (uint32_t)((first + i) >> 32);
+  }
+  v128_t x0 = wasm_v128_load(c0), x1 = wasm_v128_load(c1);
+  v128_t x2 = wasm_i32x4_splat(0), x3 = wasm_i32x4_splat(0);
+  uint32_t a = k0, b = k1;
+  for (int r = 0; r < 10; r++) {
+    v128_t hi0, lo0, hi1, lo1;
+    mul_wide(x0, M0, &hi0, &lo0);
+    mul_wide(x2, M1, &hi1, &lo1);
+    x0 = wasm_v128_xor(wasm_v128_xor(hi1, x1), wasm_i32x4_splat((int32_t)a));
+    x1 = lo1;
+    x2 = wasm_v128_xor(wasm_v128_xor(hi0, x3), wasm_i32x4_splat((int32_t)b));
+    x3 = lo0;
+    a += W0;
+    b += W1;
+  }
+  // Transpose: lane i of x0..x3 is block first + i.
+  const v128_t t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5);
+  const v128_t t1 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5);
+  const v128_t t2 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7);
+  const v128_t t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
+  wasm_v128_store(words, wasm_i64x2_shuffle(t0, t1, 0, 2));
+  wasm_v128_store(words + 4, wasm_i64x2_shuffle(t0, t1, 1, 3));
+  wasm_v128_store(words + 8, wasm_i64x2_shuffle(t2, t3, 0, 2));
+  wasm_v128_store(words + 12, wasm_i64x2_shuffle(t2, t3, 1, 3));
+}
+
+// position: the first block (a double holding an integer < 2^53).
+EXPORT("qbnn_philox")
+void qbnn_philox(uint32_t k0, uint32_t k1, double position, uint32_t* out, int32_t count) {
+  uint64_t block = (uint64_t)position;
+  uint32_t words[16];
+  for (int32_t i = 0; i < count; i += 16, block += 4) {
+    philox_16(k0, k1, block, words);
+    const int32_t n = count - i < 16 ? count - i : 16;
+    for (int32_t j = 0; j < n; j++) out[i + j] = words[j];
+  }
+}
+
+void qnormal_fill(uint32_t k0, uint32_t k1, uint64_t position, int8_t* out, int32_t count) {
+  uint32_t words[16];
+  for (int32_t i = 0; i < count; i += 16, position += 4) {
+    philox_16(k0, k1, position, words);
+    const int32_t n = count - i < 16 ? count - i : 16;
+    for (int32_t j = 0; j < n; j++) out[i + j] = qnormal_of(words[j]);
+  }
+}
+
+EXPORT("qbnn_qnormal")
+void qbnn_qnormal(uint32_t k0, uint32_t k1, double position, int8_t* out, int32_t count) {
+  qnormal_fill(k0, k1, (uint64_t)position, out, count);
+}
+
+// Words -> quantised normals (for tests of the mapping at every threshold).
+EXPORT("qbnn_qnormal_map")
+void qbnn_qnormal_map(const uint32_t* words, int8_t* out, int32_t count) {
+  for (int32_t i = 0; i < count; i++) out[i] = qnormal_of(words[i]);
+}
+
+// The fused Gaussian sample of GaussianSampleArgs (types.ts), per row r and element i:
+//   nq = clamp(roundHalfEven(eps * (sigma - Zsig) * m1) + Zn, qmin, qmax)
+//   wq = clamp(roundHalfEven((mu - Zmu) * m2 + (nq - Zn) * m3) + Zw, qmin, qmax)
+// every product and sum in float64 in this order (built with -ffp-contract=off; rint rounds
+// ties to even). zp: Zmu, Zsig, Zn, Zw (n each); m: m1, m2, m3 (n each); tmp: n * k bytes.
+EXPORT("qbnn_sample_gaussian")
+void qbnn_sample_gaussian(const int8_t* mu, const uint8_t* sigma, const int32_t* zp, const double* m, int32_t n,
+                          int32_t k, int32_t qmin, int32_t qmax, uint32_t k0, uint32_t k1, double position,
+                          int8_t* tmp, int8_t* packed, int32_t* row_sums) {
+  qnormal_fill(k0, k1, (uint64_t)position, tmp, n * k);
+  for (int32_t r = 0; r < n; r++) {
+    const int32_t zmu = zp[r], zs = zp[n + r], zn = zp[2 * n + r], zw = zp[3 * n + r];
+    const double a = m[r], b = m[n + r], c = m[2 * n + r];
+    const int32_t off = r * k;
+    for (int32_t i = 0; i < k; i++) {
+      const int32_t e = tmp[off + i];
+      const double nv = __builtin_rint((double)(e * ((int32_t)sigma[off + i] - zs)) * a) + (double)zn;
+      const int32_t nq = (int32_t)(nv < qmin ? qmin : nv > qmax ? qmax : nv);
+      const double wv = __builtin_rint((double)(mu[off + i] - zmu) * b + (double)(nq - zn) * c) + (double)zw;
+      // NaN (inf - inf, from absurd multipliers) stores 0, as in an Int8Array.
+      tmp[off + i] = wv != wv ? 0 : (int8_t)(wv < qmin ? qmin : wv > qmax ? qmax : wv);
+    }
+  }
+  pack_weights(tmp, n, k, packed, row_sums);
+}

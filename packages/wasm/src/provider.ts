@@ -1,0 +1,473 @@
+import {
+  accumulatorScales,
+  type ChannelZeroPoints,
+  checkGaussianSampleArgs,
+  checkPackWeightsArgs,
+  checkQConv2dArgs,
+  checkQGemmArgs,
+  checkQNormalArgs,
+  type GaussianSampleArgs,
+  type GemmOut,
+  type GemmOutputSpec,
+  type KernelLimits,
+  type KernelProvider,
+  type PackedWeights,
+  QbnnError,
+  type QConv2dArgs,
+  type QGemmArgs,
+  type QNormalArgs,
+  requantMultipliers,
+} from '@qbnn/core';
+import { Scratch } from './memory.js';
+import type { KernelModule, LoadResult, WasmVariant } from './module.js';
+
+/** Name of the WebAssembly provider in @qbnn/core's kernel registry. */
+export const WASM_PROVIDER = 'wasm';
+/**
+ * Its priority: above the JS reference (0), below the native addon (100), so it is the default
+ * in browsers and wherever the addon is missing.
+ */
+export const WASM_PRIORITY = 50;
+
+/** Output channels per panel of the packed layout (csrc/common.h PANEL). */
+const PANEL = 8;
+/** Bytes of activations and outputs a GEMM or convolution moves into wasm memory per step. */
+const CHUNK_BYTES = 16 * 2 ** 20;
+/** Words of quantised normals per step. */
+const QNORMAL_CHUNK = 2 ** 20;
+
+const OUT_KIND = { u8: 0, f32: 1, i32: 2 } as const;
+
+/**
+ * Sizes are int32 inside the module and every buffer of a call must fit its 2 GiB memory; packs
+ * only feed GEMMs, so K > MAX_GEMM_K is rejected when packing. Every check is core's
+ * (kernels/validate.ts), so bad calls fail exactly as in the JS reference.
+ */
+const WASM_LIMITS: KernelLimits = Object.freeze({
+  maxM: 2 ** 30,
+  maxN: 2 ** 24,
+  maxConvDim: 2 ** 30,
+  maxConvPair: 2 ** 20,
+  packChecksK: true,
+});
+
+// ---------------------------------------------------------------- state
+
+interface State {
+  load: LoadResult;
+  active: KernelModule | undefined;
+  scratch: Map<WasmVariant, Scratch>;
+}
+const state: State = {
+  load: { relaxedSupported: false, relaxedExact: false },
+  active: undefined,
+  scratch: new Map(),
+};
+
+/** Installs what loading found and picks the best build (called once by the index). */
+export function installKernels(load: LoadResult): void {
+  state.load = load;
+  state.active = load.relaxed ?? load.simd128;
+  if (state.active !== undefined && state.active.exports.qbnn_panel() !== PANEL) {
+    state.load = { ...load, error: 'the built kernels disagree with this package on the packed layout' };
+    state.active = undefined;
+  }
+}
+
+/** Why the provider is unavailable, or undefined when it runs. */
+export function loadError(): string | undefined {
+  return state.active === undefined
+    ? (state.load.error ?? 'the WebAssembly kernels are not loaded')
+    : undefined;
+}
+
+/** The builds that can run here, best first. */
+export function availableVariants(): WasmVariant[] {
+  const list: WasmVariant[] = [];
+  if (state.load.relaxed !== undefined) list.push('relaxed');
+  if (state.load.simd128 !== undefined) list.push('simd128');
+  return list;
+}
+
+/** The build in use, or undefined when unavailable. */
+export function activeVariant(): WasmVariant | undefined {
+  return state.active?.variant;
+}
+
+/** What loading found (for wasmInfo). */
+export function loadResult(): LoadResult {
+  return state.load;
+}
+
+/** Chooses a build ('best' restores the default). Throws if it cannot run here. */
+export function setVariant(name: WasmVariant | 'best'): WasmVariant {
+  const mod =
+    name === 'best'
+      ? (state.load.relaxed ?? state.load.simd128)
+      : name === 'relaxed'
+        ? state.load.relaxed
+        : name === 'simd128'
+          ? state.load.simd128
+          : undefined;
+  if (name !== 'best' && name !== 'relaxed' && name !== 'simd128') {
+    throw new QbnnError(
+      'ERR_ARG',
+      `wasm variant must be 'relaxed', 'simd128' or 'best', got ${String(name)}`,
+    );
+  }
+  if (mod === undefined) {
+    throw new QbnnError(
+      'ERR_UNSUPPORTED',
+      `wasm variant '${name}' is not available here (${loadError() ?? 'relaxed SIMD missing or inexact'})`,
+    );
+  }
+  state.active = mod;
+  return mod.variant;
+}
+
+function need(): { mod: KernelModule; sc: Scratch } {
+  const mod = state.active;
+  if (mod === undefined) throw new QbnnError('ERR_BACKEND', `@qbnn/wasm: ${loadError()}`);
+  let sc = state.scratch.get(mod.variant);
+  if (sc === undefined) {
+    sc = new Scratch(mod);
+    state.scratch.set(mod.variant, sc);
+  }
+  return { mod, sc };
+}
+
+// ---------------------------------------------------------------- packed weights
+
+/** Bytes of a pack of n channels of k weights: panels of PANEL channels, groups of 4 K. */
+function packedBytes(n: number, k: number): number {
+  return Math.ceil(n / PANEL) * PANEL * Math.ceil(k / 4) * 4;
+}
+
+const owned = new WeakSet<PackedWeights>();
+const groupSlices = new WeakMap<PackedWeights, Map<number, WasmPackedWeights[]>>();
+
+/**
+ * Weights packed by the wasm provider, in JavaScript memory: panels of 8 output channels, each a
+ * run of groups of 4 consecutive K values ([4 channels x 4 K] per 16-byte vector), N padded to 8
+ * and K to 4 with zeros. The bytes are copied into the module's memory for each call.
+ */
+export class WasmPackedWeights implements PackedWeights {
+  readonly provider = WASM_PROVIDER;
+  readonly n: number;
+  readonly k: number;
+  readonly zeroPoint: Int32Array;
+  readonly rowSums: Int32Array;
+  /** @internal The packed bytes. */
+  readonly data: Int8Array;
+
+  /** @internal */
+  constructor(data: Int8Array, n: number, k: number, zeroPoint: Int32Array, rowSums: Int32Array) {
+    this.data = data;
+    this.n = n;
+    this.k = k;
+    this.zeroPoint = zeroPoint;
+    this.rowSums = rowSums;
+    owned.add(this);
+  }
+}
+
+function asWasmPacked(w: PackedWeights, name: string): WasmPackedWeights {
+  if (w == null || typeof w !== 'object') throw new QbnnError('ERR_ARG', `${name} must be PackedWeights`);
+  if (!owned.has(w)) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `${name} was packed by provider '${String(w.provider)}'; the '${WASM_PROVIDER}' provider needs weights from its own packWeights`,
+    );
+  }
+  return w as WasmPackedWeights;
+}
+
+/** The packed weights as row-major s8 [n, k] (for tests and debugging). */
+export function unpackWeights(w: PackedWeights): Int8Array {
+  const p = asWasmPacked(w, 'unpackWeights: w');
+  const { n, k, data } = p;
+  const panelBytes = Math.ceil(k / 4) * PANEL * 4;
+  const out = new Int8Array(n * k);
+  for (let c = 0; c < n; c++) {
+    const base = Math.floor(c / PANEL) * panelBytes + (c % PANEL) * 4;
+    for (let i = 0; i < k; i++) out[c * k + i] = data[base + (i >> 2) * PANEL * 4 + (i & 3)];
+  }
+  return out;
+}
+
+/** Packs row-major s8 weights in wasm memory (checked arguments). */
+function packChecked(w: Int8Array, n: number, k: number, zp: Int32Array): WasmPackedWeights {
+  const { mod, sc } = need();
+  const bytes = packedBytes(n, k);
+  const [pw, pp, prs] = sc.layout([n * k, bytes, 4 * n]);
+  sc.put(pw, w);
+  mod.exports.qbnn_pack(pw, n, k, pp, prs);
+  return new WasmPackedWeights(sc.i8(pp, bytes).slice(), n, k, zp, sc.i32(prs, n).slice());
+}
+
+function packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): WasmPackedWeights {
+  need();
+  const zp = checkPackWeightsArgs(w, n, k, zeroPoint, WASM_LIMITS);
+  return packChecked(w, n, k, zp);
+}
+
+/** Packs of each group's rows of a single pack of all rows, made once per pack and group count. */
+function slicesOf(whole: WasmPackedWeights, groups: number, og: number, kg: number): WasmPackedWeights[] {
+  let byGroups = groupSlices.get(whole);
+  if (byGroups === undefined) {
+    byGroups = new Map();
+    groupSlices.set(whole, byGroups);
+  }
+  let slices = byGroups.get(groups);
+  if (slices === undefined) {
+    const rows = unpackWeights(whole);
+    slices = [];
+    for (let g = 0; g < groups; g++) {
+      slices.push(
+        packChecked(
+          rows.subarray(g * og * kg, (g + 1) * og * kg),
+          og,
+          kg,
+          whole.zeroPoint.slice(g * og, (g + 1) * og),
+        ),
+      );
+    }
+    byGroups.set(groups, slices);
+  }
+  return slices;
+}
+
+// ---------------------------------------------------------------- output stage
+
+/** The contract's float64 factors of a checked output stage (none for i32). */
+function stageFactor(
+  spec: GemmOutputSpec,
+  output: QGemmArgs['output'],
+  aScale: number,
+  wScale: QGemmArgs['wScale'],
+  n: number,
+): Float64Array | undefined {
+  if (spec.kind === 'u8') return requantMultipliers(aScale, wScale, (output as { scale: number }).scale, n);
+  return spec.kind === 'f32' ? accumulatorScales(aScale, wScale, n) : undefined;
+}
+
+const elementBytes = (spec: GemmOutputSpec) => (spec.kind === 'u8' ? 1 : 4);
+
+// ---------------------------------------------------------------- kernels
+
+function qgemm(args: QGemmArgs): GemmOut {
+  const { mod, sc } = need();
+  const { w, m, n, k, aZeroPoint, bias, output, out } = checkQGemmArgs(args, asWasmPacked, WASM_LIMITS);
+  const factor = stageFactor(output, args.output, args.aScale, args.wScale, n);
+  if (m === 0) return out;
+  const esize = elementBytes(output);
+  const rows = Math.max(1, Math.min(m, Math.floor(CHUNK_BYTES / (k + n * esize))));
+  const maxRows = mod.exports.qbnn_gemm_max_rows();
+  const [pw, prs, pzw, pb, pf, pa, po, pwork] = sc.layout([
+    w.data.length,
+    4 * n,
+    4 * n,
+    bias === undefined ? 0 : 4 * n,
+    factor === undefined ? 0 : 8 * n,
+    rows * k,
+    rows * n * esize,
+    4 * (rows + PANEL * maxRows),
+  ]);
+  sc.put(pw, w.data);
+  sc.put(prs, w.rowSums);
+  sc.put(pzw, w.zeroPoint);
+  if (bias !== undefined) sc.put(pb, bias);
+  if (factor !== undefined) sc.put(pf, factor);
+  for (let r0 = 0; r0 < m; r0 += rows) {
+    const mr = Math.min(rows, m - r0);
+    sc.put(pa, args.a.subarray(r0 * k, (r0 + mr) * k));
+    mod.exports.qbnn_gemm(
+      pa,
+      mr,
+      k,
+      aZeroPoint,
+      pw,
+      n,
+      prs,
+      pzw,
+      bias === undefined ? 0 : pb,
+      OUT_KIND[output.kind],
+      factor === undefined ? 0 : pf,
+      output.zeroPoint,
+      output.lo,
+      po,
+      pwork,
+    );
+    sc.get(po, out, r0 * n, mr * n);
+  }
+  return out;
+}
+
+function qconv2d(args: QConv2dArgs): GemmOut {
+  const { mod, sc } = need();
+  const geo = checkQConv2dArgs(args, asWasmPacked, WASM_LIMITS);
+  const { batch, c, h, w, o, cg, kh, kw, groups, og, kg, ho, wo, whole, bias, output, out } = geo;
+  const packs = whole !== undefined && groups > 1 ? slicesOf(geo.packs[0], groups, og, kg) : geo.packs;
+  const factor = stageFactor(output, args.output, args.xScale, args.wScale, o);
+  const esize = elementBytes(output);
+  const hw = ho * wo;
+  const inPer = c * h * w;
+  const outPer = o * hw;
+  const step = Math.max(1, Math.min(batch, Math.floor(CHUNK_BYTES / (inPer + outPer * esize))));
+  const maxRows = mod.exports.qbnn_gemm_max_rows();
+  const sizes = [
+    18 * 4,
+    8 * groups,
+    4 * o,
+    bias === undefined ? 0 : 4 * o,
+    factor === undefined ? 0 : 8 * o,
+    step * inPer,
+    step * outPer * esize,
+    hw * kg,
+    4 * (hw + PANEL * maxRows),
+  ];
+  for (const p of packs) sizes.push(p.data.length, 4 * p.n);
+  const [pgeo, ptable, pzw, pb, pf, px, po, pcols, pwork, ...ppacks] = sc.layout(sizes);
+  const table = sc.i32(ptable, 2 * groups);
+  const zw = sc.i32(pzw, o);
+  packs.forEach((p, g) => {
+    sc.put(ppacks[2 * g], p.data);
+    sc.put(ppacks[2 * g + 1], p.rowSums);
+    table[2 * g] = ppacks[2 * g];
+    table[2 * g + 1] = ppacks[2 * g + 1];
+    zw.set(p.zeroPoint, g * (o / packs.length));
+  });
+  if (bias !== undefined) sc.put(pb, bias);
+  if (factor !== undefined) sc.put(pf, factor);
+  for (let b0 = 0; b0 < batch; b0 += step) {
+    const nb = Math.min(step, batch - b0);
+    sc.i32(pgeo, 18).set([
+      nb,
+      c,
+      h,
+      w,
+      o,
+      cg,
+      kh,
+      kw,
+      groups,
+      geo.strideH,
+      geo.strideW,
+      geo.padH,
+      geo.padW,
+      geo.dilationH,
+      geo.dilationW,
+      ho,
+      wo,
+      geo.xZeroPoint,
+    ]);
+    sc.put(px, args.x.subarray(b0 * inPer, (b0 + nb) * inPer));
+    mod.exports.qbnn_conv2d(
+      px,
+      pgeo,
+      ptable,
+      pzw,
+      bias === undefined ? 0 : pb,
+      OUT_KIND[output.kind],
+      factor === undefined ? 0 : pf,
+      output.zeroPoint,
+      output.lo,
+      po,
+      pcols,
+      pwork,
+    );
+    sc.get(po, out, b0 * outPer, nb * outPer);
+  }
+  return out;
+}
+
+function qnormal(args: QNormalArgs): Int8Array {
+  const { mod, sc } = need();
+  checkQNormalArgs(args);
+  const out = args.out;
+  const chunk = Math.min(QNORMAL_CHUNK, out.length);
+  const [po] = sc.layout([chunk]);
+  for (let start = 0; start < out.length; start += QNORMAL_CHUNK) {
+    const len = Math.min(QNORMAL_CHUNK, out.length - start);
+    mod.exports.qbnn_qnormal(args.key[0], args.key[1], args.position + start / 4, po, len);
+    sc.get(po, out, start, len);
+  }
+  return out;
+}
+
+function sampleGaussianPacked(args: GaussianSampleArgs): WasmPackedWeights {
+  const { mod, sc } = need();
+  const { n, k, qmin, qmax } = checkGaussianSampleArgs(args, WASM_LIMITS);
+  const size = n * k;
+  const bytes = packedBytes(n, k);
+  const [pmu, psig, pzp, pm, ptmp, pp, prs] = sc.layout([size, size, 16 * n, 24 * n, size, bytes, 4 * n]);
+  sc.put(pmu, args.mu);
+  sc.put(psig, args.sigma);
+  const zp = sc.i32(pzp, 4 * n);
+  zp.set(args.muZeroPoint, 0);
+  zp.set(args.sigmaZeroPoint, n);
+  zp.set(args.noiseZeroPoint, 2 * n);
+  zp.set(args.weightZeroPoint, 3 * n);
+  const m = sc.f64(pm, 3 * n);
+  m.set(args.m1, 0);
+  m.set(args.m2, n);
+  m.set(args.m3, 2 * n);
+  mod.exports.qbnn_sample_gaussian(
+    pmu,
+    psig,
+    pzp,
+    pm,
+    n,
+    k,
+    qmin,
+    qmax,
+    args.key[0],
+    args.key[1],
+    args.position,
+    ptmp,
+    pp,
+    prs,
+  );
+  return new WasmPackedWeights(
+    sc.i8(pp, bytes).slice(),
+    n,
+    k,
+    Int32Array.from(args.weightZeroPoint),
+    sc.i32(prs, n).slice(),
+  );
+}
+
+// ---------------------------------------------------------------- test hooks
+
+/** The Philox4x32-10 words of the stream (key, position), computed in wasm (for tests). */
+export function wasmPhilox(key: readonly [number, number], position: number, out: Uint32Array): Uint32Array {
+  const { mod, sc } = need();
+  const [po] = sc.layout([4 * out.length]);
+  mod.exports.qbnn_philox(key[0], key[1], position, po, out.length);
+  out.set(new Uint32Array(sc.buffer, po, out.length));
+  return out;
+}
+
+/** Maps uniform uint32 words to quantised normals in wasm (for tests). */
+export function wasmQnormalFromWords(words: Uint32Array): Int8Array {
+  const { mod, sc } = need();
+  const [pw, po] = sc.layout([4 * words.length, words.length]);
+  sc.put(pw, words);
+  mod.exports.qbnn_qnormal_map(pw, po, words.length);
+  return sc.i8(po, words.length).slice();
+}
+
+/**
+ * The WebAssembly kernel provider: the @qbnn/core contract (kernels/types.ts) in SIMD128 or
+ * relaxed-SIMD WebAssembly, bit-identical to the JS reference. Registered as 'wasm' on import.
+ */
+export const wasmKernels: KernelProvider = Object.freeze({
+  name: WASM_PROVIDER,
+  priority: WASM_PRIORITY,
+  isAvailable: () => state.active !== undefined,
+  packWeights,
+  qgemm,
+  qconv2d,
+  qnormal,
+  sampleGaussianPacked,
+});

@@ -1,0 +1,66 @@
+import { referenceKernels as js, sampleGaussianWeights } from '@qbnn/core';
+import { describe, test } from 'vitest';
+import { int, randomConvs, rng, sameBytes, sampleCase, sampledPacks } from '../../core/test/kernel-cases.js';
+import { unpackWeights, wasmAvailable, wasmKernels as wk } from '../src/index.js';
+import { onVariant, variants } from './helpers.js';
+
+describe.skipIf(!wasmAvailable())('qconv2d is bit-identical to the JS reference', () => {
+  for (const v of variants()) {
+    test(`random geometries: groups, stride, padding, dilation (${v})`, () =>
+      onVariant(v, () => randomConvs(wk, js, v, 150)));
+    test(`random layers of real width: up to 40 -> 60 channels, 5x5, batch 7 (${v})`, () =>
+      onVariant(v, () => randomConvs(wk, js, v, 40, true)));
+    test(`the zoo's layers: LeNet-5, ResNet-18 3x3, strided, 1x1 shortcut, RGB stem (${v})`, () =>
+      onVariant(v, () => zooConvs(wk, js, v)));
+  }
+
+  test('a batch larger than one copy step is processed in batch chunks', () => {
+    // 17 images of 1 x 1024 x 1024: more than the 16 MiB moved into wasm memory a step.
+    const x = new Uint8Array(17 * 1024 * 1024);
+    for (let i = 0; i < x.length; i++) x[i] = Math.imul(i, 2654435761) >>> 24;
+    const args = {
+      x,
+      xShape: [17, 1, 1024, 1024] as [number, number, number, number],
+      xScale: 0.05,
+      xZeroPoint: 17,
+      wShape: [2, 1, 1, 1] as [number, number, number, number],
+      wScale: [0.01, 0.02],
+      stride: [8, 8] as [number, number],
+      padding: [1, 0] as [number, number],
+      output: { kind: 'u8', scale: 0.01, zeroPoint: 128 } as const,
+    };
+    const w = Int8Array.of(-77, 101);
+    sameBytes(
+      wk.qconv2d({ ...args, w: wk.packWeights(w, 2, 1, [3, -2]) }),
+      js.qconv2d({ ...args, w: js.packWeights(w, 2, 1, [3, -2]) }),
+      'batch chunks',
+    );
+  });
+});
+
+describe.skipIf(!wasmAvailable())('fused Gaussian sampler', () => {
+  for (const v of variants()) {
+    test(`samples the reference's bytes straight into the packed layout (${v})`, () =>
+      onVariant(v, () => sampledPacks(wk, js, unpackWeights)));
+  }
+
+  test('a sampled pack feeds qgemm like the reference', () => {
+    const a = sampleCase(77, 300, 500, 8);
+    const r = rng(3);
+    const x = Uint8Array.from({ length: 9 * 500 }, () => int(r, 0, 255));
+    const args = { a: x, m: 9, aScale: 0.1, aZeroPoint: 7, wScale: 0.01, output: { kind: 'i32' } as const };
+    sameBytes(
+      wk.qgemm({ ...args, w: wk.sampleGaussianPacked(a) }),
+      js.qgemm({ ...args, w: js.sampleGaussianPacked(a) }),
+      'gemm on sample',
+    );
+  });
+
+  test('absurd multipliers (inf - inf) store what the reference stores', () => {
+    const a = sampleCase(5, 4, 9, 8);
+    a.m2 = new Float64Array(4).fill(1e308);
+    a.m3 = new Float64Array(4).fill(1e308);
+    a.m1 = new Float64Array(4).fill(1e308);
+    sameBytes(unpackWeights(wk.sampleGaussianPacked(a)), sampleGaussianWeights(a), 'huge multipliers');
+  });
+});
