@@ -1,6 +1,14 @@
 import { referenceKernels as js, sampleGaussianWeights } from '@qbnn/core';
 import { describe, test } from 'vitest';
-import { int, randomConvs, rng, sameBytes, sampleCase, sampledPacks } from '../../core/test/kernel-cases.js';
+import {
+  int,
+  randomConvs,
+  rng,
+  sameBytes,
+  sampleCase,
+  sampledPacks,
+  zooConvs,
+} from '../../core/test/kernel-cases.js';
 import { unpackWeights, wasmAvailable, wasmKernels as wk } from '../src/index.js';
 import { onVariant, variants } from './helpers.js';
 
