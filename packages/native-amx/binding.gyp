@@ -16,6 +16,7 @@
         "native/src/gemm_avx2.cc",
         "native/src/gemm_avx512.cc",
         "native/src/conv_direct.cc",
+        "native/src/qpool.cc",
         "native/src/amx_emu.cc",
         "native/src/amx_hw.cc"
       ],

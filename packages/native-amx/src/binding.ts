@@ -39,6 +39,22 @@ export interface NativeAddon {
     relu: boolean,
     out: Uint8Array | Float32Array | Int32Array,
   ): void;
+  qpool2d(x: Uint8Array, xShape: Int32Array, zeroPoint: number, pool: Int32Array, out: Uint8Array): void;
+  qconv2dPool(
+    x: Uint8Array,
+    xShape: Int32Array,
+    za: number,
+    handles: unknown[],
+    wShape: Int32Array,
+    geometry: Int32Array,
+    bias: Int32Array | null,
+    kind: number,
+    mult: Float64Array | null,
+    zo: number,
+    relu: boolean,
+    pool: Int32Array,
+    out: Uint8Array,
+  ): void;
   philox(k0: number, k1: number, position: number, out: Uint32Array): void;
   qnormal(k0: number, k1: number, position: number, out: Int8Array): void;
   mapWords(words: Uint32Array, out: Int8Array, mode: number): void;

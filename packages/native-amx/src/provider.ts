@@ -1,11 +1,14 @@
 import {
   accumulatorScales,
   type ChannelZeroPoints,
+  type CheckedPool2d,
   checkGaussianSampleArgs,
   checkPackWeightsArgs,
   checkQConv2dArgs,
+  checkQConv2dPoolArgs,
   checkQGemmArgs,
   checkQNormalArgs,
+  checkQPool2dArgs,
   type GaussianSampleArgs,
   type GemmOut,
   type GemmOutputSpec,
@@ -14,9 +17,11 @@ import {
   type PackedWeights,
   QbnnError,
   type QConv2dArgs,
+  type QConv2dPoolArgs,
   type QGemmArgs,
   QNORMAL_THRESHOLDS,
   type QNormalArgs,
+  type QPool2dArgs,
   requantMultipliers,
 } from '@qbnn/core';
 import { addon, loadError, type NativeAddon, type RawPacked } from './binding.js';
@@ -262,6 +267,41 @@ function qconv2d(args: QConv2dArgs): GemmOut {
   return out;
 }
 
+function poolGeometry(p: CheckedPool2d): Int32Array {
+  return Int32Array.of(p.kind === 'max' ? 0 : 1, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW);
+}
+
+function qpool2d(args: QPool2dArgs): Uint8Array {
+  const a = need();
+  const { batch, c, h, w, zeroPoint, pool, out } = checkQPool2dArgs(args, NATIVE_LIMITS);
+  a.qpool2d(args.x, Int32Array.of(batch, c, h, w), zeroPoint, poolGeometry(pool), out);
+  return out;
+}
+
+function qconv2dPool(args: QConv2dPoolArgs): Uint8Array {
+  const a = need();
+  const geo = checkQConv2dPoolArgs(args, handleOf, NATIVE_LIMITS);
+  const { batch, c, h, w, o, cg, kh, kw, groups, og, kg, packs, whole, output, out } = geo;
+  const hs = whole !== undefined && groups > 1 ? groupSlicesOf(whole, packs[0], groups, og, kg) : packs;
+  const factor = stageFactor(output, args.output, args.xScale, args.wScale, o);
+  a.qconv2dPool(
+    args.x,
+    Int32Array.of(batch, c, h, w),
+    geo.xZeroPoint,
+    hs,
+    Int32Array.of(o, cg, kh, kw),
+    Int32Array.of(geo.strideH, geo.strideW, geo.padH, geo.padW, geo.dilationH, geo.dilationW, groups),
+    geo.bias ?? null,
+    OUT_U8,
+    factor,
+    output.zeroPoint,
+    output.relu,
+    poolGeometry(geo.pool),
+    out,
+  );
+  return out;
+}
+
 function qnormal(args: QNormalArgs): Int8Array {
   const a = need();
   checkQNormalArgs(args);
@@ -305,4 +345,6 @@ export const nativeKernels: KernelProvider = Object.freeze({
   qconv2d,
   qnormal,
   sampleGaussianPacked,
+  qpool2d,
+  qconv2dPool,
 });

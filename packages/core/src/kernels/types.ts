@@ -95,6 +95,50 @@ export interface QConv2dArgs {
 }
 
 /**
+ * Pooling of u8 NCHW activations of one (scale, zero point Z), the scale unchanged. Windows of
+ * kernel [kh, kw] at stride [sh, sw] over the input padded by [ph, pw], output size
+ * `floor((H + 2 ph - kh) / sh) + 1` (no dilation, no ceil mode):
+ *
+ *   max:  the largest element of the window inside the input (padding is never the maximum)
+ *   avg:  clamp(roundHalfEven(sum(q - Z) / (kh kw)) + Z, 0, 255)   (float64 division)
+ *
+ * with the sum over the window's elements inside the input: a padded tap counts as Z, i.e. as
+ * the value 0 (PyTorch's count_include_pad). Padding is at most half the kernel, so every window
+ * holds an input element.
+ */
+export interface Pool2dSpec {
+  kind: 'max' | 'avg';
+  kernel: readonly [number, number];
+  /** Defaults to the kernel. */
+  stride?: readonly [number, number];
+  /** Defaults to [0, 0]; at most half the kernel on each axis. */
+  padding?: readonly [number, number];
+}
+
+export interface QPool2dArgs {
+  /** u8 input NCHW. */
+  x: Uint8Array;
+  /** [batch, channels, height, width] */
+  xShape: readonly [number, number, number, number];
+  /** The input's (and output's) zero point; avg pooling averages `q - zeroPoint`. */
+  zeroPoint: number;
+  pool: Pool2dSpec;
+  /** Destination NCHW [B, C, Ho, Wo]; allocated when omitted. */
+  out?: Uint8Array;
+}
+
+/**
+ * A convolution with u8 output followed by pooling of that output (zero point: the output's), as
+ * one kernel: exactly `qpool2d(qconv2d(args))` without the convolution's full output leaving the
+ * provider. `out` is the pooled [B, O, Ho', Wo'].
+ */
+export interface QConv2dPoolArgs extends Omit<QConv2dArgs, 'output' | 'out'> {
+  output: { kind: 'u8'; scale: number; zeroPoint: number; relu?: boolean };
+  pool: Pool2dSpec;
+  out?: Uint8Array;
+}
+
+/**
  * The exact quantised standard normal (S = 3/127, Z = 0): one uint32 Philox word per sample,
  * `k = -128 + #{ j : u >= QNORMAL_THRESHOLDS[j] }` (see rng/qnormal.ts for the table).
  * Word j comes from the stream (key, position) as in `philoxFill`.
@@ -154,4 +198,11 @@ export interface KernelProvider {
   qnormal(args: QNormalArgs): Int8Array;
   /** Samples Gaussian weights straight into this provider's packed layout. */
   sampleGaussianPacked(args: GaussianSampleArgs): PackedWeights;
+  /** u8 max / average pooling (optional: the reference's `qpool2d` otherwise). */
+  qpool2d?(args: QPool2dArgs): Uint8Array;
+  /**
+   * Convolution then pooling in one call (optional: `qconv2d` then `qpool2d` otherwise; the
+   * reference's `qconv2dPool` does exactly that with any provider).
+   */
+  qconv2dPool?(args: QConv2dPoolArgs): Uint8Array;
 }

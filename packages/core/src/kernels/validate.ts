@@ -8,9 +8,12 @@ import {
   type GemmOutput,
   MAX_GEMM_K,
   type PackedWeights,
+  type Pool2dSpec,
   type QConv2dArgs,
+  type QConv2dPoolArgs,
   type QGemmArgs,
   type QNormalArgs,
+  type QPool2dArgs,
 } from './types.js';
 
 // Argument validation and normalisation of the kernel contract (types.ts), for kernel providers:
@@ -257,24 +260,33 @@ export function convOutSize(
 function convPair(
   name: string,
   v: readonly [number, number] | undefined,
-  dflt: number,
+  dflt: number | readonly [number, number],
   min: number,
   max: number,
+  kernel = 'qconv2d',
 ): [number, number] {
-  if (v === undefined) return [dflt, dflt];
+  if (v === undefined) return typeof dflt === 'number' ? [dflt, dflt] : [dflt[0], dflt[1]];
   if (!Array.isArray(v) || v.length !== 2)
-    throw new QbnnError('ERR_ARG', `qconv2d: ${name} must be a pair [h, w]`);
-  return [checkInt(`qconv2d: ${name}[0]`, v[0], min, max), checkInt(`qconv2d: ${name}[1]`, v[1], min, max)];
+    throw new QbnnError('ERR_ARG', `${kernel}: ${name} must be a pair [h, w]`);
+  return [
+    checkInt(`${kernel}: ${name}[0]`, v[0], min, max),
+    checkInt(`${kernel}: ${name}[1]`, v[1], min, max),
+  ];
 }
 
-function convDims(name: string, v: readonly number[], max: number): [number, number, number, number] {
+function convDims(
+  name: string,
+  v: readonly number[],
+  max: number,
+  kernel = 'qconv2d',
+): [number, number, number, number] {
   if (!Array.isArray(v) || v.length !== 4)
-    throw new QbnnError('ERR_SHAPE', `qconv2d: ${name} must have 4 dimensions`);
+    throw new QbnnError('ERR_SHAPE', `${kernel}: ${name} must have 4 dimensions`);
   return [
-    checkInt(`qconv2d: ${name}[0]`, v[0], 1, max),
-    checkInt(`qconv2d: ${name}[1]`, v[1], 1, max),
-    checkInt(`qconv2d: ${name}[2]`, v[2], 1, max),
-    checkInt(`qconv2d: ${name}[3]`, v[3], 1, max),
+    checkInt(`${kernel}: ${name}[0]`, v[0], 1, max),
+    checkInt(`${kernel}: ${name}[1]`, v[1], 1, max),
+    checkInt(`${kernel}: ${name}[2]`, v[2], 1, max),
+    checkInt(`${kernel}: ${name}[3]`, v[3], 1, max),
   ];
 }
 
@@ -370,6 +382,17 @@ export function checkQConv2dArgs<T>(
   resolve: (w: PackedWeights, name: string) => T,
   limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
 ): CheckedQConv2d<T> {
+  const geo = checkConvGeometry(args, resolve, limits);
+  const out = gemmOutputBuffer(geo.output.kind, args.out, geo.batch * geo.o * geo.ho * geo.wo);
+  return { ...geo, out };
+}
+
+/** Everything checkQConv2dArgs checks but the destination. */
+function checkConvGeometry<T>(
+  args: Omit<QConv2dArgs, 'out'>,
+  resolve: (w: PackedWeights, name: string) => T,
+  limits: KernelLimits,
+): Omit<CheckedQConv2d<T>, 'out'> {
   checkArgsObject('qconv2d', args);
   const [batch, c, h, w] = convDims('xShape', args.xShape, limits.maxConvDim);
   const [o, cg, kh, kw] = convDims('wShape', args.wShape, limits.maxConvDim);
@@ -408,7 +431,6 @@ export function checkQConv2dArgs<T>(
   const packs = convPacks(list, whole, groups, o, kg, resolve);
   const bias = checkGemmBias(args.bias, o);
   const output = checkGemmOutput(args.output, args.wScale, o);
-  const out = gemmOutputBuffer(output.kind, args.out, batch * o * ho * wo);
   return {
     batch,
     c,
@@ -434,8 +456,115 @@ export function checkQConv2dArgs<T>(
     whole,
     bias,
     output,
-    out,
   };
+}
+
+/** A checked pooling: its geometry and the output size. */
+export interface CheckedPool2d {
+  readonly kind: 'max' | 'avg';
+  readonly kh: number;
+  readonly kw: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+  /** Pooled height and width. */
+  readonly ho: number;
+  readonly wo: number;
+}
+
+/**
+ * Checks a Pool2dSpec over an input of height h and width w (for kernel providers): the
+ * defaults applied (stride = kernel, padding 0), padding at most half the kernel, a non-empty
+ * output.
+ */
+export function checkPool2dSpec(kernel: string, pool: Pool2dSpec, h: number, w: number): CheckedPool2d {
+  if (pool == null || typeof pool !== 'object')
+    throw new QbnnError('ERR_ARG', `${kernel}: pool must be an object { kind, kernel, stride?, padding? }`);
+  if (pool.kind !== 'max' && pool.kind !== 'avg')
+    throw new QbnnError('ERR_ARG', `${kernel}: pool.kind must be 'max' or 'avg', got ${String(pool.kind)}`);
+  const max = 2 ** 20;
+  const [kh, kw] = convPair('pool.kernel', pool.kernel, Number.NaN, 1, max, kernel);
+  if (pool.kernel === undefined) throw new QbnnError('ERR_ARG', `${kernel}: pool.kernel is required`);
+  const [strideH, strideW] = convPair('pool.stride', pool.stride, [kh, kw], 1, max, kernel);
+  const [padH, padW] = convPair('pool.padding', pool.padding, 0, 0, max, kernel);
+  if (2 * padH > kh || 2 * padW > kw) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `${kernel}: pool.padding [${padH}, ${padW}] exceeds half the kernel [${kh}, ${kw}]`,
+    );
+  }
+  const ho = convOutSize(h, kh, strideH, padH, 1);
+  const wo = convOutSize(w, kw, strideW, padW, 1);
+  if (ho < 1 || wo < 1)
+    throw new QbnnError('ERR_SHAPE', `${kernel}: the pooling window exceeds the ${h} x ${w} input`);
+  return { kind: pool.kind, kh, kw, strideH, strideW, padH, padW, ho, wo };
+}
+
+function pooledOut(kernel: string, out: Uint8Array | undefined, length: number): Uint8Array {
+  if (out === undefined) return new Uint8Array(length);
+  if (!(out instanceof Uint8Array))
+    throw new QbnnError('ERR_ARG', `${kernel}: out must be a Uint8Array (u8 output)`);
+  if (out.length !== length)
+    throw new QbnnError('ERR_SHAPE', `${kernel}: out has length ${out.length}, expected ${length}`);
+  return out;
+}
+
+/** A checked qpool2d call. */
+export interface CheckedQPool2d {
+  readonly batch: number;
+  readonly c: number;
+  readonly h: number;
+  readonly w: number;
+  readonly zeroPoint: number;
+  readonly pool: CheckedPool2d;
+  /** args.out, checked, or a new buffer of length batch * c * ho * wo. */
+  readonly out: Uint8Array;
+}
+
+/** Checks the arguments of `qpool2d` (QPool2dArgs in types.ts), for kernel providers. */
+export function checkQPool2dArgs(
+  args: QPool2dArgs,
+  limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
+): CheckedQPool2d {
+  checkArgsObject('qpool2d', args);
+  const [batch, c, h, w] = convDims('xShape', args.xShape, limits.maxConvDim, 'qpool2d');
+  if (!(args.x instanceof Uint8Array))
+    throw new QbnnError('ERR_ARG', 'qpool2d: x must be a Uint8Array (u8 input)');
+  if (args.x.length !== batch * c * h * w)
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `qpool2d: x has length ${args.x.length}, xShape says ${batch * c * h * w}`,
+    );
+  const zeroPoint = checkInt('qpool2d: zeroPoint', args.zeroPoint, 0, 255);
+  const pool = checkPool2dSpec('qpool2d', args.pool, h, w);
+  const out = pooledOut('qpool2d', args.out, batch * c * pool.ho * pool.wo);
+  return { batch, c, h, w, zeroPoint, pool, out };
+}
+
+/** A checked qconv2dPool call: the convolution (without its destination) and the pooling. */
+export interface CheckedQConv2dPool<T> extends Omit<CheckedQConv2d<T>, 'out'> {
+  readonly pool: CheckedPool2d;
+  /** args.out, checked, or a new buffer of length batch * o * pool.ho * pool.wo. */
+  readonly out: Uint8Array;
+}
+
+/**
+ * Checks the arguments of `qconv2dPool` (QConv2dPoolArgs in types.ts), for kernel providers: the
+ * convolution as checkQConv2dArgs does, a u8 output stage, the pooling over its output.
+ */
+export function checkQConv2dPoolArgs<T>(
+  args: QConv2dPoolArgs,
+  resolve: (w: PackedWeights, name: string) => T,
+  limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
+): CheckedQConv2dPool<T> {
+  checkArgsObject('qconv2dPool', args);
+  if (args.output == null || args.output.kind !== 'u8')
+    throw new QbnnError('ERR_ARG', "qconv2dPool: output.kind must be 'u8' (pooling runs on u8)");
+  const geo = checkConvGeometry(args, resolve, limits);
+  const pool = checkPool2dSpec('qconv2dPool', args.pool, geo.ho, geo.wo);
+  const out = pooledOut('qconv2dPool', args.out, geo.batch * geo.o * pool.ho * pool.wo);
+  return { ...geo, pool, out };
 }
 
 /** Checks a Philox key (two uint32) and block position (for kernel providers). */

@@ -499,10 +499,19 @@ Napi::Value QGemm(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// qconv2d(x, [B, C, H, W], xZeroPoint, handles[], [O, Cg, kh, kw], [sh, sw, ph, pw, dh, dw, groups],
-//         bias|null, kind, mult|null, zo, relu, out)
-Napi::Value QConv2d(const Napi::CallbackInfo& info) {
+// A validated convolution call: qconv2d(x, [B, C, H, W], xZeroPoint, handles[], [O, Cg, kh, kw],
+// [sh, sw, ph, pw, dh, dw, groups], bias|null, kind, mult|null, zo, relu, ...).
+struct ConvCall {
+  const uint8_t* x;
+  int64_t B, C, H, W, O, Cg, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo, K, Og, HW;
+  int32_t za;
+  std::vector<const Packed*> packs;
+  Epilogue e;
+};
+
+ConvCall parseConv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  ConvCall cc;
   View<uint8_t> x = typed<uint8_t>(info, 0, napi_uint8_array, "x");
   View<int32_t> xs = typed<int32_t>(info, 1, napi_int32_array, "xShape");
   const int32_t za = integer(info, 2, "xZeroPoint", 0, 255);
@@ -530,19 +539,33 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
   const int64_t K = Cg * kh * kw, Og = O / G, HW = Ho * Wo;
   if (K > kMaxK) throwRange(env, "C/groups * kh * kw exceeds MAX_GEMM_K");
   if (handles.Length() != static_cast<uint32_t>(G)) throwRange(env, "need one packed weight per group");
-  std::vector<const Packed*> packs(static_cast<size_t>(G));
+  cc.packs.resize(static_cast<size_t>(G));
   for (int64_t g = 0; g < G; ++g) {
     const Packed& p = unwrapPacked(env, handles.Get(static_cast<uint32_t>(g)), "w[g]")->p;
     if (p.n != Og || p.k != K) throwRange(env, "packed weights of group " + std::to_string(g) + " are not [O/groups, C/groups*kh*kw]");
-    packs[static_cast<size_t>(g)] = &p;
+    cc.packs[static_cast<size_t>(g)] = &p;
   }
-  const Epilogue e = readEpilogue(info, 6, static_cast<int32_t>(O));
+  cc.e = readEpilogue(info, 6, static_cast<int32_t>(O));
   if (static_cast<double>(B) * O * HW > kMaxElems || static_cast<double>(HW) * K > kMaxElems) throwRange(env, "output too large");
-  void* out = outPtr(info, 11, e.outKind, static_cast<size_t>(B * O * HW));
+  cc.x = x.data;
+  cc.B = B, cc.C = C, cc.H = H, cc.W = W, cc.O = O, cc.Cg = Cg, cc.kh = kh, cc.kw = kw, cc.sh = sh, cc.sw = sw;
+  cc.ph = ph, cc.pw = pw, cc.dh = dh, cc.dw = dw, cc.G = G, cc.Ho = Ho, cc.Wo = Wo, cc.K = K, cc.Og = Og, cc.HW = HW;
+  cc.za = za;
+  return cc;
+}
+
+// Runs a parsed convolution into out (NCHW [B, O, Ho, Wo]). `after` (direct path) is called
+// when a task has written output channels [o0, o1) of images [b0, b0 + n).
+void runConv(Napi::Env env, const ConvCall& cc, void* out, ConvDirectArgs::After after, void* afterCtx) {
+  const Epilogue& e = cc.e;
+  const int64_t B = cc.B, C = cc.C, H = cc.H, W = cc.W, O = cc.O, Cg = cc.Cg, kh = cc.kh, kw = cc.kw;
+  const int64_t sh = cc.sh, sw = cc.sw, ph = cc.ph, pw = cc.pw, dh = cc.dh, dw = cc.dw, G = cc.G;
+  const int64_t Ho = cc.Ho, Wo = cc.Wo, K = cc.K, Og = cc.Og, HW = cc.HW;
+  const int32_t za = cc.za;
   if (gIsa.load() == ISA_AVX512VNNI) {
-    const ConvDirectArgs d{x.data, B, C, H, W, za, packs.data(), O, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo,
-                           e.bias, e.outKind, e.mult, e.zo, e.relu, out};
-    if (convDirectAvx512(d)) return env.Undefined();
+    const ConvDirectArgs d{cc.x, B, C, H, W, za, cc.packs.data(), O, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo,
+                           e.bias, e.outKind, e.mult, e.zo, e.relu, out, after, afterCtx};
+    if (convDirectAvx512(d)) return;
   }
   const size_t esz = e.outKind == OUT_U8 ? 1 : 4;
   std::vector<uint8_t> col(static_cast<size_t>(HW * K));
@@ -554,7 +577,7 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
         for (int64_t wo = 0; wo < Wo; ++wo) {
           uint8_t* row = col.data() + static_cast<size_t>((ho * Wo + wo) * K);
           for (int64_t c = 0; c < Cg; ++c) {
-            const uint8_t* plane = x.data + static_cast<size_t>(((b * C) + g * Cg + c) * H * W);
+            const uint8_t* plane = cc.x + static_cast<size_t>(((b * C) + g * Cg + c) * H * W);
             for (int64_t i = 0; i < kh; ++i) {
               const int64_t y = ho * sh - ph + i * dh;
               for (int64_t j = 0; j < kw; ++j) {
@@ -568,7 +591,7 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
       Epilogue eg = e;
       if (e.bias) eg.bias = e.bias + g * Og;
       if (e.mult) eg.mult = e.mult + g * Og;
-      runGemm(env, col.data(), static_cast<size_t>(K), static_cast<int32_t>(HW), za, *packs[static_cast<size_t>(g)], eg,
+      runGemm(env, col.data(), static_cast<size_t>(K), static_cast<int32_t>(HW), za, *cc.packs[static_cast<size_t>(g)], eg,
               tmp.data(), static_cast<size_t>(Og));
       // [HW, Og] -> out[b, g*Og + o, :, :]
       uint8_t* dst = static_cast<uint8_t*>(out) + static_cast<size_t>((b * O + g * Og) * HW) * esz;
@@ -582,6 +605,77 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
       }
     }
   }
+  if (after) after(afterCtx, 0, B, 0, O);
+}
+
+Napi::Value QConv2d(const Napi::CallbackInfo& info) {
+  const ConvCall cc = parseConv(info);
+  void* out = outPtr(info, 11, cc.e.outKind, static_cast<size_t>(cc.B * cc.O * cc.HW));
+  runConv(info.Env(), cc, out, nullptr, nullptr);
+  return info.Env().Undefined();
+}
+
+// [kind (0 max, 1 avg), kh, kw, sh, sw, ph, pw] over planes of h x w; padding at most half the kernel.
+PoolGeometry readPool(const Napi::CallbackInfo& info, size_t i, int64_t h, int64_t w) {
+  Napi::Env env = info.Env();
+  View<int32_t> p = typed<int32_t>(info, i, napi_int32_array, "pool");
+  if (p.length != 7) throwRange(env, "pool must be [kind, kh, kw, sh, sw, ph, pw]");
+  PoolGeometry g{p.data[0], p.data[1], p.data[2], p.data[3], p.data[4], p.data[5], p.data[6], 0, 0};
+  if (g.kind != 0 && g.kind != 1) throwRange(env, "pool kind must be 0 (max) or 1 (avg)");
+  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.kh > (1 << 20) || g.kw > (1 << 20) || g.sh > (1 << 20) ||
+      g.sw > (1 << 20) || g.ph < 0 || g.pw < 0 || 2 * g.ph > g.kh || 2 * g.pw > g.kw)
+    throwRange(env, "bad pool kernel, stride or padding");
+  if (h + 2 * g.ph < g.kh || w + 2 * g.pw < g.kw) throwRange(env, "pool window larger than the padded input");
+  g.ho = (h + 2 * g.ph - g.kh) / g.sh + 1;
+  g.wo = (w + 2 * g.pw - g.kw) / g.sw + 1;
+  return g;
+}
+
+// qpool2d(x, [B, C, H, W], zeroPoint, pool, out)
+Napi::Value QPool2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View<uint8_t> x = typed<uint8_t>(info, 0, napi_uint8_array, "x");
+  View<int32_t> xs = typed<int32_t>(info, 1, napi_int32_array, "xShape");
+  if (xs.length != 4) throwRange(env, "xShape must have 4 entries");
+  for (size_t i = 0; i < 4; ++i)
+    if (xs.data[i] < 1) throwRange(env, "shapes must be positive");
+  const int64_t planes = static_cast<int64_t>(xs.data[0]) * xs.data[1], h = xs.data[2], w = xs.data[3];
+  if (static_cast<double>(planes) * h * w > kMaxElems || x.length != static_cast<size_t>(planes * h * w))
+    throwRange(env, "x length does not match xShape");
+  const int32_t z = integer(info, 2, "zeroPoint", 0, 255);
+  const PoolGeometry g = readPool(info, 3, h, w);
+  View<uint8_t> out = typed<uint8_t>(info, 4, napi_uint8_array, "out");
+  if (out.length != static_cast<size_t>(planes * g.ho * g.wo)) throwRange(env, "out length does not match the pooled shape");
+  poolPlanesU8(x.data, planes, h, w, z, g, out.data);
+  return env.Undefined();
+}
+
+struct ConvPoolCtx {
+  const ConvCall* cc;
+  const uint8_t* conv;
+  PoolGeometry g;
+  uint8_t* out;
+};
+
+// qconv2dPool(conv args..., relu, pool, out): the convolution (u8 output) into a scratch buffer,
+// each task's planes pooled as soon as they are written (still in cache).
+Napi::Value QConv2dPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvCall cc = parseConv(info);
+  if (cc.e.outKind != OUT_U8) throwRange(env, "qconv2dPool needs u8 output");
+  const PoolGeometry g = readPool(info, 11, cc.Ho, cc.Wo);
+  View<uint8_t> out = typed<uint8_t>(info, 12, napi_uint8_array, "out");
+  if (out.length != static_cast<size_t>(cc.B * cc.O * g.ho * g.wo)) throwRange(env, "out length does not match the pooled shape");
+  std::vector<uint8_t> conv(static_cast<size_t>(cc.B * cc.O * cc.HW));
+  ConvPoolCtx ctx{&cc, conv.data(), g, out.data};
+  runConv(env, cc, conv.data(), [](void* p, int64_t b0, int64_t n, int64_t o0, int64_t o1) {
+    const ConvPoolCtx& c = *static_cast<const ConvPoolCtx*>(p);
+    const int64_t hw = c.cc->HW, phw = c.g.ho * c.g.wo;
+    for (int64_t b = b0; b < b0 + n; ++b) {
+      const size_t plane0 = static_cast<size_t>(b * c.cc->O + o0);
+      poolPlanesU8(c.conv + plane0 * hw, o1 - o0, c.cc->Ho, c.cc->Wo, c.cc->e.zo, c.g, c.out + plane0 * phw);
+    }
+  }, &ctx);
   return env.Undefined();
 }
 
@@ -741,6 +835,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("qgemm", Napi::Function::New(env, QGemm));
   exports.Set("qconv2d", Napi::Function::New(env, QConv2d));
+  exports.Set("qpool2d", Napi::Function::New(env, QPool2d));
+  exports.Set("qconv2dPool", Napi::Function::New(env, QConv2dPool));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("qnormal", Napi::Function::New(env, QNormal));
   exports.Set("mapWords", Napi::Function::New(env, MapWords));

@@ -155,10 +155,24 @@ struct ConvDirectArgs {
   int32_t zo;
   bool relu;
   void* out;
+  // Called by a task when it has written output channels [o0, o1) of images [b0, b0 + n) (may
+  // run on any pool thread, for disjoint ranges); null for none.
+  using After = void (*)(void* ctx, int64_t b0, int64_t n, int64_t o0, int64_t o1);
+  After after;
+  void* afterCtx;
 };
 // The direct AVX-512 VNNI convolution (runs on the thread pool); false when it cannot take the
 // shape (then the caller runs im2col + GEMM).
 bool convDirectAvx512(const ConvDirectArgs& a);
+
+// u8 pooling of `planes` planes h x w into ho x wo (the contract's qpool2d; kind 0 max, 1 avg
+// with count-include-pad, zero point z); padding is at most half the kernel.
+struct PoolGeometry {
+  int32_t kind, kh, kw, sh, sw, ph, pw;
+  int64_t ho, wo;
+};
+void poolPlanesU8(const uint8_t* x, int64_t planes, int64_t h, int64_t w, int32_t z, const PoolGeometry& g,
+                  uint8_t* out);
 
 // Micro-benchmark: `iters` iterations of a dependency-free vpdpbusd zmm block; returns ops.
 double vpdpbusdPeakOps(int64_t iters);

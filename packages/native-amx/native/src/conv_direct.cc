@@ -456,6 +456,8 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
           f0 += n;
         }
       }
+      if (a.after && c1 > c0)
+        a.after(a.afterCtx, b0, nimg, g * og + gp.blkStart[c0], g * og + gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1]);
     };
     const int64_t tasks = btiles * chunks;
     const double work = static_cast<double>(a.B) * hw * og * gp.nsrc * 4;
