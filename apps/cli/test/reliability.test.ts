@@ -219,6 +219,56 @@ describe('hostile command lines: refused before any work, inputs never overwritt
     expect(existsSync(out)).toBe(false);
   });
 
+  test('report: a damaged results file is refused naming the field, not a crash; JSON inputs are size-capped', async () => {
+    const results = join(dir, 'damaged.json');
+    const good = {
+      format: 'qbnn-results/1',
+      title: 't',
+      createdAt: 'now',
+      config: { seed: 0 },
+      notes: [],
+      models: [
+        {
+          name: 'float32',
+          metrics: { accuracy: 0.9, nll: null },
+          reliability: [{ confidence: 0.5, accuracy: 0.5, count: 3 }],
+          entropy: { correct: [0.1], wrong: [], ood: [] },
+          referral: [{ fraction: 0, accuracy: 0.9 }],
+          roc: [],
+        },
+      ],
+    };
+    const out = join(dir, 'damaged.html');
+    for (const [damage, message] of [
+      [{ models: [{}] }, 'results.models[0].name must be a string; got nothing'],
+      [
+        { models: [{ ...good.models[0], metrics: null }] },
+        'results.models[0].metrics must be an object; got null',
+      ],
+      [
+        { models: [{ ...good.models[0], entropy: { correct: ['x'], wrong: [], ood: [] } }] },
+        'results.models[0].entropy.correct[0] must be a number; got "x"',
+      ],
+      [{ notes: 'one note' }, 'results.notes must be an array; got "one note"'],
+      [{ config: { nested: { a: 1 } } }, 'results.config.nested must be a string, number or boolean'],
+      [{ sweep: [{ posterior: 'g' }] }, 'results.sweep[0].sweep must be a string'],
+    ] as const) {
+      writeFileSync(results, JSON.stringify({ ...good, ...damage }));
+      await refused(['report', '--results', results, '--out', out], `--results ${results}`, message);
+    }
+    expect(existsSync(out)).toBe(false);
+    writeFileSync(results, JSON.stringify(good));
+    expect((await run('report', '--results', results, '--out', out)).code).toBe(0);
+    // sizes are checked before reading: a 2 MB qconfig is refused, not parsed
+    const qc = join(dir, 'big-qconfig.json');
+    writeFileSync(qc, `{"layers":{}${' '.repeat(2 ** 21)}}`);
+    await refused(
+      ['quantize', '--checkpoint', ckpt, '--qconfig', qc],
+      '--qconfig',
+      'more than the 1048576 such a file may have',
+    );
+  });
+
   test('D18: a plugin that never settles, throws or registers nothing gets a clear message', async () => {
     const plugin = (name: string, text: string) => {
       const p = join(dir, name);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { QbnnError } from '@qbnn/core';
 import type { ImageSet } from '@qbnn/data';
@@ -164,15 +164,6 @@ export async function loadQuantModel(path: string, flag = '--quantized'): Promis
 /** A display name for a file: its base name without extension. */
 export function stem(path: string): string {
   return basename(path).replace(/\.[^.]+$/, '');
-}
-
-/** Reads a JSON file, naming the flag on failure. */
-export function readJson(path: string, flag: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new QbnnError('ERR_ARG', `${flag} ${path}: ${(err as Error).message}`);
-  }
 }
 
 /** Formats a number for the tables. */

@@ -1,9 +1,9 @@
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
-import { writeFileAtomic } from '../files.js';
-import { isResults, toReportData } from '../lib/results.js';
+import { readJsonFile, writeFileAtomic } from '../files.js';
+import { checkResults, type Results, toReportData } from '../lib/results.js';
 import { renderReport } from '../report/html.js';
-import { type Command, type Io, readJson } from './common.js';
+import type { Command, Io } from './common.js';
 
 const flags = {
   results: { type: 'string', help: 'results.json written by qbnn eval, demo or sweep (required)' },
@@ -30,14 +30,16 @@ export const report: Command = {
         },
       ],
     });
-    const json = readJson(f.results, '--results');
-    if (!isResults(json)) {
-      throw new UsageError(
-        `qbnn report: --results ${f.results} is not a qbnn results file (format 'qbnn-results/1')`,
-      );
+    // results.json of a full sweep or eval is a few MB
+    const json = readJsonFile(f.results, '--results', 256 * 2 ** 20);
+    let results: Results;
+    try {
+      results = checkResults(json);
+    } catch (err) {
+      throw new UsageError(`qbnn report: --results ${f.results}: ${(err as Error).message}`);
     }
-    if (f.title) json.title = f.title;
-    writeFileAtomic(out, renderReport(toReportData(json)));
+    if (f.title) results.title = f.title;
+    writeFileAtomic(out, renderReport(toReportData(results)));
     io.out(`report: ${out}\n`);
   },
 };

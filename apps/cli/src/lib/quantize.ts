@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { QbnnError } from '@qbnn/core';
 import { crossEntropy, fit, type Module } from '@qbnn/nn';
 import { gaussianNll } from '@qbnn/posteriors';
@@ -13,6 +12,7 @@ import {
   type TensorQConfig,
 } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
+import { readJsonFile } from '../files.js';
 import { InterruptedError, isInterrupted, throwIfInterrupted } from '../interrupt.js';
 import { startProgress } from '../progress.js';
 
@@ -60,12 +60,7 @@ function checkTensorPart(v: unknown, where: string): Partial<TensorQConfig> {
 export function buildQConfig(mode: QuantMode, wbits: number, abits: number, file?: string): QConfig {
   const qc = defaultQConfig({ weightBits: wbits, activationBits: abits, qat: mode === 'qat' });
   if (!file) return qc;
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new QbnnError('ERR_ARG', `--qconfig ${file}: ${(err as Error).message}`);
-  }
+  const json = readJsonFile(file, '--qconfig', 2 ** 20);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new QbnnError('ERR_ARG', `--qconfig ${file}: must hold a JSON object`);
   }

@@ -1,3 +1,4 @@
+import { QbnnError } from '@qbnn/core';
 import { classificationMetrics, oodMetrics, referralCurve, rocCurve, uncertaintyScores } from '@qbnn/metrics';
 import type { ReportData } from '../report/types.js';
 import type { SampledProbs } from './predict.js';
@@ -196,6 +197,85 @@ export function toReportData(r: Results): ReportData {
   }
   if (r.sweep?.length) data.sweep = r.sweep;
   return data;
+}
+
+type Check = (v: unknown, at: string) => void;
+
+function bad(at: string, what: string, v: unknown): never {
+  const shown = JSON.stringify(v);
+  throw new QbnnError(
+    'ERR_ARG',
+    `${at} must be ${what}; got ${shown === undefined ? 'nothing' : shown.length > 40 ? `${shown.slice(0, 40)}...` : shown}`,
+  );
+}
+
+const str: Check = (v, at) => {
+  if (typeof v !== 'string') bad(at, 'a string', v);
+};
+// JSON has no NaN or Infinity: JSON.stringify writes them as null, so null stands for "not finite"
+const num: Check = (v, at) => {
+  if (v !== null && typeof v !== 'number') bad(at, 'a number', v);
+};
+const arrayOf =
+  (each: Check): Check =>
+  (v, at) => {
+    if (!Array.isArray(v)) bad(at, 'an array', v);
+    for (let i = 0; i < v.length; i++) each(v[i], `${at}[${i}]`);
+  };
+const objectOf =
+  (fields: Record<string, Check>, optional: readonly string[] = []): Check =>
+  (v, at) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(at, 'an object', v);
+    for (const [k, check] of Object.entries(fields)) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x === undefined && optional.includes(k)) continue;
+      check(x, `${at}.${k}`);
+    }
+  };
+const recordOf =
+  (each: Check): Check =>
+  (v, at) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(at, 'an object', v);
+    for (const [k, x] of Object.entries(v)) each(x, `${at}.${k}`);
+  };
+const primitive: Check = (v, at) => {
+  if (!['string', 'number', 'boolean'].includes(typeof v) && v !== null)
+    bad(at, 'a string, number or boolean', v);
+};
+
+const checkModel = objectOf({
+  name: str,
+  metrics: recordOf(num),
+  reliability: arrayOf(objectOf({ confidence: num, accuracy: num, count: num })),
+  entropy: objectOf({ correct: arrayOf(num), wrong: arrayOf(num), ood: arrayOf(num) }),
+  referral: arrayOf(objectOf({ fraction: num, accuracy: num })),
+  roc: arrayOf(objectOf({ fpr: num, tpr: num })),
+});
+
+const checkResultsShape = objectOf(
+  {
+    title: str,
+    createdAt: str,
+    config: recordOf(primitive),
+    notes: arrayOf(str),
+    oodName: str,
+    models: arrayOf(checkModel),
+    throughput: arrayOf(objectOf({ impl: str, imagesPerSecond: num, samples: num, batch: num })),
+    sweep: arrayOf(objectOf({ posterior: str, sweep: str, bits: num, metric: str, value: num })),
+  },
+  ['oodName', 'throughput', 'sweep'],
+);
+
+/**
+ * Checks parsed JSON is {@link Results} in every field the report reads, so a damaged or foreign
+ * file is an ERR_ARG error naming the field (e.g. `models[0].metrics`) instead of a crash.
+ */
+export function checkResults(v: unknown): Results {
+  if (!isResults(v)) {
+    throw new QbnnError('ERR_ARG', "not a qbnn results file (format 'qbnn-results/1')");
+  }
+  checkResultsShape(v, 'results');
+  return v;
 }
 
 /** Checks that parsed JSON looks like {@link Results}. */
