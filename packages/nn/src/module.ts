@@ -27,6 +27,13 @@ interface BufferEntry {
   persistent: boolean;
 }
 
+/** A short description of a value that is not what was expected, for error messages. */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
+}
+
 const NAME_RE = /^[A-Za-z0-9_]+$/;
 
 function checkName(kind: string, name: string): void {
@@ -343,6 +350,9 @@ export abstract class Module {
    * of `state`. Returns the keys that were missing and unexpected (non-strict mode).
    */
   loadStateDict(state: StateDict, opts: LoadStateOptions = {}): { missing: string[]; unexpected: string[] } {
+    if (typeof state !== 'object' || state === null) {
+      throw new QbnnError('ERR_ARG', `loadStateDict: state must be an object of tensors, got ${state}`);
+    }
     const strict = opts.strict ?? true;
     const own = this.stateDict();
     const missing = Object.keys(own).filter((k) => !(k in state));
@@ -353,9 +363,14 @@ export abstract class Module {
         `loadStateDict: missing keys [${missing.join(', ')}], unexpected keys [${unexpected.join(', ')}]`,
       );
     }
+    const pairs: [tf.Variable, tf.Tensor][] = [];
     for (const [k, v] of Object.entries(own)) {
-      const t = state[k];
-      if (!t) continue;
+      if (!(k in state)) continue;
+      const t: unknown = state[k];
+      if (!(t instanceof tf.Tensor)) {
+        throw new QbnnError('ERR_ARG', `loadStateDict: '${k}' must be a tensor, got ${describe(t)}`);
+      }
+      if (t.isDisposed) throw new QbnnError('ERR_ARG', `loadStateDict: '${k}' is a disposed tensor`);
       if (!tf.util.arraysEqual(t.shape, v.shape)) {
         throw new QbnnError(
           'ERR_SHAPE',
@@ -365,11 +380,16 @@ export abstract class Module {
       if (t.dtype !== v.dtype) {
         throw new QbnnError('ERR_FORMAT', `loadStateDict: '${k}' has dtype ${t.dtype}, expected ${v.dtype}`);
       }
+      pairs.push([v as tf.Variable, t]);
     }
-    for (const [k, v] of Object.entries(own)) {
-      const t = state[k];
-      if (t) (v as tf.Variable).assign(t);
-    }
+    // Every check passed: now change. Sources are cloned first (a clone shares the data and
+    // holds a reference), so a dict holding the module's own Variables (a self-load, or
+    // values swapped between keys) reads the old values, not ones already overwritten or freed.
+    const sources = pairs.map(([, t]) => tf.clone(t));
+    pairs.forEach(([v], i) => {
+      v.assign(sources[i]);
+    });
+    tf.dispose(sources);
     return { missing, unexpected };
   }
 

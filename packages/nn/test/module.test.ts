@@ -133,6 +133,58 @@ describe('Module', () => {
     b.dispose();
   });
 
+  it('loadStateDict(stateDict()) of the same module is a no-op (D8: was infinite recursion)', () => {
+    for (const m of [new Linear(4, 3, { seed: 3 }), small()]) {
+      m.eval();
+      const x = tf.randomNormal(m instanceof Linear ? [2, 4] : [2, 1, 4, 4], 0, 1, 'float32', 5);
+      const before = tf.tidy(() => m.apply(x));
+      const values = Object.fromEntries(
+        Object.entries(m.stateDict()).map(([k, v]) => [k, Array.from(v.dataSync())]),
+      );
+      const tensorsBefore = tf.memory().numTensors;
+      expect(m.loadStateDict(m.stateDict())).toEqual({ missing: [], unexpected: [] });
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
+      for (const [k, v] of Object.entries(m.stateDict())) expect(Array.from(v.dataSync())).toEqual(values[k]);
+      const after = tf.tidy(() => m.apply(x));
+      expect(Array.from(after.dataSync())).toEqual(Array.from(before.dataSync()));
+      tf.dispose([x, before, after]);
+      m.dispose();
+    }
+  });
+
+  it('loadStateDict reads the old values when the dict swaps two of the module own variables', () => {
+    const m = new Sequential(new Linear(2, 2, { seed: 1 }), new Linear(2, 2, { seed: 2 }));
+    const sd = m.stateDict();
+    const w0 = Array.from(sd['0.weight'].dataSync());
+    const w1 = Array.from(sd['1.weight'].dataSync());
+    m.loadStateDict({ ...sd, '0.weight': sd['1.weight'], '1.weight': sd['0.weight'] });
+    expect(Array.from(m.getModule('0').param('weight').dataSync())).toEqual(w1);
+    expect(Array.from(m.getModule('1').param('weight').dataSync())).toEqual(w0);
+    m.dispose();
+  });
+
+  it('loadStateDict is all-or-nothing: a bad value anywhere changes nothing', () => {
+    const a = small();
+    const b = small();
+    const snapshot = () => Object.entries(b.stateDict()).map(([k, v]) => [k, Array.from(v.dataSync())]);
+    const original = snapshot();
+    const gone = tf.zeros([3]);
+    gone.dispose();
+    const bad: Record<string, unknown>[] = [
+      { ...a.stateDict(), '6.bias': gone },
+      { ...a.stateDict(), '6.bias': [1, 2, 3] },
+      { ...a.stateDict(), '6.bias': null },
+    ];
+    for (const sd of bad) {
+      expect(() => b.loadStateDict(sd as never)).toThrow(expect.objectContaining({ name: 'QbnnError' }));
+      expect(() => b.loadStateDict(sd as never)).toThrow(/'6\.bias'/);
+      expect(snapshot()).toEqual(original);
+    }
+    expect(() => b.loadStateDict(null as never)).toThrow(/state must be an object/);
+    a.dispose();
+    b.dispose();
+  });
+
   it('dispose frees every variable; forward passes leak nothing', () => {
     const before = tf.memory().numTensors;
     const m = small();
