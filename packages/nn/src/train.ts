@@ -1,5 +1,6 @@
 import { QbnnError, Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkClassLabels, checkInputBatch, checkPositiveInteger } from './inputs.js';
 import { crossEntropy, labelIndices } from './losses.js';
 import type { Module } from './module.js';
 
@@ -194,12 +195,9 @@ const yieldNow = (): Promise<void> =>
 export async function fit(model: Module, data: Dataset, opts: FitOptions = {}): Promise<FitResult> {
   const n = datasetSize(data);
   const epochs = opts.epochs ?? 1;
-  const batchSize = opts.batchSize ?? 32;
+  const batchSize = checkPositiveInteger('fit: batchSize', opts.batchSize ?? 32);
   if (!Number.isSafeInteger(epochs) || epochs < 0)
     throw new QbnnError('ERR_ARG', `epochs must be >= 0, got ${epochs}`);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
-    throw new QbnnError('ERR_ARG', `batchSize must be a positive integer, got ${batchSize}`);
-  }
   if (n === 0) throw new QbnnError('ERR_ARG', 'fit: the dataset is empty');
   const stepsPerEpoch = opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
   if (stepsPerEpoch === 0)
@@ -377,13 +375,18 @@ export async function fit(model: Module, data: Dataset, opts: FitOptions = {}): 
 
 /** Options of {@link predict} and {@link evaluate}. */
 export interface EvalOptions {
-  /** Examples per forward pass (default 256). */
+  /** Examples per forward pass: a positive integer (default 256). */
   batchSize?: number;
 }
 
-/** Runs the model in eval mode over `x` in batches and concatenates the outputs. */
+/**
+ * Runs the model in eval mode over `x` in batches and concatenates the outputs.
+ * @throws QbnnError for a batch size that is not a positive integer, an `x` that is not a live
+ * tensor `[N >= 1, ...]`, or ERR_NAN if `x` holds a NaN or an infinity (naming its index).
+ */
 export function predict(model: Module, x: tf.Tensor, opts: EvalOptions = {}): tf.Tensor {
-  const bs = opts.batchSize ?? 256;
+  const bs = checkPositiveInteger('predict: batchSize', opts.batchSize ?? 256);
+  checkInputBatch('predict: x', x);
   const n = x.shape[0];
   const restore = snapshotModes(model);
   model.eval();
@@ -413,11 +416,16 @@ export interface EvalResult {
 /**
  * Classification accuracy and cross-entropy of `model` (eval mode, batched) on `data`, whose
  * `y` holds class indices `[N]` or one-hot rows `[N, C]`. Leaves no tensor behind.
+ * @throws QbnnError for a batch size that is not a positive integer, a non-finite input
+ * (ERR_NAN), or labels that are not class indices of the model's C outputs (a label 99 of 10
+ * classes, a fractional or negative label) or target rows of width C.
  */
 export function evaluate(model: Module, data: TensorData, opts: EvalOptions = {}): EvalResult {
-  const n = data.x.shape[0];
-  if (n === 0) throw new QbnnError('ERR_ARG', 'evaluate: no examples');
-  const bs = opts.batchSize ?? 256;
+  const bs = checkPositiveInteger('evaluate: batchSize', opts.batchSize ?? 256);
+  if (typeof data !== 'object' || data === null) {
+    throw new QbnnError('ERR_ARG', `evaluate: data must be { x, y } tensors, got ${String(data)}`);
+  }
+  const n = checkInputBatch('evaluate: data.x', data.x).shape[0];
   const restore = snapshotModes(model);
   model.eval();
   let correct = 0;
@@ -427,6 +435,15 @@ export function evaluate(model: Module, data: TensorData, opts: EvalOptions = {}
       const m = Math.min(bs, n - i);
       const [c, l] = tf.tidy(() => {
         const logits = model.apply(tf.slice(data.x, i, m));
+        if (i === 0) {
+          if (logits.rank !== 2) {
+            throw new QbnnError(
+              'ERR_SHAPE',
+              `evaluate: the model must output [N, C] logits, got [${logits.shape}]`,
+            );
+          }
+          checkClassLabels('evaluate: data.y', data.y, n, logits.shape[1] as number);
+        }
         const y = tf.slice(data.y, i, m);
         const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labelIndices(y)), 'float32'));
         return [hit.dataSync()[0], crossEntropy(logits, y).dataSync()[0]];

@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import type { Module } from '@qbnn/nn';
+import { checkInputBatch, checkPositiveInteger, type Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { linkVariance, type VarianceLink } from './elbo.js';
 import { BayesLayer } from './layers.js';
@@ -70,7 +70,10 @@ export function selectMember(model: Module, i: number | null): void {
 
 /** Options of {@link predict}. */
 export interface PredictOptions {
-  /** Number of MC samples L. Default: the ensemble size for ensembles, else 10. */
+  /**
+   * Number of MC samples L, a positive integer. Default: the ensemble size for ensembles, else
+   * 10. The returned values (`L * N * C`) may not exceed 2^28 (1 GiB of float32).
+   */
   samples?: number;
   /**
    * Sampling mode for every Bayesian layer during prediction (default: each layer's own). With
@@ -84,7 +87,7 @@ export interface PredictOptions {
   varianceLink?: VarianceLink;
   /**
    * Largest number of rows in one forward pass (stacked samples count). Each pass runs in its own
-   * tidy scope, so peak memory is one pass's activations. Default 1024.
+   * tidy scope, so peak memory is one pass's activations. A positive integer, default 1024.
    */
   maxBatch?: number;
 }
@@ -118,12 +121,22 @@ export function predict(
   options: PredictOptions = {},
 ): ClassificationPrediction | RegressionPrediction {
   const members = ensembleSize(model);
-  const samples = options.samples ?? (members > 0 ? members : 10);
-  if (!(Number.isSafeInteger(samples) && samples > 0)) {
-    throw new QbnnError('ERR_ARG', `predict: samples must be a positive integer, got ${samples}`);
+  const samples = checkPositiveInteger('predict: samples', options.samples ?? (members > 0 ? members : 10));
+  const maxBatch = checkPositiveInteger('predict: maxBatch', options.maxBatch ?? 1024);
+  const task = options.task ?? 'classification';
+  if (task !== 'classification' && task !== 'regression') {
+    throw new QbnnError(
+      'ERR_ARG',
+      `predict: task must be 'classification' or 'regression', got ${String(task)}`,
+    );
   }
-  const maxBatch = options.maxBatch ?? 1024;
-  const n = x.shape[0];
+  const n = checkInputBatch('predict: x', x).shape[0];
+  if (samples * n > MAX_PREDICT_ELEMENTS) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `predict: samples = ${samples} for ${n} examples would return more than ${MAX_PREDICT_ELEMENTS} values`,
+    );
+  }
   const wasTraining = model.training;
   const modes = setSamplingMode(model, options.mode);
   model.eval();
@@ -143,17 +156,19 @@ export function predict(
           const k = Math.min(perPass, samples - s0);
           const xs = k === 1 ? x : tf.concat(Array.from({ length: k }, () => x));
           outs.push(forwardChunked(model, xs, maxBatch));
+          if (s0 === 0) checkOutputSize(outs[0], k, samples);
         }
       } else {
         for (let s = 0; s < samples; s++) {
           if (members > 0) selectMember(model, s % members);
           outs.push(forwardChunked(model, x, maxBatch));
+          if (s === 0) checkOutputSize(outs[0], 1, samples);
         }
       }
       const all = tf.concat(outs, 0);
       return tf.reshape(all, [samples, n, ...all.shape.slice(1)]);
     });
-    if (options.task === 'regression') {
+    if (task === 'regression') {
       return tf.tidy(() => {
         if (raw.rank !== 3 || raw.shape[2] !== 2) {
           throw new QbnnError(
@@ -175,6 +190,23 @@ export function predict(
     if (members > 0) selectMember(model, null);
     restoreModes(model, modes);
     model.train(wasTraining);
+  }
+}
+
+/** Most values {@link predict} returns (`samples * N * C`): 2^28 float32 values, 1 GiB. */
+const MAX_PREDICT_ELEMENTS = 2 ** 28;
+
+/**
+ * Refuses, after the first pass and before the others run, a sample count whose stacked output
+ * would exceed {@link MAX_PREDICT_ELEMENTS} (samples: 1e9 would otherwise run until memory ends).
+ */
+function checkOutputSize(first: tf.Tensor, firstSamples: number, samples: number): void {
+  const total = (first.size / firstSamples) * samples;
+  if (total > MAX_PREDICT_ELEMENTS) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `predict: samples = ${samples} would return ${total} values (${first.size / firstSamples} a sample), more than ${MAX_PREDICT_ELEMENTS}: use fewer samples`,
+    );
   }
 }
 
