@@ -23,8 +23,8 @@ export {
   tensorToSafe,
   writeFileAtomic,
 } from './checkpoint.js';
-export { checkClassLabels, checkInputBatch, checkPositiveInteger } from './inputs.js';
 export { kaimingUniformBound, type SeedLike, toRng, uniformInit } from './init.js';
+export { checkClassLabels, checkInputBatch, checkPositiveInteger } from './inputs.js';
 export * from './layers/index.js';
 export { crossEntropy, gaussianNll, labelIndices, mse } from './losses.js';
 export {
