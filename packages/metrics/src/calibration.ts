@@ -39,9 +39,23 @@ export interface CalibrationResult {
  * 1 goes to bin 9. Values below 0 or above 1 are clamped to the first or last bin.
  *
  * @param confidence - a top-label confidence in [0, 1].
- * @param bins - the number of bins (a positive integer).
+ * @param bins - the number of bins (a positive integer, at most 2^20).
+ * @throws MetricsError ERR_NAN for a NaN confidence, ERR_ARG for a bad bin count.
  */
 export function calibrationBinIndex(confidence: number, bins: number): number {
+  const fn = 'calibrationBinIndex';
+  const b = checkBins(fn, bins, 'bins');
+  if (typeof confidence !== 'number' || Number.isNaN(confidence)) {
+    throw new MetricsError(
+      typeof confidence === 'number' ? 'ERR_NAN' : 'ERR_ARG',
+      `${fn}: confidence must be a number in [0, 1], got ${String(confidence)}`,
+    );
+  }
+  return binOf(confidence, b);
+}
+
+/** {@link calibrationBinIndex} without the checks, for validated inputs. */
+function binOf(confidence: number, bins: number): number {
   if (!(confidence > 0)) return 0;
   let b = Math.ceil(confidence * bins) - 1;
   if (b < 0) b = 0;
@@ -66,7 +80,7 @@ export class BinSums {
     this.correct = new Float64Array(bins);
   }
   add(confidence: number, correct: boolean): void {
-    const b = calibrationBinIndex(confidence, this.bins);
+    const b = binOf(confidence, this.bins);
     this.count[b] += 1;
     this.confidence[b] += confidence;
     if (correct) this.correct[b] += 1;
@@ -102,9 +116,14 @@ export class BinSums {
   }
 }
 
-/** @internal */
-export function checkBins(fn: string, bins: unknown): number {
-  return checkInt(fn, 'opts.bins', bins, 1);
+/** Most calibration bins: each bin is three float64 running sums, allocated up front. */
+const MAX_BINS = 2 ** 20;
+
+/** @internal A bin count: an integer in [1, {@link MAX_BINS}]. */
+export function checkBins(fn: string, bins: unknown, name = 'opts.bins'): number {
+  const b = checkInt(fn, name, bins, 1);
+  if (b > MAX_BINS) throw new MetricsError('ERR_ARG', `${fn}: ${name} must be at most ${MAX_BINS}, got ${b}`);
+  return b;
 }
 
 /**
@@ -114,7 +133,7 @@ export function checkBins(fn: string, bins: unknown): number {
  *
  * @param confidence - top-label confidences, each finite and in [0, 1].
  * @param correct - per example, whether the top-label prediction was right (booleans or 0/1).
- * @param opts - `bins`: number of equal-width bins (default 10); see {@link calibrationBinIndex}
+ * @param opts - `bins`: number of equal-width bins (default 10, at most 2^20); see {@link calibrationBinIndex}
  *   for the edge convention.
  * @throws MetricsError ERR_SHAPE on a length mismatch, ERR_NAN on a non-finite confidence,
  *   ERR_ARG on a confidence outside [0, 1], an empty input or a bad bin count.

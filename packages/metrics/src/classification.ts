@@ -6,7 +6,7 @@ import {
   type ReliabilityBin,
 } from './calibration.js';
 import { MetricsError } from './errors.js';
-import { GrowableF64, safeLog } from './numeric.js';
+import { GrowableF64, logFloor } from './numeric.js';
 import {
   ADD_BATCH,
   checkArray,
@@ -41,7 +41,7 @@ export interface ClassificationShape {
 
 /** Options of the classification metrics. */
 export interface ClassificationOptions {
-  /** Number of equal-width confidence bins for ECE/MCE/reliability (default 10). */
+  /** Number of equal-width confidence bins for ECE/MCE/reliability (default 10, at most 2^20). */
   bins?: number;
   /** Each probability row must sum to 1 within this (default {@link DEFAULT_TOLERANCE} = 1e-3). */
   tolerance?: number;
@@ -139,7 +139,7 @@ function exampleStats(
     for (let c = 0; c < C; c++) {
       const p = probs[off + c];
       m[c] += p;
-      h -= p * safeLog(p);
+      h -= p * logFloor(p);
     }
     hSum += h;
   }
@@ -148,7 +148,7 @@ function exampleStats(
   for (let c = 0; c < C; c++) {
     const v = m[c] / L;
     m[c] = v;
-    H -= v * safeLog(v);
+    H -= v * logFloor(v);
     if (v > m[best]) best = c;
   }
   out.entropy = H;
@@ -208,7 +208,8 @@ export class ClassificationAccumulator {
   readonly bins: number;
   readonly tolerance: number;
   private readonly shape: ResolvedShape;
-  private readonly m: Float64Array;
+  /** The predictive mean of one example, [C]; allocated by the first batch (which proves C). */
+  private m: Float64Array | null = null;
   private readonly st: ExampleStats = { entropy: 0, aleatoric: 0, prediction: 0, confidence: 0 };
   private readonly binSums: BinSums;
   private nSeen = 0;
@@ -233,8 +234,11 @@ export class ClassificationAccumulator {
    * @param opts - `classes` (C), `samples` (L; omit for predictive-mean batches), `bins`
    *   (default 10), `tolerance` on row sums (default 1e-3).
    */
-  constructor(opts: { classes: number; samples?: number } & ClassificationOptions) {
-    const fn = 'ClassificationAccumulator';
+  constructor(
+    opts: { classes: number; samples?: number } & ClassificationOptions,
+    /** @internal The function named in errors (a function building an accumulator passes its own). */
+    fn = 'ClassificationAccumulator',
+  ) {
     if (opts === null || typeof opts !== 'object') {
       throw new MetricsError(
         'ERR_ARG',
@@ -246,7 +250,6 @@ export class ClassificationAccumulator {
     this.samples = this.shape.isMean ? null : this.shape.L;
     this.bins = checkBins(fn, opts.bins ?? DEFAULT_BINS);
     this.tolerance = checkTolerance(fn, opts.tolerance ?? DEFAULT_TOLERANCE);
-    this.m = new Float64Array(this.classes);
     this.binSums = new BinSums(this.bins);
   }
 
@@ -275,12 +278,14 @@ export class ClassificationAccumulator {
     const { L, C } = this.shape;
     checkProbs(fn, probs, this.shape, nb, this.tolerance);
     checkLabels(fn, labels, nb, C);
-    const { m, st, per } = this;
+    const { st, per } = this;
+    if (nb > 0) this.m ??= new Float64Array(C);
+    const m = this.m as Float64Array;
     for (let i = 0; i < nb; i++) {
       exampleStats(probs, L, nb, C, i, m, st);
       const y = labels[i];
       const correct = st.prediction === y;
-      const nll = -safeLog(m[y]);
+      const nll = -logFloor(m[y]);
       let brier = 0;
       for (let c = 0; c < C; c++) {
         const d = m[c] - (c === y ? 1 : 0);
@@ -377,11 +382,29 @@ export function classificationMetrics(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): ClassificationMetrics {
-  const fn = 'classificationMetrics';
+  return metricsAs('classificationMetrics', probs, labels, shape, opts);
+}
+
+/** {@link classificationMetrics} with errors naming `fn` (the public function called). */
+function metricsAs(
+  fn: string,
+  probs: FloatArray,
+  labels: Int32Array | ArrayLike<number>,
+  shape: ClassificationShape,
+  opts: ClassificationOptions,
+): ClassificationMetrics {
   const s = resolveShape(fn, shape);
   checkLength(fn, 'labels', labels, s.n, 'shape.n');
-  const acc = new ClassificationAccumulator({ ...opts, classes: s.C, samples: s.isMean ? undefined : s.L });
+  const o = checkOptions(fn, opts);
+  const acc = new ClassificationAccumulator({ ...o, classes: s.C, samples: s.isMean ? undefined : s.L }, fn);
   return acc[ADD_BATCH](fn, probs, labels).result();
+}
+
+function checkOptions<T extends object>(fn: string, opts: T): T {
+  if (opts === null || typeof opts !== 'object') {
+    throw new MetricsError('ERR_ARG', `${fn}: opts must be an object, got ${String(opts)}`);
+  }
+  return opts;
 }
 
 /**
@@ -399,9 +422,18 @@ export function uncertaintyScores(
   shape: ClassificationShape,
   opts: { tolerance?: number } = {},
 ): UncertaintyScores {
-  const fn = 'uncertaintyScores';
+  return scoresAs('uncertaintyScores', probs, shape, opts);
+}
+
+/** {@link uncertaintyScores} with errors naming `fn` (the public function called). */
+function scoresAs(
+  fn: string,
+  probs: FloatArray,
+  shape: ClassificationShape,
+  opts: { tolerance?: number },
+): UncertaintyScores {
   const s = resolveShape(fn, shape);
-  const tol = checkTolerance(fn, opts.tolerance ?? DEFAULT_TOLERANCE);
+  const tol = checkTolerance(fn, checkOptions(fn, opts).tolerance ?? DEFAULT_TOLERANCE);
   checkProbs(fn, probs, s, s.n, tol);
   const { L, n, C } = s;
   const mean = new Float64Array(n * C);
@@ -446,7 +478,7 @@ export function predictiveMean(
   shape: ClassificationShape,
   opts: { tolerance?: number } = {},
 ): Float64Array {
-  return uncertaintyScores(probs, shape, opts).mean;
+  return scoresAs('predictiveMean', probs, shape, opts).mean;
 }
 
 function meanOf(a: Float64Array): number {
@@ -462,7 +494,7 @@ export function accuracy(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): number {
-  return classificationMetrics(probs, labels, shape, opts).accuracy;
+  return metricsAs('accuracy', probs, labels, shape, opts).accuracy;
 }
 
 /** Error rate, `1 - accuracy`. Arguments and errors as {@link classificationMetrics}. */
@@ -472,7 +504,7 @@ export function errorRate(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): number {
-  return classificationMetrics(probs, labels, shape, opts).error;
+  return metricsAs('errorRate', probs, labels, shape, opts).error;
 }
 
 /** Mean NLL of the predictive mean (log guarded at 1e-12). Arguments as {@link classificationMetrics}. */
@@ -482,7 +514,7 @@ export function negativeLogLikelihood(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): number {
-  return classificationMetrics(probs, labels, shape, opts).nll;
+  return metricsAs('negativeLogLikelihood', probs, labels, shape, opts).nll;
 }
 
 /** Brier score of the predictive mean, summed over classes. Arguments as {@link classificationMetrics}. */
@@ -492,7 +524,7 @@ export function brierScore(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): number {
-  return classificationMetrics(probs, labels, shape, opts).brier;
+  return metricsAs('brierScore', probs, labels, shape, opts).brier;
 }
 
 /** Expected calibration error (default 10 bins). Arguments as {@link classificationMetrics}. */
@@ -502,7 +534,7 @@ export function expectedCalibrationError(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): number {
-  return classificationMetrics(probs, labels, shape, opts).ece;
+  return metricsAs('expectedCalibrationError', probs, labels, shape, opts).ece;
 }
 
 /** Maximum calibration error (default 10 bins). Arguments as {@link classificationMetrics}. */
@@ -512,7 +544,7 @@ export function maximumCalibrationError(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): number {
-  return classificationMetrics(probs, labels, shape, opts).mce;
+  return metricsAs('maximumCalibrationError', probs, labels, shape, opts).mce;
 }
 
 /** Reliability-diagram bins (default 10). Arguments as {@link classificationMetrics}. */
@@ -522,7 +554,7 @@ export function reliabilityDiagram(
   shape: ClassificationShape,
   opts: ClassificationOptions = {},
 ): ReliabilityBin[] {
-  return classificationMetrics(probs, labels, shape, opts).bins;
+  return metricsAs('reliabilityDiagram', probs, labels, shape, opts).bins;
 }
 
 /** aPE, the average predictive entropy `mean_i H(pbar_i)` in nats. Arguments as {@link uncertaintyScores}. */
@@ -531,7 +563,7 @@ export function averagePredictiveEntropy(
   shape: ClassificationShape,
   opts: { tolerance?: number } = {},
 ): number {
-  return meanOf(uncertaintyScores(probs, shape, opts).entropy);
+  return meanOf(scoresAs('averagePredictiveEntropy', probs, shape, opts).entropy);
 }
 
 /**
@@ -543,7 +575,7 @@ export function expectedAleatoricEntropy(
   shape: ClassificationShape,
   opts: { tolerance?: number } = {},
 ): number {
-  return meanOf(uncertaintyScores(probs, shape, opts).aleatoricEntropy);
+  return meanOf(scoresAs('expectedAleatoricEntropy', probs, shape, opts).aleatoricEntropy);
 }
 
 /**
@@ -556,5 +588,5 @@ export function mutualInformation(
   shape: ClassificationShape,
   opts: { tolerance?: number } = {},
 ): number {
-  return meanOf(uncertaintyScores(probs, shape, opts).mutualInformation);
+  return meanOf(scoresAs('mutualInformation', probs, shape, opts).mutualInformation);
 }

@@ -1,4 +1,5 @@
 import { MetricsError } from './errors.js';
+import { checkArray, checkProbRows, checkTolerance } from './validate.js';
 
 /**
  * The one guard against `log(0)` used everywhere in this package: a probability is clamped to
@@ -10,23 +11,48 @@ import { MetricsError } from './errors.js';
  */
 export const LOG_FLOOR = 1e-12;
 
-/** `log(max(p, LOG_FLOOR))`: the guarded logarithm used by every metric. */
-export function safeLog(p: number): number {
+/** @internal `log(max(p, LOG_FLOOR))` without a check, for inputs already validated. */
+export function logFloor(p: number): number {
   return Math.log(Math.max(p, LOG_FLOOR));
 }
 
 /**
- * Shannon entropy in nats, `-sum_c p_c log(max(p_c, LOG_FLOOR))`, of one distribution, summed
- * in float64. `p` is used as given (not validated or renormalised).
+ * `log(max(p, LOG_FLOOR))`: the guarded logarithm used by every metric.
  *
- * @param p - the probabilities of one distribution.
- * @returns the entropy in nats (0 for a one-hot distribution, `log C` for the uniform one).
+ * @param p - a number >= 0 (+Infinity gives +Infinity).
+ * @throws MetricsError ERR_NAN for NaN, ERR_ARG for a negative `p` (not a probability or a variance).
  */
-export function entropy(p: ArrayLike<number>): number {
+export function safeLog(p: number): number {
+  if (typeof p !== 'number' || Number.isNaN(p)) {
+    throw new MetricsError(
+      typeof p === 'number' ? 'ERR_NAN' : 'ERR_ARG',
+      `safeLog: p must be a number >= 0, got ${String(p)}`,
+    );
+  }
+  if (p < 0) throw new MetricsError('ERR_ARG', `safeLog: p must be >= 0, got ${p}`);
+  return logFloor(p);
+}
+
+/**
+ * Shannon entropy in nats, `-sum_c p_c log(max(p_c, LOG_FLOOR))`, of one distribution, summed
+ * in float64. `p` is not renormalised: it must already be a distribution.
+ *
+ * @param p - the probabilities of one distribution (at least one), each finite and in [0, 1],
+ *   summing to 1 within `opts.tolerance`.
+ * @param opts - `tolerance` on `|sum p - 1|` (default 1e-3, as the classification metrics).
+ * @returns the entropy in nats (0 for a one-hot distribution, `log C` for the uniform one).
+ * @throws MetricsError ERR_NAN for a non-finite entry, ERR_ARG for an empty array, an entry
+ *   outside [0, 1] or a sum other than 1.
+ */
+export function entropy(p: ArrayLike<number>, opts: { tolerance?: number } = {}): number {
+  const fn = 'entropy';
+  checkArray(fn, 'p', p);
+  if (p.length === 0) throw new MetricsError('ERR_ARG', `${fn}: p must hold at least one probability, got 0`);
+  checkProbRows(fn, 'p', p, 1, p.length, checkTolerance(fn, opts.tolerance ?? 1e-3));
   let h = 0;
   for (let c = 0; c < p.length; c++) {
     const v = p[c];
-    h -= v * safeLog(v);
+    h -= v * logFloor(v);
   }
   return h;
 }
@@ -71,10 +97,25 @@ function erfcContinuedFraction(x: number): number {
  * The complementary error function, accurate to about 3 units in the last place over the whole
  * real line (checked against 40-digit references): a positive-term series for erf below 0.5,
  * a continued fraction above.
+ *
+ * @throws MetricsError ERR_NAN for NaN (infinities give the limits 0 and 2).
  */
 export function erfc(x: number): number {
-  if (Number.isNaN(x)) return Number.NaN;
-  if (x < 0) return 2 - erfc(-x);
+  return erfcOf(checkNumber('erfc', 'x', x));
+}
+
+function checkNumber(fn: string, name: string, x: unknown): number {
+  if (typeof x !== 'number' || Number.isNaN(x)) {
+    throw new MetricsError(
+      typeof x === 'number' ? 'ERR_NAN' : 'ERR_ARG',
+      `${fn}: ${name} must be a number, got ${String(x)}`,
+    );
+  }
+  return x;
+}
+
+function erfcOf(x: number): number {
+  if (x < 0) return 2 - erfcOf(-x);
   if (x < 0.5) return 1 - erfSeries(x);
   if (x > 27.3) return 0;
   return erfcContinuedFraction(x);
@@ -83,9 +124,11 @@ export function erfc(x: number): number {
 /**
  * The standard normal cumulative distribution function, `Phi(z) = erfc(-z / sqrt 2) / 2`,
  * with full relative accuracy in the lower tail.
+ *
+ * @throws MetricsError ERR_NAN for NaN.
  */
 export function normalCdf(z: number): number {
-  return 0.5 * erfc(-z / SQRT2);
+  return 0.5 * erfcOf(-checkNumber('normalCdf', 'z', z) / SQRT2);
 }
 
 /**
@@ -98,7 +141,7 @@ export function normalCdf(z: number): number {
  * @throws MetricsError ERR_ARG when `p` is outside [0, 1] or NaN.
  */
 export function normalQuantile(p: number): number {
-  if (!(p >= 0 && p <= 1)) {
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
     throw new MetricsError('ERR_ARG', `normalQuantile: p must be a probability in [0, 1], got ${p}`);
   }
   if (p === 0) return Number.NEGATIVE_INFINITY;
@@ -116,9 +159,11 @@ function lowerQuantile(q: number): number {
     (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + t * (1.432788 + t * (0.189269 + t * 0.001308)))
   );
   for (let it = 0; it < 8; it++) {
-    const e = normalCdf(z) - q;
+    const e = 0.5 * erfcOf(-z / SQRT2) - q;
     const u = e * SQRT_2PI * Math.exp((z * z) / 2);
     const step = u / (1 + (z * u) / 2);
+    // In the subnormal tail (q < ~1e-300) exp(z^2 / 2) overflows: keep the current estimate.
+    if (!Number.isFinite(step)) break;
     z -= step;
     if (Math.abs(step) <= 1e-16 * Math.max(1, Math.abs(z))) break;
   }

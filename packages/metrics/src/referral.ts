@@ -19,9 +19,15 @@ export interface ReferralOptions {
   fractions?: ArrayLike<number>;
   /** Largest referral fraction (default 0.5). */
   maxFraction?: number;
-  /** Step between fractions (default 0.05): the fractions are `k * step` for k = 0, 1, ... up to `maxFraction`. */
+  /**
+   * Step between fractions (default 0.05): the fractions are `k * step` for k = 0, 1, ... up to
+   * `maxFraction`, at most 10^6 of them.
+   */
   step?: number;
 }
+
+/** Most fractions the default grid (`maxFraction` / `step`) may produce. */
+const MAX_GRID_POINTS = 1_000_000;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -127,6 +133,9 @@ export function referralCurve(
 ): ReferralPoint[] {
   const fn = 'referralCurve';
   let fractions: number[];
+  if (opts === null || typeof opts !== 'object') {
+    throw new MetricsError('ERR_ARG', `${fn}: opts must be an object, got ${String(opts)}`);
+  }
   if (opts.fractions !== undefined) {
     checkArray(fn, 'opts.fractions', opts.fractions);
     fractions = Array.from(opts.fractions, (f, i) => checkFraction(fn, `opts.fractions[${i}]`, f));
@@ -137,6 +146,12 @@ export function referralCurve(
       throw new MetricsError('ERR_ARG', `${fn}: opts.step must be a number in (0, 1], got ${String(step)}`);
     }
     const k = Math.floor(max / step + 1e-9);
+    if (k >= MAX_GRID_POINTS) {
+      throw new MetricsError(
+        'ERR_ARG',
+        `${fn}: opts.step ${step} up to opts.maxFraction ${max} gives ${k + 1} fractions, more than ${MAX_GRID_POINTS}: use a larger step or explicit opts.fractions`,
+      );
+    }
     fractions = [];
     for (let i = 0; i <= k; i++) fractions.push(Math.min(i * step, max));
   }

@@ -114,16 +114,36 @@ function checkInputs(
   const how = isMean ? 'n' : `samples*n (${L}*${nb})`;
   checkArray(fn, 'means', means);
   checkLength(fn, 'means', means, L * nb, how);
-  checkFinite(fn, 'means', means);
+  checkBounded(fn, 'means', means, MAX_VALUE);
   if (variances !== null) {
     checkArray(fn, 'variances', variances);
     checkLength(fn, 'variances', variances, L * nb, how);
     checkNonNegative(fn, 'variances', variances);
+    checkBounded(fn, 'variances', variances, MAX_VARIANCE);
   }
   if (targets !== null) {
     checkArray(fn, 'targets', targets);
     checkLength(fn, 'targets', targets, nb, 'n');
-    checkFinite(fn, 'targets', targets);
+    checkBounded(fn, 'targets', targets, MAX_VALUE);
+  }
+}
+
+/**
+ * Largest |mean| and |target| (and variance) accepted: squared errors and variances of values
+ * up to these stay finite in float64, so no Infinity - Infinity turns into a NaN figure.
+ */
+const MAX_VALUE = 1e150;
+const MAX_VARIANCE = 1e300;
+
+function checkBounded(fn: string, name: string, a: FloatArray, max: number): void {
+  checkFinite(fn, name, a);
+  for (let i = 0; i < a.length; i++) {
+    if (Math.abs(a[i]) > max) {
+      throw new MetricsError(
+        'ERR_ARG',
+        `${fn}: ${name}[${i}] is ${a[i]}, expected an absolute value <= ${max}`,
+      );
+    }
   }
 }
 
@@ -187,8 +207,17 @@ export class RegressionAccumulator {
   };
 
   /** @param opts - `samples` (L; omit for [N] batches) and coverage `levels` (default 0.5, 0.9, 0.95). */
-  constructor(opts: { samples?: number } & RegressionOptions = {}) {
-    const fn = 'RegressionAccumulator';
+  constructor(
+    opts: { samples?: number } & RegressionOptions = {},
+    /** @internal The function named in errors (a function building an accumulator passes its own). */
+    fn = 'RegressionAccumulator',
+  ) {
+    if (opts === null || typeof opts !== 'object') {
+      throw new MetricsError(
+        'ERR_ARG',
+        `${fn}: opts must be an object { samples?, levels? }, got ${String(opts)}`,
+      );
+    }
     const s = resolveShape(fn, { n: 1, samples: opts.samples });
     this.L = s.L;
     this.samples = s.isMean ? null : s.L;
@@ -289,7 +318,8 @@ export class RegressionAccumulator {
  * @param shape - `{ samples?, n }`.
  * @param opts - coverage `levels` (default 0.5, 0.9, 0.95).
  * @throws MetricsError ERR_SHAPE on a length mismatch, ERR_NAN on a non-finite value, ERR_ARG on
- *   a negative variance, a bad shape or a level outside (0, 1).
+ *   a negative variance, a |mean| or |target| above 1e150 or a variance above 1e300 (their
+ *   squares would overflow float64), a bad shape or a level outside (0, 1).
  */
 export function regressionMetrics(
   means: FloatArray,
@@ -298,10 +328,24 @@ export function regressionMetrics(
   shape: RegressionShape,
   opts: RegressionOptions = {},
 ): RegressionMetrics {
-  const fn = 'regressionMetrics';
+  return regressionAs('regressionMetrics', means, variances, targets, shape, opts);
+}
+
+/** {@link regressionMetrics} with errors naming `fn` (the public function called). */
+function regressionAs(
+  fn: string,
+  means: FloatArray,
+  variances: FloatArray,
+  targets: FloatArray,
+  shape: RegressionShape,
+  opts: RegressionOptions,
+): RegressionMetrics {
   const s = resolveShape(fn, shape);
   checkLength(fn, 'targets', targets, s.n, 'shape.n');
-  const acc = new RegressionAccumulator({ ...opts, samples: s.isMean ? undefined : s.L });
+  if (opts === null || typeof opts !== 'object') {
+    throw new MetricsError('ERR_ARG', `${fn}: opts must be an object, got ${String(opts)}`);
+  }
+  const acc = new RegressionAccumulator({ ...opts, samples: s.isMean ? undefined : s.L }, fn);
   return acc[ADD_BATCH](fn, means, variances, targets).result();
 }
 
@@ -387,7 +431,7 @@ export function gaussianNll(
   targets: FloatArray,
   shape: RegressionShape,
 ): number {
-  return regressionMetrics(means, variances, targets, shape, { levels: [] }).nll;
+  return regressionAs('gaussianNll', means, variances, targets, shape, { levels: [] }).nll;
 }
 
 /**
@@ -401,5 +445,5 @@ export function intervalCoverage(
   shape: RegressionShape,
   levels: ArrayLike<number> = DEFAULT_COVERAGE_LEVELS,
 ): CoveragePoint[] {
-  return regressionMetrics(means, variances, targets, shape, { levels }).coverage;
+  return regressionAs('intervalCoverage', means, variances, targets, shape, { levels }).coverage;
 }

@@ -15,11 +15,19 @@ export function checkInt(fn: string, name: string, v: unknown, min: number): num
   return v;
 }
 
-/** @internal */
+/**
+ * @internal An Array or a typed array. Other objects with a `length` are refused: their length
+ * is not backed by data, so `{ length: 2 ** 32 }` must not size an allocation.
+ */
 export function checkArray(fn: string, name: string, a: unknown): void {
-  if (a === null || typeof a !== 'object' || typeof (a as ArrayLike<number>).length !== 'number') {
-    throw new MetricsError('ERR_ARG', `${fn}: ${name} must be a typed array or array, got ${String(a)}`);
+  if (!Array.isArray(a) && !(ArrayBuffer.isView(a) && !(a instanceof DataView))) {
+    throw new MetricsError('ERR_ARG', `${fn}: ${name} must be a typed array or array, got ${describe(a)}`);
   }
+}
+
+function describe(a: unknown): string {
+  if (a === null || typeof a !== 'object') return String(a);
+  return a.constructor?.name ?? 'an object';
 }
 
 /** @internal */
