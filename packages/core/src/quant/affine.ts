@@ -1,6 +1,12 @@
 import { QbnnError } from '../errors.js';
 import { checkInt, checkLength, checkPositiveScale, shapeSize } from './checks.js';
-import { axisLayout, type PerChannelQuantParams, type QuantParams, qRange } from './params.js';
+import {
+  axisLayout,
+  checkQuantParams,
+  type PerChannelQuantParams,
+  type QuantParams,
+  qRange,
+} from './params.js';
 import { clampInt, roundHalfEven } from './round.js';
 
 /** Quantised storage: Int8Array for signed parameters, Uint8Array for unsigned. */
@@ -59,10 +65,7 @@ function resolve(
       `per-channel parameters have ${p.scale.length} scales and ${p.zeroPoint.length} zero points; shape[${p.axis}] is ${channels}`,
     );
   }
-  for (let c = 0; c < channels; c++) {
-    checkPositiveScale(`params.scale[${c}]`, p.scale[c]);
-    checkInt(`params.zeroPoint[${c}]`, p.zeroPoint[c], qmin, qmax);
-  }
+  checkQuantParams('params', { scale: p.scale, zeroPoint: p.zeroPoint, bits: p.bits, signed }, channels);
   return { qmin, qmax, signed, scale: p.scale, zeroPoint: p.zeroPoint, inner, channels };
 }
 

@@ -13,6 +13,7 @@ export {
 } from './multipliers.js';
 export {
   channelMinMax,
+  checkQuantParams,
   computePerChannelQuantParams,
   computeQuantParams,
   MAX_BITS,
@@ -21,6 +22,7 @@ export {
   minMax,
   type PerChannelQuantParams,
   type QuantParams,
+  type QuantParamsLike,
   type QuantSpec,
   qRange,
 } from './params.js';

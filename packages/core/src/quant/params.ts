@@ -1,5 +1,5 @@
 import { QbnnError } from '../errors.js';
-import { checkFinite, checkInt, checkLength, shapeSize } from './checks.js';
+import { checkFinite, checkInt, checkLength, checkPositiveScale, shapeSize } from './checks.js';
 import { clampInt, roundHalfEven } from './round.js';
 
 /** Smallest and largest supported bit widths (storage is one byte a value). */
@@ -43,6 +43,50 @@ export interface QuantSpec {
 export function qRange(bits: number, signed: boolean): { qmin: number; qmax: number } {
   checkInt('bits', bits, MIN_BITS, MAX_BITS);
   return signed ? { qmin: -(2 ** (bits - 1)), qmax: 2 ** (bits - 1) - 1 } : { qmin: 0, qmax: 2 ** bits - 1 };
+}
+
+/** Affine parameters as read from outside (a file, a caller): per tensor or per channel. */
+export interface QuantParamsLike {
+  readonly scale: number | ArrayLike<number>;
+  readonly zeroPoint: number | ArrayLike<number>;
+  readonly bits: number;
+  readonly signed: boolean;
+}
+
+/**
+ * Checks affine parameters before use (the one check of qbnn's loaders and quantisers): `bits`
+ * an integer in [MIN_BITS, MAX_BITS], `signed` a boolean, every scale finite and > 0, every zero
+ * point an integer inside the range of `bits` and `signed`; scale and zero point each a number,
+ * or an array of length 1 (per tensor) or `channels` (per channel). Throws a QbnnError naming
+ * `name` and the first bad entry; allocates nothing.
+ */
+export function checkQuantParams(name: string, p: QuantParamsLike, channels = 1): void {
+  if (p == null || typeof p !== 'object')
+    throw new QbnnError('ERR_ARG', `${name} must be quantisation parameters`);
+  checkInt(`${name}.bits`, p.bits, MIN_BITS, MAX_BITS);
+  if (typeof p.signed !== 'boolean')
+    throw new QbnnError('ERR_ARG', `${name}.signed must be a boolean, got ${String(p.signed)}`);
+  const { qmin, qmax } = qRange(p.bits, p.signed);
+  eachChannel(`${name}.scale`, p.scale, channels, (at, v) => checkPositiveScale(at, v));
+  eachChannel(`${name}.zeroPoint`, p.zeroPoint, channels, (at, v) => checkInt(at, v, qmin, qmax));
+}
+
+function eachChannel(
+  name: string,
+  v: number | ArrayLike<number>,
+  channels: number,
+  check: (name: string, x: unknown) => void,
+): void {
+  if (typeof v === 'number') {
+    check(name, v);
+    return;
+  }
+  if (v == null || typeof v !== 'object' || typeof v.length !== 'number')
+    throw new QbnnError('ERR_ARG', `${name} must be a number or an array of numbers`);
+  if (v.length !== 1 && v.length !== channels) {
+    throw new QbnnError('ERR_SHAPE', `${name} must have length 1 or ${channels}, got length ${v.length}`);
+  }
+  for (let i = 0; i < v.length; i++) check(`${name}[${i}]`, v[i]);
 }
 
 function resolveSigned(spec: QuantSpec): boolean {

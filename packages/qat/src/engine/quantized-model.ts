@@ -10,10 +10,12 @@ import {
   roundHalfEven,
 } from '@qbnn/core';
 import type { QParams } from '../spec.js';
+import { checkQuantizedModel } from './check-model.js';
 import { conv2dF64, linearF64 } from './float-ops.js';
 import { getKernelProvider } from './provider.js';
 import type { ActQ, EngineMode, FixedWeights, GaussianWeights, QLayerSpec, QOp } from './types.js';
 import { globalAvgPoolU8, poolF64, poolU8 } from './u8-ops.js';
+import { checkForward } from './validate-input.js';
 
 /** Options of {@link QuantizedModel.forward}. */
 export interface QuantizedForwardOptions {
@@ -29,12 +31,6 @@ export interface QuantizedForwardOptions {
 
 /** A float input batch: a flat row-major array, or anything with `dataSync()` (a tfjs tensor). */
 export type EngineInput = ArrayLike<number> | { dataSync(): ArrayLike<number> };
-
-function valuesOf(x: EngineInput): ArrayLike<number> {
-  return typeof (x as { dataSync?: unknown }).dataSync === 'function'
-    ? (x as { dataSync(): ArrayLike<number> }).dataSync()
-    : (x as ArrayLike<number>);
-}
 
 /** Logits of L samples for a batch of B: `logits[(l * B + b) * classes + c]`. */
 export interface QuantizedOutput {
@@ -279,12 +275,15 @@ export class QuantizedModel {
   /** Per-example input shape, e.g. [1, 28, 28]. */
   readonly inputShape: number[];
   private calls = 0;
+  /** Largest per-example activation (elements): bounds a forward call's memory. */
+  private readonly maxActivation: number;
   private readonly packCache = new WeakMap<object, Map<string, PackedWeights>>();
   private readonly gaussCache = new WeakMap<GaussianWeights, GaussCache>();
   private readonly localCache = new WeakMap<QLayerSpec, LocalCache>();
   private readonly dropoutCache = new WeakMap<QLayerSpec, Uint8Array>();
 
   constructor(ops: QOp[], inputShape: readonly number[]) {
+    this.maxActivation = checkQuantizedModel(ops, inputShape).maxActivation;
     if (ops.length === 0 || ops[0].op !== 'quantize') {
       throw new QbnnError('ERR_ARG', 'QuantizedModel: the first op must quantize the input');
     }
@@ -309,16 +308,6 @@ export class QuantizedModel {
 
   private nextSeed(opts: QuantizedForwardOptions): number {
     return opts.seed ?? 0x51ab0000 + this.calls++;
-  }
-
-  private batchOf(x: ArrayLike<number>): number {
-    if (x.length === undefined)
-      throw new QbnnError('ERR_ARG', 'input must be an array of numbers or a tensor');
-    const f = prod(this.inputShape);
-    if (x.length % f !== 0 || x.length === 0) {
-      throw new QbnnError('ERR_SHAPE', `input of ${x.length} values is not a batch of [${this.inputShape}]`);
-    }
-    return x.length / f;
   }
 
   // ---------------------------------------------------------------- integer engine
@@ -347,15 +336,13 @@ export class QuantizedModel {
     opts: QuantizedForwardOptions,
     keep: boolean,
   ): { states: IntState[]; output: QuantizedOutput } {
-    const x = valuesOf(input);
-    const L = opts.samples ?? 1;
-    if (!Number.isSafeInteger(L) || L < 1) throw new QbnnError('ERR_ARG', `samples must be >= 1, got ${L}`);
+    const c = checkForward(input, opts, prod(this.inputShape), this.inputShape, this.maxActivation);
     const ctx: IntCtx = {
-      x,
-      B: this.batchOf(x),
-      L,
-      mode: opts.mode ?? 'weights',
-      provider: getKernelProvider(opts.provider),
+      x: c.values,
+      B: c.batch,
+      L: c.samples,
+      mode: c.mode,
+      provider: getKernelProvider(c.provider),
       root: new Rng(this.nextSeed(opts)),
       li: 0,
       states: keep ? [] : undefined,
@@ -897,12 +884,12 @@ export class QuantizedModel {
     opts: QuantizedForwardOptions,
     keep: boolean,
   ): { states: FloatState[]; output: QuantizedOutput } {
-    const x = valuesOf(input);
+    const c = checkForward(input, opts, prod(this.inputShape), this.inputShape, this.maxActivation);
     const ctx: FloatCtx = {
-      x,
-      B: this.batchOf(x),
-      L: opts.samples ?? 1,
-      mode: opts.mode ?? 'weights',
+      x: c.values,
+      B: c.batch,
+      L: c.samples,
+      mode: c.mode,
       root: new Rng(this.nextSeed(opts)),
       li: 0,
       states: keep ? [] : undefined,
