@@ -6,6 +6,7 @@
 export * from './engine/float-ops.js';
 export { getKernelProvider } from './engine/provider.js';
 export * from './engine/quantized-model.js';
+export { ENGINE_MODES, MAX_FORWARD_ELEMENTS } from './engine/validate-input.js';
 export type * from './engine/types.js';
 export { globalAvgPoolU8, poolF64, poolU8 } from './engine/u8-ops.js';
 export * from './fake-quant.js';
