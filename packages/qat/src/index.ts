@@ -6,9 +6,9 @@
 export * from './engine/float-ops.js';
 export { getKernelProvider } from './engine/provider.js';
 export * from './engine/quantized-model.js';
-export { ENGINE_MODES, MAX_FORWARD_ELEMENTS } from './engine/validate-input.js';
 export type * from './engine/types.js';
 export { globalAvgPoolU8, poolF64, poolU8 } from './engine/u8-ops.js';
+export { ENGINE_MODES, MAX_FORWARD_ELEMENTS } from './engine/validate-input.js';
 export * from './fake-quant.js';
 export * from './flows.js';
 export * from './observers.js';
