@@ -3,6 +3,7 @@ import { flagHelp, UsageError } from './args.js';
 import type { Command, Io } from './commands/common.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/eval.js';
+import { importCommand } from './commands/import.js';
 import { quantize } from './commands/quantize.js';
 import { report } from './commands/report.js';
 import { sweep } from './commands/sweep.js';
@@ -10,7 +11,7 @@ import { train } from './commands/train.js';
 import { InterruptedError } from './interrupt.js';
 
 /** The commands, in help order. */
-export const COMMANDS: Command[] = [demo, train, quantize, evaluate, report, sweep];
+export const COMMANDS: Command[] = [demo, train, quantize, evaluate, report, sweep, importCommand];
 
 const stdio: Io = {
   out: (s) => process.stdout.write(s),

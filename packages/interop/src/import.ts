@@ -15,6 +15,9 @@ import { floatValues, intValues } from './tensors.js';
 import { readTorchStateDict } from './torch-file.js';
 import { ZipArchive } from './zip.js';
 
+/** How many keys of each list a {@link StateDictMismatchError} message names. */
+const SHOWN = 16;
+
 /** A key with its shape, for {@link StateDictMismatchError}. */
 export interface KeyShape {
   key: string;
@@ -32,7 +35,14 @@ export class StateDictMismatchError extends QbnnError {
     readonly unmatched: KeyShape[],
     readonly shapeMismatches: { key: string; file: number[]; expected: number[] }[],
   ) {
-    const list = (xs: KeyShape[]) => (xs.length ? xs.map((k) => `${k.key} [${k.shape}]`).join(', ') : 'none');
+    // The message names the first few of each; the error keeps them all.
+    const list = (xs: KeyShape[]) =>
+      xs.length
+        ? xs
+            .slice(0, SHOWN)
+            .map((k) => `${k.key} [${k.shape}]`)
+            .join(', ') + (xs.length > SHOWN ? `, ... ${xs.length - SHOWN} more` : '')
+        : 'none';
     const lines = [
       'the state dict does not match the architecture',
       `  missing from the file (${missing.length}): ${list(missing)}`,
@@ -40,7 +50,10 @@ export class StateDictMismatchError extends QbnnError {
     ];
     if (shapeMismatches.length) {
       lines.push(
-        `  shape mismatches (${shapeMismatches.length}): ${shapeMismatches.map((m) => `${m.key} file [${m.file}] vs expected [${m.expected}]`).join(', ')}`,
+        `  shape mismatches (${shapeMismatches.length}): ${shapeMismatches
+          .slice(0, SHOWN)
+          .map((m) => `${m.key} file [${m.file}] vs expected [${m.expected}]`)
+          .join(', ')}`,
       );
     }
     super('ERR_FORMAT', lines.join('\n'));
