@@ -4,17 +4,9 @@ import { type ArchSpec, type ImportedModel, importTorch, saveImported } from '@q
 import { bayesLayers, type GaussianPrior, type SamplingMode } from '@qbnn/posteriors';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
+import { readJsonFile } from '../files.js';
 import { type BayesModelConfig, checkPosterior } from '../lib/models.js';
-import {
-  type Command,
-  commonFlags,
-  type Io,
-  pluginInputs,
-  readJson,
-  runtimeLine,
-  saveModel,
-  setup,
-} from './common.js';
+import { type Command, commonFlags, type Io, pluginInputs, runtimeLine, saveModel, setup } from './common.js';
 
 const SAMPLING_MODES = ['weights', 'local', 'flipout', 'mean'] as const;
 
@@ -28,20 +20,17 @@ const flags = {
     help: 'convert the plain (deterministic) layers of the file to this posterior with MOPED',
   },
   'moped-delta': { type: 'number', help: 'MOPED: sigma = delta |w|', default: 0.1, min: 1e-6, max: 10 },
-  'prior-mu': {
-    type: 'number',
-    help: 'prior mean of the Bayesian layers (Bayesian-Torch prior_mu)',
-    default: 0,
-  },
   'prior-sigma': {
     type: 'number',
-    help: 'prior standard deviation (Bayesian-Torch prior_sigma / prior_variance)',
+    help: 'prior N(0, sigma^2) of the Bayesian layers: sigma (Bayesian-Torch prior_sigma / prior_variance)',
     default: 1,
     min: 1e-12,
+    max: 1e6,
   },
   mode: { type: 'string', help: 'sampling mode of the Bayesian layers', choices: SAMPLING_MODES },
   out: { type: 'string', help: 'qbnn checkpoint to write (.safetensors) (required)' },
   plugin: commonFlags.plugin,
+  'plugin-timeout': commonFlags['plugin-timeout'],
   json: commonFlags.json,
   'no-native': commonFlags['no-native'],
 } as const;
@@ -88,13 +77,12 @@ export const importCommand: Command = {
     const rt = await setup(f);
     io.err(`qbnn import: ${runtimeLine(rt)}\n`);
     if (f.posterior !== undefined) checkPosterior(f.posterior);
-    const arch = archIsFile ? (readJson(f.arch, '--arch') as ArchSpec) : f.arch;
+    const arch = archIsFile ? (readJsonFile(f.arch, '--arch', 16 * 2 ** 20) as ArchSpec) : f.arch;
     let imported: ImportedModel;
     try {
       imported = importTorch(new Uint8Array(readFileSync(file)), arch, {
         posterior: f.posterior,
         moped_delta: f['moped-delta'],
-        prior_mu: f['prior-mu'],
         prior_sigma: f['prior-sigma'],
         mode: f.mode as SamplingMode | undefined,
       });
