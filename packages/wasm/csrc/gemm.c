@@ -8,10 +8,16 @@
 // both operands to i16 and uses i32x4.dot_i16x8_s, exact everywhere.
 #include "common.h"
 
+// Rows of the register-blocked microkernel (measured best on V8/x86-64: 2 for SIMD128, whose
+// widened operands need twice the registers). -DMAX_ROWS=N overrides it for experiments.
 #ifdef QBNN_RELAXED
+#ifndef MAX_ROWS
 #define MAX_ROWS 6
+#endif
 #else
+#ifndef MAX_ROWS
 #define MAX_ROWS 2
+#endif
 #endif
 
 #define UNROLL _Pragma("clang loop unroll(full)")
@@ -76,19 +82,43 @@ INLINE void panel_dots(int mr, const uint8_t* a, int32_t lda, const int8_t* w, i
     panel_dots(MR, a, lda, w, kg, dots);                                                         \
   }
 DEFINE_KERNEL(1)
+#if MAX_ROWS >= 2
 DEFINE_KERNEL(2)
-#if MAX_ROWS > 2
+#endif
+#if MAX_ROWS >= 3
 DEFINE_KERNEL(3)
+#endif
+#if MAX_ROWS >= 4
 DEFINE_KERNEL(4)
+#endif
+#if MAX_ROWS >= 5
 DEFINE_KERNEL(5)
+#endif
+#if MAX_ROWS >= 6
 DEFINE_KERNEL(6)
+#endif
+#if MAX_ROWS > 6
+#error "MAX_ROWS is at most 6"
 #endif
 
 typedef void (*kernel_fn)(const uint8_t*, int32_t, const int8_t*, int32_t, int32_t*);
-static const kernel_fn KERNELS[MAX_ROWS + 1] = {
-    0, panel_dots_1, panel_dots_2,
-#if MAX_ROWS > 2
-    panel_dots_3, panel_dots_4, panel_dots_5, panel_dots_6,
+static const kernel_fn KERNELS[] = {
+    0,
+    panel_dots_1,
+#if MAX_ROWS >= 2
+    panel_dots_2,
+#endif
+#if MAX_ROWS >= 3
+    panel_dots_3,
+#endif
+#if MAX_ROWS >= 4
+    panel_dots_4,
+#endif
+#if MAX_ROWS >= 5
+    panel_dots_5,
+#endif
+#if MAX_ROWS >= 6
+    panel_dots_6,
 #endif
 };
 

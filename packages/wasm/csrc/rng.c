@@ -103,11 +103,33 @@ void qbnn_qnormal_map(const uint32_t* words, int8_t* out, int32_t count) {
   for (int32_t i = 0; i < count; i++) out[i] = qnormal_of(words[i]);
 }
 
+// JavaScript's Math.min(Math.max(v, lo), hi): wasm's min/max propagate NaN like Math's, and a
+// NaN stored into an Int8Array is 0 like i32.trunc_sat.
+INLINE v128_t clamp2(v128_t v, v128_t lo, v128_t hi) { return wasm_f64x2_min(wasm_f64x2_max(v, lo), hi); }
+INLINE double clamp1(double v, double lo, double hi) {
+  return __builtin_wasm_min_f64(__builtin_wasm_max_f64(v, lo), hi);
+}
+
+// One row's constants of the sampler, as float64 lanes.
+typedef struct {
+  v128_t zn, zw, a, b, c, qmin, qmax;
+} sample_row_t;
+
+// Two samples: p = eps * (sigma - Zsig) and d = mu - Zmu in the low two int32 lanes.
+INLINE v128_t sample2(v128_t p, v128_t d, const sample_row_t* k) {
+  const v128_t nq = clamp2(wasm_f64x2_add(wasm_f64x2_nearest(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(p), k->a)), k->zn),
+                           k->qmin, k->qmax);
+  const v128_t v = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(d), k->b),
+                                  wasm_f64x2_mul(wasm_f64x2_sub(nq, k->zn), k->c));
+  return wasm_i32x4_trunc_sat_f64x2_zero(clamp2(wasm_f64x2_add(wasm_f64x2_nearest(v), k->zw), k->qmin, k->qmax));
+}
+
 // The fused Gaussian sample of GaussianSampleArgs (types.ts), per row r and element i:
 //   nq = clamp(roundHalfEven(eps * (sigma - Zsig) * m1) + Zn, qmin, qmax)
 //   wq = clamp(roundHalfEven((mu - Zmu) * m2 + (nq - Zn) * m3) + Zw, qmin, qmax)
-// every product and sum in float64 in this order (built with -ffp-contract=off; rint rounds
-// ties to even). zp: Zmu, Zsig, Zn, Zw (n each); m: m1, m2, m3 (n each); tmp: n * k bytes.
+// every product and sum in float64 in this order (built with -ffp-contract=off; f64.nearest
+// rounds ties to even; the integer differences are exact in float64), four elements a step.
+// zp: Zmu, Zsig, Zn, Zw (n each); m: m1, m2, m3 (n each); tmp: n * k bytes.
 EXPORT("qbnn_sample_gaussian")
 void qbnn_sample_gaussian(const int8_t* mu, const uint8_t* sigma, const int32_t* zp, const double* m, int32_t n,
                           int32_t k, int32_t qmin, int32_t qmax, uint32_t k0, uint32_t k1, double position,
@@ -116,14 +138,29 @@ void qbnn_sample_gaussian(const int8_t* mu, const uint8_t* sigma, const int32_t*
   for (int32_t r = 0; r < n; r++) {
     const int32_t zmu = zp[r], zs = zp[n + r], zn = zp[2 * n + r], zw = zp[3 * n + r];
     const double a = m[r], b = m[n + r], c = m[2 * n + r];
-    const int32_t off = r * k;
-    for (int32_t i = 0; i < k; i++) {
-      const int32_t e = tmp[off + i];
-      const double nv = __builtin_rint((double)(e * ((int32_t)sigma[off + i] - zs)) * a) + (double)zn;
-      const int32_t nq = (int32_t)(nv < qmin ? qmin : nv > qmax ? qmax : nv);
-      const double wv = __builtin_rint((double)(mu[off + i] - zmu) * b + (double)(nq - zn) * c) + (double)zw;
-      // NaN (inf - inf, from absurd multipliers) stores 0, as in an Int8Array.
-      tmp[off + i] = wv != wv ? 0 : (int8_t)(wv < qmin ? qmin : wv > qmax ? qmax : wv);
+    const sample_row_t kr = {wasm_f64x2_splat(zn), wasm_f64x2_splat(zw),  wasm_f64x2_splat(a),
+                             wasm_f64x2_splat(b),  wasm_f64x2_splat(c),   wasm_f64x2_splat(qmin),
+                             wasm_f64x2_splat(qmax)};
+    const v128_t zsv = wasm_i32x4_splat(zs), zmuv = wasm_i32x4_splat(zmu);
+    int8_t* e = tmp + r * k;
+    const uint8_t* s = sigma + r * k;
+    const int8_t* u = mu + r * k;
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+      const v128_t ev = wasm_i32x4_extend_low_i16x8(wasm_i16x8_extend_low_i8x16(wasm_v128_load32_zero(e + i)));
+      const v128_t sv = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(s + i)));
+      const v128_t uv = wasm_i32x4_extend_low_i16x8(wasm_i16x8_extend_low_i8x16(wasm_v128_load32_zero(u + i)));
+      const v128_t p = wasm_i32x4_mul(ev, wasm_i32x4_sub(sv, zsv));  // |p| <= 128 * 255: exact
+      const v128_t d = wasm_i32x4_sub(uv, zmuv);
+      const v128_t lo = sample2(p, d, &kr);
+      const v128_t hi = sample2(wasm_i32x4_shuffle(p, p, 2, 3, 2, 3), wasm_i32x4_shuffle(d, d, 2, 3, 2, 3), &kr);
+      const v128_t w16 = wasm_i16x8_narrow_i32x4(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_splat(0));
+      wasm_v128_store32_lane(e + i, wasm_i8x16_narrow_i16x8(w16, w16), 0);
+    }
+    for (; i < k; i++) {
+      const double nq = clamp1(__builtin_rint((double)(e[i] * ((int32_t)s[i] - zs)) * a) + zn, qmin, qmax);
+      const double v = __builtin_rint((double)(u[i] - zmu) * b + (nq - zn) * c) + zw;
+      e[i] = (int8_t)__builtin_wasm_trunc_saturate_s_i32_f64(clamp1(v, qmin, qmax));
     }
   }
   pack_weights(tmp, n, k, packed, row_sums);

@@ -9,7 +9,8 @@
 // `node scripts/build-wasm.mjs --strict` (the package's build) fails when no clang able to target
 // wasm32 is found. Without --strict (the install hook) a failure is recorded in the generated
 // module instead: importing @qbnn/wasm then registers the provider as unavailable and says why.
-// QBNN_WASM_CC picks the compiler (default: the newest clang-N on PATH, then clang).
+// QBNN_WASM_CC picks the compiler (default: the newest clang-N on PATH, then clang);
+// QBNN_WASM_EXTRA_CFLAGS adds flags (experiments, e.g. -DMAX_ROWS=4 for another microkernel height).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,7 @@ const CFLAGS = [
   '-Wall',
   '-Wextra',
   '-Werror',
+  ...(process.env.QBNN_WASM_EXTRA_CFLAGS ?? '').split(' ').filter(Boolean),
 ];
 const LDFLAGS = [
   '-Wl,--no-entry',

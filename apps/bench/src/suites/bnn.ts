@@ -17,8 +17,9 @@ import {
   supportsMode,
 } from '../models.js';
 import { loadNative } from '../native.js';
+import { loadWasm } from '../wasm.js';
 
-export type Precision = 'fp32-tfjs-wasm' | 'int8-js' | 'int8-native';
+export type Precision = 'fp32-tfjs-wasm' | 'int8-js' | 'int8-wasm' | 'int8-native';
 export type Mode = 'weights' | 'local';
 
 /** One cell of the grid. */
@@ -96,7 +97,7 @@ function fp32Runner(name: ModelName, model: Module): Runner {
   };
 }
 
-function int8Runner(name: ModelName, qm: QuantizedModel, provider: 'js' | 'native'): Runner {
+function int8Runner(name: ModelName, qm: QuantizedModel, provider: 'js' | 'wasm' | 'native'): Runner {
   return (batch, samples, mode) => {
     const x = inputBatch(name, batch);
     return () => qm.forward(x, { samples, mode, provider });
@@ -140,6 +141,7 @@ export interface BnnGrid {
 export const TARGET_CELLS = new Set([
   'lenet5_gaussian_weights_fp32-tfjs-wasm_b32_L20',
   'lenet5_gaussian_weights_int8-native_b32_L20',
+  'lenet5_gaussian_weights_int8-wasm_b32_L20',
   ...(['fp32-tfjs-wasm', 'int8-js', 'int8-native'] as const).flatMap((p) => [
     `lenet5_gaussian_local_${p}_b1_L1`,
     `lenet5_gaussian_local_${p}_b1_L20`,
@@ -149,7 +151,7 @@ export const TARGET_CELLS = new Set([
 export const FULL_GRID: BnnGrid = {
   models: MODELS,
   posteriors: POSTERIORS,
-  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-native'],
+  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-wasm', 'int8-native'],
   batches: [1, 32, 256],
   samples: [1, 20],
   modes: ['weights', 'local'],
@@ -159,7 +161,7 @@ export const FULL_GRID: BnnGrid = {
 export const QUICK_GRID: BnnGrid = {
   models: ['lenet5'],
   posteriors: ['gaussian'],
-  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-native'],
+  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-wasm', 'int8-native'],
   batches: [1],
   samples: [2],
   modes: ['weights'],
@@ -175,6 +177,9 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
   if (native) native.setThreads(1);
   else if (grid.precisions.includes('int8-native'))
     ctx.note('native addon not loaded: int8-native cells skipped');
+  const wasm = await loadWasm();
+  if (!wasm && grid.precisions.includes('int8-wasm'))
+    ctx.note('wasm kernels not loaded: int8-wasm cells skipped');
   const ms = new Map<string, number>();
   const skipped: string[] = [];
   const slow: string[] = [];
@@ -199,6 +204,7 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
       for (const p of grid.precisions) {
         if (p === 'fp32-tfjs-wasm') runners.set(p, fp32Runner(name, fp));
         else if (qm && p === 'int8-js') runners.set(p, int8Runner(name, qm, 'js'));
+        else if (qm && p === 'int8-wasm' && wasm) runners.set(p, int8Runner(name, qm, 'wasm'));
         else if (qm && p === 'int8-native' && native) runners.set(p, int8Runner(name, qm, 'native'));
       }
       for (const mode of grid.modes) {
@@ -261,6 +267,9 @@ export function gridRatios(ctx: SuiteContext, grid: BnnGrid, ms: Map<string, num
             const n = ms.get(cellKey({ ...base, samples, precision: 'int8-native' }));
             if (f && n)
               ctx.ratio(`int8native_over_fp32_${model}_${posterior}_${mode}_b${batch}_L${samples}`, f / n);
+            const w = ms.get(cellKey({ ...base, samples, precision: 'int8-wasm' }));
+            if (f && w)
+              ctx.ratio(`int8wasm_over_fp32_${model}_${posterior}_${mode}_b${batch}_L${samples}`, f / w);
           }
           if (lo === hi) continue;
           for (const precision of grid.precisions) {
@@ -278,7 +287,7 @@ export function gridRatios(ctx: SuiteContext, grid: BnnGrid, ms: Map<string, num
 export const bnnSuite: Suite = {
   name: 'bnn',
   description:
-    'end-to-end MC inference (images/s): models x posteriors x fp32 tfjs-wasm / int8 JS / int8 native x batch x L x mode',
+    'end-to-end MC inference (images/s): models x posteriors x fp32 tfjs-wasm / int8 JS / int8 wasm / int8 native x batch x L x mode',
   async run(ctx) {
     const grid = ctx.quick ? QUICK_GRID : FULL_GRID;
     ctx.note(
@@ -289,7 +298,7 @@ export const bnnSuite: Suite = {
       'fp32: @qbnn/posteriors predict on tfjs-wasm (per-sample softmax probabilities, or mean/variance for the MLP, read back); int8: @qbnn/qat QuantizedModel.forward after PTQ (W8A8, per-channel), kernels from core registry provider js or native. throughput = input images/s (batch / median time); extra.mc_forward_passes_per_s = batch x L / time. local mode: Gaussian and MC Dropout only (Radial and SGHMC have no local reparameterisation); the int8 engine applies local reparameterisation to Gaussian layers and draws MC Dropout masks per element in both modes.',
     );
     ctx.note(
-      'targets (issue 9): target_lenet5_gaussian_weights_b32_L20_int8native_over_fp32 >= 8; target_lenet5_gaussian_local_b1_L20_over_L1_cost_* <= 4.',
+      'targets (issue 9): target_lenet5_gaussian_weights_b32_L20_int8native_over_fp32 >= 8; target_lenet5_gaussian_local_b1_L20_over_L1_cost_* <= 4. Issue 16: target_lenet5_gaussian_weights_b32_L20_int8wasm_over_fp32 >= 3 (int8-wasm: @qbnn/wasm under Node, SIMD128 build, one thread).',
     );
     const ms = await runGrid(ctx, grid);
     gridRatios(ctx, grid, ms);
@@ -297,6 +306,8 @@ export const bnnSuite: Suite = {
     const f = target('lenet5_gaussian_weights_fp32-tfjs-wasm_b32_L20');
     const n = target('lenet5_gaussian_weights_int8-native_b32_L20');
     if (f && n) ctx.ratio('target_lenet5_gaussian_weights_b32_L20_int8native_over_fp32', f / n);
+    const w = target('lenet5_gaussian_weights_int8-wasm_b32_L20');
+    if (f && w) ctx.ratio('target_lenet5_gaussian_weights_b32_L20_int8wasm_over_fp32', f / w);
     for (const p of grid.precisions) {
       const a = target(`lenet5_gaussian_local_${p}_b1_L1`);
       const b = target(`lenet5_gaussian_local_${p}_b1_L20`);

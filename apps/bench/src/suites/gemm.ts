@@ -4,6 +4,7 @@ import ort from 'onnxruntime-node';
 import { measure, type Suite, type SuiteContext } from '../harness.js';
 import { loadNative } from '../native.js';
 import { matMulFloatModel, matMulIntegerModel } from '../peers/onnx-model.js';
+import { loadWasm } from '../wasm.js';
 
 const SHAPES: [number, number, number][] = [
   [64, 784, 500],
@@ -60,10 +61,17 @@ async function qbnnCase(
 export const gemmSuite: Suite = {
   name: 'gemm',
   description:
-    'u8s8 GEMM: JS reference, every native ISA path (1 and 2 threads), tfjs-wasm fp32, ONNX Runtime',
+    'u8s8 GEMM: JS reference, every native ISA path (1 and 2 threads), the wasm kernels, tfjs-wasm fp32, ONNX Runtime',
   async run(ctx) {
     const shapes = ctx.quick ? SHAPES.slice(0, 1) : SHAPES;
     const native = await loadNative();
+    const wasm = await loadWasm();
+    if (wasm) {
+      const info = wasm.wasmInfo()!;
+      ctx.note(
+        `wasm kernels (@qbnn/wasm) under Node ${process.version}: builds ${info.available.join(', ')}; relaxed SIMD ${info.relaxedSupported ? (info.relaxedExact ? 'exact' : 'present but inexact (refused)') : 'not enabled'}`,
+      );
+    } else ctx.note('wasm kernels not loaded: wasm cases skipped');
     const gops = new Map<string, number>();
     const key = (impl: string, s: number[], threads: number) => `${impl}@${s.join('x')}/t${threads}`;
 
@@ -80,6 +88,12 @@ export const gemmSuite: Suite = {
     for (const shape of shapes) {
       const js = await qbnnCase(ctx, getKernelProvider('js'), 'js', shape, 1);
       gops.set(key('js', shape, 1), js.throughput ?? 0);
+      for (const variant of wasm?.wasmInfo()?.available ?? []) {
+        wasm!.setWasmVariant(variant);
+        const r = await qbnnCase(ctx, getKernelProvider('wasm'), `wasm-${variant}`, shape, 1);
+        gops.set(key(`wasm-${variant}`, shape, 1), r.throughput ?? 0);
+      }
+      wasm?.setWasmVariant('best');
       if (native) {
         const info = native.nativeInfo()!;
         const paths = ctx.quick ? [info.best] : info.available;
@@ -100,8 +114,17 @@ export const gemmSuite: Suite = {
       await tfjsCase(ctx, shape, gops, key);
     }
 
-    // Ratios the issue asks for: efficiency against the measured peak, and qbnn / ORT.
+    // Ratios the issues ask for: efficiency against the measured peak, qbnn / ORT, wasm / JS.
     const peak = gops.get('peak');
+    const wasmBest = wasm?.wasmInfo()?.variant;
+    for (const shape of wasmBest ? shapes : []) {
+      const s = shape.join('x');
+      const w = gops.get(key(`wasm-${wasmBest}`, shape, 1));
+      const js = gops.get(key('js', shape, 1));
+      const tfjs = gops.get(key('tfjs', shape, 1));
+      if (w && js) ctx.ratio(`${s === '256x1024x1024' ? 'target_' : ''}wasm_over_js_${s}`, w / js);
+      if (w && tfjs) ctx.ratio(`wasm_int8_over_tfjs_fp32_${s}`, w / tfjs);
+    }
     if (native) {
       const best = native.nativeInfo()!.best;
       for (const shape of shapes) {

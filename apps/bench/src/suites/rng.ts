@@ -9,6 +9,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { measure, type Suite, type SuiteContext } from '../harness.js';
 import { loadNative } from '../native.js';
+import { loadWasm } from '../wasm.js';
 
 /** A fused-sampler job of LeNet-5's fc1 size (500 x 2450 weights). */
 function gaussianArgs(n: number, k: number): GaussianSampleArgs {
@@ -74,7 +75,7 @@ async function samplerCases(ctx: SuiteContext, provider: KernelProvider, impl: s
 export const rngSuite: Suite = {
   name: 'rng',
   description:
-    'quantised-normal sampling and fused Gaussian sample+pack (JS, native) vs float normals and tfjs randomNormal',
+    'quantised-normal sampling and fused Gaussian sample+pack (JS, wasm, native) vs float normals and tfjs randomNormal',
   async run(ctx) {
     const count = ctx.quick ? 1 << 20 : 1 << 22;
     const rng = new Rng(3);
@@ -100,6 +101,9 @@ export const rngSuite: Suite = {
       ),
     );
     await samplerCases(ctx, getKernelProvider('js'), 'js', 1);
+    const wasm = await loadWasm();
+    if (wasm) await samplerCases(ctx, getKernelProvider('wasm'), `wasm-${wasm.wasmInfo()!.variant}`, 1);
+    else ctx.note('wasm kernels not loaded: wasm cases skipped');
     const native = await loadNative();
     if (!native) {
       ctx.note('native addon not loaded: native cases skipped');
