@@ -4,7 +4,7 @@ int8 with torch's quantised ops (sample eps, quantised mul/add to form the weigh
 conv/linear), as Bayesian-Torch's quantised layers do. Run by `pnpm bench peers`; prints one
 JSON document with the median milliseconds per call for each case.
 
-usage: python3 torch_bnn.py '{"threads":1,"batches":[1,32],"samples":[1,20],"runs":7,"warmup":1}'
+usage: python3 torch_bnn.py '{"threads":1,"batches":[1,32],"samples":[1,20],"runs":7,"warmup":1,"impls":["fp32","int8"]}'
 """
 import json
 import statistics
@@ -20,6 +20,7 @@ batches = cfg.get("batches", [1, 32, 256])
 samples = cfg.get("samples", [1, 20])
 runs = int(cfg.get("runs", 7))
 warmup = int(cfg.get("warmup", 1))
+impls = cfg.get("impls", ["fp32", "int8"])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -135,8 +136,9 @@ with torch.no_grad():
         x = torch.rand(b, 1, 28, 28)
         xq = torch.quantize_per_tensor(x, 1 / 255, 0, torch.quint8)
         for L in samples:
-            results.append({"impl": "torch-fp32", "batch": b, "samples": L, **timed(lambda: fp32_forward(x, L))})
-            if engine:
+            if "fp32" in impls:
+                results.append({"impl": "torch-fp32", "batch": b, "samples": L, **timed(lambda: fp32_forward(x, L))})
+            if engine and "int8" in impls:
                 results.append({"impl": f"torch-int8-{engine}", "batch": b, "samples": L, **timed(lambda: int8_forward(xq, L))})
 
 print(json.dumps({"torch": torch.__version__, "engine": engine, "threads": threads, "results": results}))

@@ -42,6 +42,16 @@ export interface SuiteContext {
   ratio(name: string, value: number): void;
   /** Timed runs per case: at least 5 (3 in quick mode, which is for smoke runs only). */
   runs: number;
+  /**
+   * Whether the cell with these parameters should run (`--filter`, see filter.ts); suites ask
+   * it before measuring. True for every cell when no filter was given.
+   */
+  accepts(params: Readonly<Record<string, string | number>>): boolean;
+  /**
+   * True when a filter was given: suites then pick from their full grid (also with --quick, which
+   * only lowers the number of runs) and run every accepted cell whatever its estimated cost.
+   */
+  filtered: boolean;
 }
 
 export interface Suite {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { accepts, type CaseFilter, formatFilter, parseFilter } from './filter.js';
 import { formatMarkdown, formatTable, machineInfo, type SuiteContext, type SuiteReport } from './harness.js';
 import { SUITES } from './suites/index.js';
 
@@ -14,17 +15,33 @@ const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results'
 function usage(message?: string): never {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    `usage: pnpm bench <suite|all> [--json] [--quick]\nsuites:\n${SUITES.map((s) => `  ${s.name.padEnd(8)} ${s.description}`).join('\n')}\n`,
+    `usage: pnpm bench <suite|all> [--json] [--quick] [--filter key=value,...]\n  --filter model=lenet5,impl=native,batch=32,L=20,mode=weights  runs only the matching cells (a|b: either value) and writes no results file\nsuites:\n${SUITES.map((s) => `  ${s.name.padEnd(8)} ${s.description}`).join('\n')}\n`,
   );
   process.exit(2);
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  // --filter takes a value (`--filter x=1` or `--filter=x=1`).
+  let filterText: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--filter') {
+      filterText = args[++i];
+      if (filterText === undefined) usage('--filter needs key=value[,key=value...]');
+    } else if (args[i].startsWith('--filter=')) filterText = args[i].slice('--filter='.length);
+    else rest.push(args[i]);
+  }
+  let filter: CaseFilter = new Map();
+  try {
+    if (filterText !== undefined) filter = parseFilter(filterText);
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  const flags = new Set(rest.filter((a) => a.startsWith('--')));
   for (const f of flags)
-    if (f !== '--json' && f !== '--quick') usage(`unknown flag ${f}; allowed: --json, --quick`);
-  const names = args.filter((a) => !a.startsWith('--'));
+    if (f !== '--json' && f !== '--quick') usage(`unknown flag ${f}; allowed: --json, --quick, --filter`);
+  const names = rest.filter((a) => !a.startsWith('--'));
   if (names.length !== 1) usage('name exactly one suite');
   const wanted = names[0] === 'all' ? SUITES : SUITES.filter((s) => s.name === names[0]);
   if (wanted.length === 0)
@@ -37,7 +54,7 @@ async function main(): Promise<void> {
     const report: SuiteReport = {
       suite: suite.name,
       date: new Date().toISOString(),
-      command: `pnpm bench ${suite.name}${quick ? ' --quick' : ''}`,
+      command: `pnpm bench ${suite.name}${quick ? ' --quick' : ''}${filter.size ? ` --filter ${formatFilter(filter)}` : ''}`,
       machine: machineInfo(isa),
       results: [],
       ratios: {},
@@ -60,15 +77,18 @@ async function main(): Promise<void> {
       ratio(name, value) {
         report.ratios[name] = Number(value.toPrecision(4));
       },
+      accepts: (params) => accepts(filter, params),
+      filtered: filter.size > 0,
     };
     process.stderr.write(`bench ${suite.name}${quick ? ' (quick)' : ''}\n`);
     // Shared machines: the load says how much to trust absolute times (ratios of one run hold better).
     ctx.note(
       `load average (1 min) at the start: ${loadavg()[0].toFixed(1)} on ${report.machine.cores} cores`,
     );
+    if (filter.size) ctx.note(`filtered run (--filter ${formatFilter(filter)}): no results file written`);
     await suite.run(ctx);
     reports.push(report);
-    if (!quick) writeResult(report);
+    if (!quick && filter.size === 0) writeResult(report);
     if (!json) process.stdout.write(`\n${formatTable(report)}\n`);
   }
   if (json) process.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);

@@ -189,10 +189,11 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
     .sort((a, b) => a[0] * a[1] - b[0] * b[1] || a[0] - b[0]);
   for (const name of grid.models) {
     for (const posterior of grid.posteriors) {
+      if (!ctx.accepts({ model: name, posterior })) continue;
       const runners = new Map<Precision, Runner>();
       const fp = buildBayes(name, posterior);
       let qm: QuantizedModel | undefined;
-      if (grid.precisions.some((p) => p.startsWith('int8'))) {
+      if (grid.precisions.some((p) => p.startsWith('int8') && ctx.accepts({ impl: p }))) {
         try {
           qm = await quantizeModel(name, buildBayes(name, posterior));
         } catch (err) {
@@ -202,6 +203,7 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
         }
       }
       for (const p of grid.precisions) {
+        if (!ctx.accepts({ impl: p })) continue;
         if (p === 'fp32-tfjs-wasm') runners.set(p, fp32Runner(name, fp));
         else if (qm && p === 'int8-js') runners.set(p, int8Runner(name, qm, 'js'));
         else if (qm && p === 'int8-wasm' && wasm) runners.set(p, int8Runner(name, qm, 'wasm'));
@@ -214,9 +216,10 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
           let spent = 0;
           for (const [batch, samples] of sizes) {
             const cell: BnnCell = { model: name, posterior, precision, mode, batch, samples };
+            if (!ctx.accepts({ model: name, posterior, impl: precision, mode, batch, L: samples })) continue;
             const key = cellKey(cell);
             const estimate = estimateMs(measured, batch, samples);
-            const must = grid.mustRun?.(key) ?? false;
+            const must = ctx.filtered || (grid.mustRun?.(key) ?? false);
             if (!ctx.quick && !must && (estimate > LIMITS.skipMs || spent > LIMITS.seriesBudgetMs)) {
               skipped.push(
                 `${key} (~${(estimate / 1e3).toFixed(1)} s a call${spent > LIMITS.seriesBudgetMs ? ', series budget spent' : ''})`,
@@ -289,7 +292,7 @@ export const bnnSuite: Suite = {
   description:
     'end-to-end MC inference (images/s): models x posteriors x fp32 tfjs-wasm / int8 JS / int8 wasm / int8 native x batch x L x mode',
   async run(ctx) {
-    const grid = ctx.quick ? QUICK_GRID : FULL_GRID;
+    const grid = ctx.quick && !ctx.filtered ? QUICK_GRID : FULL_GRID;
     ctx.note(
       'models are untrained (random initialisation): throughput depends on shapes, not weight values. One core: native thread pool set to 1, tfjs-wasm is single-threaded.',
     );

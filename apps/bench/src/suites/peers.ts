@@ -2,7 +2,10 @@ import { execFile, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { gaussianSampleMultipliers } from '@qbnn/core';
 import type { Suite, SuiteContext } from '../harness.js';
+import { lenet5Work, limitImagesPerSecond } from '../limits.js';
+import { loadNative } from '../native.js';
 import { type BnnGrid, cellKey, runGrid } from './bnn.js';
 
 const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
@@ -51,18 +54,27 @@ export const peersSuite: Suite = {
       ctx.note(`peers skipped: ${why}. Install Debian python3-torch (PyTorch 1.13 CPU) to run it.`);
       return;
     }
-    const batches = ctx.quick ? [1] : [1, 32, 256];
-    const samples = ctx.quick ? [2] : [1, 20];
+    const cellOf = { model: 'lenet5', posterior: 'gaussian', mode: 'weights' };
+    const quickGrid = ctx.quick && !ctx.filtered;
+    const batches = (quickGrid ? [1] : [1, 32, 256]).filter((batch) => ctx.accepts({ ...cellOf, batch }));
+    const samples = (quickGrid ? [2] : [1, 20]).filter((L) => ctx.accepts({ ...cellOf, L }));
+    const impls = ['fp32', 'int8'].filter((i) => ctx.accepts({ peer: `torch-${i}` }));
     // PyTorch first, then qbnn: never both at once on the shared cores.
-    // Batch 256 (PyTorch fp32 at L = 20 takes ~30 s a call here) gets 3 timed runs.
+    // Batch 256 (PyTorch fp32 at L = 20 takes ~30 s a call) gets 3 timed runs.
     const small = batches.filter((b) => b < 256);
     const big = batches.filter((b) => b >= 256);
-    const torch = await runTorch({ threads: 1, batches: small, samples, runs: ctx.runs, warmup: 1 });
-    if (big.length) {
-      const more = await runTorch({ threads: 1, batches: big, samples, runs: 3, warmup: 1 });
-      torch.results.push(...more.results);
-      ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~30 s).');
+    const torch: TorchReport = { torch: '?', engine: null, threads: 1, results: [] };
+    for (const [part, runs] of [
+      [small, ctx.runs],
+      [big, 3],
+    ] as const) {
+      if (part.length === 0 || samples.length === 0 || impls.length === 0) continue;
+      const r = await runTorch({ threads: 1, batches: part, samples, runs, warmup: 1, impls });
+      Object.assign(torch, { torch: r.torch, engine: r.engine, threads: r.threads });
+      torch.results.push(...r.results);
     }
+    if (big.length && impls.length)
+      ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~30 s).');
     ctx.note(
       `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
     );
@@ -92,6 +104,8 @@ export const peersSuite: Suite = {
       mustRun: (key) => !key.includes('int8-js') && !key.includes('_b256_'),
     };
     const ms = await runGrid(ctx, grid);
+    const work = lenet5Work();
+    const limit = await machineLimit(ctx, work.weightsPerSample);
     // Speedups: PyTorch time / qbnn time (> 1: qbnn faster), per case.
     const torchImpls = [...new Set(torch.results.map((c) => c.impl))];
     for (const batch of batches)
@@ -111,6 +125,11 @@ export const peersSuite: Suite = {
           for (const impl of torchImpls) {
             const t = torchMs.get(`${impl}_b${batch}_L${L}`);
             if (t) ctx.ratio(`qbnn_${precision}_speedup_over_${impl}_b${batch}_L${L}`, t / q);
+          }
+          if (limit && precision === 'int8-native') {
+            const lim = limitImagesPerSecond(batch, L, work, limit.peakOps, limit.samplerRate);
+            ctx.ratio(`limit_images_per_s_b${batch}_L${L}`, lim);
+            ctx.ratio(`qbnn_int8-native_share_of_limit_b${batch}_L${L}`, ((batch / q) * 1e3) / lim);
           }
         }
     for (const batch of batches)
@@ -135,6 +154,68 @@ export const peersSuite: Suite = {
     );
   },
 };
+
+/**
+ * This machine's rates, measured now on one core (CPU time of the calling thread): the vpdpbusd
+ * zmm peak (ops/s) and the fused Gaussian sampler on LeNet-5's fc1 shape (weights/s), medians of
+ * 7. Undefined without the native addon.
+ */
+async function machineLimit(
+  ctx: SuiteContext,
+  weightsPerSample: number,
+): Promise<{ peakOps: number; samplerRate: number } | undefined> {
+  const native = await loadNative();
+  if (!native?.vpdpbusdPeakGops(1000)) return undefined;
+  native.setThreads(1);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const cpu = (fn: () => void) => {
+    const t0 = native.threadCpuTime();
+    fn();
+    return native.threadCpuTime() - t0;
+  };
+  const iters = 2_000_000; // 12 vpdpbusd zmm an iteration: 16 lanes x 4 multiply-adds x 2 ops each
+  const n = 500;
+  const k = 2450;
+  const z = new Int32Array(n);
+  const m = gaussianSampleMultipliers({
+    n,
+    muScale: 0.01,
+    sigmaScale: 0.001,
+    noiseScale: 0.004,
+    weightScale: 0.01,
+  });
+  const args = {
+    mu: new Int8Array(n * k).map((_, i) => (i * 37) % 255),
+    muZeroPoint: z,
+    sigma: new Uint8Array(n * k).map((_, i) => (i * 11) % 256),
+    sigmaZeroPoint: z,
+    noiseZeroPoint: z,
+    weightZeroPoint: z,
+    ...m,
+    n,
+    k,
+    bits: 8,
+    key: [1, 2] as [number, number],
+    position: 0,
+  };
+  const peaks: number[] = [];
+  const rates: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    peaks.push((iters * 1536) / cpu(() => native.vpdpbusdPeakGops(iters)));
+    let pack: { dispose?(): void } | undefined;
+    rates.push(
+      (n * k) / cpu(() => (pack = native.nativeKernels.sampleGaussianPacked({ ...args, position: r * 1e6 }))),
+    );
+    pack?.dispose?.();
+  }
+  native.setThreads(2);
+  const peakOps = median(peaks);
+  const samplerRate = median(rates);
+  ctx.note(
+    `the limit of a cell (weights mode, one core) = L x batch x 2 x ${(lenet5Work().macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (${(peakOps / 1e9).toFixed(0)} GOPS) + L x ${(weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios limit_images_per_s_b<batch>_L<L> and qbnn_int8-native_share_of_limit_b<batch>_L<L> = qbnn images/s / that limit.`,
+  );
+  return { peakOps, samplerRate };
+}
 
 function round(x: number): number {
   return Number(x.toPrecision(6));

@@ -1,0 +1,41 @@
+// The limit of Monte Carlo inference on this machine: the integer work at the vpdpbusd peak plus
+// the weight sampling at the fused sampler's rate, both measured in the same run as the cells.
+
+/** LeNet-5 as the Ferianc study defines it (also peers/torch_bnn.py), 1x28x28 input. */
+export const LENET5_LAYERS = [
+  // conv 5x5 pad 2 on 28x28, then 2x2 max pool
+  { kind: 'conv', out: 20, in: 1, k: 5, size: 28 },
+  // conv 5x5 pad 2 on 14x14, then 2x2 max pool
+  { kind: 'conv', out: 50, in: 20, k: 5, size: 14 },
+  { kind: 'linear', out: 500, in: 50 * 7 * 7 },
+  { kind: 'linear', out: 10, in: 500 },
+] as const;
+
+/** Multiply-adds of one image and weights of one Monte Carlo sample. */
+export function lenet5Work(): { macsPerImage: number; weightsPerSample: number } {
+  let macs = 0;
+  let weights = 0;
+  for (const l of LENET5_LAYERS) {
+    const w = l.kind === 'conv' ? l.out * l.in * l.k * l.k : l.out * l.in;
+    weights += w;
+    macs += l.kind === 'conv' ? w * l.size * l.size : w;
+  }
+  return { macsPerImage: macs, weightsPerSample: weights };
+}
+
+/**
+ * Images/s at the limit, weights mode: L samples of the weights (each shared by the batch) and
+ * L x batch forward passes of 2 x macs integer operations.
+ */
+export function limitImagesPerSecond(
+  batch: number,
+  samples: number,
+  work: { macsPerImage: number; weightsPerSample: number },
+  peakOpsPerSecond: number,
+  samplerWeightsPerSecond: number,
+): number {
+  const seconds =
+    (samples * batch * 2 * work.macsPerImage) / peakOpsPerSecond +
+    (samples * work.weightsPerSample) / samplerWeightsPerSecond;
+  return batch / seconds;
+}
