@@ -168,6 +168,8 @@ async function machineLimit(
   if (!native?.vpdpbusdPeakGops(1000)) return undefined;
   native.setThreads(1);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  // CPU time of this thread: the machine's rates, not what other jobs leave of them. (The cells
+  // are wall-clock times, so on a loaded machine the share is understated.)
   const cpu = (fn: () => void) => {
     const t0 = native.threadCpuTime();
     fn();
@@ -212,7 +214,7 @@ async function machineLimit(
   const peakOps = median(peaks);
   const samplerRate = median(rates);
   ctx.note(
-    `the limit of a cell (weights mode, one core) = L x batch x 2 x ${(lenet5Work().macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (${(peakOps / 1e9).toFixed(0)} GOPS) + L x ${(weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios limit_images_per_s_b<batch>_L<L> and qbnn_int8-native_share_of_limit_b<batch>_L<L> = qbnn images/s / that limit.`,
+    `the limit of a cell (weights mode, one core) = L x batch x 2 x ${(lenet5Work().macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(peakOps / 1e9).toFixed(0)} GOPS) + L x ${(weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios limit_images_per_s_b<batch>_L<L> and qbnn_int8-native_share_of_limit_b<batch>_L<L> = qbnn images/s (wall clock) / that limit: understated when the machine is loaded.`,
   );
   return { peakOps, samplerRate };
 }
