@@ -8,6 +8,7 @@ import {
   Flatten,
   Identity,
   Linear,
+  LSTM,
   MaxPool2d,
   type Module,
   ReLU,
@@ -42,6 +43,16 @@ export type LayerSpec = { name?: string } & (
       kernel_size: number | [number, number];
       stride?: number | [number, number];
       padding?: number | [number, number];
+    }
+  | {
+      type: 'LSTM';
+      input_size: number;
+      hidden_size: number;
+      num_layers?: number;
+      bias?: boolean;
+      batch_first?: boolean;
+      /** qbnn's choice of output: every step's hidden state (`sequence`, torch's `output`) or the last. */
+      output?: 'sequence' | 'last';
     }
   | { type: 'Sequential'; layers: LayerSpec[] }
 );
@@ -121,6 +132,17 @@ const LAYERS: Record<string, Builder> = {
       stride: pairOf(s, 'stride', at),
       padding: pairOf(s, 'padding', at),
     }),
+  LSTM: (s, at) => {
+    const output = s.output ?? 'sequence';
+    if (output !== 'sequence' && output !== 'last')
+      fail(`${at}.output`, `expected 'sequence' or 'last', got ${JSON.stringify(output)}`);
+    return new LSTM(num(s, 'input_size', at) as number, num(s, 'hidden_size', at) as number, {
+      numLayers: num(s, 'num_layers', at, true),
+      bias: bool(s, 'bias', at),
+      batchFirst: bool(s, 'batch_first', at),
+      output,
+    });
+  },
   Sequential: (s, at) => sequential(s.layers, `${at}.layers`),
 };
 

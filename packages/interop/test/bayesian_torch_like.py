@@ -59,10 +59,12 @@ class _Variational(nn.Module):
         mu_b = self.mu_bias
         if MEAN_MODE["on"]:
             return self._op(x, self._mu(), mu_b), 0
-        eps = getattr(self, f"eps_{self._kind}").normal_()
+        # fresh noise tensors (Bayesian-Torch refills its eps buffers through .data, which hides
+        # the in-place update from autograd; a new tensor gives the same samples and honest gradients)
+        eps = torch.randn_like(getattr(self, f"eps_{self._kind}"))
         bias = None
         if mu_b is not None:
-            bias = mu_b + softplus(self.rho_bias) * self.eps_bias.normal_()
+            bias = mu_b + softplus(self.rho_bias) * torch.randn_like(self.eps_bias)
         if not self._flipout:
             return self._op(x, self._mu() + self._sigma() * eps, bias), self.kl_loss()
         out = self._op(x, self._mu(), mu_b)

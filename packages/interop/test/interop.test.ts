@@ -49,13 +49,6 @@ def dump(name, obj):
         json.dump(obj, fh)
 def flat(t):
     return t.detach().reshape(-1).tolist()
-`;
-
-describe.runIf(haveTorch())('Bayesian-Torch and PyTorch models into qbnn', () => {
-  beforeAll(async () => {
-    await initBackend({ log: () => {} });
-    python(`${PRELUDE}
-torch.manual_seed(0)
 class LeNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -72,6 +65,22 @@ class LeNet(nn.Module):
         x, k = self.fc1(x); kl = kl + k
         x, k = self.fc2(F.relu(x)); kl = kl + k
         return x, kl
+class Regressor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = LSTMReparameterization(1, 12, posterior_rho_init=-2.0)
+        self.fc = LinearReparameterization(12, 1, posterior_rho_init=-2.0)
+    def forward(self, x):
+        seq, _, kl = self.lstm(x)
+        y, kl2 = self.fc(seq[:, -1, :])
+        return y, kl + kl2
+`;
+
+describe.runIf(haveTorch())('Bayesian-Torch and PyTorch models into qbnn', () => {
+  beforeAll(async () => {
+    await initBackend({ log: () => {} });
+    python(`${PRELUDE}
+torch.manual_seed(0)
 net = LeNet()
 # a few ELBO steps (cross-entropy + KL / N) on synthetic digits, as a training script does
 xs, ys = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
@@ -118,6 +127,27 @@ torch.save({"epoch": 3, "model_state_dict": plain.state_dict()}, f"{OUT}/plain.p
 x = torch.randn(3, 2, 6, 6)
 with torch.no_grad():
     dump("plain.json", {"x": flat(x), "y": flat(plain(x))})
+
+# a small Bayesian LSTM regressor: next value of a noisy sine from 8 past values
+torch.manual_seed(3)
+reg = Regressor()
+t = torch.arange(200, dtype=torch.float32) * 0.3
+series = torch.sin(t) + 0.05 * torch.randn(200)
+xs = torch.stack([series[i:i + 8] for i in range(180)]).unsqueeze(-1)
+ys = series[8:188].unsqueeze(-1)
+opt = torch.optim.Adam(reg.parameters(), 1e-2)
+for step in range(30):
+    pred, kl = reg(xs)
+    loss = F.mse_loss(pred, ys) + kl / 180 / 100
+    opt.zero_grad(); loss.backward(); opt.step()
+torch.save(reg.state_dict(), f"{OUT}/lstm.pt")
+x = xs[:4]
+with torch.no_grad():
+    MEAN_MODE["on"] = True
+    mean = reg(x)[0]
+    MEAN_MODE["on"] = False
+    samples = [flat(reg(x)[0]) for _ in range(400)]
+dump("lstm.json", {"x": flat(x), "mean": flat(mean), "samples": samples, "mse": F.mse_loss(mean, ys[:4]).item()})
 `);
   });
 
@@ -162,6 +192,25 @@ with torch.no_grad():
     model.seedAll(3);
     const x = tf.tensor(ref.x, [4, 6]);
     const z = maxZ(moments(draws(model, x, 'flipout', 2000)), moments(ref.samples));
+    expect(z.mean).toBeLessThan(4.5);
+    expect(z.variance).toBeLessThan(4.5);
+    model.dispose();
+  });
+
+  it('an LSTM regressor (LSTMReparameterization): mean within 1e-4, per-step weight samples with the torch moments', () => {
+    const ref = jsonOf('lstm.json');
+    const arch = {
+      layers: [
+        { name: 'lstm', type: 'LSTM', input_size: 1, hidden_size: 12, batch_first: true, output: 'last' },
+        { name: 'fc', type: 'Linear', in_features: 12, out_features: 1 },
+      ],
+    } as never;
+    const { model, bayesianTorchLayers } = importTorch(bytesOf('lstm.pt'), arch, { mode: 'mean' });
+    expect(bayesianTorchLayers).toEqual(['lstm', 'fc']);
+    const x = tf.tensor(ref.x, [4, 8, 1]);
+    expect(maxAbsDiff(tf.tidy(() => model.eval().apply(x)).dataSync(), ref.mean)).toBeLessThan(1e-4);
+    model.seedAll(5);
+    const z = maxZ(moments(draws(model, x, 'weights', 400)), moments(ref.samples));
     expect(z.mean).toBeLessThan(4.5);
     expect(z.variance).toBeLessThan(4.5);
     model.dispose();
@@ -229,13 +278,25 @@ with torch.no_grad():
     const x = tf.tensor(ref.x, [3, 1, 28, 28]);
     expect(maxAbsDiff(tf.tidy(() => model.eval().apply(x)).dataSync(), ref.mean)).toBeLessThan(1e-4);
     await exportTorch(model, join(dir, 'lenet-export.safetensors'));
+    const lstm = importTorch(bytesOf('lstm.pt'), {
+      layers: [
+        { name: 'lstm', type: 'LSTM', input_size: 1, hidden_size: 12, batch_first: true, output: 'last' },
+        { name: 'fc', type: 'Linear', in_features: 12, out_features: 1 },
+      ],
+    });
+    await exportTorch(lstm.model, join(dir, 'lstm-export.safetensors'));
+    // torch loads the exports strictly into fresh modules and reproduces the mean-mode outputs
     const out = python(`${PRELUDE}
-sd = read_safetensors(f"{OUT}/lenet-export.safetensors")
-orig = torch.load(f"{OUT}/lenet.pt")
-assert sorted(sd) == sorted(orig), (sorted(sd), sorted(orig))
-print(max((sd[k] - orig[k]).abs().max().item() for k in sd))
+MEAN_MODE["on"] = True
+for name, net, shape in [("lenet", LeNet(), [3, 1, 28, 28]), ("lstm", Regressor(), [4, 8, 1])]:
+    net.load_state_dict(read_safetensors(f"{OUT}/{name}-export.safetensors"), strict=True)
+    x = torch.tensor(json.load(open(f"{OUT}/{name}.json"))["x"]).reshape(shape)
+    ref = torch.tensor(json.load(open(f"{OUT}/{name}.json"))["mean"])
+    with torch.no_grad():
+        print((net(x)[0].reshape(-1) - ref).abs().max().item())
 `);
-    expect(Number(out.trim())).toBe(0);
+    expect(out.trim().split('\n').map(Number)).toEqual([0, 0]);
+    lstm.model.dispose();
     imported.model.dispose();
     model.dispose();
   });

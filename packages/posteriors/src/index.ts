@@ -14,6 +14,7 @@ export * from './init.js';
 export * from './kl.js';
 export * from './layers.js';
 export * from './locscale.js';
+export * from './lstm.js';
 export * from './math.js';
 export * from './mcdropout.js';
 export * from './model.js';

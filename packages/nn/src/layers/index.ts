@@ -13,5 +13,14 @@ export {
   pair,
 } from './conv.js';
 export { Linear, type LinearOptions, linear } from './linear.js';
+export {
+  fromTimeMajor,
+  LSTM,
+  type LstmLayout,
+  type LstmOptions,
+  type LstmOutput,
+  lstmRecurrence,
+  toTimeMajor,
+} from './lstm.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './norm.js';
 export { AvgPool2d, GlobalAvgPool2d, MaxPool2d, type Pool2dOptions } from './pool.js';
