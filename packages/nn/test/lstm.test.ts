@@ -89,8 +89,8 @@ describe('LSTM', () => {
     const x = T(inputs[0]);
     const vars = names.map((k) => lstm.param(k));
     const { grads } = tf.variableGrads(() => tf.sum(tf.mul(lstm.apply(x), rt)) as tf.Scalar, vars);
-    names.forEach((k, i) => {
-      expectClose(grads[vars[i].name].dataSync(), fdGrad(ref, inputs, i + 1, r), 2e-3, 2e-3);
+    vars.forEach((v, i) => {
+      expectClose(grads[v.name].dataSync(), fdGrad(ref, inputs, i + 1, r), 2e-3, 2e-3);
     });
     const gx = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(lstm.apply(xi), rt)))(x);
     expectClose(gx.dataSync(), fdGrad(ref, inputs, 0, r), 2e-3, 2e-3);
