@@ -1,8 +1,9 @@
 import { referenceKernels as js, type Pool2dSpec, qconv2dPool, qpool2d } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
+import { int, rng, sameBytes } from '../../core/test/kernel-cases.js';
 import { addon } from '../src/binding.js';
 import { nativeKernels as nat, nativeAvailable, setIsa, setThreads } from '../src/index.js';
-import { int, paths, rng, sameBytes } from './helpers.js';
+import { paths } from './helpers.js';
 
 function poolSpec(r: () => number): Pool2dSpec {
   const kh = int(r, 1, 3);
