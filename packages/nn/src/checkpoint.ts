@@ -1,17 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { readRegularFile, writeFileAtomic } from './files.js';
 import type { Module, StateDict } from './module.js';
 import {
   decodeSafetensors,
   type EncodeOptions,
   encodeSafetensors,
+  headerLength,
   type SafeTensor,
   type SafetensorsFile,
 } from './safetensors.js';
-import { buildModel } from './zoo/registry.js';
+import { buildModel, type CheckpointContents } from './zoo/registry.js';
 
 /** Metadata keys qbnn writes into model checkpoints. */
 export const META_FORMAT = 'qbnn.format';
@@ -57,28 +56,6 @@ export function safeToTensor(name: string, t: SafeTensor): tf.Tensor {
   }
 }
 
-/**
- * Writes `bytes` to `path` atomically: a temporary file in the same directory is written and
- * fsynced, then renamed over `path`. An interrupted write leaves `path` as it was.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let ok = false;
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    ok = true;
-  } finally {
-    if (!ok) await unlink(tmp).catch(() => undefined);
-  }
-}
-
 /** Tensors accepted by {@link saveSafetensors}: safetensors entries or tfjs tensors. */
 export type TensorsToSave = Record<string, SafeTensor | tf.Tensor>;
 
@@ -98,9 +75,28 @@ export async function saveSafetensors(
   await writeFileAtomic(path, encodeSafetensors(toSafeMap(tensors), metadata, opts));
 }
 
-/** Reads and validates a safetensors file (see {@link decodeSafetensors}). */
+/** Largest safetensors file read: 4 GiB - 1, the largest byte array of this runtime. */
+const MAX_FILE_BYTES = 2 ** 32 - 1;
+
+/**
+ * Reads a safetensors file's bytes: a regular file only (a FIFO, a device or a directory is an
+ * ERR_ARG before any read), its header length checked against the file's size and the header
+ * limit from the first 8 bytes, and never more bytes read than the size seen at open.
+ */
+export async function readSafetensorsFile(path: string, what = 'safetensors file'): Promise<Uint8Array> {
+  return readRegularFile(path, {
+    what,
+    maxBytes: MAX_FILE_BYTES,
+    headBytes: 8,
+    checkHead: (head, size) => {
+      headerLength(head, size);
+    },
+  });
+}
+
+/** Reads and validates a safetensors file (see {@link readSafetensorsFile} and {@link decodeSafetensors}). */
 export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
-  return decodeSafetensors(new Uint8Array(await readFile(path)));
+  return decodeSafetensors(await readSafetensorsFile(path));
 }
 
 /** Options of {@link save} and {@link serializeModel}. */
@@ -159,6 +155,9 @@ export function deserializeModel<M extends Module = Module>(
     } catch {
       throw new QbnnError('ERR_FORMAT', `checkpoint: metadata ${META_CONFIG} is not valid JSON`);
     }
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+      throw new QbnnError('ERR_FORMAT', `checkpoint: metadata ${META_CONFIG} is not a JSON object`);
+    }
   }
   let model = opts.model;
   const built = model === undefined;
@@ -169,7 +168,12 @@ export function deserializeModel<M extends Module = Module>(
         `checkpoint has no ${META_ARCH} metadata: pass the model to load into`,
       );
     }
-    model = buildModel(arch, config ?? {}) as M;
+    const contents: CheckpointContents = {
+      tensors: Object.fromEntries(
+        Object.entries(file.tensors).map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape }]),
+      ),
+    };
+    model = buildModel(arch, config ?? {}, contents) as M;
   }
   const state: StateDict = {};
   try {
@@ -186,13 +190,14 @@ export function deserializeModel<M extends Module = Module>(
 
 /**
  * Loads a checkpoint written by {@link save}. Without `opts.model`, the model is rebuilt from the
- * file's `qbnn.arch` / `qbnn.config` through the architecture registry. The file is fully
- * validated (see {@link decodeSafetensors}) and the state dict checked key by key for shape and
+ * file's `qbnn.arch` / `qbnn.config` through the architecture registry. The file is read as
+ * {@link readSafetensorsFile} reads it (regular files only, header length checked first), fully
+ * validated (see {@link decodeSafetensors}), and the state dict checked key by key for shape and
  * dtype before anything is assigned.
  */
 export async function load<M extends Module = Module>(
   path: string,
   opts: LoadOptions<M> = {},
 ): Promise<LoadedModel<M>> {
-  return deserializeModel(new Uint8Array(await readFile(path)), opts);
+  return deserializeModel(await readSafetensorsFile(path, 'checkpoint'), opts);
 }

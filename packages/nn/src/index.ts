@@ -14,6 +14,7 @@ export {
   META_ARCH,
   META_CONFIG,
   META_FORMAT,
+  readSafetensorsFile,
   type SaveOptions,
   safeToTensor,
   save,
@@ -21,8 +22,15 @@ export {
   serializeModel,
   type TensorsToSave,
   tensorToSafe,
-  writeFileAtomic,
 } from './checkpoint.js';
+export {
+  type ReadFileOptions,
+  readRegularFile,
+  removeStaleTempFiles,
+  STALE_TEMP_MS,
+  type WriteFileOptions,
+  writeFileAtomic,
+} from './files.js';
 export { kaimingUniformBound, type SeedLike, toRng, uniformInit } from './init.js';
 export { checkClassLabels, checkInputBatch, checkPositiveInteger } from './inputs.js';
 export * from './layers/index.js';

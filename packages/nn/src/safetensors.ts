@@ -176,6 +176,23 @@ export function encodeSafetensors(
   return out;
 }
 
+/**
+ * The header length N of a safetensors file from its first 8 bytes, checked against the file's
+ * real size and {@link MAX_HEADER_BYTES} before the header is read (ERR_FORMAT otherwise).
+ * File readers call it on the first bytes alone, so an absurd N never sizes a read.
+ */
+export function headerLength(head: Uint8Array, fileSize: number): number {
+  if (head.length < 8 || fileSize < 8) {
+    fail(`truncated: ${fileSize} bytes, the header length alone needs 8`);
+  }
+  const n64 = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const n = Number(n64);
+  if (n < 2) fail(`header length ${n} is too small`);
+  if (8 + n > fileSize) fail(`truncated: header length ${n} but only ${fileSize - 8} bytes follow`);
+  return n;
+}
+
 interface Entry {
   name: string;
   dtype: SafeDtype;
@@ -193,12 +210,10 @@ interface Entry {
  */
 export function decodeSafetensors(buf: Uint8Array): SafetensorsFile {
   checkLe();
-  if (buf.length < 8) fail(`truncated: ${buf.length} bytes, the header length alone needs 8`);
-  const n64 = new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  const n = Number(n64);
-  if (n < 2) fail(`header length ${n} is too small`);
-  if (8 + n > buf.length) fail(`truncated: header length ${n} but only ${buf.length - 8} bytes follow`);
+  if (!(buf instanceof Uint8Array)) {
+    throw new QbnnError('ERR_ARG', `safetensors: the input must be a Uint8Array, got ${String(buf)}`);
+  }
+  const n = headerLength(buf, buf.length);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n));

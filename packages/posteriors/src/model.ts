@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import { checkInputBatch, checkPositiveInteger, type Module } from '@qbnn/nn';
+import { type CheckpointContents, checkInputBatch, checkPositiveInteger, type Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { linkVariance, type VarianceLink } from './elbo.js';
 import { BayesLayer } from './layers.js';
@@ -61,6 +61,40 @@ export function ensembleSize(model: Module): number {
     throw new QbnnError('ERR_SHAPE', `ensemble layers hold different member counts: ${sizes.join(', ')}`);
   }
   return sizes[0];
+}
+
+/**
+ * Allocates in every ensemble layer (SGHMC) exactly the members a checkpoint holds for it, so
+ * the saved ensemble then loads with `loadStateDict`. The count is read from the file's tensors
+ * (`<layer path>.member<k>_weight`, k = 0 .. K-1), never from a number in its metadata: a
+ * config claiming 1e9 members cannot allocate what the file does not hold. Returns the largest
+ * K. Call it on a freshly built model (empty ensembles), before loading the state.
+ * @throws QbnnError ERR_FORMAT if a layer's members are not numbered 0 .. K-1.
+ */
+export function reserveEnsemble(model: Module, contents: CheckpointContents): number {
+  const found = new Map<string, number[]>();
+  for (const key of Object.keys(contents.tensors)) {
+    const m = /^(?:(.*)\.)?member(\d+)_weight$/.exec(key);
+    if (!m) continue;
+    const list = found.get(m[1] ?? '') ?? [];
+    list.push(Number(m[2]));
+    found.set(m[1] ?? '', list);
+  }
+  let most = 0;
+  for (const [path, layer] of bayesLayers(model)) {
+    const posterior = layer.posterior as { reserveMembers?: (n: number) => void };
+    const ks = (found.get(path) ?? []).sort((a, b) => a - b);
+    if (!posterior.reserveMembers || ks.length === 0) continue;
+    if (ks.some((k, i) => k !== i)) {
+      throw new QbnnError(
+        'ERR_FORMAT',
+        `checkpoint: the members of layer '${path}' are not numbered 0..${ks.length - 1} (found ${ks.slice(0, 8).join(', ')}${ks.length > 8 ? ', ...' : ''})`,
+      );
+    }
+    posterior.reserveMembers(ks.length);
+    most = Math.max(most, ks.length);
+  }
+  return most;
 }
 
 /** Makes every ensemble layer use member `i` (null: the chain's current weights). */

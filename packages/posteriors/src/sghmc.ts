@@ -102,6 +102,9 @@ export class SghmcPosterior implements Posterior {
    * `loadStateDict`). Only on an empty ensemble.
    */
   reserveMembers(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new QbnnError('ERR_ARG', `sghmc: reserveMembers(n) needs an integer n >= 0, got ${String(n)}`);
+    }
     if (this.members.length > 0)
       throw new QbnnError('ERR_ARG', 'sghmc: reserveMembers needs an empty ensemble');
     for (let k = 0; k < n; k++) this.collect();

@@ -20,5 +20,6 @@ export {
   architectureRegistry,
   architectures,
   buildModel,
+  type CheckpointContents,
   registerArchitecture,
 } from './registry.js';

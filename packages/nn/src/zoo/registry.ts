@@ -3,11 +3,22 @@ import type { Module } from '../module.js';
 import { lenet5, regressionMlp, resnet18 } from './models.js';
 
 /**
+ * What a checkpoint holds, handed to an {@link ArchBuilder} that rebuilds a model from it: the
+ * name, dtype and shape of every tensor in the file. A config read from a file is untrusted: a
+ * builder checks the sizes it takes from the config (widths, ensemble members) against these
+ * before allocating anything.
+ */
+export interface CheckpointContents {
+  tensors: Readonly<Record<string, { readonly dtype: string; readonly shape: readonly number[] }>>;
+}
+
+/**
  * Builds a model from a JSON-serialisable config (the config is stored in checkpoints, so it
  * must survive `JSON.stringify`). A builder may close over a layer factory: @qbnn/posteriors can
- * register `'lenet5-gaussian'` building `lenet5` with Bayesian layers.
+ * register `'lenet5-gaussian'` building `lenet5` with Bayesian layers. When the model is rebuilt
+ * from a checkpoint, `contents` describes the file's tensors (see {@link CheckpointContents}).
  */
-export type ArchBuilder = (config: Record<string, unknown>) => Module;
+export type ArchBuilder = (config: Record<string, unknown>, contents?: CheckpointContents) => Module;
 
 /** The architecture registry (a core `Registry`): name to builder. */
 export const architectureRegistry = new Registry<ArchBuilder>('architecture');
@@ -24,9 +35,16 @@ export function architectures(): string[] {
   return architectureRegistry.list().sort();
 }
 
-/** Builds a registered architecture (ERR_UNKNOWN for an unknown name). */
-export function buildModel(name: string, config: Record<string, unknown> = {}): Module {
-  return architectureRegistry.get(name)(config);
+/**
+ * Builds a registered architecture (ERR_UNKNOWN for an unknown name). `contents`, when the model
+ * is rebuilt from a checkpoint, lets the builder check its config against the file.
+ */
+export function buildModel(
+  name: string,
+  config: Record<string, unknown> = {},
+  contents?: CheckpointContents,
+): Module {
+  return architectureRegistry.get(name)(config, contents);
 }
 
 const seedOf = (c: Record<string, unknown>) => (typeof c.seed === 'number' ? c.seed : 0);
