@@ -1,4 +1,4 @@
-import { referenceKernels } from '@qbnn/core';
+import { type GemmOutput, referenceKernels } from '@qbnn/core';
 import { afterAll, describe, test } from 'vitest';
 import {
   convCase,
@@ -33,6 +33,30 @@ describe.skipIf(!nativeAvailable)('qconv2d is bit-identical to the JS reference'
       zooConvs(nat, js, path);
     });
   }
+  test('requantisation saturates exactly when acc x multiplier is far outside the int32 range', () => {
+    const r = rng(5);
+    for (const path of paths()) {
+      setIsa(path as never);
+      for (const scale of [1e-9, 1e-4, 3e8]) {
+        const w = Int8Array.from({ length: 16 * 72 }, () => int(r, -128, 127));
+        const args = {
+          x: Uint8Array.from({ length: 2 * 8 * 36 }, () => int(r, 0, 255)),
+          xShape: [2, 8, 6, 6] as [number, number, number, number],
+          xScale: 0.5,
+          xZeroPoint: 100,
+          wShape: [16, 8, 3, 3] as [number, number, number, number],
+          wScale: 0.5,
+          padding: [1, 1] as [number, number],
+          output: { kind: 'u8', scale, zeroPoint: 7, relu: scale > 1 } as GemmOutput,
+        };
+        const want = js.qconv2d({ ...args, w: js.packWeights(w, 16, 72, 0) });
+        const got = nat.qconv2d({ ...args, w: nat.packWeights(w, 16, 72, 0) });
+        sameBytes(got, want, `${path} scale ${scale}`);
+      }
+    }
+    setIsa('best');
+  });
+
   test('results do not depend on the thread count', () => {
     setIsa('best');
     for (let s = 1; s <= 6; s++) {

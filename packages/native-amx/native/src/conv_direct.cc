@@ -124,15 +124,12 @@ inline void epilogue(const ConvDirectArgs& a, __m512i acc, double mult, void* ou
     _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, mask, f);
     return;
   }
-  // Clamping v to +-2^30 first keeps the conversion exact and in range and changes no result
-  // (the output saturates long before); the conversion rounds half to even (the MXCSR default
-  // is not relied on: the rounding is in the instruction).
+  // Clamping v to 2^30 from above keeps the conversion exact and changes no result (the output
+  // saturates long before); below -2^31 the conversion gives INT_MIN, which the clamp to `lo`
+  // takes care of. The conversion rounds half to even (in the instruction, not from MXCSR).
   const __m512d big = _mm512_set1_pd(1073741824.0);
-  const __m512d nbig = _mm512_set1_pd(-1073741824.0);
-  const __m256i qlo =
-      _mm512_cvt_roundpd_epi32(_mm512_min_pd(_mm512_max_pd(vlo, nbig), big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256i qhi =
-      _mm512_cvt_roundpd_epi32(_mm512_min_pd(_mm512_max_pd(vhi, nbig), big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256i qlo = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vlo, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256i qhi = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vhi, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(qlo), qhi, 1), _mm512_set1_epi32(a.zo));
   q = _mm512_max_epi32(q, _mm512_set1_epi32(a.relu ? a.zo : 0));
   _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, mask, _mm512_cvtusepi32_epi8(q));
