@@ -5,7 +5,7 @@
 import { Rng } from '@qbnn/core';
 import { Linear, lenet5, type Module, ReLU, resnet18, Sequential } from '@qbnn/nn';
 import { BayesConv2d, BayesLinear, dnnToBnn, type SghmcPosterior } from '@qbnn/posteriors';
-import { calibrate, convert, defaultQConfig, prepare, type QuantizedModel } from '@qbnn/qat';
+import { defaultQConfig, type QuantizedModel, quantize } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
 
 export type ModelName = 'mlp' | 'lenet5' | 'resnet18';
@@ -100,11 +100,18 @@ export function inputTensor(name: ModelName, batch: number, seed = 1): tf.Tensor
  * integer engine, at `weightBits` (activations 8 bits). Consumes `model`.
  */
 export async function quantizeModel(name: ModelName, model: Module, weightBits = 8): Promise<QuantizedModel> {
-  prepare(model, defaultQConfig({ weightBits }));
   const batches = [inputTensor(name, 8, 11), inputTensor(name, 8, 12)];
-  await calibrate(model, batches, { passes: 2 });
-  for (const b of batches) b.dispose();
-  return convert(model, { inputShape: INPUT_SHAPE[name] });
+  try {
+    return await quantize(model, {
+      mode: 'ptq',
+      data: batches,
+      qconfig: defaultQConfig({ weightBits }),
+      inputShape: INPUT_SHAPE[name],
+      passes: 2,
+    });
+  } finally {
+    for (const b of batches) b.dispose();
+  }
 }
 
 /** Whether the fp32 path (posteriors' predict) supports a sampling mode for a posterior. */

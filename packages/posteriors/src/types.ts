@@ -49,15 +49,23 @@ export interface LayerOp {
 }
 
 /**
+ * The name of a quantisation point of weight sampling (DESIGN.md section 3): `mu`, `sigma`
+ * (= softplus(rho)), `noise` (sigma * xi), `weight` (the sample), or a plugin's own point. Posteriors
+ * report these to the {@link SampleHook}; @qbnn/qat observes and fake-quantises them and its integer
+ * forms read their parameters under the same names.
+ */
+export type QuantPoint = 'mu' | 'sigma' | 'noise' | 'weight' | (string & {});
+
+/**
  * A tensor hook called at named points of weight sampling, the seam quantisation-aware
  * training uses to insert fake-quantisers (DESIGN.md section 3: after mu, after
  * softplus(rho), on eps * sigma, on the sampled weight). Returning the input unchanged is a
  * no-op.
  *
- * @param point - `mu`, `sigma`, `noise` (sigma * xi), `weight` (the sample), or a plugin point.
+ * @param point - the {@link QuantPoint}.
  * @param param - which tensor: `weight` or `bias`.
  */
-export type SampleHook = (point: string, param: 'weight' | 'bias', t: tf.Tensor) => tf.Tensor;
+export type SampleHook = (point: QuantPoint, param: 'weight' | 'bias', t: tf.Tensor) => tf.Tensor;
 
 /** One draw (or the mean) of a layer's weight and bias. */
 export interface WeightSample {

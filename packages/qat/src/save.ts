@@ -1,3 +1,4 @@
+import './forms/builtins.js';
 import { QbnnError } from '@qbnn/core';
 import {
   decodeSafetensors,
@@ -7,9 +8,10 @@ import {
   type SafetensorsFile,
   writeFileAtomic,
 } from '@qbnn/nn';
+import type { QLayerSpec, QOp } from './engine/ir.js';
 import { QuantizedModel } from './engine/quantized-model.js';
-import type { FixedWeights, LayerWeights, QLayerSpec, QOp } from './engine/types.js';
-import type { QParams } from './spec.js';
+import { getIntegerForm } from './forms/registry.js';
+import type { StoredTensor, TensorSource } from './forms/types.js';
 
 /** Metadata key of the format tag, and of the JSON description of the ops. */
 export const QMODEL_FORMAT_KEY = 'qbnn.qat.format';
@@ -17,38 +19,10 @@ export const QMODEL_FORMAT = 'qbnn-qat/1';
 export const QMODEL_OPS_KEY = 'qbnn.qat.ops';
 export const QMODEL_INPUT_KEY = 'qbnn.qat.input_shape';
 
-interface QParamsJson {
-  scale: number[];
-  zeroPoint: number[];
-  bits: number;
-  signed: boolean;
-  axis?: number;
-}
-
-const pj = (p: QParams): QParamsJson => ({
-  scale: Array.from(p.scale),
-  zeroPoint: Array.from(p.zeroPoint),
-  bits: p.bits,
-  signed: p.signed,
-  ...(p.axis !== undefined ? { axis: p.axis } : {}),
-});
-
-const pp = (j: QParamsJson): QParams => ({
-  scale: Float64Array.from(j.scale),
-  zeroPoint: Int32Array.from(j.zeroPoint),
-  bits: j.bits,
-  signed: j.signed,
-  axis: j.axis,
-});
-
-function t(dtype: SafeTensor['dtype'], shape: number[], data: SafeTensor['data']): SafeTensor {
-  return { dtype, shape, data };
-}
-
 /**
- * A quantised model as safetensors bytes: integer tensors stored as I8 (weights, means) and U8
- * (standard deviations), float biases as F32, and every quantisation parameter (scales, zero
- * points, bit widths, the layer geometry and activation params) as JSON in the metadata.
+ * A quantised model as safetensors bytes: each layer's integer form writes its tensors (I8
+ * weights and means, U8 standard deviations, F32 biases) under `<index>:<path>.`, and the ops
+ * with every quantisation parameter and the forms' own JSON go to the metadata.
  */
 export function serializeQuantized(qm: QuantizedModel): Uint8Array {
   const tensors: Record<string, SafeTensor> = {};
@@ -60,33 +34,15 @@ export function serializeQuantized(qm: QuantizedModel): Uint8Array {
       if (op.op !== 'layer') return op;
       const l = op.layer;
       const key = `${i}:${l.path}`;
-      const fixedJson = (f: FixedWeights, prefix: string) => {
-        tensors[`${prefix}.weight`] = t('I8', [l.n, l.k], f.w);
-        if (f.bias) tensors[`${prefix}.bias`] = t('F32', [l.n], f.bias);
-        return { kind: 'fixed', wq: pj(f.wq), bias: f.bias !== undefined };
-      };
-      const w = l.weights;
-      let weights: unknown;
-      if (w.kind === 'fixed') weights = fixedJson(w, key);
-      else if (w.kind === 'ensemble')
-        weights = { kind: 'ensemble', members: w.members.map((m, j) => fixedJson(m, `${key}.member${j}`)) };
-      else {
-        tensors[`${key}.mu`] = t('I8', [l.n, l.k], w.mu);
-        tensors[`${key}.sigma`] = t('U8', [l.n, l.k], w.sigma);
-        if (w.bias) {
-          tensors[`${key}.bias_mu`] = t('F32', [l.n], w.bias.mu);
-          tensors[`${key}.bias_sigma`] = t('F32', [l.n], w.bias.sigma);
-        }
-        weights = {
-          kind: w.kind,
-          muQ: pj(w.muQ),
-          sigmaQ: pj(w.sigmaQ),
-          noiseQ: pj(w.noiseQ),
-          weightQ: pj(w.weightQ),
-          bias: w.bias !== undefined,
-        };
-      }
-      return { op: 'layer', key, layer: { ...l, weights } };
+      const form = getIntegerForm(l.weights.kind);
+      const json = form.save(
+        l.weights,
+        (name: string, t: StoredTensor) => {
+          tensors[`${key}.${name}`] = t as SafeTensor;
+        },
+        { n: l.n, k: l.k },
+      );
+      return { op: 'layer', key, layer: { ...l, weights: { ...json, kind: form.kind } } };
     });
   const ops = mapOps(qm.ops);
   return encodeSafetensors(tensors, {
@@ -106,20 +62,21 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       `not a quantised qbnn model (metadata ${QMODEL_FORMAT_KEY} = ${meta[QMODEL_FORMAT_KEY]})`,
     );
   }
-  const get = (name: string, dtype: SafeTensor['dtype']) => {
-    const x = file.tensors[name];
-    if (!x) throw new QbnnError('ERR_FORMAT', `quantised model: missing tensor '${name}'`);
-    if (x.dtype !== dtype)
-      throw new QbnnError('ERR_FORMAT', `quantised model: '${name}' is ${x.dtype}, expected ${dtype}`);
-    return x.data;
-  };
-  type FixedJson = { kind: 'fixed'; wq: QParamsJson; bias: boolean };
-  const fixed = (j: FixedJson, prefix: string): FixedWeights => ({
-    kind: 'fixed',
-    w: get(`${prefix}.weight`, 'I8') as Int8Array,
-    wq: pp(j.wq),
-    bias: j.bias ? (get(`${prefix}.bias`, 'F32') as Float32Array) : undefined,
-  });
+  const tensorsOf = (prefix: string): TensorSource =>
+    ((name: string, dtype: StoredTensor['dtype'], length: number) => {
+      const full = `${prefix}.${name}`;
+      const x = file.tensors[full];
+      if (!x) throw new QbnnError('ERR_FORMAT', `quantised model: missing tensor '${full}'`);
+      if (x.dtype !== dtype)
+        throw new QbnnError('ERR_FORMAT', `quantised model: '${full}' is ${x.dtype}, expected ${dtype}`);
+      if (x.data.length !== length) {
+        throw new QbnnError(
+          'ERR_FORMAT',
+          `quantised model: '${full}' holds ${x.data.length} values, expected ${length}`,
+        );
+      }
+      return x.data;
+    }) as TensorSource;
   type RawOp = { op: string; key?: string; layer?: unknown; body?: RawOp[]; shortcut?: RawOp[] };
   const raw = JSON.parse(meta[QMODEL_OPS_KEY] ?? '[]') as RawOp[];
   const mapOps = (list: RawOp[]): QOp[] =>
@@ -134,30 +91,8 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       if (op.op !== 'layer') return op as unknown as QOp;
       const { key, layer } = op as { key: string; layer: QLayerSpec & { weights: Record<string, unknown> } };
       const wj = layer.weights as Record<string, unknown>;
-      let weights: LayerWeights;
-      if (wj.kind === 'fixed') weights = fixed(wj as unknown as FixedJson, key);
-      else if (wj.kind === 'ensemble') {
-        weights = {
-          kind: 'ensemble',
-          members: (wj.members as FixedJson[]).map((m, j) => fixed(m, `${key}.member${j}`)),
-        };
-      } else if (wj.kind === 'gaussian' || wj.kind === 'radial') {
-        weights = {
-          kind: wj.kind,
-          mu: get(`${key}.mu`, 'I8') as Int8Array,
-          sigma: get(`${key}.sigma`, 'U8') as Uint8Array,
-          muQ: pp(wj.muQ as QParamsJson),
-          sigmaQ: pp(wj.sigmaQ as QParamsJson),
-          noiseQ: pp(wj.noiseQ as QParamsJson),
-          weightQ: pp(wj.weightQ as QParamsJson),
-          bias: wj.bias
-            ? {
-                mu: get(`${key}.bias_mu`, 'F32') as Float32Array,
-                sigma: get(`${key}.bias_sigma`, 'F32') as Float32Array,
-              }
-            : undefined,
-        };
-      } else throw new QbnnError('ERR_FORMAT', `quantised model: unknown weight kind '${String(wj.kind)}'`);
+      const form = getIntegerForm(String(wj.kind));
+      const weights = form.load(wj, tensorsOf(key), { n: layer.n, k: layer.k });
       return { op: 'layer', layer: { ...layer, weights } };
     });
   const ops = mapOps(raw);

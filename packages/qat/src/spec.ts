@@ -1,4 +1,18 @@
 /**
+ * The quantisation vocabulary of @qbnn/qat (DESIGN.md section 2: `f = scale * (q - zeroPoint)`):
+ *
+ * - {@link ObserverSpec}: HOW a tensor is quantised (bits, signedness, symmetry, channel axis);
+ *   what a qconfig resolves to and an observer is built for.
+ * - {@link QParams}: the parameters one tensor WAS given, per tensor (arrays of length 1) or per
+ *   channel; weights and every weight-side point (mu, sigma, noise, ...) carry these.
+ * - {@link QuantParams} (core's): per-tensor parameters as scalars; activations carry these (they
+ *   are always per tensor and unsigned u8).
+ */
+import type { QuantParams } from '@qbnn/core';
+
+export type { QuantParams };
+
+/**
  * How one tensor is quantised: bit width, signedness, symmetry and granularity.
  * Weights are signed (s8 storage) and activations unsigned (u8 storage) by default.
  */
@@ -23,12 +37,14 @@ export interface QParams {
   axis?: number;
 }
 
-/** Parameter of channel `c` (per-tensor params broadcast). */
-export function scaleAt(p: QParams, c: number): number {
-  return p.scale.length === 1 ? p.scale[0] : p.scale[c];
+/** Per-channel scales of length n from per-tensor or per-channel params. */
+export function channelScales(p: QParams, n: number): Float64Array {
+  if (p.scale.length === n) return p.scale;
+  return new Float64Array(n).fill(p.scale[0]);
 }
 
-/** Zero point of channel `c` (per-tensor params broadcast). */
-export function zeroPointAt(p: QParams, c: number): number {
-  return p.zeroPoint.length === 1 ? p.zeroPoint[0] : p.zeroPoint[c];
+/** Per-channel zero points of length n from per-tensor or per-channel params. */
+export function channelZeroPoints(p: QParams, n: number): Int32Array {
+  if (p.zeroPoint.length === n) return p.zeroPoint;
+  return new Int32Array(n).fill(p.zeroPoint[0]);
 }

@@ -25,7 +25,7 @@ import {
 import { BayesConv2d, BayesLinear, type SghmcPosterior } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { calibrate, convert, prepare } from '../src/flows.js';
+import { calibrate, convert, prepare } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';

@@ -5,8 +5,10 @@ import {
   unregisterKernelProvider,
 } from '@qbnn/core';
 import { describe, expect, it } from 'vitest';
+import type { QOp } from '../src/engine/ir.js';
 import { QuantizedModel } from '../src/engine/quantized-model.js';
-import type { LayerWeights, QOp } from '../src/engine/types.js';
+import type { IntegerWeights as LayerWeights } from '../src/forms/types.js';
+import { simulate, simulateTrace } from '../src/testing.js';
 import { act, gauss, lcg, randomFixedWeights, randomGaussianWeights } from './helpers.js';
 
 type Kind = 'gaussian' | 'radial' | 'ensemble' | 'mcdropout' | 'fixed';
@@ -99,7 +101,7 @@ describe('integer engine vs its float64 twin', () => {
           const x = randomInput(3, 4);
           const opts = { samples: 3, seed: 42, mode };
           const it8 = m.trace(x, opts);
-          const tw = m.simulateTrace(x, opts);
+          const tw = simulateTrace(m, x, opts);
           expect(it8.states.length).toBe(tw.states.length);
           let differing = 0;
           let total = 0;
@@ -153,7 +155,7 @@ describe('integer engine vs its float64 twin', () => {
     const x = randomInput(4, 3);
     const opts = { samples: 4, seed: 5, mode: 'local' } as const;
     const it8 = m.trace(x, opts);
-    const tw = m.simulateTrace(x, opts);
+    const tw = simulateTrace(m, x, opts);
     let differing = 0;
     let total = 0;
     m.ops.forEach((op, i) => {
@@ -176,7 +178,7 @@ describe('integer engine vs its float64 twin', () => {
     const m = smallModel('gaussian', 8, 8);
     const x = randomInput(9, 3);
     const yi = m.forward(x, { samples: 2, seed: 3, mode: 'local' }).logits;
-    const yf = m.simulate(x, { samples: 2, seed: 3, mode: 'local' }).logits;
+    const yf = simulate(m, x, { samples: 2, seed: 3, mode: 'local' }).logits;
     let close = 0;
     for (let j = 0; j < yi.length; j++) if (Math.abs(yi[j] - yf[j]) < 1e-3) close++;
     expect(close / yi.length).toBeGreaterThan(0.9);

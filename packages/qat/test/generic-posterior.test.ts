@@ -9,9 +9,10 @@ import {
 } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { calibrate, convert, prepare, prepareQat } from '../src/flows.js';
+import { calibrate, convert, prepare, prepareQat } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
 import type { QuantLayer } from '../src/quant-layer.js';
+import { simulate } from '../src/testing.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
 
@@ -70,14 +71,25 @@ function batch(seed: number, b: number): tf.Tensor {
   );
 }
 
-describe('third-party posterior (generic rule)', () => {
+describe('third-party posterior without an integer form (stored draws, an explicit opt-in)', () => {
   it('fake-quantises its reported points and the sampled weight; a leading Flatten is fine', async () => {
     const m = net();
     prepare(m, defaultQConfig());
     await calibrate(m, [batch(1, 8), batch(2, 8)], { passes: 3 });
     const fc1 = m.child<QuantLayer>('fc1');
     expect([...fc1.pointFqs[0].keys()].sort()).toEqual(['scale', 'weight']);
-    const qm = convert(m, { inputShape: [1, 4, 4] });
+    // no integer form registered for it: a typed error naming what to register, no silent fallback
+    let err: unknown;
+    try {
+      convert(m, { inputShape: [1, 4, 4] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_UNKNOWN' });
+    expect((err as Error).message).toContain("posterior 'multiplicative' has no integer form");
+    expect((err as Error).message).toContain('registerIntegerForm');
+    expect((err as Error).message).toContain('storedDraws');
+    const qm = convert(m, { inputShape: [1, 4, 4], storedDraws: 8 });
     expect(qm.ops.map((o) => o.op)).toEqual(['quantize', 'flatten', 'layer', 'layer']);
     const x = batch(3, 2).dataSync();
     expect(qm.forward(x, { samples: 2 }).logits.length).toBe(12);
@@ -92,14 +104,14 @@ describe('third-party posterior (generic rule)', () => {
     prepare(m, defaultQConfig());
     const flat = (t: tf.Tensor) => tf.reshape(t, [t.shape[0], 16]);
     await calibrate(m, [flat(batch(1, 8)), flat(batch(2, 8))], { passes: 3 });
-    const qm = convert(m, { inputShape: [16], genericDraws: 5 });
+    const qm = convert(m, { inputShape: [16], storedDraws: 5 });
     for (const l of qm.layers) {
       expect(l.weights.kind).toBe('ensemble');
       expect(l.weights.kind === 'ensemble' && l.weights.members.length).toBe(5);
     }
     const x = flat(batch(3, 4)).dataSync();
     const a = qm.forward(x, { samples: 5, seed: 1 }).logits;
-    const b = qm.simulate(x, { samples: 5, seed: 1 }).logits;
+    const b = simulate(qm, x, { samples: 5, seed: 1 }).logits;
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-3);
     // different members give different samples
     expect(Array.from(a.slice(0, 12))).not.toEqual(Array.from(a.slice(12, 24)));

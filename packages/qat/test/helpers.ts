@@ -1,7 +1,8 @@
 import { roundHalfEven } from '@qbnn/core';
-import type { ActQ, FixedWeights, GaussianWeights } from '../src/engine/types.js';
+import type { FixedWeights } from '../src/forms/fixed.js';
+import type { GaussianWeights } from '../src/forms/gaussian.js';
 import { paramsFromRange } from '../src/params.js';
-import type { QParams } from '../src/spec.js';
+import type { QParams, QuantParams } from '../src/spec.js';
 
 export function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -97,11 +98,11 @@ export function randomFixedWeights(rnd: () => number, n: number, k: number, bits
   };
 }
 
-export function act(lo: number, hi: number, bits = 8): ActQ {
+export function act(lo: number, hi: number, bits = 8): QuantParams {
   const p = paramsFromRange(Float64Array.of(lo), Float64Array.of(hi), {
     bits,
     signed: false,
     symmetric: false,
   });
-  return { scale: p.scale[0], zeroPoint: p.zeroPoint[0], bits };
+  return { scale: p.scale[0], zeroPoint: p.zeroPoint[0], bits, signed: false };
 }

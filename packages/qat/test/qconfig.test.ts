@@ -1,7 +1,7 @@
 import { QbnnError } from '@qbnn/core';
 import { Linear, ReLU, Sequential } from '@qbnn/nn';
 import { describe, expect, it } from 'vitest';
-import { prepare, prepareQat } from '../src/flows.js';
+import { prepare, prepareQat } from '../src/flows/index.js';
 import { checkLayerOverrides, defaultQConfig, makeFakeQuant, resolveQConfig } from '../src/qconfig.js';
 import { QuantLayer } from '../src/quant-layer.js';
 import { useCpu } from './setup-tf.js';

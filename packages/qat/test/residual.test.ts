@@ -2,10 +2,11 @@ import { BatchNorm2d, type Module, resnet18 } from '@qbnn/nn';
 import { BayesConv2d, BayesLinear } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { calibrate, convert, prepare, prepareQat } from '../src/flows.js';
+import { calibrate, convert, prepare, prepareQat } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
 import { FakeQuantAfter, QuantLayer } from '../src/quant-layer.js';
 import { deserializeQuantized, serializeQuantized } from '../src/save.js';
+import { simulateTrace } from '../src/testing.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
 
@@ -86,7 +87,7 @@ describe('residual blocks (ResNet BasicBlock)', () => {
     const x = images(4, 3).dataSync();
     const opts = { samples: 2, seed: 6 };
     const ti = qm.trace(x, opts);
-    const tw = qm.simulateTrace(x, opts);
+    const tw = simulateTrace(qm, x, opts);
     expect(ti.states.length).toBe(tw.states.length);
     let total = 0;
     let differing = 0;

@@ -5,7 +5,7 @@ import { decodeSafetensors, Flatten, MaxPool2d, ReLU, Sequential, serializeModel
 import { BayesConv2d, BayesLinear, type SghmcPosterior } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { calibrate, convert, prepare } from '../src/flows.js';
+import { calibrate, convert, prepare } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
 import { deserializeQuantized, loadQuantized, saveQuantized, serializeQuantized } from '../src/save.js';
 import { lcg } from './helpers.js';

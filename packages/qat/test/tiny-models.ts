@@ -1,5 +1,5 @@
+import type { QOp } from '../src/engine/ir.js';
 import { QuantizedModel } from '../src/engine/quantized-model.js';
-import type { QOp } from '../src/engine/types.js';
 import { act, lcg, randomFixedWeights, randomGaussianWeights } from './helpers.js';
 
 /**

@@ -126,16 +126,12 @@ export const quantize: Command = {
         quiet: f.quiet,
       });
       await saveQuantModel(qm, out);
-      const layers = qm.layers.map((l) => ({
+      const d = qm.describe();
+      const layers = d.layers.map((l) => ({
         path: l.path,
-        weightBits:
-          l.weights.kind === 'ensemble'
-            ? l.weights.members[0].wq.bits
-            : l.weights.kind === 'fixed'
-              ? l.weights.wq.bits
-              : l.weights.muQ.bits,
-        inputBits: l.input.bits,
-        kind: l.weights.kind,
+        weightBits: l.weightBits,
+        inputBits: l.inputBits,
+        kind: l.form,
       }));
       const result = {
         quantized: out,
@@ -143,7 +139,7 @@ export const quantize: Command = {
         mode,
         wbits: f.wbits,
         abits: f.abits,
-        sizeBytes: qm.sizeBytes(),
+        sizeBytes: d.sizeBytes,
         seconds: (performance.now() - t0) / 1000,
         layers,
       };

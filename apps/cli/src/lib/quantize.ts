@@ -1,16 +1,7 @@
 import { QbnnError } from '@qbnn/core';
-import { crossEntropy, fit, type Module } from '@qbnn/nn';
+import { crossEntropy, type Module } from '@qbnn/nn';
 import { gaussianNll } from '@qbnn/posteriors';
-import {
-  calibrate,
-  convert,
-  defaultQConfig,
-  prepare,
-  prepareQat,
-  type QConfig,
-  type QuantizedModel,
-  type TensorQConfig,
-} from '@qbnn/qat';
+import { defaultQConfig, type QConfig, type QuantizedModel, quantize, type TensorQConfig } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
 import { readJsonFile } from '../files.js';
 import { InterruptedError, isInterrupted, throwIfInterrupted } from '../interrupt.js';
@@ -127,10 +118,9 @@ export interface QuantizeOptions {
 
 /**
  * Quantises a trained float model (consumed: modified in place, then disposed) into an integer
- * {@link QuantizedModel}. PTQ (Bayesian-Torch): prepare (observers at the Ferianc points),
- * calibrate on training inputs with several weight draws, convert. QAT (Ferianc): prepareQat
- * (fake quantisation with straight-through gradients), a short fine-tune on the likelihood
- * alone (no KL gradient) at a small learning rate, convert.
+ * {@link QuantizedModel} through @qbnn/qat's one-call `quantize`: PTQ (Bayesian-Torch) calibrates
+ * on training inputs with several weight draws; QAT (Ferianc) fine-tunes with fake quantisation
+ * on the likelihood alone (no KL gradient) at a small learning rate. Adds progress and Ctrl-C.
  */
 export async function quantizeModel(model: Module, opts: QuantizeOptions): Promise<QuantizedModel> {
   try {
@@ -143,8 +133,8 @@ export async function quantizeModel(model: Module, opts: QuantizeOptions): Promi
 
 async function prepareAndConvert(model: Module, opts: QuantizeOptions): Promise<QuantizedModel> {
   const n = opts.data.x.shape[0];
+  const common = { qconfig: opts.qconfig, inputShape: opts.inputShape };
   if (opts.mode === 'ptq') {
-    prepare(model, opts.qconfig);
     const size = Math.min(n, opts.calibrationSize);
     const batches: tf.Tensor[] = [];
     for (let s = 0; s < size; s += opts.batchSize)
@@ -159,43 +149,39 @@ async function prepareAndConvert(model: Module, opts: QuantizeOptions): Promise<
           progress.update(++done);
         }
       }
-      await calibrate(model, gen(), { passes: opts.calibrationPasses });
+      return await quantize(model, { ...common, mode: 'ptq', data: gen(), passes: opts.calibrationPasses });
     } finally {
       progress.stop();
       tf.dispose(batches);
     }
-  } else {
-    prepareQat(model, opts.qconfig);
-    const size = Math.min(n, opts.qatSize);
-    const x = tf.slice(opts.data.x, 0, size);
-    const y = tf.slice(opts.data.y, 0, size);
-    const steps = opts.qatEpochs * Math.ceil(size / opts.batchSize);
-    const progress = startProgress(opts.label, steps, 'steps', opts.quiet);
-    const controller = new AbortController();
-    try {
-      const r = await fit(
-        model,
-        { x, y },
-        {
-          epochs: opts.qatEpochs,
-          batchSize: opts.batchSize,
-          lr: opts.qatLr,
-          seed: opts.seed,
-          signal: controller.signal,
-          loss: (m, xb, yb) =>
-            opts.task === 'classification' ? crossEntropy(m.apply(xb), yb) : gaussianNll(m.apply(xb), yb),
-          onProgress: (e) => {
-            if (e.type === 'step') progress.update(e.globalStep, { loss: e.loss });
-            if (isInterrupted()) controller.abort();
-          },
-        },
-      );
-      if (r.stopped === 'aborted') throw new InterruptedError();
-    } finally {
-      progress.stop();
-      tf.dispose([x, y]);
-    }
   }
-  model.eval();
-  return convert(model, { inputShape: opts.inputShape });
+  const size = Math.min(n, opts.qatSize);
+  const x = tf.slice(opts.data.x, 0, size);
+  const y = tf.slice(opts.data.y, 0, size);
+  const steps = opts.qatEpochs * Math.ceil(size / opts.batchSize);
+  const progress = startProgress(opts.label, steps, 'steps', opts.quiet);
+  const controller = new AbortController();
+  try {
+    return await quantize(model, {
+      ...common,
+      mode: 'qat',
+      data: { x, y },
+      fit: {
+        epochs: opts.qatEpochs,
+        batchSize: opts.batchSize,
+        lr: opts.qatLr,
+        seed: opts.seed,
+        signal: controller.signal,
+        loss: (m, xb, yb) =>
+          opts.task === 'classification' ? crossEntropy(m.apply(xb), yb) : gaussianNll(m.apply(xb), yb),
+        onProgress: (e) => {
+          if (e.type === 'step') progress.update(e.globalStep, { loss: e.loss });
+          if (isInterrupted()) controller.abort(new InterruptedError());
+        },
+      },
+    });
+  } finally {
+    progress.stop();
+    tf.dispose([x, y]);
+  }
 }

@@ -53,16 +53,35 @@ export interface ResidualOptions {
 }
 
 /**
+ * A module computing `post(body(x) + shortcut(x))` whose parts are its children, marked as such
+ * for passes that rewrite a model (quantisation folds, observes and converts each part): the
+ * names of the body's children in execution order, and the names of the shortcut and post
+ * children.
+ */
+export interface ResidualBlock {
+  residualParts(): { body: readonly string[]; shortcut: string; post: string };
+}
+
+/** Whether a module declares itself a {@link ResidualBlock}. */
+export function isResidualBlock(m: Module): m is Module & ResidualBlock {
+  return typeof (m as Partial<ResidualBlock>).residualParts === 'function';
+}
+
+/**
  * Residual add: `post(body(x) + shortcut(x))`. The three parts are children named `body`,
  * `shortcut` and `post`, so a quantisation pass can put an observer or fake-quant after the
  * add by replacing `post`.
  */
-export class Residual extends Module {
+export class Residual extends Module implements ResidualBlock {
   constructor(body: Module, opts: ResidualOptions = {}) {
     super();
     this.registerModule('body', body);
     this.registerModule('shortcut', opts.shortcut ?? new Identity());
     this.registerModule('post', opts.post ?? new Identity());
+  }
+
+  residualParts() {
+    return { body: ['body'], shortcut: 'shortcut', post: 'post' };
   }
 
   forward(x: tf.Tensor): tf.Tensor {

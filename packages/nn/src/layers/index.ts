@@ -1,6 +1,12 @@
 export { Sigmoid, Tanh } from './activation.js';
 export { Dropout, type DropoutOptions, Flatten, Identity, ReLU } from './basic.js';
-export { Residual, type ResidualOptions, Sequential } from './container.js';
+export {
+  isResidualBlock,
+  Residual,
+  type ResidualBlock,
+  type ResidualOptions,
+  Sequential,
+} from './container.js';
 export {
   Conv2d,
   type Conv2dGeometry,

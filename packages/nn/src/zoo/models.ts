@@ -1,7 +1,7 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { Flatten, Identity } from '../layers/basic.js';
-import { Sequential } from '../layers/container.js';
+import { type ResidualBlock, Sequential } from '../layers/container.js';
 import { GlobalAvgPool2d, MaxPool2d } from '../layers/pool.js';
 import { Module } from '../module.js';
 import { Builder, type BuildOptions } from './factory.js';
@@ -113,7 +113,7 @@ export function lenet5(cfg: LeNet5Config = {}, opts: BuildOptions = {}): Sequent
  * convolutions without bias, a 1x1 strided conv + BN shortcut when the shape changes, and
  * `post` a ReLU (a child, so quantisation can observe the output of the residual add).
  */
-export class BasicBlock extends Module {
+export class BasicBlock extends Module implements ResidualBlock {
   constructor(b: Builder, path: string, inC: number, outC: number, stride: number) {
     super();
     this.registerModule(
@@ -133,6 +133,10 @@ export class BasicBlock extends Module {
         : new Identity();
     this.registerModule('shortcut', shortcut);
     this.registerModule('post', b.relu(`${path}.post`));
+  }
+
+  residualParts() {
+    return { body: ['conv1', 'bn1', 'relu1', 'conv2', 'bn2'], shortcut: 'shortcut', post: 'post' };
   }
 
   forward(x: tf.Tensor): tf.Tensor {

@@ -1,6 +1,9 @@
 import { checkQuantParams, MAX_BITS, MIN_BITS, QbnnError } from '@qbnn/core';
-import type { QParams } from '../spec.js';
-import type { ActQ, FixedWeights, GaussianWeights, QLayerSpec, QOp } from './types.js';
+import { fail, int, isObject, show } from '../forms/checks.js';
+import { getIntegerForm, listIntegerForms } from '../forms/registry.js';
+import type { IntegerWeights } from '../forms/types.js';
+import type { QuantParams } from '../spec.js';
+import type { QLayerSpec, QOp } from './ir.js';
 
 // Validation of a quantised model's ops (QuantizedModel's constructor runs it, so a converted
 // model, a hand-built one and a loaded file are checked alike): every op kind, every
@@ -13,26 +16,6 @@ export const MAX_RESIDUAL_NESTING = 16;
 /** Largest per-example activation (elements) and largest dimension a model may have. */
 export const MAX_ACTIVATION_ELEMENTS = 2 ** 28;
 
-function fail(path: string, what: string): never {
-  throw new QbnnError('ERR_ARG', `QuantizedModel: ${path} ${what}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function int(path: string, v: unknown, lo: number, hi: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
-    fail(path, `must be an integer in [${lo}, ${hi}], got ${show(v)}`);
-  return v;
-}
-
-function show(v: unknown): string {
-  if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}...` : v}'`;
-  if (v === null || typeof v !== 'object') return String(v);
-  return Array.isArray(v) ? 'an array' : 'an object';
-}
-
 function pair(path: string, v: unknown, lo: number): [number, number] {
   if (!Array.isArray(v) || v.length !== 2) fail(path, `must be a pair [h, w], got ${show(v)}`);
   return [
@@ -42,91 +25,24 @@ function pair(path: string, v: unknown, lo: number): [number, number] {
 }
 
 /** An activation's params: scale finite > 0, bits 2..8, zero point in [0, 2^bits - 1]. */
-function checkAct(path: string, q: unknown): ActQ {
+function checkAct(path: string, q: unknown): QuantParams {
   if (!isObject(q)) fail(path, `must be activation params { scale, zeroPoint, bits }, got ${show(q)}`);
   const bits = int(`${path}.bits`, q.bits, MIN_BITS, MAX_BITS);
   checkQuantParams(path, { scale: q.scale as number, zeroPoint: q.zeroPoint as number, bits, signed: false });
-  return q as unknown as ActQ;
-}
-
-/** A weight tensor's params: per tensor or per channel (n), with the given signedness. */
-function checkParams(path: string, p: unknown, n: number, signed: boolean): QParams {
-  if (!isObject(p)) fail(path, `must be quantisation params, got ${show(p)}`);
-  if (p.signed !== signed) fail(`${path}.signed`, `must be ${signed}, got ${show(p.signed)}`);
-  checkQuantParams(path, p as unknown as QParams, n);
-  return p as unknown as QParams;
-}
-
-function checkInts(
-  path: string,
-  v: unknown,
-  Ctor: Int8ArrayConstructor | Uint8ArrayConstructor,
-  length: number,
-  p: QParams,
-): void {
-  if (!(v instanceof Ctor)) fail(path, `must be an ${Ctor.name}`);
-  if (v.length !== length) fail(path, `must have ${length} values, got ${v.length}`);
-  const lo = p.signed ? -(2 ** (p.bits - 1)) : 0;
-  const hi = p.signed ? 2 ** (p.bits - 1) - 1 : 2 ** p.bits - 1;
-  if (lo === -128 && hi === 127) return;
-  if (lo === 0 && hi === 255) return;
-  for (let i = 0; i < v.length; i++) {
-    if (v[i] < lo || v[i] > hi)
-      fail(`${path}[${i}]`, `= ${v[i]} is outside the ${p.bits}-bit range [${lo}, ${hi}]`);
-  }
-}
-
-function checkFloats(path: string, v: unknown, n: number, nonNegative: boolean): void {
-  if (!(v instanceof Float32Array)) fail(path, 'must be a Float32Array');
-  if (v.length !== n) fail(path, `must have ${n} values, got ${v.length}`);
-  for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(v[i]) || (nonNegative && v[i] < 0))
-      fail(`${path}[${i}]`, `must be finite${nonNegative ? ' and >= 0' : ''}, got ${v[i]}`);
-  }
-}
-
-function checkFixed(path: string, w: unknown, n: number, k: number): void {
-  if (!isObject(w)) fail(path, `must be weights, got ${show(w)}`);
-  const f = w as unknown as FixedWeights;
-  const wq = checkParams(`${path}.wq`, f.wq, n, true);
-  checkInts(`${path}.w`, f.w, Int8Array, n * k, wq);
-  if (f.bias !== undefined) checkFloats(`${path}.bias`, f.bias, n, false);
+  return q as unknown as QuantParams;
 }
 
 function checkWeights(path: string, w: unknown, n: number, k: number): void {
   if (!isObject(w)) fail(path, `must be weights, got ${show(w)}`);
-  switch (w.kind) {
-    case 'fixed':
-      checkFixed(path, w, n, k);
-      return;
-    case 'ensemble': {
-      const members = w.members;
-      if (!Array.isArray(members) || members.length === 0)
-        fail(`${path}.members`, 'must be a non-empty array');
-      members.forEach((m, j) => {
-        checkFixed(`${path}.members[${j}]`, m, n, k);
-      });
-      return;
-    }
-    case 'gaussian':
-    case 'radial': {
-      const g = w as unknown as GaussianWeights;
-      const muQ = checkParams(`${path}.muQ`, g.muQ, n, true);
-      const sigmaQ = checkParams(`${path}.sigmaQ`, g.sigmaQ, n, false);
-      checkParams(`${path}.noiseQ`, g.noiseQ, n, true);
-      checkParams(`${path}.weightQ`, g.weightQ, n, true);
-      checkInts(`${path}.mu`, g.mu, Int8Array, n * k, muQ);
-      checkInts(`${path}.sigma`, g.sigma, Uint8Array, n * k, sigmaQ);
-      if (g.bias !== undefined) {
-        if (!isObject(g.bias)) fail(`${path}.bias`, 'must be { mu, sigma }');
-        checkFloats(`${path}.bias.mu`, g.bias.mu, n, false);
-        checkFloats(`${path}.bias.sigma`, g.bias.sigma, n, true);
-      }
-      return;
-    }
-    default:
-      fail(`${path}.kind`, `must be 'fixed', 'gaussian', 'radial' or 'ensemble', got ${show(w.kind)}`);
+  if (typeof w.kind !== 'string') fail(`${path}.kind`, `must name an integer form, got ${show(w.kind)}`);
+  const kind = w.kind;
+  if (!listIntegerForms().includes(kind)) {
+    throw new QbnnError(
+      'ERR_UNKNOWN',
+      `QuantizedModel: ${path}.kind '${kind}' is not a registered integer form (registered: ${listIntegerForms().join(', ')}); import the package that registers it (qbnn: --plugin)`,
+    );
   }
+  getIntegerForm(kind).validate?.(w as unknown as IntegerWeights, { n, k }, path);
 }
 
 interface Walk {

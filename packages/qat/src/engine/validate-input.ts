@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import type { EngineMode } from './types.js';
+import type { EngineMode } from './ir.js';
 
 // The checks of a forward call's arguments, shared by the integer engine (forward, trace,
 // predictProba) and its float twin (simulate), so both accept and reject exactly the same calls.

@@ -72,3 +72,44 @@ export function conv2dF64(
   void C;
   return { out, shape: [B, O, Ho, Wo] };
 }
+
+/** Float64 twins of the pools, for the simulated model. */
+export function poolF64(
+  x: Float64Array,
+  shape: readonly [number, number, number, number],
+  kind: 'max' | 'avg',
+  kernel: readonly [number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
+): { out: Float64Array; shape: [number, number, number, number] } {
+  const [B, C, H, W] = shape;
+  const [kh, kw] = kernel;
+  const [sh, sw] = stride;
+  const [ph, pw] = padding;
+  const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1;
+  const Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
+  const out = new Float64Array(B * C * Ho * Wo);
+  let o = 0;
+  for (let bc = 0; bc < B * C; bc++) {
+    const base = bc * H * W;
+    for (let oy = 0; oy < Ho; oy++) {
+      for (let ox = 0; ox < Wo; ox++) {
+        let m = Number.NEGATIVE_INFINITY;
+        let s = 0;
+        for (let dy = 0; dy < kh; dy++) {
+          const iy = oy * sh - ph + dy;
+          if (iy < 0 || iy >= H) continue;
+          for (let dx = 0; dx < kw; dx++) {
+            const ix = ox * sw - pw + dx;
+            if (ix < 0 || ix >= W) continue;
+            const v = x[base + iy * W + ix];
+            if (v > m) m = v;
+            s += v;
+          }
+        }
+        out[o++] = kind === 'max' ? m : s / (kh * kw);
+      }
+    }
+  }
+  return { out, shape: [B, C, Ho, Wo] };
+}

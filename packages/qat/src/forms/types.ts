@@ -1,0 +1,205 @@
+import type { KernelProvider, PackedWeights, Rng } from '@qbnn/core';
+import type { Posterior, QuantPoint } from '@qbnn/posteriors';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { QParams, QuantParams } from '../spec.js';
+
+/**
+ * The integer weights of one layer as a form stores them. `kind` names the form (the key of the
+ * form registry) that samples, simulates, sizes and serialises them; the other fields are the
+ * form's own.
+ */
+export interface IntegerWeights {
+  readonly kind: string;
+}
+
+/**
+ * The random streams of one layer for one forward call (forked from the call's seed by the
+ * layer's index in execution order): each form draws sample l's randomness from these at
+ * positions derived from l, so sample l is the same whatever L is.
+ */
+export interface LayerStreams {
+  /** Weight noise: quantised normals (`provider.qnormal` / core's `qnormalFill`). */
+  readonly weight: readonly [number, number];
+  /** Bias noise. */
+  readonly bias: readonly [number, number];
+  /** MC Dropout masks (`bernoulliFill`). */
+  readonly mask: readonly [number, number];
+  /** Scalar draws (the radial radius, a low-rank factor's z): see {@link scalarNormal}. */
+  readonly scalar: Rng;
+  /** Output noise of local reparameterisation. */
+  readonly local: readonly [number, number];
+}
+
+/** What {@link IntegerForm.sample} is given: the layer's sizes, sample index, provider and streams. */
+export interface SampleContext {
+  /** Output channels N. */
+  readonly n: number;
+  /** Reduction length K. */
+  readonly k: number;
+  /** The Monte Carlo sample index l (0 for non-stochastic forms). */
+  readonly l: number;
+  readonly provider: KernelProvider;
+  readonly streams: LayerStreams;
+  /**
+   * A value computed once per (model, key object, tag) and kept with the model (packed weights,
+   * per-channel multipliers). The key is usually the weights object.
+   */
+  memo<T>(key: object, tag: string, make: () => T): T;
+}
+
+/** One Monte Carlo sample of a layer's weights in integers, ready for the provider's GEMM. */
+export interface IntegerSample {
+  /** Packed s8 weights [N, K] with their zero points. */
+  packed: PackedWeights;
+  /** Per-channel weight scales (length N). */
+  wScale: Float64Array;
+  /** The real bias of this sample (the engine quantises it to int32 at S_in * wScale[n]). */
+  bias?: ArrayLike<number>;
+  /** Whether `packed` belongs to this sample only (the engine disposes it after its GEMM). */
+  owned: boolean;
+}
+
+/** What {@link IntegerForm.reference} is given (the float64 reference of @qbnn/qat/testing). */
+export interface ReferenceContext {
+  readonly n: number;
+  readonly k: number;
+  readonly l: number;
+  readonly streams: LayerStreams;
+}
+
+/** One sample's weights in float64, fake-quantised where the integer form quantises. */
+export interface ReferenceSample {
+  /** Real weights [N, K]. */
+  w: Float64Array;
+  /** Real bias [N]. */
+  b?: Float64Array;
+  /** Per-channel scales of the sampled weight (the int32 bias grid is S_in * wScale[n]). */
+  wScale: Float64Array;
+}
+
+/**
+ * What local reparameterisation needs of a form whose weights are independent Gaussians: the
+ * stored mean (integers and their params) and every weight's real standard deviation. The
+ * engine forms the 8-bit sigma^2 and x^2 grids from these.
+ */
+export interface LocalMoments {
+  mu: Int8Array;
+  muQ: QParams;
+  /** Real standard deviation of each weight [N, K] (dequantised sigma_q). */
+  sigma: Float64Array;
+  /** Bias posterior (real): b ~ N(mu, sigma^2). */
+  bias?: { mu: ArrayLike<number>; sigma: ArrayLike<number> };
+}
+
+/** MC Dropout on a layer's input: drop probability and the params of the masked, rescaled input. */
+export interface DropoutSpec {
+  p: number;
+  masked: QuantParams;
+}
+
+/**
+ * What {@link IntegerForm.fromFloat} is given: the prepared layer (a posterior, or a
+ * deterministic weight), its sizes, and the quantisation parameters its points observed.
+ */
+export interface FromFloatContext {
+  /** Module path. */
+  readonly path: string;
+  /** Output channels N. */
+  readonly n: number;
+  /** Reduction length K. */
+  readonly k: number;
+  /** The layer's posterior; undefined for a deterministic Linear / Conv2d. */
+  readonly posterior?: Posterior;
+  /** The deterministic layer's weight [N, ...] and bias (undefined for Bayesian layers). */
+  readonly deterministic?: { weight: tf.Tensor; bias?: tf.Tensor };
+  /**
+   * The params of quantisation point `name` (of ensemble member `member`, default 0) as observed
+   * by calibration or QAT. When the point was never observed, `values` are observed now (a
+   * stored tensor such as mu); without values that is an error naming the point.
+   */
+  point(name: QuantPoint, opts?: { member?: number; values?: tf.Tensor }): QParams;
+  /** Quantises a row-major [N, K] tensor on `p` (per-row or per-tensor): Int8Array if signed. */
+  quantize(values: ArrayLike<number> | tf.Tensor, p: QParams): Int8Array | Uint8Array;
+  /**
+   * The layer's real bias as the integer model stores it: `bias` (or zeros) plus the bias a folded
+   * BatchNorm left; undefined when there is neither.
+   */
+  bias(bias?: tf.Tensor | ArrayLike<number>): Float32Array | undefined;
+  /** The bias a folded BatchNorm left on a layer that had none of its own, or undefined. */
+  readonly foldedBias?: Float32Array;
+  /** Params of the masked input (MC Dropout) when QAT or calibration observed one. */
+  readonly maskedInput?: QuantParams;
+  /** Stored draws requested by `convert({ storedDraws })` (the explicit opt-in for forms that store samples). */
+  readonly storedDraws?: number;
+}
+
+/** What {@link IntegerForm.fromFloat} returns. */
+export interface ConvertedLayer<W extends IntegerWeights = IntegerWeights> {
+  weights: W;
+  /** MC Dropout on the layer's input. */
+  dropout?: DropoutSpec;
+}
+
+/** A tensor of a saved quantised model. */
+export type StoredTensor =
+  | { dtype: 'I8'; shape: number[]; data: Int8Array }
+  | { dtype: 'U8'; shape: number[]; data: Uint8Array }
+  | { dtype: 'F32'; shape: number[]; data: Float32Array };
+
+/** Where {@link IntegerForm.save} writes tensors: `put(name, tensor)`, names unique per layer. */
+export type TensorSink = (name: string, tensor: StoredTensor) => void;
+/** Where {@link IntegerForm.load} reads them: the tensor, checked against dtype and element count. */
+export type TensorSource = <D extends StoredTensor['dtype']>(
+  name: string,
+  dtype: D,
+  length: number,
+) => Extract<StoredTensor, { dtype: D }>['data'];
+
+/**
+ * How one kind of layer weights becomes integers and runs in the integer engine: the analogue
+ * of a quantised module's `from_float` in torch.ao, registered by name with
+ * {@link registerIntegerForm}. A posterior (built-in or third-party) converts through the form
+ * listing its registry name in {@link IntegerForm.posteriors}.
+ */
+export interface IntegerForm<W extends IntegerWeights = IntegerWeights> {
+  /** The form's name: `weights.kind` of the layers it stores. */
+  readonly kind: string;
+  /** Registry names of the posteriors (`Posterior.kind`) this form converts. */
+  readonly posteriors?: readonly string[];
+  /**
+   * The quantisation points the form reads at convert, with their signedness: QAT creates a
+   * fake-quant of that signedness when the posterior reports the point (default: signed, except
+   * `sigma`).
+   */
+  readonly points?: readonly { name: QuantPoint; signed: boolean }[];
+  /** Stores a prepared layer's weights as integers (convert). */
+  fromFloat?(ctx: FromFloatContext): ConvertedLayer<W>;
+  /** Whether each Monte Carlo sample draws new weights (false: one weight serves every sample). */
+  stochastic(w: W): boolean;
+  /** Sample `ctx.l` of the weights in integers (through the kernel provider's entry points). */
+  sample(w: W, ctx: SampleContext): IntegerSample;
+  /**
+   * Local reparameterisation: the Gaussian moments of the weights, or `'weights'` when local mode
+   * runs this form by weight sampling (an ensemble). Absent: local mode is ERR_UNSUPPORTED.
+   */
+  local?: ((w: W, shape: { n: number; k: number }) => LocalMoments) | 'weights';
+  /**
+   * Sample `ctx.l` in float64 with fake quantisation where {@link sample} quantises, written
+   * independently of it (the test oracle of @qbnn/qat/testing; absent: the reference refuses).
+   */
+  reference?(w: W, ctx: ReferenceContext): ReferenceSample;
+  /**
+   * Checks stored weights (a hand-built or loaded model) before anything runs: types, lengths,
+   * params and integer ranges; throws ERR_ARG naming `path` (see the check helpers of
+   * `@qbnn/qat`: checkParams, checkInts, checkFloats). Optional.
+   */
+  validate?(w: W, shape: { n: number; k: number }, path: string): void;
+  /** Bytes of the stored weights (integer tensors, float biases, 12 bytes a (scale, zero point)). */
+  sizeBytes(w: W): number;
+  /** Bits of the stored weights. */
+  weightBits(w: W): number;
+  /** Writes the tensors through `put`; returns the JSON-able rest (params, flags). */
+  save(w: W, put: TensorSink, shape: { n: number; k: number }): Record<string, unknown>;
+  /** Rebuilds the weights from {@link save}'s JSON and tensors; throws ERR_FORMAT on bad input. */
+  load(json: Record<string, unknown>, get: TensorSource, shape: { n: number; k: number }): W;
+}
