@@ -32,3 +32,12 @@ export function registerLowRank(): void {
 }
 
 registerLowRank();
+
+/**
+ * What `qbnn --plugin <this module>` calls after importing it (with the qbnn modules, unused here:
+ * inside this workspace the imports above are the same modules): registers again, so a second
+ * load in one process still registers.
+ */
+export default function register(): void {
+  registerLowRank();
+}

@@ -87,7 +87,7 @@ function fromFloat(ctx: FromFloatContext) {
 }
 
 /** The real bias of sample l: mu + sigma eps S + v z (eps from the bias stream, z its scalar draw). */
-function biasOf(w: LowRankWeights, n: number, eps: Int8Array, z: number): Float64Array | undefined {
+function biasOf(w: LowRankWeights, eps: Int8Array, z: number): Float64Array | undefined {
   const b = w.bias;
   if (!b) return undefined;
   return Float64Array.from(b.mu, (m, i) => m + b.sigma[i] * eps[i] * QNORMAL_SCALE + b.v[i] * z);
@@ -142,7 +142,7 @@ export const lowRankForm: IntegerForm<LowRankWeights> = {
     }
     const packed: PackedWeights = provider.packWeights(q, n, k, c.weight.z);
     const epsB = qnormalFill(streams.bias, l * Math.ceil(n / 4), new Int8Array(n));
-    return { packed, wScale: c.weight.s, bias: biasOf(w, n, epsB, scalarNormal(streams, l, 1)), owned: true };
+    return { packed, wScale: c.weight.s, bias: biasOf(w, epsB, scalarNormal(streams, l, 1)), owned: true };
   },
   // rank-one correlation across the tensor: no local reparameterisation
   reference(w, { n, k, l, streams }) {
@@ -166,7 +166,7 @@ export const lowRankForm: IntegerForm<LowRankWeights> = {
       out[i] = fq(m + fq(noise, ns.s[o], ns.z[o], nlo, nhi), ws.s[o], ws.z[o], wlo, whi);
     }
     const epsB = qnormalFill(streams.bias, l * Math.ceil(n / 4), new Int8Array(n));
-    return { w: out, b: biasOf(w, n, epsB, scalarNormal(streams, l, 1)), wScale: ws.s };
+    return { w: out, b: biasOf(w, epsB, scalarNormal(streams, l, 1)), wScale: ws.s };
   },
   sizeBytes: (w) =>
     w.mu.length * 3 +

@@ -11,7 +11,6 @@ import {
   type PosteriorSpec,
   type Prior,
   priorFor,
-  registerPosterior,
   type SampleOptions,
   type SamplingMode,
   softplus,

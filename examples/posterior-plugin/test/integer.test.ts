@@ -149,7 +149,15 @@ describe('the CLI with --plugin', { timeout: 300_000 }, () => {
     const plugin = join(import.meta.dirname, '../src/index.ts');
     const io = () => {
       const o = { out: '', err: '' };
-      return { o, io: { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) } };
+      const io = {
+        out: (s: string) => {
+          o.out += s;
+        },
+        err: (s: string) => {
+          o.err += s;
+        },
+      };
+      return { o, io };
     };
     const ckpt = join(dir, 'm.safetensors');
     const t = io();

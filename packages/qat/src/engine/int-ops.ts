@@ -149,6 +149,18 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
     return dropoutU8(a, lut, d.p, key, l, out);
   };
 
+  /** The L masked inputs of a dropout layer, stacked [L * B, ...] (sample l's mask from its stream position). */
+  const maskAll = (layer: QLayerSpec, s: IntState, streams: LayerStreams): Uint8Array => {
+    const input = s.data as Uint8Array;
+    const inPer = sizeOf(s.shape);
+    const masked = new Uint8Array(L * inPer);
+    for (let l = 0; l < L; l++) {
+      const a = s.shared ? input : input.subarray(l * inPer, (l + 1) * inPer);
+      dropout(layer, a, streams.mask, l, masked.subarray(l * inPer, (l + 1) * inPer));
+    }
+    return masked;
+  };
+
   /**
    * Local reparameterisation in integers: acc_mu = GEMM(x_q, mu_q), acc_var = GEMM(x2_q, s2_q)
    * with x^2 and sigma^2 quantised to 8 bits (see {@link localConstants}), then
@@ -272,11 +284,7 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
       if (!stochasticWeights && layer.dropout) {
         // MC Dropout: one weight for every sample, so the L masked inputs run as one GEMM of L*B rows
         const d = layer.dropout;
-        const masked = new Uint8Array(L * inPer);
-        for (let l = 0; l < L; l++) {
-          const a = s.shared ? input : input.subarray(l * inPer, (l + 1) * inPer);
-          dropout(layer, a, streams.mask, l, masked.subarray(l * inPer, (l + 1) * inPer));
-        }
+        const masked = maskAll(layer, s, streams);
         const { packed, wScale, bias } = weightsForSample(form, layer, 0, streams, d.masked.scale);
         const r = kernel(
           layer,
@@ -318,12 +326,7 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
         let a: Uint8Array = input;
         let count = s.shared ? 1 : L;
         if (layer.dropout) {
-          const m = new Uint8Array(L * inPer);
-          for (let l = 0; l < L; l++) {
-            const src = s.shared ? input : input.subarray(l * inPer, (l + 1) * inPer);
-            dropout(layer, src, streams.mask, l, m.subarray(l * inPer, (l + 1) * inPer));
-          }
-          a = m;
+          a = maskAll(layer, s, streams);
           count = L;
         }
         const r = runLocal(layer, lc, a, count, s.shape, streams, output);

@@ -86,6 +86,29 @@ export function loadFixed(
   };
 }
 
+/** A stored weight (w, wq, bias) under form `kind`: what `fixed` and `mcdropout` share. */
+export interface StoredWeight extends IntegerWeights {
+  w: Int8Array;
+  wq: QParams;
+  bias?: Float32Array;
+}
+
+/** The run, size and serialisation methods of a form whose weights are one stored tensor. */
+export function storedWeightForm<K extends string>(
+  kind: K,
+): Omit<IntegerForm<StoredWeight & { kind: K }>, 'kind' | 'fromFloat' | 'posteriors' | 'points'> {
+  return {
+    // one weight serves every sample
+    stochastic: () => false,
+    sample: fixedSample,
+    reference: (w, ctx) => fixedReference(w, ctx.n, ctx.k),
+    sizeBytes: fixedBytes,
+    weightBits: (w) => w.wq.bits,
+    save: (w, put, shape) => saveFixed(w, put, '', shape),
+    load: (json, get, shape) => ({ kind, ...loadFixed(json, get, '', shape, kind) }),
+  };
+}
+
 /** Deterministic Linear and Conv2d layers: one integer weight, the same for every sample. */
 export const fixedForm: IntegerForm<FixedWeights> = {
   kind: 'fixed',
@@ -98,11 +121,5 @@ export const fixedForm: IntegerForm<FixedWeights> = {
       weights: { kind: 'fixed', w: ctx.quantize(d.weight, wq) as Int8Array, wq, bias: ctx.bias(d.bias) },
     };
   },
-  stochastic: () => false,
-  sample: fixedSample,
-  reference: (w, ctx) => fixedReference(w, ctx.n, ctx.k),
-  sizeBytes: fixedBytes,
-  weightBits: (w) => w.wq.bits,
-  save: (w, put, shape) => saveFixed(w, put, '', shape),
-  load: (json, get, shape) => ({ kind: 'fixed', ...loadFixed(json, get, '', shape, 'fixed') }),
+  ...storedWeightForm('fixed'),
 };

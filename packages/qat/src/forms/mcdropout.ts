@@ -1,6 +1,6 @@
 import { QbnnError } from '@qbnn/core';
 import type { QParams } from '../spec.js';
-import { fixedBytes, fixedReference, fixedSample, loadFixed, saveFixed } from './fixed.js';
+import { storedWeightForm } from './fixed.js';
 import type { IntegerForm, IntegerWeights } from './types.js';
 
 /**
@@ -37,11 +37,5 @@ export const mcDropoutForm: IntegerForm<McDropoutWeights> = {
     return masked ? { weights, dropout: { p: dropP, masked } } : { weights };
   },
   // the weight is the same for every sample (the mask makes the samples differ)
-  stochastic: () => false,
-  sample: fixedSample,
-  reference: (w, ctx) => fixedReference(w, ctx.n, ctx.k),
-  sizeBytes: fixedBytes,
-  weightBits: (w) => w.wq.bits,
-  save: (w, put, shape) => saveFixed(w, put, '', shape),
-  load: (json, get, shape) => ({ kind: 'mcdropout', ...loadFixed(json, get, '', shape, 'mcdropout') }),
+  ...storedWeightForm('mcdropout'),
 };
