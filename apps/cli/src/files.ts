@@ -1,29 +1,8 @@
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { QbnnError } from '@qbnn/core';
 
-/** Writes a file whole or not at all: a temp file beside it, then an atomic rename. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
+// Outputs are written by @qbnn/nn's writeFileAtomic (whole or not at all, stale temp files of
+// interrupted saves removed); this is the synchronous reader of the cli's small JSON inputs.
 
 /**
  * Reads and parses a JSON file of at most `maxBytes`, naming the flag on failure. The open does

@@ -269,6 +269,31 @@ describe('hostile command lines: refused before any work, inputs never overwritt
     );
   });
 
+  test('D14: an output written by the cli removes stale temp files of interrupted saves in its folder', async () => {
+    const folder = join(dir, 'outs');
+    mkdirSync(folder);
+    // what a kill -9 during a save leaves: our temp name pattern, a PID that is no live process
+    const stale = '.report.html.2147483646.0123456789ab.tmp';
+    const foreign = 'notes.tmp';
+    writeFileSync(join(folder, stale), 'half a file');
+    writeFileSync(join(folder, foreign), 'not ours');
+    const results = join(folder, 'r.json');
+    writeFileSync(
+      results,
+      JSON.stringify({
+        format: 'qbnn-results/1',
+        title: 't',
+        createdAt: 'now',
+        config: {},
+        notes: [],
+        models: [],
+      }),
+    );
+    const r = await run('report', '--results', results, '--out', join(folder, 'report.html'));
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(folder).sort()).toEqual([foreign, 'r.json', 'report.html']);
+  });
+
   test('D18: a plugin that never settles, throws or registers nothing gets a clear message', async () => {
     const plugin = (name: string, text: string) => {
       const p = join(dir, name);

@@ -1,6 +1,6 @@
+import { writeFileAtomic } from '@qbnn/nn';
 import { parseFlags } from '../args.js';
 import { checkFileFlags, filesIn } from '../file-flags.js';
-import { writeFileAtomic } from '../files.js';
 import { count, loadClassification, loadOod, type OodChoice } from '../lib/data.js';
 import { evaluateModels } from '../lib/evaluate.js';
 import { type BayesModelConfig, buildBayesModel, checkPosterior } from '../lib/models.js';
@@ -211,8 +211,8 @@ export const demo: Command = {
       models,
       throughput,
     };
-    writeFileAtomic(resultsPath, JSON.stringify(results));
-    writeFileAtomic(reportPath, renderReport(toReportData(results)));
+    await writeFileAtomic(resultsPath, JSON.stringify(results), { mkdir: true });
+    await writeFileAtomic(reportPath, renderReport(toReportData(results)), { mkdir: true });
     printResults(io, results, f.json);
     if (!f.json) {
       io.out(`\ncheckpoints: ${modelPath}, ${ptqPath}, ${qatPath}\n`);

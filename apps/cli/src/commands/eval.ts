@@ -1,7 +1,6 @@
-import type { Module } from '@qbnn/nn';
+import { type Module, writeFileAtomic } from '@qbnn/nn';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
-import { writeFileAtomic } from '../files.js';
 import {
   count,
   DATASETS,
@@ -137,8 +136,8 @@ export const evaluate: Command = {
         models,
         throughput,
       };
-      writeFileAtomic(out, JSON.stringify(results));
-      if (reportPath) writeFileAtomic(reportPath, renderReport(toReportData(results)));
+      await writeFileAtomic(out, JSON.stringify(results), { mkdir: true });
+      if (reportPath) await writeFileAtomic(reportPath, renderReport(toReportData(results)), { mkdir: true });
       printResults(io, results, f.json);
       if (!f.json) io.out(`\nresults: ${out}${reportPath ? `\nreport:  ${reportPath}` : ''}\n`);
     } finally {

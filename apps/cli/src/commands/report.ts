@@ -1,6 +1,7 @@
+import { writeFileAtomic } from '@qbnn/nn';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
-import { readJsonFile, writeFileAtomic } from '../files.js';
+import { readJsonFile } from '../files.js';
 import { checkResults, type Results, toReportData } from '../lib/results.js';
 import { renderReport } from '../report/html.js';
 import type { Command, Io } from './common.js';
@@ -39,7 +40,7 @@ export const report: Command = {
       throw new UsageError(`qbnn report: --results ${f.results}: ${(err as Error).message}`);
     }
     if (f.title) results.title = f.title;
-    writeFileAtomic(out, renderReport(toReportData(results)));
+    await writeFileAtomic(out, renderReport(toReportData(results)), { mkdir: true });
     io.out(`report: ${out}\n`);
   },
 };

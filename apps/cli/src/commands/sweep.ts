@@ -1,10 +1,9 @@
 import { bostonFolds } from '@qbnn/data';
 import { classificationMetrics, regressionMetrics } from '@qbnn/metrics';
-import type { Module } from '@qbnn/nn';
+import { type Module, writeFileAtomic } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags, filesIn } from '../file-flags.js';
-import { writeFileAtomic } from '../files.js';
 import { throwIfInterrupted } from '../interrupt.js';
 import { count, loadClassification } from '../lib/data.js';
 import {
@@ -320,8 +319,8 @@ export const sweep: Command = {
       models: [],
       sweep: points,
     };
-    writeFileAtomic(resultsPath, JSON.stringify(results));
-    writeFileAtomic(reportPath, renderReport(toReportData(results)));
+    await writeFileAtomic(resultsPath, JSON.stringify(results), { mkdir: true });
+    await writeFileAtomic(reportPath, renderReport(toReportData(results)), { mkdir: true });
     printResults(io, results, f.json);
     if (!f.json)
       io.out(`\nresults: ${resultsPath}\nreport:  ${reportPath}\ntotal time: ${seconds.toFixed(0)} s\n`);
