@@ -75,11 +75,13 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
     ]);
   });
 
-  test('native Philox equals philoxFill, including counters past 2^32', () => {
+  test('native Philox equals philoxFill, including counters past 2^32 and past 2^53 (issue 17 D9)', () => {
     for (const [k0, k1, pos] of [
       [1, 2, 0],
       [0xdeadbeef, 0x12345678, 0xfffffff0],
       [7, 9, 2 ** 40 + 3],
+      [7, 9, 2 ** 53 - 3],
+      [7, 9, Number.MAX_SAFE_INTEGER],
     ]) {
       const a = new Uint32Array(103);
       const b = new Uint32Array(103);

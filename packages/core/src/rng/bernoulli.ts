@@ -39,7 +39,7 @@ export function bernoulliFill(
   for (let start = 0; start < n; start += CHUNK_WORDS) {
     const len = Math.min(CHUNK_WORDS, n - start);
     const w = len === words.length ? words : words.subarray(0, len);
-    philoxFill(key[0], key[1], position + start / 4, w);
+    philoxFill(key[0], key[1], position, w, start / 4);
     for (let i = 0; i < len; i++) out[start + i] = w[i] >= t ? 1 : 0;
   }
   return out;

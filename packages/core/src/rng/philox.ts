@@ -6,6 +6,8 @@
  * on how the work was split. This file is the reference every other implementation matches.
  */
 
+import { QbnnError } from '../errors.js';
+
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
@@ -62,22 +64,52 @@ export function philox4x32(
   out[offset + 3] = x3;
 }
 
+const TWO_POW_32 = 0x100000000;
+
 /**
- * Fills `out` with the uint32 words of blocks `firstBlock, firstBlock+1, ...` of the stream
- * with key (k0, k1): word j of the result is word (j % 4) of block firstBlock + floor(j / 4).
- * Counter layout: (block low 32 bits, block high 32 bits, 0, 0).
+ * Fills `out` with the uint32 words of blocks `b, b+1, ...` of the stream with key (k0, k1),
+ * where `b = firstBlock + blockOffset`: word j of the result is word (j % 4) of block
+ * b + floor(j / 4). Counter layout: (block low 32 bits, block high 32 bits, 0, 0).
+ *
+ * The block counter is kept as two uint32 words with a carry, so blocks beyond 2^53 (where a
+ * double cannot count by one) are exactly the 64-bit counters the native kernels use; the sum
+ * `firstBlock + blockOffset` is formed there too, never in a double.
+ * @throws QbnnError ERR_ARG unless `firstBlock` and `blockOffset` are non-negative safe integers.
  */
-export function philoxFill(k0: number, k1: number, firstBlock: number, out: Uint32Array): void {
+export function philoxFill(
+  k0: number,
+  k1: number,
+  firstBlock: number,
+  out: Uint32Array,
+  blockOffset = 0,
+): void {
+  for (const [name, v] of [
+    ['firstBlock', firstBlock],
+    ['blockOffset', blockOffset],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new QbnnError('ERR_ARG', `philoxFill: ${name} must be a non-negative safe integer, got ${v}`);
+    }
+  }
+  let lo = (firstBlock % TWO_POW_32) + (blockOffset % TWO_POW_32);
+  let hi = Math.floor(firstBlock / TWO_POW_32) + Math.floor(blockOffset / TWO_POW_32);
+  if (lo >= TWO_POW_32) {
+    lo -= TWO_POW_32;
+    hi++;
+  }
   const n = out.length;
   const full = n >>> 2;
-  const tmp = new Uint32Array(4);
-  let block = firstBlock;
-  for (let i = 0; i < full; i++, block++) {
-    philox4x32(k0, k1, block % 0x100000000, Math.floor(block / 0x100000000), 0, 0, out, i * 4);
+  for (let i = 0; i < full; i++) {
+    philox4x32(k0, k1, lo, hi, 0, 0, out, i * 4);
+    if (++lo === TWO_POW_32) {
+      lo = 0;
+      hi = (hi + 1) >>> 0;
+    }
   }
   const rest = n - full * 4;
   if (rest > 0) {
-    philox4x32(k0, k1, block % 0x100000000, Math.floor(block / 0x100000000), 0, 0, tmp, 0);
+    const tmp = new Uint32Array(4);
+    philox4x32(k0, k1, lo, hi, 0, 0, tmp, 0);
     for (let j = 0; j < rest; j++) out[full * 4 + j] = tmp[j];
   }
 }

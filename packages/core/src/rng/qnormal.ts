@@ -69,7 +69,7 @@ export function qnormalFill(key: readonly [number, number], position: number, ou
   for (let start = 0; start < n; start += CHUNK_WORDS) {
     const len = Math.min(CHUNK_WORDS, n - start);
     const w = len === words.length ? words : words.subarray(0, len);
-    philoxFill(key[0], key[1], position + start / 4, w);
+    philoxFill(key[0], key[1], position, w, start / 4);
     for (let i = 0; i < len; i++) {
       const u = w[i];
       let c = GUIDE[u >>> GUIDE_SHIFT];

@@ -28,6 +28,7 @@ export class Rng {
 
   /** A stream with an explicit key (for native kernels and forks). */
   static fromKey(k0: number, k1: number, position = 0): Rng {
+    checkBlocks('fromKey: position', position);
     const r = new Rng(0);
     (r as { key: readonly [number, number] }).key = [k0 >>> 0, k1 >>> 0];
     r.block = position;
@@ -41,10 +42,7 @@ export class Rng {
 
   /** Moves the stream forward by `blocks` blocks without producing them. */
   skip(blocks: number): this {
-    if (!Number.isSafeInteger(blocks) || blocks < 0) {
-      throw new QbnnError('ERR_ARG', `skip: blocks must be a non-negative safe integer, got ${blocks}`);
-    }
-    this.block += blocks;
+    this.take(checkBlocks('skip: blocks', blocks));
     return this;
   }
 
@@ -71,10 +69,21 @@ export class Rng {
     return Rng.fromKey(out[0], out[1]);
   }
 
-  /** Reserves `blocks` blocks and returns the first one's index (for native fills). */
+  /**
+   * Reserves `blocks` blocks and returns the first one's index (for native fills).
+   * @throws QbnnError ERR_ARG if the position would pass 2^53 - 1 blocks (2^55 words), beyond
+   *   which a JS number cannot count it exactly: the stream is exhausted, fork a new one.
+   */
   take(blocks: number): number {
+    checkBlocks('take: blocks', blocks);
     const first = this.block;
-    this.block += blocks;
+    if (blocks > Number.MAX_SAFE_INTEGER - first) {
+      throw new QbnnError(
+        'ERR_ARG',
+        `Rng: taking ${blocks} blocks at position ${first} would pass 2^53 - 1 blocks: the stream is exhausted (fork a new one)`,
+      );
+    }
+    this.block = first + blocks;
     return first;
   }
 
@@ -125,6 +134,13 @@ export class Rng {
     bernoulliThreshold(p);
     return bernoulliFill(this.key, this.take(Math.ceil(out.length / 4)), p, out);
   }
+}
+
+function checkBlocks(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new QbnnError('ERR_ARG', `${name} must be a non-negative safe integer, got ${v}`);
+  }
+  return v;
 }
 
 function checkCount(n: number): number {
