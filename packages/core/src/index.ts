@@ -37,6 +37,7 @@ export {
   checkQGemmArgs,
   checkQNormalArgs,
   checkQPool2dArgs,
+  checkSampleInto,
   type GemmOut,
   type GemmOutputSpec,
   gemmOutputBuffer,

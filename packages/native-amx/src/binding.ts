@@ -74,7 +74,10 @@ export interface NativeAddon {
     k0: number,
     k1: number,
     position: number,
-  ): RawPacked;
+    into?: unknown,
+    intoRowSums?: Int32Array | null,
+    intoZeroPoint?: Int32Array | null,
+  ): RawPacked | undefined;
   peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
   threadCpuTime(): number;
 }

@@ -9,6 +9,7 @@ import {
   checkQGemmArgs,
   checkQNormalArgs,
   checkQPool2dArgs,
+  checkSampleInto,
   type GaussianSampleArgs,
   type GemmOut,
   type GemmOutputSpec,
@@ -312,6 +313,13 @@ function qnormal(args: QNormalArgs): Int8Array {
 function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
   const a = need();
   const { n, k } = checkGaussianSampleArgs(args, NATIVE_LIMITS);
+  const into = checkSampleInto(args.out, n, k, handleOf);
+  const out = args.out as NativePackedWeights | undefined;
+  if (out !== undefined) {
+    // the pack's bytes change: per-group slices made from them are stale
+    for (const list of groupSlices.get(out)?.values() ?? []) for (const p of list) p.dispose();
+    groupSlices.delete(out);
+  }
   const raw = a.sampleGaussian(
     args.mu,
     args.muZeroPoint,
@@ -328,8 +336,11 @@ function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
     args.key[0],
     args.key[1],
     args.position,
+    into ?? null,
+    out?.rowSums ?? null,
+    out?.zeroPoint ?? null,
   );
-  return new NativePackedWeights(raw, n, k);
+  return out ?? new NativePackedWeights(raw as RawPacked, n, k);
 }
 
 /**

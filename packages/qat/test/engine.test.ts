@@ -1,5 +1,7 @@
 import {
+  type JsPackedWeights,
   type KernelProvider,
+  type PackedWeights,
   referenceKernels,
   registerKernelProvider,
   unregisterKernelProvider,
@@ -204,7 +206,7 @@ describe('Monte Carlo samples are independent of L', () => {
 });
 
 describe('kernel registry', () => {
-  it('sampled weights are disposed after their GEMM; cached packs are kept', () => {
+  it('sampled weights not written into the destination pack are disposed after their GEMM; cached packs are kept', () => {
     let sampled = 0;
     let disposed = 0;
     let packs = 0;
@@ -240,8 +242,10 @@ describe('kernel registry', () => {
       const m = smallModel('gaussian', 8, 8);
       const x = randomInput(1, 2);
       const y = m.forward(x, { samples: 4, seed: 4, provider: 'tracking' }).logits;
+      // this provider ignores GaussianSampleArgs.out: the first draw of each of the 3 layers is
+      // kept as the layer's destination, every later (new) pack is disposed after its GEMM
       expect(sampled).toBe(12);
-      expect(disposed).toBe(12);
+      expect(disposed).toBe(9);
       expect(Array.from(y)).toEqual(Array.from(m.forward(x, { samples: 4, seed: 4, provider: 'js' }).logits));
       // local mode packs mu and sigma^2 once per layer, whatever L
       m.forward(x, { samples: 4, seed: 4, provider: 'tracking', mode: 'local' });
@@ -249,6 +253,42 @@ describe('kernel registry', () => {
       expect(packs).toBe(6);
     } finally {
       unregisterKernelProvider('tracking');
+    }
+  });
+
+  it('a provider that samples into GaussianSampleArgs.out gets one destination per layer, reused for every draw', () => {
+    const made = new Set<PackedWeights>();
+    let into = 0;
+    const reusing: KernelProvider = {
+      ...referenceKernels,
+      name: 'reusing',
+      priority: -1,
+      sampleGaussianPacked: (a) => {
+        const fresh = referenceKernels.sampleGaussianPacked({ ...a, out: undefined }) as JsPackedWeights;
+        if (a.out === undefined) {
+          made.add(fresh);
+          return { ...fresh, dispose: () => expect.fail('a destination pack was disposed') };
+        }
+        into++;
+        const out = a.out as JsPackedWeights;
+        out.data.set(fresh.data);
+        out.rowSums.set(fresh.rowSums);
+        out.zeroPoint.set(fresh.zeroPoint);
+        return out;
+      },
+    };
+    registerKernelProvider(reusing);
+    try {
+      const m = smallModel('gaussian', 8, 8);
+      const x = randomInput(1, 2);
+      for (const seed of [4, 5]) {
+        const y = m.forward(x, { samples: 4, seed, provider: 'reusing' }).logits;
+        expect(Array.from(y)).toEqual(Array.from(m.forward(x, { samples: 4, seed, provider: 'js' }).logits));
+      }
+      expect(made.size).toBe(3);
+      expect(into).toBe(2 * 12 - 3);
+    } finally {
+      unregisterKernelProvider('reusing');
     }
   });
 

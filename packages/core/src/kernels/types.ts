@@ -178,6 +178,13 @@ export interface GaussianSampleArgs {
   bits: number;
   key: readonly [number, number];
   position: number;
+  /**
+   * Optional pack of this provider, [n, k], to sample into: a provider that keeps packs in
+   * native memory overwrites it and returns it, so a loop of Monte Carlo samples allocates
+   * nothing; a provider may also ignore it and return a new pack. The caller owns (and
+   * disposes) the result only when it is not `out`.
+   */
+  out?: PackedWeights;
 }
 
 /** An integer kernel provider, registered by name in the kernel registry. */

@@ -641,3 +641,25 @@ export function checkGaussianSampleArgs(
   samplerMultipliers('m3', args.m3, n);
   return { n, k, qmin, qmax };
 }
+
+/**
+ * Checks the optional destination pack of the Gaussian sampler (GaussianSampleArgs.out), for
+ * providers that sample into it: `resolve(out, name)` narrows it to the provider's own pack,
+ * whose shape must be [n, k]. Returns undefined when no destination was given.
+ */
+export function checkSampleInto<T>(
+  out: PackedWeights | undefined,
+  n: number,
+  k: number,
+  resolve: (w: PackedWeights, name: string) => T,
+): T | undefined {
+  if (out === undefined) return undefined;
+  const r = resolve(out, 'sampleGaussian: out');
+  if (out.n !== n || out.k !== k) {
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `sampleGaussian: out is packed [${out.n}, ${out.k}], expected [${n}, ${k}]`,
+    );
+  }
+  return r;
+}

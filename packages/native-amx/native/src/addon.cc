@@ -126,24 +126,55 @@ uint64_t position(const Napi::CallbackInfo& info, size_t i) {
 
 // ---------- packed weights handle
 
-// Memory for packed weights: 64-byte aligned; from 1 MiB on, 2 MiB aligned and advised as
-// transparent huge pages (Linux), so a fresh multi-megabyte pack (one per Monte Carlo sample)
-// costs a few page faults instead of hundreds, and the GEMM streams it with fewer TLB misses.
+// Memory for packed weights: 64-byte aligned. From 64 KiB on (Linux) it is mapped directly and
+// unmapped when freed, so disposing a pack returns its pages to the OS at once: through malloc,
+// freed multi-hundred-kilobyte blocks interleaved with small live ones fragment the heap, and a
+// synchronous loop that packs and disposes grew to gigabytes resident (issue 17, D19). From
+// 1 MiB on the mapping is 2 MiB aligned and advised as transparent huge pages, so a fresh
+// multi-megabyte pack costs a few page faults instead of hundreds and the GEMM streams it with
+// fewer TLB misses. Mapped pages start zeroed.
+constexpr size_t kMapFrom = 64u << 10;
+
+size_t roundedBytes(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
 void* allocLarge(size_t bytes) {
-  const size_t rounded = (bytes + 63) / 64 * 64;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr size_t kHuge = 2u << 20;
-  if (rounded >= (1u << 20)) {
-    void* p = nullptr;
-    const size_t size = (rounded + kHuge - 1) / kHuge * kHuge;
-    if (posix_memalign(&p, kHuge, size) == 0) {
-      madvise(p, size, MADV_HUGEPAGE);
-      return p;
-    }
-    return nullptr;
+  const size_t rounded = roundedBytes(bytes);
+#if defined(__linux__)
+  if (rounded >= kMapFrom) {
+    constexpr size_t kHuge = 2u << 20;
+    const bool huge = rounded >= (1u << 20);
+    const size_t size = huge ? (rounded + kHuge - 1) / kHuge * kHuge : rounded;
+    const size_t span = huge ? size + kHuge : size;
+    void* m = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    if (!huge) return m;
+    // keep the 2 MiB aligned part of the over-sized mapping, unmap the rest
+    const uintptr_t base = reinterpret_cast<uintptr_t>(m);
+    const uintptr_t aligned = (base + kHuge - 1) / kHuge * kHuge;
+    if (aligned > base) munmap(m, aligned - base);
+    const uintptr_t end = base + span, used = aligned + size;
+    if (end > used) munmap(reinterpret_cast<void*>(used), end - used);
+#if defined(MADV_HUGEPAGE)
+    madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
+#endif
+    return reinterpret_cast<void*>(aligned);
   }
 #endif
   return std::aligned_alloc(64, rounded);
+}
+
+// Frees what allocLarge(bytes) returned.
+void freeLarge(void* p, size_t bytes) {
+  if (p == nullptr) return;
+  const size_t rounded = roundedBytes(bytes);
+#if defined(__linux__)
+  if (rounded >= kMapFrom) {
+    constexpr size_t kHuge = 2u << 20;
+    munmap(p, rounded >= (1u << 20) ? (rounded + kHuge - 1) / kHuge * kHuge : rounded);
+    return;
+  }
+#endif
+  std::free(p);
 }
 
 constexpr napi_type_tag kPackedTag = {0x7162626e5061636bULL, 0x6e61746976653031ULL};
@@ -152,7 +183,7 @@ struct PackedBox {
   Packed p;
   int64_t bytes = 0;
   void release() {
-    std::free(p.data);
+    freeLarge(p.data, p.bytes());
     std::free(p.rowSums);
     std::free(p.zeroPoint);
     p.data = nullptr;
@@ -172,6 +203,10 @@ PackedBox* allocPacked(Napi::Env env, int32_t n, int32_t k) {
   p.kstride = (p.kgroups + 15) / 16 * 16;
   if (p.kstride == 0) p.kstride = 16;
   const size_t bytes = p.bytes();
+  if (bytes == 0) {
+    delete box;
+    throw Napi::Error::New(env, "empty packed weights");
+  }
   p.data = static_cast<uint8_t*>(allocLarge(bytes));
   p.rowSums = static_cast<int32_t*>(std::calloc(static_cast<size_t>(p.nblocks) * 16, sizeof(int32_t)));
   p.zeroPoint = static_cast<int32_t*>(std::calloc(static_cast<size_t>(p.nblocks) * 16, sizeof(int32_t)));
@@ -736,7 +771,10 @@ Napi::Value MapWords(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sampleGaussian(mu, muZp, sigma, sigmaZp, noiseZp, weightZp, m1, m2, m3, n, k, bits, key0, key1, position)
+// sampleGaussian(mu, muZp, sigma, sigmaZp, noiseZp, weightZp, m1, m2, m3, n, k, bits, key0, key1, position
+//                [, into, intoRowSums, intoZeroPoint]): a new pack, or, with `into` (a pack of the same
+// n and k), the sample written over it (no allocation) and its row sums and zero points copied
+// to the two Int32Arrays; then it returns undefined.
 Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!qnormalReady()) throw Napi::Error::New(env, "quantised normal table not set");
@@ -770,7 +808,18 @@ Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
       throwRange(env, "noise/weight zero points must be in the signed range of `bits`");
     if (std::abs(muZp.data[i]) > 1 << 16 || std::abs(sigmaZp.data[i]) > 1 << 16) throwRange(env, "zero point out of range");
   }
-  PackedBox* box = allocPacked(env, n, k);
+  const bool into = info.Length() > 15 && !info[15].IsUndefined() && !info[15].IsNull();
+  View<int32_t> intoSums{}, intoZp{};
+  PackedBox* box = nullptr;
+  if (into) {
+    box = unwrapPacked(env, info[15], "into");
+    if (box->p.n != n || box->p.k != k) throwRange(env, "into is not packed [n, k]");
+    intoSums = typed<int32_t>(info, 16, napi_int32_array, "intoRowSums");
+    intoZp = typed<int32_t>(info, 17, napi_int32_array, "intoZeroPoint");
+    if (intoSums.length != un || intoZp.length != un) throwRange(env, "into row sums and zero points must have length n");
+  } else {
+    box = allocPacked(env, n, k);
+  }
   SampleCtx s{mu.data, sigma.data, muZp.data, sigmaZp.data, noiseZp.data, weightZp.data, m1.data, m2.data, m3.data,
               n, k, qmin, qmax, key0, key1, pos, &box->p};
   const bool vec = vectorRng();
@@ -785,6 +834,11 @@ Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
     for (int64_t t = 0; t < tasks; ++t) fn(t);
   } else {
     ThreadPool::instance().run(tasks, fn);
+  }
+  if (into) {
+    std::memcpy(intoSums.data, box->p.rowSums, sizeof(int32_t) * un);
+    std::memcpy(intoZp.data, box->p.zeroPoint, sizeof(int32_t) * un);
+    return env.Undefined();
   }
   return wrapPacked(env, box);
 }

@@ -1,4 +1,10 @@
-import { gaussianSampleMultipliers, QbnnError, QNORMAL_SCALE, qnormalFill } from '@qbnn/core';
+import {
+  gaussianSampleMultipliers,
+  type PackedWeights,
+  QbnnError,
+  QNORMAL_SCALE,
+  qnormalFill,
+} from '@qbnn/core';
 import { LocScalePosterior } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { fq64, range64 } from '../reference/fake-quant.js';
@@ -79,6 +85,13 @@ export function sampleLocScale(
   const c = constants(w, ctx);
   const position = l * Math.ceil((n * k) / 4);
   const f = scale(position);
+  // Every draw after the first is written over the layer's destination pack (kernel contract:
+  // GaussianSampleArgs.out), so a synchronous loop of predictions allocates no native memory per
+  // sample and nothing waits for garbage collection (issue 17, D19). A provider that ignores
+  // `out` returns a new pack: the caller owns it and disposes it after its GEMM.
+  const slot = ctx.memo(w, `sample-out:${provider.name}`, () => ({
+    pack: undefined as PackedWeights | undefined,
+  }));
   const packed = provider.sampleGaussianPacked({
     mu: w.mu,
     muZeroPoint: c.muZ,
@@ -94,14 +107,17 @@ export function sampleLocScale(
     bits: w.weightQ.bits,
     key: streams.weight,
     position,
+    out: slot.pack,
   });
+  const owned = slot.pack !== undefined && packed !== slot.pack;
+  slot.pack ??= packed;
   let bias: Float64Array | undefined;
   if (w.bias) {
     const e = biasNoise(qnormalFill(streams.bias, l * Math.ceil(n / 4), new Int8Array(n)));
     bias = new Float64Array(n);
     for (let i = 0; i < n; i++) bias[i] = w.bias.mu[i] + w.bias.sigma[i] * e[i];
   }
-  return { packed, wScale: c.wScale, bias, owned: true };
+  return { packed, wScale: c.wScale, bias, owned };
 }
 
 /**
