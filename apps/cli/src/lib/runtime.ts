@@ -165,7 +165,7 @@ export async function loadPlugin(spec: string, opts: { timeoutSeconds: number })
   if (!changed(before, registrations())) {
     const exports = Object.keys(mod);
     throw new PluginError(
-      `it registered nothing (no posterior, architecture or kernel provider). A plugin calls registerPosterior (or registerArchitecture, registerKernelProvider) when imported, or exports a default function that is called with { core, nn, posteriors, qat }; its exports: ${exports.length ? exports.join(', ') : 'none'}`,
+      `it registered nothing (no posterior, architecture or kernel provider). A plugin calls registerPosterior (or registerArchitecture, registerKernelProvider) when imported, or exports a default function that is called with { core, nn, posteriors, qat } (the way to register again when this process imported the module before); its exports: ${exports.length ? exports.join(', ') : 'none'}`,
     );
   }
   loadedPlugins.add(url);
