@@ -391,7 +391,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
     const int32_t nblk = static_cast<int32_t>(gp.blkStart.size());
     // Tasks: batch tiles x chunks of channel blocks (several chunks when the batch is small).
     int32_t chunks = 1;
-    if (btiles < 2 * threads) chunks = std::min<int32_t>(nblk, static_cast<int32_t>((2 * threads + btiles - 1) / btiles));
+    if (threads > 1 && btiles < 2 * threads) chunks = std::min<int32_t>(nblk, static_cast<int32_t>((2 * threads + btiles - 1) / btiles));
     const int32_t perChunk = (nblk + chunks - 1) / chunks;
     chunks = (nblk + perChunk - 1) / perChunk;
     auto task = [&](int64_t t) {
