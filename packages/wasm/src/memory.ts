@@ -6,19 +6,47 @@ const MAX_BYTES = 2 ** 31;
 /** Bytes of slack after each region: the microkernels read up to 3 bytes past an activation row. */
 const SLACK = 16;
 
+/** Something kept in a module's memory between calls: one sampled weight pack. */
+export interface Resident {
+  /** Copies the bytes out to JavaScript memory before the region is reused. */
+  evict(): void;
+}
+
 /**
  * Per-call scratch memory of a kernel module. Every call lays its buffers out from the heap base
- * (nothing persists between calls, so nothing leaks and nothing needs freeing), growing the
- * memory when a call needs more. Growth replaces the memory's ArrayBuffer, so views are taken
- * after `layout` and never kept across calls.
+ * (so nothing leaks and nothing needs freeing), growing the memory when a call needs more. One
+ * region may stay resident between calls: the last sampled weight pack, which the next GEMM
+ * reads in place (a Monte Carlo sample's weights are used once, so they are never copied out
+ * unless kept past the next sampling). Growth replaces the memory's ArrayBuffer, so views are
+ * taken after `layout` and never kept across calls.
  */
 export class Scratch {
+  private resident: { owner: Resident; end: number } | undefined;
+
   constructor(readonly mod: KernelModule) {}
 
-  /** Offsets of regions of the given byte sizes (16-byte aligned, with slack after each). */
+  /**
+   * Keeps `bytes` resident at the heap base for the owner `make(offset)` returns, evicting the
+   * previous resident region first. Call `layout` after it for the call's other buffers.
+   */
+  reserve<T extends Resident>(bytes: number, make: (offset: number) => T): T {
+    this.resident?.owner.evict();
+    this.resident = undefined;
+    const offset = this.layout([bytes])[0];
+    const owner = make(offset);
+    this.resident = { owner, end: offset + bytes + SLACK };
+    return owner;
+  }
+
+  /** Forgets the resident region of `owner` (its bytes were copied out or are no longer needed). */
+  release(owner: Resident): void {
+    if (this.resident?.owner === owner) this.resident = undefined;
+  }
+
+  /** Offsets of regions of the given byte sizes (16-byte aligned, with slack after each), after any resident region. */
   layout(sizes: readonly number[]): number[] {
     const offsets: number[] = [];
-    let end = this.mod.heapBase;
+    let end = this.resident?.end ?? this.mod.heapBase;
     for (const size of sizes) {
       end = Math.ceil(end / 16) * 16;
       offsets.push(end);

@@ -18,7 +18,7 @@ import {
   type QNormalArgs,
   requantMultipliers,
 } from '@qbnn/core';
-import { Scratch } from './memory.js';
+import { type Resident, Scratch } from './memory.js';
 import type { KernelModule, LoadResult, WasmVariant } from './module.js';
 
 /** Name of the WebAssembly provider in @qbnn/core's kernel registry. */
@@ -147,27 +147,77 @@ const owned = new WeakSet<PackedWeights>();
 const groupSlices = new WeakMap<PackedWeights, Map<number, WasmPackedWeights[]>>();
 
 /**
- * Weights packed by the wasm provider, in JavaScript memory: panels of 8 output channels, each a
- * run of groups of 4 consecutive K values ([4 channels x 4 K] per 16-byte vector), N padded to 8
- * and K to 4 with zeros. The bytes are copied into the module's memory for each call.
+ * Weights packed by the wasm provider: panels of 8 output channels, each a run of groups of 4
+ * consecutive K values ([4 channels x 4 K] per 16-byte vector), N padded to 8 and K to 4 with
+ * zeros. Packs of `packWeights` live in JavaScript memory and are copied into the module's memory
+ * for each call; a pack of the Gaussian sampler stays in the module's memory where it was sampled
+ * until it is disposed or the next sample needs the room (then it is copied out first), so the
+ * GEMM that consumes it reads it in place. `dispose()` frees it early.
  */
-export class WasmPackedWeights implements PackedWeights {
+export class WasmPackedWeights implements PackedWeights, Resident {
   readonly provider = WASM_PROVIDER;
   readonly n: number;
   readonly k: number;
   readonly zeroPoint: Int32Array;
   readonly rowSums: Int32Array;
-  /** @internal The packed bytes. */
-  readonly data: Int8Array;
+  #data: Int8Array | undefined;
+  #home: { sc: Scratch; offset: number } | undefined;
+  #disposed = false;
 
   /** @internal */
-  constructor(data: Int8Array, n: number, k: number, zeroPoint: Int32Array, rowSums: Int32Array) {
-    this.data = data;
+  constructor(
+    where: Int8Array | { sc: Scratch; offset: number },
+    n: number,
+    k: number,
+    zeroPoint: Int32Array,
+    rowSums: Int32Array,
+  ) {
+    if (where instanceof Int8Array) this.#data = where;
+    else this.#home = where;
     this.n = n;
     this.k = k;
     this.zeroPoint = zeroPoint;
     this.rowSums = rowSums;
     owned.add(this);
+  }
+
+  /** Byte length of the packed layout. */
+  get byteLength(): number {
+    return packedBytes(this.n, this.k);
+  }
+
+  /** @internal The module memory offset of the bytes when they are resident in `sc`. */
+  residentIn(sc: Scratch): number | undefined {
+    return this.#home?.sc === sc ? this.#home.offset : undefined;
+  }
+
+  /** @internal The packed bytes: a fresh view when resident (valid until the next call), else the array. */
+  bytes(): Int8Array {
+    if (this.#home !== undefined) return this.#home.sc.i8(this.#home.offset, this.byteLength);
+    return this.#data!;
+  }
+
+  /** @internal Copies resident bytes out to JavaScript memory (the region is about to be reused). */
+  evict(): void {
+    if (this.#home === undefined) return;
+    this.#data = this.bytes().slice();
+    this.#home.sc.release(this);
+    this.#home = undefined;
+  }
+
+  /** Frees the bytes now; any later use throws. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#home?.sc.release(this);
+    this.#home = undefined;
+    this.#data = undefined;
+    groupSlices.delete(this);
+  }
+
+  /** True once `dispose()` was called. */
+  get disposed(): boolean {
+    return this.#disposed;
   }
 }
 
@@ -179,13 +229,15 @@ function asWasmPacked(w: PackedWeights, name: string): WasmPackedWeights {
       `${name} was packed by provider '${String(w.provider)}'; the '${WASM_PROVIDER}' provider needs weights from its own packWeights`,
     );
   }
+  if ((w as WasmPackedWeights).disposed) throw new QbnnError('ERR_ARG', `${name} was disposed`);
   return w as WasmPackedWeights;
 }
 
 /** The packed weights as row-major s8 [n, k] (for tests and debugging). */
 export function unpackWeights(w: PackedWeights): Int8Array {
   const p = asWasmPacked(w, 'unpackWeights: w');
-  const { n, k, data } = p;
+  const { n, k } = p;
+  const data = p.bytes();
   const panelBytes = Math.ceil(k / 4) * PANEL * 4;
   const out = new Int8Array(n * k);
   for (let c = 0; c < n; c++) {
@@ -263,8 +315,9 @@ function qgemm(args: QGemmArgs): GemmOut {
   const esize = elementBytes(output);
   const rows = Math.max(1, Math.min(m, Math.floor(CHUNK_BYTES / (k + n * esize))));
   const maxRows = mod.exports.qbnn_gemm_max_rows();
-  const [pw, prs, pzw, pb, pf, pa, po, pwork] = sc.layout([
-    w.data.length,
+  const resident = w.residentIn(sc);
+  const [copied, prs, pzw, pb, pf, pa, po, pwork] = sc.layout([
+    resident === undefined ? w.byteLength : 0,
     4 * n,
     4 * n,
     bias === undefined ? 0 : 4 * n,
@@ -273,7 +326,8 @@ function qgemm(args: QGemmArgs): GemmOut {
     rows * n * esize,
     4 * (rows + PANEL * maxRows),
   ]);
-  sc.put(pw, w.data);
+  const pw = resident ?? copied;
+  if (resident === undefined) sc.put(pw, w.bytes());
   sc.put(prs, w.rowSums);
   sc.put(pzw, w.zeroPoint);
   if (bias !== undefined) sc.put(pb, bias);
@@ -326,14 +380,15 @@ function qconv2d(args: QConv2dArgs): GemmOut {
     hw * kg,
     4 * (hw + PANEL * maxRows),
   ];
-  for (const p of packs) sizes.push(p.data.length, 4 * p.n);
+  for (const p of packs) sizes.push(p.residentIn(sc) === undefined ? p.byteLength : 0, 4 * p.n);
   const [pgeo, ptable, pzw, pb, pf, px, po, pcols, pwork, ...ppacks] = sc.layout(sizes);
   const table = sc.i32(ptable, 2 * groups);
   const zw = sc.i32(pzw, o);
   packs.forEach((p, g) => {
-    sc.put(ppacks[2 * g], p.data);
+    const resident = p.residentIn(sc);
+    if (resident === undefined) sc.put(ppacks[2 * g], p.bytes());
     sc.put(ppacks[2 * g + 1], p.rowSums);
-    table[2 * g] = ppacks[2 * g];
+    table[2 * g] = resident ?? ppacks[2 * g];
     table[2 * g + 1] = ppacks[2 * g + 1];
     zw.set(p.zeroPoint, g * (o / packs.length));
   });
@@ -399,8 +454,13 @@ function sampleGaussianPacked(args: GaussianSampleArgs): WasmPackedWeights {
   const { mod, sc } = need();
   const { n, k, qmin, qmax } = checkGaussianSampleArgs(args, WASM_LIMITS);
   const size = n * k;
-  const bytes = packedBytes(n, k);
-  const [pmu, psig, pzp, pm, ptmp, pp, prs] = sc.layout([size, size, 16 * n, 24 * n, size, bytes, 4 * n]);
+  const zw = Int32Array.from(args.weightZeroPoint);
+  const pack = sc.reserve(
+    packedBytes(n, k),
+    (offset) => new WasmPackedWeights({ sc, offset }, n, k, zw, new Int32Array(n)),
+  );
+  const pp = pack.residentIn(sc)!;
+  const [pmu, psig, pzp, pm, ptmp, prs] = sc.layout([size, size, 16 * n, 24 * n, size, 4 * n]);
   sc.put(pmu, args.mu);
   sc.put(psig, args.sigma);
   const zp = sc.i32(pzp, 4 * n);
@@ -428,13 +488,8 @@ function sampleGaussianPacked(args: GaussianSampleArgs): WasmPackedWeights {
     pp,
     prs,
   );
-  return new WasmPackedWeights(
-    sc.i8(pp, bytes).slice(),
-    n,
-    k,
-    Int32Array.from(args.weightZeroPoint),
-    sc.i32(prs, n).slice(),
-  );
+  sc.get(prs, pack.rowSums);
+  return pack;
 }
 
 // ---------------------------------------------------------------- test hooks

@@ -1,5 +1,5 @@
 import { referenceKernels as js, sampleGaussianWeights } from '@qbnn/core';
-import { describe, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   int,
   randomConvs,
@@ -62,6 +62,31 @@ describe.skipIf(!wasmAvailable())('fused Gaussian sampler', () => {
       js.qgemm({ ...args, w: js.sampleGaussianPacked(a) }),
       'gemm on sample',
     );
+  });
+
+  test('a sampled pack stays valid across later calls, evictions and variants; disposed packs are refused', () => {
+    const r = rng(8);
+    const x = Uint8Array.from({ length: 5 * 300 }, () => int(r, 0, 255));
+    const args = { a: x, m: 5, aScale: 0.1, aZeroPoint: 7, wScale: 0.01, output: { kind: 'i32' } as const };
+    const cases = [sampleCase(1, 40, 300, 8), sampleCase(2, 33, 300, 4), sampleCase(3, 8, 300, 8)];
+    const want = cases.map((c) => js.qgemm({ ...args, w: js.sampleGaussianPacked(c) }));
+    // A is resident until B is sampled (then copied out); other calls in between lay out after it.
+    const a = wk.sampleGaussianPacked(cases[0]);
+    wk.qnormal({ key: [1, 1], position: 0, out: new Int8Array(100_000) });
+    const other = wk.packWeights(cases[2].mu, 8, 300, 0);
+    wk.qgemm({ ...args, w: other });
+    sameBytes(wk.qgemm({ ...args, w: a }), want[0], 'resident pack after other calls');
+    const b = wk.sampleGaussianPacked(cases[1]);
+    sameBytes(wk.qgemm({ ...args, w: a }), want[0], 'evicted pack');
+    sameBytes(wk.qgemm({ ...args, w: b }), want[1], 'resident pack');
+    for (const v of variants())
+      onVariant(v, () => sameBytes(wk.qgemm({ ...args, w: b }), want[1], `under ${v}`));
+    b.dispose?.();
+    expect(() => wk.qgemm({ ...args, w: b })).toThrow(/qgemm: w was disposed/);
+    const c = wk.sampleGaussianPacked(cases[2]);
+    sameBytes(wk.qgemm({ ...args, w: c }), want[2], 'after a disposed resident pack');
+    sameBytes(unpackWeights(a), sampleGaussianWeights(cases[0]), 'unpack of an evicted pack');
+    sameBytes(unpackWeights(c), sampleGaussianWeights(cases[2]), 'unpack of a resident pack');
   });
 
   test('absurd multipliers (inf - inf) store what the reference stores', () => {

@@ -26,7 +26,7 @@ function transpose(w: Int8Array, n: number, k: number): Int8Array {
   return t;
 }
 
-async function qbnnCase(
+export async function qbnnCase(
   ctx: SuiteContext,
   provider: KernelProvider,
   impl: string,
@@ -189,7 +189,7 @@ async function ortCases(
   await session.release();
 }
 
-async function tfjsCase(
+export async function tfjsCase(
   ctx: SuiteContext,
   shape: [number, number, number],
   gops: Map<string, number>,

@@ -5,6 +5,7 @@ import { klSuite } from './kl.js';
 import { peersSuite } from './peers.js';
 import { rngSuite } from './rng.js';
 import { sizeSuite } from './size.js';
+import { wasmSuite } from './wasm.js';
 
 /** Every suite, in the order `pnpm bench all` runs them. */
-export const SUITES: Suite[] = [gemmSuite, rngSuite, klSuite, bnnSuite, peersSuite, sizeSuite];
+export const SUITES: Suite[] = [gemmSuite, rngSuite, klSuite, bnnSuite, peersSuite, sizeSuite, wasmSuite];

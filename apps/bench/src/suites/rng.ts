@@ -40,7 +40,12 @@ function gaussianArgs(n: number, k: number): GaussianSampleArgs {
   };
 }
 
-async function samplerCases(ctx: SuiteContext, provider: KernelProvider, impl: string, threads: number) {
+export async function samplerCases(
+  ctx: SuiteContext,
+  provider: KernelProvider,
+  impl: string,
+  threads: number,
+) {
   const count = ctx.quick ? 1 << 20 : 1 << 24;
   const out = new Int8Array(count);
   ctx.add(
