@@ -6,6 +6,7 @@ import {
   checkQConv2dArgs,
   checkQGemmArgs,
   checkQNormalArgs,
+  checkSampleInto,
   type GaussianSampleArgs,
   type GemmOut,
   type GemmOutputSpec,
@@ -453,6 +454,9 @@ function qnormal(args: QNormalArgs): Int8Array {
 function sampleGaussianPacked(args: GaussianSampleArgs): WasmPackedWeights {
   const { mod, sc } = need();
   const { n, k, qmin, qmax } = checkGaussianSampleArgs(args, WASM_LIMITS);
+  // A destination pack is checked but not written: the new pack is born resident where it is
+  // sampled and read in place by its GEMM, which beats overwriting a pack kept in JS memory.
+  checkSampleInto(args.out, n, k, asWasmPacked);
   const size = n * k;
   const zw = Int32Array.from(args.weightZeroPoint);
   const pack = sc.reserve(

@@ -89,6 +89,19 @@ describe.skipIf(!wasmAvailable())('fused Gaussian sampler', () => {
     sameBytes(unpackWeights(c), sampleGaussianWeights(cases[2]), 'unpack of a resident pack');
   });
 
+  test('a destination pack is checked like the reference, and the result is a new pack', () => {
+    const a = sampleCase(4, 6, 10, 8);
+    const into = wk.packWeights(new Int8Array(60), 6, 10, 0);
+    const p = wk.sampleGaussianPacked({ ...a, out: into });
+    sameBytes(unpackWeights(p), sampleGaussianWeights(a), 'sample with out');
+    expect(() => wk.sampleGaussianPacked({ ...a, out: wk.packWeights(new Int8Array(50), 5, 10, 0) })).toThrow(
+      /sampleGaussian: out is packed \[5, 10\], expected \[6, 10\]/,
+    );
+    expect(() => wk.sampleGaussianPacked({ ...a, out: js.packWeights(new Int8Array(60), 6, 10, 0) })).toThrow(
+      /sampleGaussian: out was packed by provider 'js'/,
+    );
+  });
+
   test('absurd multipliers (inf - inf) store what the reference stores', () => {
     const a = sampleCase(5, 4, 9, 8);
     a.m2 = new Float64Array(4).fill(1e308);

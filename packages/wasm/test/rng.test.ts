@@ -20,6 +20,7 @@ describe.skipIf(!wasmAvailable())('Philox4x32-10 and the quantised normal', () =
       [0xdeadbeef, 0x12345678, 0xfffffff0, 333],
       [7, 9, 2 ** 40 + 3, 17],
       [0xffffffff, 0xffffffff, 2 ** 53 - 100, 64],
+      [3, 4, 2 ** 53 - 3, 64], // the block counter passes 2^53 (past the largest exact double)
     ]) {
       const a = new Uint32Array(len);
       philoxFill(k0, k1, pos, a);
