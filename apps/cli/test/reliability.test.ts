@@ -203,6 +203,58 @@ describe('hostile command lines: refused before any work, inputs never overwritt
     model.dispose();
   });
 
+  test("D12 (the cli's checkpoints): SGHMC ensembles are sized from the file, not from the config", async () => {
+    const sghmc = join(dir, 'sghmc.safetensors');
+    const t = await run(
+      ...tinyTrain(sghmc),
+      ...[
+        '--posterior',
+        'sghmc',
+        '--epochs',
+        '2',
+        '--batch-size',
+        '16',
+        '--members',
+        '2',
+        '--quiet',
+        '--no-native',
+      ],
+    );
+    expect(t.code, t.err).toBe(0);
+    const { model, config } = await load(sghmc);
+    const cfg = config as { members: number };
+    expect(cfg.members).toBe(2);
+    const evalArgs = (ckptPath: string) => [
+      'eval',
+      '--checkpoint',
+      ckptPath,
+      '--ood',
+      'none',
+      '--samples',
+      '2',
+      '--out',
+      join(dir, 'sghmc-results.json'),
+      '--quiet',
+      '--no-native',
+      '--json',
+    ];
+    // a config that claims more members than the file holds: the file's two are used
+    const wrong = join(dir, 'sghmc-wrong-members.safetensors');
+    await save(model, wrong, { arch: BAYES_ARCH, config: { ...cfg, members: 7 } });
+    const r = await run(...evalArgs(wrong));
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).models[0].metrics.accuracy).toBeGreaterThan(0);
+    // the issue's reproducer: members 1e9 used to allocate without bound
+    const huge = join(dir, 'sghmc-huge-members.safetensors');
+    await save(model, huge, { arch: BAYES_ARCH, config: { ...cfg, members: 1e9 } });
+    await refused(
+      evalArgs(huge),
+      '--checkpoint',
+      'config.members must be an integer in [0, 100]; got 1000000000',
+    );
+    model.dispose();
+  });
+
   test('D17: a --qconfig override for a layer the model does not have is refused, listing its layers', async () => {
     const qc = join(dir, 'qc.json');
     writeFileSync(

@@ -7,6 +7,7 @@ import {
   bayesLayers,
   hasPosterior,
   listPosteriors,
+  reserveEnsemble,
 } from '@qbnn/posteriors';
 import { checkDatasetName } from './data.js';
 
@@ -185,7 +186,19 @@ export const MAX_SEED = 2 ** 32 - 1;
 /** Most SGHMC ensemble members (flags and checkpoints). */
 export const MAX_MEMBERS = 100;
 
-registerArchitecture(BAYES_ARCH, (c) => buildBayesModel(checkBayesConfig(c)), true);
+// Rebuilt from a checkpoint, SGHMC ensembles are sized from the members the file holds (what the
+// config says is only checked for range): sizes follow the file's real contents.
+registerArchitecture(
+  BAYES_ARCH,
+  (c, contents) => {
+    const cfg = checkBayesConfig(c);
+    if (!contents) return buildBayesModel(cfg);
+    const model = buildBayesModel({ ...cfg, members: undefined });
+    reserveEnsemble(model, contents);
+    return model;
+  },
+  true,
+);
 
 /** Whether every Bayesian layer of the model has a KL divergence (variational posteriors). */
 export function isVariational(model: Module): boolean {
