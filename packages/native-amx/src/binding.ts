@@ -4,6 +4,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The raw functions of the compiled addon (native/src/addon.cc). Internal. */
+/** The convolution arguments shared by qconv2d and qconv2dPool (validated again in C++). */
+export type RawConvArgs = [
+  x: Uint8Array,
+  xShape: Int32Array,
+  za: number,
+  handles: unknown[],
+  wShape: Int32Array,
+  geometry: Int32Array,
+  bias: Int32Array | null,
+  kind: number,
+  mult: Float64Array | null,
+  zo: number,
+  relu: boolean,
+];
+
 export interface NativeAddon {
   info(): RawInfo;
   setIsa(name: string): string;
@@ -25,36 +40,9 @@ export interface NativeAddon {
     relu: boolean,
     out: Uint8Array | Float32Array | Int32Array,
   ): void;
-  qconv2d(
-    x: Uint8Array,
-    xShape: Int32Array,
-    za: number,
-    handles: unknown[],
-    wShape: Int32Array,
-    geometry: Int32Array,
-    bias: Int32Array | null,
-    kind: number,
-    mult: Float64Array | null,
-    zo: number,
-    relu: boolean,
-    out: Uint8Array | Float32Array | Int32Array,
-  ): void;
+  qconv2d(...args: [...RawConvArgs, out: Uint8Array | Float32Array | Int32Array]): void;
   qpool2d(x: Uint8Array, xShape: Int32Array, zeroPoint: number, pool: Int32Array, out: Uint8Array): void;
-  qconv2dPool(
-    x: Uint8Array,
-    xShape: Int32Array,
-    za: number,
-    handles: unknown[],
-    wShape: Int32Array,
-    geometry: Int32Array,
-    bias: Int32Array | null,
-    kind: number,
-    mult: Float64Array | null,
-    zo: number,
-    relu: boolean,
-    pool: Int32Array,
-    out: Uint8Array,
-  ): void;
+  qconv2dPool(...args: [...RawConvArgs, pool: Int32Array, out: Uint8Array]): void;
   philox(k0: number, k1: number, position: number, out: Uint32Array): void;
   qnormal(k0: number, k1: number, position: number, out: Int8Array): void;
   mapWords(words: Uint32Array, out: Int8Array, mode: number): void;

@@ -2,6 +2,7 @@ import {
   accumulatorScales,
   type ChannelZeroPoints,
   type CheckedPool2d,
+  type CheckedQConv2d,
   checkGaussianSampleArgs,
   checkPackWeightsArgs,
   checkQConv2dArgs,
@@ -25,7 +26,7 @@ import {
   type QPool2dArgs,
   requantMultipliers,
 } from '@qbnn/core';
-import { addon, loadError, type NativeAddon, type RawPacked } from './binding.js';
+import { addon, loadError, type NativeAddon, type RawConvArgs, type RawPacked } from './binding.js';
 
 /** Name of the native provider in @qbnn/core's kernel registry. */
 export const NATIVE_PROVIDER = 'native';
@@ -245,13 +246,14 @@ function groupSlicesOf(p: PackedWeights, h: unknown, groups: number, og: number,
   return slices.map((s) => handleOf(s, 'qconv2d: w'));
 }
 
-function qconv2d(args: QConv2dArgs): GemmOut {
-  const a = need();
-  const geo = checkQConv2dArgs(args, handleOf, NATIVE_LIMITS);
-  const { batch, c, h, w, o, cg, kh, kw, groups, og, kg, packs, whole, output, out } = geo;
+/** The addon's convolution arguments of a checked call (either kernel). */
+function rawConvArgs(
+  args: QConv2dArgs | QConv2dPoolArgs,
+  geo: Omit<CheckedQConv2d<unknown>, 'out' | 'packs'> & { packs: unknown[] },
+): RawConvArgs {
+  const { batch, c, h, w, o, cg, kh, kw, groups, og, kg, packs, whole, output } = geo;
   const hs = whole !== undefined && groups > 1 ? groupSlicesOf(whole, packs[0], groups, og, kg) : packs;
-  const factor = stageFactor(output, args.output, args.xScale, args.wScale, o);
-  a.qconv2d(
+  return [
     args.x,
     Int32Array.of(batch, c, h, w),
     geo.xZeroPoint,
@@ -260,12 +262,16 @@ function qconv2d(args: QConv2dArgs): GemmOut {
     Int32Array.of(geo.strideH, geo.strideW, geo.padH, geo.padW, geo.dilationH, geo.dilationW, groups),
     geo.bias ?? null,
     OUT_KIND[output.kind],
-    factor,
+    stageFactor(output, args.output, args.xScale, args.wScale, o),
     output.zeroPoint,
     output.relu,
-    out,
-  );
-  return out;
+  ];
+}
+
+function qconv2d(args: QConv2dArgs): GemmOut {
+  const geo = checkQConv2dArgs(args, handleOf, NATIVE_LIMITS);
+  need().qconv2d(...rawConvArgs(args, geo), geo.out);
+  return geo.out;
 }
 
 function poolGeometry(p: CheckedPool2d): Int32Array {
@@ -280,27 +286,9 @@ function qpool2d(args: QPool2dArgs): Uint8Array {
 }
 
 function qconv2dPool(args: QConv2dPoolArgs): Uint8Array {
-  const a = need();
   const geo = checkQConv2dPoolArgs(args, handleOf, NATIVE_LIMITS);
-  const { batch, c, h, w, o, cg, kh, kw, groups, og, kg, packs, whole, output, out } = geo;
-  const hs = whole !== undefined && groups > 1 ? groupSlicesOf(whole, packs[0], groups, og, kg) : packs;
-  const factor = stageFactor(output, args.output, args.xScale, args.wScale, o);
-  a.qconv2dPool(
-    args.x,
-    Int32Array.of(batch, c, h, w),
-    geo.xZeroPoint,
-    hs,
-    Int32Array.of(o, cg, kh, kw),
-    Int32Array.of(geo.strideH, geo.strideW, geo.padH, geo.padW, geo.dilationH, geo.dilationW, groups),
-    geo.bias ?? null,
-    OUT_U8,
-    factor,
-    output.zeroPoint,
-    output.relu,
-    poolGeometry(geo.pool),
-    out,
-  );
-  return out;
+  need().qconv2dPool(...rawConvArgs(args, geo), poolGeometry(geo.pool), geo.out);
+  return geo.out;
 }
 
 function qnormal(args: QNormalArgs): Int8Array {

@@ -135,6 +135,17 @@ inline void epilogue(const ConvDirectArgs& a, __m512i acc, double mult, void* ou
   _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, mask, _mm512_cvtusepi32_epi8(q));
 }
 
+// 16 bytes of each of 4 rows -> 16 dwords (byte k of dword i = rows[k][i]) at dst (64 bytes).
+inline void interleave4(const __m128i rows[4], void* dst) {
+  const __m128i lo01 = _mm_unpacklo_epi8(rows[0], rows[1]), hi01 = _mm_unpackhi_epi8(rows[0], rows[1]);
+  const __m128i lo23 = _mm_unpacklo_epi8(rows[2], rows[3]), hi23 = _mm_unpackhi_epi8(rows[2], rows[3]);
+  __m128i* d = static_cast<__m128i*>(dst);
+  _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
+  _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
+  _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
+  _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+}
+
 // Where layout pixel (r, w) of the planes reads the input: row r * rowStep + rowOff, column
 // w * colStep + colOff (+ the virtual channel's shift). A 1x1 convolution reads only the pixels
 // it uses (steps = its strides) and then runs as a stride-1 convolution over Ho x Wo planes.
@@ -207,13 +218,7 @@ void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& 
             }
           }
         }
-        const __m128i lo01 = _mm_unpacklo_epi8(row[0], row[1]), hi01 = _mm_unpackhi_epi8(row[0], row[1]);
-        const __m128i lo23 = _mm_unpacklo_epi8(row[2], row[3]), hi23 = _mm_unpackhi_epi8(row[2], row[3]);
-        __m128i* d = reinterpret_cast<__m128i*>(dst + c * 64);
-        _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
-        _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
-        _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
-        _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+        interleave4(row, dst + c * 64);
       }
     }
   }
@@ -307,13 +312,7 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
                           : _mm_setzero_si128();
           }
           // Lanes past this channel's taps hold the next channel's: they are never stored.
-          const __m128i lo01 = _mm_unpacklo_epi8(r[0], r[1]), hi01 = _mm_unpackhi_epi8(r[0], r[1]);
-          const __m128i lo23 = _mm_unpacklo_epi8(r[2], r[3]), hi23 = _mm_unpackhi_epi8(r[2], r[3]);
-          __m128i* d = reinterpret_cast<__m128i*>(quad.data());
-          _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
-          _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
-          _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
-          _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+          interleave4(r, quad.data());
           const int32_t n = std::min<int32_t>(16, taps1 - t0);
           for (int32_t t = 0; t < n; ++t) wt[static_cast<size_t>(q * taps1 + t0 + t) * noc + o] = quad[t];
         }
