@@ -42,6 +42,7 @@ export {
   type GemmOutputSpec,
   gemmOutputBuffer,
   type KernelLimits,
+  MAX_KERNEL_ELEMENTS,
   REFERENCE_KERNEL_LIMITS,
 } from './kernels/validate.js';
 export * from './quant/index.js';

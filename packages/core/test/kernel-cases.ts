@@ -461,6 +461,12 @@ const gemmCall = (p: KernelProvider, over: Partial<QGemmArgs>) =>
     output: { kind: 'i32' },
     ...over,
   });
+/** An Int8Array whose buffer was transferred away (it reads as empty). */
+export function detachedInt8(length: number): Int8Array {
+  const v = new Int8Array(length);
+  structuredClone(v.buffer, { transfer: [v.buffer] });
+  return v;
+}
 const badGemms: Partial<QGemmArgs>[] = [
   { a: new Uint8Array(11) },
   { a: new Int8Array(12) as never },
@@ -480,6 +486,7 @@ const badGemms: Partial<QGemmArgs>[] = [
   { output: { kind: 'u8', scale: 1, zeroPoint: 0, relu: 1 as never } },
   { output: { kind: 'f16' } as never },
   { output: undefined as never },
+  { m: 2 ** 28 },
 ];
 const convCall = (p: KernelProvider, over: Partial<QConv2dArgs>) =>
   p.qconv2d({
@@ -505,6 +512,7 @@ const badConvs: Partial<QConv2dArgs>[] = [
   { bias: new Int32Array(3) },
   { xShape: [1, 4, 5] as never },
   { out: new Uint8Array(18) },
+  { padding: [2 ** 20, 2 ** 20] },
 ];
 const sampleArgs: GaussianSampleArgs = {
   mu: new Int8Array(6),
@@ -536,6 +544,7 @@ const otherCalls: [string, (p: KernelProvider) => unknown][] = [
   ['qnormal position', (p) => p.qnormal({ key: [1, 2], position: -1, out: new Int8Array(3) })],
   ['qnormal out', (p) => p.qnormal({ key: [1, 2], position: 0, out: new Uint8Array(3) as never })],
   ['qnormal key', (p) => p.qnormal({ key: [1, 2 ** 32], position: 0, out: new Int8Array(3) })],
+  ['qnormal detached out', (p) => p.qnormal({ key: [1, 2], position: 0, out: detachedInt8(8) })],
   ['qgemm null args', (p) => p.qgemm(null as never)],
   ['pack length', (p) => p.packWeights(new Int8Array(5), 2, 3, 0)],
   ['pack zero points', (p) => p.packWeights(new Int8Array(6), 2, 3, [0, 0, 0])],

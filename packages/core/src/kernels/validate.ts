@@ -54,6 +54,32 @@ export const REFERENCE_KERNEL_LIMITS: KernelLimits = Object.freeze({
   packChecksK: false,
 });
 
+/**
+ * Largest number of values one kernel call may produce or stage: a GEMM's m * n outputs, a
+ * convolution's batch * o * ho * wo outputs and one image's im2col rows ho * wo * K (2^28 values
+ * are 1 GiB as f32 or i32). A larger call is an ERR_ARG before anything is allocated.
+ */
+export const MAX_KERNEL_ELEMENTS = 2 ** 28;
+
+function checkKernelSize(kernel: string, what: string, formula: string, size: number): void {
+  if (size > MAX_KERNEL_ELEMENTS) {
+    throw new QbnnError(
+      'ERR_ARG',
+      `${kernel}: ${what} of ${formula} = ${size} values exceeds MAX_KERNEL_ELEMENTS = ${MAX_KERNEL_ELEMENTS}; split the call`,
+    );
+  }
+}
+
+/** Throws when `view`'s buffer was detached (transferred): it reads as empty and would be skipped silently. */
+function checkAttached(name: string, view: ArrayBufferView): void {
+  if (view.byteLength !== 0) return;
+  try {
+    new Uint8Array(view.buffer);
+  } catch {
+    throw new QbnnError('ERR_ARG', `${name} is detached (its ArrayBuffer was transferred)`);
+  }
+}
+
 /** Throws unless `args` is an object (for kernel providers). */
 export function checkArgsObject(kernel: string, args: unknown): void {
   if (args == null || typeof args !== 'object')
@@ -165,6 +191,7 @@ export function gemmOutputBuffer(
   if (!(out instanceof Ctor)) {
     throw new QbnnError('ERR_ARG', `out must be a ${Ctor.name} for output kind '${kind}'`);
   }
+  checkAttached('out', out);
   checkLength('out', out, length);
   return out;
 }
@@ -230,6 +257,7 @@ export function checkQGemmArgs<T>(
   const { n, k } = args.w;
   checkGemmK(k);
   const m = checkInt('qgemm: m', args.m, 0, limits.maxM);
+  checkKernelSize('qgemm', 'an output', `m * n = ${m} * ${n}`, m * n);
   if (!(args.a instanceof Uint8Array))
     throw new QbnnError('ERR_ARG', 'qgemm: a must be a Uint8Array (u8 activations)');
   if (args.a.length !== m * k) {
@@ -425,6 +453,13 @@ function checkConvGeometry<T>(
   }
   const kg = cg * kh * kw;
   checkGemmK(kg);
+  checkKernelSize(
+    'qconv2d',
+    'an output',
+    `batch * o * ho * wo = ${batch} * ${o} * ${ho} * ${wo}`,
+    batch * o * ho * wo,
+  );
+  checkKernelSize('qconv2d', "one image's im2col", `ho * wo * K = ${ho} * ${wo} * ${kg}`, ho * wo * kg);
   const list = Array.isArray(args.w) ? (args.w as readonly PackedWeights[]) : [args.w as PackedWeights];
   // One pack of all o rows (group g uses rows g * o/groups onwards), or one pack per group.
   const whole = list.length === 1 && (groups === 1 || list[0].n === o) ? list[0] : undefined;
@@ -581,6 +616,7 @@ export function checkQNormalArgs(args: QNormalArgs): void {
   checkArgsObject('qnormal', args);
   checkPhiloxKey('qnormal', args.key, args.position);
   if (!(args.out instanceof Int8Array)) throw new QbnnError('ERR_ARG', 'qnormal: out must be an Int8Array');
+  checkAttached('qnormal: out', args.out);
 }
 
 function samplerZeroPoints(name: string, z: Int32Array, n: number, lo: number, hi: number): void {
