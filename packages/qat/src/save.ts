@@ -12,12 +12,25 @@ import type { QLayerSpec, QOp } from './engine/ir.js';
 import { QuantizedModel } from './engine/quantized-model.js';
 import { getIntegerForm } from './forms/registry.js';
 import type { StoredTensor, TensorSource } from './forms/types.js';
+import {
+  asFormatError,
+  headerChecksum,
+  QMODEL_FORMAT,
+  QMODEL_FORMAT_KEY,
+  QMODEL_HEADER_CRC_KEY,
+  QMODEL_INPUT_KEY,
+  QMODEL_OPS_KEY,
+  readHeader,
+} from './header.js';
 
-/** Metadata key of the format tag, and of the JSON description of the ops. */
-export const QMODEL_FORMAT_KEY = 'qbnn.qat.format';
-export const QMODEL_FORMAT = 'qbnn-qat/1';
-export const QMODEL_OPS_KEY = 'qbnn.qat.ops';
-export const QMODEL_INPUT_KEY = 'qbnn.qat.input_shape';
+export {
+  MAX_HEADER_DEPTH,
+  QMODEL_FORMAT,
+  QMODEL_FORMAT_KEY,
+  QMODEL_HEADER_CRC_KEY,
+  QMODEL_INPUT_KEY,
+  QMODEL_OPS_KEY,
+} from './header.js';
 
 /**
  * A quantised model as safetensors bytes: each layer's integer form writes its tensors (I8
@@ -45,23 +58,19 @@ export function serializeQuantized(qm: QuantizedModel): Uint8Array {
       return { op: 'layer', key, layer: { ...l, weights: { ...json, kind: form.kind } } };
     });
   const ops = mapOps(qm.ops);
-  return encodeSafetensors(tensors, {
+  const meta = {
     [QMODEL_FORMAT_KEY]: QMODEL_FORMAT,
     [QMODEL_OPS_KEY]: JSON.stringify(ops),
     [QMODEL_INPUT_KEY]: JSON.stringify(qm.inputShape),
-  });
+  };
+  return encodeSafetensors(tensors, { ...meta, [QMODEL_HEADER_CRC_KEY]: headerChecksum(meta, tensors) });
 }
 
 /** Rebuilds a {@link QuantizedModel} from {@link serializeQuantized} bytes (or a decoded file). */
 export function deserializeQuantized(src: Uint8Array | SafetensorsFile): QuantizedModel {
   const file = src instanceof Uint8Array ? decodeSafetensors(src) : src;
-  const meta = file.metadata;
-  if (meta[QMODEL_FORMAT_KEY] !== QMODEL_FORMAT) {
-    throw new QbnnError(
-      'ERR_FORMAT',
-      `not a quantised qbnn model (metadata ${QMODEL_FORMAT_KEY} = ${meta[QMODEL_FORMAT_KEY]})`,
-    );
-  }
+  // the header checked first: checksum, JSON, nesting depth (nothing below recurses deeper)
+  const header = readHeader(file.metadata, file.tensors);
   const tensorsOf = (prefix: string): TensorSource =>
     ((name: string, dtype: StoredTensor['dtype'], length: number) => {
       const full = `${prefix}.${name}`;
@@ -78,9 +87,14 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       return x.data;
     }) as TensorSource;
   type RawOp = { op: string; key?: string; layer?: unknown; body?: RawOp[]; shortcut?: RawOp[] };
-  const raw = JSON.parse(meta[QMODEL_OPS_KEY] ?? '[]') as RawOp[];
+  const raw = header.ops as RawOp[];
   const mapOps = (list: RawOp[]): QOp[] =>
     list.map((op): QOp => {
+      if (op === null || typeof op !== 'object')
+        throw new QbnnError(
+          'ERR_FORMAT',
+          `quantised model: an op is ${op === null ? 'null' : typeof op}, not an object`,
+        );
       if (op.op === 'residual') {
         return {
           ...(op as unknown as Extract<QOp, { op: 'residual' }>),
@@ -95,8 +109,8 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       const weights = form.load(wj, tensorsOf(key), { n: layer.n, k: layer.k });
       return { op: 'layer', layer: { ...layer, weights } };
     });
-  const ops = mapOps(raw);
-  return new QuantizedModel(ops, JSON.parse(meta[QMODEL_INPUT_KEY] ?? '[]') as number[]);
+  // what the ops and every form's JSON hold is validated by the QuantizedModel constructor
+  return asFormatError(() => new QuantizedModel(mapOps(raw), header.inputShape as number[]));
 }
 
 /** Saves a quantised model to a safetensors file (atomically). */
