@@ -22,10 +22,14 @@ function errorOf(fn: () => unknown): string {
   return 'ok';
 }
 
+/** The saved ops as parsed JSON, edited freely by the tests. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON of any shape, edited field by field
+type JsonOps = any[];
+
 /** The file of `m` with its metadata edited (the data checksum stays right: only the header changes). */
 function edited(
   m: QuantizedModel,
-  edit: (meta: Record<string, string>, ops: any[]) => void,
+  edit: (meta: Record<string, string>, ops: JsonOps) => void,
   keepHeaderCrc = false,
 ): Uint8Array {
   const file = decodeSafetensors(serializeQuantized(m));
@@ -87,7 +91,7 @@ describe('loading a quantised model validates its header (issue 17: D4 headers, 
   });
 
   it('D10: every quantisation parameter is validated on load (files without a header checksum)', () => {
-    const cases: [string, (ops: any[]) => void, RegExp][] = [
+    const cases: [string, (ops: JsonOps) => void, RegExp][] = [
       ['input scale 0', (o) => (o[0].q.scale = 0), /ops\[0\]\.q\.scale must be a finite number > 0, got 0/],
       [
         'input scale -1',
