@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { referenceKernels as js, MAX_KERNEL_ELEMENTS, QbnnError } from '../src/index.js';
-import { detachedInt8 } from './kernel-cases.js';
-
-/** `code: message` of the QbnnError `fn` throws ('ok' when it returns); anything else fails the test. */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof QbnnError) return `${e.code}: ${e.message}`;
-    throw new Error(`untyped error: ${String(e)}`);
-  }
-  return 'ok';
-}
+import { referenceKernels as js, MAX_KERNEL_ELEMENTS } from '../src/index.js';
+import { detachedInt8, errorOf } from './kernel-cases.js';
 
 // Issue 17, D4 (kernel part): calls whose size could not be allocated failed with an untyped
 // "Invalid typed array length"; a detached destination was silently skipped. Every provider

@@ -1,20 +1,9 @@
-import { QbnnError } from '@qbnn/core';
 import { describe, expect, it } from 'vitest';
 import type { QuantizedModel } from '../src/engine/quantized-model.js';
 import { MAX_FORWARD_ELEMENTS } from '../src/engine/validate-input.js';
 import { simulate } from '../src/testing.js';
+import { errorOf } from './helpers.js';
 import { tinyMlp } from './tiny-models.js';
-
-/** `code: message` of the QbnnError `fn` throws ('ok' when it returns); any other error fails the test. */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof QbnnError) return `${e.code}: ${e.message}`;
-    throw new Error(`untyped error: ${String(e)}`);
-  }
-  return 'ok';
-}
 
 const m = tinyMlp();
 const good = (): number[] => Array.from({ length: 32 }, (_, i) => (i % 7) / 7);

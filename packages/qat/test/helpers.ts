@@ -1,4 +1,4 @@
-import { roundHalfEven } from '@qbnn/core';
+import { QbnnError, roundHalfEven } from '@qbnn/core';
 import type { FixedWeights } from '../src/forms/fixed.js';
 import type { GaussianWeights } from '../src/forms/gaussian.js';
 import { paramsFromRange } from '../src/params.js';
@@ -105,4 +105,15 @@ export function act(lo: number, hi: number, bits = 8): QuantParams {
     symmetric: false,
   });
   return { scale: p.scale[0], zeroPoint: p.zeroPoint[0], bits, signed: false };
+}
+
+/** `code: message` of the QbnnError `fn` throws ('ok' when it returns); any other error fails the test. */
+export function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof QbnnError) return `${e.code}: ${e.message}`;
+    throw new Error(`untyped error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  }
+  return 'ok';
 }

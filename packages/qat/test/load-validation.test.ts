@@ -1,4 +1,3 @@
-import { QbnnError } from '@qbnn/core';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '@qbnn/nn';
 import { describe, expect, it } from 'vitest';
 import type { QuantizedModel } from '../src/engine/quantized-model.js';
@@ -9,18 +8,8 @@ import {
   QMODEL_OPS_KEY,
   serializeQuantized,
 } from '../src/save.js';
+import { errorOf } from './helpers.js';
 import { tinyConvNet, tinyMlp } from './tiny-models.js';
-
-/** `code: message` of the QbnnError `fn` throws ('ok' when it returns); anything else fails the test. */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof QbnnError) return `${e.code}: ${e.message}`;
-    throw new Error(`untyped error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-  }
-  return 'ok';
-}
 
 /** The saved ops as parsed JSON, edited freely by the tests. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON of any shape, edited field by field
