@@ -120,6 +120,22 @@ describe('loading a quantised model validates its header (issue 17: D4 headers, 
     }
   });
 
+  it('valid but extreme scales that overflow float32 give an ERR_NAN, never infinite logits (found by fuzz.test.ts)', () => {
+    const m = deserializeQuantized(
+      edited(mlp, (_, ops) => {
+        ops[2].layer.weights.muQ.scale[0] = 1e308;
+      }),
+    );
+    for (const mode of ['weights', 'local'] as const) {
+      const err = errorOf(() => m.forward(x, { samples: 2, seed: 1, mode }));
+      expect(err, mode).toMatch(/^ERR_(NAN|ARG): /);
+      if (mode === 'local')
+        expect(err).toMatch(
+          /^ERR_NAN: logits\[\d+\] is -?Infinity: the model's quantisation scales overflow float32/,
+        );
+    }
+  });
+
   it('D4: ops or input_shape that are not JSON, null, of the wrong type or nested 20,000 deep are ERR_FORMAT', () => {
     const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
     const deepOps = JSON.stringify([{ op: 'quantize', q: { scale: 1, zeroPoint: 0, bits: 8 } }]).replace(

@@ -5,7 +5,7 @@ import { checkQuantizedModel } from './check-model.js';
 import { type IntState, integerOps, type Memo } from './int-ops.js';
 import { type EngineMode, layersOf, type QLayerSpec, type QOp, type QuantizedOutput, sizeOf } from './ir.js';
 import { getKernelProvider } from './provider.js';
-import { checkForward } from './validate-input.js';
+import { checkForward, checkLogits } from './validate-input.js';
 import { walk } from './walker.js';
 
 /** Options of {@link QuantizedModel.forward}. */
@@ -156,7 +156,7 @@ export class QuantizedModel {
     return {
       states: r.states,
       output: {
-        logits: r.output.data as Float32Array,
+        logits: checkLogits(r.output.data as Float32Array),
         samples: call.L,
         batch: call.B,
         classes: last.layer.n,

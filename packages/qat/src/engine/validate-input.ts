@@ -1,5 +1,6 @@
 import { QbnnError } from '@qbnn/core';
 import type { EngineMode } from './ir.js';
+import { getKernelProvider } from './provider.js';
 
 // The checks of a forward call's arguments, shared by the integer engine (forward, trace,
 // predictProba) and its float twin (simulate), so both accept and reject exactly the same calls.
@@ -112,6 +113,8 @@ export function checkForward(
       'ERR_ARG',
       `opts.provider must be a provider name (string), got ${describe(o.provider)}`,
     );
+  // looked up here so that the engine and its reference (which runs no kernel) refuse the same names
+  if (o.provider !== undefined) getKernelProvider(o.provider as string);
   const need = samples * batch * maxActivation;
   if (need > MAX_FORWARD_ELEMENTS) {
     throw new QbnnError(
@@ -128,4 +131,20 @@ export function checkForward(
     seed: o.seed as number | undefined,
     provider: o.provider as string | undefined,
   };
+}
+
+/**
+ * Throws when a call's logits are not all finite: valid but extreme parameters (a scale of
+ * 1e308, say) can overflow float32, and such a result must not pass as a prediction.
+ */
+export function checkLogits(logits: Float32Array): Float32Array {
+  for (let i = 0; i < logits.length; i++) {
+    if (!Number.isFinite(logits[i])) {
+      throw new QbnnError(
+        'ERR_NAN',
+        `logits[${i}] is ${logits[i]}: the model's quantisation scales overflow float32 (check the saved parameters)`,
+      );
+    }
+  }
+  return logits;
 }

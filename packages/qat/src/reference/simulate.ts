@@ -1,6 +1,7 @@
 import { bernoulliFill, QbnnError, QNORMAL_SCALE, qnormalFill, type Rng, roundHalfEven } from '@qbnn/core';
 import type { QLayerSpec, QOp, QResidual, QuantizedOutput } from '../engine/ir.js';
 import type { EngineInput, QuantizedForwardOptions, QuantizedModel } from '../engine/quantized-model.js';
+import { checkLogits } from '../engine/validate-input.js';
 import { type OpTable, walk } from '../engine/walker.js';
 import { getIntegerForm } from '../forms/registry.js';
 import { layerStreams } from '../forms/streams.js';
@@ -255,7 +256,7 @@ export function simulateTrace(
   return {
     states: r.states,
     output: {
-      logits: Float32Array.from(r.output.data),
+      logits: checkLogits(Float32Array.from(r.output.data)),
       samples: call.L,
       batch: call.B,
       classes: last.layer.n,
