@@ -26,6 +26,7 @@ import { Flatten, fit, type Module, ReLU, Sequential } from '@qbnn/nn';
 import {
   BayesLinear,
   type Posterior,
+  restoreModes,
   type SghmcPosterior,
   selectMember,
   setSamplingMode,
