@@ -105,6 +105,21 @@ export const lowRankForm: IntegerForm<LowRankWeights> = {
     { name: 'weight', signed: true },
   ],
   fromFloat,
+  // a BatchNorm after the layer: f w = f mu + |f| sigma eps + f v z (eps is symmetric)
+  foldBatchNorm(p, fold) {
+    if (!(p instanceof LowRankGaussianPosterior)) {
+      throw new QbnnError('ERR_ARG', `foldBatchNorm: the lowrank form needs a LowRankGaussianPosterior`);
+    }
+    const [w, b] = p.parts;
+    fold.scaleRows(w.mu);
+    fold.scaleSoftplus(w.rho);
+    fold.scaleRows(w.v);
+    if (!b) return false;
+    fold.foldBias(b.mu);
+    fold.scaleSoftplus(b.rho);
+    fold.scaleRows(b.v);
+    return true;
+  },
   stochastic: () => true,
   /**
    * n_q = clamp(round((sigma_q - Z_s) eps_q a1[c] + (v_q - Z_v) a2[c]) + Z_n) with

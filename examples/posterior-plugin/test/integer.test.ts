@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend, Rng } from '@qbnn/core';
-import { Flatten, ReLU, Sequential } from '@qbnn/nn';
-import { BayesLinear } from '@qbnn/posteriors';
+import { BatchNorm2d, Flatten, ReLU, Sequential } from '@qbnn/nn';
+import { BayesConv2d, BayesLinear } from '@qbnn/posteriors';
 import {
   defaultQConfig,
   deserializeQuantized,
+  foldBatchNorm,
   type QuantizedModel,
   quantize,
   serializeQuantized,
@@ -131,12 +132,51 @@ describe('the low-rank posterior in the integer engine (its form registered from
       Array.from(qm.forward(xt, { samples: 5, seed: 2 }).logits),
     );
     // without the form registered, loading names what is missing
+    const bytes = serializeQuantized(back);
     unregisterIntegerForm('lowrank');
     try {
-      expect(() => deserializeQuantized(serializeQuantized(back))).toThrow(/lowrank/);
+      expect(() => deserializeQuantized(bytes)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_UNKNOWN',
+          message: expect.stringContaining("integer form 'lowrank', which is not registered"),
+        }),
+      );
     } finally {
       registerLowRank();
     }
+  });
+});
+
+describe('BatchNorm folding through the form', () => {
+  it('a BatchNorm after a low-rank conv folds into mu, sigma and v: the mean output is unchanged', () => {
+    const model = new Sequential({
+      conv: new BayesConv2d(1, 3, 3, {
+        posterior: 'lowrank',
+        posteriorOptions: { vInit: 0.1 },
+        seed: 5,
+        padding: 1,
+      }),
+      bn: new BatchNorm2d(3),
+    });
+    const bn = model.child<BatchNorm2d>('bn');
+    bn.buffer('running_mean').assign(tf.tensor1d([0.1, -0.2, 0.3]));
+    bn.buffer('running_var').assign(tf.tensor1d([0.5, 2, 1.5]));
+    bn.param('weight').assign(tf.tensor1d([1.5, -0.7, 0.9]));
+    bn.param('bias').assign(tf.tensor1d([0.2, 0.1, -0.3]));
+    model.eval();
+    const conv = model.child<BayesConv2d>('conv');
+    conv.mode = 'mean';
+    const x = inputs(7, 2);
+    const before = tf.tidy(() => model.apply(x).dataSync().slice());
+    const v0 = conv.param('weight_v').dataSync().slice();
+    expect(foldBatchNorm(model)).toEqual(['bn']);
+    const after = tf.tidy(() => model.apply(x).dataSync().slice());
+    for (let i = 0; i < before.length; i++) expect(after[i]).toBeCloseTo(before[i], 4);
+    // v scaled by f = gamma / sqrt(var + eps) of its output channel (channel 1: negative)
+    const v1 = conv.param('weight_v').dataSync();
+    const f1 = -0.7 / Math.sqrt(2 + 1e-5);
+    expect(v1[9]).toBeCloseTo(v0[9] * f1, 5);
+    x.dispose();
   });
 });
 

@@ -10,7 +10,7 @@ import {
 } from '@qbnn/nn';
 import type { QLayerSpec, QOp } from './engine/ir.js';
 import { QuantizedModel } from './engine/quantized-model.js';
-import { getIntegerForm } from './forms/registry.js';
+import { getIntegerForm, listIntegerForms } from './forms/registry.js';
 import type { StoredTensor, TensorSource } from './forms/types.js';
 import {
   asFormatError,
@@ -105,7 +105,14 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       if (op.op !== 'layer') return op as unknown as QOp;
       const { key, layer } = op as { key: string; layer: QLayerSpec & { weights: Record<string, unknown> } };
       const wj = layer.weights as Record<string, unknown>;
-      const form = getIntegerForm(String(wj.kind));
+      const kind = String(wj.kind);
+      if (!listIntegerForms().includes(kind)) {
+        throw new QbnnError(
+          'ERR_UNKNOWN',
+          `quantised model: layer '${layer.path}' is stored in integer form '${kind}', which is not registered (registered: ${listIntegerForms().join(', ')}); import the package that registers it first (qbnn: --plugin)`,
+        );
+      }
+      const form = getIntegerForm(kind);
       const weights = form.load(wj, tensorsOf(key), { n: layer.n, k: layer.k });
       return { op: 'layer', layer: { ...layer, weights } };
     });

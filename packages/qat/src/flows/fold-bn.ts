@@ -1,7 +1,10 @@
+import '../forms/builtins.js';
 import { QbnnError } from '@qbnn/core';
 import { BatchNorm2d, Conv2d, Identity, Module } from '@qbnn/nn';
-import { BayesConv2d, LocScalePosterior, softplusInverse } from '@qbnn/posteriors';
+import { BayesConv2d, softplusInverse } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
+import { integerFormFor } from '../forms/registry.js';
+import type { ChannelFold } from '../forms/types.js';
 import { chainOf, type Leaf, nextIndex, residualChains } from './chain.js';
 
 /** A per-channel bias left by folding a BatchNorm into a layer that had no bias of its own. */
@@ -62,66 +65,48 @@ function foldInto(conv: Conv2d | BayesConv2d, bn: BatchNorm2d): tf.Tensor | unde
     f[c] = gamma[c] / Math.sqrt(variance[c] + bn.eps);
     shift[c] = beta[c] - mean[c] * f[c];
   }
-  const scaleRows = (v: tf.Variable, fac: Float64Array) =>
-    tf.tidy(() => {
-      v.assign(tf.mul(v, tf.tensor(Float32Array.from(fac), [C, ...v.shape.slice(1).map(() => 1)])));
-    });
-  const foldBias = (v: tf.Variable) =>
-    tf.tidy(() => {
-      const b = v.dataSync() as Float32Array;
-      v.assign(tf.tensor1d(Float32Array.from(b, (x, c) => x * f[c] + shift[c])));
-    });
   const absF = f.map(Math.abs);
-  const scaleSigma = (rho: tf.Variable) =>
-    tf.tidy(() => {
-      const r = rho.dataSync() as Float32Array;
-      const inner = r.length / C;
-      const out = new Float32Array(r.length);
-      for (let i = 0; i < r.length; i++) {
-        const s = Math.log1p(Math.exp(-Math.abs(r[i]))) + Math.max(r[i], 0);
-        out[i] = softplusInverse(Math.max(s * absF[Math.floor(i / inner)], 1e-30));
-      }
-      rho.assign(tf.tensor(out, rho.shape));
-    });
+  const fold: ChannelFold = {
+    scale: f,
+    shift,
+    scaleRows: (v) =>
+      tf.tidy(() => {
+        v.assign(tf.mul(v, tf.tensor(Float32Array.from(f), [C, ...v.shape.slice(1).map(() => 1)])));
+      }),
+    foldBias: (v) =>
+      tf.tidy(() => {
+        const b = v.dataSync() as Float32Array;
+        v.assign(tf.tensor1d(Float32Array.from(b, (x, c) => x * f[c] + shift[c])));
+      }),
+    scaleSoftplus: (rho) =>
+      tf.tidy(() => {
+        const r = rho.dataSync() as Float32Array;
+        const inner = r.length / C;
+        const out = new Float32Array(r.length);
+        for (let i = 0; i < r.length; i++) {
+          const s = Math.log1p(Math.exp(-Math.abs(r[i]))) + Math.max(r[i], 0);
+          out[i] = softplusInverse(Math.max(s * absF[Math.floor(i / inner)], 1e-30));
+        }
+        rho.assign(tf.tensor(out, rho.shape));
+      }),
+  };
   if (conv.outChannels !== C)
     throw new QbnnError('ERR_SHAPE', `BatchNorm2d(${C}) after a conv with ${conv.outChannels} channels`);
   if (conv instanceof Conv2d) {
-    scaleRows(conv.param('weight'), f);
+    fold.scaleRows(conv.param('weight'));
     if (conv.hasParam('bias')) {
-      foldBias(conv.param('bias'));
+      fold.foldBias(conv.param('bias'));
       return undefined;
     }
     return tf.tensor1d(Float32Array.from(shift));
   }
   const p = conv.posterior;
-  if (p instanceof LocScalePosterior) {
-    const [w, b] = p.params;
-    scaleRows(w.mu, f);
-    scaleSigma(w.rho);
-    if (b) {
-      foldBias(b.mu);
-      scaleSigma(b.rho);
-      return undefined;
-    }
-    return tf.tensor1d(Float32Array.from(shift));
-  }
-  const params = p.parameters();
-  const weight = params.get('weight');
-  if (!weight) {
+  const form = integerFormFor(p.kind);
+  if (!form?.foldBatchNorm) {
     throw new QbnnError(
       'ERR_UNSUPPORTED',
-      `foldBatchNorm: posterior '${p.kind}' has no 'weight' to fold into`,
+      `foldBatchNorm: posterior '${p.kind}' declares no BatchNorm folding (its integer form's foldBatchNorm); prepare with { foldBn: false } to keep the BatchNorm`,
     );
   }
-  scaleRows(weight, f);
-  for (const [name, buf] of p.buffers()) {
-    if (/_weight$/.test(name) && buf instanceof tf.Variable) scaleRows(buf, f);
-    if (/_bias$/.test(name) && buf instanceof tf.Variable) foldBias(buf);
-  }
-  const bias = params.get('bias');
-  if (bias) {
-    foldBias(bias);
-    return undefined;
-  }
-  return tf.tensor1d(Float32Array.from(shift));
+  return form.foldBatchNorm(p, fold) ? undefined : tf.tensor1d(Float32Array.from(shift));
 }

@@ -6,6 +6,7 @@ import {
   fixedBytes,
   fixedReference,
   fixedSample,
+  foldPointPosterior,
   loadFixed,
   saveFixed,
   validateFixed,
@@ -52,6 +53,18 @@ export const ensembleForm: IntegerForm<EnsembleWeights> = {
       p.select(null);
     }
     return { weights: { kind: 'ensemble', members } };
+  },
+  foldBatchNorm(p, fold) {
+    // SGHMC keeps its collected members as buffers member<k>_weight / member<k>_bias
+    const buffers = p.buffers();
+    const members: { weight: tf.Variable; bias?: tf.Variable }[] = [];
+    for (let k = 0; buffers.has(`member${k}_weight`); k++) {
+      const weight = buffers.get(`member${k}_weight`);
+      const bias = buffers.get(`member${k}_bias`);
+      if (!(weight instanceof tf.Variable)) continue;
+      members.push({ weight, bias: bias instanceof tf.Variable ? bias : undefined });
+    }
+    return foldPointPosterior(p, fold, members);
   },
   stochastic: () => true,
   sample: (w, ctx) => fixedSample(w.members[ctx.l % w.members.length], ctx),

@@ -1,8 +1,11 @@
 import { QbnnError } from '@qbnn/core';
+import type { Posterior } from '@qbnn/posteriors';
+import type * as tf from '@tensorflow/tfjs-core';
 import { channelScales, channelZeroPoints, type QParams } from '../spec.js';
 import { checkFloats, checkInts, checkParams, fail, isObject, show } from './checks.js';
 import { qparamsFromJson, qparamsToJson } from './json.js';
 import type {
+  ChannelFold,
   IntegerForm,
   IntegerSample,
   IntegerWeights,
@@ -28,6 +31,30 @@ export function validateFixed(fw: unknown, n: number, k: number, path: string): 
   const wq = checkParams(`${path}.wq`, f.wq, n, true);
   checkInts(`${path}.w`, f.w, Int8Array, n * k, wq);
   if (f.bias !== undefined) checkFloats(`${path}.bias`, f.bias, n, false);
+}
+
+/**
+ * BatchNorm folding of a point posterior (parameters `weight` and optional `bias`: MC Dropout,
+ * SGHMC's chain position) and of the extra weight sets `others` (SGHMC's members).
+ */
+export function foldPointPosterior(
+  p: Posterior,
+  fold: ChannelFold,
+  others: { weight: tf.Variable; bias?: tf.Variable }[] = [],
+): boolean {
+  const params = p.parameters();
+  const weight = params.get('weight');
+  if (!weight)
+    throw new QbnnError(
+      'ERR_UNSUPPORTED',
+      `foldBatchNorm: posterior '${p.kind}' has no 'weight' to fold into`,
+    );
+  const bias = params.get('bias');
+  for (const set of [{ weight, bias }, ...others]) {
+    fold.scaleRows(set.weight);
+    if (set.bias) fold.foldBias(set.bias);
+  }
+  return bias !== undefined;
 }
 
 /** The integer sample of a stored weight: packed once per provider and kept (not owned). */

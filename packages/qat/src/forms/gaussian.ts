@@ -5,13 +5,14 @@ import {
   QNORMAL_SCALE,
   qnormalFill,
 } from '@qbnn/core';
-import { LocScalePosterior } from '@qbnn/posteriors';
+import { LocScalePosterior, type Posterior } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { fq64, range64 } from '../reference/fake-quant.js';
 import { channelScales, channelZeroPoints, type QParams } from '../spec.js';
 import { checkFloats, checkInts, checkParams, fail, isObject } from './checks.js';
 import { qparamsFromJson, qparamsToJson } from './json.js';
 import type {
+  ChannelFold,
   ConvertedLayer,
   FromFloatContext,
   IntegerForm,
@@ -206,6 +207,20 @@ export function validateLocScale(w: GaussianWeights, { n, k }: { n: number; k: n
   }
 }
 
+/** BatchNorm folding of a location-scale posterior: mu by f, sigma by |f|, the bias likewise. */
+export function foldLocScale(p: Posterior, fold: ChannelFold): boolean {
+  if (!(p instanceof LocScalePosterior)) {
+    throw new QbnnError('ERR_ARG', `foldBatchNorm: posterior '${p.kind}' is not a location-scale posterior`);
+  }
+  const [w, b] = p.params;
+  fold.scaleRows(w.mu);
+  fold.scaleSoftplus(w.rho);
+  if (!b) return false;
+  fold.foldBias(b.mu);
+  fold.scaleSoftplus(b.rho);
+  return true;
+}
+
 /** Bytes: mu and sigma integers, f32 bias mean and sd, four sets of (scale, zero point). */
 export function locScaleBytes(w: GaussianWeights): number {
   const qp = (p: QParams) => p.scale.length * 12;
@@ -267,6 +282,7 @@ export const gaussianForm: IntegerForm<GaussianWeights> = {
   posteriors: ['gaussian'],
   points: LOC_SCALE_POINTS,
   fromFloat: (ctx) => locScaleFromFloat('gaussian', ctx),
+  foldBatchNorm: foldLocScale,
   stochastic: () => true,
   sample: (w, ctx) =>
     sampleLocScale(

@@ -1,6 +1,6 @@
 import { QbnnError } from '@qbnn/core';
 import type { QParams } from '../spec.js';
-import { storedWeightForm } from './fixed.js';
+import { foldPointPosterior, storedWeightForm } from './fixed.js';
 import type { IntegerForm, IntegerWeights } from './types.js';
 
 /**
@@ -36,6 +36,7 @@ export const mcDropoutForm: IntegerForm<McDropoutWeights> = {
     const masked = ctx.maskedInput;
     return masked ? { weights, dropout: { p: dropP, masked } } : { weights };
   },
+  foldBatchNorm: (p, fold) => foldPointPosterior(p, fold),
   // the weight is the same for every sample (the mask makes the samples differ)
   ...storedWeightForm('mcdropout'),
 };

@@ -1,5 +1,6 @@
 import { QNORMAL_SCALE } from '@qbnn/core';
 import {
+  foldLocScale,
   type GaussianWeights,
   LOC_SCALE_POINTS,
   loadLocScale,
@@ -39,6 +40,7 @@ export const radialForm: IntegerForm<GaussianWeights> = {
   posteriors: ['radial'],
   points: LOC_SCALE_POINTS,
   fromFloat: (ctx) => locScaleFromFloat('radial', ctx),
+  foldBatchNorm: foldLocScale,
   stochastic: () => true,
   sample: (w, ctx) =>
     sampleLocScale(

@@ -133,6 +133,21 @@ export interface FromFloatContext {
   readonly storedDraws?: number;
 }
 
+/**
+ * A BatchNorm folded into the layer before it (eval statistics): every output channel c becomes
+ * `f[c] y + shift[c]`. The helpers rewrite a posterior's variables in place.
+ */
+export interface ChannelFold {
+  readonly scale: Float64Array;
+  readonly shift: Float64Array;
+  /** `v[c, ...] *= f[c]`: a weight, a mean, a low-rank factor (any rank, channel axis 0). */
+  scaleRows(v: tf.Variable): void;
+  /** `b[c] = b[c] f[c] + shift[c]`: a bias or a bias mean. */
+  foldBias(v: tf.Variable): void;
+  /** `rho` rewritten so that softplus(rho) scales by |f[c]|: a standard deviation's rho. */
+  scaleSoftplus(rho: tf.Variable): void;
+}
+
 /** What {@link IntegerForm.fromFloat} returns. */
 export interface ConvertedLayer<W extends IntegerWeights = IntegerWeights> {
   weights: W;
@@ -174,6 +189,12 @@ export interface IntegerForm<W extends IntegerWeights = IntegerWeights> {
   readonly points?: readonly { name: QuantPoint; signed: boolean }[];
   /** Stores a prepared layer's weights as integers (convert). */
   fromFloat?(ctx: FromFloatContext): ConvertedLayer<W>;
+  /**
+   * Folds a BatchNorm that follows the layer into its posterior's variables (prepare's BN
+   * folding); returns whether the posterior has a bias that absorbed the shift (else the flow
+   * adds one). Absent: a BatchNorm after such a layer is ERR_UNSUPPORTED unless `foldBn: false`.
+   */
+  foldBatchNorm?(posterior: Posterior, fold: ChannelFold): boolean;
   /** Whether each Monte Carlo sample draws new weights (false: one weight serves every sample). */
   stochastic(w: W): boolean;
   /** Sample `ctx.l` of the weights in integers (through the kernel provider's entry points). */
