@@ -18,7 +18,13 @@
         "native/src/conv_direct.cc",
         "native/src/qpool.cc",
         "native/src/amx_emu.cc",
-        "native/src/amx_hw.cc"
+        "native/src/amx_hw.cc",
+        "native/src/fp32/binding.cc",
+        "native/src/fp32/sgemm.cc",
+        "native/src/fp32/ukernel_avx512.cc",
+        "native/src/fp32/conv.cc",
+        "native/src/fp32/pooling.cc",
+        "native/src/fp32/transpose.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common.h"
+#include "fp32/binding.h"
 #include "philox.h"
 #include "pool.h"
 
@@ -897,6 +898,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sampleGaussian", Napi::Function::New(env, SampleGaussian));
   exports.Set("peak", Napi::Function::New(env, Peak));
   exports.Set("threadCpuTime", Napi::Function::New(env, ThreadCpuTime));
+  exports.Set("fp32", fp32::makeExports(env));
   return exports;
 }
 

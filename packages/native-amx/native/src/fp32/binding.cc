@@ -1,0 +1,237 @@
+// Node-API entry points of the fp32 kernels. Tensors arrive as typed-array views (of the
+// tfjs-backend-wasm heap, usually) and are used in place; every length, shape and geometry is
+// checked before any memory is touched, and a bad argument is a thrown TypeError / RangeError.
+#include "binding.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../common.h"
+#include "conv.h"
+#include "pooling.h"
+#include "sgemm.h"
+#include "transpose.h"
+
+namespace qbnn {
+namespace fp32 {
+namespace {
+
+constexpr double kMaxDim = 1 << 30;
+
+[[noreturn]] void typeError(Napi::Env env, const std::string& m) { throw Napi::TypeError::New(env, m); }
+[[noreturn]] void rangeError(Napi::Env env, const std::string& m) { throw Napi::RangeError::New(env, m); }
+
+struct Buf {
+  void* data = nullptr;
+  size_t length = 0;  // elements
+  napi_typedarray_type type = napi_float32_array;
+};
+
+// A typed array argument; null/undefined gives an empty Buf when `optional`.
+Buf array(const Napi::CallbackInfo& info, size_t i, const char* name, bool optional = false) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) {
+    if (optional) return {};
+    typeError(env, std::string(name) + " is required");
+  }
+  if (!info[i].IsTypedArray()) typeError(env, std::string(name) + " must be a typed array");
+  Buf b;
+  napi_value ab;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, info[i], &b.type, &b.length, &b.data, &ab, &offset) != napi_ok)
+    typeError(env, std::string(name) + ": cannot read the typed array");
+  if (b.length > 0 && b.data == nullptr) typeError(env, std::string(name) + " is detached");
+  return b;
+}
+
+float* floats(const Napi::CallbackInfo& info, size_t i, const char* name, double need, bool optional = false) {
+  const Buf b = array(info, i, name, optional);
+  if (b.data == nullptr && optional && b.length == 0 && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
+  if (b.type != napi_float32_array) typeError(info.Env(), std::string(name) + " must be a Float32Array");
+  if (static_cast<double>(b.length) < need)
+    rangeError(info.Env(), std::string(name) + " holds " + std::to_string(b.length) + " floats, needs " +
+                               std::to_string(static_cast<int64_t>(need)));
+  return static_cast<float*>(b.data);
+}
+
+// An Int32Array of exactly `count` values, each in [lo, kMaxDim].
+std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t i, const char* name, size_t count, int64_t lo) {
+  const Buf b = array(info, i, name);
+  if (b.type != napi_int32_array || b.length != count)
+    typeError(info.Env(), std::string(name) + " must be an Int32Array of " + std::to_string(count) + " values");
+  std::vector<int64_t> v(count);
+  for (size_t k = 0; k < count; ++k) {
+    v[k] = static_cast<const int32_t*>(b.data)[k];
+    if (v[k] < lo)
+      rangeError(info.Env(), std::string(name) + "[" + std::to_string(k) + "] must be >= " + std::to_string(lo) +
+                                 ", got " + std::to_string(v[k]));
+  }
+  return v;
+}
+
+Epilogue epilogue(const Napi::CallbackInfo& info, size_t i, double n) {
+  Epilogue ep;
+  ep.bias = floats(info, i, "bias", n, true);
+  if (info.Length() > i + 1 && info[i + 1].IsNumber()) {
+    const int act = info[i + 1].As<Napi::Number>().Int32Value();
+    if (act < ACT_LINEAR || act > ACT_SIGMOID) rangeError(info.Env(), "activation must be 0..4");
+    ep.act = act;
+  }
+  if (info.Length() > i + 2 && info[i + 2].IsNumber()) ep.alpha = info[i + 2].As<Napi::Number>().FloatValue();
+  return ep;
+}
+
+// matmul(a, b, out, dims [batchA, batchB, M, K, N, transA, transB], bias?, act?, alpha?):
+// out[batch] = op(a[batch]) op(b[batch]) for batch < max(batchA, batchB), a batch of 1 broadcast.
+Napi::Value MatMul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto d = ints(info, 3, "dims", 7, 0);
+  const int64_t ba = d[0], bb = d[1], M = d[2], K = d[3], N = d[4];
+  const bool ta = d[5] != 0, tb = d[6] != 0;
+  if (ba < 1 || bb < 1 || (ba != bb && ba != 1 && bb != 1))
+    rangeError(env, "batch sizes must be equal or one of them 1, got " + std::to_string(ba) + ", " + std::to_string(bb));
+  const int64_t batch = ba > bb ? ba : bb;
+  const float* a = floats(info, 0, "a", static_cast<double>(ba) * M * K);
+  const float* b = floats(info, 1, "b", static_cast<double>(bb) * K * N);
+  float* out = floats(info, 2, "out", static_cast<double>(batch) * M * N);
+  const Epilogue ep = epilogue(info, 4, static_cast<double>(N));
+  for (int64_t t = 0; t < batch; ++t) {
+    const float* at = a + (ba == 1 ? 0 : t) * M * K;
+    const float* bt = b + (bb == 1 ? 0 : t) * K * N;
+    const DenseA pa(ta ? Strided{at, 1, M} : Strided{at, K, 1});
+    const DenseB pb(tb ? Strided{bt, 1, K} : Strided{bt, N, 1});
+    gemm(M, N, K, pa, pb, out + t * M * N, N, ep);
+  }
+  return env.Undefined();
+}
+
+// geometry [n, h, w, ci, oh, ow, co, fh, fw, sh, sw, dh, dw, padTop, padLeft]
+ConvGeom convGeom(const Napi::CallbackInfo& info, size_t i) {
+  const auto v = ints(info, i, "geometry", 15, 0);
+  ConvGeom g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+  if (g.fh < 1 || g.fw < 1 || g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1)
+    rangeError(info.Env(), "geometry: filter size, strides and dilations must be >= 1");
+  return g;
+}
+
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  const ConvGeom g = convGeom(info, 3);
+  const float* x = floats(info, 0, "x", static_cast<double>(g.n) * g.h * g.w * g.ci);
+  const float* f = floats(info, 1, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
+  float* y = floats(info, 2, "y", static_cast<double>(g.n) * g.oh * g.ow * g.co);
+  conv2d(g, x, f, y, epilogue(info, 4, static_cast<double>(g.co)));
+  return info.Env().Undefined();
+}
+
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  const ConvGeom g = convGeom(info, 3);
+  const float* dy = floats(info, 0, "dy", static_cast<double>(g.n) * g.oh * g.ow * g.co);
+  const float* f = floats(info, 1, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
+  float* dx = floats(info, 2, "dx", static_cast<double>(g.n) * g.h * g.w * g.ci);
+  conv2dBackpropInput(g, dy, f, dx);
+  return info.Env().Undefined();
+}
+
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  const ConvGeom g = convGeom(info, 3);
+  const float* x = floats(info, 0, "x", static_cast<double>(g.n) * g.h * g.w * g.ci);
+  const float* dy = floats(info, 1, "dy", static_cast<double>(g.n) * g.oh * g.ow * g.co);
+  float* df = floats(info, 2, "dfilter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
+  conv2dBackpropFilter(g, x, dy, df);
+  return info.Env().Undefined();
+}
+
+// geometry [n, h, w, c, oh, ow, fh, fw, sh, sw, padTop, padLeft]
+PoolGeom poolGeom(const Napi::CallbackInfo& info, size_t i) {
+  const auto v = ints(info, i, "geometry", 12, 0);
+  PoolGeom g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+  if (g.fh < 1 || g.fw < 1 || g.sh < 1 || g.sw < 1)
+    rangeError(info.Env(), "geometry: filter size and strides must be >= 1");
+  return g;
+}
+
+// pool(kind 'max' | 'avg', x, y, geometry)
+Napi::Value Pool(const Napi::CallbackInfo& info) {
+  const bool max = info[0].IsString() && info[0].As<Napi::String>().Utf8Value() == "max";
+  const PoolGeom g = poolGeom(info, 3);
+  const float* x = floats(info, 1, "x", static_cast<double>(g.n) * g.h * g.w * g.c);
+  float* y = floats(info, 2, "y", static_cast<double>(g.n) * g.oh * g.ow * g.c);
+  (max ? maxPool : avgPool)(g, x, y);
+  return info.Env().Undefined();
+}
+
+// poolGrad(kind, x (max only; null for avg), dy, dx, geometry)
+Napi::Value PoolGrad(const Napi::CallbackInfo& info) {
+  const bool max = info[0].IsString() && info[0].As<Napi::String>().Utf8Value() == "max";
+  const PoolGeom g = poolGeom(info, 4);
+  const double image = static_cast<double>(g.n) * g.h * g.w * g.c;
+  const float* dy = floats(info, 2, "dy", static_cast<double>(g.n) * g.oh * g.ow * g.c);
+  float* dx = floats(info, 3, "dx", image);
+  if (max) maxPoolGrad(g, floats(info, 1, "x", image), dy, dx);
+  else avgPoolGrad(g, dy, dx);
+  return info.Env().Undefined();
+}
+
+// transpose(x, y, shape Int32Array, perm Int32Array): 4-byte elements (float32, int32).
+Napi::Value Transpose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf x = array(info, 0, "x"), y = array(info, 1, "y");
+  const Buf shapeBuf = array(info, 2, "shape");
+  const size_t rank = shapeBuf.length;
+  if (rank > static_cast<size_t>(kMaxTransposeRank)) rangeError(env, "transpose: rank must be <= 8");
+  const auto shape = ints(info, 2, "shape", rank, 0);
+  const auto perm = ints(info, 3, "perm", rank, 0);
+  std::vector<int32_t> p(rank);
+  std::vector<bool> seen(rank, false);
+  double size = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    if (perm[d] >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(perm[d])])
+      rangeError(env, "transpose: perm must be a permutation of [0, rank)");
+    seen[static_cast<size_t>(perm[d])] = true;
+    p[d] = static_cast<int32_t>(perm[d]);
+    size *= static_cast<double>(shape[d]);
+  }
+  for (const Buf* b : {&x, &y}) {
+    const bool fourBytes = b->type == napi_float32_array || b->type == napi_int32_array || b->type == napi_uint32_array;
+    if (!fourBytes) typeError(env, "transpose: x and y must be Float32Array, Int32Array or Uint32Array");
+    if (static_cast<double>(b->length) < size) rangeError(env, "transpose: x or y is shorter than the shape");
+  }
+  transpose(static_cast<const uint32_t*>(x.data), static_cast<uint32_t*>(y.data), static_cast<int>(rank),
+            shape.data(), p.data());
+  return env.Undefined();
+}
+
+// setPortable(bool): tests run the portable microkernel beside the AVX-512 one.
+Napi::Value SetPortable(const Napi::CallbackInfo& info) {
+  forcePortable(info.Length() > 0 && info[0].ToBoolean().Value());
+  return Napi::Boolean::New(info.Env(), usingAvx512());
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("avx512", Napi::Boolean::New(env, usingAvx512()));
+  o.Set("mr", Napi::Number::New(env, kMr));
+  o.Set("nr", Napi::Number::New(env, kNr));
+  return o;
+}
+
+}  // namespace
+
+Napi::Object makeExports(Napi::Env env) {
+  auto o = Napi::Object::New(env);
+  o.Set("matmul", Napi::Function::New(env, MatMul));
+  o.Set("conv2d", Napi::Function::New(env, Conv2d));
+  o.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
+  o.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  o.Set("pool", Napi::Function::New(env, Pool));
+  o.Set("poolGrad", Napi::Function::New(env, PoolGrad));
+  o.Set("transpose", Napi::Function::New(env, Transpose));
+  o.Set("setPortable", Napi::Function::New(env, SetPortable));
+  o.Set("info", Napi::Function::New(env, Info));
+  return o;
+}
+
+}  // namespace fp32
+}  // namespace qbnn

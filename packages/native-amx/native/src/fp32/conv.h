@@ -1,0 +1,26 @@
+// fp32 2-D convolutions on NHWC data with HWIO filters (tfjs layouts), as GEMMs whose A operand
+// is packed straight from the image (no im2col buffer).
+#pragma once
+
+#include <cstdint>
+
+#include "sgemm.h"
+
+namespace qbnn {
+namespace fp32 {
+
+// x [n, h, w, ci], filter [fh, fw, ci, co], y [n, oh, ow, co]; the input pixel of output (i, j)
+// and tap (kh, kw) is (i * sh + kh * dh - padTop, j * sw + kw * dw - padLeft), zero outside.
+struct ConvGeom {
+  int64_t n, h, w, ci, oh, ow, co, fh, fw, sh, sw, dh, dw, padTop, padLeft;
+};
+
+// y = conv(x, filter) (+ bias, activation).
+void conv2d(const ConvGeom& g, const float* x, const float* filter, float* y, const Epilogue& ep);
+// dx [n, h, w, ci] from dy [n, oh, ow, co] and the filter.
+void conv2dBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx);
+// dfilter [fh, fw, ci, co] from x and dy.
+void conv2dBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter);
+
+}  // namespace fp32
+}  // namespace qbnn

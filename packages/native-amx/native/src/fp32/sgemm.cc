@@ -1,0 +1,172 @@
+// The fp32 GEMM driver: packs B once (all K), cuts the product into tasks of 96 rows x 256
+// columns x a K chunk, packs A per task and K block, and runs the microkernel. The cut depends
+// only on M, N and K (see sgemm.h: results do not depend on the thread count).
+#include "sgemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <mutex>
+
+#include "../common.h"
+#include "../pool.h"
+#include "parallel.h"
+#include "scratch.h"
+
+namespace qbnn {
+namespace fp32 {
+namespace {
+
+constexpr int64_t kRowBlock = 8 * kMr;    // rows of one task
+constexpr int64_t kPanelGroup = 8;        // B panels (of kNr columns) of one task
+constexpr int64_t kMaxKSplit = 16;        // K chunks when there are few row/column tasks
+
+std::atomic<bool> gPortable{false};
+
+void portableKernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                    bool accumulate) {
+  float acc[kMr][kNr];
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < kNr; ++j) acc[r][j] = accumulate && j < cols ? c[r * ldc + j] : 0.f;
+  for (int k = 0; k < kc; ++k)
+    for (int r = 0; r < rows; ++r) {
+      const float av = a[k * kMr + r];
+      for (int j = 0; j < kNr; ++j) acc[r][j] = std::fma(av, b[k * kNr + j], acc[r][j]);
+    }
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) c[r * ldc + j] = acc[r][j];
+}
+
+MicroKernel activeKernel() {
+  if (!gPortable.load(std::memory_order_relaxed) && cpuFeatures().avx512vnni) {
+    MicroKernel k = microKernelAvx512();
+    if (k != nullptr) return k;
+  }
+  return &portableKernel;
+}
+
+inline float activate(float v, const Epilogue& ep) {
+  switch (ep.act) {
+    case ACT_RELU: return v < 0.f ? 0.f : v;
+    case ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    case ACT_LEAKYRELU: return v < 0.f ? v * ep.alpha : v;
+    case ACT_SIGMOID: return 1.f / (1.f + std::exp(-v));
+    default: return v;
+  }
+}
+
+thread_local Scratch tPackA;
+thread_local Scratch tPackB;
+thread_local Scratch tPartial;
+
+}  // namespace
+
+MicroKernel microKernelScalar() { return &portableKernel; }
+bool usingAvx512() { return activeKernel() != &portableKernel; }
+void forcePortable(bool portable) { gPortable.store(portable); }
+
+void DenseA::pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const {
+  if (s.colStride == 1) {
+    for (int r = 0; r < rows; ++r) {
+      const float* src = s.p + (m0 + r) * s.rowStride + k0;
+      for (int k = 0; k < kc; ++k) dst[k * kMr + r] = src[k];
+    }
+  } else if (s.rowStride == 1) {
+    for (int k = 0; k < kc; ++k) std::memcpy(dst + k * kMr, s.p + (k0 + k) * s.colStride + m0, sizeof(float) * rows);
+  } else {
+    for (int r = 0; r < rows; ++r)
+      for (int k = 0; k < kc; ++k) dst[k * kMr + r] = s.p[(m0 + r) * s.rowStride + (k0 + k) * s.colStride];
+  }
+  if (rows < kMr)
+    for (int k = 0; k < kc; ++k) std::memset(dst + k * kMr + rows, 0, sizeof(float) * (kMr - rows));
+}
+
+void DenseB::pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const {
+  if (s.colStride == 1) {
+    for (int k = 0; k < kc; ++k) {
+      std::memcpy(dst + k * kNr, s.p + (k0 + k) * s.rowStride + n0, sizeof(float) * cols);
+      if (cols < kNr) std::memset(dst + k * kNr + cols, 0, sizeof(float) * (kNr - cols));
+    }
+    return;
+  }
+  for (int k = 0; k < kc; ++k)
+    if (cols < kNr) std::memset(dst + k * kNr + cols, 0, sizeof(float) * (kNr - cols));
+  for (int j = 0; j < cols; ++j) {
+    const float* src = s.p + (n0 + j) * s.colStride + k0 * s.rowStride;
+    for (int k = 0; k < kc; ++k) dst[k * kNr + j] = src[k * s.rowStride];
+  }
+}
+
+void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
+          const Epilogue& ep) {
+  if (M <= 0 || N <= 0) return;
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (K <= 0) {
+    for (int64_t m = 0; m < M; ++m) std::memset(c + m * ldc, 0, sizeof(float) * N);
+  } else {
+    const MicroKernel kernel = activeKernel();
+    const int64_t kBlocks = (K + kKc - 1) / kKc;
+    const int64_t panels = (N + kNr - 1) / kNr;
+    const int64_t panelBytes = static_cast<int64_t>(kKc) * kNr;
+    // 1. B, packed once: block (kb, p) holds K rows [kb * kKc, ...) of columns [p * kNr, ...).
+    float* bp = tPackB.floats(static_cast<size_t>(kBlocks * panels * panelBytes));
+    parallel(kBlocks * panels, static_cast<double>(K) * N * 8, [&](int64_t t) {
+      const int64_t kb = t / panels, p = t % panels;
+      const int kc = static_cast<int>(std::min<int64_t>(kKc, K - kb * kKc));
+      const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+      b.pack(bp + t * panelBytes, kb * kKc, kc, p * kNr, cols);
+    });
+    // 2. Tasks: row blocks x panel groups x K chunks.
+    const int64_t rowBlocks = (M + kRowBlock - 1) / kRowBlock;
+    const int64_t groups = (panels + kPanelGroup - 1) / kPanelGroup;
+    const int64_t mn = rowBlocks * groups;
+    int64_t splits = 1;
+    if (mn < 8 && kBlocks >= 4) splits = std::min<int64_t>({kMaxKSplit, kBlocks / 2, (16 + mn - 1) / mn});
+    const int64_t blocksPerSplit = (kBlocks + splits - 1) / splits;
+    splits = (kBlocks + blocksPerSplit - 1) / blocksPerSplit;
+    float* partial = splits > 1 ? tPartial.floats(static_cast<size_t>((splits - 1) * M * N)) : nullptr;
+    parallel(mn * splits, flops, [&](int64_t t) {
+      const int64_t s = t / mn, rb = (t % mn) / groups, g = t % groups;
+      const int64_t m0 = rb * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
+      const int64_t p0 = g * kPanelGroup, p1 = std::min(panels, p0 + kPanelGroup);
+      float* out = s == 0 ? c : partial + (s - 1) * M * N;
+      const int64_t ldo = s == 0 ? ldc : N;
+      const int64_t kb0 = s * blocksPerSplit, kb1 = std::min(kBlocks, kb0 + blocksPerSplit);
+      float* ap = tPackA.floats(static_cast<size_t>(kRowBlock * kKc));
+      for (int64_t kb = kb0; kb < kb1; ++kb) {
+        const int kc = static_cast<int>(std::min<int64_t>(kKc, K - kb * kKc));
+        for (int64_t m = m0; m < m1; m += kMr) {
+          const int rows = static_cast<int>(std::min<int64_t>(kMr, m1 - m));
+          a.pack(ap + (m - m0) * kKc, m, rows, kb * kKc, kc);
+        }
+        for (int64_t p = p0; p < p1; ++p) {
+          const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+          const float* panel = bp + (kb * panels + p) * panelBytes;
+          for (int64_t m = m0; m < m1; m += kMr) {
+            const int rows = static_cast<int>(std::min<int64_t>(kMr, m1 - m));
+            kernel(kc, ap + (m - m0) * kKc, panel, out + m * ldo + p * kNr, ldo, rows, cols, kb > kb0);
+          }
+        }
+      }
+    });
+    if (splits > 1) {
+      forRows(M, static_cast<double>(N) * splits, [&](int64_t m) {
+        float* row = c + m * ldc;
+        for (int64_t s = 1; s < splits; ++s) {
+          const float* src = partial + (s - 1) * M * N + m * N;
+          for (int64_t n = 0; n < N; ++n) row[n] += src[n];
+        }
+      });
+    }
+  }
+  if (ep.bias == nullptr && ep.act == ACT_LINEAR) return;
+  forRows(M, static_cast<double>(N) * 8, [&](int64_t m) {
+    float* row = c + m * ldc;
+    for (int64_t n = 0; n < N; ++n) row[n] = activate(row[n] + (ep.bias ? ep.bias[n] : 0.f), ep);
+  });
+}
+
+}  // namespace fp32
+}  // namespace qbnn

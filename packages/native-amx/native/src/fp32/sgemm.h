@@ -1,0 +1,79 @@
+// fp32 GEMM for the tfjs kernels: C[M, N] = A[M, K] B[K, N] (+ epilogue), with A and B read
+// through packers so that convolutions feed their im2col views straight into the packing.
+//
+// Determinism: every output element is one fused multiply-add chain over k in increasing order
+// (split into at most kMaxKSplit chunks summed in a fixed order), and how the work is cut into
+// tasks depends only on the shapes, never on the thread count: results are bit-identical for
+// any number of threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qbnn {
+namespace fp32 {
+
+// Micro-tile: kMr rows of A by kNr columns of B (AVX-512: 12 x 2 zmm accumulators).
+constexpr int kMr = 12;
+constexpr int kNr = 32;
+// K block of one packing pass.
+constexpr int kKc = 256;
+
+// Writes A[m0 + r, k0 + k] to dst[k * kMr + r] for r < rows, k < kc, and 0 for rows <= r < kMr.
+struct APacker {
+  virtual ~APacker() = default;
+  virtual void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const = 0;
+};
+
+// Writes B[k0 + k, n0 + j] to dst[k * kNr + j] for j < cols, k < kc, and 0 for cols <= j < kNr.
+struct BPacker {
+  virtual ~BPacker() = default;
+  virtual void pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const = 0;
+};
+
+// A dense matrix element (i, j) at p[i * rowStride + j * colStride] (a transpose swaps strides).
+struct Strided {
+  const float* p;
+  int64_t rowStride;
+  int64_t colStride;
+};
+
+struct DenseA final : APacker {
+  explicit DenseA(Strided s) : s(s) {}
+  Strided s;
+  void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override;
+};
+
+struct DenseB final : BPacker {
+  explicit DenseB(Strided s) : s(s) {}
+  Strided s;
+  void pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override;
+};
+
+enum Activation : int { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_LEAKYRELU = 3, ACT_SIGMOID = 4 };
+
+// Applied to every C row after the product: C[m, n] = act(C[m, n] + bias[n]).
+struct Epilogue {
+  const float* bias = nullptr;  // [N] or null
+  int act = ACT_LINEAR;
+  float alpha = 0.f;  // leaky ReLU slope
+};
+
+// C[m * ldc + n] for m < M, n < N. Runs on the addon's thread pool.
+void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
+          const Epilogue& ep);
+
+// Microkernel: C[r, j] (+)= sum_k A[k * kMr + r] B[k * kNr + j] for r < rows, j < cols.
+// `accumulate` adds to what C holds; otherwise C is overwritten.
+using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                             bool accumulate);
+MicroKernel microKernelScalar();
+MicroKernel microKernelAvx512();  // null when not compiled for x86-64
+
+// Whether the AVX-512 microkernel is in use (false: the portable one).
+bool usingAvx512();
+// Forces the portable microkernel (tests) or restores the best one.
+void forcePortable(bool portable);
+
+}  // namespace fp32
+}  // namespace qbnn
