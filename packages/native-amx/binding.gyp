@@ -24,7 +24,10 @@
         "native/src/fp32/ukernel_avx512.cc",
         "native/src/fp32/conv.cc",
         "native/src/fp32/pooling.cc",
-        "native/src/fp32/transpose.cc"
+        "native/src/fp32/transpose.cc",
+        "native/src/fp32/unary.cc",
+        "native/src/fp32/unary_avx512.cc",
+        "native/src/fp32/elementwise.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

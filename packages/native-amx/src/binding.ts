@@ -68,6 +68,44 @@ export interface NativeAddon {
   ): RawPacked | undefined;
   peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
   threadCpuTime(): number;
+  fp32: Fp32Addon;
+}
+
+/** The fp32 kernels of the addon (native/src/fp32/binding.cc). Internal. */
+export interface Fp32Addon {
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    dims: Int32Array,
+    bias: Float32Array | null,
+    activation: number,
+    alpha: number,
+  ): void;
+  conv2d(
+    x: Float32Array,
+    filter: Float32Array,
+    y: Float32Array,
+    geometry: Int32Array,
+    bias: Float32Array | null,
+    activation: number,
+    alpha: number,
+  ): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
+  pool(kind: 'max' | 'avg', x: Float32Array, y: Float32Array, geometry: Int32Array): void;
+  poolGrad(kind: 'max' | 'avg', x: Float32Array | null, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  transpose(x: Float32Array | Int32Array, y: Float32Array | Int32Array, shape: Int32Array, perm: Int32Array): void;
+  unary(op: 'softplus' | 'sigmoid' | 'exp' | 'log' | 'sqrt', x: Float32Array, y: Float32Array): void;
+  binary(
+    op: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual',
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array | Uint8Array,
+  ): void;
+  select(cond: Uint8Array, t: Float32Array, e: Float32Array, out: Float32Array): void;
+  setPortable(portable: boolean): boolean;
+  info(): { avx512: boolean; mr: number; nr: number };
 }
 
 export interface RawInfo {

@@ -10,9 +10,15 @@
  */
 import { registerKernelProvider } from '@qbnn/core';
 import { addon, loadError } from './binding.js';
+import { enableNativeFloatKernels, refreshFloatKernelReport } from './fp32/install.js';
 import { nativeKernels } from './provider.js';
 
 export { addonPath, loadError } from './binding.js';
+export {
+  disableNativeFloatKernels,
+  enableNativeFloatKernels,
+  type NativeFloatKernels,
+} from './fp32/install.js';
 export {
   NATIVE_PRIORITY,
   NATIVE_PROVIDER,
@@ -71,7 +77,9 @@ export function setIsa(name: Isa | 'best'): Isa {
 
 /** Sets the thread-pool size (default: all cores). Results are identical for any count. */
 export function setThreads(n: number): number {
-  return need().setThreads(n);
+  const t = need().setThreads(n);
+  refreshFloatKernelReport();
+  return t;
 }
 
 /** The thread-pool size. */
@@ -127,6 +135,9 @@ if (addon !== undefined) {
   const threads = process.env.QBNN_NATIVE_THREADS;
   if (threads) addon.setThreads(Number(threads));
 }
+
+// The fp32 tfjs kernels (training, float Monte Carlo) are served natively unless QBNN_NATIVE_FP32=0.
+if (process.env.QBNN_NATIVE_FP32 !== '0') enableNativeFloatKernels();
 
 // override: a second copy of this module (e.g. src and dist in one process) replaces the first.
 registerKernelProvider(nativeKernels, { override: true });

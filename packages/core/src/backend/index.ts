@@ -11,7 +11,10 @@ import * as tfWasm from '@tensorflow/tfjs-backend-wasm';
 import { QbnnError } from '../errors.js';
 import './chained-ops.gen.js';
 import './gradients.gen.js';
+import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
+
+export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
 
 export {
   DELEGATED_KERNELS,
@@ -59,6 +62,11 @@ export interface BackendInfo {
   gradientCount: number;
   /** Whether the wasm binary in use has SIMD; null on the cpu backend. */
   simd: boolean | null;
+  /**
+   * Accelerated fp32 kernels installed for the wasm backend when initBackend ran (e.g. by importing
+   * `@qbnn/native-amx`), or null. `floatKernelSet()` tells the current state at any time.
+   */
+  floatKernels: FloatKernelSet | null;
 }
 
 const WASM_PRIORITY = 2;
@@ -142,7 +150,8 @@ async function init(wanted: 'auto' | BackendName, options: InitBackendOptions): 
   if (wanted === 'cpu' || fallbackReason !== null) await activateCpu();
   const backend = tf.getBackend() as BackendName;
   const simd = backend === 'wasm' ? Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : null;
-  return { backend, fallbackReason, ...support, gradientCount: countGradients(), simd };
+  const floatKernels = backend === 'wasm' ? floatKernelSet() : null;
+  return { backend, fallbackReason, ...support, gradientCount: countGradients(), simd, floatKernels };
 }
 
 /**

@@ -43,8 +43,11 @@ export const NATIVE_KERNELS = [
  * MaxPoolGrad: for some shapes (e.g. x of shape [1, 6, 4, 1], 2x2 pool, stride 2) it drops the
  * gradient of whole pooling windows (found by comparing with tfjs-backend-cpu and finite
  * differences; see test/backend-ops.test.ts).
+ * Identity: wasm's copies the tensor (one copy per gradient pass-through and clone, ~10% of a
+ * training step); tfjs data is immutable, so qbnn's shares the buffer by reference count, as
+ * tfjs-backend-cpu's Identity and wasm's own Reshape do.
  */
-export const REPLACED_KERNELS = ['MaxPoolGrad'] as const;
+export const REPLACED_KERNELS = ['MaxPoolGrad', 'Identity'] as const;
 
 /**
  * Wasm kernels wrapped so that a transposed operand is first transposed explicitly (wasm
@@ -501,6 +504,15 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
   return out;
 }
 
+/** Identity without a copy: the output shares x's buffer (reference counted). */
+function identity({ inputs, backend }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const wasm = asWasm(backend, 'Identity');
+  const { x } = inputs as { x: TensorInfo };
+  if (x.dtype === 'string') return wasm.makeOutput(x.shape, x.dtype, undefined, wasm.readSync(x.dataId));
+  wasm.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 /** Wraps a wasm matmul kernel (BatchMatMul, _FusedMatMul): see {@link UNTRANSPOSED_KERNELS}. */
 function untransposing(original: tf.KernelConfig): tf.KernelConfig {
   return {
@@ -627,6 +639,7 @@ const nativeKernels: Record<
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
   UnsortedSegmentSum: unsortedSegmentSum,
   MaxPoolGrad: maxPoolGrad,
+  Identity: identity,
 };
 
 /** What {@link registerWasmTrainingSupport} changed. */

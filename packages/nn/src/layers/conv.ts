@@ -2,6 +2,7 @@ import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
 import { Module } from '../module.js';
+import { nativeFloatKernels } from './native-float.js';
 
 /** A size given for both spatial axes or as `[height, width]`. */
 export type Pair = number | [number, number];
@@ -172,6 +173,9 @@ function convFilterGrad(
  */
 export function conv2dValid(x: tf.Tensor4D, w: tf.Tensor4D, stride: [number, number]): tf.Tensor4D {
   const [sh, sw] = stride;
+  // Native fp32 kernels serve tfjs's own backprop kernels fast, and tfjs then skips the input
+  // gradient of the first layer (its input needs none), which this custom gradient cannot.
+  if (nativeFloatKernels('Conv2DBackpropInput', 'Conv2DBackpropFilter')) return tf.conv2d(x, w, stride, 'valid');
   const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc, wi: tf.Tensor | tf.GradSaveFunc, save) => {
     const xt = xi as tf.Tensor4D;
     const wt = wi as tf.Tensor4D;

@@ -2,6 +2,7 @@ import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
 import { Module } from '../module.js';
+import { nativeFloatKernels } from './native-float.js';
 
 /** Options of {@link Linear}. */
 export interface LinearOptions {
@@ -56,6 +57,8 @@ export class Linear extends Module {
  * tfjs-backend-wasm's BatchMatMul is several times slower with a transpose flag set.
  */
 function matMulWt(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  // Native fp32 kernels read transposed operands in place: tfjs's own matMul gradient is faster.
+  if (nativeFloatKernels('BatchMatMul')) return tf.matMul(x, w, false, true);
   const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc, wi: tf.Tensor | tf.GradSaveFunc, save) => {
     const xt = xi as tf.Tensor2D;
     const wt = wi as tf.Tensor2D;

@@ -1,6 +1,7 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
+import { nativeFloatKernels } from './native-float.js';
 import { type Pair, pair } from './conv.js';
 
 /** Options of the pooling layers. */
@@ -77,6 +78,8 @@ function maxPoolBackward(
 
 /** Valid NHWC max pool: tfjs forward, {@link maxPoolBackward} gradient. */
 export function maxPoolNhwc(x: tf.Tensor4D, k: [number, number], s: [number, number]): tf.Tensor4D {
+  // Native fp32 kernels include a MaxPoolGrad with the same first-maximum rule.
+  if (nativeFloatKernels('MaxPoolGrad')) return tf.maxPool(x, k, s, 'valid');
   const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
     const xt = xi as tf.Tensor4D;
     (save as tf.GradSaveFunc)([xt]);

@@ -4,14 +4,17 @@
 #include "binding.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "../common.h"
 #include "conv.h"
+#include "elementwise.h"
 #include "pooling.h"
 #include "sgemm.h"
 #include "transpose.h"
+#include "unary.h"
 
 namespace qbnn {
 namespace fp32 {
@@ -202,6 +205,61 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+int opIndex(const Napi::CallbackInfo& info, const char* what, std::initializer_list<const char*> names) {
+  const std::string op = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  int i = 0;
+  for (const char* n : names) {
+    if (op == n) return i;
+    ++i;
+  }
+  std::string all;
+  for (const char* n : names) all += std::string(all.empty() ? "" : ", ") + n;
+  typeError(info.Env(), std::string(what) + ": op must be one of " + all + ", got '" + op + "'");
+}
+
+// unary(op, x, y): y = op(x) element-wise (softplus, sigmoid, exp, log, sqrt).
+Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
+  const int op = opIndex(info, "unary", {"softplus", "sigmoid", "exp", "log", "sqrt"});
+  const Buf x = array(info, 1, "x");
+  const float* xs = floats(info, 1, "x", 0);
+  float* y = floats(info, 2, "y", static_cast<double>(x.length));
+  unary(op, xs, y, static_cast<int64_t>(x.length));
+  return info.Env().Undefined();
+}
+
+// binary(op, a, b, out): a and b of equal length, or either of length 1 (broadcast); out is a
+// Float32Array (add, sub, mul, div, maximum, minimum) or a Uint8Array of 0/1 (the comparisons).
+Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int op = opIndex(info, "binary",
+                         {"add", "sub", "mul", "div", "maximum", "minimum", "less", "lessEqual", "greater", "greaterEqual"});
+  const Buf a = array(info, 1, "a"), b = array(info, 2, "b"), out = array(info, 3, "out");
+  if (a.type != napi_float32_array || b.type != napi_float32_array) typeError(env, "binary: a and b must be Float32Array");
+  const size_t n = a.length > b.length ? a.length : b.length;
+  if ((a.length != n && a.length != 1) || (b.length != n && b.length != 1))
+    rangeError(env, "binary: a and b must have equal lengths or one of them 1");
+  const bool compare = op >= BIN_LESS;
+  if (out.type != (compare ? napi_uint8_array : napi_float32_array))
+    typeError(env, compare ? "binary: out must be a Uint8Array" : "binary: out must be a Float32Array");
+  if (out.length < n) rangeError(env, "binary: out is too short");
+  binary(op, static_cast<const float*>(a.data), a.length == 1 ? 0 : 1, static_cast<const float*>(b.data),
+         b.length == 1 ? 0 : 1, out.data, static_cast<int64_t>(n));
+  return env.Undefined();
+}
+
+// select(cond Uint8Array, t, e, out): out = cond ? t : e, all of one length.
+Napi::Value SelectOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf c = array(info, 0, "cond");
+  if (c.type != napi_uint8_array) typeError(env, "select: cond must be a Uint8Array");
+  const double n = static_cast<double>(c.length);
+  const float* t = floats(info, 1, "t", n);
+  const float* e = floats(info, 2, "e", n);
+  float* out = floats(info, 3, "out", n);
+  select(static_cast<const uint8_t*>(c.data), t, e, out, static_cast<int64_t>(c.length));
+  return env.Undefined();
+}
+
 // setPortable(bool): tests run the portable microkernel beside the AVX-512 one.
 Napi::Value SetPortable(const Napi::CallbackInfo& info) {
   forcePortable(info.Length() > 0 && info[0].ToBoolean().Value());
@@ -228,6 +286,9 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("pool", Napi::Function::New(env, Pool));
   o.Set("poolGrad", Napi::Function::New(env, PoolGrad));
   o.Set("transpose", Napi::Function::New(env, Transpose));
+  o.Set("unary", Napi::Function::New(env, UnaryOp));
+  o.Set("binary", Napi::Function::New(env, BinaryOp));
+  o.Set("select", Napi::Function::New(env, SelectOp));
   o.Set("setPortable", Napi::Function::New(env, SetPortable));
   o.Set("info", Napi::Function::New(env, Info));
   return o;

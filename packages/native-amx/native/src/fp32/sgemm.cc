@@ -32,7 +32,7 @@ void portableKernel(int kc, const float* a, const float* b, float* c, int64_t ld
     for (int j = 0; j < kNr; ++j) acc[r][j] = accumulate && j < cols ? c[r * ldc + j] : 0.f;
   for (int k = 0; k < kc; ++k)
     for (int r = 0; r < rows; ++r) {
-      const float av = a[k * kMr + r];
+      const float av = a[r * kKc + k];
       for (int j = 0; j < kNr; ++j) acc[r][j] = std::fma(av, b[k * kNr + j], acc[r][j]);
     }
   for (int r = 0; r < rows; ++r)
@@ -69,18 +69,13 @@ void forcePortable(bool portable) { gPortable.store(portable); }
 
 void DenseA::pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const {
   if (s.colStride == 1) {
-    for (int r = 0; r < rows; ++r) {
-      const float* src = s.p + (m0 + r) * s.rowStride + k0;
-      for (int k = 0; k < kc; ++k) dst[k * kMr + r] = src[k];
-    }
-  } else if (s.rowStride == 1) {
-    for (int k = 0; k < kc; ++k) std::memcpy(dst + k * kMr, s.p + (k0 + k) * s.colStride + m0, sizeof(float) * rows);
-  } else {
-    for (int r = 0; r < rows; ++r)
-      for (int k = 0; k < kc; ++k) dst[k * kMr + r] = s.p[(m0 + r) * s.rowStride + (k0 + k) * s.colStride];
+    for (int r = 0; r < rows; ++r) std::memcpy(dst + r * kKc, s.p + (m0 + r) * s.rowStride + k0, sizeof(float) * kc);
+    return;
   }
-  if (rows < kMr)
-    for (int k = 0; k < kc; ++k) std::memset(dst + k * kMr + rows, 0, sizeof(float) * (kMr - rows));
+  for (int r = 0; r < rows; ++r) {
+    const float* src = s.p + (m0 + r) * s.rowStride + k0 * s.colStride;
+    for (int k = 0; k < kc; ++k) dst[r * kKc + k] = src[k * s.colStride];
+  }
 }
 
 void DenseB::pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const {

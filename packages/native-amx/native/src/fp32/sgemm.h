@@ -19,7 +19,8 @@ constexpr int kNr = 32;
 // K block of one packing pass.
 constexpr int kKc = 256;
 
-// Writes A[m0 + r, k0 + k] to dst[k * kMr + r] for r < rows, k < kc, and 0 for rows <= r < kMr.
+// Writes A[m0 + r, k0 + k] to dst[r * kKc + k] for r < rows, k < kc (row-major strips, so that
+// im2col views pack with contiguous copies); rows >= `rows` are never read.
 struct APacker {
   virtual ~APacker() = default;
   virtual void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const = 0;
@@ -63,7 +64,7 @@ struct Epilogue {
 void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
           const Epilogue& ep);
 
-// Microkernel: C[r, j] (+)= sum_k A[k * kMr + r] B[k * kNr + j] for r < rows, j < cols.
+// Microkernel: C[r, j] (+)= sum_k A[r * kKc + k] B[k * kNr + j] for r < rows, j < cols.
 // `accumulate` adds to what C holds; otherwise C is overwritten.
 using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
                              bool accumulate);

@@ -2,6 +2,7 @@
 // NCHW -> NHWC with one channel is a plain copy; then rows of the output are gathered in tasks.
 #include "transpose.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "parallel.h"
@@ -66,6 +67,27 @@ void transpose(const uint32_t* x, uint32_t* y, int rank, const int64_t* shape, c
     outDims[d] = mdims[mp[d]];
     stride[d] = inStride[mp[d]];
   }
+  // [outer..., A, B] -> [outer..., B, A] (NCHW <-> NHWC, matrix transposes): 32 x 32 tiles.
+  bool swapLast = mp[runs - 1] == runs - 2 && mp[runs - 2] == runs - 1;
+  for (int d = 0; d + 2 < runs && swapLast; ++d) swapLast = mp[d] == d;
+  if (swapLast) {
+    const int64_t rowsA = mdims[runs - 2], colsB = mdims[runs - 1];
+    const int64_t outer = size / (rowsA * colsB);
+    const int64_t tilesA = (rowsA + 31) / 32;
+    parallel(outer * tilesA, static_cast<double>(size) * 8, [&](int64_t t) {
+      const int64_t o = t / tilesA, a0 = (t % tilesA) * 32, a1 = std::min(rowsA, a0 + 32);
+      // Locals: under -fno-strict-aliasing the stores could otherwise alias the captured sizes.
+      const int64_t ra = rowsA, cb = colsB;
+      const uint32_t* __restrict in = x + o * ra * cb;
+      uint32_t* __restrict out = y + o * ra * cb;
+      for (int64_t b0 = 0; b0 < cb; b0 += 32) {
+        const int64_t b1 = std::min(cb, b0 + 32);
+        for (int64_t b = b0; b < b1; ++b)
+          for (int64_t a = a0; a < a1; ++a) out[b * ra + a] = in[a * cb + b];
+      }
+    });
+    return;
+  }
   const int64_t inner = outDims[runs - 1];
   const int64_t innerStride = stride[runs - 1];
   const int64_t rows = size / inner;
@@ -75,9 +97,10 @@ void transpose(const uint32_t* x, uint32_t* y, int rank, const int64_t* shape, c
       src += (rest % outDims[d]) * stride[d];
       rest /= outDims[d];
     }
-    uint32_t* out = y + row * inner;
-    const uint32_t* in = x + src;
-    for (int64_t k = 0; k < inner; ++k) out[k] = in[k * innerStride];
+    uint32_t* __restrict out = y + row * inner;
+    const uint32_t* __restrict in = x + src;
+    const int64_t len = inner, step = innerStride;
+    for (int64_t k = 0; k < len; ++k) out[k] = in[k * step];
   });
 }
 

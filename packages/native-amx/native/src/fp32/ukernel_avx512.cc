@@ -41,7 +41,7 @@ void tile(int kc, const float* a, const float* b, float* c, int64_t ldc, int col
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + k * kNr + v * 16);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[k * kMr + r]);
+      const __m512 av = _mm512_set1_ps(a[r * kKc + k]);
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }

@@ -1,0 +1,384 @@
+// tfjs-backend-wasm kernels served by the addon's fp32 kernels (native/src/fp32): each reads its
+// inputs and writes its `makeOutput` buffer in the wasm heap in place, through typed-array views
+// taken fresh on every call (the heap's ArrayBuffer is replaced when wasm memory grows). Cases
+// the native kernels do not cover (NCHW, dilated pooling, PReLU, other dtypes, batch shapes that
+// need general broadcasting) call the kernel that was registered before, so nothing changes
+// for them.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Fp32Addon } from '../binding.js';
+
+type TensorInfo = tf.TensorInfo;
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+
+/** The part of tfjs-backend-wasm's BackendWasm the kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): tf.backend_util.TypedArray;
+}
+
+/** Activation codes of the native epilogue (sgemm.h). */
+const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, sigmoid: 4 };
+
+type Impl = (args: Parameters<tf.KernelFunc>[0], fallback: tf.KernelFunc) => TensorInfo | TensorInfo[];
+
+function f32(backend: WasmBackend, info: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+const allFloat = (...infos: (TensorInfo | undefined)[]): boolean =>
+  infos.every((t) => t === undefined || t.dtype === 'float32');
+
+function convGeometry(c: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.outChannels,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.dilationHeight,
+    c.dilationWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+  ]);
+}
+
+function poolGeometry(p: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    p.batchSize,
+    p.inHeight,
+    p.inWidth,
+    p.inChannels,
+    p.outHeight,
+    p.outWidth,
+    p.filterHeight,
+    p.filterWidth,
+    p.strideHeight,
+    p.strideWidth,
+    p.padInfo.top,
+    p.padInfo.left,
+  ]);
+}
+
+/** Whether a fused kernel's bias is absent or one value per output channel (the native epilogue). */
+function channelBias(bias: TensorInfo | undefined, channels: number): boolean {
+  if (bias === undefined) return true;
+  return tf.util.sizeFromShape(bias.shape) === channels && bias.shape.every((d, i, s) => i === s.length - 1 || d === 1);
+}
+
+function matMulImpl(native: Fp32Addon, fused: boolean): Impl {
+  return ({ inputs, backend, attrs }, fallback) => {
+    const { a, b, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined> as {
+      a: TensorInfo;
+      b: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const { transposeA, transposeB, activation, leakyreluAlpha } = attrs as unknown as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    const act = ACTIVATIONS[activation ?? 'linear'];
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    if (!allFloat(a, b, bias) || preluActivationWeights !== undefined || act === undefined || ra < 2 || rb < 2) {
+      return fallback({ inputs, backend, attrs });
+    }
+    const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const K2 = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const batchA = tf.util.sizeFromShape(outerA);
+    const batchB = tf.util.sizeFromShape(outerB);
+    const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+    if (K !== K2 || !(sameOuter || batchA === 1 || batchB === 1) || !channelBias(bias, N)) {
+      return fallback({ inputs, backend, attrs });
+    }
+    const outer = batchA >= batchB ? (outerA.length >= outerB.length ? outerA : outerB) : outerB;
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput([...outer, M, N], 'float32');
+    native.matmul(
+      f32(wasm, a),
+      f32(wasm, b),
+      f32(wasm, out),
+      Int32Array.from([batchA, batchB, M, K, N, transposeA ? 1 : 0, transposeB ? 1 : 0]),
+      bias === undefined ? null : f32(wasm, bias),
+      fused ? act : 0,
+      leakyreluAlpha ?? 0.2,
+    );
+    return out;
+  };
+}
+
+function conv2dImpl(native: Fp32Addon, fused: boolean): Impl {
+  return ({ inputs, backend, attrs }, fallback) => {
+    const { x, filter, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined> as {
+      x: TensorInfo;
+      filter: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const { strides, pad, dataFormat, dilations, dimRoundingMode, activation, leakyreluAlpha } =
+      attrs as unknown as {
+        strides: [number, number] | number;
+        pad: Pad;
+        dataFormat: 'NHWC' | 'NCHW';
+        dilations: [number, number] | number;
+        dimRoundingMode: Rounding;
+        activation?: string;
+        leakyreluAlpha?: number;
+      };
+    const act = ACTIVATIONS[activation ?? 'linear'];
+    if (dataFormat === 'NCHW' || !allFloat(x, filter, bias) || preluActivationWeights !== undefined || act === undefined) {
+      return fallback({ inputs, backend, attrs });
+    }
+    const c = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      strides,
+      dilations ?? 1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    if (!channelBias(bias, c.outChannels)) return fallback({ inputs, backend, attrs });
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(c.outShape, 'float32');
+    native.conv2d(
+      f32(wasm, x),
+      f32(wasm, filter),
+      f32(wasm, out),
+      convGeometry(c),
+      bias === undefined ? null : f32(wasm, bias),
+      fused ? act : 0,
+      leakyreluAlpha ?? 0.2,
+    );
+    return out;
+  };
+}
+
+const conv2dBackpropInput =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
+      strides: [number, number] | number;
+      pad: Pad;
+      dataFormat: 'NHWC' | 'NCHW';
+      dimRoundingMode: Rounding;
+      inputShape: [number, number, number, number];
+    };
+    if (dataFormat === 'NCHW' || !allFloat(dy, filter)) return fallback({ inputs, backend, attrs });
+    const c = tf.backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(c.inShape, 'float32');
+    native.conv2dBackpropInput(f32(wasm, dy), f32(wasm, filter), f32(wasm, out), convGeometry(c));
+    return out;
+  };
+
+const conv2dBackpropFilter =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+      strides: [number, number] | number;
+      pad: Pad;
+      dataFormat: 'NHWC' | 'NCHW';
+      dimRoundingMode: Rounding;
+      filterShape: [number, number, number, number];
+    };
+    if (dataFormat === 'NCHW' || !allFloat(x, dy)) return fallback({ inputs, backend, attrs });
+    const c = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(filterShape, 'float32');
+    native.conv2dBackpropFilter(f32(wasm, x), f32(wasm, dy), f32(wasm, out), convGeometry(c));
+    return out;
+  };
+
+interface PoolAttrs {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: Pad;
+  dimRoundingMode: Rounding;
+}
+
+function poolInfo(shape: number[], attrs: PoolAttrs): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(
+    shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+}
+
+const pool =
+  (native: Fp32Addon, kind: 'max' | 'avg'): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x } = inputs as { x: TensorInfo };
+    if (!allFloat(x) || x.shape.length !== 4) return fallback({ inputs, backend, attrs });
+    const p = poolInfo(x.shape, attrs as unknown as PoolAttrs);
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(p.outShape, 'float32');
+    native.pool(kind, f32(wasm, x), f32(wasm, out), poolGeometry(p));
+    return out;
+  };
+
+const poolGrad =
+  (native: Fp32Addon, kind: 'max' | 'avg'): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+    if (!allFloat(dy, input) || input.shape.length !== 4) return fallback({ inputs, backend, attrs });
+    const p = poolInfo(input.shape, attrs as unknown as PoolAttrs);
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(input.shape, 'float32');
+    native.poolGrad(kind, kind === 'max' ? f32(wasm, input) : null, f32(wasm, dy), f32(wasm, out), poolGeometry(p));
+    return out;
+  };
+
+const transpose =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x } = inputs as { x: TensorInfo };
+    const { perm } = attrs as unknown as { perm: number[] };
+    if ((x.dtype !== 'float32' && x.dtype !== 'int32') || x.shape.length > 8) {
+      return fallback({ inputs, backend, attrs });
+    }
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(
+      perm.map((p) => x.shape[p]),
+      x.dtype,
+    );
+    native.transpose(
+      wasm.typedArrayFromHeap(x) as Float32Array | Int32Array,
+      wasm.typedArrayFromHeap(out) as Float32Array | Int32Array,
+      Int32Array.from(x.shape),
+      Int32Array.from(perm),
+    );
+    return out;
+  };
+
+type UnaryOp = 'softplus' | 'sigmoid' | 'exp' | 'log' | 'sqrt';
+type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual';
+const FLOAT_RESULT = new Set<BinaryOp>(['add', 'sub', 'mul', 'div', 'maximum', 'minimum']);
+
+const unary =
+  (native: Fp32Addon, op: UnaryOp): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x } = inputs as { x: TensorInfo };
+    if (!allFloat(x)) return fallback({ inputs, backend, attrs });
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(x.shape, 'float32');
+    native.unary(op, f32(wasm, x), f32(wasm, out));
+    return out;
+  };
+
+/** Float tensors of one shape, or one of them a single value: the native binary ops' cases. */
+const binary =
+  (native: Fp32Addon, op: BinaryOp): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const sa = tf.util.sizeFromShape(a.shape);
+    const sb = tf.util.sizeFromShape(b.shape);
+    const same = tf.util.arraysEqual(a.shape, b.shape);
+    if (!allFloat(a, b) || !(same || sa === 1 || sb === 1)) return fallback({ inputs, backend, attrs });
+    const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    if (tf.util.sizeFromShape(shape) !== Math.max(sa, sb)) return fallback({ inputs, backend, attrs });
+    const wasm = backend as unknown as WasmBackend;
+    const compare = !FLOAT_RESULT.has(op);
+    const out = wasm.makeOutput(shape, compare ? 'bool' : 'float32');
+    native.binary(
+      op,
+      f32(wasm, a),
+      f32(wasm, b),
+      wasm.typedArrayFromHeap(out) as Float32Array | Uint8Array,
+    );
+    return out;
+  };
+
+const select =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { condition, t, e } = inputs as { condition: TensorInfo; t: TensorInfo; e: TensorInfo };
+    const size = tf.util.sizeFromShape(t.shape);
+    if (
+      condition.dtype !== 'bool' ||
+      !allFloat(t, e) ||
+      tf.util.sizeFromShape(condition.shape) !== size ||
+      !tf.util.arraysEqual(t.shape, e.shape)
+    ) {
+      return fallback({ inputs, backend, attrs });
+    }
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(t.shape, 'float32');
+    native.select(
+      wasm.typedArrayFromHeap(condition) as Uint8Array,
+      f32(wasm, t),
+      f32(wasm, e),
+      f32(wasm, out),
+    );
+    return out;
+  };
+
+/** The native implementation of each kernel name. */
+export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
+  return {
+    BatchMatMul: matMulImpl(native, false),
+    _FusedMatMul: matMulImpl(native, true),
+    Conv2D: conv2dImpl(native, false),
+    FusedConv2D: conv2dImpl(native, true),
+    Conv2DBackpropInput: conv2dBackpropInput(native),
+    Conv2DBackpropFilter: conv2dBackpropFilter(native),
+    MaxPool: pool(native, 'max'),
+    AvgPool: pool(native, 'avg'),
+    MaxPoolGrad: poolGrad(native, 'max'),
+    AvgPoolGrad: poolGrad(native, 'avg'),
+    Transpose: transpose(native),
+    Softplus: unary(native, 'softplus'),
+    Sigmoid: unary(native, 'sigmoid'),
+    Exp: unary(native, 'exp'),
+    Log: unary(native, 'log'),
+    Sqrt: unary(native, 'sqrt'),
+    Add: binary(native, 'add'),
+    Sub: binary(native, 'sub'),
+    Multiply: binary(native, 'mul'),
+    RealDiv: binary(native, 'div'),
+    Maximum: binary(native, 'maximum'),
+    Minimum: binary(native, 'minimum'),
+    Less: binary(native, 'less'),
+    LessEqual: binary(native, 'lessEqual'),
+    Greater: binary(native, 'greater'),
+    GreaterEqual: binary(native, 'greaterEqual'),
+    Select: select(native),
+  };
+}
