@@ -20,6 +20,7 @@ describe('initBackend', () => {
     for (const k of info.kernelsAdded) expect(tf.getKernel(k, 'wasm')).toBeDefined();
     expect(info.kernelsReplaced).toEqual([
       'MaxPoolGrad',
+      'Identity',
       'BatchMatMul',
       '_FusedMatMul',
       'Conv2DBackpropInput',
@@ -27,6 +28,25 @@ describe('initBackend', () => {
     // tfjs-core 4.22 has 99 gradients over the kernels cpu and wasm know; all are registered.
     expect(info.gradientCount).toBeGreaterThanOrEqual(95);
     expect(tf.getGradient('Conv2D')).toBeDefined();
+  });
+
+  it('clones without copying (Identity shares the buffer) and keeps the data until the last owner goes', () => {
+    const x = tf.tensor1d([1, 2, 3]);
+    const buffers = () => tf.engine().backend.numDataIds();
+    const before = buffers();
+    const y = tf.clone(x);
+    expect(buffers()).toBe(before); // no second buffer in the wasm heap
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    const v = tf.variable(y);
+    y.dispose();
+    v.assign(tf.tensor1d([4, 5, 6]));
+    expect(Array.from(v.dataSync())).toEqual([4, 5, 6]);
+    v.dispose();
+  });
+
+  it('reports no float kernel set unless a package installs one', () => {
+    expect(info.floatKernels).toBeNull();
   });
 
   it('shares one tfjs-core instance with the backends (the CommonJS main, as plain node loads it)', () => {

@@ -94,11 +94,32 @@ export interface Fp32Addon {
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
   pool(kind: 'max' | 'avg', x: Float32Array, y: Float32Array, geometry: Int32Array): void;
-  poolGrad(kind: 'max' | 'avg', x: Float32Array | null, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
-  transpose(x: Float32Array | Int32Array, y: Float32Array | Int32Array, shape: Int32Array, perm: Int32Array): void;
+  poolGrad(
+    kind: 'max' | 'avg',
+    x: Float32Array | null,
+    dy: Float32Array,
+    dx: Float32Array,
+    geometry: Int32Array,
+  ): void;
+  transpose(
+    x: Float32Array | Int32Array,
+    y: Float32Array | Int32Array,
+    shape: Int32Array,
+    perm: Int32Array,
+  ): void;
   unary(op: 'softplus' | 'sigmoid' | 'exp' | 'log' | 'sqrt', x: Float32Array, y: Float32Array): void;
   binary(
-    op: 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual',
+    op:
+      | 'add'
+      | 'sub'
+      | 'mul'
+      | 'div'
+      | 'maximum'
+      | 'minimum'
+      | 'less'
+      | 'lessEqual'
+      | 'greater'
+      | 'greaterEqual',
     a: Float32Array,
     b: Float32Array,
     out: Float32Array | Uint8Array,

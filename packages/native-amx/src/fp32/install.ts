@@ -34,7 +34,8 @@ function describe(): string {
  * `reason` says why. Idempotent. Results for a given input are identical for any thread count.
  */
 export function enableNativeFloatKernels(): NativeFloatKernels {
-  if (addon === undefined) return { active: false, kernels: [], reason: `native addon not available: ${loadError}` };
+  if (addon === undefined)
+    return { active: false, kernels: [], reason: `native addon not available: ${loadError}` };
   const native = addon.fp32;
   if (!native.info().avx512) {
     return { active: false, kernels: [], reason: 'the CPU has no AVX-512 (the fp32 kernels need it)' };

@@ -69,7 +69,10 @@ function poolGeometry(p: tf.backend_util.Conv2DInfo): Int32Array {
 /** Whether a fused kernel's bias is absent or one value per output channel (the native epilogue). */
 function channelBias(bias: TensorInfo | undefined, channels: number): boolean {
   if (bias === undefined) return true;
-  return tf.util.sizeFromShape(bias.shape) === channels && bias.shape.every((d, i, s) => i === s.length - 1 || d === 1);
+  return (
+    tf.util.sizeFromShape(bias.shape) === channels &&
+    bias.shape.every((d, i, s) => i === s.length - 1 || d === 1)
+  );
 }
 
 function matMulImpl(native: Fp32Addon, fused: boolean): Impl {
@@ -89,7 +92,13 @@ function matMulImpl(native: Fp32Addon, fused: boolean): Impl {
     const act = ACTIVATIONS[activation ?? 'linear'];
     const ra = a.shape.length;
     const rb = b.shape.length;
-    if (!allFloat(a, b, bias) || preluActivationWeights !== undefined || act === undefined || ra < 2 || rb < 2) {
+    if (
+      !allFloat(a, b, bias) ||
+      preluActivationWeights !== undefined ||
+      act === undefined ||
+      ra < 2 ||
+      rb < 2
+    ) {
       return fallback({ inputs, backend, attrs });
     }
     const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
@@ -139,7 +148,12 @@ function conv2dImpl(native: Fp32Addon, fused: boolean): Impl {
         leakyreluAlpha?: number;
       };
     const act = ACTIVATIONS[activation ?? 'linear'];
-    if (dataFormat === 'NCHW' || !allFloat(x, filter, bias) || preluActivationWeights !== undefined || act === undefined) {
+    if (
+      dataFormat === 'NCHW' ||
+      !allFloat(x, filter, bias) ||
+      preluActivationWeights !== undefined ||
+      act === undefined
+    ) {
       return fallback({ inputs, backend, attrs });
     }
     const c = tf.backend_util.computeConv2DInfo(
@@ -262,7 +276,13 @@ const poolGrad =
     const p = poolInfo(input.shape, attrs as unknown as PoolAttrs);
     const wasm = backend as unknown as WasmBackend;
     const out = wasm.makeOutput(input.shape, 'float32');
-    native.poolGrad(kind, kind === 'max' ? f32(wasm, input) : null, f32(wasm, dy), f32(wasm, out), poolGeometry(p));
+    native.poolGrad(
+      kind,
+      kind === 'max' ? f32(wasm, input) : null,
+      f32(wasm, dy),
+      f32(wasm, out),
+      poolGeometry(p),
+    );
     return out;
   };
 
@@ -289,7 +309,17 @@ const transpose =
   };
 
 type UnaryOp = 'softplus' | 'sigmoid' | 'exp' | 'log' | 'sqrt';
-type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual';
+type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'maximum'
+  | 'minimum'
+  | 'less'
+  | 'lessEqual'
+  | 'greater'
+  | 'greaterEqual';
 const FLOAT_RESULT = new Set<BinaryOp>(['add', 'sub', 'mul', 'div', 'maximum', 'minimum']);
 
 const unary =
@@ -317,12 +347,7 @@ const binary =
     const wasm = backend as unknown as WasmBackend;
     const compare = !FLOAT_RESULT.has(op);
     const out = wasm.makeOutput(shape, compare ? 'bool' : 'float32');
-    native.binary(
-      op,
-      f32(wasm, a),
-      f32(wasm, b),
-      wasm.typedArrayFromHeap(out) as Float32Array | Uint8Array,
-    );
+    native.binary(op, f32(wasm, a), f32(wasm, b), wasm.typedArrayFromHeap(out) as Float32Array | Uint8Array);
     return out;
   };
 

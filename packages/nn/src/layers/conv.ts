@@ -175,7 +175,8 @@ export function conv2dValid(x: tf.Tensor4D, w: tf.Tensor4D, stride: [number, num
   const [sh, sw] = stride;
   // Native fp32 kernels serve tfjs's own backprop kernels fast, and tfjs then skips the input
   // gradient of the first layer (its input needs none), which this custom gradient cannot.
-  if (nativeFloatKernels('Conv2DBackpropInput', 'Conv2DBackpropFilter')) return tf.conv2d(x, w, stride, 'valid');
+  if (nativeFloatKernels('Conv2DBackpropInput', 'Conv2DBackpropFilter'))
+    return tf.conv2d(x, w, stride, 'valid');
   const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc, wi: tf.Tensor | tf.GradSaveFunc, save) => {
     const xt = xi as tf.Tensor4D;
     const wt = wi as tf.Tensor4D;

@@ -1,8 +1,8 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
-import { nativeFloatKernels } from './native-float.js';
 import { type Pair, pair } from './conv.js';
+import { nativeFloatKernels } from './native-float.js';
 
 /** Options of the pooling layers. */
 export interface Pool2dOptions {

@@ -63,9 +63,9 @@ void binary(int op, const float* a, int64_t sa, const float* b, int64_t sb, void
     case BIN_MUL: return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return x * y; });
     case BIN_DIV: return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return x / y; });
     case BIN_MAXIMUM:
-      return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return (x != x || y != y) ? x + y : (x > y ? x : y); });
+      return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return (x != x || y != y) ? x + y : ((x > y || (x == y && !std::signbit(x))) ? x : y); });
     case BIN_MINIMUM:
-      return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return (x != x || y != y) ? x + y : (x < y ? x : y); });
+      return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return (x != x || y != y) ? x + y : ((x < y || (x == y && std::signbit(x))) ? x : y); });
     case BIN_LESS: return compareOp(a, sa, b, sb, u, n, [](float x, float y) { return x < y; });
     case BIN_LESS_EQUAL: return compareOp(a, sa, b, sb, u, n, [](float x, float y) { return x <= y; });
     case BIN_GREATER: return compareOp(a, sa, b, sb, u, n, [](float x, float y) { return x > y; });

@@ -1,6 +1,6 @@
 // Element-wise fp32 kernels tfjs-backend-wasm runs slowly (scalar wasm loops: 2-5 ms for 400k
 // elements, against ~0.1 ms for its SIMD Multiply): Maximum, Minimum, the comparisons, Select,
-// Exp, Log, Sqrt, Softplus, Sigmoid; and the four arithmetic ops, which gain from threads. Semantics are tfjs-backend-cpu's: max/min propagate NaN,
+// Exp, Log, Sqrt, Softplus, Sigmoid; and the four arithmetic ops, which gain from threads. Semantics are tfjs-backend-cpu's: max/min propagate NaN and order -0 below +0 (Math.max),
 // comparisons with NaN are false, softplus is thresholded (see unary.h).
 #pragma once
 

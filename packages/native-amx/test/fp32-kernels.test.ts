@@ -1,0 +1,393 @@
+// The native fp32 kernels against independent references: tfjs-backend-cpu running the same tfjs
+// op (forward kernels), float64 brute-force loops with central finite differences (gradients),
+// and the kernels' own invariants (bit-identical across thread counts and microkernels).
+//
+// Float tolerance: |native - reference| <= 2e-6 * sqrt(K) * (1 + |reference|) for a reduction of
+// length K (fp32 rounding of a fused multiply-add chain), and 4 ulp for the element-wise maths.
+import { initBackend } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { addon } from '../src/binding.js';
+import {
+  disableNativeFloatKernels,
+  enableNativeFloatKernels,
+  nativeAvailable,
+  setThreads,
+} from '../src/index.js';
+import { rng } from './helpers.js';
+
+const native = nativeAvailable && addon!.fp32.info().avx512;
+const d = native ? describe : describe.skip;
+
+function randomTensor(shape: number[], seed: number): tf.Tensor {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => r() * 2 - 1),
+    shape,
+  );
+}
+
+/** Runs `f` on tfjs-backend-cpu and on wasm with the native kernels; returns both results. */
+async function onBoth(f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Float32Array }> {
+  await tf.setBackend('cpu');
+  const cpu = f().dataSync() as Float32Array;
+  await tf.setBackend('wasm');
+  const wasm = f().dataSync() as Float32Array;
+  return { cpu: Float32Array.from(cpu), wasm: Float32Array.from(wasm) };
+}
+
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, k: number): void {
+  expect(got.length).toBe(want.length);
+  const tol = 2e-6 * Math.sqrt(Math.max(1, k));
+  let worst = 0;
+  for (let i = 0; i < want.length; i++)
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+  expect(worst).toBeLessThanOrEqual(tol);
+}
+
+/** Tensor values made at a given backend (inputs are created per backend by `onBoth`). */
+function vals(seed: number, shape: number[]): () => tf.Tensor {
+  return () => randomTensor(shape, seed);
+}
+
+d('native fp32 kernels for tfjs-backend-wasm', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    expect(enableNativeFloatKernels().active).toBe(true);
+  });
+  afterAll(async () => {
+    setThreads(2);
+    await tf.setBackend('wasm');
+  });
+
+  test('are installed and reported to core', async () => {
+    const { floatKernelSet } = await import('@qbnn/core');
+    expect(floatKernelSet()?.kernels).toEqual(
+      expect.arrayContaining(['Conv2D', 'BatchMatMul', 'MaxPoolGrad']),
+    );
+  });
+
+  test.each([
+    [1, 1, 1, false, false],
+    [7, 13, 5, false, false],
+    [33, 65, 17, true, false],
+    [12, 300, 40, false, true],
+    [97, 257, 33, true, true],
+  ])(
+    'matMul %i x %i x %i (transposeA %s, transposeB %s) matches tfjs-backend-cpu',
+    async (m, k, n, ta, tb) => {
+      const a = vals(1, ta ? [k, m] : [m, k]);
+      const b = vals(2, tb ? [n, k] : [k, n]);
+      const r = await onBoth(() => tf.matMul(a(), b(), ta, tb));
+      expectClose(r.wasm, r.cpu, k);
+    },
+  );
+
+  test('batched and broadcast matMul, fused bias + relu / leaky relu', async () => {
+    let r = await onBoth(() => tf.matMul(vals(3, [3, 5, 7])(), vals(4, [3, 7, 4])()));
+    expectClose(r.wasm, r.cpu, 7);
+    r = await onBoth(() => tf.matMul(vals(3, [3, 5, 7])(), vals(4, [1, 7, 4])()));
+    expectClose(r.wasm, r.cpu, 7);
+    for (const activation of ['relu', 'leakyrelu', 'relu6', 'sigmoid'] as const) {
+      r = await onBoth(() =>
+        tf.fused.matMul({ a: vals(5, [9, 30])(), b: vals(6, [30, 11])(), bias: vals(7, [11])(), activation }),
+      );
+      expectClose(r.wasm, r.cpu, 30);
+    }
+  });
+
+  const geometries: [
+    string,
+    number[],
+    number[],
+    number | [number, number],
+    'valid' | 'same' | number,
+    number,
+  ][] = [
+    // name, x [n, h, w, ci], filter [fh, fw, ci, co], strides, pad, dilation
+    ['LeNet conv 1', [2, 28, 28, 1], [5, 5, 1, 20], 1, 'valid', 1],
+    ['odd sizes, same padding', [1, 9, 7, 3], [3, 3, 3, 5], 1, 'same', 1],
+    ['stride 2, valid', [3, 11, 10, 4], [3, 2, 4, 6], 2, 'valid', 1],
+    ['stride (2, 3), explicit pad 1', [2, 8, 9, 2], [3, 3, 2, 3], [2, 3], 1, 1],
+    ['dilation 2, same', [1, 10, 10, 2], [3, 3, 2, 4], 1, 'same', 2],
+    ['1x1, batch 1', [1, 5, 5, 7], [1, 1, 7, 33], 1, 'valid', 1],
+  ];
+
+  test.each(geometries)('conv2d %s matches tfjs-backend-cpu', async (_name, xs, fs, s, pad, dil) => {
+    const r = await onBoth(() =>
+      tf.conv2d(vals(8, xs)() as tf.Tensor4D, vals(9, fs)() as tf.Tensor4D, s, pad, 'NHWC', dil),
+    );
+    expectClose(r.wasm, r.cpu, fs[0] * fs[1] * fs[2]);
+  });
+
+  test('fused conv2d with bias and relu; NCHW falls back to the previous kernel', async () => {
+    const r = await onBoth(() =>
+      tf.fused.conv2d({
+        x: vals(10, [2, 7, 7, 3])() as tf.Tensor4D,
+        filter: vals(11, [3, 3, 3, 8])() as tf.Tensor4D,
+        strides: 1,
+        pad: 'same',
+        bias: vals(12, [8])(),
+        activation: 'relu',
+      }),
+    );
+    expectClose(r.wasm, r.cpu, 27);
+  });
+
+  // Gradients: a float64 brute-force convolution, L = sum(r * conv(x, w)), differentiated by central
+  // differences, against tfjs's gradient on wasm (Conv2DBackpropInput / Filter served natively).
+  function conv64(
+    x: Float64Array,
+    w: Float64Array,
+    xs: number[],
+    fs: number[],
+    s: [number, number],
+    p: [number, number],
+    o: [number, number],
+  ): Float64Array {
+    const [n, h, wd, ci] = xs;
+    const [fh, fw, , co] = fs;
+    const y = new Float64Array(n * o[0] * o[1] * co);
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < o[0]; i++)
+        for (let j = 0; j < o[1]; j++)
+          for (let kh = 0; kh < fh; kh++)
+            for (let kw = 0; kw < fw; kw++) {
+              const ih = i * s[0] + kh - p[0];
+              const iw = j * s[1] + kw - p[1];
+              if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+              for (let c = 0; c < ci; c++) {
+                const xv = x[((b * h + ih) * wd + iw) * ci + c];
+                for (let q = 0; q < co; q++)
+                  y[((b * o[0] + i) * o[1] + j) * co + q] += xv * w[((kh * fw + kw) * ci + c) * co + q];
+              }
+            }
+    return y;
+  }
+
+  test.each([
+    ['stride 1, valid', [2, 6, 5, 2], [3, 3, 2, 3], [1, 1], 'valid'],
+    ['stride 2, same', [1, 7, 6, 3], [3, 2, 3, 2], [2, 2], 'same'],
+    ['odd, stride (1, 2), explicit pad 1', [3, 5, 7, 1], [2, 3, 1, 4], [1, 2], 1],
+  ] as [string, number[], number[], [number, number], 'valid' | 'same' | number][])(
+    'conv2d gradients (%s) match float64 finite differences',
+    async (_name, xs, fs, s, pad) => {
+      await tf.setBackend('wasm');
+      const x = randomTensor(xs, 21) as tf.Tensor4D;
+      const w = randomTensor(fs, 22) as tf.Tensor4D;
+      const y0 = tf.conv2d(x, w, s, pad);
+      const ci = tf.backend_util.computeConv2DInfo(
+        xs as [number, number, number, number],
+        fs as [number, number, number, number],
+        s,
+        1,
+        pad,
+      );
+      const o: [number, number] = [ci.outHeight, ci.outWidth];
+      const p: [number, number] = [ci.padInfo.top, ci.padInfo.left];
+      const rv = randomTensor(y0.shape, 23);
+      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, pad), rv)),
+      )([x, w]);
+      const r64 = Float64Array.from(rv.dataSync());
+      const x64 = Float64Array.from(x.dataSync());
+      const w64 = Float64Array.from(w.dataSync());
+      const loss = (xx: Float64Array, ww: Float64Array) =>
+        conv64(xx, ww, xs, fs, s, p, o).reduce((acc, v, i) => acc + v * r64[i], 0);
+      const fd = (v: Float64Array, f: (z: Float64Array) => number) =>
+        v.map((_, i) => {
+          const z = Float64Array.from(v);
+          z[i] += 1e-3;
+          const up = f(z);
+          z[i] -= 2e-3;
+          return (up - f(z)) / 2e-3;
+        });
+      expectClose(
+        gx.dataSync(),
+        fd(x64, (z) => loss(z, w64)),
+        fs[0] * fs[1] * fs[3],
+      );
+      expectClose(
+        gw.dataSync(),
+        fd(w64, (z) => loss(x64, z)),
+        xs[0] * o[0] * o[1],
+      );
+    },
+  );
+
+  test.each([
+    ['max 2x2 stride 2', 'max', [2, 6, 5, 3], 2, 2, 'valid'],
+    ['max 3x3 stride 1 same (overlapping)', 'max', [1, 5, 6, 2], 3, 1, 'same'],
+    ['avg 2x2 stride 2', 'avg', [2, 6, 6, 3], 2, 2, 'valid'],
+    ['avg 3x3 stride 2 same', 'avg', [1, 7, 5, 2], 3, 2, 'same'],
+  ] as [string, 'max' | 'avg', number[], number, number, 'valid' | 'same'][])(
+    'pooling %s and its gradient match tfjs-backend-cpu',
+    async (_name, kind, xs, k, s, pad) => {
+      const pool = (x: tf.Tensor) =>
+        kind === 'max' ? tf.maxPool(x as tf.Tensor4D, k, s, pad) : tf.avgPool(x as tf.Tensor4D, k, s, pad);
+      let r = await onBoth(() => pool(vals(30, xs)()));
+      expectClose(r.wasm, r.cpu, k * k);
+      r = await onBoth(() => {
+        const x = vals(30, xs)();
+        const dy = randomTensor(pool(x).shape, 31);
+        return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(pool(v), dy)))(x);
+      });
+      expectClose(r.wasm, r.cpu, k * k);
+    },
+  );
+
+  test('transpose of float and int tensors equals tfjs-backend-cpu exactly', async () => {
+    for (const [shape, perm] of [
+      [
+        [4, 6, 5, 3],
+        [0, 3, 1, 2],
+      ],
+      [
+        [4, 3, 6, 5],
+        [0, 2, 3, 1],
+      ],
+      [
+        [3, 1, 5, 7],
+        [2, 0, 3, 1],
+      ],
+      [
+        [2, 3, 4, 5, 6],
+        [4, 2, 0, 3, 1],
+      ],
+      [
+        [33, 65],
+        [1, 0],
+      ],
+    ] as [number[], number[]][]) {
+      const r = await onBoth(() => tf.transpose(vals(40, shape)(), perm));
+      expect(r.wasm).toEqual(r.cpu);
+      const ri = await onBoth(() => tf.transpose(tf.cast(tf.mul(vals(41, shape)(), 1000), 'int32'), perm));
+      expect(ri.wasm).toEqual(ri.cpu);
+    }
+  });
+
+  test('element-wise maths within 4 ulp of tfjs-backend-cpu, specials included', async () => {
+    const specials = [
+      0,
+      -0,
+      1,
+      -1,
+      1e-30,
+      -1e-30,
+      1e-40,
+      13.9,
+      14,
+      -13.9,
+      -14,
+      50,
+      -50,
+      88,
+      -88,
+      100,
+      -104,
+      Number.NaN,
+      Infinity,
+      -Infinity,
+    ];
+    const r = rng(50);
+    const xs = Float32Array.from([...specials, ...Array.from({ length: 3000 }, () => (r() - 0.5) * 60)]);
+    for (const op of [tf.softplus, tf.sigmoid, tf.exp, tf.log, tf.sqrt]) {
+      const res = await onBoth(() => op(tf.tensor1d(xs)));
+      for (let i = 0; i < xs.length; i++) {
+        const a = res.wasm[i];
+        const b = res.cpu[i];
+        if (Number.isNaN(b) || !Number.isFinite(b) || b === 0) {
+          expect(Object.is(a, b) || (a === 0 && b === 0) || Math.abs(a) < 1e-44).toBe(true);
+        } else {
+          expect(Math.abs(a - b)).toBeLessThanOrEqual(4 * 1.1920929e-7 * Math.abs(b) + 1.5e-45);
+        }
+      }
+    }
+  });
+
+  test('arithmetic, max/min, comparisons and select equal tfjs-backend-cpu exactly', async () => {
+    const a = [0, -0, 1.5, -2, Number.NaN, Infinity, -Infinity, 3, 7, 1e-40];
+    const b = [0, 0, 2, -2, 1, 5, -Infinity, Number.NaN, 7, 3];
+    for (const op of [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.minimum]) {
+      const r1 = await onBoth(() => op(tf.tensor1d(a), tf.tensor1d(b)));
+      expect(r1.wasm).toEqual(r1.cpu);
+      const r2 = await onBoth(() => op(tf.tensor1d(a), tf.scalar(2)));
+      expect(r2.wasm).toEqual(r2.cpu);
+    }
+    for (const op of [tf.less, tf.lessEqual, tf.greater, tf.greaterEqual]) {
+      const r1 = await onBoth(() => tf.cast(op(tf.tensor1d(a), tf.tensor1d(b)), 'float32'));
+      expect(r1.wasm).toEqual(r1.cpu);
+    }
+    // int32 tensors take the previous kernels.
+    const ri = await onBoth(() =>
+      tf.cast(tf.add(tf.tensor1d([1, 2, 3], 'int32'), tf.scalar(4, 'int32')), 'float32'),
+    );
+    expect(Array.from(ri.wasm)).toEqual([5, 6, 7]);
+    const rs = await onBoth(() =>
+      tf.where(tf.less(tf.tensor1d(a), tf.tensor1d(b)), tf.tensor1d(a), tf.tensor1d(b)),
+    );
+    expect(rs.wasm).toEqual(rs.cpu);
+  });
+
+  test('results are bit-identical for 1 and 2 threads and for the portable microkernel', async () => {
+    await tf.setBackend('wasm');
+    const run = () => {
+      const x = randomTensor([4, 28, 28, 3], 60) as tf.Tensor4D;
+      const w = randomTensor([5, 5, 3, 16], 61) as tf.Tensor4D;
+      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))),
+      )([x, w]);
+      const m = tf.matMul(randomTensor([40, 3000], 62), randomTensor([3000, 30], 63)); // K split into chunks
+      return [gx, gw, m].map((t) => Float32Array.from(t.dataSync()));
+    };
+    setThreads(1);
+    const one = run();
+    setThreads(2);
+    const two = run();
+    addon!.fp32.setPortable(true);
+    const portable = run();
+    addon!.fp32.setPortable(false);
+    for (let i = 0; i < one.length; i++) {
+      expect(Buffer.from(two[i].buffer).equals(Buffer.from(one[i].buffer))).toBe(true);
+      expect(Buffer.from(portable[i].buffer).equals(Buffer.from(one[i].buffer))).toBe(true);
+    }
+  });
+
+  test('disable puts the previous kernels back, enable is idempotent', async () => {
+    const { floatKernelSet } = await import('@qbnn/core');
+    const before = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+    expect(enableNativeFloatKernels().active).toBe(true);
+    expect(tf.getKernel('Conv2D', 'wasm')!.kernelFunc).toBe(before);
+    disableNativeFloatKernels();
+    expect(tf.getKernel('Conv2D', 'wasm')!.kernelFunc).not.toBe(before);
+    expect(floatKernelSet()).toBeNull();
+    expect(enableNativeFloatKernels().active).toBe(true);
+  });
+
+  test('bad arguments are typed errors, never a crash', () => {
+    const f = addon!.fp32;
+    const dims = Int32Array.from([1, 1, 4, 4, 4, 0, 0]);
+    expect(() =>
+      f.matmul(new Float32Array(15), new Float32Array(16), new Float32Array(16), dims, null, 0, 0),
+    ).toThrow(RangeError);
+    expect(() =>
+      f.matmul(
+        new Float32Array(16),
+        new Float32Array(16),
+        new Float32Array(16),
+        Int32Array.from([1, 1, 4, -4, 4, 0, 0]),
+        null,
+        0,
+        0,
+      ),
+    ).toThrow(RangeError);
+    expect(() =>
+      f.conv2d(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Int32Array(3), null, 0, 0),
+    ).toThrow(TypeError);
+    expect(() =>
+      f.transpose(new Float32Array(6), new Float32Array(6), Int32Array.from([2, 3]), Int32Array.from([0, 0])),
+    ).toThrow(RangeError);
+    expect(() => f.unary('tanh' as 'exp', new Float32Array(2), new Float32Array(2))).toThrow(TypeError);
+  });
+});
