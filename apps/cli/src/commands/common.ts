@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { QbnnError } from '@qbnn/core';
+import { floatKernelSet, QbnnError } from '@qbnn/core';
 import type { ImageSet } from '@qbnn/data';
 import { deserializeModel, load, type Module, save, serializeModel } from '@qbnn/nn';
 import { loadQuantized, type QuantizedModel, saveQuantized } from '@qbnn/qat';
@@ -93,7 +93,8 @@ export function runtimeLine(rt: RuntimeInfo): string {
   const native = rt.nativeLoaded
     ? `native int8 kernels loaded (${rt.nativeIsa ?? 'unknown ISA'})`
     : `native int8 kernels not used: ${rt.nativeReason}`;
-  return `tfjs backend ${rt.backend}${rt.backendFallback ? ` (wasm failed: ${rt.backendFallback})` : ''}; integer engine provider '${rt.provider}'; ${native}`;
+  const fp32 = rt.backend === 'wasm' ? floatKernelSet() : null;
+  return `tfjs backend ${rt.backend}${rt.backendFallback ? ` (wasm failed: ${rt.backendFallback})` : ''}; integer engine provider '${rt.provider}'; ${native}; ${fp32?.description ?? 'fp32 on tfjs kernels'}`;
 }
 
 /** Images as tensors: x [N, ...inputShape] float32 (default [N, C, H, W]), y [N] int32. */
