@@ -7,6 +7,7 @@
 import { initBackend } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { rng } from '../../core/test/kernel-cases.js';
 import { addon } from '../src/binding.js';
 import {
   disableNativeFloatKernels,
@@ -14,7 +15,6 @@ import {
   nativeAvailable,
   setThreads,
 } from '../src/index.js';
-import { rng } from './helpers.js';
 
 const native = nativeAvailable && addon!.fp32.info().avx512;
 const d = native ? describe : describe.skip;
