@@ -182,59 +182,45 @@ function conv2dImpl(native: Fp32Addon, fused: boolean): Impl {
   };
 }
 
-const conv2dBackpropInput =
-  (native: Fp32Addon): Impl =>
-  ({ inputs, backend, attrs }, fallback) => {
-    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
-      strides: [number, number] | number;
-      pad: Pad;
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode: Rounding;
-      inputShape: [number, number, number, number];
-    };
-    if (dataFormat === 'NCHW' || !allFloat(dy, filter)) return fallback({ inputs, backend, attrs });
-    const c = tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
-    const wasm = backend as unknown as WasmBackend;
-    const out = wasm.makeOutput(c.inShape, 'float32');
-    native.conv2dBackpropInput(f32(wasm, dy), f32(wasm, filter), f32(wasm, out), convGeometry(c));
-    return out;
-  };
+interface BackpropAttrs {
+  strides: [number, number] | number;
+  pad: Pad;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode: Rounding;
+  inputShape?: [number, number, number, number];
+  filterShape?: [number, number, number, number];
+}
 
-const conv2dBackpropFilter =
-  (native: Fp32Addon): Impl =>
+/**
+ * Conv2DBackpropInput (inputs dy, filter) and Conv2DBackpropFilter (inputs x, dy): the geometry
+ * from the x and filter shapes (one of them an attribute), the gradient written natively.
+ */
+const conv2dBackprop =
+  (native: Fp32Addon, wrt: 'input' | 'filter'): Impl =>
   ({ inputs, backend, attrs }, fallback) => {
-    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-      strides: [number, number] | number;
-      pad: Pad;
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode: Rounding;
-      filterShape: [number, number, number, number];
-    };
-    if (dataFormat === 'NCHW' || !allFloat(x, dy)) return fallback({ inputs, backend, attrs });
+    const a = attrs as unknown as BackpropAttrs;
+    const { dy } = inputs as { dy: TensorInfo };
+    const other = (wrt === 'input' ? inputs.filter : inputs.x) as TensorInfo;
+    if (a.dataFormat === 'NCHW' || !allFloat(dy, other)) return fallback({ inputs, backend, attrs });
+    const xShape = wrt === 'input' ? a.inputShape : other.shape;
+    const fShape = wrt === 'input' ? other.shape : a.filterShape;
     const c = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
+      xShape as [number, number, number, number],
+      fShape as [number, number, number, number],
+      a.strides,
       1,
-      pad,
-      dimRoundingMode,
+      a.pad,
+      a.dimRoundingMode,
       false,
       'channelsLast',
     );
     const wasm = backend as unknown as WasmBackend;
-    const out = wasm.makeOutput(filterShape, 'float32');
-    native.conv2dBackpropFilter(f32(wasm, x), f32(wasm, dy), f32(wasm, out), convGeometry(c));
+    const out = wasm.makeOutput(wrt === 'input' ? c.inShape : (fShape as number[]), 'float32');
+    if (wrt === 'input') {
+      native.conv2dBackpropInput(f32(wasm, dy), f32(wasm, other), f32(wasm, out), convGeometry(c));
+    } else {
+      native.conv2dBackpropFilter(f32(wasm, other), f32(wasm, dy), f32(wasm, out), convGeometry(c));
+    }
     return out;
   };
 
@@ -382,8 +368,8 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     _FusedMatMul: matMulImpl(native, true),
     Conv2D: conv2dImpl(native, false),
     FusedConv2D: conv2dImpl(native, true),
-    Conv2DBackpropInput: conv2dBackpropInput(native),
-    Conv2DBackpropFilter: conv2dBackpropFilter(native),
+    Conv2DBackpropInput: conv2dBackprop(native, 'input'),
+    Conv2DBackpropFilter: conv2dBackprop(native, 'filter'),
     MaxPool: pool(native, 'max'),
     AvgPool: pool(native, 'avg'),
     MaxPoolGrad: poolGrad(native, 'max'),

@@ -34,27 +34,8 @@ inline __m512 expPs(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// log(1 + t) for t in [0, 1].
-inline __m512 log1pUnit(__m512 t) {
-  const __m512 one = _mm512_set1_ps(1.f);
-  const __m512 u = _mm512_add_ps(one, t);
-  const __m512 corr = _mm512_div_ps(_mm512_sub_ps(t, _mm512_sub_ps(u, one)), u);  // lost low part of 1 + t
-  const __m512 m = _mm512_getmant_ps(u, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
-  const __m512 e = _mm512_getexp_ps(_mm512_mul_ps(u, _mm512_set1_ps(1.f / 0.75f)));  // exponent matching m
-  const __m512 s = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
-  const __m512 s2 = _mm512_mul_ps(s, s);
-  __m512 p = _mm512_set1_ps(2.f / 11);
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(2.f / 9));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(2.f / 7));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(2.f / 5));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(2.f / 3));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(2.f));
-  const __m512 logm = _mm512_mul_ps(p, s);
-  return _mm512_add_ps(_mm512_fmadd_ps(e, _mm512_set1_ps(0.693147180559945f), logm), corr);
-}
-
 // log(x): mantissa in [0.75, 1.5) and exponent (getmant / getexp handle subnormals), the
-// mantissa's log as in log1pUnit; 0 -> -inf, negative -> NaN, inf and NaN pass through.
+// mantissa's log as 2 atanh(s), s = (m - 1) / (m + 1), to s^11; 0 -> -inf, negative -> NaN, inf and NaN pass.
 inline __m512 logPs(__m512 x) {
   const __m512 one = _mm512_set1_ps(1.f);
   const __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
@@ -73,6 +54,14 @@ inline __m512 logPs(__m512 x) {
   y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), y, _mm512_set1_ps(NAN));
   y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ), y, x);
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+
+// log(1 + t) for t in [0, 1]: log of the rounded 1 + t, plus the part of t that rounding lost.
+inline __m512 log1pUnit(__m512 t) {
+  const __m512 one = _mm512_set1_ps(1.f);
+  const __m512 u = _mm512_add_ps(one, t);
+  const __m512 corr = _mm512_div_ps(_mm512_sub_ps(t, _mm512_sub_ps(u, one)), u);
+  return _mm512_add_ps(logPs(u), corr);
 }
 
 inline __m512 expNan(__m512 x) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), expPs(x), x); }
