@@ -126,6 +126,7 @@ export interface Fp32Addon {
   ): void;
   select(cond: Uint8Array, t: Float32Array, e: Float32Array, out: Float32Array): void;
   setPortable(portable: boolean): boolean;
+  peak(iters?: number): number | null;
   info(): { avx512: boolean; mr: number; nr: number };
 }
 

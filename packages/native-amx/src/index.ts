@@ -97,6 +97,14 @@ export function vpdpbusdPeakGops(iters = 20_000_000, width: 'zmm' | 'ymm' = 'zmm
 }
 
 /**
+ * Peak of zmm fp32 FMA on the calling thread, in GFLOPS (1 FMA = 2 flops), from `iters` rounds of
+ * 12 independent accumulator chains timed in thread CPU time. Null without AVX-512.
+ */
+export function fp32PeakGflops(iters = 50_000_000): number | null {
+  return need().fp32.peak(iters);
+}
+
+/**
  * CPU seconds used so far by the calling thread (CLOCK_THREAD_CPUTIME_ID). Benchmarks on a
  * shared machine divide work by this rather than by wall-clock time.
  */

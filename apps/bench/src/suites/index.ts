@@ -5,7 +5,8 @@ import { klSuite } from './kl.js';
 import { peersSuite } from './peers.js';
 import { rngSuite } from './rng.js';
 import { sizeSuite } from './size.js';
+import { trainSuite } from './train.js';
 import { wasmSuite } from './wasm.js';
 
 /** Every suite, in the order `pnpm bench all` runs them. */
-export const SUITES: Suite[] = [gemmSuite, rngSuite, klSuite, bnnSuite, peersSuite, sizeSuite, wasmSuite];
+export const SUITES: Suite[] = [gemmSuite, rngSuite, klSuite, bnnSuite, peersSuite, trainSuite, sizeSuite, wasmSuite];

@@ -4,6 +4,7 @@
 #include "binding.h"
 
 #include <cmath>
+#include <ctime>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -260,6 +261,20 @@ Napi::Value SelectOp(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// peak(iters) -> GFLOPS of zmm FMA on the calling thread (CPU time), or null without AVX-512.
+Napi::Value Peak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double iters = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 5e7;
+  if (!(iters >= 1 && iters <= 1e10)) rangeError(env, "peak: iters must be in [1, 1e10]");
+  if (!usingAvx512()) return env.Null();
+  timespec t0{}, t1{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  const double flops = fmaPeakFlops(static_cast<int64_t>(iters));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  const double s = static_cast<double>(t1.tv_sec - t0.tv_sec) + static_cast<double>(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+  return Napi::Number::New(env, flops / s / 1e9);
+}
+
 // setPortable(bool): tests run the portable microkernel beside the AVX-512 one.
 Napi::Value SetPortable(const Napi::CallbackInfo& info) {
   forcePortable(info.Length() > 0 && info[0].ToBoolean().Value());
@@ -290,6 +305,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("binary", Napi::Function::New(env, BinaryOp));
   o.Set("select", Napi::Function::New(env, SelectOp));
   o.Set("setPortable", Napi::Function::New(env, SetPortable));
+  o.Set("peak", Napi::Function::New(env, Peak));
   o.Set("info", Napi::Function::New(env, Info));
   return o;
 }

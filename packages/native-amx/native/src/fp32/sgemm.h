@@ -71,6 +71,10 @@ using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, i
 MicroKernel microKernelScalar();
 MicroKernel microKernelAvx512();  // null when not compiled for x86-64
 
+// Runs `iters` rounds of 12 independent zmm FMA chains on the calling thread; returns the flops
+// done (0 when not compiled for x86-64). Callers time it: the FP32 peak of one core.
+double fmaPeakFlops(int64_t iters);
+
 // Whether the AVX-512 microkernel is in use (false: the portable one).
 bool usingAvx512();
 // Forces the portable microkernel (tests) or restores the best one.

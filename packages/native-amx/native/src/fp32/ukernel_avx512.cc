@@ -69,6 +69,24 @@ void kernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int r
 
 MicroKernel microKernelAvx512() { return &kernel; }
 
+double fmaPeakFlops(int64_t iters) {
+  // 12 independent accumulator chains hide the FMA latency on two pipes.
+  __m512 acc[12];
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  for (int64_t t = 0; t < iters; ++t) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]));
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
+  volatile float sink = _mm512_reduce_add_ps(s);
+  (void)sink;
+  return static_cast<double>(iters) * 12 * 16 * 2;
+}
+
 }  // namespace fp32
 }  // namespace qbnn
 
@@ -79,6 +97,7 @@ MicroKernel microKernelAvx512() { return &kernel; }
 namespace qbnn {
 namespace fp32 {
 MicroKernel microKernelAvx512() { return nullptr; }
+double fmaPeakFlops(int64_t) { return 0; }
 }  // namespace fp32
 }  // namespace qbnn
 
