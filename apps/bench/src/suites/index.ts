@@ -9,4 +9,13 @@ import { trainSuite } from './train.js';
 import { wasmSuite } from './wasm.js';
 
 /** Every suite, in the order `pnpm bench all` runs them. */
-export const SUITES: Suite[] = [gemmSuite, rngSuite, klSuite, bnnSuite, peersSuite, trainSuite, sizeSuite, wasmSuite];
+export const SUITES: Suite[] = [
+  gemmSuite,
+  rngSuite,
+  klSuite,
+  bnnSuite,
+  peersSuite,
+  trainSuite,
+  sizeSuite,
+  wasmSuite,
+];
