@@ -1,9 +1,13 @@
 import { QbnnError } from '@qbnn/core';
 import {
   AvgPool2d,
+  BatchNorm1d,
   BatchNorm2d,
   buildModel,
+  Conv1d,
   Conv2d,
+  ConvTranspose1d,
+  ConvTranspose2d,
   Dropout,
   Flatten,
   Identity,
@@ -35,7 +39,38 @@ export type LayerSpec = { name?: string } & (
       groups?: number;
       bias?: boolean;
     }
-  | { type: 'BatchNorm2d'; num_features: number; eps?: number; momentum?: number; affine?: boolean }
+  | {
+      type: 'Conv1d' | 'ConvTranspose1d';
+      in_channels: number;
+      out_channels: number;
+      kernel_size: number;
+      stride?: number;
+      padding?: number;
+      /** ConvTranspose1d only. */
+      output_padding?: number;
+      dilation?: number;
+      groups?: number;
+      bias?: boolean;
+    }
+  | {
+      type: 'ConvTranspose2d';
+      in_channels: number;
+      out_channels: number;
+      kernel_size: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+      output_padding?: number | [number, number];
+      dilation?: number | [number, number];
+      groups?: number;
+      bias?: boolean;
+    }
+  | {
+      type: 'BatchNorm1d' | 'BatchNorm2d';
+      num_features: number;
+      eps?: number;
+      momentum?: number;
+      affine?: boolean;
+    }
   | { type: 'ReLU' | 'Tanh' | 'Sigmoid' | 'Flatten' | 'Identity' }
   | { type: 'Dropout'; p?: number }
   | {
@@ -91,6 +126,14 @@ function bool(s: Record<string, unknown>, key: string, at: string): boolean | un
   return fail(`${at}.${key}`, `expected true or false, got ${JSON.stringify(v)}`);
 }
 
+function batchNormOptions(s: Record<string, unknown>, at: string) {
+  return {
+    eps: num(s, 'eps', at, true),
+    momentum: num(s, 'momentum', at, true),
+    affine: bool(s, 'affine', at),
+  };
+}
+
 /** The layer kinds an architecture description may use, by torch class name. */
 const LAYERS: Record<string, Builder> = {
   Linear: (s, at) =>
@@ -110,12 +153,49 @@ const LAYERS: Record<string, Builder> = {
         bias: bool(s, 'bias', at),
       },
     ),
-  BatchNorm2d: (s, at) =>
-    new BatchNorm2d(num(s, 'num_features', at) as number, {
-      eps: num(s, 'eps', at, true),
-      momentum: num(s, 'momentum', at, true),
-      affine: bool(s, 'affine', at),
-    }),
+  Conv1d: (s, at) =>
+    new Conv1d(
+      num(s, 'in_channels', at) as number,
+      num(s, 'out_channels', at) as number,
+      num(s, 'kernel_size', at) as number,
+      {
+        stride: num(s, 'stride', at, true),
+        padding: num(s, 'padding', at, true),
+        dilation: num(s, 'dilation', at, true),
+        groups: num(s, 'groups', at, true),
+        bias: bool(s, 'bias', at),
+      },
+    ),
+  ConvTranspose1d: (s, at) =>
+    new ConvTranspose1d(
+      num(s, 'in_channels', at) as number,
+      num(s, 'out_channels', at) as number,
+      num(s, 'kernel_size', at) as number,
+      {
+        stride: num(s, 'stride', at, true),
+        padding: num(s, 'padding', at, true),
+        outputPadding: num(s, 'output_padding', at, true),
+        dilation: num(s, 'dilation', at, true),
+        groups: num(s, 'groups', at, true),
+        bias: bool(s, 'bias', at),
+      },
+    ),
+  ConvTranspose2d: (s, at) =>
+    new ConvTranspose2d(
+      num(s, 'in_channels', at) as number,
+      num(s, 'out_channels', at) as number,
+      pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'),
+      {
+        stride: pairOf(s, 'stride', at),
+        padding: pairOf(s, 'padding', at),
+        outputPadding: pairOf(s, 'output_padding', at),
+        dilation: pairOf(s, 'dilation', at),
+        groups: num(s, 'groups', at, true),
+        bias: bool(s, 'bias', at),
+      },
+    ),
+  BatchNorm1d: (s, at) => new BatchNorm1d(num(s, 'num_features', at) as number, batchNormOptions(s, at)),
+  BatchNorm2d: (s, at) => new BatchNorm2d(num(s, 'num_features', at) as number, batchNormOptions(s, at)),
   ReLU: () => new ReLU(),
   Tanh: () => new Tanh(),
   Sigmoid: () => new Sigmoid(),

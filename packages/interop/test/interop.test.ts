@@ -128,6 +128,25 @@ x = torch.randn(3, 2, 6, 6)
 with torch.no_grad():
     dump("plain.json", {"x": flat(x), "y": flat(plain(x))})
 
+# plain layers with torch layouts: Conv1d, BatchNorm1d, ConvTranspose1d; ConvTranspose2d
+torch.manual_seed(4)
+seq1 = nn.Sequential(nn.Conv1d(2, 4, 3, stride=2, padding=1, groups=2), nn.BatchNorm1d(4), nn.Tanh(),
+                     nn.ConvTranspose1d(4, 3, 4, stride=3, padding=1, output_padding=2))
+seq1.train()
+for _ in range(2):
+    seq1(torch.randn(5, 2, 11))
+seq1.eval()
+torch.save(seq1.state_dict(), f"{OUT}/seq1d.pt")
+x = torch.randn(3, 2, 11)
+with torch.no_grad():
+    dump("seq1d.json", {"x": flat(x), "y": flat(seq1(x)), "shape": list(seq1(x).shape)})
+up = nn.Sequential(nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=(1, 0), output_padding=(1, 0), dilation=(1, 2), groups=2), nn.ReLU(),
+                   nn.ConvTranspose2d(6, 1, 3, padding=1))
+torch.save(up.state_dict(), f"{OUT}/up2d.pt")
+x = torch.randn(2, 4, 5, 4)
+with torch.no_grad():
+    dump("up2d.json", {"x": flat(x), "y": flat(up(x)), "shape": list(up(x).shape)})
+
 # a small Bayesian LSTM regressor: next value of a noisy sine from 8 past values
 torch.manual_seed(3)
 reg = Regressor()
@@ -240,6 +259,52 @@ dump("lstm.json", {"x": flat(x), "mean": flat(mean), "samples": samples, "mse": 
     expect(maxAbsDiff(tf.tidy(() => bnn.model.eval().apply(x)).dataSync(), ref.y)).toBeLessThan(1e-4);
     det.model.dispose();
     bnn.model.dispose();
+  });
+
+  it('Conv1d, BatchNorm1d, ConvTranspose1d and ConvTranspose2d: torch layouts, outputs within 1e-4', () => {
+    const seq = jsonOf('seq1d.json');
+    const a = importTorch(bytesOf('seq1d.pt'), {
+      layers: [
+        { type: 'Conv1d', in_channels: 2, out_channels: 4, kernel_size: 3, stride: 2, padding: 1, groups: 2 },
+        { type: 'BatchNorm1d', num_features: 4 },
+        { type: 'Tanh' },
+        {
+          type: 'ConvTranspose1d',
+          in_channels: 4,
+          out_channels: 3,
+          kernel_size: 4,
+          stride: 3,
+          padding: 1,
+          output_padding: 2,
+        },
+      ],
+    } as never);
+    const ya = tf.tidy(() => a.model.eval().apply(tf.tensor(seq.x, [3, 2, 11])));
+    expect(ya.shape).toEqual(seq.shape);
+    expect(maxAbsDiff(ya.dataSync(), seq.y)).toBeLessThan(1e-4);
+    const up = jsonOf('up2d.json');
+    const b = importTorch(bytesOf('up2d.pt'), {
+      layers: [
+        {
+          type: 'ConvTranspose2d',
+          in_channels: 4,
+          out_channels: 6,
+          kernel_size: [3, 2],
+          stride: 2,
+          padding: [1, 0],
+          output_padding: [1, 0],
+          dilation: [1, 2],
+          groups: 2,
+        },
+        { type: 'ReLU' },
+        { type: 'ConvTranspose2d', in_channels: 6, out_channels: 1, kernel_size: 3, padding: 1 },
+      ],
+    } as never);
+    const yb = tf.tidy(() => b.model.eval().apply(tf.tensor(up.x, [2, 4, 5, 4])));
+    expect(yb.shape).toEqual(up.shape);
+    expect(maxAbsDiff(yb.dataSync(), up.y)).toBeLessThan(1e-4);
+    a.model.dispose();
+    b.model.dispose();
   });
 
   it('lists missing and unmatched keys with their shapes', () => {

@@ -14,41 +14,22 @@ import {
   Sequential,
 } from '../src/index.js';
 import {
+  A,
   type Arr,
   batchNormRef,
   type ConvP,
+  checkGrads,
   conv2dRef,
   expectClose,
   fdGrad,
   linearRef,
   poolRef,
   randn,
+  T,
 } from './ref.js';
 import { ready } from './setup.js';
 
 beforeAll(ready);
-
-const T = (a: Arr) => tf.tensor(Float32Array.from(a.data), a.shape);
-const A = (t: tf.Tensor): Arr => ({ data: Float64Array.from(t.dataSync()), shape: t.shape });
-
-/** tfjs gradients of sum(f(x, w...) * r) against float64 finite differences of the reference. */
-function checkGrads(
-  f: (ts: tf.Tensor[]) => tf.Tensor,
-  ref: (a: Arr[]) => Arr,
-  inputs: Arr[],
-  seed: number,
-  tol = 2e-3,
-) {
-  const out = ref(inputs);
-  const r = randn(out.shape, seed).data;
-  const rt = tf.tensor(Float32Array.from(r), out.shape);
-  const ts = inputs.map(T);
-  const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(xs), rt)))(ts);
-  inputs.forEach((_, k) => {
-    expectClose(grads[k].dataSync(), fdGrad(ref, inputs, k, r), tol, tol);
-  });
-  tf.dispose([...grads, ...ts, rt]);
-}
 
 describe('Linear', () => {
   it('matches the float64 reference and finite differences', () => {

@@ -1,13 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LSTM } from '../src/index.js';
-import { type Arr, expectClose, fdGrad, randn } from './ref.js';
+import { A, type Arr, expectClose, fdGrad, randn, T } from './ref.js';
 import { ready } from './setup.js';
 
 beforeAll(ready);
 
-const T = (a: Arr) => tf.tensor(Float32Array.from(a.data), a.shape);
-const A = (t: tf.Tensor): Arr => ({ data: Float64Array.from(t.dataSync()), shape: t.shape });
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 
 /** One LSTM layer in float64 loops: x [T, N, F] time-major, torch's gate order i, f, g, o. */

@@ -1,5 +1,6 @@
 // Independent float64 references (plain loops) and finite-difference helpers for the tests.
 import { Rng } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
 
 export interface Arr {
   data: Float64Array;
@@ -160,4 +161,26 @@ export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, atol = 1
     }
   }
   if (!(worst <= 1)) throw new Error(`mismatch at ${at}: ${a[at]} vs ${b[at]} (ratio ${worst})`);
+}
+
+export const T = (a: Arr) => tf.tensor(Float32Array.from(a.data), a.shape);
+export const A = (t: tf.Tensor): Arr => ({ data: Float64Array.from(t.dataSync()), shape: t.shape });
+
+/** tfjs gradients of sum(f(x, w...) * r) against float64 finite differences of the reference. */
+export function checkGrads(
+  f: (ts: tf.Tensor[]) => tf.Tensor,
+  ref: (a: Arr[]) => Arr,
+  inputs: Arr[],
+  seed: number,
+  tol = 2e-3,
+) {
+  const out = ref(inputs);
+  const r = randn(out.shape, seed).data;
+  const rt = tf.tensor(Float32Array.from(r), out.shape);
+  const ts = inputs.map(T);
+  const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(xs), rt)))(ts);
+  inputs.forEach((_, k) => {
+    expectClose(grads[k].dataSync(), fdGrad(ref, inputs, k, r), tol, tol);
+  });
+  tf.dispose([...grads, ...ts, rt]);
 }

@@ -113,15 +113,16 @@ export function convertedLayerOptions(
   return o;
 }
 
-function weightAndBias(m: Module): [tf.Tensor, tf.Tensor | null] {
-  return [m.param('weight'), m.hasParam('bias') ? m.param('bias') : null];
+/** {@link convertedLayerOptions} of a layer whose parameters are `weight` and an optional `bias`. */
+export function moduleLayerOptions(ctx: BnnConversionContext, m: Module): BayesLayerOptions {
+  return convertedLayerOptions(ctx, m.param('weight'), m.hasParam('bias') ? m.param('bias') : null);
 }
 
 registerBnnConverter('Linear', {
   matches: (m) => m instanceof Linear,
   convert: (m, ctx) => {
     const l = m as Linear;
-    return new BayesLinear(l.inFeatures, l.outFeatures, convertedLayerOptions(ctx, ...weightAndBias(l)));
+    return new BayesLinear(l.inFeatures, l.outFeatures, moduleLayerOptions(ctx, l));
   },
 });
 
@@ -130,7 +131,7 @@ registerBnnConverter('Conv2d', {
   convert: (m, ctx) => {
     const c = m as Conv2d;
     return new BayesConv2d(c.inChannels, c.outChannels, c.kernelSize, {
-      ...convertedLayerOptions(ctx, ...weightAndBias(c)),
+      ...moduleLayerOptions(ctx, c),
       ...c.params,
     });
   },

@@ -7,6 +7,7 @@
 import './builtins.js';
 
 export { registerBuiltinPosteriors } from './builtins.js';
+export * from './conv-layers.js';
 export * from './dnn-to-bnn.js';
 export * from './elbo.js';
 export * from './gaussian.js';

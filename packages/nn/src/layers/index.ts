@@ -1,5 +1,6 @@
 export { Sigmoid, Tanh } from './activation.js';
 export { Dropout, type DropoutOptions, Flatten, Identity, ReLU } from './basic.js';
+export { BatchNorm1d } from './batchnorm1d.js';
 export {
   isResidualBlock,
   Residual,
@@ -18,6 +19,26 @@ export {
   type Pair,
   pair,
 } from './conv.js';
+export {
+  ConvTranspose1d,
+  type ConvTranspose1dParams,
+  ConvTranspose2d,
+  type ConvTranspose2dGeometry,
+  type ConvTranspose2dParams,
+  type ConvTransposeOptions,
+  convTranspose1d,
+  convTranspose1dGeometry,
+  convTranspose2d,
+  convTranspose2dGeometry,
+} from './conv-transpose.js';
+export {
+  Conv1d,
+  type Conv1dGeometry,
+  type Conv1dOptions,
+  type Conv1dParams,
+  conv1d,
+  conv1dGeometry,
+} from './conv1d.js';
 export { Linear, type LinearOptions, linear } from './linear.js';
 export {
   fromTimeMajor,

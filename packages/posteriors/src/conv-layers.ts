@@ -1,0 +1,144 @@
+import {
+  Conv1d,
+  type Conv1dParams,
+  ConvTranspose1d,
+  type ConvTranspose1dParams,
+  ConvTranspose2d,
+  type ConvTranspose2dParams,
+  conv1d,
+  conv1dGeometry,
+  convTranspose1d,
+  convTranspose1dGeometry,
+  convTranspose2d,
+  convTranspose2dGeometry,
+  type Pair,
+} from '@qbnn/nn';
+import { moduleLayerOptions, registerBnnConverter } from './dnn-to-bnn.js';
+import { BayesLayer, type BayesLayerOptions } from './layers.js';
+import type { LayerOp } from './types.js';
+
+/**
+ * Bayesian 1-D convolution, `[N, C, L]`, weight `[out, in/groups, k]` (Bayesian-Torch's
+ * `Conv1dReparameterization` / `Conv1dFlipout`).
+ */
+export class BayesConv1d extends BayesLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: number;
+  readonly params: Required<Conv1dParams>;
+  readonly op: LayerOp;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    options: BayesLayerOptions & Conv1dParams = {},
+  ) {
+    const g = conv1dGeometry('BayesConv1d', inChannels, outChannels, kernelSize, options);
+    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = kernelSize;
+    this.params = g.params;
+    const p = { ...g.params };
+    this.op = { kind: 'conv1d', apply: (x, w, b) => conv1d(x, w, b, p) };
+  }
+
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernel=${this.kernelSize}, stride=${this.params.stride}, padding=${this.params.padding}, posterior=${this.posterior.kind}, mode=${this.activeMode}`;
+  }
+}
+
+/**
+ * Bayesian 2-D transposed convolution, NCHW, weight `[in, out/groups, kh, kw]`
+ * (Bayesian-Torch's `ConvTranspose2dReparameterization` / `ConvTranspose2dFlipout`).
+ */
+export class BayesConvTranspose2d extends BayesLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: [number, number];
+  readonly params: ReturnType<typeof convTranspose2dGeometry>['params'];
+  readonly op: LayerOp;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: Pair,
+    options: BayesLayerOptions & ConvTranspose2dParams = {},
+  ) {
+    const g = convTranspose2dGeometry('BayesConvTranspose2d', inChannels, outChannels, kernelSize, options);
+    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = g.kernelSize;
+    this.params = g.params;
+    const p = { ...g.params };
+    this.op = { kind: 'convTranspose2d', apply: (x, w, b) => convTranspose2d(x, w, b, p) };
+  }
+
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernel=[${this.kernelSize}], stride=[${this.params.stride}], padding=[${this.params.padding}], posterior=${this.posterior.kind}, mode=${this.activeMode}`;
+  }
+}
+
+/** Bayesian 1-D transposed convolution, `[N, C, L]`, weight `[in, out/groups, k]`. */
+export class BayesConvTranspose1d extends BayesLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: number;
+  readonly params: Required<ConvTranspose1dParams>;
+  readonly op: LayerOp;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    options: BayesLayerOptions & ConvTranspose1dParams = {},
+  ) {
+    const g = convTranspose1dGeometry('BayesConvTranspose1d', inChannels, outChannels, kernelSize, options);
+    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = kernelSize;
+    this.params = g.params;
+    const p = { ...g.params };
+    this.op = { kind: 'convTranspose1d', apply: (x, w, b) => convTranspose1d(x, w, b, p) };
+  }
+
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernel=${this.kernelSize}, stride=${this.params.stride}, padding=${this.params.padding}, posterior=${this.posterior.kind}, mode=${this.activeMode}`;
+  }
+}
+
+registerBnnConverter('Conv1d', {
+  matches: (m) => m instanceof Conv1d,
+  convert: (m, ctx) => {
+    const c = m as Conv1d;
+    return new BayesConv1d(c.inChannels, c.outChannels, c.kernelSize, {
+      ...moduleLayerOptions(ctx, c),
+      ...c.params,
+    });
+  },
+});
+
+registerBnnConverter('ConvTranspose2d', {
+  matches: (m) => m instanceof ConvTranspose2d,
+  convert: (m, ctx) => {
+    const c = m as ConvTranspose2d;
+    return new BayesConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize, {
+      ...moduleLayerOptions(ctx, c),
+      ...c.params,
+    });
+  },
+});
+
+registerBnnConverter('ConvTranspose1d', {
+  matches: (m) => m instanceof ConvTranspose1d,
+  convert: (m, ctx) => {
+    const c = m as ConvTranspose1d;
+    return new BayesConvTranspose1d(c.inChannels, c.outChannels, c.kernelSize, {
+      ...moduleLayerOptions(ctx, c),
+      ...c.params,
+    });
+  },
+});
