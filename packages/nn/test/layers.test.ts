@@ -15,7 +15,6 @@ import {
 } from '../src/index.js';
 import {
   A,
-  type Arr,
   batchNormRef,
   type ConvP,
   checkGrads,
