@@ -6,6 +6,7 @@ import {
   buildModel,
   Conv1d,
   Conv2d,
+  Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
   Dropout,
@@ -49,6 +50,17 @@ export type LayerSpec = { name?: string } & (
       /** ConvTranspose1d only. */
       output_padding?: number;
       dilation?: number;
+      groups?: number;
+      bias?: boolean;
+    }
+  | {
+      type: 'Conv3d';
+      in_channels: number;
+      out_channels: number;
+      kernel_size: number | [number, number, number];
+      stride?: number | [number, number, number];
+      padding?: number | [number, number, number];
+      dilation?: number | [number, number, number];
       groups?: number;
       bias?: boolean;
     }
@@ -120,6 +132,18 @@ function pairOf(s: Record<string, unknown>, key: string, at: string): number | [
   return fail(`${at}.${key}`, `expected a number or a pair of numbers, got ${JSON.stringify(v)}`);
 }
 
+function tripleOf(
+  s: Record<string, unknown>,
+  key: string,
+  at: string,
+): number | [number, number, number] | undefined {
+  const v = s[key];
+  if (v === undefined) return undefined;
+  if (typeof v === 'number') return v;
+  if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return [v[0], v[1], v[2]];
+  return fail(`${at}.${key}`, `expected a number or three numbers, got ${JSON.stringify(v)}`);
+}
+
 function bool(s: Record<string, unknown>, key: string, at: string): boolean | undefined {
   const v = s[key];
   if (v === undefined || typeof v === 'boolean') return v;
@@ -176,6 +200,19 @@ const LAYERS: Record<string, Builder> = {
         padding: num(s, 'padding', at, true),
         outputPadding: num(s, 'output_padding', at, true),
         dilation: num(s, 'dilation', at, true),
+        groups: num(s, 'groups', at, true),
+        bias: bool(s, 'bias', at),
+      },
+    ),
+  Conv3d: (s, at) =>
+    new Conv3d(
+      num(s, 'in_channels', at) as number,
+      num(s, 'out_channels', at) as number,
+      tripleOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'),
+      {
+        stride: tripleOf(s, 'stride', at),
+        padding: tripleOf(s, 'padding', at),
+        dilation: tripleOf(s, 'dilation', at),
         groups: num(s, 'groups', at, true),
         bias: bool(s, 'bias', at),
       },

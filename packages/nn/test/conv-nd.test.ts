@@ -3,9 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   BatchNorm1d,
   Conv1d,
+  Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
   conv1d,
+  conv3d,
   convTranspose1d,
   convTranspose2d,
 } from '../src/index.js';
@@ -178,6 +180,76 @@ describe('ConvTranspose2d and ConvTranspose1d', () => {
   it('rejects an output padding not below stride or dilation', () => {
     expect(() => new ConvTranspose2d(2, 2, 3, { stride: 2, outputPadding: 2 })).toThrow(/outputPadding/);
   });
+});
+
+interface P3 {
+  stride: [number, number, number];
+  padding: [number, number, number];
+  dilation: [number, number, number];
+  groups: number;
+}
+
+/** 3-D convolution in float64 loops: x [N, C, D, H, W], w [O, C/g, kd, kh, kw]. */
+function conv3dRef(x: Arr, w: Arr, b: Arr | undefined, p: P3): Arr {
+  const [n, c, ...sz] = x.shape;
+  const [o, cg, ...k] = w.shape;
+  const og = o / p.groups;
+  const os = sz.map(
+    (len, i) => Math.floor((len + 2 * p.padding[i] - p.dilation[i] * (k[i] - 1) - 1) / p.stride[i]) + 1,
+  );
+  const y = new Float64Array(n * o * os[0] * os[1] * os[2]);
+  let at = 0;
+  for (let b0 = 0; b0 < n; b0++)
+    for (let oc = 0; oc < o; oc++)
+      for (let i = 0; i < os[0]; i++)
+        for (let j = 0; j < os[1]; j++)
+          for (let l = 0; l < os[2]; l++) {
+            let s = b ? b.data[oc] : 0;
+            const g = Math.floor(oc / og);
+            for (let ci = 0; ci < cg; ci++)
+              for (let u = 0; u < k[0]; u++)
+                for (let v = 0; v < k[1]; v++)
+                  for (let t = 0; t < k[2]; t++) {
+                    const z = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+                    const yy = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+                    const xx = l * p.stride[2] - p.padding[2] + t * p.dilation[2];
+                    if (z < 0 || z >= sz[0] || yy < 0 || yy >= sz[1] || xx < 0 || xx >= sz[2]) continue;
+                    s +=
+                      x.data[(((b0 * c + g * cg + ci) * sz[0] + z) * sz[1] + yy) * sz[2] + xx] *
+                      w.data[(((oc * cg + ci) * k[0] + u) * k[1] + v) * k[2] + t];
+                  }
+            y[at++] = s;
+          }
+  return { data: y, shape: [n, o, ...os] };
+}
+
+describe('Conv3d', () => {
+  const cases: [string, P3][] = [
+    ['plain', { stride: [1, 1, 1], padding: [0, 0, 0], dilation: [1, 1, 1], groups: 1 }],
+    [
+      'strides, padding, depth dilation, groups 2',
+      { stride: [2, 1, 2], padding: [1, 0, 1], dilation: [2, 1, 1], groups: 2 },
+    ],
+  ];
+  for (const [name, p] of cases) {
+    it(`${name}: forward and gradients match the float64 loops`, () => {
+      const conv = new Conv3d(2, 4, [3, 2, 2], { ...p, seed: 6 });
+      expect(conv.param('weight').shape).toEqual([4, 2 / p.groups, 3, 2, 2]);
+      const x = randn([1, 2, 5, 4, 4], 2);
+      const w = A(conv.param('weight'));
+      const b = A(conv.param('bias'));
+      const ref = conv3dRef(x, w, b, p);
+      const y = conv.apply(T(x));
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.dataSync(), ref.data, 1e-5, 1e-5);
+      checkGrads(
+        ([xt, wt, bt]) => conv3d(xt, wt, bt, p),
+        ([xa, wa, ba]) => conv3dRef(xa, wa, ba, p),
+        [x, w, b],
+        3,
+      );
+    });
+  }
 });
 
 describe('BatchNorm1d', () => {

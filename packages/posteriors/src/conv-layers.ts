@@ -1,17 +1,22 @@
 import {
   Conv1d,
   type Conv1dParams,
+  Conv3d,
+  type Conv3dParams,
   ConvTranspose1d,
   type ConvTranspose1dParams,
   ConvTranspose2d,
   type ConvTranspose2dParams,
   conv1d,
   conv1dGeometry,
+  conv3d,
+  conv3dGeometry,
   convTranspose1d,
   convTranspose1dGeometry,
   convTranspose2d,
   convTranspose2dGeometry,
   type Pair,
+  type Triple,
 } from '@qbnn/nn';
 import { moduleLayerOptions, registerBnnConverter } from './dnn-to-bnn.js';
 import { BayesLayer, type BayesLayerOptions } from './layers.js';
@@ -46,6 +51,35 @@ export class BayesConv1d extends BayesLayer {
 
   override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, kernel=${this.kernelSize}, stride=${this.params.stride}, padding=${this.params.padding}, posterior=${this.posterior.kind}, mode=${this.activeMode}`;
+  }
+}
+
+/** Bayesian 3-D convolution, NCDHW, weight `[out, in/groups, kd, kh, kw]` (Bayesian-Torch's `Conv3d*`). */
+export class BayesConv3d extends BayesLayer {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: [number, number, number];
+  readonly params: ReturnType<typeof conv3dGeometry>['params'];
+  readonly op: LayerOp;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: Triple,
+    options: BayesLayerOptions & Conv3dParams = {},
+  ) {
+    const g = conv3dGeometry('BayesConv3d', inChannels, outChannels, kernelSize, options);
+    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = g.kernelSize;
+    this.params = g.params;
+    const p = { ...g.params };
+    this.op = { kind: 'conv3d', apply: (x, w, b) => conv3d(x, w, b, p) };
+  }
+
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernel=[${this.kernelSize}], stride=[${this.params.stride}], padding=[${this.params.padding}], posterior=${this.posterior.kind}, mode=${this.activeMode}`;
   }
 }
 
@@ -115,6 +149,17 @@ registerBnnConverter('Conv1d', {
   convert: (m, ctx) => {
     const c = m as Conv1d;
     return new BayesConv1d(c.inChannels, c.outChannels, c.kernelSize, {
+      ...moduleLayerOptions(ctx, c),
+      ...c.params,
+    });
+  },
+});
+
+registerBnnConverter('Conv3d', {
+  matches: (m) => m instanceof Conv3d,
+  convert: (m, ctx) => {
+    const c = m as Conv3d;
+    return new BayesConv3d(c.inChannels, c.outChannels, c.kernelSize, {
       ...moduleLayerOptions(ctx, c),
       ...c.params,
     });

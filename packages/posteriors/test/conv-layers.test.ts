@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   BayesConv1d,
+  BayesConv3d,
   BayesConvTranspose1d,
   BayesConvTranspose2d,
   type BayesLayer,
@@ -36,6 +37,18 @@ const cases: Case[] = [
       new BayesConv1d(2, 3, 3, { stride: 2, padding: 1, seed: 1, posteriorOptions: { rhoInit: -1 } }),
     x: [2, 2, 7],
     op: (x, w, b) => conv1d(x, w, b, { stride: 2, padding: 1 }),
+  },
+  {
+    name: 'BayesConv3d',
+    make: () =>
+      new BayesConv3d(2, 2, [2, 2, 1], {
+        stride: [1, 2, 1],
+        padding: [1, 0, 0],
+        seed: 4,
+        posteriorOptions: { rhoInit: -1 },
+      }),
+    x: [2, 2, 3, 3, 2],
+    op: (x, w, b) => conv3d(x, w, b, { stride: [1, 2, 1], padding: [1, 0, 0] }),
   },
   {
     name: 'BayesConvTranspose2d',
@@ -102,7 +115,7 @@ describe('Bayesian Conv1d and transposed convolutions', () => {
     });
   }
 
-  it('dnnToBnn converts Conv1d, ConvTranspose1d and ConvTranspose2d with their hyper-parameters (MOPED keeps the mean)', () => {
+  it('dnnToBnn converts Conv1d, Conv3d, ConvTranspose1d and ConvTranspose2d with their hyper-parameters (MOPED keeps the mean)', () => {
     const det = new Sequential(
       new Conv1d(2, 4, 3, { padding: 1, seed: 1 }),
       new ConvTranspose1d(4, 2, 3, { stride: 2, seed: 2 }),
@@ -119,7 +132,10 @@ describe('Bayesian Conv1d and transposed convolutions', () => {
       .forEach((v, i) => {
         expect(v).toBeCloseTo(ref[i], 5);
       });
-    const t = dnnToBnn(new Sequential(new ConvTranspose2d(2, 2, 3, { dilation: 2, seed: 3 })));
+    const t = dnnToBnn(
+      new Sequential(new ConvTranspose2d(2, 2, 3, { dilation: 2, seed: 3 }), new Conv3d(2, 2, 1)),
+    );
     expect((t.model.getModule('0') as BayesConvTranspose2d).params.dilation).toEqual([2, 2]);
+    expect(t.model.getModule('1')).toBeInstanceOf(BayesConv3d);
   });
 });

@@ -39,6 +39,16 @@ export {
   conv1d,
   conv1dGeometry,
 } from './conv1d.js';
+export {
+  Conv3d,
+  type Conv3dGeometry,
+  type Conv3dOptions,
+  type Conv3dParams,
+  conv3d,
+  conv3dGeometry,
+  type Triple,
+  triple,
+} from './conv3d.js';
 export { Linear, type LinearOptions, linear } from './linear.js';
 export {
   fromTimeMajor,
