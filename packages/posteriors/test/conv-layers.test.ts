@@ -1,9 +1,11 @@
 import { Rng } from '@qbnn/core';
 import {
   Conv1d,
+  Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
   conv1d,
+  conv3d,
   convTranspose1d,
   convTranspose2d,
   Sequential,
