@@ -15,6 +15,7 @@ import {
   convTranspose1dGeometry,
   convTranspose2d,
   convTranspose2dGeometry,
+  type Module,
   type Pair,
   type Triple,
 } from '@qbnn/nn';
@@ -144,46 +145,34 @@ export class BayesConvTranspose1d extends BayesLayer {
   }
 }
 
-registerBnnConverter('Conv1d', {
-  matches: (m) => m instanceof Conv1d,
-  convert: (m, ctx) => {
-    const c = m as Conv1d;
-    return new BayesConv1d(c.inChannels, c.outChannels, c.kernelSize, {
-      ...moduleLayerOptions(ctx, c),
-      ...c.params,
-    });
-  },
-});
+/** A deterministic convolution as the converters see it: channels, kernel, hyper-parameters. */
+interface ConvLike extends Module {
+  inChannels: number;
+  outChannels: number;
+}
 
-registerBnnConverter('Conv3d', {
-  matches: (m) => m instanceof Conv3d,
-  convert: (m, ctx) => {
-    const c = m as Conv3d;
-    return new BayesConv3d(c.inChannels, c.outChannels, c.kernelSize, {
-      ...moduleLayerOptions(ctx, c),
-      ...c.params,
-    });
-  },
-});
+/**
+ * Registers the conversion of a convolution kind `Det` into `Bayes`, which takes the same
+ * channels, kernel size and hyper-parameters (`params`) plus the Bayesian layer options.
+ */
+function registerConvConverter<D extends ConvLike & { kernelSize: unknown; params: object }>(
+  name: string,
+  Det: abstract new (...args: never[]) => D,
+  Bayes: new (i: number, o: number, k: D['kernelSize'], options: BayesLayerOptions & D['params']) => Module,
+): void {
+  registerBnnConverter(name, {
+    matches: (m) => m instanceof Det,
+    convert: (m, ctx) => {
+      const c = m as D;
+      return new Bayes(c.inChannels, c.outChannels, c.kernelSize, {
+        ...moduleLayerOptions(ctx, c),
+        ...c.params,
+      });
+    },
+  });
+}
 
-registerBnnConverter('ConvTranspose2d', {
-  matches: (m) => m instanceof ConvTranspose2d,
-  convert: (m, ctx) => {
-    const c = m as ConvTranspose2d;
-    return new BayesConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize, {
-      ...moduleLayerOptions(ctx, c),
-      ...c.params,
-    });
-  },
-});
-
-registerBnnConverter('ConvTranspose1d', {
-  matches: (m) => m instanceof ConvTranspose1d,
-  convert: (m, ctx) => {
-    const c = m as ConvTranspose1d;
-    return new BayesConvTranspose1d(c.inChannels, c.outChannels, c.kernelSize, {
-      ...moduleLayerOptions(ctx, c),
-      ...c.params,
-    });
-  },
-});
+registerConvConverter('Conv1d', Conv1d, BayesConv1d);
+registerConvConverter('Conv3d', Conv3d, BayesConv3d);
+registerConvConverter('ConvTranspose1d', ConvTranspose1d, BayesConvTranspose1d);
+registerConvConverter('ConvTranspose2d', ConvTranspose2d, BayesConvTranspose2d);

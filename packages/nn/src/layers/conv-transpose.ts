@@ -1,8 +1,9 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
+import type { SeedLike } from '../init.js';
 import { Module } from '../module.js';
-import { conv2d, type Pair, pair } from './conv.js';
+import { conv2d, conv2dGeometry, type Pair, pair } from './conv.js';
+import { registerWeightAndBias } from './weights.js';
 
 /** Hyper-parameters of a 2-D transposed convolution, PyTorch semantics. */
 export interface ConvTranspose2dParams {
@@ -47,22 +48,11 @@ export function convTranspose2dGeometry(
   kernelSize: Pair,
   p: ConvTranspose2dParams = {},
 ): ConvTranspose2dGeometry {
-  const groups = p.groups ?? 1;
-  if (!Number.isSafeInteger(groups) || groups < 1) {
-    throw new QbnnError('ERR_ARG', `${layer} groups must be a positive integer, got ${groups}`);
-  }
-  for (const [what, n] of [
-    ['inChannels', inChannels],
-    ['outChannels', outChannels],
-  ] as const) {
-    if (!Number.isSafeInteger(n) || n <= 0 || n % groups !== 0) {
-      throw new QbnnError(
-        'ERR_ARG',
-        `${layer} ${what} must be a positive multiple of groups=${groups}, got ${n}`,
-      );
-    }
-  }
-  const k = pair(`${layer} kernelSize`, kernelSize, 1);
+  // Channels, groups and kernel are checked as for a convolution.
+  const { kernelSize: k, params: c } = conv2dGeometry(layer, inChannels, outChannels, kernelSize, {
+    groups: p.groups,
+  });
+  const groups = c.groups;
   const stride = pair(`${layer} stride`, p.stride ?? 1, 1);
   const dilation = pair(`${layer} dilation`, p.dilation ?? 1, 1);
   const outputPadding = pair(`${layer} outputPadding`, p.outputPadding ?? 0, 0);
@@ -209,12 +199,7 @@ export class ConvTranspose2d extends Module {
     this.outChannels = outChannels;
     this.kernelSize = g.kernelSize;
     this.params = g.params;
-    const bound = kaimingUniformBound(g.fanIn);
-    const rng = toRng(opts.seed);
-    tf.tidy(() => {
-      this.registerParameter('weight', uniformInit(g.weightShape, bound, rng));
-      if (opts.bias ?? true) this.registerParameter('bias', uniformInit([outChannels], bound, rng));
-    });
+    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
   }
 
   forward(x: tf.Tensor): tf.Tensor {
@@ -260,12 +245,7 @@ export class ConvTranspose1d extends Module {
     this.outChannels = outChannels;
     this.kernelSize = kernelSize;
     this.params = g.params;
-    const bound = kaimingUniformBound(g.fanIn);
-    const rng = toRng(opts.seed);
-    tf.tidy(() => {
-      this.registerParameter('weight', uniformInit(g.weightShape, bound, rng));
-      if (opts.bias ?? true) this.registerParameter('bias', uniformInit([outChannels], bound, rng));
-    });
+    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
   }
 
   forward(x: tf.Tensor): tf.Tensor {

@@ -1,8 +1,9 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
+import type { SeedLike } from '../init.js';
 import { Module } from '../module.js';
 import { conv2d, conv2dGeometry } from './conv.js';
+import { registerWeightAndBias } from './weights.js';
 
 /** Hyper-parameters of a 1-D convolution, PyTorch semantics (one number each). */
 export interface Conv1dParams {
@@ -102,12 +103,7 @@ export class Conv1d extends Module {
     this.outChannels = outChannels;
     this.kernelSize = kernelSize;
     this.params = g.params;
-    const bound = kaimingUniformBound(g.fanIn);
-    const rng = toRng(opts.seed);
-    tf.tidy(() => {
-      this.registerParameter('weight', uniformInit(g.weightShape, bound, rng));
-      if (opts.bias ?? true) this.registerParameter('bias', uniformInit([outChannels], bound, rng));
-    });
+    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
   }
 
   forward(x: tf.Tensor): tf.Tensor {

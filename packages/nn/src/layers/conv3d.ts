@@ -1,8 +1,9 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
+import type { SeedLike } from '../init.js';
 import { Module } from '../module.js';
 import { conv2d, conv2dGeometry } from './conv.js';
+import { registerWeightAndBias } from './weights.js';
 
 /** A size for the three spatial axes (depth, height, width) or one number for all. */
 export type Triple = number | [number, number, number];
@@ -164,12 +165,7 @@ export class Conv3d extends Module {
     this.outChannels = outChannels;
     this.kernelSize = g.kernelSize;
     this.params = g.params;
-    const bound = kaimingUniformBound(g.fanIn);
-    const rng = toRng(opts.seed);
-    tf.tidy(() => {
-      this.registerParameter('weight', uniformInit(g.weightShape, bound, rng));
-      if (opts.bias ?? true) this.registerParameter('bias', uniformInit([outChannels], bound, rng));
-    });
+    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
   }
 
   forward(x: tf.Tensor): tf.Tensor {
