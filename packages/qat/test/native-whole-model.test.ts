@@ -3,16 +3,27 @@
  * provider (@qbnn/native-amx) must be byte-identical to those on core's JS reference provider,
  * for fixed seeds, every built-in posterior and engine mode (weights; local where the posterior
  * has it: radial has none), on LeNet-5 (28x28, the study's layout), an MLP and a narrow
- * ResNet-18 (blocks [2, 2, 2, 2], widths x 1/6, 16x16 input, BatchNorms folded), with the
+ * ResNet-18 (blocks [2, 2, 2, 2], widths x 1/6, 16x16 input, BatchNorms folded), and a conv and
+ * a linear layer whose reduction length K is MAX_GEMM_K (the largest a GEMM accepts), with the
  * extreme inputs in every batch: an all-0 image and an all-1.0 image (all 0 / all 255 once
  * quantised, checked on the engine's own input state) beside a real digit.
  *
  * Without the addon the native cases are skipped with the loader's reason; under CI=true the
  * addon must be there (the first test fails otherwise).
  */
-import { JS_PROVIDER } from '@qbnn/core';
+import { JS_PROVIDER, MAX_GEMM_K } from '@qbnn/core';
 import { loadError, NATIVE_PROVIDER, nativeAvailable } from '@qbnn/native-amx';
-import { BatchNorm2d, Flatten, Linear, lenet5, type Module, ReLU, resnet18, Sequential } from '@qbnn/nn';
+import {
+  BatchNorm2d,
+  Conv2d,
+  Flatten,
+  Linear,
+  lenet5,
+  type Module,
+  ReLU,
+  resnet18,
+  Sequential,
+} from '@qbnn/nn';
 import { BayesConv2d, BayesLinear, type SghmcPosterior } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +37,7 @@ import { useCpu } from './setup-tf.js';
 beforeAll(useCpu);
 
 type Post = 'none' | 'gaussian' | 'radial' | 'mcdropout' | 'sghmc';
-type Shape = 'lenet5' | 'mlp' | 'resnet18';
+type Shape = 'lenet5' | 'mlp' | 'resnet18' | 'conv-kmax' | 'linear-kmax';
 
 const CI = process.env.CI === 'true';
 const runNative = nativeAvailable || CI;
@@ -60,7 +71,15 @@ function factory(p: Post) {
   } as never;
 }
 
-const SIZE: Record<Shape, number> = { lenet5: 28, mlp: 28, resnet18: 16 };
+/** Per-example input shape [C, H, W]. */
+const INPUT: Record<Shape, [number, number, number]> = {
+  lenet5: [1, 28, 28],
+  mlp: [1, 28, 28],
+  resnet18: [1, 16, 16],
+  // K = 1321 * 5 * 5 = MAX_GEMM_K (33025), the largest reduction a GEMM accepts
+  'conv-kmax': [1321, 5, 5],
+  'linear-kmax': [1, 5, 6605],
+};
 
 function build(shape: Shape, p: Post): Module {
   if (shape === 'lenet5') return lenet5({}, { seed: 3, factory: factory(p) });
@@ -82,6 +101,33 @@ function build(shape: Shape, p: Post): Module {
     }
     return net;
   }
+  if (shape === 'conv-kmax') {
+    const c =
+      (factory(p) as unknown as { conv2d?: (i: number, o: number, k: number, c: Partial<Ctx>) => Module }) ??
+      {};
+    const first = c.conv2d
+      ? c.conv2d(1321, 4, 5, { rng: 8 as never, path: 'conv1' })
+      : new Conv2d(1321, 4, 5, { seed: 8 });
+    const fc =
+      (factory(p) as unknown as { linear?: (i: number, o: number, c: Partial<Ctx>) => Module }) ?? {};
+    return new Sequential({
+      conv1: first,
+      relu1: new ReLU(),
+      flatten: new Flatten(),
+      fc: fc.linear ? fc.linear(4, 10, { rng: 9 as never, path: 'fc' }) : new Linear(4, 10, { seed: 9 }),
+    });
+  }
+  if (shape === 'linear-kmax') {
+    const f = factory(p) as unknown as
+      | { linear?: (i: number, o: number, c: Partial<Ctx>) => Module }
+      | undefined;
+    return new Sequential({
+      flatten: new Flatten(),
+      fc: f?.linear
+        ? f.linear(MAX_GEMM_K, 10, { rng: 10 as never, path: 'fc' })
+        : new Linear(MAX_GEMM_K, 10, { seed: 10 }),
+    });
+  }
   const f = factory(p) as unknown as
     | { linear: (i: number, o: number, c: Partial<Ctx>) => Module }
     | undefined;
@@ -97,11 +143,11 @@ function build(shape: Shape, p: Post): Module {
   });
 }
 
-/** Images of side `size`: real digits at 28x28, lcg noise otherwise. */
-function images(size: number, n: number, from: number): Float32Array {
-  if (size === 28) return mnistDigits(Math.ceil(n / 10), from).x.subarray(0, n * 784);
+/** Images of a shape: real digits at [1, 28, 28], lcg noise otherwise. */
+function images(shape: [number, number, number], n: number, from: number): Float32Array {
+  if (shape.join() === '1,28,28') return mnistDigits(Math.ceil(n / 10), from).x.subarray(0, n * 784);
   const r = lcg(from + 1);
-  return Float32Array.from({ length: n * size * size }, () => r());
+  return Float32Array.from({ length: n * shape[0] * shape[1] * shape[2] }, () => r());
 }
 
 /** SGHMC: two collected members, the second perturbed so they differ. */
@@ -119,19 +165,19 @@ async function quantised(shape: Shape, p: Post): Promise<QuantizedModel> {
   const net = build(shape, p);
   if (p === 'sghmc') collectMembers(net);
   prepare(net, defaultQConfig());
-  const s = SIZE[shape];
-  const x = tf.tensor(images(s, 10, 0), [10, 1, s, s]);
+  const s = INPUT[shape];
+  const x = tf.tensor(images(s, 10, 0), [10, ...s]);
   await calibrate(net, [x], { passes: 1 });
   x.dispose();
-  return convert(net, { inputShape: [1, s, s] });
+  return convert(net, { inputShape: s });
 }
 
 /** A batch of three: all 0, all 1.0, a real (or noise) image. */
-function extremeBatch(size: number): Float32Array {
-  const px = size * size;
+function extremeBatch(shape: [number, number, number]): Float32Array {
+  const px = shape[0] * shape[1] * shape[2];
   const x = new Float32Array(3 * px);
   x.fill(1, px, 2 * px);
-  x.set(images(size, 1, 200).subarray(0, px), 2 * px);
+  x.set(images(shape, 1, 200).subarray(0, px), 2 * px);
   return x;
 }
 
@@ -145,7 +191,7 @@ function firstMismatch(a: Float32Array, b: Float32Array): string {
   return a.length === b.length ? 'none' : `lengths ${a.length} vs ${b.length}`;
 }
 
-const shapes: Shape[] = ['lenet5', 'mlp', 'resnet18'];
+const shapes: Shape[] = ['lenet5', 'mlp', 'resnet18', 'conv-kmax', 'linear-kmax'];
 const posts: Post[] = ['none', 'gaussian', 'radial', 'mcdropout', 'sghmc'];
 
 describe('native provider = JS provider on whole quantised models (logits byte for byte)', () => {
@@ -159,11 +205,12 @@ describe('native provider = JS provider on whole quantised models (logits byte f
         `${shape} / ${p}: weights${p === 'radial' || p === 'none' ? '' : ' and local'} mode, extreme inputs`,
         async () => {
           const qm = await quantised(shape, p);
-          const s = SIZE[shape];
+          const s = INPUT[shape];
           const x = extremeBatch(s);
           // The extreme images are all 0 / all 255 on the engine's input grid.
           const input = qm.trace(x, { samples: 1, seed: 1, provider: JS_PROVIDER }).states[0].data;
-          const px = s * s;
+          const px = s[0] * s[1] * s[2];
+          if (shape.endsWith('kmax')) expect(qm.describe().layers[0].k).toBe(MAX_GEMM_K);
           expect(Array.from(new Set(input.subarray(0, px)))).toEqual([0]);
           expect(Array.from(new Set(input.subarray(px, 2 * px)))).toEqual([255]);
           // radial has no local mode; a deterministic model runs the same ops in both
