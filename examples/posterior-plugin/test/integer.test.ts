@@ -137,7 +137,7 @@ describe('the low-rank posterior in the integer engine (its form registered from
     try {
       expect(() => deserializeQuantized(bytes)).toThrow(
         expect.objectContaining({
-          code: 'ERR_UNKNOWN',
+          code: 'ERR_FORMAT',
           message: expect.stringContaining("integer form 'lowrank', which is not registered"),
         }),
       );

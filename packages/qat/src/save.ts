@@ -108,7 +108,7 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       const kind = String(wj.kind);
       if (!listIntegerForms().includes(kind)) {
         throw new QbnnError(
-          'ERR_UNKNOWN',
+          'ERR_FORMAT',
           `quantised model: layer '${layer.path}' is stored in integer form '${kind}', which is not registered (registered: ${listIntegerForms().join(', ')}); import the package that registers it first (qbnn: --plugin)`,
         );
       }
