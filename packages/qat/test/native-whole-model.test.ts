@@ -166,7 +166,7 @@ async function quantised(shape: Shape, p: Post): Promise<QuantizedModel> {
   if (p === 'sghmc') collectMembers(net);
   prepare(net, defaultQConfig());
   const s = INPUT[shape];
-  const x = tf.tensor(images(s, 10, 0), [10, ...s]);
+  const x = tf.tensor(images(s, 4, 0), [4, ...s]);
   await calibrate(net, [x], { passes: 1 });
   x.dispose();
   return convert(net, { inputShape: s });
