@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { QbnnError } from '@qbnn/core';
 
@@ -48,6 +48,9 @@ export function isGzip(bytes: Uint8Array): boolean {
  * @throws QbnnError ERR_FORMAT on a bad magic number, an unknown type, or a truncated or overlong buffer
  */
 export function parseIdx(bytes: Uint8Array, source = 'IDX buffer'): IdxArray {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new QbnnError('ERR_ARG', `${source}: the IDX bytes must be a Uint8Array, got ${String(bytes)}`);
+  }
   if (bytes.length < 4) {
     throw new QbnnError(
       'ERR_FORMAT',
@@ -104,10 +107,11 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX buffer'): IdxArray {
 
 function decode(dtype: IdxDtype, bytes: Uint8Array, off: number, n: number, v: DataView): IdxArray['data'] {
   switch (dtype) {
+    // Uint8Array's own slice copies; a Node Buffer's slice is a view of its (pooled) memory.
     case 'uint8':
-      return bytes.slice(off, off + n);
+      return Uint8Array.prototype.slice.call(bytes, off, off + n);
     case 'int8':
-      return new Int8Array(bytes.slice(off, off + n).buffer);
+      return new Int8Array(Uint8Array.prototype.slice.call(bytes, off, off + n).buffer);
     case 'int16': {
       const a = new Int16Array(n);
       for (let i = 0; i < n; i++) a[i] = v.getInt16(off + 2 * i, false);
@@ -131,28 +135,75 @@ function decode(dtype: IdxDtype, bytes: Uint8Array, off: number, n: number, v: D
   }
 }
 
+/** Largest IDX content accepted, gzipped or after gunzip (1 GiB; Fashion-MNIST is 47 MB). */
+export const MAX_IDX_BYTES = 2 ** 30;
+
 /**
- * Reads an IDX file, gunzipping it first when it starts with the gzip magic (whatever its name).
- *
- * @throws QbnnError ERR_ARG when the file cannot be read; ERR_FORMAT when the gzip stream is
- *   corrupt or truncated, or the IDX content is malformed (see {@link parseIdx})
+ * Reads a regular file whole, synchronously: the open does not block (a FIFO with no writer is
+ * refused, not waited on), anything but a regular file (FIFO, device, directory) is refused before
+ * a byte is read, the size is checked against `maxBytes` first, and no more than the size seen
+ * at open is read.
  */
-export function readIdx(path: string): IdxArray {
-  let raw: Uint8Array;
+function readRegularFileSync(path: string, maxBytes: number, what: string): Uint8Array {
+  let fd: number;
   try {
-    raw = readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new QbnnError('ERR_ARG', `readIdx: cannot read ${path}: ${(e as Error).message}`);
+    throw new QbnnError('ERR_ARG', `${what}: cannot read ${path}: ${(e as Error).message}`);
   }
-  return parseIdx(maybeGunzip(raw, path), path);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new QbnnError('ERR_ARG', `${what}: ${path} is not a regular file`);
+    if (st.size > maxBytes) {
+      throw new QbnnError(
+        'ERR_FORMAT',
+        `${what}: ${path} has ${st.size} bytes, more than the ${maxBytes} allowed`,
+      );
+    }
+    const out = new Uint8Array(st.size);
+    for (let n = 0; n < out.length; ) {
+      const r = readSync(fd, out, n, out.length - n, n);
+      if (r === 0) throw new QbnnError('ERR_FORMAT', `${what}: ${path} shrank while it was read`);
+      n += r;
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Gunzips `raw` when it is gzipped, else returns it. @throws QbnnError ERR_FORMAT on a corrupt stream */
-export function maybeGunzip(raw: Uint8Array, source = 'buffer'): Uint8Array {
+/**
+ * Reads an IDX file, gunzipping it first when it starts with the gzip magic (whatever its name).
+ * Only a regular file is read (a FIFO, a device or a directory is an ERR_ARG before any read),
+ * and neither the file nor its gunzipped content may exceed `maxBytes` (default
+ * {@link MAX_IDX_BYTES}): a gzip bomb stops at that size.
+ *
+ * @throws QbnnError ERR_ARG when the file cannot be read or is not a regular file; ERR_FORMAT
+ *   when it is too large, the gzip stream is corrupt or truncated, or the IDX content is
+ *   malformed (see {@link parseIdx})
+ */
+export function readIdx(path: string, opts: { maxBytes?: number } = {}): IdxArray {
+  const max = opts.maxBytes ?? MAX_IDX_BYTES;
+  return parseIdx(maybeGunzip(readRegularFileSync(path, max, 'readIdx'), path, max), path);
+}
+
+/**
+ * Gunzips `raw` when it is gzipped, else returns it. The output stops at `maxBytes` (default
+ * {@link MAX_IDX_BYTES}).
+ * @throws QbnnError ERR_FORMAT on a corrupt stream or an output larger than `maxBytes`
+ */
+export function maybeGunzip(raw: Uint8Array, source = 'buffer', maxBytes = MAX_IDX_BYTES): Uint8Array {
+  if (!(raw instanceof Uint8Array)) {
+    throw new QbnnError('ERR_ARG', `${source}: the bytes must be a Uint8Array, got ${String(raw)}`);
+  }
   if (!isGzip(raw)) return raw;
   try {
-    return gunzipSync(raw);
+    return gunzipSync(raw, { maxOutputLength: maxBytes });
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new QbnnError('ERR_FORMAT', `${source}: the gzip stream inflates to more than ${maxBytes} bytes`);
+    }
     throw new QbnnError('ERR_FORMAT', `${source}: corrupt or truncated gzip stream: ${(e as Error).message}`);
   }
 }

@@ -53,6 +53,7 @@ export {
   type IdxArray,
   type IdxDtype,
   isGzip,
+  MAX_IDX_BYTES,
   maybeGunzip,
   parseIdx,
   readIdx,
