@@ -1,5 +1,5 @@
 import { QbnnError } from '../errors.js';
-import { checkInt, checkLength, checkPositiveScale, shapeSize } from './checks.js';
+import { checkArrayLike, checkInt, checkLength, checkPositiveScale, shapeSize } from './checks.js';
 import {
   axisLayout,
   checkQuantParams,
@@ -70,10 +70,7 @@ function resolve(
 }
 
 function arrayLength(name: string, v: ArrayLike<number>): number {
-  if (v == null || typeof v !== 'object' || typeof v.length !== 'number') {
-    throw new QbnnError('ERR_ARG', `${name} must be an array or typed array of numbers`);
-  }
-  return v.length;
+  return checkArrayLike(name, v).length;
 }
 
 function checkOut<T extends { length: number }>(out: T | undefined, length: number, make: () => T): T {

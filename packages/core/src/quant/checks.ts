@@ -28,6 +28,17 @@ export function checkFinite(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * Throws ERR_ARG unless `v` is an Array or a typed array: an object with a `length` is refused,
+ * since its length is not backed by values and must not size an allocation.
+ */
+export function checkArrayLike(name: string, v: unknown): ArrayLike<number> {
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) {
+    throw new QbnnError('ERR_ARG', `${name} must be an array or typed array of numbers, got ${String(v)}`);
+  }
+  return v as ArrayLike<number>;
+}
+
 export function checkLength(name: string, arr: { length: number }, expected: number): void {
   if (arr.length !== expected) {
     throw new QbnnError('ERR_SHAPE', `${name} must have length ${expected}, got ${arr.length}`);
@@ -63,7 +74,7 @@ export function perChannelF64(
     out.fill(check(name, v));
     return out;
   }
-  if (v == null || typeof v.length !== 'number') {
+  if (!Array.isArray(v) && !ArrayBuffer.isView(v)) {
     throw new QbnnError('ERR_ARG', `${name} must be a number or an array of numbers`);
   }
   if (v.length === 1) {

@@ -1,5 +1,12 @@
 import { QbnnError } from '../errors.js';
-import { checkFinite, checkInt, checkLength, checkPositiveScale, shapeSize } from './checks.js';
+import {
+  checkArrayLike,
+  checkFinite,
+  checkInt,
+  checkLength,
+  checkPositiveScale,
+  shapeSize,
+} from './checks.js';
 import { clampInt, roundHalfEven } from './round.js';
 
 /** Smallest and largest supported bit widths (storage is one byte a value). */
@@ -81,7 +88,7 @@ function eachChannel(
     check(name, v);
     return;
   }
-  if (v == null || typeof v !== 'object' || typeof v.length !== 'number')
+  if (!Array.isArray(v) && !ArrayBuffer.isView(v))
     throw new QbnnError('ERR_ARG', `${name} must be a number or an array of numbers`);
   if (v.length !== 1 && v.length !== channels) {
     throw new QbnnError('ERR_SHAPE', `${name} must have length 1 or ${channels}, got length ${v.length}`);
@@ -90,6 +97,15 @@ function eachChannel(
 }
 
 function resolveSigned(spec: QuantSpec): boolean {
+  if (spec === null || typeof spec !== 'object') {
+    throw new QbnnError(
+      'ERR_ARG',
+      `spec must be an object { bits, signed?, symmetric?, ... }, got ${String(spec)}`,
+    );
+  }
+  if (spec.signed !== undefined && typeof spec.signed !== 'boolean') {
+    throw new QbnnError('ERR_ARG', `spec.signed must be a boolean, got ${String(spec.signed)}`);
+  }
   if (spec.symmetric && spec.signed === false) {
     throw new QbnnError(
       'ERR_ARG',
@@ -162,7 +178,8 @@ export function computePerChannelQuantParams(
   const signed = resolveSigned(spec);
   const { qmin, qmax } = qRange(spec.bits, signed);
   checkInt('axis', spec.axis, 0, 2 ** 31);
-  const c = spec.min.length;
+  const c = checkArrayLike('min', spec.min).length;
+  checkArrayLike('max', spec.max);
   checkLength('max', spec.max, c);
   if (c === 0) throw new QbnnError('ERR_SHAPE', 'min and max must hold at least one channel');
   const scale = new Float64Array(c);
@@ -180,6 +197,7 @@ export function computePerChannelQuantParams(
 
 /** Minimum and maximum of `values`; NaN or infinity is ERR_NAN. Empty input gives {0, 0}. */
 export function minMax(values: ArrayLike<number>): { min: number; max: number } {
+  checkArrayLike('values', values);
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < values.length; i++) {
@@ -216,7 +234,7 @@ export function channelMinMax(
   axis: number,
 ): { min: Float64Array; max: Float64Array } {
   const { size, channels, inner } = axisLayout(shape, axis);
-  checkLength('values', values, size);
+  checkLength('values', checkArrayLike('values', values), size);
   const min = new Float64Array(channels).fill(Number.POSITIVE_INFINITY);
   const max = new Float64Array(channels).fill(Number.NEGATIVE_INFINITY);
   for (let i = 0; i < size; i++) {

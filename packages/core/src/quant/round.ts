@@ -5,6 +5,9 @@
  *
  * Exact for every float64: `Math.round` rounds ties up, so a tie whose rounded value is odd is
  * moved down by one. `r - x` is exact here because r and x are within 1/2 of each other.
+ * A primitive of the hot loops: like `Math.round`, it passes NaN and infinities through
+ * unchecked; every entry point that takes values (quantize, computeQuantParams, ...) refuses
+ * them before rounding.
  */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
