@@ -32,7 +32,7 @@ export {
   writeFileAtomic,
 } from './files.js';
 export { kaimingUniformBound, type SeedLike, toRng, uniformInit } from './init.js';
-export { checkClassLabels, checkInputBatch, checkPositiveInteger } from './inputs.js';
+export { checkClassLabels, checkFiniteTensor, checkInputBatch, checkPositiveInteger } from './inputs.js';
 export * from './layers/index.js';
 export { crossEntropy, gaussianNll, labelIndices, mse } from './losses.js';
 export {

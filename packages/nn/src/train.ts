@@ -1,6 +1,6 @@
 import { QbnnError, Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkClassLabels, checkInputBatch, checkPositiveInteger } from './inputs.js';
+import { checkClassLabels, checkFiniteTensor, checkInputBatch, checkPositiveInteger } from './inputs.js';
 import { crossEntropy, labelIndices } from './losses.js';
 import type { Module } from './module.js';
 
@@ -397,7 +397,10 @@ export function predict(model: Module, x: tf.Tensor, opts: EvalOptions = {}): tf
         const xb = tf.slice(x, i, Math.min(bs, n - i));
         outs.push(model.apply(xb));
       }
-      return outs.length === 1 ? outs[0] : tf.concat(outs, 0);
+      const y = outs.length === 1 ? outs[0] : tf.concat(outs, 0);
+      // Finite input can still overflow float32 inside the model (an input of 1e38).
+      checkFiniteTensor('predict: the model output (an input or a weight too large for float32?)', y);
+      return y;
     });
   } finally {
     restore();
@@ -448,6 +451,12 @@ export function evaluate(model: Module, data: TensorData, opts: EvalOptions = {}
         const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labelIndices(y)), 'float32'));
         return [hit.dataSync()[0], crossEntropy(logits, y).dataSync()[0]];
       });
+      if (!Number.isFinite(l)) {
+        throw new QbnnError(
+          'ERR_NAN',
+          `evaluate: the loss of examples ${i}..${i + m - 1} is ${l} (an input or a weight too large for float32?)`,
+        );
+      }
       correct += c;
       lossSum += l * m;
     }

@@ -1,5 +1,11 @@
 import { QbnnError } from '@qbnn/core';
-import { type CheckpointContents, checkInputBatch, checkPositiveInteger, type Module } from '@qbnn/nn';
+import {
+  type CheckpointContents,
+  checkFiniteTensor,
+  checkInputBatch,
+  checkPositiveInteger,
+  type Module,
+} from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { linkVariance, type VarianceLink } from './elbo.js';
 import { BayesLayer } from './layers.js';
@@ -200,6 +206,8 @@ export function predict(
         }
       }
       const all = tf.concat(outs, 0);
+      // Finite input can still overflow float32 inside the model (an input of 1e38).
+      checkFiniteTensor('predict: the model output (an input or a weight too large for float32?)', all);
       return tf.reshape(all, [samples, n, ...all.shape.slice(1)]);
     });
     if (task === 'regression') {
