@@ -12,6 +12,7 @@ const FILES = [
   'packages/posteriors/test/fuzz.test.ts',
   'packages/core/test/quant-fuzz.test.ts',
   'packages/data/test/idx-hostile.test.ts',
+  'packages/qat/test/fuzz.test.ts',
   'apps/cli/test/args.fuzz.test.ts',
 ];
 
