@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { checkQuantParams, QbnnError, type QuantParamsLike } from '@qbnn/core';
 import type { QParams } from '../spec.js';
 
 /** {@link QParams} as JSON (a saved model's metadata). */
@@ -22,9 +22,9 @@ export function qparamsToJson(p: QParams): QParamsJson {
 }
 
 /**
- * QParams from JSON, for a form's `load`: checks the shape of the record (finite positive
- * scales, integer zero points, 1 or `channels` entries, bits 2..8) and throws ERR_FORMAT naming
- * `what` otherwise.
+ * QParams from JSON, for a form's `load`: scale and zero point arrays of 1 or `channels` entries
+ * (as many of each), then core's `checkQuantParams` (bits 2..8, signed a boolean, finite scales
+ * > 0, zero points inside the range of bits and signedness); throws ERR_FORMAT naming `what`.
  */
 export function qparamsFromJson(j: unknown, what: string, channels: number): QParams {
   const bad = (why: string): never => {
@@ -38,12 +38,13 @@ export function qparamsFromJson(j: unknown, what: string, channels: number): QPa
   if ((len !== 1 && len !== channels) || o.zeroPoint.length !== len) {
     bad(`expected 1 or ${channels} (scale, zero point) pairs, got ${len} and ${o.zeroPoint.length}`);
   }
-  if (!o.scale.every((s) => typeof s === 'number' && Number.isFinite(s) && s > 0))
-    bad('scales must be finite and > 0');
-  if (!o.zeroPoint.every((z) => Number.isInteger(z) && Math.abs(z as number) <= 255))
-    bad('zero points must be integers in [-255, 255]');
-  if (!Number.isInteger(o.bits) || (o.bits as number) < 2 || (o.bits as number) > 8) bad('bits must be 2..8');
-  if (typeof o.signed !== 'boolean') bad('signed must be a boolean');
+  const p = { scale: o.scale, zeroPoint: o.zeroPoint, bits: o.bits, signed: o.signed } as QuantParamsLike;
+  try {
+    checkQuantParams('params', p, channels);
+  } catch (e) {
+    if (e instanceof QbnnError) bad(e.message);
+    throw e;
+  }
   return {
     scale: Float64Array.from(o.scale as number[]),
     zeroPoint: Int32Array.from(o.zeroPoint as number[]),
