@@ -105,8 +105,7 @@ export function readHeader(
 
 /**
  * Runs `load` (which builds a model from a header), reporting what it throws as a file error:
- * a QbnnError keeps its message under code ERR_FORMAT (ERR_UNKNOWN, a form that is not
- * registered, stays as it is), and a TypeError or RangeError of a
+ * a QbnnError keeps its message under code ERR_FORMAT, and a TypeError or RangeError of a
  * malformed entry becomes one too (nothing untyped leaves the loader).
  */
 export function asFormatError<T>(load: () => T): T {
@@ -114,8 +113,7 @@ export function asFormatError<T>(load: () => T): T {
     return load();
   } catch (e) {
     if (e instanceof QbnnError) {
-      // a form that is not registered (ERR_UNKNOWN) is a missing plugin, not a damaged file
-      if (e.code === 'ERR_FORMAT' || e.code === 'ERR_UNKNOWN') throw e;
+      if (e.code === 'ERR_FORMAT') throw e;
       const msg = e.message.replace(/^(QuantizedModel|quantised model): /, '');
       throw new QbnnError('ERR_FORMAT', `quantised model: ${msg}`);
     }

@@ -117,7 +117,7 @@ describe('loading a quantised model validates its header (issue 17: D4 headers, 
       expect(err, what).toMatch(/^ERR_FORMAT: /);
       expect(err, what).toMatch(re);
     }
-    // a weight kind no registered form knows is a missing plugin: ERR_UNKNOWN naming it
+    // a weight kind no registered form knows: ERR_FORMAT naming the form to import
     expect(
       errorOf(() =>
         deserializeQuantized(
@@ -126,7 +126,9 @@ describe('loading a quantised model validates its header (issue 17: D4 headers, 
           }),
         ),
       ),
-    ).toMatch(/^ERR_UNKNOWN: .*integer form 'bogus', which is not registered/);
+    ).toMatch(
+      /^ERR_FORMAT: quantised model: layer 'fc1' is stored in integer form 'bogus', which is not registered/,
+    );
   });
 
   it('valid but extreme scales that overflow float32 give an ERR_NAN, never infinite logits (found by fuzz.test.ts)', () => {
