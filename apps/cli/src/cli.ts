@@ -99,6 +99,12 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       io.err(`qbnn ${name}: ${err.message}\n`);
       return 2;
     }
+    // A typed error is an expected failure (a damaged file, an unsupported option): its message
+    // says what is wrong, a stack trace would only bury it. Untyped errors are bugs: keep the stack.
+    if (err instanceof QbnnError && !process.env.QBNN_DEBUG) {
+      io.err(`qbnn ${name}: error [${err.code}]: ${err.message}\n`);
+      return 1;
+    }
     io.err(`qbnn ${name}: error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }

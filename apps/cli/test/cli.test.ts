@@ -122,3 +122,19 @@ describe('numeric flags: bounded, and bad values are usage errors naming the fla
     ).toThrow('--samples must be in [1, 1000]; got -1');
   });
 });
+
+describe('errors', () => {
+  test('a typed error (a damaged file to import) prints its code and message, no stack trace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qbnn-cli-err-'));
+    try {
+      const file = join(dir, 'damaged.pt');
+      writeFileSync(file, Buffer.from('PK\x03\x04 this is not a zip archive'));
+      const r = await run('import', file, '--arch', 'lenet5', '--out', join(dir, 'out.safetensors'));
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(/qbnn import: error \[ERR_[A-Z_]+\]: qbnn import: .*damaged\.pt/);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
