@@ -9,7 +9,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadQuantized } from '@qbnn/qat';
+import { loadQuantized } from '@qbnn/qat/node';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Results } from '../src/lib/results.js';
 import { haveChromium, renderInChromium } from './chromium.js';

@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, save } from '@qbnn/nn';
+import { load, save } from '@qbnn/nn/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BAYES_ARCH } from '../src/lib/models.js';
 import { run } from './run.js';

@@ -1,5 +1,6 @@
 import { QbnnError } from '@qbnn/core';
-import { type Module, registerArchitecture, save } from '@qbnn/nn';
+import { type Module, registerArchitecture } from '@qbnn/nn';
+import { save } from '@qbnn/nn/node';
 import { bayesLayers, dnnToBnn, gaussianPrior, type PosteriorName } from '@qbnn/posteriors';
 import { buildArch } from './arch.js';
 import type { ImportedConfig, ImportedModel } from './import.js';

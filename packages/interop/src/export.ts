@@ -1,4 +1,5 @@
-import { encodeSafetensors, type Module, type SafeTensor, tensorToSafe, writeFileAtomic } from '@qbnn/nn';
+import { encodeSafetensors, type Module, type SafeTensor, tensorToSafe } from '@qbnn/nn';
+import { writeFileAtomic } from '@qbnn/nn/node';
 import { torchKeyMapping } from './names.js';
 
 /**

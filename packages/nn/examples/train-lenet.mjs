@@ -7,7 +7,8 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { initBackend, Rng } from '@qbnn/core';
-import { evaluate, fit, lenet5, load, permutation, save } from '@qbnn/nn';
+import { evaluate, fit, lenet5, permutation } from '@qbnn/nn';
+import { load, save } from '@qbnn/nn/node';
 import * as tf from '@tensorflow/tfjs-core';
 
 const { values: args } = parseArgs({

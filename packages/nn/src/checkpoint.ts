@@ -1,15 +1,7 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { readRegularFile, writeFileAtomic } from './files.js';
 import type { Module, StateDict } from './module.js';
-import {
-  decodeSafetensors,
-  type EncodeOptions,
-  encodeSafetensors,
-  headerLength,
-  type SafeTensor,
-  type SafetensorsFile,
-} from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
 import { buildModel, type CheckpointContents } from './zoo/registry.js';
 
 /** Metadata keys qbnn writes into model checkpoints. */
@@ -56,47 +48,14 @@ export function safeToTensor(name: string, t: SafeTensor): tf.Tensor {
   }
 }
 
-/** Tensors accepted by {@link saveSafetensors}: safetensors entries or tfjs tensors. */
+/** Tensors accepted by `saveSafetensors` (@qbnn/nn/node): safetensors entries or tfjs tensors. */
 export type TensorsToSave = Record<string, SafeTensor | tf.Tensor>;
 
-function toSafeMap(tensors: TensorsToSave): Record<string, SafeTensor> {
+/** Tensors as safetensors entries (tfjs tensors read back). */
+export function toSafeMap(tensors: TensorsToSave): Record<string, SafeTensor> {
   const out: Record<string, SafeTensor> = {};
   for (const [k, v] of Object.entries(tensors)) out[k] = v instanceof tf.Tensor ? tensorToSafe(v) : v;
   return out;
-}
-
-/** Encodes tensors (see {@link encodeSafetensors}) and writes them atomically to `path`. */
-export async function saveSafetensors(
-  path: string,
-  tensors: TensorsToSave,
-  metadata: Record<string, string> = {},
-  opts: EncodeOptions = {},
-): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(toSafeMap(tensors), metadata, opts));
-}
-
-/** Largest safetensors file read: 4 GiB - 1, the largest byte array of this runtime. */
-const MAX_FILE_BYTES = 2 ** 32 - 1;
-
-/**
- * Reads a safetensors file's bytes: a regular file only (a FIFO, a device or a directory is an
- * ERR_ARG before any read), its header length checked against the file's size and the header
- * limit from the first 8 bytes, and never more bytes read than the size seen at open.
- */
-export async function readSafetensorsFile(path: string, what = 'safetensors file'): Promise<Uint8Array> {
-  return readRegularFile(path, {
-    what,
-    maxBytes: MAX_FILE_BYTES,
-    headBytes: 8,
-    checkHead: (head, size) => {
-      headerLength(head, size);
-    },
-  });
-}
-
-/** Reads and validates a safetensors file (see {@link readSafetensorsFile} and {@link decodeSafetensors}). */
-export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
-  return decodeSafetensors(await readSafetensorsFile(path));
 }
 
 /** Options of {@link save} and {@link serializeModel}. */
@@ -115,14 +74,6 @@ export function serializeModel(model: Module, opts: SaveOptions = {}): Uint8Arra
   if (opts.arch !== undefined) meta[META_ARCH] = opts.arch;
   if (opts.config !== undefined) meta[META_CONFIG] = JSON.stringify(opts.config);
   return encodeSafetensors(toSafeMap(model.stateDict()), meta);
-}
-
-/**
- * Saves a model's parameters and persistent buffers (its state dict) to a safetensors file,
- * atomically (temp file + rename). With `arch` and `config`, {@link load} can rebuild it.
- */
-export async function save(model: Module, path: string, opts: SaveOptions = {}): Promise<void> {
-  await writeFileAtomic(path, serializeModel(model, opts));
 }
 
 /** What {@link load} returns. */
@@ -186,18 +137,4 @@ export function deserializeModel<M extends Module = Module>(
     tf.dispose(Object.values(state));
   }
   return { model, arch, config, metadata: file.metadata };
-}
-
-/**
- * Loads a checkpoint written by {@link save}. Without `opts.model`, the model is rebuilt from the
- * file's `qbnn.arch` / `qbnn.config` through the architecture registry. The file is read as
- * {@link readSafetensorsFile} reads it (regular files only, header length checked first), fully
- * validated (see {@link decodeSafetensors}), and the state dict checked key by key for shape and
- * dtype before anything is assigned.
- */
-export async function load<M extends Module = Module>(
-  path: string,
-  opts: LoadOptions<M> = {},
-): Promise<LoadedModel<M>> {
-  return deserializeModel(await readSafetensorsFile(path, 'checkpoint'), opts);
 }

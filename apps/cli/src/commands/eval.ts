@@ -1,4 +1,5 @@
-import { type Module, writeFileAtomic } from '@qbnn/nn';
+import type { Module } from '@qbnn/nn';
+import { writeFileAtomic } from '@qbnn/nn/node';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
 import {

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '@qbnn/nn';
+import { writeFileAtomic } from '@qbnn/nn/node';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
 import { readJsonFile } from '../files.js';

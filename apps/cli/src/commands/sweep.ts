@@ -1,6 +1,7 @@
 import { bostonFolds } from '@qbnn/data';
 import { classificationMetrics, regressionMetrics } from '@qbnn/metrics';
-import { type Module, writeFileAtomic } from '@qbnn/nn';
+import type { Module } from '@qbnn/nn';
+import { writeFileAtomic } from '@qbnn/nn/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags, filesIn } from '../file-flags.js';
