@@ -8,6 +8,7 @@
       "target_name": "qbnn_native",
       "sources": [
         "native/src/addon.cc",
+        "native/src/driver.cc",
         "native/src/cpu.cc",
         "native/src/pool.cc",
         "native/src/rng.cc",

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common.h"
+#include "driver.h"
 #include "fp32/binding.h"
 #include "philox.h"
 #include "pool.h"
@@ -25,7 +26,6 @@ namespace {
 constexpr int32_t kMaxK = 33025;  // MAX_GEMM_K of @qbnn/core
 constexpr double kMaxElems = 1ULL << 40;
 
-std::atomic<int> gIsa{ISA_SCALAR};
 
 const char* isaName(int isa) {
   switch (isa) {
@@ -58,7 +58,7 @@ int bestIsa() {
 }
 
 bool vectorRng() {
-  const int isa = gIsa.load();
+  const int isa = activeIsa();
   return cpuFeatures().avx512vnni && (isa == ISA_AVX512VNNI || isa == ISA_AMX || isa == ISA_AMX_EMU);
 }
 
@@ -250,129 +250,6 @@ PackedBox* unwrapPacked(Napi::Env env, Napi::Value v, const char* name) {
 
 // ---------- GEMM driver
 
-using GemmFn = void (*)(const GemmCtx&, int32_t, int32_t, int32_t, int32_t);
-
-GemmFn gemmFor(int isa) {
-  switch (isa) {
-    case ISA_AMX: return gemmAmxHw;
-    case ISA_AMX_EMU: return gemmAmxEmu;
-    case ISA_AVX512VNNI: return gemmAvx512Vnni;
-    case ISA_AVXVNNI: return gemmAvxVnni;
-    case ISA_AVX2: return gemmAvx2;
-    default: return gemmScalar;
-  }
-}
-
-struct AlignedBuf {
-  void* p = nullptr;
-  explicit AlignedBuf(size_t bytes) { p = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64); }
-  ~AlignedBuf() { std::free(p); }
-};
-
-struct Epilogue {
-  int32_t outKind;
-  const double* mult;  // length n (null for i32)
-  int32_t zo;
-  bool relu;
-  const int32_t* bias;  // length n or null
-};
-
-// C[m, n] (row-major, ldo) = requant(A[m, k] (row stride lda) x W^T). Runs on the pool.
-void runGemm(Napi::Env env, const uint8_t* a, size_t lda, int32_t m, int32_t za, const Packed& w, const Epilogue& e,
-             void* out, size_t ldo) {
-  const int isa = gIsa.load();
-  const bool amx = isa == ISA_AMX || isa == ISA_AMX_EMU;
-  const int32_t k = w.k;
-  const int32_t npad = w.nblocks * 16;
-  // A with zero-padded rows when the kernel would read past k (or AMX needs whole tiles).
-  const size_t needLd = amx ? static_cast<size_t>(w.kstride) * 4 : static_cast<size_t>(w.kgroups) * 4;
-  const int32_t mPad = amx ? (m + 15) / 16 * 16 : m;
-  const bool copyA = amx || needLd != static_cast<size_t>(k) || lda != static_cast<size_t>(k);
-  AlignedBuf abuf(copyA ? static_cast<size_t>(mPad) * needLd : 1);
-  thread_local Scratch sideBuf;
-  void* side = sideBuf.get((static_cast<size_t>(m) + 3 * static_cast<size_t>(npad)) * 8 + 64);
-  if (!abuf.p || !side) throw Napi::Error::New(env, "out of memory in qgemm");
-  int32_t* aSums = static_cast<int32_t*>(side);
-  int32_t* colTerm = aSums + ((m + 15) / 16 * 16);
-  int32_t* zw = colTerm + npad;
-  double* mult = reinterpret_cast<double*>(zw + npad);
-  const uint8_t* ap = a;
-  size_t ld = lda;
-  if (copyA) {
-    uint8_t* dst = static_cast<uint8_t*>(abuf.p);
-    std::memset(dst, 0, static_cast<size_t>(mPad) * needLd);
-    for (int32_t r = 0; r < m; ++r) std::memcpy(dst + r * needLd, a + r * lda, static_cast<size_t>(k));
-    ap = dst;
-    ld = needLd;
-  }
-  if (isa == ISA_AVX512VNNI || ((isa == ISA_AMX || isa == ISA_AMX_EMU) && cpuFeatures().avx512vnni)) {
-    rowSumsU8Avx512(a, lda, m, k, aSums);
-  } else {
-    for (int32_t r = 0; r < m; ++r) {
-      const uint8_t* row = a + static_cast<size_t>(r) * lda;
-      int32_t s = 0;
-      for (int32_t i = 0; i < k; ++i) s += row[i];
-      aSums[r] = s;
-    }
-  }
-  for (int32_t n = 0; n < npad; ++n) {
-    if (n < w.n) {
-      const int32_t b = e.bias ? e.bias[n] : 0;
-      zw[n] = w.zeroPoint[n];
-      colTerm[n] = wadd(wsub(b, wmul(za, w.rowSums[n])), wmul(wmul(k, za), w.zeroPoint[n]));
-      mult[n] = e.mult ? e.mult[n] : 0.0;
-    } else {
-      zw[n] = 0;
-      colTerm[n] = 0;
-      mult[n] = 0.0;
-    }
-  }
-  GemmCtx c;
-  c.a = ap;
-  c.lda = ld;
-  c.m = m;
-  c.aSums = aSums;
-  c.w = &w;
-  c.colTerm = colTerm;
-  c.zw = zw;
-  c.mult = mult;
-  c.outKind = e.outKind;
-  c.zo = e.zo;
-  c.lo = e.relu ? e.zo : 0;
-  c.out = out;
-  c.ldo = ldo;
-  const GemmFn fn = gemmFor(isa);
-  ThreadPool& pool = ThreadPool::instance();
-  const int threads = pool.threads();
-  const double work = static_cast<double>(m) * w.nblocks * 16 * (w.kgroups * 4 + 16);
-  if (threads <= 1 || work < 2.0e6) {
-    fn(c, 0, m, 0, w.nblocks);
-    return;
-  }
-  // Split into a grid of tasks: channel blocks first (each thread streams its own weights),
-  // then rows. Every output element is computed by exactly the same instruction sequence
-  // whatever the split, so results do not depend on the thread count.
-  const int32_t target = threads * 8;  // enough tasks to balance dynamically
-  int32_t nbChunk = (w.nblocks + target - 1) / target;
-  nbChunk = (nbChunk + 3) / 4 * 4;
-  const int32_t nTasksN = (w.nblocks + nbChunk - 1) / nbChunk;
-  int32_t mTasks = target / nTasksN;
-  if (mTasks < 1) mTasks = 1;
-  const int32_t mAlign = amx ? 32 : 6;
-  int32_t mChunk = (m + mTasks - 1) / mTasks;
-  mChunk = (mChunk + mAlign - 1) / mAlign * mAlign;
-  const int32_t nTasksM = (m + mChunk - 1) / mChunk;
-  pool.run(static_cast<int64_t>(nTasksN) * nTasksM, [&](int64_t t) {
-    const int32_t tm = static_cast<int32_t>(t / nTasksN);
-    const int32_t tn = static_cast<int32_t>(t % nTasksN);
-    const int32_t m0 = tm * mChunk;
-    const int32_t m1 = m0 + mChunk < m ? m0 + mChunk : m;
-    const int32_t nb0 = tn * nbChunk;
-    const int32_t nb1 = nb0 + nbChunk < w.nblocks ? nb0 + nbChunk : w.nblocks;
-    fn(c, m0, m1, nb0, nb1);
-  });
-}
-
 // Validates the epilogue arguments at info[i..i+4]: kind, mult, zo, relu, bias (bias first).
 Epilogue readEpilogue(const Napi::CallbackInfo& info, size_t i, int32_t n) {
   Napi::Env env = info.Env();
@@ -418,7 +295,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const CpuFeatures& f = cpuFeatures();
   auto o = Napi::Object::New(env);
-  o.Set("isa", isaName(gIsa.load()));
+  o.Set("isa", isaName(activeIsa()));
   o.Set("best", isaName(bestIsa()));
   auto avail = Napi::Array::New(env);
   uint32_t j = 0;
@@ -451,7 +328,7 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   if (s == "best") want = bestIsa();
   if (want < 0) throwRange(env, "unknown isa '" + s + "'");
   if (!isaAvailable(want)) throwRange(env, "isa '" + s + "' is not available on this CPU");
-  gIsa.store(want);
+  setActiveIsa(want);
   return Napi::String::New(env, isaName(want));
 }
 
@@ -531,19 +408,11 @@ Napi::Value QGemm(const Napi::CallbackInfo& info) {
     throwRange(env, "a length " + std::to_string(a.length) + " != m * k = " + std::to_string(int64_t(m) * k));
   const Epilogue e = readEpilogue(info, 5, w.n);
   void* out = outPtr(info, 10, e.outKind, static_cast<size_t>(m) * static_cast<size_t>(w.n));
-  runGemm(env, a.data, static_cast<size_t>(k), m, za, w, e, out, static_cast<size_t>(w.n));
+  if (!runGemm(a.data, static_cast<size_t>(k), m, za, w, e, out, static_cast<size_t>(w.n)))
+    throw Napi::Error::New(env, "out of memory in qgemm");
   return env.Undefined();
 }
 
-// A validated convolution call: qconv2d(x, [B, C, H, W], xZeroPoint, handles[], [O, Cg, kh, kw],
-// [sh, sw, ph, pw, dh, dw, groups], bias|null, kind, mult|null, zo, relu, ...).
-struct ConvCall {
-  const uint8_t* x;
-  int64_t B, C, H, W, O, Cg, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo, K, Og, HW;
-  int32_t za;
-  std::vector<const Packed*> packs;
-  Epilogue e;
-};
 
 ConvCall parseConv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -590,64 +459,10 @@ ConvCall parseConv(const Napi::CallbackInfo& info) {
   return cc;
 }
 
-// Runs a parsed convolution into out (NCHW [B, O, Ho, Wo]). `after` (direct path) is called
-// when a task has written output channels [o0, o1) of images [b0, b0 + n).
-void runConv(Napi::Env env, const ConvCall& cc, void* out, ConvDirectArgs::After after, void* afterCtx) {
-  const Epilogue& e = cc.e;
-  const int64_t B = cc.B, C = cc.C, H = cc.H, W = cc.W, O = cc.O, Cg = cc.Cg, kh = cc.kh, kw = cc.kw;
-  const int64_t sh = cc.sh, sw = cc.sw, ph = cc.ph, pw = cc.pw, dh = cc.dh, dw = cc.dw, G = cc.G;
-  const int64_t Ho = cc.Ho, Wo = cc.Wo, K = cc.K, Og = cc.Og, HW = cc.HW;
-  const int32_t za = cc.za;
-  if (gIsa.load() == ISA_AVX512VNNI) {
-    const ConvDirectArgs d{cc.x, B, C, H, W, za, cc.packs.data(), O, kh, kw, sh, sw, ph, pw, dh, dw, G, Ho, Wo,
-                           e.bias, e.outKind, e.mult, e.zo, e.relu, out, after, afterCtx};
-    if (convDirectAvx512(d)) return;
-  }
-  const size_t esz = e.outKind == OUT_U8 ? 1 : 4;
-  std::vector<uint8_t> col(static_cast<size_t>(HW * K));
-  std::vector<uint8_t> tmp(static_cast<size_t>(HW * Og) * esz);
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t g = 0; g < G; ++g) {
-      // im2col: row (ho, wo), column (c, i, j); padding reads the zero point.
-      for (int64_t ho = 0; ho < Ho; ++ho) {
-        for (int64_t wo = 0; wo < Wo; ++wo) {
-          uint8_t* row = col.data() + static_cast<size_t>((ho * Wo + wo) * K);
-          for (int64_t c = 0; c < Cg; ++c) {
-            const uint8_t* plane = cc.x + static_cast<size_t>(((b * C) + g * Cg + c) * H * W);
-            for (int64_t i = 0; i < kh; ++i) {
-              const int64_t y = ho * sh - ph + i * dh;
-              for (int64_t j = 0; j < kw; ++j) {
-                const int64_t xx = wo * sw - pw + j * dw;
-                *row++ = (y >= 0 && y < H && xx >= 0 && xx < W) ? plane[y * W + xx] : static_cast<uint8_t>(za);
-              }
-            }
-          }
-        }
-      }
-      Epilogue eg = e;
-      if (e.bias) eg.bias = e.bias + g * Og;
-      if (e.mult) eg.mult = e.mult + g * Og;
-      runGemm(env, col.data(), static_cast<size_t>(K), static_cast<int32_t>(HW), za, *cc.packs[static_cast<size_t>(g)], eg,
-              tmp.data(), static_cast<size_t>(Og));
-      // [HW, Og] -> out[b, g*Og + o, :, :]
-      uint8_t* dst = static_cast<uint8_t*>(out) + static_cast<size_t>((b * O + g * Og) * HW) * esz;
-      for (int64_t o = 0; o < Og; ++o) {
-        uint8_t* d = dst + static_cast<size_t>(o * HW) * esz;
-        if (esz == 1) {
-          for (int64_t p = 0; p < HW; ++p) d[p] = tmp[static_cast<size_t>(p * Og + o)];
-        } else {
-          for (int64_t p = 0; p < HW; ++p) std::memcpy(d + p * 4, tmp.data() + static_cast<size_t>(p * Og + o) * 4, 4);
-        }
-      }
-    }
-  }
-  if (after) after(afterCtx, 0, B, 0, O);
-}
-
 Napi::Value QConv2d(const Napi::CallbackInfo& info) {
   const ConvCall cc = parseConv(info);
   void* out = outPtr(info, 11, cc.e.outKind, static_cast<size_t>(cc.B * cc.O * cc.HW));
-  runConv(info.Env(), cc, out, nullptr, nullptr);
+  if (!runConv(cc, out, nullptr, nullptr)) throw Napi::Error::New(info.Env(), "out of memory in qconv2d");
   return info.Env().Undefined();
 }
 
@@ -704,7 +519,7 @@ Napi::Value QConv2dPool(const Napi::CallbackInfo& info) {
   if (out.length != static_cast<size_t>(cc.B * cc.O * g.ho * g.wo)) throwRange(env, "out length does not match the pooled shape");
   std::vector<uint8_t> conv(static_cast<size_t>(cc.B * cc.O * cc.HW));
   ConvPoolCtx ctx{&cc, conv.data(), g, out.data};
-  runConv(env, cc, conv.data(), [](void* p, int64_t b0, int64_t n, int64_t o0, int64_t o1) {
+  const bool ok = runConv(cc, conv.data(), [](void* p, int64_t b0, int64_t n, int64_t o0, int64_t o1) {
     const ConvPoolCtx& c = *static_cast<const ConvPoolCtx*>(p);
     const int64_t hw = c.cc->HW, phw = c.g.ho * c.g.wo;
     for (int64_t b = b0; b < b0 + n; ++b) {
@@ -712,6 +527,7 @@ Napi::Value QConv2dPool(const Napi::CallbackInfo& info) {
       poolPlanesU8(c.conv + plane0 * hw, o1 - o0, c.cc->Ho, c.cc->Wo, c.cc->e.zo, c.g, c.out + plane0 * phw);
     }
   }, &ctx);
+  if (!ok) throw Napi::Error::New(env, "out of memory in qconv2dPool");
   return env.Undefined();
 }
 
@@ -880,7 +696,7 @@ Napi::Value ThreadCpuTime(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  gIsa.store(bestIsa());
+  setActiveIsa(bestIsa());
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

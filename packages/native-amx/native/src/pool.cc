@@ -2,6 +2,18 @@
 
 namespace qbnn {
 
+namespace {
+// True on a thread while it runs a task of a parallel region: a nested run (a plan's task
+// calling a threaded kernel) then runs its tasks inline instead of re-locking the pool.
+thread_local bool tInRegion = false;
+
+struct RegionFlag {
+  bool saved;
+  RegionFlag() : saved(tInRegion) { tInRegion = true; }
+  ~RegionFlag() { tInRegion = saved; }
+};
+}  // namespace
+
 ThreadPool& ThreadPool::instance() {
   static ThreadPool* pool = new ThreadPool();  // never destroyed: workers may outlive statics
   return *pool;
@@ -53,7 +65,10 @@ void ThreadPool::worker(int) {
         i = next_++;
         fn = fn_;
       }
-      (*fn)(i);
+      {
+        RegionFlag flag;
+        (*fn)(i);
+      }
       std::lock_guard<std::mutex> lk(m_);
       if (++finished_ == tasks_) done_.notify_all();
     }
@@ -62,9 +77,14 @@ void ThreadPool::worker(int) {
 
 void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   if (tasks <= 0) return;
+  if (tInRegion) {
+    for (int64_t i = 0; i < tasks; ++i) fn(i);
+    return;
+  }
   std::unique_lock<std::mutex> run(runMutex_, std::try_to_lock);
   if (!run.owns_lock() || threads_ == 1 || tasks == 1) {
     // Busy (another JS thread is inside a parallel region) or nothing to share: run here.
+    RegionFlag flag;
     for (int64_t i = 0; i < tasks; ++i) fn(i);
     return;
   }
@@ -84,7 +104,10 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
       if (next_ >= tasks_) break;
       i = next_++;
     }
-    fn(i);
+    {
+      RegionFlag flag;
+      fn(i);
+    }
     std::lock_guard<std::mutex> lk(m_);
     if (++finished_ == tasks_) done_.notify_all();
   }
