@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, realpathSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UsageError } from './args.js';
@@ -78,11 +79,20 @@ function existingAncestor(command: string, f: FileFlag, dir: string): string {
 }
 
 /**
+ * The name of a write probe: the temp-file pattern of nn's atomic writer (`.NAME.PID.HEX12.tmp`),
+ * so a probe left by a process killed between create and unlink is removed by the next save's
+ * stale-temp cleanup like any interrupted save.
+ */
+export function writeProbeName(pid: number): string {
+  return `.qbnn-write-check.${pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/**
  * Whether a file can be created in `dir`: a probe file is created exclusively and removed (access()
  * says yes to root everywhere, even in /proc, so only trying tells).
  */
 function probeWritable(command: string, f: FileFlag, dir: string): void {
-  const probe = join(dir, `.qbnn-write-check.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  const probe = join(dir, writeProbeName(process.pid));
   let fd: number;
   try {
     fd = openSync(probe, 'wx');

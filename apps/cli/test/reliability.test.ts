@@ -13,8 +13,9 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, save } from '@qbnn/nn/node';
+import { load, removeStaleTempFiles, save } from '@qbnn/nn/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeProbeName } from '../src/file-flags.js';
 import { BAYES_ARCH } from '../src/lib/models.js';
 import { run } from './run.js';
 
@@ -38,6 +39,16 @@ const tinyTrain = (out: string) => [
 ];
 
 // Hostile but realistic command lines against a tiny trained MLP and its PTQ model (built once).
+test('a write probe left by a killed process is removed by the next save like an interrupted save', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'qbnn-probe-'));
+  const dead = spawnSync('true').pid as number;
+  const name = writeProbeName(dead);
+  writeFileSync(join(d, name), '');
+  expect(await removeStaleTempFiles(d)).toEqual([name]);
+  expect(readdirSync(d)).toEqual([]);
+  rmSync(d, { recursive: true });
+});
+
 describe('hostile command lines: refused before any work, inputs never overwritten', {
   timeout: 120_000,
 }, () => {
@@ -377,9 +388,17 @@ describe('hostile command lines: refused before any work, inputs never overwritt
     await refused(
       ['train', '--plugin', nothing],
       '--plugin',
-      'it registered nothing (no posterior, architecture or kernel provider)',
+      'it registered nothing (no posterior, architecture, integer form or kernel provider)',
     );
     expect((await run('train', '--plugin', nothing)).err).toContain('its exports: register, version');
+    // A plugin may register only an integer form (e.g. for a posterior another plugin provides).
+    const formOnly = plugin(
+      'form-only.mjs',
+      "const no = () => { throw new Error('unused'); };\nexport default ({ qat }) => qat.registerIntegerForm({ kind: 'probe-form-only', stochastic: () => false, sample: no, sizeBytes: () => 0, weightBits: () => 8, save: no, load: no });\n",
+    );
+    const accepted = await run('train', '--plugin', formOnly, '--posterior', 'no-such-posterior');
+    expect(accepted.err).not.toContain('registered nothing');
+    expect(accepted.err).toContain('no-such-posterior');
   });
 });
 

@@ -18,7 +18,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CheckpointContents, Linear, registerArchitecture, Sequential } from '../src/index.js';
+import {
+  type CheckpointContents,
+  Linear,
+  lenet5,
+  registerArchitecture,
+  regressionMlp,
+  Sequential,
+} from '../src/index.js';
 import {
   load,
   loadSafetensors,
@@ -109,6 +116,46 @@ describe('sizes in a checkpoint are checked against its tensors before allocatin
     await save(m, path, { arch: 'test-width', config: { width: 1e9 } });
     await expect(load(path)).rejects.toThrow(/width 1000000000 but the file holds 4/);
     m.dispose();
+  });
+});
+
+describe('zoo configs in a checkpoint are checked against its tensors before building', () => {
+  // A small real checkpoint whose metadata claims a model far larger than its tensors: the zoo
+  // builders must refuse it by counting, not try to allocate it (or loop 1e9 times).
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['lenet5', { numClasses: 1e9 }, /lenet5 config implies more than \d+ parameters/],
+    ['resnet18', { widths: [1e6, 1e6, 1e6, 1e6] }, /resnet18 config implies more than \d+ parameters/],
+    ['mlp-regression', { inFeatures: 1, hidden: 1, depth: 1e9 }, /implies more than \d+ weight layers/],
+  ];
+  it.each(cases)('%s with %j is refused with ERR_FORMAT', async (arch, config, message) => {
+    const path = join(dir, `claims-${arch}.safetensors`);
+    const m = new Sequential(new Linear(3, 4, { seed: 1 }));
+    await save(m, path, { arch, config });
+    m.dispose();
+    const t0 = performance.now();
+    await expectQbnn(load(path), 'ERR_FORMAT', message);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  it('real zoo checkpoints still load (the check counts no more than the builders hold)', async () => {
+    for (const [arch, model, config] of [
+      ['lenet5', lenet5({ numClasses: 3, imageSize: 4 }, { seed: 4 }), { numClasses: 3, imageSize: 4 }],
+      [
+        'mlp-regression',
+        regressionMlp({ inFeatures: 2, hidden: 5, depth: 2 }),
+        { inFeatures: 2, hidden: 5, depth: 2 },
+      ],
+    ] as const) {
+      const path = join(dir, `real-${arch}.safetensors`);
+      await save(model, path, { arch, config: { ...config } });
+      const { model: back } = await load(path);
+      const a = model.stateDict();
+      const b = back.stateDict();
+      expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+      for (const k of Object.keys(a)) expect(b[k].dataSync()).toEqual(a[k].dataSync());
+      model.dispose();
+      back.dispose();
+    }
   });
 });
 

@@ -93,6 +93,7 @@ function registrations(): Map<string, unknown> {
   for (const name of posteriors.listPosteriors()) out.set(`posterior ${name}`, posteriors.getPosterior(name));
   for (const [name, build] of nn.architectureRegistry.values()) out.set(`architecture ${name}`, build);
   for (const p of core.listKernelProviders()) out.set(`kernel provider ${p.name}`, p.name);
+  for (const kind of qat.listIntegerForms()) out.set(`integer form ${kind}`, qat.getIntegerForm(kind));
   return out;
 }
 
@@ -165,7 +166,7 @@ export async function loadPlugin(spec: string, opts: { timeoutSeconds: number })
   if (!changed(before, registrations())) {
     const exports = Object.keys(mod);
     throw new PluginError(
-      `it registered nothing (no posterior, architecture or kernel provider). A plugin calls registerPosterior (or registerArchitecture, registerKernelProvider) when imported, or exports a default function that is called with { core, nn, posteriors, qat } (the way to register again when this process imported the module before); its exports: ${exports.length ? exports.join(', ') : 'none'}`,
+      `it registered nothing (no posterior, architecture, integer form or kernel provider). A plugin calls registerPosterior (or registerArchitecture, registerIntegerForm, registerKernelProvider) when imported, or exports a default function that is called with { core, nn, posteriors, qat } (the way to register again when this process imported the module before); its exports: ${exports.length ? exports.join(', ') : 'none'}`,
     );
   }
   loadedPlugins.add(url);

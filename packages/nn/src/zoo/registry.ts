@@ -1,5 +1,7 @@
 import { QbnnError, Registry } from '@qbnn/core';
 import type { Module } from '../module.js';
+import type { BuildOptions } from './factory.js';
+import { checkFitsCheckpoint } from './fits.js';
 import { lenet5, regressionMlp, resnet18 } from './models.js';
 
 /**
@@ -49,6 +51,14 @@ export function buildModel(
 
 const seedOf = (c: Record<string, unknown>) => (typeof c.seed === 'number' ? c.seed : 0);
 
-registerArchitecture('mlp-regression', (c) => regressionMlp(c as never, { seed: seedOf(c) }));
-registerArchitecture('lenet5', (c) => lenet5(c, { seed: seedOf(c) }));
-registerArchitecture('resnet18', (c) => resnet18(c, { seed: seedOf(c) }));
+/** A zoo builder as an ArchBuilder that first checks a checkpoint's config against its tensors. */
+function zooBuilder(name: string, build: (c: never, opts: BuildOptions) => Module): ArchBuilder {
+  return (c, contents) => {
+    if (contents) checkFitsCheckpoint(name, (factory) => build(c as never, { factory }), contents);
+    return build(c as never, { seed: seedOf(c) });
+  };
+}
+
+registerArchitecture('mlp-regression', zooBuilder('mlp-regression', regressionMlp));
+registerArchitecture('lenet5', zooBuilder('lenet5', lenet5));
+registerArchitecture('resnet18', zooBuilder('resnet18', resnet18));
