@@ -34,7 +34,9 @@ describe('--filter', () => {
 
   it('runs only the matching bnn cells through the CLI', { timeout: 180_000 }, async (ctx) => {
     if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
-    const filter = 'model=mlp,posterior=gaussian,impl=native,mode=weights,L=1';
+    // 'tfjs' matches fp32-tfjs-wasm only (plain tfjs-wasm, run in a child process when the native
+    // fp32 kernels are active), not fp32-native
+    const filter = 'model=mlp,posterior=gaussian,impl=int8-native|tfjs,mode=weights,L=1';
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [main, 'bnn', '--quick', '--json', '--filter', filter],
@@ -48,9 +50,10 @@ describe('--filter', () => {
     expect(doc.results.length).toBeGreaterThan(0);
     for (const r of doc.results) {
       expect(r.case).toBe('bnn mlp/gaussian');
-      expect(r.impl).toBe('int8-native');
+      expect(['int8-native', 'fp32-tfjs-wasm']).toContain(r.impl);
       expect(r.params).toMatchObject({ mode: 'weights', L: 1 });
     }
+    expect(doc.results.some((r) => r.impl === 'fp32-tfjs-wasm')).toBe(true);
   });
 });
 

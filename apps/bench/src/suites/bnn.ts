@@ -1,4 +1,4 @@
-import { initBackend } from '@qbnn/core';
+import { floatKernelSet, initBackend } from '@qbnn/core';
 import type { Module } from '@qbnn/nn';
 import { predict } from '@qbnn/posteriors';
 import type { QuantizedModel } from '@qbnn/qat';
@@ -17,9 +17,24 @@ import {
   supportsMode,
 } from '../models.js';
 import { loadNative } from '../native.js';
+import { runPlainWasmChild } from '../plain-wasm.js';
 import { loadWasm } from '../wasm.js';
 
-export type Precision = 'fp32-tfjs-wasm' | 'int8-js' | 'int8-wasm' | 'int8-native';
+export type Precision = 'fp32-tfjs-wasm' | 'fp32-native' | 'int8-js' | 'int8-wasm' | 'int8-native';
+
+/**
+ * What each precision runs on, for the notes. fp32-native is tfjs-backend-wasm with qbnn's native
+ * fp32 kernels in its registry (what importing @qbnn/native-amx gives); fp32-tfjs-wasm is plain
+ * tfjs-backend-wasm, measured in a child process started with QBNN_NATIVE_FP32=0 whenever the
+ * native kernels are active in this one.
+ */
+export const PRECISION_LABEL: Record<Precision, string> = {
+  'fp32-tfjs-wasm': 'fp32 plain tfjs-wasm',
+  'fp32-native': 'fp32 native (tfjs-wasm + qbnn kernels)',
+  'int8-js': 'int8 JS reference',
+  'int8-wasm': 'int8 @qbnn/wasm',
+  'int8-native': 'int8 native addon',
+};
 export type Mode = 'weights' | 'local';
 
 /** One cell of the grid. */
@@ -140,6 +155,7 @@ export interface BnnGrid {
 /** The cells of issue 9's targets. */
 export const TARGET_CELLS = new Set([
   'lenet5_gaussian_weights_fp32-tfjs-wasm_b32_L20',
+  'lenet5_gaussian_weights_fp32-native_b32_L20',
   'lenet5_gaussian_weights_int8-native_b32_L20',
   'lenet5_gaussian_weights_int8-wasm_b32_L20',
   ...(['fp32-tfjs-wasm', 'int8-js', 'int8-native'] as const).flatMap((p) => [
@@ -151,7 +167,7 @@ export const TARGET_CELLS = new Set([
 export const FULL_GRID: BnnGrid = {
   models: MODELS,
   posteriors: POSTERIORS,
-  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-wasm', 'int8-native'],
+  precisions: ['fp32-tfjs-wasm', 'fp32-native', 'int8-js', 'int8-wasm', 'int8-native'],
   batches: [1, 32, 256],
   samples: [1, 20],
   modes: ['weights', 'local'],
@@ -161,14 +177,30 @@ export const FULL_GRID: BnnGrid = {
 export const QUICK_GRID: BnnGrid = {
   models: ['lenet5'],
   posteriors: ['gaussian'],
-  precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-wasm', 'int8-native'],
+  precisions: ['fp32-tfjs-wasm', 'fp32-native', 'int8-js', 'int8-wasm', 'int8-native'],
   batches: [1],
   samples: [2],
   modes: ['weights'],
 };
 
+/** Every cell of a grid (modes a posterior lacks included). */
+export function gridCells(grid: Omit<BnnGrid, 'mustRun'>): BnnCell[] {
+  return grid.models.flatMap((model) =>
+    grid.posteriors.flatMap((posterior) =>
+      grid.precisions.flatMap((precision) =>
+        grid.modes.flatMap((mode) =>
+          grid.batches.flatMap((batch) =>
+            grid.samples.map((samples) => ({ model, posterior, precision, mode, batch, samples })),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 /**
  * Runs a grid; returns median ms by {@link cellKey}. Shared by the bnn and peers suites.
+ * fp32-tfjs-wasm cells run in a child process when the native fp32 kernels are active here.
  */
 export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<string, number>> {
   const info = await initBackend({ backend: 'wasm' });
@@ -177,6 +209,15 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
   if (native) native.setThreads(1);
   else if (grid.precisions.includes('int8-native'))
     ctx.note('native addon not loaded: int8-native cells skipped');
+  // Loading the addon installed the native fp32 kernels (unless QBNN_NATIVE_FP32=0): then plain
+  // tfjs-wasm runs in a child process without them, and fp32-native here.
+  const nativeFp32 = floatKernelSet() !== null;
+  if (!nativeFp32 && grid.precisions.includes('fp32-native'))
+    ctx.note('native fp32 kernels not active: fp32-native cells skipped');
+  const plainInChild = nativeFp32 && grid.precisions.includes('fp32-tfjs-wasm');
+  const precisions = grid.precisions.filter(
+    (p) => (p !== 'fp32-native' || nativeFp32) && (p !== 'fp32-tfjs-wasm' || !plainInChild),
+  );
   const wasm = await loadWasm();
   if (!wasm && grid.precisions.includes('int8-wasm'))
     ctx.note('wasm kernels not loaded: int8-wasm cells skipped');
@@ -193,7 +234,7 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
       const runners = new Map<Precision, Runner>();
       const fp = buildBayes(name, posterior);
       let qm: QuantizedModel | undefined;
-      if (grid.precisions.some((p) => p.startsWith('int8') && ctx.accepts({ impl: p }))) {
+      if (precisions.some((p) => p.startsWith('int8') && ctx.accepts({ impl: p }))) {
         try {
           qm = await quantizeModel(name, buildBayes(name, posterior));
         } catch (err) {
@@ -202,9 +243,9 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
           );
         }
       }
-      for (const p of grid.precisions) {
+      for (const p of precisions) {
         if (!ctx.accepts({ impl: p })) continue;
-        if (p === 'fp32-tfjs-wasm') runners.set(p, fp32Runner(name, fp));
+        if (p.startsWith('fp32')) runners.set(p, fp32Runner(name, fp));
         else if (qm && p === 'int8-js') runners.set(p, int8Runner(name, qm, 'js'));
         else if (qm && p === 'int8-wasm' && wasm) runners.set(p, int8Runner(name, qm, 'wasm'));
         else if (qm && p === 'int8-native' && native) runners.set(p, int8Runner(name, qm, 'native'));
@@ -244,6 +285,19 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
       for (const t of inputs.splice(0)) t.dispose();
     }
   }
+  if (plainInChild) {
+    const sub = { ...grid, precisions: ['fp32-tfjs-wasm' as const], mustRun: undefined };
+    const cells = gridCells(sub).filter((c) => supportsMode(c.posterior, c.mode));
+    const child = await runPlainWasmChild(ctx, {
+      grid: sub,
+      mustRun: cells.map(cellKey).filter((k) => grid.mustRun?.(k) ?? false),
+      accepted: cells.filter((c) => ctx.accepts({ ...c, impl: c.precision, L: c.samples })).map(cellKey),
+      quick: ctx.quick,
+      filtered: ctx.filtered,
+      runs: ctx.runs,
+    });
+    for (const [k, v] of child) ms.set(k, v);
+  }
   if (native) native.setThreads(2);
   if (slow.length)
     ctx.note(
@@ -270,6 +324,9 @@ export function gridRatios(ctx: SuiteContext, grid: BnnGrid, ms: Map<string, num
             const n = ms.get(cellKey({ ...base, samples, precision: 'int8-native' }));
             if (f && n)
               ctx.ratio(`int8native_over_fp32_${model}_${posterior}_${mode}_b${batch}_L${samples}`, f / n);
+            const fn = ms.get(cellKey({ ...base, samples, precision: 'fp32-native' }));
+            if (f && fn)
+              ctx.ratio(`fp32native_over_fp32_${model}_${posterior}_${mode}_b${batch}_L${samples}`, f / fn);
             const w = ms.get(cellKey({ ...base, samples, precision: 'int8-wasm' }));
             if (f && w)
               ctx.ratio(`int8wasm_over_fp32_${model}_${posterior}_${mode}_b${batch}_L${samples}`, f / w);
@@ -290,13 +347,20 @@ export function gridRatios(ctx: SuiteContext, grid: BnnGrid, ms: Map<string, num
 export const bnnSuite: Suite = {
   name: 'bnn',
   description:
-    'end-to-end MC inference (images/s): models x posteriors x fp32 tfjs-wasm / int8 JS / int8 wasm / int8 native x batch x L x mode',
+    'end-to-end MC inference (images/s): models x posteriors x fp32 plain tfjs-wasm / fp32 native / int8 JS / int8 wasm / int8 native x batch x L x mode',
   async run(ctx) {
     const grid = ctx.quick && !ctx.filtered ? QUICK_GRID : FULL_GRID;
     ctx.note(
       'models are untrained (random initialisation): throughput depends on shapes, not weight values. One core: native thread pool set to 1, tfjs-wasm is single-threaded.',
     );
     for (const m of grid.models) ctx.note(`${m}: ${MODEL_NOTE[m]}`);
+    ctx.note(
+      `precisions: ${Object.entries(PRECISION_LABEL)
+        .map(([k, v]) => `${k} = ${v}`)
+        .join(
+          '; ',
+        )}. fp32-tfjs-wasm cells run in a child process started with QBNN_NATIVE_FP32=0 (params process=child) whenever the native fp32 kernels are active in the bench process; ratios fp32native_over_fp32_* = plain tfjs-wasm ms / fp32 native ms.`,
+    );
     ctx.note(
       'fp32: @qbnn/posteriors predict on tfjs-wasm (per-sample softmax probabilities, or mean/variance for the MLP, read back); int8: @qbnn/qat QuantizedModel.forward after PTQ (W8A8, per-channel), kernels from core registry provider js or native. throughput = input images/s (batch / median time); extra.mc_forward_passes_per_s = batch x L / time. local mode: Gaussian and MC Dropout only (Radial and SGHMC have no local reparameterisation); the int8 engine applies local reparameterisation to Gaussian layers and draws MC Dropout masks per element in both modes.',
     );

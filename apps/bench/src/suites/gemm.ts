@@ -1,4 +1,4 @@
-import { getKernelProvider, initBackend, type KernelProvider, Rng } from '@qbnn/core';
+import { floatKernelSet, getKernelProvider, initBackend, type KernelProvider, Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import ort from 'onnxruntime-node';
 import { measure, type Suite, type SuiteContext } from '../harness.js';
@@ -200,20 +200,37 @@ export async function tfjsCase(
   const rng = new Rng(99);
   const a = tf.tensor2d(rng.normal(m * k), [m, k]);
   const b = tf.tensor2d(rng.normal(k * n), [k, n]);
-  const r = ctx.add(
-    await measure(
-      'fp32 gemm',
-      `tfjs-${info.backend}`,
-      { m, k, n, threads: 1 },
-      async () => {
-        const c = tf.matMul(a, b);
-        await c.data();
-        c.dispose();
-      },
-      { runs: ctx.runs, work: (2 * m * k * n) / 1e9, unit: 'GFLOPS' },
-    ),
-  );
-  gops.set(key('tfjs', shape, 1), r.throughput ?? 0);
-  a.dispose();
-  b.dispose();
+  const time = async (impl: string) =>
+    ctx.add(
+      await measure(
+        'fp32 gemm',
+        impl,
+        { m, k, n, threads: 1 },
+        async () => {
+          const c = tf.matMul(a, b);
+          await c.data();
+          c.dispose();
+        },
+        { runs: ctx.runs, work: (2 * m * k * n) / 1e9, unit: 'GFLOPS' },
+      ),
+    );
+  // With @qbnn/native-amx loaded, tfjs-wasm's MatMul is qbnn's native kernel: time it under its
+  // own name, then tfjs-wasm's own kernel with the native ones unregistered.
+  const native = info.backend === 'wasm' && floatKernelSet() !== null ? await loadNative() : undefined;
+  if (native) {
+    const threads = native.nativeInfo()!.threads;
+    native.setThreads(1);
+    const r = await time('fp32 native (tfjs-wasm + qbnn kernels)');
+    gops.set(key('tfjs-native', shape, 1), r.throughput ?? 0);
+    native.setThreads(threads);
+    native.disableNativeFloatKernels();
+  }
+  try {
+    const r = await time(`tfjs-${info.backend}`);
+    gops.set(key('tfjs', shape, 1), r.throughput ?? 0);
+  } finally {
+    native?.enableNativeFloatKernels();
+    a.dispose();
+    b.dispose();
+  }
 }

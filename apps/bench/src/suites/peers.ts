@@ -10,6 +10,8 @@ import { type BnnGrid, cellKey, runGrid } from './bnn.js';
 
 const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'peers', 'torch_bnn.py');
+/** PyTorch fp32 uses reference BLAS unless OpenBLAS is on the library path (DESIGN.md section 7). */
+export const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 
 interface TorchCase {
   impl: string;
@@ -39,7 +41,13 @@ async function runTorch(cfg: Record<string, unknown>): Promise<TorchReport> {
   const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, JSON.stringify(cfg)], {
     maxBuffer: 16 << 20,
     timeout: 30 * 60_000,
-    env: { ...process.env, OMP_NUM_THREADS: String(cfg.threads), MKL_NUM_THREADS: String(cfg.threads) },
+    env: {
+      ...process.env,
+      OMP_NUM_THREADS: String(cfg.threads),
+      MKL_NUM_THREADS: String(cfg.threads),
+      OPENBLAS_NUM_THREADS: String(cfg.threads),
+      LD_LIBRARY_PATH: [OPENBLAS, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+    },
   });
   return JSON.parse(stdout.trim().split('\n').pop() as string) as TorchReport;
 }
@@ -47,7 +55,7 @@ async function runTorch(cfg: Record<string, unknown>): Promise<TorchReport> {
 export const peersSuite: Suite = {
   name: 'peers',
   description:
-    'Bayesian LeNet-5 MC inference: qbnn (fp32 tfjs-wasm, int8 JS, int8 native) vs PyTorch fp32 and int8 (onednn), one core',
+    'Bayesian LeNet-5 MC inference: qbnn (fp32 plain tfjs-wasm, fp32 native, int8 JS, int8 native) vs PyTorch fp32 and int8 (onednn), one core',
   async run(ctx: SuiteContext) {
     const why = torchUnavailable();
     if (why) {
@@ -76,7 +84,7 @@ export const peersSuite: Suite = {
     if (big.length && impls.length)
       ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~30 s).');
     ctx.note(
-      `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
+      `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
     );
     const torchMs = new Map<string, number>();
     for (const c of torch.results) {
@@ -96,7 +104,7 @@ export const peersSuite: Suite = {
     const grid: BnnGrid = {
       models: ['lenet5'],
       posteriors: ['gaussian'],
-      precisions: ['fp32-tfjs-wasm', 'int8-js', 'int8-native'],
+      precisions: ['fp32-tfjs-wasm', 'fp32-native', 'int8-js', 'int8-native'],
       batches,
       samples,
       modes: ['weights'],
@@ -148,9 +156,13 @@ export const peersSuite: Suite = {
         const f = at('fp32-tfjs-wasm');
         const n = at('int8-native');
         if (f && n) ctx.ratio(`qbnn_int8native_over_fp32_b${batch}_L${L}`, f / n);
+        const fn = at('fp32-native');
+        const t = torchMs.get(`torch-fp32_b${batch}_L${L}`);
+        if (fn && t && batch === 32 && L === 20 && !ctx.quick)
+          ctx.ratio('target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20', t / fn);
       }
     ctx.note(
-      'ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn fp32 ms / qbnn int8-native ms. Target (issue 9): int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20.',
+      "ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn plain tfjs-wasm fp32 ms / qbnn int8-native ms. fp32-tfjs-wasm = plain tfjs-backend-wasm (a child process with QBNN_NATIVE_FP32=0), fp32-native = tfjs-wasm with qbnn's native fp32 kernels. Targets: issue 9, int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20; issue 14, target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20 >= 3.",
     );
   },
 };

@@ -15,12 +15,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type CaseResult, medianOf, type Suite, type SuiteContext } from '../harness.js';
 import { buildBayes, INPUT_SHAPE, type ModelName } from '../models.js';
 import { loadNative } from '../native.js';
-import { torchUnavailable } from './peers.js';
+import { OPENBLAS, torchUnavailable } from './peers.js';
 
 const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'peers', 'torch_train.py');
-/** PyTorch fp32 uses reference BLAS unless OpenBLAS is on the library path (DESIGN.md section 7). */
-const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 const DATASET_SIZE = 60000;
 
 interface TrainCase {
@@ -52,6 +50,10 @@ function trainFlops(c: TrainCase): number {
   const flops = 2 * (f + (f - FIRST_LAYER_MACS[c.model]) + f);
   return c.mode === 'local' ? 2 * flops : flops;
 }
+
+/** Row names: tfjs-wasm with qbnn's native fp32 kernels, and tfjs-wasm's own kernels. */
+const NATIVE = 'qbnn fp32 native (tfjs-wasm + qbnn kernels)';
+const PLAIN = 'qbnn plain tfjs-wasm (native fp32 kernels unregistered)';
 
 const caseName = (c: TrainCase) =>
   `train ${c.model}/${c.posterior}${c.posterior === 'gaussian' ? ` ${c.mode}` : ''}`;
@@ -233,10 +235,10 @@ export const trainSuite: Suite = {
     for (const c of cases)
       for (const batch of batches) {
         if (!ctx.accepts({ model: c.model, posterior: c.posterior, mode: c.mode, batch })) continue;
-        const impls: [string, number][] = nativeOn ? threadCounts.map((t) => ['qbnn native fp32', t]) : [];
-        impls.push(['qbnn tfjs-wasm', 1]);
+        const impls: [string, number][] = nativeOn ? threadCounts.map((t) => [NATIVE, t]) : [];
+        impls.push([PLAIN, 1]);
         for (const [impl, threads] of impls) {
-          if (impl === 'qbnn tfjs-wasm') native?.disableNativeFloatKernels();
+          if (impl === PLAIN) native?.disableNativeFloatKernels();
           else {
             native?.enableNativeFloatKernels();
             native?.setThreads(threads);
@@ -246,10 +248,10 @@ export const trainSuite: Suite = {
           const key = `${caseName(c)} b${batch} t${threads}`;
           const peer = torch.get(key);
           const tag = `${c.model}_${c.posterior}${c.posterior === 'gaussian' ? `_${c.mode}` : ''}_b${batch}_t${threads}`;
-          const name = impl === 'qbnn tfjs-wasm' ? 'wasm' : 'native';
+          const name = impl === PLAIN ? 'wasm' : 'native';
           if (peer !== undefined && c.mode === 'weights')
             ctx.ratio(`${name}_speedup_over_pytorch_${tag}`, peer / t.medianMs);
-          if (peak !== null && impl !== 'qbnn tfjs-wasm') {
+          if (peak !== null && impl !== PLAIN) {
             ctx.ratio(
               `native_share_of_fp32_peak_${tag}`,
               ((batch / t.medianMs) * 1e3 * trainFlops(c)) / (peak * 1e9 * threads),

@@ -1,4 +1,4 @@
-import { listKernelProviders } from '@qbnn/core';
+import { floatKernelSet, listKernelProviders } from '@qbnn/core';
 import type { ImageSet } from '@qbnn/data';
 import type { Module } from '@qbnn/nn';
 import { predict } from '@qbnn/posteriors';
@@ -17,6 +17,16 @@ function timeIt(run: () => void, minSeconds: number): number {
     reps++;
   } while (performance.now() - t0 < minSeconds * 1000);
   return (performance.now() - t0) / 1000 / reps;
+}
+
+/**
+ * The float row's name: tfjs-wasm with qbnn's native fp32 kernels registered (what loading
+ * @qbnn/native-amx does) is not plain tfjs-wasm, and the row says so.
+ */
+export function floatImplName(backend: string): string {
+  return backend === 'wasm' && floatKernelSet() !== null
+    ? 'float32 native (tfjs-wasm + qbnn kernels)'
+    : `float32 tfjs-${backend}`;
 }
 
 /**
@@ -40,7 +50,7 @@ export function measureThroughput(
       tf.tidy(() => predict(floatModel, x, { samples: opts.samples }).probs.dataSync());
     }, opts.minSeconds);
     out.push({
-      impl: `float32 tfjs-${opts.backend}`,
+      impl: floatImplName(opts.backend),
       imagesPerSecond: b / secs,
       samples: opts.samples,
       batch: b,
