@@ -25,9 +25,10 @@ if ! command -v pnpm >/dev/null 2>&1; then
   npm install -g pnpm@10
 fi
 
-# Debian packages: real data and tools that npm does not carry. clang-19 + lld-19 compile the
+# Debian packages: real data and tools that npm does not carry (python3-sklearn for the diabetes
+# regression data it bundles, read by @qbnn/data). clang-19 + lld-19 compile the
 # WebAssembly kernels of @qbnn/wasm (Debian's default clang 14 emits pre-standard relaxed-SIMD opcodes).
-apt_pkgs=(dataset-fashion-mnist chromium clang-19 lld-19)
+apt_pkgs=(dataset-fashion-mnist python3-sklearn chromium clang-19 lld-19)
 # PyTorch (Debian's 1.13, run as /usr/bin/python3) writes the models the interop tests import.
 [ "$mode" = --test ] && apt_pkgs+=(python3-torch)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${QBNN_SKIP_APT:-}" ]; then

@@ -216,6 +216,13 @@ export function unstandardizeTarget(
  * {@link kFold} over the 506 rows, then {@link standardizeSplit} of each fold.
  */
 export function bostonFolds(options: KFoldOptions = {}): StandardizedSplit[] {
-  const data = loadBoston();
+  return regressionFolds(loadBoston(), options);
+}
+
+/**
+ * Any regression set as K standardised cross-validation splits (default 10, shuffled by seed):
+ * {@link kFold} over its rows, then {@link standardizeSplit} of each fold.
+ */
+export function regressionFolds(data: RegressionSet, options: KFoldOptions = {}): StandardizedSplit[] {
   return kFold(data.n, options).map((f) => standardizeSplit(data, f.train, f.test));
 }

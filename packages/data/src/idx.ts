@@ -144,7 +144,7 @@ export const MAX_IDX_BYTES = 2 ** 30;
  * a byte is read, the size is checked against `maxBytes` first, and no more than the size seen
  * at open is read.
  */
-function readRegularFileSync(path: string, maxBytes: number, what: string): Uint8Array {
+export function readRegularFileSync(path: string, maxBytes: number, what: string): Uint8Array {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);

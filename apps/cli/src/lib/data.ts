@@ -145,3 +145,24 @@ export function loadOod(
     sets: [{ name: 'MNIST', set: digits }],
   };
 }
+
+/**
+ * The confusion set of the Ferianc et al. sweep for a model trained on `name`: Fashion-MNIST test
+ * images for MNIST, MNIST digits for Fashion-MNIST (the first `size`).
+ */
+export function loadConfusion(
+  name: DatasetName,
+  size: number,
+  seed: number,
+): { name: string; set: ImageSet } {
+  if (name === 'mnist') {
+    if (!haveFashionMnist()) {
+      throw new QbnnError(
+        'ERR_ARG',
+        'the confusion set of MNIST is Fashion-MNIST, which is not installed (apt-get install dataset-fashion-mnist, or set QBNN_DATA_DIR)',
+      );
+    }
+    return { name: 'Fashion-MNIST', set: loadFashionMnist({ split: 'test', limit: size }) };
+  }
+  return { name: 'MNIST', set: loadMnist({ trainSize: 0, testSize: Math.min(size, 10000), seed }).test };
+}

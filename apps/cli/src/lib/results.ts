@@ -28,10 +28,20 @@ export interface ThroughputResult {
 /** One point of a bit-width sweep. */
 export interface SweepPoint {
   posterior: string;
+  /** The line (weight bits at A7, activation bits at W8) or the W x A grid. */
   sweep: string;
+  /** The swept bit width; 32 is the float model. */
   bits: number;
   metric: string;
   value: number;
+  /** ptq, qat (or float when a posterior has no quantised points). */
+  mode?: string;
+  /** The data set's label (MNIST, Fashion-MNIST, Boston, Diabetes). */
+  data?: string;
+  wbits?: number;
+  abits?: number;
+  /** Cross-validation fold of a regression point. */
+  fold?: number;
 }
 
 /** What `qbnn eval` / `demo` / `sweep` write (`results.json`) and `qbnn report` renders. */
@@ -261,7 +271,23 @@ const checkResultsShape = objectOf(
     oodName: str,
     models: arrayOf(checkModel),
     throughput: arrayOf(objectOf({ impl: str, imagesPerSecond: num, samples: num, batch: num })),
-    sweep: arrayOf(objectOf({ posterior: str, sweep: str, bits: num, metric: str, value: num })),
+    sweep: arrayOf(
+      objectOf(
+        {
+          posterior: str,
+          sweep: str,
+          bits: num,
+          metric: str,
+          value: num,
+          mode: str,
+          data: str,
+          wbits: num,
+          abits: num,
+          fold: num,
+        },
+        ['mode', 'data', 'wbits', 'abits', 'fold'],
+      ),
+    ),
   },
   ['oodName', 'throughput', 'sweep'],
 );

@@ -1,3 +1,4 @@
+import { ACTIVATION_LINE, GRID, WEIGHT_LINE } from '../lib/sweep-points.js';
 import type { ReportData } from './types.js';
 
 /** A Vega-Lite spec with the id of the element it renders into and a heading. */
@@ -155,31 +156,120 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
       },
     });
   }
-  if (data.sweep?.length) {
-    charts.push({
-      id: 'sweep',
-      title: 'Metrics against bit width',
-      spec: {
-        $schema: base.$schema,
-        data: { values: data.sweep },
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: {
-            field: 'bits',
-            type: 'ordinal',
-            title: 'bits',
-            axis: { labelExpr: "datum.value == 32 ? 'float' : datum.label" },
+  if (data.sweep?.length) charts.push(...sweepCharts(data.sweep));
+  return charts;
+}
+
+type SweepData = NonNullable<ReportData['sweep']>;
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+const bitsAxis = {
+  field: 'bits',
+  type: 'ordinal',
+  title: 'bits',
+  sort: 'descending',
+  axis: { labelExpr: "datum.value == 32 ? 'float' : datum.label", labelAngle: 0 },
+};
+
+/**
+ * The sweep in the paper's layout, one chart per data set: each metric (rows) against weight bits
+ * at A7 and activation bits at W8 (columns), one line per posterior (colour), PTQ solid and QAT
+ * dashed; regression points (one per fold) as box plots; a `--grid` run as heat maps.
+ */
+function sweepCharts(points: SweepData): ChartSpec[] {
+  const charts: ChartSpec[] = [];
+  // classification first (lines), then the cross-validated regression sets (box plots)
+  const hasFolds = (g: string) => points.some((p) => (p.data ?? 'all') === g && p.fold !== undefined);
+  const groups = [...new Set(points.map((p) => p.data ?? 'all'))].sort(
+    (a, b) => Number(hasFolds(a)) - Number(hasFolds(b)),
+  );
+  for (const g of groups) {
+    const mine = points.filter((p) => (p.data ?? 'all') === g);
+    const lines = mine.filter((p) => p.sweep !== GRID);
+    const folds = lines.some((p) => p.fold !== undefined);
+    const metricOrder = [...new Set(mine.map((p) => p.metric))];
+    const id = groups.length === 1 && g === 'all' ? 'sweep' : `sweep-${slug(g)}`;
+    if (lines.length && !folds) {
+      charts.push({
+        id,
+        title: `${g === 'all' ? 'Metrics' : g} against bit width`,
+        spec: {
+          $schema: base.$schema,
+          data: { values: lines },
+          mark: { type: 'line', point: true },
+          encoding: {
+            x: bitsAxis,
+            y: { field: 'value', type: 'quantitative', scale: { zero: false }, title: null },
+            color: { field: 'posterior', type: 'nominal' },
+            strokeDash: { field: 'mode', type: 'nominal', title: 'flow' },
+            row: { field: 'metric', type: 'nominal', title: null, sort: metricOrder },
+            column: { field: 'sweep', type: 'nominal', title: null, sort: 'descending' },
+            tooltip: [
+              { field: 'posterior' },
+              { field: 'mode' },
+              { field: 'wbits', title: 'W' },
+              { field: 'abits', title: 'A' },
+              { field: 'metric' },
+              { field: 'value', format: '.4f' },
+            ],
           },
-          y: { field: 'value', type: 'quantitative', scale: { zero: false } },
-          color: { field: 'posterior', type: 'nominal' },
-          row: { field: 'metric', type: 'nominal' },
-          column: { field: 'sweep', type: 'nominal' },
+          resolve: { scale: { x: 'independent', y: 'independent' } },
+          width: 220,
+          height: 130,
         },
-        resolve: { scale: { y: 'independent' } },
-        width: 220,
-        height: 140,
-      },
-    });
+      });
+    } else if (lines.length) {
+      const panels = [WEIGHT_LINE, ACTIVATION_LINE].flatMap((l) =>
+        ['PTQ', 'QAT', 'FLOAT'].map((m) => `${l}, ${m}`),
+      );
+      charts.push({
+        id,
+        title: `${g}: ${new Set(lines.map((p) => p.fold)).size}-fold cross-validation against bit width`,
+        spec: {
+          $schema: base.$schema,
+          data: {
+            values: lines.map((p) => ({ ...p, panel: `${p.sweep}, ${(p.mode ?? '').toUpperCase()}` })),
+          },
+          mark: { type: 'boxplot', extent: 'min-max', size: 6 },
+          encoding: {
+            x: bitsAxis,
+            xOffset: { field: 'posterior', type: 'nominal' },
+            y: { field: 'value', type: 'quantitative', scale: { zero: false }, title: null },
+            color: { field: 'posterior', type: 'nominal' },
+            row: { field: 'metric', type: 'nominal', title: null, sort: metricOrder },
+            column: { field: 'panel', type: 'nominal', title: null, sort: panels },
+          },
+          resolve: { scale: { x: 'independent', y: 'independent' } },
+          width: 260,
+          height: 140,
+        },
+      });
+    }
+    const grid = mine.filter((p) => p.sweep === GRID);
+    if (grid.length) {
+      charts.push({
+        id: `grid-${slug(g)}`,
+        title: `${g}: weight x activation bits`,
+        spec: {
+          $schema: base.$schema,
+          data: {
+            values: grid.map((p) => ({ ...p, panel: `${p.posterior} ${(p.mode ?? '').toUpperCase()}` })),
+          },
+          mark: 'rect',
+          encoding: {
+            x: { field: 'wbits', type: 'ordinal', title: 'weight bits' },
+            y: { field: 'abits', type: 'ordinal', title: 'activation bits', sort: 'descending' },
+            color: { aggregate: 'mean', field: 'value', type: 'quantitative', legend: null },
+            row: { field: 'metric', type: 'nominal', title: null },
+            column: { field: 'panel', type: 'nominal', title: null },
+            tooltip: [{ aggregate: 'mean', field: 'value', format: '.4f' }],
+          },
+          resolve: { scale: { color: 'independent' } },
+          width: 120,
+          height: 120,
+        },
+      });
+    }
   }
   return charts;
 }

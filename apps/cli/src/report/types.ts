@@ -20,7 +20,18 @@ export interface ReportData {
   /** Images per second for each implementation. */
   throughput?: { impl: string; imagesPerSecond: number }[];
   /** Metric against bit width (the Ferianc sweep). */
-  sweep?: { posterior: string; sweep: string; bits: number; metric: string; value: number }[];
+  sweep?: {
+    posterior: string;
+    sweep: string;
+    bits: number;
+    metric: string;
+    value: number;
+    mode?: string;
+    data?: string;
+    wbits?: number;
+    abits?: number;
+    fold?: number;
+  }[];
   /** Free text lines shown under the title (data used, fallbacks). */
   notes?: string[];
 }
