@@ -228,9 +228,9 @@ describe('train -> quantize -> eval -> report on real MNIST digits', { timeout: 
     expect(ptq.metrics.sizeBytes / float.metrics.sizeBytes).toBeLessThan(0.3);
   });
 
-  test('sweep: metric-vs-bit-width points for MNIST and Boston, drawn in the report', async () => {
+  test('sweep: PTQ and QAT points against bit width for MNIST (Fashion-MNIST confusion) and Boston folds, resumable, drawn in the report', async () => {
     const out = join(dir, 'sweep');
-    const r = await run(
+    const argv = [
       'sweep',
       '--quick',
       '--posteriors',
@@ -239,51 +239,94 @@ describe('train -> quantize -> eval -> report on real MNIST digits', { timeout: 
       '300',
       '--test-size',
       '100',
+      '--confusion-size',
+      '60',
       '--weight-bits',
       '4',
       '--activation-bits',
       '6',
+      '--regression',
+      'boston',
       '--folds',
       '2',
-      '--boston-epochs',
+      '--regression-epochs',
       '5',
       '--samples',
       '2',
       '--out-dir',
       out,
-      '--json',
       '--quiet',
-    );
+    ];
+    const r = await run(...argv, '--json');
     expect(r.code, r.err).toBe(0);
     const res = JSON.parse(r.out) as Results;
     const sweep = res.sweep!;
-    const at = (sw: string, bits: number, metric: string) =>
-      sweep.filter((p) => p.sweep === sw && p.bits === bits && p.metric === metric);
-    // each quantised setting once, the float reference (bits 32) in both sweeps
-    for (const metric of [
-      'MNIST error',
-      'MNIST ECE',
-      'MNIST NLL',
-      'MNIST aPE',
-      'Boston RMSE',
-      'Boston NLL',
-    ]) {
-      for (const b of [4, 32]) expect(at('weight bits (A7)', b, metric), `${metric} W${b}`).toHaveLength(1);
-      for (const b of [6, 32])
-        expect(at('activation bits (W8)', b, metric), `${metric} A${b}`).toHaveLength(1);
+    const at = (sw: string, bits: number, metric: string, mode: string) =>
+      sweep.filter((p) => p.sweep === sw && p.bits === bits && p.metric === metric && p.mode === mode);
+    const W = 'weight bits (A7)';
+    const A = 'activation bits (W8)';
+    for (const mode of ['ptq', 'qat']) {
+      // each quantised setting once, the float reference (bits 32) starting both lines of each flow
+      for (const metric of [
+        'MNIST error',
+        'MNIST ECE',
+        'MNIST NLL',
+        'MNIST aPE',
+        'Fashion-MNIST aPE (confusion)',
+      ]) {
+        for (const b of [4, 32]) expect(at(W, b, metric, mode), `${metric} W${b} ${mode}`).toHaveLength(1);
+        for (const b of [6, 32]) expect(at(A, b, metric, mode), `${metric} A${b} ${mode}`).toHaveLength(1);
+      }
+      // regression: one point per fold
+      for (const metric of ['Boston RMSE', 'Boston NLL']) {
+        expect(
+          at(W, 4, metric, mode)
+            .map((p) => p.fold)
+            .sort(),
+          `${metric} ${mode}`,
+        ).toEqual([0, 1]);
+      }
     }
-    expect(at('weight bits (A7)', 32, 'MNIST error')[0].value).toBe(
-      at('activation bits (W8)', 32, 'MNIST error')[0].value,
-    );
+    expect(at(W, 32, 'MNIST error', 'ptq')[0].value).toBe(at(A, 32, 'MNIST error', 'qat')[0].value);
     for (const p of sweep) expect(Number.isFinite(p.value), `${p.metric} ${p.bits}`).toBe(true);
     // Boston RMSE in $1000s: a trained regressor beats predicting the mean (std of MEDV ~9.2)
-    expect(at('weight bits (A7)', 32, 'Boston RMSE')[0].value).toBeLessThan(8);
+    for (const p of at(W, 32, 'Boston RMSE', 'ptq')) expect(p.value).toBeLessThan(8);
+    // every point is a file of its own; the trained float models are kept for a rerun
+    expect(readdirSync(join(out, 'mnist', 'points')).sort()).toEqual(
+      [
+        'gaussian~float~w32a32',
+        'gaussian~ptq~w4a7',
+        'gaussian~ptq~w8a6',
+        'gaussian~qat~w4a7',
+        'gaussian~qat~w8a6',
+      ].map((k) => `${k}.json`),
+    );
+    expect(readdirSync(join(out, 'mnist', 'models'))).toEqual(['gaussian.safetensors']);
     if (haveChromium) {
-      const page = await renderInChromium(join(out, 'report.html'), ['sweep'], join(out, 'report.png'));
+      const page = await renderInChromium(
+        join(out, 'report.html'),
+        ['sweep-mnist', 'sweep-boston'],
+        join(out, 'report.png'),
+      );
       expect(page.errors).toEqual([]);
-      expect(page.chartsRendered).toBe(1);
-      expect(page.marks.sweep).toBeGreaterThan(0);
+      expect(page.chartsRendered).toBe(2);
+      expect(page.marks['sweep-mnist']).toBeGreaterThan(0);
+      expect(page.marks['sweep-boston']).toBeGreaterThan(0);
     }
+    // resumable: a lost point is recomputed alone (same seeds, same value); the others are skipped
+    const lost = join(out, 'mnist', 'points', 'gaussian~qat~w4a7.json');
+    const before = JSON.parse(readFileSync(lost, 'utf8'));
+    rmSync(lost);
+    const again = await run(...argv);
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toContain('\n1 new points');
+    expect(JSON.parse(readFileSync(lost, 'utf8')).metrics).toEqual(before.metrics);
+    // other settings are refused instead of mixing incomparable points
+    const other = await run(...argv.map((a) => (a === '300' ? '400' : a)));
+    expect(other.code).toBe(2);
+    expect(other.err).toMatch(
+      /holds sweep points of another configuration \(trainSize: 300 there, 400 now\)/,
+    );
   });
 
   test('a posterior from a --plugin module trains and quantises; an unloadable plugin is a usage error', async () => {
