@@ -1,6 +1,9 @@
 import { QbnnError } from '@qbnn/core';
 import { classificationMetrics, oodMetrics, referralCurve, rocCurve, uncertaintyScores } from '@qbnn/metrics';
-import type { ReportData } from '../report/types.js';
+import type { ReportData, SweepPoint } from '../report/types.js';
+
+export type { SweepPoint };
+
 import type { SampledProbs } from './predict.js';
 
 /** The figures of one model (float, int8 PTQ, int8 QAT...) on the test set and the OOD set. */
@@ -23,25 +26,6 @@ export interface ThroughputResult {
   imagesPerSecond: number;
   samples: number;
   batch: number;
-}
-
-/** One point of a bit-width sweep. */
-export interface SweepPoint {
-  posterior: string;
-  /** The line (weight bits at A7, activation bits at W8) or the W x A grid. */
-  sweep: string;
-  /** The swept bit width; 32 is the float model. */
-  bits: number;
-  metric: string;
-  value: number;
-  /** ptq, qat (or float when a posterior has no quantised points). */
-  mode?: string;
-  /** The data set's label (MNIST, Fashion-MNIST, Boston, Diabetes). */
-  data?: string;
-  wbits?: number;
-  abits?: number;
-  /** Cross-validation fold of a regression point. */
-  fold?: number;
 }
 
 /** What `qbnn eval` / `demo` / `sweep` write (`results.json`) and `qbnn report` renders. */

@@ -20,18 +20,26 @@ export interface ReportData {
   /** Images per second for each implementation. */
   throughput?: { impl: string; imagesPerSecond: number }[];
   /** Metric against bit width (the Ferianc sweep). */
-  sweep?: {
-    posterior: string;
-    sweep: string;
-    bits: number;
-    metric: string;
-    value: number;
-    mode?: string;
-    data?: string;
-    wbits?: number;
-    abits?: number;
-    fold?: number;
-  }[];
+  sweep?: SweepPoint[];
   /** Free text lines shown under the title (data used, fallbacks). */
   notes?: string[];
+}
+
+/** One point of a bit-width sweep. */
+export interface SweepPoint {
+  posterior: string;
+  /** The line (weight bits at A7, activation bits at W8) or the W x A grid. */
+  sweep: string;
+  /** The swept bit width; 32 is the float model. */
+  bits: number;
+  metric: string;
+  value: number;
+  /** ptq, qat (or float when a posterior has no quantised points). */
+  mode?: string;
+  /** The data set's label (MNIST, Fashion-MNIST, Boston, Diabetes). */
+  data?: string;
+  wbits?: number;
+  abits?: number;
+  /** Cross-validation fold of a regression point. */
+  fold?: number;
 }
