@@ -292,3 +292,20 @@ describe('BatchNorm1d', () => {
     expect(() => bn.apply(tf.zeros([2, 4]))).toThrow(/BatchNorm1d/);
   });
 });
+
+describe('conv layer repr', () => {
+  it('prints as PyTorch does: multi-axis sizes in brackets, one-axis sizes bare', () => {
+    expect(new Conv1d(2, 4, 3, { stride: 2 }).extraRepr()).toBe(
+      '2, 4, kernel=3, stride=2, padding=0, dilation=1, groups=1, bias=true',
+    );
+    expect(new Conv3d(2, 4, [1, 2, 3]).extraRepr()).toBe(
+      '2, 4, kernel=[1,2,3], stride=[1,1,1], padding=[0,0,0], dilation=[1,1,1], groups=1, bias=true',
+    );
+    expect(new ConvTranspose2d(2, 4, 3, { stride: 2, outputPadding: 1, bias: false }).extraRepr()).toBe(
+      '2, 4, kernel=[3,3], stride=[2,2], padding=[0,0], outputPadding=[1,1], dilation=[1,1], groups=1, bias=false',
+    );
+    expect(new ConvTranspose1d(2, 4, 3, { padding: 1 }).extraRepr()).toBe(
+      '2, 4, kernel=3, stride=1, padding=1, outputPadding=0, dilation=1, groups=1, bias=true',
+    );
+  });
+});

@@ -140,4 +140,20 @@ describe('Bayesian Conv1d and transposed convolutions', () => {
     expect((t.model.getModule('0') as BayesConvTranspose2d).params.dilation).toEqual([2, 2]);
     expect(t.model.getModule('1')).toBeInstanceOf(BayesConv3d);
   });
+
+  it('repr: kernel, stride and padding as PyTorch prints them, then posterior and mode', () => {
+    const layers = [
+      new BayesConv1d(2, 4, 3, { stride: 2 }),
+      new BayesConv3d(2, 4, [1, 2, 3]),
+      new BayesConvTranspose2d(2, 4, 3, { padding: 1 }),
+      new BayesConvTranspose1d(2, 4, 3, { posterior: 'mcdropout' }),
+    ];
+    expect(layers.map((l) => l.extraRepr())).toEqual([
+      '2, 4, kernel=3, stride=2, padding=0, posterior=gaussian, mode=local',
+      '2, 4, kernel=[1,2,3], stride=[1,1,1], padding=[0,0,0], posterior=gaussian, mode=local',
+      '2, 4, kernel=[3,3], stride=[1,1], padding=[1,1], posterior=gaussian, mode=local',
+      '2, 4, kernel=3, stride=1, padding=0, posterior=mcdropout, mode=local',
+    ]);
+    for (const l of layers) l.dispose();
+  });
 });
