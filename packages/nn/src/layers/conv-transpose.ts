@@ -1,9 +1,8 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeedLike } from '../init.js';
-import { Module } from '../module.js';
 import { conv2d, conv2dGeometry, type Pair, pair } from './conv.js';
-import { registerWeightAndBias } from './weights.js';
+import { type ConvKind, ConvNd } from './conv-nd.js';
 
 /** Hyper-parameters of a 2-D transposed convolution, PyTorch semantics. */
 export interface ConvTranspose2dParams {
@@ -177,43 +176,26 @@ export function convTranspose1d(
   return tf.reshape(y, [n, y.shape[1] as number, y.shape[3] as number]);
 }
 
+/** The 2-D transposed convolution kind (see {@link ConvKind}). */
+export const convTranspose2dKind: ConvKind<typeof convTranspose2dGeometry> = {
+  name: 'ConvTranspose2d',
+  op: 'convTranspose2d',
+  geometry: convTranspose2dGeometry,
+  apply: convTranspose2d,
+};
+
 /**
  * 2-D transposed convolution ("deconvolution") over NCHW input with PyTorch semantics, names
  * (`weight` `[in, out/groups, kh, kw]`, `bias`) and initialisation.
  */
-export class ConvTranspose2d extends Module {
-  readonly inChannels: number;
-  readonly outChannels: number;
-  readonly kernelSize: [number, number];
-  readonly params: ConvTranspose2dGeometry['params'];
-
+export class ConvTranspose2d extends ConvNd<typeof convTranspose2dGeometry> {
   constructor(
     inChannels: number,
     outChannels: number,
     kernelSize: Pair,
     opts: ConvTranspose2dParams & ConvTransposeOptions = {},
   ) {
-    super();
-    const g = convTranspose2dGeometry('ConvTranspose2d', inChannels, outChannels, kernelSize, opts);
-    this.inChannels = inChannels;
-    this.outChannels = outChannels;
-    this.kernelSize = g.kernelSize;
-    this.params = g.params;
-    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
-  }
-
-  forward(x: tf.Tensor): tf.Tensor {
-    return convTranspose2d(
-      x,
-      this.param('weight'),
-      this.hasParam('bias') ? this.param('bias') : undefined,
-      this.params,
-    );
-  }
-
-  override extraRepr(): string {
-    const p = this.params;
-    return `${this.inChannels}, ${this.outChannels}, kernel=[${this.kernelSize}], stride=[${p.stride}], padding=[${p.padding}], outputPadding=[${p.outputPadding}], dilation=[${p.dilation}], groups=${p.groups}, bias=${this.hasParam('bias')}`;
+    super(convTranspose2dKind, inChannels, outChannels, kernelSize, opts);
   }
 }
 
@@ -226,40 +208,23 @@ export interface ConvTranspose1dParams {
   groups?: number;
 }
 
-/** 1-D transposed convolution over `[N, C, L]`, weight `[in, out/groups, k]`, torch semantics. */
-export class ConvTranspose1d extends Module {
-  readonly inChannels: number;
-  readonly outChannels: number;
-  readonly kernelSize: number;
-  readonly params: Required<ConvTranspose1dParams>;
+/** The 1-D transposed convolution kind (see {@link ConvKind}). */
+export const convTranspose1dKind: ConvKind<typeof convTranspose1dGeometry> = {
+  name: 'ConvTranspose1d',
+  op: 'convTranspose1d',
+  geometry: convTranspose1dGeometry,
+  apply: convTranspose1d,
+};
 
+/** 1-D transposed convolution over `[N, C, L]`, weight `[in, out/groups, k]`, torch semantics. */
+export class ConvTranspose1d extends ConvNd<typeof convTranspose1dGeometry> {
   constructor(
     inChannels: number,
     outChannels: number,
     kernelSize: number,
     opts: ConvTranspose1dParams & ConvTransposeOptions = {},
   ) {
-    super();
-    const g = convTranspose1dGeometry('ConvTranspose1d', inChannels, outChannels, kernelSize, opts);
-    this.inChannels = inChannels;
-    this.outChannels = outChannels;
-    this.kernelSize = kernelSize;
-    this.params = g.params;
-    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
-  }
-
-  forward(x: tf.Tensor): tf.Tensor {
-    return convTranspose1d(
-      x,
-      this.param('weight'),
-      this.hasParam('bias') ? this.param('bias') : undefined,
-      this.params,
-    );
-  }
-
-  override extraRepr(): string {
-    const p = this.params;
-    return `${this.inChannels}, ${this.outChannels}, kernel=${this.kernelSize}, stride=${p.stride}, padding=${p.padding}, outputPadding=${p.outputPadding}, dilation=${p.dilation}, groups=${p.groups}, bias=${this.hasParam('bias')}`;
+    super(convTranspose1dKind, inChannels, outChannels, kernelSize, opts);
   }
 }
 
@@ -270,7 +235,12 @@ export function convTranspose1dGeometry(
   outChannels: number,
   kernelSize: number,
   p: ConvTranspose1dParams = {},
-): { params: Required<ConvTranspose1dParams>; weightShape: [number, number, number]; fanIn: number } {
+): {
+  kernelSize: number;
+  params: Required<ConvTranspose1dParams>;
+  weightShape: [number, number, number];
+  fanIn: number;
+} {
   for (const k of ['stride', 'padding', 'outputPadding', 'dilation'] as const) {
     if (p[k] !== undefined && typeof p[k] !== 'number')
       throw new QbnnError('ERR_ARG', `${layer} ${k} must be a number, got ${p[k]}`);
@@ -283,6 +253,7 @@ export function convTranspose1dGeometry(
     groups: p.groups,
   });
   return {
+    kernelSize,
     params: {
       stride: g.params.stride[1],
       padding: g.params.padding[1],

@@ -1,9 +1,8 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeedLike } from '../init.js';
-import { Module } from '../module.js';
 import { conv2d, conv2dGeometry } from './conv.js';
-import { registerWeightAndBias } from './weights.js';
+import { type ConvKind, ConvNd } from './conv-nd.js';
 
 /** Hyper-parameters of a 1-D convolution, PyTorch semantics (one number each). */
 export interface Conv1dParams {
@@ -89,34 +88,17 @@ export function conv1d(
   return tf.reshape(y, [n, o, y.shape[3] as number]);
 }
 
+/** The 1-D convolution kind (see {@link ConvKind}). */
+export const conv1dKind: ConvKind<typeof conv1dGeometry> = {
+  name: 'Conv1d',
+  op: 'conv1d',
+  geometry: conv1dGeometry,
+  apply: conv1d,
+};
+
 /** 1-D convolution over `[N, C, L]` input with PyTorch semantics, names and initialisation. */
-export class Conv1d extends Module {
-  readonly inChannels: number;
-  readonly outChannels: number;
-  readonly kernelSize: number;
-  readonly params: Required<Conv1dParams>;
-
+export class Conv1d extends ConvNd<typeof conv1dGeometry> {
   constructor(inChannels: number, outChannels: number, kernelSize: number, opts: Conv1dOptions = {}) {
-    super();
-    const g = conv1dGeometry('Conv1d', inChannels, outChannels, kernelSize, opts);
-    this.inChannels = inChannels;
-    this.outChannels = outChannels;
-    this.kernelSize = kernelSize;
-    this.params = g.params;
-    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
-  }
-
-  forward(x: tf.Tensor): tf.Tensor {
-    return conv1d(
-      x,
-      this.param('weight'),
-      this.hasParam('bias') ? this.param('bias') : undefined,
-      this.params,
-    );
-  }
-
-  override extraRepr(): string {
-    const p = this.params;
-    return `${this.inChannels}, ${this.outChannels}, kernel=${this.kernelSize}, stride=${p.stride}, padding=${p.padding}, dilation=${p.dilation}, groups=${p.groups}, bias=${this.hasParam('bias')}`;
+    super(conv1dKind, inChannels, outChannels, kernelSize, opts);
   }
 }

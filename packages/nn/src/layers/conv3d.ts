@@ -1,9 +1,8 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeedLike } from '../init.js';
-import { Module } from '../module.js';
 import { conv2d, conv2dGeometry } from './conv.js';
-import { registerWeightAndBias } from './weights.js';
+import { type ConvKind, ConvNd } from './conv-nd.js';
 
 /** A size for the three spatial axes (depth, height, width) or one number for all. */
 export type Triple = number | [number, number, number];
@@ -151,34 +150,17 @@ export function conv3d(
   return out;
 }
 
+/** The 3-D convolution kind (see {@link ConvKind}). */
+export const conv3dKind: ConvKind<typeof conv3dGeometry> = {
+  name: 'Conv3d',
+  op: 'conv3d',
+  geometry: conv3dGeometry,
+  apply: conv3d,
+};
+
 /** 3-D convolution over NCDHW input with PyTorch semantics, names and initialisation. */
-export class Conv3d extends Module {
-  readonly inChannels: number;
-  readonly outChannels: number;
-  readonly kernelSize: [number, number, number];
-  readonly params: Conv3dGeometry['params'];
-
+export class Conv3d extends ConvNd<typeof conv3dGeometry> {
   constructor(inChannels: number, outChannels: number, kernelSize: Triple, opts: Conv3dOptions = {}) {
-    super();
-    const g = conv3dGeometry('Conv3d', inChannels, outChannels, kernelSize, opts);
-    this.inChannels = inChannels;
-    this.outChannels = outChannels;
-    this.kernelSize = g.kernelSize;
-    this.params = g.params;
-    registerWeightAndBias(this, g.weightShape, outChannels, g.fanIn, opts);
-  }
-
-  forward(x: tf.Tensor): tf.Tensor {
-    return conv3d(
-      x,
-      this.param('weight'),
-      this.hasParam('bias') ? this.param('bias') : undefined,
-      this.params,
-    );
-  }
-
-  override extraRepr(): string {
-    const p = this.params;
-    return `${this.inChannels}, ${this.outChannels}, kernel=[${this.kernelSize}], stride=[${p.stride}], padding=[${p.padding}], dilation=[${p.dilation}], groups=${p.groups}, bias=${this.hasParam('bias')}`;
+    super(conv3dKind, inChannels, outChannels, kernelSize, opts);
   }
 }

@@ -20,6 +20,17 @@ export {
   pair,
 } from './conv.js';
 export {
+  type ConvGeometry,
+  type ConvGeometryFn,
+  type ConvKernelArg,
+  type ConvKind,
+  type ConvLayerOptions,
+  type ConvLayerShape,
+  ConvNd,
+  type ConvParamsArg,
+  convRepr,
+} from './conv-nd.js';
+export {
   ConvTranspose1d,
   type ConvTranspose1dParams,
   ConvTranspose2d,
@@ -28,8 +39,10 @@ export {
   type ConvTransposeOptions,
   convTranspose1d,
   convTranspose1dGeometry,
+  convTranspose1dKind,
   convTranspose2d,
   convTranspose2dGeometry,
+  convTranspose2dKind,
 } from './conv-transpose.js';
 export {
   Conv1d,
@@ -38,6 +51,7 @@ export {
   type Conv1dParams,
   conv1d,
   conv1dGeometry,
+  conv1dKind,
 } from './conv1d.js';
 export {
   Conv3d,
@@ -46,6 +60,7 @@ export {
   type Conv3dParams,
   conv3d,
   conv3dGeometry,
+  conv3dKind,
   type Triple,
   triple,
 } from './conv3d.js';
