@@ -124,24 +124,21 @@ function num(s: Record<string, unknown>, key: string, at: string, optional = fal
   return v;
 }
 
-function pairOf(s: Record<string, unknown>, key: string, at: string): number | [number, number] | undefined {
-  const v = s[key];
-  if (v === undefined) return undefined;
-  if (typeof v === 'number') return v;
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0], v[1]];
-  return fail(`${at}.${key}`, `expected a number or a pair of numbers, got ${JSON.stringify(v)}`);
-}
+const AXES_WORDS = { 2: 'a pair of numbers', 3: 'three numbers' } as const;
 
-function tripleOf(
+/** A size of one or several spatial axes: a number, or (for 2 or 3 axes) an array of that many. */
+function sizeOf(
   s: Record<string, unknown>,
   key: string,
   at: string,
-): number | [number, number, number] | undefined {
+  axes: 1 | 2 | 3,
+): number | number[] | undefined {
   const v = s[key];
   if (v === undefined) return undefined;
+  if (axes === 1) return num(s, key, at);
   if (typeof v === 'number') return v;
-  if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return [v[0], v[1], v[2]];
-  return fail(`${at}.${key}`, `expected a number or three numbers, got ${JSON.stringify(v)}`);
+  if (Array.isArray(v) && v.length === axes && v.every((x) => typeof x === 'number')) return [...v];
+  return fail(`${at}.${key}`, `expected a number or ${AXES_WORDS[axes]}, got ${JSON.stringify(v)}`);
 }
 
 function bool(s: Record<string, unknown>, key: string, at: string): boolean | undefined {
@@ -158,79 +155,55 @@ function batchNormOptions(s: Record<string, unknown>, at: string) {
   };
 }
 
+/**
+ * A convolution built from torch's constructor arguments, each size of `axes` spatial axes
+ * (the layer checks the values; transposed kinds also read `output_padding`).
+ */
+function convBuilder(
+  Layer: new (inChannels: number, outChannels: number, kernelSize: never, options: never) => Module,
+  axes: 1 | 2 | 3,
+  transposed = false,
+): Builder {
+  return (s, at) => {
+    const size = (key: string) => sizeOf(s, key, at, axes);
+    const options = {
+      stride: size('stride'),
+      padding: size('padding'),
+      ...(transposed ? { outputPadding: size('output_padding') } : {}),
+      dilation: size('dilation'),
+      groups: num(s, 'groups', at, true),
+      bias: bool(s, 'bias', at),
+    };
+    const kernelSize = size('kernel_size') ?? fail(`${at}.kernel_size`, 'required');
+    return new Layer(
+      num(s, 'in_channels', at) as number,
+      num(s, 'out_channels', at) as number,
+      kernelSize as never,
+      options as never,
+    );
+  };
+}
+
+/** A 2-D pooling layer from torch's constructor arguments. */
+function poolBuilder(Layer: new (kernelSize: never, options: never) => Module): Builder {
+  return (s, at) => {
+    const size = (key: string) => sizeOf(s, key, at, 2);
+    const kernelSize = size('kernel_size') ?? fail(`${at}.kernel_size`, 'required');
+    return new Layer(kernelSize as never, { stride: size('stride'), padding: size('padding') } as never);
+  };
+}
+
 /** The layer kinds an architecture description may use, by torch class name. */
 const LAYERS: Record<string, Builder> = {
   Linear: (s, at) =>
     new Linear(num(s, 'in_features', at) as number, num(s, 'out_features', at) as number, {
       bias: bool(s, 'bias', at),
     }),
-  Conv2d: (s, at) =>
-    new Conv2d(
-      num(s, 'in_channels', at) as number,
-      num(s, 'out_channels', at) as number,
-      pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'),
-      {
-        stride: pairOf(s, 'stride', at),
-        padding: pairOf(s, 'padding', at),
-        dilation: pairOf(s, 'dilation', at),
-        groups: num(s, 'groups', at, true),
-        bias: bool(s, 'bias', at),
-      },
-    ),
-  Conv1d: (s, at) =>
-    new Conv1d(
-      num(s, 'in_channels', at) as number,
-      num(s, 'out_channels', at) as number,
-      num(s, 'kernel_size', at) as number,
-      {
-        stride: num(s, 'stride', at, true),
-        padding: num(s, 'padding', at, true),
-        dilation: num(s, 'dilation', at, true),
-        groups: num(s, 'groups', at, true),
-        bias: bool(s, 'bias', at),
-      },
-    ),
-  ConvTranspose1d: (s, at) =>
-    new ConvTranspose1d(
-      num(s, 'in_channels', at) as number,
-      num(s, 'out_channels', at) as number,
-      num(s, 'kernel_size', at) as number,
-      {
-        stride: num(s, 'stride', at, true),
-        padding: num(s, 'padding', at, true),
-        outputPadding: num(s, 'output_padding', at, true),
-        dilation: num(s, 'dilation', at, true),
-        groups: num(s, 'groups', at, true),
-        bias: bool(s, 'bias', at),
-      },
-    ),
-  Conv3d: (s, at) =>
-    new Conv3d(
-      num(s, 'in_channels', at) as number,
-      num(s, 'out_channels', at) as number,
-      tripleOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'),
-      {
-        stride: tripleOf(s, 'stride', at),
-        padding: tripleOf(s, 'padding', at),
-        dilation: tripleOf(s, 'dilation', at),
-        groups: num(s, 'groups', at, true),
-        bias: bool(s, 'bias', at),
-      },
-    ),
-  ConvTranspose2d: (s, at) =>
-    new ConvTranspose2d(
-      num(s, 'in_channels', at) as number,
-      num(s, 'out_channels', at) as number,
-      pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'),
-      {
-        stride: pairOf(s, 'stride', at),
-        padding: pairOf(s, 'padding', at),
-        outputPadding: pairOf(s, 'output_padding', at),
-        dilation: pairOf(s, 'dilation', at),
-        groups: num(s, 'groups', at, true),
-        bias: bool(s, 'bias', at),
-      },
-    ),
+  Conv2d: convBuilder(Conv2d, 2),
+  Conv1d: convBuilder(Conv1d, 1),
+  ConvTranspose1d: convBuilder(ConvTranspose1d, 1, true),
+  Conv3d: convBuilder(Conv3d, 3),
+  ConvTranspose2d: convBuilder(ConvTranspose2d, 2, true),
   BatchNorm1d: (s, at) => new BatchNorm1d(num(s, 'num_features', at) as number, batchNormOptions(s, at)),
   BatchNorm2d: (s, at) => new BatchNorm2d(num(s, 'num_features', at) as number, batchNormOptions(s, at)),
   ReLU: () => new ReLU(),
@@ -239,16 +212,8 @@ const LAYERS: Record<string, Builder> = {
   Identity: () => new Identity(),
   Flatten: () => new Flatten(),
   Dropout: (s, at) => new Dropout(num(s, 'p', at, true) ?? 0.5),
-  MaxPool2d: (s, at) =>
-    new MaxPool2d(pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'), {
-      stride: pairOf(s, 'stride', at),
-      padding: pairOf(s, 'padding', at),
-    }),
-  AvgPool2d: (s, at) =>
-    new AvgPool2d(pairOf(s, 'kernel_size', at) ?? fail(`${at}.kernel_size`, 'required'), {
-      stride: pairOf(s, 'stride', at),
-      padding: pairOf(s, 'padding', at),
-    }),
+  MaxPool2d: poolBuilder(MaxPool2d),
+  AvgPool2d: poolBuilder(AvgPool2d),
   LSTM: (s, at) => {
     const output = s.output ?? 'sequence';
     if (output !== 'sequence' && output !== 'last')

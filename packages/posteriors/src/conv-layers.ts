@@ -1,24 +1,14 @@
 import {
-  type Conv1dParams,
-  type Conv3dParams,
   type ConvGeometryFn,
   type ConvKernelArg,
   type ConvKind,
   ConvNd,
   type ConvParamsArg,
-  type ConvTranspose1dParams,
-  type ConvTranspose2dParams,
-  type conv1dGeometry,
   conv1dKind,
-  type conv3dGeometry,
   conv3dKind,
   convRepr,
-  type convTranspose1dGeometry,
   convTranspose1dKind,
-  type convTranspose2dGeometry,
   convTranspose2dKind,
-  type Pair,
-  type Triple,
 } from '@qbnn/nn';
 import { moduleLayerOptions, registerBnnConverter } from './dnn-to-bnn.js';
 import { BayesLayer, type BayesLayerOptions } from './layers.js';
@@ -57,73 +47,54 @@ export class BayesConvNd<F extends ConvGeometryFn> extends BayesLayer {
   }
 }
 
+/** The constructor of one kind's Bayesian layers. */
+export type BayesConvClass<F extends ConvGeometryFn> = new (
+  inChannels: number,
+  outChannels: number,
+  kernelSize: ConvKernelArg<F>,
+  options?: BayesLayerOptions & ConvParamsArg<F>,
+) => BayesConvNd<F>;
+
+/**
+ * The base class of one kind's Bayesian layers, with the deterministic layer's constructor plus
+ * the Bayesian options: `class BayesConv1d extends bayesConvOf(conv1dKind) {}`.
+ */
+export function bayesConvOf<F extends ConvGeometryFn>(kind: ConvKind<F>): BayesConvClass<F> {
+  return class extends BayesConvNd<F> {
+    constructor(
+      inChannels: number,
+      outChannels: number,
+      kernelSize: ConvKernelArg<F>,
+      options: BayesLayerOptions & ConvParamsArg<F> = {} as ConvParamsArg<F>,
+    ) {
+      super(kind, inChannels, outChannels, kernelSize, options);
+    }
+  };
+}
+
 /**
  * Bayesian 1-D convolution, `[N, C, L]`, weight `[out, in/groups, k]` (Bayesian-Torch's
  * `Conv1dReparameterization` / `Conv1dFlipout`).
  */
-export class BayesConv1d extends BayesConvNd<typeof conv1dGeometry> {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: number,
-    options: BayesLayerOptions & Conv1dParams = {},
-  ) {
-    super(conv1dKind, inChannels, outChannels, kernelSize, options);
-  }
-}
+export class BayesConv1d extends bayesConvOf(conv1dKind) {}
 
 /** Bayesian 3-D convolution, NCDHW, weight `[out, in/groups, kd, kh, kw]` (Bayesian-Torch's `Conv3d*`). */
-export class BayesConv3d extends BayesConvNd<typeof conv3dGeometry> {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: Triple,
-    options: BayesLayerOptions & Conv3dParams = {},
-  ) {
-    super(conv3dKind, inChannels, outChannels, kernelSize, options);
-  }
-}
+export class BayesConv3d extends bayesConvOf(conv3dKind) {}
 
 /**
  * Bayesian 2-D transposed convolution, NCHW, weight `[in, out/groups, kh, kw]`
  * (Bayesian-Torch's `ConvTranspose2dReparameterization` / `ConvTranspose2dFlipout`).
  */
-export class BayesConvTranspose2d extends BayesConvNd<typeof convTranspose2dGeometry> {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: Pair,
-    options: BayesLayerOptions & ConvTranspose2dParams = {},
-  ) {
-    super(convTranspose2dKind, inChannels, outChannels, kernelSize, options);
-  }
-}
+export class BayesConvTranspose2d extends bayesConvOf(convTranspose2dKind) {}
 
 /** Bayesian 1-D transposed convolution, `[N, C, L]`, weight `[in, out/groups, k]`. */
-export class BayesConvTranspose1d extends BayesConvNd<typeof convTranspose1dGeometry> {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: number,
-    options: BayesLayerOptions & ConvTranspose1dParams = {},
-  ) {
-    super(convTranspose1dKind, inChannels, outChannels, kernelSize, options);
-  }
-}
+export class BayesConvTranspose1d extends bayesConvOf(convTranspose1dKind) {}
 
 /**
  * Registers the conversion of deterministic convolutions of `kind` into `Bayes`, which takes the
  * same channels, kernel size and hyper-parameters plus the Bayesian layer options.
  */
-function registerConvConverter<F extends ConvGeometryFn>(
-  kind: ConvKind<F>,
-  Bayes: new (
-    i: number,
-    o: number,
-    k: ConvKernelArg<F>,
-    options: BayesLayerOptions & ConvParamsArg<F>,
-  ) => BayesConvNd<F>,
-): void {
+function registerConvConverter<F extends ConvGeometryFn>(kind: ConvKind<F>, Bayes: BayesConvClass<F>): void {
   registerBnnConverter(kind.name, {
     matches: (m) => m instanceof ConvNd && m.kind === kind,
     convert: (m, ctx) => {

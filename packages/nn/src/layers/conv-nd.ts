@@ -117,3 +117,28 @@ export class ConvNd<F extends ConvGeometryFn> extends Module {
     return `${convRepr(this)}, bias=${this.hasParam('bias')}`;
   }
 }
+
+/** The constructor of one kind's deterministic layers (torch's signature). */
+export type ConvLayerClass<F extends ConvGeometryFn> = new (
+  inChannels: number,
+  outChannels: number,
+  kernelSize: ConvKernelArg<F>,
+  opts?: ConvLayerOptions<F>,
+) => ConvNd<F>;
+
+/**
+ * The base class of one kind's deterministic layers, with the constructor torch's class has
+ * (`new Conv1d(in, out, kernelSize, options)`): `class Conv1d extends convLayerOf(conv1dKind) {}`.
+ */
+export function convLayerOf<F extends ConvGeometryFn>(kind: ConvKind<F>): ConvLayerClass<F> {
+  return class extends ConvNd<F> {
+    constructor(
+      inChannels: number,
+      outChannels: number,
+      kernelSize: ConvKernelArg<F>,
+      opts: ConvLayerOptions<F> = {} as ConvLayerOptions<F>,
+    ) {
+      super(kind, inChannels, outChannels, kernelSize, opts);
+    }
+  };
+}

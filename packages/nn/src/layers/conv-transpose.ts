@@ -2,7 +2,8 @@ import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SeedLike } from '../init.js';
 import { conv2d, conv2dGeometry, type Pair, pair } from './conv.js';
-import { type ConvKind, ConvNd } from './conv-nd.js';
+import { type ConvKind, convLayerOf } from './conv-nd.js';
+import { liftToWidth, widthGeometry } from './one-axis.js';
 
 /** Hyper-parameters of a 2-D transposed convolution, PyTorch semantics. */
 export interface ConvTranspose2dParams {
@@ -166,13 +167,8 @@ export function convTranspose1d(
     throw new QbnnError('ERR_SHAPE', `convTranspose1d: expected a 3-D weight, got [${weight.shape}]`);
   const [n, c, l] = x.shape;
   const [i, og, k] = weight.shape;
-  const y = convTranspose2d(tf.reshape(x, [n, c, 1, l]), tf.reshape(weight, [i, og, 1, k]), bias, {
-    stride: [1, p.stride ?? 1],
-    padding: [0, p.padding ?? 0],
-    outputPadding: [0, p.outputPadding ?? 0],
-    dilation: [1, p.dilation ?? 1],
-    groups: p.groups ?? 1,
-  });
+  const { params } = liftToWidth('convTranspose1d', k, p);
+  const y = convTranspose2d(tf.reshape(x, [n, c, 1, l]), tf.reshape(weight, [i, og, 1, k]), bias, params);
   return tf.reshape(y, [n, y.shape[1] as number, y.shape[3] as number]);
 }
 
@@ -188,16 +184,7 @@ export const convTranspose2dKind: ConvKind<typeof convTranspose2dGeometry> = {
  * 2-D transposed convolution ("deconvolution") over NCHW input with PyTorch semantics, names
  * (`weight` `[in, out/groups, kh, kw]`, `bias`) and initialisation.
  */
-export class ConvTranspose2d extends ConvNd<typeof convTranspose2dGeometry> {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: Pair,
-    opts: ConvTranspose2dParams & ConvTransposeOptions = {},
-  ) {
-    super(convTranspose2dKind, inChannels, outChannels, kernelSize, opts);
-  }
-}
+export class ConvTranspose2d extends convLayerOf(convTranspose2dKind) {}
 
 /** Hyper-parameters of a 1-D transposed convolution (one number each). */
 export interface ConvTranspose1dParams {
@@ -217,16 +204,7 @@ export const convTranspose1dKind: ConvKind<typeof convTranspose1dGeometry> = {
 };
 
 /** 1-D transposed convolution over `[N, C, L]`, weight `[in, out/groups, k]`, torch semantics. */
-export class ConvTranspose1d extends ConvNd<typeof convTranspose1dGeometry> {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: number,
-    opts: ConvTranspose1dParams & ConvTransposeOptions = {},
-  ) {
-    super(convTranspose1dKind, inChannels, outChannels, kernelSize, opts);
-  }
-}
+export class ConvTranspose1d extends convLayerOf(convTranspose1dKind) {}
 
 /** {@link convTranspose2dGeometry} for one spatial axis. */
 export function convTranspose1dGeometry(
@@ -241,27 +219,7 @@ export function convTranspose1dGeometry(
   weightShape: [number, number, number];
   fanIn: number;
 } {
-  for (const k of ['stride', 'padding', 'outputPadding', 'dilation'] as const) {
-    if (p[k] !== undefined && typeof p[k] !== 'number')
-      throw new QbnnError('ERR_ARG', `${layer} ${k} must be a number, got ${p[k]}`);
-  }
-  const g = convTranspose2dGeometry(layer, inChannels, outChannels, [1, kernelSize], {
-    stride: [1, p.stride ?? 1],
-    padding: [0, p.padding ?? 0],
-    outputPadding: [0, p.outputPadding ?? 0],
-    dilation: [1, p.dilation ?? 1],
-    groups: p.groups,
-  });
-  return {
-    kernelSize,
-    params: {
-      stride: g.params.stride[1],
-      padding: g.params.padding[1],
-      outputPadding: g.params.outputPadding[1],
-      dilation: g.params.dilation[1],
-      groups: g.params.groups,
-    },
-    weightShape: [inChannels, g.weightShape[1], kernelSize],
-    fanIn: g.fanIn,
-  };
+  const lifted = liftToWidth(layer, kernelSize, p);
+  const g = convTranspose2dGeometry(layer, inChannels, outChannels, lifted.kernel, lifted.params);
+  return widthGeometry<Required<ConvTranspose1dParams>>(g, kernelSize);
 }

@@ -1,8 +1,8 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { SeedLike } from '../init.js';
 import { conv2d, conv2dGeometry } from './conv.js';
-import { type ConvKind, ConvNd } from './conv-nd.js';
+import { type ConvKind, type ConvLayerOptions, convLayerOf } from './conv-nd.js';
+import { liftToWidth, widthGeometry } from './one-axis.js';
 
 /** Hyper-parameters of a 1-D convolution, PyTorch semantics (one number each). */
 export interface Conv1dParams {
@@ -12,13 +12,8 @@ export interface Conv1dParams {
   groups?: number;
 }
 
-/** Options of {@link Conv1d}. */
-export interface Conv1dOptions extends Conv1dParams {
-  /** Learn an additive per-channel bias (default true). */
-  bias?: boolean;
-  /** Initialisation seed (default 0). */
-  seed?: SeedLike;
-}
+/** Options of {@link Conv1d}: its hyper-parameters, bias and seed. */
+export type Conv1dOptions = ConvLayerOptions<typeof conv1dGeometry>;
 
 /** The checked shape of a 1-D convolution layer (shared by the deterministic and Bayesian ones). */
 export interface Conv1dGeometry {
@@ -29,11 +24,6 @@ export interface Conv1dGeometry {
   fanIn: number;
 }
 
-function scalar(what: string, v: unknown): void {
-  if (typeof v !== 'number' && v !== undefined)
-    throw new QbnnError('ERR_ARG', `${what} must be a number, got ${v}`);
-}
-
 /** Checks a 1-D convolution's channels, kernel and hyper-parameters (errors name `layer`). */
 export function conv1dGeometry(
   layer: string,
@@ -42,25 +32,9 @@ export function conv1dGeometry(
   kernelSize: number,
   p: Conv1dParams = {},
 ): Conv1dGeometry {
-  for (const k of ['stride', 'padding', 'dilation'] as const) scalar(`${layer} ${k}`, p[k]);
-  scalar(`${layer} kernelSize`, kernelSize);
-  const g = conv2dGeometry(layer, inChannels, outChannels, [1, kernelSize], {
-    stride: [1, p.stride ?? 1],
-    padding: [0, p.padding ?? 0],
-    dilation: [1, p.dilation ?? 1],
-    groups: p.groups,
-  });
-  return {
-    kernelSize,
-    params: {
-      stride: g.params.stride[1],
-      padding: g.params.padding[1],
-      dilation: g.params.dilation[1],
-      groups: g.params.groups,
-    },
-    weightShape: [outChannels, inChannels / g.params.groups, kernelSize],
-    fanIn: g.fanIn,
-  };
+  const lifted = liftToWidth(layer, kernelSize, p);
+  const g = conv2dGeometry(layer, inChannels, outChannels, lifted.kernel, lifted.params);
+  return widthGeometry<Required<Conv1dParams>>(g, kernelSize);
 }
 
 /**
@@ -79,12 +53,8 @@ export function conv1d(
     throw new QbnnError('ERR_SHAPE', `conv1d: expected a 3-D weight, got [${weight.shape}]`);
   const [n, c, l] = x.shape;
   const [o, ig, k] = weight.shape;
-  const y = conv2d(tf.reshape(x, [n, c, 1, l]), tf.reshape(weight, [o, ig, 1, k]), bias, {
-    stride: [1, p.stride ?? 1],
-    padding: [0, p.padding ?? 0],
-    dilation: [1, p.dilation ?? 1],
-    groups: p.groups ?? 1,
-  });
+  const { params } = liftToWidth('conv1d', k, p);
+  const y = conv2d(tf.reshape(x, [n, c, 1, l]), tf.reshape(weight, [o, ig, 1, k]), bias, params);
   return tf.reshape(y, [n, o, y.shape[3] as number]);
 }
 
@@ -97,8 +67,4 @@ export const conv1dKind: ConvKind<typeof conv1dGeometry> = {
 };
 
 /** 1-D convolution over `[N, C, L]` input with PyTorch semantics, names and initialisation. */
-export class Conv1d extends ConvNd<typeof conv1dGeometry> {
-  constructor(inChannels: number, outChannels: number, kernelSize: number, opts: Conv1dOptions = {}) {
-    super(conv1dKind, inChannels, outChannels, kernelSize, opts);
-  }
-}
+export class Conv1d extends convLayerOf(conv1dKind) {}

@@ -1,8 +1,7 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { SeedLike } from '../init.js';
 import { conv2d, conv2dGeometry } from './conv.js';
-import { type ConvKind, ConvNd } from './conv-nd.js';
+import { type ConvKind, type ConvLayerOptions, convLayerOf } from './conv-nd.js';
 
 /** A size for the three spatial axes (depth, height, width) or one number for all. */
 export type Triple = number | [number, number, number];
@@ -15,13 +14,8 @@ export interface Conv3dParams {
   groups?: number;
 }
 
-/** Options of {@link Conv3d}. */
-export interface Conv3dOptions extends Conv3dParams {
-  /** Learn an additive per-channel bias (default true). */
-  bias?: boolean;
-  /** Initialisation seed (default 0). */
-  seed?: SeedLike;
-}
+/** Options of {@link Conv3d}: its hyper-parameters, bias and seed. */
+export type Conv3dOptions = ConvLayerOptions<typeof conv3dGeometry>;
 
 /** `[a, a, a]` for a number, the triple itself otherwise, checked to be integers >= `min`. */
 export function triple(what: string, v: Triple, min: number): [number, number, number] {
@@ -159,8 +153,4 @@ export const conv3dKind: ConvKind<typeof conv3dGeometry> = {
 };
 
 /** 3-D convolution over NCDHW input with PyTorch semantics, names and initialisation. */
-export class Conv3d extends ConvNd<typeof conv3dGeometry> {
-  constructor(inChannels: number, outChannels: number, kernelSize: Triple, opts: Conv3dOptions = {}) {
-    super(conv3dKind, inChannels, outChannels, kernelSize, opts);
-  }
-}
+export class Conv3d extends convLayerOf(conv3dKind) {}

@@ -24,10 +24,12 @@ export {
   type ConvGeometryFn,
   type ConvKernelArg,
   type ConvKind,
+  type ConvLayerClass,
   type ConvLayerOptions,
   type ConvLayerShape,
   ConvNd,
   type ConvParamsArg,
+  convLayerOf,
   convRepr,
 } from './conv-nd.js';
 export {
