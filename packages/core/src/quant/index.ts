@@ -27,3 +27,4 @@ export {
   qRange,
 } from './params.js';
 export { roundHalfEven } from './round.js';
+export { packedByteLength, packInts, unpackInts } from './packing.js';
