@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { MAX_BITS, MIN_BITS, QbnnError } from '@qbnn/core';
 import { crc32, type SafeTensor } from '@qbnn/nn';
 
 // The metadata ("header") of a saved quantised model: how it is read (typed errors for JSON that
@@ -9,7 +9,19 @@ import { crc32, type SafeTensor } from '@qbnn/nn';
 
 /** Metadata key of the format tag, and of the JSON description of the ops and input shape. */
 export const QMODEL_FORMAT_KEY = 'qbnn.qat.format';
+/**
+ * Format tag of a file whose tensors are all one value a byte (what every version writes for a
+ * model without sub-8-bit weights, and what files written before packing exist hold).
+ */
 export const QMODEL_FORMAT = 'qbnn-qat/1';
+/** Format tag of a file with packed tensors (listed under {@link QMODEL_PACKED_KEY}). */
+export const QMODEL_FORMAT_PACKED = 'qbnn-qat/2';
+/**
+ * Metadata key (format 2) of the packed tensors: a JSON object mapping a tensor's name to
+ * `{ dtype: 'I8' | 'U8', shape, bits }`, the unpacked tensor; the file stores it as U8 [bytes],
+ * core's packInts layout of its row-major values.
+ */
+export const QMODEL_PACKED_KEY = 'qbnn.qat.packed';
 export const QMODEL_OPS_KEY = 'qbnn.qat.ops';
 export const QMODEL_INPUT_KEY = 'qbnn.qat.input_shape';
 /**
@@ -65,6 +77,8 @@ export function headerChecksum(meta: Record<string, string>, tensors: Record<str
     meta[QMODEL_OPS_KEY] ?? null,
     meta[QMODEL_INPUT_KEY] ?? null,
     table,
+    // format 1 files have no packed table: their checksum is computed as before it existed
+    ...(meta[QMODEL_PACKED_KEY] !== undefined ? [meta[QMODEL_PACKED_KEY]] : []),
   ]);
   return crc32(new TextEncoder().encode(text)).toString(16).padStart(8, '0');
 }
@@ -77,13 +91,16 @@ export function headerChecksum(meta: Record<string, string>, tensors: Record<str
 export function readHeader(
   meta: Record<string, string>,
   tensors: Record<string, SafeTensor>,
-): { ops: unknown[]; inputShape: unknown[] } {
-  if (meta[QMODEL_FORMAT_KEY] !== QMODEL_FORMAT) {
+): { ops: unknown[]; inputShape: unknown[]; packed: Map<string, PackedEntry> } {
+  const format = meta[QMODEL_FORMAT_KEY];
+  if (format !== QMODEL_FORMAT && format !== QMODEL_FORMAT_PACKED) {
     throw new QbnnError(
       'ERR_FORMAT',
-      `not a quantised qbnn model (metadata ${QMODEL_FORMAT_KEY} = ${meta[QMODEL_FORMAT_KEY]})`,
+      `not a quantised qbnn model (metadata ${QMODEL_FORMAT_KEY} = ${format}; this version reads ${QMODEL_FORMAT} and ${QMODEL_FORMAT_PACKED})`,
     );
   }
+  if (format === QMODEL_FORMAT && meta[QMODEL_PACKED_KEY] !== undefined)
+    bad(`metadata ${QMODEL_PACKED_KEY} is not part of format ${QMODEL_FORMAT}`);
   const want = meta[QMODEL_HEADER_CRC_KEY];
   if (want !== undefined) {
     const got = headerChecksum(meta, tensors);
@@ -100,7 +117,50 @@ export function readHeader(
     bad(
       `metadata ${QMODEL_INPUT_KEY} must be a JSON array, got ${inputShape === null ? 'null' : typeof inputShape}`,
     );
-  return { ops, inputShape };
+  const packed = format === QMODEL_FORMAT_PACKED ? readPackedTable(meta, tensors) : new Map();
+  return { ops, inputShape, packed };
+}
+
+/** One entry of the packed table: the unpacked tensor's dtype, shape and bits. */
+export interface PackedEntry {
+  dtype: 'I8' | 'U8';
+  shape: number[];
+  bits: number;
+}
+
+/**
+ * The packed table of a format 2 file, every entry checked against the tensor it names before
+ * anything is unpacked: dtype I8 or U8, bits an integer in [MIN_BITS, MAX_BITS], a shape of
+ * non-negative integers whose values take exactly as many bytes as the stored U8 [bytes] tensor.
+ */
+function readPackedTable(meta: Record<string, string>, tensors: Record<string, SafeTensor>): Map<string, PackedEntry> {
+  const table = parseJson(meta, QMODEL_PACKED_KEY);
+  if (table === null || typeof table !== 'object' || Array.isArray(table))
+    bad(`metadata ${QMODEL_PACKED_KEY} must be a JSON object of packed tensors`);
+  const out = new Map<string, PackedEntry>();
+  for (const [name, raw] of Object.entries(table as Record<string, unknown>)) {
+    const at = `packed tensor '${name}'`;
+    const e = (raw ?? {}) as Record<string, unknown>;
+    if (e.dtype !== 'I8' && e.dtype !== 'U8') bad(`${at}: dtype must be 'I8' or 'U8', got ${JSON.stringify(e.dtype)}`);
+    const bits = e.bits;
+    if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < MIN_BITS || bits > MAX_BITS)
+      bad(`${at}: bits must be an integer in [${MIN_BITS}, ${MAX_BITS}], got ${JSON.stringify(bits)}`);
+    const shape = e.shape;
+    if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0))
+      bad(`${at}: shape must be an array of non-negative integers`);
+    const t = tensors[name];
+    if (!t) bad(`${at} is listed in ${QMODEL_PACKED_KEY} but not stored`);
+    if (t.dtype !== 'U8' || t.shape.length !== 1)
+      bad(`${at} must be stored as U8 [bytes], got ${t.dtype} [${t.shape}]`);
+    let count = 1;
+    for (const d of shape as number[]) count *= d;
+    // exact below 2^53; a larger product cannot match a file's byte count either
+    const need = Math.ceil((count * bits) / 8);
+    if (!Number.isSafeInteger(count) || need !== t.data.length)
+      bad(`${at}: [${shape}] at ${bits} bits takes ${need} bytes, but the file stores ${t.data.length}`);
+    out.set(name, { dtype: e.dtype, shape: [...(shape as number[])], bits });
+  }
+  return out;
 }
 
 /**

@@ -4,15 +4,19 @@ import { decodeSafetensors, encodeSafetensors, type SafeTensor, type Safetensors
 import type { QLayerSpec, QOp } from './engine/ir.js';
 import { QuantizedModel } from './engine/quantized-model.js';
 import { getIntegerForm, listIntegerForms } from './forms/registry.js';
+import { type RestingTensor, tensorSource } from './forms/stored.js';
 import type { StoredTensor, TensorSource } from './forms/types.js';
 import {
   asFormatError,
   headerChecksum,
+  type PackedEntry,
   QMODEL_FORMAT,
   QMODEL_FORMAT_KEY,
+  QMODEL_FORMAT_PACKED,
   QMODEL_HEADER_CRC_KEY,
   QMODEL_INPUT_KEY,
   QMODEL_OPS_KEY,
+  QMODEL_PACKED_KEY,
   readHeader,
 } from './header.js';
 
@@ -20,18 +24,23 @@ export {
   MAX_HEADER_DEPTH,
   QMODEL_FORMAT,
   QMODEL_FORMAT_KEY,
+  QMODEL_FORMAT_PACKED,
   QMODEL_HEADER_CRC_KEY,
   QMODEL_INPUT_KEY,
   QMODEL_OPS_KEY,
+  QMODEL_PACKED_KEY,
 } from './header.js';
 
 /**
  * A quantised model as safetensors bytes: each layer's integer form writes its tensors (I8
  * weights and means, U8 standard deviations, F32 biases) under `<index>:<path>.`, and the ops
- * with every quantisation parameter and the forms' own JSON go to the metadata.
+ * with every quantisation parameter and the forms' own JSON go to the metadata. Integer tensors
+ * of fewer than 8 bits are stored packed (U8 [bytes], listed under `qbnn.qat.packed`, format
+ * `qbnn-qat/2`); a model without them is written in format `qbnn-qat/1`, as before packing.
  */
 export function serializeQuantized(qm: QuantizedModel): Uint8Array {
   const tensors: Record<string, SafeTensor> = {};
+  const packed: Record<string, PackedEntry> = {};
   let counter = 0;
   const mapOps = (list: QOp[]): unknown[] =>
     list.map((op) => {
@@ -40,45 +49,59 @@ export function serializeQuantized(qm: QuantizedModel): Uint8Array {
       if (op.op !== 'layer') return op;
       const l = op.layer;
       const key = `${i}:${l.path}`;
-      const form = getIntegerForm(l.weights.kind);
-      const json = form.save(
-        l.weights,
-        (name: string, t: StoredTensor) => {
-          tensors[`${key}.${name}`] = t as SafeTensor;
-        },
-        { n: l.n, k: l.k },
-      );
-      return { op: 'layer', key, layer: { ...l, weights: { ...json, kind: form.kind } } };
+      const stored = qm.storedWeights(l);
+      for (const [name, t] of stored.tensors) {
+        const full = `${key}.${name}`;
+        if ('packed' in t) {
+          tensors[full] = { dtype: 'U8', shape: [t.bytes.length], data: t.bytes };
+          packed[full] = { dtype: t.dtype, shape: t.shape, bits: t.bits };
+        } else tensors[full] = { dtype: t.dtype, shape: t.shape, data: t.data } as SafeTensor;
+      }
+      // the spec's fields in their order, `weights` as the form's JSON (a packed layer's getter
+      // is not read: nothing is unpacked to save it)
+      const layer: Record<string, unknown> = {};
+      for (const f of Object.keys(l)) {
+        layer[f] = f === 'weights' ? { ...stored.json, kind: stored.kind } : l[f as keyof QLayerSpec];
+      }
+      return { op: 'layer', key, layer };
     });
   const ops = mapOps(qm.ops);
-  const meta = {
-    [QMODEL_FORMAT_KEY]: QMODEL_FORMAT,
+  const anyPacked = Object.keys(packed).length > 0;
+  const meta: Record<string, string> = {
+    [QMODEL_FORMAT_KEY]: anyPacked ? QMODEL_FORMAT_PACKED : QMODEL_FORMAT,
     [QMODEL_OPS_KEY]: JSON.stringify(ops),
     [QMODEL_INPUT_KEY]: JSON.stringify(qm.inputShape),
+    ...(anyPacked ? { [QMODEL_PACKED_KEY]: JSON.stringify(packed) } : {}),
   };
   return encodeSafetensors(tensors, { ...meta, [QMODEL_HEADER_CRC_KEY]: headerChecksum(meta, tensors) });
 }
 
-/** Rebuilds a {@link QuantizedModel} from {@link serializeQuantized} bytes (or a decoded file). */
+/**
+ * Rebuilds a {@link QuantizedModel} from {@link serializeQuantized} bytes (or a decoded file),
+ * of either format. Every problem is a QbnnError ERR_FORMAT naming what is wrong; sizes read
+ * from the file are checked before anything is allocated from them.
+ */
 export function deserializeQuantized(src: Uint8Array | SafetensorsFile): QuantizedModel {
   const file = src instanceof Uint8Array ? decodeSafetensors(src) : src;
-  // the header checked first: checksum, JSON, nesting depth (nothing below recurses deeper)
+  // the header checked first: checksum, JSON, nesting depth (nothing below recurses deeper),
+  // and every packed tensor's entry against its stored bytes
   const header = readHeader(file.metadata, file.tensors);
+  const atRest = (full: string): RestingTensor | undefined => {
+    const x = file.tensors[full];
+    if (!x) return undefined;
+    const p = header.packed.get(full);
+    if (p) return { packed: true, dtype: p.dtype, shape: p.shape, bits: p.bits, bytes: x.data as Uint8Array };
+    // any other dtype is refused by the source's dtype check before its data is read
+    return x as StoredTensor;
+  };
   const tensorsOf = (prefix: string): TensorSource =>
-    ((name: string, dtype: StoredTensor['dtype'], length: number) => {
-      const full = `${prefix}.${name}`;
-      const x = file.tensors[full];
-      if (!x) throw new QbnnError('ERR_FORMAT', `quantised model: missing tensor '${full}'`);
-      if (x.dtype !== dtype)
-        throw new QbnnError('ERR_FORMAT', `quantised model: '${full}' is ${x.dtype}, expected ${dtype}`);
-      if (x.data.length !== length) {
-        throw new QbnnError(
-          'ERR_FORMAT',
-          `quantised model: '${full}' holds ${x.data.length} values, expected ${length}`,
-        );
-      }
-      return x.data;
-    }) as TensorSource;
+    tensorSource(
+      (name) => atRest(`${prefix}.${name}`),
+      (why) => {
+        throw new QbnnError('ERR_FORMAT', `quantised model: ${why}`);
+      },
+      (name) => `${prefix}.${name}`,
+    );
   type RawOp = { op: string; key?: string; layer?: unknown; body?: RawOp[]; shortcut?: RawOp[] };
   const raw = header.ops as RawOp[];
   const mapOps = (list: RawOp[]): QOp[] =>

@@ -1,6 +1,8 @@
 import '../forms/builtins.js';
 import { QbnnError, Rng } from '@qbnn/core';
 import { getIntegerForm } from '../forms/registry.js';
+import { restoreWeights, type StoredWeights, storeWeights } from '../forms/stored.js';
+import type { IntegerWeights } from '../forms/types.js';
 import { checkQuantizedModel } from './check-model.js';
 import { type IntState, integerOps, type Memo } from './int-ops.js';
 import { type EngineMode, layersOf, type QLayerSpec, type QOp, type QuantizedOutput, sizeOf } from './ir.js';
@@ -74,6 +76,10 @@ export class QuantizedModel {
   /** Largest per-example activation (elements): bounds a forward call's memory. */
   private readonly maxActivation: number;
   private readonly memoStore = new WeakMap<object, Map<string, unknown>>();
+  /** Layers kept packed: their form and stored weights. */
+  private readonly stored = new WeakMap<QLayerSpec, StoredWeights>();
+  /** Per layer, computed from the weights as given (describe() unpacks nothing). */
+  private readonly descriptions: LayerDescription[];
 
   constructor(ops: QOp[], inputShape: readonly number[]) {
     this.maxActivation = checkQuantizedModel(ops, inputShape).maxActivation;
@@ -87,8 +93,51 @@ export class QuantizedModel {
       throw new QbnnError('ERR_ARG', 'QuantizedModel: the last op must be a layer with float output');
     }
     for (const l of layersOf(ops)) getIntegerForm(l.weights.kind);
-    this.ops = ops;
+    this.descriptions = layersOf(ops).map(describeLayer);
+    this.ops = this.keepPacked(ops);
     this.inputShape = [...inputShape];
+  }
+
+  /**
+   * The ops as this model keeps them: a layer whose form declares integer tensors of fewer than
+   * 8 bits becomes a copy holding them packed, its `weights` read through {@link layerWeights}.
+   * Other layers are kept as given.
+   */
+  private keepPacked(ops: QOp[]): QOp[] {
+    return ops.map((op): QOp => {
+      if (op.op === 'residual')
+        return { ...op, body: this.keepPacked(op.body), shortcut: this.keepPacked(op.shortcut) };
+      if (op.op !== 'layer') return op;
+      const l = op.layer;
+      const stored = storeWeights(getIntegerForm(l.weights.kind), l.weights, l);
+      if (!stored.packed) return op;
+      const { weights: _unpacked, ...rest } = l;
+      const spec = rest as QLayerSpec;
+      this.stored.set(spec, stored);
+      Object.defineProperty(spec, 'weights', { enumerable: true, get: () => this.layerWeights(spec) });
+      return { ...op, layer: spec };
+    });
+  }
+
+  /**
+   * A layer's weights as the forms and kernels use them, one integer a byte: for a layer kept
+   * packed, unpacked on first use and kept with the model's prepared values (the one place every
+   * interpretation of the IR, the JS walker, the float64 reference or a native plan, gets
+   * unpacked weights from). `layer.weights` of this model's ops reads this.
+   */
+  layerWeights(layer: QLayerSpec): IntegerWeights {
+    const s = this.stored.get(layer);
+    if (!s) return layer.weights;
+    return this.memo(layer, 'unpacked-weights', () =>
+      restoreWeights(getIntegerForm(s.kind), s, layer, layer.path),
+    );
+  }
+
+  /** A layer's weights at rest (packed below 8 bits): what a saved file holds. */
+  storedWeights(layer: QLayerSpec): StoredWeights {
+    const s = this.stored.get(layer);
+    if (s) return s;
+    return storeWeights(getIntegerForm(layer.weights.kind), layer.weights, layer);
   }
 
   /** The layers, in execution order. */
@@ -166,22 +215,7 @@ export class QuantizedModel {
 
   /** The model's layers, forms, bit widths and size, for reports (no engine internals). */
   describe(): ModelDescription {
-    const layers = this.layers.map((l): LayerDescription => {
-      const form = getIntegerForm(l.weights.kind);
-      return {
-        path: l.path,
-        op: l.op,
-        form: form.kind,
-        stochastic: form.stochastic(l.weights) || l.dropout !== undefined,
-        ...(l.dropout ? { dropout: l.dropout.p } : {}),
-        weightBits: form.weightBits(l.weights),
-        inputBits: l.input.bits,
-        outputBits: l.output?.bits ?? null,
-        n: l.n,
-        k: l.k,
-        sizeBytes: form.sizeBytes(l.weights) + 24,
-      };
-    });
+    const layers = this.descriptions.map((d) => ({ ...d }));
     const last = layers[layers.length - 1];
     return {
       inputShape: [...this.inputShape],
@@ -195,6 +229,23 @@ export class QuantizedModel {
   sizeBytes(): number {
     return this.describe().sizeBytes;
   }
+}
+
+function describeLayer(l: QLayerSpec): LayerDescription {
+  const form = getIntegerForm(l.weights.kind);
+  return {
+    path: l.path,
+    op: l.op,
+    form: form.kind,
+    stochastic: form.stochastic(l.weights) || l.dropout !== undefined,
+    ...(l.dropout ? { dropout: l.dropout.p } : {}),
+    weightBits: form.weightBits(l.weights),
+    inputBits: l.input.bits,
+    outputBits: l.output?.bits ?? null,
+    n: l.n,
+    k: l.k,
+    sizeBytes: form.sizeBytes(l.weights) + 24,
+  };
 }
 
 /** Mean over samples of the softmax of each sample's logits: [B, classes]. */

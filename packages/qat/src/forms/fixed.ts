@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { packedByteLength, QbnnError } from '@qbnn/core';
 import type { Posterior } from '@qbnn/posteriors';
 import type * as tf from '@tensorflow/tfjs-core';
 import { channelScales, channelZeroPoints, type QParams } from '../spec.js';
@@ -81,9 +81,9 @@ export function fixedReference(fw: { w: Int8Array; wq: QParams; bias?: Float32Ar
   return { w: out, b: fw.bias ? Float64Array.from(fw.bias) : undefined, wScale: s };
 }
 
-/** Bytes of a stored weight: integers, f32 bias, 12 bytes a (scale, zero point). */
+/** Bytes of a stored weight: integers (packed below 8 bits), f32 bias, 12 bytes a (scale, zero point). */
 export function fixedBytes(fw: { w: Int8Array; wq: QParams; bias?: Float32Array }): number {
-  return fw.w.length + (fw.bias?.length ?? 0) * 4 + fw.wq.scale.length * 12;
+  return packedByteLength(fw.w.length, fw.wq.bits) + (fw.bias?.length ?? 0) * 4 + fw.wq.scale.length * 12;
 }
 
 /** Saves a stored weight under `prefix` (`.weight`, `.bias`). */
@@ -93,7 +93,7 @@ export function saveFixed(
   prefix: string,
   shape: { n: number; k: number },
 ): Record<string, unknown> {
-  put(`${prefix}weight`, { dtype: 'I8', shape: [shape.n, shape.k], data: fw.w });
+  put(`${prefix}weight`, { dtype: 'I8', shape: [shape.n, shape.k], data: fw.w, bits: fw.wq.bits });
   if (fw.bias) put(`${prefix}bias`, { dtype: 'F32', shape: [shape.n], data: fw.bias });
   return { wq: qparamsToJson(fw.wq), bias: fw.bias !== undefined };
 }

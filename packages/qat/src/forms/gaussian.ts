@@ -1,6 +1,7 @@
 import {
   gaussianSampleMultipliers,
   type PackedWeights,
+  packedByteLength,
   QbnnError,
   QNORMAL_SCALE,
   qnormalFill,
@@ -221,12 +222,12 @@ export function foldLocScale(p: Posterior, fold: ChannelFold): boolean {
   return true;
 }
 
-/** Bytes: mu and sigma integers, f32 bias mean and sd, four sets of (scale, zero point). */
+/** Bytes: mu and sigma integers (packed below 8 bits), f32 bias mean and sd, four sets of (scale, zero point). */
 export function locScaleBytes(w: GaussianWeights): number {
   const qp = (p: QParams) => p.scale.length * 12;
   return (
-    w.mu.length +
-    w.sigma.length +
+    packedByteLength(w.mu.length, w.muQ.bits) +
+    packedByteLength(w.sigma.length, w.sigmaQ.bits) +
     (w.bias ? w.bias.mu.length * 8 : 0) +
     qp(w.muQ) +
     qp(w.sigmaQ) +
@@ -236,8 +237,8 @@ export function locScaleBytes(w: GaussianWeights): number {
 }
 
 export function saveLocScale(w: GaussianWeights, put: TensorSink, { n, k }: { n: number; k: number }) {
-  put('mu', { dtype: 'I8', shape: [n, k], data: w.mu });
-  put('sigma', { dtype: 'U8', shape: [n, k], data: w.sigma });
+  put('mu', { dtype: 'I8', shape: [n, k], data: w.mu, bits: w.muQ.bits });
+  put('sigma', { dtype: 'U8', shape: [n, k], data: w.sigma, bits: w.sigmaQ.bits });
   if (w.bias) {
     put('bias_mu', { dtype: 'F32', shape: [n], data: w.bias.mu });
     put('bias_sigma', { dtype: 'F32', shape: [n], data: w.bias.sigma });

@@ -155,10 +155,15 @@ export interface ConvertedLayer<W extends IntegerWeights = IntegerWeights> {
   dropout?: DropoutSpec;
 }
 
-/** A tensor of a saved quantised model. */
+/**
+ * A tensor of a saved quantised model. `bits` (2..8) declares how many bits the integers of an
+ * I8 / U8 tensor use (their params' bits): below 8 the tensor is kept packed in the model and in
+ * its file (core's `packInts` layout), and the form's `load` gets it back unpacked. Undefined:
+ * one value a byte.
+ */
 export type StoredTensor =
-  | { dtype: 'I8'; shape: number[]; data: Int8Array }
-  | { dtype: 'U8'; shape: number[]; data: Uint8Array }
+  | { dtype: 'I8'; shape: number[]; data: Int8Array; bits?: number }
+  | { dtype: 'U8'; shape: number[]; data: Uint8Array; bits?: number }
   | { dtype: 'F32'; shape: number[]; data: Float32Array };
 
 /** Where {@link IntegerForm.save} writes tensors: `put(name, tensor)`, names unique per layer. */
