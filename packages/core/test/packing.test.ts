@@ -119,7 +119,9 @@ describe('packInts / unpackInts (sub-byte storage)', () => {
     expect(() => unpackInts(Uint8Array.of(0, 0x80), 5, 3, false)).toThrow(/padding/);
     expect(Array.from(unpackInts(Uint8Array.of(0xff, 0x7f), 5, 3, false))).toEqual([7, 7, 7, 7, 7]);
     expect(codeOf(() => unpackInts(new Uint8Array(2), 5, 3, true, new Int8Array(4)))).toBe('ERR_ARG');
-    expect(codeOf(() => unpackInts(new Uint8Array(2), 5, 3, true, new Uint8Array(5) as never))).toBe('ERR_ARG');
+    expect(codeOf(() => unpackInts(new Uint8Array(2), 5, 3, true, new Uint8Array(5) as never))).toBe(
+      'ERR_ARG',
+    );
     expect(codeOf(() => unpackInts([1, 2] as never, 2, 8, false))).toBe('ERR_ARG');
   });
 });

@@ -133,7 +133,10 @@ export interface PackedEntry {
  * anything is unpacked: dtype I8 or U8, bits an integer in [MIN_BITS, MAX_BITS], a shape of
  * non-negative integers whose values take exactly as many bytes as the stored U8 [bytes] tensor.
  */
-function readPackedTable(meta: Record<string, string>, tensors: Record<string, SafeTensor>): Map<string, PackedEntry> {
+function readPackedTable(
+  meta: Record<string, string>,
+  tensors: Record<string, SafeTensor>,
+): Map<string, PackedEntry> {
   const table = parseJson(meta, QMODEL_PACKED_KEY);
   if (table === null || typeof table !== 'object' || Array.isArray(table))
     bad(`metadata ${QMODEL_PACKED_KEY} must be a JSON object of packed tensors`);
@@ -141,12 +144,16 @@ function readPackedTable(meta: Record<string, string>, tensors: Record<string, S
   for (const [name, raw] of Object.entries(table as Record<string, unknown>)) {
     const at = `packed tensor '${name}'`;
     const e = (raw ?? {}) as Record<string, unknown>;
-    if (e.dtype !== 'I8' && e.dtype !== 'U8') bad(`${at}: dtype must be 'I8' or 'U8', got ${JSON.stringify(e.dtype)}`);
+    if (e.dtype !== 'I8' && e.dtype !== 'U8')
+      bad(`${at}: dtype must be 'I8' or 'U8', got ${JSON.stringify(e.dtype)}`);
     const bits = e.bits;
     if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < MIN_BITS || bits > MAX_BITS)
       bad(`${at}: bits must be an integer in [${MIN_BITS}, ${MAX_BITS}], got ${JSON.stringify(bits)}`);
     const shape = e.shape;
-    if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0))
+    if (
+      !Array.isArray(shape) ||
+      shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+    )
       bad(`${at}: shape must be an array of non-negative integers`);
     const t = tensors[name];
     if (!t) bad(`${at} is listed in ${QMODEL_PACKED_KEY} but not stored`);

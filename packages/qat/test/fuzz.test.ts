@@ -11,6 +11,7 @@ import {
   deserializeQuantized,
   QMODEL_HEADER_CRC_KEY,
   QMODEL_OPS_KEY,
+  QMODEL_PACKED_KEY,
   serializeQuantized,
 } from '../src/save.js';
 import { simulate } from '../src/testing.js';
@@ -23,6 +24,8 @@ const params = { numRuns: RUNS, seed: SEED };
 const models: [string, QuantizedModel, number][] = [
   ['mlp', tinyMlp(), 16],
   ['conv', tinyConvNet(), 36],
+  // 3-bit weights: a format 2 file, its tensors packed and listed in the packed table
+  ['mlp-w3', tinyMlp({ weightBits: 3, inputs: 15 }), 15],
 ];
 const saved = models.map(([, m]) => serializeQuantized(m));
 
@@ -136,6 +139,26 @@ describe('fuzz: the quantised-model loader', () => {
           if (!(m instanceof QbnnError)) exercise(m, models[which][2]);
         },
       ),
+      params,
+    );
+  });
+
+  it('a hostile value anywhere in the packed table (issue 19, item 4) is refused or still runs', () => {
+    const which = models.findIndex(([name]) => name === 'mlp-w3');
+    const file = decodeSafetensors(saved[which]);
+    const table = JSON.parse(file.metadata[QMODEL_PACKED_KEY]);
+    const list = paths(table);
+    fc.assert(
+      fc.property(fc.nat(), hostile, (pick, value) => {
+        const edited = setAt(table, list[pick % list.length], value);
+        const meta = { ...file.metadata, [QMODEL_PACKED_KEY]: JSON.stringify(edited ?? null) ?? 'null' };
+        delete meta[QMODEL_HEADER_CRC_KEY];
+        delete meta['qbnn.crc32'];
+        const m = typed(() =>
+          deserializeQuantized(encodeSafetensors(file.tensors as Record<string, SafeTensor>, meta)),
+        );
+        if (!(m instanceof QbnnError)) exercise(m, models[which][2]);
+      }),
       params,
     );
   });

@@ -40,7 +40,11 @@ function bytewise(form: IntegerForm): IntegerForm {
     kind,
     posteriors: undefined,
     save: (w, put, shape) =>
-      form.save(w, (name, t) => put(name, t.dtype === 'F32' ? t : ({ ...t, bits: undefined } as StoredTensor)), shape),
+      form.save(
+        w,
+        (name, t) => put(name, t.dtype === 'F32' ? t : ({ ...t, bits: undefined } as StoredTensor)),
+        shape,
+      ),
     load: (j, get, shape) => ({ ...form.load(j, get, shape), kind }),
   };
 }
@@ -77,7 +81,14 @@ function netOps(kind: Kind, bits: number, bytes: boolean, seed = 1): QOp[] {
     const x = weightsOf(kind, rnd, n, k, bits);
     return bytes ? { ...x, kind: `${x.kind}-bytes` } : x;
   };
-  const conv = (path: string, c: number, pad: number, input: typeof a0, output: typeof a0, relu: boolean) => ({
+  const conv = (
+    path: string,
+    c: number,
+    pad: number,
+    input: typeof a0,
+    output: typeof a0,
+    relu: boolean,
+  ) => ({
     op: 'layer' as const,
     layer: {
       op: 'conv2d' as const,
@@ -98,15 +109,43 @@ function netOps(kind: Kind, bits: number, bytes: boolean, seed = 1): QOp[] {
   return [
     { op: 'quantize', q: a0 },
     conv('conv1', 1, 0, a0, a1, true),
-    { op: 'residual', body: [conv('block.conv', 5, 1, a1, a2, false)], shortcut: [], bodyQ: a2, shortcutQ: a1, q: a3, relu: true },
+    {
+      op: 'residual',
+      body: [conv('block.conv', 5, 1, a1, a2, false)],
+      shortcut: [],
+      bodyQ: a2,
+      shortcutQ: a1,
+      q: a3,
+      relu: true,
+    },
     { op: 'flatten' },
     {
       op: 'layer',
-      layer: { op: 'linear', path: 'fc1', n: 7, k: 80, input: a3, output: a4, relu: true, weights: w(7, 80), dropout },
+      layer: {
+        op: 'linear',
+        path: 'fc1',
+        n: 7,
+        k: 80,
+        input: a3,
+        output: a4,
+        relu: true,
+        weights: w(7, 80),
+        dropout,
+      },
     },
     {
       op: 'layer',
-      layer: { op: 'linear', path: 'fc2', n: 3, k: 7, input: a4, output: null, relu: false, weights: w(3, 7), dropout },
+      layer: {
+        op: 'linear',
+        path: 'fc2',
+        n: 3,
+        k: 7,
+        input: a4,
+        output: null,
+        relu: false,
+        weights: w(3, 7),
+        dropout,
+      },
     },
   ];
 }
@@ -130,9 +169,11 @@ function intArrays(w: IntegerWeights): [string, Int8Array | Uint8Array][] {
   const out: [string, Int8Array | Uint8Array][] = [];
   const visit = (v: unknown, path: string) => {
     if (v instanceof Int8Array || v instanceof Uint8Array) out.push([path, v]);
-    else if (Array.isArray(v)) v.forEach((x, i) => visit(x, `${path}[${i}]`));
-    else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v))
+    else if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) visit(x, `${path}[${i}]`);
+    } else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) {
       for (const [k, x] of Object.entries(v)) visit(x, `${path}.${k}`);
+    }
   };
   visit(w, 'w');
   return out;
@@ -160,7 +201,9 @@ describe('packed sub-8-bit weights: in memory and in the file', () => {
           const ints = [...stored.tensors.values()].filter((t) => t.dtype !== 'F32');
           expect(ints.length).toBe(intArrays(given[i].weights).length);
           for (const t of ints) {
-            expect('packed' in t && t.bits === bits && t.bytes.length).toBe(Math.ceil((l.n * l.k * bits) / 8));
+            expect('packed' in t && t.bits === bits && t.bytes.length).toBe(
+              Math.ceil((l.n * l.k * bits) / 8),
+            );
           }
           // what the engine runs on is what the model was given, value for value
           const a = intArrays(packed.layerWeights(l));
@@ -195,7 +238,8 @@ describe('packed sub-8-bit weights: in memory and in the file', () => {
         // describe() counts packed bytes: W8 minus what packing saves on each integer tensor
         const w8 = new QuantizedModel(netOps(kind, 8, false), INPUT);
         const saved = given.reduce(
-          (a, l) => a + intArrays(l.weights).reduce((b, [, v]) => b + v.length - packedByteLength(v.length, bits), 0),
+          (a, l) =>
+            a + intArrays(l.weights).reduce((b, [, v]) => b + v.length - packedByteLength(v.length, bits), 0),
           0,
         );
         expect(packed.sizeBytes()).toBe(w8.sizeBytes() - saved);
@@ -319,7 +363,11 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
 
   /** The file with its packed table, tensors or format edited (no header checksum: checks beyond it). */
   function edit(
-    f: (table: Record<string, Record<string, unknown>>, tensors: Record<string, SafeTensor>, meta: Record<string, string>) => void,
+    f: (
+      table: Record<string, Record<string, unknown>>,
+      tensors: Record<string, SafeTensor>,
+      meta: Record<string, string>,
+    ) => void,
   ): Uint8Array {
     const table = JSON.parse(good.metadata[QMODEL_PACKED_KEY]);
     const tensors = { ...(good.tensors as Record<string, SafeTensor>) };
@@ -327,7 +375,8 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
     delete meta[QMODEL_HEADER_CRC_KEY];
     delete meta['qbnn.crc32'];
     f(table, tensors, meta);
-    if (meta[QMODEL_PACKED_KEY] === good.metadata[QMODEL_PACKED_KEY]) meta[QMODEL_PACKED_KEY] = JSON.stringify(table);
+    if (meta[QMODEL_PACKED_KEY] === good.metadata[QMODEL_PACKED_KEY])
+      meta[QMODEL_PACKED_KEY] = JSON.stringify(table);
     return encodeSafetensors(tensors, meta);
   }
 
@@ -347,8 +396,16 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
       (_, t) => (t[MU] = { dtype: 'U8', shape: [18], data: Uint8Array.from([...t[MU].data, 0]) }),
       /packed tensor '1:conv1\.mu': \[5,9\] at 3 bits takes 17 bytes, but the file stores 18/,
     ],
-    ['bits 1', (p) => (p[MU].bits = 1), /packed tensor '1:conv1\.mu': bits must be an integer in \[2, 8\], got 1/],
-    ['bits 9', (p) => (p[MU].bits = 9), /packed tensor '1:conv1\.mu': bits must be an integer in \[2, 8\], got 9/],
+    [
+      'bits 1',
+      (p) => (p[MU].bits = 1),
+      /packed tensor '1:conv1\.mu': bits must be an integer in \[2, 8\], got 1/,
+    ],
+    [
+      'bits 9',
+      (p) => (p[MU].bits = 9),
+      /packed tensor '1:conv1\.mu': bits must be an integer in \[2, 8\], got 9/,
+    ],
     ['bits 3.5', (p) => (p[MU].bits = 3.5), /packed tensor '1:conv1\.mu': bits must be an integer/],
     ['bits "3"', (p) => (p[MU].bits = '3'), /packed tensor '1:conv1\.mu': bits must be an integer/],
     [
@@ -361,8 +418,16 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
       (p) => (p[MU].shape = [2 ** 40, 2 ** 40]),
       /packed tensor '1:conv1\.mu': \[1099511627776,1099511627776\] at 3 bits takes .* bytes, but the file stores 17/,
     ],
-    ['a negative dimension', (p) => (p[MU].shape = [-5, -9]), /packed tensor '1:conv1\.mu': shape must be an array of non-negative integers/],
-    ['dtype F32', (p) => (p[MU].dtype = 'F32'), /packed tensor '1:conv1\.mu': dtype must be 'I8' or 'U8', got "F32"/],
+    [
+      'a negative dimension',
+      (p) => (p[MU].shape = [-5, -9]),
+      /packed tensor '1:conv1\.mu': shape must be an array of non-negative integers/,
+    ],
+    [
+      'dtype F32',
+      (p) => (p[MU].dtype = 'F32'),
+      /packed tensor '1:conv1\.mu': dtype must be 'I8' or 'U8', got "F32"/,
+    ],
     ['an entry of nothing', (p) => (p[MU] = null as never), /packed tensor '1:conv1\.mu': dtype must be/],
     [
       'listed but not stored',
@@ -394,7 +459,7 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
       /'1:conv1\.mu': unpackInts: the 1 padding bits of the last byte must be zero/,
     ],
     [
-      'values beyond the params\' bits (4-bit data, 3-bit params)',
+      "values beyond the params' bits (4-bit data, 3-bit params)",
       (p, t) => {
         p[MU].bits = 4;
         p[MU].shape = [45];
@@ -404,10 +469,26 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
       },
       /mu\[0\] = 7 is outside the 3-bit range \[-4, 3\]/,
     ],
-    ['a format 1 file with a packed table', (_, __, meta) => (meta[QMODEL_FORMAT_KEY] = QMODEL_FORMAT), /qbnn\.qat\.packed is not part of format qbnn-qat\/1/],
-    ['a format 2 file without its packed table', (_, __, meta) => delete meta[QMODEL_PACKED_KEY], /metadata qbnn\.qat\.packed is missing/],
-    ['a packed table that is an array', (_, __, meta) => (meta[QMODEL_PACKED_KEY] = '[]'), /qbnn\.qat\.packed must be a JSON object/],
-    ['an unknown format', (_, __, meta) => (meta[QMODEL_FORMAT_KEY] = 'qbnn-qat/3'), /reads qbnn-qat\/1 and qbnn-qat\/2/],
+    [
+      'a format 1 file with a packed table',
+      (_, __, meta) => (meta[QMODEL_FORMAT_KEY] = QMODEL_FORMAT),
+      /qbnn\.qat\.packed is not part of format qbnn-qat\/1/,
+    ],
+    [
+      'a format 2 file without its packed table',
+      (_, __, meta) => delete meta[QMODEL_PACKED_KEY],
+      /metadata qbnn\.qat\.packed is missing/,
+    ],
+    [
+      'a packed table that is an array',
+      (_, __, meta) => (meta[QMODEL_PACKED_KEY] = '[]'),
+      /qbnn\.qat\.packed must be a JSON object/,
+    ],
+    [
+      'an unknown format',
+      (_, __, meta) => (meta[QMODEL_FORMAT_KEY] = 'qbnn-qat/3'),
+      /reads qbnn-qat\/1 and qbnn-qat\/2/,
+    ],
   ];
   for (const [what, f, message] of cases) {
     it(what, () => {
@@ -424,8 +505,10 @@ describe('bad packed data is ERR_FORMAT naming the tensor', () => {
     table['1:conv1.sigma'].shape = [9, 5]; // as many values, a different shape: only the checksum sees it
     meta[QMODEL_PACKED_KEY] = JSON.stringify(table);
     delete meta['qbnn.crc32'];
-    expect(errorOf(() => deserializeQuantized(encodeSafetensors(file.tensors as Record<string, SafeTensor>, meta)))).toMatch(
-      /^ERR_FORMAT: quantised model: header checksum mismatch/,
-    );
+    expect(
+      errorOf(() =>
+        deserializeQuantized(encodeSafetensors(file.tensors as Record<string, SafeTensor>, meta)),
+      ),
+    ).toMatch(/^ERR_FORMAT: quantised model: header checksum mismatch/);
   });
 });

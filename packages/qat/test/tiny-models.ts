@@ -7,9 +7,9 @@ import { act, lcg, randomFixedWeights, randomGaussianWeights } from './helpers.j
  * linear(inputs -> hidden) + ReLU -> Gaussian linear(hidden -> classes), float logits.
  */
 export function tinyMlp(
-  opts: { inputs?: number; hidden?: number; classes?: number; seed?: number } = {},
+  opts: { inputs?: number; hidden?: number; classes?: number; seed?: number; weightBits?: number } = {},
 ): QuantizedModel {
-  const { inputs = 16, hidden = 32, classes = 4, seed = 7 } = opts;
+  const { inputs = 16, hidden = 32, classes = 4, seed = 7, weightBits = 8 } = opts;
   const rnd = lcg(seed);
   const a0 = act(0, 1);
   const a1 = act(0, 2);
@@ -25,7 +25,7 @@ export function tinyMlp(
         input: a0,
         output: a1,
         relu: true,
-        weights: randomGaussianWeights(rnd, hidden, inputs, 8),
+        weights: randomGaussianWeights(rnd, hidden, inputs, weightBits),
       },
     },
     {
@@ -38,7 +38,7 @@ export function tinyMlp(
         input: a1,
         output: null,
         relu: false,
-        weights: randomGaussianWeights(rnd, classes, hidden, 8),
+        weights: randomGaussianWeights(rnd, classes, hidden, weightBits),
       },
     },
   ];

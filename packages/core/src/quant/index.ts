@@ -11,6 +11,7 @@ export {
   gaussianSampleMultipliers,
   requantMultipliers,
 } from './multipliers.js';
+export { packedByteLength, packInts, unpackInts } from './packing.js';
 export {
   channelMinMax,
   checkQuantParams,
@@ -27,4 +28,3 @@ export {
   qRange,
 } from './params.js';
 export { roundHalfEven } from './round.js';
-export { packedByteLength, packInts, unpackInts } from './packing.js';

@@ -43,16 +43,19 @@ export function packInts(values: ArrayLike<number>, bits: number, signed: boolea
   for (let i = 0; i < n; i++) {
     const v = values[i];
     if (!(v >= lo && v <= hi) || !Number.isInteger(v))
-      fail(`packInts: values[${i}] = ${v} is outside the ${bits}-bit ${signed ? 'signed' : 'unsigned'} range [${lo}, ${hi}]`);
+      fail(
+        `packInts: values[${i}] = ${v} is outside the ${bits}-bit ${signed ? 'signed' : 'unsigned'} range [${lo}, ${hi}]`,
+      );
   }
   const out = new Uint8Array(packedByteLength(n, bits));
   const mask = (1 << bits) - 1;
   if (bits === 8) {
     for (let i = 0; i < n; i++) out[i] = values[i] & mask;
-  } else if (bits === 4) {
-    for (let i = 0; i < n; i++) out[i >> 1] |= (values[i] & mask) << ((i & 1) << 2);
-  } else if (bits === 2) {
-    for (let i = 0; i < n; i++) out[i >> 2] |= (values[i] & mask) << ((i & 3) << 1);
+  } else if (bits === 4 || bits === 2) {
+    // whole values a byte: value i is field i % per of byte i / per
+    const lg = bits === 4 ? 1 : 2;
+    const last = (1 << lg) - 1;
+    for (let i = 0; i < n; i++) out[i >> lg] |= (values[i] & mask) << ((i & last) * bits);
   } else {
     // a bit accumulator: at most 7 + 8 bits are pending, so it stays below 2^15
     let acc = 0;
@@ -79,7 +82,13 @@ export function packInts(values: ArrayLike<number>, bits: number, signed: boolea
  * @throws QbnnError ERR_ARG for bad bits or length, a byte count other than packedByteLength,
  *   non-zero padding bits in the last byte, or an `out` of the wrong type or length.
  */
-export function unpackInts(bytes: Uint8Array, length: number, bits: number, signed: true, out?: Int8Array): Int8Array;
+export function unpackInts(
+  bytes: Uint8Array,
+  length: number,
+  bits: number,
+  signed: true,
+  out?: Int8Array,
+): Int8Array;
 export function unpackInts(
   bytes: Uint8Array,
   length: number,
@@ -119,14 +128,11 @@ export function unpackInts(
   const shift = 32 - bits;
   if (bits === 8) {
     dst.set(signed ? new Int8Array(bytes.buffer, bytes.byteOffset, length) : bytes.subarray(0, length));
-  } else if (bits === 4) {
+  } else if (bits === 4 || bits === 2) {
+    const lg = bits === 4 ? 1 : 2;
+    const last = (1 << lg) - 1;
     for (let i = 0; i < length; i++) {
-      const u = (bytes[i >> 1] >> ((i & 1) << 2)) & mask;
-      dst[i] = signed ? (u << shift) >> shift : u;
-    }
-  } else if (bits === 2) {
-    for (let i = 0; i < length; i++) {
-      const u = (bytes[i >> 2] >> ((i & 3) << 1)) & mask;
+      const u = (bytes[i >> lg] >> ((i & last) * bits)) & mask;
       dst[i] = signed ? (u << shift) >> shift : u;
     }
   } else {

@@ -59,7 +59,13 @@ export function storeWeights(
             `integer form '${form.kind}': tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`,
           );
         }
-        tensors.set(name, { packed: true, dtype: t.dtype, shape: [...t.shape], bits: t.bits, bytes: packInts(t.data, t.bits, signed) });
+        tensors.set(name, {
+          packed: true,
+          dtype: t.dtype,
+          shape: [...t.shape],
+          bits: t.bits,
+          bytes: packInts(t.data, t.bits, signed),
+        });
         packed = true;
       } else tensors.set(name, t);
     },
