@@ -13,6 +13,7 @@ export {
   referenceKernels,
   sampleGaussianPacked,
   sampleGaussianWeights,
+  sampleGaussianWeightsPacked,
 } from './kernels/reference.js';
 export type * from './kernels/types.js';
 export { MAX_GEMM_K } from './kernels/types.js';
@@ -29,6 +30,7 @@ export {
   checkGemmBias,
   checkGemmK,
   checkGemmOutput,
+  checkPackedGaussianSampleArgs,
   checkPackWeightsArgs,
   checkPhiloxKey,
   checkPool2dSpec,

@@ -6,9 +6,11 @@ import {
   referenceKernels,
   sampleGaussianPacked,
   sampleGaussianWeights,
+  sampleGaussianWeightsPacked,
 } from '../src/kernels/reference.js';
 import type { GaussianSampleArgs } from '../src/kernels/types.js';
 import { gaussianSampleMultipliers } from '../src/quant/multipliers.js';
+import { packInts } from '../src/quant/packing.js';
 import { Rng } from '../src/rng/rng.js';
 import { codeOf, randInts, randS8, randU8, refRound } from './helpers.js';
 
@@ -132,6 +134,52 @@ describe('reference fused Gaussian sampler', () => {
     expect([...run(p)]).toEqual([
       ...run(packWeights(sampleGaussianWeights(args), 4, 9, args.weightZeroPoint)),
     ]);
+  });
+
+  test('on packed mu and sigma: exactly the sampler of the unpacked values, every bit width, odd shapes', () => {
+    const rng = new Rng(8);
+    for (const [n, k] of [
+      [1, 1],
+      [3, 7],
+      [5, 13],
+      [2, 33],
+    ]) {
+      for (let muBits = 2; muBits <= 8; muBits++) {
+        for (let sigmaBits = 2; sigmaBits <= 8; sigmaBits++) {
+          const args = makeArgs(rng, n, k, (muBits % 2) + 3);
+          const lo = -(2 ** (muBits - 1));
+          const mu = Int8Array.from(randInts(rng, n * k, lo, -lo - 1));
+          const sigma = Uint8Array.from(randInts(rng, n * k, 0, 2 ** sigmaBits - 1));
+          const want = sampleGaussianWeights({ ...args, mu, sigma });
+          const got = sampleGaussianWeightsPacked({
+            ...args,
+            mu: packInts(mu, muBits, true),
+            muBits,
+            sigma: packInts(sigma, sigmaBits, false),
+            sigmaBits,
+          });
+          expect([...got]).toEqual([...want]);
+        }
+      }
+    }
+  });
+
+  test('on packed mu and sigma: bad bytes and bits are typed errors', () => {
+    const args = makeArgs(new Rng(2), 3, 5, 3);
+    const mu = packInts(new Int8Array(15).fill(-4), 3, true); // 45 bits: 6 bytes, 3 padding bits
+    const sigma = packInts(new Uint8Array(15).fill(7), 3, false);
+    const packed = { ...args, mu, muBits: 3, sigma, sigmaBits: 3 };
+    expect(codeOf(() => sampleGaussianWeightsPacked(packed))).toBeUndefined();
+    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, mu: mu.subarray(0, 5) }))).toBe('ERR_SHAPE');
+    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, sigmaBits: 4 }))).toBe('ERR_SHAPE');
+    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, muBits: 1 }))).toBe('ERR_ARG');
+    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, sigmaBits: 9 }))).toBe('ERR_ARG');
+    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, mu: new Int8Array(6) as never }))).toBe(
+      'ERR_ARG',
+    );
+    const dirty = Uint8Array.from(mu);
+    dirty[5] |= 0x80;
+    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, mu: dirty }))).toBe('ERR_ARG');
   });
 
   test('validates lengths, zero points and multipliers', () => {

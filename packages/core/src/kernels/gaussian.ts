@@ -1,8 +1,14 @@
+import { PackedIntReader } from '../quant/packing.js';
 import { roundHalfEven } from '../quant/round.js';
 import { qnormalFill } from '../rng/qnormal.js';
 import { type JsPackedWeights, makePacked } from './pack.js';
-import type { GaussianSampleArgs, QNormalArgs } from './types.js';
-import { checkGaussianSampleArgs, checkQNormalArgs } from './validate.js';
+import type { GaussianSampleArgs, PackedGaussianSampleArgs, QNormalArgs } from './types.js';
+import {
+  type CheckedGaussianSample,
+  checkGaussianSampleArgs,
+  checkPackedGaussianSampleArgs,
+  checkQNormalArgs,
+} from './validate.js';
 
 /** The reference `qnormal` of the contract: fills args.out from the stream (key, position). */
 export function qnormal(args: QNormalArgs): Int8Array {
@@ -15,26 +21,65 @@ export function qnormal(args: QNormalArgs): Int8Array {
  * sampled s8 weights [n, k] row-major. Consumes ceil(n k / 4) blocks from args.position.
  */
 export function sampleGaussianWeights(args: GaussianSampleArgs): Int8Array {
-  const { n, k, qmin, qmax } = checkGaussianSampleArgs(args);
-  const size = n * k;
-  const out = qnormalFill(args.key, args.position, new Int8Array(size)); // eps, overwritten in place
-  const { mu, sigma, muZeroPoint, sigmaZeroPoint, noiseZeroPoint, weightZeroPoint, m1, m2, m3 } = args;
+  const checked = checkGaussianSampleArgs(args);
+  const { n, k } = checked;
+  const out = qnormalFill(args.key, args.position, new Int8Array(n * k)); // eps, overwritten in place
   for (let r = 0; r < n; r++) {
-    const zmu = muZeroPoint[r];
-    const zs = sigmaZeroPoint[r];
-    const zn = noiseZeroPoint[r];
-    const zw = weightZeroPoint[r];
-    const a = m1[r];
-    const b = m2[r];
-    const c = m3[r];
-    for (let i = r * k, end = i + k; i < end; i++) {
-      // Exactly the contract's order of float64 operations.
-      const nq = Math.min(Math.max(roundHalfEven(out[i] * (sigma[i] - zs) * a) + zn, qmin), qmax);
-      const wq = roundHalfEven((mu[i] - zmu) * b + (nq - zn) * c) + zw;
-      out[i] = Math.min(Math.max(wq, qmin), qmax);
-    }
+    sampleRow(
+      args,
+      checked,
+      r,
+      out,
+      args.mu.subarray(r * k, r * k + k),
+      args.sigma.subarray(r * k, r * k + k),
+    );
   }
   return out;
+}
+
+/**
+ * The reference fused sampler on packed mu and sigma (PackedGaussianSampleArgs): each row's
+ * values decoded as the sampler reaches them (memory O(k), never the unpacked tensor), the
+ * result exactly `sampleGaussianWeights` of the unpacked values.
+ */
+export function sampleGaussianWeightsPacked(args: PackedGaussianSampleArgs): Int8Array {
+  const checked = checkPackedGaussianSampleArgs(args);
+  const { n, k } = checked;
+  const out = qnormalFill(args.key, args.position, new Int8Array(n * k));
+  const muReader = new PackedIntReader(args.mu, args.muBits, true);
+  const sigmaReader = new PackedIntReader(args.sigma, args.sigmaBits, false);
+  const mu = new Int8Array(k);
+  const sigma = new Uint8Array(k);
+  for (let r = 0; r < n; r++) {
+    muReader.read(mu, 0, k);
+    sigmaReader.read(sigma, 0, k);
+    sampleRow(args, checked, r, out, mu, sigma);
+  }
+  return out;
+}
+
+/** Row r of the sampler: `out[r k ..]` holds eps on entry and the sampled weights on return. */
+function sampleRow(
+  args: Omit<GaussianSampleArgs, 'mu' | 'sigma'>,
+  { k, qmin, qmax }: CheckedGaussianSample,
+  r: number,
+  out: Int8Array,
+  mu: Int8Array,
+  sigma: Uint8Array,
+): void {
+  const zmu = args.muZeroPoint[r];
+  const zs = args.sigmaZeroPoint[r];
+  const zn = args.noiseZeroPoint[r];
+  const zw = args.weightZeroPoint[r];
+  const a = args.m1[r];
+  const b = args.m2[r];
+  const c = args.m3[r];
+  for (let j = 0, i = r * k; j < k; j++, i++) {
+    // Exactly the contract's order of float64 operations.
+    const nq = Math.min(Math.max(roundHalfEven(out[i] * (sigma[j] - zs) * a) + zn, qmin), qmax);
+    const wq = roundHalfEven((mu[j] - zmu) * b + (nq - zn) * c) + zw;
+    out[i] = Math.min(Math.max(wq, qmin), qmax);
+  }
 }
 
 /** The fused sampler returning the JS provider's packed weights (zero points = weightZeroPoint). */

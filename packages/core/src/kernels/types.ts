@@ -187,6 +187,20 @@ export interface GaussianSampleArgs {
   out?: PackedWeights;
 }
 
+/**
+ * The fused Gaussian sampler's arguments with mu and sigma packed (core's `packInts` layout:
+ * `muBits`-bit signed means, `sigmaBits`-bit unsigned standard deviations, N K values each),
+ * decoded row by row as the sampler streams through them. The JS reference implements it
+ * (`sampleGaussianWeightsPacked`), giving exactly `sampleGaussianWeights` of the unpacked values;
+ * it is not yet a provider entry point (native and wasm samplers read one value a byte).
+ */
+export interface PackedGaussianSampleArgs extends Omit<GaussianSampleArgs, 'mu' | 'sigma' | 'out'> {
+  mu: Uint8Array;
+  muBits: number;
+  sigma: Uint8Array;
+  sigmaBits: number;
+}
+
 /** An integer kernel provider, registered by name in the kernel registry. */
 export interface KernelProvider {
   readonly name: string;

@@ -1,12 +1,14 @@
 import { QbnnError } from '../errors.js';
 import { checkInt, checkLength, checkPositiveScale, perChannelI32 } from '../quant/checks.js';
-import { qRange } from '../quant/params.js';
+import { packedByteLength } from '../quant/packing.js';
+import { MAX_BITS, MIN_BITS, qRange } from '../quant/params.js';
 import {
   type ChannelScales,
   type ChannelZeroPoints,
   type GaussianSampleArgs,
   type GemmOutput,
   MAX_GEMM_K,
+  type PackedGaussianSampleArgs,
   type PackedWeights,
   type Pool2dSpec,
   type QConv2dArgs,
@@ -656,18 +658,62 @@ export function checkGaussianSampleArgs(
   args: GaussianSampleArgs,
   limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
 ): CheckedGaussianSample {
+  return checkSampler(args, limits, (n, k) => {
+    if (!(args.mu instanceof Int8Array))
+      throw new QbnnError('ERR_ARG', 'sampleGaussian: mu must be an Int8Array');
+    if (!(args.sigma instanceof Uint8Array))
+      throw new QbnnError('ERR_ARG', 'sampleGaussian: sigma must be a Uint8Array');
+    checkLength('sampleGaussian: mu', args.mu, n * k);
+    checkLength('sampleGaussian: sigma', args.sigma, n * k);
+  });
+}
+
+/**
+ * Checks the arguments of the fused Gaussian sampler on packed means and standard deviations
+ * (PackedGaussianSampleArgs): as {@link checkGaussianSampleArgs}, with `mu` / `sigma` the
+ * packInts bytes of N K values of `muBits` / `sigmaBits` bits (exact byte count, zero padding).
+ */
+export function checkPackedGaussianSampleArgs(
+  args: PackedGaussianSampleArgs,
+  limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
+): CheckedGaussianSample {
+  return checkSampler(args, limits, (n, k) => {
+    for (const [name, bytes, bits] of [
+      ['mu', args.mu, args.muBits],
+      ['sigma', args.sigma, args.sigmaBits],
+    ] as const) {
+      checkInt(`sampleGaussian: ${name}Bits`, bits, MIN_BITS, MAX_BITS);
+      if (!(bytes instanceof Uint8Array))
+        throw new QbnnError('ERR_ARG', `sampleGaussian: ${name} must be a Uint8Array of packed values`);
+      const need = packedByteLength(n * k, bits);
+      if (bytes.length !== need)
+        throw new QbnnError(
+          'ERR_SHAPE',
+          `sampleGaussian: ${name} holds ${bytes.length} bytes, ${n * k} values of ${bits} bits take ${need}`,
+        );
+      const tail = (n * k * bits) % 8;
+      if (tail !== 0 && bytes[need - 1] >> tail !== 0)
+        throw new QbnnError(
+          'ERR_ARG',
+          `sampleGaussian: ${name}: the padding bits of the last byte must be zero`,
+        );
+    }
+  });
+}
+
+/** The sampler checks shared by both layouts; `tensors(n, k)` checks mu and sigma. */
+function checkSampler(
+  args: Omit<GaussianSampleArgs, 'mu' | 'sigma'>,
+  limits: KernelLimits,
+  tensors: (n: number, k: number) => void,
+): CheckedGaussianSample {
   checkArgsObject('sampleGaussian', args);
   const n = checkInt('sampleGaussian: n', args.n, 1, limits.maxN);
   const k = checkInt('sampleGaussian: k', args.k, 1, 2 ** 31 - 1);
   if (limits.packChecksK) checkGemmK(k);
   const { qmin, qmax } = qRange(args.bits, true);
   checkPhiloxKey('sampleGaussian', args.key, args.position);
-  if (!(args.mu instanceof Int8Array))
-    throw new QbnnError('ERR_ARG', 'sampleGaussian: mu must be an Int8Array');
-  if (!(args.sigma instanceof Uint8Array))
-    throw new QbnnError('ERR_ARG', 'sampleGaussian: sigma must be a Uint8Array');
-  checkLength('sampleGaussian: mu', args.mu, n * k);
-  checkLength('sampleGaussian: sigma', args.sigma, n * k);
+  tensors(n, k);
   samplerZeroPoints('muZeroPoint', args.muZeroPoint, n, -128, 127);
   samplerZeroPoints('sigmaZeroPoint', args.sigmaZeroPoint, n, 0, 255);
   samplerZeroPoints('noiseZeroPoint', args.noiseZeroPoint, n, qmin, qmax);

@@ -11,7 +11,7 @@ export {
   gaussianSampleMultipliers,
   requantMultipliers,
 } from './multipliers.js';
-export { packedByteLength, packInts, unpackInts } from './packing.js';
+export { PackedIntReader, packedByteLength, packInts, unpackInts } from './packing.js';
 export {
   channelMinMax,
   checkQuantParams,

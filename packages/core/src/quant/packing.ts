@@ -136,19 +136,50 @@ export function unpackInts(
       dst[i] = signed ? (u << shift) >> shift : u;
     }
   } else {
-    let acc = 0;
-    let held = 0;
-    let o = 0;
-    for (let i = 0; i < length; i++) {
+    new PackedIntReader(bytes, bits, signed).read(dst, 0, length);
+  }
+  return dst;
+}
+
+/**
+ * Reads packed integers in order, a run at a time: how a kernel decodes packed input as it
+ * streams through it (a row of the fused sampler) without unpacking the whole tensor. The
+ * caller checks the bytes first (unpackInts' checks); reading past them gives zeros.
+ */
+export class PackedIntReader {
+  private acc = 0;
+  private held = 0;
+  private at = 0;
+  private readonly mask: number;
+  private readonly shift: number;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly bits: number,
+    private readonly signed: boolean,
+  ) {
+    checkBits('PackedIntReader', bits);
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+  }
+
+  /** Decodes the next `count` values into `out[start ..]`. */
+  read(out: Int8Array | Uint8Array, start: number, count: number): void {
+    const { bytes, bits, mask, shift, signed } = this;
+    let { acc, held, at } = this;
+    for (let i = start, end = start + count; i < end; i++) {
+      // one byte always suffices: fewer than `bits` (<= 8) bits are held before it
       if (held < bits) {
-        acc |= bytes[o++] << held;
+        acc |= (bytes[at++] ?? 0) << held;
         held += 8;
       }
       const u = acc & mask;
       acc >>>= bits;
       held -= bits;
-      dst[i] = signed ? (u << shift) >> shift : u;
+      out[i] = signed ? (u << shift) >> shift : u;
     }
+    this.acc = acc;
+    this.held = held;
+    this.at = at;
   }
-  return dst;
 }

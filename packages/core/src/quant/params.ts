@@ -9,7 +9,7 @@ import {
 } from './checks.js';
 import { clampInt, roundHalfEven } from './round.js';
 
-/** Smallest and largest supported bit widths (storage is one byte a value). */
+/** Smallest and largest supported bit widths (kernels take one value a byte; packInts packs below 8). */
 export const MIN_BITS = 2;
 export const MAX_BITS = 8;
 
