@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMnist } from '@qbnn/data';
+import { loadMnist } from '@qbnn/data/node';
 import { load } from '@qbnn/nn/node';
 import { setSamplingMode } from '@qbnn/posteriors';
 import { loadQuantized } from '@qbnn/qat/node';

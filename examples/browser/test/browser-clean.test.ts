@@ -20,7 +20,7 @@ async function bundle(spec: string): Promise<string> {
 }
 
 describe('browser-clean entry points', () => {
-  for (const pkg of ['core', 'nn', 'posteriors', 'qat', 'metrics', 'wasm']) {
+  for (const pkg of ['core', 'nn', 'posteriors', 'qat', 'metrics', 'data', 'interop', 'wasm']) {
     it(`@qbnn/${pkg} bundles for the browser without Node built-ins`, { timeout: 120_000 }, async () => {
       const js = await bundle(`@qbnn/${pkg}`);
       expect(js.length).toBeGreaterThan(1000);
@@ -28,7 +28,7 @@ describe('browser-clean entry points', () => {
     });
   }
 
-  for (const pkg of ['nn', 'qat']) {
+  for (const pkg of ['nn', 'qat', 'data', 'interop']) {
     it(`@qbnn/${pkg}/node is the Node-only part (it does not bundle for the browser)`, async () => {
       await expect(bundle(`@qbnn/${pkg}/node`)).rejects.toThrow(/node:/);
     });

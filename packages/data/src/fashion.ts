@@ -1,114 +1,37 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { QbnnError } from '@qbnn/core';
-import { type IdxArray, readIdx } from './idx.js';
+import { FASHION_MNIST_CLASSES } from './classes.js';
+import { decodeIdx, MAX_IDX_BYTES } from './idx.js';
 import type { ImageSet } from './types.js';
 import { checkInt } from './util.js';
 
-/** Fashion-MNIST class names, indexed by label. */
-export const FASHION_MNIST_CLASSES: readonly string[] = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
-
-/** Where the Debian package `dataset-fashion-mnist` installs the files. */
-export const FASHION_MNIST_DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
-
-/** The environment variable naming a data directory. */
-export const DATA_DIR_ENV = 'QBNN_DATA_DIR';
-
-const FILES = {
-  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
-  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
-} as const;
-
-/** Options of {@link loadFashionMnist}. */
-export interface FashionMnistOptions {
-  /** 'train' (60,000 images) or 'test' (10,000), default 'test'. */
-  split?: 'train' | 'test';
-  /** A directory holding the four IDX files (see {@link findFashionMnistDir}). */
-  dir?: string;
-  /** Keep only the first `limit` images of the split. */
+/** Options of {@link parseFashionMnist}. */
+export interface ParseImageSetOptions {
+  /** Keep only the first `limit` images. */
   limit?: number;
-  /** Environment to read QBNN_DATA_DIR from, default `process.env`. */
-  env?: Record<string, string | undefined>;
-}
-
-function hasSplit(dir: string, split: 'train' | 'test'): boolean {
-  const f = FILES[split];
-  return (
-    (existsSync(join(dir, `${f.images}.gz`)) || existsSync(join(dir, f.images))) &&
-    (existsSync(join(dir, `${f.labels}.gz`)) || existsSync(join(dir, f.labels)))
-  );
+  /** Names of the two inputs in error messages, default 'images' and 'labels' (file paths). */
+  sources?: [string, string];
+  /** Largest input, gzipped or after gunzip, default {@link MAX_IDX_BYTES}. */
+  maxBytes?: number;
 }
 
 /**
- * The directory the Fashion-MNIST files of `split` are read from, searching in order:
- * 1. `dir` (when given, only there: a wrong path is an error, not a fallback);
- * 2. `$QBNN_DATA_DIR/fashion-mnist`, then `$QBNN_DATA_DIR` itself;
- * 3. `systemDir`, default `/usr/share/datasets/fashion-mnist` (Debian `dataset-fashion-mnist`).
- *
- * A directory qualifies when it holds `<prefix>-images-idx3-ubyte[.gz]` and
- * `<prefix>-labels-idx1-ubyte[.gz]`, prefix `train` or `t10k`, the names the Debian package installs.
- *
- * @throws QbnnError ERR_ARG naming every place searched and the package to install
- */
-export function findFashionMnistDir(
-  dir?: string,
-  split: 'train' | 'test' = 'test',
-  env: Record<string, string | undefined> = process.env,
-  systemDir: string = FASHION_MNIST_DEBIAN_DIR,
-): string {
-  const f = FILES[split];
-  const want = `${f.images}[.gz] and ${f.labels}[.gz]`;
-  if (dir !== undefined) {
-    if (hasSplit(dir, split)) return dir;
-    throw new QbnnError('ERR_ARG', `loadFashionMnist: dir ${dir} does not hold ${want}`);
-  }
-  const candidates: string[] = [];
-  const envDir = env[DATA_DIR_ENV];
-  if (envDir) candidates.push(join(envDir, 'fashion-mnist'), envDir);
-  candidates.push(systemDir);
-  for (const c of candidates) if (hasSplit(c, split)) return c;
-  throw new QbnnError(
-    'ERR_ARG',
-    `loadFashionMnist: Fashion-MNIST not found (looked for ${want} in ${candidates.join(', ')}). ` +
-      `Install it with \`sudo apt-get install dataset-fashion-mnist\` (Debian/Ubuntu), or pass \`dir\`, ` +
-      `or set ${DATA_DIR_ENV} to a directory holding the four IDX files.`,
-  );
-}
-
-function readOne(dir: string, base: string): { idx: IdxArray; path: string } {
-  const gz = join(dir, `${base}.gz`);
-  const path = existsSync(gz) ? gz : join(dir, base);
-  return { idx: readIdx(path), path };
-}
-
-/**
- * Loads one split of Fashion-MNIST (Xiao et al. 2017; 60,000 train and 10,000 test 28x28 grey
- * images of 10 clothing classes, 6,000 and 1,000 a class), the out-of-distribution set of the
- * paper for MNIST. Files are found by {@link findFashionMnistDir}; gzipped or plain IDX.
+ * Fashion-MNIST from the bytes of its two IDX files (gzipped or plain, e.g. fetched in a
+ * browser): uint8 images [N, 28, 28] and uint8 labels [N] in 0..9. `loadFashionMnist` of
+ * '@qbnn/data/node' reads the files and calls this.
  *
  * @returns images Float32Array [N, 1, 28, 28] = byte / 255 in [0, 1], labels Int32Array in 0..9
- * @throws QbnnError ERR_ARG when the files are absent; ERR_FORMAT when they are malformed (not
- *   uint8, not [N, 28, 28] and [N], counts that disagree, labels above 9)
+ * @throws QbnnError ERR_FORMAT when they are malformed (not uint8, not [N, 28, 28] and [N],
+ *   counts that disagree, labels above 9); ERR_ARG on a bad limit
  */
-export function loadFashionMnist(options: FashionMnistOptions = {}): ImageSet {
-  const split = options.split ?? 'test';
-  if (split !== 'train' && split !== 'test') {
-    throw new QbnnError('ERR_ARG', `loadFashionMnist: split must be 'train' or 'test', got ${String(split)}`);
-  }
-  const dir = findFashionMnistDir(options.dir, split, options.env ?? process.env);
-  const im = readOne(dir, FILES[split].images);
-  const lb = readOne(dir, FILES[split].labels);
+export function parseFashionMnist(
+  imageBytes: Uint8Array,
+  labelBytes: Uint8Array,
+  options: ParseImageSetOptions = {},
+): ImageSet {
+  const [imagesName, labelsName] = options.sources ?? ['images', 'labels'];
+  const maxBytes = options.maxBytes ?? MAX_IDX_BYTES;
+  const im = { idx: decodeIdx(imageBytes, imagesName, { maxBytes }), path: imagesName };
+  const lb = { idx: decodeIdx(labelBytes, labelsName, { maxBytes }), path: labelsName };
   const ish = im.idx.shape;
   if (im.idx.dtype !== 'uint8' || ish.length !== 3 || ish[1] !== 28 || ish[2] !== 28) {
     throw new QbnnError(
@@ -131,7 +54,7 @@ export function loadFashionMnist(options: FashionMnistOptions = {}): ImageSet {
   const n =
     options.limit === undefined
       ? ish[0]
-      : Math.min(ish[0], checkInt('loadFashionMnist: limit', options.limit, 0));
+      : Math.min(ish[0], checkInt('parseFashionMnist: limit', options.limit, 0));
   const bytes = im.idx.data as Uint8Array;
   const images = new Float32Array(n * 784);
   for (let i = 0; i < images.length; i++) images[i] = bytes[i] / 255;

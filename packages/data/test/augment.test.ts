@@ -4,13 +4,13 @@ import {
   addGaussianNoise,
   applyShift,
   type ImageSet,
-  loadMnist,
   rotatePlane,
   roundHalfEven,
   SHIFT_LEVELS,
   scaleBrightness,
   shiftPlane,
 } from '../src/index.js';
+import { loadMnist } from '../src/node.js';
 
 const P3 = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]); // rows [1 2 3] [4 5 6] [7 8 9]
 const rows = (a: Float32Array, w: number) =>

@@ -1,14 +1,8 @@
 import { initBackend } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  BatchLoader,
-  type ImageSet,
-  loadMnist,
-  type RegressionSet,
-  synthLinear,
-  toArrayDataset,
-} from '../src/index.js';
+import { BatchLoader, type ImageSet, type RegressionSet, synthLinear, toArrayDataset } from '../src/index.js';
+import { loadMnist } from '../src/node.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'cpu' });

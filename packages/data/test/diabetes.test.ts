@@ -3,13 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  DIABETES_FEATURES,
-  findDiabetesDir,
-  loadDiabetes,
-  regressionFolds,
-  SKLEARN_DEBIAN_DATA_DIR,
-} from '../src/index.js';
+import { regressionFolds } from '../src/index.js';
+import { DIABETES_FEATURES, findDiabetesDir, loadDiabetes, SKLEARN_DEBIAN_DATA_DIR } from '../src/node.js';
 
 const installed = (() => {
   try {

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  classCounts,
-  FASHION_MNIST_DEBIAN_DIR,
-  findFashionMnistDir,
-  loadFashionMnist,
-} from '../src/index.js';
+import { classCounts } from '../src/index.js';
+import { FASHION_MNIST_DEBIAN_DIR, findFashionMnistDir, loadFashionMnist } from '../src/node.js';
 
 let dir: string | undefined;
 try {

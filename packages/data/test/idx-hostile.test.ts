@@ -9,7 +9,8 @@ import { gzipSync } from 'node:zlib';
 import { QbnnError } from '@qbnn/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeIdx, maybeGunzip, parseIdx, readIdx } from '../src/index.js';
+import { encodeIdx, maybeGunzip, parseIdx } from '../src/index.js';
+import { readIdx } from '../src/node.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qbnn-data-hostile-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

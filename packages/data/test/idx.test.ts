@@ -3,16 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { classCounts, encodeIdx, FASHION_MNIST_CLASSES, parseFashionMnist, parseIdx } from '../src/index.js';
 import {
-  classCounts,
-  encodeIdx,
   FASHION_MNIST_DEBIAN_DIR,
   findFashionMnistDir,
   loadFashionMnist,
-  parseIdx,
   readIdx,
   writeIdx,
-} from '../src/index.js';
+} from '../src/node.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qbnn-data-idx-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -197,5 +195,37 @@ describe('loadFashionMnist on small files the test writes', () => {
     const bytes = encodeIdx(new Uint8Array(10 * 784), [10, 28, 28]);
     writeFileSync(join(d, 't10k-images-idx3-ubyte'), bytes.subarray(0, bytes.length - 100));
     expect(() => loadFashionMnist({ dir: d })).toThrow(/t10k-images-idx3-ubyte: truncated IDX data/);
+  });
+});
+
+describe('parseFashionMnist from bytes (what a browser fetches)', () => {
+  it('decodes gzipped and plain bytes alike, pixel = byte / 255, errors name the sources', () => {
+    const n = 12;
+    const images = new Uint8Array(n * 784);
+    for (let i = 0; i < images.length; i++) images[i] = (i * 7 + 3) % 256;
+    const labels = Array.from({ length: n }, (_, i) => (i * 3) % 10);
+    const im = encodeIdx(images, [n, 28, 28]);
+    const lb = encodeIdx(labels, [n]);
+    for (const [a, b] of [
+      [im, lb],
+      [new Uint8Array(gzipSync(im)), new Uint8Array(gzipSync(lb))],
+    ]) {
+      const s = parseFashionMnist(a, b);
+      expect(s.shape).toEqual([n, 1, 28, 28]);
+      for (let i = 0; i < images.length; i++) expect(s.images[i]).toBe(Math.fround(images[i] / 255));
+      expect(Array.from(s.labels)).toEqual(labels);
+      expect(s.classNames).toBe(FASHION_MNIST_CLASSES);
+      expect(parseFashionMnist(a, b, { limit: 5 }).shape).toEqual([5, 1, 28, 28]);
+    }
+    const gz = new Uint8Array(gzipSync(im));
+    expect(() => parseFashionMnist(gz.subarray(0, gz.length - 9), lb, { sources: ['im.gz', 'lb'] })).toThrow(
+      /im\.gz: corrupt or truncated gzip stream/,
+    );
+    expect(() => parseFashionMnist(im, encodeIdx(labels.slice(1), [n - 1]))).toThrow(
+      /images holds 12 images but labels holds 11 labels/,
+    );
+    expect(() => parseFashionMnist(gz, lb, { maxBytes: 1000 })).toThrow(
+      /images: .*more than the 1000|inflates to more than 1000/,
+    );
   });
 });

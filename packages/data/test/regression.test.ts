@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   BOSTON_FEATURES,
-  bostonFolds,
   kFold,
-  loadBoston,
   standardizeSplit,
   synthHeteroscedastic,
   synthLinear,
   unstandardizeTarget,
 } from '../src/index.js';
+import { bostonFolds, loadBoston } from '../src/node.js';
 
 function meanStd(a: ArrayLike<number>): [number, number] {
   let m = 0;

@@ -1,6 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import { type Module, registerArchitecture } from '@qbnn/nn';
-import { save } from '@qbnn/nn/node';
+import { type Module, registerArchitecture, serializeModel } from '@qbnn/nn';
 import { bayesLayers, dnnToBnn, gaussianPrior, type PosteriorName } from '@qbnn/posteriors';
 import { buildArch } from './arch.js';
 import type { ImportedConfig, ImportedModel } from './import.js';
@@ -11,7 +10,7 @@ export const IMPORTED_ARCH = 'qbnn-interop/imported';
 /**
  * Builds the (untrained) model an {@link ImportedConfig} describes: the architecture, its
  * Bayesian layers with their posteriors and modes, and their constant priors. `nn.load` calls
- * this for checkpoints written by {@link saveImported} once @qbnn/interop is imported.
+ * this for checkpoints written by {@link serializeImported} once @qbnn/interop is imported.
  */
 export function buildImported(config: ImportedConfig): Module {
   if (typeof config !== 'object' || config === null || !('arch' in config)) {
@@ -54,15 +53,16 @@ export function buildImported(config: ImportedConfig): Module {
 registerArchitecture(IMPORTED_ARCH, (c) => buildImported(c as unknown as ImportedConfig), true);
 
 /**
- * Saves an imported model as an ordinary qbnn checkpoint (safetensors, atomic) that `nn.load`
- * rebuilds from the file alone (architecture {@link IMPORTED_ARCH}, the import's config).
+ * An imported model as the bytes of an ordinary qbnn checkpoint (safetensors) that
+ * `nn.deserializeModel` (or `nn.load` of the saved file) rebuilds from the bytes alone
+ * (architecture {@link IMPORTED_ARCH}, the import's config). `saveImported` of
+ * '@qbnn/interop/node' writes them to a file.
  */
-export async function saveImported(
+export function serializeImported(
   imported: ImportedModel,
-  path: string,
   metadata: Record<string, string> = {},
-): Promise<void> {
-  await save(imported.model, path, {
+): Uint8Array {
+  return serializeModel(imported.model, {
     arch: IMPORTED_ARCH,
     config: imported.config as unknown as Record<string, unknown>,
     metadata,

@@ -1,5 +1,4 @@
 import { encodeSafetensors, type Module, type SafeTensor, tensorToSafe } from '@qbnn/nn';
-import { writeFileAtomic } from '@qbnn/nn/node';
 import { torchKeyMapping } from './names.js';
 
 /**
@@ -23,9 +22,10 @@ export function toTorchStateDict(model: Module): Record<string, SafeTensor> {
 }
 
 /**
- * Writes {@link toTorchStateDict} as a safetensors file (atomically), which PyTorch reads with
- * `safetensors.torch.load_file` (or any safetensors reader) and loads with `load_state_dict`.
+ * {@link toTorchStateDict} as safetensors bytes, which PyTorch reads with
+ * `safetensors.torch.load` (or any safetensors reader) and loads with `load_state_dict`.
+ * `exportTorch` of '@qbnn/interop/node' writes them to a file.
  */
-export async function exportTorch(model: Module, path: string): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(toTorchStateDict(model), {}, { checksum: false }));
+export function serializeTorch(model: Module): Uint8Array {
+  return encodeSafetensors(toTorchStateDict(model), {}, { checksum: false });
 }

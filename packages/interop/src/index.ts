@@ -6,8 +6,8 @@
  */
 
 export { type ArchSpec, buildArch, type LayerSpec, layerSpecTypes, registerLayerSpec } from './arch.js';
-export { buildImported, IMPORTED_ARCH, saveImported } from './checkpoint.js';
-export { exportTorch, toTorchStateDict } from './export.js';
+export { buildImported, IMPORTED_ARCH, serializeImported } from './checkpoint.js';
+export { serializeTorch, toTorchStateDict } from './export.js';
 export {
   type ImportedConfig,
   type ImportedLayer,

@@ -1,5 +1,4 @@
-import { inflateRawSync } from 'node:zlib';
-import { QbnnError } from '@qbnn/core';
+import { inflateRaw, QbnnError } from '@qbnn/core';
 import { crc32 } from '@qbnn/nn';
 
 /** One file of a zip archive: its name and where its bytes are. */
@@ -151,7 +150,7 @@ export class ZipArchive {
     if (entry.method === 0) data = raw;
     else {
       try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+        data = inflateRaw(raw, { maxOutputLength: entry.size, sizeHint: entry.size });
       } catch (err) {
         return fail(`entry '${name}': cannot inflate: ${(err as Error).message}`);
       }

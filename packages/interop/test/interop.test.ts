@@ -7,7 +7,8 @@ import { load } from '@qbnn/nn/node';
 import { bayesLayers, type SamplingMode, setSamplingMode } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exportTorch, importTorch, StateDictMismatchError, saveImported } from '../src/index.js';
+import { importTorch, StateDictMismatchError } from '../src/index.js';
+import { exportTorch, saveImported } from '../src/node.js';
 import { haveTorch, python } from './python.js';
 import { maxZ, moments } from './stats.js';
 

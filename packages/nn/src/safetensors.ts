@@ -1,4 +1,7 @@
-import { QbnnError } from '@qbnn/core';
+import { crc32, QbnnError } from '@qbnn/core';
+
+/** CRC-32 of bytes (zlib's): the one of `@qbnn/core`, re-exported beside the checkpoint format that uses it. */
+export { crc32 };
 
 /** Element types of the safetensors format that this reader and writer support. */
 export type SafeDtype =
@@ -81,23 +84,6 @@ function checkLe(): void {
 
 function numel(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3, as zlib) of bytes. */
-export function crc32(bytes: Uint8Array, seed = 0): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let c = i;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[i] = c >>> 0;
-    }
-  }
-  let c = ~seed >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** Metadata key holding the CRC-32 of the data section (hex), written by {@link encodeSafetensors}. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { QbnnError } from '@qbnn/core';
-import { type ArchSpec, type ImportedModel, importTorch, saveImported } from '@qbnn/interop';
+import { type ArchSpec, type ImportedModel, importTorch } from '@qbnn/interop';
+import { saveImported } from '@qbnn/interop/node';
 import { bayesLayers, type GaussianPrior, type SamplingMode } from '@qbnn/posteriors';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';

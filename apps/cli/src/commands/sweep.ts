@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { QbnnError } from '@qbnn/core';
-import { loadBoston, loadDiabetes, regressionFolds } from '@qbnn/data';
+import { regressionFolds } from '@qbnn/data';
+import { loadBoston, loadDiabetes } from '@qbnn/data/node';
 import { regressionMetrics } from '@qbnn/metrics';
 import { writeFileAtomic } from '@qbnn/nn/node';
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,5 +1,6 @@
 import { QbnnError } from '@qbnn/core';
-import { applyShift, findFashionMnistDir, type ImageSet, loadFashionMnist, loadMnist } from '@qbnn/data';
+import { applyShift, type ImageSet } from '@qbnn/data';
+import { findFashionMnistDir, loadFashionMnist, loadMnist } from '@qbnn/data/node';
 
 /** Classification data sets the cli trains and evaluates on. */
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;

@@ -2,11 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { QbnnError, Rng } from '@qbnn/core';
+import { MNIST_CLASSES } from './classes.js';
 import type { ImageSet } from './types.js';
 import { checkInt, gatherRows, permutation } from './util.js';
-
-/** Digit class names, '0' to '9'. */
-export const MNIST_CLASSES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 /** Pixels a 28x28 image. */
 const PIXELS = 784;
