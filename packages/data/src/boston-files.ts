@@ -5,8 +5,8 @@ import {
   type KFoldOptions,
   kFold,
   type NamedRegressionSet,
+  regressionFolds,
   type StandardizedSplit,
-  standardizeSplit,
 } from './boston.js';
 
 /**
