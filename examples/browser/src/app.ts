@@ -12,12 +12,15 @@ interface PageState {
   ready: boolean;
   kernels: string;
   error?: string;
+  /** Images uploaded and drawn on the pad so far. */
+  uploads: number;
   last?: {
     input: number[];
     result: Omit<Classification, 'logits' | 'probs' | 'mean'> & { logits: number[]; mean: number[] };
   };
 }
-const state: PageState = { ready: false, kernels: '' };
+const state: PageState = { ready: false, kernels: '', uploads: 0 };
+let loaded: QuantizedModel | undefined;
 (globalThis as { qbnnDemo?: PageState }).qbnnDemo = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -59,7 +62,13 @@ $('clear').addEventListener('click', () => {
 $<HTMLInputElement>('upload').addEventListener('change', async (e) => {
   const file = (e.target as HTMLInputElement).files?.[0];
   if (!file) return;
-  const img = await createImageBitmap(file);
+  let img: ImageBitmap;
+  try {
+    img = await createImageBitmap(file);
+  } catch {
+    status.textContent = `Cannot read ${file.name} as an image: choose a PNG, JPEG, GIF or WebP file.`;
+    return;
+  }
   clearPad();
   const s = Math.min(pad.width / img.width, pad.height / img.height);
   ctx.drawImage(
@@ -69,6 +78,9 @@ $<HTMLInputElement>('upload').addEventListener('change', async (e) => {
     img.width * s,
     img.height * s,
   );
+  img.close();
+  state.uploads++;
+  if (loaded) run(loaded); // an uploaded image is classified at once
 });
 
 function showInput(x: Float32Array): void {
@@ -146,6 +158,7 @@ async function main(): Promise<void> {
   const button = $<HTMLButtonElement>('classify');
   button.addEventListener('click', () => run(model));
   button.disabled = false;
+  loaded = model;
   status.textContent = `Model loaded (${model.layers.length} integer layers); kernels: ${state.kernels}.`;
   state.ready = true;
 }
