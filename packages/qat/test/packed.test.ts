@@ -212,8 +212,14 @@ describe('packed sub-8-bit weights: in memory and in the file', () => {
             b.map(([p, v]) => [p, v.constructor.name, Array.from(v)]),
           );
         });
+        const atRest = layers.map((l) => [...packed.storedWeights(l).tensors.values()]);
         const want = logits(plain);
         expect(logits(packed)).toEqual(want);
+        // once in use the packed copy gives way to the unpacked weights; packed again, the same bytes
+        layers.forEach((l, i) => {
+          expect([...packed.storedWeights(l).tensors.values()]).toEqual(atRest[i]);
+          expect(packed.storedWeights(l)).not.toBe(packed.storedWeights(l));
+        });
         const modes = kind === 'gaussian' || kind === 'mcdropout' ? (['local'] as const) : [];
         for (const mode of modes) expect(logits(packed, mode)).toEqual(logits(plain, mode));
 

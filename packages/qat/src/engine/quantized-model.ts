@@ -76,8 +76,11 @@ export class QuantizedModel {
   /** Largest per-example activation (elements): bounds a forward call's memory. */
   private readonly maxActivation: number;
   private readonly memoStore = new WeakMap<object, Map<string, unknown>>();
-  /** Layers kept packed: their form and stored weights. */
-  private readonly stored = new WeakMap<QLayerSpec, StoredWeights>();
+  /**
+   * Layers with packed tensors: their form, and the packed weights until the layer is first used
+   * (then its unpacked weights, kept with the prepared values, replace them).
+   */
+  private readonly packedLayers = new WeakMap<QLayerSpec, { kind: string; stored?: StoredWeights }>();
   /** Per layer, computed from the weights as given (describe() unpacks nothing). */
   private readonly descriptions: LayerDescription[];
 
@@ -113,7 +116,7 @@ export class QuantizedModel {
       if (!stored.packed) return op;
       const { weights: _unpacked, ...rest } = l;
       const spec = rest as QLayerSpec;
-      this.stored.set(spec, stored);
+      this.packedLayers.set(spec, { kind: stored.kind, stored });
       Object.defineProperty(spec, 'weights', { enumerable: true, get: () => this.layerWeights(spec) });
       return { ...op, layer: spec };
     });
@@ -123,21 +126,24 @@ export class QuantizedModel {
    * A layer's weights as the forms and kernels use them, one integer a byte: for a layer kept
    * packed, unpacked on first use and kept with the model's prepared values (the one place every
    * interpretation of the IR, the JS walker, the float64 reference or a native plan, gets
-   * unpacked weights from). `layer.weights` of this model's ops reads this.
+   * unpacked weights from). `layer.weights` of this model's ops reads this. The packed copy is
+   * dropped then, so a model in use holds its weights once (the kernels read one value a byte).
    */
   layerWeights(layer: QLayerSpec): IntegerWeights {
-    const s = this.stored.get(layer);
-    if (!s) return layer.weights;
-    return this.memo(layer, 'unpacked-weights', () =>
-      restoreWeights(getIntegerForm(s.kind), s, layer, layer.path),
-    );
+    const p = this.packedLayers.get(layer);
+    if (!p) return layer.weights;
+    return this.memo(layer, 'unpacked-weights', () => {
+      const w = restoreWeights(getIntegerForm(p.kind), p.stored!, layer, layer.path);
+      p.stored = undefined;
+      return w;
+    });
   }
 
   /** A layer's weights at rest (packed below 8 bits): what a saved file holds. */
   storedWeights(layer: QLayerSpec): StoredWeights {
-    const s = this.stored.get(layer);
-    if (s) return s;
-    return storeWeights(getIntegerForm(layer.weights.kind), layer.weights, layer);
+    const stored = this.packedLayers.get(layer)?.stored;
+    if (stored) return stored;
+    return storeWeights(getIntegerForm(layer.weights.kind), this.layerWeights(layer), layer);
   }
 
   /** The layers, in execution order. */
