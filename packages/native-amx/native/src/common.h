@@ -164,6 +164,17 @@ struct ConvDirectArgs {
 // The direct AVX-512 VNNI convolution (runs on the thread pool); false when it cannot take the
 // shape (then the caller runs im2col + GEMM).
 bool convDirectAvx512(const ConvDirectArgs& a);
+// The same convolution with the weights reordered once: convDirectPrepare(a) reorders the packs
+// of `a` (and folds its bias, zero points and multipliers) for its geometry and batch size; null
+// when the direct kernel cannot take the shape. convDirectAvx512Prepared(a, p) then runs `a`,
+// which must describe the same convolution (shapes, batch, zero points, epilogue kind; the
+// packs, bias and multipliers are those given at prepare time); only x, out and after may
+// change. It returns false (nothing written) when `a` does not match `p`. Release with
+// convDirectRelease; a prepared plan is read-only while it runs, so threads may share it.
+struct ConvDirectPrepared;
+ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a);
+bool convDirectAvx512Prepared(const ConvDirectArgs& a, const ConvDirectPrepared& p);
+void convDirectRelease(ConvDirectPrepared* p);
 
 // u8 pooling of `planes` planes h x w into ho x wo (the contract's qpool2d; kind 0 max, 1 avg
 // with count-include-pad, zero point z); padding is at most half the kernel.
@@ -183,6 +194,7 @@ struct CpuFeatures {
   bool avx2 = false;
   bool avxvnni = false;
   bool avx512vnni = false;  // with avx512f/bw/vl/dq and the OS saving zmm state
+  bool avx512vbmi = false;  // avx512vnni and VBMI (vpermb, vpermt2b)
   bool amx = false;  // tile + int8 + OS permission granted
   bool amxHardware = false;  // CPUID says tile + int8 (permission may still be refused)
   const char* amxNote = "";

@@ -6,7 +6,10 @@
 // (padding reads the zero point; channels past the last are 0 with weight 0). One kernel tap
 // (plane q, row i, column j) of 16 output pixels is then a dword vector at a constant offset
 // from the pixels' positions: one load when the positions are consecutive, else two loads and
-// vpermt2d (positions within 32 dwords), else a gather. Weights are broadcast dwords.
+// vpermt2d (positions within 32 dwords), else a gather. Weights are broadcast dwords. When the
+// pixel groups are not consecutive and several channel blocks would repeat those permutes, each
+// image's groups are gathered once ([source][group][16 dwords]) and the kernels load plainly.
+// The planes are built 64 pixels at a time with byte permutes (VBMI) when the CPU has them.
 //
 // Few input channels (the first layer: C = 1, 2, 3): virtual channel (jj, c) is channel c
 // shifted jj * dilation columns, so one dword holds J taps of a kernel row (J = 4 for C = 1), the
@@ -81,58 +84,95 @@ int8_t packedAt(const Packed& p, int32_t o, int32_t k) {
 }
 
 template <class F>
-void runKernel(int shape, int noc, const F& f, const uint8_t* const* base, const GroupPlan& gp, const int32_t* wt,
-               int32_t* acc) {
-  ConvKernels<F>::table[shape][noc - 1](f, base, gp.off.data(), gp.nsrc, wt, acc);
+void runKernel(int shape, int noc, const F& f, const uint8_t* const* base, const int32_t* off, int32_t nsrc,
+               const int32_t* wt, int32_t* acc) {
+  ConvKernels<F>::table[shape][noc - 1](f, base, off, nsrc, wt, acc);
 }
 
-// Accumulators of `noc` channels x `npg` pixel groups; group g reads the planes at layouts[g].
-void tile(const GroupPlan& gp, const uint8_t* const* layouts, const PixelGroup* const* pgs, int npg, int noc,
-          const int32_t* wt, int32_t* acc) {
+// Accumulators of `noc` channels x `npg` pixel groups over `nsrc` sources at offsets `off` from
+// each group's position; group g reads the planes at layouts[g]. `gathered`: the layouts hold
+// each group's pixels already gathered (plain loads from layouts[g]).
+void tile(const int32_t* off, int32_t nsrc, bool gathered, const uint8_t* const* layouts,
+          const PixelGroup* const* pgs, int npg, int noc, const int32_t* wt, int32_t* acc) {
   const int shape = npg == 4 ? 2 : npg - 1;
   const uint8_t* base[4];
   int mode = MODE_LOAD;
   for (int g = 0; g < npg; ++g) {
-    base[g] = layouts[g] + pgs[g]->pos0 * 4;
-    mode = std::max(mode, pgs[g]->mode);
+    base[g] = gathered ? layouts[g] : layouts[g] + pgs[g]->pos0 * 4;
+    if (!gathered) mode = std::max(mode, pgs[g]->mode);
   }
   if (mode == MODE_LOAD) {
-    runKernel(shape, noc, FetchLoad{}, base, gp, wt, acc);
+    runKernel(shape, noc, FetchLoad{}, base, off, nsrc, wt, acc);
   } else if (mode == MODE_PERM) {
     FetchPerm f;
     for (int g = 0; g < npg; ++g) f.idx[g] = _mm512_load_si512(pgs[g]->idx);
-    runKernel(shape, noc, f, base, gp, wt, acc);
+    runKernel(shape, noc, f, base, off, nsrc, wt, acc);
   } else {
     FetchGather f;
     for (int g = 0; g < npg; ++g) f.idx[g] = _mm512_load_si512(pgs[g]->idx);
-    runKernel(shape, noc, f, base, gp, wt, acc);
+    runKernel(shape, noc, f, base, off, nsrc, wt, acc);
   }
 }
 
-// The contract's epilogue for 16 pixels of one channel (same float64 steps as the GEMM's).
-inline void epilogue(const ConvDirectArgs& a, __m512i acc, double mult, void* out, size_t idx, __mmask16 mask) {
-  if (a.outKind == OUT_I32) {
-    _mm512_mask_storeu_epi32(static_cast<int32_t*>(out) + idx, mask, acc);
-    return;
-  }
-  const __m512d m = _mm512_set1_pd(mult);
-  const __m512d vlo = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(acc)), m);
-  const __m512d vhi = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(acc, 1)), m);
-  if (a.outKind == OUT_F32) {
-    const __m512 f =
-        _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(vlo)), _mm512_cvtpd_ps(vhi), 1);
-    _mm512_mask_storeu_ps(static_cast<float*>(out) + idx, mask, f);
-    return;
-  }
-  // Clamping v to 2^30 from above keeps the conversion exact and changes no result (the output
-  // saturates long before); below -2^31 the conversion gives INT_MIN, which the clamp to `lo`
-  // takes care of. The conversion rounds half to even (in the instruction, not from MXCSR).
+// Where the pixel groups of one kernel call go: output element of channel o0 (then + o * hw per
+// channel), the lanes to store, and the groups' sums of activations (when some Zw != 0).
+struct TileOut {
+  int n;
+  __mmask16 mask[4];
+  size_t at[4];
+  const int32_t* asum[4];
+};
+
+// The epilogue of a kernel call's accumulators [noc][n][16], one specialisation per output kind.
+template <int Kind, bool Asum>
+void epilogueTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int noc, int32_t o0, size_t hw,
+                   const TileOut& t) {
   const __m512d big = _mm512_set1_pd(1073741824.0);
-  const __m256i qlo = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vlo, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256i qhi = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vhi, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(qlo), qhi, 1), _mm512_set1_epi32(a.zo));
-  q = _mm512_max_epi32(q, _mm512_set1_epi32(a.relu ? a.zo : 0));
-  _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + idx, mask, _mm512_cvtusepi32_epi8(q));
+  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
+  for (int o = 0; o < noc; ++o) {
+    const int32_t oc = o0 + o;
+    const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
+    const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
+    const __m512d m = _mm512_set1_pd(gp.mult[oc]);
+    for (int k = 0; k < t.n; ++k) {
+      __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
+      if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
+      v = _mm512_add_epi32(v, ct);
+      const size_t at = t.at[k] + static_cast<size_t>(o) * hw;
+      if (Kind == OUT_I32) {
+        _mm512_mask_storeu_epi32(static_cast<int32_t*>(a.out) + at, t.mask[k], v);
+        continue;
+      }
+      const __m512d vlo = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), m);
+      const __m512d vhi = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), m);
+      if (Kind == OUT_F32) {
+        const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(vlo)), _mm512_cvtpd_ps(vhi), 1);
+        _mm512_mask_storeu_ps(static_cast<float*>(a.out) + at, t.mask[k], f);
+        continue;
+      }
+      // As epilogue(): clamp to 2^30 from above, INT_MIN below is taken by the clamp to lo.
+      const __m256i qlo = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vlo, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256i qhi = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vhi, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(qlo), qhi, 1), zo);
+      const __m128i b = _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, lo));
+      uint8_t* dst = static_cast<uint8_t*>(a.out) + at;
+      if (t.mask[k] == 0xffff) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), b);
+      else _mm_mask_storeu_epi8(dst, t.mask[k], b);
+    }
+  }
+}
+
+void epilogueTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int noc, int32_t o0, size_t hw,
+                  const TileOut& t) {
+  if (gp.needAsum) {
+    if (a.outKind == OUT_U8) epilogueTileT<OUT_U8, true>(a, gp, acc, noc, o0, hw, t);
+    else if (a.outKind == OUT_F32) epilogueTileT<OUT_F32, true>(a, gp, acc, noc, o0, hw, t);
+    else epilogueTileT<OUT_I32, true>(a, gp, acc, noc, o0, hw, t);
+  } else {
+    if (a.outKind == OUT_U8) epilogueTileT<OUT_U8, false>(a, gp, acc, noc, o0, hw, t);
+    else if (a.outKind == OUT_F32) epilogueTileT<OUT_F32, false>(a, gp, acc, noc, o0, hw, t);
+    else epilogueTileT<OUT_I32, false>(a, gp, acc, noc, o0, hw, t);
+  }
 }
 
 // 16 bytes of each of 4 rows -> 16 dwords (byte k of dword i = rows[k][i]) at dst (64 bytes).
@@ -220,6 +260,95 @@ void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& 
         }
         interleave4(row, dst + c * 64);
       }
+    }
+  }
+}
+
+// The fast plane build for unit column and row steps (every convolution but a strided 1x1):
+// layout pixels are cut into chunks of 64 consecutive pixels (across rows), and the source bytes
+// of one channel for a chunk lie in a window of at most 128 consecutive input bytes, so each
+// channel's chunk is one or two masked loads and one byte permute (vpermb / vpermt2b), padding
+// blended in as the zero point. The permute puts pixel 16j + 4L + m at byte 16L + 4j + m, so the
+// two rounds of in-lane unpacking that interleave 4 channels into dwords leave register j
+// holding pixels 16j..16j+15 in order.
+struct ChunkMap {
+  int64_t src0;  // first input byte of the window (offset inside the channel plane)
+  uint64_t load0, load1;  // bytes of the two 64-byte halves of the window inside the plane
+  uint64_t valid;  // lanes inside the image (the others take the zero point)
+  int32_t wide;  // 1: the window needs 128 bytes (vpermt2b)
+  alignas(64) uint8_t idx[64];
+};
+
+// Chunk maps of one column shift (virtual channel copy); false when some window exceeds 128 bytes.
+bool mapChunks(const ConvDirectArgs& a, const LayoutMap& m, int64_t shift, std::vector<ChunkMap>& out) {
+  const int64_t plane = m.hp * m.wp, chunks = (plane + 63) / 64, hw = a.H * a.W;
+  out.resize(static_cast<size_t>(chunks));
+  for (int64_t c = 0; c < chunks; ++c) {
+    ChunkMap& cm = out[static_cast<size_t>(c)];
+    int64_t src[64];
+    int64_t lo = -1, hi = -1;
+    for (int i = 0; i < 64; ++i) {
+      const int64_t px = c * 64 + i, r = px / m.wp, w = px % m.wp;
+      const int64_t y = r + m.rowOff, x = w + m.colOff + shift;
+      src[i] = px < plane && y >= 0 && y < a.H && x >= 0 && x < a.W ? y * a.W + x : -1;
+      if (src[i] >= 0) {
+        if (lo < 0) lo = src[i];
+        hi = src[i];
+      }
+    }
+    cm.src0 = lo < 0 ? 0 : lo;
+    if (lo >= 0 && hi - lo >= 128) return false;
+    cm.wide = lo >= 0 && hi - lo >= 64 ? 1 : 0;
+    cm.valid = 0;
+    cm.load0 = cm.load1 = 0;
+    for (int i = 0; i < 64; ++i) {
+      const int pos = 16 * ((i >> 2) & 3) + 4 * (i >> 4) + (i & 3);
+      cm.idx[pos] = src[i] >= 0 ? static_cast<uint8_t>(src[i] - cm.src0) : 0;
+      if (src[i] >= 0) cm.valid |= uint64_t{1} << pos;
+    }
+    if (lo >= 0)
+      for (int i = 0; i < 128; ++i)
+        if (cm.src0 + i < hw && cm.src0 + i <= hi) (i < 64 ? cm.load0 : cm.load1) |= uint64_t{1} << (i & 63);
+  }
+  return true;
+}
+
+// VBMI (vpermb) only here: the CPU check is cpuFeatures().avx512vbmi.
+__attribute__((target("avx512vbmi"), noinline)) void buildLayoutFast(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& m,
+                     const std::vector<ChunkMap>* maps, int64_t b, int64_t g, uint8_t* layout) {
+  const int64_t cg = a.C / a.G, plane = m.hp * m.wp, hw = a.H * a.W;
+  const int64_t chunks = (plane + 63) / 64;
+  const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
+  for (int32_t q = 0; q < gp.quads; ++q) {
+    const uint8_t* src[4];
+    const ChunkMap* cms[4];
+    for (int k = 0; k < 4; ++k) {
+      const int32_t v = 4 * q + k;
+      src[k] = v < gp.cv ? a.x + (b * a.C + g * cg + v % cg) * hw : nullptr;
+      cms[k] = v < gp.cv ? maps[v / cg].data() : nullptr;
+    }
+    uint8_t* dst = layout + q * plane * 4;
+    for (int64_t c = 0; c < chunks; ++c, dst += 256) {
+      __m512i r[4];
+      for (int k = 0; k < 4; ++k) {
+        if (src[k] == nullptr) {
+          r[k] = _mm512_setzero_si512();
+          continue;
+        }
+        const ChunkMap& cm = cms[k][c];
+        const uint8_t* p = src[k] + cm.src0;
+        const __m512i idx = _mm512_load_si512(cm.idx);
+        __m512i v = _mm512_maskz_loadu_epi8(cm.load0, p);
+        if (cm.wide) v = _mm512_permutex2var_epi8(v, idx, _mm512_maskz_loadu_epi8(cm.load1, p + 64));
+        else v = _mm512_permutexvar_epi8(idx, v);
+        r[k] = _mm512_mask_blend_epi8(cm.valid, zaV, v);
+      }
+      const __m512i t0 = _mm512_unpacklo_epi8(r[0], r[1]), t1 = _mm512_unpackhi_epi8(r[0], r[1]);
+      const __m512i t2 = _mm512_unpacklo_epi8(r[2], r[3]), t3 = _mm512_unpackhi_epi8(r[2], r[3]);
+      _mm512_storeu_si512(dst, _mm512_unpacklo_epi16(t0, t2));
+      _mm512_storeu_si512(dst + 64, _mm512_unpackhi_epi16(t0, t2));
+      _mm512_storeu_si512(dst + 128, _mm512_unpacklo_epi16(t1, t3));
+      _mm512_storeu_si512(dst + 192, _mm512_unpackhi_epi16(t1, t3));
     }
   }
 }
@@ -342,27 +471,36 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
   return gp;
 }
 
-}  // namespace
+// Everything about a convolution that depends on its shape only (not on x, the weights or the
+// epilogue): the plane layout, the pixel groups, the batch tiling and the kernel shape.
+struct ConvGeometry {
+  LayoutMap map;
+  int64_t hw, plane, cg, og, pgImage, imgs, btiles;
+  int shape, npg;
+  size_t layoutBytes;  // plane layout of one image (all quads) plus slack
+  std::vector<PixelGroup> pgs;
+  bool someUnaligned;  // some pixel group needs vpermt2d or a gather to fetch
+};
 
-bool convDirectAvx512(const ConvDirectArgs& a) {
-  const int64_t hw = a.Ho * a.Wo;
+bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
+  geo.hw = a.Ho * a.Wo;
   // 1x1: planes of the used pixels only, then stride 1.
   const bool pointwise = a.kh == 1 && a.kw == 1;
-  const LayoutMap map = pointwise ? LayoutMap{a.Ho, a.Wo, a.sh, a.sw, -a.ph, -a.pw}
-                                  : LayoutMap{a.H + 2 * a.ph, a.W + 2 * a.pw, 1, 1, -a.ph, -a.pw};
-  const int64_t hp = map.hp, wp = map.wp, sh = pointwise ? 1 : a.sh, sw = pointwise ? 1 : a.sw;
-  const int64_t plane = hp * wp;
+  geo.map = pointwise ? LayoutMap{a.Ho, a.Wo, a.sh, a.sw, -a.ph, -a.pw}
+                      : LayoutMap{a.H + 2 * a.ph, a.W + 2 * a.pw, 1, 1, -a.ph, -a.pw};
+  const int64_t wp = geo.map.wp, sh = pointwise ? 1 : a.sh, sw = pointwise ? 1 : a.sw;
+  geo.plane = geo.map.hp * wp;
+  geo.cg = a.C / a.G;
+  geo.og = a.O / a.G;
   // Dword positions must fit int32 offsets (gathers, source offsets).
-  const int64_t cg = a.C / a.G;
-  if ((cg + 3) * 4 * plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
-  const int64_t og = a.O / a.G;
-  const int64_t pgImage = (hw + 15) / 16;
-  // Pixel groups of one image (the same for every image and group).
-  std::vector<PixelGroup> pgs(static_cast<size_t>(pgImage));
-  for (int64_t t = 0; t < pgImage; ++t) {
-    PixelGroup& pg = pgs[static_cast<size_t>(t)];
+  if ((geo.cg + 3) * 4 * geo.plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
+  geo.pgImage = (geo.hw + 15) / 16;
+  geo.pgs.resize(static_cast<size_t>(geo.pgImage));
+  geo.someUnaligned = false;
+  for (int64_t t = 0; t < geo.pgImage; ++t) {
+    PixelGroup& pg = geo.pgs[static_cast<size_t>(t)];
     const int64_t p0 = t * 16;
-    pg.valid = static_cast<int>(std::min<int64_t>(16, hw - p0));
+    pg.valid = static_cast<int>(std::min<int64_t>(16, geo.hw - p0));
     auto posOf = [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; };
     pg.pos0 = posOf(p0);
     bool consecutive = true;
@@ -374,95 +512,218 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
       maxD = std::max(maxD, d);
     }
     pg.mode = consecutive ? MODE_LOAD : maxD < 32 ? MODE_PERM : MODE_GATHER;
+    geo.someUnaligned = geo.someUnaligned || pg.mode != MODE_LOAD;
   }
-  const size_t layoutBytes = static_cast<size_t>((cg + 3) / 4 * 4 * plane) + kSlack;  // >= quads * plane * 4
+  geo.layoutBytes = static_cast<size_t>((geo.cg + 3) / 4 * 4 * geo.plane) + kSlack;  // >= quads * plane * 4
   // Batch tiles: enough images that small planes still fill the widest kernel, within ~512 KiB
   // of planes (from the geometry only, so results cannot depend on the thread count).
-  int64_t imgs = std::min<int64_t>(a.B, (64 + pgImage - 1) / pgImage);
-  while (imgs > 1 && static_cast<double>(imgs) * layoutBytes > 512.0 * 1024) --imgs;
-  const int64_t btiles = (a.B + imgs - 1) / imgs;
-  const int shape = chooseShape(imgs * pgImage);
-  const int npg = kShapeNpg[shape];
-  ThreadPool& pool = ThreadPool::instance();
-  const int threads = pool.threads();
-  for (int64_t g = 0; g < a.G; ++g) {
-    const GroupPlan gp = planGroup(a, g, shape, wp, plane);
-    const int32_t nblk = static_cast<int32_t>(gp.blkStart.size());
-    // Tasks: batch tiles x chunks of channel blocks (several chunks when the batch is small).
-    int32_t chunks = 1;
-    if (threads > 1 && btiles < 2 * threads) chunks = std::min<int32_t>(nblk, static_cast<int32_t>((2 * threads + btiles - 1) / btiles));
-    const int32_t perChunk = (nblk + chunks - 1) / chunks;
-    chunks = (nblk + perChunk - 1) / perChunk;
-    auto task = [&](int64_t t) {
-      const int64_t b0 = (t / chunks) * imgs;
-      const int64_t nimg = std::min(imgs, a.B - b0);
-      const int32_t c0 = static_cast<int32_t>(t % chunks) * perChunk;
-      const int32_t c1 = std::min(nblk, c0 + perChunk);
-      const int64_t npgAll = nimg * pgImage;
-      thread_local Scratch layoutBuf, sumBuf;
-      uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(layoutBytes * static_cast<size_t>(nimg)));
-      int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
-      if (!layout || !asum) std::abort();  // out of memory: no sane way to continue
-      for (int64_t i = 0; i < nimg; ++i) {
-        uint8_t* l = layout + layoutBytes * static_cast<size_t>(i);
-        std::memset(l + layoutBytes - kSlack, 0, kSlack);
-        buildLayout(a, gp, map, b0 + i, g, l);
-      }
-      // Pixel group f of the tile: image f / pgImage, group f % pgImage.
-      auto layoutOf = [&](int64_t f) { return layout + layoutBytes * static_cast<size_t>(f / pgImage); };
-      auto pgOf = [&](int64_t f) { return &pgs[static_cast<size_t>(f % pgImage)]; };
-      alignas(64) int32_t acc[24 * 16];
-      if (gp.needAsum)
-        for (int64_t f = 0; f < npgAll; ++f) {
-          const uint8_t* l = layoutOf(f);
-          const PixelGroup* p = pgOf(f);
-          tile(gp, &l, &p, 1, 1, gp.ones.data(), acc);
-          std::memcpy(asum + f * 16, acc, 64);
-        }
-      for (int32_t bi = c0; bi < c1; ++bi) {
-        const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
-        const int32_t* wt = gp.wt.data() + gp.blkWt[bi];
-        for (int64_t f0 = 0; f0 < npgAll;) {
-          // The widest kernel shape that fits the pixel groups left.
-          int n = npg;
-          while (n > npgAll - f0) n = n == 4 ? 2 : 1;
-          const uint8_t* ls[4];
-          const PixelGroup* ps[4];
-          for (int k = 0; k < n; ++k) {
-            ls[k] = layoutOf(f0 + k);
-            ps[k] = pgOf(f0 + k);
-          }
-          tile(gp, ls, ps, n, noc, wt, acc);
-          for (int32_t o = 0; o < noc; ++o) {
-            const int32_t oc = o0 + o;
-            const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
-            const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
-            for (int k = 0; k < n; ++k) {
-              const int64_t f = f0 + k;
-              const int64_t b = b0 + f / pgImage;
-              const PixelGroup& pg = *ps[k];
-              __m512i v = _mm512_load_si512(acc + (o * n + k) * 16);
-              if (gp.needAsum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(asum + f * 16)));
-              v = _mm512_add_epi32(v, ct);
-              const __mmask16 mask = static_cast<__mmask16>(pg.valid >= 16 ? 0xffff : (1u << pg.valid) - 1u);
-              const size_t idx = static_cast<size_t>((b * a.O + g * og + oc) * hw + (f % pgImage) * 16);
-              epilogue(a, v, gp.mult[oc], a.out, idx, mask);
-            }
-          }
-          f0 += n;
-        }
-      }
-      if (a.after && c1 > c0)
-        a.after(a.afterCtx, b0, nimg, g * og + gp.blkStart[c0], g * og + gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1]);
-    };
-    const int64_t tasks = btiles * chunks;
-    const double work = static_cast<double>(a.B) * hw * og * gp.nsrc * 4;
-    if (tasks <= 1 || threads <= 1 || work < 2.0e6) {
-      for (int64_t t = 0; t < tasks; ++t) task(t);
+  int64_t imgs = std::min<int64_t>(a.B, (64 + geo.pgImage - 1) / geo.pgImage);
+  while (imgs > 1 && static_cast<double>(imgs) * geo.layoutBytes > 512.0 * 1024) --imgs;
+  geo.imgs = imgs;
+  geo.btiles = (a.B + imgs - 1) / imgs;
+  geo.shape = chooseShape(imgs * geo.pgImage);
+  geo.npg = kShapeNpg[geo.shape];
+  return true;
+}
+
+// The layouts of one task's images. Plane layouts as built, or "gathered": when pixel groups are
+// not consecutive and several channel blocks would each fetch them with vpermt2d or a gather,
+// the fetch is done once per image instead, into [source][pixel group][16 dwords], and the
+// microkernels then read every operand with a plain load.
+struct TileLayouts {
+  bool gathered = false;
+  size_t imageBytes = 0;
+  std::vector<int32_t> off;  // per source: offset from a pixel group's base (gathered)
+};
+
+TileLayouts tileLayoutsOf(const ConvGeometry& geo, const GroupPlan& gp) {
+  TileLayouts t;
+  const size_t gatheredBytes = static_cast<size_t>(gp.nsrc) * static_cast<size_t>(geo.pgImage) * 64;
+  t.gathered = geo.someUnaligned && gp.blkStart.size() >= 2 &&
+               static_cast<double>(geo.imgs) * gatheredBytes <= 1024.0 * 1024;
+  if (!t.gathered) {
+    t.imageBytes = geo.layoutBytes;
+    return t;
+  }
+  t.imageBytes = gatheredBytes;
+  t.off.resize(static_cast<size_t>(gp.nsrc));
+  for (int32_t s = 0; s < gp.nsrc; ++s) t.off[static_cast<size_t>(s)] = static_cast<int32_t>(s * geo.pgImage * 64);
+  return t;
+}
+
+template <class F>
+void gatherGroup(const F& f, const uint8_t* at, const GroupPlan& gp, size_t stride, uint8_t* dst) {
+  for (int32_t s = 0; s < gp.nsrc; ++s)
+    _mm512_store_si512(dst + static_cast<size_t>(s) * stride, f.fetch(at + gp.off[static_cast<size_t>(s)], 0));
+}
+
+// Gathers the pixel groups of one image from its plane layout.
+void gatherImage(const ConvGeometry& geo, const GroupPlan& gp, const uint8_t* planes, uint8_t* dst) {
+  const size_t stride = static_cast<size_t>(geo.pgImage) * 64;
+  for (int64_t t = 0; t < geo.pgImage; ++t) {
+    const PixelGroup& pg = geo.pgs[static_cast<size_t>(t)];
+    const uint8_t* at = planes + pg.pos0 * 4;
+    uint8_t* d = dst + t * 64;
+    if (pg.mode == MODE_LOAD) {
+      gatherGroup(FetchLoad{}, at, gp, stride, d);
+    } else if (pg.mode == MODE_PERM) {
+      FetchPerm f;
+      f.idx[0] = _mm512_load_si512(pg.idx);
+      gatherGroup(f, at, gp, stride, d);
     } else {
-      pool.run(tasks, task);
+      FetchGather f;
+      f.idx[0] = _mm512_load_si512(pg.idx);
+      gatherGroup(f, at, gp, stride, d);
     }
   }
+}
+
+// Chunk maps of the fast plane build, per column shift of the virtual channels.
+struct ChunkMaps {
+  std::vector<ChunkMap> maps[4];
+  int state[4] = {0, 0, 0, 0};  // 0 not built, 1 built, -1 a window too wide
+  // True when the fast build applies to group plan gp (builds the maps it needs).
+  bool ready(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
+    if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return false;
+    const int32_t copies = static_cast<int32_t>(gp.cv / geo.cg);
+    for (int32_t j = 0; j < copies; ++j) {
+      if (state[j] == 0) state[j] = mapChunks(a, geo.map, j * a.dw, maps[j]) ? 1 : -1;
+      if (state[j] != 1) return false;
+    }
+    return true;
+  }
+};
+
+// Runs group g of the convolution with its weight plan.
+void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunkMaps, int64_t g, const GroupPlan& gp) {
+  const int64_t hw = geo.hw, og = geo.og, pgImage = geo.pgImage, imgs = geo.imgs, btiles = geo.btiles;
+  const int npg = geo.npg;
+  const bool fast = chunkMaps.ready(a, geo, gp);
+  const TileLayouts tl = tileLayoutsOf(geo, gp);
+  const int32_t* off = tl.gathered ? tl.off.data() : gp.off.data();
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.threads();
+  const int32_t nblk = static_cast<int32_t>(gp.blkStart.size());
+  // Tasks: batch tiles x chunks of channel blocks (several chunks when the batch is small).
+  int32_t chunks = 1;
+  if (threads > 1 && btiles < 2 * threads)
+    chunks = std::min<int32_t>(nblk, static_cast<int32_t>((2 * threads + btiles - 1) / btiles));
+  const int32_t perChunk = (nblk + chunks - 1) / chunks;
+  chunks = (nblk + perChunk - 1) / perChunk;
+  auto task = [&](int64_t t) {
+    const int64_t b0 = (t / chunks) * imgs;
+    const int64_t nimg = std::min(imgs, a.B - b0);
+    const int32_t c0 = static_cast<int32_t>(t % chunks) * perChunk;
+    const int32_t c1 = std::min(nblk, c0 + perChunk);
+    const int64_t npgAll = nimg * pgImage;
+    thread_local Scratch layoutBuf, planeBuf, sumBuf;
+    uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(tl.imageBytes * static_cast<size_t>(nimg)));
+    uint8_t* planes = tl.gathered ? static_cast<uint8_t*>(planeBuf.get(geo.layoutBytes)) : nullptr;
+    int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
+    if (!layout || !asum || (tl.gathered && !planes)) std::abort();  // out of memory: no sane way to continue
+    for (int64_t i = 0; i < nimg; ++i) {
+      uint8_t* l = layout + tl.imageBytes * static_cast<size_t>(i);
+      uint8_t* p = tl.gathered ? planes : l;
+      std::memset(p + geo.layoutBytes - kSlack, 0, kSlack);
+      if (fast) buildLayoutFast(a, gp, geo.map, chunkMaps.maps, b0 + i, g, p);
+      else buildLayout(a, gp, geo.map, b0 + i, g, p);
+      if (tl.gathered) gatherImage(geo, gp, p, l);
+    }
+    // Pixel group f of the tile: image f / pgImage, group f % pgImage.
+    auto layoutOf = [&](int64_t f) {
+      const uint8_t* l = layout + tl.imageBytes * static_cast<size_t>(f / pgImage);
+      return tl.gathered ? l + (f % pgImage) * 64 : l;
+    };
+    auto pgOf = [&](int64_t f) { return &geo.pgs[static_cast<size_t>(f % pgImage)]; };
+    alignas(64) int32_t acc[24 * 16];
+    if (gp.needAsum)
+      for (int64_t f = 0; f < npgAll; ++f) {
+        const uint8_t* l = layoutOf(f);
+        const PixelGroup* p = pgOf(f);
+        tile(off, gp.nsrc, tl.gathered, &l, &p, 1, 1, gp.ones.data(), acc);
+        std::memcpy(asum + f * 16, acc, 64);
+      }
+    for (int32_t bi = c0; bi < c1; ++bi) {
+      const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
+      const int32_t* wt = gp.wt.data() + gp.blkWt[bi];
+      for (int64_t f0 = 0; f0 < npgAll;) {
+        // The widest kernel shape that fits the pixel groups left.
+        int n = npg;
+        while (n > npgAll - f0) n = n == 4 ? 2 : 1;
+        const uint8_t* ls[4];
+        const PixelGroup* ps[4];
+        TileOut to;
+        to.n = n;
+        for (int k = 0; k < n; ++k) {
+          const int64_t f = f0 + k;
+          ls[k] = layoutOf(f);
+          ps[k] = pgOf(f);
+          const int valid = ps[k]->valid;
+          to.mask[k] = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1u);
+          to.at[k] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og + o0) * hw + (f % pgImage) * 16);
+          to.asum[k] = asum + f * 16;
+        }
+        tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, wt, acc);
+        epilogueTile(a, gp, acc, noc, o0, static_cast<size_t>(hw), to);
+        f0 += n;
+      }
+    }
+    if (a.after && c1 > c0)
+      a.after(a.afterCtx, b0, nimg, g * og + gp.blkStart[c0], g * og + gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1]);
+  };
+  const int64_t tasks = btiles * chunks;
+  const double work = static_cast<double>(a.B) * hw * og * gp.nsrc * 4;
+  if (tasks <= 1 || threads <= 1 || work < 2.0e6) {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+  } else {
+    pool.run(tasks, task);
+  }
+}
+
+// The fields of a convolution a prepared plan was made for (everything but x, out and after).
+bool sameConvolution(const ConvDirectArgs& a, const ConvDirectArgs& b) {
+  if (a.B != b.B || a.C != b.C || a.H != b.H || a.W != b.W || a.za != b.za || a.O != b.O || a.kh != b.kh ||
+      a.kw != b.kw || a.sh != b.sh || a.sw != b.sw || a.ph != b.ph || a.pw != b.pw || a.dh != b.dh || a.dw != b.dw ||
+      a.G != b.G || a.Ho != b.Ho || a.Wo != b.Wo || a.outKind != b.outKind || a.zo != b.zo || a.relu != b.relu)
+    return false;
+  return true;
+}
+
+}  // namespace
+
+struct ConvDirectPrepared {
+  ConvDirectArgs args;  // x, out and after unused
+  ConvGeometry geo;
+  std::vector<GroupPlan> groups;
+};
+
+bool convDirectAvx512(const ConvDirectArgs& a) {
+  ConvGeometry geo;
+  if (!geometryOf(a, geo)) return false;
+  ChunkMaps chunkMaps;
+  for (int64_t g = 0; g < a.G; ++g) runGroup(a, geo, chunkMaps, g, planGroup(a, g, geo.shape, geo.map.wp, geo.plane));
+  return true;
+}
+
+ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
+  if (!cpuFeatures().avx512vnni) return nullptr;
+  auto* p = new ConvDirectPrepared;
+  p->args = a;
+  if (!geometryOf(a, p->geo)) {
+    delete p;
+    return nullptr;
+  }
+  p->groups.reserve(static_cast<size_t>(a.G));
+  for (int64_t g = 0; g < a.G; ++g) p->groups.push_back(planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane));
+  return p;
+}
+
+void convDirectRelease(ConvDirectPrepared* p) { delete p; }
+
+bool convDirectAvx512Prepared(const ConvDirectArgs& a, const ConvDirectPrepared& p) {
+  if (!sameConvolution(a, p.args)) return false;
+  ChunkMaps chunkMaps;
+  for (int64_t g = 0; g < a.G; ++g) runGroup(a, p.geo, chunkMaps, g, p.groups[static_cast<size_t>(g)]);
   return true;
 }
 
@@ -472,6 +733,10 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
 
 #else
 namespace qbnn {
+struct ConvDirectPrepared {};
 bool convDirectAvx512(const ConvDirectArgs&) { return false; }
+ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs&) { return nullptr; }
+void convDirectRelease(ConvDirectPrepared* p) { delete p; }
+bool convDirectAvx512Prepared(const ConvDirectArgs&, const ConvDirectPrepared&) { return false; }
 }  // namespace qbnn
 #endif

@@ -70,6 +70,7 @@ CpuFeatures detect() {
   const bool avx512bw = (ebx7 >> 30) & 1;
   const bool avx512vl = (ebx7 >> 31) & 1;
   const bool avx512vnni = (ecx7 >> 11) & 1;
+  const bool avx512vbmi = (ecx7 >> 1) & 1;
   const bool amxTile = (edx7 >> 24) & 1;
   const bool amxInt8 = (edx7 >> 25) & 1;
   bool avxvnni = false;
@@ -80,6 +81,7 @@ CpuFeatures detect() {
   f.avx2 = ymmState && avx2 && fma && bmi2;
   f.avxvnni = f.avx2 && avxvnni;
   f.avx512vnni = f.avx2 && zmmState && avx512f && avx512dq && avx512bw && avx512vl && avx512vnni;
+  f.avx512vbmi = f.avx512vnni && avx512vbmi;
   f.amxHardware = amxTile && amxInt8;
   if (!f.amxHardware) {
     f.amxNote = "CPU has no AMX-TILE/AMX-INT8";
