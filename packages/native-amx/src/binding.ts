@@ -41,6 +41,10 @@ export interface NativeAddon {
     out: Uint8Array | Float32Array | Int32Array,
   ): void;
   qconv2d(...args: [...RawConvArgs, out: Uint8Array | Float32Array | Int32Array]): void;
+  /** The direct convolution with its weights reordered once; null when it cannot take the shape. */
+  qconv2dPrepare(...args: RawConvArgs): unknown;
+  qconv2dPrepared(prepared: unknown, x: Uint8Array, out: Uint8Array | Float32Array | Int32Array): void;
+  qconv2dPreparedDispose(prepared: unknown): void;
   qpool2d(x: Uint8Array, xShape: Int32Array, zeroPoint: number, pool: Int32Array, out: Uint8Array): void;
   qconv2dPool(...args: [...RawConvArgs, pool: Int32Array, out: Uint8Array]): void;
   philox(k0: number, k1: number, position: number, out: Uint32Array): void;

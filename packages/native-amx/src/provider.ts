@@ -274,6 +274,33 @@ function qconv2d(args: QConv2dArgs): GemmOut {
   return geo.out;
 }
 
+/**
+ * The direct AVX-512 convolution of `args` with its weights reordered once, for running the
+ * same layer (same weights, epilogue and shapes) on new inputs: `run(x)` writes the output of x
+ * (validated like qconv2d's) into a fresh array or `out`. Undefined when the direct kernel cannot
+ * take the shape on this CPU. Internal (execution plans and benchmarks); `dispose` frees it.
+ */
+export function prepareQConv2d(args: QConv2dArgs):
+  | { run(x: Uint8Array, out?: GemmOut): GemmOut; dispose(): void }
+  | undefined {
+  const geo = checkQConv2dArgs(args, handleOf, NATIVE_LIMITS);
+  const a = need();
+  const handle = a.qconv2dPrepare(...rawConvArgs(args, geo));
+  if (handle === null || handle === undefined) return undefined;
+  const size = geo.out.length;
+  const kind = args.output.kind;
+  return {
+    run(x, out) {
+      const o = out ?? (kind === 'u8' ? new Uint8Array(size) : kind === 'f32' ? new Float32Array(size) : new Int32Array(size));
+      a.qconv2dPrepared(handle, x, o);
+      return o;
+    },
+    dispose() {
+      a.qconv2dPreparedDispose(handle);
+    },
+  };
+}
+
 function poolGeometry(p: CheckedPool2d): Int32Array {
   return Int32Array.of(p.kind === 'max' ? 0 : 1, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW);
 }

@@ -1,5 +1,5 @@
 import { type GemmOutput, referenceKernels } from '@qbnn/core';
-import { afterAll, describe, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import {
   convCase,
   convPacks,
@@ -11,7 +11,8 @@ import {
   sampledPacks,
   zooConvs,
 } from '../../core/test/kernel-cases.js';
-import { nativeAvailable, nativeKernels, setIsa, setThreads, unpackWeights } from '../src/index.js';
+import { nativeAvailable, nativeInfo, nativeKernels, setIsa, setThreads, unpackWeights } from '../src/index.js';
+import { prepareQConv2d } from '../src/provider.js';
 import { paths } from './helpers.js';
 
 const js = referenceKernels;
@@ -55,6 +56,26 @@ describe.skipIf(!nativeAvailable)('qconv2d is bit-identical to the JS reference'
       }
     }
     setIsa('best');
+  });
+
+  test('a prepared convolution (weights reordered once) equals the reference on every input it runs', () => {
+    setIsa('best');
+    let ran = 0;
+    for (let s = 1; s <= 40; s++) {
+      const cs = convCase(s * 7919, s % 2 === 0);
+      const prepared = prepareQConv2d({ ...cs, w: convPacks(nat, cs) });
+      if (prepared === undefined) continue; // no AVX-512 VNNI here
+      ran++;
+      for (let input = 0; input < 2; input++) {
+        const r = rng(s * 31 + input);
+        const x = Uint8Array.from(cs.x, () => int(r, 0, 255));
+        const want = js.qconv2d({ ...cs, x, w: convPacks(js, cs) });
+        sameBytes(prepared.run(x), want, `prepared case ${s} input ${input}`);
+      }
+      prepared.dispose();
+      expect(() => prepared.run(cs.x)).toThrow(/disposed/);
+    }
+    if (nativeInfo()?.available.includes('avx512vnni')) expect(ran).toBe(40);
   });
 
   test('results do not depend on the thread count', () => {

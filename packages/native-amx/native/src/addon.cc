@@ -466,6 +466,75 @@ Napi::Value QConv2d(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A convolution with its weights reordered once (convDirectPrepare): the validated call without
+// its input and output pointers, and the prepared plan.
+constexpr napi_type_tag kPreparedTag = {0x7162626e50726570ULL, 0x6e61746976653032ULL};
+
+struct PreparedBox {
+  ConvCall cc;
+  ConvDirectPrepared* plan = nullptr;
+  ~PreparedBox() { convDirectRelease(plan); }
+};
+
+ConvDirectArgs directArgs(const ConvCall& cc, const uint8_t* x, void* out) {
+  const Epilogue& e = cc.e;
+  return ConvDirectArgs{x,     cc.B,  cc.C,  cc.H,  cc.W,  cc.za, cc.packs.data(), cc.O,   cc.kh,   cc.kw,
+                        cc.sh, cc.sw, cc.ph, cc.pw, cc.dh, cc.dw, cc.G,           cc.Ho,  cc.Wo,   e.bias,
+                        e.outKind, e.mult, e.zo, e.relu, out, nullptr, nullptr};
+}
+
+// qconv2dPrepare(conv args...): a handle, or null when the direct kernel cannot take the shape
+// on this CPU (then call qconv2d). The handle keeps no reference to the arguments.
+Napi::Value QConv2dPrepare(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ConvCall cc = parseConv(info);
+  if (!isaAvailable(ISA_AVX512VNNI)) return env.Null();
+  ConvDirectPrepared* plan = convDirectPrepare(directArgs(cc, cc.x, nullptr));
+  if (plan == nullptr) return env.Null();
+  auto* box = new PreparedBox();
+  box->plan = plan;
+  cc.x = nullptr;
+  cc.packs.clear();
+  cc.e.bias = nullptr;
+  cc.e.mult = nullptr;
+  box->cc = cc;
+  auto ext = Napi::External<PreparedBox>::New(env, box, [](Napi::Env, PreparedBox* b) { delete b; });
+  napi_type_tag_object(env, ext, &kPreparedTag);
+  return ext;
+}
+
+PreparedBox* unwrapPrepared(Napi::Env env, Napi::Value v) {
+  bool ok = false;
+  if (!v.IsExternal() || napi_check_object_type_tag(env, v, &kPreparedTag, &ok) != napi_ok || !ok)
+    throwType(env, "prepared must be a handle from qconv2dPrepare");
+  PreparedBox* box = v.As<Napi::External<PreparedBox>>().Data();
+  if (box->plan == nullptr) throw Napi::Error::New(env, "prepared convolution was disposed");
+  return box;
+}
+
+// qconv2dPrepared(handle, x, out): the prepared convolution of a new input.
+Napi::Value QConv2dPrepared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throwType(env, "prepared is required");
+  const PreparedBox* box = unwrapPrepared(env, info[0]);
+  const ConvCall& cc = box->cc;
+  View<uint8_t> x = typed<uint8_t>(info, 1, napi_uint8_array, "x");
+  if (x.length != static_cast<size_t>(cc.B * cc.C * cc.H * cc.W)) throwRange(env, "x length does not match the prepared shape");
+  void* out = outPtr(info, 2, cc.e.outKind, static_cast<size_t>(cc.B * cc.O * cc.HW));
+  if (!convDirectAvx512Prepared(directArgs(cc, x.data, out), *box->plan))
+    throw Napi::Error::New(env, "prepared convolution does not match its plan");
+  return env.Undefined();
+}
+
+Napi::Value QConv2dPreparedDispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throwType(env, "prepared is required");
+  PreparedBox* box = unwrapPrepared(env, info[0]);
+  convDirectRelease(box->plan);
+  box->plan = nullptr;
+  return env.Undefined();
+}
+
 // [kind (0 max, 1 avg), kh, kw, sh, sw, ph, pw] over planes of h x w; padding at most half the kernel.
 PoolGeometry readPool(const Napi::CallbackInfo& info, size_t i, int64_t h, int64_t w) {
   Napi::Env env = info.Env();
@@ -706,6 +775,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("qgemm", Napi::Function::New(env, QGemm));
   exports.Set("qconv2d", Napi::Function::New(env, QConv2d));
+  exports.Set("qconv2dPrepare", Napi::Function::New(env, QConv2dPrepare));
+  exports.Set("qconv2dPrepared", Napi::Function::New(env, QConv2dPrepared));
+  exports.Set("qconv2dPreparedDispose", Napi::Function::New(env, QConv2dPreparedDispose));
   exports.Set("qpool2d", Napi::Function::New(env, QPool2d));
   exports.Set("qconv2dPool", Napi::Function::New(env, QConv2dPool));
   exports.Set("philox", Napi::Function::New(env, Philox));
