@@ -4,7 +4,12 @@ int8 with torch's quantised ops (sample eps, quantised mul/add to form the weigh
 conv/linear), as Bayesian-Torch's quantised layers do. Run by `pnpm bench peers`; prints one
 JSON document with the median milliseconds per call for each case.
 
-usage: python3 torch_bnn.py '{"threads":1,"batches":[1,32],"samples":[1,20],"runs":7,"warmup":1,"impls":["fp32","int8"]}'
+usage: python3 torch_bnn.py '{"model":"lenet5","threads":1,"batches":[1,32],"samples":[1,20],"runs":7,"warmup":1,"impls":["fp32","int8"]}'
+
+model "resnet18": the ResNet-18 of the Ferianc study (widths 24-48-96-192, two basic blocks a
+stage, 3x32x32 input) as a converted int8 model holds it: batch norm folded into each conv's
+weights and bias, every conv (stem, 3x3, 1x1 shortcuts) and the fc Bayesian, residual adds as
+quantised add (add_relu after the block), global average pooling, the same weight sampling.
 """
 import json
 import statistics
@@ -24,8 +29,10 @@ impls = cfg.get("impls", ["fp32", "int8"])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
+model = cfg.get("model", "lenet5")
+
 # (kind, weight shape, padding) of LeNet-5 as the Ferianc study defines it.
-LAYERS = [
+LENET5 = [
     ("conv", (20, 1, 5, 5), 2),
     ("conv", (50, 20, 5, 5), 2),
     ("linear", (500, 2450), 0),
@@ -33,15 +40,36 @@ LAYERS = [
 ]
 
 
+def resnet18_layers(widths=(24, 48, 96, 192), blocks=2, classes=10):
+    """(kind, weight shape, padding, stride) of every Bayesian layer, in execution order: stem,
+    then per basic block conv a, conv b and (when the shape changes) the 1x1 shortcut; fc."""
+    layers = [("conv", (widths[0], 3, 3, 3), 1, 1)]
+    c = widths[0]
+    for s, w in enumerate(widths):
+        for i in range(blocks):
+            stride = 2 if i == 0 and s > 0 else 1
+            layers.append(("conv", (w, c, 3, 3), 1, stride))
+            layers.append(("conv", (w, w, 3, 3), 1, 1))
+            if stride != 1 or c != w:
+                layers.append(("shortcut", (w, c, 1, 1), 0, stride))
+            c = w
+    layers.append(("linear", (classes, c), 0, 1))
+    return layers
+
+
+LAYERS = [(k, shape, pad, 1) for k, shape, pad in LENET5] if model == "lenet5" else resnet18_layers()
+
+
 def make_params():
     params = []
-    for kind, shape, pad in LAYERS:
+    for kind, shape, pad, _ in LAYERS:
         fan_in = 1
         for d in shape[1:]:
             fan_in *= d
         mu = torch.empty(shape).uniform_(-1, 1) / fan_in**0.5
         rho = torch.full(shape, -5.0)
-        bias = torch.zeros(shape[0])
+        # folded batch norm leaves a bias on every conv
+        bias = torch.zeros(shape[0]) if model == "lenet5" else torch.empty(shape[0]).uniform_(-0.1, 0.1)
         params.append((kind, mu, rho, bias, pad))
     return params
 
@@ -49,7 +77,45 @@ def make_params():
 PARAMS = make_params()
 
 
+STRIDES = [st for _, _, _, st in LAYERS]
+
+
+def resnet18_forward(x, weights, conv, relu, add_relu, pool, linear):
+    """One ResNet-18 forward given each layer's (sampled) weights and the ops of one precision."""
+    w = iter(zip(weights, STRIDES, PARAMS))
+    wt, st, (_, _, _, bias, pad) = next(w)
+    h = relu(conv(x, wt, bias, st, pad))
+    i = 1
+    while i < len(LAYERS) - 1:
+        (wa, sa, (_, _, _, ba, pa)) = next(w)
+        (wb, sb, (_, _, _, bb, pb)) = next(w)
+        i += 2
+        out = conv(relu(conv(h, wa, ba, sa, pa)), wb, bb, sb, pb)
+        if i < len(LAYERS) - 1 and LAYERS[i][0] == "shortcut":
+            (ws, ss, (_, _, _, bs, ps)) = next(w)
+            i += 1
+            h = conv(h, ws, bs, ss, ps)
+        h = add_relu(out, h)
+    (wf, _, (_, _, _, bf, _)) = next(w)
+    return linear(pool(h), wf, bf)
+
+
 def fp32_forward(x, L):
+    if model == "resnet18":
+        outs = []
+        for _ in range(L):
+            ws = [mu + F.softplus(rho) * torch.randn_like(mu) for _, mu, rho, _, _ in PARAMS]
+            h = resnet18_forward(
+                x,
+                ws,
+                lambda h, w, b, st, pad: F.conv2d(h, w, b, stride=st, padding=pad),
+                F.relu,
+                lambda a, b: F.relu(a + b),
+                lambda h: F.adaptive_avg_pool2d(h, 1).flatten(1),
+                F.linear,
+            )
+            outs.append(F.softmax(h, dim=1))
+        return torch.stack(outs)
     outs = []
     for _ in range(L):
         h = x
@@ -93,7 +159,29 @@ for kind, mu, rho, bias, pad in PARAMS:
 ACT_SCALE = 8.0 / 255
 
 
+def sample_q(mu_q, sigma_q, noise_scale, w_scale):
+    eps_q = torch.quantize_per_tensor(torch.randn(mu_q.shape), 3 / 127, 0, torch.qint8)
+    n_q = torch.ops.quantized.mul(eps_q, sigma_q, noise_scale, 0)
+    return torch.ops.quantized.add(mu_q, n_q, w_scale, 0)
+
+
 def int8_forward(xq, L):
+    if model == "resnet18":
+        qf = torch.ao.nn.quantized.functional
+        outs = []
+        for _ in range(L):
+            ws = [sample_q(mu_q, sigma_q, ns, wsc) for _, mu_q, sigma_q, _, _, ns, wsc in QPARAMS]
+            h = resnet18_forward(
+                xq,
+                ws,
+                lambda h, w, b, st, pad: qf.conv2d(h, w, b, stride=st, padding=pad, scale=ACT_SCALE, zero_point=0),
+                torch.nn.functional.relu,
+                lambda a, b: torch.ops.quantized.add_relu(a, b, ACT_SCALE, 0),
+                lambda h: torch.flatten(qf.adaptive_avg_pool2d(h, 1), 1),
+                lambda h, w, b: qf.linear(h, w, b, scale=ACT_SCALE, zero_point=0),
+            )
+            outs.append(F.softmax(h.dequantize(), dim=1))
+        return torch.stack(outs)
     outs = []
     for _ in range(L):
         h = xq
@@ -133,7 +221,7 @@ if "onednn" in torch.backends.quantized.supported_engines:
     engine = "onednn"
 with torch.no_grad():
     for b in batches:
-        x = torch.rand(b, 1, 28, 28)
+        x = torch.rand(b, 1, 28, 28) if model == "lenet5" else torch.rand(b, 3, 32, 32)
         xq = torch.quantize_per_tensor(x, 1 / 255, 0, torch.quint8)
         for L in samples:
             if "fp32" in impls:
@@ -141,4 +229,4 @@ with torch.no_grad():
             if engine and "int8" in impls:
                 results.append({"impl": f"torch-int8-{engine}", "batch": b, "samples": L, **timed(lambda: int8_forward(xq, L))})
 
-print(json.dumps({"torch": torch.__version__, "engine": engine, "threads": threads, "results": results}))
+print(json.dumps({"torch": torch.__version__, "engine": engine, "threads": threads, "model": model, "results": results}))

@@ -39,7 +39,17 @@ function checkDocument(doc: Record<string, unknown>, suite: string): void {
 
 describe('bench suites in --quick mode', () => {
   it('lists the suites of issues 9, 14 and 16', () => {
-    expect(SUITES.map((s) => s.name)).toEqual(['gemm', 'conv', 'rng', 'kl', 'bnn', 'peers', 'train', 'size', 'wasm']);
+    expect(SUITES.map((s) => s.name)).toEqual([
+      'gemm',
+      'conv',
+      'rng',
+      'kl',
+      'bnn',
+      'peers',
+      'train',
+      'size',
+      'wasm',
+    ]);
   });
 
   it('plans fewer runs for slow bnn cells and estimates from measured ones', () => {

@@ -280,9 +280,9 @@ function qconv2d(args: QConv2dArgs): GemmOut {
  * (validated like qconv2d's) into a fresh array or `out`. Undefined when the direct kernel cannot
  * take the shape on this CPU. Internal (execution plans and benchmarks); `dispose` frees it.
  */
-export function prepareQConv2d(args: QConv2dArgs):
-  | { run(x: Uint8Array, out?: GemmOut): GemmOut; dispose(): void }
-  | undefined {
+export function prepareQConv2d(
+  args: QConv2dArgs,
+): { run(x: Uint8Array, out?: GemmOut): GemmOut; dispose(): void } | undefined {
   const geo = checkQConv2dArgs(args, handleOf, NATIVE_LIMITS);
   const a = need();
   const handle = a.qconv2dPrepare(...rawConvArgs(args, geo));
@@ -291,7 +291,13 @@ export function prepareQConv2d(args: QConv2dArgs):
   const kind = args.output.kind;
   return {
     run(x, out) {
-      const o = out ?? (kind === 'u8' ? new Uint8Array(size) : kind === 'f32' ? new Float32Array(size) : new Int32Array(size));
+      const o =
+        out ??
+        (kind === 'u8'
+          ? new Uint8Array(size)
+          : kind === 'f32'
+            ? new Float32Array(size)
+            : new Int32Array(size));
       a.qconv2dPrepared(handle, x, o);
       return o;
     },

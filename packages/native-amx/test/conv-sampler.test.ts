@@ -11,7 +11,14 @@ import {
   sampledPacks,
   zooConvs,
 } from '../../core/test/kernel-cases.js';
-import { nativeAvailable, nativeInfo, nativeKernels, setIsa, setThreads, unpackWeights } from '../src/index.js';
+import {
+  nativeAvailable,
+  nativeInfo,
+  nativeKernels,
+  setIsa,
+  setThreads,
+  unpackWeights,
+} from '../src/index.js';
 import { prepareQConv2d } from '../src/provider.js';
 import { paths } from './helpers.js';
 

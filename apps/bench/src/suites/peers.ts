@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gaussianSampleMultipliers } from '@qbnn/core';
 import type { Suite, SuiteContext } from '../harness.js';
-import { lenet5Work, limitImagesPerSecond } from '../limits.js';
+import { lenet5Work, limitImagesPerSecond, resnet18Work } from '../limits.js';
 import { loadNative } from '../native.js';
 import { type BnnGrid, cellKey, runGrid } from './bnn.js';
 
@@ -23,6 +23,7 @@ interface TorchCase {
   runs: number;
 }
 interface TorchReport {
+  model?: string;
   torch: string;
   engine: string | null;
   threads: number;
@@ -55,7 +56,7 @@ async function runTorch(cfg: Record<string, unknown>): Promise<TorchReport> {
 export const peersSuite: Suite = {
   name: 'peers',
   description:
-    'Bayesian LeNet-5 MC inference: qbnn (fp32 plain tfjs-wasm, fp32 native, int8 JS, int8 native) vs PyTorch fp32 and int8 (onednn), one core',
+    'Bayesian LeNet-5 MC inference: qbnn (fp32 plain tfjs-wasm, fp32 native, int8 JS, int8 native) vs PyTorch fp32 and int8 (onednn), one core; Bayesian ResNet-18 (Ferianc widths) L = 8, batch 32: qbnn int8 native vs PyTorch int8',
   async run(ctx: SuiteContext) {
     const why = torchUnavailable();
     if (why) {
@@ -83,9 +84,10 @@ export const peersSuite: Suite = {
     }
     if (big.length && impls.length)
       ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~30 s).');
-    ctx.note(
-      `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
-    );
+    if (torch.results.length)
+      ctx.note(
+        `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
+      );
     const torchMs = new Map<string, number>();
     for (const c of torch.results) {
       ctx.add({
@@ -111,9 +113,9 @@ export const peersSuite: Suite = {
       // fp32 and int8-native at batch <= 32 always run (the targets' comparisons); int8-js may skip
       mustRun: (key) => !key.includes('int8-js') && !key.includes('_b256_'),
     };
-    const ms = await runGrid(ctx, grid);
+    const ms = batches.length && samples.length ? await runGrid(ctx, grid) : new Map<string, number>();
     const work = lenet5Work();
-    const limit = await machineLimit(ctx, work.weightsPerSample);
+    const limit = ms.size ? await machineLimit(ctx, 'LeNet-5', work) : undefined;
     // Speedups: PyTorch time / qbnn time (> 1: qbnn faster), per case.
     const torchImpls = [...new Set(torch.results.map((c) => c.impl))];
     for (const batch of batches)
@@ -161,11 +163,88 @@ export const peersSuite: Suite = {
         if (fn && t && batch === 32 && L === 20 && !ctx.quick)
           ctx.ratio('target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20', t / fn);
       }
-    ctx.note(
-      "ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn plain tfjs-wasm fp32 ms / qbnn int8-native ms. fp32-tfjs-wasm = plain tfjs-backend-wasm (a child process with QBNN_NATIVE_FP32=0), fp32-native = tfjs-wasm with qbnn's native fp32 kernels. Targets: issue 9, int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20; issue 14, target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20 >= 3.",
-    );
+    if (ms.size)
+      ctx.note(
+        "ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn plain tfjs-wasm fp32 ms / qbnn int8-native ms. fp32-tfjs-wasm = plain tfjs-backend-wasm (a child process with QBNN_NATIVE_FP32=0), fp32-native = tfjs-wasm with qbnn's native fp32 kernels. Targets: issue 9, int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20; issue 14, target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20 >= 3.",
+      );
+    await resnet18Peer(ctx, limit);
   },
 };
+
+/**
+ * Bayesian ResNet-18 (Ferianc widths), Gaussian weights mode, L = 8, batch 32 (quick: L = 1,
+ * batch 2): qbnn int8 native vs PyTorch int8 (onednn), 3 timed runs each, PyTorch first, and the
+ * cell's limit on this machine (issue 18's target: >= 3x PyTorch int8).
+ */
+async function resnet18Peer(
+  ctx: SuiteContext,
+  known?: { peakOps: number; samplerRate: number },
+): Promise<void> {
+  const quickGrid = ctx.quick && !ctx.filtered;
+  const cell = { model: 'resnet18', posterior: 'gaussian', mode: 'weights' };
+  const batch = quickGrid ? 2 : 32;
+  const L = quickGrid ? 1 : 8;
+  if (!ctx.accepts({ ...cell, batch, L }) || !ctx.accepts({ peer: 'torch-int8' })) return;
+  const runs = quickGrid ? ctx.runs : 3;
+  const r = await runTorch({
+    model: 'resnet18',
+    threads: 1,
+    batches: [batch],
+    samples: [L],
+    runs,
+    warmup: 1,
+    impls: ['int8'],
+  });
+  const torchCase = r.results[0];
+  if (torchCase === undefined) {
+    ctx.note(`ResNet-18 peer: PyTorch ${r.torch} has no quantised engine here: skipped`);
+    return;
+  }
+  ctx.add({
+    case: 'bnn resnet18/gaussian',
+    impl: torchCase.impl,
+    params: { mode: 'weights', batch, L, threads: r.threads },
+    median_ms: round(torchCase.median_ms),
+    min_ms: round(torchCase.min_ms),
+    max_ms: round(torchCase.max_ms),
+    runs: torchCase.runs,
+    throughput: round((batch / torchCase.median_ms) * 1e3),
+    unit: 'images/s',
+  });
+  const ms = await runGrid(ctx, {
+    models: ['resnet18'],
+    posteriors: ['gaussian'],
+    precisions: ['int8-native'],
+    batches: [batch],
+    samples: [L],
+    modes: ['weights'],
+    mustRun: () => true,
+  });
+  const q = ms.get(
+    cellKey({
+      model: 'resnet18',
+      posterior: 'gaussian',
+      mode: 'weights',
+      precision: 'int8-native',
+      batch,
+      samples: L,
+    }),
+  );
+  const work = resnet18Work();
+  ctx.note(
+    `ResNet-18 peer: peers/torch_bnn.py with model resnet18 (batch norm folded into conv weights and bias, every conv, shortcut and the fc Bayesian, quantised add_relu for the residuals), ${runs} timed runs after one warm-up on each side; ${(work.macsPerImage / 1e6).toFixed(1)} M multiply-adds an image, ${(work.weightsPerSample / 1e6).toFixed(3)} M weights a sample.`,
+  );
+  if (!q) return;
+  ctx.ratio(
+    `resnet18_qbnn_int8-native_speedup_over_${torchCase.impl}_b${batch}_L${L}`,
+    torchCase.median_ms / q,
+  );
+  const limit = await machineLimit(ctx, 'ResNet-18', work, known);
+  if (!limit) return;
+  const lim = limitImagesPerSecond(batch, L, work, limit.peakOps, limit.samplerRate);
+  ctx.ratio(`resnet18_limit_images_per_s_b${batch}_L${L}`, lim);
+  ctx.ratio(`resnet18_qbnn_int8-native_share_of_limit_b${batch}_L${L}`, ((batch / q) * 1e3) / lim);
+}
 
 /**
  * This machine's rates, measured now on one core (CPU time of the calling thread): the vpdpbusd
@@ -174,8 +253,20 @@ export const peersSuite: Suite = {
  */
 async function machineLimit(
   ctx: SuiteContext,
-  weightsPerSample: number,
+  model: string,
+  work: { macsPerImage: number; weightsPerSample: number },
+  known?: { peakOps: number; samplerRate: number },
 ): Promise<{ peakOps: number; samplerRate: number } | undefined> {
+  const rates = known ?? (await measureRates());
+  if (rates)
+    ctx.note(
+      `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(rates.peakOps / 1e9).toFixed(0)} GOPS) + L x ${(work.weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(rates.samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (wall clock) / that limit: understated when the machine is loaded.`,
+    );
+  return rates;
+}
+
+/** The vpdpbusd peak and the fused sampler's rate, measured now (see machineLimit). */
+async function measureRates(): Promise<{ peakOps: number; samplerRate: number } | undefined> {
   const native = await loadNative();
   if (!native?.vpdpbusdPeakGops(1000)) return undefined;
   native.setThreads(1);
@@ -225,9 +316,6 @@ async function machineLimit(
   native.setThreads(2);
   const peakOps = median(peaks);
   const samplerRate = median(rates);
-  ctx.note(
-    `the limit of a cell (weights mode, one core) = L x batch x 2 x ${(lenet5Work().macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(peakOps / 1e9).toFixed(0)} GOPS) + L x ${(weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios limit_images_per_s_b<batch>_L<L> and qbnn_int8-native_share_of_limit_b<batch>_L<L> = qbnn images/s (wall clock) / that limit: understated when the machine is loaded.`,
-  );
   return { peakOps, samplerRate };
 }
 
