@@ -270,6 +270,60 @@ describe('packed sub-8-bit weights: in memory and in the file', () => {
   });
 });
 
+describe('a form declaring bits', () => {
+  const wrapped = (kind: string, change: (t: StoredTensor) => StoredTensor): IntegerForm => {
+    const fixed = getIntegerForm('fixed');
+    return {
+      ...fixed,
+      kind,
+      save: (w, put, shape) => fixed.save(w, (name, t) => put(name, change(t)), shape),
+      load: (j, get, shape) => ({ ...fixed.load(j, get, shape), kind }),
+    };
+  };
+  const model = (kind: string) => {
+    const ops = netOps('fixed', 3, false).map((o) =>
+      o.op === 'layer' && o.layer.path === 'fc2'
+        ? { ...o, layer: { ...o.layer, weights: { ...o.layer.weights, kind } } }
+        : o,
+    );
+    return () => new QuantizedModel(ops, INPUT);
+  };
+
+  it('outside 2..8, or narrower than its values, is a typed error naming the form and tensor', () => {
+    const cases: [string, (t: StoredTensor) => StoredTensor, RegExp][] = [
+      [
+        'bits-1',
+        (t) => ({ ...t, bits: 1 }) as StoredTensor,
+        /'bits-1': tensor 'weight' declares bits 1; bits must be an integer in \[2, 8\]/,
+      ],
+      ['bits-9', (t) => ({ ...t, bits: 9 }) as StoredTensor, /'bits-9': tensor 'weight' declares bits 9/],
+      [
+        'bits-half',
+        (t) => ({ ...t, bits: 2.5 }) as StoredTensor,
+        /'bits-half': tensor 'weight' declares bits 2.5/,
+      ],
+      [
+        'bits-narrow',
+        (t) => ({ ...t, bits: 2 }) as StoredTensor,
+        /'bits-narrow': tensor 'weight' at 2 bits: packInts: values\[\d+\] = -?\d+ is outside the 2-bit signed range \[-2, 1\]/,
+      ],
+      [
+        'bits-shape',
+        (t) => ({ ...t, shape: [2, 2] }),
+        /'bits-shape': tensor 'weight' has 21 values for shape \[2,2\]/,
+      ],
+    ];
+    for (const [kind, change, message] of cases) {
+      registerIntegerForm(wrapped(kind, change));
+      try {
+        expect(errorOf(model(kind))).toMatch(message);
+      } finally {
+        unregisterIntegerForm(kind);
+      }
+    }
+  });
+});
+
 /** The writer of format qbnn-qat/1 (main before packing): every integer one value a byte. */
 function writeFormat1(qm: QuantizedModel): Uint8Array {
   const tensors: Record<string, SafeTensor> = {};

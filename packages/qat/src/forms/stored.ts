@@ -1,4 +1,4 @@
-import { packInts, QbnnError, unpackInts } from '@qbnn/core';
+import { MAX_BITS, MIN_BITS, packInts, QbnnError, unpackInts } from '@qbnn/core';
 import type { IntegerForm, IntegerWeights, StoredTensor, TensorSource } from './types.js';
 
 // A layer's weights as they are kept at rest (in a QuantizedModel and in a saved file): the
@@ -51,23 +51,26 @@ export function storeWeights(
       if (tensors.has(name)) {
         throw new QbnnError('ERR_ARG', `integer form '${form.kind}' wrote tensor '${name}' twice`);
       }
-      if (t.dtype !== 'F32' && t.bits !== undefined && t.bits < 8) {
-        const signed = t.dtype === 'I8';
-        if (t.data.length !== elements(t.shape)) {
-          throw new QbnnError(
-            'ERR_ARG',
-            `integer form '${form.kind}': tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`,
-          );
-        }
-        tensors.set(name, {
-          packed: true,
-          dtype: t.dtype,
-          shape: [...t.shape],
-          bits: t.bits,
-          bytes: packInts(t.data, t.bits, signed),
-        });
-        packed = true;
-      } else tensors.set(name, t);
+      const bad = (why: string): never => {
+        throw new QbnnError('ERR_ARG', `integer form '${form.kind}': tensor '${name}' ${why}`);
+      };
+      if (t.dtype === 'F32' || t.bits === undefined || t.bits === 8) {
+        tensors.set(name, t);
+        return;
+      }
+      if (!Number.isInteger(t.bits) || t.bits < MIN_BITS || t.bits > MAX_BITS)
+        bad(`declares bits ${t.bits}; bits must be an integer in [${MIN_BITS}, ${MAX_BITS}]`);
+      if (t.data.length !== elements(t.shape)) bad(`has ${t.data.length} values for shape [${t.shape}]`);
+      let bytes: Uint8Array;
+      try {
+        bytes = packInts(t.data, t.bits, t.dtype === 'I8');
+      } catch (e) {
+        // a value outside the declared bits: the message names its index
+        if (e instanceof QbnnError) bad(`at ${t.bits} bits: ${e.message}`);
+        throw e;
+      }
+      tensors.set(name, { packed: true, dtype: t.dtype, shape: [...t.shape], bits: t.bits, bytes });
+      packed = true;
     },
     shape,
   );
