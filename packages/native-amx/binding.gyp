@@ -9,6 +9,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/driver.cc",
+        "native/src/plan.cc",
         "native/src/cpu.cc",
         "native/src/pool.cc",
         "native/src/rng.cc",

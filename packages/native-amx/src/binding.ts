@@ -73,6 +73,20 @@ export interface NativeAddon {
   peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
   threadCpuTime(): number;
   fp32: Fp32Addon;
+  /** Execution plans (native/src/plan.cc). */
+  plan: {
+    create(desc: unknown): unknown;
+    run(
+      plan: unknown,
+      x: Float64Array,
+      batch: number,
+      samples: number,
+      keys: Uint32Array,
+      scalars: Float64Array,
+      out: Float32Array,
+    ): void;
+    dispose(plan: unknown): void;
+  };
 }
 
 /** The fp32 kernels of the addon (native/src/fp32/binding.cc). Internal. */

@@ -17,6 +17,7 @@ import {
   type KernelLimits,
   type KernelProvider,
   type PackedWeights,
+  type PlanDescription,
   QbnnError,
   type QConv2dArgs,
   type QConv2dPoolArgs,
@@ -27,6 +28,7 @@ import {
   requantMultipliers,
 } from '@qbnn/core';
 import { addon, loadError, type NativeAddon, type RawConvArgs, type RawPacked } from './binding.js';
+import { createNativePlan } from './plan.js';
 
 /** Name of the native provider in @qbnn/core's kernel registry. */
 export const NATIVE_PROVIDER = 'native';
@@ -379,4 +381,5 @@ export const nativeKernels: KernelProvider = Object.freeze({
   sampleGaussianPacked,
   qpool2d,
   qconv2dPool,
+  createPlan: (desc: PlanDescription) => createNativePlan(need(), desc, handleOf, NATIVE_LIMITS),
 });

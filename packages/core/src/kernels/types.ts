@@ -1,3 +1,5 @@
+import type { ExecutionPlan, PlanDescription } from './plan.js';
+
 /**
  * The integer kernel contract. Every provider (the JS reference in this package, the native
  * addon of @qbnn/native-amx, any future backend) implements it and must return bit-identical
@@ -226,4 +228,9 @@ export interface KernelProvider {
    * reference's `qconv2dPool` does exactly that with any provider).
    */
   qconv2dPool?(args: QConv2dPoolArgs): Uint8Array;
+  /**
+   * Compiles a whole model's forward (kernels/plan.ts) to run in one call per forward
+   * (optional: the integer engine then calls the kernels one by one, with identical results).
+   */
+  createPlan?(desc: PlanDescription): ExecutionPlan;
 }

@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "driver.h"
+#include "plan.h"
 #include "fp32/binding.h"
 #include "philox.h"
 #include "pool.h"
@@ -57,10 +58,6 @@ int bestIsa() {
   return ISA_SCALAR;
 }
 
-bool vectorRng() {
-  const int isa = activeIsa();
-  return cpuFeatures().avx512vnni && (isa == ISA_AVX512VNNI || isa == ISA_AMX || isa == ISA_AMX_EMU);
-}
 
 // ---------- argument helpers
 
@@ -787,10 +784,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peak", Napi::Function::New(env, Peak));
   exports.Set("threadCpuTime", Napi::Function::New(env, ThreadCpuTime));
   exports.Set("fp32", fp32::makeExports(env));
+  exports.Set("plan", makePlanExports(env));
   return exports;
 }
 
 }  // namespace
+
+const Packed& packedFromHandle(Napi::Env env, Napi::Value v, const char* name) {
+  return unwrapPacked(env, v, name)->p;
+}
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return Init(env, exports); }
 

@@ -37,6 +37,11 @@ struct AlignedBuf {
 int activeIsa() { return gIsa.load(); }
 void setActiveIsa(int isa) { gIsa.store(isa); }
 
+bool vectorRng() {
+  const int isa = activeIsa();
+  return cpuFeatures().avx512vnni && (isa == ISA_AVX512VNNI || isa == ISA_AMX || isa == ISA_AMX_EMU);
+}
+
 bool runGemm(const uint8_t* a, size_t lda, int32_t m, int32_t za, const Packed& w, const Epilogue& e,
              void* out, size_t ldo) {
   const int isa = activeIsa();

@@ -14,6 +14,8 @@ namespace qbnn {
 // The ISA path the kernels use (an Isa value), chosen at load and by setIsa.
 int activeIsa();
 void setActiveIsa(int isa);
+// Whether the quantised-normal sampler and the fused weight sampler take their AVX-512 paths.
+bool vectorRng();
 
 struct Epilogue {
   int32_t outKind;

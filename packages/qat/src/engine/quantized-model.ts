@@ -6,6 +6,7 @@ import type { IntegerWeights } from '../forms/types.js';
 import { checkQuantizedModel } from './check-model.js';
 import { type IntState, integerOps, type Memo } from './int-ops.js';
 import { type EngineMode, layersOf, type QLayerSpec, type QOp, type QuantizedOutput, sizeOf } from './ir.js';
+import { type CompiledPlan, compilePlan, planCallArgs } from './plan.js';
 import { getKernelProvider } from './provider.js';
 import { checkForward, checkLogits } from './validate-input.js';
 import { walk } from './walker.js';
@@ -20,6 +21,12 @@ export interface QuantizedForwardOptions {
   mode?: EngineMode;
   /** Kernel provider name (default: the registry's highest priority). */
   provider?: string;
+  /**
+   * Run the whole forward as one execution plan when the provider supports it (default true;
+   * the environment variable QBNN_PLAN=0 turns plans off everywhere). Results are identical
+   * either way; false calls the kernels one by one (for comparisons and debugging).
+   */
+  plan?: boolean;
 }
 
 /** A float input batch: a flat row-major array, or anything with `dataSync()` (a tfjs tensor). */
@@ -196,18 +203,50 @@ export class QuantizedModel {
     return meanSoftmax(this.forward(x, opts));
   }
 
+  /**
+   * Whether {@link forward} with these options runs as one execution plan of the provider
+   * (a provider with plans, every layer's form with a plan hook, every op supported).
+   */
+  planned(opts: Pick<QuantizedForwardOptions, 'mode' | 'provider' | 'plan'> = {}): boolean {
+    return this.planFor(opts.provider, opts.mode ?? 'weights', opts.plan) !== undefined;
+  }
+
+  /** The compiled plan for (provider, mode), compiled once and kept; undefined when plans are off or unsupported. */
+  private planFor(
+    providerName: string | undefined,
+    mode: EngineMode,
+    wanted?: boolean,
+  ): CompiledPlan | undefined {
+    if (wanted === false || plansDisabled()) return undefined;
+    const provider = getKernelProvider(providerName);
+    if (!provider.createPlan) return undefined;
+    return this.memo(this.ops, `plan:${provider.name}:${mode}`, () =>
+      compilePlan(this.ops, this.inputShape, mode, provider, this.memo),
+    );
+  }
+
   private run(
     input: EngineInput,
     opts: QuantizedForwardOptions,
     trace: boolean,
   ): { states: IntState[]; output: QuantizedOutput } {
     const call = this.prepareCall(input, opts);
+    const last = this.ops[this.ops.length - 1] as Extract<QOp, { op: 'layer' }>;
+    const compiled = trace ? undefined : this.planFor(call.provider, call.mode, opts.plan);
+    if (compiled) {
+      const { keys, scalars } = planCallArgs(compiled, call.root, call.L);
+      const x = call.x instanceof Float64Array ? call.x : Float64Array.from(call.x);
+      const logits = compiled.plan.run({ x, batch: call.B, samples: call.L, keys, scalars });
+      return {
+        states: [],
+        output: { logits: checkLogits(logits), samples: call.L, batch: call.B, classes: last.layer.n },
+      };
+    }
     const table = integerOps(
       { ...call, inputShape: this.inputShape, provider: getKernelProvider(call.provider) },
       this.memo,
     );
     const r = walk(this.ops, table, trace);
-    const last = this.ops[this.ops.length - 1] as Extract<QOp, { op: 'layer' }>;
     return {
       states: r.states,
       output: {
@@ -252,6 +291,12 @@ function describeLayer(l: QLayerSpec): LayerDescription {
     k: l.k,
     sizeBytes: form.sizeBytes(l.weights) + 24,
   };
+}
+
+/** QBNN_PLAN=0 in the environment (where there is one) turns execution plans off. */
+function plansDisabled(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.QBNN_PLAN === '0';
 }
 
 /** Mean over samples of the softmax of each sample's logits: [B, classes]. */

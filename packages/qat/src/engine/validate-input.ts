@@ -113,6 +113,8 @@ export function checkForward(
       'ERR_ARG',
       `opts.provider must be a provider name (string), got ${describe(o.provider)}`,
     );
+  if (o.plan !== undefined && typeof o.plan !== 'boolean')
+    throw new QbnnError('ERR_ARG', `opts.plan must be a boolean, got ${describe(o.plan)}`);
   // looked up here so that the engine and its reference (which runs no kernel) refuse the same names
   if (o.provider !== undefined) getKernelProvider(o.provider as string);
   const need = samples * batch * maxActivation;

@@ -68,6 +68,7 @@ export const ensembleForm: IntegerForm<EnsembleWeights> = {
   },
   stochastic: () => true,
   sample: (w, ctx) => fixedSample(w.members[ctx.l % w.members.length], ctx),
+  plan: (w, ctx) => ({ kind: 'sets', sets: w.members.map((m) => fixedSample(m, ctx)), cycle: true }),
   validate(w, { n, k }, path) {
     const members = (w as { members?: unknown }).members;
     if (!Array.isArray(members) || members.length === 0) fail(`${path}.members`, 'must be a non-empty array');

@@ -60,7 +60,7 @@ export function foldPointPosterior(
 /** The integer sample of a stored weight: packed once per provider and kept (not owned). */
 export function fixedSample(
   fw: { w: Int8Array; wq: QParams; bias?: Float32Array },
-  ctx: SampleContext,
+  ctx: Pick<SampleContext, 'n' | 'k' | 'provider' | 'memo'>,
 ): IntegerSample {
   const { n, k, provider } = ctx;
   const packed = ctx.memo(fw, `pack:${provider.name}`, () =>
@@ -128,6 +128,7 @@ export function storedWeightForm<K extends string>(
     // one weight serves every sample
     stochastic: () => false,
     sample: fixedSample,
+    plan: (w, ctx) => ({ kind: 'sets', sets: [fixedSample(w, ctx)], cycle: false }),
     reference: (w, ctx) => fixedReference(w, ctx.n, ctx.k),
     sizeBytes: fixedBytes,
     weightBits: (w) => w.wq.bits,

@@ -18,7 +18,10 @@ import type {
   FromFloatContext,
   IntegerForm,
   IntegerWeights,
+  LayerStreams,
   LocalMoments,
+  PlanContext,
+  PlanSampler,
   ReferenceContext,
   SampleContext,
   TensorSink,
@@ -54,7 +57,7 @@ interface SamplerConstants {
   wScale: Float64Array;
 }
 
-function constants(w: GaussianWeights, ctx: SampleContext): SamplerConstants {
+function constants(w: GaussianWeights, ctx: Pick<SampleContext, 'n' | 'memo'>): SamplerConstants {
   const n = ctx.n;
   return ctx.memo(w, 'gaussian-sampler', () => ({
     ...gaussianSampleMultipliers({
@@ -120,6 +123,35 @@ export function sampleLocScale(
     for (let i = 0; i < n; i++) bias[i] = w.bias.mu[i] + w.bias.sigma[i] * e[i];
   }
   return { packed, wScale: c.wScale, bias, owned };
+}
+
+/** The plan's sampler arguments of a location-scale layer (what {@link sampleLocScale} passes). */
+export function planLocScale(
+  w: GaussianWeights,
+  ctx: PlanContext,
+  direction: 'gaussian' | 'radial',
+  scalars?: (streams: LayerStreams, l: number) => readonly [number, number],
+): PlanSampler {
+  const c = constants(w, ctx);
+  return {
+    kind: 'gaussian',
+    args: {
+      mu: w.mu,
+      muZeroPoint: c.muZ,
+      sigma: w.sigma,
+      sigmaZeroPoint: c.sigZ,
+      noiseZeroPoint: c.noiseZ,
+      weightZeroPoint: c.wZ,
+      m1: c.m1,
+      m2: c.m2,
+      m3: c.m3,
+      bits: w.weightQ.bits,
+    },
+    wScale: c.wScale,
+    direction,
+    bias: w.bias,
+    scalars,
+  };
 }
 
 /**
@@ -292,6 +324,7 @@ export const gaussianForm: IntegerForm<GaussianWeights> = {
       () => 1,
       (eps) => Float64Array.from(eps, (e) => e * QNORMAL_SCALE),
     ),
+  plan: (w, ctx) => planLocScale(w, ctx, 'gaussian'),
   local: (w, { n, k }): LocalMoments => {
     const ss = channelScales(w.sigmaQ, n);
     const sz = channelZeroPoints(w.sigmaQ, n);

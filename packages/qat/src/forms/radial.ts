@@ -6,6 +6,7 @@ import {
   loadLocScale,
   locScaleBytes,
   locScaleFromFloat,
+  planLocScale,
   referenceLocScale,
   sampleLocScale,
   saveLocScale,
@@ -62,6 +63,8 @@ export const radialForm: IntegerForm<GaussianWeights> = {
         return Float64Array.from(eps, (e) => e * c);
       },
     ),
+  plan: (w, ctx) =>
+    planLocScale(w, ctx, 'radial', (streams, l) => [radius(streams, l, 0), radius(streams, l, 1)]),
   reference: (w, ctx) =>
     referenceLocScale(w, ctx, (eps, which) => {
       // the definition: xi = r eps_real / ||eps_real||, eps_real = S eps

@@ -1,4 +1,4 @@
-import type { KernelProvider, PackedWeights, Rng } from '@qbnn/core';
+import type { GaussianSampleArgs, KernelProvider, PackedWeights, Rng } from '@qbnn/core';
 import type { Posterior, QuantPoint } from '@qbnn/posteriors';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { QParams, QuantParams } from '../spec.js';
@@ -58,6 +58,44 @@ export interface IntegerSample {
   /** Whether `packed` belongs to this sample only (the engine disposes it after its GEMM). */
   owned: boolean;
 }
+
+/** What {@link IntegerForm.plan} is given: the layer's sizes, the provider and the model's memo. */
+export interface PlanContext {
+  readonly n: number;
+  readonly k: number;
+  readonly provider: KernelProvider;
+  memo<T>(key: object, tag: string, make: () => T): T;
+}
+
+/**
+ * How an execution plan draws a layer's weights (see {@link IntegerForm.plan}): stored weight
+ * sets (one for every sample, or set l mod count for sample l), or the fused Gaussian sampler of
+ * the kernel contract with the form's arguments. A plan must reproduce {@link IntegerForm.sample}
+ * exactly: the engine tests that the plan's logits equal the kernel-by-kernel engine's.
+ */
+export type PlanSampler =
+  | {
+      kind: 'sets';
+      /** Packed weights, scales and real bias of each set (not owned: kept by the model's memo). */
+      sets: IntegerSample[];
+      cycle: boolean;
+    }
+  | {
+      kind: 'gaussian';
+      /** The sampler's arguments but for the stream (the plan draws sample l at l * ceil(n k / 4)). */
+      args: Omit<GaussianSampleArgs, 'key' | 'position' | 'out' | 'n' | 'k'>;
+      /** Scales of the sampled weight (its zero points are `args.weightZeroPoint`). */
+      wScale: Float64Array;
+      /**
+       * 'gaussian': the sampler as is, bias noise eps S_eps. 'radial': m1 scaled per sample by
+       * r / (sqrt(sum eps^2) S_eps) over the layer's eps, bias noise eps r_b / sqrt(sum eps_b^2).
+       */
+      direction: 'gaussian' | 'radial';
+      /** Bias posterior: b = mu + sigma * noise. */
+      bias?: { mu: ArrayLike<number>; sigma: ArrayLike<number> };
+      /** Per-sample scalars [r, r_b] of sample l (the radial radii), computed per call in JS. */
+      scalars?: (streams: LayerStreams, l: number) => readonly [number, number];
+    };
 
 /** What {@link IntegerForm.reference} is given (the float64 reference of @qbnn/qat/testing). */
 export interface ReferenceContext {
@@ -204,6 +242,12 @@ export interface IntegerForm<W extends IntegerWeights = IntegerWeights> {
   stochastic(w: W): boolean;
   /** Sample `ctx.l` of the weights in integers (through the kernel provider's entry points). */
   sample(w: W, ctx: SampleContext): IntegerSample;
+  /**
+   * How an execution plan (one native call per forward) draws these weights, equal to
+   * {@link sample} for every l. Optional: a model with a layer whose form has none runs kernel
+   * by kernel (same results, slower).
+   */
+  plan?(w: W, ctx: PlanContext): PlanSampler;
   /**
    * Local reparameterisation: the Gaussian moments of the weights, or `'weights'` when local mode
    * runs this form by weight sampling (an ensemble). Absent: local mode is ERR_UNSUPPORTED.

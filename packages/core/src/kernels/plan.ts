@@ -1,0 +1,178 @@
+import type { GaussianSampleArgs, PackedWeights } from './types.js';
+
+/**
+ * Execution plans: a whole quantised model's Monte Carlo forward as one provider call
+ * (`KernelProvider.createPlan`). @qbnn/qat compiles its IR into a {@link PlanDescription}
+ * once; the provider keeps what it needs (packed weights, multipliers, arenas) and runs every
+ * sample of a call in one go. A plan computes exactly what the same kernels called one by one
+ * compute: its logits are bit-identical to the integer engine's.
+ *
+ * Activations live in numbered slots of `bytes per example`: `task` slots are per (sample,
+ * batch tile) and reused along the plan, `shared` slots hold values every sample shares (the
+ * quantised input, layers before the first random one), computed once per call.
+ */
+
+/** A slot: `shared` ones are computed once per call, the others once per (sample, batch tile). */
+export interface PlanSlot {
+  shared: boolean;
+  index: number;
+}
+
+/** One step of a plan, run in order over a batch tile (shared steps once per call). */
+export type PlanStep =
+  /** The float input (per example `size` values) quantised: clamp(roundHalfEven(x / scale) + zeroPoint, 0, qmax). */
+  | { op: 'quantize'; out: PlanSlot; scale: number; zeroPoint: number; qmax: number }
+  /** Layer `layer` of {@link PlanDescription.layers} (weights mode and deterministic layers); `scratch` holds a masked input. */
+  | { op: 'layer'; layer: number; in: PlanSlot; out: PlanSlot; scratch?: PlanSlot }
+  /** The integer GEMMs of local reparameterisation: int32 accumulators of the mean and the variance. */
+  | { op: 'localGemm'; layer: number; in: PlanSlot; mean: PlanSlot; variance: PlanSlot; scratch: PlanSlot }
+  /** mean + sd eps per output of a local layer, requantised (or float logits). */
+  | { op: 'localCombine'; layer: number; mean: PlanSlot; variance: PlanSlot; out: PlanSlot }
+  /** u8 values below `zeroPoint` raised to it. */
+  | { op: 'relu'; in: PlanSlot; out: PlanSlot; size: number; zeroPoint: number }
+  /** u8 pooling of [channels, h, w] per example (the contract's qpool2d). */
+  | {
+      op: 'pool';
+      in: PlanSlot;
+      out: PlanSlot;
+      kind: 'max' | 'avg';
+      shape: readonly [number, number, number];
+      kernel: readonly [number, number];
+      stride: readonly [number, number];
+      padding: readonly [number, number];
+      zeroPoint: number;
+    }
+  /** Global average pooling of [channels, h * w] per example: clamp(roundHalfEven(sum(q - Z) / hw) + Z, 0, 255). */
+  | { op: 'globalAvgPool'; in: PlanSlot; out: PlanSlot; channels: number; hw: number; zeroPoint: number }
+  /**
+   * The residual add of `size` u8 values per example:
+   * clamp(roundHalfEven((a - za) ma + (b - zb) mb) + z, lo, hi), every step in float64.
+   */
+  | {
+      op: 'add';
+      a: PlanSlot;
+      b: PlanSlot;
+      out: PlanSlot;
+      size: number;
+      za: number;
+      zb: number;
+      ma: number;
+      mb: number;
+      z: number;
+      lo: number;
+      hi: number;
+    };
+
+/** One weight set of a layer: packed weights, multipliers of its output stage, int32 bias. */
+export interface PlanWeightSet {
+  packed: PackedWeights;
+  /** u8 output: requantMultipliers; f32 output: accumulatorScales. */
+  mult: Float64Array;
+  bias?: Int32Array;
+}
+
+/** Where a layer's weights come from. */
+export type PlanWeights =
+  /** Stored sets: set 0 for every sample, or (`cycle`) set l mod count for sample l. */
+  | { kind: 'sets'; sets: PlanWeightSet[]; cycle: boolean }
+  /**
+   * The fused Gaussian sampler of the contract, sample l from the weight stream at position
+   * l * ceil(n k / 4), its output stage `mult`. `direction` 'radial' scales m1 per sample by
+   * r / (sqrt(sum eps^2) S_eps) (`scalars[2 l]` = r) as the radial form does. The real bias
+   * b = mu + sigma (eps S) (Gaussian; radial: eps r_b / sqrt(sum eps^2), r_b = scalars[2 l + 1])
+   * from the bias stream at l * ceil(n / 4), on the int32 grid
+   * clamp(roundHalfEven(b / biasScale[c]), -(2^31 - 1), 2^31 - 1).
+   */
+  | {
+      kind: 'gaussian';
+      args: Omit<GaussianSampleArgs, 'key' | 'position' | 'out' | 'n' | 'k'>;
+      direction: 'gaussian' | 'radial';
+      /** Scale of the quantised normal (QNORMAL_SCALE). */
+      epsScale: number;
+      mult: Float64Array;
+      bias?: { mu: Float64Array; sigma: Float64Array; scale: Float64Array };
+    }
+  /**
+   * Local reparameterisation: mean GEMM on (`mean`, bias `meanBias`), variance GEMM of the
+   * squared input `square[q]` (zero point 0) on (`variance`, `varianceBias`), then per output
+   * y = acc_mu meanMult[c] + sqrt(max(acc_var varMult[c], 0)) (eps S_eps), eps from the local
+   * stream at l * ceil(outputs / 4) (outputs of the whole batch), requantised like localU8 or
+   * stored as float32.
+   */
+  | {
+      kind: 'local';
+      mean: PackedWeights;
+      meanBias?: Int32Array;
+      variance: PackedWeights;
+      varianceBias?: Int32Array;
+      meanMult: Float64Array;
+      varMult: Float64Array;
+      square: Uint8Array;
+      /** Scale of the u8 output grid (unused for float logits). */
+      outScale: number;
+      /** Scale of the quantised normal (QNORMAL_SCALE). */
+      epsScale: number;
+    };
+
+/** A linear or convolution layer of a plan. */
+export interface PlanLayer {
+  op: 'linear' | 'conv2d';
+  n: number;
+  k: number;
+  /** Conv: the per-example input [C, H, W], weights [O, C, kh, kw], stride, padding, dilation (groups 1). */
+  conv?: {
+    input: readonly [number, number, number];
+    wShape: readonly [number, number, number, number];
+    stride: readonly [number, number];
+    padding: readonly [number, number];
+    dilation: readonly [number, number];
+  };
+  /** Values per example of the input and output. */
+  inSize: number;
+  outSize: number;
+  inZeroPoint: number;
+  /** MC Dropout: keep iff word >= threshold; table[mask << 8 | q] the masked value (zero point maskedZeroPoint). */
+  dropout?: { threshold: number; table: Uint8Array; maskedZeroPoint: number };
+  /** u8 output (zero point, ReLU, largest value of the grid) or float logits. */
+  output: { kind: 'u8'; zeroPoint: number; relu: boolean; qmax: number } | { kind: 'f32' };
+  weights: PlanWeights;
+}
+
+/** A compiled model: what {@link KernelProvider.createPlan} takes. */
+export interface PlanDescription {
+  /** Float values per example of the input. */
+  inputSize: number;
+  /** Logits per example. */
+  classes: number;
+  /** Bytes per example of each slot. */
+  taskSlots: number[];
+  sharedSlots: number[];
+  steps: PlanStep[];
+  /** Whether each step runs once per call (on shared slots only). */
+  sharedSteps: boolean[];
+  layers: PlanLayer[];
+  /** The task slot holding the logits after the last step. */
+  output: PlanSlot;
+}
+
+/**
+ * One call of a plan: the float input [batch, ...], the samples, and per layer its Philox
+ * keys (8 words: weight, bias, mask, local stream keys) and per sample two scalars (radial radii).
+ */
+export interface PlanRunArgs {
+  x: Float64Array;
+  batch: number;
+  samples: number;
+  /** [layer][8] */
+  keys: Uint32Array;
+  /** [layer][sample][2] */
+  scalars: Float64Array;
+}
+
+/** A plan held by a provider. */
+export interface ExecutionPlan {
+  /** Logits of every sample, [samples, batch, classes]. */
+  run(args: PlanRunArgs): Float32Array;
+  /** Frees the plan's native memory now (arenas, sampled weights). */
+  dispose(): void;
+}

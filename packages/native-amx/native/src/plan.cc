@@ -1,0 +1,946 @@
+// Execution plans: a quantised model compiled by @qbnn/qat (packages/core/src/kernels/plan.ts
+// describes the steps) and run in one call per forward. Every step does exactly what the
+// integer engine's op table does with the kernels called one by one (same drivers, same
+// float64 steps in the same order), so the logits are bit-identical to it.
+//
+// Work is split into tasks that do not depend on the thread count: steps every sample shares
+// run once per batch tile; each sample's stochastic weights are drawn by one task per (sample,
+// layer); then one task per (sample, batch tile) runs the rest of the network on its rows.
+// Activations live in per-thread arenas (task slots) and a per-plan arena (shared slots) that
+// grow once and are reused across calls: nothing is allocated per sample.
+#include "plan.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "driver.h"
+#include "pool.h"
+
+namespace qbnn {
+namespace {
+
+[[noreturn]] void fail(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, "plan: " + msg); }
+
+void need(Napi::Env env, bool ok, const std::string& msg) {
+  if (!ok) fail(env, msg);
+}
+
+// ---------- reading the description
+
+Napi::Value field(const Napi::Object& o, const char* name) { return o.Get(name); }
+
+double num(Napi::Env env, const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsNumber()) fail(env, std::string(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) fail(env, std::string(name) + " must be finite");
+  return d;
+}
+
+int64_t integer(Napi::Env env, const Napi::Object& o, const char* name, double lo, double hi) {
+  const double d = num(env, o, name);
+  if (d != std::floor(d) || d < lo || d > hi)
+    fail(env, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return static_cast<int64_t>(d);
+}
+
+bool flag(const Napi::Object& o, const char* name) { return field(o, name).ToBoolean().Value(); }
+
+Napi::Object obj(Napi::Env env, const Napi::Value& v, const char* name) {
+  if (!v.IsObject()) fail(env, std::string(name) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+template <typename T>
+std::vector<T> array(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const char* name, size_t length) {
+  if (!v.IsTypedArray()) fail(env, std::string(name) + " must be a typed array");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  if (t.TypedArrayType() != type) fail(env, std::string(name) + " has the wrong element type");
+  if (t.ElementLength() != length)
+    fail(env, std::string(name) + " must have " + std::to_string(length) + " elements, got " +
+                  std::to_string(t.ElementLength()));
+  std::vector<T> out(length);
+  if (length > 0) {
+    const uint8_t* base = static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+    std::memcpy(out.data(), base, length * sizeof(T));
+  }
+  return out;
+}
+
+std::vector<double> finiteF64(Napi::Env env, const Napi::Value& v, const char* name, size_t length) {
+  std::vector<double> d = array<double>(env, v, napi_float64_array, name, length);
+  for (double x : d)
+    if (!std::isfinite(x)) fail(env, std::string(name) + " must be finite");
+  return d;
+}
+
+// ---------- the plan
+
+struct Slot {
+  bool shared = false;
+  int32_t index = -1;
+};
+
+enum StepOp : int { S_QUANTIZE, S_LAYER, S_LOCAL_GEMM, S_LOCAL_COMBINE, S_RELU, S_POOL, S_GAP, S_ADD };
+
+struct Step {
+  int op = S_RELU;
+  bool shared = false;
+  Slot in, out, scratch, mean, variance, a, b;
+  int32_t layer = -1;
+  double scale = 1, ma = 0, mb = 0;
+  int32_t zeroPoint = 0, qmax = 255, za = 0, zb = 0, z = 0, lo = 0, hi = 255;
+  int64_t size = 0;  // values per example (relu, add)
+  int64_t channels = 0, h = 0, w = 0, hw = 0;
+  PoolGeometry pool{};
+};
+
+struct WeightSet {
+  const Packed* p = nullptr;
+  std::vector<double> mult;
+  std::vector<int32_t> bias;
+};
+
+enum WeightKind : int { W_SETS, W_GAUSSIAN, W_LOCAL };
+
+struct Layer {
+  bool conv = false;
+  int32_t n = 0, k = 0;
+  int64_t C = 1, H = 1, W = 1, kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, Ho = 1, Wo = 1;
+  int64_t inSize = 0, outSize = 0;
+  int32_t inZero = 0;
+  bool dropout = false;
+  uint64_t threshold = 0;
+  std::vector<uint8_t> table;
+  int32_t maskedZero = 0;
+  bool f32 = false;
+  int32_t zo = 0, qmax = 255;
+  bool relu = false;
+  int kind = W_SETS;
+  // stored sets
+  std::vector<WeightSet> sets;
+  bool cycle = false;
+  // the fused Gaussian sampler
+  std::vector<int8_t> mu;
+  std::vector<uint8_t> sigma;
+  std::vector<int32_t> muZp, sigZp, noiseZp, wZp;
+  std::vector<double> m1, m2, m3, mult;
+  int32_t wqmin = -128, wqmax = 127;
+  bool radial = false, hasBias = false;
+  std::vector<double> biasMu, biasSigma, biasScale;
+  int32_t sampled = -1;  // index among the sampled layers
+  // local reparameterisation
+  const Packed* meanP = nullptr;
+  const Packed* varP = nullptr;
+  std::vector<int32_t> meanBias, varBias;
+  std::vector<double> meanMult, varMult;
+  std::vector<uint8_t> square;
+  double outScale = 1, epsScale = 0;
+};
+
+// Weights drawn by the plan: the packed layout of common.h, zero padded.
+struct OwnedPack {
+  Packed p;
+  explicit OwnedPack(int32_t n, int32_t k) {
+    p.n = n;
+    p.k = k;
+    p.nblocks = (n + 15) / 16;
+    p.kgroups = (k + 3) / 4;
+    p.kstride = std::max(16, (p.kgroups + 15) / 16 * 16);
+    p.data = static_cast<uint8_t*>(std::aligned_alloc(64, (p.bytes() + 63) / 64 * 64));
+    p.rowSums = static_cast<int32_t*>(std::calloc(static_cast<size_t>(p.nblocks) * 16, sizeof(int32_t)));
+    p.zeroPoint = static_cast<int32_t*>(std::calloc(static_cast<size_t>(p.nblocks) * 16, sizeof(int32_t)));
+    if (p.data) std::memset(p.data, 0, p.bytes());
+  }
+  bool ok() const { return p.data && p.rowSums && p.zeroPoint; }
+  ~OwnedPack() {
+    std::free(p.data);
+    std::free(p.rowSums);
+    std::free(p.zeroPoint);
+  }
+};
+
+struct Plan {
+  int64_t inputSize = 0, classes = 0;
+  std::vector<int64_t> taskBytes, sharedBytes;  // per example
+  std::vector<Step> steps;
+  std::vector<Layer> layers;
+  std::vector<int32_t> sampledLayers;
+  Slot output;
+  int64_t maxTaskBytes = 1;
+  // arenas and drawn weights, kept across calls
+  Scratch sharedArena;
+  std::vector<size_t> sharedOffsets;
+  std::vector<std::unique_ptr<OwnedPack>> packs;  // [chunk slot][sampled layer]
+  std::vector<std::vector<int32_t>> biases;  // same index
+  int32_t chunkSlots = 0;
+};
+
+// The words of the Philox stream (key) from word `first`: as core's philoxFill / bernoulliFill.
+struct WordStream {
+  uint32_t k0, k1;
+  uint64_t block = ~0ull;
+  uint32_t w[4];
+  uint32_t at(uint64_t word) {
+    if ((word >> 2) != block) {
+      block = word >> 2;
+      philoxBlock(k0, k1, block, w);
+    }
+    return w[word & 3];
+  }
+};
+
+void qnormalWords(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t count) {
+  if (vectorRng()) qnormalAvx512(k0, k1, word0, out, count);
+  else qnormalScalar(k0, k1, word0, out, count);
+}
+
+inline uint64_t ceil4(uint64_t v) { return (v + 3) / 4; }
+
+// One call's constants.
+struct Call {
+  const double* x;
+  int64_t B, L;
+  const uint32_t* keys;
+  const double* scalars;
+  float* out;
+  int64_t tileRows;
+  std::vector<size_t> taskOffsets;
+  size_t taskArenaBytes;
+  std::atomic<bool> failed{false};
+};
+
+// One task: sample l (chunk slot s), rows [b0, b0 + rows).
+struct Task {
+  Plan& p;
+  Call& c;
+  int64_t l, s, b0, rows;
+  uint8_t* arena;
+  uint8_t* ptr(const Slot& slot) const {
+    if (slot.shared) {
+      return static_cast<uint8_t*>(p.sharedArena.p) + p.sharedOffsets[static_cast<size_t>(slot.index)] +
+             static_cast<size_t>(b0 * p.sharedBytes[static_cast<size_t>(slot.index)]);
+    }
+    return arena + c.taskOffsets[static_cast<size_t>(slot.index)];
+  }
+};
+
+thread_local Scratch tArena;
+thread_local std::vector<int8_t> tEps;
+thread_local std::vector<double> tM1;
+
+inline uint8_t clampU8(double q, double lo, double hi) {
+  q = q < lo ? lo : q;
+  q = q > hi ? hi : q;
+  return static_cast<uint8_t>(static_cast<int32_t>(q));
+}
+
+// MC Dropout of `count` values from word `word0` of the mask stream through the layer's table.
+void dropoutRows(const Layer& L, uint32_t k0, uint32_t k1, uint64_t word0, const uint8_t* a, size_t count, uint8_t* out) {
+  WordStream ws{k0, k1};
+  const uint8_t* t = L.table.data();
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t keep = static_cast<uint64_t>(ws.at(word0 + i)) >= L.threshold ? 1u : 0u;
+    out[i] = t[(keep << 8) | a[i]];
+  }
+}
+
+// The layer's input of this task: the masked copy (in `scratch`) under MC Dropout.
+const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t* scratch) {
+  const uint8_t* a = t.ptr(st.in);
+  if (!L.dropout) return a;
+  const uint32_t* key = t.c.keys + st.layer * 8;
+  const uint64_t per = static_cast<uint64_t>(t.c.B * L.inSize);
+  const uint64_t word0 = static_cast<uint64_t>(t.l) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.inSize);
+  dropoutRows(L, key[4], key[5], word0, a, static_cast<size_t>(t.rows * L.inSize), scratch);
+  return scratch;
+}
+
+bool runLinearOrConv(const Layer& L, const uint8_t* a, int64_t rows, int32_t za, const Packed& w, const Epilogue& e,
+                     void* out) {
+  if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
+  ConvCall cc;
+  cc.x = a;
+  cc.B = rows, cc.C = L.C, cc.H = L.H, cc.W = L.W, cc.O = L.n, cc.Cg = L.C, cc.kh = L.kh, cc.kw = L.kw;
+  cc.sh = L.sh, cc.sw = L.sw, cc.ph = L.ph, cc.pw = L.pw, cc.dh = L.dh, cc.dw = L.dw, cc.G = 1;
+  cc.Ho = L.Ho, cc.Wo = L.Wo, cc.K = L.k, cc.Og = L.n, cc.HW = L.Ho * L.Wo;
+  cc.za = za;
+  cc.packs.assign(1, &w);
+  cc.e = e;
+  return runConv(cc, out, nullptr, nullptr);
+}
+
+bool stepLayer(const Task& t, const Step& st) {
+  const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
+  const uint8_t* a = layerInput(t, L, st, L.dropout ? t.ptr(st.scratch) : nullptr);
+  const int32_t za = L.dropout ? L.maskedZero : L.inZero;
+  const Packed* w;
+  const double* mult;
+  const int32_t* bias;
+  if (L.kind == W_SETS) {
+    const WeightSet& ws = L.sets[L.cycle ? static_cast<size_t>(t.l) % L.sets.size() : 0];
+    w = ws.p;
+    mult = ws.mult.data();
+    bias = ws.bias.empty() ? nullptr : ws.bias.data();
+  } else {
+    const size_t idx = static_cast<size_t>(t.s) * t.p.sampledLayers.size() + static_cast<size_t>(L.sampled);
+    w = &t.p.packs[idx]->p;
+    mult = L.mult.data();
+    bias = L.hasBias ? t.p.biases[idx].data() : nullptr;
+  }
+  const Epilogue e{L.f32 ? OUT_F32 : OUT_U8, mult, L.zo, L.relu, bias};
+  uint8_t* out = t.ptr(st.out);
+  if (!runLinearOrConv(L, a, t.rows, za, *w, e, out)) return false;
+  if (!L.f32 && L.qmax != 255) {
+    const size_t count = static_cast<size_t>(t.rows * L.outSize);
+    const uint8_t qm = static_cast<uint8_t>(L.qmax);
+    for (size_t i = 0; i < count; ++i) out[i] = out[i] > qm ? qm : out[i];
+  }
+  return true;
+}
+
+bool stepLocalGemm(const Task& t, const Step& st) {
+  const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
+  uint8_t* scratch = t.ptr(st.scratch);
+  const size_t count = static_cast<size_t>(t.rows * L.inSize);
+  // with MC Dropout the masked input fills the scratch's first half, its squares the second
+  const uint8_t* a = layerInput(t, L, st, scratch);
+  uint8_t* x2 = L.dropout ? scratch + count : scratch;
+  const uint8_t* sq = L.square.data();
+  for (size_t i = 0; i < count; ++i) x2[i] = sq[a[i]];
+  // the integer engine runs both GEMMs on the input's grid (zero point 0 for the squares)
+  const Epilogue em{OUT_I32, nullptr, 0, false, L.meanBias.empty() ? nullptr : L.meanBias.data()};
+  const Epilogue ev{OUT_I32, nullptr, 0, false, L.varBias.empty() ? nullptr : L.varBias.data()};
+  return runLinearOrConv(L, a, t.rows, L.inZero, *L.meanP, em, t.ptr(st.mean)) &&
+         runLinearOrConv(L, x2, t.rows, 0, *L.varP, ev, t.ptr(st.variance));
+}
+
+// y = acc_mu meanMult[c] + sqrt(max(acc_var varMult[c], 0)) (eps S_eps), as localF32 / localU8.
+void stepLocalCombine(const Task& t, const Step& st) {
+  const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
+  const int32_t* mu = reinterpret_cast<const int32_t*>(t.ptr(st.mean));
+  const int32_t* va = reinterpret_cast<const int32_t*>(t.ptr(st.variance));
+  const size_t count = static_cast<size_t>(t.rows * L.outSize);
+  const uint64_t per = static_cast<uint64_t>(t.c.B * L.outSize);
+  const uint32_t* key = t.c.keys + st.layer * 8;
+  if (tEps.size() < count) tEps.resize(count);
+  int8_t* eps = tEps.data();
+  qnormalWords(key[6], key[7], static_cast<uint64_t>(t.l) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.outSize), eps,
+               count);
+  const int64_t inner = L.outSize / L.n;
+  const double es = L.epsScale;
+  uint8_t* out = t.ptr(st.out);
+  const double lo = L.relu ? L.zo : 0, hi = L.qmax, zo = L.zo;
+  size_t i = 0;
+  for (int64_t r = 0; r < t.rows; ++r) {
+    for (int32_t ch = 0; ch < L.n; ++ch) {
+      const double mm = L.meanMult[static_cast<size_t>(ch)], vm = L.varMult[static_cast<size_t>(ch)];
+      for (int64_t j = 0; j < inner; ++j, ++i) {
+        const double mean = static_cast<double>(mu[i]) * mm;
+        const double v = static_cast<double>(va[i]) * vm;
+        const double sd = std::sqrt(v > 0 ? v : 0.0);
+        const double y = mean + sd * (static_cast<double>(eps[i]) * es);
+        if (L.f32) {
+          reinterpret_cast<float*>(out)[i] = static_cast<float>(y);
+        } else {
+          const double q = y / L.outScale;
+          const double r0 = q > 1024 ? 1024 : q < -1024 ? -1024 : roundHalfEven(q);
+          out[i] = clampU8(r0 + zo, lo, hi);
+        }
+      }
+    }
+  }
+}
+
+bool runStep(const Task& t, const Step& st) {
+  const Plan& p = t.p;
+  switch (st.op) {
+    case S_QUANTIZE: {
+      const double* x = t.c.x + t.b0 * p.inputSize;
+      uint8_t* out = t.ptr(st.out);
+      const size_t count = static_cast<size_t>(t.rows * p.inputSize);
+      const double zp = st.zeroPoint, qm = st.qmax;
+      for (size_t i = 0; i < count; ++i) out[i] = clampU8(roundHalfEven(x[i] / st.scale) + zp, 0, qm);
+      return true;
+    }
+    case S_LAYER:
+      return stepLayer(t, st);
+    case S_LOCAL_GEMM:
+      return stepLocalGemm(t, st);
+    case S_LOCAL_COMBINE:
+      stepLocalCombine(t, st);
+      return true;
+    case S_RELU: {
+      const uint8_t* a = t.ptr(st.in);
+      uint8_t* out = t.ptr(st.out);
+      const uint8_t z = static_cast<uint8_t>(st.zeroPoint);
+      const size_t count = static_cast<size_t>(t.rows * st.size);
+      for (size_t i = 0; i < count; ++i) out[i] = a[i] < z ? z : a[i];
+      return true;
+    }
+    case S_POOL:
+      poolPlanesU8(t.ptr(st.in), t.rows * st.channels, st.h, st.w, st.zeroPoint, st.pool, t.ptr(st.out));
+      return true;
+    case S_GAP: {
+      const uint8_t* a = t.ptr(st.in);
+      uint8_t* out = t.ptr(st.out);
+      const int64_t planes = t.rows * st.channels;
+      for (int64_t pl = 0; pl < planes; ++pl) {
+        int64_t s = 0;
+        for (int64_t i = 0; i < st.hw; ++i) s += a[pl * st.hw + i] - st.zeroPoint;
+        out[pl] = clampU8(roundHalfEven(static_cast<double>(s) / static_cast<double>(st.hw)) + st.zeroPoint, 0, 255);
+      }
+      return true;
+    }
+    case S_ADD: {
+      const uint8_t* a = t.ptr(st.a);
+      const uint8_t* b = t.ptr(st.b);
+      uint8_t* out = t.ptr(st.out);
+      const size_t count = static_cast<size_t>(t.rows * st.size);
+      for (size_t i = 0; i < count; ++i) {
+        const double v = static_cast<double>(a[i] - st.za) * st.ma + static_cast<double>(b[i] - st.zb) * st.mb;
+        out[i] = clampU8(roundHalfEven(v) + st.z, st.lo, st.hi);
+      }
+      return true;
+    }
+  }
+  return true;
+}
+
+// Sample l of a sampled layer into chunk slot s: the fused sampler (radial: m1 scaled by the
+// sample's direction factor), and the int32 bias.
+void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
+  const Layer& L = p.layers[static_cast<size_t>(li)];
+  const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
+  const uint32_t* key = c.keys + li * 8;
+  const double* sc = c.scalars + (static_cast<size_t>(li) * static_cast<size_t>(c.L) + static_cast<size_t>(l)) * 2;
+  const size_t nk = static_cast<size_t>(L.n) * static_cast<size_t>(L.k);
+  const uint64_t position = static_cast<uint64_t>(l) * ceil4(nk);
+  const double* m1 = L.m1.data();
+  if (L.radial) {
+    // f = r / (sqrt(sum eps^2) S_eps) over the layer's eps (the radial form's scale)
+    if (tEps.size() < nk) tEps.resize(nk);
+    qnormalWords(key[0], key[1], position * 4, tEps.data(), nk);
+    int64_t ss = 0;
+    for (size_t i = 0; i < nk; ++i) ss += static_cast<int64_t>(tEps[i]) * tEps[i];
+    const double f = ss > 0 ? sc[0] / (std::sqrt(static_cast<double>(ss)) * L.epsScale) : 1e-12;
+    tM1.resize(static_cast<size_t>(L.n));
+    for (int32_t i = 0; i < L.n; ++i) tM1[static_cast<size_t>(i)] = L.m1[static_cast<size_t>(i)] * f;
+    m1 = tM1.data();
+  }
+  SampleCtx sx{L.mu.data(), L.sigma.data(), L.muZp.data(), L.sigZp.data(), L.noiseZp.data(), L.wZp.data(), m1,
+               L.m2.data(), L.m3.data(), L.n, L.k, L.wqmin, L.wqmax, key[0], key[1], position, &p.packs[idx]->p};
+  if (vectorRng()) sampleRowsAvx512(sx, 0, L.n);
+  else sampleRowsScalar(sx, 0, L.n);
+  if (!L.hasBias) return;
+  const size_t n = static_cast<size_t>(L.n);
+  if (tEps.size() < n) tEps.resize(n);
+  qnormalWords(key[2], key[3], static_cast<uint64_t>(l) * ceil4(n) * 4, tEps.data(), n);
+  double cb = L.epsScale;
+  if (L.radial) {
+    int64_t ss = 0;
+    for (size_t i = 0; i < n; ++i) ss += static_cast<int64_t>(tEps[i]) * tEps[i];
+    cb = ss > 0 ? sc[1] / std::sqrt(static_cast<double>(ss)) : 0;
+  }
+  std::vector<int32_t>& bias = p.biases[idx];
+  for (size_t i = 0; i < n; ++i) {
+    const double b = L.biasMu[i] + L.biasSigma[i] * (static_cast<double>(tEps[i]) * cb);
+    double v = roundHalfEven(b / L.biasScale[i]);
+    v = v > 2147483647.0 ? 2147483647.0 : v < -2147483647.0 ? -2147483647.0 : v;
+    bias[i] = static_cast<int32_t>(v);
+  }
+}
+
+// ---------- parsing
+
+Slot readSlot(Napi::Env env, const Napi::Object& step, const char* name, const Plan& p, int64_t needBytes) {
+  Napi::Object o = obj(env, field(step, name), name);
+  Slot s;
+  s.shared = flag(o, "shared");
+  const std::vector<int64_t>& sizes = s.shared ? p.sharedBytes : p.taskBytes;
+  s.index = static_cast<int32_t>(integer(env, o, "index", 0, static_cast<double>(sizes.size()) - 1));
+  need(env, sizes[static_cast<size_t>(s.index)] >= needBytes,
+       std::string("slot ") + name + " is smaller than the values it holds");
+  return s;
+}
+
+void readWeights(Napi::Env env, const Napi::Object& w, Layer& L, Plan& p) {
+  const std::string kind = field(w, "kind").ToString().Utf8Value();
+  const size_t n = static_cast<size_t>(L.n), nk = n * static_cast<size_t>(L.k);
+  auto packOf = [&](const Napi::Value& v, const char* name) {
+    if (!v.IsObject()) fail(env, std::string(name) + " must be native packed weights");
+    const Packed& pk = packedFromHandle(env, v.As<Napi::Object>().Get("handle"), name);
+    need(env, pk.n == L.n && pk.k == L.k, std::string(name) + " is not packed [n, k]");
+    return &pk;
+  };
+  auto optI32 = [&](const Napi::Value& v, const char* name) {
+    return v.IsUndefined() || v.IsNull() ? std::vector<int32_t>() : array<int32_t>(env, v, napi_int32_array, name, n);
+  };
+  if (kind == "sets") {
+    L.kind = W_SETS;
+    L.cycle = flag(w, "cycle");
+    Napi::Value sv = field(w, "sets");
+    need(env, sv.IsArray(), "sets must be an array");
+    Napi::Array sets = sv.As<Napi::Array>();
+    need(env, sets.Length() >= 1 && sets.Length() <= (1u << 20), "sets must hold 1 to 2^20 weight sets");
+    for (uint32_t i = 0; i < sets.Length(); ++i) {
+      Napi::Object s = obj(env, sets.Get(i), "sets[i]");
+      WeightSet ws;
+      ws.p = packOf(s.Get("packed"), "sets[i].packed");
+      ws.mult = finiteF64(env, s.Get("mult"), "sets[i].mult", n);
+      ws.bias = optI32(s.Get("bias"), "sets[i].bias");
+      L.sets.push_back(std::move(ws));
+    }
+  } else if (kind == "gaussian") {
+    L.kind = W_GAUSSIAN;
+    Napi::Object a = obj(env, field(w, "args"), "args");
+    L.mu = array<int8_t>(env, a.Get("mu"), napi_int8_array, "mu", nk);
+    L.sigma = array<uint8_t>(env, a.Get("sigma"), napi_uint8_array, "sigma", nk);
+    L.muZp = array<int32_t>(env, a.Get("muZeroPoint"), napi_int32_array, "muZeroPoint", n);
+    L.sigZp = array<int32_t>(env, a.Get("sigmaZeroPoint"), napi_int32_array, "sigmaZeroPoint", n);
+    L.noiseZp = array<int32_t>(env, a.Get("noiseZeroPoint"), napi_int32_array, "noiseZeroPoint", n);
+    L.wZp = array<int32_t>(env, a.Get("weightZeroPoint"), napi_int32_array, "weightZeroPoint", n);
+    L.m1 = finiteF64(env, a.Get("m1"), "m1", n);
+    L.m2 = finiteF64(env, a.Get("m2"), "m2", n);
+    L.m3 = finiteF64(env, a.Get("m3"), "m3", n);
+    const int64_t bits = integer(env, a, "bits", 2, 8);
+    L.wqmin = -(1 << (bits - 1));
+    L.wqmax = (1 << (bits - 1)) - 1;
+    for (size_t i = 0; i < n; ++i) {
+      need(env, L.wZp[i] >= L.wqmin && L.wZp[i] <= L.wqmax && L.noiseZp[i] >= L.wqmin && L.noiseZp[i] <= L.wqmax,
+           "noise/weight zero points must be in the signed range of bits");
+      need(env, std::abs(L.muZp[i]) <= (1 << 16) && std::abs(L.sigZp[i]) <= (1 << 16), "zero point out of range");
+    }
+    L.mult = finiteF64(env, field(w, "mult"), "mult", n);
+    L.radial = field(w, "direction").ToString().Utf8Value() == "radial";
+    L.epsScale = num(env, w, "epsScale");
+    Napi::Value bv = field(w, "bias");
+    L.hasBias = bv.IsObject();
+    if (L.hasBias) {
+      Napi::Object b = bv.As<Napi::Object>();
+      L.biasMu = finiteF64(env, b.Get("mu"), "bias.mu", n);
+      L.biasSigma = finiteF64(env, b.Get("sigma"), "bias.sigma", n);
+      L.biasScale = finiteF64(env, b.Get("scale"), "bias.scale", n);
+    }
+    L.sampled = static_cast<int32_t>(p.sampledLayers.size());
+    p.sampledLayers.push_back(static_cast<int32_t>(p.layers.size()));
+  } else if (kind == "local") {
+    L.kind = W_LOCAL;
+    L.meanP = packOf(field(w, "mean"), "mean");
+    L.varP = packOf(field(w, "variance"), "variance");
+    L.meanBias = optI32(field(w, "meanBias"), "meanBias");
+    L.varBias = optI32(field(w, "varianceBias"), "varianceBias");
+    L.meanMult = finiteF64(env, field(w, "meanMult"), "meanMult", n);
+    L.varMult = finiteF64(env, field(w, "varMult"), "varMult", n);
+    L.square = array<uint8_t>(env, field(w, "square"), napi_uint8_array, "square", 256);
+    L.outScale = num(env, w, "outScale");
+    L.epsScale = num(env, w, "epsScale");
+    need(env, L.outScale > 0, "outScale must be positive");
+  } else {
+    fail(env, "unknown weights kind '" + kind + "'");
+  }
+}
+
+Layer readLayer(Napi::Env env, const Napi::Object& o, Plan& p) {
+  Layer L;
+  L.conv = field(o, "op").ToString().Utf8Value() == "conv2d";
+  L.n = static_cast<int32_t>(integer(env, o, "n", 1, 1 << 24));
+  L.k = static_cast<int32_t>(integer(env, o, "k", 1, 33025));
+  L.inSize = integer(env, o, "inSize", 1, 1 << 30);
+  L.outSize = integer(env, o, "outSize", 1, 1 << 30);
+  L.inZero = static_cast<int32_t>(integer(env, o, "inZeroPoint", 0, 255));
+  if (L.conv) {
+    Napi::Object c = obj(env, field(o, "conv"), "conv");
+    auto ints = [&](const char* name, size_t len, std::vector<int64_t>& out) {
+      Napi::Value v = c.Get(name);
+      need(env, v.IsArray() && v.As<Napi::Array>().Length() == len, std::string("conv.") + name + " must have " + std::to_string(len) + " entries");
+      Napi::Array arr = v.As<Napi::Array>();
+      for (uint32_t i = 0; i < len; ++i) {
+        Napi::Value e = arr.Get(i);
+        need(env, e.IsNumber(), std::string("conv.") + name + " must hold integers");
+        const double x = e.As<Napi::Number>().DoubleValue();
+        need(env, x == std::floor(x) && x >= 0 && x <= (1 << 20), std::string("conv.") + name + " out of range");
+        out.push_back(static_cast<int64_t>(x));
+      }
+    };
+    std::vector<int64_t> in, ws, st, pd, dl;
+    ints("input", 3, in);
+    ints("wShape", 4, ws);
+    ints("stride", 2, st);
+    ints("padding", 2, pd);
+    ints("dilation", 2, dl);
+    L.C = in[0], L.H = in[1], L.W = in[2];
+    L.kh = ws[2], L.kw = ws[3];
+    L.sh = st[0], L.sw = st[1], L.ph = pd[0], L.pw = pd[1], L.dh = dl[0], L.dw = dl[1];
+    need(env, ws[0] == L.n && ws[1] == L.C && L.C * L.kh * L.kw == L.k, "conv weights do not match n, k and the input");
+    need(env, L.C >= 1 && L.H >= 1 && L.W >= 1 && L.kh >= 1 && L.kw >= 1 && L.sh >= 1 && L.sw >= 1 && L.dh >= 1 &&
+                  L.dw >= 1,
+         "conv shapes must be positive");
+    const int64_t effH = L.dh * (L.kh - 1) + 1, effW = L.dw * (L.kw - 1) + 1;
+    need(env, L.H + 2 * L.ph >= effH && L.W + 2 * L.pw >= effW, "kernel larger than the padded input");
+    L.Ho = (L.H + 2 * L.ph - effH) / L.sh + 1;
+    L.Wo = (L.W + 2 * L.pw - effW) / L.sw + 1;
+    need(env, L.inSize == L.C * L.H * L.W && L.outSize == L.n * L.Ho * L.Wo, "conv sizes do not match its shapes");
+  } else {
+    need(env, L.inSize == L.k && L.outSize == L.n, "linear sizes must be k and n");
+  }
+  Napi::Value dv = field(o, "dropout");
+  if (dv.IsObject()) {
+    Napi::Object d = dv.As<Napi::Object>();
+    L.dropout = true;
+    L.threshold = static_cast<uint64_t>(integer(env, d, "threshold", 0, 4294967296.0));
+    L.table = array<uint8_t>(env, d.Get("table"), napi_uint8_array, "dropout.table", 512);
+    L.maskedZero = static_cast<int32_t>(integer(env, d, "maskedZeroPoint", 0, 255));
+  }
+  Napi::Object out = obj(env, field(o, "output"), "output");
+  L.f32 = field(out, "kind").ToString().Utf8Value() == "f32";
+  if (!L.f32) {
+    L.zo = static_cast<int32_t>(integer(env, out, "zeroPoint", 0, 255));
+    L.relu = flag(out, "relu");
+    L.qmax = static_cast<int32_t>(integer(env, out, "qmax", 1, 255));
+  }
+  readWeights(env, obj(env, field(o, "weights"), "weights"), L, p);
+  return L;
+}
+
+std::vector<int64_t> readSizes(Napi::Env env, const Napi::Object& desc, const char* name) {
+  Napi::Value v = desc.Get(name);
+  need(env, v.IsArray(), std::string(name) + " must be an array");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    need(env, e.IsNumber(), std::string(name) + " must hold byte counts");
+    const double d = e.As<Napi::Number>().DoubleValue();
+    need(env, d == std::floor(d) && d >= 0 && d <= (1 << 30), std::string(name) + " must hold byte counts");
+    out.push_back(static_cast<int64_t>(d));
+  }
+  return out;
+}
+
+Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
+  Step st;
+  st.shared = shared;
+  const std::string op = field(o, "op").ToString().Utf8Value();
+  auto layerOf = [&]() -> const Layer& {
+    st.layer = static_cast<int32_t>(integer(env, o, "layer", 0, static_cast<double>(p.layers.size()) - 1));
+    return p.layers[static_cast<size_t>(st.layer)];
+  };
+  if (op == "quantize") {
+    st.op = S_QUANTIZE;
+    st.out = readSlot(env, o, "out", p, p.inputSize);
+    st.scale = num(env, o, "scale");
+    st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
+    st.qmax = static_cast<int32_t>(integer(env, o, "qmax", 1, 255));
+    need(env, st.scale > 0, "quantize scale must be positive");
+  } else if (op == "layer" || op == "localGemm" || op == "localCombine") {
+    const Layer& L = layerOf();
+    const int64_t valueBytes = L.f32 ? 4 : 1;
+    if (op == "layer") {
+      need(env, L.kind != W_LOCAL, "a local layer runs as localGemm + localCombine");
+      st.op = S_LAYER;
+      st.in = readSlot(env, o, "in", p, L.inSize);
+      st.out = readSlot(env, o, "out", p, L.outSize * valueBytes);
+      if (L.dropout) st.scratch = readSlot(env, o, "scratch", p, L.inSize);
+    } else if (op == "localGemm") {
+      need(env, L.kind == W_LOCAL, "localGemm needs local weights");
+      st.op = S_LOCAL_GEMM;
+      st.in = readSlot(env, o, "in", p, L.inSize);
+      st.mean = readSlot(env, o, "mean", p, L.outSize * 4);
+      st.variance = readSlot(env, o, "variance", p, L.outSize * 4);
+      st.scratch = readSlot(env, o, "scratch", p, L.inSize * (L.dropout ? 2 : 1));
+    } else {
+      need(env, L.kind == W_LOCAL, "localCombine needs local weights");
+      need(env, L.outSize % L.n == 0, "local outputs must be whole channels");
+      st.op = S_LOCAL_COMBINE;
+      st.mean = readSlot(env, o, "mean", p, L.outSize * 4);
+      st.variance = readSlot(env, o, "variance", p, L.outSize * 4);
+      st.out = readSlot(env, o, "out", p, L.outSize * valueBytes);
+    }
+  } else if (op == "relu") {
+    st.op = S_RELU;
+    st.size = integer(env, o, "size", 1, 1 << 30);
+    st.in = readSlot(env, o, "in", p, st.size);
+    st.out = readSlot(env, o, "out", p, st.size);
+    st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
+  } else if (op == "pool") {
+    st.op = S_POOL;
+    Napi::Value sv = o.Get("shape"), kv = o.Get("kernel"), tv = o.Get("stride"), pv = o.Get("padding");
+    auto at = [&](const Napi::Value& v, uint32_t i, const char* name) -> int64_t {
+      need(env, v.IsArray() && v.As<Napi::Array>().Length() > i, std::string("pool.") + name + " is too short");
+      Napi::Value e = v.As<Napi::Array>().Get(i);
+      need(env, e.IsNumber(), std::string("pool.") + name + " must hold integers");
+      const double d = e.As<Napi::Number>().DoubleValue();
+      need(env, d == std::floor(d) && d >= 0 && d <= (1 << 20), std::string("pool.") + name + " out of range");
+      return static_cast<int64_t>(d);
+    };
+    st.channels = at(sv, 0, "shape"), st.h = at(sv, 1, "shape"), st.w = at(sv, 2, "shape");
+    PoolGeometry& g = st.pool;
+    g.kind = field(o, "kind").ToString().Utf8Value() == "avg" ? 1 : 0;
+    g.kh = static_cast<int32_t>(at(kv, 0, "kernel")), g.kw = static_cast<int32_t>(at(kv, 1, "kernel"));
+    g.sh = static_cast<int32_t>(at(tv, 0, "stride")), g.sw = static_cast<int32_t>(at(tv, 1, "stride"));
+    g.ph = static_cast<int32_t>(at(pv, 0, "padding")), g.pw = static_cast<int32_t>(at(pv, 1, "padding"));
+    need(env, st.channels >= 1 && st.h >= 1 && st.w >= 1 && g.kh >= 1 && g.kw >= 1 && g.sh >= 1 && g.sw >= 1 &&
+                  2 * g.ph <= g.kh && 2 * g.pw <= g.kw && st.h + 2 * g.ph >= g.kh && st.w + 2 * g.pw >= g.kw,
+         "bad pool geometry");
+    g.ho = (st.h + 2 * g.ph - g.kh) / g.sh + 1;
+    g.wo = (st.w + 2 * g.pw - g.kw) / g.sw + 1;
+    st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
+    st.in = readSlot(env, o, "in", p, st.channels * st.h * st.w);
+    st.out = readSlot(env, o, "out", p, st.channels * g.ho * g.wo);
+  } else if (op == "globalAvgPool") {
+    st.op = S_GAP;
+    st.channels = integer(env, o, "channels", 1, 1 << 30);
+    st.hw = integer(env, o, "hw", 1, 1 << 30);
+    st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
+    st.in = readSlot(env, o, "in", p, st.channels * st.hw);
+    st.out = readSlot(env, o, "out", p, st.channels);
+  } else if (op == "add") {
+    st.op = S_ADD;
+    st.size = integer(env, o, "size", 1, 1 << 30);
+    st.a = readSlot(env, o, "a", p, st.size);
+    st.b = readSlot(env, o, "b", p, st.size);
+    st.out = readSlot(env, o, "out", p, st.size);
+    st.za = static_cast<int32_t>(integer(env, o, "za", 0, 255));
+    st.zb = static_cast<int32_t>(integer(env, o, "zb", 0, 255));
+    st.z = static_cast<int32_t>(integer(env, o, "z", 0, 255));
+    st.lo = static_cast<int32_t>(integer(env, o, "lo", 0, 255));
+    st.hi = static_cast<int32_t>(integer(env, o, "hi", 0, 255));
+    st.ma = num(env, o, "ma");
+    st.mb = num(env, o, "mb");
+  } else {
+    fail(env, "unknown step '" + op + "'");
+  }
+  // a shared step reads and writes shared slots only (it runs once for every sample); a
+  // per-sample step writes task slots
+  std::vector<const Slot*> writes, reads;
+  if (st.op == S_LOCAL_GEMM) writes = {&st.mean, &st.variance, &st.scratch};
+  else if (st.op == S_LAYER) writes = {&st.out, &st.scratch};
+  else writes = {&st.out};
+  if (st.op == S_LOCAL_COMBINE) reads = {&st.mean, &st.variance};
+  else if (st.op == S_ADD) reads = {&st.a, &st.b};
+  else reads = {&st.in};
+  for (const Slot* s : writes) need(env, s->index < 0 || s->shared == shared, "a step must write slots of its kind");
+  if (shared) {
+    for (const Slot* s : reads) need(env, s->index < 0 || s->shared, "a shared step must read shared slots");
+    const bool random = st.op == S_LOCAL_COMBINE ||
+                        (st.op == S_LAYER && (p.layers[static_cast<size_t>(st.layer)].kind != W_SETS ||
+                                              p.layers[static_cast<size_t>(st.layer)].cycle)) ||
+                        ((st.op == S_LAYER || st.op == S_LOCAL_GEMM) && p.layers[static_cast<size_t>(st.layer)].dropout);
+    need(env, !random, "a random step cannot be shared");
+  }
+  return st;
+}
+
+Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
+  std::unique_ptr<Plan> p(new Plan());
+  p->inputSize = integer(env, desc, "inputSize", 1, 1 << 30);
+  p->classes = integer(env, desc, "classes", 1, 1 << 24);
+  p->taskBytes = readSizes(env, desc, "taskSlots");
+  p->sharedBytes = readSizes(env, desc, "sharedSlots");
+  for (int64_t b : p->taskBytes) p->maxTaskBytes = std::max(p->maxTaskBytes, b);
+  Napi::Value lv = desc.Get("layers"), sv = desc.Get("steps"), fv = desc.Get("sharedSteps");
+  need(env, lv.IsArray() && sv.IsArray() && fv.IsArray(), "layers, steps and sharedSteps must be arrays");
+  Napi::Array layers = lv.As<Napi::Array>(), steps = sv.As<Napi::Array>(), shared = fv.As<Napi::Array>();
+  need(env, steps.Length() == shared.Length() && steps.Length() >= 1, "one sharedSteps entry per step");
+  for (uint32_t i = 0; i < layers.Length(); ++i) p->layers.push_back(readLayer(env, obj(env, layers.Get(i), "layer"), *p));
+  bool seenTask = false;
+  for (uint32_t i = 0; i < steps.Length(); ++i) {
+    const bool sh = shared.Get(i).ToBoolean().Value();
+    p->steps.push_back(readStep(env, obj(env, steps.Get(i), "step"), sh, *p));
+    if (!sh) seenTask = true;
+  }
+  need(env, seenTask, "the last layer must run per sample");
+  p->output = readSlot(env, desc, "output", *p, p->classes * 4);
+  need(env, !p->output.shared, "the output must be a task slot");
+  const Step& last = p->steps.back();
+  need(env, last.out.index == p->output.index && !last.out.shared &&
+                (last.op == S_LAYER || last.op == S_LOCAL_COMBINE) &&
+                p->layers[static_cast<size_t>(last.layer)].f32 &&
+                p->layers[static_cast<size_t>(last.layer)].outSize == p->classes,
+       "the last step must write the float logits to the output slot");
+  p->sharedOffsets.assign(p->sharedBytes.size(), 0);
+  return p.release();
+}
+
+// ---------- running
+
+// Rows of a batch tile: activations of a tile stay within ~512 KiB per slot (L2), at most 64.
+int64_t tileRowsFor(const Plan& p, int64_t B) {
+  int64_t t = (int64_t{1} << 19) / std::max<int64_t>(p.maxTaskBytes, 1);
+  t = std::max<int64_t>(1, std::min<int64_t>(t, 64));
+  return std::min(t, B);
+}
+
+constexpr size_t kSampleBudget = size_t{64} << 20;  // bytes of drawn weights held at once
+
+void runPlan(Napi::Env env, Plan& p, Call& c) {
+  const int64_t B = c.B, L = c.L;
+  c.tileRows = tileRowsFor(p, B);
+  const int64_t tiles = (B + c.tileRows - 1) / c.tileRows;
+  size_t off = 0;
+  c.taskOffsets.clear();
+  for (int64_t b : p.taskBytes) {
+    c.taskOffsets.push_back(off);
+    off += (static_cast<size_t>(b * c.tileRows) + 63) / 64 * 64;
+  }
+  c.taskArenaBytes = std::max<size_t>(off, 64);
+  size_t soff = 0;
+  for (size_t i = 0; i < p.sharedBytes.size(); ++i) {
+    p.sharedOffsets[i] = soff;
+    soff += (static_cast<size_t>(p.sharedBytes[i] * B) + 63) / 64 * 64;
+  }
+  if (!p.sharedArena.get(std::max<size_t>(soff, 64))) throw Napi::Error::New(env, "plan: out of memory");
+  ThreadPool& pool = ThreadPool::instance();
+  auto runSteps = [&](int64_t l, int64_t s, int64_t tile, bool shared) {
+    uint8_t* arena = static_cast<uint8_t*>(tArena.get(c.taskArenaBytes));
+    if (!arena) {
+      c.failed = true;
+      return;
+    }
+    const int64_t b0 = tile * c.tileRows;
+    Task t{p, c, l, s, b0, std::min(c.tileRows, B - b0), arena};
+    for (const Step& st : p.steps) {
+      if (st.shared != shared) continue;
+      if (!runStep(t, st)) {
+        c.failed = true;
+        return;
+      }
+    }
+    if (shared) return;
+    const float* logits = reinterpret_cast<const float*>(t.ptr(p.output));
+    std::memcpy(c.out + (l * B + b0) * p.classes, logits, sizeof(float) * static_cast<size_t>(t.rows * p.classes));
+  };
+  bool anyShared = false;
+  for (const Step& st : p.steps) anyShared = anyShared || st.shared;
+  if (anyShared) pool.run(tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
+  // the drawn weights of a chunk of samples
+  size_t perSample = 0;
+  for (int32_t li : p.sampledLayers) {
+    const Layer& ly = p.layers[static_cast<size_t>(li)];
+    perSample += static_cast<size_t>((ly.n + 15) / 16 * 16) * static_cast<size_t>((ly.k + 63) / 64 * 64) + 1024;
+  }
+  const size_t nsl = p.sampledLayers.size();
+  const int64_t chunk =
+      nsl == 0 ? L : std::max<int64_t>(1, std::min<int64_t>(L, static_cast<int64_t>(kSampleBudget / std::max<size_t>(perSample, 1))));
+  if (nsl > 0 && p.chunkSlots < chunk) {
+    for (int64_t s = p.chunkSlots; s < chunk; ++s) {
+      for (int32_t li : p.sampledLayers) {
+        const Layer& ly = p.layers[static_cast<size_t>(li)];
+        std::unique_ptr<OwnedPack> pk(new OwnedPack(ly.n, ly.k));
+        if (!pk->ok()) throw Napi::Error::New(env, "plan: out of memory for sampled weights");
+        p.packs.push_back(std::move(pk));
+        p.biases.emplace_back(static_cast<size_t>(ly.n));
+      }
+    }
+    p.chunkSlots = static_cast<int32_t>(chunk);
+  }
+  for (int64_t l0 = 0; l0 < L; l0 += chunk) {
+    const int64_t g = std::min(chunk, L - l0);
+    if (nsl > 0) {
+      pool.run(g * static_cast<int64_t>(nsl), [&](int64_t t) {
+        const int64_t s = t / static_cast<int64_t>(nsl);
+        drawWeights(p, c, l0 + s, s, p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
+      });
+    }
+    pool.run(g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
+    if (c.failed) break;
+  }
+  if (c.failed) throw Napi::Error::New(env, "plan: out of memory in a kernel");
+}
+
+constexpr napi_type_tag kPlanTag = {0x7162626e506c616eULL, 0x6e61746976653031ULL};
+
+Plan* unwrapPlan(Napi::Env env, const Napi::Value& v) {
+  bool ok = false;
+  if (!v.IsExternal() || napi_check_object_type_tag(env, v, &kPlanTag, &ok) != napi_ok || !ok)
+    throw Napi::TypeError::New(env, "plan: not a native plan handle");
+  Plan* p = v.As<Napi::External<Plan>>().Data();
+  return p;
+}
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "plan: desc must be an object");
+  Plan* p = readPlan(env, info[0].As<Napi::Object>());
+  auto ext = Napi::External<Plan>::New(env, p, [](Napi::Env, Plan* q) { delete q; });
+  napi_type_tag_object(env, ext, &kPlanTag);
+  return ext;
+}
+
+// run(plan, x, batch, samples, keys, scalars, out)
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 7) throw Napi::TypeError::New(env, "plan.run needs 7 arguments");
+  Plan* p = unwrapPlan(env, info[0]);
+  need(env, !p->steps.empty(), "the plan was disposed");
+  auto typedArg = [&](size_t i, napi_typedarray_type type, const char* name) {
+    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
+      throw Napi::TypeError::New(env, std::string("plan.run: ") + name + " has the wrong type");
+    return info[i].As<Napi::TypedArray>();
+  };
+  Napi::TypedArray x = typedArg(1, napi_float64_array, "x");
+  if (!info[2].IsNumber() || !info[3].IsNumber()) throw Napi::TypeError::New(env, "plan.run: batch and samples must be numbers");
+  const double bd = info[2].As<Napi::Number>().DoubleValue(), ld = info[3].As<Napi::Number>().DoubleValue();
+  need(env, bd == std::floor(bd) && bd >= 1 && bd <= (1 << 24) && ld == std::floor(ld) && ld >= 1 && ld <= (1 << 24),
+       "batch and samples must be integers in [1, 2^24]");
+  Napi::TypedArray keys = typedArg(4, napi_uint32_array, "keys");
+  Napi::TypedArray scalars = typedArg(5, napi_float64_array, "scalars");
+  Napi::TypedArray out = typedArg(6, napi_float32_array, "out");
+  const int64_t B = static_cast<int64_t>(bd), L = static_cast<int64_t>(ld);
+  const size_t nl = p->layers.size();
+  need(env, x.ElementLength() == static_cast<size_t>(B * p->inputSize), "x must hold batch * inputSize values");
+  need(env, keys.ElementLength() == nl * 8, "keys must hold 8 words a layer");
+  need(env, scalars.ElementLength() == nl * static_cast<size_t>(L) * 2, "scalars must hold 2 a layer and sample");
+  need(env, out.ElementLength() == static_cast<size_t>(L * B * p->classes), "out must hold samples * batch * classes");
+  need(env, static_cast<double>(B) * static_cast<double>(p->maxTaskBytes) < 1e12, "batch too large");
+  auto data = [](Napi::TypedArray& t) {
+    return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  };
+  const double* xs = reinterpret_cast<const double*>(data(x));
+  for (size_t i = 0; i < x.ElementLength(); ++i)
+    if (!std::isfinite(xs[i])) fail(env, "x must be finite");
+  Call c;
+  c.x = xs;
+  c.B = B;
+  c.L = L;
+  c.keys = reinterpret_cast<const uint32_t*>(data(keys));
+  c.scalars = reinterpret_cast<const double*>(data(scalars));
+  c.out = reinterpret_cast<float*>(data(out));
+  runPlan(env, *p, c);
+  return env.Undefined();
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "plan.dispose needs the plan");
+  Plan* p = unwrapPlan(env, info[0]);
+  // keep the object (the finalizer deletes it) but free what it holds
+  p->steps.clear();
+  p->layers.clear();
+  p->packs.clear();
+  p->biases.clear();
+  p->chunkSlots = 0;
+  std::free(p->sharedArena.p);
+  p->sharedArena.p = nullptr;
+  p->sharedArena.cap = 0;
+  return env.Undefined();
+}
+
+}  // namespace
+
+Napi::Object makePlanExports(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("create", Napi::Function::New(env, Create));
+  o.Set("run", Napi::Function::New(env, Run));
+  o.Set("dispose", Napi::Function::New(env, Dispose));
+  return o;
+}
+
+}  // namespace qbnn

@@ -1,0 +1,65 @@
+import {
+  checkGaussianSampleArgs,
+  type ExecutionPlan,
+  type KernelLimits,
+  type PackedWeights,
+  type PlanDescription,
+  type PlanRunArgs,
+  type PlanWeights,
+  QbnnError,
+} from '@qbnn/core';
+import type { NativeAddon } from './binding.js';
+
+/** The addon's view of a description: packed weights replaced by their native handles. */
+function rawWeights(
+  w: PlanWeights,
+  n: number,
+  k: number,
+  handleOf: (p: PackedWeights, name: string) => unknown,
+  limits: KernelLimits,
+): unknown {
+  const packed = (p: PackedWeights, name: string) => ({ handle: handleOf(p, name) });
+  if (w.kind === 'sets') {
+    return {
+      ...w,
+      sets: w.sets.map((s, i) => ({ ...s, packed: packed(s.packed, `plan: sets[${i}].packed`) })),
+    };
+  }
+  if (w.kind === 'gaussian') {
+    // the sampler's arguments pass the kernel contract's own checks
+    checkGaussianSampleArgs({ ...w.args, n, k, key: [0, 0], position: 0 }, limits);
+    return w;
+  }
+  return { ...w, mean: packed(w.mean, 'plan: mean'), variance: packed(w.variance, 'plan: variance') };
+}
+
+/**
+ * A native execution plan (native/src/plan.cc): the description checked and copied into native
+ * memory once; `run` executes every sample of a forward in one call. The description (and so
+ * the packed weights it names) stays referenced by the plan.
+ */
+export function createNativePlan(
+  addon: NativeAddon,
+  desc: PlanDescription,
+  handleOf: (p: PackedWeights, name: string) => unknown,
+  limits: KernelLimits,
+): ExecutionPlan {
+  const raw = {
+    ...desc,
+    layers: desc.layers.map((l) => ({ ...l, weights: rawWeights(l.weights, l.n, l.k, handleOf, limits) })),
+  };
+  let handle: unknown = addon.plan.create(raw);
+  const keep = desc;
+  return {
+    run(args: PlanRunArgs): Float32Array {
+      if (handle === undefined) throw new QbnnError('ERR_ARG', 'plan: the plan was disposed');
+      const out = new Float32Array(args.samples * args.batch * keep.classes);
+      addon.plan.run(handle, args.x, args.batch, args.samples, args.keys, args.scalars, out);
+      return out;
+    },
+    dispose(): void {
+      if (handle !== undefined) addon.plan.dispose(handle);
+      handle = undefined;
+    },
+  };
+}
