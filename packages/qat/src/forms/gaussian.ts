@@ -75,6 +75,22 @@ function constants(w: GaussianWeights, ctx: Pick<SampleContext, 'n' | 'memo'>): 
   }));
 }
 
+/** The fused sampler's arguments of a layer, but for the stream. */
+function samplerArgs(w: GaussianWeights, c: SamplerConstants) {
+  return {
+    mu: w.mu,
+    muZeroPoint: c.muZ,
+    sigma: w.sigma,
+    sigmaZeroPoint: c.sigZ,
+    noiseZeroPoint: c.noiseZ,
+    weightZeroPoint: c.wZ,
+    m1: c.m1,
+    m2: c.m2,
+    m3: c.m3,
+    bits: w.weightQ.bits,
+  };
+}
+
 /**
  * Sample l through the provider's fused sampler: eps_q from the weight stream at position
  * l * ceil(N K / 4), n = Q(eps sigma), w = Q(mu + n), packed. `scale` multiplies m1 = S_eps S_sigma / S_n
@@ -97,19 +113,12 @@ export function sampleLocScale(
   const slot = ctx.memo(w, `sample-out:${provider.name}`, () => ({
     pack: undefined as PackedWeights | undefined,
   }));
+  const args = samplerArgs(w, c);
   const packed = provider.sampleGaussianPacked({
-    mu: w.mu,
-    muZeroPoint: c.muZ,
-    sigma: w.sigma,
-    sigmaZeroPoint: c.sigZ,
-    noiseZeroPoint: c.noiseZ,
-    weightZeroPoint: c.wZ,
+    ...args,
     m1: f === 1 ? c.m1 : c.m1.map((v) => v * f),
-    m2: c.m2,
-    m3: c.m3,
     n,
     k,
-    bits: w.weightQ.bits,
     key: streams.weight,
     position,
     out: slot.pack,
@@ -135,18 +144,7 @@ export function planLocScale(
   const c = constants(w, ctx);
   return {
     kind: 'gaussian',
-    args: {
-      mu: w.mu,
-      muZeroPoint: c.muZ,
-      sigma: w.sigma,
-      sigmaZeroPoint: c.sigZ,
-      noiseZeroPoint: c.noiseZ,
-      weightZeroPoint: c.wZ,
-      m1: c.m1,
-      m2: c.m2,
-      m3: c.m3,
-      bits: w.weightQ.bits,
-    },
+    args: samplerArgs(w, c),
     wScale: c.wScale,
     direction,
     bias: w.bias,
