@@ -5,10 +5,12 @@ import { initBackend } from '@qbnn/core';
 import type { Module } from '@qbnn/nn';
 import { load } from '@qbnn/nn/node';
 import { bayesLayers, type SamplingMode, setSamplingMode } from '@qbnn/posteriors';
+import { quantize } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importTorch, StateDictMismatchError } from '../src/index.js';
 import { exportTorch, saveImported } from '../src/node.js';
+import { expectEngineMatchesReference } from './int8.js';
 import { haveTorch, python } from './python.js';
 import { maxZ, moments } from './stats.js';
 
@@ -197,6 +199,35 @@ dump("lstm.json", {"x": flat(x), "mean": flat(mean), "samples": samples, "mse": 
     const z = maxZ(ours, moments(ref.samples));
     expect(z.mean).toBeLessThan(4.5);
     expect(z.variance).toBeLessThan(4.5);
+    model.dispose();
+  });
+
+  it('LeNet-5 end to end: one import, int8 PTQ, the integer engine agrees with the float64 reference and with torch', async () => {
+    const ref = jsonOf('lenet.json');
+    const { model } = importTorch(bytesOf('lenet.pt'), 'lenet5');
+    const x = tf.tensor(ref.x, [3, 1, 28, 28]);
+    // calibration on inputs of the same distribution as the test inputs (torch.randn)
+    const calib = tf.randomNormal([16, 1, 28, 28], 0, 1, 'float32', 11);
+    const qm = await quantize(model, { mode: 'ptq', data: calib, inputShape: [1, 28, 28] });
+    expect(qm.layers.map((l) => [l.path, l.op, l.weights.kind])).toEqual([
+      ['conv1', 'conv2d', 'gaussian'],
+      ['conv2', 'conv2d', 'gaussian'],
+      ['fc1', 'linear', 'gaussian'],
+      ['fc2', 'linear', 'gaussian'],
+    ]);
+    const xs = x.dataSync() as Float32Array;
+    expectEngineMatchesReference(qm, xs, { samples: 2, seed: 3 });
+    // the int8 samples have the torch samples' moments (within standard errors: at 8 bits the
+    // quantisation error is small beside the posterior's spread)
+    const L = 30;
+    const logits = qm.forward(xs, { samples: L, seed: 4 }).logits;
+    const per = logits.length / L;
+    const ours = Array.from({ length: L }, (_, l) => logits.subarray(l * per, (l + 1) * per));
+    const z = maxZ(moments(ours), moments(ref.samples));
+    expect(z.mean).toBeLessThan(4.5);
+    expect(z.variance).toBeLessThan(4.5);
+    calib.dispose();
+    x.dispose();
     model.dispose();
   });
 
