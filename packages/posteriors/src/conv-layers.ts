@@ -19,6 +19,7 @@ import type { LayerOp } from './types.js';
  * with weights from the posterior. Each Bayesian-Torch class is a subclass naming its kind.
  */
 export class BayesConvNd<F extends ConvGeometryFn> extends BayesLayer {
+  readonly kind: ConvKind<F>;
   readonly inChannels: number;
   readonly outChannels: number;
   readonly kernelSize: ReturnType<F>['kernelSize'];
@@ -34,6 +35,7 @@ export class BayesConvNd<F extends ConvGeometryFn> extends BayesLayer {
   ) {
     const g = kind.geometry(`Bayes${kind.name}`, inChannels, outChannels, kernelSize, options);
     super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    this.kind = kind;
     this.inChannels = inChannels;
     this.outChannels = outChannels;
     this.kernelSize = g.kernelSize;

@@ -1,23 +1,31 @@
 import './forms/builtins.js';
 import { QbnnError, Rng } from '@qbnn/core';
-import { Conv2d, conv2d, Linear, linear, Module } from '@qbnn/nn';
-import { BayesConv2d, type BayesLayer, BayesLinear, type QuantPoint } from '@qbnn/posteriors';
+import { Conv2d, type ConvGeometryFn, ConvNd, conv2d, Linear, linear, Module } from '@qbnn/nn';
+import { BayesConv2d, BayesConvNd, type BayesLayer, BayesLinear, type QuantPoint } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FakeQuantize } from './fake-quant.js';
 import { integerFormFor } from './forms/registry.js';
+import { isLoweredConv, isTransposedConv } from './lowered-conv.js';
 import { type LayerQConfig, makeFakeQuant } from './qconfig.js';
 
 /** What a QuantLayer wraps. */
-export type WeightedLayer = Linear | Conv2d | BayesLayer;
+export type WeightedLayer = Linear | Conv2d | ConvNd<ConvGeometryFn> | BayesLayer;
 
 /** Whether a module is a layer the quantisation flows wrap. */
 export function isWeightedLayer(m: Module): m is WeightedLayer {
-  return m instanceof Linear || m instanceof Conv2d || m instanceof BayesLinear || m instanceof BayesConv2d;
+  return m instanceof Linear || m instanceof Conv2d || isBayesLayer(m) || isLoweredConv(m);
 }
 
-/** Whether a module is a Bayesian layer (a posterior plugin behind it). */
+/** Whether a module is a Bayesian layer (a posterior plugin behind it) the flows wrap. */
 export function isBayesLayer(m: Module): m is BayesLayer {
-  return m instanceof BayesLinear || m instanceof BayesConv2d;
+  return (
+    m instanceof BayesLinear || m instanceof BayesConv2d || (m instanceof BayesConvNd && isLoweredConv(m))
+  );
+}
+
+/** A deterministic layer: its `weight` and `bias` are plain parameters. */
+function isDeterministic(m: WeightedLayer): m is Linear | Conv2d | ConvNd<ConvGeometryFn> {
+  return m instanceof Linear || m instanceof Conv2d || m instanceof ConvNd;
 }
 
 /** Options of {@link QuantLayer}. */
@@ -31,7 +39,7 @@ export interface QuantLayerOptions {
 }
 
 /**
- * A weighted layer (Linear, Conv2d, BayesLinear, BayesConv2d) with its fake-quantisation
+ * A weighted layer (Linear, Conv2d, Conv1d, ConvTranspose1d/2d, and their Bayesian twins) with its fake-quantisation
  * points (Ferianc et al. placement, DESIGN.md section 3):
  *
  * - the input, when the layer sees the network input;
@@ -83,7 +91,9 @@ export class QuantLayer extends Module {
     while (this.pointFqs.length <= m) this.pointFqs.push(new Map());
     let fq = this.pointFqs[m].get(name);
     if (!fq) {
-      fq = makeFakeQuant(this.cfg.weight, 0, this.pointSigned(name) ? {} : { signed: false });
+      // transposed convolutions: per tensor (their torch axis 0 is the GEMM's reduction axis)
+      const axis = isTransposedConv(this.inner) ? undefined : 0;
+      fq = makeFakeQuant(this.cfg.weight, axis, this.pointSigned(name) ? {} : { signed: false });
       this.configure(fq);
       this.pointFqs[m].set(name, fq);
     }
@@ -127,6 +137,7 @@ export class QuantLayer extends Module {
   private opOf(inner: WeightedLayer): (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor) => tf.Tensor {
     if (inner instanceof Linear) return (x, w, b) => linear(x, w, b);
     if (inner instanceof Conv2d) return (x, w, b) => conv2d(x, w, b, inner.params);
+    if (inner instanceof ConvNd) return (x, w, b) => inner.kind.apply(x, w, b, inner.params);
     return (x, w, b) => inner.op.apply(x, w, b);
   }
 
@@ -135,7 +146,7 @@ export class QuantLayer extends Module {
     if (this.inputFq) x = this.inputFq.apply(x);
     const op = this.opOf(inner);
     let y: tf.Tensor;
-    if (inner instanceof Linear || inner instanceof Conv2d) {
+    if (isDeterministic(inner)) {
       const w = this.point('weight').apply(inner.param('weight'));
       y = op(x, w, inner.hasParam('bias') ? inner.param('bias') : undefined);
     } else {
@@ -171,7 +182,7 @@ export class QuantLayer extends Module {
       y = op(xin, w, s.bias);
     }
     if (this.foldedBias) {
-      const shape = y.rank === 4 ? [1, -1, 1, 1] : [1, -1];
+      const shape = [1, -1, ...new Array(y.rank - 2).fill(1)];
       y = tf.add(y, tf.reshape(this.foldedBias, shape));
     }
     if (this.opts.relu) y = tf.relu(y);

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 
+export { compareWithReference, type ReferenceComparison } from './reference/compare.js';
 export { fq64 } from './reference/fake-quant.js';
-export { conv2dF64, linearF64, poolF64 } from './reference/float-ops.js';
+export { conv2dF64, convTranspose2dF64, linearF64, poolF64 } from './reference/float-ops.js';
 export { type FloatState, simulate, simulateTrace } from './reference/simulate.js';

@@ -3,7 +3,7 @@ import { fail, int, isObject, show } from '../forms/checks.js';
 import { getIntegerForm, listIntegerForms } from '../forms/registry.js';
 import type { IntegerWeights } from '../forms/types.js';
 import type { QuantParams } from '../spec.js';
-import type { QLayerSpec, QOp } from './ir.js';
+import { convImage, convOutput, type QLayerSpec, type QOp } from './ir.js';
 
 // Validation of a quantised model's ops (QuantizedModel's constructor runs it, so a converted
 // model, a hand-built one and a loaded file are checked alike): every op kind, every
@@ -94,26 +94,32 @@ function checkLayer(path: string, l: unknown, shape: number[], last: boolean, wa
     for (const d of shape) e *= d;
     if (e !== k) fail(`${path}.k`, `= ${k} but the layer's input [${shape}] has ${e} values per example`);
     out = [n];
-  } else if (l.op === 'conv2d') {
-    const [c, h, w] = chw(path, shape);
+  } else if (l.op === 'conv2d' || l.op === 'convTranspose2d') {
+    const image = convImage(shape);
+    if (!image) fail(path, `needs a [channels, height, width] or [channels, length] input, got [${shape}]`);
+    const [c, h, w] = image;
     if (!Array.isArray(l.wShape) || l.wShape.length !== 4)
       fail(`${path}.wShape`, `must be [O, C/groups, kh, kw]`);
     const [o, cg, kh, kw] = (l.wShape as unknown[]).map((d, i) =>
       int(`${path}.wShape[${i}]`, d, 1, MAX_ACTIVATION_ELEMENTS),
     );
     const groups = int(`${path}.groups`, l.groups ?? 1, 1, MAX_ACTIVATION_ELEMENTS);
-    const [sh, sw] = l.stride === undefined ? [1, 1] : pair(`${path}.stride`, l.stride, 1);
-    const [ph, pw] = l.padding === undefined ? [0, 0] : pair(`${path}.padding`, l.padding, 0);
-    const [dh, dw] = l.dilation === undefined ? [1, 1] : pair(`${path}.dilation`, l.dilation, 1);
+    const stride = l.stride === undefined ? [1, 1] : pair(`${path}.stride`, l.stride, 1);
+    pair(`${path}.padding`, l.padding ?? [0, 0], 0);
+    const dilation = l.dilation === undefined ? [1, 1] : pair(`${path}.dilation`, l.dilation, 1);
+    if (l.op === 'convTranspose2d') {
+      const op = pair(`${path}.outputPadding`, l.outputPadding ?? [0, 0], 0);
+      if (op.some((v, i) => v >= Math.max(stride[i], dilation[i])))
+        fail(`${path}.outputPadding`, `[${op}] must be smaller than the stride or the dilation`);
+    } else if (l.outputPadding !== undefined) fail(`${path}.outputPadding`, 'is for convTranspose2d only');
     if (o !== n) fail(`${path}.wShape[0]`, `= ${o} but n = ${n}`);
     if (cg * kh * kw !== k) fail(`${path}.k`, `= ${k} but wShape gives C/groups * kh * kw = ${cg * kh * kw}`);
     if (cg * groups !== c || o % groups !== 0)
       fail(`${path}.wShape`, `[${l.wShape}] with groups ${groups} does not fit an input of ${c} channels`);
-    const ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-    const wo = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+    out = convOutput(l as unknown as QLayerSpec, shape);
+    const [ho, wo] = out.length === 2 ? [1, out[1]] : [out[1], out[2]];
     if (!(ho >= 1 && wo >= 1)) fail(path, `gives an output of ${ho} x ${wo} from an input of ${h} x ${w}`);
-    out = [n, ho, wo];
-  } else fail(`${path}.op`, `must be 'linear' or 'conv2d', got ${show(l.op)}`);
+  } else fail(`${path}.op`, `must be 'linear', 'conv2d' or 'convTranspose2d', got ${show(l.op)}`);
   checkWeights(`${path}.weights`, l.weights, n, k);
   return size(path, out, walk);
 }

@@ -3,10 +3,10 @@ import { getIntegerForm } from '../forms/registry.js';
 import { layerStreams } from '../forms/streams.js';
 import type { IntegerForm, LayerStreams, SampleContext } from '../forms/types.js';
 import { dropoutTable, dropoutU8 } from './dropout.js';
-import { convOutputShape, type EngineMode, type QLayerSpec, type QResidual, sizeOf } from './ir.js';
+import { convImage, convOutput, type EngineMode, type QLayerSpec, type QResidual, sizeOf } from './ir.js';
 import { type LocalConstants, localConstants, localF32, localMoments, localU8 } from './local.js';
 import { qmaxOf, quantizeBias, quantizeInput } from './requant.js';
-import { globalAvgPoolU8, poolU8 } from './u8-ops.js';
+import { globalAvgPoolU8, poolU8, transposedConvInputU8 } from './u8-ops.js';
 import type { OpTable } from './walker.js';
 
 /** Activations between ops of the integer engine: u8 (float32 logits after the last layer). */
@@ -117,23 +117,44 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
       const data = provider.qgemm({ a, m: rows, aScale, aZeroPoint: aZero, w: packed, wScale, bias, output });
       return { data, shape: [shape[0], layer.n] };
     }
-    const [, c, h, w] = shape;
+    const [c, h, w] = convImage(shape.slice(1))!;
+    let x = a;
+    let image: [number, number, number, number] = [rows, c, h, w];
+    let stride = layer.stride;
+    let padding = layer.padding;
+    if (layer.op === 'convTranspose2d') {
+      const [, , kh, kw] = layer.wShape!;
+      const t = transposedConvInputU8(
+        a,
+        image,
+        [kh, kw],
+        layer.stride ?? [1, 1],
+        layer.padding ?? [0, 0],
+        layer.outputPadding ?? [0, 0],
+        layer.dilation ?? [1, 1],
+        aZero,
+      );
+      x = t.out;
+      image = t.shape;
+      stride = [1, 1];
+      padding = [0, 0];
+    }
     const data = provider.qconv2d({
-      x: a,
-      xShape: [rows, c, h, w],
+      x,
+      xShape: image,
       xScale: aScale,
       xZeroPoint: aZero,
       w: packed,
       wShape: layer.wShape!,
       wScale,
       bias,
-      stride: layer.stride,
-      padding: layer.padding,
+      stride,
+      padding,
       dilation: layer.dilation,
       groups: layer.groups ?? 1,
       output,
     });
-    return { data, shape: [shape[0], ...convOutputShape(layer, h, w)] };
+    return { data, shape: [shape[0], ...convOutput(layer, shape.slice(1))] };
   };
 
   /** MC Dropout of sample l on u8 activations, through the layer's 512-entry requantisation table. */

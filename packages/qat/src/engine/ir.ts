@@ -9,19 +9,28 @@ import type { QuantParams } from '../spec.js';
  * form's ({@link IntegerWeights}, `kind` naming the form).
  */
 
-/** One linear or convolution layer. */
+/**
+ * One linear or convolution layer. A convolution's input is `[C, H, W]`, or `[C, L]` read as a
+ * 1 x L image (a Conv1d lowered onto the 2-D kernels; its output stays `[N, L']`).
+ * `convTranspose2d` is PyTorch's transposed convolution computed as the stride-1 convolution it
+ * equals: the input spread by the stride (zero points between elements), padded by
+ * `dilation (k - 1) - padding` (cropped where negative) and by `outputPadding` after, convolved
+ * with the equivalent kernel `wShape` (the torch kernel flipped, its channel axes swapped per group).
+ */
 export interface QLayerSpec {
-  op: 'linear' | 'conv2d';
+  op: 'linear' | 'conv2d' | 'convTranspose2d';
   /** Module path in the float model. */
   path: string;
   /** Output channels N. */
   n: number;
   /** Reduction length K (linear: in features; conv: C/g * kh * kw). */
   k: number;
-  /** Conv weight shape [O, C/g, kh, kw]. */
+  /** Conv weight shape [O, C/g, kh, kw] (transposed: of the equivalent convolution). */
   wShape?: [number, number, number, number];
   stride?: [number, number];
   padding?: [number, number];
+  /** convTranspose2d only: added after the last element of each spatial axis of the output. */
+  outputPadding?: [number, number];
   dilation?: [number, number];
   groups?: number;
   /** Params of the input activation. */
@@ -84,15 +93,37 @@ export function sizeOf(s: readonly number[]): number {
   return p;
 }
 
-/** Per-example output shape [C, Ho, Wo] of a conv layer on a [C, H, W] input (torch formula). */
+/** Per-example output shape [C, Ho, Wo] of a conv layer on a [C, H, W] input (torch's formulas). */
 export function convOutputShape(layer: QLayerSpec, h: number, w: number): [number, number, number] {
   const [, , kh, kw] = layer.wShape!;
   const [sh, sw] = layer.stride ?? [1, 1];
   const [ph, pw] = layer.padding ?? [0, 0];
   const [dh, dw] = layer.dilation ?? [1, 1];
+  if (layer.op === 'convTranspose2d') {
+    const [oph, opw] = layer.outputPadding ?? [0, 0];
+    return [
+      layer.n,
+      (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1,
+      (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1,
+    ];
+  }
   const Ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
   const Wo = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
   return [layer.n, Ho, Wo];
+}
+
+/** A conv layer's per-example input as an image [C, H, W] ([C, L] is a 1 x L image); undefined for other ranks. */
+export function convImage(shape: readonly number[]): [number, number, number] | undefined {
+  if (shape.length === 3) return [shape[0], shape[1], shape[2]];
+  if (shape.length === 2) return [shape[0], 1, shape[1]];
+  return undefined;
+}
+
+/** Per-example output shape of a conv layer, of the input's rank ([N, Ho, Wo], or [N, L'] for [C, L]). */
+export function convOutput(layer: QLayerSpec, shape: readonly number[]): number[] {
+  const [, h, w] = convImage(shape)!;
+  const out = convOutputShape(layer, h, w);
+  return shape.length === 2 ? [out[0], out[2]] : out;
 }
 
 /** The layers of an op list in execution order (residual bodies before shortcuts). */

@@ -35,7 +35,7 @@ export type EngineInput = ArrayLike<number> | { dataSync(): ArrayLike<number> };
 /** One layer as {@link QuantizedModel.describe} reports it. */
 export interface LayerDescription {
   path: string;
-  op: 'linear' | 'conv2d';
+  op: QLayerSpec['op'];
   /** The integer form of its weights (`gaussian`, `radial`, `mcdropout`, `ensemble`, `fixed`, or a plugin's). */
   form: string;
   /** Whether every Monte Carlo sample draws new weights. */

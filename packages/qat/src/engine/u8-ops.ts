@@ -108,3 +108,37 @@ export function globalAvgPoolU8(
   }
   return out;
 }
+
+/**
+ * The input of a transposed convolution as that of the stride-1 convolution it equals (u8 NCHW):
+ * `stride - 1` zero points between elements, `dilation (k - 1) - padding` zero points before each
+ * spatial axis and that plus `outputPadding` after (a negative amount crops). Zero points are real
+ * zeros, so the integer convolution over it is the transposed convolution exactly.
+ */
+export function transposedConvInputU8(
+  x: Uint8Array,
+  shape: readonly [number, number, number, number],
+  kernel: readonly [number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
+  outputPadding: readonly [number, number],
+  dilation: readonly [number, number],
+  zeroPoint: number,
+): { out: Uint8Array; shape: [number, number, number, number] } {
+  const [B, C, H, W] = shape;
+  const before = [0, 1].map((a) => dilation[a] * (kernel[a] - 1) - padding[a]);
+  const Hs = (H - 1) * stride[0] + 1 + 2 * before[0] + outputPadding[0];
+  const Ws = (W - 1) * stride[1] + 1 + 2 * before[1] + outputPadding[1];
+  const out = new Uint8Array(B * C * Hs * Ws).fill(zeroPoint);
+  for (let bc = 0; bc < B * C; bc++) {
+    for (let iy = 0; iy < H; iy++) {
+      const y = iy * stride[0] + before[0];
+      if (y < 0 || y >= Hs) continue;
+      for (let ix = 0; ix < W; ix++) {
+        const xo = ix * stride[1] + before[1];
+        if (xo >= 0 && xo < Ws) out[(bc * Hs + y) * Ws + xo] = x[(bc * H + iy) * W + ix];
+      }
+    }
+  }
+  return { out, shape: [B, C, Hs, Ws] };
+}

@@ -1,6 +1,16 @@
 import '../forms/builtins.js';
 import { QbnnError } from '@qbnn/core';
-import { AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, type Module, ReLU } from '@qbnn/nn';
+import {
+  AvgPool2d,
+  Conv2d,
+  ConvNd,
+  Flatten,
+  GlobalAvgPool2d,
+  Linear,
+  MaxPool2d,
+  type Module,
+  ReLU,
+} from '@qbnn/nn';
 import { BayesConv2d, type QuantPoint } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import type { QLayerSpec, QOp } from '../engine/ir.js';
@@ -9,6 +19,7 @@ import type { FakeQuantize } from '../fake-quant.js';
 import { storedDrawsFromFloat } from '../forms/ensemble.js';
 import { getIntegerForm, integerFormFor } from '../forms/registry.js';
 import type { ConvertedLayer, FromFloatContext } from '../forms/types.js';
+import { isLoweredConv, loweredGeometry, withEquivalentKernel } from '../lowered-conv.js';
 import { quantizeValue } from '../params.js';
 import { FakeQuantAfter, isBayesLayer, QuantLayer, type WeightedLayer } from '../quant-layer.js';
 import type { QParams, QuantParams } from '../spec.js';
@@ -71,7 +82,7 @@ function fromFloatContext(
   const inner = ql.inner;
   const folded = ql.foldedBias ? (ql.foldedBias.dataSync() as Float32Array) : undefined;
   const deterministic =
-    inner instanceof Linear || inner instanceof Conv2d
+    inner instanceof Linear || inner instanceof Conv2d || inner instanceof ConvNd
       ? { weight: inner.param('weight'), bias: inner.hasParam('bias') ? inner.param('bias') : undefined }
       : undefined;
   return {
@@ -124,6 +135,7 @@ function layerGeometry(
   inner: WeightedLayer,
 ): Omit<QLayerSpec, 'path' | 'input' | 'output' | 'relu' | 'weights'> {
   if (inner instanceof Linear) return { op: 'linear', n: inner.outFeatures, k: inner.inFeatures };
+  if (isLoweredConv(inner)) return loweredGeometry(inner);
   if (inner instanceof Conv2d || inner instanceof BayesConv2d) {
     const [kh, kw] = inner.kernelSize;
     const groups = inner instanceof Conv2d ? inner.groups : inner.params.groups;
@@ -184,13 +196,14 @@ function convertLayer(
   ctx: ConvertCtx,
 ): QOp {
   const g = layerGeometry(m.inner);
-  tf.engine().startScope();
-  let lw: ConvertedLayer;
-  try {
-    lw = layerWeights(m, path, g.n, g.k, ctx.storedDraws);
-  } finally {
-    tf.engine().endScope();
-  }
+  const lw = withEquivalentKernel(m.inner, (): ConvertedLayer => {
+    tf.engine().startScope();
+    try {
+      return layerWeights(m, path, g.n, g.k, ctx.storedDraws);
+    } finally {
+      tf.engine().endScope();
+    }
+  });
   const spec: QLayerSpec = { ...g, path, input, output, relu: m.opts.relu, weights: lw.weights };
   if (lw.dropout) spec.dropout = lw.dropout;
   return { op: 'layer', layer: spec };

@@ -73,6 +73,62 @@ export function conv2dF64(
   return { out, shape: [B, O, Ho, Wo] };
 }
 
+/**
+ * NCHW transposed convolution by its definition, torch semantics: every input element scatters
+ * `x * W` to `y[oy, ox]` with `oy = iy stride - padding + ky dilation` (taps outside the output
+ * dropped), output size `(H - 1) stride - 2 padding + dilation (k - 1) + outputPadding + 1`. `w` is
+ * the equivalent convolution's kernel `[O, C/g, kh, kw]` as the IR stores it: torch's
+ * `W[g ig + c, j, ky, kx]` is `w[g og + j, c, kh - 1 - ky, kw - 1 - kx]`.
+ */
+export function convTranspose2dF64(
+  x: Float64Array,
+  xShape: readonly [number, number, number, number],
+  w: Float64Array,
+  wShape: readonly [number, number, number, number],
+  stride: readonly [number, number],
+  padding: readonly [number, number],
+  outputPadding: readonly [number, number],
+  dilation: readonly [number, number],
+  groups: number,
+  bias?: Float64Array,
+): { out: Float64Array; shape: [number, number, number, number] } {
+  const [B, C, H, W] = xShape;
+  const [O, ig, kh, kw] = wShape;
+  const og = O / groups;
+  const Ho = (H - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + outputPadding[0] + 1;
+  const Wo = (W - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + outputPadding[1] + 1;
+  const out = new Float64Array(B * O * Ho * Wo);
+  for (let b = 0; b < B; b++) {
+    for (let o = 0; o < O; o++) {
+      const base = (b * O + o) * Ho * Wo;
+      out.fill(bias ? bias[o] : 0, base, base + Ho * Wo);
+    }
+    for (let ci = 0; ci < C; ci++) {
+      const g = Math.floor(ci / ig);
+      const c = ci - g * ig;
+      for (let iy = 0; iy < H; iy++) {
+        for (let ix = 0; ix < W; ix++) {
+          const v = x[((b * C + ci) * H + iy) * W + ix];
+          for (let j = 0; j < og; j++) {
+            const o = g * og + j;
+            for (let ky = 0; ky < kh; ky++) {
+              const oy = iy * stride[0] - padding[0] + ky * dilation[0];
+              if (oy < 0 || oy >= Ho) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ox = ix * stride[1] - padding[1] + kx * dilation[1];
+                if (ox < 0 || ox >= Wo) continue;
+                const wt = w[((o * ig + c) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)];
+                out[((b * O + o) * Ho + oy) * Wo + ox] += v * wt;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { out, shape: [B, O, Ho, Wo] };
+}
+
 /** Float64 twins of the pools, for the simulated model. */
 export function poolF64(
   x: Float64Array,

@@ -8,7 +8,7 @@ import { layerStreams } from '../forms/streams.js';
 import type { DropoutSpec, IntegerForm, LayerStreams } from '../forms/types.js';
 import { channelScales, channelZeroPoints } from '../spec.js';
 import { fq64 } from './fake-quant.js';
-import { conv2dF64, linearF64, poolF64 } from './float-ops.js';
+import { conv2dF64, convTranspose2dF64, linearF64, poolF64 } from './float-ops.js';
 
 /** Real activations between ops of the reference. */
 export interface FloatState {
@@ -56,18 +56,37 @@ function applyOp(
   b: Float64Array | undefined,
 ): { out: Float64Array; shape: number[] } {
   if (layer.op === 'linear') return { out: linearF64(a, B, w, layer.n, layer.k, b), shape: [B, layer.n] };
-  const [, c, h, wd] = shape;
-  return conv2dF64(
-    a,
-    [B, c, h, wd],
-    w,
-    layer.wShape!,
-    layer.stride ?? [1, 1],
-    layer.padding ?? [0, 0],
-    layer.dilation ?? [1, 1],
-    layer.groups ?? 1,
-    b,
-  );
+  // a [B, C, L] input is a 1 x L image (Conv1d); the output keeps the input's rank
+  const line = shape.length === 3;
+  const image: [number, number, number, number] = line
+    ? [B, shape[1], 1, shape[2]]
+    : [B, shape[1], shape[2], shape[3]];
+  const r =
+    layer.op === 'convTranspose2d'
+      ? convTranspose2dF64(
+          a,
+          image,
+          w,
+          layer.wShape!,
+          layer.stride ?? [1, 1],
+          layer.padding ?? [0, 0],
+          layer.outputPadding ?? [0, 0],
+          layer.dilation ?? [1, 1],
+          layer.groups ?? 1,
+          b,
+        )
+      : conv2dF64(
+          a,
+          image,
+          w,
+          layer.wShape!,
+          layer.stride ?? [1, 1],
+          layer.padding ?? [0, 0],
+          layer.dilation ?? [1, 1],
+          layer.groups ?? 1,
+          b,
+        );
+  return { out: r.out, shape: line ? [B, r.shape[1], r.shape[3]] : r.shape };
 }
 
 /**
