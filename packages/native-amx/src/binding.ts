@@ -143,6 +143,9 @@ export interface Fp32Addon {
     out: Float32Array | Uint8Array,
   ): void;
   select(cond: Uint8Array, t: Float32Array, e: Float32Array, out: Float32Array): void;
+  /** Standard normals of a Philox stream from a block, equal to @qbnn/core's normalsFromWords. */
+  normal(k0: number, k1: number, firstBlock: number, out: Float32Array): void;
+  normalCoefficients(): { log: Float64Array; sin: Float64Array; cos: Float64Array };
   setPortable(portable: boolean): boolean;
   peak(iters?: number): number | null;
   info(): { avx512: boolean; mr: number; nr: number };

@@ -1,4 +1,4 @@
-import type { Rng } from '@qbnn/core';
+import { normalTensor, type Rng } from '@qbnn/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { sizeOf } from './init.js';
 import { crossFromStats, gaussianEntropyTerm, gaussianStatsTensors } from './kl.js';
@@ -27,6 +27,11 @@ export class GaussianPosterior extends LocScalePosterior {
 
   protected drawXiValues(shape: readonly number[], rng: Rng): Float32Array {
     return rng.normal(sizeOf(shape));
+  }
+
+  /** The same values as {@link drawXiValues}, drawn straight into the backend's memory. */
+  protected override drawXi(shape: readonly number[], rng: Rng): tf.Tensor {
+    return normalTensor(rng, shape);
   }
 
   protected entropyTerm(logSigma: tf.Tensor): tf.Scalar {

@@ -1,4 +1,4 @@
-import { QbnnError, type Rng } from '@qbnn/core';
+import { normalTensor, QbnnError, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type InitFrom,
@@ -203,7 +203,7 @@ export abstract class LocScalePosterior implements Posterior {
 
   /** Standard normal noise for local reparameterisation (Gaussian by construction). */
   protected drawGaussian(shape: readonly number[], rng: Rng): tf.Tensor {
-    return tf.tensor(rng.normal(sizeOf(shape)), shape as number[]);
+    return normalTensor(rng, shape);
   }
 
   /**

@@ -1,11 +1,11 @@
 import { QbnnError, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/** A tensor of standard normals drawn from `rng` (deterministic by the stream's key and position). */
-export function normalTensor(rng: Rng, shape: readonly number[]): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(rng.normal(n), shape as number[], 'float32');
-}
+/**
+ * A tensor of standard normals drawn from `rng` (deterministic by the stream's key and position;
+ * written in place into the wasm heap on tfjs-backend-wasm). Re-exported from `@qbnn/core`.
+ */
+export { normalTensor } from '@qbnn/core';
 
 /** A tensor of independent random signs (+1 / -1 with probability 1/2). */
 export function signTensor(rng: Rng, shape: readonly number[]): tf.Tensor {

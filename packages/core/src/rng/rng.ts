@@ -1,5 +1,6 @@
 import { QbnnError } from '../errors.js';
 import { bernoulliFill, bernoulliThreshold } from './bernoulli.js';
+import { NORMAL_FILL_MIN, normalFill, normalsFromWords } from './normal.js';
 import { philox4x32, philoxFill } from './philox.js';
 import { qnormalFill } from './qnormal.js';
 
@@ -102,19 +103,22 @@ export class Rng {
 
   /**
    * `n` float32 standard normals by Box-Muller on word pairs (2j, 2j+1):
-   * u1 = (top24(w0) + 1) 2^-24 in (0, 1], u2 = top24(w1) 2^-24.
+   * u1 = (top24(w0) + 1) 2^-24 in (0, 1], u2 = top24(w1) 2^-24; consumes ceil(2 ceil(n / 2) / 4)
+   * blocks. The same values on every engine and in native code (see `normalsFromWords`); large
+   * draws run in the registered native fill (`setNormalFill`) when there is one.
    */
   normal(n: number, out = new Float32Array(checkCount(n))): Float32Array {
     const len = out.length;
-    const w = this.uint32(len + (len & 1));
-    for (let i = 0; i < len; i += 2) {
-      const u1 = ((w[i] >>> 8) + 1) * INV_2_24;
-      const u2 = (w[i + 1] >>> 8) * INV_2_24;
-      const r = Math.sqrt(-2 * Math.log(u1));
-      const t = 2 * Math.PI * u2;
-      out[i] = r * Math.cos(t);
-      if (i + 1 < len) out[i + 1] = r * Math.sin(t);
+    const words = len + (len & 1);
+    const first = this.take(Math.ceil(words / 4));
+    const fill = normalFill();
+    if (fill !== null && len >= NORMAL_FILL_MIN) {
+      fill(this.key[0], this.key[1], first, out);
+      return out;
     }
+    const w = new Uint32Array(words);
+    philoxFill(this.key[0], this.key[1], first, w);
+    normalsFromWords(w, out);
     return out;
   }
 

@@ -1,6 +1,6 @@
 // Installing the native fp32 kernels into tfjs's kernel registry for the 'wasm' backend, and
 // taking them out again. Each replaced kernel keeps the one registered before as its fallback.
-import { setFloatKernelSet } from '@qbnn/core';
+import { setFloatKernelSet, setNormalFill } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { addon, loadError } from '../binding.js';
 import { floatKernelImpls } from './kernels.js';
@@ -27,7 +27,8 @@ function describe(): string {
 }
 
 /**
- * Serves tfjs-backend-wasm's heavy fp32 kernels (BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
+ * Draws `Rng.normal`'s large requests natively (bit for bit the JS values) and serves
+ * tfjs-backend-wasm's heavy fp32 kernels (BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
  * Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool, AvgPool and their gradients, Transpose)
  * from the addon, on its thread pool (`setThreads`). Importing `@qbnn/native-amx` calls this
  * unless `QBNN_NATIVE_FP32=0`. Needs the addon and an AVX-512 CPU; otherwise nothing changes and
@@ -37,6 +38,8 @@ export function enableNativeFloatKernels(): NativeFloatKernels {
   if (addon === undefined)
     return { active: false, kernels: [], reason: `native addon not available: ${loadError}` };
   const native = addon.fp32;
+  // Rng.normal's large draws: the same values as the JS reference, in native code.
+  setNormalFill((k0, k1, first, out) => native.normal(k0, k1, first, out));
   if (!native.info().avx512) {
     return { active: false, kernels: [], reason: 'the CPU has no AVX-512 (the fp32 kernels need it)' };
   }
@@ -86,6 +89,7 @@ function installed(): boolean {
 
 /** Puts back the kernels {@link enableNativeFloatKernels} replaced (tests, comparisons). */
 export function disableNativeFloatKernels(): void {
+  setNormalFill(null);
   for (const name of Object.keys(addon === undefined ? {} : floatKernelImpls(addon.fp32))) {
     const current = tf.getKernel(name, 'wasm');
     if (current === undefined || !ours.has(current.kernelFunc)) continue;

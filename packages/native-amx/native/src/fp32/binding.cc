@@ -12,6 +12,7 @@
 #include "../common.h"
 #include "conv.h"
 #include "elementwise.h"
+#include "normal.h"
 #include "pooling.h"
 #include "sgemm.h"
 #include "transpose.h"
@@ -261,6 +262,45 @@ Napi::Value SelectOp(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// A uint32 number argument (a Philox key word).
+uint32_t u32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const double v = i < info.Length() && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+  if (!(v >= 0 && v <= 4294967295.0 && v == static_cast<double>(static_cast<uint64_t>(v))))
+    rangeError(info.Env(), std::string(name) + " must be an integer in [0, 2^32)");
+  return static_cast<uint32_t>(v);
+}
+
+// normal(k0, k1, firstBlock, out Float32Array): out.length standard normals of the stream with
+// key (k0, k1) from block firstBlock (a safe integer), equal to @qbnn/core's normalsFromWords.
+Napi::Value Normal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t k0 = u32(info, 0, "normal: k0");
+  const uint32_t k1 = u32(info, 1, "normal: k1");
+  const double first = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+  if (!(first >= 0 && first <= 9007199254740991.0 && first == std::floor(first)))
+    rangeError(env, "normal: firstBlock must be a non-negative safe integer");
+  const Buf out = array(info, 3, "normal: out");
+  if (out.type != napi_float32_array) typeError(env, "normal: out must be a Float32Array");
+  normalFill(k0, k1, static_cast<uint64_t>(first), static_cast<float*>(out.data), static_cast<int64_t>(out.length));
+  return env.Undefined();
+}
+
+// normalCoefficients() -> { log, sin, cos } Float64Arrays: the polynomials normal() evaluates.
+Napi::Value NormalCoefficientsOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const NormalCoefficients& c = normalCoefficients();
+  auto o = Napi::Object::New(env);
+  auto put = [&](const char* name, const double* v, size_t n) {
+    auto a = Napi::Float64Array::New(env, n);
+    for (size_t i = 0; i < n; ++i) a[i] = v[i];
+    o.Set(name, a);
+  };
+  put("log", c.log, NormalCoefficients::kLogTerms);
+  put("sin", c.sin, NormalCoefficients::kTrigTerms);
+  put("cos", c.cos, NormalCoefficients::kTrigTerms);
+  return o;
+}
+
 // peak(iters) -> GFLOPS of zmm FMA on the calling thread (CPU time), or null without AVX-512.
 Napi::Value Peak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -304,6 +344,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("unary", Napi::Function::New(env, UnaryOp));
   o.Set("binary", Napi::Function::New(env, BinaryOp));
   o.Set("select", Napi::Function::New(env, SelectOp));
+  o.Set("normal", Napi::Function::New(env, Normal));
+  o.Set("normalCoefficients", Napi::Function::New(env, NormalCoefficientsOf));
   o.Set("setPortable", Napi::Function::New(env, SetPortable));
   o.Set("peak", Napi::Function::New(env, Peak));
   o.Set("info", Napi::Function::New(env, Info));

@@ -1,0 +1,109 @@
+// Scalar normals and the split over threads (see normal.h).
+#include "normal.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../common.h"
+#include "parallel.h"
+#include "sgemm.h"
+
+namespace qbnn {
+namespace fp32 {
+namespace {
+
+constexpr double kLn2 = 0.6931471805599453;      // Math.LN2
+constexpr double kSqrt2 = 1.4142135623730951;    // Math.SQRT2
+constexpr double kAngleUnit = (2 * 3.141592653589793) / 16777216;  // 2 pi / 2^24
+
+NormalCoefficients makeCoefficients() {
+  NormalCoefficients c;
+  constexpr int kN = 2 * NormalCoefficients::kTrigTerms;
+  double f[kN + 1];
+  f[0] = 1;
+  for (int i = 1; i <= kN; ++i) f[i] = f[i - 1] / i;  // 1 / i! by successive division, as the JS
+  for (int k = 0; k < NormalCoefficients::kTrigTerms; ++k) {
+    c.sin[k] = (k & 1) ? -f[2 * k + 1] : f[2 * k + 1];
+    c.cos[k] = (k & 1) ? -f[2 * k] : f[2 * k];
+  }
+  for (int k = 0; k < NormalCoefficients::kLogTerms; ++k) c.log[k] = 1.0 / (2 * k + 1);
+  return c;
+}
+
+// log(m 2^-24), m in [1, 2^24] (logUnit of normal.ts).
+double logUnit(const NormalCoefficients& c, uint32_t m) {
+  int e = 31 - __builtin_clz(m);
+  double f = static_cast<double>(m) * std::ldexp(1.0, -e);
+  if (f > kSqrt2) {
+    f *= 0.5;
+    e += 1;
+  }
+  const double s = (f - 1) / (f + 1);
+  const double z = s * s;
+  double p = c.log[NormalCoefficients::kLogTerms - 1];
+  for (int k = NormalCoefficients::kLogTerms - 2; k >= 0; --k) p = p * z + c.log[k];
+  return static_cast<double>(e - 24) * kLn2 + (s + s) * p;
+}
+
+// The two normals of one word pair (normalsFromWords of normal.ts).
+void normalPair(const NormalCoefficients& c, uint32_t w0, uint32_t w1, float* cosOut, float* sinOut) {
+  const double r = std::sqrt(-2 * logUnit(c, (w0 >> 8) + 1));
+  const uint32_t t = w1 >> 8;
+  const uint32_t q = t >> 22;
+  const double a = static_cast<double>(t & 0x3fffff) * kAngleUnit;
+  const double z = a * a;
+  double ps = c.sin[NormalCoefficients::kTrigTerms - 1];
+  double pc = c.cos[NormalCoefficients::kTrigTerms - 1];
+  for (int k = NormalCoefficients::kTrigTerms - 2; k >= 0; --k) {
+    ps = ps * z + c.sin[k];
+    pc = pc * z + c.cos[k];
+  }
+  const double s = a * ps;
+  double sn = (q & 1) ? pc : s;
+  double cs = (q & 1) ? s : pc;
+  if (q & 2) sn = -sn;
+  if ((q ^ (q >> 1)) & 1) cs = -cs;
+  *cosOut = static_cast<float>(r * cs);
+  if (sinOut) *sinOut = static_cast<float>(r * sn);
+}
+
+// Normals of `count` (<= 4 blocks' worth... any) elements starting at block `block`, scalar.
+void normalScalar(uint32_t k0, uint32_t k1, uint64_t block, float* out, int64_t count) {
+  const NormalCoefficients& c = normalCoefficients();
+  uint32_t w[4];
+  for (int64_t j = 0; j < count; j += 4, ++block) {
+    philoxBlock(k0, k1, block, w);
+    for (int p = 0; p < 4 && j + p < count; p += 2)
+      normalPair(c, w[p], w[p + 1], out + j + p, j + p + 1 < count ? out + j + p + 1 : nullptr);
+  }
+}
+
+}  // namespace
+
+const NormalCoefficients& normalCoefficients() {
+  static const NormalCoefficients c = makeCoefficients();
+  return c;
+}
+
+void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count) {
+  normalCoefficients();  // built once before the threads read it
+  // Tasks of 1024 blocks (4096 normals); the last one may end inside a block.
+  constexpr int64_t kBlocksPerTask = 1024;
+  const int64_t blocks = (count + 3) / 4;
+  const int64_t tasks = (blocks + kBlocksPerTask - 1) / kBlocksPerTask;
+  const bool vec = usingAvx512();
+  parallel(tasks, static_cast<double>(count) * 64, [&](int64_t t) {
+    const int64_t b0 = t * kBlocksPerTask;
+    const int64_t j0 = b0 * 4;
+    const int64_t n = std::min<int64_t>(count - j0, kBlocksPerTask * 4);
+    const int64_t whole = vec ? (n / 32) * 8 : 0;  // the vector body takes 8 blocks at a time
+    if (whole > 0 && normalBlocksAvx512(k0, k1, firstBlock + b0, whole, out + j0)) {
+      normalScalar(k0, k1, firstBlock + b0 + whole, out + j0 + whole * 4, n - whole * 4);
+    } else {
+      normalScalar(k0, k1, firstBlock + b0, out + j0, n);
+    }
+  });
+}
+
+}  // namespace fp32
+}  // namespace qbnn

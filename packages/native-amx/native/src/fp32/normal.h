@@ -1,0 +1,31 @@
+// Standard normals from the Philox stream, bit for bit the values of @qbnn/core's
+// normalsFromWords (packages/core/src/rng/normal.ts): Box-Muller with a polynomial logarithm,
+// sine and cosine evaluated in float64 with basic IEEE operations only, in the same order (the
+// addon is built with -ffp-contract=off, so no multiply-add is fused).
+#pragma once
+
+#include <cstdint>
+
+namespace qbnn {
+namespace fp32 {
+
+// out[j], j < count: the normals of words 0 .. 2 ceil(count / 2) - 1 of blocks firstBlock,
+// firstBlock + 1, ... of key (k0, k1). Split over the thread pool by blocks; the values never
+// depend on the thread count.
+void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count);
+
+// The polynomial coefficients in use (for the tests against the JS reference's).
+struct NormalCoefficients {
+  static constexpr int kLogTerms = 10;
+  static constexpr int kTrigTerms = 11;
+  double log[kLogTerms];
+  double sin[kTrigTerms];
+  double cos[kTrigTerms];
+};
+const NormalCoefficients& normalCoefficients();
+
+// The AVX-512 body: `blocks` whole blocks from `block` (4 normals each); false when not compiled in.
+bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, float* out);
+
+}  // namespace fp32
+}  // namespace qbnn

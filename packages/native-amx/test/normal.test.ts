@@ -1,0 +1,108 @@
+// The native normal fill against @qbnn/core's JS reference (normalsFromWords over philoxFill's
+// words): bit for bit, on the AVX-512 body and the scalar path, on 1 and 2 threads, at lengths
+// that end inside a block, inside a vector step and inside a thread task, and at stream
+// positions whose 64-bit block counter carries.
+import {
+  initBackend,
+  NORMAL_COEFFICIENTS,
+  normalFill,
+  normalsFromWords,
+  normalTensor,
+  philoxFill,
+  Rng,
+  setNormalFill,
+} from '@qbnn/core';
+import { afterAll, describe, expect, test } from 'vitest';
+import { addon } from '../src/binding.js';
+import { nativeAvailable, setThreads } from '../src/index.js';
+
+const d = nativeAvailable ? describe : describe.skip;
+
+function reference(k0: number, k1: number, first: number, n: number): Float32Array {
+  const w = new Uint32Array(n + (n & 1));
+  philoxFill(k0, k1, first, w);
+  const out = new Float32Array(n);
+  normalsFromWords(w, out);
+  return out;
+}
+
+function expectSameBits(got: Float32Array, want: Float32Array): void {
+  const a = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const b = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  let bad = -1;
+  for (let i = 0; i < a.length && bad < 0; i++) if (a[i] !== b[i]) bad = i;
+  expect(bad, bad < 0 ? '' : `element ${bad}: ${got[bad]} vs ${want[bad]}`).toBe(-1);
+}
+
+d('native normal fill', () => {
+  const fp32 = addon!.fp32;
+  afterAll(() => {
+    fp32.setPortable(false);
+    setThreads(2);
+  });
+
+  test('evaluates the same polynomial coefficients as the JS reference', () => {
+    const c = fp32.normalCoefficients();
+    expect(Array.from(c.log)).toEqual(Array.from(NORMAL_COEFFICIENTS.log));
+    expect(Array.from(c.sin)).toEqual(Array.from(NORMAL_COEFFICIENTS.sin));
+    expect(Array.from(c.cos)).toEqual(Array.from(NORMAL_COEFFICIENTS.cos));
+  });
+
+  const lengths = [1, 2, 3, 4, 5, 31, 32, 33, 63, 4095, 4096, 4097, 100_003];
+  const starts: [number, number, number][] = [
+    [0, 0, 0],
+    [0x12345678, 0x9abcdef0, 7],
+    [0xffffffff, 1, 0xfffffffd], // the low counter word carries inside the draw
+    [3, 4, 2 ** 53 - 200_000],
+  ];
+  for (const portable of [false, true])
+    for (const threads of [1, 2])
+      test(`equals the JS reference bit for bit (${portable ? 'scalar' : 'AVX-512 where present'}, ${threads} thread${threads > 1 ? 's' : ''})`, () => {
+        fp32.setPortable(portable);
+        setThreads(threads);
+        for (const [k0, k1, first] of starts)
+          for (const n of lengths) {
+            const got = new Float32Array(n);
+            fp32.normal(k0, k1, first, got);
+            expectSameBits(got, reference(k0, k1, first, n));
+          }
+      });
+
+  test('Rng.normal gives the same values with and without the native fill', () => {
+    fp32.setPortable(false);
+    const prev = normalFill();
+    expect(prev).not.toBeNull(); // importing the package registered it
+    const r = new Rng(2024);
+    const native = [r.normal(1000), r.normal(77_777)];
+    setNormalFill(null);
+    try {
+      const s = new Rng(2024);
+      expectSameBits(native[0], s.normal(1000));
+      expectSameBits(native[1], s.normal(77_777));
+    } finally {
+      setNormalFill(prev);
+    }
+  });
+
+  test('normalTensor on tfjs-wasm (drawn natively into the heap) holds the JS values', async () => {
+    await initBackend({ backend: 'wasm' });
+    const t = normalTensor(new Rng(5), [20, 1, 5, 5]);
+    const prev = normalFill();
+    setNormalFill(null);
+    try {
+      expectSameBits(t.dataSync() as Float32Array, new Rng(5).normal(500));
+    } finally {
+      setNormalFill(prev);
+      t.dispose();
+    }
+  });
+
+  test('refuses bad arguments with a typed error', () => {
+    const out = new Float32Array(4);
+    expect(() => fp32.normal(-1, 0, 0, out)).toThrow(RangeError);
+    expect(() => fp32.normal(0, 2 ** 32, 0, out)).toThrow(/k1 must be an integer/);
+    expect(() => fp32.normal(0, 0, 1.5, out)).toThrow(/firstBlock/);
+    expect(() => fp32.normal(0, 0, 2 ** 53, out)).toThrow(/firstBlock/);
+    expect(() => fp32.normal(0, 0, 0, new Float64Array(4) as never)).toThrow(TypeError);
+  });
+});
