@@ -146,6 +146,17 @@ export interface Fp32Addon {
   /** Standard normals of a Philox stream from a block, equal to @qbnn/core's normalsFromWords. */
   normal(k0: number, k1: number, firstBlock: number, out: Float32Array): void;
   normalCoefficients(): { log: Float64Array; sin: Float64Array; cos: Float64Array };
+  /** One Adam step; attrs = [lr, beta1, beta2, epsilon, 1 - beta1^t, 1 - beta2^t]. */
+  adam(
+    p: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    outP: Float32Array,
+    outM: Float32Array,
+    outV: Float32Array,
+    attrs: Float64Array,
+  ): void;
   setPortable(portable: boolean): boolean;
   peak(iters?: number): number | null;
   info(): { avx512: boolean; mr: number; nr: number };

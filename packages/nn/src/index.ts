@@ -63,4 +63,5 @@ export {
   setLearningRate,
   type TensorData,
 } from './train.js';
+export { FusedAdamOptimizer } from './adam.js';
 export * from './zoo/index.js';

@@ -1,5 +1,6 @@
 import { QbnnError, Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { FusedAdamOptimizer } from './adam.js';
 import { checkClassLabels, checkFiniteTensor, checkInputBatch, checkPositiveInteger } from './inputs.js';
 import { crossEntropy, labelIndices } from './losses.js';
 import type { Module } from './module.js';
@@ -223,7 +224,7 @@ export async function fit(model: Module, data: Dataset, opts: FitOptions = {}): 
   const ownOptimizer = typeof kind === 'string';
   const optimizer =
     kind === 'adam'
-      ? tf.train.adam(baseLr)
+      ? new FusedAdamOptimizer(baseLr, 0.9, 0.999)
       : kind === 'sgd'
         ? (opts.momentum ?? 0.9) > 0
           ? tf.train.momentum(baseLr, opts.momentum ?? 0.9, opts.nesterov ?? false)

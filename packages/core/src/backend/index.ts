@@ -12,9 +12,11 @@ import { QbnnError } from '../errors.js';
 import './chained-ops.gen.js';
 import './gradients.gen.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
+import { registerFusedAdamKernels } from './fused-adam.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
 export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
+export { adamUpdate, checkFusedAdam, FUSED_ADAM, type FusedAdamAttrs } from './fused-adam.js';
 
 export {
   DELEGATED_KERNELS,
@@ -73,6 +75,7 @@ const WASM_PRIORITY = 2;
 // Registered on import, like the gradients, so that code which sets the wasm backend up by itself
 // (tf.setBackend('wasm')) still trains; initBackend only reports what was done.
 const support: WasmTrainingSupport = registerWasmTrainingSupport();
+registerFusedAdamKernels();
 const pending = new Map<string, Promise<BackendInfo>>();
 
 function message(err: unknown): string {

@@ -4,6 +4,7 @@
 // the native kernels do not cover (NCHW, dilated pooling, PReLU, other dtypes, batch shapes that
 // need general broadcasting) call the kernel that was registered before, so nothing changes
 // for them.
+import { checkFusedAdam, FUSED_ADAM, type FusedAdamAttrs } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Fp32Addon } from '../binding.js';
 
@@ -362,6 +363,28 @@ const select =
   };
 
 /** The native implementation of each kernel name. */
+/** @qbnn/core's fused Adam step ('QbnnAdam'), natively: the same float64 arithmetic, threaded. */
+const adam =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkFusedAdam(inputs, attrs);
+    const wasm = backend as unknown as WasmBackend;
+    const { param, m, v, grad } = inputs as Record<string, TensorInfo>;
+    const outs = [param, m, v].map((t) => wasm.makeOutput([...t.shape], 'float32'));
+    const a = attrs as unknown as FusedAdamAttrs;
+    native.adam(
+      f32(wasm, param),
+      f32(wasm, m),
+      f32(wasm, v),
+      f32(wasm, grad),
+      f32(wasm, outs[0]),
+      f32(wasm, outs[1]),
+      f32(wasm, outs[2]),
+      Float64Array.of(a.learningRate, a.beta1, a.beta2, a.epsilon, a.correction1, a.correction2),
+    );
+    return outs;
+  };
+
 export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
   return {
     BatchMatMul: matMulImpl(native, false),
@@ -391,5 +414,6 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     Greater: binary(native, 'greater'),
     GreaterEqual: binary(native, 'greaterEqual'),
     Select: select(native),
+    [FUSED_ADAM]: adam(native),
   };
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../common.h"
+#include "adam.h"
 #include "conv.h"
 #include "elementwise.h"
 #include "normal.h"
@@ -285,6 +286,29 @@ Napi::Value Normal(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// adam(p, m, v, g, outP, outM, outV, attrs Float64Array [lr, beta1, beta2, epsilon, c1, c2]):
+// one Adam step, all Float32Arrays of p's length.
+Napi::Value Adam(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf pb = array(info, 0, "adam: p");
+  const double n = static_cast<double>(pb.length);
+  const float* p = floats(info, 0, "adam: p", n);
+  const float* m = floats(info, 1, "adam: m", n);
+  const float* v = floats(info, 2, "adam: v", n);
+  const float* g = floats(info, 3, "adam: g", n);
+  float* outP = floats(info, 4, "adam: outP", n);
+  float* outM = floats(info, 5, "adam: outM", n);
+  float* outV = floats(info, 6, "adam: outV", n);
+  const Buf a = array(info, 7, "adam: attrs");
+  if (a.type != napi_float64_array || a.length != 6) typeError(env, "adam: attrs must be a Float64Array of 6 values");
+  const double* x = static_cast<const double*>(a.data);
+  for (int i = 0; i < 6; ++i)
+    if (!std::isfinite(x[i])) rangeError(env, "adam: attrs must be finite");
+  if (!(x[4] > 0 && x[5] > 0)) rangeError(env, "adam: the bias corrections must be > 0");
+  adamUpdate(p, m, v, g, outP, outM, outV, static_cast<int64_t>(pb.length), AdamStep{x[0], x[1], x[2], x[3], x[4], x[5]});
+  return env.Undefined();
+}
+
 // normalCoefficients() -> { log, sin, cos } Float64Arrays: the polynomials normal() evaluates.
 Napi::Value NormalCoefficientsOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -345,6 +369,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("binary", Napi::Function::New(env, BinaryOp));
   o.Set("select", Napi::Function::New(env, SelectOp));
   o.Set("normal", Napi::Function::New(env, Normal));
+  o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("normalCoefficients", Napi::Function::New(env, NormalCoefficientsOf));
   o.Set("setPortable", Napi::Function::New(env, SetPortable));
   o.Set("peak", Napi::Function::New(env, Peak));

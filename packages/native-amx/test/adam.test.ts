@@ -1,0 +1,99 @@
+// The native Adam step ('QbnnAdam' on tfjs-wasm) against @qbnn/core's JS reference adamUpdate:
+// bit for bit, AVX-512 and scalar paths, 1 and 2 threads, lengths ending inside a vector and a
+// thread chunk; and the kernel registered in tfjs's registry for the wasm backend.
+import { adamUpdate, FUSED_ADAM, type FusedAdamAttrs, initBackend, Rng } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, test } from 'vitest';
+import { addon } from '../src/binding.js';
+import {
+  disableNativeFloatKernels,
+  enableNativeFloatKernels,
+  nativeAvailable,
+  setThreads,
+} from '../src/index.js';
+
+const d = nativeAvailable && addon!.fp32.info().avx512 ? describe : describe.skip;
+
+const ATTRS: FusedAdamAttrs = {
+  learningRate: 3e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-7,
+  correction1: 1 - 0.9 ** 3,
+  correction2: 1 - 0.999 ** 3,
+};
+
+function inputs(n: number, seed: number): Float32Array[] {
+  const r = new Rng(seed);
+  const v = r.normal(n).map((x) => x * x * 0.01);
+  return [r.normal(n), r.normal(n).map((x) => x * 0.1), v, r.normal(n)];
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  return x.length === y.length && x.every((w, i) => w === y[i]);
+}
+
+d('native fused Adam', () => {
+  const fp32 = addon!.fp32;
+  afterAll(() => {
+    fp32.setPortable(false);
+    setThreads(2);
+    enableNativeFloatKernels();
+  });
+
+  for (const portable of [false, true])
+    for (const threads of [1, 2])
+      test(`equals adamUpdate bit for bit (${portable ? 'scalar' : 'AVX-512'}, ${threads} thread${threads > 1 ? 's' : ''})`, () => {
+        fp32.setPortable(portable);
+        setThreads(threads);
+        for (const n of [1, 7, 8, 9, 16_383, 16_385, 100_001]) {
+          const [p, m, v, g] = inputs(n, n);
+          const want = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+          adamUpdate(p, m, v, g, want[0], want[1], want[2], ATTRS);
+          const got = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+          const a = ATTRS;
+          fp32.adam(
+            p,
+            m,
+            v,
+            g,
+            got[0],
+            got[1],
+            got[2],
+            Float64Array.of(a.learningRate, a.beta1, a.beta2, a.epsilon, a.correction1, a.correction2),
+          );
+          for (let k = 0; k < 3; k++) expect(sameBits(got[k], want[k]), `n=${n} output ${k}`).toBe(true);
+        }
+      });
+
+  test('the wasm kernel is native and gives what the JS kernel gives', async () => {
+    fp32.setPortable(false);
+    await initBackend({ backend: 'wasm' });
+    const run = () => {
+      const [p, m, v, g] = inputs(5000, 9).map((x) => tf.tensor(x, [50, 100]));
+      const outs = tf
+        .engine()
+        .runKernel(FUSED_ADAM, { param: p, m, v, grad: g }, ATTRS as never) as tf.Tensor[];
+      const data = outs.map((t) => t.dataSync() as Float32Array);
+      tf.dispose([p, m, v, g, ...outs]);
+      return data;
+    };
+    enableNativeFloatKernels();
+    const native = run();
+    disableNativeFloatKernels();
+    const js = run();
+    enableNativeFloatKernels();
+    for (let k = 0; k < 3; k++) expect(sameBits(native[k], js[k])).toBe(true);
+  });
+
+  test('refuses bad arguments', () => {
+    const x = new Float32Array(4);
+    expect(() => fp32.adam(x, x, x, new Float32Array(3), x, x, x, new Float64Array(6))).toThrow(
+      /g holds 3 floats/,
+    );
+    expect(() => fp32.adam(x, x, x, x, x, x, x, new Float64Array(5))).toThrow(TypeError);
+    expect(() => fp32.adam(x, x, x, x, x, x, x, Float64Array.of(1, 1, 1, 1, 0, 1))).toThrow(/corrections/);
+  });
+});
