@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export { FusedAdamOptimizer } from './adam.js';
 export {
   deserializeModel,
   FORMAT_VERSION,
@@ -63,5 +64,4 @@ export {
   setLearningRate,
   type TensorData,
 } from './train.js';
-export { FusedAdamOptimizer } from './adam.js';
 export * from './zoo/index.js';

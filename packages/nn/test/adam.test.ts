@@ -85,7 +85,7 @@ describe('FusedAdamOptimizer', () => {
     try {
       const a = train(new FusedAdamOptimizer(0.01, 0.9, 0.999), 4);
       const b = train(tf.train.adam(0.01), 4);
-      a.forEach((x, k) => expect(Array.from(x)).toEqual(Array.from(b[k])));
+      for (const [k, x] of a.entries()) expect(Array.from(x)).toEqual(Array.from(b[k]));
     } finally {
       tf.registerKernel(saved);
     }
