@@ -157,6 +157,16 @@ export interface Fp32Addon {
     outV: Float32Array,
     attrs: Float64Array,
   ): void;
+  /** The summed closed-form KL of N(mu, softplus(rho)^2) to N(prior[0], prior[1]^2). */
+  gaussianKl(mu: Float32Array, rho: Float32Array, prior: Float64Array): number;
+  gaussianKlGrad(
+    mu: Float32Array,
+    rho: Float32Array,
+    prior: Float64Array,
+    dy: number,
+    dMu: Float32Array,
+    dRho: Float32Array,
+  ): void;
   setPortable(portable: boolean): boolean;
   peak(iters?: number): number | null;
   info(): { avx512: boolean; mr: number; nr: number };

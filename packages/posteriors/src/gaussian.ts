@@ -1,10 +1,16 @@
 import { normalTensor, type Rng } from '@qbnn/core';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { sizeOf } from './init.js';
-import { crossFromStats, gaussianEntropyTerm, gaussianStatsTensors } from './kl.js';
+import {
+  crossFromStats,
+  fusedKlApplies,
+  gaussianEntropyTerm,
+  gaussianKlClosedFused,
+  gaussianStatsTensors,
+} from './kl.js';
 import { type LocScaleOptions, LocScalePosterior } from './locscale.js';
-import type { GaussianPrior } from './priors.js';
-import type { PosteriorSpec, SamplingMode } from './types.js';
+import { type GaussianPrior, type Prior, priorFor } from './priors.js';
+import type { KlOptions, PosteriorSpec, SamplingMode } from './types.js';
 
 /** Options of the `gaussian` posterior. */
 export interface GaussianOptions extends LocScaleOptions {}
@@ -32,6 +38,19 @@ export class GaussianPosterior extends LocScalePosterior {
   /** The same values as {@link drawXiValues}, drawn straight into the backend's memory. */
   protected override drawXi(shape: readonly number[], rng: Rng): tf.Tensor {
     return normalTensor(rng, shape);
+  }
+
+  /** The closed-form KL as one fused kernel per tensor where it applies (scalar priors). */
+  override getKl(prior: Prior, options: KlOptions = {}): tf.Scalar {
+    const m = options.nMcIter ?? 1;
+    if ((options.method ?? 'closed') === 'closed' && Number.isSafeInteger(m) && m >= 1) {
+      const parts = this.params.map((p) => ({ p, prior: priorFor(prior, p.role) }));
+      if (parts.every(({ prior: q }) => fusedKlApplies(q)))
+        return tf.tidy(
+          () => tf.addN(parts.map(({ p, prior: q }) => gaussianKlClosedFused(p.mu, p.rho, q)!)) as tf.Scalar,
+        );
+    }
+    return super.getKl(prior, options);
   }
 
   protected entropyTerm(logSigma: tf.Tensor): tf.Scalar {

@@ -1,4 +1,4 @@
-import { QbnnError, type Rng } from '@qbnn/core';
+import { GAUSSIAN_KL, GAUSSIAN_KL_GRAD, QbnnError, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { LOG_2PI } from './math.js';
 import { type GaussianPrior, priorTensors } from './priors.js';
@@ -134,6 +134,36 @@ export function gaussianKlClosed(
     const per = tf.sub(tf.add(tf.sub(tf.log(s0), logSigma), tf.div(num, tf.mul(2, tf.square(s0)))), 0.5);
     return tf.sum(tf.add(per, tf.zerosLike(mu))) as tf.Scalar;
   });
+}
+
+/** Whether {@link gaussianKlClosedFused} runs for this prior on the active backend. */
+export function fusedKlApplies(prior: GaussianPrior): boolean {
+  return (
+    typeof prior.mean === 'number' &&
+    typeof prior.sigma === 'number' &&
+    prior.sigma > 0 &&
+    tf.getKernel(GAUSSIAN_KL, tf.getBackend()) !== undefined
+  );
+}
+
+/**
+ * {@link gaussianKlClosed} with sigma = softplus(rho) as one fused kernel forward and one
+ * backward (@qbnn/core's 'QbnnGaussianKl'), for a prior with number mean and sigma on a backend
+ * that has the kernels; null otherwise (the caller composes tfjs ops).
+ */
+export function gaussianKlClosedFused(mu: tf.Tensor, rho: tf.Tensor, prior: GaussianPrior): tf.Scalar | null {
+  if (!fusedKlApplies(prior)) return null;
+  if (typeof prior.mean !== 'number' || typeof prior.sigma !== 'number') return null;
+  const attrs = { priorMean: prior.mean, priorSigma: prior.sigma } as unknown as tf.NamedAttrMap;
+  const op = tf.customGrad(((m: tf.Tensor, r: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([m, r]);
+    return {
+      value: tf.engine().runKernel(GAUSSIAN_KL, { mu: m, rho: r }, attrs) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(GAUSSIAN_KL_GRAD, { mu: saved[0], rho: saved[1], dy }, attrs) as tf.Tensor[],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (op as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Scalar)(mu, rho);
 }
 
 /** Resolved KL options with defaults, validated against what a posterior supports. */

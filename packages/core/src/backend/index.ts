@@ -13,10 +13,20 @@ import './chained-ops.gen.js';
 import './gradients.gen.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
+import { registerGaussianKlKernels } from './gaussian-kl.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
 export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
 export { adamUpdate, checkFusedAdam, FUSED_ADAM, type FusedAdamAttrs } from './fused-adam.js';
+export {
+  checkGaussianKl,
+  GAUSSIAN_KL,
+  GAUSSIAN_KL_GRAD,
+  type GaussianKlAttrs,
+  gaussianKlGrad,
+  gaussianKlSum,
+  LOG_SOFTPLUS_LINEAR_BELOW,
+} from './gaussian-kl.js';
 
 export {
   DELEGATED_KERNELS,
@@ -76,6 +86,7 @@ const WASM_PRIORITY = 2;
 // (tf.setBackend('wasm')) still trains; initBackend only reports what was done.
 const support: WasmTrainingSupport = registerWasmTrainingSupport();
 registerFusedAdamKernels();
+registerGaussianKlKernels();
 const pending = new Map<string, Promise<BackendInfo>>();
 
 function message(err: unknown): string {

@@ -4,7 +4,15 @@
 // the native kernels do not cover (NCHW, dilated pooling, PReLU, other dtypes, batch shapes that
 // need general broadcasting) call the kernel that was registered before, so nothing changes
 // for them.
-import { checkFusedAdam, FUSED_ADAM, type FusedAdamAttrs } from '@qbnn/core';
+import {
+  checkFusedAdam,
+  checkGaussianKl,
+  FUSED_ADAM,
+  type FusedAdamAttrs,
+  GAUSSIAN_KL,
+  GAUSSIAN_KL_GRAD,
+  type GaussianKlAttrs,
+} from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Fp32Addon } from '../binding.js';
 
@@ -385,6 +393,43 @@ const adam =
     return outs;
   };
 
+/** @qbnn/core's fused Gaussian KL ('QbnnGaussianKl') and its gradient, natively. */
+const gaussianKl =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkGaussianKl(inputs, attrs);
+    const wasm = backend as unknown as WasmBackend;
+    const { mu, rho } = inputs as Record<string, TensorInfo>;
+    const a = attrs as unknown as GaussianKlAttrs;
+    const out = wasm.makeOutput([], 'float32');
+    f32(wasm, out)[0] = native.gaussianKl(
+      f32(wasm, mu),
+      f32(wasm, rho),
+      Float64Array.of(a.priorMean, a.priorSigma),
+    );
+    return out;
+  };
+
+const gaussianKlGrad =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    checkGaussianKl(inputs, attrs, GAUSSIAN_KL_GRAD);
+    const wasm = backend as unknown as WasmBackend;
+    const { mu, rho, dy } = inputs as Record<string, TensorInfo>;
+    if (dy === undefined || dy.shape.length !== 0) return fallback({ inputs, backend, attrs });
+    const a = attrs as unknown as GaussianKlAttrs;
+    const outs = [wasm.makeOutput([...mu.shape], 'float32'), wasm.makeOutput([...rho.shape], 'float32')];
+    native.gaussianKlGrad(
+      f32(wasm, mu),
+      f32(wasm, rho),
+      Float64Array.of(a.priorMean, a.priorSigma),
+      f32(wasm, dy)[0],
+      f32(wasm, outs[0]),
+      f32(wasm, outs[1]),
+    );
+    return outs;
+  };
+
 export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
   return {
     BatchMatMul: matMulImpl(native, false),
@@ -415,5 +460,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     GreaterEqual: binary(native, 'greaterEqual'),
     Select: select(native),
     [FUSED_ADAM]: adam(native),
+    [GAUSSIAN_KL]: gaussianKl(native),
+    [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),
   };
 }

@@ -13,6 +13,7 @@
 #include "adam.h"
 #include "conv.h"
 #include "elementwise.h"
+#include "gaussian_kl.h"
 #include "normal.h"
 #include "pooling.h"
 #include "sgemm.h"
@@ -309,6 +310,44 @@ Napi::Value Adam(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The prior of the Gaussian KL kernels: a Float64Array [m0, s0] with s0 > 0.
+void klPrior(const Napi::CallbackInfo& info, size_t i, double& m0, double& s0) {
+  const Buf a = array(info, i, "gaussianKl: prior");
+  if (a.type != napi_float64_array || a.length != 2) typeError(info.Env(), "gaussianKl: prior must be a Float64Array [mean, sigma]");
+  m0 = static_cast<const double*>(a.data)[0];
+  s0 = static_cast<const double*>(a.data)[1];
+  if (!std::isfinite(m0) || !(s0 > 0 && std::isfinite(s0)))
+    rangeError(info.Env(), "gaussianKl: the prior mean must be finite and sigma finite and > 0");
+}
+
+// gaussianKl(mu, rho, prior) -> the summed KL (a number).
+Napi::Value GaussianKl(const Napi::CallbackInfo& info) {
+  const Buf mb = array(info, 0, "gaussianKl: mu");
+  const double n = static_cast<double>(mb.length);
+  const float* mu = floats(info, 0, "gaussianKl: mu", n);
+  const float* rho = floats(info, 1, "gaussianKl: rho", n);
+  double m0, s0;
+  klPrior(info, 2, m0, s0);
+  return Napi::Number::New(info.Env(), gaussianKlSum(mu, rho, static_cast<int64_t>(mb.length), m0, s0));
+}
+
+// gaussianKlGrad(mu, rho, prior, dy, dMu, dRho): dy times the KL's gradient.
+Napi::Value GaussianKlGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf mb = array(info, 0, "gaussianKlGrad: mu");
+  const double n = static_cast<double>(mb.length);
+  const float* mu = floats(info, 0, "gaussianKlGrad: mu", n);
+  const float* rho = floats(info, 1, "gaussianKlGrad: rho", n);
+  double m0, s0;
+  klPrior(info, 2, m0, s0);
+  const double dy = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(dy)) rangeError(env, "gaussianKlGrad: dy must be a finite number");
+  float* dMu = floats(info, 4, "gaussianKlGrad: dMu", n);
+  float* dRho = floats(info, 5, "gaussianKlGrad: dRho", n);
+  gaussianKlGrad(mu, rho, static_cast<int64_t>(mb.length), m0, s0, dy, dMu, dRho);
+  return env.Undefined();
+}
+
 // normalCoefficients() -> { log, sin, cos } Float64Arrays: the polynomials normal() evaluates.
 Napi::Value NormalCoefficientsOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -370,6 +409,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("select", Napi::Function::New(env, SelectOp));
   o.Set("normal", Napi::Function::New(env, Normal));
   o.Set("adam", Napi::Function::New(env, Adam));
+  o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));
+  o.Set("gaussianKlGrad", Napi::Function::New(env, GaussianKlGrad));
   o.Set("normalCoefficients", Napi::Function::New(env, NormalCoefficientsOf));
   o.Set("setPortable", Napi::Function::New(env, SetPortable));
   o.Set("peak", Napi::Function::New(env, Peak));

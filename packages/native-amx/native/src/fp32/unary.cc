@@ -34,14 +34,17 @@ float scalar(int op, float x) {
 
 }  // namespace
 
+void unaryChunk(int op, const float* x, float* y, int64_t n) {
+  if (usingAvx512() && unaryAvx512(op, x, y, n)) return;
+  for (int64_t i = 0; i < n; ++i) y[i] = scalar(op, x[i]);
+}
+
 void unary(int op, const float* x, float* y, int64_t n) {
   constexpr int64_t kChunk = 1 << 14;
   const int64_t tasks = (n + kChunk - 1) / kChunk;
-  const bool vec = usingAvx512();
   parallel(tasks, static_cast<double>(n) * 16, [&](int64_t t) {
     const int64_t i0 = t * kChunk, len = std::min(kChunk, n - i0);
-    if (vec && unaryAvx512(op, x + i0, y + i0, len)) return;
-    for (int64_t i = 0; i < len; ++i) y[i0 + i] = scalar(op, x[i0 + i]);
+    unaryChunk(op, x + i0, y + i0, len);
   });
 }
 

@@ -13,6 +13,9 @@ enum Unary : int { UNARY_SOFTPLUS = 0, UNARY_SIGMOID = 1, UNARY_EXP = 2, UNARY_L
 
 void unary(int op, const float* x, float* y, int64_t n);
 
+// The same on the calling thread only (for fused kernels that split the work themselves).
+void unaryChunk(int op, const float* x, float* y, int64_t n);
+
 // The AVX-512 body over [0, n) (defined in unary_avx512.cc); false when not compiled in.
 bool unaryAvx512(int op, const float* x, float* y, int64_t n);
 

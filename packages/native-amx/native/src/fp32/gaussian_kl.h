@@ -1,0 +1,18 @@
+// The closed-form KL of N(mu, softplus(rho)^2) to N(m0, s0^2) and its gradient, one pass each
+// (the 'QbnnGaussianKl' / 'QbnnGaussianKlGrad' tfjs kernels; see @qbnn/core's gaussian-kl.ts for
+// the formulas). Element maths in float32 with the AVX-512 softplus / sigmoid / log of unary.h;
+// the sum in float64 over fixed chunks added in order, so it is the same on any thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace qbnn {
+namespace fp32 {
+
+double gaussianKlSum(const float* mu, const float* rho, int64_t n, double m0, double s0);
+
+void gaussianKlGrad(const float* mu, const float* rho, int64_t n, double m0, double s0, double dy, float* dMu,
+                    float* dRho);
+
+}  // namespace fp32
+}  // namespace qbnn
