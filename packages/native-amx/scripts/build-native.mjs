@@ -42,14 +42,23 @@ const wantIncremental = existsSync(join(buildDir, 'Makefile')) && process.env.QB
 if (wantIncremental) args[1] = 'build';
 
 const t0 = Date.now();
+// A full rebuild prints megabytes of compiler notes (GCC's AVX-512 headers): room for them, or
+// spawnSync fails with ENOBUFS and a good build reads as a failed one.
+const MAX_BUFFER = 256 << 20;
 let r = spawnSync(process.execPath, args, {
   cwd: pkgDir,
   stdio: ['ignore', 'pipe', 'pipe'],
   encoding: 'utf8',
+  maxBuffer: MAX_BUFFER,
 });
 if (r.status !== 0 && wantIncremental) {
   args[1] = 'rebuild';
-  r = spawnSync(process.execPath, args, { cwd: pkgDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  r = spawnSync(process.execPath, args, {
+    cwd: pkgDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: MAX_BUFFER,
+  });
 }
 const seconds = (Date.now() - t0) / 1000;
 if (r.status === 0) {

@@ -34,6 +34,9 @@ void adamScalar(const float* p, const float* m, const float* v, const float* g, 
 #if QBNN_X86
 #pragma GCC push_options
 #pragma GCC target("avx2,avx512f,avx512vl,avx512dq")
+// GCC 12 flags the deliberately undefined vectors of its own AVX-512 headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The scalar expression on 8 lanes: separate multiplies and adds, IEEE division and square root.
 int64_t adamAvx512(const float* p, const float* m, const float* v, const float* g, float* outP, float* outM,
                    float* outV, int64_t n, const AdamStep& s) {
@@ -55,6 +58,7 @@ int64_t adamAvx512(const float* p, const float* m, const float* v, const float* 
   }
   return i;
 }
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 

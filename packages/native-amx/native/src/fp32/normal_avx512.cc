@@ -9,6 +9,9 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512dq")
+// GCC 12 flags the deliberately undefined vectors of its own AVX-512 headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "../philox_avx512.h"
 
@@ -89,6 +92,7 @@ bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks
 }  // namespace fp32
 }  // namespace qbnn
 
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 
 #else
