@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { chartSpecs } from '../src/report/charts.js';
 import { renderReport } from '../src/report/html.js';
+import { renderSvgFigures } from '../src/report/svg.js';
 import type { ReportData } from '../src/report/types.js';
 import { haveChromium, renderInChromium } from './chromium.js';
 
@@ -75,5 +76,19 @@ describe('HTML report', () => {
     for (const id of ids) expect(shown.marks[id], `chart ${id} has marks`).toBeGreaterThan(0);
     expect(shown.errors).toEqual([]);
     expect(shown.requests).toEqual([]);
+  });
+
+  test('every chart also renders to a standalone SVG in Node, with its marks', async () => {
+    const data = sampleData();
+    const figs = await renderSvgFigures(data);
+    expect(figs.map((f) => f.id)).toEqual(chartSpecs(data).map((c) => c.id));
+    for (const f of figs) {
+      expect(f.svg.startsWith('<svg'), f.id).toBe(true);
+      expect(f.svg).toMatch(/class="mark-(line|rect|symbol)/);
+    }
+    // the sweep's three points make one line whose path has three vertices
+    const sweep = figs.find((f) => f.id === 'sweep')!.svg;
+    const line = /class="mark-line[^"]*"[^>]*>.*?<path[^>]* d="([^"]+)"/s.exec(sweep);
+    expect(line?.[1].match(/[ML]/g)).toHaveLength(3);
   });
 });

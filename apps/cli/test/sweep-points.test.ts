@@ -79,3 +79,12 @@ describe('stored points as the report draws them', () => {
     ]);
   });
 });
+
+test('settings run widest first, so a stopped run holds the high-precision end of both lines', () => {
+  expect(bitSettings(range(3, 8), range(3, 8), false).slice(0, 4)).toEqual([
+    [8, 8],
+    [8, 7],
+    [8, 6],
+    [7, 7],
+  ]);
+});

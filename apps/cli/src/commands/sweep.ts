@@ -151,12 +151,16 @@ function parseList<T extends string>(flag: string, text: string, allowed: readon
   return names as T[];
 }
 
-/** The (weight bits, activation bits) pairs a run quantises to. */
+/**
+ * The (weight bits, activation bits) pairs a run quantises to, widest first (by W + A): a run
+ * stopped early has the high-precision end of both lines rather than one whole line.
+ */
 export function bitSettings(wbits: number[], abits: number[], grid: boolean): [number, number][] {
-  if (grid) return wbits.flatMap((w) => abits.map((a) => [w, a] as [number, number]));
-  const out: [number, number][] = wbits.map((w) => [w, 7]);
-  for (const a of abits) if (!out.some(([w, x]) => w === 8 && x === a)) out.push([8, a]);
-  return out;
+  const out: [number, number][] = grid
+    ? wbits.flatMap((w) => abits.map((a) => [w, a] as [number, number]))
+    : wbits.map((w) => [w, 7]);
+  if (!grid) for (const a of abits) if (!out.some(([w, x]) => w === 8 && x === a)) out.push([8, a]);
+  return out.sort((x, y) => y[0] + y[1] - (x[0] + x[1]) || y[0] - x[0]);
 }
 
 /** What every run of the command shares. */
