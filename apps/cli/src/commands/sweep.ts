@@ -292,8 +292,9 @@ async function classificationSweep(ctx: Ctx, data: DatasetName, sizes: Sizes): P
       ctx.tick();
       await ctx.onPoint();
     };
-    for (const posterior of ctx.posteriors) {
-      if (store.has(pointKey(posterior, 'float', 32, 32))) continue;
+    // the float model's point, before its first quantised point
+    const floatPoint = async (posterior: string) => {
+      if (store.has(pointKey(posterior, 'float', 32, 32))) return;
       throwIfInterrupted();
       const path = await modelFile(posterior);
       const started = performance.now();
@@ -305,9 +306,11 @@ async function classificationSweep(ctx: Ctx, data: DatasetName, sizes: Sizes): P
       } finally {
         model.dispose();
       }
-    }
+    };
+    // by flow, then posterior: a run stopped early has whole PTQ figures before any QAT point
     for (const mode of ctx.modes) {
       for (const posterior of ctx.posteriors) {
+        await floatPoint(posterior);
         for (const [w, a] of ctx.settings) {
           if (store.has(pointKey(posterior, mode, w, a))) continue;
           throwIfInterrupted();
@@ -333,6 +336,8 @@ async function classificationSweep(ctx: Ctx, data: DatasetName, sizes: Sizes): P
         );
       }
     }
+    // --modes none: the float models alone
+    for (const posterior of ctx.posteriors) await floatPoint(posterior);
   } finally {
     train.x.dispose();
     train.y.dispose();
