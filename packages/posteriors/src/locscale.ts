@@ -34,7 +34,10 @@ export interface LocScaleOptions {
   muInit?: LocInit;
   /** Initial bias mean. Default 0. */
   biasMuInit?: LocInit;
-  /** Initial rho (sigma = softplus(rho)), weight and bias. Default { mean: -5, std: 0.1 } (sigma ~ 0.0067). */
+  /**
+   * Initial rho (sigma = softplus(rho)), weight and bias. Default { mean: -5, std: 0.1 } (sigma ~
+   * 0.0067); Radial scales its default by the tensor's size (see RadialPosterior).
+   */
   rhoInit?: RhoInit;
   /** MOPED / empirical-Bayes initialisation from a trained deterministic layer (overrides the inits). */
   initFrom?: InitFrom;
@@ -70,7 +73,6 @@ export abstract class LocScalePosterior implements Posterior {
     const init = spec.rng.fork(0);
     const name = spec.name ?? 'bayes';
     const from = options.initFrom;
-    const rhoInit = options.rhoInit ?? { mean: -5, std: 0.1 };
     const make = (
       role: 'weight' | 'bias',
       shape: readonly number[],
@@ -85,7 +87,7 @@ export abstract class LocScalePosterior implements Posterior {
         rho = mopedRho(mu, from.delta ?? 0.1);
       } else {
         mu = locValues(locInit, n, spec.fanIn, init);
-        rho = rhoValues(rhoInit, n, init);
+        rho = rhoValues(options.rhoInit ?? this.defaultRhoInit(n), n, init);
       }
       const c = spec.createParameter;
       return {
@@ -96,6 +98,14 @@ export abstract class LocScalePosterior implements Posterior {
     };
     this.params = [make('weight', spec.weightShape, options.muInit ?? 'kaiming', from?.weight)];
     if (spec.biasShape) this.params.push(make('bias', spec.biasShape, options.biasMuInit ?? 0, from?.bias));
+  }
+
+  /**
+   * The rho initialisation of a tensor of `n` elements when the options give none:
+   * { mean: -5, std: 0.1 }, sigma ~ 0.0067 (Bayesian-Torch's and Ferianc et al.'s choice).
+   */
+  protected defaultRhoInit(_n: number): RhoInit {
+    return { mean: -5, std: 0.1 };
   }
 
   /** Draws the standardised noise xi for one tensor, as float32 values in row-major order. */

@@ -1,14 +1,24 @@
 import type { Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { RhoInit } from './init.js';
 import { sizeOf } from './init.js';
 import { crossFromStats } from './kl.js';
 import { type LocScaleOptions, LocScalePosterior } from './locscale.js';
-import { EULER_GAMMA, LOG_2PI, logGamma } from './math.js';
+import { EULER_GAMMA, LOG_2PI, logGamma, softplusInverse } from './math.js';
 import type { GaussianPrior } from './priors.js';
 import type { PosteriorSpec, SamplingMode } from './types.js';
 
 /** Options of the `radial` posterior. */
 export interface RadialOptions extends LocScaleOptions {}
+
+/**
+ * The root-mean-square noise of one weight that the default initialisation gives (3x the
+ * Gaussian default's sigma, softplus(-5) ~ 0.0067). Measured on LeNet-5 in the demo's budget (3,000
+ * MNIST digits, 2 epochs, L = 10; Fashion-MNIST as OOD): at 0.0067 the mutual information is
+ * 1.8e-3 on test digits and 5.6e-3 on OOD images; at 0.02, 1.7e-2 and 4.1e-2 with the same accuracy
+ * (0.952); the old rho = -5 for every tensor gave 2.9e-6 and 7.0e-6.
+ */
+const DEFAULT_WEIGHT_NOISE = 0.02;
 
 /**
  * E[log p(xi)] for the radial noise xi = r u in R^n (r ~ N(0, 1), u uniform on the unit
@@ -43,6 +53,16 @@ export class RadialPosterior extends LocScalePosterior {
 
   constructor(spec: PosteriorSpec, options: RadialOptions = {}) {
     super(spec, options);
+  }
+
+  /**
+   * Each weight's noise is sigma * r * u_j with E[(r u_j)^2] = 1/n: a sigma of the Gaussian's size
+   * would leave a tensor of n elements 1/sqrt(n) of its noise (1/1000 for a million weights) and the
+   * posterior all but deterministic. The default starts sigma at 0.02 * sqrt(n), so the
+   * root-mean-square noise of each weight is 0.02 whatever the tensor's size.
+   */
+  protected override defaultRhoInit(n: number): RhoInit {
+    return { mean: softplusInverse(DEFAULT_WEIGHT_NOISE * Math.sqrt(n)), std: 0.1 };
   }
 
   protected drawXiValues(shape: readonly number[], rng: Rng): Float32Array {
