@@ -9,6 +9,11 @@
  * same logits bit for bit. It does not check correctness (engine.test.ts and flows.test.ts do,
  * against the float64 reference); it checks that nothing moved. Regenerate only for an
  * intended change of the integer arithmetic, with `QBNN_PIN_PRINT=1` and a note saying why.
+ *
+ * Re-pinned deliberately (issue 18, item 4): the three `gaussian/local` entries, when local
+ * reparameterisation's combine moved from float64 to the float32 form that native plans compute
+ * identically (engine/local.ts). The integer GEMMs are unchanged; engine.test.ts checks the new
+ * form against the float64 reference (every activation within one step, logits close).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -184,8 +189,8 @@ const PINS: Record<string, Pin> = {
     head: [-0.0429539754986763, 0.011872213333845139, 0.008761650882661343, 0.01488441415131092],
   },
   'lenet/gaussian/local': {
-    hash: '99beb8cbf385496b',
-    head: [0.019934749230742455, -0.05091620609164238, 0.015491402707993984, -0.007944030687212944],
+    hash: 'ea8089ebda898282',
+    head: [0.019934749230742455, -0.05091620981693268, 0.015491403639316559, -0.007944030687212944],
   },
   'lenet/radial/weights': {
     hash: 'f17735abcc8d50e1',
@@ -221,8 +226,8 @@ const PINS: Record<string, Pin> = {
     head: [0.015181832946836948, -0.06944779306650162, 0.027248630300164223, 0.032589223235845566],
   },
   'mlp/gaussian/local': {
-    hash: 'a3a0567cfb154701',
-    head: [0.08230462670326233, -0.1042107567191124, 0.04505064710974693, 0.05790792778134346],
+    hash: '4645b9bfceec00b7',
+    head: [0.08230462670326233, -0.1042107567191124, 0.04505064710974693, 0.05790793150663376],
   },
   'mlp/radial/weights': {
     hash: '300b7756f778123a',
@@ -258,8 +263,8 @@ const PINS: Record<string, Pin> = {
     head: [-0.08614794164896011, 0.018827207386493683, 0.004394708666950464, -0.050028666853904724],
   },
   'resnet/gaussian/local': {
-    hash: 'a3acbfa8162463f7',
-    head: [-0.09880819916725159, 0.049628548324108124, -0.02246244065463543, -0.03991444408893585],
+    hash: '66f658193eec14e1',
+    head: [-0.09880819916725159, 0.049628548324108124, -0.02246244251728058, -0.03991444408893585],
   },
   'resnet/radial/weights': {
     hash: '841b6360a9308be0',

@@ -94,10 +94,12 @@ export type PlanWeights =
     }
   /**
    * Local reparameterisation: mean GEMM on (`mean`, bias `meanBias`), variance GEMM of the
-   * squared input `square[q]` (zero point 0) on (`variance`, `varianceBias`), then per output
-   * y = acc_mu meanMult[c] + sqrt(max(acc_var varMult[c], 0)) (eps S_eps), eps from the local
-   * stream at l * ceil(outputs / 4) (outputs of the whole batch), requantised like localU8 or
-   * stored as float32.
+   * squared input `square[q]` (zero point 0) on (`variance`, `varianceBias`), then per output the
+   * float32 combine of @qbnn/qat's engine/local.ts (every step one float32 operation):
+   * y = f32(acc_mu) meanMult[c] + sqrt(max(f32(acc_var) varMult[c], 0)) (eps epsScale), eps from
+   * the local stream at l * ceil(outputs / 4) (outputs of the whole batch); u8 outputs
+   * clamp(roundHalfEven(clamp(y / outScale, -1024, 1024)) + Z, lo, qmax), or y as the logits.
+   * meanMult, varMult, outScale and epsScale are float32 values.
    */
   | {
       kind: 'local';

@@ -22,6 +22,10 @@
 #include "driver.h"
 #include "pool.h"
 
+#if QBNN_X86
+#include <immintrin.h>
+#endif
+
 namespace qbnn {
 namespace {
 
@@ -142,6 +146,9 @@ struct Layer {
   std::vector<double> meanMult, varMult;
   std::vector<uint8_t> square;
   double outScale = 1, epsScale = 0;
+  // the float32 combine: per-output multipliers of one example, the scales as floats
+  std::vector<float> meanE, varE;
+  float outScaleF = 1, epsScaleF = 0;
 };
 
 // Weights drawn by the plan: the packed layout of common.h, zero padded.
@@ -321,40 +328,91 @@ bool stepLocalGemm(const Task& t, const Step& st) {
          runLinearOrConv(L, x2, t.rows, 0, *L.varP, ev, t.ptr(st.variance));
 }
 
-// y = acc_mu meanMult[c] + sqrt(max(acc_var varMult[c], 0)) (eps S_eps), as localF32 / localU8.
+// The float32 combine of local reparameterisation (qat's engine/local.ts), each step one
+// float32 operation rounded to nearest even, on `count` outputs whose per-output multipliers are
+// mm / vm: y = f32(mu) mm + sqrt(max(f32(va) vm, +0)) (eps es); f32 output y, else
+// clamp(rne(clamp(y / scale, -1024, 1024)) + zo, lo, hi). Returns how many it wrote.
+struct Combine {
+  const int32_t* mu;
+  const int32_t* va;
+  const int8_t* eps;
+  const float* mm;
+  const float* vm;
+  float es, scale;
+  bool f32;
+  int32_t zo, lo, hi;
+  void* out;
+};
+
+size_t combineScalar(const Combine& c, size_t from, size_t count) {
+  for (size_t i = from; i < count; ++i) {
+    const float mean = static_cast<float>(c.mu[i]) * c.mm[i];
+    const float v = static_cast<float>(c.va[i]) * c.vm[i];
+    const float sd = std::sqrt(v > 0.0f ? v : 0.0f);
+    const float e = static_cast<float>(c.eps[i]) * c.es;
+    const float prod = sd * e;
+    const float y = mean + prod;
+    if (c.f32) {
+      static_cast<float*>(c.out)[i] = y;
+      continue;
+    }
+    float q = y / c.scale;
+    q = q > 1024.0f ? 1024.0f : q < -1024.0f ? -1024.0f : q;
+    int32_t r = static_cast<int32_t>(std::nearbyint(q)) + c.zo;
+    r = r < c.lo ? c.lo : r > c.hi ? c.hi : r;
+    static_cast<uint8_t*>(c.out)[i] = static_cast<uint8_t>(r);
+  }
+  return count;
+}
+
+#if QBNN_X86
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t combineAvx512(const Combine& c, size_t count) {
+  const __m512 es = _mm512_set1_ps(c.es), scale = _mm512_set1_ps(c.scale), zero = _mm512_setzero_ps();
+  const __m512 hiF = _mm512_set1_ps(1024.0f), loF = _mm512_set1_ps(-1024.0f);
+  const __m512i zo = _mm512_set1_epi32(c.zo), lo = _mm512_set1_epi32(c.lo), hi = _mm512_set1_epi32(c.hi);
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m512 mean = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(c.mu + i)), _mm512_loadu_ps(c.mm + i));
+    // max(v, +0) returns its second operand for -0: +0, as the scalar form
+    const __m512 v = _mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(c.va + i)), _mm512_loadu_ps(c.vm + i)), zero);
+    const __m512 e = _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.eps + i)))), es);
+    const __m512 y = _mm512_add_ps(mean, _mm512_mul_ps(_mm512_sqrt_ps(v), e));
+    if (c.f32) {
+      _mm512_storeu_ps(static_cast<float*>(c.out) + i, y);
+      continue;
+    }
+    const __m512 q = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(y, scale), loF), hiF);
+    __m512i r = _mm512_add_epi32(_mm512_cvt_roundps_epi32(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zo);
+    r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(c.out) + i), _mm512_cvtepi32_epi8(r));
+  }
+  return i;
+}
+#endif
+
 void stepLocalCombine(const Task& t, const Step& st) {
   const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
-  const int32_t* mu = reinterpret_cast<const int32_t*>(t.ptr(st.mean));
-  const int32_t* va = reinterpret_cast<const int32_t*>(t.ptr(st.variance));
   const size_t count = static_cast<size_t>(t.rows * L.outSize);
   const uint64_t per = static_cast<uint64_t>(t.c.B * L.outSize);
   const uint32_t* key = t.c.keys + st.layer * 8;
   if (tEps.size() < count) tEps.resize(count);
-  int8_t* eps = tEps.data();
-  qnormalWords(key[6], key[7], static_cast<uint64_t>(t.l) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.outSize), eps,
-               count);
-  const int64_t inner = L.outSize / L.n;
-  const double es = L.epsScale;
+  qnormalWords(key[6], key[7], static_cast<uint64_t>(t.l) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.outSize),
+               tEps.data(), count);
+  const size_t outSize = static_cast<size_t>(L.outSize);
+  const size_t esz = L.f32 ? 4 : 1;
   uint8_t* out = t.ptr(st.out);
-  const double lo = L.relu ? L.zo : 0, hi = L.qmax, zo = L.zo;
-  size_t i = 0;
+  const int32_t* mu = reinterpret_cast<const int32_t*>(t.ptr(st.mean));
+  const int32_t* va = reinterpret_cast<const int32_t*>(t.ptr(st.variance));
   for (int64_t r = 0; r < t.rows; ++r) {
-    for (int32_t ch = 0; ch < L.n; ++ch) {
-      const double mm = L.meanMult[static_cast<size_t>(ch)], vm = L.varMult[static_cast<size_t>(ch)];
-      for (int64_t j = 0; j < inner; ++j, ++i) {
-        const double mean = static_cast<double>(mu[i]) * mm;
-        const double v = static_cast<double>(va[i]) * vm;
-        const double sd = std::sqrt(v > 0 ? v : 0.0);
-        const double y = mean + sd * (static_cast<double>(eps[i]) * es);
-        if (L.f32) {
-          reinterpret_cast<float*>(out)[i] = static_cast<float>(y);
-        } else {
-          const double q = y / L.outScale;
-          const double r0 = q > 1024 ? 1024 : q < -1024 ? -1024 : roundHalfEven(q);
-          out[i] = clampU8(r0 + zo, lo, hi);
-        }
-      }
-    }
+    const size_t o = static_cast<size_t>(r) * outSize;
+    const Combine c{mu + o, va + o, tEps.data() + o, L.meanE.data(), L.varE.data(), L.epsScaleF, L.outScaleF,
+                    L.f32, L.zo, L.relu ? L.zo : 0, L.qmax, out + o * esz};
+    size_t done = 0;
+#if QBNN_X86
+    if (cpuFeatures().avx512vnni) done = combineAvx512(c, outSize);
+#endif
+    combineScalar(c, done, outSize);
   }
 }
 
@@ -542,6 +600,19 @@ void readWeights(Napi::Env env, const Napi::Object& w, Layer& L, Plan& p) {
     L.outScale = num(env, w, "outScale");
     L.epsScale = num(env, w, "epsScale");
     need(env, L.outScale > 0, "outScale must be positive");
+    L.outScaleF = static_cast<float>(L.outScale);
+    L.epsScaleF = static_cast<float>(L.epsScale);
+    need(env, static_cast<double>(L.outScaleF) == L.outScale && static_cast<double>(L.epsScaleF) == L.epsScale,
+         "outScale and epsScale must be float32 values");
+    need(env, L.outSize % L.n == 0, "local outputs must be whole channels");
+    const size_t inner = static_cast<size_t>(L.outSize / L.n);
+    for (size_t i = 0; i < static_cast<size_t>(L.outSize); ++i) {
+      const float m = static_cast<float>(L.meanMult[i / inner]), v = static_cast<float>(L.varMult[i / inner]);
+      need(env, static_cast<double>(m) == L.meanMult[i / inner] && static_cast<double>(v) == L.varMult[i / inner],
+           "meanMult and varMult must be float32 values");
+      L.meanE.push_back(m);
+      L.varE.push_back(v);
+    }
   } else {
     fail(env, "unknown weights kind '" + kind + "'");
   }

@@ -234,8 +234,8 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
     const per = mu.length / count;
     const inner = per / (B * n);
     const eps = new Int8Array(per);
-    const mean = new Float64Array(per);
-    const sd = new Float64Array(per);
+    const mean = new Float32Array(per);
+    const sd = new Float32Array(per);
     const res = output.kind === 'f32' ? new Float32Array(L * per) : new Uint8Array(L * per);
     for (let l = 0; l < L; l++) {
       // with one shared input (count 1) the mean and standard deviation are those of every sample
@@ -249,7 +249,7 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
           eps,
           res as Uint8Array,
           l * per,
-          output.scale,
+          Math.fround(output.scale),
           output.zeroPoint,
           layer.relu,
           qmaxOf(layer.output!),

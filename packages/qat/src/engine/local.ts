@@ -20,9 +20,9 @@ export interface LocalConstants {
   s2Scale: Float64Array;
   bMu?: Int32Array;
   bVar?: Int32Array;
-  /** Per output channel: S_x S_mu[c] and S_x2 S_s2[c]. */
-  meanMult: Float64Array;
-  varMult: Float64Array;
+  /** Per output channel: S_x S_mu[c] and S_x2 S_s2[c], rounded to float32 (the combine's form). */
+  meanMult: Float32Array;
+  varMult: Float32Array;
   /** u8 input value -> its square on the x^2 grid: round((q - Z)^2 / x2Div). */
   square: Uint8Array;
 }
@@ -51,8 +51,8 @@ export function localConstants(layer: QLayerSpec, m: LocalMoments): LocalConstan
     }
   }
   const muScale = channelScales(m.muQ, n);
-  const meanMult = new Float64Array(n);
-  const varMult = new Float64Array(n);
+  const meanMult = new Float32Array(n);
+  const varMult = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     meanMult[i] = layer.input.scale * muScale[i];
     varMult[i] = x2Scale * s2Scale[i];
@@ -84,7 +84,21 @@ export function localConstants(layer: QLayerSpec, m: LocalMoments): LocalConstan
   };
 }
 
-/** Per output of one sample: mean = acc_mu S_x S_mu[c] and sd = sqrt(max(acc_var S_x2 S_s2[c], 0)). */
+const f32 = Math.fround;
+/** S_eps of the quantised normal, rounded to float32. */
+export const LOCAL_EPS_SCALE = f32(QNORMAL_SCALE);
+
+/**
+ * The combine of local reparameterisation, in float32 (every step one float32 operation, rounded
+ * to nearest even; the JS engine computes each in float64 and rounds with Math.fround, which is
+ * the same for +, -, *, / and sqrt of float32 operands; native plans run it in AVX-512 float32):
+ *
+ *   mean = f32(acc_mu) * meanMult[c]            sd = sqrt(max(f32(acc_var) * varMult[c], +0))
+ *   y    = mean + sd * (eps * f32(S_eps))       (float logits: y)
+ *   q    = clamp(roundHalfEven(clamp(y / f32(S_out), -1024, 1024)) + Z_out, lo, qmax)
+ *
+ * Per output of one sample: the mean and the standard deviation (float32 values).
+ */
 export function localMoments(
   mu: Int32Array,
   va: Int32Array,
@@ -92,10 +106,10 @@ export function localMoments(
   B: number,
   n: number,
   inner: number,
-  meanMult: Float64Array,
-  varMult: Float64Array,
-  mean: Float64Array,
-  sd: Float64Array,
+  meanMult: Float32Array,
+  varMult: Float32Array,
+  mean: Float32Array,
+  sd: Float32Array,
 ): void {
   let i = 0;
   for (let b = 0; b < B; b++) {
@@ -103,23 +117,24 @@ export function localMoments(
       const mm = meanMult[c];
       const vm = varMult[c];
       for (let j = 0; j < inner; j++, i++) {
-        mean[i] = mu[src + i] * mm;
-        sd[i] = Math.sqrt(Math.max(va[src + i] * vm, 0));
+        mean[i] = f32(mu[src + i]) * mm;
+        const v = f32(f32(va[src + i]) * vm);
+        sd[i] = Math.sqrt(v > 0 ? v : 0);
       }
     }
   }
 }
 
-/** Float outputs of one local-reparameterisation sample: mean + sd eps S_eps. */
+/** Float outputs of one local-reparameterisation sample: mean + sd (eps S_eps), in float32. */
 export function localF32(
-  mean: Float64Array,
-  sd: Float64Array,
+  mean: Float32Array,
+  sd: Float32Array,
   eps: Int8Array,
   out: Float32Array,
   dst: number,
 ): void {
-  const es = QNORMAL_SCALE; // a local: an imported binding is re-read (and hole-checked) per use
-  for (let i = 0; i < mean.length; i++) out[dst + i] = mean[i] + sd[i] * (eps[i] * es);
+  const es = LOCAL_EPS_SCALE; // a local: an imported binding is re-read (and hole-checked) per use
+  for (let i = 0; i < mean.length; i++) out[dst + i] = mean[i] + f32(sd[i] * f32(eps[i] * es));
 }
 
 /** 1.5 * 2^52: `(x + ROUND_MAGIC) - ROUND_MAGIC` rounds |x| < 2^51 to the nearest integer, ties to even. */
@@ -127,15 +142,15 @@ const ROUND_MAGIC = 6755399441055744;
 
 /**
  * u8 outputs of one local-reparameterisation sample: (ReLU and) requantisation of
- * y = mean + sd eps S_eps, `clamp(roundHalfEven(y / scale) + zero, lo, qmax)` with
- * lo = relu ? zero : 0 (ReLU as the clamp: y < 0 rounds to at most zero). The rounding is core's
- * roundHalfEven done by the float64 adder; |y / scale| is first limited to 1024, which changes no
- * clamped result; the clamp is branch-free integer arithmetic (outputs are about half negative,
- * so compares mispredict). y is always finite here (int32 accumulators times finite factors).
+ * y = mean + sd (eps S_eps) in float32, `clamp(roundHalfEven(y / scale) + zero, lo, qmax)` with
+ * lo = relu ? zero : 0 (ReLU as the clamp: y < 0 rounds to at most zero); `scale` is the
+ * float32 output scale. The rounding is core's roundHalfEven done by the float64 adder; |y / scale|
+ * is first limited to 1024, which changes no clamped result; the clamp is branch-free integer
+ * arithmetic (outputs are about half negative, so compares mispredict). y is always finite here.
  */
 export function localU8(
-  mean: Float64Array,
-  sd: Float64Array,
+  mean: Float32Array,
+  sd: Float32Array,
   eps: Int8Array,
   out: Uint8Array,
   dst: number,
@@ -145,10 +160,11 @@ export function localU8(
   qmax: number,
 ): void {
   const lo = relu ? zero : 0;
-  const es = QNORMAL_SCALE; // a local: an imported binding is re-read (and hole-checked) per use
+  const es = LOCAL_EPS_SCALE;
   const magic = ROUND_MAGIC;
   for (let i = 0; i < mean.length; i++) {
-    const v = (mean[i] + sd[i] * (eps[i] * es)) / scale;
+    const y = f32(mean[i] + f32(sd[i] * f32(eps[i] * es)));
+    const v = f32(y / scale);
     let q = v > 1024 ? 1024 : v < -1024 ? -1024 : (v + magic - magic) | 0;
     q += zero;
     let t = q - lo;

@@ -17,7 +17,7 @@ import { layerStreams } from '../forms/streams.js';
 import type { IntegerForm, LayerStreams, PlanSampler } from '../forms/types.js';
 import { dropoutTable } from './dropout.js';
 import { convOutputShape, type EngineMode, type QLayerSpec, type QOp, sizeOf } from './ir.js';
-import { localConstants } from './local.js';
+import { LOCAL_EPS_SCALE, localConstants } from './local.js';
 import { qmaxOf, quantizeBias } from './requant.js';
 import { type OpTable, walk } from './walker.js';
 
@@ -141,11 +141,12 @@ function planOps(
       meanBias: lc.bMu,
       variance,
       varianceBias: lc.bVar,
-      meanMult: lc.meanMult,
-      varMult: lc.varMult,
+      // float32 values (the combine's form, engine/local.ts), exact in float64
+      meanMult: Float64Array.from(lc.meanMult),
+      varMult: Float64Array.from(lc.varMult),
       square: lc.square,
-      outScale: isLast ? 1 : layer.output!.scale,
-      epsScale: QNORMAL_SCALE,
+      outScale: isLast ? 1 : Math.fround(layer.output!.scale),
+      epsScale: LOCAL_EPS_SCALE,
     };
   };
 
