@@ -119,7 +119,7 @@ export function localMoments(
       for (let j = 0; j < inner; j++, i++) {
         mean[i] = f32(mu[src + i]) * mm;
         const v = f32(f32(va[src + i]) * vm);
-        sd[i] = Math.sqrt(v > 0 ? v : 0);
+        sd[i] = Math.sqrt(Math.max(v, 0)); // Math.max(-0, 0) is +0, as the native form
       }
     }
   }
