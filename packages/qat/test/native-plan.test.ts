@@ -9,7 +9,12 @@
  */
 import { JS_PROVIDER } from '@qbnn/core';
 import { getThreads, loadError, NATIVE_PROVIDER, nativeAvailable, setThreads } from '@qbnn/native-amx';
+import { Conv1d, ConvTranspose2d, Flatten, Linear, type Module, ReLU, Sequential } from '@qbnn/nn';
+import { dnnToBnn } from '@qbnn/posteriors';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quantize } from '../src/quantize.js';
+import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
 import { INPUT, images, type Post, quantised, type Shape } from './whole-models.js';
 
@@ -114,4 +119,55 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
       /opts.plan must be a boolean/,
     );
   });
+
+  it.skipIf(!runNative)(
+    'a Conv1d model runs as a plan; a transposed convolution runs kernel by kernel',
+    async () => {
+      const models: [Module, number[], boolean][] = [
+        [
+          new Sequential(
+            new Conv1d(2, 4, 3, { stride: 2, padding: 1, seed: 1 }),
+            new ReLU(),
+            new Conv1d(4, 4, 3, { dilation: 2, seed: 2 }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(16, 3, { seed: 3 }),
+          ),
+          [2, 16],
+          true,
+        ],
+        [
+          new Sequential(
+            new ConvTranspose2d(2, 3, 3, { stride: 2, seed: 1 }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(3 * 11 * 11, 3, { seed: 3 }),
+          ),
+          [2, 5, 5],
+          false,
+        ],
+      ];
+      for (const [net, shape, planned] of models) {
+        const model = dnnToBnn(net, { posterior: 'gaussian' }).model;
+        const per = shape.reduce((a, b) => a * b, 1);
+        const r = lcg(3);
+        const calib = tf.tensor(
+          Float32Array.from({ length: 4 * per }, () => r()),
+          [4, ...shape],
+        );
+        const qm = await quantize(model, { mode: 'ptq', data: calib });
+        calib.dispose();
+        const x = Float32Array.from({ length: 3 * per }, () => r());
+        for (const mode of ['weights', 'local'] as const) {
+          expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(planned);
+          const opts = { samples: 2, seed: 11, mode };
+          same(
+            qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+            qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+            `${shape} ${mode}`,
+          );
+        }
+      }
+    },
+  );
 });

@@ -16,7 +16,7 @@ import { getIntegerForm } from '../forms/registry.js';
 import { layerStreams } from '../forms/streams.js';
 import type { IntegerForm, LayerStreams, PlanSampler } from '../forms/types.js';
 import { dropoutTable } from './dropout.js';
-import { convOutputShape, type EngineMode, type QLayerSpec, type QOp, sizeOf } from './ir.js';
+import { convImage, convOutput, type EngineMode, type QLayerSpec, type QOp, sizeOf } from './ir.js';
 import { LOCAL_EPS_SCALE, localConstants } from './local.js';
 import { qmaxOf, quantizeBias } from './requant.js';
 import { type OpTable, walk } from './walker.js';
@@ -175,9 +175,12 @@ function planOps(
       }
       let conv: PlanLayer['conv'];
       let outShape: number[];
+      if (layer.op === 'convTranspose2d') unsupported('transposed convolution');
       if (layer.op === 'conv2d') {
-        if (s.shape.length !== 3) unsupported('conv input is not [C, H, W]');
-        const [c, h, w] = s.shape;
+        // [C, H, W], or a Conv1d's [C, L] as a 1 x L image
+        const image = convImage(s.shape);
+        if (!image) unsupported('conv input is not [C, H, W] or [C, L]');
+        const [c, h, w] = image;
         conv = {
           input: [c, h, w],
           wShape: layer.wShape!,
@@ -185,7 +188,7 @@ function planOps(
           padding: layer.padding ?? [0, 0],
           dilation: layer.dilation ?? [1, 1],
         };
-        outShape = convOutputShape(layer, h, w);
+        outShape = convOutput(layer, s.shape);
       } else {
         if (sizeOf(s.shape) !== layer.k) unsupported('linear input size');
         outShape = [layer.n];
