@@ -310,41 +310,44 @@ Napi::Value Adam(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// The prior of the Gaussian KL kernels: a Float64Array [m0, s0] with s0 > 0.
-void klPrior(const Napi::CallbackInfo& info, size_t i, double& m0, double& s0) {
-  const Buf a = array(info, i, "gaussianKl: prior");
-  if (a.type != napi_float64_array || a.length != 2) typeError(info.Env(), "gaussianKl: prior must be a Float64Array [mean, sigma]");
-  m0 = static_cast<const double*>(a.data)[0];
-  s0 = static_cast<const double*>(a.data)[1];
-  if (!std::isfinite(m0) || !(s0 > 0 && std::isfinite(s0)))
-    rangeError(info.Env(), "gaussianKl: the prior mean must be finite and sigma finite and > 0");
+// The inputs shared by the Gaussian KL kernels: mu, rho (Float32Arrays of one length) and the
+// prior, a Float64Array [m0, s0] with s0 > 0.
+struct KlArgs {
+  const float* mu;
+  const float* rho;
+  int64_t n;
+  double m0, s0;
+};
+
+KlArgs klArgs(const Napi::CallbackInfo& info, const std::string& fn) {
+  const Buf mb = array(info, 0, (fn + ": mu").c_str());
+  const double n = static_cast<double>(mb.length);
+  KlArgs k{floats(info, 0, (fn + ": mu").c_str(), n), floats(info, 1, (fn + ": rho").c_str(), n),
+           static_cast<int64_t>(mb.length), 0, 0};
+  const Buf a = array(info, 2, (fn + ": prior").c_str());
+  if (a.type != napi_float64_array || a.length != 2) typeError(info.Env(), fn + ": prior must be a Float64Array [mean, sigma]");
+  k.m0 = static_cast<const double*>(a.data)[0];
+  k.s0 = static_cast<const double*>(a.data)[1];
+  if (!std::isfinite(k.m0) || !(k.s0 > 0 && std::isfinite(k.s0)))
+    rangeError(info.Env(), fn + ": the prior mean must be finite and sigma finite and > 0");
+  return k;
 }
 
 // gaussianKl(mu, rho, prior) -> the summed KL (a number).
 Napi::Value GaussianKl(const Napi::CallbackInfo& info) {
-  const Buf mb = array(info, 0, "gaussianKl: mu");
-  const double n = static_cast<double>(mb.length);
-  const float* mu = floats(info, 0, "gaussianKl: mu", n);
-  const float* rho = floats(info, 1, "gaussianKl: rho", n);
-  double m0, s0;
-  klPrior(info, 2, m0, s0);
-  return Napi::Number::New(info.Env(), gaussianKlSum(mu, rho, static_cast<int64_t>(mb.length), m0, s0));
+  const KlArgs k = klArgs(info, "gaussianKl");
+  return Napi::Number::New(info.Env(), gaussianKlSum(k.mu, k.rho, k.n, k.m0, k.s0));
 }
 
 // gaussianKlGrad(mu, rho, prior, dy, dMu, dRho): dy times the KL's gradient.
 Napi::Value GaussianKlGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Buf mb = array(info, 0, "gaussianKlGrad: mu");
-  const double n = static_cast<double>(mb.length);
-  const float* mu = floats(info, 0, "gaussianKlGrad: mu", n);
-  const float* rho = floats(info, 1, "gaussianKlGrad: rho", n);
-  double m0, s0;
-  klPrior(info, 2, m0, s0);
+  const KlArgs k = klArgs(info, "gaussianKlGrad");
   const double dy = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
   if (!std::isfinite(dy)) rangeError(env, "gaussianKlGrad: dy must be a finite number");
-  float* dMu = floats(info, 4, "gaussianKlGrad: dMu", n);
-  float* dRho = floats(info, 5, "gaussianKlGrad: dRho", n);
-  gaussianKlGrad(mu, rho, static_cast<int64_t>(mb.length), m0, s0, dy, dMu, dRho);
+  float* dMu = floats(info, 4, "gaussianKlGrad: dMu", static_cast<double>(k.n));
+  float* dRho = floats(info, 5, "gaussianKlGrad: dRho", static_cast<double>(k.n));
+  gaussianKlGrad(k.mu, k.rho, k.n, k.m0, k.s0, dy, dMu, dRho);
   return env.Undefined();
 }
 
