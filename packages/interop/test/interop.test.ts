@@ -268,6 +268,40 @@ dump("lstm.json", {"x": flat(x), "mean": flat(mean), "samples": samples, "mse": 
     model.dispose();
   });
 
+  it('LSTM regressor end to end: one import, int8 PTQ, the integer engine agrees with the float64 reference and with torch', async () => {
+    const ref = jsonOf('lstm.json');
+    const arch = {
+      layers: [
+        { name: 'lstm', type: 'LSTM', input_size: 1, hidden_size: 12, batch_first: true, output: 'last' },
+        { name: 'fc', type: 'Linear', in_features: 12, out_features: 1 },
+      ],
+    } as never;
+    const { model } = importTorch(bytesOf('lstm.pt'), arch);
+    // calibration windows of the series the regressor was trained on (a sine with noise)
+    const noise = new Float32Array(tf.randomNormal([300], 0, 0.05, 'float32', 2).dataSync());
+    const series = Array.from({ length: 300 }, (_, i) => Math.sin(i * 0.3) + noise[i]);
+    const windows = Array.from({ length: 64 }, (_, w) => series.slice(3 * w, 3 * w + 8));
+    const calib = tf.tensor(windows.flat(), [64, 8, 1]);
+    const qm = await quantize(model, { mode: 'ptq', data: calib });
+    expect(qm.ops.map((o) => o.op)).toEqual(['quantize', 'lstm', 'layer']);
+    expect(qm.layers.map((l) => [l.path, l.weights.kind])).toEqual([
+      ['lstm.ih', 'gaussian'],
+      ['lstm.hh', 'gaussian'],
+      ['fc', 'gaussian'],
+    ]);
+    const xs = Float32Array.from(ref.x);
+    expectEngineMatchesReference(qm, xs, { samples: 3, seed: 3 });
+    // the int8 samples have the torch samples' moments (within standard errors)
+    const L = 300;
+    const logits = qm.forward(xs, { samples: L, seed: 4 }).logits;
+    const ours = Array.from({ length: L }, (_, l) => logits.subarray(l * 4, (l + 1) * 4));
+    const z = maxZ(moments(ours), moments(ref.samples));
+    expect(z.mean).toBeLessThan(4.5);
+    expect(z.variance).toBeLessThan(4.5);
+    calib.dispose();
+    model.dispose();
+  });
+
   it('a plain PyTorch model (nested in a checkpoint) imports deterministic, then MOPED keeps the mean', () => {
     const ref = jsonOf('plain.json');
     const arch = {

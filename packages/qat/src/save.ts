@@ -1,7 +1,7 @@
 import './forms/builtins.js';
 import { QbnnError } from '@qbnn/core';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor, type SafetensorsFile } from '@qbnn/nn';
-import type { QLayerSpec, QOp } from './engine/ir.js';
+import type { QLayerSpec, QLstm, QOp } from './engine/ir.js';
 import { QuantizedModel } from './engine/quantized-model.js';
 import { getIntegerForm, listIntegerForms } from './forms/registry.js';
 import { type RestingTensor, tensorSource } from './forms/stored.js';
@@ -42,28 +42,31 @@ export function serializeQuantized(qm: QuantizedModel): Uint8Array {
   const tensors: Record<string, SafeTensor> = {};
   const packed: Record<string, PackedEntry> = {};
   let counter = 0;
+  // a layer's tensors under `<index>:<path>.`, its spec's fields in their order with `weights`
+  // as the form's JSON (a packed layer's getter is not read: nothing is unpacked to save it)
+  const storeLayer = (l: QLayerSpec, i: number) => {
+    const key = `${i}:${l.path}`;
+    const stored = qm.storedWeights(l);
+    for (const [name, t] of stored.tensors) {
+      const full = `${key}.${name}`;
+      if ('packed' in t) {
+        tensors[full] = { dtype: 'U8', shape: [t.bytes.length], data: t.bytes };
+        packed[full] = { dtype: t.dtype, shape: t.shape, bits: t.bits };
+      } else tensors[full] = { dtype: t.dtype, shape: t.shape, data: t.data } as SafeTensor;
+    }
+    const layer: Record<string, unknown> = {};
+    for (const f of Object.keys(l)) {
+      layer[f] = f === 'weights' ? { ...stored.json, kind: stored.kind } : l[f as keyof QLayerSpec];
+    }
+    return { key, layer };
+  };
   const mapOps = (list: QOp[]): unknown[] =>
     list.map((op) => {
       if (op.op === 'residual') return { ...op, body: mapOps(op.body), shortcut: mapOps(op.shortcut) };
       const i = counter++;
+      if (op.op === 'lstm') return { ...op, ih: storeLayer(op.ih, i), hh: storeLayer(op.hh, counter++) };
       if (op.op !== 'layer') return op;
-      const l = op.layer;
-      const key = `${i}:${l.path}`;
-      const stored = qm.storedWeights(l);
-      for (const [name, t] of stored.tensors) {
-        const full = `${key}.${name}`;
-        if ('packed' in t) {
-          tensors[full] = { dtype: 'U8', shape: [t.bytes.length], data: t.bytes };
-          packed[full] = { dtype: t.dtype, shape: t.shape, bits: t.bits };
-        } else tensors[full] = { dtype: t.dtype, shape: t.shape, data: t.data } as SafeTensor;
-      }
-      // the spec's fields in their order, `weights` as the form's JSON (a packed layer's getter
-      // is not read: nothing is unpacked to save it)
-      const layer: Record<string, unknown> = {};
-      for (const f of Object.keys(l)) {
-        layer[f] = f === 'weights' ? { ...stored.json, kind: stored.kind } : l[f as keyof QLayerSpec];
-      }
-      return { op: 'layer', key, layer };
+      return { op: 'layer', ...storeLayer(op.layer, i) };
     });
   const ops = mapOps(qm.ops);
   const anyPacked = Object.keys(packed).length > 0;
@@ -103,6 +106,29 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
       (name) => `${prefix}.${name}`,
     );
   type RawOp = { op: string; key?: string; layer?: unknown; body?: RawOp[]; shortcut?: RawOp[] };
+  type StoredLayer = { key: string; layer: QLayerSpec & { weights: Record<string, unknown> } };
+  const loadLayer = ({ key, layer }: StoredLayer): QLayerSpec => {
+    if (
+      layer === null ||
+      typeof layer !== 'object' ||
+      layer.weights === null ||
+      typeof layer.weights !== 'object'
+    )
+      throw new QbnnError(
+        'ERR_FORMAT',
+        `quantised model: a layer entry under '${String(key)}' has no weights`,
+      );
+    const wj = layer.weights as Record<string, unknown>;
+    const kind = String(wj.kind);
+    if (!listIntegerForms().includes(kind)) {
+      throw new QbnnError(
+        'ERR_FORMAT',
+        `quantised model: layer '${layer.path}' is stored in integer form '${kind}', which is not registered (registered: ${listIntegerForms().join(', ')}); import the package that registers it first (qbnn: --plugin)`,
+      );
+    }
+    const weights = getIntegerForm(kind).load(wj, tensorsOf(key), { n: layer.n, k: layer.k });
+    return { ...layer, weights };
+  };
   const raw = header.ops as RawOp[];
   const mapOps = (list: RawOp[]): QOp[] =>
     list.map((op): QOp => {
@@ -118,19 +144,12 @@ export function deserializeQuantized(src: Uint8Array | SafetensorsFile): Quantiz
           shortcut: mapOps(op.shortcut ?? []),
         };
       }
-      if (op.op !== 'layer') return op as unknown as QOp;
-      const { key, layer } = op as { key: string; layer: QLayerSpec & { weights: Record<string, unknown> } };
-      const wj = layer.weights as Record<string, unknown>;
-      const kind = String(wj.kind);
-      if (!listIntegerForms().includes(kind)) {
-        throw new QbnnError(
-          'ERR_FORMAT',
-          `quantised model: layer '${layer.path}' is stored in integer form '${kind}', which is not registered (registered: ${listIntegerForms().join(', ')}); import the package that registers it first (qbnn: --plugin)`,
-        );
+      if (op.op === 'lstm') {
+        const l = op as unknown as { ih: StoredLayer; hh: StoredLayer };
+        return { ...(op as unknown as QLstm), ih: loadLayer(l.ih), hh: loadLayer(l.hh) };
       }
-      const form = getIntegerForm(kind);
-      const weights = form.load(wj, tensorsOf(key), { n: layer.n, k: layer.k });
-      return { op: 'layer', layer: { ...layer, weights } };
+      if (op.op !== 'layer') return op as unknown as QOp;
+      return { op: 'layer', layer: loadLayer(op as unknown as StoredLayer) };
     });
   // what the ops and every form's JSON hold is validated by the QuantizedModel constructor
   return asFormatError(() => new QuantizedModel(mapOps(raw), header.inputShape as number[]));

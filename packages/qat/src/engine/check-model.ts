@@ -175,6 +175,28 @@ function checkOps(
       case 'flatten':
         s = [s.reduce((a, b) => a * b, 1)];
         break;
+      case 'lstm': {
+        if (s.length !== 2) fail(at, `needs a [steps, features] input, got [${s}]`);
+        const [steps, features] = s;
+        if (typeof op.path !== 'string') fail(`${at}.path`, `must be a string, got ${show(op.path)}`);
+        const hidden = int(`${at}.hidden`, op.hidden, 1, MAX_ACTIVATION_ELEMENTS);
+        if (op.output !== 'sequence' && op.output !== 'last')
+          fail(`${at}.output`, `must be 'sequence' or 'last', got ${show(op.output)}`);
+        checkAct(`${at}.q`, op.q);
+        // both maps: linear layers with float outputs (the gates' pre-activations), N = 4H
+        for (const [name, input] of [
+          ['ih', features],
+          ['hh', hidden],
+        ] as const) {
+          const m = op[name];
+          if (!isObject(m) || m.op !== 'linear') fail(`${at}.${name}.op`, `must be 'linear'`);
+          const [n] = checkLayer(`${at}.${name}`, m, [input], true, walk);
+          if (n !== 4 * hidden)
+            fail(`${at}.${name}.n`, `= ${n} but an LSTM of hidden size ${hidden} needs ${4 * hidden}`);
+        }
+        s = size(at, op.output === 'last' ? [hidden] : [steps, hidden], walk);
+        break;
+      }
       case 'residual': {
         checkAct(`${at}.bodyQ`, op.bodyQ);
         checkAct(`${at}.shortcutQ`, op.shortcutQ);
@@ -193,7 +215,7 @@ function checkOps(
       default:
         fail(
           `${at}.op`,
-          `must be one of quantize, layer, relu, maxpool2d, avgpool2d, globalavgpool2d, flatten, residual; got ${show(op.op)}`,
+          `must be one of quantize, layer, relu, maxpool2d, avgpool2d, globalavgpool2d, flatten, residual, lstm; got ${show(op.op)}`,
         );
     }
   });

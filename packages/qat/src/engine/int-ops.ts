@@ -5,6 +5,7 @@ import type { IntegerForm, LayerStreams, SampleContext } from '../forms/types.js
 import { dropoutTable, dropoutU8 } from './dropout.js';
 import { convImage, convOutput, type EngineMode, type QLayerSpec, type QResidual, sizeOf } from './ir.js';
 import { type LocalConstants, localConstants, localF32, localMoments, localU8 } from './local.js';
+import { lstmStepU8 } from './lstm-cell.js';
 import { qmaxOf, quantizeBias, quantizeInput } from './requant.js';
 import { globalAvgPoolU8, poolU8, transposedConvInputU8 } from './u8-ops.js';
 import type { OpTable } from './walker.js';
@@ -379,6 +380,52 @@ export function integerOps(run: IntRun, memo: Memo): OpTable<IntState> {
         outData.set(r.data as ArrayLike<number>, l * r.data.length);
       }
       return finish(outData!, false, outShape);
+    },
+
+    lstm(op, s, index) {
+      const [, T, I] = s.shape;
+      const H = op.hidden;
+      const maps = [op.ih, op.hh].map((layer, i) => ({
+        layer,
+        form: getIntegerForm(layer.weights.kind),
+        streams: layerStreams(run.root, index + i),
+      }));
+      const stochastic = maps.some((m) => m.form.stochastic(m.layer.weights));
+      // f32 pre-activations [B, 4H] of one map at one step (its weights sample l T + t)
+      const gates = (m: (typeof maps)[number], a: Uint8Array, sample: number): Float32Array => {
+        const { layer, form, streams } = m;
+        const l = form.stochastic(layer.weights) ? sample : 0;
+        const { packed, wScale, bias, owned } = weightsForSample(form, layer, l, streams, layer.input.scale);
+        try {
+          const { input } = layer;
+          const out = { kind: 'f32' } as const;
+          return kernel(layer, a, input.scale, input.zeroPoint, B, [B, layer.k], packed, wScale, bias, out)
+            .data as Float32Array;
+        } finally {
+          if (owned) packed.dispose?.();
+        }
+      };
+      const count = stochastic || !s.shared ? L : 1;
+      const per = op.output === 'last' ? H : T * H;
+      const out = new Uint8Array(count * B * per);
+      const input = s.data as Uint8Array;
+      const xt = new Uint8Array(B * I);
+      for (let l = 0; l < count; l++) {
+        const x = s.shared ? input : input.subarray(l * B * T * I, (l + 1) * B * T * I);
+        const c = new Float64Array(B * H);
+        const h = new Uint8Array(B * H).fill(op.q.zeroPoint);
+        for (let t = 0; t < T; t++) {
+          for (let b = 0; b < B; b++) xt.set(x.subarray((b * T + t) * I, (b * T + t + 1) * I), b * I);
+          const gi = gates(maps[0], xt, l * T + t);
+          const gh = gates(maps[1], h, l * T + t);
+          lstmStepU8(gi, gh, c, h, B, H, op.q);
+          if (op.output === 'sequence') {
+            for (let b = 0; b < B; b++) out.set(h.subarray(b * H, (b + 1) * H), ((l * B + b) * T + t) * H);
+          }
+        }
+        if (op.output === 'last') out.set(h, l * B * H);
+      }
+      return { data: out, shared: count === 1, shape: op.output === 'last' ? [B, H] : [B, T, H] };
     },
 
     residual: (op, a, b) => addU8(a, b, op, L),

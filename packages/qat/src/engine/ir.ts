@@ -65,6 +65,28 @@ export interface QPool {
   q: QuantParams;
 }
 
+/**
+ * An LSTM layer over `[T, features]` examples (batch first, PyTorch's gates i, f, g, o; qbnn's
+ * BayesLSTM, Bayesian-Torch's LSTMReparameterization). At every step its two linear maps run as
+ * integer layers with float outputs (the gates' pre-activations): `ih` on the u8 input x_t, `hh`
+ * on h_{t-1} held on the grid `q`. The gate nonlinearities and the cell state are float64; h_t is
+ * quantised onto `q`, also the grid of the op's output. Stochastic weights are drawn afresh at
+ * every step (sample `l T + t` of each map's streams), as BayesLSTM does, in every run mode (no
+ * local reparameterisation inside the recurrence).
+ */
+export interface QLstm {
+  op: 'lstm';
+  path: string;
+  /** Hidden size H (each map has N = 4H outputs). */
+  hidden: number;
+  /** Every step's h (`[T, H]` per example) or the last one (`[H]`). */
+  output: 'sequence' | 'last';
+  ih: QLayerSpec;
+  hh: QLayerSpec;
+  /** Grid of h: the recurrent input of `hh` and the op's output. */
+  q: QuantParams;
+}
+
 /** The ops of a quantised model, run in order. */
 export type QOp =
   | { op: 'quantize'; q: QuantParams }
@@ -73,7 +95,8 @@ export type QOp =
   | QPool
   | { op: 'globalavgpool2d'; q: QuantParams }
   | { op: 'flatten' }
-  | QResidual;
+  | QResidual
+  | QLstm;
 
 /** How stochastic layers draw their randomness at inference. */
 export type EngineMode = 'weights' | 'local';
@@ -129,6 +152,12 @@ export function convOutput(layer: QLayerSpec, shape: readonly number[]): number[
 /** The layers of an op list in execution order (residual bodies before shortcuts). */
 export function layersOf(ops: readonly QOp[]): QLayerSpec[] {
   return ops.flatMap((o) =>
-    o.op === 'layer' ? [o.layer] : o.op === 'residual' ? [...layersOf(o.body), ...layersOf(o.shortcut)] : [],
+    o.op === 'layer'
+      ? [o.layer]
+      : o.op === 'residual'
+        ? [...layersOf(o.body), ...layersOf(o.shortcut)]
+        : o.op === 'lstm'
+          ? [o.ih, o.hh]
+          : [],
   );
 }

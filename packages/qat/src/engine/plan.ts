@@ -166,6 +166,7 @@ function planOps(
       const form = getIntegerForm(layer.weights.kind);
       if (!form.plan) unsupported(`form '${form.kind}' has no plan hook`);
       if ((layer.groups ?? 1) !== 1) unsupported('grouped convolution');
+      if (layer.op !== 'linear' && layer.op !== 'conv2d') unsupported(`'${layer.op}' layer`);
       const isLast = layer.output === null;
       const stochastic = form.stochastic(layer.weights);
       let local = false;
@@ -318,6 +319,9 @@ function planOps(
     },
 
     flatten: (s) => ({ ...s, shape: [sizeOf(s.shape)] }),
+
+    // the recurrence has no plan step: models with an LSTM run kernel by kernel
+    lstm: () => unsupported('LSTM'),
 
     residual(op, a, b) {
       const { bodyQ: qa, shortcutQ: qb, q } = op;

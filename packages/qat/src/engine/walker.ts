@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import type { QLayerSpec, QOp, QPool, QResidual } from './ir.js';
+import type { QLayerSpec, QLstm, QOp, QPool, QResidual } from './ir.js';
 
 /**
  * One interpretation of the IR: what each op does to the activation state `S` between ops.
@@ -21,6 +21,11 @@ export interface OpTable<S> {
   flatten(s: S): S;
   /** The residual add of the two branches' outputs (`shortcut` is the block's input for an identity). */
   residual(op: QResidual, body: S, shortcut: S): S;
+  /**
+   * An LSTM; its maps are layers `index` (ih) and `index + 1` (hh). Optional: a table without it
+   * refuses models with an LSTM (ERR_UNSUPPORTED), so a compiler can leave it to the engine.
+   */
+  lstm?(op: QLstm, s: S, index: number): S;
 }
 
 /** What {@link walk} returns: the final layer's state and, when asked, the state after every top-level op. */
@@ -73,6 +78,15 @@ export function walk<S>(ops: readonly QOp[], table: OpTable<S>, trace = false): 
           break;
         case 'flatten':
           st = table.flatten(need());
+          break;
+        case 'lstm':
+          if (!table.lstm)
+            throw new QbnnError(
+              'ERR_UNSUPPORTED',
+              `QuantizedModel: this interpretation has no LSTM op ('${op.path}')`,
+            );
+          st = table.lstm(op, need(), index);
+          index += 2;
           break;
       }
       if (top && trace && st !== undefined) states.push(st);

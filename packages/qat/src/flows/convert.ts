@@ -11,9 +11,9 @@ import {
   type Module,
   ReLU,
 } from '@qbnn/nn';
-import { BayesConv2d, type QuantPoint } from '@qbnn/posteriors';
+import { BayesConv2d, BayesLSTM, type QuantPoint } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
-import type { QLayerSpec, QOp } from '../engine/ir.js';
+import type { QLayerSpec, QLstm, QOp } from '../engine/ir.js';
 import { QuantizedModel } from '../engine/quantized-model.js';
 import type { FakeQuantize } from '../fake-quant.js';
 import { storedDrawsFromFloat } from '../forms/ensemble.js';
@@ -209,6 +209,38 @@ function convertLayer(
   return { op: 'layer', layer: spec };
 }
 
+/**
+ * A prepared BayesLSTM as an `lstm` op: its maps converted like layers with float outputs, x_t on
+ * grid `input` (or the observed network input), h on the grid `hh` observed.
+ */
+function convertLstm(m: BayesLSTM, path: string, input: QuantParams | undefined, ctx: ConvertCtx): QLstm {
+  const maps = (['ih', 'hh'] as const).map((name) => {
+    const ql = m.child(name);
+    if (!(ql instanceof QuantLayer))
+      throw new QbnnError('ERR_ARG', `convert: '${path}.${name}' is not prepared`);
+    return ql;
+  });
+  if (!m.batchFirst) {
+    throw new QbnnError(
+      'ERR_UNSUPPORTED',
+      `convert: '${path}': the integer engine runs batch-first LSTMs only`,
+    );
+  }
+  const xq = input ?? actQ(maps[0].inputFq, `${path}.ih input`);
+  const q = actQ(maps[1].inputFq, `${path} hidden state`);
+  const [ih, hh] = maps.map((ql, i) => {
+    const op = convertLayer(ql, `${path}.${i === 0 ? 'ih' : 'hh'}`, i === 0 ? xq : q, null, ctx);
+    const layer = (op as Extract<QOp, { op: 'layer' }>).layer;
+    if (layer.dropout)
+      throw new QbnnError(
+        'ERR_UNSUPPORTED',
+        `convert: '${path}': MC Dropout inside an LSTM has no integer op`,
+      );
+    return layer;
+  });
+  return { op: 'lstm', path, hidden: m.hiddenSize, output: m.output, ih, hh, q };
+}
+
 /** Converts a chain of leaves starting from activations on grid `cur` (undefined: the network input). */
 function convertLeaves(
   leaves: Leaf[],
@@ -242,6 +274,13 @@ function convertLeaves(
       ops.push(convertLayer(m, path, cur, output, ctx));
       if (output) cur = output;
       else done = true;
+      continue;
+    }
+    if (m instanceof BayesLSTM) {
+      const op = convertLstm(m, path, cur, ctx);
+      if (!cur) ops.push({ op: 'quantize', q: op.ih.input });
+      ops.push(op);
+      cur = op.q;
       continue;
     }
     if (!cur) {

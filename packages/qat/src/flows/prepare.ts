@@ -1,5 +1,6 @@
 import { QbnnError } from '@qbnn/core';
 import { Flatten, Identity, type Module, ReLU, Sequential } from '@qbnn/nn';
+import { BayesLSTM } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   checkLayerOverrides,
@@ -32,6 +33,23 @@ function prepareChain(model: Module, leaves: Leaf[], qc: QConfig, top: boolean):
       const post = model.getModule(parts.postPath);
       const fq = makeFakeQuant(resolveQConfig(qc, parts.postPath).activation);
       model.setModule(parts.postPath, new FakeQuantAfter(post, fq));
+      continue;
+    }
+    if (m instanceof BayesLSTM) {
+      // its two maps become integer layers with float outputs; both observe their inputs (x_t,
+      // and h_{t-1}: the grid of h)
+      for (const map of ['ih', 'hh'] as const) {
+        const at = `${path}.${map}`;
+        const quantizeInput = map === 'hh' || (top && i === firstReal);
+        model.setModule(
+          at,
+          new QuantLayer(m.child(map), resolveQConfig(qc, at), {
+            quantizeInput,
+            quantizeOutput: false,
+            relu: false,
+          }),
+        );
+      }
       continue;
     }
     if (!isWeightedLayer(m) && !(m instanceof ReLU) && m.children().length > 0) {

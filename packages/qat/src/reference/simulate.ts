@@ -218,6 +218,62 @@ function referenceOps(run: RefRun): OpTable<FloatState> {
       for (let l = 0; l < reps; l++) data.set(pieces[l % pieces.length], l * per);
       return { data, shared: !stochastic && s.shared && layer.output !== null, shape: outShape };
     },
+    lstm(op, s, index) {
+      const [, T, I] = s.shape;
+      const H = op.hidden;
+      const maps = [op.ih, op.hh].map((layer, i) => ({
+        layer,
+        form: getIntegerForm(layer.weights.kind),
+        streams: layerStreams(run.root, index + i),
+      }));
+      const stochastic = maps.some((m) => m.form.stochastic(m.layer.weights));
+      // real pre-activations [B, 4H] of one map: the form's float64 sample l T + t, biases on their grids
+      const gates = (m: (typeof maps)[number], a: Float64Array, sample: number): Float64Array => {
+        const { layer, form, streams } = m;
+        if (!form.reference)
+          throw new QbnnError(
+            'ERR_UNSUPPORTED',
+            `reference: integer form '${form.kind}' has no float64 reference`,
+          );
+        const l = form.stochastic(layer.weights) ? sample : 0;
+        const fw = form.reference(layer.weights, { n: layer.n, k: layer.k, l, streams });
+        const b = fw.b ? biasOnGrid(fw.b, layer.input.scale, fw.wScale) : undefined;
+        return linearF64(a, B, fw.w, layer.n, layer.k, b);
+      };
+      const sig = (v: number) => 1 / (1 + Math.exp(-v));
+      const count = stochastic || !s.shared ? L : 1;
+      const per = op.output === 'last' ? H : T * H;
+      const out = new Float64Array(count * B * per);
+      for (let l = 0; l < count; l++) {
+        const x = s.shared ? s.data : s.data.subarray(l * B * T * I, (l + 1) * B * T * I);
+        const c = new Float64Array(B * H);
+        const h = new Float64Array(B * H);
+        for (let t = 0; t < T; t++) {
+          const xt = Float64Array.from(
+            { length: B * I },
+            (_, i) => x[(Math.floor(i / I) * T + t) * I + (i % I)],
+          );
+          const gi = gates(maps[0], xt, l * T + t);
+          const gh = gates(maps[1], h, l * T + t);
+          for (let b = 0; b < B; b++) {
+            for (let j = 0; j < H; j++) {
+              const z = (gate: number) => gi[(b * 4 + gate) * H + j] + gh[(b * 4 + gate) * H + j];
+              c[b * H + j] = sig(z(1)) * c[b * H + j] + sig(z(0)) * Math.tanh(z(2));
+              h[b * H + j] = fq64(
+                sig(z(3)) * Math.tanh(c[b * H + j]),
+                op.q.scale,
+                op.q.zeroPoint,
+                0,
+                qmax(op.q),
+              );
+              if (op.output === 'sequence') out[((l * B + b) * T + t) * H + j] = h[b * H + j];
+            }
+          }
+        }
+        if (op.output === 'last') out.set(h, l * B * H);
+      }
+      return { data: out, shared: count === 1, shape: op.output === 'last' ? [B, H] : [B, T, H] };
+    },
     residual(op: QResidual, a, b) {
       const per = a.shared ? a.data.length : a.data.length / L;
       const shared = a.shared && b.shared;
