@@ -166,7 +166,6 @@ function planOps(
       const form = getIntegerForm(layer.weights.kind);
       if (!form.plan) unsupported(`form '${form.kind}' has no plan hook`);
       if ((layer.groups ?? 1) !== 1) unsupported('grouped convolution');
-      if (layer.op !== 'linear' && layer.op !== 'conv2d') unsupported(`'${layer.op}' layer`);
       const isLast = layer.output === null;
       const stochastic = form.stochastic(layer.weights);
       let local = false;
