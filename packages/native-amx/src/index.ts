@@ -40,6 +40,8 @@ export interface NativeInfo {
   available: Isa[];
   /** CPUID reports AMX-TILE and AMX-INT8 (the OS may still refuse tile permission). */
   amxHardware: boolean;
+  /** AVX-512 VBMI (byte permutes): the quantised-normal byte-lane path and the fast conv plane build. */
+  vbmi: boolean;
   /** Why AMX is or is not used. */
   amxNote: string;
   /** Threads of the pool. */
@@ -126,14 +128,15 @@ export function nativePhilox(
  * Maps uniform uint32 words to quantised normals natively (for tests): `lookup` is the kernels'
  * guide table over 2^20-word buckets (`vector`: its AVX-512 form), `binary` a plain binary
  * search of the thresholds, `search` the AVX-512 in-register binary search alone (the vector
- * path's fallback for the far tails).
+ * path's fallback for the far tails), `bytes` the byte-lane tables of CPUs with AVX-512 VBMI
+ * (what `qnormal` runs there; throws elsewhere).
  */
 export function nativeQnormalFromWords(
   words: Uint32Array,
-  how: 'lookup' | 'vector' | 'binary' | 'search' = 'lookup',
+  how: 'lookup' | 'vector' | 'binary' | 'search' | 'bytes' = 'lookup',
 ): Int8Array {
   const out = new Int8Array(words.length);
-  need().mapWords(words, out, { lookup: 0, vector: 1, binary: 2, search: 3 }[how]);
+  need().mapWords(words, out, { lookup: 0, vector: 1, binary: 2, search: 3, bytes: 4 }[how]);
   return out;
 }
 

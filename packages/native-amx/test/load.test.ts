@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { getKernelProvider, listKernelProviders, philoxFill, qnormalFill, qnormalFromWord } from '@qbnn/core';
+import {
+  getKernelProvider,
+  listKernelProviders,
+  philoxFill,
+  QNORMAL_THRESHOLDS,
+  qnormalFill,
+  qnormalFromWord,
+} from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
 import { qnormalStreams, sameBytes, thresholdWords } from '../../core/test/kernel-cases.js';
 import {
@@ -100,7 +107,30 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
       sameBytes(nativeQnormalFromWords(w, 'vector'), want, 'AVX-512 guided');
       sameBytes(nativeQnormalFromWords(w, 'search'), want, 'AVX-512 search');
     }
+    if (nativeInfo()!.vbmi) sameBytes(nativeQnormalFromWords(w, 'bytes'), want, 'AVX-512 VBMI byte lanes');
   });
+
+  test.skipIf(!nativeInfo()?.vbmi)(
+    'the byte-lane mapping equals qnormalFromWord at every bucket edge of both halves',
+    () => {
+      // Its buckets: 2^24-word ones by the top byte, and in the tails (v < 18 * 2^24) octaves
+      // 2^e (e = 22..28) cut in 32; words of the upper half are folded (v = ~u). Every bucket's
+      // first and last word, on both sides, with their neighbours, and every threshold's mirror.
+      const edges: number[] = [];
+      const add = (v: number) => {
+        for (const d of [-1, 0, 1]) {
+          const x = v + d;
+          if (x >= 0 && x < 2 ** 31) edges.push(x, 0xffffffff - x);
+        }
+      };
+      for (let h = 0; h < 128; h++) add(h * 2 ** 24);
+      for (let e = 20; e <= 29; e++) for (let m = 0; m < 32; m++) add(2 ** e + m * 2 ** (e - 5));
+      for (const t of QNORMAL_THRESHOLDS) add(t < 2 ** 31 ? t : 0xffffffff - t);
+      const w = Uint32Array.from(edges);
+      const want = Int8Array.from(w, (u) => qnormalFromWord(u));
+      sameBytes(nativeQnormalFromWords(w, 'bytes'), want, 'byte lanes at bucket edges');
+    },
+  );
 
   for (const path of ['scalar', 'best']) {
     test(`qnormal equals qnormalFill for many streams, offsets and lengths (${path})`, () => {

@@ -300,6 +300,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     if (isaAvailable(isa)) avail.Set(j++, isaName(isa));
   o.Set("available", avail);
   o.Set("amxHardware", f.amxHardware);
+  o.Set("vbmi", f.avx512vbmi);
   o.Set("amxNote", f.amxNote);
   o.Set("threads", ThreadPool::instance().threads());
 #if defined(__SANITIZE_ADDRESS__)
@@ -637,18 +638,22 @@ Napi::Value QNormal(const Napi::CallbackInfo& info) {
 }
 
 // mapWords(words, out, mode): 0 = scalar guided lookup, 1 = AVX-512 guided lookup, 2 = plain
-// binary search, 3 = AVX-512 register binary search alone.
+// binary search, 3 = AVX-512 register binary search alone, 4 = AVX-512 VBMI byte lanes.
 Napi::Value MapWords(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!qnormalReady()) throw Napi::Error::New(env, "quantised normal table not set");
   View<uint32_t> w = typed<uint32_t>(info, 0, napi_uint32_array, "words");
   View<int8_t> out = typed<int8_t>(info, 1, napi_int8_array, "out");
-  const int32_t mode = integer(info, 2, "mode", 0, 3);
+  const int32_t mode = integer(info, 2, "mode", 0, 4);
   if (w.length != out.length) throwRange(env, "words and out must have the same length");
   if ((mode == 1 || mode == 3) && !cpuFeatures().avx512vnni) throwRange(env, "AVX-512 not available");
   if (mode == 0) qnormalMapWordsScalar(w.data, out.data, w.length);
   else if (mode == 1) qnormalMapWordsAvx512(w.data, out.data, w.length);
   else if (mode == 3) qnormalMapWordsAvx512Search(w.data, out.data, w.length);
+  else if (mode == 4) {
+    if (!cpuFeatures().avx512vbmi || !qnormalByteTables().ready) throwRange(env, "AVX-512 VBMI byte tables not available");
+    qnormalMapWordsAvx512Bytes(w.data, out.data, w.length);
+  }
   else
     for (size_t i = 0; i < w.length; ++i) out.data[i] = qnormalBinarySearch(w.data[i]);
   return env.Undefined();

@@ -219,6 +219,21 @@ const uint32_t* qnormalGuide();
 // The levels of the vector binary search, 19 registers of 16: s = 128 (1 register, its first
 // entry T[127]), 64, 32, 16, 8 (1 each), 4 (2), 2 (4), 1 (8).
 const uint32_t* qnormalSearchLevels();
+// Byte-lane tables (VBMI path): 64 words are mapped at once in byte lanes, folded v = u or ~u
+// (thresholds satisfy T[j] + T[255 - j] = 2^32 for j >= 1, so the upper half mirrors the lower).
+// Buckets of v hold at most one threshold each: "centre" buckets by the top byte h of v
+// (tailTop <= h < 128), "tail" buckets (h < tailTop) by v's octave (22..28) and next 5 bits.
+// Per bucket: the count of thresholds at or below its start, minus 128 (minus 1 more when no
+// threshold lies inside, whose bytes are then 0), and the low 3 bytes of the one inside.
+struct QnormalByteTables {
+  alignas(64) uint8_t centre[4][128];  // [base, byte 2, byte 1, byte 0][top byte of v]
+  alignas(64) uint8_t tail[4][256];  // [kind][tail bucket]
+  uint8_t tailTop;  // top bytes of v below this are tail words
+  uint8_t t0Bucket;  // the tail bucket holding T[0]
+  bool ready;  // false when the table does not have this shape (the gather path then runs)
+};
+const QnormalByteTables& qnormalByteTables();
+void qnormalMapWordsAvx512Bytes(const uint32_t* words, int8_t* out, size_t count);  // needs VBMI
 
 struct SampleCtx {
   const int8_t* mu;

@@ -14,6 +14,62 @@ uint32_t gGuide[4096];
 // See qnormalSearchLevels() in common.h.
 alignas(64) uint32_t gLevels[19 * 16];
 
+QnormalByteTables gBytes;
+
+// #{ j : T[j] <= x } for x up to 2^32.
+int32_t countAtOrBelow(uint64_t x) {
+  int32_t c = 0;
+  while (c < 255 && gThresholds[c] <= x) ++c;
+  return c;
+}
+
+// Bucket [start, end) of v (words below `limit` only): false when two thresholds lie inside.
+bool fillBucket(uint8_t (*tab)[256], size_t stride, int i, uint64_t start, uint64_t end, uint64_t limit) {
+  const int32_t base = countAtOrBelow(start);
+  const bool in = base < 255 && gThresholds[base] < end && gThresholds[base] < limit;
+  if (in && base + 1 < 255 && gThresholds[base + 1] < end && gThresholds[base + 1] < limit) return false;
+  uint8_t* t[4];
+  for (int k = 0; k < 4; ++k) t[k] = reinterpret_cast<uint8_t*>(tab) + k * stride;
+  const uint32_t thr = in ? gThresholds[base] : 0;
+  t[0][i] = static_cast<uint8_t>(in ? base - 128 : base - 129);  // wraps like the byte adds
+  t[1][i] = static_cast<uint8_t>(thr >> 16);
+  t[2][i] = static_cast<uint8_t>(thr >> 8);
+  t[3][i] = static_cast<uint8_t>(thr);
+  return true;
+}
+
+bool buildByteTables() {
+  for (int j = 1; j < 255; ++j)
+    if (static_cast<uint64_t>(gThresholds[j]) + gThresholds[255 - j] != (uint64_t{1} << 32)) return false;
+  // Octave 22 and up only: below 2^22 (bucket 0) no threshold may lie.
+  if (gThresholds[0] < (1u << 22) + (1u << 17)) return false;
+  // The centre: the lowest top byte from which every 2^24 bucket up to 2^31 holds <= 1 threshold.
+  int top = 128;
+  uint8_t centre[4][256] = {};
+  for (int h = 127; h >= 0; --h) {
+    const uint64_t s = static_cast<uint64_t>(h) << 24;
+    if (!fillBucket(centre, 256, h, s, s + (1u << 24), ~uint64_t{0})) break;
+    top = h;
+  }
+  if (top > 32) return false;  // tail words must stay below 2^29 (octave <= 28)
+  for (int k = 0; k < 4; ++k) std::memcpy(gBytes.centre[k], centre[k], 128);
+  const uint64_t limit = static_cast<uint64_t>(top) << 24;
+  for (int i = 0; i < 256; ++i) {
+    const int e = 22 + i / 32, m = i % 32;
+    uint64_t start = (uint64_t{1} << e) + (static_cast<uint64_t>(m) << (e - 5));
+    const uint64_t end = start + (uint64_t{1} << (e - 5));
+    if (i == 0) start = 0;
+    if (start >= limit) {
+      for (int k = 0; k < 4; ++k) gBytes.tail[k][i] = 0;
+      continue;
+    }
+    if (!fillBucket(gBytes.tail, 256, i, start, end, limit)) return false;
+  }
+  gBytes.tailTop = static_cast<uint8_t>(top);
+  gBytes.t0Bucket = static_cast<uint8_t>((gThresholds[0] >> 17) & 31);
+  return gThresholds[0] < (1u << 23);  // T[0] in octave 22, so its bucket is t0Bucket
+}
+
 inline int32_t countBinary(uint32_t u) {
   // #{ j < 255 : u >= T[j] } for an ascending table, branchless.
   int32_t lo = 0;
@@ -61,9 +117,12 @@ bool setQnormalTable(const uint32_t* t, const char** why) {
     }
     static_assert(sizeof(gLevels) == (5 * 16 + 32 + 64 + 128) * sizeof(uint32_t), "level layout");
   }
+  gBytes.ready = buildByteTables();
   gReady = true;
   return true;
 }
+
+const QnormalByteTables& qnormalByteTables() { return gBytes; }
 
 bool qnormalReady() { return gReady; }
 const uint32_t* qnormalThresholds() { return gThresholds; }

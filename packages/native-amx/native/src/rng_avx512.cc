@@ -1,5 +1,7 @@
-// AVX-512 quantised normal sampling (16 Philox blocks per iteration, two-level threshold
-// lookup by gathers) and the AVX-512 fused Gaussian sampler.
+// AVX-512 quantised normal sampling and the AVX-512 fused Gaussian sampler. With VBMI: Philox
+// in 4 interleaved chains of 8 blocks, then the byte-lane table mapping of 64 words at a time
+// (no gathers; ~4x the gather mapping here). Without VBMI: 16 blocks per iteration and the
+// two-level threshold lookup by gathers.
 #include "common.h"
 
 #if QBNN_X86
@@ -88,6 +90,40 @@ inline __m128i mapWordsGuided(__m512i u, const uint32_t* guide, const SearchTabl
 }
 
 
+// Philox4x32-10 of 8C consecutive blocks as C independent chains of 8 (interleaved, so the
+// multiplies of one chain hide the latency of the others): out[c][j] = word j of blocks
+// block + 8c .. block + 8c + 7, one per 64-bit lane (high halves garbage).
+template <int C>
+inline void philoxChains(uint32_t k0, uint32_t k1, uint64_t block, __m512i out[C][4]) {
+  const __m512i m0 = _mm512_set1_epi64(0xd2511f53u);
+  const __m512i m1 = _mm512_set1_epi64(0xcd9e8d57u);
+  __m512i x[C][4];
+  for (int c = 0; c < C; ++c) {
+    const __m512i b = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block + 8 * c)),
+                                       _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+    x[c][0] = b;
+    x[c][1] = _mm512_srli_epi64(b, 32);
+    x[c][2] = _mm512_setzero_si512();
+    x[c][3] = _mm512_setzero_si512();
+  }
+  uint32_t a = k0, d = k1;
+  for (int r = 0; r < 10; ++r) {
+    const __m512i ka = _mm512_set1_epi64(a), kd = _mm512_set1_epi64(d);
+    for (int c = 0; c < C; ++c) {
+      const __m512i p0 = _mm512_mul_epu32(x[c][0], m0);
+      const __m512i p1 = _mm512_mul_epu32(x[c][2], m1);
+      x[c][0] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x[c][1], ka, 0x96);
+      x[c][2] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x[c][3], kd, 0x96);
+      x[c][1] = p1;
+      x[c][3] = p0;
+    }
+    a += 0x9e3779b9u;
+    d += 0xbb67ae85u;
+  }
+  for (int c = 0; c < C; ++c)
+    for (int j = 0; j < 4; ++j) out[c][j] = x[c][j];
+}
+
 // 16 consecutive blocks from `block`: 64 quantised normals in stream order.
 inline void qnormal64(uint32_t k0, uint32_t k1, uint64_t block, int8_t* out, const SearchTables& st,
                       const uint32_t* guide) {
@@ -108,6 +144,117 @@ inline void qnormal64(uint32_t k0, uint32_t k1, uint64_t block, int8_t* out, con
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 48), _mm_unpackhi_epi16(t1, t3));
 }
 
+// ---- Byte-lane mapping (VBMI): 64 words at once, no gathers (see QnormalByteTables).
+#define QBNN_VBMI __attribute__((target("avx512vbmi")))
+
+struct ByteTables {
+  __m512i centre[4][2];  // per kind, the 128-entry table as two registers (vpermi2b)
+  __m512i tail[4][4];  // per kind, the 256-entry table as four registers
+  __m512i plane[4];  // byte p of word L: vpermt2b index into a pair of word registers
+  __mmask64 second;  // lanes whose word is in the second pair
+  __m512i tailTop, t0Bucket;
+};
+
+// Byte p of the word that lane L of a step maps, as a vpermt2b index into its pair of word
+// registers, for an order given as (register, dword) per lane; `second`: lanes of registers 2-3.
+struct PlaneIndex {
+  alignas(64) uint8_t ix[4][64];
+  __mmask64 second = 0;
+  template <class Order>
+  explicit PlaneIndex(Order order) {
+    for (int l = 0; l < 64; ++l) {
+      int r = 0, d = 0;
+      order(l, r, d);
+      for (int p = 0; p < 4; ++p) ix[p][l] = static_cast<uint8_t>((r & 1) * 64 + d * 4 + p);
+      if (r >= 2) second |= uint64_t{1} << l;
+    }
+  }
+};
+
+// Stream order from 4 registers of 16 consecutive words.
+const PlaneIndex kStreamOrder([](int l, int& r, int& d) { r = l / 16, d = l % 16; });
+// Philox order: register j holds word j of 16 consecutive blocks (as philox8 leaves them).
+const PlaneIndex kPhiloxOrder([](int l, int& r, int& d) { r = l % 4, d = l / 4; });
+
+QBNN_VBMI inline void loadByteTables(ByteTables& bt, const PlaneIndex& order) {
+  const QnormalByteTables& t = qnormalByteTables();
+  for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 2; ++h) bt.centre[k][h] = _mm512_load_si512(t.centre[k] + 64 * h);
+    for (int q = 0; q < 4; ++q) bt.tail[k][q] = _mm512_load_si512(t.tail[k] + 64 * q);
+  }
+  for (int p = 0; p < 4; ++p) bt.plane[p] = _mm512_load_si512(order.ix[p]);
+  bt.second = order.second;
+  bt.tailTop = _mm512_set1_epi8(static_cast<char>(t.tailTop));
+  bt.t0Bucket = _mm512_set1_epi8(static_cast<char>(t.t0Bucket));
+}
+
+// 64 quantised normals of the words in u[0..3] (lane order as loadByteTables was told).
+QBNN_VBMI inline __m512i mapBytes(const __m512i u[4], const ByteTables& bt) {
+  __m512i v[4], ti[4];
+  const __m512i floor22 = _mm512_set1_epi32(149 << 5);  // float exponent field of 2^22, 5 mantissa bits
+  for (int r = 0; r < 4; ++r) {
+    v[r] = _mm512_xor_si512(u[r], _mm512_srai_epi32(u[r], 31));  // u or ~u, < 2^31
+    // Tail bucket: v's octave and next 5 bits from its float (truncated, so a floor), from 2^22.
+    const __m512i bits = _mm512_castps_si512(_mm512_cvt_roundepi32_ps(v[r], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+    ti[r] = _mm512_subs_epu16(_mm512_srli_epi32(bits, 18), floor22);
+  }
+  auto plane = [&](const __m512i* w, int p) {
+    const __m512i a = _mm512_permutex2var_epi8(w[0], bt.plane[p], w[1]);
+    const __m512i b = _mm512_permutex2var_epi8(w[2], bt.plane[p], w[3]);
+    return _mm512_mask_blend_epi8(bt.second, a, b);
+  };
+  const __m512i b3 = plane(v, 3), b2 = plane(v, 2), b1 = plane(v, 1), b0 = plane(v, 0);
+  const __m512i idx = plane(ti, 0);
+  const __mmask64 right = _mm512_movepi8_mask(plane(u, 3));
+  const __mmask64 tail = _mm512_cmplt_epu8_mask(b3, bt.tailTop);
+  const __mmask64 idxHi = _mm512_movepi8_mask(idx);
+  __m512i k[4];
+  for (int q = 0; q < 4; ++q) {
+    const __m512i c = _mm512_permutex2var_epi8(bt.centre[q][0], b3, bt.centre[q][1]);
+    const __m512i t = _mm512_mask_blend_epi8(idxHi, _mm512_permutex2var_epi8(bt.tail[q][0], idx, bt.tail[q][1]),
+                                             _mm512_permutex2var_epi8(bt.tail[q][2], idx, bt.tail[q][3]));
+    k[q] = _mm512_mask_blend_epi8(tail, c, t);
+  }
+  // v's low 3 bytes >= the bucket's threshold's (lexicographic): the bucket fixes the rest.
+  const __mmask64 gt2 = _mm512_cmpgt_epu8_mask(b2, k[1]), eq2 = _mm512_cmpeq_epu8_mask(b2, k[1]);
+  const __mmask64 gt1 = _mm512_cmpgt_epu8_mask(b1, k[2]), eq1 = _mm512_cmpeq_epu8_mask(b1, k[2]);
+  const __mmask64 ge = gt2 | (eq2 & (gt1 | (eq1 & _mm512_cmpge_epu8_mask(b0, k[3]))));
+  const __m512i one = _mm512_set1_epi8(1);
+  __m512i e = _mm512_mask_add_epi8(k[0], ge, k[0], one);  // #{T <= v} - 128
+  // Upper half: ~e + [v >= T[0]] (v >= T[0] unless a tail word at or below T[0]'s bucket).
+  const __mmask64 geT0 = ~tail | _mm512_cmpgt_epu8_mask(idx, bt.t0Bucket) |
+                         (_mm512_cmpeq_epu8_mask(idx, bt.t0Bucket) & ge);
+  e = _mm512_mask_sub_epi8(e, right, _mm512_set1_epi8(-1), e);
+  return _mm512_mask_add_epi8(e, right & geT0, e, one);
+}
+
+QBNN_VBMI void qnormalBytes(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t count) {
+  ByteTables bt;
+  loadByteTables(bt, kPhiloxOrder);
+  size_t i = 0;
+  const size_t head = (4 - static_cast<size_t>(word0 & 3)) & 3;
+  if (head > 0) {
+    const size_t h = head < count ? head : count;
+    qnormalScalar(k0, k1, word0, out, h);
+    i = h;
+  }
+  // Low dwords of two registers of 8 qwords -> one register of 16 dwords.
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  constexpr int kChains = 4;  // measured: 2 chains 1.9, 4 chains 2.2, 8 chains 2.2 G words/s
+  for (; i < count; i += 32 * kChains) {
+    __m512i x[kChains][4];
+    philoxChains<kChains>(k0, k1, (word0 + i) >> 2, x);
+    for (int half = 0; half < kChains / 2 && i + 64 * half < count; ++half) {
+      __m512i u[4];
+      for (int j = 0; j < 4; ++j) u[j] = _mm512_permutex2var_epi32(x[2 * half][j], evens, x[2 * half + 1][j]);
+      const __m512i e = mapBytes(u, bt);
+      const size_t at = i + 64 * half;
+      if (at + 64 <= count) _mm512_storeu_si512(out + at, e);
+      else _mm512_mask_storeu_epi8(out + at, (~uint64_t{0}) >> (64 - (count - at)), e);
+    }
+  }
+}
+
 inline __m512d clampd(__m512d v, __m512d lo, __m512d hi) { return _mm512_min_pd(_mm512_max_pd(v, lo), hi); }
 
 inline __m512d rhe(__m512d v) { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -115,6 +262,10 @@ inline __m512d rhe(__m512d v) { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEA
 }  // namespace
 
 void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t count) {
+  if (qnormalByteTables().ready && cpuFeatures().avx512vbmi) {
+    qnormalBytes(k0, k1, word0, out, count);
+    return;
+  }
   SearchTables st;
   loadTables(st);
   const uint32_t* guide = qnormalGuide();
@@ -141,6 +292,18 @@ void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count) {
   size_t i = 0;
   for (; i + 16 <= count; i += 16)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), mapWordsGuided(_mm512_loadu_si512(words + i), guide, st));
+  if (i < count) qnormalMapWordsScalar(words + i, out + i, count - i);
+}
+
+QBNN_VBMI void qnormalMapWordsAvx512Bytes(const uint32_t* words, int8_t* out, size_t count) {
+  ByteTables bt;
+  loadByteTables(bt, kStreamOrder);
+  size_t i = 0;
+  for (; i + 64 <= count; i += 64) {
+    __m512i u[4];
+    for (int r = 0; r < 4; ++r) u[r] = _mm512_loadu_si512(words + i + 16 * r);
+    _mm512_storeu_si512(out + i, mapBytes(u, bt));
+  }
   if (i < count) qnormalMapWordsScalar(words + i, out + i, count - i);
 }
 
@@ -227,6 +390,9 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) { sampleRowsScalar(s, n0, n1); }
 void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count) { qnormalMapWordsScalar(words, out, count); }
 void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t count) {
+  qnormalMapWordsScalar(words, out, count);
+}
+void qnormalMapWordsAvx512Bytes(const uint32_t* words, int8_t* out, size_t count) {
   qnormalMapWordsScalar(words, out, count);
 }
 }  // namespace qbnn
