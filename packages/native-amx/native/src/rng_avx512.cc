@@ -337,6 +337,42 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
     // 4-byte group g of row n goes to block n / 16, group g, slot n % 16 of the packed layout.
     uint8_t* blk = p.data + static_cast<size_t>(n / 16) * bs + static_cast<size_t>(n % 16) * 4;
     size_t i = 0;
+    {
+      // 16 at a time, with the clamps moved before the roundings (the bounds are integers, so
+      // RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) and the zero points folded into them:
+      // n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)), q = RHE(clamp(a + n' m3,
+      // qmin - Zw, qmax - Zw)) + Zw, the contract's values exactly.
+      const int32_t zwi = s.weightZp[n], zni = s.noiseZp[n];
+      const __m512d nLo = _mm512_set1_pd(s.qmin - zni), nHi = _mm512_set1_pd(s.qmax - zni);
+      const __m512d wLo = _mm512_set1_pd(s.qmin - zwi), wHi = _mm512_set1_pd(s.qmax - zwi);
+      const __m512i zsig16 = _mm512_set1_epi32(s.sigmaZp[n]), zmu16 = _mm512_set1_epi32(s.muZp[n]);
+      const __m512i zw16 = _mm512_set1_epi32(zwi);
+      __m512i sums16 = _mm512_setzero_si512();
+      for (; i + 16 <= k; i += 16) {
+        const __m512i e32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(eps + i)));
+        const __m512i s32 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.sigma + row + i)));
+        const __m512i u32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.mu + row + i)));
+        const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig16));
+        const __m512i dmu = _mm512_sub_epi32(u32, zmu16);
+        __m256i q[2];
+        for (int h = 0; h < 2; ++h) {
+          const __m256i ph = h ? _mm512_extracti64x4_epi64(prod, 1) : _mm512_castsi512_si256(prod);
+          const __m256i mh = h ? _mm512_extracti64x4_epi64(dmu, 1) : _mm512_castsi512_si256(dmu);
+          const __m512d nq = rhe(clampd(_mm512_mul_pd(_mm512_cvtepi32_pd(ph), m1), nLo, nHi));
+          const __m512d sum = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(mh), m2), _mm512_mul_pd(nq, m3));
+          q[h] = _mm512_cvt_roundpd_epi32(clampd(sum, wLo, wHi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        }
+        const __m512i w = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(q[0]), q[1], 1), zw16);
+        sums16 = _mm512_add_epi32(sums16, w);
+        const __m128i b = _mm512_cvtepi32_epi8(w);
+        uint8_t* d = blk + (i >> 2) * 64;
+        _mm_storeu_si32(d, b);
+        _mm_storeu_si32(d + 64, _mm_srli_si128(b, 4));
+        _mm_storeu_si32(d + 128, _mm_srli_si128(b, 8));
+        _mm_storeu_si32(d + 192, _mm_srli_si128(b, 12));
+      }
+      sums = _mm256_add_epi32(_mm512_castsi512_si256(sums16), _mm512_extracti64x4_epi64(sums16, 1));
+    }
     for (; i + 8 <= k; i += 8) {
       const __m256i e32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(eps + i)));
       const __m256i s32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.sigma + row + i)));
