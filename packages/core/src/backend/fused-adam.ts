@@ -6,6 +6,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
+import type { WasmHeapBackend } from './heap.js';
 
 /** The kernel's name in tfjs's registry. */
 export const FUSED_ADAM = 'QbnnAdam';
@@ -80,14 +81,9 @@ export function checkFusedAdam(inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAtt
   return n;
 }
 
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.backend_util.TypedArray;
-}
-
 const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   checkFusedAdam(inputs, attrs);
-  const wasm = backend as unknown as HeapBackend;
+  const wasm = backend as unknown as WasmHeapBackend;
   const { param, m, v, grad } = inputs as Record<string, tf.TensorInfo>;
   const outs = [param, m, v].map((t) => wasm.makeOutput([...t.shape], 'float32'));
   // views after the last allocation (the heap may have grown)

@@ -13,6 +13,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
+import type { WasmHeapBackend } from './heap.js';
 
 export const GAUSSIAN_KL = 'QbnnGaussianKl';
 export const GAUSSIAN_KL_GRAD = 'QbnnGaussianKlGrad';
@@ -89,11 +90,6 @@ export function checkGaussianKl(
   return n;
 }
 
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.backend_util.TypedArray;
-}
-
 /** Reads float32 data of either backend and allocates float32 outputs (also readable). */
 interface Io {
   read(t: tf.TensorInfo): Float32Array;
@@ -101,7 +97,7 @@ interface Io {
 }
 
 function wasmIo(backend: unknown): Io {
-  const wasm = backend as HeapBackend;
+  const wasm = backend as WasmHeapBackend;
   return {
     read: (t) => wasm.typedArrayFromHeap(t) as Float32Array,
     alloc: (shape) => wasm.makeOutput(shape, 'float32'),

@@ -3,14 +3,9 @@
 // registered): no JS array is allocated and nothing is copied, which matters for the ~1.3 M
 // weight-noise draws of a Bayesian LeNet-5 training step.
 import * as tf from '@tensorflow/tfjs-core';
+import type { WasmHeapBackend } from '../backend/heap.js';
 import { NORMAL_FILL_MIN } from './normal.js';
 import type { Rng } from './rng.js';
-
-/** What this file uses of tfjs-backend-wasm (its outputs live in the wasm heap). */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.backend_util.TypedArray;
-}
 
 /**
  * A float32 tensor of `shape` holding `rng.normal(size)`: the same values and the same stream
@@ -19,7 +14,7 @@ interface HeapBackend {
 export function normalTensor(rng: Rng, shape: readonly number[]): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (tf.getBackend() === 'wasm' && n >= NORMAL_FILL_MIN) {
-    const wasm = tf.backend() as unknown as HeapBackend;
+    const wasm = tf.backend() as unknown as WasmHeapBackend;
     const info = wasm.makeOutput([...shape], 'float32');
     // No wasm allocation happens between makeOutput and the fill, so the heap view stays valid.
     rng.normal(n, wasm.typedArrayFromHeap(info) as Float32Array<ArrayBuffer>);
