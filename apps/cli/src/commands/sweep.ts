@@ -489,7 +489,20 @@ export function sweepResults(root: string, config: Results['config']): Results {
     format: 'qbnn-results/1',
     title: 'qbnn sweep: metrics against bit width (Ferianc et al. layout)',
     createdAt: new Date().toISOString(),
-    config: { ...config, dataSets: stores.join(', ') },
+    config: {
+      ...config,
+      dataSets: stores.join(', '),
+      // what each data set's points were made with
+      ...Object.fromEntries(
+        stores.map((d) => [
+          d,
+          Object.entries(SweepStore.readConfig(root, d))
+            .filter(([k]) => k !== 'data')
+            .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+            .join('; '),
+        ]),
+      ),
+    },
     notes: [
       'Bits 32 is the float model; every other point runs in the integer engine.',
       'Weight bits are swept at 7 activation bits, activation bits at 8 weight bits; solid lines PTQ, dashed QAT.',
@@ -548,11 +561,8 @@ export const sweep: Command = {
       }
     }
     const root = f['out-dir'];
-    const runConfig = {
-      command: `qbnn sweep ${argv.join(' ')}`.trim(),
-      samples,
-      seed: f.seed,
-    };
+    // samples, seed and sizes are in each data set's own config (the points' provenance)
+    const runConfig = { command: `qbnn sweep ${argv.join(' ')}`.trim() };
     const writeResults = async (kernelProvider: string) => {
       const results = sweepResults(root, { ...runConfig, kernelProvider });
       await writeFileAtomic(resultsPath, JSON.stringify(results), { mkdir: true });

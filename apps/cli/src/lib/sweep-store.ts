@@ -88,6 +88,14 @@ export class SweepStore {
     return s.all();
   }
 
+  /** The configuration a store's points were made with (its `config.json`). */
+  static readConfig(root: string, data: string): Record<string, unknown> {
+    return readJsonFile(join(root, data, 'config.json'), '--out-dir', MAX_POINT_BYTES) as Record<
+      string,
+      unknown
+    >;
+  }
+
   /** The data sets with a store under `root`. */
   static list(root: string): string[] {
     if (!existsSync(root)) return [];
