@@ -257,3 +257,59 @@ describe('multipliers', () => {
     expect([...g.m3]).toEqual([0.03 / 0.2, 0.03 / 0.2]);
   });
 });
+
+/**
+ * ONNX Runtime's QuantizeLinear written out as a brute-force loop: x and scale as float32, the
+ * division in float32 (Math.fround of the quotient of two float32 values is the IEEE float32
+ * quotient: float64 has more than 2 * 24 + 2 bits), round half to even by floor and comparison,
+ * zero point added, saturated.
+ */
+function onnxQuantizeLinear(x: number, scale: number, zeroPoint: number, lo: number, hi: number): number {
+  const d = Math.fround(Math.fround(x) / Math.fround(scale));
+  const fl = Math.floor(d);
+  const frac = d - fl;
+  const r = frac < 0.5 ? fl : frac > 0.5 ? fl + 1 : fl % 2 === 0 ? fl : fl + 1;
+  return Math.min(hi, Math.max(lo, r + zeroPoint));
+}
+
+describe('quantize equals ONNX QuantizeLinear', () => {
+  test('element for element on tie-heavy inputs (x = (k + 1/2) s in float32), per tensor and per channel', () => {
+    const rng = new Rng(17);
+    const u = rng.uniform(6000);
+    const scales = [0.1, 0.0236220472, 3 / 255, 0.007843137718737125, 1 / 3, 0.05];
+    let float64Differs = 0;
+    for (const [si, s] of scales.entries()) {
+      const zero = si % 2 === 0 ? 0 : 128;
+      const signed = zero === 0;
+      const xs = Array.from({ length: 1000 }, (_, i) => {
+        const k = Math.floor(u[si * 1000 + i] * 300) - 150;
+        return Math.fround((k + 0.5) * Math.fround(s));
+      });
+      const p = { scale: s, zeroPoint: zero, bits: 8, signed };
+      const [lo, hi] = signed ? [-128, 127] : [0, 255];
+      const q = quantize(xs, p);
+      xs.forEach((x, i) => {
+        expect(q[i]).toBe(onnxQuantizeLinear(x, s, zero, lo, hi));
+        const f64 = Math.min(hi, Math.max(lo, roundHalfEven(x / s) + zero));
+        if (f64 !== q[i]) float64Differs++;
+      });
+    }
+    // the inputs reach the ties where dividing in float64 would give the other integer
+    expect(float64Differs).toBeGreaterThan(100);
+    // per channel: channel c of [2, 3] uses scale c
+    const pc = quantize(
+      [0.05, 0.15, 0.25, 0.35, 0.45, 0.55],
+      { scale: [0.1, 0.1], zeroPoint: [0, 0], bits: 8, signed: true, axis: 0 },
+      { shape: [2, 3] },
+    );
+    expect(Array.from(pc)).toEqual(
+      [0.05, 0.15, 0.25, 0.35, 0.45, 0.55].map((x) => onnxQuantizeLinear(x, 0.1, 0, -128, 127)),
+    );
+  });
+
+  test('values beyond float32 saturate as in ONNX; infinite and NaN input are still errors', () => {
+    const p = { scale: 0.1, zeroPoint: 0, bits: 8, signed: true };
+    expect(Array.from(quantize([3.5e38, -1e300, 1e-300], p))).toEqual([127, -128, 0]);
+    expect(() => quantize([Number.POSITIVE_INFINITY], p)).toThrow(QbnnError);
+  });
+});

@@ -12,6 +12,9 @@ describe('README example', () => {
     expect(readme).toContain('Int8Array [64, -32, 127, -127, 95, 13]');
     const xParams = computeQuantParams({ min: 0, max: 1, bits: 8 });
     const xQ = quantize([0.2, 0.9, 0.4], xParams);
+    // 0.9 / (1/255) is 229.5 in float64 (230 by ties to even) but 229.49998 in float32: ONNX's 229
+    expect([...xQ]).toEqual([51, 229, 102]);
+    expect(readme).toContain('Uint8Array [51, 229, 102]');
     const kernels = getKernelProvider();
     const packed = kernels.packWeights(wQ as Int8Array, 2, 3, wParams.zeroPoint);
     const args = {
@@ -23,8 +26,9 @@ describe('README example', () => {
       wScale: wParams.scale,
     };
     const y = kernels.qgemm({ ...args, output: { kind: 'f32' } });
-    expect(y[0]).toBeCloseTo(0.2735, 4);
-    expect(y[1]).toBeCloseTo(0.5156, 4);
+    expect(y[0]).toBeCloseTo(0.2745, 4);
+    expect(y[1]).toBeCloseTo(0.5127, 4);
+    expect(readme).toContain('~ [0.2745, 0.5127] = x . w^T');
     const oParams = computeQuantParams({ min: 0, max: 1, bits: 8 });
     const yQ = kernels.qgemm({
       ...args,

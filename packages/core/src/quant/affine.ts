@@ -80,8 +80,10 @@ function checkOut<T extends { length: number }>(out: T | undefined, length: numb
 }
 
 /**
- * ONNX QuantizeLinear: `q = clamp(roundHalfEven(f / scale) + zeroPoint, qmin, qmax)`, the division
- * in float64. NaN or infinite input throws ERR_NAN (never a silent 0).
+ * ONNX QuantizeLinear, element for element: `q = saturate(roundHalfEven(f / scale) + zeroPoint)`
+ * with `f` and `scale` rounded to float32 and the division done in float32, as ONNX Runtime does
+ * (dividing in float64 gives the other integer on some exact .5 ties). A finite value beyond
+ * float32's range saturates; NaN or infinite input throws ERR_NAN (never a silent 0).
  */
 export function quantize(
   values: ArrayLike<number>,
@@ -103,8 +105,12 @@ export function quantize(
     if (!Number.isFinite(f))
       throw new QbnnError('ERR_NAN', `values[${i}] is ${f}; quantize needs finite values`);
     const c = channels === 1 ? 0 : Math.floor(i / inner) % channels;
-    const q = roundHalfEven(f / scale[c]) + zeroPoint[c];
-    out[i] = clampInt(q, qmin, qmax);
+    // the float32 quotient: Math.fround of the float64 quotient of two float32 values is exact
+    // IEEE float32 division (53 >= 2 * 24 + 2 bits); a scale below float32's range gives 0 / 0
+    const d = Math.fround(Math.fround(f) / Math.fround(scale[c]));
+    out[i] = Number.isNaN(d)
+      ? clampInt(zeroPoint[c], qmin, qmax)
+      : clampInt(roundHalfEven(d) + zeroPoint[c], qmin, qmax);
   }
   return out;
 }
