@@ -112,3 +112,24 @@ export function matMulFloatModel(m: number, k: number, n: number, b: Float32Arra
     valueInfo('y', OnnxType.float, [m, n]),
   );
 }
+
+/** `y[N] = QuantizeLinear(x float [N], scale, zeroPoint)`, u8 output (zero point u8) or s8 (zero point s8). */
+export function quantizeLinearModel(
+  n: number,
+  scale: number,
+  zeroPoint: number,
+  signed: boolean,
+): Uint8Array {
+  const q = signed ? OnnxType.int8 : OnnxType.uint8;
+  const zero = signed ? new Uint8Array(Int8Array.of(zeroPoint).buffer) : Uint8Array.of(zeroPoint);
+  return singleNodeModel(
+    'QuantizeLinear',
+    ['x', 'scale', 'zero'],
+    valueInfo('x', OnnxType.float, [n]),
+    [
+      initializer('scale', OnnxType.float, [], bytesOf(Float32Array.of(scale))),
+      initializer('zero', q, [], zero),
+    ],
+    valueInfo('y', q, [n]),
+  );
+}
