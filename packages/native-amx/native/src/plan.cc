@@ -416,6 +416,44 @@ void stepLocalCombine(const Task& t, const Step& st) {
   }
 }
 
+// clamp(roundHalfEven(v) + z, lo, hi) of 8 doubles to 8 bytes (roundscale to nearest even is
+// roundHalfEven for every finite double; the clamp runs in double as clampU8 does).
+#if QBNN_X86
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void storeRequant8(__m512d v, __m512d z, __m512d lo,
+                                                                                       __m512d hi, uint8_t* out) {
+  __m512d q = _mm512_add_pd(_mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+  q = _mm512_min_pd(_mm512_max_pd(q, lo), hi);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_cvtepi32_epi8(_mm512_cvtpd_epi32(q)));
+}
+
+// The residual add of `count` values (the scalar loop below, 8 at a time); returns how many.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(const Step& st, const uint8_t* a,
+                                                                               const uint8_t* b, uint8_t* out,
+                                                                               size_t count) {
+  const __m512d ma = _mm512_set1_pd(st.ma), mb = _mm512_set1_pd(st.mb), z = _mm512_set1_pd(st.z);
+  const __m512d lo = _mm512_set1_pd(st.lo), hi = _mm512_set1_pd(st.hi);
+  const __m256i za = _mm256_set1_epi32(st.za), zb = _mm256_set1_epi32(st.zb);
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256i va = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + i))), za);
+    const __m256i vb = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + i))), zb);
+    const __m512d v = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(va), ma), _mm512_mul_pd(_mm512_cvtepi32_pd(vb), mb));
+    storeRequant8(v, z, lo, hi, out + i);
+  }
+  return i;
+}
+
+// The input quantisation of `count` values, 8 at a time; returns how many.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t quantizeAvx512(const Step& st, const double* x,
+                                                                                    uint8_t* out, size_t count) {
+  const __m512d scale = _mm512_set1_pd(st.scale), z = _mm512_set1_pd(st.zeroPoint);
+  const __m512d lo = _mm512_setzero_pd(), hi = _mm512_set1_pd(st.qmax);
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) storeRequant8(_mm512_div_pd(_mm512_loadu_pd(x + i), scale), z, lo, hi, out + i);
+  return i;
+}
+#endif
+
 bool runStep(const Task& t, const Step& st) {
   const Plan& p = t.p;
   switch (st.op) {
@@ -424,7 +462,11 @@ bool runStep(const Task& t, const Step& st) {
       uint8_t* out = t.ptr(st.out);
       const size_t count = static_cast<size_t>(t.rows * p.inputSize);
       const double zp = st.zeroPoint, qm = st.qmax;
-      for (size_t i = 0; i < count; ++i) out[i] = clampU8(roundHalfEven(x[i] / st.scale) + zp, 0, qm);
+      size_t i = 0;
+#if QBNN_X86
+      if (cpuFeatures().avx512vnni) i = quantizeAvx512(st, x, out, count);
+#endif
+      for (; i < count; ++i) out[i] = clampU8(roundHalfEven(x[i] / st.scale) + zp, 0, qm);
       return true;
     }
     case S_LAYER:
@@ -461,7 +503,11 @@ bool runStep(const Task& t, const Step& st) {
       const uint8_t* b = t.ptr(st.b);
       uint8_t* out = t.ptr(st.out);
       const size_t count = static_cast<size_t>(t.rows * st.size);
-      for (size_t i = 0; i < count; ++i) {
+      size_t i = 0;
+#if QBNN_X86
+      if (cpuFeatures().avx512vnni) i = addAvx512(st, a, b, out, count);
+#endif
+      for (; i < count; ++i) {
         const double v = static_cast<double>(a[i] - st.za) * st.ma + static_cast<double>(b[i] - st.zb) * st.mb;
         out[i] = clampU8(roundHalfEven(v) + st.z, st.lo, st.hi);
       }
