@@ -27,13 +27,14 @@ import {
   resnet18,
   Sequential,
 } from '@qbnn/nn';
-import { BayesConv2d, BayesLinear, type SghmcPosterior } from '@qbnn/posteriors';
+import { BayesConv2d, BayesLinear } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrate, convert, prepare } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
+import { collectMembers } from './whole-models.js';
 
 beforeAll(useCpu);
 
@@ -134,17 +135,6 @@ function images(seed: number, b: number): tf.Tensor {
     Float32Array.from({ length: b * 64 }, () => rnd()),
     [b, 1, 8, 8],
   );
-}
-
-/** SGHMC: two collected members, the second perturbed so they differ. */
-function collectMembers(net: Module): void {
-  for (const m of net.modules()) {
-    if (!(m instanceof BayesConv2d || m instanceof BayesLinear)) continue;
-    const sp = m.posterior as SghmcPosterior;
-    sp.collect();
-    sp.weight.assign(tf.mul(sp.weight, 1.1));
-    sp.collect();
-  }
 }
 
 const build: Record<Shape, (p: Post) => Module> = { lenet: lenetSmall, mlp, resnet };

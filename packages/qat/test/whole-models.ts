@@ -132,7 +132,7 @@ export function images(shape: [number, number, number], n: number, from: number)
 }
 
 /** SGHMC: two collected members, the second perturbed so they differ. */
-function collectMembers(net: Module): void {
+export function collectMembers(net: Module): void {
   for (const m of net.modules()) {
     if (!(m instanceof BayesConv2d || m instanceof BayesLinear)) continue;
     const sp = m.posterior as SghmcPosterior;
