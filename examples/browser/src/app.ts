@@ -7,8 +7,8 @@ import { wasmInfo } from '@qbnn/wasm';
 import { type Classification, classify, REFER_SHARE } from './classify.js';
 import { inkOf, mnistInput } from './digit.js';
 
-/** What the page exposes for tests and the curious: the last input and classification. */
-interface PageState {
+/** What the page exposes as `qbnnDemo` for tests and the curious: the last input and classification. */
+export interface PageState {
   ready: boolean;
   kernels: string;
   error?: string;

@@ -21,6 +21,7 @@ import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildExample } from '../scripts/build.mjs';
+import type { PageState } from '../src/app.js';
 import { classify } from '../src/classify.js';
 
 // Builds the page, serves it from 127.0.0.1 and drives it in headless Chromium (Debian's, as
@@ -130,27 +131,8 @@ describe.skipIf(!haveChromium)('the browser example in Chromium', () => {
     }
   }, 300_000);
 
-  /** What the page exposes as `qbnnDemo` (src/app.ts). */
-  interface Demo {
-    ready: boolean;
-    kernels: string;
-    error?: string;
-    uploads: number;
-    last?: {
-      input: number[];
-      result: {
-        logits: number[];
-        mean: number[];
-        prediction: number;
-        entropy: number;
-        mutualInformation: number;
-        refer: boolean;
-        samples: number;
-        seed: number;
-      };
-    };
-  }
-  const demo = (page: Page) => page.evaluate(() => (globalThis as { qbnnDemo?: Demo }).qbnnDemo as Demo);
+  const demo = (page: Page) =>
+    page.evaluate(() => (globalThis as { qbnnDemo?: PageState }).qbnnDemo as PageState);
 
   /** Opens the page in a fresh Chromium, recording console errors and requests outside the server. */
   async function openPage(): Promise<{ browser: Browser; page: Page; errors: string[]; outside: string[] }> {
