@@ -9,6 +9,7 @@ import {
   Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
+  ConvTranspose3d,
   Dropout,
   Flatten,
   Identity,
@@ -60,6 +61,18 @@ export type LayerSpec = { name?: string } & (
       kernel_size: number | [number, number, number];
       stride?: number | [number, number, number];
       padding?: number | [number, number, number];
+      dilation?: number | [number, number, number];
+      groups?: number;
+      bias?: boolean;
+    }
+  | {
+      type: 'ConvTranspose3d';
+      in_channels: number;
+      out_channels: number;
+      kernel_size: number | [number, number, number];
+      stride?: number | [number, number, number];
+      padding?: number | [number, number, number];
+      output_padding?: number | [number, number, number];
       dilation?: number | [number, number, number];
       groups?: number;
       bias?: boolean;
@@ -204,6 +217,7 @@ const LAYERS: Record<string, Builder> = {
   ConvTranspose1d: convBuilder(ConvTranspose1d, 1, true),
   Conv3d: convBuilder(Conv3d, 3),
   ConvTranspose2d: convBuilder(ConvTranspose2d, 2, true),
+  ConvTranspose3d: convBuilder(ConvTranspose3d, 3, true),
   BatchNorm1d: (s, at) => new BatchNorm1d(num(s, 'num_features', at) as number, batchNormOptions(s, at)),
   BatchNorm2d: (s, at) => new BatchNorm2d(num(s, 'num_features', at) as number, batchNormOptions(s, at)),
   ReLU: () => new ReLU(),

@@ -132,7 +132,7 @@ x = torch.randn(3, 2, 6, 6)
 with torch.no_grad():
     dump("plain.json", {"x": flat(x), "y": flat(plain(x))})
 
-# plain layers with torch layouts: Conv1d, BatchNorm1d, ConvTranspose1d; ConvTranspose2d
+# plain layers with torch layouts: Conv1d, BatchNorm1d, ConvTranspose1d; ConvTranspose2d; ConvTranspose3d
 torch.manual_seed(4)
 seq1 = nn.Sequential(nn.Conv1d(2, 4, 3, stride=2, padding=1, groups=2), nn.BatchNorm1d(4), nn.Tanh(),
                      nn.ConvTranspose1d(4, 3, 4, stride=3, padding=1, output_padding=2))
@@ -150,6 +150,11 @@ torch.save(up.state_dict(), f"{OUT}/up2d.pt")
 x = torch.randn(2, 4, 5, 4)
 with torch.no_grad():
     dump("up2d.json", {"x": flat(x), "y": flat(up(x)), "shape": list(up(x).shape)})
+up3 = nn.Sequential(nn.ConvTranspose3d(2, 4, (2, 3, 2), stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1), dilation=(1, 1, 2), groups=2))
+torch.save(up3.state_dict(), f"{OUT}/up3d.pt")
+x = torch.randn(2, 2, 3, 4, 3)
+with torch.no_grad():
+    dump("up3d.json", {"x": flat(x), "y": flat(up3(x)), "shape": list(up3(x).shape)})
 
 # a small Bayesian LSTM regressor: next value of a noisy sine from 8 past values
 torch.manual_seed(3)
@@ -328,7 +333,7 @@ dump("lstm.json", {"x": flat(x), "mean": flat(mean), "samples": samples, "mse": 
     bnn.model.dispose();
   });
 
-  it('Conv1d, BatchNorm1d, ConvTranspose1d and ConvTranspose2d: torch layouts, outputs within 1e-4', () => {
+  it('Conv1d, BatchNorm1d, ConvTranspose1d/2d/3d: torch layouts, outputs within 1e-4', () => {
     const seq = jsonOf('seq1d.json');
     const a = importTorch(bytesOf('seq1d.pt'), {
       layers: [
@@ -370,8 +375,28 @@ dump("lstm.json", {"x": flat(x), "mean": flat(mean), "samples": samples, "mse": 
     const yb = tf.tidy(() => b.model.eval().apply(tf.tensor(up.x, [2, 4, 5, 4])));
     expect(yb.shape).toEqual(up.shape);
     expect(maxAbsDiff(yb.dataSync(), up.y)).toBeLessThan(1e-4);
+    const up3 = jsonOf('up3d.json');
+    const c = importTorch(bytesOf('up3d.pt'), {
+      layers: [
+        {
+          type: 'ConvTranspose3d',
+          in_channels: 2,
+          out_channels: 4,
+          kernel_size: [2, 3, 2],
+          stride: [2, 1, 2],
+          padding: [1, 1, 0],
+          output_padding: [1, 0, 1],
+          dilation: [1, 1, 2],
+          groups: 2,
+        },
+      ],
+    } as never);
+    const yc = tf.tidy(() => c.model.eval().apply(tf.tensor(up3.x, [2, 2, 3, 4, 3])));
+    expect(yc.shape).toEqual(up3.shape);
+    expect(maxAbsDiff(yc.dataSync(), up3.y)).toBeLessThan(1e-4);
     a.model.dispose();
     b.model.dispose();
+    c.model.dispose();
   });
 
   it('lists missing and unmatched keys with their shapes', () => {

@@ -6,10 +6,12 @@ import {
   Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
+  ConvTranspose3d,
   conv1d,
   conv3d,
   convTranspose1d,
   convTranspose2d,
+  convTranspose3d,
 } from '../src/index.js';
 import { A, type Arr, batchNormRef, checkGrads, expectClose, randn, T } from './ref.js';
 import { ready } from './setup.js';
@@ -250,6 +252,94 @@ describe('Conv3d', () => {
       );
     });
   }
+});
+
+interface PT3 {
+  stride: [number, number, number];
+  padding: [number, number, number];
+  outputPadding: [number, number, number];
+  dilation: [number, number, number];
+  groups: number;
+}
+
+/** 3-D transposed convolution in float64 loops, as the scatter it is: x [N, I, D, H, W], w [I, O/g, kd, kh, kw]. */
+function convTranspose3dRef(x: Arr, w: Arr, b: Arr | undefined, p: PT3): Arr {
+  const [n, ic, ...sz] = x.shape;
+  const [, og, ...k] = w.shape;
+  const ig = ic / p.groups;
+  const oc = og * p.groups;
+  const os = sz.map(
+    (len, i) =>
+      (len - 1) * p.stride[i] - 2 * p.padding[i] + p.dilation[i] * (k[i] - 1) + p.outputPadding[i] + 1,
+  );
+  const plane = os[0] * os[1] * os[2];
+  const y = new Float64Array(n * oc * plane);
+  for (let b0 = 0; b0 < n; b0++)
+    for (let o = 0; o < oc; o++)
+      for (let q = 0; q < plane; q++) y[(b0 * oc + o) * plane + q] = b ? b.data[o] : 0;
+  let at = 0;
+  for (let b0 = 0; b0 < n; b0++)
+    for (let ci = 0; ci < ic; ci++) {
+      const g = Math.floor(ci / ig);
+      for (let i = 0; i < sz[0]; i++)
+        for (let j = 0; j < sz[1]; j++)
+          for (let l = 0; l < sz[2]; l++) {
+            const v = x.data[at++];
+            for (let o = 0; o < og; o++)
+              for (let u = 0; u < k[0]; u++)
+                for (let e = 0; e < k[1]; e++)
+                  for (let t = 0; t < k[2]; t++) {
+                    const z = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+                    const yy = j * p.stride[1] - p.padding[1] + e * p.dilation[1];
+                    const xx = l * p.stride[2] - p.padding[2] + t * p.dilation[2];
+                    if (z < 0 || z >= os[0] || yy < 0 || yy >= os[1] || xx < 0 || xx >= os[2]) continue;
+                    y[(((b0 * oc + g * og + o) * os[0] + z) * os[1] + yy) * os[2] + xx] +=
+                      v * w.data[(((ci * og + o) * k[0] + u) * k[1] + e) * k[2] + t];
+                  }
+          }
+    }
+  return { data: y, shape: [n, oc, ...os] };
+}
+
+describe('ConvTranspose3d', () => {
+  const cases: [string, PT3][] = [
+    [
+      'plain',
+      { stride: [1, 1, 1], padding: [0, 0, 0], outputPadding: [0, 0, 0], dilation: [1, 1, 1], groups: 1 },
+    ],
+    [
+      'strides, output padding, depth dilation, a crop, groups 2',
+      { stride: [2, 1, 2], padding: [2, 0, 1], outputPadding: [1, 0, 1], dilation: [2, 1, 1], groups: 2 },
+    ],
+  ];
+  for (const [name, p] of cases) {
+    it(`${name}: forward and gradients match the scatter loops`, () => {
+      const layer = new ConvTranspose3d(2, 4, [2, 3, 2], { ...p, seed: 8 });
+      expect(layer.param('weight').shape).toEqual([2, 4 / p.groups, 2, 3, 2]);
+      const x = randn([1, 2, 3, 3, 2], 5);
+      const w = A(layer.param('weight'));
+      const b = A(layer.param('bias'));
+      const ref = convTranspose3dRef(x, w, b, p);
+      const y = layer.apply(T(x));
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.dataSync(), ref.data, 1e-5, 1e-5);
+      checkGrads(
+        ([xt, wt, bt]) => convTranspose3d(xt, wt, bt, p),
+        ([xa, wa, ba]) => convTranspose3dRef(xa, wa, ba, p),
+        [x, w, b],
+        9,
+      );
+    });
+  }
+  it('rejects an output padding not below stride or dilation, and a padding that empties the output', () => {
+    expect(() => new ConvTranspose3d(2, 2, 3, { stride: [1, 2, 1], outputPadding: [0, 2, 0] })).toThrow(
+      /outputPadding \[0,2,0\] must be smaller/,
+    );
+    const layer = new ConvTranspose3d(1, 1, 1, { padding: [0, 0, 1] });
+    expect(() => layer.apply(tf.zeros([1, 1, 2, 2, 1]))).toThrow(
+      /convTranspose3d: padding leaves an empty output/,
+    );
+  });
 });
 
 describe('BatchNorm1d', () => {

@@ -9,6 +9,7 @@ import {
   convRepr,
   convTranspose1dKind,
   convTranspose2dKind,
+  convTranspose3dKind,
 } from '@qbnn/nn';
 import { moduleLayerOptions, registerBnnConverter } from './dnn-to-bnn.js';
 import { BayesLayer, type BayesLayerOptions } from './layers.js';
@@ -93,6 +94,12 @@ export class BayesConvTranspose2d extends bayesConvOf(convTranspose2dKind) {}
 export class BayesConvTranspose1d extends bayesConvOf(convTranspose1dKind) {}
 
 /**
+ * Bayesian 3-D transposed convolution, NCDHW, weight `[in, out/groups, kd, kh, kw]`
+ * (Bayesian-Torch's `ConvTranspose3dReparameterization` / `ConvTranspose3dFlipout`).
+ */
+export class BayesConvTranspose3d extends bayesConvOf(convTranspose3dKind) {}
+
+/**
  * Registers the conversion of deterministic convolutions of `kind` into `Bayes`, which takes the
  * same channels, kernel size and hyper-parameters plus the Bayesian layer options.
  */
@@ -113,3 +120,4 @@ registerConvConverter(conv1dKind, BayesConv1d);
 registerConvConverter(conv3dKind, BayesConv3d);
 registerConvConverter(convTranspose1dKind, BayesConvTranspose1d);
 registerConvConverter(convTranspose2dKind, BayesConvTranspose2d);
+registerConvConverter(convTranspose3dKind, BayesConvTranspose3d);

@@ -4,10 +4,12 @@ import {
   Conv3d,
   ConvTranspose1d,
   ConvTranspose2d,
+  ConvTranspose3d,
   conv1d,
   conv3d,
   convTranspose1d,
   convTranspose2d,
+  convTranspose3d,
   Sequential,
 } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,6 +19,7 @@ import {
   BayesConv3d,
   BayesConvTranspose1d,
   BayesConvTranspose2d,
+  BayesConvTranspose3d,
   type BayesLayer,
   dnnToBnn,
   type SamplingMode,
@@ -77,6 +80,18 @@ const cases: Case[] = [
     x: [2, 3, 4],
     op: (x, w, b) => convTranspose1d(x, w, b, { stride: 3, outputPadding: 1 }),
   },
+  {
+    name: 'BayesConvTranspose3d',
+    make: () =>
+      new BayesConvTranspose3d(2, 2, [2, 1, 2], {
+        stride: [2, 1, 1],
+        outputPadding: [1, 0, 0],
+        seed: 5,
+        posteriorOptions: { rhoInit: -1 },
+      }),
+    x: [2, 2, 2, 2, 2],
+    op: (x, w, b) => convTranspose3d(x, w, b, { stride: [2, 1, 1], outputPadding: [1, 0, 0] }),
+  },
 ];
 
 describe('Bayesian Conv1d and transposed convolutions', () => {
@@ -117,7 +132,7 @@ describe('Bayesian Conv1d and transposed convolutions', () => {
     });
   }
 
-  it('dnnToBnn converts Conv1d, Conv3d, ConvTranspose1d and ConvTranspose2d with their hyper-parameters (MOPED keeps the mean)', () => {
+  it('dnnToBnn converts Conv1d, Conv3d, ConvTranspose1d/2d/3d with their hyper-parameters (MOPED keeps the mean)', () => {
     const det = new Sequential(
       new Conv1d(2, 4, 3, { padding: 1, seed: 1 }),
       new ConvTranspose1d(4, 2, 3, { stride: 2, seed: 2 }),
@@ -135,10 +150,16 @@ describe('Bayesian Conv1d and transposed convolutions', () => {
         expect(v).toBeCloseTo(ref[i], 5);
       });
     const t = dnnToBnn(
-      new Sequential(new ConvTranspose2d(2, 2, 3, { dilation: 2, seed: 3 }), new Conv3d(2, 2, 1)),
+      new Sequential(
+        new ConvTranspose2d(2, 2, 3, { dilation: 2, seed: 3 }),
+        new Conv3d(2, 2, 1),
+        new ConvTranspose3d(2, 2, 2, { stride: [1, 2, 2], seed: 4 }),
+      ),
     );
     expect((t.model.getModule('0') as BayesConvTranspose2d).params.dilation).toEqual([2, 2]);
     expect(t.model.getModule('1')).toBeInstanceOf(BayesConv3d);
+    expect(t.model.getModule('2')).toBeInstanceOf(BayesConvTranspose3d);
+    expect((t.model.getModule('2') as BayesConvTranspose3d).params.stride).toEqual([1, 2, 2]);
   });
 
   it('repr: kernel, stride and padding as PyTorch prints them, then posterior and mode', () => {

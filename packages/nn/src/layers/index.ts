@@ -38,6 +38,9 @@ export {
   ConvTranspose2d,
   type ConvTranspose2dGeometry,
   type ConvTranspose2dParams,
+  ConvTranspose3d,
+  type ConvTranspose3dGeometry,
+  type ConvTranspose3dParams,
   type ConvTransposeOptions,
   convTranspose1d,
   convTranspose1dGeometry,
@@ -45,6 +48,9 @@ export {
   convTranspose2d,
   convTranspose2dGeometry,
   convTranspose2dKind,
+  convTranspose3d,
+  convTranspose3dGeometry,
+  convTranspose3dKind,
 } from './conv-transpose.js';
 export {
   Conv1d,
