@@ -42,8 +42,8 @@ const flags = {
   },
   epochs: {
     type: 'int',
-    help: 'training epochs (2: about +0.5% accuracy, twice the training time)',
-    default: 1,
+    help: 'training epochs (each ~9 s on one core with the native kernels)',
+    default: 3,
     min: 1,
     max: 1000,
   },
