@@ -55,23 +55,13 @@ export type LayerSpec = { name?: string } & (
       bias?: boolean;
     }
   | {
-      type: 'Conv3d';
+      type: 'Conv3d' | 'ConvTranspose3d';
       in_channels: number;
       out_channels: number;
       kernel_size: number | [number, number, number];
       stride?: number | [number, number, number];
       padding?: number | [number, number, number];
-      dilation?: number | [number, number, number];
-      groups?: number;
-      bias?: boolean;
-    }
-  | {
-      type: 'ConvTranspose3d';
-      in_channels: number;
-      out_channels: number;
-      kernel_size: number | [number, number, number];
-      stride?: number | [number, number, number];
-      padding?: number | [number, number, number];
+      /** ConvTranspose3d only. */
       output_padding?: number | [number, number, number];
       dilation?: number | [number, number, number];
       groups?: number;
