@@ -4,6 +4,7 @@ import {
   BatchNorm1d,
   BatchNorm2d,
   buildModel,
+  type CheckpointContents,
   Conv1d,
   Conv2d,
   Conv3d,
@@ -22,6 +23,7 @@ import {
   Sigmoid,
   Tanh,
 } from '@qbnn/nn';
+import { checkLayersFit, type FitCheck } from './arch-fits.js';
 
 /**
  * One layer of an architecture description, with PyTorch's constructor argument names so a
@@ -275,14 +277,24 @@ function sequential(layers: unknown, at: string): Sequential {
 /**
  * Builds the deterministic @qbnn/nn model an architecture describes (a zoo name, `{ zoo,
  * config }`, or `{ layers }`). Errors name the offending path (`layers[3].kernel_size`).
+ * With `fit` (the tensors the model is to be loaded from, described as `source`), the sizes a
+ * `{ layers }` description claims are checked against them before anything is allocated (see
+ * {@link FitCheck}); a checkpoint's zoo config is checked by the zoo builder itself.
  */
-export function buildArch(arch: ArchSpec | string): Module {
-  if (typeof arch === 'string') return buildModel(arch, {});
+export function buildArch(
+  arch: ArchSpec | string,
+  fit?: { contents: CheckpointContents; source: string; check: FitCheck },
+): Module {
+  const contents = fit?.check === 'exact' ? fit.contents : undefined;
+  if (typeof arch === 'string') return buildModel(arch, {}, contents);
   if (typeof arch !== 'object' || arch === null) fail('', 'expected a zoo name or an object');
   if ('zoo' in arch) {
     if (typeof arch.zoo !== 'string') fail('.zoo', 'expected an architecture name');
-    return buildModel(arch.zoo, arch.config ?? {});
+    return buildModel(arch.zoo, arch.config ?? {}, contents);
   }
-  if ('layers' in arch) return sequential(arch.layers, 'layers');
+  if ('layers' in arch) {
+    if (fit) checkLayersFit(arch.layers, fit.contents, fit.source, fit.check);
+    return sequential(arch.layers, 'layers');
+  }
   return fail('', 'expected { "zoo": name } or { "layers": [...] }');
 }

@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import { type Module, registerArchitecture, serializeModel } from '@qbnn/nn';
+import { type CheckpointContents, type Module, registerArchitecture, serializeModel } from '@qbnn/nn';
 import { bayesLayers, dnnToBnn, gaussianPrior, type PosteriorName } from '@qbnn/posteriors';
 import { buildArch } from './arch.js';
 import type { ImportedConfig, ImportedModel } from './import.js';
@@ -10,13 +10,14 @@ export const IMPORTED_ARCH = 'qbnn-interop/imported';
 /**
  * Builds the (untrained) model an {@link ImportedConfig} describes: the architecture, its
  * Bayesian layers with their posteriors and modes, and their constant priors. `nn.load` calls
- * this for checkpoints written by {@link serializeImported} once @qbnn/interop is imported.
+ * this for checkpoints written by {@link serializeImported} once @qbnn/interop is imported,
+ * with the file's `contents`, against which the config's sizes are checked before building.
  */
-export function buildImported(config: ImportedConfig): Module {
+export function buildImported(config: ImportedConfig, contents?: CheckpointContents): Module {
   if (typeof config !== 'object' || config === null || !('arch' in config)) {
     throw new QbnnError('ERR_FORMAT', `${IMPORTED_ARCH}: config has no arch`);
   }
-  const model = buildArch(config.arch);
+  const model = buildArch(config.arch, contents && { contents, source: 'the checkpoint', check: 'exact' });
   const groups = new Map<string, string[]>();
   for (const [path, l] of Object.entries(config.layers ?? {})) {
     const key = JSON.stringify([l.posterior, l.mode ?? null, l.posteriorOptions ?? null]);
@@ -50,7 +51,11 @@ export function buildImported(config: ImportedConfig): Module {
   return model;
 }
 
-registerArchitecture(IMPORTED_ARCH, (c) => buildImported(c as unknown as ImportedConfig), true);
+registerArchitecture(
+  IMPORTED_ARCH,
+  (c, contents) => buildImported(c as unknown as ImportedConfig, contents),
+  true,
+);
 
 /**
  * An imported model as the bytes of an ordinary qbnn checkpoint (safetensors) that

@@ -178,7 +178,7 @@ export function importTorch(
   options: ImportOptions = {},
 ): ImportedModel {
   const sd = readStateDict(bytes);
-  const model = buildArch(arch);
+  const model = buildArch(arch, { contents: { tensors: sd }, source: 'the state dict', check: 'memory' });
   try {
     return importInto(model, sd, arch, options);
   } catch (err) {
