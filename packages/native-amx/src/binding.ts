@@ -78,13 +78,13 @@ export interface NativeAddon {
     create(desc: unknown): unknown;
     run(
       plan: unknown,
-      x: Float64Array,
+      x: Float64Array | Float32Array,
       batch: number,
       samples: number,
       keys: Uint32Array,
       scalars: Float64Array,
       out: Float32Array,
-    ): void;
+    ): number;
     dispose(plan: unknown): void;
   };
 }

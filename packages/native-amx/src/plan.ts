@@ -54,7 +54,8 @@ export function createNativePlan(
     run(args: PlanRunArgs): Float32Array {
       if (handle === undefined) throw new QbnnError('ERR_ARG', 'plan: the plan was disposed');
       const out = new Float32Array(args.samples * args.batch * keep.classes);
-      addon.plan.run(handle, args.x, args.batch, args.samples, args.keys, args.scalars, out);
+      const bad = addon.plan.run(handle, args.x, args.batch, args.samples, args.keys, args.scalars, out);
+      if (bad >= 0) throw new QbnnError('ERR_NAN', `x[${bad}] must be a finite number, got ${args.x[bad]}`);
       return out;
     },
     dispose(): void {

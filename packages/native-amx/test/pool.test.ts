@@ -38,6 +38,18 @@ describe.skipIf(!nativeAvailable)('u8 pooling and fused conv + pool match the JS
     }
   });
 
+  test('qpool2d: 2x2 / stride 2 max (the vectorised path) on odd and even sizes, rows of 1 to 70 outputs', () => {
+    const r = rng(5);
+    // widths around the 32-output steps of the vector kernel, odd heights and widths (a row
+    // or column left out), planes of one example and several
+    for (const w of [2, 3, 5, 28, 29, 63, 64, 65, 66, 127, 140, 141]) {
+      const xShape: [number, number, number, number] = [int(r, 1, 3), int(r, 1, 3), int(r, 2, 7), w];
+      const x = Uint8Array.from({ length: xShape.reduce((a, b) => a * b) }, () => int(r, 0, 255));
+      const args = { x, xShape, zeroPoint: int(r, 0, 255), pool: { kind: 'max', kernel: [2, 2] } } as const;
+      sameBytes(nat.qpool2d?.(args) as Uint8Array, qpool2d(args), `w ${w} shape ${xShape}`);
+    }
+  });
+
   for (const path of paths()) {
     test(`qconv2dPool: random convolutions then pooling; LeNet-5's conv + 2x2 max (${path})`, () => {
       setIsa(path as never);

@@ -103,6 +103,31 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
     }
   });
 
+  it.skipIf(!runNative)(
+    'float32, float64 and plain-array inputs give the same logits; a value that is not finite is the engine error',
+    async () => {
+      const qm = await quantised('lenet5', 'gaussian');
+      const x32 = batch(INPUT.lenet5, 3);
+      const opts = { samples: 2, seed: 21, provider: NATIVE_PROVIDER };
+      const engine = qm.forward(x32, { ...opts, plan: false }).logits;
+      for (const x of [x32, Float64Array.from(x32), Array.from(x32)]) {
+        same(qm.forward(x, opts).logits, engine, x.constructor.name);
+      }
+      for (const [i, v] of [
+        [0, Number.NaN],
+        [1000, Number.POSITIVE_INFINITY],
+        [x32.length - 1, Number.NEGATIVE_INFINITY],
+      ] as const) {
+        for (const x of [Float32Array.from(x32), Float64Array.from(x32)]) {
+          x[i] = v;
+          const message = `x[${i}] must be a finite number, got ${v}`;
+          expect(() => qm.forward(x, { ...opts, plan: false })).toThrow(message);
+          expect(() => qm.forward(x, opts)).toThrow(expect.objectContaining({ code: 'ERR_NAN', message }));
+        }
+      }
+    },
+  );
+
   it.skipIf(!runNative)('plan: false and QBNN_PLAN=0 run kernel by kernel', async () => {
     const qm = await quantised('mlp', 'gaussian');
     expect(qm.planned({ provider: NATIVE_PROVIDER, plan: false })).toBe(false);

@@ -162,7 +162,8 @@ export interface PlanDescription {
  * keys (8 words: weight, bias, mask, local stream keys) and per sample two scalars (radial radii).
  */
 export interface PlanRunArgs {
-  x: Float64Array;
+  /** float32 values are widened to float64 exactly, so either gives the same result. */
+  x: Float64Array | Float32Array;
   batch: number;
   samples: number;
   /** [layer][8] */
@@ -173,7 +174,10 @@ export interface PlanRunArgs {
 
 /** A plan held by a provider. */
 export interface ExecutionPlan {
-  /** Logits of every sample, [samples, batch, classes]. */
+  /**
+   * Logits of every sample, [samples, batch, classes]. A value of `x` that is not finite is a
+   * QbnnError `ERR_NAN` naming `x[i]` (nothing runs).
+   */
   run(args: PlanRunArgs): Float32Array;
   /** Frees the plan's native memory now (arenas, sampled weights). */
   dispose(): void;

@@ -212,7 +212,9 @@ inline uint64_t ceil4(uint64_t v) { return (v + 3) / 4; }
 
 // One call's constants.
 struct Call {
+  // the float input: float64 or float32 values (float32 widened exactly to float64)
   const double* x;
+  const float* x32;
   int64_t B, L;
   const uint32_t* keys;
   const double* scalars;
@@ -444,29 +446,41 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(c
 }
 
 // The input quantisation of `count` values, 8 at a time; returns how many.
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t quantizeAvx512(const Step& st, const double* x,
+template <typename T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t quantizeAvx512(const Step& st, const T* x,
                                                                                     uint8_t* out, size_t count) {
   const __m512d scale = _mm512_set1_pd(st.scale), z = _mm512_set1_pd(st.zeroPoint);
   const __m512d lo = _mm512_setzero_pd(), hi = _mm512_set1_pd(st.qmax);
   size_t i = 0;
-  for (; i + 8 <= count; i += 8) storeRequant8(_mm512_div_pd(_mm512_loadu_pd(x + i), scale), z, lo, hi, out + i);
+  for (; i + 8 <= count; i += 8) {
+    __m512d v;
+    if constexpr (sizeof(T) == 4) v = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x + i)));
+    else v = _mm512_loadu_pd(reinterpret_cast<const double*>(x + i));
+    storeRequant8(_mm512_div_pd(v, scale), z, lo, hi, out + i);
+  }
   return i;
 }
 #endif
+
+// The input quantisation: clamp(roundHalfEven(x / scale) + zeroPoint, 0, qmax) in float64.
+template <typename T>
+void quantizeRows(const Step& st, const T* x, uint8_t* out, size_t count) {
+  const double zp = st.zeroPoint, qm = st.qmax;
+  size_t i = 0;
+#if QBNN_X86
+  if (cpuFeatures().avx512vnni) i = quantizeAvx512(st, x, out, count);
+#endif
+  for (; i < count; ++i) out[i] = clampU8(roundHalfEven(static_cast<double>(x[i]) / st.scale) + zp, 0, qm);
+}
 
 bool runStep(const Task& t, const Step& st) {
   const Plan& p = t.p;
   switch (st.op) {
     case S_QUANTIZE: {
-      const double* x = t.c.x + t.b0 * p.inputSize;
       uint8_t* out = t.ptr(st.out);
       const size_t count = static_cast<size_t>(t.rows * p.inputSize);
-      const double zp = st.zeroPoint, qm = st.qmax;
-      size_t i = 0;
-#if QBNN_X86
-      if (cpuFeatures().avx512vnni) i = quantizeAvx512(st, x, out, count);
-#endif
-      for (; i < count; ++i) out[i] = clampU8(roundHalfEven(x[i] / st.scale) + zp, 0, qm);
+      if (t.c.x32) quantizeRows(st, t.c.x32 + t.b0 * p.inputSize, out, count);
+      else quantizeRows(st, t.c.x + t.b0 * p.inputSize, out, count);
       return true;
     }
     case S_LAYER:
@@ -991,7 +1005,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return ext;
 }
 
-// run(plan, x, batch, samples, keys, scalars, out)
+// run(plan, x, batch, samples, keys, scalars, out): -1, or the index of a value of x that is
+// not finite (then nothing ran)
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 7) throw Napi::TypeError::New(env, "plan.run needs 7 arguments");
@@ -1002,7 +1017,11 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(env, std::string("plan.run: ") + name + " has the wrong type");
     return info[i].As<Napi::TypedArray>();
   };
-  Napi::TypedArray x = typedArg(1, napi_float64_array, "x");
+  if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "plan.run: x has the wrong type");
+  Napi::TypedArray x = info[1].As<Napi::TypedArray>();
+  const bool x32 = x.TypedArrayType() == napi_float32_array;
+  if (!x32 && x.TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, "plan.run: x must be a Float64Array or a Float32Array");
   if (!info[2].IsNumber() || !info[3].IsNumber()) throw Napi::TypeError::New(env, "plan.run: batch and samples must be numbers");
   const double bd = info[2].As<Napi::Number>().DoubleValue(), ld = info[3].As<Napi::Number>().DoubleValue();
   need(env, bd == std::floor(bd) && bd >= 1 && bd <= (1 << 24) && ld == std::floor(ld) && ld >= 1 && ld <= (1 << 24),
@@ -1020,18 +1039,27 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   auto data = [](Napi::TypedArray& t) {
     return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
   };
-  const double* xs = reinterpret_cast<const double*>(data(x));
-  for (size_t i = 0; i < x.ElementLength(); ++i)
-    if (!std::isfinite(xs[i])) fail(env, "x must be finite");
+  // a value that is not finite: its index, nothing computed (the caller names it)
+  const size_t nx = x.ElementLength();
+  if (x32) {
+    const float* xs = reinterpret_cast<const float*>(data(x));
+    for (size_t i = 0; i < nx; ++i)
+      if (!std::isfinite(xs[i])) return Napi::Number::New(env, static_cast<double>(i));
+  } else {
+    const double* xs = reinterpret_cast<const double*>(data(x));
+    for (size_t i = 0; i < nx; ++i)
+      if (!std::isfinite(xs[i])) return Napi::Number::New(env, static_cast<double>(i));
+  }
   Call c;
-  c.x = xs;
+  c.x = x32 ? nullptr : reinterpret_cast<const double*>(data(x));
+  c.x32 = x32 ? reinterpret_cast<const float*>(data(x)) : nullptr;
   c.B = B;
   c.L = L;
   c.keys = reinterpret_cast<const uint32_t*>(data(keys));
   c.scalars = reinterpret_cast<const double*>(data(scalars));
   c.out = reinterpret_cast<float*>(data(out));
   runPlan(env, *p, c);
-  return env.Undefined();
+  return Napi::Number::New(env, -1);
 }
 
 Napi::Value Dispose(const Napi::CallbackInfo& info) {

@@ -8,7 +8,7 @@ import { type IntState, integerOps, type Memo } from './int-ops.js';
 import { type EngineMode, layersOf, type QLayerSpec, type QOp, type QuantizedOutput, sizeOf } from './ir.js';
 import { type CompiledPlan, compilePlan, planCallArgs } from './plan.js';
 import { getKernelProvider } from './provider.js';
-import { checkForward, checkLogits } from './validate-input.js';
+import { checkFiniteValues, checkForward, checkLogits } from './validate-input.js';
 import { walk } from './walker.js';
 
 /** Options of {@link QuantizedModel.forward}. */
@@ -173,8 +173,8 @@ export class QuantizedModel {
    * The seed, sample count and batch of one call, checked: what every interpretation of the IR
    * (this engine, the float64 reference) starts from.
    */
-  prepareCall(input: EngineInput, opts: QuantizedForwardOptions) {
-    const c = checkForward(input, opts, sizeOf(this.inputShape), this.inputShape, this.maxActivation);
+  prepareCall(input: EngineInput, opts: QuantizedForwardOptions, finite: 'check' | 'later' = 'check') {
+    const c = checkForward(input, opts, sizeOf(this.inputShape), this.inputShape, this.maxActivation, finite);
     return {
       x: c.values,
       B: c.batch,
@@ -230,12 +230,15 @@ export class QuantizedModel {
     opts: QuantizedForwardOptions,
     trace: boolean,
   ): { states: IntState[]; output: QuantizedOutput } {
-    const call = this.prepareCall(input, opts);
+    // a float typed array goes to a plan as it is, which checks its values natively
+    const call = this.prepareCall(input, opts, 'later');
     const last = this.ops[this.ops.length - 1] as Extract<QOp, { op: 'layer' }>;
     const compiled = trace ? undefined : this.planFor(call.provider, call.mode, opts.plan);
+    const floats = call.x instanceof Float64Array || call.x instanceof Float32Array;
+    if (!compiled || !floats) checkFiniteValues('x', call.x);
     if (compiled) {
       const { keys, scalars } = planCallArgs(compiled, call.root, call.L);
-      const x = call.x instanceof Float64Array ? call.x : Float64Array.from(call.x);
+      const x = floats ? (call.x as Float64Array | Float32Array) : Float64Array.from(call.x);
       const logits = compiled.plan.run({ x, batch: call.B, samples: call.L, keys, scalars });
       return {
         states: [],

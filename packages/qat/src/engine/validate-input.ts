@@ -84,7 +84,9 @@ function checkMode(v: unknown): EngineMode {
  * Checks a forward call: `x` a batch of finite numbers whose length is a positive multiple of
  * the per-example size `perExample`, the options (samples an integer >= 1, a known mode, seed
  * and provider), and the memory the call needs (samples x batch x `maxActivation` within
- * {@link MAX_FORWARD_ELEMENTS}). Every failure is a QbnnError naming the argument.
+ * {@link MAX_FORWARD_ELEMENTS}). Every failure is a QbnnError naming the argument. `finite:
+ * 'later'` leaves the finiteness of the values to the caller (an execution plan checks them
+ * natively, with the same error).
  */
 export function checkForward(
   x: unknown,
@@ -92,6 +94,7 @@ export function checkForward(
   perExample: number,
   inputShape: readonly number[],
   maxActivation: number,
+  finite: 'check' | 'later' = 'check',
 ): CheckedForward {
   if (opts === null || (opts !== undefined && typeof opts !== 'object'))
     throw new QbnnError('ERR_ARG', `opts must be an object of forward options, got ${describe(opts)}`);
@@ -124,7 +127,7 @@ export function checkForward(
       `opts.samples ${samples} x batch ${batch} x the largest activation (${maxActivation} values an example) = ${need} exceeds the forward budget of ${MAX_FORWARD_ELEMENTS} elements: use fewer samples or a smaller batch`,
     );
   }
-  checkFiniteValues('x', values);
+  if (finite === 'check') checkFiniteValues('x', values);
   return {
     values,
     batch,
