@@ -128,6 +128,43 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
     },
   );
 
+  it.skipIf(!runNative)(
+    'dispose() frees plans and packed weights now; the model then prepares them again',
+    async () => {
+      for (const p of ['gaussian', 'none'] as const) {
+        const qm = await quantised('mlp', p);
+        const x = images(INPUT.mlp, 4, 500);
+        const opts = { samples: 3, seed: 8, provider: NATIVE_PROVIDER };
+        const before = qm.forward(x, opts).logits;
+        const local = p === 'gaussian' ? qm.forward(x, { ...opts, mode: 'local' }).logits : undefined;
+        const kernels = qm.forward(x, { ...opts, plan: false }).logits;
+        // what the calls prepared, read back through the model's memo
+        const plan = qm.memo(qm.ops, `plan:${NATIVE_PROVIDER}:weights`, () => undefined) as
+          | { plan: { run(a: unknown): unknown } }
+          | undefined;
+        expect(plan).toBeDefined();
+        const last = qm.layers[qm.layers.length - 1];
+        const packs =
+          p === 'none'
+            ? [qm.memo(last.weights, `pack:${NATIVE_PROVIDER}`, () => undefined)]
+            : [
+                qm.memo(last, `local-mu:${NATIVE_PROVIDER}`, () => undefined),
+                (qm.memo(last.weights, `sample-out:${NATIVE_PROVIDER}`, () => undefined) as { pack: unknown })
+                  .pack,
+              ];
+        for (const pk of packs) expect((pk as { disposed: boolean }).disposed).toBe(false);
+        qm.dispose();
+        for (const pk of packs) expect((pk as { disposed: boolean }).disposed).toBe(true);
+        const run = { x: new Float64Array(x), batch: 4, samples: 1, keys: new Uint32Array(0), scalars: new Float64Array(0) };
+        expect(() => plan!.plan.run(run)).toThrow(/disposed/);
+        qm.dispose(); // twice is fine
+        same(qm.forward(x, opts).logits, before, `${p}: plan after dispose`);
+        same(qm.forward(x, { ...opts, plan: false }).logits, kernels, `${p}: kernels after dispose`);
+        if (local) same(qm.forward(x, { ...opts, mode: 'local' }).logits, local, `${p}: local after dispose`);
+      }
+    },
+  );
+
   it.skipIf(!runNative)('plan: false and QBNN_PLAN=0 run kernel by kernel', async () => {
     const qm = await quantised('mlp', 'gaussian');
     expect(qm.planned({ provider: NATIVE_PROVIDER, plan: false })).toBe(false);

@@ -83,6 +83,8 @@ export class QuantizedModel {
   /** Largest per-example activation (elements): bounds a forward call's memory. */
   private readonly maxActivation: number;
   private readonly memoStore = new WeakMap<object, Map<string, unknown>>();
+  /** Every memo entry in the order made, for {@link dispose}. */
+  private memoEntries: { entries: Map<string, unknown>; tag: string }[] = [];
   /**
    * Layers with packed tensors: their form, and the packed weights until the layer is first used
    * (then its unpacked weights, kept with the prepared values, replace them).
@@ -165,9 +167,28 @@ export class QuantizedModel {
       m = new Map();
       this.memoStore.set(key, m);
     }
-    if (!m.has(tag)) m.set(tag, make());
+    if (!m.has(tag)) {
+      m.set(tag, make());
+      this.memoEntries.push({ entries: m, tag });
+    }
     return m.get(tag) as T;
   };
+
+  /**
+   * Frees now the native memory this model prepared: execution plans (their arenas and drawn
+   * weights), packed weights and sampled-weight buffers of every provider, instead of when they
+   * are garbage collected (a plan can hold 64 MB). The model stays usable: the next call
+   * prepares what it needs again. Weights, unpacked or not, are kept.
+   */
+  dispose(): void {
+    // newest first: a plan goes before the packed weights it was compiled from
+    const kept: typeof this.memoEntries = [];
+    for (const e of this.memoEntries.reverse()) {
+      if (releaseNative(e.entries.get(e.tag))) e.entries.delete(e.tag);
+      else kept.push(e);
+    }
+    this.memoEntries = kept.reverse();
+  }
 
   /**
    * The seed, sample count and batch of one call, checked: what every interpretation of the IR
@@ -294,6 +315,35 @@ function describeLayer(l: QLayerSpec): LayerDescription {
     k: l.k,
     sizeBytes: form.sizeBytes(l.weights) + 24,
   };
+}
+
+/** Something with native memory to free now: an execution plan or packed weights. */
+interface Disposable {
+  dispose(): void;
+}
+
+function isDisposable(v: unknown): v is Disposable {
+  return v !== null && typeof v === 'object' && typeof (v as Disposable).dispose === 'function';
+}
+
+/**
+ * Disposes `v` if it holds native memory (itself disposable, or an object or array holding
+ * disposables one level down: a compiled plan, a sampler's destination pack); true when it did.
+ */
+function releaseNative(v: unknown): boolean {
+  if (isDisposable(v)) {
+    v.dispose();
+    return true;
+  }
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return false;
+  let any = false;
+  for (const inner of Array.isArray(v) ? v : Object.values(v)) {
+    if (isDisposable(inner)) {
+      inner.dispose();
+      any = true;
+    }
+  }
+  return any;
 }
 
 /** QBNN_PLAN=0 in the environment (where there is one) turns execution plans off. */
