@@ -155,7 +155,13 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
         for (const pk of packs) expect((pk as { disposed: boolean }).disposed).toBe(false);
         qm.dispose();
         for (const pk of packs) expect((pk as { disposed: boolean }).disposed).toBe(true);
-        const run = { x: new Float64Array(x), batch: 4, samples: 1, keys: new Uint32Array(0), scalars: new Float64Array(0) };
+        const run = {
+          x: new Float64Array(x),
+          batch: 4,
+          samples: 1,
+          keys: new Uint32Array(0),
+          scalars: new Float64Array(0),
+        };
         expect(() => plan!.plan.run(run)).toThrow(/disposed/);
         qm.dispose(); // twice is fine
         same(qm.forward(x, opts).logits, before, `${p}: plan after dispose`);

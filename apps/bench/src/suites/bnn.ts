@@ -3,7 +3,7 @@ import type { Module } from '@qbnn/nn';
 import { predict } from '@qbnn/posteriors';
 import type { QuantizedModel } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
-import { type CaseResult, measure, type Suite, type SuiteContext } from '../harness.js';
+import { type CaseResult, type Clock, measure, type Suite, type SuiteContext } from '../harness.js';
 import {
   buildBayes,
   INPUT_SHAPE,
@@ -127,15 +127,21 @@ async function runCell(
   ctx: SuiteContext,
   cell: BnnCell,
   fn: () => unknown,
-  plan: { runs: number; warmup: number },
+  plan: { runs: number; warmup: number; clock?: Clock },
 ): Promise<CaseResult> {
   const images = cell.batch * cell.samples;
   const r = await measure(
     `bnn ${cell.model}/${cell.posterior}`,
     cell.precision,
-    { mode: cell.mode, batch: cell.batch, L: cell.samples, threads: 1 },
+    {
+      mode: cell.mode,
+      batch: cell.batch,
+      L: cell.samples,
+      threads: 1,
+      ...(plan.clock === 'cpu' ? { clock: 'cpu' } : {}),
+    },
     fn,
-    { runs: plan.runs, warmup: plan.warmup, work: cell.batch, unit: 'images/s' },
+    { runs: plan.runs, warmup: plan.warmup, work: cell.batch, unit: 'images/s', clock: plan.clock },
   );
   r.extra = { mc_forward_passes_per_s: Number(((images / r.median_ms) * 1e3).toPrecision(6)) };
   return ctx.add(r);
@@ -150,6 +156,8 @@ export interface BnnGrid {
   modes: Mode[];
   /** Cells (by {@link cellKey}) measured whatever their estimate or their series' budget. */
   mustRun?: (key: string) => boolean;
+  /** How cells are timed (default wall clock; `cpu`: process CPU time, the peers suite's one-thread cells). */
+  clock?: Clock;
 }
 
 /** The cells of issue 9's targets. */
@@ -274,7 +282,7 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
             // the targets' cells keep at least 3 timed runs however slow
             const runs = ctx.quick ? ctx.runs : Math.max(planRuns(probe, ctx.runs), must ? 3 : 1);
             if (runs < ctx.runs) slow.push(`${key} (${runs})`);
-            const r = await runCell(ctx, cell, fn, { runs, warmup: 0 });
+            const r = await runCell(ctx, cell, fn, { runs, warmup: 0, clock: grid.clock });
             ms.set(key, r.median_ms);
             measured.push({ batch, samples, ms: r.median_ms });
             spent += probe + r.median_ms * runs;

@@ -78,12 +78,23 @@ export const peersSuite: Suite = {
       [big, 3],
     ] as const) {
       if (part.length === 0 || samples.length === 0 || impls.length === 0) continue;
-      const r = await runTorch({ threads: 1, batches: part, samples, runs, warmup: 1, impls });
+      const r = await runTorch({
+        threads: 1,
+        batches: part,
+        samples,
+        runs,
+        warmup: 1,
+        impls,
+        cpuClock: true,
+      });
       Object.assign(torch, { torch: r.torch, engine: r.engine, threads: r.threads });
       torch.results.push(...r.results);
     }
     if (big.length && impls.length)
       ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~30 s).');
+    ctx.note(
+      'Timing: every cell of this suite (PyTorch and qbnn, one thread each) in process CPU time (time.process_time, process.cpuUsage), so that other jobs on a shared machine do not count; medians of the runs.',
+    );
     if (torch.results.length)
       ctx.note(
         `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
@@ -93,7 +104,7 @@ export const peersSuite: Suite = {
       ctx.add({
         case: 'bnn lenet5/gaussian',
         impl: c.impl,
-        params: { mode: 'weights', batch: c.batch, L: c.samples, threads: torch.threads },
+        params: { mode: 'weights', batch: c.batch, L: c.samples, threads: torch.threads, clock: 'cpu' },
         median_ms: round(c.median_ms),
         min_ms: round(c.min_ms),
         max_ms: round(c.max_ms),
@@ -112,6 +123,7 @@ export const peersSuite: Suite = {
       modes: ['weights'],
       // fp32 and int8-native at batch <= 32 always run (the targets' comparisons); int8-js may skip
       mustRun: (key) => !key.includes('int8-js') && !key.includes('_b256_'),
+      clock: 'cpu',
     };
     const ms = batches.length && samples.length ? await runGrid(ctx, grid) : new Map<string, number>();
     const work = lenet5Work();
@@ -163,6 +175,7 @@ export const peersSuite: Suite = {
         if (fn && t && batch === 32 && L === 20 && !ctx.quick)
           ctx.ratio('target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20', t / fn);
       }
+    await localCell(ctx, torchMs);
     if (ms.size)
       ctx.note(
         "ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn plain tfjs-wasm fp32 ms / qbnn int8-native ms. fp32-tfjs-wasm = plain tfjs-backend-wasm (a child process with QBNN_NATIVE_FP32=0), fp32-native = tfjs-wasm with qbnn's native fp32 kernels. Targets: issue 9, int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20; issue 14, target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20 >= 3.",
@@ -170,6 +183,51 @@ export const peersSuite: Suite = {
     await resnet18Peer(ctx, limit);
   },
 };
+
+/**
+ * qbnn int8 native in local mode (local reparameterisation), LeNet-5 b1 L20, against PyTorch
+ * int8 in weights mode measured in this run (issue 18's target: >= 100x). Runs when the filter
+ * accepts mode=local and PyTorch's b1 L20 int8 cell ran (e.g. `--filter mode=weights|local,...`).
+ */
+async function localCell(ctx: SuiteContext, torchMs: Map<string, number>): Promise<void> {
+  const torchKey = [...torchMs.keys()].find((k) => k.startsWith('torch-int8') && k.endsWith('_b1_L20'));
+  if (!torchKey || ctx.quick) return;
+  const cell = {
+    model: 'lenet5',
+    posterior: 'gaussian',
+    mode: 'local',
+    impl: 'int8-native',
+    batch: 1,
+    L: 20,
+  };
+  if (!ctx.accepts(cell)) return;
+  const ms = await runGrid(ctx, {
+    models: ['lenet5'],
+    posteriors: ['gaussian'],
+    precisions: ['int8-native'],
+    batches: [1],
+    samples: [20],
+    modes: ['local'],
+    mustRun: () => true,
+    clock: 'cpu',
+  });
+  const q = ms.get(
+    cellKey({
+      model: 'lenet5',
+      posterior: 'gaussian',
+      mode: 'local',
+      precision: 'int8-native',
+      batch: 1,
+      samples: 20,
+    }),
+  );
+  const impl = torchKey.slice(0, -'_b1_L20'.length);
+  if (q)
+    ctx.ratio(
+      `qbnn_int8-native_local_speedup_over_${impl}_weights_b1_L20`,
+      (torchMs.get(torchKey) as number) / q,
+    );
+}
 
 /**
  * Bayesian ResNet-18 (Ferianc widths), Gaussian weights mode, L = 8, batch 32 (quick: L = 1,
@@ -194,6 +252,7 @@ async function resnet18Peer(
     runs,
     warmup: 1,
     impls: ['int8'],
+    cpuClock: true,
   });
   const torchCase = r.results[0];
   if (torchCase === undefined) {
@@ -203,7 +262,7 @@ async function resnet18Peer(
   ctx.add({
     case: 'bnn resnet18/gaussian',
     impl: torchCase.impl,
-    params: { mode: 'weights', batch, L, threads: r.threads },
+    params: { mode: 'weights', batch, L, threads: r.threads, clock: 'cpu' },
     median_ms: round(torchCase.median_ms),
     min_ms: round(torchCase.min_ms),
     max_ms: round(torchCase.max_ms),
@@ -219,6 +278,7 @@ async function resnet18Peer(
     samples: [L],
     modes: ['weights'],
     mustRun: () => true,
+    clock: 'cpu',
   });
   const q = ms.get(
     cellKey({
@@ -260,7 +320,7 @@ async function machineLimit(
   const rates = known ?? (await measureRates());
   if (rates)
     ctx.note(
-      `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(rates.peakOps / 1e9).toFixed(0)} GOPS) + L x ${(work.weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(rates.samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (wall clock) / that limit: understated when the machine is loaded.`,
+      `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(rates.peakOps / 1e9).toFixed(0)} GOPS) + L x ${(work.weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(rates.samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (process CPU time) / that limit.`,
     );
   return rates;
 }
@@ -271,8 +331,8 @@ async function measureRates(): Promise<{ peakOps: number; samplerRate: number } 
   if (!native?.vpdpbusdPeakGops(1000)) return undefined;
   native.setThreads(1);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-  // CPU time of this thread: the machine's rates, not what other jobs leave of them. (The cells
-  // are wall-clock times, so on a loaded machine the share is understated.)
+  // CPU time of this thread: the machine's rates, not what other jobs leave of them (the cells
+  // are timed in process CPU time too).
   const cpu = (fn: () => void) => {
     const t0 = native.threadCpuTime();
     fn();
@@ -305,14 +365,17 @@ async function measureRates(): Promise<{ peakOps: number; samplerRate: number } 
   };
   const peaks: number[] = [];
   const rates: number[] = [];
+  // every draw into the same pack, as the engine and plans sample (a new pack a call would time
+  // the allocation and its page faults)
+  const pack = native.nativeKernels.sampleGaussianPacked(args);
   for (let r = 0; r < 7; r++) {
     peaks.push((iters * 1536) / cpu(() => native.vpdpbusdPeakGops(iters)));
-    let pack: { dispose?(): void } | undefined;
     rates.push(
-      (n * k) / cpu(() => (pack = native.nativeKernels.sampleGaussianPacked({ ...args, position: r * 1e6 }))),
+      (n * k) /
+        cpu(() => native.nativeKernels.sampleGaussianPacked({ ...args, position: (r + 1) * 1e6, out: pack })),
     );
-    pack?.dispose?.();
   }
+  pack.dispose?.();
   native.setThreads(2);
   const peakOps = median(peaks);
   const samplerRate = median(rates);
