@@ -15,8 +15,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "driver.h"
@@ -173,6 +175,18 @@ struct OwnedPack {
   }
 };
 
+// A convolution with fixed weights prepared once for a tile size: the direct kernel's weight
+// reorder and planning, which it does on every call otherwise.
+struct PreparedConv {
+  std::vector<const Packed*> packs;
+  ConvDirectPrepared* p = nullptr;
+  size_t bytes = 0;
+  ~PreparedConv() { convDirectRelease(p); }
+};
+
+// (layer, pack, rows of the tile)
+using PreparedKey = std::tuple<int32_t, const Packed*, int64_t>;
+
 struct Plan {
   int64_t inputSize = 0, classes = 0;
   std::vector<int64_t> taskBytes, sharedBytes;  // per example
@@ -187,6 +201,8 @@ struct Plan {
   std::vector<std::unique_ptr<OwnedPack>> packs;  // [chunk slot][sampled layer]
   std::vector<std::vector<int32_t>> biases;  // same index
   int32_t chunkSlots = 0;
+  std::map<PreparedKey, std::unique_ptr<PreparedConv>> prepared;
+  size_t preparedBytes = 0;
 };
 
 // The words of the Philox stream (key) from word `first`: as core's philoxFill / bernoulliFill.
@@ -271,9 +287,68 @@ const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t
   return scratch;
 }
 
-bool runLinearOrConv(const Layer& L, const uint8_t* a, int64_t rows, int32_t za, const Packed& w, const Epilogue& e,
-                     void* out) {
+// The direct kernel's arguments of layer L's convolution over `rows` examples.
+ConvDirectArgs directArgs(const Layer& L, const uint8_t* a, int64_t rows, int32_t za, const Packed* const* packs,
+                          const Epilogue& e, void* out) {
+  return ConvDirectArgs{a,   rows, L.C,  L.H,  L.W,  za,  packs, L.n,       L.kh,    L.kw,   L.sh,    L.sw,    L.ph,   L.pw,
+                        L.dh, L.dw, 1,    L.Ho, L.Wo, e.bias, e.outKind, e.mult, e.zo, e.relu, out, nullptr, nullptr};
+}
+
+// The fixed-weight GEMMs of the plan's steps: stored sets, and local reparameterisation's mean
+// and variance (the same arguments stepLayer and stepLocalGemm pass).
+int32_t layerZa(const Layer& L) { return L.dropout ? L.maskedZero : L.inZero; }
+Epilogue setEpilogue(const Layer& L, const WeightSet& ws) {
+  return Epilogue{L.f32 ? OUT_F32 : OUT_U8, ws.mult.data(), L.zo, L.relu, ws.bias.empty() ? nullptr : ws.bias.data()};
+}
+Epilogue localEpilogue(const std::vector<int32_t>& bias) {
+  return Epilogue{OUT_I32, nullptr, 0, false, bias.empty() ? nullptr : bias.data()};
+}
+
+constexpr size_t kPreparedBudget = size_t{64} << 20;  // bytes of reordered weights kept
+
+void prepareConv(Plan& p, int32_t li, int64_t rows, const Packed& w, int32_t za, const Epilogue& e) {
+  const PreparedKey key{li, &w, rows};
+  if (p.prepared.count(key) || p.preparedBytes + w.bytes() > kPreparedBudget) return;
+  std::unique_ptr<PreparedConv> pc(new PreparedConv());
+  pc->packs.assign(1, &w);
+  pc->p = convDirectPrepare(directArgs(p.layers[static_cast<size_t>(li)], nullptr, rows, za, pc->packs.data(), e, nullptr));
+  if (pc->p == nullptr) return;
+  pc->bytes = w.bytes();
+  p.preparedBytes += pc->bytes;
+  p.prepared.emplace(key, std::move(pc));
+}
+
+// Prepares the fixed-weight convolutions for this call's tile sizes (before any task runs, so
+// tasks only read the map).
+void prepareConvs(Plan& p, int64_t B, int64_t tileRows) {
+  if (activeIsa() != ISA_AVX512VNNI) return;
+  const int64_t sizes[2] = {std::min(tileRows, B), B % tileRows};
+  for (size_t i = 0; i < p.layers.size(); ++i) {
+    const Layer& L = p.layers[i];
+    if (!L.conv) continue;
+    const int32_t li = static_cast<int32_t>(i);
+    for (int64_t rows : sizes) {
+      if (rows <= 0) continue;
+      if (L.kind == W_SETS) {
+        for (const WeightSet& ws : L.sets) prepareConv(p, li, rows, *ws.p, layerZa(L), setEpilogue(L, ws));
+      } else if (L.kind == W_LOCAL) {
+        prepareConv(p, li, rows, *L.meanP, L.inZero, localEpilogue(L.meanBias));
+        prepareConv(p, li, rows, *L.varP, 0, localEpilogue(L.varBias));
+      }
+    }
+  }
+}
+
+bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, int32_t za, const Packed& w,
+                     const Epilogue& e, void* out) {
+  const Layer& L = p.layers[static_cast<size_t>(li)];
   if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
+  if (!p.prepared.empty() && activeIsa() == ISA_AVX512VNNI) {
+    const auto it = p.prepared.find(PreparedKey{li, &w, rows});
+    if (it != p.prepared.end() &&
+        convDirectAvx512Prepared(directArgs(L, a, rows, za, it->second->packs.data(), e, out), *it->second->p))
+      return true;
+  }
   ConvCall cc;
   cc.x = a;
   cc.B = rows, cc.C = L.C, cc.H = L.H, cc.W = L.W, cc.O = L.n, cc.Cg = L.C, cc.kh = L.kh, cc.kw = L.kw;
@@ -288,24 +363,20 @@ bool runLinearOrConv(const Layer& L, const uint8_t* a, int64_t rows, int32_t za,
 bool stepLayer(const Task& t, const Step& st) {
   const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
   const uint8_t* a = layerInput(t, L, st, L.dropout ? t.ptr(st.scratch) : nullptr);
-  const int32_t za = L.dropout ? L.maskedZero : L.inZero;
+  const int32_t za = layerZa(L);
   const Packed* w;
-  const double* mult;
-  const int32_t* bias;
+  Epilogue e;
   if (L.kind == W_SETS) {
     const WeightSet& ws = L.sets[L.cycle ? static_cast<size_t>(t.l) % L.sets.size() : 0];
     w = ws.p;
-    mult = ws.mult.data();
-    bias = ws.bias.empty() ? nullptr : ws.bias.data();
+    e = setEpilogue(L, ws);
   } else {
     const size_t idx = static_cast<size_t>(t.s) * t.p.sampledLayers.size() + static_cast<size_t>(L.sampled);
     w = &t.p.packs[idx]->p;
-    mult = L.mult.data();
-    bias = L.hasBias ? t.p.biases[idx].data() : nullptr;
+    e = Epilogue{L.f32 ? OUT_F32 : OUT_U8, L.mult.data(), L.zo, L.relu, L.hasBias ? t.p.biases[idx].data() : nullptr};
   }
-  const Epilogue e{L.f32 ? OUT_F32 : OUT_U8, mult, L.zo, L.relu, bias};
   uint8_t* out = t.ptr(st.out);
-  if (!runLinearOrConv(L, a, t.rows, za, *w, e, out)) return false;
+  if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out)) return false;
   if (!L.f32 && L.qmax != 255) {
     const size_t count = static_cast<size_t>(t.rows * L.outSize);
     const uint8_t qm = static_cast<uint8_t>(L.qmax);
@@ -324,10 +395,8 @@ bool stepLocalGemm(const Task& t, const Step& st) {
   const uint8_t* sq = L.square.data();
   for (size_t i = 0; i < count; ++i) x2[i] = sq[a[i]];
   // the integer engine runs both GEMMs on the input's grid (zero point 0 for the squares)
-  const Epilogue em{OUT_I32, nullptr, 0, false, L.meanBias.empty() ? nullptr : L.meanBias.data()};
-  const Epilogue ev{OUT_I32, nullptr, 0, false, L.varBias.empty() ? nullptr : L.varBias.data()};
-  return runLinearOrConv(L, a, t.rows, L.inZero, *L.meanP, em, t.ptr(st.mean)) &&
-         runLinearOrConv(L, x2, t.rows, 0, *L.varP, ev, t.ptr(st.variance));
+  return runLinearOrConv(t.p, st.layer, a, t.rows, L.inZero, *L.meanP, localEpilogue(L.meanBias), t.ptr(st.mean)) &&
+         runLinearOrConv(t.p, st.layer, x2, t.rows, 0, *L.varP, localEpilogue(L.varBias), t.ptr(st.variance));
 }
 
 // The float32 combine of local reparameterisation (qat's engine/local.ts), each step one
@@ -950,6 +1019,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   };
   bool anyShared = false;
   for (const Step& st : p.steps) anyShared = anyShared || st.shared;
+  prepareConvs(p, B, c.tileRows);
   if (anyShared) pool.run(tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
   // the drawn weights of a chunk of samples
   size_t perSample = 0;
@@ -1072,6 +1142,8 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   p->packs.clear();
   p->biases.clear();
   p->chunkSlots = 0;
+  p->prepared.clear();
+  p->preparedBytes = 0;
   std::free(p->sharedArena.p);
   p->sharedArena.p = nullptr;
   p->sharedArena.cap = 0;
