@@ -64,13 +64,25 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
       const qm = await quantised(shape, p);
       const modes = p === 'radial' || p === 'none' ? (['weights'] as const) : (['weights', 'local'] as const);
       const s = INPUT[shape];
-      // a batch of one, and one of several batch tiles for the small models
-      const sizes = shape === 'resnet18' ? [3] : [1, 70];
+      // a batch of one, one of several batch tiles for the small models, and small batches of
+      // several samples (tasks stack whole samples when no weight depends on the sample; the
+      // last stack shorter)
+      const sizes: [number, number][] =
+        shape === 'resnet18'
+          ? [
+              [3, 2],
+              [2, 5],
+            ]
+          : [
+              [70, 2],
+              [3, 7],
+              [1, 9],
+            ];
       for (const mode of modes) {
         expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(true);
-        for (const B of sizes) {
+        for (const [B, L] of sizes) {
           const x = B === 1 ? images(s, 1, 400) : batch(s, B);
-          const opts = { samples: 2, seed: 987654321, mode };
+          const opts = { samples: L, seed: 987654321, mode };
           // the reference: the integer engine kernel by kernel, on core's JS kernels for the
           // small batches and on the native kernels (equal to them, native-whole-model.test.ts)
           // for the batch of several tiles, which the JS kernels take long over
@@ -83,8 +95,8 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
           const one = qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits;
           setThreads(2);
           const two = qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits;
-          same(one, js, `${shape}/${p}/${mode}/B=${B}: plan (1 thread) vs engine`);
-          same(two, js, `${shape}/${p}/${mode}/B=${B}: plan (2 threads) vs engine`);
+          same(one, js, `${shape}/${p}/${mode}/B=${B}/L=${L}: plan (1 thread) vs engine`);
+          same(two, js, `${shape}/${p}/${mode}/B=${B}/L=${L}: plan (2 threads) vs engine`);
         }
       }
     });

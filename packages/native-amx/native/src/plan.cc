@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -203,6 +204,11 @@ struct Plan {
   int32_t chunkSlots = 0;
   std::map<PreparedKey, std::unique_ptr<PreparedConv>> prepared;
   size_t preparedBytes = 0;
+  // whether tasks may stack several samples' rows (no weights depend on the sample), and the
+  // shared slots that per-sample layer or add steps read (copied once per stacked sample then)
+  bool stackable = false;
+  std::vector<int32_t> replicaOf;  // per shared slot: its replica's index, or -1
+  int32_t replicas = 0;
 };
 
 // The words of the Philox stream (key) from word `first`: as core's philoxFill / bernoulliFill.
@@ -237,22 +243,41 @@ struct Call {
   float* out;
   int64_t tileRows;
   std::vector<size_t> taskOffsets;
+  std::vector<size_t> replicaOffsets;  // in the task arena, per replica
   size_t taskArenaBytes;
   std::atomic<bool> failed{false};
 };
 
-// One task: sample l (chunk slot s), rows [b0, b0 + rows).
+// One task: sample l (chunk slot s), rows [b0, b0 + rows); or, stacked (ns > 1), samples
+// [l, l + ns) one after the other, each all B rows (b0 = 0, rows = ns B). Randomness is drawn per
+// sample segment of rows / ns rows, at that sample's stream positions.
 struct Task {
   Plan& p;
   Call& c;
   int64_t l, s, b0, rows;
   uint8_t* arena;
+  int64_t ns = 1;
+  int64_t seg() const { return rows / ns; }
+  // A slot's rows: shared slots of stacked tasks read through their replica (ns copies).
   uint8_t* ptr(const Slot& slot) const {
     if (slot.shared) {
-      return static_cast<uint8_t*>(p.sharedArena.p) + p.sharedOffsets[static_cast<size_t>(slot.index)] +
-             static_cast<size_t>(b0 * p.sharedBytes[static_cast<size_t>(slot.index)]);
+      if (ns > 1) {
+        const int32_t r = p.replicaOf[static_cast<size_t>(slot.index)];
+        if (r >= 0) return arena + c.replicaOffsets[static_cast<size_t>(r)];
+      }
+      return sharedRows(slot);
     }
     return arena + c.taskOffsets[static_cast<size_t>(slot.index)];
+  }
+  // A shared slot's own rows [b0, b0 + seg()) (what every sample segment reads).
+  uint8_t* sharedRows(const Slot& slot) const {
+    return static_cast<uint8_t*>(p.sharedArena.p) + p.sharedOffsets[static_cast<size_t>(slot.index)] +
+           static_cast<size_t>(b0 * p.sharedBytes[static_cast<size_t>(slot.index)]);
+  }
+  // Segment j of a value of `stride` bytes a row: a shared slot's rows are every segment's.
+  const uint8_t* segment(const Slot& slot, int64_t j, int64_t stride) const {
+    if (slot.shared) return sharedRows(slot);
+    return ptr(slot) + static_cast<size_t>(j * seg() * stride);
   }
 };
 
@@ -278,12 +303,14 @@ void dropoutRows(const Layer& L, uint32_t k0, uint32_t k1, uint64_t word0, const
 
 // The layer's input of this task: the masked copy (in `scratch`) under MC Dropout.
 const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t* scratch) {
-  const uint8_t* a = t.ptr(st.in);
-  if (!L.dropout) return a;
+  if (!L.dropout) return t.ptr(st.in);
   const uint32_t* key = t.c.keys + st.layer * 8;
   const uint64_t per = static_cast<uint64_t>(t.c.B * L.inSize);
-  const uint64_t word0 = static_cast<uint64_t>(t.l) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.inSize);
-  dropoutRows(L, key[4], key[5], word0, a, static_cast<size_t>(t.rows * L.inSize), scratch);
+  const size_t count = static_cast<size_t>(t.seg() * L.inSize);
+  for (int64_t j = 0; j < t.ns; ++j) {
+    const uint64_t word0 = static_cast<uint64_t>(t.l + j) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.inSize);
+    dropoutRows(L, key[4], key[5], word0, t.segment(st.in, j, L.inSize), count, scratch + j * count);
+  }
   return scratch;
 }
 
@@ -318,11 +345,10 @@ void prepareConv(Plan& p, int32_t li, int64_t rows, const Packed& w, int32_t za,
   p.prepared.emplace(key, std::move(pc));
 }
 
-// Prepares the fixed-weight convolutions for this call's tile sizes (before any task runs, so
-// tasks only read the map).
-void prepareConvs(Plan& p, int64_t B, int64_t tileRows) {
+// Prepares the fixed-weight convolutions for this call's tile sizes (rows of a task; before any
+// task runs, so tasks only read the map). Sizes may repeat or be 0.
+void prepareConvs(Plan& p, std::initializer_list<int64_t> sizes) {
   if (activeIsa() != ISA_AVX512VNNI) return;
-  const int64_t sizes[2] = {std::min(tileRows, B), B % tileRows};
   for (size_t i = 0; i < p.layers.size(); ++i) {
     const Layer& L = p.layers[i];
     if (!L.conv) continue;
@@ -468,16 +494,22 @@ void stepLocalCombine(const Task& t, const Step& st) {
   const uint64_t per = static_cast<uint64_t>(t.c.B * L.outSize);
   const uint32_t* key = t.c.keys + st.layer * 8;
   if (tEps.size() < count) tEps.resize(count);
-  qnormalWords(key[6], key[7], static_cast<uint64_t>(t.l) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.outSize),
-               tEps.data(), count);
+  const size_t segCount = static_cast<size_t>(t.seg() * L.outSize);
+  for (int64_t j = 0; j < t.ns; ++j)
+    qnormalWords(key[6], key[7], static_cast<uint64_t>(t.l + j) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.outSize),
+                 tEps.data() + j * segCount, segCount);
   const size_t outSize = static_cast<size_t>(L.outSize);
   const size_t esz = L.f32 ? 4 : 1;
   uint8_t* out = t.ptr(st.out);
-  const int32_t* mu = reinterpret_cast<const int32_t*>(t.ptr(st.mean));
-  const int32_t* va = reinterpret_cast<const int32_t*>(t.ptr(st.variance));
+  // a shared mean and variance (the first random layer's) are every sample segment's rows
+  const int64_t muRows = st.mean.shared ? t.seg() : t.rows;
+  const int32_t* mu = reinterpret_cast<const int32_t*>(st.mean.shared ? t.sharedRows(st.mean) : t.ptr(st.mean));
+  const int32_t* va =
+      reinterpret_cast<const int32_t*>(st.variance.shared ? t.sharedRows(st.variance) : t.ptr(st.variance));
   for (int64_t r = 0; r < t.rows; ++r) {
     const size_t o = static_cast<size_t>(r) * outSize;
-    const Combine c{mu + o, va + o, tEps.data() + o, L.meanE.data(), L.varE.data(), L.epsScaleF, L.outScaleF,
+    const size_t m = static_cast<size_t>(r % muRows) * outSize;
+    const Combine c{mu + m, va + m, tEps.data() + o, L.meanE.data(), L.varE.data(), L.epsScaleF, L.outScaleF,
                     L.f32, L.zo, L.relu ? L.zo : 0, L.qmax, out + o * esz};
     size_t done = 0;
 #if QBNN_X86
@@ -966,6 +998,21 @@ Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
                 p->layers[static_cast<size_t>(last.layer)].outSize == p->classes,
        "the last step must write the float logits to the output slot");
   p->sharedOffsets.assign(p->sharedBytes.size(), 0);
+  // Stacking samples in a task needs weights that no sample draws (no sampled layer, no cycled
+  // sets). Shared slots that a per-sample layer (without dropout) or add reads are replicated
+  // per stacked sample; local combines and dropout read shared rows per sample segment.
+  p->stackable = p->sampledLayers.empty();
+  for (const Layer& L : p->layers) p->stackable = p->stackable && !(L.kind == W_SETS && L.cycle);
+  p->replicaOf.assign(p->sharedBytes.size(), -1);
+  for (const Step& st : p->steps) {
+    if (st.shared || st.op == S_LOCAL_COMBINE || st.op == S_QUANTIZE) continue;
+    const bool masked = (st.op == S_LAYER || st.op == S_LOCAL_GEMM) && p->layers[static_cast<size_t>(st.layer)].dropout;
+    if (masked) continue;
+    for (const Slot* r : {&st.in, &st.a, &st.b}) {
+      if (r->index >= 0 && r->shared && p->replicaOf[static_cast<size_t>(r->index)] < 0)
+        p->replicaOf[static_cast<size_t>(r->index)] = p->replicas++;
+    }
+  }
   return p.release();
 }
 
@@ -984,11 +1031,22 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   const int64_t B = c.B, L = c.L;
   c.tileRows = tileRowsFor(p, B);
   const int64_t tiles = (B + c.tileRows - 1) / c.tileRows;
+  // samples a task stacks: whole batches of B rows while they fit a tile (small batches)
+  const int64_t stack = p.stackable && L > 1 ? std::min(L, std::max<int64_t>(1, tileRowsFor(p, L * B) / B)) : 1;
   size_t off = 0;
   c.taskOffsets.clear();
   for (int64_t b : p.taskBytes) {
     c.taskOffsets.push_back(off);
-    off += (static_cast<size_t>(b * c.tileRows) + 63) / 64 * 64;
+    off += (static_cast<size_t>(b * c.tileRows * stack) + 63) / 64 * 64;
+  }
+  c.replicaOffsets.clear();
+  if (stack > 1) {
+    for (size_t i = 0; i < p.replicaOf.size(); ++i) {
+      if (p.replicaOf[i] < 0) continue;
+      c.replicaOffsets.resize(std::max<size_t>(c.replicaOffsets.size(), static_cast<size_t>(p.replicaOf[i]) + 1));
+      c.replicaOffsets[static_cast<size_t>(p.replicaOf[i])] = off;
+      off += (static_cast<size_t>(p.sharedBytes[i] * B * stack) + 63) / 64 * 64;
+    }
   }
   c.taskArenaBytes = std::max<size_t>(off, 64);
   size_t soff = 0;
@@ -998,14 +1056,23 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   }
   if (!p.sharedArena.get(std::max<size_t>(soff, 64))) throw Napi::Error::New(env, "plan: out of memory");
   ThreadPool& pool = ThreadPool::instance();
-  auto runSteps = [&](int64_t l, int64_t s, int64_t tile, bool shared) {
+  auto runSteps = [&](int64_t l, int64_t s, int64_t tile, bool shared, int64_t ns = 1) {
     uint8_t* arena = static_cast<uint8_t*>(tArena.get(c.taskArenaBytes));
     if (!arena) {
       c.failed = true;
       return;
     }
     const int64_t b0 = tile * c.tileRows;
-    Task t{p, c, l, s, b0, std::min(c.tileRows, B - b0), arena};
+    Task t{p, c, l, s, b0, ns > 1 ? ns * B : std::min(c.tileRows, B - b0), arena, ns};
+    if (ns > 1) {
+      for (size_t i = 0; i < p.replicaOf.size(); ++i) {
+        if (p.replicaOf[i] < 0) continue;
+        const Slot sl{true, static_cast<int32_t>(i)};
+        const size_t bytes = static_cast<size_t>(p.sharedBytes[i] * B);
+        uint8_t* dst = t.ptr(sl);
+        for (int64_t j = 0; j < ns; ++j) std::memcpy(dst + j * bytes, t.sharedRows(sl), bytes);
+      }
+    }
     for (const Step& st : p.steps) {
       if (st.shared != shared) continue;
       if (!runStep(t, st)) {
@@ -1019,7 +1086,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   };
   bool anyShared = false;
   for (const Step& st : p.steps) anyShared = anyShared || st.shared;
-  prepareConvs(p, B, c.tileRows);
+  prepareConvs(p, {std::min(c.tileRows, B), B % c.tileRows, stack * B, (L % stack) * B});
   if (anyShared) pool.run(tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
   // the drawn weights of a chunk of samples
   size_t perSample = 0;
@@ -1050,7 +1117,14 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
         drawWeights(p, c, l0 + s, s, p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
       });
     }
-    pool.run(g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
+    if (stack > 1) {
+      pool.run((g + stack - 1) / stack, [&](int64_t t) {
+        const int64_t l = l0 + t * stack;
+        runSteps(l, 0, 0, false, std::min(stack, l0 + g - l));
+      });
+    } else {
+      pool.run(g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
+    }
     if (c.failed) break;
   }
   if (c.failed) throw Napi::Error::New(env, "plan: out of memory in a kernel");
