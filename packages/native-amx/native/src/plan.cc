@@ -200,6 +200,8 @@ struct Plan {
   Scratch sharedArena;
   std::vector<size_t> sharedOffsets;
   std::vector<std::unique_ptr<OwnedPack>> packs;  // [chunk slot][sampled layer]
+  // a drawn convolution prepared for the call's two tile sizes (same index as packs)
+  std::vector<std::unique_ptr<PreparedConv>> drawnPrepared[2];
   std::vector<std::vector<int32_t>> biases;  // same index
   int32_t chunkSlots = 0;
   std::map<PreparedKey, std::unique_ptr<PreparedConv>> prepared;
@@ -241,7 +243,7 @@ struct Call {
   const uint32_t* keys;
   const double* scalars;
   float* out;
-  int64_t tileRows;
+  int64_t tileRows, lastRows;  // rows of a batch tile, and of the last one
   std::vector<size_t> taskOffsets;
   std::vector<size_t> replicaOffsets;  // in the task arena, per replica
   size_t taskArenaBytes;
@@ -327,6 +329,9 @@ int32_t layerZa(const Layer& L) { return L.dropout ? L.maskedZero : L.inZero; }
 Epilogue setEpilogue(const Layer& L, const WeightSet& ws) {
   return Epilogue{L.f32 ? OUT_F32 : OUT_U8, ws.mult.data(), L.zo, L.relu, ws.bias.empty() ? nullptr : ws.bias.data()};
 }
+Epilogue drawnEpilogue(const Plan& p, const Layer& L, size_t idx) {
+  return Epilogue{L.f32 ? OUT_F32 : OUT_U8, L.mult.data(), L.zo, L.relu, L.hasBias ? p.biases[idx].data() : nullptr};
+}
 Epilogue localEpilogue(const std::vector<int32_t>& bias) {
   return Epilogue{OUT_I32, nullptr, 0, false, bias.empty() ? nullptr : bias.data()};
 }
@@ -365,16 +370,27 @@ void prepareConvs(Plan& p, std::initializer_list<int64_t> sizes) {
   }
 }
 
+// A drawn convolution prepared right after its draw, for `rows` (or null).
+PreparedConv* drawnPrepare(const Layer& L, const Packed& w, int64_t rows, int32_t za, const Epilogue& e) {
+  std::unique_ptr<PreparedConv> pc(new PreparedConv());
+  pc->packs.assign(1, &w);
+  pc->p = convDirectPrepare(directArgs(L, nullptr, rows, za, pc->packs.data(), e, nullptr));
+  return pc->p ? pc.release() : nullptr;
+}
+
+// `pre`: the layer's prepared convolution if the caller has one, else looked up among the
+// fixed-weight ones.
 bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, int32_t za, const Packed& w,
-                     const Epilogue& e, void* out) {
+                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
-  if (!p.prepared.empty() && activeIsa() == ISA_AVX512VNNI) {
+  if (pre == nullptr && !p.prepared.empty()) {
     const auto it = p.prepared.find(PreparedKey{li, &w, rows});
-    if (it != p.prepared.end() &&
-        convDirectAvx512Prepared(directArgs(L, a, rows, za, it->second->packs.data(), e, out), *it->second->p))
-      return true;
+    if (it != p.prepared.end()) pre = it->second.get();
   }
+  if (pre != nullptr && activeIsa() == ISA_AVX512VNNI &&
+      convDirectAvx512Prepared(directArgs(L, a, rows, za, pre->packs.data(), e, out), *pre->p))
+    return true;
   ConvCall cc;
   cc.x = a;
   cc.B = rows, cc.C = L.C, cc.H = L.H, cc.W = L.W, cc.O = L.n, cc.Cg = L.C, cc.kh = L.kh, cc.kw = L.kw;
@@ -392,6 +408,7 @@ bool stepLayer(const Task& t, const Step& st) {
   const int32_t za = layerZa(L);
   const Packed* w;
   Epilogue e;
+  const PreparedConv* pre = nullptr;
   if (L.kind == W_SETS) {
     const WeightSet& ws = L.sets[L.cycle ? static_cast<size_t>(t.l) % L.sets.size() : 0];
     w = ws.p;
@@ -399,10 +416,11 @@ bool stepLayer(const Task& t, const Step& st) {
   } else {
     const size_t idx = static_cast<size_t>(t.s) * t.p.sampledLayers.size() + static_cast<size_t>(L.sampled);
     w = &t.p.packs[idx]->p;
-    e = Epilogue{L.f32 ? OUT_F32 : OUT_U8, L.mult.data(), L.zo, L.relu, L.hasBias ? t.p.biases[idx].data() : nullptr};
+    e = drawnEpilogue(t.p, L, idx);
+    if (L.conv) pre = t.p.drawnPrepared[t.rows == t.c.tileRows ? 0 : 1][idx].get();
   }
   uint8_t* out = t.ptr(st.out);
-  if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out)) return false;
+  if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre)) return false;
   if (!L.f32 && L.qmax != 255) {
     const size_t count = static_cast<size_t>(t.rows * L.outSize);
     const uint8_t qm = static_cast<uint8_t>(L.qmax);
@@ -674,6 +692,20 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
     v = v > 2147483647.0 ? 2147483647.0 : v < -2147483647.0 ? -2147483647.0 : v;
     bias[i] = static_cast<int32_t>(v);
   }
+}
+
+// Sample l of a sampled layer, then (a convolution) its weights prepared for the call's tile
+// sizes, so that every batch tile of the sample runs without reordering them again.
+void drawAndPrepare(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
+  drawWeights(p, c, l, s, li);
+  const Layer& L = p.layers[static_cast<size_t>(li)];
+  const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
+  for (int k = 0; k < 2; ++k) p.drawnPrepared[k][idx].reset();
+  if (!L.conv || activeIsa() != ISA_AVX512VNNI) return;
+  const Epilogue e = drawnEpilogue(p, L, idx);
+  p.drawnPrepared[0][idx].reset(drawnPrepare(L, p.packs[idx]->p, c.tileRows, layerZa(L), e));
+  if (c.lastRows != c.tileRows)
+    p.drawnPrepared[1][idx].reset(drawnPrepare(L, p.packs[idx]->p, c.lastRows, layerZa(L), e));
 }
 
 // ---------- parsing
@@ -1018,11 +1050,14 @@ Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
 
 // ---------- running
 
-// Rows of a batch tile: activations of a tile stay within ~512 KiB per slot (L2), at most 64.
+// Rows of a batch tile: activations of a tile stay within ~512 KiB per slot (L2), at most 64,
+// and the tiles of B rows as even as they can be (one size, the last tile at most `tiles - 1`
+// rows shorter), so that a prepared convolution serves every tile.
 int64_t tileRowsFor(const Plan& p, int64_t B) {
   int64_t t = (int64_t{1} << 19) / std::max<int64_t>(p.maxTaskBytes, 1);
   t = std::max<int64_t>(1, std::min<int64_t>(t, 64));
-  return std::min(t, B);
+  const int64_t tiles = (B + t - 1) / t;
+  return (B + tiles - 1) / tiles;
 }
 
 constexpr size_t kSampleBudget = size_t{64} << 20;  // bytes of drawn weights held at once
@@ -1031,6 +1066,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   const int64_t B = c.B, L = c.L;
   c.tileRows = tileRowsFor(p, B);
   const int64_t tiles = (B + c.tileRows - 1) / c.tileRows;
+  c.lastRows = B - (tiles - 1) * c.tileRows;
   // samples a task stacks: whole batches of B rows while they fit a tile (small batches)
   const int64_t stack = p.stackable && L > 1 ? std::min(L, std::max<int64_t>(1, tileRowsFor(p, L * B) / B)) : 1;
   size_t off = 0;
@@ -1086,7 +1122,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   };
   bool anyShared = false;
   for (const Step& st : p.steps) anyShared = anyShared || st.shared;
-  prepareConvs(p, {std::min(c.tileRows, B), B % c.tileRows, stack * B, (L % stack) * B});
+  prepareConvs(p, {c.tileRows, c.lastRows, stack * B, (L % stack) * B});
   if (anyShared) pool.run(tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
   // the drawn weights of a chunk of samples
   size_t perSample = 0;
@@ -1105,6 +1141,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
         if (!pk->ok()) throw Napi::Error::New(env, "plan: out of memory for sampled weights");
         p.packs.push_back(std::move(pk));
         p.biases.emplace_back(static_cast<size_t>(ly.n));
+        for (auto& d : p.drawnPrepared) d.emplace_back();
       }
     }
     p.chunkSlots = static_cast<int32_t>(chunk);
@@ -1114,7 +1151,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
     if (nsl > 0) {
       pool.run(g * static_cast<int64_t>(nsl), [&](int64_t t) {
         const int64_t s = t / static_cast<int64_t>(nsl);
-        drawWeights(p, c, l0 + s, s, p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
+        drawAndPrepare(p, c, l0 + s, s, p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
       });
     }
     if (stack > 1) {
@@ -1218,6 +1255,7 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   p->chunkSlots = 0;
   p->prepared.clear();
   p->preparedBytes = 0;
+  for (auto& d : p->drawnPrepared) d.clear();
   std::free(p->sharedArena.p);
   p->sharedArena.p = nullptr;
   p->sharedArena.cap = 0;
