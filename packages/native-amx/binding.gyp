@@ -25,6 +25,8 @@
         "native/src/fp32/sgemm.cc",
         "native/src/fp32/ukernel_avx512.cc",
         "native/src/fp32/conv.cc",
+        "native/src/fp32/conv_nchw.cc",
+        "native/src/fp32/reduce.cc",
         "native/src/fp32/pooling.cc",
         "native/src/fp32/transpose.cc",
         "native/src/fp32/unary.cc",

@@ -111,6 +111,28 @@ export interface Fp32Addon {
   ): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
+  /** The same three on NCHW x, y and dy (the filter stays HWIO): no transposes around them. */
+  conv2dNchw(
+    x: Float32Array,
+    filter: Float32Array,
+    y: Float32Array,
+    geometry: Int32Array,
+    bias: Float32Array | null,
+    activation: number,
+    alpha: number,
+  ): void;
+  conv2dNchwBackpropInput(
+    dy: Float32Array,
+    filter: Float32Array,
+    dx: Float32Array,
+    geometry: Int32Array,
+  ): void;
+  conv2dNchwBackpropFilter(
+    x: Float32Array,
+    dy: Float32Array,
+    dfilter: Float32Array,
+    geometry: Int32Array,
+  ): void;
   pool(kind: 'max' | 'avg', x: Float32Array, y: Float32Array, geometry: Int32Array): void;
   poolGrad(
     kind: 'max' | 'avg',
@@ -143,6 +165,8 @@ export interface Fp32Addon {
     out: Float32Array | Uint8Array,
   ): void;
   select(cond: Uint8Array, t: Float32Array, e: Float32Array, out: Float32Array): void;
+  /** out[k] = sum of x[o, k, i] over o < dims[0], i < dims[2] (float64 sums), k < dims[1]. */
+  sum(x: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** Standard normals of a Philox stream from a block, equal to @qbnn/core's normalsFromWords. */
   normal(k0: number, k1: number, firstBlock: number, out: Float32Array): void;
   normalCoefficients(): { log: Float64Array; sin: Float64Array; cos: Float64Array };

@@ -121,7 +121,33 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     expectClose(r.wasm, r.cpu, fs[0] * fs[1] * fs[2]);
   });
 
-  test('fused conv2d with bias and relu; NCHW falls back to the previous kernel', async () => {
+  // The same geometries on NCHW data (PyTorch's layout, which @qbnn/nn's layers run on).
+  test.each(geometries)('conv2d NCHW %s matches tfjs-backend-cpu', async (_name, xs, fs, s, pad, dil) => {
+    const nchw = [xs[0], xs[3], xs[1], xs[2]];
+    const r = await onBoth(() =>
+      tf.conv2d(vals(8, nchw)() as tf.Tensor4D, vals(9, fs)() as tf.Tensor4D, s, pad, 'NCHW', dil),
+    );
+    expectClose(r.wasm, r.cpu, fs[0] * fs[1] * fs[2]);
+  });
+
+  test('fused conv2d NCHW with a per-channel bias (linear and relu)', async () => {
+    for (const activation of ['linear', 'relu'] as const) {
+      const r = await onBoth(() =>
+        tf.fused.conv2d({
+          x: vals(13, [2, 3, 7, 6])() as tf.Tensor4D,
+          filter: vals(14, [3, 3, 3, 5])() as tf.Tensor4D,
+          strides: [1, 2],
+          pad: 1,
+          dataFormat: 'NCHW',
+          bias: vals(15, [5])(),
+          activation,
+        }),
+      );
+      expectClose(r.wasm, r.cpu, 27);
+    }
+  });
+
+  test('fused conv2d NHWC with bias and relu', async () => {
     const r = await onBoth(() =>
       tf.fused.conv2d({
         x: vals(10, [2, 7, 7, 3])() as tf.Tensor4D,
@@ -166,61 +192,94 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     return y;
   }
 
-  test.each([
-    ['stride 1, valid', [2, 6, 5, 2], [3, 3, 2, 3], [1, 1], 'valid'],
-    ['stride 2, same', [1, 7, 6, 3], [3, 2, 3, 2], [2, 2], 'same'],
-    ['odd, stride (1, 2), explicit pad 1', [3, 5, 7, 1], [2, 3, 1, 4], [1, 2], 1],
-  ] as [string, number[], number[], [number, number], 'valid' | 'same' | number][])(
-    'conv2d gradients (%s) match float64 finite differences',
-    async (_name, xs, fs, s, pad) => {
-      await tf.setBackend('wasm');
-      const x = randomTensor(xs, 21) as tf.Tensor4D;
-      const w = randomTensor(fs, 22) as tf.Tensor4D;
-      const y0 = tf.conv2d(x, w, s, pad);
-      const ci = tf.backend_util.computeConv2DInfo(
-        xs as [number, number, number, number],
-        fs as [number, number, number, number],
-        s,
-        1,
-        pad,
-      );
-      const o: [number, number] = [ci.outHeight, ci.outWidth];
-      const p: [number, number] = [ci.padInfo.top, ci.padInfo.left];
-      const rv = randomTensor(y0.shape, 23);
-      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, pad), rv)),
-      )([x, w]);
-      const r64 = Float64Array.from(rv.dataSync());
-      const x64 = Float64Array.from(x.dataSync());
-      const w64 = Float64Array.from(w.dataSync());
-      const loss = (xx: Float64Array, ww: Float64Array) =>
-        conv64(xx, ww, xs, fs, s, p, o).reduce((acc, v, i) => acc + v * r64[i], 0);
-      const fd = (v: Float64Array, f: (z: Float64Array) => number) =>
-        v.map((_, i) => {
-          const z = Float64Array.from(v);
-          z[i] += 1e-3;
-          const up = f(z);
-          z[i] -= 2e-3;
-          return (up - f(z)) / 2e-3;
-        });
-      expectClose(
-        gx.dataSync(),
-        fd(x64, (z) => loss(z, w64)),
-        fs[0] * fs[1] * fs[3],
-      );
-      expectClose(
-        gw.dataSync(),
-        fd(w64, (z) => loss(x64, z)),
-        xs[0] * o[0] * o[1],
-      );
-    },
-  );
+  // NCHW runs the same problem on transposed data; gradients are transposed back to NHWC. A
+  // numeric padding is given explicitly (tfjs's numeric padding sizes the width with the
+  // filter's height and stride).
+  const toNchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]) as tf.Tensor4D;
+  const toNhwc = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
+  test.each(
+    (
+      [
+        ['stride 1, valid', [2, 6, 5, 2], [3, 3, 2, 3], [1, 1], 'valid'],
+        ['stride 2, same', [1, 7, 6, 3], [3, 2, 3, 2], [2, 2], 'same'],
+        ['odd, stride (1, 2), pad 1', [3, 5, 7, 1], [2, 3, 1, 4], [1, 2], 1],
+        ['batch 1, 5x5 pad 2 (LeNet-like)', [1, 9, 8, 3], [5, 5, 3, 4], [1, 1], 2],
+      ] as [string, number[], number[], [number, number], 'valid' | 'same' | number][]
+    ).flatMap(([name, ...rest]) =>
+      (['NHWC', 'NCHW'] as const).map((layout) => [`${name}, ${layout}`, ...rest, layout] as const),
+    ),
+  )('conv2d gradients (%s) match float64 finite differences', async (_name, xs, fs, s, padding, layout) => {
+    await tf.setBackend('wasm');
+    const x = randomTensor(xs, 21) as tf.Tensor4D;
+    const w = randomTensor(fs, 22) as tf.Tensor4D;
+    const nhwcPad: tf.backend_util.ExplicitPadding | 'valid' | 'same' =
+      typeof padding === 'number'
+        ? [
+            [0, 0],
+            [padding, padding],
+            [padding, padding],
+            [0, 0],
+          ]
+        : padding;
+    const pad = nhwcPad;
+    const conv = (a: tf.Tensor4D, b: tf.Tensor4D) =>
+      layout === 'NHWC'
+        ? tf.conv2d(a, b, s, nhwcPad)
+        : toNhwc(
+            tf.conv2d(
+              toNchw(a),
+              b,
+              s,
+              typeof nhwcPad === 'string' ? nhwcPad : [nhwcPad[0], nhwcPad[3], nhwcPad[1], nhwcPad[2]],
+              'NCHW',
+            ),
+          );
+    const y0 = conv(x, w);
+    const ci = tf.backend_util.computeConv2DInfo(
+      xs as [number, number, number, number],
+      fs as [number, number, number, number],
+      s,
+      1,
+      pad,
+    );
+    const o: [number, number] = [ci.outHeight, ci.outWidth];
+    const p: [number, number] = [ci.padInfo.top, ci.padInfo.left];
+    const rv = randomTensor(y0.shape, 23);
+    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), rv)),
+    )([x, w]);
+    const r64 = Float64Array.from(rv.dataSync());
+    const x64 = Float64Array.from(x.dataSync());
+    const w64 = Float64Array.from(w.dataSync());
+    const loss = (xx: Float64Array, ww: Float64Array) =>
+      conv64(xx, ww, xs, fs, s, p, o).reduce((acc, v, i) => acc + v * r64[i], 0);
+    const fd = (v: Float64Array, f: (z: Float64Array) => number) =>
+      v.map((_, i) => {
+        const z = Float64Array.from(v);
+        z[i] += 1e-3;
+        const up = f(z);
+        z[i] -= 2e-3;
+        return (up - f(z)) / 2e-3;
+      });
+    expectClose(
+      gx.dataSync(),
+      fd(x64, (z) => loss(z, w64)),
+      fs[0] * fs[1] * fs[3],
+    );
+    expectClose(
+      gw.dataSync(),
+      fd(w64, (z) => loss(x64, z)),
+      xs[0] * o[0] * o[1],
+    );
+  });
 
   test.each([
     ['max 2x2 stride 2', 'max', [2, 6, 5, 3], 2, 2, 'valid'],
     ['max 3x3 stride 1 same (overlapping)', 'max', [1, 5, 6, 2], 3, 1, 'same'],
     ['avg 2x2 stride 2', 'avg', [2, 6, 6, 3], 2, 2, 'valid'],
     ['avg 3x3 stride 2 same', 'avg', [1, 7, 5, 2], 3, 2, 'same'],
+    ['max 2x2 stride 2, one channel, odd size', 'max', [5, 7, 9, 1], 2, 2, 'valid'],
+    ['max 3x3 stride 2 same, one channel', 'max', [3, 8, 7, 1], 3, 2, 'same'],
   ] as [string, 'max' | 'avg', number[], number, number, 'valid' | 'same'][])(
     'pooling %s and its gradient match tfjs-backend-cpu',
     async (_name, kind, xs, k, s, pad) => {
@@ -236,6 +295,31 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
       expectClose(r.wasm, r.cpu, k * k);
     },
   );
+
+  test('sums over leading and trailing axes match tfjs-backend-cpu; other axis sets fall back', async () => {
+    const cases: [number[], number | number[], boolean][] = [
+      [[6, 5, 4, 3], [0, 2, 3], false], // bias gradient of an NCHW convolution
+      [[6, 5, 4, 3], [0, 2, 3], true],
+      [[300, 17], 0, false], // bias gradient of a dense layer
+      [[7, 9, 11], [1, 2], false],
+      [[7, 9, 11], [0, 1, 2], false],
+      [[7, 9, 11], [0, 2], false], // kept axis in the middle, one axis each side
+      [[7, 9, 11], 1, false], // kept axes not contiguous: the previous kernel
+      [[1, 1000], [0, 1], true],
+    ];
+    for (const [shape, axis, keepDims] of cases) {
+      const r = await onBoth(() => tf.sum(vals(45, shape)(), axis, keepDims));
+      expectClose(
+        r.wasm,
+        r.cpu,
+        shape.reduce((a, b) => a * b, 1),
+      );
+      await tf.setBackend('wasm');
+      const t = tf.sum(vals(45, shape)(), axis, keepDims);
+      await tf.setBackend('cpu');
+      expect(t.shape).toEqual(tf.sum(vals(45, shape)(), axis, keepDims).shape);
+    }
+  });
 
   test('transpose of float and int tensors equals tfjs-backend-cpu exactly', async () => {
     for (const [shape, perm] of [
@@ -339,7 +423,12 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
         tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))),
       )([x, w]);
       const m = tf.matMul(randomTensor([40, 3000], 62), randomTensor([3000, 30], 63)); // K split into chunks
-      return [gx, gw, m].map((t) => Float32Array.from(t.dataSync()));
+      // NCHW: per-image tasks, filter gradient summed over fixed chunks of images
+      const xn = randomTensor([37, 3, 12, 11], 64) as tf.Tensor4D;
+      const [gxn, gwn] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same', 'NCHW'))),
+      )([xn, w]);
+      return [gx, gw, m, gxn, gwn].map((t) => Float32Array.from(t.dataSync()));
     };
     setThreads(1);
     const one = run();

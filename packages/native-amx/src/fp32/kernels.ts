@@ -1,7 +1,7 @@
 // tfjs-backend-wasm kernels served by the addon's fp32 kernels (native/src/fp32): each reads its
 // inputs and writes its `makeOutput` buffer in the wasm heap in place, through typed-array views
 // taken fresh on every call (the heap's ArrayBuffer is replaced when wasm memory grows). Cases
-// the native kernels do not cover (NCHW, dilated pooling, PReLU, other dtypes, batch shapes that
+// the native kernels do not cover (NCHW pooling, dilated pooling, PReLU, other dtypes, batch shapes that
 // need general broadcasting) call the kernel that was registered before, so nothing changes
 // for them.
 import {
@@ -157,14 +157,10 @@ function conv2dImpl(native: Fp32Addon, fused: boolean): Impl {
         leakyreluAlpha?: number;
       };
     const act = ACTIVATIONS[activation ?? 'linear'];
-    if (
-      dataFormat === 'NCHW' ||
-      !allFloat(x, filter, bias) ||
-      preluActivationWeights !== undefined ||
-      act === undefined
-    ) {
+    if (!allFloat(x, filter, bias) || preluActivationWeights !== undefined || act === undefined) {
       return fallback({ inputs, backend, attrs });
     }
+    const nchw = dataFormat === 'NCHW';
     const c = tf.backend_util.computeConv2DInfo(
       x.shape as [number, number, number, number],
       filter.shape as [number, number, number, number],
@@ -173,12 +169,14 @@ function conv2dImpl(native: Fp32Addon, fused: boolean): Impl {
       pad,
       dimRoundingMode,
       false,
-      'channelsLast',
+      nchw ? 'channelsFirst' : 'channelsLast',
     );
-    if (!channelBias(bias, c.outChannels)) return fallback({ inputs, backend, attrs });
+    // tfjs's fused NCHW bias is a 1-D per-channel vector (or a scalar); other shapes fall back.
+    if (!channelBias(bias, c.outChannels) || (nchw && bias !== undefined && bias.shape.length > 1))
+      return fallback({ inputs, backend, attrs });
     const wasm = backend as unknown as WasmBackend;
     const out = wasm.makeOutput(c.outShape, 'float32');
-    native.conv2d(
+    (nchw ? native.conv2dNchw : native.conv2d)(
       f32(wasm, x),
       f32(wasm, filter),
       f32(wasm, out),
@@ -210,7 +208,8 @@ const conv2dBackprop =
     const a = attrs as unknown as BackpropAttrs;
     const { dy } = inputs as { dy: TensorInfo };
     const other = (wrt === 'input' ? inputs.filter : inputs.x) as TensorInfo;
-    if (a.dataFormat === 'NCHW' || !allFloat(dy, other)) return fallback({ inputs, backend, attrs });
+    if (!allFloat(dy, other)) return fallback({ inputs, backend, attrs });
+    const nchw = a.dataFormat === 'NCHW';
     const xShape = wrt === 'input' ? a.inputShape : other.shape;
     const fShape = wrt === 'input' ? other.shape : a.filterShape;
     const c = tf.backend_util.computeConv2DInfo(
@@ -221,14 +220,24 @@ const conv2dBackprop =
       a.pad,
       a.dimRoundingMode,
       false,
-      'channelsLast',
+      nchw ? 'channelsFirst' : 'channelsLast',
     );
     const wasm = backend as unknown as WasmBackend;
     const out = wasm.makeOutput(wrt === 'input' ? c.inShape : (fShape as number[]), 'float32');
     if (wrt === 'input') {
-      native.conv2dBackpropInput(f32(wasm, dy), f32(wasm, other), f32(wasm, out), convGeometry(c));
+      (nchw ? native.conv2dNchwBackpropInput : native.conv2dBackpropInput)(
+        f32(wasm, dy),
+        f32(wasm, other),
+        f32(wasm, out),
+        convGeometry(c),
+      );
     } else {
-      native.conv2dBackpropFilter(f32(wasm, other), f32(wasm, dy), f32(wasm, out), convGeometry(c));
+      (nchw ? native.conv2dNchwBackpropFilter : native.conv2dBackpropFilter)(
+        f32(wasm, other),
+        f32(wasm, dy),
+        f32(wasm, out),
+        convGeometry(c),
+      );
     }
     return out;
   };
@@ -370,7 +379,32 @@ const select =
     return out;
   };
 
-/** The native implementation of each kernel name. */
+/**
+ * Sum over axes that leave one contiguous block of kept axes (every axis before it and after it
+ * reduced): bias gradients, whole-tensor sums. Other axis sets fall back.
+ */
+const sum =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x } = inputs as { x: TensorInfo };
+    const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const shape = x.shape;
+    const size = tf.util.sizeFromShape(shape);
+    if (x.dtype !== 'float32' || size === 0) return fallback({ inputs, backend, attrs });
+    const reduced = new Set(tf.util.parseAxisParam(axis, shape));
+    const kept = shape.map((_, i) => i).filter((i) => !reduced.has(i));
+    const first = kept.length > 0 ? kept[0] : shape.length;
+    const last = kept.length > 0 ? kept[kept.length - 1] : shape.length - 1;
+    if (kept.length > 0 && last - first + 1 !== kept.length) return fallback({ inputs, backend, attrs });
+    const outer = tf.util.sizeFromShape(shape.slice(0, first));
+    const inner = tf.util.sizeFromShape(shape.slice(last + 1));
+    const outShape = keepDims ? shape.map((d, i) => (reduced.has(i) ? 1 : d)) : kept.map((i) => shape[i]);
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput(outShape, 'float32');
+    native.sum(f32(wasm, x), f32(wasm, out), Int32Array.of(outer, size / (outer * inner), inner));
+    return out;
+  };
+
 /** @qbnn/core's fused Adam step ('QbnnAdam'), natively: the same float64 arithmetic, threaded. */
 const adam =
   (native: Fp32Addon): Impl =>
@@ -430,6 +464,7 @@ const gaussianKlGrad =
     return outs;
   };
 
+/** The native implementation of each kernel name. */
 export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
   return {
     BatchMatMul: matMulImpl(native, false),
@@ -459,6 +494,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     Greater: binary(native, 'greater'),
     GreaterEqual: binary(native, 'greaterEqual'),
     Select: select(native),
+    Sum: sum(native),
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),

@@ -192,11 +192,15 @@ export function conv2dValid(x: tf.Tensor4D, w: tf.Tensor4D, stride: [number, num
   return f(x, w) as tf.Tensor4D;
 }
 
+/** tfjs kernels that, served by an installed fp32 kernel set, run NCHW convolutions directly. */
+const NCHW_CONV_KERNELS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'];
+
 /**
  * Functional 2-D convolution with PyTorch layouts: `x` is NCHW, `weight` is
  * `[out, in/groups, kh, kw]`, `bias` is `[out]`; returns NCHW.
  *
- * Inside, activations are transposed to tfjs's NHWC and the kernel to HWIO. Padding is
+ * With an installed fp32 kernel set (e.g. @qbnn/native-amx), tfjs's NCHW convolution runs as it
+ * is (dilation 1, one group). Otherwise activations are transposed to tfjs's NHWC and the kernel to HWIO. Padding is
  * explicit zero padding; dilation is applied by spreading the kernel with zeros (tfjs's
  * own dilated convolution has no gradient), so every combination of stride, padding,
  * dilation and groups trains. Groups run as separate convolutions concatenated on channels.
@@ -222,6 +226,18 @@ export function conv2d(
       'ERR_SHAPE',
       `conv2d: input has ${inC} channels, weight [${weight.shape}] with groups=${groups} expects ${inPerGroup * groups}`,
     );
+  }
+  if (dh === 1 && dw === 1 && groups === 1 && nativeFloatKernels(...NCHW_CONV_KERNELS)) {
+    // Native kernels take NCHW as it is: no transposes or padded copies of the activations.
+    const w = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, in, out]
+    const pad: tf.backend_util.ExplicitPadding = [
+      [0, 0],
+      [0, 0],
+      [ph, ph],
+      [pw, pw],
+    ];
+    const y = tf.conv2d(x as tf.Tensor4D, w, [sh, sw], pad, 'NCHW');
+    return bias ? tf.add(y, tf.reshape(bias, [1, outC, 1, 1])) : y;
   }
   let xh = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
   if (ph > 0 || pw > 0) {

@@ -39,6 +39,36 @@ function toNhwcPadded(x: tf.Tensor, p: [number, number], value: number): tf.Tens
 }
 
 /**
+ * Pools NCHW `x` as `[N * C, H, W, 1]` (every channel an image of one channel), so no transpose
+ * runs: used when an installed fp32 kernel set serves the pooling kernels and their gradients.
+ * Returns null otherwise.
+ */
+function poolChannelsAsImages(
+  x: tf.Tensor,
+  p: [number, number],
+  value: number,
+  kernels: [string, string],
+  pool: (x4: tf.Tensor4D) => tf.Tensor4D,
+): tf.Tensor | null {
+  if (x.rank !== 4 || !nativeFloatKernels(...kernels)) return null;
+  const [n, c, h, w] = x.shape;
+  let xi = tf.reshape(x, [n * c, h, w, 1]) as tf.Tensor4D;
+  if (p[0] > 0 || p[1] > 0)
+    xi = tf.pad(
+      xi,
+      [
+        [0, 0],
+        [p[0], p[0]],
+        [p[1], p[1]],
+        [0, 0],
+      ],
+      value,
+    );
+  const y = pool(xi);
+  return tf.reshape(y, [n, c, y.shape[1], y.shape[2]]);
+}
+
+/**
  * Backward of a valid max pool on NHWC data: each output's gradient goes to the first maximum
  * of its window in row-major order (PyTorch's rule). Computed in JS: tfjs-backend-wasm 4.22's
  * MaxPoolGrad kernel drops gradients for some shapes (seen on [1, 6, 5, 2], 2x2 windows).
@@ -110,6 +140,14 @@ export class MaxPool2d extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
+    const direct = poolChannelsAsImages(
+      x,
+      this.padding,
+      Number.NEGATIVE_INFINITY,
+      ['MaxPool', 'MaxPoolGrad'],
+      (xi) => tf.maxPool(xi, this.kernelSize, this.stride, 'valid'),
+    );
+    if (direct) return direct;
     const xh = toNhwcPadded(x, this.padding, Number.NEGATIVE_INFINITY);
     return tf.transpose(maxPoolNhwc(xh, this.kernelSize, this.stride), [0, 3, 1, 2]);
   }
@@ -137,6 +175,10 @@ export class AvgPool2d extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
+    const direct = poolChannelsAsImages(x, this.padding, 0, ['AvgPool', 'AvgPoolGrad'], (xi) =>
+      tf.avgPool(xi, this.kernelSize, this.stride, 'valid'),
+    );
+    if (direct) return direct;
     const xh = toNhwcPadded(x, this.padding, 0);
     return tf.transpose(tf.avgPool(xh, this.kernelSize, this.stride, 'valid'), [0, 3, 1, 2]);
   }

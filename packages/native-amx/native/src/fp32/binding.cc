@@ -17,6 +17,7 @@
 #include "normal.h"
 #include "pooling.h"
 #include "sgemm.h"
+#include "reduce.h"
 #include "transpose.h"
 #include "unary.h"
 
@@ -122,30 +123,34 @@ ConvGeom convGeom(const Napi::CallbackInfo& info, size_t i) {
   return g;
 }
 
+// The element counts of x, dy and the filter are the same in both layouts; `Nchw` picks the kernels.
+template <bool Nchw>
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const ConvGeom g = convGeom(info, 3);
   const float* x = floats(info, 0, "x", static_cast<double>(g.n) * g.h * g.w * g.ci);
   const float* f = floats(info, 1, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
   float* y = floats(info, 2, "y", static_cast<double>(g.n) * g.oh * g.ow * g.co);
-  conv2d(g, x, f, y, epilogue(info, 4, static_cast<double>(g.co)));
+  (Nchw ? conv2dNchw : conv2d)(g, x, f, y, epilogue(info, 4, static_cast<double>(g.co)));
   return info.Env().Undefined();
 }
 
+template <bool Nchw>
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   const ConvGeom g = convGeom(info, 3);
   const float* dy = floats(info, 0, "dy", static_cast<double>(g.n) * g.oh * g.ow * g.co);
   const float* f = floats(info, 1, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
   float* dx = floats(info, 2, "dx", static_cast<double>(g.n) * g.h * g.w * g.ci);
-  conv2dBackpropInput(g, dy, f, dx);
+  (Nchw ? conv2dNchwBackpropInput : conv2dBackpropInput)(g, dy, f, dx);
   return info.Env().Undefined();
 }
 
+template <bool Nchw>
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   const ConvGeom g = convGeom(info, 3);
   const float* x = floats(info, 0, "x", static_cast<double>(g.n) * g.h * g.w * g.ci);
   const float* dy = floats(info, 1, "dy", static_cast<double>(g.n) * g.oh * g.ow * g.co);
   float* df = floats(info, 2, "dfilter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
-  conv2dBackpropFilter(g, x, dy, df);
+  (Nchw ? conv2dNchwBackpropFilter : conv2dBackpropFilter)(g, x, dy, df);
   return info.Env().Undefined();
 }
 
@@ -249,6 +254,15 @@ Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
   binary(op, static_cast<const float*>(a.data), a.length == 1 ? 0 : 1, static_cast<const float*>(b.data),
          b.length == 1 ? 0 : 1, out.data, static_cast<int64_t>(n));
   return env.Undefined();
+}
+
+// sum(x, out, dims [outer, kept, inner]): out[k] = sum of x[o, k, i] over o and i.
+Napi::Value SumOp(const Napi::CallbackInfo& info) {
+  const auto d = ints(info, 2, "dims", 3, 0);
+  const float* x = floats(info, 0, "x", static_cast<double>(d[0]) * d[1] * d[2]);
+  float* out = floats(info, 1, "out", static_cast<double>(d[1]));
+  sumOuterInner(x, d[0], d[1], d[2], out);
+  return info.Env().Undefined();
 }
 
 // select(cond Uint8Array, t, e, out): out = cond ? t : e, all of one length.
@@ -401,15 +415,19 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 Napi::Object makeExports(Napi::Env env) {
   auto o = Napi::Object::New(env);
   o.Set("matmul", Napi::Function::New(env, MatMul));
-  o.Set("conv2d", Napi::Function::New(env, Conv2d));
-  o.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
-  o.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  o.Set("conv2d", Napi::Function::New(env, Conv2d<false>));
+  o.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput<false>));
+  o.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter<false>));
+  o.Set("conv2dNchw", Napi::Function::New(env, Conv2d<true>));
+  o.Set("conv2dNchwBackpropInput", Napi::Function::New(env, Conv2dBackpropInput<true>));
+  o.Set("conv2dNchwBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter<true>));
   o.Set("pool", Napi::Function::New(env, Pool));
   o.Set("poolGrad", Napi::Function::New(env, PoolGrad));
   o.Set("transpose", Napi::Function::New(env, Transpose));
   o.Set("unary", Napi::Function::New(env, UnaryOp));
   o.Set("binary", Napi::Function::New(env, BinaryOp));
   o.Set("select", Napi::Function::New(env, SelectOp));
+  o.Set("sum", Napi::Function::New(env, SumOp));
   o.Set("normal", Napi::Function::New(env, Normal));
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));

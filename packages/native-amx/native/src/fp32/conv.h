@@ -22,5 +22,10 @@ void conv2dBackpropInput(const ConvGeom& g, const float* dy, const float* filter
 // dfilter [fh, fw, ci, co] from x and dy.
 void conv2dBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter);
 
+// The same on NCHW data (x [n, ci, h, w], dy and y [n, co, oh, ow]); the filter stays HWIO.
+void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y, const Epilogue& ep);
+void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx);
+void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter);
+
 }  // namespace fp32
 }  // namespace qbnn

@@ -1,4 +1,4 @@
-// Pooling kernels (see pooling.h). Work is split by image; sums are kept in float64, as
+// Pooling kernels (see pooling.h). Work is split into runs of rows or images fixed by the shape; sums are kept in float64, as
 // tfjs-backend-cpu (JavaScript numbers) does, and rounded once.
 #include "pooling.h"
 
@@ -13,17 +13,44 @@ namespace qbnn {
 namespace fp32 {
 namespace {
 
+// Work items (output rows, or images) per pool task: about 16k window taps, fixed by the shape.
+int64_t itemsPerTask(double workPerItem) {
+  return std::max<int64_t>(1, static_cast<int64_t>(16384.0 / std::max(1.0, workPerItem)));
+}
+
 // fn(b, i, j, r0, r1, c0, c1) for every output pixel: the clipped window is rows [r0, r1),
-// columns [c0, c1). Tasks are (image, output row).
+// columns [c0, c1). Tasks are runs of (image, output row).
 template <typename Fn>
 void forWindows(const PoolGeom& g, Fn&& fn) {
-  parallel(g.n * g.oh, static_cast<double>(g.n * g.oh * g.ow * g.c * g.fh * g.fw), [&](int64_t t) {
-    const int64_t b = t / g.oh, i = t % g.oh;
-    const int64_t rc = i * g.sh - g.padTop;
-    const int64_t r0 = std::max<int64_t>(0, rc), r1 = std::min(g.h, rc + g.fh);
-    for (int64_t j = 0; j < g.ow; ++j) {
-      const int64_t cc = j * g.sw - g.padLeft;
-      fn(b, i, j, r0, r1, std::max<int64_t>(0, cc), std::min(g.w, cc + g.fw));
+  const int64_t rows = g.n * g.oh;
+  const double perRow = static_cast<double>(g.ow * g.c * g.fh * g.fw);
+  const int64_t per = itemsPerTask(perRow);
+  parallel((rows + per - 1) / per, perRow * static_cast<double>(rows), [&](int64_t t) {
+    for (int64_t row = t * per, end = std::min(rows, row + per); row < end; ++row) {
+      const int64_t b = row / g.oh, i = row % g.oh;
+      const int64_t rc = i * g.sh - g.padTop;
+      const int64_t r0 = std::max<int64_t>(0, rc), r1 = std::min(g.h, rc + g.fh);
+      for (int64_t j = 0; j < g.ow; ++j) {
+        const int64_t cc = j * g.sw - g.padLeft;
+        fn(b, i, j, r0, r1, std::max<int64_t>(0, cc), std::min(g.w, cc + g.fw));
+      }
+    }
+  });
+}
+
+// fn(b, acc) for every image, acc a zeroed float64 buffer of one image (thread-local; only when
+// `needAcc`); tasks are runs of images.
+template <typename Fn>
+void forImages(const PoolGeom& g, Fn&& fn, bool needAcc = true) {
+  const int64_t image = g.h * g.w * g.c;
+  const double perImage = static_cast<double>(g.oh * g.ow * g.c * g.fh * g.fw);
+  const int64_t per = itemsPerTask(perImage);
+  parallel((g.n + per - 1) / per, perImage * static_cast<double>(g.n), [&](int64_t t) {
+    thread_local std::vector<double> acc;
+    if (needAcc) acc.resize(static_cast<size_t>(image));
+    for (int64_t b = t * per, end = std::min(g.n, b + per); b < end; ++b) {
+      if (needAcc) std::fill(acc.begin(), acc.end(), 0.0);
+      fn(b, acc.data());
     }
   });
 }
@@ -31,15 +58,20 @@ void forWindows(const PoolGeom& g, Fn&& fn) {
 }  // namespace
 
 void maxPool(const PoolGeom& g, const float* x, float* y) {
-  forWindows(g, [&](int64_t b, int64_t i, int64_t j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    float* out = y + ((b * g.oh + i) * g.ow + j) * g.c;
-    for (int64_t ch = 0; ch < g.c; ++ch) out[ch] = -std::numeric_limits<float>::infinity();
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t q = c0; q < c1; ++q) {
-        const float* px = x + ((b * g.h + r) * g.w + q) * g.c;
-        for (int64_t ch = 0; ch < g.c; ++ch)
-          if (px[ch] > out[ch]) out[ch] = px[ch];
-      }
+  // Geometry in locals: stores to y could otherwise alias g and force reloads in the inner loops.
+  const int64_t C = g.c, W = g.w, H = g.h;
+  forWindows(g, [&, C, W, H](int64_t b, int64_t i, int64_t j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    float* __restrict out = y + ((b * g.oh + i) * g.ow + j) * C;
+    const float* img = x + b * H * W * C;
+    for (int64_t ch = 0; ch < C; ++ch) {
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t q = c0; q < c1; ++q) {
+          const float v = img[(r * W + q) * C + ch];
+          if (v > m) m = v;
+        }
+      out[ch] = m;
+    }
   });
 }
 
@@ -57,42 +89,47 @@ void avgPool(const PoolGeom& g, const float* x, float* y) {
 }
 
 void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx) {
-  const int64_t image = g.h * g.w * g.c;
-  parallel(g.n, static_cast<double>(g.n * g.oh * g.ow * g.c * g.fh * g.fw), [&](int64_t b) {
-    std::vector<double> acc(static_cast<size_t>(image), 0.0);
+  const int64_t C = g.c, W = g.w, image = g.h * g.w * g.c;
+  // Windows that do not overlap give each input at most one gradient: stored directly (equal to
+  // the float64 sum of one value), without the float64 image.
+  const bool disjoint = g.sh >= g.fh && g.sw >= g.fw;
+  forImages(g, [&, C, W, image](int64_t b, double* acc) {
     const float* xi = x + b * image;
+    float* __restrict out = dx + b * image;
+    if (disjoint) std::fill(out, out + image, 0.f);
     for (int64_t i = 0; i < g.oh; ++i) {
       const int64_t rc = i * g.sh - g.padTop;
       const int64_t r0 = std::max<int64_t>(0, rc), r1 = std::min(g.h, rc + g.fh);
       for (int64_t j = 0; j < g.ow; ++j) {
         const int64_t cc = j * g.sw - g.padLeft;
-        const int64_t c0 = std::max<int64_t>(0, cc), c1 = std::min(g.w, cc + g.fw);
-        const float* d = dy + ((b * g.oh + i) * g.ow + j) * g.c;
-        for (int64_t ch = 0; ch < g.c; ++ch) {
+        const int64_t c0 = std::max<int64_t>(0, cc), c1 = std::min(W, cc + g.fw);
+        const float* d = dy + ((b * g.oh + i) * g.ow + j) * C;
+        for (int64_t ch = 0; ch < C; ++ch) {
           float best = -std::numeric_limits<float>::infinity();
           int64_t at = -1;
           for (int64_t r = r0; r < r1; ++r)
             for (int64_t q = c0; q < c1; ++q) {
-              const int64_t idx = (r * g.w + q) * g.c + ch;
+              const int64_t idx = (r * W + q) * C + ch;
               if (xi[idx] > best) {
                 best = xi[idx];
                 at = idx;
               }
             }
-          if (at >= 0) acc[static_cast<size_t>(at)] += d[ch];
+          if (at < 0) continue;
+          if (disjoint) out[at] = d[ch];
+          else acc[at] += d[ch];
         }
       }
     }
-    float* out = dx + b * image;
-    for (int64_t k = 0; k < image; ++k) out[k] = static_cast<float>(acc[static_cast<size_t>(k)]);
-  });
+    if (!disjoint)
+      for (int64_t k = 0; k < image; ++k) out[k] = static_cast<float>(acc[k]);
+  }, !disjoint);
 }
 
 void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx) {
   const int64_t image = g.h * g.w * g.c;
   const double scale = 1.0 / static_cast<double>(g.fh * g.fw);
-  parallel(g.n, static_cast<double>(g.n * g.oh * g.ow * g.c * g.fh * g.fw), [&](int64_t b) {
-    std::vector<double> acc(static_cast<size_t>(image), 0.0);
+  forImages(g, [&](int64_t b, double* acc) {
     for (int64_t i = 0; i < g.oh; ++i) {
       const int64_t rc = i * g.sh - g.padTop;
       const int64_t r0 = std::max<int64_t>(0, rc), r1 = std::min(g.h, rc + g.fh);
@@ -102,13 +139,13 @@ void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx) {
         const float* d = dy + ((b * g.oh + i) * g.ow + j) * g.c;
         for (int64_t r = r0; r < r1; ++r)
           for (int64_t q = c0; q < c1; ++q) {
-            double* a = acc.data() + (r * g.w + q) * g.c;
+            double* a = acc + (r * g.w + q) * g.c;
             for (int64_t ch = 0; ch < g.c; ++ch) a[ch] += d[ch];
           }
       }
     }
     float* out = dx + b * image;
-    for (int64_t k = 0; k < image; ++k) out[k] = static_cast<float>(acc[static_cast<size_t>(k)] * scale);
+    for (int64_t k = 0; k < image; ++k) out[k] = static_cast<float>(acc[k] * scale);
   });
 }
 

@@ -47,23 +47,44 @@ MicroKernel activeKernel() {
   return &portableKernel;
 }
 
-inline float activate(float v, const Epilogue& ep) {
-  switch (ep.act) {
-    case ACT_RELU: return v < 0.f ? 0.f : v;
-    case ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
-    case ACT_LEAKYRELU: return v < 0.f ? v * ep.alpha : v;
-    case ACT_SIGMOID: return 1.f / (1.f + std::exp(-v));
-    default: return v;
-  }
-}
-
 thread_local Scratch tPackA;
 thread_local Scratch tPackB;
 thread_local Scratch tPartial;
+thread_local Scratch tLocalA;
+thread_local Scratch tLocalB;
 
 }  // namespace
 
 MicroKernel microKernelScalar() { return &portableKernel; }
+MicroKernel activeMicroKernel() { return activeKernel(); }
+
+void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
+               bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t m = 0; m < M; ++m) std::memset(c + m * ldc, 0, sizeof(float) * N);
+    return;
+  }
+  const MicroKernel kernel = activeKernel();
+  const int64_t panels = (N + kNr - 1) / kNr;
+  const int64_t panelFloats = static_cast<int64_t>(kKc) * kNr;
+  float* bp = tLocalB.floats(static_cast<size_t>(panels * panelFloats));
+  float* ap = tLocalA.floats(static_cast<size_t>(kMr) * kKc);
+  for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+    const int kc = static_cast<int>(std::min<int64_t>(kKc, K - k0));
+    for (int64_t p = 0; p < panels; ++p)
+      b.pack(bp + p * panelFloats, k0, kc, p * kNr, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
+    for (int64_t m = 0; m < M; m += kMr) {
+      const int rows = static_cast<int>(std::min<int64_t>(kMr, M - m));
+      a.pack(ap, m, rows, k0, kc);
+      for (int64_t p = 0; p < panels; ++p) {
+        const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+        kernel(kc, ap, bp + p * panelFloats, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
+      }
+    }
+  }
+}
 bool usingAvx512() { return activeKernel() != &portableKernel; }
 void forcePortable(bool portable) { gPortable.store(portable); }
 

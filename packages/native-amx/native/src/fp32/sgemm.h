@@ -7,6 +7,7 @@
 // any number of threads.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -60,6 +61,16 @@ struct Epilogue {
   float alpha = 0.f;  // leaky ReLU slope
 };
 
+inline float activate(float v, const Epilogue& ep) {
+  switch (ep.act) {
+    case ACT_RELU: return v < 0.f ? 0.f : v;
+    case ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    case ACT_LEAKYRELU: return v < 0.f ? v * ep.alpha : v;
+    case ACT_SIGMOID: return 1.f / (1.f + std::exp(-v));
+    default: return v;
+  }
+}
+
 // C[m * ldc + n] for m < M, n < N. Runs on the addon's thread pool.
 void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
           const Epilogue& ep);
@@ -74,6 +85,14 @@ MicroKernel microKernelAvx512();  // null when not compiled for x86-64
 // Runs `iters` rounds of 12 independent zmm FMA chains on the calling thread; returns the flops
 // done (0 when not compiled for x86-64). Callers time it: the FP32 peak of one core.
 double fmaPeakFlops(int64_t iters);
+
+// The microkernel in use (AVX-512 when available and not forced portable).
+MicroKernel activeMicroKernel();
+
+// C[M, N] (+)= A B on the calling thread (no pool): for callers that run many small products as
+// their own pool tasks (per-image convolutions). Same k order per element as gemm.
+void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
+               bool accumulate);
 
 // Whether the AVX-512 microkernel is in use (false: the portable one).
 bool usingAvx512();
