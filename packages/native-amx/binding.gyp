@@ -27,6 +27,7 @@
         "native/src/fp32/conv.cc",
         "native/src/fp32/conv_nchw.cc",
         "native/src/fp32/reduce.cc",
+        "native/src/fp32/locscale.cc",
         "native/src/fp32/pooling.cc",
         "native/src/fp32/transpose.cc",
         "native/src/fp32/unary.cc",
@@ -35,7 +36,8 @@
         "native/src/fp32/normal.cc",
         "native/src/fp32/normal_avx512.cc",
         "native/src/fp32/adam.cc",
-        "native/src/fp32/gaussian_kl.cc"
+        "native/src/fp32/gaussian_kl.cc",
+        "native/src/fp32/gaussian_kl_avx512.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

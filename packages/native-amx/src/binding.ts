@@ -165,6 +165,10 @@ export interface Fp32Addon {
     out: Float32Array | Uint8Array,
   ): void;
   select(cond: Uint8Array, t: Float32Array, e: Float32Array, out: Float32Array): void;
+  /** w = mu + softplus(rho) * eps (@qbnn/core's 'QbnnLocScaleSample'). */
+  locScaleSample(mu: Float32Array, rho: Float32Array, eps: Float32Array, w: Float32Array): void;
+  /** drho = dw * eps * sigmoid(rho). */
+  locScaleSampleGrad(dw: Float32Array, rho: Float32Array, eps: Float32Array, drho: Float32Array): void;
   /** out[k] = sum of x[o, k, i] over o < dims[0], i < dims[2] (float64 sums), k < dims[1]. */
   sum(x: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** Standard normals of a Philox stream from a block, equal to @qbnn/core's normalsFromWords. */

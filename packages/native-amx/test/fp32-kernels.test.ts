@@ -321,6 +321,68 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     }
   });
 
+  test('fused location-scale sample matches tfjs-backend-cpu ops and the native ops bit for bit', async () => {
+    const { locScaleSample, locScaleSampleFused } = await import('@qbnn/core');
+    const r = rng(70);
+    const n = 5003; // not a multiple of the 16-lane step or the 4k chunk
+    const rho = Float32Array.from({ length: n }, (_, i) =>
+      i < 8 ? [-40, -20, -14, -13.9, 0, 13.9, 14, 40][i] : (r() - 0.5) * 30,
+    );
+    const mu = Float32Array.from({ length: n }, () => r() - 0.5);
+    const eps = Float32Array.from({ length: n }, () => (r() - 0.5) * 6);
+    const composed = () => tf.add(tf.tensor1d(mu), tf.mul(tf.softplus(tf.tensor1d(rho)), tf.tensor1d(eps)));
+    const fused = () => locScaleSample(tf.tensor1d(mu), tf.tensor1d(rho), tf.tensor1d(eps));
+    await tf.setBackend('cpu');
+    expect(locScaleSampleFused()).toBe(false);
+    const cpu = composed().dataSync();
+    await tf.setBackend('wasm');
+    expect(locScaleSampleFused()).toBe(true);
+    const got = fused().dataSync();
+    expectClose(got, cpu, 1);
+    expect(Array.from(got)).toEqual(Array.from(composed().dataSync()));
+  });
+
+  test('fused location-scale sample gradients match float64 finite differences', async () => {
+    const { locScaleSample } = await import('@qbnn/core');
+    await tf.setBackend('wasm');
+    const r = rng(71);
+    const n = 37;
+    const mu = Float32Array.from({ length: n }, () => r() - 0.5);
+    const rho = Float32Array.from({ length: n }, () => (r() - 0.5) * 12);
+    const eps = Float32Array.from({ length: n }, () => (r() - 0.5) * 4);
+    const w8 = Float64Array.from({ length: n }, () => r() - 0.5);
+    const [gMu, gRho] = tf.grads((m: tf.Tensor, q: tf.Tensor) =>
+      tf.sum(tf.mul(locScaleSample(m, q, tf.tensor1d(eps)), tf.tensor1d(Float32Array.from(w8)))),
+    )([tf.tensor1d(mu), tf.tensor1d(rho)]);
+    const sp = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+    const loss = (m: Float64Array, q: Float64Array) =>
+      m.reduce((acc, v, i) => acc + w8[i] * (v + sp(q[i]) * eps[i]), 0);
+    const fd = (v: Float64Array, f: (z: Float64Array) => number) =>
+      v.map((_, i) => {
+        const z = Float64Array.from(v);
+        z[i] += 1e-4;
+        const up = f(z);
+        z[i] -= 2e-4;
+        return (up - f(z)) / 2e-4;
+      });
+    const mu64 = Float64Array.from(mu);
+    const rho64 = Float64Array.from(rho);
+    expectClose(
+      gMu.dataSync(),
+      fd(mu64, (z) => loss(z, rho64)),
+      1,
+    );
+    expectClose(
+      gRho.dataSync(),
+      fd(rho64, (z) => loss(mu64, z)),
+      1,
+    );
+    // bad sizes: a typed error naming the input
+    expect(() => locScaleSample(tf.tensor1d(mu), tf.tensor1d(rho), tf.tensor1d([1, 2]))).toThrow(
+      /eps has 2 elements/,
+    );
+  });
+
   test('transpose of float and int tensors equals tfjs-backend-cpu exactly', async () => {
     for (const [shape, perm] of [
       [

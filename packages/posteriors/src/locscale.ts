@@ -1,4 +1,4 @@
-import { normalTensor, QbnnError, type Rng } from '@qbnn/core';
+import { locScaleSample, normalTensor, QbnnError, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type InitFrom,
@@ -158,6 +158,8 @@ export abstract class LocScalePosterior implements Posterior {
     const hook = options.hook ?? identityHook;
     const [weight, bias] = tf.tidy(() =>
       this.params.map((p) => {
+        // No hook to see the parts: one fused kernel each way where the backend has it.
+        if (options.hook === undefined) return locScaleSample(p.mu, p.rho, this.drawXi(p.mu.shape, rng));
         const mu = hook('mu', p.role, p.mu);
         const sigma = hook('sigma', p.role, softplus(p.rho));
         const noise = hook('noise', p.role, tf.mul(sigma, this.drawXi(p.mu.shape, rng)));

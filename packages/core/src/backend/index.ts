@@ -27,6 +27,13 @@ export {
   gaussianKlSum,
   LOG_SOFTPLUS_LINEAR_BELOW,
 } from './gaussian-kl.js';
+export {
+  checkLocScaleSample,
+  LOCSCALE_SAMPLE,
+  LOCSCALE_SAMPLE_GRAD,
+  locScaleSample,
+  locScaleSampleFused,
+} from './locscale-sample.js';
 
 export {
   DELEGATED_KERNELS,

@@ -7,11 +7,14 @@
 import {
   checkFusedAdam,
   checkGaussianKl,
+  checkLocScaleSample,
   FUSED_ADAM,
   type FusedAdamAttrs,
   GAUSSIAN_KL,
   GAUSSIAN_KL_GRAD,
   type GaussianKlAttrs,
+  LOCSCALE_SAMPLE,
+  LOCSCALE_SAMPLE_GRAD,
 } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Fp32Addon } from '../binding.js';
@@ -464,6 +467,24 @@ const gaussianKlGrad =
     return outs;
   };
 
+/** @qbnn/core's fused location-scale sample ('QbnnLocScaleSample') and its gradient. */
+const locScale =
+  (native: Fp32Addon, grad: boolean): Impl =>
+  ({ inputs, backend }) => {
+    checkLocScaleSample(inputs, grad ? LOCSCALE_SAMPLE_GRAD : LOCSCALE_SAMPLE);
+    const wasm = backend as unknown as WasmBackend;
+    const first = (grad ? inputs.dy : inputs.mu) as TensorInfo;
+    const { rho, eps } = inputs as Record<string, TensorInfo>;
+    const out = wasm.makeOutput([...(grad ? rho : first).shape], 'float32');
+    (grad ? native.locScaleSampleGrad : native.locScaleSample)(
+      f32(wasm, first),
+      f32(wasm, rho),
+      f32(wasm, eps),
+      f32(wasm, out),
+    );
+    return out;
+  };
+
 /** The native implementation of each kernel name. */
 export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
   return {
@@ -498,5 +519,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),
+    [LOCSCALE_SAMPLE]: locScale(native, false),
+    [LOCSCALE_SAMPLE_GRAD]: locScale(native, true),
   };
 }

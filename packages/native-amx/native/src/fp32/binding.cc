@@ -17,6 +17,7 @@
 #include "normal.h"
 #include "pooling.h"
 #include "sgemm.h"
+#include "locscale.h"
 #include "reduce.h"
 #include "transpose.h"
 #include "unary.h"
@@ -265,6 +266,20 @@ Napi::Value SumOp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// locScaleSample(mu, rho, eps, w) and locScaleSampleGrad(dw, rho, eps, drho): Float32Arrays, the
+// output at least as long as the first input, the others too.
+template <bool Grad>
+Napi::Value LocScaleOp(const Napi::CallbackInfo& info) {
+  const Buf first = array(info, 0, Grad ? "dw" : "mu");
+  const double n = static_cast<double>(first.length);
+  const float* a = floats(info, 0, Grad ? "dw" : "mu", n);
+  const float* rho = floats(info, 1, "rho", n);
+  const float* eps = floats(info, 2, "eps", n);
+  float* out = floats(info, 3, Grad ? "drho" : "w", n);
+  (Grad ? locScaleSampleGrad : locScaleSample)(a, rho, eps, out, static_cast<int64_t>(first.length));
+  return info.Env().Undefined();
+}
+
 // select(cond Uint8Array, t, e, out): out = cond ? t : e, all of one length.
 Napi::Value SelectOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -428,6 +443,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("binary", Napi::Function::New(env, BinaryOp));
   o.Set("select", Napi::Function::New(env, SelectOp));
   o.Set("sum", Napi::Function::New(env, SumOp));
+  o.Set("locScaleSample", Napi::Function::New(env, LocScaleOp<false>));
+  o.Set("locScaleSampleGrad", Napi::Function::New(env, LocScaleOp<true>));
   o.Set("normal", Napi::Function::New(env, Normal));
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));

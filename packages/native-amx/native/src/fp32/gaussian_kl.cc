@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "parallel.h"
+#include "sgemm.h"
 #include "unary.h"
 
 namespace qbnn {
@@ -24,6 +25,11 @@ double gaussianKlSum(const float* mu, const float* rho, int64_t n, double m0, do
   const double inv2s2 = 1 / (2 * s0 * s0);
   parallel(chunks(n), static_cast<double>(n) * 32, [&](int64_t t) {
     const int64_t i0 = t * kChunk, len = std::min(kChunk, n - i0);
+    double vec = 0;
+    if (usingAvx512() && gaussianKlChunkAvx512(mu + i0, rho + i0, len, m0, inv2s2, &vec)) {
+      part[static_cast<size_t>(t)] = vec;
+      return;
+    }
     float sp[kChunk], logSp[kChunk];
     unaryChunk(UNARY_SOFTPLUS, rho + i0, sp, len);
     unaryChunk(UNARY_LOG, sp, logSp, len);
@@ -49,6 +55,9 @@ void gaussianKlGrad(const float* mu, const float* rho, int64_t n, double m0, dou
   const float fdy = static_cast<float>(dy);
   parallel(chunks(n), static_cast<double>(n) * 32, [&](int64_t t) {
     const int64_t i0 = t * kChunk, len = std::min(kChunk, n - i0);
+    if (usingAvx512() &&
+        gaussianKlGradChunkAvx512(mu + i0, rho + i0, len, m0, scaleMu, invS2, fdy, dMu + i0, dRho + i0))
+      return;
     float sp[kChunk], sg[kChunk];
     unaryChunk(UNARY_SOFTPLUS, rho + i0, sp, len);
     unaryChunk(UNARY_SIGMOID, rho + i0, sg, len);

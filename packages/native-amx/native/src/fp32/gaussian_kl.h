@@ -14,5 +14,11 @@ double gaussianKlSum(const float* mu, const float* rho, int64_t n, double m0, do
 void gaussianKlGrad(const float* mu, const float* rho, int64_t n, double m0, double s0, double dy, float* dMu,
                     float* dRho);
 
+// AVX-512 bodies over one chunk (gaussian_kl_avx512.cc): add the chunk's sum to *sum / write the
+// gradients; false when not compiled in.
+bool gaussianKlChunkAvx512(const float* mu, const float* rho, int64_t n, double m0, double inv2s2, double* sum);
+bool gaussianKlGradChunkAvx512(const float* mu, const float* rho, int64_t n, double m0, double scaleMu, float invS2,
+                               float dy, float* dMu, float* dRho);
+
 }  // namespace fp32
 }  // namespace qbnn
