@@ -63,13 +63,13 @@ static inline __m512 log1pUnit(__m512 t) {
 
 static inline __m512 expNan(__m512 x) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), expPs(x), x); }
 
+// exp(x) below lo is exp(-|x|) there: one exp serves both branches.
 static inline __m512 softplus(__m512 x) {
   const __m512 lo = _mm512_set1_ps(-13.942385152878742f);
-  const __m512 ex = expPs(_mm512_min_ps(x, _mm512_setzero_ps()));  // exp(x) where x < lo
-  const __m512 enx = expPs(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)));
-  const __m512 mid = _mm512_add_ps(_mm512_max_ps(x, _mm512_setzero_ps()), log1pUnit(enx));
+  const __m512 e = expPs(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)));
+  const __m512 mid = _mm512_add_ps(_mm512_max_ps(x, _mm512_setzero_ps()), log1pUnit(e));
   __m512 y = mid;
-  y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y, ex);
+  y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y, e);
   y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_sub_ps(_mm512_setzero_ps(), lo), _CMP_GT_OQ), y, x);
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);  // NaN stays NaN
 }
