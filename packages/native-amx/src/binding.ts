@@ -89,6 +89,19 @@ export interface NativeAddon {
   };
 }
 
+/** y = conv(x, filter) (+ bias, activation); geometry as tfjs's Conv2DInfo (see kernels.ts). */
+type Conv2dFn = (
+  x: Float32Array,
+  filter: Float32Array,
+  y: Float32Array,
+  geometry: Int32Array,
+  bias: Float32Array | null,
+  activation: number,
+  alpha: number,
+) => void;
+/** An input gradient (dy, filter, dx) or a filter gradient (x, dy, dfilter). */
+type ConvGradFn = (a: Float32Array, b: Float32Array, out: Float32Array, geometry: Int32Array) => void;
+
 /** The fp32 kernels of the addon (native/src/fp32/binding.cc). Internal. */
 export interface Fp32Addon {
   matmul(
@@ -100,39 +113,13 @@ export interface Fp32Addon {
     activation: number,
     alpha: number,
   ): void;
-  conv2d(
-    x: Float32Array,
-    filter: Float32Array,
-    y: Float32Array,
-    geometry: Int32Array,
-    bias: Float32Array | null,
-    activation: number,
-    alpha: number,
-  ): void;
-  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
-  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
+  conv2d: Conv2dFn;
+  conv2dBackpropInput: ConvGradFn;
+  conv2dBackpropFilter: ConvGradFn;
   /** The same three on NCHW x, y and dy (the filter stays HWIO): no transposes around them. */
-  conv2dNchw(
-    x: Float32Array,
-    filter: Float32Array,
-    y: Float32Array,
-    geometry: Int32Array,
-    bias: Float32Array | null,
-    activation: number,
-    alpha: number,
-  ): void;
-  conv2dNchwBackpropInput(
-    dy: Float32Array,
-    filter: Float32Array,
-    dx: Float32Array,
-    geometry: Int32Array,
-  ): void;
-  conv2dNchwBackpropFilter(
-    x: Float32Array,
-    dy: Float32Array,
-    dfilter: Float32Array,
-    geometry: Int32Array,
-  ): void;
+  conv2dNchw: Conv2dFn;
+  conv2dNchwBackpropInput: ConvGradFn;
+  conv2dNchwBackpropFilter: ConvGradFn;
   pool(kind: 'max' | 'avg', x: Float32Array, y: Float32Array, geometry: Int32Array): void;
   poolGrad(
     kind: 'max' | 'avg',
