@@ -2,6 +2,7 @@ export * from './backend/index.js';
 export * from './bytes/index.js';
 export { QbnnError, type QbnnErrorCode } from './errors.js';
 export type * from './kernels/plan.js';
+export { nonFiniteLogit } from './kernels/plan.js';
 export {
   convOutSize,
   JS_PROVIDER,
@@ -17,6 +18,7 @@ export {
   sampleGaussianWeights,
   sampleGaussianWeightsPacked,
 } from './kernels/reference.js';
+export { expNonPositive, meanSoftmax } from './kernels/softmax.js';
 export type * from './kernels/types.js';
 export { MAX_GEMM_K } from './kernels/types.js';
 export {

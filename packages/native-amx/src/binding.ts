@@ -84,6 +84,7 @@ export interface NativeAddon {
       keys: Uint32Array,
       scalars: Float64Array,
       out: Float32Array,
+      meanSoftmax: boolean,
     ): number;
     dispose(plan: unknown): void;
   };

@@ -2,6 +2,7 @@ import {
   checkGaussianSampleArgs,
   type ExecutionPlan,
   type KernelLimits,
+  nonFiniteLogit,
   type PackedWeights,
   type PlanDescription,
   type PlanRunArgs,
@@ -53,9 +54,20 @@ export function createNativePlan(
   return {
     run(args: PlanRunArgs): Float32Array {
       if (handle === undefined) throw new QbnnError('ERR_ARG', 'plan: the plan was disposed');
-      const out = new Float32Array(args.samples * args.batch * keep.classes);
-      const bad = addon.plan.run(handle, args.x, args.batch, args.samples, args.keys, args.scalars, out);
+      const reduce = args.reduce === 'meanSoftmax';
+      const out = new Float32Array((reduce ? 1 : args.samples) * args.batch * keep.classes);
+      const bad = addon.plan.run(
+        handle,
+        args.x,
+        args.batch,
+        args.samples,
+        args.keys,
+        args.scalars,
+        out,
+        reduce,
+      );
       if (bad >= 0) throw new QbnnError('ERR_NAN', `x[${bad}] must be a finite number, got ${args.x[bad]}`);
+      if (bad <= -2) throw nonFiniteLogit(-2 - bad, out[0]);
       return out;
     },
     dispose(): void {

@@ -7,12 +7,13 @@
  * or for batches of several tiles on the native kernels (equal to the JS ones by
  * native-whole-model.test.ts).
  */
-import { JS_PROVIDER } from '@qbnn/core';
+import { JS_PROVIDER, meanSoftmax } from '@qbnn/core';
 import { getThreads, loadError, NATIVE_PROVIDER, nativeAvailable, setThreads } from '@qbnn/native-amx';
 import { Conv1d, ConvTranspose2d, Flatten, Linear, type Module, ReLU, Sequential } from '@qbnn/nn';
 import { dnnToBnn } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QuantizedModel } from '../src/engine/quantized-model.js';
 import { quantize } from '../src/quantize.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
@@ -137,6 +138,64 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
           expect(() => qm.forward(x, opts)).toThrow(expect.objectContaining({ code: 'ERR_NAN', message }));
         }
       }
+    },
+  );
+
+  it.skipIf(!runNative)(
+    'predictProba: the MC predictive computed in the plan equals the engine logits through core meanSoftmax, byte for byte',
+    async () => {
+      for (const [shape, p] of [
+        ['lenet5', 'gaussian'],
+        ['mlp', 'mcdropout'],
+        ['resnet18', 'sghmc'],
+      ] as const) {
+        const qm = await quantised(shape, p);
+        const s = INPUT[shape];
+        for (const [B, L] of [
+          [1, 5],
+          [shape === 'resnet18' ? 3 : 70, 3],
+        ]) {
+          const x = B === 1 ? images(s, 1, 600) : batch(s, B);
+          for (const threads of [1, 2]) {
+            setThreads(threads);
+            const opts = { samples: L, seed: 4242, provider: NATIVE_PROVIDER };
+            const o = qm.forward(x, { ...opts, plan: false });
+            const want = meanSoftmax(o.logits, L, B, o.classes);
+            same(qm.predictProba(x, opts), want, `${shape}/${p} B=${B} L=${L} ${threads} threads`);
+            same(qm.predictProba(x, { ...opts, plan: false }), want, `${shape}/${p} kernels`);
+          }
+        }
+      }
+      // logits that overflow float32 (valid but extreme scales): the engine's error, not NaN probabilities
+      const base = await quantised('mlp', 'gaussian');
+      const ops = structuredClone(base.ops);
+      const last = ops[ops.length - 1] as { layer: { weights: { muQ: { scale: Float64Array | number[] } } } };
+      last.layer.weights.muQ.scale[0] = 1e308;
+      const extreme = new QuantizedModel(ops, base.inputShape);
+      const x = images(INPUT.mlp, 2, 700);
+      const opts = { samples: 2, seed: 1, mode: 'local' as const, provider: NATIVE_PROVIDER };
+      expect(extreme.planned(opts)).toBe(true);
+      const message = (f: () => unknown) => {
+        try {
+          f();
+        } catch (e) {
+          return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+        }
+        return 'no error';
+      };
+      const engine = message(() => extreme.predictProba(x, { ...opts, plan: false }));
+      expect(engine).toMatch(
+        /^ERR_NAN: logits\[\d+\] is -?Infinity: the model's quantisation scales overflow/,
+      );
+      expect(message(() => extreme.predictProba(x, opts))).toBe(engine);
+      expect(message(() => extreme.forward(x, opts))).toBe(
+        message(() => extreme.forward(x, { ...opts, plan: false })),
+      );
+      // weights mode: the plan refuses what the kernels refuse, with the same error
+      const w = { ...opts, mode: 'weights' as const };
+      expect(message(() => extreme.predictProba(x, w))).toBe(
+        message(() => extreme.predictProba(x, { ...w, plan: false })),
+      );
     },
   );
 

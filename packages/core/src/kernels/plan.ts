@@ -1,3 +1,5 @@
+import { QbnnError } from '../errors.js';
+import type { meanSoftmax } from './softmax.js';
 import type { GaussianSampleArgs, PackedWeights } from './types.js';
 
 /**
@@ -170,15 +172,29 @@ export interface PlanRunArgs {
   keys: Uint32Array;
   /** [layer][sample][2] */
   scalars: Float64Array;
+  /**
+   * `meanSoftmax`: return the Monte Carlo predictive [batch, classes] instead of the logits,
+   * bit for bit {@link meanSoftmax} of them (kernels/softmax.ts).
+   */
+  reduce?: 'meanSoftmax';
 }
 
 /** A plan held by a provider. */
 export interface ExecutionPlan {
   /**
-   * Logits of every sample, [samples, batch, classes]. A value of `x` that is not finite is a
-   * QbnnError `ERR_NAN` naming `x[i]` (nothing runs).
+   * Logits of every sample, [samples, batch, classes] (or with `reduce`, the mean softmax
+   * [batch, classes]). A value of `x` that is not finite is a QbnnError `ERR_NAN` naming `x[i]`
+   * (nothing runs), a logit that is not finite one naming `logits[i]`.
    */
   run(args: PlanRunArgs): Float32Array;
   /** Frees the plan's native memory now (arenas, sampled weights). */
   dispose(): void;
+}
+
+/** The error of a logit that is not finite (valid but extreme quantisation scales overflow float32). */
+export function nonFiniteLogit(index: number, value: number): QbnnError {
+  return new QbnnError(
+    'ERR_NAN',
+    `logits[${index}] is ${value}: the model's quantisation scales overflow float32 (check the saved parameters)`,
+  );
 }

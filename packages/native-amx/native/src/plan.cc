@@ -80,6 +80,13 @@ std::vector<T> array(Napi::Env env, const Napi::Value& v, napi_typedarray_type t
   return out;
 }
 
+std::vector<double> notNaNF64(Napi::Env env, const Napi::Value& v, const char* name, size_t length) {
+  std::vector<double> d = array<double>(env, v, napi_float64_array, name, length);
+  for (double x : d)
+    if (std::isnan(x)) fail(env, std::string(name) + " must not be NaN");
+  return d;
+}
+
 std::vector<double> finiteF64(Napi::Env env, const Napi::Value& v, const char* name, size_t length) {
   std::vector<double> d = array<double>(env, v, napi_float64_array, name, length);
   for (double x : d)
@@ -209,6 +216,7 @@ struct Plan {
   // whether tasks may stack several samples' rows (no weights depend on the sample), and the
   // shared slots that per-sample layer or add steps read (copied once per stacked sample then)
   bool stackable = false;
+  Scratch logitsArena;  // a reducing call's logits
   std::vector<int32_t> replicaOf;  // per shared slot: its replica's index, or -1
   int32_t replicas = 0;
 };
@@ -787,8 +795,10 @@ void readWeights(Napi::Env env, const Napi::Object& w, Layer& L, Plan& p) {
     L.varP = packOf(field(w, "variance"), "variance");
     L.meanBias = optI32(field(w, "meanBias"), "meanBias");
     L.varBias = optI32(field(w, "varianceBias"), "varianceBias");
-    L.meanMult = finiteF64(env, field(w, "meanMult"), "meanMult", n);
-    L.varMult = finiteF64(env, field(w, "varMult"), "varMult", n);
+    // float32 values: an extreme scale overflows to infinity there, as in the engine's combine
+    // (its logits are then an ERR_NAN error, as the engine's)
+    L.meanMult = notNaNF64(env, field(w, "meanMult"), "meanMult", n);
+    L.varMult = notNaNF64(env, field(w, "varMult"), "varMult", n);
     L.square = array<uint8_t>(env, field(w, "square"), napi_uint8_array, "square", 256);
     L.outScale = num(env, w, "outScale");
     L.epsScale = num(env, w, "epsScale");
@@ -1167,6 +1177,56 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   if (c.failed) throw Napi::Error::New(env, "plan: out of memory in a kernel");
 }
 
+// ---------- the Monte Carlo predictive (core's kernels/softmax.ts: same constants, same
+// operations in the same order, so the same bits)
+
+struct ExpTables {
+  static constexpr int kTerms = 15, kSplit = 1000;
+  double invFactorial[kTerms];
+  double invPow2[kSplit + 1];
+  ExpTables() {
+    invFactorial[0] = 1;
+    for (int i = 1; i < kTerms; ++i) invFactorial[i] = invFactorial[i - 1] / i;
+    invPow2[0] = 1;
+    for (int i = 1; i <= kSplit; ++i) invPow2[i] = invPow2[i - 1] * 0.5;
+  }
+};
+
+// exp(x) for x <= 0: x = k ln 2 + r, Taylor polynomial of exp(r), times 2^k.
+double expNonPositive(double x) {
+  static const ExpTables t;
+  constexpr double kLn2Hi = 0.6931471803691238, kLn2Lo = 1.9082149292705877e-10;
+  constexpr double kLog2e = 1.4426950408889634;  // Math.LOG2E
+  if (x < -746) return 0;
+  const double k = std::floor(x * kLog2e + 0.5);
+  const double r = x - k * kLn2Hi - k * kLn2Lo;
+  double p = t.invFactorial[ExpTables::kTerms - 1];
+  for (int n = ExpTables::kTerms - 2; n >= 0; --n) p = p * r + t.invFactorial[n];
+  const int ki = static_cast<int>(-k);
+  return ki > ExpTables::kSplit ? p * t.invPow2[ki - ExpTables::kSplit] * t.invPow2[ExpTables::kSplit] : p * t.invPow2[ki];
+}
+
+// out[b, c] for b in [b0, b1): the mean over L samples of softmax(logits[l, b, :]), summed in
+// float64 over l ascending, rounded to float32.
+void meanSoftmaxRows(const float* logits, int64_t L, int64_t B, int64_t C, int64_t b0, int64_t b1, float* out) {
+  std::vector<double> p(static_cast<size_t>(C)), e(static_cast<size_t>(C));
+  for (int64_t b = b0; b < b1; ++b) {
+    std::fill(p.begin(), p.end(), 0.0);
+    for (int64_t l = 0; l < L; ++l) {
+      const float* row = logits + (l * B + b) * C;
+      double m = -INFINITY;
+      for (int64_t c = 0; c < C; ++c) m = std::max(m, static_cast<double>(row[c]));
+      double s = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        e[static_cast<size_t>(c)] = expNonPositive(static_cast<double>(row[c]) - m);
+        s += e[static_cast<size_t>(c)];
+      }
+      for (int64_t c = 0; c < C; ++c) p[static_cast<size_t>(c)] += e[static_cast<size_t>(c)] / s / static_cast<double>(L);
+    }
+    for (int64_t c = 0; c < C; ++c) out[b * C + c] = static_cast<float>(p[static_cast<size_t>(c)]);
+  }
+}
+
 constexpr napi_type_tag kPlanTag = {0x7162626e506c616eULL, 0x6e61746976653031ULL};
 
 Plan* unwrapPlan(Napi::Env env, const Napi::Value& v) {
@@ -1186,11 +1246,14 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return ext;
 }
 
-// run(plan, x, batch, samples, keys, scalars, out): -1, or the index of a value of x that is
-// not finite (then nothing ran)
+// run(plan, x, batch, samples, keys, scalars, out, meanSoftmax): -1, or the index of a value of
+// x that is not finite (then nothing ran). With meanSoftmax, out receives the MC predictive
+// [batch, classes] instead of the logits; a logit that is not finite returns -2 - its index
+// (its value in out[0]).
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 7) throw Napi::TypeError::New(env, "plan.run needs 7 arguments");
+  if (info.Length() < 8) throw Napi::TypeError::New(env, "plan.run needs 8 arguments");
+  const bool reduce = info[7].ToBoolean().Value();
   Plan* p = unwrapPlan(env, info[0]);
   need(env, !p->steps.empty(), "the plan was disposed");
   auto typedArg = [&](size_t i, napi_typedarray_type type, const char* name) {
@@ -1215,7 +1278,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   need(env, x.ElementLength() == static_cast<size_t>(B * p->inputSize), "x must hold batch * inputSize values");
   need(env, keys.ElementLength() == nl * 8, "keys must hold 8 words a layer");
   need(env, scalars.ElementLength() == nl * static_cast<size_t>(L) * 2, "scalars must hold 2 a layer and sample");
-  need(env, out.ElementLength() == static_cast<size_t>(L * B * p->classes), "out must hold samples * batch * classes");
+  need(env, out.ElementLength() == static_cast<size_t>((reduce ? 1 : L) * B * p->classes),
+       reduce ? "out must hold batch * classes" : "out must hold samples * batch * classes");
   need(env, static_cast<double>(B) * static_cast<double>(p->maxTaskBytes) < 1e12, "batch too large");
   auto data = [](Napi::TypedArray& t) {
     return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
@@ -1238,8 +1302,27 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   c.L = L;
   c.keys = reinterpret_cast<const uint32_t*>(data(keys));
   c.scalars = reinterpret_cast<const double*>(data(scalars));
-  c.out = reinterpret_cast<float*>(data(out));
+  float* dst = reinterpret_cast<float*>(data(out));
+  const size_t nlogits = static_cast<size_t>(L * B * p->classes);
+  c.out = dst;
+  if (reduce) {
+    c.out = static_cast<float*>(p->logitsArena.get(nlogits * sizeof(float)));
+    if (c.out == nullptr) throw Napi::Error::New(env, "plan: out of memory");
+  }
   runPlan(env, *p, c);
+  if (!reduce) return Napi::Number::New(env, -1);
+  for (size_t i = 0; i < nlogits; ++i) {
+    if (!std::isfinite(c.out[i])) {
+      dst[0] = c.out[i];
+      return Napi::Number::New(env, -2.0 - static_cast<double>(i));
+    }
+  }
+  const int64_t rowsPerTask = 64, tasks = (B + rowsPerTask - 1) / rowsPerTask;
+  const float* logits = c.out;
+  const int64_t C = p->classes;
+  ThreadPool::instance().run(tasks, [&](int64_t t) {
+    meanSoftmaxRows(logits, L, B, C, t * rowsPerTask, std::min(B, (t + 1) * rowsPerTask), dst);
+  });
   return Napi::Number::New(env, -1);
 }
 
@@ -1256,9 +1339,11 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   p->prepared.clear();
   p->preparedBytes = 0;
   for (auto& d : p->drawnPrepared) d.clear();
-  std::free(p->sharedArena.p);
-  p->sharedArena.p = nullptr;
-  p->sharedArena.cap = 0;
+  for (Scratch* a : {&p->sharedArena, &p->logitsArena}) {
+    std::free(a->p);
+    a->p = nullptr;
+    a->cap = 0;
+  }
   return env.Undefined();
 }
 

@@ -1,5 +1,5 @@
 import '../forms/builtins.js';
-import { QbnnError, Rng } from '@qbnn/core';
+import { meanSoftmax, QbnnError, Rng } from '@qbnn/core';
 import { getIntegerForm } from '../forms/registry.js';
 import { restoreWeights, type StoredWeights, storeWeights } from '../forms/stored.js';
 import type { IntegerWeights } from '../forms/types.js';
@@ -221,7 +221,9 @@ export class QuantizedModel {
 
   /** Mean predictive probabilities over L samples, [B, classes] (softmax of each sample's logits). */
   predictProba(x: EngineInput, opts: QuantizedForwardOptions = {}): Float32Array {
-    return meanSoftmax(this.forward(x, opts));
+    const r = this.run(x, opts, false, true);
+    const o = r.output;
+    return r.probs ?? meanSoftmax(o.logits, o.samples, o.batch, o.classes);
   }
 
   /**
@@ -250,7 +252,8 @@ export class QuantizedModel {
     input: EngineInput,
     opts: QuantizedForwardOptions,
     trace: boolean,
-  ): { states: IntState[]; output: QuantizedOutput } {
+    reduce = false,
+  ): { states: IntState[]; output: QuantizedOutput; probs?: Float32Array } {
     // a float typed array goes to a plan as it is, which checks its values natively
     const call = this.prepareCall(input, opts, 'later');
     const last = this.ops[this.ops.length - 1] as Extract<QOp, { op: 'layer' }>;
@@ -260,11 +263,14 @@ export class QuantizedModel {
     if (compiled) {
       const { keys, scalars } = planCallArgs(compiled, call.root, call.L);
       const x = floats ? (call.x as Float64Array | Float32Array) : Float64Array.from(call.x);
-      const logits = compiled.plan.run({ x, batch: call.B, samples: call.L, keys, scalars });
-      return {
-        states: [],
-        output: { logits: checkLogits(logits), samples: call.L, batch: call.B, classes: last.layer.n },
-      };
+      const args = { x, batch: call.B, samples: call.L, keys, scalars };
+      const shape = { samples: call.L, batch: call.B, classes: last.layer.n };
+      // the MC predictive in the same native call (it checks the logits itself)
+      if (reduce) {
+        const probs = compiled.plan.run({ ...args, reduce: 'meanSoftmax' });
+        return { states: [], output: { logits: new Float32Array(0), ...shape }, probs };
+      }
+      return { states: [], output: { logits: checkLogits(compiled.plan.run(args)), ...shape } };
     }
     const table = integerOps(
       { ...call, inputShape: this.inputShape, provider: getKernelProvider(call.provider) },
@@ -350,21 +356,4 @@ function releaseNative(v: unknown): boolean {
 function plansDisabled(): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   return env?.QBNN_PLAN === '0';
-}
-
-/** Mean over samples of the softmax of each sample's logits: [B, classes]. */
-export function meanSoftmax(o: QuantizedOutput): Float32Array {
-  const { logits, samples: L, batch: B, classes: C } = o;
-  const p = new Float64Array(B * C);
-  for (let l = 0; l < L; l++) {
-    for (let b = 0; b < B; b++) {
-      const off = (l * B + b) * C;
-      let m = Number.NEGATIVE_INFINITY;
-      for (let c = 0; c < C; c++) m = Math.max(m, logits[off + c]);
-      let s = 0;
-      for (let c = 0; c < C; c++) s += Math.exp(logits[off + c] - m);
-      for (let c = 0; c < C; c++) p[b * C + c] += Math.exp(logits[off + c] - m) / s / L;
-    }
-  }
-  return Float32Array.from(p);
 }

@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { nonFiniteLogit, QbnnError } from '@qbnn/core';
 import type { EngineMode } from './ir.js';
 import { getKernelProvider } from './provider.js';
 
@@ -144,12 +144,7 @@ export function checkForward(
  */
 export function checkLogits(logits: Float32Array): Float32Array {
   for (let i = 0; i < logits.length; i++) {
-    if (!Number.isFinite(logits[i])) {
-      throw new QbnnError(
-        'ERR_NAN',
-        `logits[${i}] is ${logits[i]}: the model's quantisation scales overflow float32 (check the saved parameters)`,
-      );
-    }
+    if (!Number.isFinite(logits[i])) throw nonFiniteLogit(i, logits[i]);
   }
   return logits;
 }
