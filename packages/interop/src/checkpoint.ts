@@ -2,7 +2,8 @@ import { QbnnError } from '@qbnn/core';
 import { type CheckpointContents, type Module, registerArchitecture, serializeModel } from '@qbnn/nn';
 import { bayesLayers, dnnToBnn, gaussianPrior, type PosteriorName } from '@qbnn/posteriors';
 import { buildArch } from './arch.js';
-import type { ImportedConfig, ImportedModel } from './import.js';
+import type { ImportedConfig, ImportedModel, LayerPriorConfig } from './import.js';
+import { makePriorBuffers } from './tensor-priors.js';
 
 /** The architecture name under which imported models are saved and rebuilt by `nn.load`. */
 export const IMPORTED_ARCH = 'qbnn-interop/imported';
@@ -43,10 +44,14 @@ export function buildImported(config: ImportedConfig, contents?: CheckpointConte
   for (const [path, layer] of bayesLayers(model)) {
     const p = priors[path];
     if (!p) continue;
-    layer.prior = {
-      weight: gaussianPrior(p.weight.mean, p.weight.sigma),
-      bias: p.bias ? gaussianPrior(p.bias.mean, p.bias.sigma) : undefined,
-    };
+    const constant = (c: LayerPriorConfig['weight'] | undefined) =>
+      c && 'mean' in c ? gaussianPrior(c.mean, c.sigma) : undefined;
+    const held = (c: LayerPriorConfig['weight'] | undefined) => (c && 'shape' in c ? c : undefined);
+    makePriorBuffers(
+      layer,
+      { weight: held(p.weight), bias: held(p.bias) },
+      { weight: constant(p.weight), bias: constant(p.bias) },
+    );
   }
   return model;
 }

@@ -11,6 +11,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { type ArchSpec, buildArch } from './arch.js';
 import { BAYESIAN_TORCH_EXTRAS, torchKeyMapping } from './names.js';
+import { holdTensorPrior, type PriorBuffersConfig } from './tensor-priors.js';
 import { floatValues, intValues } from './tensors.js';
 import { readTorchStateDict } from './torch-file.js';
 import { ZipArchive } from './zip.js';
@@ -111,17 +112,21 @@ export interface ImportedLayer {
   posteriorOptions?: Record<string, unknown>;
 }
 
-/** A constant Gaussian prior of a Bayesian layer's weight (and bias). */
+/**
+ * The Gaussian prior of a Bayesian layer's weight (and bias): constant, or per element (an older
+ * Bayesian-Torch file's prior buffers), then held in the checkpoint as the layer's buffers
+ * `prior_weight_mu`, `prior_weight_sigma` (`prior_bias_*`) of the given shape.
+ */
 export interface LayerPriorConfig {
-  weight: { mean: number; sigma: number };
-  bias?: { mean: number; sigma: number };
+  weight: { mean: number; sigma: number } | PriorBuffersConfig;
+  bias?: { mean: number; sigma: number } | PriorBuffersConfig;
 }
 
 /** The JSON description of an imported model: its architecture and its Bayesian layers. */
 export interface ImportedConfig {
   arch: ArchSpec | string;
   layers: Record<string, ImportedLayer>;
-  /** Constant priors by Bayesian layer path (tensor priors stay on the model only). */
+  /** Priors by Bayesian layer path (layers with the default N(0, 1) prior may be absent). */
   priors: Record<string, LayerPriorConfig>;
 }
 
@@ -268,9 +273,10 @@ function importInto(
   }
   const priors: Record<string, LayerPriorConfig> = {};
   for (const [path, layer] of bayesLayers(model)) {
+    const held = holdTensorPrior(layer);
     const pr = layer.prior;
-    const weight = constantPrior('kind' in pr ? pr : pr.weight);
-    const bias = 'kind' in pr ? undefined : constantPrior(pr.bias);
+    const weight = held.weight ?? constantPrior('kind' in pr ? pr : pr.weight);
+    const bias = held.bias ?? ('kind' in pr ? undefined : constantPrior(pr.bias));
     if (weight) priors[path] = bias ? { weight, bias } : { weight };
   }
   return { model, bayesianTorchLayers: bt, convertedLayers, config: { arch, layers, priors } };
