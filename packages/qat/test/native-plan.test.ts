@@ -9,7 +9,16 @@
  */
 import { JS_PROVIDER, meanSoftmax } from '@qbnn/core';
 import { getThreads, loadError, NATIVE_PROVIDER, nativeAvailable, setThreads } from '@qbnn/native-amx';
-import { Conv1d, ConvTranspose2d, Flatten, Linear, type Module, ReLU, Sequential } from '@qbnn/nn';
+import {
+  Conv1d,
+  ConvTranspose1d,
+  ConvTranspose2d,
+  Flatten,
+  Linear,
+  type Module,
+  ReLU,
+  Sequential,
+} from '@qbnn/nn';
 import { dnnToBnn } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -260,7 +269,7 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
   });
 
   it.skipIf(!runNative)(
-    'a Conv1d model runs as a plan; a transposed convolution runs kernel by kernel',
+    'Conv1d and transposed convolutions (2-D, 1-D, cropping, output padding, dilation) run as plans',
     async () => {
       const models: [Module, number[], boolean][] = [
         [
@@ -283,7 +292,34 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
             new Linear(3 * 11 * 11, 3, { seed: 3 }),
           ),
           [2, 5, 5],
-          false,
+          true,
+        ],
+        [
+          // padding that crops, output padding, dilation, unequal strides
+          new Sequential(
+            new ConvTranspose2d(2, 3, [3, 2], {
+              stride: [2, 3],
+              padding: [5, 1],
+              outputPadding: [1, 2],
+              dilation: [2, 1],
+              seed: 4,
+            }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(3 * 4 * 14, 3, { seed: 5 }),
+          ),
+          [2, 5, 5],
+          true,
+        ],
+        [
+          new Sequential(
+            new ConvTranspose1d(2, 4, 3, { stride: 2, padding: 1, seed: 6 }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(4 * 15, 3, { seed: 7 }),
+          ),
+          [2, 8],
+          true,
         ],
       ];
       for (const [net, shape, planned] of models) {

@@ -30,6 +30,22 @@ export type PlanStep =
   | { op: 'localGemm'; layer: number; in: PlanSlot; mean: PlanSlot; variance: PlanSlot; scratch: PlanSlot }
   /** mean + sd eps per output of a local layer, requantised (or float logits). */
   | { op: 'localCombine'; layer: number; mean: PlanSlot; variance: PlanSlot; out: PlanSlot }
+  /**
+   * A transposed convolution's input spread by its stride (then run as a stride-1 convolution):
+   * per example [C, H, W] -> [C, Hs, Ws] filled with `zeroPoint`, input pixel (y, x) at
+   * (y stride[0] + before[0], x stride[1] + before[1]) where that is inside (negative `before`
+   * crops).
+   */
+  | {
+      op: 'spread';
+      in: PlanSlot;
+      out: PlanSlot;
+      shape: readonly [number, number, number];
+      spread: readonly [number, number];
+      stride: readonly [number, number];
+      before: readonly [number, number];
+      zeroPoint: number;
+    }
   /** u8 values below `zeroPoint` raised to it. */
   | { op: 'relu'; in: PlanSlot; out: PlanSlot; size: number; zeroPoint: number }
   /** u8 pooling of [channels, h, w] per example (the contract's qpool2d). */

@@ -101,7 +101,7 @@ struct Slot {
   int32_t index = -1;
 };
 
-enum StepOp : int { S_QUANTIZE, S_LAYER, S_LOCAL_GEMM, S_LOCAL_COMBINE, S_RELU, S_POOL, S_GAP, S_ADD };
+enum StepOp : int { S_QUANTIZE, S_LAYER, S_LOCAL_GEMM, S_LOCAL_COMBINE, S_RELU, S_POOL, S_GAP, S_ADD, S_SPREAD };
 
 struct Step {
   int op = S_RELU;
@@ -113,6 +113,7 @@ struct Step {
   int64_t size = 0;  // values per example (relu, add)
   int64_t channels = 0, h = 0, w = 0, hw = 0;
   PoolGeometry pool{};
+  int64_t hs = 0, ws = 0, sh = 1, sw = 1, bh = 0, bw = 0;  // spread
 };
 
 struct WeightSet {
@@ -625,6 +626,23 @@ bool runStep(const Task& t, const Step& st) {
       for (size_t i = 0; i < count; ++i) out[i] = a[i] < z ? z : a[i];
       return true;
     }
+    case S_SPREAD: {
+      // each input pixel at (y sh + bh, x sw + bw) of a plane filled with the zero point
+      const uint8_t* a = t.ptr(st.in);
+      uint8_t* out = t.ptr(st.out);
+      std::memset(out, st.zeroPoint, static_cast<size_t>(t.rows * st.channels * st.hs * st.ws));
+      for (int64_t pl = 0; pl < t.rows * st.channels; ++pl) {
+        for (int64_t iy = 0; iy < st.h; ++iy) {
+          const int64_t y = iy * st.sh + st.bh;
+          if (y < 0 || y >= st.hs) continue;
+          for (int64_t ix = 0; ix < st.w; ++ix) {
+            const int64_t xo = ix * st.sw + st.bw;
+            if (xo >= 0 && xo < st.ws) out[(pl * st.hs + y) * st.ws + xo] = a[(pl * st.h + iy) * st.w + ix];
+          }
+        }
+      }
+      return true;
+    }
     case S_POOL:
       poolPlanesU8(t.ptr(st.in), t.rows * st.channels, st.h, st.w, st.zeroPoint, st.pool, t.ptr(st.out));
       return true;
@@ -968,6 +986,37 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
     st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
     st.in = readSlot(env, o, "in", p, st.channels * st.h * st.w);
     st.out = readSlot(env, o, "out", p, st.channels * g.ho * g.wo);
+  } else if (op == "spread") {
+    st.op = S_SPREAD;
+    auto pair = [&](const char* name, double lo, int64_t& a, int64_t& b) {
+      Napi::Value v = o.Get(name);
+      need(env, v.IsArray() && v.As<Napi::Array>().Length() == 2, std::string("spread.") + name + " must have 2 entries");
+      for (uint32_t i = 0; i < 2; ++i) {
+        Napi::Value e = v.As<Napi::Array>().Get(i);
+        need(env, e.IsNumber(), std::string("spread.") + name + " must hold integers");
+        const double x = e.As<Napi::Number>().DoubleValue();
+        need(env, x == std::floor(x) && x >= lo && x <= (1 << 20), std::string("spread.") + name + " out of range");
+        (i == 0 ? a : b) = static_cast<int64_t>(x);
+      }
+    };
+    Napi::Value sv = o.Get("shape");
+    need(env, sv.IsArray() && sv.As<Napi::Array>().Length() == 3, "spread.shape must have 3 entries");
+    int64_t c3[3];
+    for (uint32_t i = 0; i < 3; ++i) {
+      Napi::Value e = sv.As<Napi::Array>().Get(i);
+      need(env, e.IsNumber(), "spread.shape must hold integers");
+      const double x = e.As<Napi::Number>().DoubleValue();
+      need(env, x == std::floor(x) && x >= 1 && x <= (1 << 20), "spread.shape out of range");
+      c3[i] = static_cast<int64_t>(x);
+    }
+    st.channels = c3[0], st.h = c3[1], st.w = c3[2];
+    pair("spread", 1, st.hs, st.ws);
+    pair("stride", 1, st.sh, st.sw);
+    pair("before", -(1 << 20), st.bh, st.bw);
+    need(env, static_cast<double>(st.channels) * st.hs * st.ws <= (1 << 30), "spread output too large");
+    st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
+    st.in = readSlot(env, o, "in", p, st.channels * st.h * st.w);
+    st.out = readSlot(env, o, "out", p, st.channels * st.hs * st.ws);
   } else if (op == "globalAvgPool") {
     st.op = S_GAP;
     st.channels = integer(env, o, "channels", 1, 1 << 30);

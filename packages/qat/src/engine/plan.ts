@@ -161,8 +161,10 @@ function planOps(
       return r;
     },
 
-    layer(layer, s, index) {
+    layer(layer, input, index) {
       if (index !== out.layers.length) unsupported('layers out of order');
+      // the layer's input (a transposed convolution's spread input)
+      let s = input;
       const form = getIntegerForm(layer.weights.kind);
       if (!form.plan) unsupported(`form '${form.kind}' has no plan hook`);
       if ((layer.groups ?? 1) !== 1) unsupported('grouped convolution');
@@ -175,25 +177,49 @@ function planOps(
       }
       let conv: PlanLayer['conv'];
       let outShape: number[];
-      if (layer.op === 'convTranspose2d') unsupported('transposed convolution');
-      if (layer.op === 'conv2d') {
+      const d = layer.dropout;
+      if (layer.op === 'conv2d' || layer.op === 'convTranspose2d') {
         // [C, H, W], or a Conv1d's [C, L] as a 1 x L image
         const image = convImage(s.shape);
         if (!image) unsupported('conv input is not [C, H, W] or [C, L]');
-        const [c, h, w] = image;
+        outShape = convOutput(layer, s.shape);
+        let [c, h, w] = image;
+        let stride = layer.stride ?? [1, 1];
+        let padding = layer.padding ?? [0, 0];
+        if (layer.op === 'convTranspose2d') {
+          // the stride-1 convolution over the input spread by the stride, as the engine runs it
+          // (engine/u8-ops.ts transposedConvInputU8); masks would fall on the spread input
+          if (d) unsupported('MC Dropout on a transposed convolution');
+          const sp = spreadGeometry(layer, h, w);
+          const r = reg([c, sp.spread[0], sp.spread[1]], s.shared);
+          emit(
+            {
+              op: 'spread',
+              in: ref(s),
+              out: ref(r),
+              shape: [c, h, w],
+              ...sp,
+              zeroPoint: layer.input.zeroPoint,
+            },
+            [s],
+            [r],
+          );
+          s = r;
+          [h, w] = sp.spread;
+          stride = [1, 1];
+          padding = [0, 0];
+        }
         conv = {
           input: [c, h, w],
           wShape: layer.wShape!,
-          stride: layer.stride ?? [1, 1],
-          padding: layer.padding ?? [0, 0],
+          stride,
+          padding,
           dilation: layer.dilation ?? [1, 1],
         };
-        outShape = convOutput(layer, s.shape);
       } else {
         if (sizeOf(s.shape) !== layer.k) unsupported('linear input size');
         outShape = [layer.n];
       }
-      const d = layer.dropout;
       const aScale = d ? d.masked.scale : layer.input.scale;
       const sampler = local
         ? undefined
@@ -203,7 +229,7 @@ function planOps(
         : localWeights(form, layer, isLast);
       out.calls.push({ scalars: sampler?.kind === 'gaussian' ? sampler.scalars : undefined });
       out.layers.push({
-        op: layer.op,
+        op: layer.op === 'linear' ? 'linear' : 'conv2d',
         n: layer.n,
         k: layer.k,
         conv,
@@ -346,6 +372,21 @@ function planOps(
       return r;
     },
   };
+}
+
+/** Where a transposed convolution's input pixels go (engine/u8-ops.ts transposedConvInputU8). */
+function spreadGeometry(layer: QLayerSpec, h: number, w: number) {
+  const [, , kh, kw] = layer.wShape!;
+  const stride = layer.stride ?? [1, 1];
+  const padding = layer.padding ?? [0, 0];
+  const outPad = layer.outputPadding ?? [0, 0];
+  const dil = layer.dilation ?? [1, 1];
+  const before: [number, number] = [dil[0] * (kh - 1) - padding[0], dil[1] * (kw - 1) - padding[1]];
+  const spread: [number, number] = [
+    (h - 1) * stride[0] + 1 + 2 * before[0] + outPad[0],
+    (w - 1) * stride[1] + 1 + 2 * before[1] + outPad[1],
+  ];
+  return { spread, stride: [stride[0], stride[1]] as [number, number], before };
 }
 
 /** The slot fields of a step (what the register placeholders are in). */
