@@ -121,6 +121,25 @@ export class SghmcPosterior implements Posterior {
     this.selected = i;
   }
 
+  /**
+   * Copies member `i` into the chain's position (`'load'`) or the position into member `i`
+   * (`'store'`): QAT fine-tunes each member through the trainable position.
+   */
+  copyMember(i: number, direction: 'load' | 'store'): void {
+    if (!(Number.isSafeInteger(i) && i >= 0 && i < this.members.length)) {
+      throw new QbnnError('ERR_ARG', `sghmc: member ${i} out of range (ensemble of ${this.members.length})`);
+    }
+    const m = this.members[i];
+    const pairs: [tf.Tensor, tf.Variable][] = [[m.weight, this.weight]];
+    if (m.bias && this.bias) pairs.push([m.bias, this.bias]);
+    for (const [member, position] of pairs) {
+      if (direction === 'load') position.assign(member);
+      else if (member instanceof tf.Variable) member.assign(position);
+      else
+        throw new QbnnError('ERR_UNSUPPORTED', 'sghmc: members stored outside a layer cannot be overwritten');
+    }
+  }
+
   /** The selected member's weights, or the chain's current position when none is selected. */
   private current(): { weight: tf.Tensor; bias: tf.Tensor | null } {
     if (this.selected !== null) return this.members[this.selected];

@@ -164,6 +164,12 @@ export interface Posterior {
    * member per call with `null`.
    */
   select?(i: number | null): void;
+  /**
+   * Optional, for ensembles whose members are stored copies of trainable parameters (SGHMC):
+   * copies member `i` into the parameters (`'load'`), or the parameters into member `i`
+   * (`'store'`), so that fine-tuning (QAT) can train each member through the parameters.
+   */
+  copyMember?(i: number, direction: 'load' | 'store'): void;
   /** Frees the variables. */
   dispose(): void;
 }

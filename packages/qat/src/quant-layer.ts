@@ -67,6 +67,12 @@ export class QuantLayer extends Module {
   private readonly pick: Rng;
   /** Member used by the last forward (ensembles). */
   lastMember = 0;
+  /**
+   * While QAT fine-tunes ensemble member k through the posterior's trainable parameters (see
+   * `Posterior.copyMember`): every forward uses member k's quantisation points and the
+   * parameters, instead of a random stored member.
+   */
+  trainMember: number | null = null;
   /** Observation state given to every fake-quant, including those created later. */
   observing = true;
   /** Fake-quantisation state given to every fake-quant, including those created later. */
@@ -163,8 +169,8 @@ export class QuantLayer extends Module {
           xin = this.maskedFq.apply(xin);
         }
       }
-      let member = 0;
-      const size = p.ensembleSize?.() ?? 0;
+      let member = this.trainMember ?? 0;
+      const size = this.trainMember === null ? (p.ensembleSize?.() ?? 0) : 0;
       if (size > 0 && p.select) {
         member = this.pick.uint32(1)[0] % size;
         p.select(member);

@@ -3,6 +3,7 @@ import { type Dataset, type FitOptions, fit, type Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import type { QuantizedModel } from './engine/quantized-model.js';
 import { convert } from './flows/convert.js';
+import { fineTuneMembers } from './flows/ensemble-qat.js';
 import { calibrate, prepare, prepareQat } from './flows/prepare.js';
 import { defaultQConfig, type QConfig } from './qconfig.js';
 
@@ -74,7 +75,8 @@ function usesLearnableScales(qc: QConfig): boolean {
  * - `ptq` (Bayesian-Torch): {@link prepare} (observers at the Ferianc points), {@link calibrate}
  *   on `data`, {@link convert}.
  * - `qat` (Ferianc et al.): {@link prepareQat} (fake quantisation, straight-through gradients),
- *   nn's `fit` on `data` with `opts.fit`, {@link convert}.
+ *   nn's `fit` on `data` with `opts.fit`, {@link convert}. An ensemble posterior (SGHMC) runs
+ *   the fine-tuning once per member, each member through its own quantisation points.
  *
  * The model is prepared in place (its layers wrapped); dispose it when done with it.
  *
@@ -111,8 +113,23 @@ export async function quantize(model: Module, opts: QuantizeOptions): Promise<Qu
       await calibrate(model, [first]);
       first.dispose();
     }
-    const r = await fit(model, d as Dataset, { epochs: 1, lr: 2e-4, batchSize: 32, ...opts.fit });
-    if (r.stopped === 'aborted') {
+    // An ensemble (SGHMC) fine-tunes each member in turn; progress counts steps over all of them.
+    let before = 0;
+    let aborted = false;
+    const onProgress = opts.fit?.onProgress;
+    await fineTuneMembers(model, async () => {
+      const r = await fit(model, d as Dataset, {
+        epochs: 1,
+        lr: 2e-4,
+        batchSize: 32,
+        ...opts.fit,
+        onProgress: onProgress && ((e) => onProgress({ ...e, globalStep: e.globalStep + before })),
+      });
+      before += r.steps;
+      aborted = r.stopped === 'aborted';
+      return !aborted;
+    });
+    if (aborted) {
       throw opts.fit?.signal?.reason ?? new QbnnError('ERR_ARG', 'quantize: QAT was aborted');
     }
   }

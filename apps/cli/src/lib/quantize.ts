@@ -1,6 +1,6 @@
 import { QbnnError } from '@qbnn/core';
 import { crossEntropy, type Module } from '@qbnn/nn';
-import { gaussianNll } from '@qbnn/posteriors';
+import { ensembleSize, gaussianNll } from '@qbnn/posteriors';
 import { defaultQConfig, type QConfig, type QuantizedModel, quantize, type TensorQConfig } from '@qbnn/qat';
 import * as tf from '@tensorflow/tfjs-core';
 import { readJsonFile } from '../files.js';
@@ -158,7 +158,8 @@ async function prepareAndConvert(model: Module, opts: QuantizeOptions): Promise<
   const size = Math.min(n, opts.qatSize);
   const x = tf.slice(opts.data.x, 0, size);
   const y = tf.slice(opts.data.y, 0, size);
-  const steps = opts.qatEpochs * Math.ceil(size / opts.batchSize);
+  // an ensemble (SGHMC) fine-tunes each member in turn
+  const steps = opts.qatEpochs * Math.ceil(size / opts.batchSize) * Math.max(1, ensembleSize(model));
   const progress = startProgress(opts.label, steps, 'steps', opts.quiet);
   const controller = new AbortController();
   try {
