@@ -85,8 +85,8 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
             ]
           : [
               [70, 2],
-              [3, 7],
-              [1, 9],
+              [3, 5],
+              [1, 3],
             ];
       for (const mode of modes) {
         expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(true);
@@ -162,7 +162,7 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
         const s = INPUT[shape];
         for (const [B, L] of [
           [1, 5],
-          [shape === 'resnet18' ? 3 : 70, 3],
+          [shape === 'resnet18' ? 3 : 20, 3],
         ]) {
           const x = B === 1 ? images(s, 1, 600) : batch(s, B);
           for (const threads of [1, 2]) {
