@@ -14,6 +14,7 @@
         "native/src/pool.cc",
         "native/src/rng.cc",
         "native/src/rng_avx512.cc",
+        "native/src/unpack.cc",
         "native/src/gemm_scalar.cc",
         "native/src/gemm_avx2.cc",
         "native/src/gemm_avx512.cc",

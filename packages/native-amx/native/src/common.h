@@ -249,7 +249,15 @@ struct SampleCtx {
   uint32_t key0, key1;
   uint64_t position;
   Packed* out;
+  // Below 8: mu / sigma point to core's packInts bytes of n k values of this many bits (signed
+  // mu, unsigned sigma), muBytes / sigmaBytes long, decoded a row at a time.
+  int32_t muBits = 8, sigmaBits = 8;
+  size_t muBytes = 0, sigmaBytes = 0;
 };
+// Values [first, first + count) of a packInts stream (`bytes` long, never read past) as bytes.
+void unpackInts(const uint8_t* src, size_t bytes, uint64_t first, size_t count, int bits, bool sign, int8_t* out);
+void unpackIntsScalar(const uint8_t* src, size_t bytes, uint64_t first, size_t count, int bits, bool sign,
+                      int8_t* out);
 // Rows [n0, n1): samples, writes packed bytes and rowSums.
 void sampleRowsScalar(const SampleCtx& s, int32_t n0, int32_t n1);
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1);

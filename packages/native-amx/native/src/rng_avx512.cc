@@ -4,6 +4,8 @@
 // two-level threshold lookup by gathers.
 #include "common.h"
 
+#include <cstring>
+
 #if QBNN_X86
 #include <immintrin.h>
 
@@ -11,6 +13,7 @@
 #pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
 
 #include "philox_avx512.h"
+#include "sample_f32.h"
 
 namespace qbnn {
 namespace {
@@ -316,102 +319,131 @@ void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t coun
   if (i < count) qnormalMapWordsScalar(words + i, out + i, count - i);
 }
 
+namespace {
+
+// Row n of the sampler: w[0, k) holds the row's quantised normals on entry and its weights on
+// return; returns their sum. 16 weights a step in float32 (Float32Row), a step redone in
+// float64 when a lane is not proven, in the contract's order: the clamps moved before the
+// roundings (integer bounds, so RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) with the zero points
+// folded into them, n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)),
+// q = RHE(clamp(a + n' m3, qmin - Zw, qmax - Zw)) + Zw. eps (sigma - Zsig) is an exact integer
+// (|.| <= 128 * 255), so forming it in int32 and converting once equals the float64 product.
+int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* mu, const uint8_t* sigma, int8_t* w) {
+  const size_t k = static_cast<size_t>(s.k);
+  const __m512d m1 = _mm512_set1_pd(s.m1[n]), m2 = _mm512_set1_pd(s.m2[n]), m3 = _mm512_set1_pd(s.m3[n]);
+  const int32_t zwi = s.weightZp[n], zni = s.noiseZp[n];
+  const __m512d nLo = _mm512_set1_pd(s.qmin - zni), nHi = _mm512_set1_pd(s.qmax - zni);
+  const __m512d wLo = _mm512_set1_pd(s.qmin - zwi), wHi = _mm512_set1_pd(s.qmax - zwi);
+  const __m512i zsig16 = _mm512_set1_epi32(s.sigmaZp[n]), zmu16 = _mm512_set1_epi32(s.muZp[n]);
+  const __m512i zw16 = _mm512_set1_epi32(zwi);
+  const Float32Row f(s, n);
+  __m512i sums = _mm512_setzero_si512();
+  // 16 values at i (lanes past k, live = 0, read as 0 and not stored).
+  auto step = [&](size_t i, __mmask16 live) {
+    const __m512i e32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, w + i));
+    const __m512i s32 = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, sigma + i));
+    const __m512i u32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, mu + i));
+    const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig16));
+    const __m512i dmu = _mm512_sub_epi32(u32, zmu16);
+    __m512i q;
+    if (!f.combine(prod, dmu, q)) {
+      __m256i h2[2];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ph = h ? _mm512_extracti64x4_epi64(prod, 1) : _mm512_castsi512_si256(prod);
+        const __m256i mh = h ? _mm512_extracti64x4_epi64(dmu, 1) : _mm512_castsi512_si256(dmu);
+        const __m512d nq = rhe(clampd(_mm512_mul_pd(_mm512_cvtepi32_pd(ph), m1), nLo, nHi));
+        const __m512d sum = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(mh), m2), _mm512_mul_pd(nq, m3));
+        h2[h] = _mm512_cvt_roundpd_epi32(clampd(sum, wLo, wHi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      }
+      q = _mm512_inserti64x4(_mm512_castsi256_si512(h2[0]), h2[1], 1);
+    }
+    q = _mm512_maskz_add_epi32(live, q, zw16);
+    sums = _mm512_add_epi32(sums, q);
+    return _mm512_cvtepi32_epi8(q);
+  };
+  size_t i = 0;
+  for (; i + 16 <= k; i += 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(w + i), step(i, 0xffff));
+  if (i < k) {
+    const __mmask16 live = static_cast<__mmask16>((1u << (k - i)) - 1);
+    _mm_mask_storeu_epi8(w + i, live, step(i, live));
+  }
+  return _mm512_reduce_add_epi32(sums);
+}
+
+// 16 x 16 dwords: r[i] = 16 dwords of row i on entry, dword j of rows 0..15 on return.
+inline void transpose16x16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4 i + c], 128-bit lane L: dword 4 L + c of rows 4 i .. 4 i + 3.
+  __m512i u[16];
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Lane transpose: dword 4 L + c takes lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+  for (int c = 0; c < 4; ++c) {
+    const __m512i ab01 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), ab23 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xee);
+    const __m512i cd01 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512i cd23 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xee);
+    r[c] = _mm512_shuffle_i32x4(ab01, cd01, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(ab01, cd01, 0xdd);
+    r[8 + c] = _mm512_shuffle_i32x4(ab23, cd23, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(ab23, cd23, 0xdd);
+  }
+}
+
+}  // namespace
+
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   Packed& p = *s.out;
   const size_t bs = p.blockBytes();
   const size_t k = static_cast<size_t>(s.k);
-  int8_t* eps = static_cast<int8_t*>(_mm_malloc(k + 64, 64));
-  const __m512d qmin = _mm512_set1_pd(s.qmin);
-  const __m512d qmax = _mm512_set1_pd(s.qmax);
-  for (int32_t n = n0; n < n1; ++n) {
-    const size_t row = static_cast<size_t>(n) * k;
-    qnormalAvx512(s.key0, s.key1, s.position * 4 + row, eps, k);
-    const __m512d m1 = _mm512_set1_pd(s.m1[n]);
-    const __m512d m2 = _mm512_set1_pd(s.m2[n]);
-    const __m512d m3 = _mm512_set1_pd(s.m3[n]);
-    const __m256i zmu = _mm256_set1_epi32(s.muZp[n]);
-    const __m256i zsig = _mm256_set1_epi32(s.sigmaZp[n]);
-    const __m512d zn = _mm512_set1_pd(static_cast<double>(s.noiseZp[n]));
-    const __m512d zw = _mm512_set1_pd(static_cast<double>(s.weightZp[n]));
-    __m256i sums = _mm256_setzero_si256();
-    // 4-byte group g of row n goes to block n / 16, group g, slot n % 16 of the packed layout.
-    uint8_t* blk = p.data + static_cast<size_t>(n / 16) * bs + static_cast<size_t>(n % 16) * 4;
-    size_t i = 0;
-    {
-      // 16 at a time, with the clamps moved before the roundings (the bounds are integers, so
-      // RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) and the zero points folded into them:
-      // n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)), q = RHE(clamp(a + n' m3,
-      // qmin - Zw, qmax - Zw)) + Zw, the contract's values exactly.
-      const int32_t zwi = s.weightZp[n], zni = s.noiseZp[n];
-      const __m512d nLo = _mm512_set1_pd(s.qmin - zni), nHi = _mm512_set1_pd(s.qmax - zni);
-      const __m512d wLo = _mm512_set1_pd(s.qmin - zwi), wHi = _mm512_set1_pd(s.qmax - zwi);
-      const __m512i zsig16 = _mm512_set1_epi32(s.sigmaZp[n]), zmu16 = _mm512_set1_epi32(s.muZp[n]);
-      const __m512i zw16 = _mm512_set1_epi32(zwi);
-      __m512i sums16 = _mm512_setzero_si512();
-      for (; i + 16 <= k; i += 16) {
-        const __m512i e32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(eps + i)));
-        const __m512i s32 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.sigma + row + i)));
-        const __m512i u32 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.mu + row + i)));
-        const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig16));
-        const __m512i dmu = _mm512_sub_epi32(u32, zmu16);
-        __m256i q[2];
-        for (int h = 0; h < 2; ++h) {
-          const __m256i ph = h ? _mm512_extracti64x4_epi64(prod, 1) : _mm512_castsi512_si256(prod);
-          const __m256i mh = h ? _mm512_extracti64x4_epi64(dmu, 1) : _mm512_castsi512_si256(dmu);
-          const __m512d nq = rhe(clampd(_mm512_mul_pd(_mm512_cvtepi32_pd(ph), m1), nLo, nHi));
-          const __m512d sum = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(mh), m2), _mm512_mul_pd(nq, m3));
-          q[h] = _mm512_cvt_roundpd_epi32(clampd(sum, wLo, wHi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        }
-        const __m512i w = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(q[0]), q[1], 1), zw16);
-        sums16 = _mm512_add_epi32(sums16, w);
-        const __m128i b = _mm512_cvtepi32_epi8(w);
-        uint8_t* d = blk + (i >> 2) * 64;
-        _mm_storeu_si32(d, b);
-        _mm_storeu_si32(d + 64, _mm_srli_si128(b, 4));
-        _mm_storeu_si32(d + 128, _mm_srli_si128(b, 8));
-        _mm_storeu_si32(d + 192, _mm_srli_si128(b, 12));
+  // A block's 16 rows are sampled into contiguous rows (zero past k), then written to the packed
+  // layout a cache line (16 rows x 4 bytes) at a time. Rows outside [n0, n1) are never stored
+  // (masked), so they need no initial value. Packed mu / sigma are decoded a row at a time.
+  const size_t rowBytes = static_cast<size_t>(p.kstride) * 4;
+  uint8_t* rows = static_cast<uint8_t*>(_mm_malloc(16 * rowBytes + 2 * (k + 64), 64));
+  int8_t* muRow = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
+  uint8_t* sigmaRow = rows + 16 * rowBytes + k + 64;
+  for (int32_t b = n0 / 16; b * 16 < n1; ++b) {
+    const int32_t r0 = b * 16 > n0 ? b * 16 : n0;
+    const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
+    for (int32_t n = r0; n < r1; ++n) {
+      const size_t row = static_cast<size_t>(n) * k;
+      const int8_t* mu = s.mu + row;
+      const uint8_t* sigma = s.sigma + row;
+      if (s.muBits < 8) {
+        unpackInts(reinterpret_cast<const uint8_t*>(s.mu), s.muBytes, row, k, s.muBits, true, muRow);
+        mu = muRow;
       }
-      sums = _mm256_add_epi32(_mm512_castsi512_si256(sums16), _mm512_extracti64x4_epi64(sums16, 1));
+      if (s.sigmaBits < 8) {
+        unpackInts(s.sigma, s.sigmaBytes, row, k, s.sigmaBits, false, reinterpret_cast<int8_t*>(sigmaRow));
+        sigma = sigmaRow;
+      }
+      int8_t* w = reinterpret_cast<int8_t*>(rows + static_cast<size_t>(n - b * 16) * rowBytes);
+      qnormalAvx512(s.key0, s.key1, s.position * 4 + row, w, k);
+      p.rowSums[n] = sampleRow(s, n, mu, sigma, w);
+      p.zeroPoint[n] = s.weightZp[n];
+      std::memset(w + k, 0, rowBytes - k);
     }
-    for (; i + 8 <= k; i += 8) {
-      const __m256i e32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(eps + i)));
-      const __m256i s32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.sigma + row + i)));
-      const __m256i u32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.mu + row + i)));
-      // eps * (sigma - Zsig) is an exact integer (|.| <= 128 * 510), so forming it in int32 and
-      // converting once equals the float64 product.
-      const __m512d prod = _mm512_cvtepi32_pd(_mm256_mullo_epi32(e32, _mm256_sub_epi32(s32, zsig)));
-      const __m512d nq = clampd(_mm512_add_pd(rhe(_mm512_mul_pd(prod, m1)), zn), qmin, qmax);
-      const __m512d a = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm256_sub_epi32(u32, zmu)), m2);
-      const __m512d b = _mm512_mul_pd(_mm512_sub_pd(nq, zn), m3);
-      const __m512d wq = clampd(_mm512_add_pd(rhe(_mm512_add_pd(a, b)), zw), qmin, qmax);
-      const __m256i q = _mm512_cvttpd_epi32(wq);
-      sums = _mm256_add_epi32(sums, q);
-      const __m128i q8 = _mm256_cvtepi32_epi8(q);
-      const size_t g = i >> 2;
-      _mm_storeu_si32(blk + g * 64, q8);
-      _mm_storeu_si32(blk + (g + 1) * 64, _mm_srli_si128(q8, 4));
+    const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
+    uint8_t* blk = p.data + static_cast<size_t>(b) * bs;
+    for (size_t g = 0; g < static_cast<size_t>(p.kstride); g += 16) {
+      __m512i r[16];
+      for (int j = 0; j < 16; ++j) r[j] = _mm512_load_si512(rows + static_cast<size_t>(j) * rowBytes + g * 4);
+      transpose16x16(r);
+      if (live == 0xffff)
+        for (int j = 0; j < 16; ++j) _mm512_storeu_si512(blk + (g + static_cast<size_t>(j)) * 64, r[j]);
+      else
+        for (int j = 0; j < 16; ++j) _mm512_mask_storeu_epi32(blk + (g + static_cast<size_t>(j)) * 64, live, r[j]);
     }
-    alignas(32) int32_t lanes[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
-    int32_t sum = 0;
-    for (int l = 0; l < 8; ++l) sum += lanes[l];
-    for (; i < k; ++i) {
-      const double prod =
-          static_cast<double>(eps[i]) * static_cast<double>(static_cast<int32_t>(s.sigma[row + i]) - s.sigmaZp[n]);
-      double nq = roundHalfEven(prod * s.m1[n]) + static_cast<double>(s.noiseZp[n]);
-      nq = nq < s.qmin ? s.qmin : (nq > s.qmax ? s.qmax : nq);
-      const double a = static_cast<double>(static_cast<int32_t>(s.mu[row + i]) - s.muZp[n]) * s.m2[n];
-      const double b = (nq - static_cast<double>(s.noiseZp[n])) * s.m3[n];
-      double wq = roundHalfEven(a + b) + static_cast<double>(s.weightZp[n]);
-      wq = wq < s.qmin ? s.qmin : (wq > s.qmax ? s.qmax : wq);
-      const int32_t q = static_cast<int32_t>(wq);
-      sum += q;
-      blk[(i >> 2) * 64 + (i & 3)] = static_cast<uint8_t>(static_cast<int8_t>(q));
-    }
-    p.rowSums[n] = sum;
-    p.zeroPoint[n] = s.weightZp[n];
   }
-  _mm_free(eps);
+  _mm_free(rows);
 }
 
 }  // namespace qbnn

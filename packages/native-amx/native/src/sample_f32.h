@@ -1,0 +1,72 @@
+// The fused Gaussian sampler's two rounding steps in float32, 16 lanes a register, with a proof
+// that each lane is the contract's float64 result or a flag saying the vector must be redone in
+// float64 (kernels/types.ts GaussianSampleArgs). Included by rng_avx512.cc inside its AVX-512
+// target region.
+//
+// Step 1: x = p m1 (p = eps (sigma - Zsig), an integer, |p| <= 128 * 255 < 2^15, exact in
+// float32), y = f32(p m1f) with m1f = f32(m1). |m1f - m1| <= 2^-24 |m1| and the product's rounding
+// give |y - x| <= 2^-22.9 |x|; the contract's z = f64(x) is within 2^-53 |x| of x. With
+// R = max(|nLo|, |nHi|) + 1 (nLo = qmin - Zn, nHi = qmax - Zn):
+//  - |x| <= R: |y - z| <= e1 = 2^-22 R. y is clamped to [nLo - 1/4, nHi + 1/4] and rounded to
+//    r = rint(yc) (exact in float32; yc - r is exact too). If |yc - r| < 1/2 - 2 e1, no
+//    half-integer lies within e1 of y, so RHE(z) = r when y was not clamped; when it was
+//    (y > nHi + 1/4), z > nHi - 1/2 and clamp(RHE(z)) = nHi = r (likewise below).
+//  - |x| > R: z and y are both beyond nHi + 1/2 (or below nLo - 1/2): both clamp to the bound,
+//    and |yc - r| = 1/4 passes the test.
+// Step 2: x2 = a + b, a = dmu m2, b = n' m3 (|dmu|, |n'| <= 255, n' = r exactly);
+// y2 = f32(fma(n', m3f, f32(dmu m2f))) is within 2^-21.8 (|a| + |b|) of the contract's
+// f64(f64(a) + f64(b)), so e2 = 2^-21 * 255 (|m2| + |m3|) bounds it and the same clamp-and-test
+// argument applies with wLo = qmin - Zw, wHi = qmax - Zw.
+// A row whose multipliers are not 0 or normal float32 magnitudes, or give e1 or e2 >= 1/8, takes
+// the float64 path throughout (ok = false). Ties of the contract (z exactly a half-integer)
+// always fail the test, so they are decided in float64.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "common.h"
+
+namespace qbnn {
+
+struct Float32Row {
+  bool ok;
+  __m512 m1, m2, m3, nLo, nHi, wLo, wHi, t1, t2;
+
+  Float32Row(const SampleCtx& s, int32_t n) {
+    const double lo = s.qmin - s.noiseZp[n], hi = s.qmax - s.noiseZp[n];
+    const double wlo = s.qmin - s.weightZp[n], whi = s.qmax - s.weightZp[n];
+    const double e1 = std::ldexp(std::fmax(std::fabs(lo), std::fabs(hi)) + 1, -22);
+    const double e2 = std::ldexp(255 * (std::fabs(s.m2[n]) + std::fabs(s.m3[n])), -21);
+    auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
+    ok = normal(s.m1[n]) && normal(s.m2[n]) && normal(s.m3[n]) && e1 < 0.125 && e2 < 0.125;
+    m1 = _mm512_set1_ps(static_cast<float>(s.m1[n]));
+    m2 = _mm512_set1_ps(static_cast<float>(s.m2[n]));
+    m3 = _mm512_set1_ps(static_cast<float>(s.m3[n]));
+    nLo = _mm512_set1_ps(static_cast<float>(lo - 0.25));
+    nHi = _mm512_set1_ps(static_cast<float>(hi + 0.25));
+    wLo = _mm512_set1_ps(static_cast<float>(wlo - 0.25));
+    wHi = _mm512_set1_ps(static_cast<float>(whi + 0.25));
+    // Rounded down, so |yc - r| < t implies |yc - r| < 1/2 - 2 e.
+    t1 = _mm512_set1_ps(std::nextafter(static_cast<float>(0.5 - 2 * e1), 0.0f));
+    t2 = _mm512_set1_ps(std::nextafter(static_cast<float>(0.5 - 2 * e2), 0.0f));
+  }
+
+  // Step 2's clamp(RHE(...)) (weight zero point not added) of 16 lanes into w; false when some
+  // lane is not proven (w is then not the contract's and the caller redoes the vector).
+  inline bool combine(__m512i prod, __m512i dmu, __m512i& w) const {
+    if (!ok) return false;
+    const __m512 y1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(prod), m1), nLo), nHi);
+    const __m512 r1 = _mm512_roundscale_ps(y1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __mmask16 ok1 = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y1, r1)), t1, _CMP_LT_OQ);
+    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(dmu), m2);
+    const __m512 y2 = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(r1, m3, t), wLo), wHi);
+    const __m512 r2 = _mm512_roundscale_ps(y2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __mmask16 ok2 = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y2, r2)), t2, _CMP_LT_OQ);
+    w = _mm512_cvtps_epi32(r2);
+    return static_cast<__mmask16>(ok1 & ok2) == 0xffff;
+  }
+};
+
+}  // namespace qbnn
