@@ -16,7 +16,6 @@ export {
   referenceKernels,
   sampleGaussianPacked,
   sampleGaussianWeights,
-  sampleGaussianWeightsPacked,
 } from './kernels/reference.js';
 export { expNonPositive, meanSoftmax } from './kernels/softmax.js';
 export type * from './kernels/types.js';
@@ -34,7 +33,7 @@ export {
   checkGemmBias,
   checkGemmK,
   checkGemmOutput,
-  checkPackedGaussianSampleArgs,
+  checkPackedInts,
   checkPackWeightsArgs,
   checkPhiloxKey,
   checkPool2dSpec,
@@ -47,6 +46,7 @@ export {
   type GemmOut,
   type GemmOutputSpec,
   gemmOutputBuffer,
+  isPackedInts,
   type KernelLimits,
   MAX_KERNEL_ELEMENTS,
   REFERENCE_KERNEL_LIMITS,

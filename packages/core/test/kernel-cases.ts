@@ -9,6 +9,7 @@ import {
   type KernelProvider,
   MAX_GEMM_K,
   type PackedWeights,
+  packInts,
   QbnnError,
   type QConv2dArgs,
   type QGemmArgs,
@@ -428,6 +429,96 @@ export function sampledPacks(
       sameBytes(p.zeroPoint, pj.zeroPoint, 'zeroPoint');
     }
   }
+}
+
+/**
+ * The fused sampler and packWeights on packed input (PackedInts): for every weight width
+ * 2..8 and mu / sigma width 2..8, odd row lengths, values at the signed extremes, the provider's
+ * pack from packed input equals the reference's sample of the unpacked values.
+ */
+export function packedInputPacks(provider: KernelProvider, unpack: (w: PackedWeights) => Int8Array): void {
+  let s = 100;
+  for (const [n, k] of [
+    [1, 1],
+    [3, 5],
+    [17, 33],
+    [21, 131],
+    [40, 67],
+  ] as [number, number][]) {
+    for (let bits = 2; bits <= 8; bits++) {
+      const a = sampleCase(s++, n, k, bits);
+      const r = rng(s);
+      const lo = -(2 ** (bits - 1));
+      // extremes first, then random values of the width
+      const mu = Int8Array.from({ length: n * k }, (_, i) =>
+        i < 2 ? (i ? lo : -lo - 1) : int(r, lo, -lo - 1),
+      );
+      const sigmaBits = ((bits + 2) % 7) + 2;
+      const sigma = Uint8Array.from({ length: n * k }, (_, i) =>
+        i === 2 ? 2 ** sigmaBits - 1 : int(r, 0, 2 ** sigmaBits - 1),
+      );
+      const plain = { ...a, mu, sigma };
+      const packed = {
+        ...a,
+        mu: { bytes: packInts(mu, bits, true), bits },
+        sigma: { bytes: packInts(sigma, sigmaBits, false), bits: sigmaBits },
+      };
+      const what = `n=${n} k=${k} bits=${bits} sigmaBits=${sigmaBits}`;
+      const p = provider.sampleGaussianPacked(packed);
+      sameBytes(unpack(p), sampleGaussianWeights(plain), `sampler ${what}`);
+      sameBytes(p.rowSums, rowSumsOf(sampleGaussianWeights(plain), n, k), `rowSums ${what}`);
+      p.dispose?.();
+      const w = provider.packWeights({ bytes: packInts(mu, bits, true), bits }, n, k, a.weightZeroPoint);
+      sameBytes(unpack(w), mu, `packWeights ${what}`);
+      sameBytes(w.rowSums, rowSumsOf(mu, n, k), `packWeights rowSums ${what}`);
+      w.dispose?.();
+    }
+  }
+}
+
+/** Row sums by a plain loop (an independent check of a pack's rowSums). */
+function rowSumsOf(w: Int8Array, n: number, k: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, r) => w.subarray(r * k, r * k + k).reduce((x, y) => x + y, 0));
+}
+
+/**
+ * Sampler multipliers chosen to stress a provider's fast arithmetic: exact .5 ties of the
+ * float64 contract (m = 1/2, 3/2, 5/6 with 1/3), values a few float64 ulps from ties
+ * (1/2 +- 2^-30, 1/3), multipliers so large that most values clamp, tiny (below float32's
+ * normal range), at float32's smallest normal, and a mix per channel.
+ */
+export function adversarialSampleCases(): GaussianSampleArgs[] {
+  const sets: [number, number, number][] = [
+    [0.5, 0.5, 1.5],
+    [0.25, 5 / 6, 1 / 3],
+    [0.5 + 2 ** -30, 1 / 3, 0.5 - 2 ** -30],
+    [1 / 3, 0.5 + 2 ** -40, 1 / 6],
+    [1000, 300, 7],
+    [0.02, 2000, 0.01],
+    [1e-35, 0.7, 1e-40],
+    [1e-300, 1e-39, 0.9],
+    [2 ** -20, 0.8, 2 ** -126],
+    [3 / 127, 1, 1],
+  ];
+  const out: GaussianSampleArgs[] = [];
+  let seed = 900;
+  for (const bits of [8, 5, 3]) {
+    for (const [m1, m2, m3] of sets) {
+      const a = sampleCase(seed++, 19, 77, bits);
+      out.push({
+        ...a,
+        m1: new Float64Array(19).fill(m1),
+        m2: new Float64Array(19).fill(m2),
+        m3: new Float64Array(19).fill(m3),
+      });
+    }
+    // every set in one tensor, a channel each
+    const a = sampleCase(seed++, sets.length * 2, 50, bits);
+    const pick = (j: number) =>
+      Float64Array.from({ length: sets.length * 2 }, (_, r) => sets[r % sets.length][j]);
+    out.push({ ...a, m1: pick(0), m2: pick(1), m3: pick(2) });
+  }
+  return out;
 }
 
 /** qnormal equality with qnormalFill for many streams, offsets and lengths. */

@@ -6,7 +6,6 @@ import {
   referenceKernels,
   sampleGaussianPacked,
   sampleGaussianWeights,
-  sampleGaussianWeightsPacked,
 } from '../src/kernels/reference.js';
 import type { GaussianSampleArgs } from '../src/kernels/types.js';
 import { gaussianSampleMultipliers } from '../src/quant/multipliers.js';
@@ -151,12 +150,10 @@ describe('reference fused Gaussian sampler', () => {
           const mu = Int8Array.from(randInts(rng, n * k, lo, -lo - 1));
           const sigma = Uint8Array.from(randInts(rng, n * k, 0, 2 ** sigmaBits - 1));
           const want = sampleGaussianWeights({ ...args, mu, sigma });
-          const got = sampleGaussianWeightsPacked({
+          const got = sampleGaussianWeights({
             ...args,
-            mu: packInts(mu, muBits, true),
-            muBits,
-            sigma: packInts(sigma, sigmaBits, false),
-            sigmaBits,
+            mu: { bytes: packInts(mu, muBits, true), bits: muBits },
+            sigma: { bytes: packInts(sigma, sigmaBits, false), bits: sigmaBits },
           });
           expect([...got]).toEqual([...want]);
         }
@@ -168,18 +165,27 @@ describe('reference fused Gaussian sampler', () => {
     const args = makeArgs(new Rng(2), 3, 5, 3);
     const mu = packInts(new Int8Array(15).fill(-4), 3, true); // 45 bits: 6 bytes, 3 padding bits
     const sigma = packInts(new Uint8Array(15).fill(7), 3, false);
-    const packed = { ...args, mu, muBits: 3, sigma, sigmaBits: 3 };
-    expect(codeOf(() => sampleGaussianWeightsPacked(packed))).toBeUndefined();
-    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, mu: mu.subarray(0, 5) }))).toBe('ERR_SHAPE');
-    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, sigmaBits: 4 }))).toBe('ERR_SHAPE');
-    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, muBits: 1 }))).toBe('ERR_ARG');
-    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, sigmaBits: 9 }))).toBe('ERR_ARG');
-    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, mu: new Int8Array(6) as never }))).toBe(
-      'ERR_ARG',
-    );
+    const packed = { ...args, mu: { bytes: mu, bits: 3 }, sigma: { bytes: sigma, bits: 3 } };
+    const run = (over: Partial<GaussianSampleArgs>) =>
+      codeOf(() => sampleGaussianWeights({ ...packed, ...over }));
+    expect(run({})).toBeUndefined();
+    expect(run({ mu: { bytes: mu.subarray(0, 5), bits: 3 } })).toBe('ERR_SHAPE');
+    expect(run({ sigma: { bytes: sigma, bits: 4 } })).toBe('ERR_SHAPE');
+    expect(run({ mu: { bytes: mu, bits: 1 } })).toBe('ERR_ARG');
+    expect(run({ sigma: { bytes: sigma, bits: 9 } })).toBe('ERR_ARG');
+    expect(run({ mu: { bytes: new Int8Array(6) as never, bits: 3 } })).toBe('ERR_ARG');
     const dirty = Uint8Array.from(mu);
     dirty[5] |= 0x80;
-    expect(codeOf(() => sampleGaussianWeightsPacked({ ...packed, mu: dirty }))).toBe('ERR_ARG');
+    expect(run({ mu: { bytes: dirty, bits: 3 } })).toBe('ERR_ARG');
+    // packWeights: the same checks, and exactly the pack of the unpacked weights
+    const w = Int8Array.from({ length: 15 }, (_, i) => (i % 8) - 4);
+    const pw = packWeights({ bytes: packInts(w, 3, true), bits: 3 }, 3, 5, 1);
+    expect([...(pw as { data: Int8Array }).data]).toEqual([...w]);
+    expect([...pw.rowSums]).toEqual([...packWeights(w, 3, 5, 1).rowSums]);
+    expect(codeOf(() => packWeights({ bytes: packInts(w, 3, true).subarray(1), bits: 3 }, 3, 5, 1))).toBe(
+      'ERR_SHAPE',
+    );
+    expect(codeOf(() => packWeights({ bytes: packInts(w, 3, true), bits: 0 }, 3, 5, 1))).toBe('ERR_ARG');
   });
 
   test('validates lengths, zero points and multipliers', () => {

@@ -24,7 +24,8 @@ export interface NativeAddon {
   setIsa(name: string): string;
   setThreads(n: number): number;
   setQnormalTable(t: Uint32Array): void;
-  pack(w: Int8Array, n: number, k: number, zp: Int32Array): RawPacked;
+  /** `bits` < 8: w is core's packInts bytes (a Uint8Array). */
+  pack(w: Int8Array | Uint8Array, n: number, k: number, zp: Int32Array, bits?: number): RawPacked;
   unpack(handle: unknown): Int8Array;
   dispose(handle: unknown): void;
   qgemm(
@@ -50,8 +51,9 @@ export interface NativeAddon {
   philox(k0: number, k1: number, position: number, out: Uint32Array): void;
   qnormal(k0: number, k1: number, position: number, out: Int8Array): void;
   mapWords(words: Uint32Array, out: Int8Array, mode: number): void;
+  /** `muBits` / `sigmaBits` < 8: mu / sigma are core's packInts bytes (Uint8Arrays). */
   sampleGaussian(
-    mu: Int8Array,
+    mu: Int8Array | Uint8Array,
     muZp: Int32Array,
     sigma: Uint8Array,
     sigmaZp: Int32Array,
@@ -69,6 +71,8 @@ export interface NativeAddon {
     into?: unknown,
     intoRowSums?: Int32Array | null,
     intoZeroPoint?: Int32Array | null,
+    muBits?: number,
+    sigmaBits?: number,
   ): RawPacked | undefined;
   peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
   threadCpuTime(): number;

@@ -16,6 +16,7 @@ import {
   type GemmOutputSpec,
   type KernelLimits,
   type KernelProvider,
+  type PackedInts,
   type PackedWeights,
   type PlanDescription,
   QbnnError,
@@ -192,10 +193,26 @@ function stageFactor(
 
 // ---------------------------------------------------------------- kernels
 
-function packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): NativePackedWeights {
+function packWeights(
+  w: Int8Array | PackedInts,
+  n: number,
+  k: number,
+  zeroPoint: ChannelZeroPoints,
+): NativePackedWeights {
   const a = need();
   const zp = checkPackWeightsArgs(w, n, k, zeroPoint, NATIVE_LIMITS);
-  return new NativePackedWeights(a.pack(w, n, k, zp), n, k);
+  const [bytes, bits] = rawInts(w, true);
+  return new NativePackedWeights(a.pack(bytes, n, k, zp, bits), n, k);
+}
+
+/**
+ * An integer tensor as the addon takes it: its bytes and bits, packInts bytes below 8 bits,
+ * else the typed array of its signedness (a view, no copy).
+ */
+function rawInts(t: Int8Array | Uint8Array | PackedInts, signed: boolean): [Int8Array | Uint8Array, number] {
+  if (t instanceof Int8Array || t instanceof Uint8Array) return [t, 8];
+  if (t.bits < 8 || !signed) return [t.bytes, t.bits];
+  return [new Int8Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length), 8];
 }
 
 function qgemm(args: QGemmArgs): GemmOut {
@@ -343,10 +360,12 @@ function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
     for (const list of groupSlices.get(out)?.values() ?? []) for (const p of list) p.dispose();
     groupSlices.delete(out);
   }
+  const [mu, muBits] = rawInts(args.mu, true);
+  const [sigma, sigmaBits] = rawInts(args.sigma, false);
   const raw = a.sampleGaussian(
-    args.mu,
+    mu,
     args.muZeroPoint,
-    args.sigma,
+    sigma as Uint8Array,
     args.sigmaZeroPoint,
     args.noiseZeroPoint,
     args.weightZeroPoint,
@@ -362,6 +381,8 @@ function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
     into ?? null,
     out?.rowSums ?? null,
     out?.zeroPoint ?? null,
+    muBits,
+    sigmaBits,
   );
   return out ?? new NativePackedWeights(raw as RawPacked, n, k);
 }

@@ -1,9 +1,11 @@
-import { type GemmOutput, referenceKernels } from '@qbnn/core';
+import { type GemmOutput, referenceKernels, sampleGaussianWeights } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
+  adversarialSampleCases,
   convCase,
   convPacks,
   int,
+  packedInputPacks,
   randomConvs,
   rng,
   sameBytes,
@@ -108,6 +110,18 @@ describe.skipIf(!nativeAvailable)('fused Gaussian sampler', () => {
     test(`samples the reference's bytes straight into the packed layout (${path} rng path)`, () => {
       setIsa(path as never);
       sampledPacks(nat, js, unpackWeights);
+    });
+  }
+
+  for (const path of ['scalar', 'best']) {
+    test(`reads packed 2..8-bit mu, sigma and weights directly (${path} path)`, () => {
+      setIsa(path as never);
+      packedInputPacks(nat, unpackWeights);
+    });
+    test(`multipliers at and near float64 ties, huge, tiny: the reference's bytes (${path} path)`, () => {
+      setIsa(path as never);
+      for (const [i, a] of adversarialSampleCases().entries())
+        sameBytes(unpackWeights(nat.sampleGaussianPacked(a)), sampleGaussianWeights(a), `case ${i}`);
     });
   }
 

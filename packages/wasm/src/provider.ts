@@ -12,12 +12,14 @@ import {
   type GemmOutputSpec,
   type KernelLimits,
   type KernelProvider,
+  type PackedInts,
   type PackedWeights,
   QbnnError,
   type QConv2dArgs,
   type QGemmArgs,
   type QNormalArgs,
   requantMultipliers,
+  unpackInts,
 } from '@qbnn/core';
 import { type Resident, Scratch } from './memory.js';
 import type { KernelModule, LoadResult, WasmVariant } from './module.js';
@@ -249,16 +251,36 @@ export function unpackWeights(w: PackedWeights): Int8Array {
 }
 
 /** Packs row-major s8 weights in wasm memory (checked arguments). */
-function packChecked(w: Int8Array, n: number, k: number, zp: Int32Array): WasmPackedWeights {
+function packChecked(w: Int8Array | PackedInts, n: number, k: number, zp: Int32Array): WasmPackedWeights {
   const { mod, sc } = need();
   const bytes = packedBytes(n, k);
   const [pw, pp, prs] = sc.layout([n * k, bytes, 4 * n]);
-  sc.put(pw, w);
+  putInts(sc, pw, w, n * k, true);
   mod.exports.qbnn_pack(pw, n, k, pp, prs);
   return new WasmPackedWeights(sc.i8(pp, bytes).slice(), n, k, zp, sc.i32(prs, n).slice());
 }
 
-function packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): WasmPackedWeights {
+/**
+ * Writes an integer tensor into module memory one value a byte; packed input (PackedInts) is
+ * decoded straight into it (the caller keeps only the packed bytes).
+ */
+function putInts(
+  sc: Scratch,
+  at: number,
+  t: Int8Array | Uint8Array | PackedInts,
+  count: number,
+  signed: boolean,
+) {
+  if (t instanceof Int8Array || t instanceof Uint8Array) sc.put(at, t);
+  else unpackInts(t.bytes, count, t.bits, signed, signed ? sc.i8(at, count) : sc.u8(at, count));
+}
+
+function packWeights(
+  w: Int8Array | PackedInts,
+  n: number,
+  k: number,
+  zeroPoint: ChannelZeroPoints,
+): WasmPackedWeights {
   need();
   const zp = checkPackWeightsArgs(w, n, k, zeroPoint, WASM_LIMITS);
   return packChecked(w, n, k, zp);
@@ -465,8 +487,8 @@ function sampleGaussianPacked(args: GaussianSampleArgs): WasmPackedWeights {
   );
   const pp = pack.residentIn(sc)!;
   const [pmu, psig, pzp, pm, ptmp, prs] = sc.layout([size, size, 16 * n, 24 * n, size, 4 * n]);
-  sc.put(pmu, args.mu);
-  sc.put(psig, args.sigma);
+  putInts(sc, pmu, args.mu, size, true);
+  putInts(sc, psig, args.sigma, size, false);
   const zp = sc.i32(pzp, 4 * n);
   zp.set(args.muZeroPoint, 0);
   zp.set(args.sigmaZeroPoint, n);

@@ -2,6 +2,7 @@ import { referenceKernels as js, sampleGaussianWeights } from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
 import {
   int,
+  packedInputPacks,
   randomConvs,
   rng,
   sameBytes,
@@ -50,6 +51,8 @@ describe.skipIf(!wasmAvailable())('fused Gaussian sampler', () => {
   for (const v of variants()) {
     test(`samples the reference's bytes straight into the packed layout (${v})`, () =>
       onVariant(v, () => sampledPacks(wk, js, unpackWeights)));
+    test(`reads packed 2..8-bit mu, sigma and weights (${v})`, () =>
+      onVariant(v, () => packedInputPacks(wk, unpackWeights)));
   }
 
   test('absurd multipliers (infinite products, inf - inf = NaN) store what the reference stores', () => {

@@ -2,13 +2,8 @@ import { PackedIntReader } from '../quant/packing.js';
 import { roundHalfEven } from '../quant/round.js';
 import { qnormalFill } from '../rng/qnormal.js';
 import { type JsPackedWeights, makePacked } from './pack.js';
-import type { GaussianSampleArgs, PackedGaussianSampleArgs, QNormalArgs } from './types.js';
-import {
-  type CheckedGaussianSample,
-  checkGaussianSampleArgs,
-  checkPackedGaussianSampleArgs,
-  checkQNormalArgs,
-} from './validate.js';
+import type { GaussianSampleArgs, PackedInts, QNormalArgs } from './types.js';
+import { type CheckedGaussianSample, checkGaussianSampleArgs, checkQNormalArgs } from './validate.js';
 
 /** The reference `qnormal` of the contract: fills args.out from the stream (key, position). */
 export function qnormal(args: QNormalArgs): Int8Array {
@@ -18,44 +13,35 @@ export function qnormal(args: QNormalArgs): Int8Array {
 
 /**
  * The reference fused Gaussian weight sampler (GaussianSampleArgs in types.ts), returning the
- * sampled s8 weights [n, k] row-major. Consumes ceil(n k / 4) blocks from args.position.
+ * sampled s8 weights [n, k] row-major. Consumes ceil(n k / 4) blocks from args.position. Packed
+ * mu or sigma (PackedInts) are decoded a row at a time as the sampler reaches them (memory O(k),
+ * never the unpacked tensor).
  */
 export function sampleGaussianWeights(args: GaussianSampleArgs): Int8Array {
   const checked = checkGaussianSampleArgs(args);
   const { n, k } = checked;
   const out = qnormalFill(args.key, args.position, new Int8Array(n * k)); // eps, overwritten in place
-  for (let r = 0; r < n; r++) {
-    sampleRow(
-      args,
-      checked,
-      r,
-      out,
-      args.mu.subarray(r * k, r * k + k),
-      args.sigma.subarray(r * k, r * k + k),
-    );
-  }
+  const mu = rowsOf(args.mu, k, true) as RowSource<Int8Array>;
+  const sigma = rowsOf(args.sigma, k, false) as RowSource<Uint8Array>;
+  for (let r = 0; r < n; r++) sampleRow(args, checked, r, out, mu(r), sigma(r));
   return out;
 }
 
-/**
- * The reference fused sampler on packed mu and sigma (PackedGaussianSampleArgs): each row's
- * values decoded as the sampler reaches them (memory O(k), never the unpacked tensor), the
- * result exactly `sampleGaussianWeights` of the unpacked values.
- */
-export function sampleGaussianWeightsPacked(args: PackedGaussianSampleArgs): Int8Array {
-  const checked = checkPackedGaussianSampleArgs(args);
-  const { n, k } = checked;
-  const out = qnormalFill(args.key, args.position, new Int8Array(n * k));
-  const muReader = new PackedIntReader(args.mu, args.muBits, true);
-  const sigmaReader = new PackedIntReader(args.sigma, args.sigmaBits, false);
-  const mu = new Int8Array(k);
-  const sigma = new Uint8Array(k);
-  for (let r = 0; r < n; r++) {
-    muReader.read(mu, 0, k);
-    sigmaReader.read(sigma, 0, k);
-    sampleRow(args, checked, r, out, mu, sigma);
-  }
-  return out;
+type RowSource<T> = (r: number) => T;
+
+/** Row r of an [n, k] tensor given one value a byte or packed (rows requested in order). */
+function rowsOf(
+  t: Int8Array | Uint8Array | PackedInts,
+  k: number,
+  signed: boolean,
+): RowSource<Int8Array | Uint8Array> {
+  if (ArrayBuffer.isView(t)) return (r) => t.subarray(r * k, r * k + k);
+  const reader = new PackedIntReader(t.bytes, t.bits, signed);
+  const row = signed ? new Int8Array(k) : new Uint8Array(k);
+  return () => {
+    reader.read(row, 0, k);
+    return row;
+  };
 }
 
 /** Row r of the sampler: `out[r k ..]` holds eps on entry and the sampled weights on return. */

@@ -1,5 +1,6 @@
 import { QbnnError } from '../errors.js';
-import type { ChannelZeroPoints, PackedWeights } from './types.js';
+import { unpackInts } from '../quant/packing.js';
+import type { ChannelZeroPoints, PackedInts, PackedWeights } from './types.js';
 import { checkPackWeightsArgs } from './validate.js';
 
 /** Name under which the JS reference provider registers. */
@@ -24,15 +25,19 @@ export function rowSums(w: Int8Array, n: number, k: number): Int32Array {
   return sums;
 }
 
-/** Packs s8 weights [n, k] for the JS reference (copies them, computes row sums). */
+/**
+ * Packs s8 weights [n, k] for the JS reference (copies them, one value a byte; computes row
+ * sums). Packed input (PackedInts) is decoded.
+ */
 export function packWeights(
-  w: Int8Array,
+  w: Int8Array | PackedInts,
   n: number,
   k: number,
   zeroPoint: ChannelZeroPoints,
 ): JsPackedWeights {
   const zp = checkPackWeightsArgs(w, n, k, zeroPoint);
-  return makePacked(Int8Array.from(w), n, k, zp);
+  const bytes = w instanceof Int8Array ? Int8Array.from(w) : unpackInts(w.bytes, n * k, w.bits, true);
+  return makePacked(bytes, n, k, zp);
 }
 
 /** Wraps owned weight bytes as a JS pack (no copy). */

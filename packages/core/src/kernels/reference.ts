@@ -6,12 +6,7 @@ import { qconv2dPool, qpool2d } from './pool.js';
 import type { KernelProvider } from './types.js';
 
 export { convOutSize, qconv2d } from './conv.js';
-export {
-  qnormal,
-  sampleGaussianPacked,
-  sampleGaussianWeights,
-  sampleGaussianWeightsPacked,
-} from './gaussian.js';
+export { qnormal, sampleGaussianPacked, sampleGaussianWeights } from './gaussian.js';
 export { qgemm } from './gemm.js';
 export { JS_PROVIDER, type JsPackedWeights, packWeights } from './pack.js';
 export { poolPlanes, qconv2dPool, qpool2d } from './pool.js';

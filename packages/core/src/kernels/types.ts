@@ -153,6 +153,18 @@ export interface QNormalArgs {
 }
 
 /**
+ * Integers stored `bits` (2..8) to a value in core's `packInts` layout (quant/packing.ts): value
+ * i at bits [i b, (i + 1) b) of a little-endian bit stream, b-bit two's complement when the
+ * tensor it stands for is signed, exactly `packedByteLength(count, bits)` bytes with zero
+ * padding bits. Kernels taking it decode it a row at a time, so callers can keep sub-8-bit
+ * tensors packed; the result is exactly that of the unpacked values.
+ */
+export interface PackedInts {
+  readonly bytes: Uint8Array;
+  readonly bits: number;
+}
+
+/**
  * Fused Gaussian weight sample (DESIGN.md section 3), per output channel n and element i of
  * row n, at `bits` signed weight precision (qmin = -2^(bits-1), qmax = 2^(bits-1) - 1):
  *
@@ -164,11 +176,11 @@ export interface QNormalArgs {
  * `gaussianSampleMultipliers`, every product and sum in float64 in exactly this order.
  */
 export interface GaussianSampleArgs {
-  /** s8 means [N, K]. */
-  mu: Int8Array;
+  /** s8 means [N, K], one a byte or packed (signed values). */
+  mu: Int8Array | PackedInts;
   muZeroPoint: Int32Array;
-  /** u8 standard deviations [N, K]. */
-  sigma: Uint8Array;
+  /** u8 standard deviations [N, K], one a byte or packed (unsigned values). */
+  sigma: Uint8Array | PackedInts;
   sigmaZeroPoint: Int32Array;
   noiseZeroPoint: Int32Array;
   weightZeroPoint: Int32Array;
@@ -189,20 +201,6 @@ export interface GaussianSampleArgs {
   out?: PackedWeights;
 }
 
-/**
- * The fused Gaussian sampler's arguments with mu and sigma packed (core's `packInts` layout:
- * `muBits`-bit signed means, `sigmaBits`-bit unsigned standard deviations, N K values each),
- * decoded row by row as the sampler streams through them. The JS reference implements it
- * (`sampleGaussianWeightsPacked`), giving exactly `sampleGaussianWeights` of the unpacked values;
- * it is not yet a provider entry point (native and wasm samplers read one value a byte).
- */
-export interface PackedGaussianSampleArgs extends Omit<GaussianSampleArgs, 'mu' | 'sigma' | 'out'> {
-  mu: Uint8Array;
-  muBits: number;
-  sigma: Uint8Array;
-  sigmaBits: number;
-}
-
 /** An integer kernel provider, registered by name in the kernel registry. */
 export interface KernelProvider {
   readonly name: string;
@@ -214,8 +212,8 @@ export interface KernelProvider {
    * listed but never chosen by default.
    */
   isAvailable?(): boolean;
-  /** Pack s8 weights [n, k] with their zero points. */
-  packWeights(w: Int8Array, n: number, k: number, zeroPoint: ChannelZeroPoints): PackedWeights;
+  /** Pack s8 weights [n, k] (one a byte, or packed signed values) with their zero points. */
+  packWeights(w: Int8Array | PackedInts, n: number, k: number, zeroPoint: ChannelZeroPoints): PackedWeights;
   qgemm(args: QGemmArgs): Uint8Array | Float32Array | Int32Array;
   qconv2d(args: QConv2dArgs): Uint8Array | Float32Array | Int32Array;
   qnormal(args: QNormalArgs): Int8Array;

@@ -8,7 +8,7 @@ import {
   type GaussianSampleArgs,
   type GemmOutput,
   MAX_GEMM_K,
-  type PackedGaussianSampleArgs,
+  type PackedInts,
   type PackedWeights,
   type Pool2dSpec,
   type QConv2dArgs,
@@ -211,23 +211,25 @@ export function checkGemmBias(bias: Int32Array | undefined, n: number): Int32Arr
  * providers; returns the zero points broadcast to length n.
  */
 export function checkPackWeightsArgs(
-  w: Int8Array,
+  w: Int8Array | PackedInts,
   n: number,
   k: number,
   zeroPoint: ChannelZeroPoints,
   limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
 ): Int32Array {
-  if (!(w instanceof Int8Array))
-    throw new QbnnError('ERR_ARG', 'packWeights: w must be an Int8Array (s8 weights)');
+  if (!(w instanceof Int8Array) && !isPackedInts(w))
+    throw new QbnnError('ERR_ARG', 'packWeights: w must be an Int8Array (s8 weights) or PackedInts');
   checkInt('packWeights: n', n, 1, limits.maxN);
   checkInt('packWeights: k', k, 1, 2 ** 31 - 1);
   if (limits.packChecksK) checkGemmK(k);
-  if (w.length !== n * k) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `packWeights: w has length ${w.length}, expected n * k = ${n} * ${k} = ${n * k}`,
-    );
-  }
+  if (w instanceof Int8Array) {
+    if (w.length !== n * k) {
+      throw new QbnnError(
+        'ERR_SHAPE',
+        `packWeights: w has length ${w.length}, expected n * k = ${n} * ${k} = ${n * k}`,
+      );
+    }
+  } else checkPackedInts('packWeights: w', w, n * k);
   return perChannelI32('packWeights: zeroPoint', zeroPoint as number | ArrayLike<number>, n, -128, 127);
 }
 
@@ -658,62 +660,20 @@ export function checkGaussianSampleArgs(
   args: GaussianSampleArgs,
   limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
 ): CheckedGaussianSample {
-  return checkSampler(args, limits, (n, k) => {
-    if (!(args.mu instanceof Int8Array))
-      throw new QbnnError('ERR_ARG', 'sampleGaussian: mu must be an Int8Array');
-    if (!(args.sigma instanceof Uint8Array))
-      throw new QbnnError('ERR_ARG', 'sampleGaussian: sigma must be a Uint8Array');
-    checkLength('sampleGaussian: mu', args.mu, n * k);
-    checkLength('sampleGaussian: sigma', args.sigma, n * k);
-  });
-}
-
-/**
- * Checks the arguments of the fused Gaussian sampler on packed means and standard deviations
- * (PackedGaussianSampleArgs): as {@link checkGaussianSampleArgs}, with `mu` / `sigma` the
- * packInts bytes of N K values of `muBits` / `sigmaBits` bits (exact byte count, zero padding).
- */
-export function checkPackedGaussianSampleArgs(
-  args: PackedGaussianSampleArgs,
-  limits: KernelLimits = REFERENCE_KERNEL_LIMITS,
-): CheckedGaussianSample {
-  return checkSampler(args, limits, (n, k) => {
-    for (const [name, bytes, bits] of [
-      ['mu', args.mu, args.muBits],
-      ['sigma', args.sigma, args.sigmaBits],
-    ] as const) {
-      checkInt(`sampleGaussian: ${name}Bits`, bits, MIN_BITS, MAX_BITS);
-      if (!(bytes instanceof Uint8Array))
-        throw new QbnnError('ERR_ARG', `sampleGaussian: ${name} must be a Uint8Array of packed values`);
-      const need = packedByteLength(n * k, bits);
-      if (bytes.length !== need)
-        throw new QbnnError(
-          'ERR_SHAPE',
-          `sampleGaussian: ${name} holds ${bytes.length} bytes, ${n * k} values of ${bits} bits take ${need}`,
-        );
-      const tail = (n * k * bits) % 8;
-      if (tail !== 0 && bytes[need - 1] >> tail !== 0)
-        throw new QbnnError(
-          'ERR_ARG',
-          `sampleGaussian: ${name}: the padding bits of the last byte must be zero`,
-        );
-    }
-  });
-}
-
-/** The sampler checks shared by both layouts; `tensors(n, k)` checks mu and sigma. */
-function checkSampler(
-  args: Omit<GaussianSampleArgs, 'mu' | 'sigma'>,
-  limits: KernelLimits,
-  tensors: (n: number, k: number) => void,
-): CheckedGaussianSample {
   checkArgsObject('sampleGaussian', args);
   const n = checkInt('sampleGaussian: n', args.n, 1, limits.maxN);
   const k = checkInt('sampleGaussian: k', args.k, 1, 2 ** 31 - 1);
   if (limits.packChecksK) checkGemmK(k);
   const { qmin, qmax } = qRange(args.bits, true);
   checkPhiloxKey('sampleGaussian', args.key, args.position);
-  tensors(n, k);
+  if (isPackedInts(args.mu)) checkPackedInts('sampleGaussian: mu', args.mu, n * k);
+  else if (!(args.mu instanceof Int8Array))
+    throw new QbnnError('ERR_ARG', 'sampleGaussian: mu must be an Int8Array or PackedInts');
+  else checkLength('sampleGaussian: mu', args.mu, n * k);
+  if (isPackedInts(args.sigma)) checkPackedInts('sampleGaussian: sigma', args.sigma, n * k);
+  else if (!(args.sigma instanceof Uint8Array))
+    throw new QbnnError('ERR_ARG', 'sampleGaussian: sigma must be a Uint8Array or PackedInts');
+  else checkLength('sampleGaussian: sigma', args.sigma, n * k);
   samplerZeroPoints('muZeroPoint', args.muZeroPoint, n, -128, 127);
   samplerZeroPoints('sigmaZeroPoint', args.sigmaZeroPoint, n, 0, 255);
   samplerZeroPoints('noiseZeroPoint', args.noiseZeroPoint, n, qmin, qmax);
@@ -722,6 +682,30 @@ function checkSampler(
   samplerMultipliers('m2', args.m2, n);
   samplerMultipliers('m3', args.m3, n);
   return { n, k, qmin, qmax };
+}
+
+/** Whether a tensor argument is {@link PackedInts} (not a typed array of one value a byte). */
+export function isPackedInts(t: unknown): t is PackedInts {
+  return t != null && typeof t === 'object' && !ArrayBuffer.isView(t) && 'bytes' in t && 'bits' in t;
+}
+
+/**
+ * Checks {@link PackedInts} standing for `count` values: bits an integer in [2, 8], `bytes` a
+ * Uint8Array of exactly packedByteLength(count, bits) bytes whose padding bits are zero.
+ */
+export function checkPackedInts(name: string, t: PackedInts, count: number): void {
+  checkInt(`${name}.bits`, t.bits, MIN_BITS, MAX_BITS);
+  if (!(t.bytes instanceof Uint8Array))
+    throw new QbnnError('ERR_ARG', `${name}.bytes must be a Uint8Array of packed values`);
+  const need = packedByteLength(count, t.bits);
+  if (t.bytes.length !== need)
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `${name}.bytes holds ${t.bytes.length} bytes, ${count} values of ${t.bits} bits take ${need}`,
+    );
+  const tail = (count * t.bits) % 8;
+  if (tail !== 0 && t.bytes[need - 1] >> tail !== 0)
+    throw new QbnnError('ERR_ARG', `${name}: the padding bits of the last byte must be zero`);
 }
 
 /**

@@ -344,23 +344,55 @@ Napi::Value SetQnormalTable(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// An [n, k] integer tensor argument: one value a byte (`bits` 8: an Int8Array when signed, else a
+// Uint8Array) or core's packInts bytes of `bits` < 8 (a Uint8Array of exactly
+// ceil(n k bits / 8) bytes). `bitsAt` is the optional argument holding bits (default 8).
+struct IntTensor {
+  const uint8_t* data;
+  size_t bytes;
+  int32_t bits;
+};
+IntTensor intTensor(const Napi::CallbackInfo& info, size_t at, size_t bitsAt, const char* name, bool sign, size_t nk) {
+  Napi::Env env = info.Env();
+  const bool given = bitsAt < info.Length() && !info[bitsAt].IsUndefined() && !info[bitsAt].IsNull();
+  const int32_t bits = given ? integer(info, bitsAt, "bits of a packed tensor", 2, 8) : 8;
+  if (bits == 8) {
+    if (sign) {
+      View<int8_t> v = typed<int8_t>(info, at, napi_int8_array, name);
+      if (v.length != nk) throwRange(env, std::string(name) + " length must be n * k");
+      return {reinterpret_cast<const uint8_t*>(v.data), v.length, 8};
+    }
+    View<uint8_t> v = typed<uint8_t>(info, at, napi_uint8_array, name);
+    if (v.length != nk) throwRange(env, std::string(name) + " length must be n * k");
+    return {v.data, v.length, 8};
+  }
+  View<uint8_t> v = typed<uint8_t>(info, at, napi_uint8_array, name);
+  if (v.length != (nk * static_cast<size_t>(bits) + 7) / 8)
+    throwRange(env, std::string(name) + " must hold n * k packed values of its bits, ceil(n k bits / 8) bytes");
+  return {v.data, v.length, bits};
+}
+
 Napi::Value Pack(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  View<int8_t> w = typed<int8_t>(info, 0, napi_int8_array, "weights");
   const int32_t n = integer(info, 1, "n", 1, 1 << 24);
   const int32_t k = integer(info, 2, "k", 1, kMaxK);
   View<int32_t> zp = typed<int32_t>(info, 3, napi_int32_array, "zeroPoint");
   if (static_cast<double>(n) * k > kMaxElems) throwRange(env, "weights too large");
-  if (w.length != static_cast<size_t>(n) * static_cast<size_t>(k))
-    throwRange(env, "weights length " + std::to_string(w.length) + " != n * k = " + std::to_string(int64_t(n) * k));
+  const IntTensor w = intTensor(info, 0, 4, "weights", true, static_cast<size_t>(n) * static_cast<size_t>(k));
   if (zp.length != static_cast<size_t>(n)) throwRange(env, "zeroPoint length must be n");
   for (int32_t i = 0; i < n; ++i)
     if (zp.data[i] < -128 || zp.data[i] > 127) throwRange(env, "weight zero points must be in [-128, 127]");
   PackedBox* box = allocPacked(env, n, k);
   Packed& p = box->p;
   const size_t bs = p.blockBytes();
+  std::vector<int8_t> row(w.bits < 8 ? static_cast<size_t>(k) : 0);
   for (int32_t r = 0; r < n; ++r) {
-    const int8_t* src = w.data + static_cast<size_t>(r) * k;
+    const int8_t* src = reinterpret_cast<const int8_t*>(w.data) + static_cast<size_t>(r) * k;
+    if (w.bits < 8) {
+      unpackInts(w.data, w.bytes, static_cast<uint64_t>(r) * static_cast<uint64_t>(k), static_cast<size_t>(k), w.bits,
+                 true, row.data());
+      src = row.data();
+    }
     uint8_t* dst = p.data + static_cast<size_t>(r / 16) * bs + static_cast<size_t>(r % 16) * 4;
     int32_t sum = 0;
     for (int32_t i = 0; i < k; ++i) {
@@ -660,15 +692,14 @@ Napi::Value MapWords(const Napi::CallbackInfo& info) {
 }
 
 // sampleGaussian(mu, muZp, sigma, sigmaZp, noiseZp, weightZp, m1, m2, m3, n, k, bits, key0, key1, position
-//                [, into, intoRowSums, intoZeroPoint]): a new pack, or, with `into` (a pack of the same
+//                [, into, intoRowSums, intoZeroPoint, muBits, sigmaBits]): a new pack, or, with `into` (a pack of the same
 // n and k), the sample written over it (no allocation) and its row sums and zero points copied
-// to the two Int32Arrays; then it returns undefined.
+// to the two Int32Arrays; then it returns undefined. muBits / sigmaBits < 8: mu / sigma are
+// packInts bytes (Uint8Array), decoded a row at a time.
 Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!qnormalReady()) throw Napi::Error::New(env, "quantised normal table not set");
-  View<int8_t> mu = typed<int8_t>(info, 0, napi_int8_array, "mu");
   View<int32_t> muZp = typed<int32_t>(info, 1, napi_int32_array, "muZeroPoint");
-  View<uint8_t> sigma = typed<uint8_t>(info, 2, napi_uint8_array, "sigma");
   View<int32_t> sigmaZp = typed<int32_t>(info, 3, napi_int32_array, "sigmaZeroPoint");
   View<int32_t> noiseZp = typed<int32_t>(info, 4, napi_int32_array, "noiseZeroPoint");
   View<int32_t> weightZp = typed<int32_t>(info, 5, napi_int32_array, "weightZeroPoint");
@@ -682,8 +713,8 @@ Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
   const uint64_t pos = position(info, 14);
   const size_t nk = static_cast<size_t>(n) * static_cast<size_t>(k);
   if (static_cast<double>(n) * k > kMaxElems) throwRange(env, "weights too large");
-  if (mu.length != nk) throwRange(env, "mu length must be n * k");
-  if (sigma.length != nk) throwRange(env, "sigma length must be n * k");
+  const IntTensor mu = intTensor(info, 0, 18, "mu", true, nk);
+  const IntTensor sigma = intTensor(info, 2, 19, "sigma", false, nk);
   const size_t un = static_cast<size_t>(n);
   if (muZp.length != un || sigmaZp.length != un || noiseZp.length != un || weightZp.length != un)
     throwRange(env, "zero point arrays must have length n");
@@ -708,8 +739,12 @@ Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
   } else {
     box = allocPacked(env, n, k);
   }
-  SampleCtx s{mu.data, sigma.data, muZp.data, sigmaZp.data, noiseZp.data, weightZp.data, m1.data, m2.data, m3.data,
-              n, k, qmin, qmax, key0, key1, pos, &box->p};
+  SampleCtx s{reinterpret_cast<const int8_t*>(mu.data), sigma.data, muZp.data, sigmaZp.data, noiseZp.data, weightZp.data,
+              m1.data, m2.data, m3.data, n, k, qmin, qmax, key0, key1, pos, &box->p};
+  s.muBits = mu.bits;
+  s.sigmaBits = sigma.bits;
+  s.muBytes = mu.bytes;
+  s.sigmaBytes = sigma.bytes;
   const bool vec = vectorRng();
   const int64_t tasks = box->p.nblocks;
   auto fn = [&](int64_t t) {

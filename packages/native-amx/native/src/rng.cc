@@ -1,6 +1,8 @@
 // Quantised normal sampling (scalar path, threshold table) and the scalar fused sampler.
 #include <cstring>
 
+#include <vector>
+
 #include "common.h"
 #include "philox.h"
 
@@ -159,20 +161,31 @@ void qnormalScalar(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
 void sampleRowsScalar(const SampleCtx& s, int32_t n0, int32_t n1) {
   Packed& p = *s.out;
   const size_t bs = p.blockBytes();
-  int8_t* eps = new int8_t[s.k > 0 ? s.k : 1];
+  const size_t k = static_cast<size_t>(s.k > 0 ? s.k : 1);
+  std::vector<int8_t> eps(k), muRow(s.muBits < 8 ? k : 0), sigmaRow(s.sigmaBits < 8 ? k : 0);
   for (int32_t n = n0; n < n1; ++n) {
     const size_t row = static_cast<size_t>(n) * static_cast<size_t>(s.k);
-    qnormalScalar(s.key0, s.key1, s.position * 4 + row, eps, static_cast<size_t>(s.k));
+    qnormalScalar(s.key0, s.key1, s.position * 4 + row, eps.data(), static_cast<size_t>(s.k));
+    const int8_t* mu = s.mu + row;
+    const uint8_t* sigma = s.sigma + row;
+    if (s.muBits < 8) {
+      unpackIntsScalar(reinterpret_cast<const uint8_t*>(s.mu), s.muBytes, row, k, s.muBits, true, muRow.data());
+      mu = muRow.data();
+    }
+    if (s.sigmaBits < 8) {
+      unpackIntsScalar(s.sigma, s.sigmaBytes, row, k, s.sigmaBits, false, sigmaRow.data());
+      sigma = reinterpret_cast<const uint8_t*>(sigmaRow.data());
+    }
     const double m1 = s.m1[n], m2 = s.m2[n], m3 = s.m3[n];
     const int32_t zmu = s.muZp[n], zsig = s.sigmaZp[n], zn = s.noiseZp[n], zw = s.weightZp[n];
     const double qmin = s.qmin, qmax = s.qmax;
     uint8_t* blk = p.data + static_cast<size_t>(n / 16) * bs + static_cast<size_t>(n % 16) * 4;
     int32_t sum = 0;
     for (int32_t i = 0; i < s.k; ++i) {
-      const double prod = static_cast<double>(eps[i]) * static_cast<double>(static_cast<int32_t>(s.sigma[row + i]) - zsig);
+      const double prod = static_cast<double>(eps[i]) * static_cast<double>(static_cast<int32_t>(sigma[i]) - zsig);
       double nq = roundHalfEven(prod * m1) + static_cast<double>(zn);
       nq = nq < qmin ? qmin : (nq > qmax ? qmax : nq);
-      const double a = static_cast<double>(static_cast<int32_t>(s.mu[row + i]) - zmu) * m2;
+      const double a = static_cast<double>(static_cast<int32_t>(mu[i]) - zmu) * m2;
       const double b = (nq - static_cast<double>(zn)) * m3;
       double wq = roundHalfEven(a + b) + static_cast<double>(zw);
       wq = wq < qmin ? qmin : (wq > qmax ? qmax : wq);
@@ -183,7 +196,6 @@ void sampleRowsScalar(const SampleCtx& s, int32_t n0, int32_t n1) {
     p.rowSums[n] = sum;
     p.zeroPoint[n] = zw;
   }
-  delete[] eps;
 }
 
 }  // namespace qbnn

@@ -1,7 +1,10 @@
 // AVX-512 quantised normal sampling and the AVX-512 fused Gaussian sampler. With VBMI: Philox
 // in 4 interleaved chains of 8 blocks, then the byte-lane table mapping of 64 words at a time
 // (no gathers; ~4x the gather mapping here). Without VBMI: 16 blocks per iteration and the
-// two-level threshold lookup by gathers.
+// two-level threshold lookup by gathers. The fused sampler draws a block of 16 rows' normals as
+// one run of the stream, combines each row in float32 with a proof-checked float64 fallback
+// (sample_f32.h), decodes packed mu / sigma a row at a time, and stores the block into the
+// packed layout a cache line at a time.
 #include "common.h"
 
 #include <cstring>
@@ -321,14 +324,15 @@ void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t coun
 
 namespace {
 
-// Row n of the sampler: w[0, k) holds the row's quantised normals on entry and its weights on
-// return; returns their sum. 16 weights a step in float32 (Float32Row), a step redone in
+// Row n of the sampler: its weights from the row's quantised normals eps[0, k) into w[0, k);
+// returns their sum. 16 weights a step in float32 (Float32Row), a step redone in
 // float64 when a lane is not proven, in the contract's order: the clamps moved before the
 // roundings (integer bounds, so RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) with the zero points
 // folded into them, n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)),
 // q = RHE(clamp(a + n' m3, qmin - Zw, qmax - Zw)) + Zw. eps (sigma - Zsig) is an exact integer
 // (|.| <= 128 * 255), so forming it in int32 and converting once equals the float64 product.
-int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* mu, const uint8_t* sigma, int8_t* w) {
+int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t* mu, const uint8_t* sigma,
+                  int8_t* w) {
   const size_t k = static_cast<size_t>(s.k);
   const __m512d m1 = _mm512_set1_pd(s.m1[n]), m2 = _mm512_set1_pd(s.m2[n]), m3 = _mm512_set1_pd(s.m3[n]);
   const int32_t zwi = s.weightZp[n], zni = s.noiseZp[n];
@@ -340,7 +344,7 @@ int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* mu, const uint8_t
   __m512i sums = _mm512_setzero_si512();
   // 16 values at i (lanes past k, live = 0, read as 0 and not stored).
   auto step = [&](size_t i, __mmask16 live) {
-    const __m512i e32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, w + i));
+    const __m512i e32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, eps + i));
     const __m512i s32 = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, sigma + i));
     const __m512i u32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, mu + i));
     const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig16));
@@ -407,12 +411,15 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   // layout a cache line (16 rows x 4 bytes) at a time. Rows outside [n0, n1) are never stored
   // (masked), so they need no initial value. Packed mu / sigma are decoded a row at a time.
   const size_t rowBytes = static_cast<size_t>(p.kstride) * 4;
-  uint8_t* rows = static_cast<uint8_t*>(_mm_malloc(16 * rowBytes + 2 * (k + 64), 64));
-  int8_t* muRow = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
-  uint8_t* sigmaRow = rows + 16 * rowBytes + k + 64;
+  // The block's normals are one run of the stream (rows are consecutive in it): drawn at once.
+  uint8_t* rows = static_cast<uint8_t*>(_mm_malloc(16 * rowBytes + 18 * (k + 64), 64));
+  int8_t* eps = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
+  int8_t* muRow = eps + 16 * k + 64;
+  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
   for (int32_t b = n0 / 16; b * 16 < n1; ++b) {
     const int32_t r0 = b * 16 > n0 ? b * 16 : n0;
     const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
+    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
     for (int32_t n = r0; n < r1; ++n) {
       const size_t row = static_cast<size_t>(n) * k;
       const int8_t* mu = s.mu + row;
@@ -426,8 +433,7 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
         sigma = sigmaRow;
       }
       int8_t* w = reinterpret_cast<int8_t*>(rows + static_cast<size_t>(n - b * 16) * rowBytes);
-      qnormalAvx512(s.key0, s.key1, s.position * 4 + row, w, k);
-      p.rowSums[n] = sampleRow(s, n, mu, sigma, w);
+      p.rowSums[n] = sampleRow(s, n, eps + static_cast<size_t>(n - r0) * k, mu, sigma, w);
       p.zeroPoint[n] = s.weightZp[n];
       std::memset(w + k, 0, rowBytes - k);
     }
