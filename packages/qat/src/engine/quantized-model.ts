@@ -11,6 +11,11 @@ import { getKernelProvider } from './provider.js';
 import { checkFiniteValues, checkForward, checkLogits } from './validate-input.js';
 import { walk } from './walker.js';
 
+/** Whether loaded weights still refer to packed tensors (a form keeping them for its kernels). */
+function keepsPacked(w: IntegerWeights): boolean {
+  return (w as { packed?: unknown }).packed !== undefined;
+}
+
 /** Options of {@link QuantizedModel.forward}. */
 export interface QuantizedForwardOptions {
   /** Monte Carlo samples L (default 1). */
@@ -132,18 +137,21 @@ export class QuantizedModel {
   }
 
   /**
-   * A layer's weights as the forms and kernels use them, one integer a byte: for a layer kept
-   * packed, unpacked on first use and kept with the model's prepared values (the one place every
-   * interpretation of the IR, the JS walker, the float64 reference or a native plan, gets
-   * unpacked weights from). `layer.weights` of this model's ops reads this. The packed copy is
-   * dropped then, so a model in use holds its weights once (the kernels read one value a byte).
+   * A layer's weights as the forms and kernels use them: for a layer kept packed, its form's
+   * load over the packed tensors on first use, kept with the model's prepared values (the one
+   * place every interpretation of the IR, the JS walker, the float64 reference or a native plan,
+   * gets weights from). `layer.weights` of this model's ops reads this. A form may keep tensors
+   * packed for kernels that read packed input (the Gaussian and Radial forms keep mu and sigma
+   * packed for the fused sampler and unpack them only when read one value a byte: the float64
+   * reference, local mode, plans); the packed copy is then kept. Otherwise it is dropped, so a
+   * model in use holds its weights once.
    */
   layerWeights(layer: QLayerSpec): IntegerWeights {
     const p = this.packedLayers.get(layer);
     if (!p) return layer.weights;
     return this.memo(layer, 'unpacked-weights', () => {
       const w = restoreWeights(getIntegerForm(p.kind), p.stored!, layer, layer.path);
-      p.stored = undefined;
+      if (!keepsPacked(w)) p.stored = undefined;
       return w;
     });
   }
@@ -343,7 +351,11 @@ function releaseNative(v: unknown): boolean {
   }
   if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return false;
   let any = false;
-  for (const inner of Array.isArray(v) ? v : Object.values(v)) {
+  // data properties only: a getter (weights unpacked on first read) is not run for this
+  const values = Array.isArray(v)
+    ? v
+    : Object.values(Object.getOwnPropertyDescriptors(v)).map((d) => d.value);
+  for (const inner of values) {
     if (isDisposable(inner)) {
       inner.dispose();
       any = true;

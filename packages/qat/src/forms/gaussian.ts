@@ -1,5 +1,6 @@
 import {
   gaussianSampleMultipliers,
+  type PackedInts,
   type PackedWeights,
   packedByteLength,
   QbnnError,
@@ -43,6 +44,12 @@ export interface GaussianWeights extends IntegerWeights {
   weightQ: QParams;
   /** Bias posterior in float (biases are int32 at run time): b = mu + sigma * eps. */
   bias?: { mu: Float32Array; sigma: Float32Array };
+  /**
+   * mu and sigma as kept packed (below 8 bits, in a QuantizedModel): the fused sampler reads
+   * these, and `mu` / `sigma` are then unpacked only when first read (the float64 reference,
+   * local mode and execution plans read them).
+   */
+  packed?: { mu: PackedInts; sigma: PackedInts };
 }
 
 /** Per-layer constants of the fused sampler (computed once per model). */
@@ -75,12 +82,15 @@ function constants(w: GaussianWeights, ctx: Pick<SampleContext, 'n' | 'memo'>): 
   }));
 }
 
-/** The fused sampler's arguments of a layer, but for the stream. */
-function samplerArgs(w: GaussianWeights, c: SamplerConstants) {
+/**
+ * The fused sampler's arguments of a layer, but for the stream; mu and sigma as kept packed
+ * when `packed` and they are.
+ */
+function samplerArgs(w: GaussianWeights, c: SamplerConstants, packed: boolean) {
   return {
-    mu: w.mu,
+    mu: (packed && w.packed?.mu) || w.mu,
     muZeroPoint: c.muZ,
-    sigma: w.sigma,
+    sigma: (packed && w.packed?.sigma) || w.sigma,
     sigmaZeroPoint: c.sigZ,
     noiseZeroPoint: c.noiseZ,
     weightZeroPoint: c.wZ,
@@ -113,7 +123,7 @@ export function sampleLocScale(
   const slot = ctx.memo(w, `sample-out:${provider.name}`, () => ({
     pack: undefined as PackedWeights | undefined,
   }));
-  const args = samplerArgs(w, c);
+  const args = samplerArgs(w, c, true);
   const packed = provider.sampleGaussianPacked({
     ...args,
     m1: f === 1 ? c.m1 : c.m1.map((v) => v * f),
@@ -144,7 +154,7 @@ export function planLocScale(
   const c = constants(w, ctx);
   return {
     kind: 'gaussian',
-    args: samplerArgs(w, c),
+    args: samplerArgs(w, c, false),
     wScale: c.wScale,
     direction,
     bias: w.bias,
@@ -288,16 +298,28 @@ export function loadLocScale(
   get: TensorSource,
   { n, k }: { n: number; k: number },
 ): GaussianWeights {
-  return {
+  const params = {
     kind,
-    mu: get('mu', 'I8', n * k),
-    sigma: get('sigma', 'U8', n * k),
     muQ: qparamsFromJson(j.muQ, `${kind} mu params`, n),
     sigmaQ: qparamsFromJson(j.sigmaQ, `${kind} sigma params`, n),
     noiseQ: qparamsFromJson(j.noiseQ, `${kind} noise params`, n),
     weightQ: qparamsFromJson(j.weightQ, `${kind} weight params`, n),
     bias: j.bias ? { mu: get('bias_mu', 'F32', n), sigma: get('bias_sigma', 'F32', n) } : undefined,
   };
+  const mu = get.packed?.('mu');
+  const sigma = get.packed?.('sigma');
+  if (!mu || !sigma) return { ...params, mu: get('mu', 'I8', n * k), sigma: get('sigma', 'U8', n * k) };
+  // Kept packed: the sampler reads the packed bytes; mu / sigma unpack on first read.
+  const w = { ...params } as GaussianWeights;
+  // not enumerable: the weights' fields stay what they were (mu and sigma as arrays)
+  Object.defineProperty(w, 'packed', { value: { mu, sigma }, enumerable: false });
+  const lazy = <K extends 'mu' | 'sigma'>(key: K, load: () => GaussianWeights[K]) => {
+    let value: GaussianWeights[K] | undefined;
+    Object.defineProperty(w, key, { enumerable: true, get: () => (value ??= load()) });
+  };
+  lazy('mu', () => get('mu', 'I8', n * k));
+  lazy('sigma', () => get('sigma', 'U8', n * k));
+  return w;
 }
 
 export const LOC_SCALE_POINTS = [

@@ -3,8 +3,9 @@ import type { IntegerForm, IntegerWeights, StoredTensor, TensorSource } from './
 
 // A layer's weights as they are kept at rest (in a QuantizedModel and in a saved file): the
 // form's JSON and its tensors, the integer tensors of fewer than 8 bits packed (core's
-// packInts layout). Forms never see packed data: `restoreWeights` unpacks through
-// `unpackTensor`, the one place packed weights become one value a byte again.
+// packInts layout). `restoreWeights` unpacks through `unpackTensor`, the one place packed
+// weights become one value a byte again; a form whose kernels read packed input may take a
+// tensor as kept (`TensorSource.packed`) and unpack it only when asked.
 
 /** An integer tensor kept packed: `bits`-bit values (I8 signed, U8 unsigned when unpacked). */
 export interface PackedTensor {
@@ -92,7 +93,7 @@ export function tensorSource(
   error: (message: string) => never,
   nameOf: (name: string) => string = (name) => name,
 ): TensorSource {
-  return ((local: string, dtype: StoredTensor['dtype'], length: number) => {
+  const source = ((local: string, dtype: StoredTensor['dtype'], length: number) => {
     const t = lookup(local);
     const name = nameOf(local);
     if (!t) return error(`missing tensor '${name}'`);
@@ -110,6 +111,11 @@ export function tensorSource(
     if (t.data.length !== length) return error(`'${name}' holds ${t.data.length} values, expected ${length}`);
     return t.data;
   }) as TensorSource;
+  source.packed = (local: string) => {
+    const t = lookup(local);
+    return t && 'packed' in t ? { bytes: t.bytes, bits: t.bits } : undefined;
+  };
+  return source;
 }
 
 /** The weights of {@link storeWeights}, unpacked (the form's own load). */

@@ -1,4 +1,4 @@
-import type { GaussianSampleArgs, KernelProvider, PackedWeights, Rng } from '@qbnn/core';
+import type { GaussianSampleArgs, KernelProvider, PackedInts, PackedWeights, Rng } from '@qbnn/core';
 import type { Posterior, QuantPoint } from '@qbnn/posteriors';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { QParams, QuantParams } from '../spec.js';
@@ -206,12 +206,19 @@ export type StoredTensor =
 
 /** Where {@link IntegerForm.save} writes tensors: `put(name, tensor)`, names unique per layer. */
 export type TensorSink = (name: string, tensor: StoredTensor) => void;
-/** Where {@link IntegerForm.load} reads them: the tensor, checked against dtype and element count. */
-export type TensorSource = <D extends StoredTensor['dtype']>(
-  name: string,
-  dtype: D,
-  length: number,
-) => Extract<StoredTensor, { dtype: D }>['data'];
+/**
+ * Where {@link IntegerForm.load} reads them: the tensor, checked against dtype and element count
+ * (unpacked, one value a byte). `packed(name)`, when present, gives a tensor kept packed as it is
+ * (core's PackedInts, for forms whose kernels read packed input), or undefined.
+ */
+export type TensorSource = {
+  <D extends StoredTensor['dtype']>(
+    name: string,
+    dtype: D,
+    length: number,
+  ): Extract<StoredTensor, { dtype: D }>['data'];
+  packed?(name: string): PackedInts | undefined;
+};
 
 /**
  * How one kind of layer weights becomes integers and runs in the integer engine: the analogue
