@@ -114,8 +114,8 @@ void tile(const int32_t* off, int32_t nsrc, bool gathered, const uint8_t* const*
   }
 }
 
-// Where the pixel groups of one kernel call go: output element of channel o0 (then + o * hw per
-// channel), the lanes to store, and the groups' sums of activations (when some Zw != 0).
+// Where the pixel groups of one kernel call go: output element of the group's first pixel in
+// channel 0 of the convolution group (+ oc * hw for channel oc), the lanes to store, and the groups' sums of activations (when some Zw != 0).
 struct TileOut {
   int n;
   __mmask16 mask[4];
@@ -138,7 +138,7 @@ void epilogueTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* 
       __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
       if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
       v = _mm512_add_epi32(v, ct);
-      const size_t at = t.at[k] + static_cast<size_t>(o) * hw;
+      const size_t at = t.at[k] + static_cast<size_t>(oc) * hw;
       if (Kind == OUT_I32) {
         _mm512_mask_storeu_epi32(static_cast<int32_t*>(a.out) + at, t.mask[k], v);
         continue;
@@ -361,23 +361,30 @@ int chooseShape(int64_t groupsOfPixels) {
   return 0;
 }
 
-GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane) {
-  GroupPlan gp;
-  const Packed& p = *a.packs[g];
-  const int64_t cg = a.C / a.G, og = a.O / a.G;
-  const int32_t kg = static_cast<int32_t>(cg * a.kh * a.kw);
-  // J shifted copies per channel when that needs fewer dwords per tap row.
+// Taps of a kernel row per dword (J): J shifted copies per input channel when that needs fewer
+// dwords per tap row (few input channels).
+int32_t tapsPerDword(int64_t cg, int64_t kw) {
   int32_t bestJ = 1;
   int64_t bestCost = -1;
   for (int32_t j : {1, 2, 4}) {
-    if (j > 1 && (j > a.kw || cg * j > 4)) continue;
-    const int64_t cost = (cg * j + 3) / 4 * ((a.kw + j - 1) / j);
+    if (j > 1 && (j > kw || cg * j > 4)) continue;
+    const int64_t cost = (cg * j + 3) / 4 * ((kw + j - 1) / j);
     if (bestCost < 0 || cost < bestCost) {
       bestCost = cost;
       bestJ = j;
     }
   }
-  const int32_t J = bestJ;
+  return bestJ;
+}
+
+// `shifted`: the layout holds one set of quad planes per kernel column (see ConvGeometry), so
+// column jv of the kernel is a plane offset, not a column offset.
+GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted) {
+  GroupPlan gp;
+  const Packed& p = *a.packs[g];
+  const int64_t cg = a.C / a.G, og = a.O / a.G;
+  const int32_t kg = static_cast<int32_t>(cg * a.kh * a.kw);
+  const int32_t J = tapsPerDword(cg, a.kw);
   gp.cv = static_cast<int32_t>(cg * J);
   gp.quads = (gp.cv + 3) / 4;
   gp.kwv = static_cast<int32_t>((a.kw + J - 1) / J);
@@ -392,7 +399,8 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
     for (int32_t i = 0; i < a.kh; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv) {
         taps.push_back({q, i, jv});
-        gp.off.push_back(static_cast<int32_t>((q * plane + i * a.dh * wp + jv * gp.dwv) * 4));
+        gp.off.push_back(static_cast<int32_t>(
+            shifted ? ((jv * gp.quads + q) * plane + i * a.dh * wp) * 4 : (q * plane + i * a.dh * wp + jv * gp.dwv) * 4));
       }
   // Original column k of the weight row for byte t of source s, or -1 (no tap there).
   auto kOf = [&](const Tap& s, int t) -> int32_t {
@@ -473,27 +481,29 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
 
 // Everything about a convolution that depends on its shape only (not on x, the weights or the
 // epilogue): the plane layout, the pixel groups, the batch tiling and the kernel shape.
+//
+// "Shifted" layouts (stride 1, output rows not a multiple of 16 pixels wide): the planes are
+// Wo pixels wide and there is one set of them per kernel column jv, holding the input shifted
+// by jv columns; output pixel p = (ho, wo) then reads tap (i, jv) at position p + i * dh * Wo of
+// copy jv, so every group of 16 consecutive output pixels is one plain load per tap, even when
+// it spans rows (no vpermt2d, no gather; the copies cost kw plane builds, cheaper than fetching
+// every tap of every group).
 struct ConvGeometry {
   LayoutMap map;
   int64_t hw, plane, cg, og, pgImage, imgs, btiles;
   int shape, npg;
-  size_t layoutBytes;  // plane layout of one image (all quads) plus slack
+  bool shifted;  // one set of quad planes per kernel column (copies of them)
+  int32_t copies;  // sets of quad planes in a layout (1 unless shifted)
+  int32_t colStepOfCopy;  // input columns between consecutive copies
+  size_t layoutBytes;  // plane layout of one image (all copies and quads) plus slack
   std::vector<PixelGroup> pgs;
   bool someUnaligned;  // some pixel group needs vpermt2d or a gather to fetch
 };
 
-bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
-  geo.hw = a.Ho * a.Wo;
-  // 1x1: planes of the used pixels only, then stride 1.
-  const bool pointwise = a.kh == 1 && a.kw == 1;
-  geo.map = pointwise ? LayoutMap{a.Ho, a.Wo, a.sh, a.sw, -a.ph, -a.pw}
-                      : LayoutMap{a.H + 2 * a.ph, a.W + 2 * a.pw, 1, 1, -a.ph, -a.pw};
-  const int64_t wp = geo.map.wp, sh = pointwise ? 1 : a.sh, sw = pointwise ? 1 : a.sw;
-  geo.plane = geo.map.hp * wp;
-  geo.cg = a.C / a.G;
-  geo.og = a.O / a.G;
-  // Dword positions must fit int32 offsets (gathers, source offsets).
-  if ((geo.cg + 3) * 4 * geo.plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
+// Pixel groups of 16 output pixels at layout positions posOf(p); someUnaligned when some group
+// is not consecutive.
+template <class PosOf>
+void pixelGroupsOf(ConvGeometry& geo, const PosOf& posOf) {
   geo.pgImage = (geo.hw + 15) / 16;
   geo.pgs.resize(static_cast<size_t>(geo.pgImage));
   geo.someUnaligned = false;
@@ -501,7 +511,6 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
     PixelGroup& pg = geo.pgs[static_cast<size_t>(t)];
     const int64_t p0 = t * 16;
     pg.valid = static_cast<int>(std::min<int64_t>(16, geo.hw - p0));
-    auto posOf = [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; };
     pg.pos0 = posOf(p0);
     bool consecutive = true;
     int64_t maxD = 0;
@@ -514,7 +523,40 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
     pg.mode = consecutive ? MODE_LOAD : maxD < 32 ? MODE_PERM : MODE_GATHER;
     geo.someUnaligned = geo.someUnaligned || pg.mode != MODE_LOAD;
   }
-  geo.layoutBytes = static_cast<size_t>((geo.cg + 3) / 4 * 4 * geo.plane) + kSlack;  // >= quads * plane * 4
+}
+
+bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
+  geo.hw = a.Ho * a.Wo;
+  // 1x1: planes of the used pixels only, then stride 1.
+  const bool pointwise = a.kh == 1 && a.kw == 1;
+  geo.map = pointwise ? LayoutMap{a.Ho, a.Wo, a.sh, a.sw, -a.ph, -a.pw}
+                      : LayoutMap{a.H + 2 * a.ph, a.W + 2 * a.pw, 1, 1, -a.ph, -a.pw};
+  const int64_t wp = geo.map.wp, sh = pointwise ? 1 : a.sh, sw = pointwise ? 1 : a.sw;
+  geo.plane = geo.map.hp * wp;
+  geo.cg = a.C / a.G;
+  geo.og = a.O / a.G;
+  geo.shifted = false;
+  geo.copies = 1;
+  geo.colStepOfCopy = 0;
+  const int64_t quadBytes = (geo.cg + 3) / 4 * 4;  // bytes of a padded pixel over all quads
+  // Dword positions must fit int32 offsets (gathers, source offsets).
+  if (quadBytes * geo.plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
+  pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; });
+  if (geo.someUnaligned && !pointwise && a.sh == 1 && a.sw == 1) {
+    const int32_t J = tapsPerDword(geo.cg, a.kw);
+    const int32_t copies = static_cast<int32_t>((a.kw + J - 1) / J);
+    const LayoutMap m{a.H + 2 * a.ph, a.Wo, 1, 1, -a.ph, -a.pw};
+    const int64_t bytes = copies * quadBytes * m.hp * m.wp;
+    if (bytes <= (int64_t{4} << 20)) {
+      geo.shifted = true;
+      geo.copies = copies;
+      geo.colStepOfCopy = static_cast<int32_t>(J * a.dw);
+      geo.map = m;
+      geo.plane = m.hp * m.wp;
+      pixelGroupsOf(geo, [](int64_t p) { return p; });
+    }
+  }
+  geo.layoutBytes = static_cast<size_t>(geo.copies * quadBytes * geo.plane) + kSlack;  // >= copies * quads * plane * 4
   // Batch tiles: enough images that small planes still fill the widest kernel, within ~512 KiB
   // of planes (from the geometry only, so results cannot depend on the thread count).
   int64_t imgs = std::min<int64_t>(a.B, (64 + geo.pgImage - 1) / geo.pgImage);
@@ -526,75 +568,73 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   return true;
 }
 
-// The layouts of one task's images. Plane layouts as built, or "gathered": when pixel groups are
-// not consecutive and several channel blocks would each fetch them with vpermt2d or a gather,
-// the fetch is done once per image instead, into [source][pixel group][16 dwords], and the
-// microkernels then read every operand with a plain load.
+// How the kernels read a tile's pixel groups. From the planes as built, or "gathered": when
+// pixel groups are not consecutive in the planes and several channel blocks would each fetch
+// them with vpermt2d or a gather, a tile's groups are fetched once into a small buffer
+// [group][source][16 dwords] (L1-sized for most layers) that every channel block then reads with
+// plain loads.
 struct TileLayouts {
   bool gathered = false;
-  size_t imageBytes = 0;
-  std::vector<int32_t> off;  // per source: offset from a pixel group's base (gathered)
+  std::vector<int32_t> off;  // per source: offset from a group's base in the tile buffer (gathered)
 };
 
 TileLayouts tileLayoutsOf(const ConvGeometry& geo, const GroupPlan& gp) {
   TileLayouts t;
-  const size_t gatheredBytes = static_cast<size_t>(gp.nsrc) * static_cast<size_t>(geo.pgImage) * 64;
-  t.gathered = geo.someUnaligned && gp.blkStart.size() >= 2 &&
-               static_cast<double>(geo.imgs) * gatheredBytes <= 1024.0 * 1024;
-  if (!t.gathered) {
-    t.imageBytes = geo.layoutBytes;
-    return t;
-  }
-  t.imageBytes = gatheredBytes;
+  t.gathered = geo.someUnaligned && gp.blkStart.size() >= 2;
+  if (!t.gathered) return t;
   t.off.resize(static_cast<size_t>(gp.nsrc));
-  for (int32_t s = 0; s < gp.nsrc; ++s) t.off[static_cast<size_t>(s)] = static_cast<int32_t>(s * geo.pgImage * 64);
+  for (int32_t s = 0; s < gp.nsrc; ++s) t.off[static_cast<size_t>(s)] = s * 64;
   return t;
 }
 
 template <class F>
-void gatherGroup(const F& f, const uint8_t* at, const GroupPlan& gp, size_t stride, uint8_t* dst) {
+void gatherGroup(const F& f, const uint8_t* at, const GroupPlan& gp, uint8_t* dst) {
   for (int32_t s = 0; s < gp.nsrc; ++s)
-    _mm512_store_si512(dst + static_cast<size_t>(s) * stride, f.fetch(at + gp.off[static_cast<size_t>(s)], 0));
+    _mm512_store_si512(dst + static_cast<size_t>(s) * 64, f.fetch(at + gp.off[static_cast<size_t>(s)], 0));
 }
 
-// Gathers the pixel groups of one image from its plane layout.
-void gatherImage(const ConvGeometry& geo, const GroupPlan& gp, const uint8_t* planes, uint8_t* dst) {
-  const size_t stride = static_cast<size_t>(geo.pgImage) * 64;
-  for (int64_t t = 0; t < geo.pgImage; ++t) {
-    const PixelGroup& pg = geo.pgs[static_cast<size_t>(t)];
-    const uint8_t* at = planes + pg.pos0 * 4;
-    uint8_t* d = dst + t * 64;
-    if (pg.mode == MODE_LOAD) {
-      gatherGroup(FetchLoad{}, at, gp, stride, d);
-    } else if (pg.mode == MODE_PERM) {
-      FetchPerm f;
-      f.idx[0] = _mm512_load_si512(pg.idx);
-      gatherGroup(f, at, gp, stride, d);
-    } else {
-      FetchGather f;
-      f.idx[0] = _mm512_load_si512(pg.idx);
-      gatherGroup(f, at, gp, stride, d);
-    }
+// Fetches the sources of one pixel group (planes of its image) into dst ([source][16 dwords]).
+void gatherPixelGroup(const PixelGroup& pg, const GroupPlan& gp, const uint8_t* planes, uint8_t* dst) {
+  const uint8_t* at = planes + pg.pos0 * 4;
+  if (pg.mode == MODE_LOAD) {
+    gatherGroup(FetchLoad{}, at, gp, dst);
+  } else if (pg.mode == MODE_PERM) {
+    FetchPerm f;
+    f.idx[0] = _mm512_load_si512(pg.idx);
+    gatherGroup(f, at, gp, dst);
+  } else {
+    FetchGather f;
+    f.idx[0] = _mm512_load_si512(pg.idx);
+    gatherGroup(f, at, gp, dst);
   }
 }
 
 // Chunk maps of the fast plane build, per column shift of the virtual channels.
+// Map j is for a column shift of j * dilation: virtual channel copy jj of plane copy jv reads
+// shift jv * J + jj.
 struct ChunkMaps {
-  std::vector<ChunkMap> maps[4];
-  int state[4] = {0, 0, 0, 0};  // 0 not built, 1 built, -1 a window too wide
+  std::vector<std::vector<ChunkMap>> maps;
+  std::vector<int> state;  // 0 not built, 1 built, -1 a window too wide
   // True when the fast build applies to group plan gp (builds the maps it needs).
   bool ready(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
     if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return false;
-    const int32_t copies = static_cast<int32_t>(gp.cv / geo.cg);
-    for (int32_t j = 0; j < copies; ++j) {
-      if (state[j] == 0) state[j] = mapChunks(a, geo.map, j * a.dw, maps[j]) ? 1 : -1;
+    const size_t shifts = static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies);
+    if (maps.size() < shifts) {
+      maps.resize(shifts);
+      state.resize(shifts, 0);
+    }
+    for (size_t j = 0; j < shifts; ++j) {
+      if (state[j] == 0) state[j] = mapChunks(a, geo.map, static_cast<int64_t>(j) * a.dw, maps[j]) ? 1 : -1;
       if (state[j] != 1) return false;
     }
     return true;
   }
 };
 
-// Runs group g of the convolution with its weight plan.
+// Runs group g of the convolution with its weight plan. A task (batch tile x chunk of channel
+// blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
+// groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
+// (cache blocking: the tile's input is read from L2 once, not once per channel block).
 void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunkMaps, int64_t g, const GroupPlan& gp) {
   const int64_t hw = geo.hw, og = geo.og, pgImage = geo.pgImage, imgs = geo.imgs, btiles = geo.btiles;
   const int npg = geo.npg;
@@ -610,63 +650,74 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunk
     chunks = std::min<int32_t>(nblk, static_cast<int32_t>((2 * threads + btiles - 1) / btiles));
   const int32_t perChunk = (nblk + chunks - 1) / chunks;
   chunks = (nblk + perChunk - 1) / perChunk;
+  const size_t groupBytes = static_cast<size_t>(gp.nsrc) * 64;  // one gathered pixel group
   auto task = [&](int64_t t) {
     const int64_t b0 = (t / chunks) * imgs;
     const int64_t nimg = std::min(imgs, a.B - b0);
     const int32_t c0 = static_cast<int32_t>(t % chunks) * perChunk;
     const int32_t c1 = std::min(nblk, c0 + perChunk);
     const int64_t npgAll = nimg * pgImage;
-    thread_local Scratch layoutBuf, planeBuf, sumBuf;
-    uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(tl.imageBytes * static_cast<size_t>(nimg)));
-    uint8_t* planes = tl.gathered ? static_cast<uint8_t*>(planeBuf.get(geo.layoutBytes)) : nullptr;
+    thread_local Scratch layoutBuf, tileBuf, sumBuf;
+    uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(nimg)));
+    uint8_t* gatheredTile = tl.gathered ? static_cast<uint8_t*>(tileBuf.get(groupBytes * 4)) : nullptr;
     int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
-    if (!layout || !asum || (tl.gathered && !planes)) std::abort();  // out of memory: no sane way to continue
+    if (!layout || !asum || (tl.gathered && !gatheredTile)) std::abort();  // out of memory: no sane way to continue
+    const size_t copyBytes = static_cast<size_t>(gp.quads * geo.plane) * 4;
+    const int32_t J = static_cast<int32_t>(gp.cv / geo.cg);
     for (int64_t i = 0; i < nimg; ++i) {
-      uint8_t* l = layout + tl.imageBytes * static_cast<size_t>(i);
-      uint8_t* p = tl.gathered ? planes : l;
+      uint8_t* p = layout + geo.layoutBytes * static_cast<size_t>(i);
       std::memset(p + geo.layoutBytes - kSlack, 0, kSlack);
-      if (fast) buildLayoutFast(a, gp, geo.map, chunkMaps.maps, b0 + i, g, p);
-      else buildLayout(a, gp, geo.map, b0 + i, g, p);
-      if (tl.gathered) gatherImage(geo, gp, p, l);
+      for (int32_t jv = 0; jv < geo.copies; ++jv) {
+        uint8_t* dst = p + copyBytes * static_cast<size_t>(jv);
+        if (fast) {
+          buildLayoutFast(a, gp, geo.map, chunkMaps.maps.data() + static_cast<size_t>(jv) * J, b0 + i, g, dst);
+        } else {
+          LayoutMap m = geo.map;
+          m.colOff += static_cast<int64_t>(jv) * geo.colStepOfCopy;
+          buildLayout(a, gp, m, b0 + i, g, dst);
+        }
+      }
     }
     // Pixel group f of the tile: image f / pgImage, group f % pgImage.
-    auto layoutOf = [&](int64_t f) {
-      const uint8_t* l = layout + tl.imageBytes * static_cast<size_t>(f / pgImage);
-      return tl.gathered ? l + (f % pgImage) * 64 : l;
-    };
+    auto planesOf = [&](int64_t f) { return layout + geo.layoutBytes * static_cast<size_t>(f / pgImage); };
     auto pgOf = [&](int64_t f) { return &geo.pgs[static_cast<size_t>(f % pgImage)]; };
     alignas(64) int32_t acc[24 * 16];
     if (gp.needAsum)
       for (int64_t f = 0; f < npgAll; ++f) {
-        const uint8_t* l = layoutOf(f);
+        const uint8_t* l = planesOf(f);
         const PixelGroup* p = pgOf(f);
-        tile(off, gp.nsrc, tl.gathered, &l, &p, 1, 1, gp.ones.data(), acc);
+        tile(gp.off.data(), gp.nsrc, false, &l, &p, 1, 1, gp.ones.data(), acc);
         std::memcpy(asum + f * 16, acc, 64);
       }
-    for (int32_t bi = c0; bi < c1; ++bi) {
-      const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
-      const int32_t* wt = gp.wt.data() + gp.blkWt[bi];
-      for (int64_t f0 = 0; f0 < npgAll;) {
-        // The widest kernel shape that fits the pixel groups left.
-        int n = npg;
-        while (n > npgAll - f0) n = n == 4 ? 2 : 1;
-        const uint8_t* ls[4];
-        const PixelGroup* ps[4];
-        TileOut to;
-        to.n = n;
-        for (int k = 0; k < n; ++k) {
-          const int64_t f = f0 + k;
-          ls[k] = layoutOf(f);
-          ps[k] = pgOf(f);
-          const int valid = ps[k]->valid;
-          to.mask[k] = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1u);
-          to.at[k] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og + o0) * hw + (f % pgImage) * 16);
-          to.asum[k] = asum + f * 16;
+    for (int64_t f0 = 0; f0 < npgAll;) {
+      // The widest kernel shape that fits the pixel groups left.
+      int n = npg;
+      while (n > npgAll - f0) n = n == 4 ? 2 : 1;
+      const uint8_t* ls[4];
+      const PixelGroup* ps[4];
+      TileOut to;
+      to.n = n;
+      for (int k = 0; k < n; ++k) {
+        const int64_t f = f0 + k;
+        ps[k] = pgOf(f);
+        if (tl.gathered) {
+          uint8_t* d = gatheredTile + groupBytes * static_cast<size_t>(k);
+          gatherPixelGroup(*ps[k], gp, planesOf(f), d);
+          ls[k] = d;
+        } else {
+          ls[k] = planesOf(f);
         }
-        tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, wt, acc);
-        epilogueTile(a, gp, acc, noc, o0, static_cast<size_t>(hw), to);
-        f0 += n;
+        const int valid = ps[k]->valid;
+        to.mask[k] = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1u);
+        to.at[k] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
+        to.asum[k] = asum + f * 16;
       }
+      for (int32_t bi = c0; bi < c1; ++bi) {
+        const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
+        tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, gp.wt.data() + gp.blkWt[bi], acc);
+        epilogueTile(a, gp, acc, noc, o0, static_cast<size_t>(hw), to);
+      }
+      f0 += n;
     }
     if (a.after && c1 > c0)
       a.after(a.afterCtx, b0, nimg, g * og + gp.blkStart[c0], g * og + gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1]);
@@ -701,7 +752,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
   ConvGeometry geo;
   if (!geometryOf(a, geo)) return false;
   ChunkMaps chunkMaps;
-  for (int64_t g = 0; g < a.G; ++g) runGroup(a, geo, chunkMaps, g, planGroup(a, g, geo.shape, geo.map.wp, geo.plane));
+  for (int64_t g = 0; g < a.G; ++g) runGroup(a, geo, chunkMaps, g, planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted));
   return true;
 }
 
@@ -714,7 +765,7 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
     return nullptr;
   }
   p->groups.reserve(static_cast<size_t>(a.G));
-  for (int64_t g = 0; g < a.G; ++g) p->groups.push_back(planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane));
+  for (int64_t g = 0; g < a.G; ++g) p->groups.push_back(planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted));
   return p;
 }
 

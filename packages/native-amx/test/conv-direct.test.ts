@@ -1,0 +1,190 @@
+// The layouts of the direct AVX-512 convolution (native/src/conv_direct.cc), each against the JS
+// reference byte for byte on every path: shifted plane copies (stride 1, output rows not a
+// multiple of 16 pixels), the first layer's shifted virtual channels (C = 1, 2, 3) combined with
+// plane copies, 1x1, the plain-build fallback (source windows wider than 128 bytes), pixel groups
+// spanning images, K near MAX_GEMM_K, and the extreme operands 0 / 255 x -128 / 127.
+import { type GemmOutput, MAX_GEMM_K, referenceKernels } from '@qbnn/core';
+import { afterAll, describe, expect, test } from 'vitest';
+import { int, rng, sameBytes } from '../../core/test/kernel-cases.js';
+import { nativeAvailable, nativeKernels, setIsa, setThreads } from '../src/index.js';
+import { paths } from './helpers.js';
+
+interface Geometry {
+  name: string;
+  c: number;
+  o: number;
+  h: number;
+  w: number;
+  k: [number, number];
+  stride?: [number, number];
+  pad?: [number, number];
+  dil?: [number, number];
+  groups?: number;
+  batch: number;
+}
+
+const GEOMETRIES: Geometry[] = [
+  {
+    name: 'LeNet-5 conv2 (Wo 14, shifted copies)',
+    c: 20,
+    o: 50,
+    h: 14,
+    w: 14,
+    k: [5, 5],
+    pad: [2, 2],
+    batch: 6,
+  },
+  {
+    name: 'odd sizes, kw 7, dilation 2',
+    c: 5,
+    o: 13,
+    h: 17,
+    w: 19,
+    k: [3, 7],
+    pad: [1, 3],
+    dil: [1, 2],
+    batch: 3,
+  },
+  { name: 'row kernel 1x3', c: 9, o: 7, h: 6, w: 11, k: [1, 3], pad: [0, 1], batch: 2 },
+  { name: 'column kernel 3x1', c: 6, o: 8, h: 11, w: 6, k: [3, 1], pad: [1, 0], batch: 2 },
+  { name: '8x8 outputs (groups spanning rows)', c: 96, o: 40, h: 8, w: 8, k: [3, 3], pad: [1, 1], batch: 5 },
+  { name: '4x4 outputs, many images per tile', c: 64, o: 30, h: 4, w: 4, k: [3, 3], pad: [1, 1], batch: 9 },
+  { name: 'Wo 1 (a group spans 16 rows)', c: 4, o: 5, h: 9, w: 5, k: [5, 5], batch: 3 },
+  { name: 'Wo 1, tall (plain plane build)', c: 4, o: 5, h: 40, w: 5, k: [3, 5], batch: 2 },
+  {
+    name: 'C 2, Wo 2, kw 19 (plain build, 10 copies)',
+    c: 2,
+    o: 3,
+    h: 34,
+    w: 20,
+    k: [3, 19],
+    pad: [1, 0],
+    batch: 2,
+  },
+  { name: 'input smaller than the padding', c: 3, o: 4, h: 2, w: 3, k: [3, 3], pad: [2, 2], batch: 2 },
+  { name: 'grouped, shifted', c: 12, o: 10, h: 9, w: 10, k: [3, 3], pad: [1, 1], groups: 2, batch: 2 },
+  {
+    name: 'C 1, 5x5 (4 taps a dword, 2 copies)',
+    c: 1,
+    o: 20,
+    h: 28,
+    w: 28,
+    k: [5, 5],
+    pad: [2, 2],
+    batch: 3,
+  },
+  {
+    name: 'C 1, 11 wide, dilation 2',
+    c: 1,
+    o: 6,
+    h: 13,
+    w: 30,
+    k: [3, 11],
+    pad: [1, 4],
+    dil: [1, 2],
+    batch: 2,
+  },
+  { name: 'C 2, 3x3 (2 taps a dword)', c: 2, o: 9, h: 10, w: 13, k: [3, 3], pad: [1, 1], batch: 2 },
+  { name: 'C 3, 3x3 stem', c: 3, o: 24, h: 15, w: 15, k: [3, 3], pad: [1, 1], batch: 2 },
+  { name: 'C 1 stride 2', c: 1, o: 7, h: 15, w: 15, k: [5, 5], stride: [2, 2], pad: [2, 2], batch: 2 },
+  { name: '1x1 stride 1 (Wo 14)', c: 24, o: 48, h: 14, w: 14, k: [1, 1], batch: 3 },
+  { name: '1x1 stride 2', c: 24, o: 48, h: 15, w: 15, k: [1, 1], stride: [2, 2], batch: 2 },
+  { name: '1x1 stride 2 padded', c: 5, o: 6, h: 7, w: 9, k: [1, 1], stride: [2, 2], pad: [1, 1], batch: 2 },
+  { name: '3x3 stride 2', c: 24, o: 48, h: 15, w: 16, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
+  { name: 'batch 1, 16-wide rows', c: 8, o: 16, h: 5, w: 16, k: [3, 3], pad: [1, 1], batch: 1 },
+];
+
+/** Input, weights and output stage: random, or the extremes (every x = xFill, every w = wFill). */
+function argsOf(g: Geometry, seed: number, extreme?: { x: number; w: number; za: number }) {
+  const r = rng(seed);
+  const groups = g.groups ?? 1;
+  const [kh, kw] = g.k;
+  const cg = g.c / groups;
+  const kg = cg * kh * kw;
+  const x = Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => extreme?.x ?? int(r, 0, 255));
+  const w = Int8Array.from({ length: g.o * kg }, () => extreme?.w ?? int(r, -128, 127));
+  const zw = Int32Array.from({ length: g.o }, () => (extreme || seed % 2 === 0 ? 0 : int(r, -6, 6)));
+  const kinds: GemmOutput[] = [
+    { kind: 'u8', scale: 5 + r() * 100, zeroPoint: int(r, 0, 30), relu: true },
+    { kind: 'u8', scale: 5 + r() * 100, zeroPoint: int(r, 100, 160), relu: false },
+    { kind: 'i32' },
+    { kind: 'f32' },
+  ];
+  return {
+    args: {
+      x,
+      xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
+      xScale: 0.02,
+      xZeroPoint: extreme?.za ?? int(r, 0, 255),
+      wShape: [g.o, cg, kh, kw] as [number, number, number, number],
+      wScale: Float64Array.from({ length: g.o }, () => 0.001 + r() * 0.01),
+      bias: seed % 3 === 0 ? undefined : Int32Array.from({ length: g.o }, () => int(r, -30_000, 30_000)),
+      stride: g.stride ?? ([1, 1] as [number, number]),
+      padding: g.pad ?? ([0, 0] as [number, number]),
+      dilation: g.dil ?? ([1, 1] as [number, number]),
+      groups,
+      output: kinds[seed % kinds.length],
+    },
+    w,
+    zw,
+    kg,
+  };
+}
+
+function check(path: string, g: Geometry, seed: number, extreme?: { x: number; w: number; za: number }) {
+  const { args, w, zw, kg } = argsOf(g, seed, extreme);
+  const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, g.o, kg, zw) });
+  const got = nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, zw) });
+  sameBytes(
+    got,
+    want,
+    `${path} ${g.name} seed ${seed}${extreme ? ` extreme ${JSON.stringify(extreme)}` : ''}`,
+  );
+}
+
+describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS reference', () => {
+  afterAll(() => {
+    setIsa('best');
+    setThreads(2);
+  });
+  for (const path of paths()) {
+    test(`geometries x output kinds x zero points (${path})`, () => {
+      setIsa(path as never);
+      for (const g of GEOMETRIES) for (let seed = 1; seed <= 4; seed++) check(path, g, seed);
+    });
+  }
+
+  test('extreme operands: x 0 / 255, w -128 / 127, zero points 0 / 255', () => {
+    for (const path of paths()) {
+      setIsa(path as never);
+      for (const g of [0, 4, 6, 9, 14].map((i) => GEOMETRIES[i]))
+        for (const x of [0, 255])
+          for (const wv of [-128, 127])
+            for (const za of [0, 255]) check(path, g, 2 + (x & 3) + za, { x, w: wv, za });
+    }
+  });
+
+  test('K near MAX_GEMM_K on the direct kernel: 3660 channels x 3x3 = 32940', () => {
+    const c = 3660;
+    expect(c * 9).toBeLessThanOrEqual(MAX_GEMM_K);
+    expect(c * 9).toBeGreaterThan(MAX_GEMM_K - 100);
+    const g: Geometry = { name: 'K near the limit', c, o: 18, h: 4, w: 5, k: [3, 3], pad: [1, 1], batch: 1 };
+    for (const path of paths()) {
+      setIsa(path as never);
+      check(path, g, 1);
+      check(path, g, 3, { x: 255, w: -128, za: 0 });
+    }
+  });
+
+  test('the same bytes on 1 and 2 threads', () => {
+    setIsa('best');
+    for (const g of GEOMETRIES) {
+      const { args, w, zw, kg } = argsOf(g, 5);
+      const outs = [1, 2].map((t) => {
+        setThreads(t);
+        return nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, zw) });
+      });
+      sameBytes(outs[1], outs[0], `threads ${g.name}`);
+    }
+  });
+});
