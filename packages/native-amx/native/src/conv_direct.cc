@@ -361,6 +361,39 @@ int chooseShape(int64_t groupsOfPixels) {
   return 0;
 }
 
+// Rows 16b..16b+15 of a pack as row-major bytes rows[r * ldr + k], k < kstride * 4 (ldr a
+// multiple of 64): each 16 VNNI groups of the block (16 channels x 16 dwords) are one 16 x 16
+// dword transpose.
+void unpackBlockRows(const Packed& p, int32_t b, uint8_t* rows, size_t ldr) {
+  const uint8_t* src = p.data + static_cast<size_t>(b) * p.blockBytes();
+  for (int32_t g0 = 0; g0 < p.kstride; g0 += 16) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+      const __m512i r0 = _mm512_loadu_si512(src + static_cast<size_t>(g0 + 2 * i) * 64);
+      const __m512i r1 = _mm512_loadu_si512(src + static_cast<size_t>(g0 + 2 * i + 1) * 64);
+      t[2 * i] = _mm512_unpacklo_epi32(r0, r1);
+      t[2 * i + 1] = _mm512_unpackhi_epi32(r0, r1);
+    }
+    // u[4i + m], 128-bit lane L: groups 4i..4i+3 of channel 4L + m.
+    for (int i = 0; i < 4; ++i) {
+      u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+      u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+      u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+      u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int m = 0; m < 4; ++m) {
+      const __m512i a0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), a1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
+      const __m512i b0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88);
+      const __m512i b1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
+      uint8_t* d = rows + static_cast<size_t>(g0) * 4;
+      _mm512_storeu_si512(d + static_cast<size_t>(m) * ldr, _mm512_shuffle_i32x4(a0, b0, 0x88));
+      _mm512_storeu_si512(d + static_cast<size_t>(8 + m) * ldr, _mm512_shuffle_i32x4(a0, b0, 0xdd));
+      _mm512_storeu_si512(d + static_cast<size_t>(4 + m) * ldr, _mm512_shuffle_i32x4(a1, b1, 0x88));
+      _mm512_storeu_si512(d + static_cast<size_t>(12 + m) * ldr, _mm512_shuffle_i32x4(a1, b1, 0xdd));
+    }
+  }
+}
+
 // Taps of a kernel row per dword (J): J shifted copies per input channel when that needs fewer
 // dwords per tap row (few input channels).
 int32_t tapsPerDword(int64_t cg, int64_t kw) {
@@ -415,8 +448,16 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
   const int32_t nblk = static_cast<int32_t>((og + maxNoc - 1) / maxNoc);
   const int32_t taps1 = static_cast<int32_t>(a.kh * a.kw);  // taps per channel
   gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);
-  std::vector<uint8_t> row(static_cast<size_t>(p.kgroups) * 4 + 4 * static_cast<size_t>(taps1) + 64);
   std::vector<int32_t> quad(static_cast<size_t>(taps1) + 16);
+  const size_t ldr = static_cast<size_t>(p.kstride) * 4;
+  // Reused across calls: a fresh vector of this size would be mapped and faulted in per call.
+  thread_local Scratch rowsBuf;
+  uint8_t* rows = nullptr;
+  if (J == 1) {
+    rows = static_cast<uint8_t*>(rowsBuf.get(static_cast<size_t>(p.nblocks) * 16 * ldr + 64));
+    if (rows == nullptr) std::abort();  // out of memory: no sane way to continue
+    for (int32_t b = 0; b < p.nblocks; ++b) unpackBlockRows(p, b, rows + static_cast<size_t>(b) * 16 * ldr, ldr);
+  }
   for (int32_t bi = 0, o0 = 0; bi < nblk; ++bi) {
     const int32_t noc = static_cast<int32_t>(og / nblk + (bi < og % nblk ? 1 : 0));
     gp.blkStart.push_back(o0);
@@ -435,17 +476,15 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
         }
         continue;
       }
-      // Unpack row o ([c][i][j], one dword per VNNI group), then interleave the rows of 4
-      // channels into the tap dwords of each quad (source s = q * taps + tap).
-      const uint8_t* blk = p.data + static_cast<size_t>((o0 + o) / 16) * p.blockBytes() + ((o0 + o) % 16) * 4;
-      for (int32_t gi = 0; gi < p.kgroups; ++gi) std::memcpy(row.data() + gi * 4, blk + static_cast<size_t>(gi) * 64, 4);
-      std::memset(row.data() + kg, 0, row.size() - static_cast<size_t>(kg));
+      // Interleave the rows ([c][i][j]) of 4 channels into the tap dwords of each quad (source
+      // s = q * taps + tap).
+      const uint8_t* row = rows + static_cast<size_t>(o0 + o) * ldr;
       for (int32_t q = 0; q < gp.quads; ++q) {
         for (int32_t t0 = 0; t0 < taps1; t0 += 16) {
           __m128i r[4];
           for (int t = 0; t < 4; ++t) {
             const int32_t c = 4 * q + t;
-            r[t] = c < cg ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row.data() + c * taps1 + t0))
+            r[t] = c < cg ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c * taps1 + t0))
                           : _mm_setzero_si128();
           }
           // Lanes past this channel's taps hold the next channel's: they are never stored.
@@ -689,10 +728,24 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunk
         tile(gp.off.data(), gp.nsrc, false, &l, &p, 1, 1, gp.ones.data(), acc);
         std::memcpy(asum + f * 16, acc, 64);
       }
+    // The next batch tile's input, prefetched into L2 a slice per kernel tile while this one
+    // computes (the input of a call is usually not in cache: a plane build would wait for it).
+    const int64_t nextB = b0 + imgs, nextImgs = std::min(imgs, a.B - nextB);
+    const int64_t imageIn = geo.cg * a.H * a.W;
+    const int64_t nextLines = nextImgs > 0 ? (imageIn + 63) / 64 * nextImgs : 0;
+    const int64_t kernelTiles = (npgAll + npg - 1) / npg;
+    int64_t prefetched = 0;
+    const size_t outBytes = a.outKind == OUT_U8 ? 1 : 4;
+    const int32_t chO0 = c1 > c0 ? gp.blkStart[c0] : 0, chO1 = c1 > c0 ? gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1] : 0;
     for (int64_t f0 = 0; f0 < npgAll;) {
       // The widest kernel shape that fits the pixel groups left.
       int n = npg;
       while (n > npgAll - f0) n = n == 4 ? 2 : 1;
+      for (const int64_t upTo = nextLines * (f0 / npg + 1) / kernelTiles; prefetched < upTo; ++prefetched) {
+        const int64_t img = prefetched / ((imageIn + 63) / 64), line = prefetched % ((imageIn + 63) / 64);
+        _mm_prefetch(reinterpret_cast<const char*>(a.x + ((nextB + img) * a.C + g * geo.cg) * a.H * a.W + line * 64),
+                     _MM_HINT_T1);
+      }
       const uint8_t* ls[4];
       const PixelGroup* ps[4];
       TileOut to;
@@ -712,6 +765,11 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunk
         to.at[k] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
         to.asum[k] = asum + f * 16;
       }
+      // The tile's output lines, for writing (the epilogues of the channel blocks store into
+      // them over the next microkernel calls; without this each store line waits for memory).
+      for (int32_t oc = chO0; oc < chO1; ++oc)
+        for (int k = 0; k < n; k += outBytes == 1 ? 4 : 1)
+          __builtin_prefetch(static_cast<const uint8_t*>(a.out) + (to.at[k] + static_cast<size_t>(oc) * hw) * outBytes, 1, 3);
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
         tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, gp.wt.data() + gp.blkWt[bi], acc);
