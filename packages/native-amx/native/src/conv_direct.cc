@@ -731,10 +731,10 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunk
     // The next batch tile's input, prefetched into L2 a slice per kernel tile while this one
     // computes (the input of a call is usually not in cache: a plane build would wait for it).
     const int64_t nextB = b0 + imgs, nextImgs = std::min(imgs, a.B - nextB);
-    const int64_t imageIn = geo.cg * a.H * a.W;
-    const int64_t nextLines = nextImgs > 0 ? (imageIn + 63) / 64 * nextImgs : 0;
+    const int64_t imageLines = (geo.cg * a.H * a.W + 63) / 64;
+    const int64_t nextLines = nextImgs > 0 ? imageLines * nextImgs : 0;
     const int64_t kernelTiles = (npgAll + npg - 1) / npg;
-    int64_t prefetched = 0;
+    int64_t prefetched = 0, pfImage = 0, pfLine = 0;
     const size_t outBytes = a.outKind == OUT_U8 ? 1 : 4;
     const int32_t chO0 = c1 > c0 ? gp.blkStart[c0] : 0, chO1 = c1 > c0 ? gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1] : 0;
     for (int64_t f0 = 0; f0 < npgAll;) {
@@ -742,9 +742,12 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunk
       int n = npg;
       while (n > npgAll - f0) n = n == 4 ? 2 : 1;
       for (const int64_t upTo = nextLines * (f0 / npg + 1) / kernelTiles; prefetched < upTo; ++prefetched) {
-        const int64_t img = prefetched / ((imageIn + 63) / 64), line = prefetched % ((imageIn + 63) / 64);
-        _mm_prefetch(reinterpret_cast<const char*>(a.x + ((nextB + img) * a.C + g * geo.cg) * a.H * a.W + line * 64),
+        _mm_prefetch(reinterpret_cast<const char*>(a.x + ((nextB + pfImage) * a.C + g * geo.cg) * a.H * a.W + pfLine * 64),
                      _MM_HINT_T1);
+        if (++pfLine == imageLines) {
+          pfLine = 0;
+          ++pfImage;
+        }
       }
       const uint8_t* ls[4];
       const PixelGroup* ps[4];
