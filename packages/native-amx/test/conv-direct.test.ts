@@ -120,6 +120,47 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
         for (const wv of [-128, 127]) for (const za of [0, 255]) check(g, 2 + (x & 3) + za, { x, w: wv, za });
   });
 
+  test('u8 requantisation on and next to rounding ties (round half to even of the float64 product)', () => {
+    // Multipliers (xScale 1 x per-channel wScale / output scale 1) whose products land on or
+    // within float32 error of half-integers (0.5 (1 + 2^-30) is 0.5 in float32), one outside
+    // float32's range, one tiny.
+    const near = [
+      0.5,
+      0.5 * (1 + 2 ** -30),
+      0.5 * (1 - 2 ** -30),
+      0.25 * (1 + 2 ** -26),
+      1.5 * (1 - 2 ** -25),
+    ];
+    const ms = [...near, 1 / 3, 0.1, 0.5 * (1 + 2 ** -14), 0.75];
+    const big = [...ms.slice(0, 4), 2 ** 101];
+    const small = [...ms.slice(0, 4), 1e-31];
+    const r = rng(77);
+    for (const wScale of [ms, big, small]) {
+      const o = wScale.length;
+      const g: Geometry = { name: 'ties', c: 2, o, h: 9, w: 11, k: [3, 3], pad: [1, 1], batch: 2 };
+      const kg = 18;
+      for (const relu of [false, true]) {
+        const args = {
+          x: Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 12)),
+          xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
+          xScale: 1,
+          xZeroPoint: 4,
+          wShape: [o, g.c, 3, 3] as [number, number, number, number],
+          wScale: Float64Array.from(wScale),
+          padding: [1, 1] as [number, number],
+          output: { kind: 'u8', scale: 1, zeroPoint: relu ? 0 : 128, relu } as GemmOutput,
+        };
+        const w = Int8Array.from({ length: o * kg }, () => int(r, -5, 5));
+        const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, o, kg, 0) });
+        for (const path of paths()) {
+          setIsa(path as never);
+          const got = nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, o, kg, 0) });
+          sameBytes(got, want, `${path} ties relu ${relu} multipliers ${wScale.length}`);
+        }
+      }
+    }
+  });
+
   test('K near MAX_GEMM_K on the direct kernel: 3660 channels x 3x3 = 32940', () => {
     const c = 3660;
     expect(c * 9).toBeLessThanOrEqual(MAX_GEMM_K);
