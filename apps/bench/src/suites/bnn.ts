@@ -127,7 +127,7 @@ async function runCell(
   ctx: SuiteContext,
   cell: BnnCell,
   fn: () => unknown,
-  plan: { runs: number; warmup: number; clock?: Clock },
+  plan: { runs: number; warmup: number; clock?: Clock; threads: number },
 ): Promise<CaseResult> {
   const images = cell.batch * cell.samples;
   const r = await measure(
@@ -137,7 +137,7 @@ async function runCell(
       mode: cell.mode,
       batch: cell.batch,
       L: cell.samples,
-      threads: 1,
+      threads: plan.threads,
       ...(plan.clock === 'cpu' ? { clock: 'cpu' } : {}),
     },
     fn,
@@ -158,6 +158,8 @@ export interface BnnGrid {
   mustRun?: (key: string) => boolean;
   /** How cells are timed (default wall clock; `cpu`: process CPU time, the peers suite's one-thread cells). */
   clock?: Clock;
+  /** Native thread pool size for the cells (default 1; restored to 2 after the grid). */
+  threads?: number;
 }
 
 /** The cells of issue 9's targets. */
@@ -214,7 +216,8 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
   const info = await initBackend({ backend: 'wasm' });
   if (info.backend !== 'wasm') ctx.note(`tfjs backend is ${info.backend}, not wasm: ${info.fallbackReason}`);
   const native = await loadNative();
-  if (native) native.setThreads(1);
+  const threads = grid.threads ?? 1;
+  if (native) native.setThreads(threads);
   else if (grid.precisions.includes('int8-native'))
     ctx.note('native addon not loaded: int8-native cells skipped');
   // Loading the addon installed the native fp32 kernels (unless QBNN_NATIVE_FP32=0): then plain
@@ -282,7 +285,7 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
             // the targets' cells keep at least 3 timed runs however slow
             const runs = ctx.quick ? ctx.runs : Math.max(planRuns(probe, ctx.runs), must ? 3 : 1);
             if (runs < ctx.runs) slow.push(`${key} (${runs})`);
-            const r = await runCell(ctx, cell, fn, { runs, warmup: 0, clock: grid.clock });
+            const r = await runCell(ctx, cell, fn, { runs, warmup: 0, clock: grid.clock, threads });
             ms.set(key, r.median_ms);
             measured.push({ batch, samples, ms: r.median_ms });
             spent += probe + r.median_ms * runs;

@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -181,8 +182,41 @@ export const peersSuite: Suite = {
         "ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn plain tfjs-wasm fp32 ms / qbnn int8-native ms. fp32-tfjs-wasm = plain tfjs-backend-wasm (a child process with QBNN_NATIVE_FP32=0), fp32-native = tfjs-wasm with qbnn's native fp32 kernels. Targets: issue 9, int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20; issue 14, target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20 >= 3.",
       );
     await resnet18Peer(ctx, limit);
+    await threadScaling(ctx);
   },
 };
+
+/**
+ * The native plan's thread scaling (issue 18's target: 2 threads >= 1.8x one thread), LeNet-5
+ * Gaussian weights mode b256 L20 int8-native, each timed in wall clock (CPU time would count
+ * both threads). Meaningful only on an otherwise idle machine: the note says the load.
+ */
+async function threadScaling(ctx: SuiteContext): Promise<void> {
+  const batch = ctx.quick ? 8 : 256;
+  const L = ctx.quick ? 2 : 20;
+  const base = { model: 'lenet5', posterior: 'gaussian', mode: 'weights', batch } as const;
+  if (!ctx.accepts({ ...base, impl: 'int8-native', L, threads: 2 })) return;
+  const wall: number[] = [];
+  for (const threads of [1, 2]) {
+    const ms = await runGrid(ctx, {
+      models: ['lenet5'],
+      posteriors: ['gaussian'],
+      precisions: ['int8-native'],
+      batches: [batch],
+      samples: [L],
+      modes: ['weights'],
+      mustRun: () => true,
+      threads,
+    });
+    const q = ms.get(cellKey({ ...base, precision: 'int8-native', samples: L }));
+    if (q) wall.push(q);
+  }
+  if (wall.length !== 2) return;
+  ctx.note(
+    `thread scaling: LeNet-5 b${batch} L${L} int8-native in wall clock, 1 then 2 threads, load average ${loadavg()[0].toFixed(1)} before the cells (the 2-thread figure needs both cores idle)`,
+  );
+  ctx.ratio(`int8native_2threads_over_1thread_lenet5_b${batch}_L${L}`, wall[0] / wall[1]);
+}
 
 /**
  * qbnn int8 native in local mode (local reparameterisation), LeNet-5 b1 L20, against PyTorch
