@@ -296,6 +296,46 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     },
   );
 
+  test('2x2 max pooling of one-channel images: ties, signed zeros and NaN as tfjs-backend-cpu', async () => {
+    // Windows (row-major): a tie, -0 before +0, a NaN first, a NaN last, +inf, and plain values.
+    const x = [
+      1,
+      1,
+      0,
+      -0,
+      Number.NaN,
+      2,
+      3,
+      3,
+      1,
+      1,
+      -0,
+      0,
+      2,
+      2,
+      3,
+      Number.NaN,
+      Infinity,
+      5,
+      4,
+      4,
+      6,
+      7,
+      8,
+      9,
+    ];
+    const xs = [1, 4, 6, 1];
+    const pool = (v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, 2, 2, 'valid');
+    const r = await onBoth(() => pool(tf.tensor(x, xs)));
+    expect(Array.from(r.wasm)).toEqual(Array.from(r.cpu));
+    const g = await onBoth(() =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(pool(v), tf.tensor([10, 20, 30, 40, 50, 60], [1, 2, 3, 1]))))(
+        tf.tensor(x, xs),
+      ),
+    );
+    expect(Array.from(g.wasm)).toEqual(Array.from(g.cpu));
+  });
+
   test('sums over leading and trailing axes match tfjs-backend-cpu; other axis sets fall back', async () => {
     const cases: [number[], number | number[], boolean][] = [
       [[6, 5, 4, 3], [0, 2, 3], false], // bias gradient of an NCHW convolution

@@ -55,9 +55,44 @@ void forImages(const PoolGeom& g, Fn&& fn, bool needAcc = true) {
   });
 }
 
+// 2 x 2 windows of stride 2 on one-channel images without padding: NCHW activations pooled as
+// [n * c, h, w, 1] (what @qbnn/nn's pooling layers run with the native kernels). Tasks are runs of
+// output rows; `fn(in0, in1, out, ow)` handles one row pair.
+bool pair2x2(const PoolGeom& g) {
+  return g.c == 1 && g.fh == 2 && g.fw == 2 && g.sh == 2 && g.sw == 2 && g.padTop == 0 && g.padLeft == 0 &&
+         2 * g.oh <= g.h && 2 * g.ow <= g.w;
+}
+
+template <typename Fn>
+void forRowPairs(const PoolGeom& g, Fn&& fn) {
+  const int64_t rows = g.n * g.oh;
+  const int64_t per = itemsPerTask(static_cast<double>(4 * g.ow));
+  parallel((rows + per - 1) / per, 4.0 * static_cast<double>(rows * g.ow), [&](int64_t t) {
+    for (int64_t row = t * per, end = std::min(rows, row + per); row < end; ++row) {
+      const int64_t b = row / g.oh, i = row % g.oh;
+      fn(b, i, (b * g.h + 2 * i) * g.w, row * g.ow);
+    }
+  });
+}
+
 }  // namespace
 
 void maxPool(const PoolGeom& g, const float* x, float* y) {
+  if (pair2x2(g)) {
+    const int64_t W = g.w, OW = g.ow;
+    forRowPairs(g, [=](int64_t, int64_t, int64_t in, int64_t o) {
+      const float* __restrict r0 = x + in;
+      const float* __restrict r1 = r0 + W;
+      float* __restrict out = y + o;
+      for (int64_t j = 0; j < OW; ++j) {
+        // first maximum in row-major order, strict comparisons (NaN never wins), as below
+        float m = -std::numeric_limits<float>::infinity();
+        for (const float v : {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]}) m = v > m ? v : m;
+        out[j] = m;
+      }
+    });
+    return;
+  }
   // Geometry in locals: stores to y could otherwise alias g and force reloads in the inner loops.
   const int64_t C = g.c, W = g.w, H = g.h;
   forWindows(g, [&, C, W, H](int64_t b, int64_t i, int64_t j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
@@ -89,6 +124,38 @@ void avgPool(const PoolGeom& g, const float* x, float* y) {
 }
 
 void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx) {
+  if (pair2x2(g)) {
+    const int64_t W = g.w, H = g.h, OW = g.ow, OH = g.oh;
+    // Inputs no window covers (odd last row / column) get no gradient.
+    if (2 * OH < H || 2 * OW < W)
+      for (int64_t e = 0; e < g.n * H * W; ++e) dx[e] = 0.f;
+    forRowPairs(g, [=](int64_t, int64_t, int64_t in, int64_t o) {
+      const float* __restrict r0 = x + in;
+      const float* __restrict r1 = r0 + W;
+      float* d0 = dx + in;  // both rows written through d0 below: no __restrict
+      float* d1 = d0 + W;
+      const float* __restrict d = dy + o;
+      for (int64_t j = 0; j < OW; ++j) {
+        // Branch-free (the winner is random data): the window's maximum M (strict comparisons,
+        // NaN never wins), then the first tap equal to it; no gradient when M is -inf.
+        const float v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
+        float m = -std::numeric_limits<float>::infinity();
+        m = v0 > m ? v0 : m;
+        m = v1 > m ? v1 : m;
+        m = v2 > m ? v2 : m;
+        m = v3 > m ? v3 : m;
+        const int n0 = v0 != m, n1 = n0 & (v1 != m), n2 = n1 & (v2 != m);
+        const int at = n0 + n1 + n2;  // first tap equal to m
+        d0[2 * j] = 0.f;
+        d0[2 * j + 1] = 0.f;
+        d1[2 * j] = 0.f;
+        d1[2 * j + 1] = 0.f;
+        const float g = m > -std::numeric_limits<float>::infinity() ? d[j] : 0.f;
+        d0[2 * j + (at & 1) + (at >> 1) * W] = g;
+      }
+    });
+    return;
+  }
   const int64_t C = g.c, W = g.w, image = g.h * g.w * g.c;
   // Windows that do not overlap give each input at most one gradient: stored directly (equal to
   // the float64 sum of one value), without the float64 image.
