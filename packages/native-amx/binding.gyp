@@ -28,6 +28,7 @@
         "native/src/fp32/conv.cc",
         "native/src/fp32/conv_nchw.cc",
         "native/src/fp32/reduce.cc",
+        "native/src/fp32/gather.cc",
         "native/src/fp32/locscale.cc",
         "native/src/fp32/pooling.cc",
         "native/src/fp32/transpose.cc",

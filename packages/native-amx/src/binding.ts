@@ -157,6 +157,13 @@ export interface Fp32Addon {
     out: Float32Array | Uint8Array,
   ): void;
   select(cond: Uint8Array, t: Float32Array, e: Float32Array, out: Float32Array): void;
+  /** out[i] = row indices[i] of x (rows of `row` values); false when an index is out of range. */
+  gather(
+    x: Float32Array | Int32Array,
+    indices: Int32Array,
+    out: Float32Array | Int32Array,
+    row: number,
+  ): boolean;
   /** w = mu + softplus(rho) * eps (@qbnn/core's 'QbnnLocScaleSample'). */
   locScaleSample(mu: Float32Array, rho: Float32Array, eps: Float32Array, w: Float32Array): void;
   /** drho = dw * eps * sigmoid(rho). */

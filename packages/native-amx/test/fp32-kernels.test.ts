@@ -336,6 +336,37 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     expect(Array.from(g.wasm)).toEqual(Array.from(g.cpu));
   });
 
+  test('gather along axis 0 (batches of a dataset) equals tfjs-backend-cpu exactly', async () => {
+    const idx = [3, 0, 3, 6, 1];
+    for (const [shape, axis] of [
+      [[7, 2, 3], 0],
+      [[7], -1],
+      [[7, 5], 0],
+    ] as [number[], number][]) {
+      const r = await onBoth(() => tf.gather(vals(47, shape)(), tf.tensor1d(idx, 'int32'), axis));
+      expect(Array.from(r.wasm)).toEqual(Array.from(r.cpu));
+      const ri = await onBoth(() =>
+        tf.cast(
+          tf.gather(
+            tf.cast(tf.mul(vals(48, shape)(), 100), 'int32'),
+            tf.tensor2d([idx, idx], [2, 5], 'int32'),
+            axis,
+          ),
+          'float32',
+        ),
+      );
+      expect(Array.from(ri.wasm)).toEqual(Array.from(ri.cpu));
+    }
+    // other axes take the previous kernel
+    const r = await onBoth(() => tf.gather(vals(49, [3, 4, 2])(), tf.tensor1d([3, 0], 'int32'), 1));
+    expect(Array.from(r.wasm)).toEqual(Array.from(r.cpu));
+    // an index out of range: tfjs-backend-wasm's own error, nothing read out of bounds
+    await tf.setBackend('wasm');
+    expect(() => tf.gather(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor1d([0, 5], 'int32'))).toThrow(
+      /index value 5 is not in \[0, 1\]/,
+    );
+  });
+
   test('sums over leading and trailing axes match tfjs-backend-cpu; other axis sets fall back', async () => {
     const cases: [number[], number | number[], boolean][] = [
       [[6, 5, 4, 3], [0, 2, 3], false], // bias gradient of an NCHW convolution

@@ -26,6 +26,7 @@ type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 /** The part of tfjs-backend-wasm's BackendWasm the kernels use. */
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  disposeData(dataId: object): boolean;
   typedArrayFromHeap(info: TensorInfo): tf.backend_util.TypedArray;
 }
 
@@ -467,6 +468,37 @@ const gaussianKlGrad =
     return outs;
   };
 
+/** GatherV2 along axis 0 (no batch dimensions) of 4-byte tensors: a batch cut out of a dataset. */
+const gather =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo };
+    const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+    const rank = x.shape.length;
+    if (
+      (x.dtype !== 'float32' && x.dtype !== 'int32') ||
+      indices.dtype !== 'int32' ||
+      rank === 0 ||
+      (batchDims ?? 0) !== 0 ||
+      (axis < 0 ? axis + rank : axis) !== 0
+    )
+      return fallback({ inputs, backend, attrs });
+    const row = tf.util.sizeFromShape(x.shape.slice(1));
+    if (row === 0 || tf.util.sizeFromShape(indices.shape) === 0) return fallback({ inputs, backend, attrs });
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    const ok = native.gather(
+      wasm.typedArrayFromHeap(x) as Float32Array | Int32Array,
+      wasm.typedArrayFromHeap(indices) as Int32Array,
+      wasm.typedArrayFromHeap(out) as Float32Array | Int32Array,
+      row,
+    );
+    if (ok) return out;
+    // An index out of range: tfjs-backend-wasm's kernel says so in its own words.
+    wasm.disposeData(out.dataId);
+    return fallback({ inputs, backend, attrs });
+  };
+
 /** @qbnn/core's fused location-scale sample ('QbnnLocScaleSample') and its gradient. */
 const locScale =
   (native: Fp32Addon, grad: boolean): Impl =>
@@ -516,6 +548,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     GreaterEqual: binary(native, 'greaterEqual'),
     Select: select(native),
     Sum: sum(native),
+    GatherV2: gather(native),
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),

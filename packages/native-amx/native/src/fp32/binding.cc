@@ -17,6 +17,7 @@
 #include "normal.h"
 #include "pooling.h"
 #include "sgemm.h"
+#include "gather.h"
 #include "locscale.h"
 #include "reduce.h"
 #include "transpose.h"
@@ -280,6 +281,25 @@ Napi::Value LocScaleOp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gather(x, indices, out, row): out[i] = x row indices[i], rows of `row` values, x and out
+// Float32Array or Int32Array alike; returns false when an index is out of range.
+Napi::Value GatherOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf x = array(info, 0, "x"), idx = array(info, 1, "indices"), out = array(info, 2, "out");
+  if (!info[3].IsNumber()) typeError(env, "gather: row must be a number");
+  const int64_t row = info[3].As<Napi::Number>().Int64Value();
+  const bool word = [](napi_typedarray_type t) { return t == napi_float32_array || t == napi_int32_array; }(x.type);
+  if (!word || out.type != x.type) typeError(env, "gather: x and out must be both Float32Array or both Int32Array");
+  if (idx.type != napi_int32_array) typeError(env, "gather: indices must be an Int32Array");
+  if (row < 1 || x.length % static_cast<size_t>(row) != 0)
+    rangeError(env, "gather: row must be >= 1 and divide x's length");
+  if (out.length < idx.length * static_cast<size_t>(row)) rangeError(env, "gather: out is too short");
+  const bool ok = gatherRows(static_cast<const uint32_t*>(x.data), static_cast<int64_t>(x.length) / row, row,
+                             static_cast<const int32_t*>(idx.data), static_cast<int64_t>(idx.length),
+                             static_cast<uint32_t*>(out.data));
+  return Napi::Boolean::New(env, ok);
+}
+
 // select(cond Uint8Array, t, e, out): out = cond ? t : e, all of one length.
 Napi::Value SelectOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -443,6 +463,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("binary", Napi::Function::New(env, BinaryOp));
   o.Set("select", Napi::Function::New(env, SelectOp));
   o.Set("sum", Napi::Function::New(env, SumOp));
+  o.Set("gather", Napi::Function::New(env, GatherOp));
   o.Set("locScaleSample", Napi::Function::New(env, LocScaleOp<false>));
   o.Set("locScaleSampleGrad", Napi::Function::New(env, LocScaleOp<true>));
   o.Set("normal", Napi::Function::New(env, Normal));

@@ -75,13 +75,16 @@ void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker&
     const int kc = static_cast<int>(std::min<int64_t>(kKc, K - k0));
     for (int64_t p = 0; p < panels; ++p)
       b.pack(bp + p * panelFloats, k0, kc, p * kNr, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
-    for (int64_t m = 0; m < M; m += kMr) {
-      const int rows = static_cast<int>(std::min<int64_t>(kMr, M - m));
+    // Row tiles of balanced height (M = 50: five of 10, not four of 12 and one of 2).
+    const int64_t tiles = (M + kMr - 1) / kMr;
+    for (int64_t t = 0, m = 0; t < tiles; ++t) {
+      const int rows = static_cast<int>(M / tiles + (t < M % tiles ? 1 : 0));
       a.pack(ap, m, rows, k0, kc);
       for (int64_t p = 0; p < panels; ++p) {
         const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
         kernel(kc, ap, bp + p * panelFloats, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
       }
+      m += rows;
     }
   }
 }
