@@ -148,6 +148,7 @@ export interface Fp32Addon {
       | 'div'
       | 'maximum'
       | 'minimum'
+      | 'reluGrad'
       | 'less'
       | 'lessEqual'
       | 'greater'

@@ -336,6 +336,17 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     expect(Array.from(g.wasm)).toEqual(Array.from(g.cpu));
   });
 
+  test("ReLU's gradient in one kernel equals tfjs-backend-cpu's Step/Cast/Multiply exactly", async () => {
+    const { RELU_GRAD } = await import('@qbnn/core');
+    expect(tf.getKernel(RELU_GRAD, 'wasm')).toBeDefined();
+    const x = [-2, -0, 0, 1e-40, 3, Number.NaN, Infinity, -Infinity, 5, -1];
+    const dy = [1, 2, 3, 4, Infinity, 6, Number.NaN, 8, -0, Infinity];
+    const r = await onBoth(() =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), tf.tensor1d(dy))))(tf.tensor1d(x)),
+    );
+    expect(Array.from(r.wasm)).toEqual(Array.from(r.cpu));
+  });
+
   test('gather along axis 0 (batches of a dataset) equals tfjs-backend-cpu exactly', async () => {
     const idx = [3, 0, 3, 6, 1];
     for (const [shape, axis] of [

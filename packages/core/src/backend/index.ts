@@ -14,6 +14,7 @@ import './gradients.gen.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
+import { registerReluGradient } from './relu-grad.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
 export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
@@ -34,6 +35,7 @@ export {
   locScaleSample,
   locScaleSampleFused,
 } from './locscale-sample.js';
+export { RELU_GRAD } from './relu-grad.js';
 
 export {
   DELEGATED_KERNELS,
@@ -94,6 +96,7 @@ const WASM_PRIORITY = 2;
 const support: WasmTrainingSupport = registerWasmTrainingSupport();
 registerFusedAdamKernels();
 registerGaussianKlKernels();
+registerReluGradient();
 const pending = new Map<string, Promise<BackendInfo>>();
 
 function message(err: unknown): string {

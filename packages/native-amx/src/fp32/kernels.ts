@@ -15,6 +15,7 @@ import {
   type GaussianKlAttrs,
   LOCSCALE_SAMPLE,
   LOCSCALE_SAMPLE_GRAD,
+  RELU_GRAD,
 } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Fp32Addon } from '../binding.js';
@@ -324,11 +325,12 @@ type BinaryOp =
   | 'div'
   | 'maximum'
   | 'minimum'
+  | 'reluGrad'
   | 'less'
   | 'lessEqual'
   | 'greater'
   | 'greaterEqual';
-const FLOAT_RESULT = new Set<BinaryOp>(['add', 'sub', 'mul', 'div', 'maximum', 'minimum']);
+const FLOAT_RESULT = new Set<BinaryOp>(['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'reluGrad']);
 
 const unary =
   (native: Fp32Addon, op: UnaryOp): Impl =>
@@ -345,7 +347,11 @@ const unary =
 const binary =
   (native: Fp32Addon, op: BinaryOp): Impl =>
   ({ inputs, backend, attrs }, fallback) => {
-    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    // @qbnn/core's ReLU gradient takes (dy, x); the others (a, b).
+    const { a, b } = (op === 'reluGrad' ? { a: inputs.dy, b: inputs.x } : inputs) as {
+      a: TensorInfo;
+      b: TensorInfo;
+    };
     const sa = tf.util.sizeFromShape(a.shape);
     const sb = tf.util.sizeFromShape(b.shape);
     const same = tf.util.arraysEqual(a.shape, b.shape);
@@ -552,6 +558,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),
+    [RELU_GRAD]: binary(native, 'reluGrad'),
     [LOCSCALE_SAMPLE]: locScale(native, false),
     [LOCSCALE_SAMPLE_GRAD]: locScale(native, true),
   };

@@ -239,11 +239,12 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
 }
 
 // binary(op, a, b, out): a and b of equal length, or either of length 1 (broadcast); out is a
-// Float32Array (add, sub, mul, div, maximum, minimum) or a Uint8Array of 0/1 (the comparisons).
+// Float32Array (add, sub, mul, div, maximum, minimum, reluGrad) or a Uint8Array of 0/1 (the comparisons).
 Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int op = opIndex(info, "binary",
-                         {"add", "sub", "mul", "div", "maximum", "minimum", "less", "lessEqual", "greater", "greaterEqual"});
+                         {"add", "sub", "mul", "div", "maximum", "minimum", "reluGrad", "less", "lessEqual", "greater",
+                          "greaterEqual"});
   const Buf a = array(info, 1, "a"), b = array(info, 2, "b"), out = array(info, 3, "out");
   if (a.type != napi_float32_array || b.type != napi_float32_array) typeError(env, "binary: a and b must be Float32Array");
   const size_t n = a.length > b.length ? a.length : b.length;

@@ -66,6 +66,12 @@ void binary(int op, const float* a, int64_t sa, const float* b, int64_t sb, void
       return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return (x != x || y != y) ? x + y : ((x > y || (x == y && !std::signbit(x))) ? x : y); });
     case BIN_MINIMUM:
       return floatOp(a, sa, b, sb, f, n, [](float x, float y) { return (x != x || y != y) ? x + y : ((x < y || (x == y && std::signbit(x))) ? x : y); });
+    case BIN_RELU_GRAD:
+      // tfjs: mul(dy, cast(step(x))), step(NaN) = NaN: the same product, one pass
+      return floatOp(a, sa, b, sb, f, n, [](float d, float x) {
+        const float step = x > 0.f ? 1.f : 0.f;  // two selects (vectorised), not branches
+        return d * (x == x ? step : x);
+      });
     case BIN_LESS: return compareOp(a, sa, b, sb, u, n, [](float x, float y) { return x < y; });
     case BIN_LESS_EQUAL: return compareOp(a, sa, b, sb, u, n, [](float x, float y) { return x <= y; });
     case BIN_GREATER: return compareOp(a, sa, b, sb, u, n, [](float x, float y) { return x > y; });

@@ -16,7 +16,8 @@ enum Binary : int {
   BIN_DIV,
   BIN_MAXIMUM,
   BIN_MINIMUM,
-  BIN_LESS,  // comparisons from here on
+  BIN_RELU_GRAD,  // a * step(b): the ReLU gradient (dy, x), NaN where x is NaN
+  BIN_LESS,       // comparisons from here on
   BIN_LESS_EQUAL,
   BIN_GREATER,
   BIN_GREATER_EQUAL,
