@@ -10,6 +10,7 @@ import {
   QbnnError,
 } from '@qbnn/core';
 import type { NativeAddon } from './binding.js';
+import { rawInts } from './raw-ints.js';
 
 /** The addon's view of a description: packed weights replaced by their native handles. */
 function rawWeights(
@@ -29,7 +30,10 @@ function rawWeights(
   if (w.kind === 'gaussian') {
     // the sampler's arguments pass the kernel contract's own checks
     checkGaussianSampleArgs({ ...w.args, n, k, key: [0, 0], position: 0 }, limits);
-    return w;
+    // packed mu / sigma go as their bytes and bits, as to the addon's sampler
+    const [mu, muBits] = rawInts(w.args.mu, true);
+    const [sigma, sigmaBits] = rawInts(w.args.sigma, false);
+    return { ...w, args: { ...w.args, mu, muBits, sigma, sigmaBits } };
   }
   return { ...w, mean: packed(w.mean, 'plan: mean'), variance: packed(w.variance, 'plan: variance') };
 }

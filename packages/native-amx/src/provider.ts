@@ -30,6 +30,7 @@ import {
 } from '@qbnn/core';
 import { addon, loadError, type NativeAddon, type RawConvArgs, type RawPacked } from './binding.js';
 import { createNativePlan } from './plan.js';
+import { rawInts } from './raw-ints.js';
 
 /** Name of the native provider in @qbnn/core's kernel registry. */
 export const NATIVE_PROVIDER = 'native';
@@ -203,16 +204,6 @@ function packWeights(
   const zp = checkPackWeightsArgs(w, n, k, zeroPoint, NATIVE_LIMITS);
   const [bytes, bits] = rawInts(w, true);
   return new NativePackedWeights(a.pack(bytes, n, k, zp, bits), n, k);
-}
-
-/**
- * An integer tensor as the addon takes it: its bytes and bits, packInts bytes below 8 bits,
- * else the typed array of its signedness (a view, no copy).
- */
-function rawInts(t: Int8Array | Uint8Array | PackedInts, signed: boolean): [Int8Array | Uint8Array, number] {
-  if (t instanceof Int8Array || t instanceof Uint8Array) return [t, 8];
-  if (t.bits < 8 || !signed) return [t.bytes, t.bits];
-  return [new Int8Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length), 8];
 }
 
 function qgemm(args: QGemmArgs): GemmOut {

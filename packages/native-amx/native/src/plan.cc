@@ -144,6 +144,8 @@ struct Layer {
   // the fused Gaussian sampler
   std::vector<int8_t> mu;
   std::vector<uint8_t> sigma;
+  // below 8 bits: mu / sigma are packInts bytes, decoded a row at a time by the sampler
+  int32_t muBits = 8, sigmaBits = 8;
   std::vector<int32_t> muZp, sigZp, noiseZp, wZp;
   std::vector<double> m1, m2, m3, mult;
   int32_t wqmin = -128, wqmax = 127;
@@ -699,6 +701,10 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
   }
   SampleCtx sx{L.mu.data(), L.sigma.data(), L.muZp.data(), L.sigZp.data(), L.noiseZp.data(), L.wZp.data(), m1,
                L.m2.data(), L.m3.data(), L.n, L.k, L.wqmin, L.wqmax, key[0], key[1], position, &p.packs[idx]->p};
+  sx.muBits = L.muBits;
+  sx.sigmaBits = L.sigmaBits;
+  sx.muBytes = L.mu.size();
+  sx.sigmaBytes = L.sigma.size();
   if (vectorRng()) sampleRowsAvx512(sx, 0, L.n);
   else sampleRowsScalar(sx, 0, L.n);
   if (!L.hasBias) return;
@@ -777,8 +783,13 @@ void readWeights(Napi::Env env, const Napi::Object& w, Layer& L, Plan& p) {
   } else if (kind == "gaussian") {
     L.kind = W_GAUSSIAN;
     Napi::Object a = obj(env, field(w, "args"), "args");
-    L.mu = array<int8_t>(env, a.Get("mu"), napi_int8_array, "mu", nk);
-    L.sigma = array<uint8_t>(env, a.Get("sigma"), napi_uint8_array, "sigma", nk);
+    L.muBits = a.Has("muBits") ? static_cast<int32_t>(integer(env, a, "muBits", 2, 8)) : 8;
+    L.sigmaBits = a.Has("sigmaBits") ? static_cast<int32_t>(integer(env, a, "sigmaBits", 2, 8)) : 8;
+    const auto packedLength = [nk](int32_t b) { return (nk * static_cast<size_t>(b) + 7) / 8; };
+    L.mu = L.muBits < 8 ? array<int8_t>(env, a.Get("mu"), napi_uint8_array, "mu", packedLength(L.muBits))
+                        : array<int8_t>(env, a.Get("mu"), napi_int8_array, "mu", nk);
+    L.sigma = array<uint8_t>(env, a.Get("sigma"), napi_uint8_array, "sigma",
+                             L.sigmaBits < 8 ? packedLength(L.sigmaBits) : nk);
     L.muZp = array<int32_t>(env, a.Get("muZeroPoint"), napi_int32_array, "muZeroPoint", n);
     L.sigZp = array<int32_t>(env, a.Get("sigmaZeroPoint"), napi_int32_array, "sigmaZeroPoint", n);
     L.noiseZp = array<int32_t>(env, a.Get("noiseZeroPoint"), napi_int32_array, "noiseZeroPoint", n);

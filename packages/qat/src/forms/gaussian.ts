@@ -154,7 +154,8 @@ export function planLocScale(
   const c = constants(w, ctx);
   return {
     kind: 'gaussian',
-    args: samplerArgs(w, c, false),
+    // mu and sigma as kept: packed below 8 bits (the plan's sampler decodes rows itself)
+    args: samplerArgs(w, c, true),
     wScale: c.wScale,
     direction,
     bias: w.bias,
