@@ -321,6 +321,28 @@ export async function runGrid(ctx: SuiteContext, grid: BnnGrid): Promise<Map<str
   return ms;
 }
 
+/**
+ * Runs one cell whatever its estimate (the peers suite's single cells: local mode, ResNet-18,
+ * thread scaling); its median ms, or undefined when it did not run.
+ */
+export async function runOneCell(
+  ctx: SuiteContext,
+  cell: BnnCell,
+  opts: Pick<BnnGrid, 'clock' | 'threads'> = {},
+): Promise<number | undefined> {
+  const ms = await runGrid(ctx, {
+    models: [cell.model],
+    posteriors: [cell.posterior],
+    precisions: [cell.precision],
+    batches: [cell.batch],
+    samples: [cell.samples],
+    modes: [cell.mode],
+    mustRun: () => true,
+    ...opts,
+  });
+  return ms.get(cellKey(cell));
+}
+
 /** int8-native / fp32 throughput and L=20 / L=1 cost ratios of a grid's medians. */
 export function gridRatios(ctx: SuiteContext, grid: BnnGrid, ms: Map<string, number>): void {
   const lo = Math.min(...grid.samples);

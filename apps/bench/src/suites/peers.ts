@@ -7,7 +7,7 @@ import { gaussianSampleMultipliers } from '@qbnn/core';
 import type { Suite, SuiteContext } from '../harness.js';
 import { lenet5Work, limitImagesPerSecond, resnet18Work } from '../limits.js';
 import { loadNative } from '../native.js';
-import { type BnnGrid, cellKey, runGrid } from './bnn.js';
+import { type BnnGrid, cellKey, runGrid, runOneCell } from './bnn.js';
 
 const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'peers', 'torch_bnn.py');
@@ -198,17 +198,7 @@ async function threadScaling(ctx: SuiteContext): Promise<void> {
   if (!ctx.accepts({ ...base, impl: 'int8-native', L, threads: 2 })) return;
   const wall: number[] = [];
   for (const threads of [1, 2]) {
-    const ms = await runGrid(ctx, {
-      models: ['lenet5'],
-      posteriors: ['gaussian'],
-      precisions: ['int8-native'],
-      batches: [batch],
-      samples: [L],
-      modes: ['weights'],
-      mustRun: () => true,
-      threads,
-    });
-    const q = ms.get(cellKey({ ...base, precision: 'int8-native', samples: L }));
+    const q = await runOneCell(ctx, { ...base, precision: 'int8-native', samples: L }, { threads });
     if (q) wall.push(q);
   }
   if (wall.length !== 2) return;
@@ -235,25 +225,17 @@ async function localCell(ctx: SuiteContext, torchMs: Map<string, number>): Promi
     L: 20,
   };
   if (!ctx.accepts(cell)) return;
-  const ms = await runGrid(ctx, {
-    models: ['lenet5'],
-    posteriors: ['gaussian'],
-    precisions: ['int8-native'],
-    batches: [1],
-    samples: [20],
-    modes: ['local'],
-    mustRun: () => true,
-    clock: 'cpu',
-  });
-  const q = ms.get(
-    cellKey({
+  const q = await runOneCell(
+    ctx,
+    {
       model: 'lenet5',
       posterior: 'gaussian',
       mode: 'local',
       precision: 'int8-native',
       batch: 1,
       samples: 20,
-    }),
+    },
+    { clock: 'cpu' },
   );
   const impl = torchKey.slice(0, -'_b1_L20'.length);
   if (q)
@@ -304,25 +286,17 @@ async function resnet18Peer(
     throughput: round((batch / torchCase.median_ms) * 1e3),
     unit: 'images/s',
   });
-  const ms = await runGrid(ctx, {
-    models: ['resnet18'],
-    posteriors: ['gaussian'],
-    precisions: ['int8-native'],
-    batches: [batch],
-    samples: [L],
-    modes: ['weights'],
-    mustRun: () => true,
-    clock: 'cpu',
-  });
-  const q = ms.get(
-    cellKey({
+  const q = await runOneCell(
+    ctx,
+    {
       model: 'resnet18',
       posterior: 'gaussian',
       mode: 'weights',
       precision: 'int8-native',
       batch,
       samples: L,
-    }),
+    },
+    { clock: 'cpu' },
   );
   const work = resnet18Work();
   ctx.note(
