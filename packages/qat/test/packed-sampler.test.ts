@@ -22,6 +22,10 @@ import { INPUT, images, quantised } from './whole-models.js';
 
 beforeAll(useCpu);
 
+/** How a sampler's mu arrived: one value a byte, or packed at some bits. */
+const muKind = (mu: GaussianSampleArgs['mu']) =>
+  ArrayBuffer.isView(mu) ? 'bytes' : `packed${(mu as PackedInts).bits}`;
+
 /** The native kernels, but the sampler gets mu and sigma unpacked; records what it was given. */
 function unpacking(base: KernelProvider, seen: string[]): KernelProvider {
   const plain = (t: Int8Array | Uint8Array | PackedInts, count: number, signed: boolean) =>
@@ -32,7 +36,7 @@ function unpacking(base: KernelProvider, seen: string[]): KernelProvider {
     priority: -1,
     sampleGaussianPacked(args: GaussianSampleArgs) {
       const count = args.n * args.k;
-      seen.push(ArrayBuffer.isView(args.mu) ? 'bytes' : `packed${(args.mu as PackedInts).bits}`);
+      seen.push(muKind(args.mu));
       return base.sampleGaussianPacked({
         ...args,
         mu: plain(args.mu, count, true) as Int8Array,
@@ -51,7 +55,7 @@ function spying(base: KernelProvider, seen: string[]): KernelProvider {
     name: 'spying-test',
     priority: -1,
     sampleGaussianPacked(args: GaussianSampleArgs) {
-      seen.push(ArrayBuffer.isView(args.mu) ? 'bytes' : `packed${(args.mu as PackedInts).bits}`);
+      seen.push(muKind(args.mu));
       return base.sampleGaussianPacked(args);
     },
     createPlan: undefined,
@@ -65,13 +69,7 @@ function planSpying(base: KernelProvider, seen: string[]): KernelProvider {
     name: 'plan-spying-test',
     priority: -1,
     createPlan(desc) {
-      for (const l of desc.layers)
-        if (l.weights.kind === 'gaussian')
-          seen.push(
-            ArrayBuffer.isView(l.weights.args.mu)
-              ? 'bytes'
-              : `packed${(l.weights.args.mu as PackedInts).bits}`,
-          );
+      for (const l of desc.layers) if (l.weights.kind === 'gaussian') seen.push(muKind(l.weights.args.mu));
       return (base.createPlan as NonNullable<KernelProvider['createPlan']>)(desc);
     },
   };
