@@ -5,10 +5,9 @@
 #include "gaussian_kl.h"
 
 #if QBNN_X86
-#include <immintrin.h>
+#include "avx512_region.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl")
+QBNN_FP32_AVX512_BEGIN
 
 #include "math_avx512.h"
 
@@ -18,17 +17,13 @@ namespace {
 
 constexpr float kLinearBelow = -20.f;  // log softplus(rho) = rho below (LOG_SOFTPLUS_LINEAR_BELOW)
 
-inline __mmask16 tail(int64_t left) {
-  return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
-}
-
 }  // namespace
 
 bool gaussianKlChunkAvx512(const float* mu, const float* rho, int64_t n, double m0, double inv2s2, double* sum) {
   __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
   const __m512d vm0 = _mm512_set1_pd(m0), vInv = _mm512_set1_pd(inv2s2);
   for (int64_t i = 0, step = 0; i < n; i += 16, ++step) {
-    const __mmask16 m = tail(n - i);
+    const __mmask16 m = tailMask(n - i);
     const __m512 r = _mm512_maskz_loadu_ps(m, rho + i);
     const __m512 mv = _mm512_maskz_loadu_ps(m, mu + i);
     const __m512 sp = avx512::softplus(r);
@@ -56,7 +51,7 @@ bool gaussianKlGradChunkAvx512(const float* mu, const float* rho, int64_t n, dou
   const __m512d vm0 = _mm512_set1_pd(m0), vScale = _mm512_set1_pd(scaleMu);
   const __m512 vInv = _mm512_set1_ps(invS2), vdy = _mm512_set1_ps(dy), one = _mm512_set1_ps(1.f);
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail(n - i);
+    const __mmask16 m = tailMask(n - i);
     const __m512 r = _mm512_maskz_loadu_ps(m, rho + i);
     const __m512 mv = _mm512_maskz_loadu_ps(m, mu + i);
     __m512 sp, sg;
@@ -76,7 +71,7 @@ bool gaussianKlGradChunkAvx512(const float* mu, const float* rho, int64_t n, dou
 }  // namespace fp32
 }  // namespace qbnn
 
-#pragma GCC pop_options
+QBNN_FP32_AVX512_END
 
 #else
 

@@ -5,31 +5,23 @@
 #include "sgemm.h"
 
 #if QBNN_X86
-#include <immintrin.h>
-
 #include <array>
 #include <utility>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl")
+#include "avx512_region.h"
+
+QBNN_FP32_AVX512_BEGIN
 
 namespace qbnn {
 namespace fp32 {
 namespace {
-
-inline __mmask16 laneMask(int cols, int v) {
-  const int left = cols - v * 16;
-  if (left >= 16) return static_cast<__mmask16>(0xffff);
-  if (left <= 0) return 0;
-  return static_cast<__mmask16>((1u << left) - 1u);
-}
 
 template <int R, int NV>
 void tile(int kc, const float* a, const float* b, float* c, int64_t ldc, int cols, bool accumulate) {
   __m512 acc[R][NV];
   __mmask16 mask[NV];
 #pragma GCC unroll 2
-  for (int v = 0; v < NV; ++v) mask[v] = laneMask(cols, v);
+  for (int v = 0; v < NV; ++v) mask[v] = tailMask(cols - v * 16);
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
@@ -70,27 +62,29 @@ void kernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int r
 MicroKernel microKernelAvx512() { return &kernel; }
 
 double fmaPeakFlops(int64_t iters) {
-  // 12 independent accumulator chains hide the FMA latency on two pipes.
-  __m512 acc[12];
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-#pragma GCC unroll 12
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
-  for (int64_t t = 0; t < iters; ++t) {
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-    __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]));
-  }
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  volatile float sink = _mm512_reduce_add_ps(s);
-  (void)sink;
+  // 12 independent accumulator chains hide the FMA latency on two pipes; written in assembly
+  // (as vpdpbusdPeakOps) because GCC kept an accumulator array in memory and stored 11 zmm to
+  // the stack every round, which measured the store port (~75 GFLOPS) rather than the FMA pipes.
+#define QBNN_ZMM12(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) op(8) op(9) op(10) op(11)
+#define QBNN_ZERO(i) "vpxord %%zmm" #i ", %%zmm" #i ", %%zmm" #i "\n\t"
+#define QBNN_FMA(i) "vfmadd231ps %%zmm31, %%zmm30, %%zmm" #i "\n\t"
+#define QBNN_CLOBBER(i) "zmm" #i,
+  int64_t n = iters;
+  __asm__ volatile(QBNN_ZERO(30) QBNN_ZERO(31) QBNN_ZMM12(QBNN_ZERO) "1:\n\t" QBNN_ZMM12(QBNN_FMA) "dec %0\n\tjnz 1b\n\t"
+                   : "+r"(n)
+                   :
+                   : QBNN_ZMM12(QBNN_CLOBBER) "zmm30", "zmm31", "cc");
+#undef QBNN_ZMM12
+#undef QBNN_ZERO
+#undef QBNN_FMA
+#undef QBNN_CLOBBER
   return static_cast<double>(iters) * 12 * 16 * 2;
 }
 
 }  // namespace fp32
 }  // namespace qbnn
 
-#pragma GCC pop_options
+QBNN_FP32_AVX512_END
 
 #else
 

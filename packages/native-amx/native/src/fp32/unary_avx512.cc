@@ -3,12 +3,11 @@
 #include "unary.h"
 
 #if QBNN_X86
-#include <immintrin.h>
-
 #include <cmath>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl")
+#include "avx512_region.h"
+
+QBNN_FP32_AVX512_BEGIN
 
 #include "math_avx512.h"
 
@@ -18,8 +17,7 @@ using namespace avx512;
 
 bool unaryAvx512(int op, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
-    const int64_t left = n - i;
-    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
+    const __mmask16 m = tailMask(n - i);
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
     __m512 r;
     switch (op) {
@@ -37,7 +35,7 @@ bool unaryAvx512(int op, const float* x, float* y, int64_t n) {
 }  // namespace fp32
 }  // namespace qbnn
 
-#pragma GCC pop_options
+QBNN_FP32_AVX512_END
 
 #else
 
