@@ -2,27 +2,22 @@
 (its Conv2dReparameterization / LinearReparameterization layers): every forward samples each
 weight, w = mu + softplus(rho) * eps, and computes the closed-form KL to the N(0, 1) prior; the
 loss is NLL + KL / N; Adam. MC Dropout: a deterministic network with dropout (p = 0.2) before
-every layer but the first, as qbnn's dnnToBnn places it. Run by `pnpm bench train`; prints one JSON
-document with the median milliseconds per training step of each case.
+every layer but the first, as qbnn's dnnToBnn places it.
 
-usage: python3 torch_train.py '{"threads":1,"cases":[{"model":"lenet5","posterior":"gaussian","batch":64}],"steps":10,"warmup":2}'
+Run by `pnpm bench train` as a long-lived peer: it reads one JSON case a line on stdin and answers
+each with one JSON line of the step times (ms), so the bench interleaves PyTorch and qbnn rounds
+without paying Python's start-up each time. 1-thread cases are timed in process CPU time.
+
+usage: echo '{"model":"lenet5","posterior":"gaussian","batch":64,"threads":1,"steps":10,"warmup":3,"cpuClock":true}' | python3 torch_train.py
 """
 import json
-import statistics
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-threads = int(cfg.get("threads", 1))
-steps = int(cfg.get("steps", 10))
-warmup = int(cfg.get("warmup", 2))
-# process CPU time for 1-thread runs (a shared machine's wall clock measures other jobs)
-clock = time.process_time if cfg.get("cpuClock") else time.perf_counter
 DATASET_SIZE = 60000
-torch.set_num_threads(threads)
 torch.manual_seed(0)
 
 
@@ -98,9 +93,12 @@ def nll(model, out, y):
     return (0.5 * (log_var + (y - mean) ** 2 / log_var.exp())).mean()
 
 
-results = []
-for case in cfg.get("cases", [{"model": "lenet5", "posterior": "gaussian", "batch": 64}]):
+def run(case):
+    """Step times (ms) of `steps` training steps after `warmup`, on a fresh network."""
     model, posterior, batch = case["model"], case["posterior"], int(case["batch"])
+    torch.set_num_threads(int(case["threads"]))
+    # process CPU time for 1-thread runs (a shared machine's wall clock measures other jobs)
+    clock = time.process_time if case.get("cpuClock") else time.perf_counter
     net = Net(model, posterior)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     if model == "lenet5":
@@ -108,15 +106,19 @@ for case in cfg.get("cases", [{"model": "lenet5", "posterior": "gaussian", "batc
     else:
         x, y = torch.rand(batch, 13), torch.randn(batch)
     times = []
-    for i in range(warmup + steps):
+    for i in range(int(case["warmup"]) + int(case["steps"])):
         t0 = clock()
         opt.zero_grad()
         out, kl = net(x)
         loss = nll(model, out, y) + kl / DATASET_SIZE
         loss.backward()
         opt.step()
-        if i >= warmup:
+        if i >= int(case["warmup"]):
             times.append((clock() - t0) * 1e3)
-    results.append({**case, "median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "runs": len(times)})
+    return times
 
-print(json.dumps({"torch": torch.__version__, "threads": threads, "blas": torch.__config__.show().count("BLAS"), "results": results}))
+
+for line in sys.stdin:
+    if line.strip():
+        case = json.loads(line)
+        print(json.dumps({"torch": torch.__version__, "times_ms": run(case)}), flush=True)

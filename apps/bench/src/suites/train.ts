@@ -3,11 +3,13 @@
 // beside a PyTorch peer that trains the way Bayesian-Torch does (peers/torch_train.py), in the
 // same run. Times are per training step (forward, ELBO, backward, Adam); 1-thread cases are
 // timed in process CPU time (a shared machine's wall clock measures other jobs), 2-thread cases
-// in wall-clock time.
-import { execFile } from 'node:child_process';
+// in wall-clock time. qbnn and PyTorch alternate in rounds, cell by cell, so that a change in the
+// machine's load falls on both; each row pools the steps of every round.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { initBackend, Rng } from '@qbnn/core';
 import { crossEntropy, fit, type Module } from '@qbnn/nn';
 import { elboLoss, gaussianNll, modelKl, setSamplingMode } from '@qbnn/posteriors';
@@ -65,14 +67,19 @@ interface Timing {
   runs: number;
 }
 
-/** Times `steps` training steps of one case after `warmup` steps (fit's step events). */
+function timingOf(stepMs: number[]): Timing {
+  const times = [...stepMs].sort((a, b) => a - b);
+  return { medianMs: medianOf(times), minMs: times[0], maxMs: times[times.length - 1], runs: times.length };
+}
+
+/** Step times (ms) of `steps` training steps of one case after `warmup` steps (fit's step events). */
 async function timeQbnn(
   c: TrainCase,
   batch: number,
   steps: number,
   warmup: number,
   cpuClock: boolean,
-): Promise<Timing> {
+): Promise<number[]> {
   const model: Module = buildBayes(c.model, c.posterior, 0);
   model.train();
   if (c.posterior === 'gaussian') setSamplingMode(model, c.mode);
@@ -119,41 +126,59 @@ async function timeQbnn(
   x.dispose();
   y.dispose();
   for (const p of model.parameters()) p.dispose();
-  times.sort((a, b) => a - b);
-  return { medianMs: medianOf(times), minMs: times[0], maxMs: times[times.length - 1], runs: times.length };
+  return times;
 }
 
-interface TorchResult {
-  model: string;
-  posterior: string;
-  batch: number;
-  median_ms: number;
-  min_ms: number;
-  max_ms: number;
-  runs: number;
-}
+/**
+ * glibc malloc settings for the tuned PyTorch peer. With glibc's defaults, PyTorch's large
+ * activation buffers are returned to the kernel and faulted in again every step (3,000-10,000
+ * minor page faults a LeNet-5 step, in system time), so its step time doubles and scatters 3x
+ * with the allocator's dynamic thresholds. A fixed mmap threshold at glibc's maximum (32 MiB) and
+ * no heap trimming keep them mapped, as the jemalloc / tcmalloc that PyTorch's CPU tuning guides
+ * recommend do.
+ */
+const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(2 ** 32) };
 
-async function runTorch(
-  threads: number,
-  cases: object[],
-  steps: number,
-  warmup: number,
-): Promise<TorchResult[]> {
-  const { stdout } = await promisify(execFile)(
-    PYTHON,
-    [SCRIPT, JSON.stringify({ threads, cases, steps, warmup, cpuClock: threads === 1 })],
-    {
-      maxBuffer: 16 << 20,
-      timeout: 60 * 60_000,
+/** A long-lived PyTorch peer (peers/torch_train.py): one JSON case a line in, step times out. */
+class TorchPeer {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: AsyncIterator<string>;
+  torchVersion = '';
+
+  constructor(malloc: Record<string, string>) {
+    this.child = spawn(PYTHON, [SCRIPT], {
+      stdio: 'pipe',
       env: {
         ...process.env,
-        OMP_NUM_THREADS: String(threads),
-        OPENBLAS_NUM_THREADS: String(threads),
+        ...malloc,
+        OMP_NUM_THREADS: '2',
+        OPENBLAS_NUM_THREADS: '2',
         LD_LIBRARY_PATH: [OPENBLAS, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
       },
-    },
-  );
-  return (JSON.parse(stdout.trim().split('\n').pop() as string) as { results: TorchResult[] }).results;
+    });
+    this.child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+  }
+
+  async steps(req: {
+    model: string;
+    posterior: string;
+    batch: number;
+    threads: number;
+    steps: number;
+    warmup: number;
+  }): Promise<number[]> {
+    this.child.stdin.write(`${JSON.stringify({ ...req, cpuClock: req.threads === 1 })}\n`);
+    const next = await this.lines.next();
+    if (next.done) throw new Error(`PyTorch peer ${SCRIPT} exited (code ${this.child.exitCode})`);
+    const r = JSON.parse(next.value) as { torch: string; times_ms: number[] };
+    this.torchVersion = r.torch;
+    return r.times_ms;
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
 }
 
 const round = (v: number) => Number(v.toPrecision(4));
@@ -178,20 +203,28 @@ function record(
     runs: t.runs,
     throughput: round(imagesPerS),
     unit: 'images/s',
-    extra: { gflops: round((imagesPerS * trainFlops(c)) / 1e9) },
+    // The load when the row finished: a 2-thread PyTorch row on a busy machine measures OpenMP's
+    // spin-waiting threads losing their cores (10x slower steps at load 6), not PyTorch.
+    extra: { gflops: round((imagesPerS * trainFlops(c)) / 1e9), load1: round(loadavg()[0]) },
   });
 }
+
+const TORCH_TUNED = 'pytorch (Bayesian-Torch style, OpenBLAS, malloc tuned)';
+const TORCH_DEFAULT = 'pytorch (Bayesian-Torch style, OpenBLAS, glibc malloc defaults)';
 
 export const trainSuite: Suite = {
   name: 'train',
   description:
-    'training images/s of Bayesian LeNet-5 (Gaussian weights/local, MC Dropout) and the MLP: qbnn native fp32 kernels (1, 2 threads) and tfjs-wasm vs a Bayesian-Torch-style PyTorch peer',
+    'training images/s of Bayesian LeNet-5 (Gaussian weights/local, MC Dropout) and the MLP: qbnn native fp32 kernels (1, 2 threads) and tfjs-wasm vs a Bayesian-Torch-style PyTorch peer, in alternating rounds',
   async run(ctx: SuiteContext) {
     await initBackend({ backend: 'wasm' });
     const native = await loadNative();
     const batches = ctx.quick ? [8] : [64, 256];
     const steps = ctx.quick ? 2 : Math.max(5, ctx.runs);
-    const warmup = ctx.quick ? 1 : 2;
+    const rounds = ctx.quick ? 1 : 3;
+    // qbnn's first ~5 steps fault in the wasm heap and native scratch; PyTorch settles in ~3.
+    const warmup = ctx.quick ? 1 : 5;
+    const torchWarmup = ctx.quick ? 1 : 3;
     const cases = ctx.quick
       ? CASES.filter((c) => c.model === 'mlp' || c.mode === 'weights').slice(0, 2)
       : CASES;
@@ -199,67 +232,93 @@ export const trainSuite: Suite = {
     const peak = native?.fp32PeakGflops?.(ctx.quick ? 5_000_000 : 100_000_000) ?? null;
     if (peak !== null) ctx.ratio('fp32_fma_peak_gflops_1_core', peak);
     ctx.note(
-      `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
+      `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. Each cell runs ${rounds} round(s) alternating PyTorch and qbnn (${steps} timed steps a round after ${warmup} warm-up steps for qbnn, ${torchWarmup} for PyTorch, on a fresh model); a row pools every round's steps (median, min, max). gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
     );
     const why = torchUnavailable();
-    const torch = new Map<string, number>();
+    const peers: [string, string, TorchPeer][] = [];
     if (why) ctx.note(`PyTorch peer skipped: ${why}. Install Debian python3-torch to run it.`);
     else {
-      const torchCases = cases
-        .filter((c) => c.mode === 'weights')
-        .flatMap((c) => batches.map((batch) => ({ model: c.model, posterior: c.posterior, batch })));
-      for (const threads of threadCounts) {
-        for (const r of await runTorch(threads, torchCases, steps, warmup)) {
-          const c = cases.find(
-            (k) => k.model === r.model && k.posterior === r.posterior && k.mode === 'weights',
-          ) as TrainCase;
-          const t = { medianMs: r.median_ms, minMs: r.min_ms, maxMs: r.max_ms, runs: r.runs };
-          record(
-            ctx,
-            c,
-            'pytorch (Bayesian-Torch style, OpenBLAS)',
-            r.batch,
-            threads,
-            t,
-            threads === 1 ? 'cpu' : 'wall',
-          );
-          torch.set(`${caseName(c)} b${r.batch} t${threads}`, r.median_ms);
-        }
-      }
+      peers.push([TORCH_TUNED, 'pytorch', new TorchPeer(TUNED_MALLOC)]);
+      peers.push([TORCH_DEFAULT, 'pytorch_default_malloc', new TorchPeer({})]);
       ctx.note(
-        `PyTorch peer: peers/torch_train.py with LD_LIBRARY_PATH=${OPENBLAS} (its fp32 BLAS), torch.set_num_threads(threads); Reparameterization layers (sample every weight, closed-form KL in the forward), Adam.`,
+        `PyTorch peer: peers/torch_train.py, one long-lived process per allocator setting, LD_LIBRARY_PATH=${OPENBLAS} (its fp32 BLAS), torch.set_num_threads(threads); Reparameterization layers (sample every weight, closed-form KL in the forward), Adam. Speed-ups are quoted against the tuned allocator (${Object.entries(
+          TUNED_MALLOC,
+        )
+          .map(([k, v]) => `${k}=${v}`)
+          .join(
+            ' ',
+          )}): with glibc's defaults PyTorch refaults its large buffers every step (thousands of page faults in system time), which doubles its Gaussian step time and scatters it 3x; the default-allocator rows show that.`,
       );
     }
     const nativeOn = native?.enableNativeFloatKernels().active === true;
     if (!nativeOn) ctx.note('native fp32 kernels unavailable: qbnn rows run on tfjs-backend-wasm only');
-    for (const c of cases)
-      for (const batch of batches) {
-        if (!ctx.accepts({ model: c.model, posterior: c.posterior, mode: c.mode, batch })) continue;
-        const impls: [string, number][] = nativeOn ? threadCounts.map((t) => [NATIVE, t]) : [];
-        impls.push([PLAIN, 1]);
-        for (const [impl, threads] of impls) {
-          if (impl === PLAIN) native?.disableNativeFloatKernels();
-          else {
-            native?.enableNativeFloatKernels();
-            native?.setThreads(threads);
+    try {
+      for (const c of cases)
+        for (const batch of batches) {
+          if (!ctx.accepts({ model: c.model, posterior: c.posterior, mode: c.mode, batch })) continue;
+          const tagOf = (threads: number) =>
+            `${c.model}_${c.posterior}${c.posterior === 'gaussian' ? `_${c.mode}` : ''}_b${batch}_t${threads}`;
+          const peerMs = new Map<number, number>();
+          for (const threads of threadCounts) {
+            const clock = threads === 1 ? 'cpu' : 'wall';
+            const pooled = new Map<string, number[]>();
+            const pool = (impl: string, ms: number[]) =>
+              pooled.set(impl, [...(pooled.get(impl) ?? []), ...ms]);
+            for (let r = 0; r < rounds; ++r) {
+              if (c.mode === 'weights')
+                for (const [impl, , peer] of peers)
+                  pool(
+                    impl,
+                    await peer.steps({
+                      model: c.model,
+                      posterior: c.posterior,
+                      batch,
+                      threads,
+                      steps,
+                      warmup: torchWarmup,
+                    }),
+                  );
+              if (nativeOn) {
+                native?.setThreads(threads);
+                pool(NATIVE, await timeQbnn(c, batch, steps, warmup, threads === 1));
+              }
+            }
+            const qbnn = pooled.get(NATIVE);
+            const mine = qbnn ? record(ctx, c, NATIVE, batch, threads, timingOf(qbnn), clock) : undefined;
+            for (const [impl, name] of peers) {
+              const ms = pooled.get(impl);
+              if (!ms) continue;
+              const t = timingOf(ms);
+              record(ctx, c, impl, batch, threads, t, clock);
+              if (name === 'pytorch') peerMs.set(threads, t.medianMs);
+              if (mine)
+                ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}`, t.medianMs / mine.median_ms);
+            }
+            if (peak !== null && mine)
+              ctx.ratio(
+                `native_share_of_fp32_peak_${tagOf(threads)}`,
+                ((batch / mine.median_ms) * 1e3 * trainFlops(c)) / (peak * 1e9 * threads),
+              );
           }
-          const t = await timeQbnn(c, batch, steps, warmup, threads === 1);
-          record(ctx, c, impl, batch, threads, t, threads === 1 ? 'cpu' : 'wall');
-          const key = `${caseName(c)} b${batch} t${threads}`;
-          const peer = torch.get(key);
-          const tag = `${c.model}_${c.posterior}${c.posterior === 'gaussian' ? `_${c.mode}` : ''}_b${batch}_t${threads}`;
-          const name = impl === PLAIN ? 'wasm' : 'native';
-          if (peer !== undefined && c.mode === 'weights')
-            ctx.ratio(`${name}_speedup_over_pytorch_${tag}`, peer / t.medianMs);
-          if (peak !== null && impl !== PLAIN) {
-            ctx.ratio(
-              `native_share_of_fp32_peak_${tag}`,
-              ((batch / t.medianMs) * 1e3 * trainFlops(c)) / (peak * 1e9 * threads),
-            );
-          }
+          // tfjs-wasm's own kernels (single-threaded): one round, the reference qbnn started from.
+          native?.disableNativeFloatKernels();
+          const plain = record(
+            ctx,
+            c,
+            PLAIN,
+            batch,
+            1,
+            timingOf(await timeQbnn(c, batch, steps, warmup, true)),
+            'cpu',
+          );
+          if (nativeOn) native?.enableNativeFloatKernels();
+          const peer1 = peerMs.get(1);
+          if (peer1 !== undefined)
+            ctx.ratio(`wasm_speedup_over_pytorch_${tagOf(1)}`, peer1 / plain.median_ms);
         }
-        native?.enableNativeFloatKernels();
-      }
+    } finally {
+      for (const [, , peer] of peers) peer.close();
+    }
     native?.setThreads(2);
   },
 };
