@@ -38,7 +38,14 @@ describe('qbnn command line', () => {
       [['train', '--epochs', '0'], /--epochs must be in \[1, 1000\]; got 0/],
       [['train', '--model', 'vgg'], /--model must be one of lenet5, mlp; got 'vgg'/],
       [['train', '--data', 'cifar'], /--data must be one of mnist, fashion-mnist; got 'cifar'/],
-      [['eval', '--ood', 'svhn'], /--ood must be one of auto, fashion-mnist, shifted, none; got 'svhn'/],
+      [
+        ['eval', '--ood', 'svhn'],
+        /--ood must be one of auto, fashion-mnist, shifted, none or a \.pt \/ \.safetensors file; got 'svhn'/,
+      ],
+      [
+        ['quantize', '--checkpoint', 'x', '--data', 'cifar'],
+        /--data must be one of mnist, fashion-mnist or a \.pt \/ \.safetensors file; got 'cifar'/,
+      ],
       [['demo', '--samples', '0'], /--samples must be in \[1, 1000\]; got 0/],
       [['demo', '--frobnicate'], /Unknown option '--frobnicate'.*Flags of 'demo': --out-dir/],
       [['quantize'], /--checkpoint <file> is required/],

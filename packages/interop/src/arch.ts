@@ -249,7 +249,8 @@ export function layerSpecTypes(): string[] {
 
 function sequential(layers: unknown, at: string): Sequential {
   if (!Array.isArray(layers) || layers.length === 0) fail(at, 'expected a non-empty array of layers');
-  const parts: Record<string, Module> = {};
+  // pairs, not an object: an object would put unnamed (index) layers before named ones
+  const parts: [string, Module][] = [];
   layers.forEach((raw, i) => {
     const here = `${at}[${i}]`;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(here, 'expected an object');
@@ -257,7 +258,7 @@ function sequential(layers: unknown, at: string): Sequential {
     const name = s.name === undefined ? String(i) : s.name;
     if (typeof name !== 'string' || !/^[A-Za-z0-9_]+$/.test(name))
       fail(`${here}.name`, `'${String(name)}' is not a torch attribute name`);
-    if (name in parts) fail(`${here}.name`, `'${name}' is used twice`);
+    if (parts.some(([n]) => n === name)) fail(`${here}.name`, `'${name}' is used twice`);
     const build = typeof s.type === 'string' ? LAYERS[s.type] : undefined;
     if (!build)
       fail(
@@ -265,7 +266,7 @@ function sequential(layers: unknown, at: string): Sequential {
         `unknown layer type ${JSON.stringify(s.type)} (known: ${layerSpecTypes().join(', ')})`,
       );
     try {
-      parts[name] = build(s, here);
+      parts.push([name, build(s, here)]);
     } catch (err) {
       if (err instanceof QbnnError && !err.message.startsWith('architecture')) fail(here, err.message);
       throw err;

@@ -21,5 +21,5 @@ export {
 } from './import.js';
 export { BAYESIAN_TORCH_EXTRAS, bayesianTorchName, type KeyMapping, torchKeyMapping } from './names.js';
 export { type PyValue, UnsafePickleError } from './pickle.js';
-export { LoadedTensor } from './tensors.js';
+export { floatValues, intValues, LoadedTensor } from './tensors.js';
 export { readTorchFile, readTorchStateDict, STATE_DICT_KEYS, stateDictOf } from './torch-file.js';

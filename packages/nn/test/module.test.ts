@@ -236,3 +236,27 @@ describe('Module', () => {
     x.dispose();
   });
 });
+
+describe('Sequential names and order', () => {
+  it('[name, module] pairs keep their order, index names included', () => {
+    const m = new Sequential([
+      ['fc1', new Linear(2, 2, { seed: 1 })],
+      ['1', new ReLU()],
+      ['fc2', new Linear(2, 2, { seed: 2 })],
+    ]);
+    expect(m.children().map((c) => c.constructor.name)).toEqual(['Linear', 'ReLU', 'Linear']);
+    expect(m.namedModules().map(([p]) => p)).toEqual(['', 'fc1', '1', 'fc2']);
+    m.dispose();
+  });
+
+  it('an object mixing index names with other names is refused (its key order is not the written one)', () => {
+    const relu = new ReLU();
+    expect(() => new Sequential({ fc1: new Linear(2, 2, { seed: 1 }), 1: relu })).toThrow(
+      /mixing index names \[1\] with other names cannot keep its order.*\[name, module\] pairs/,
+    );
+    // all-index and all-named objects keep their (well-defined) order
+    expect(
+      new Sequential({ 0: new ReLU(), 1: new Flatten() }).children().map((c) => c.constructor.name),
+    ).toEqual(['ReLU', 'Flatten']);
+  });
+});

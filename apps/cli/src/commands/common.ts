@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { floatKernelSet, QbnnError } from '@qbnn/core';
 import type { ImageSet } from '@qbnn/data';
+import { IMPORTED_ARCH, type ImportedConfig } from '@qbnn/interop';
 import { deserializeModel, type Module, serializeModel } from '@qbnn/nn';
 import { load, save } from '@qbnn/nn/node';
 import type { QuantizedModel } from '@qbnn/qat';
@@ -123,20 +124,45 @@ export async function loadModel(
   path: string,
   flag = '--checkpoint',
 ): Promise<{ model: Module; config: BayesModelConfig }> {
+  const c = await loadFloatCheckpoint(path, flag);
+  if (c.config === undefined) {
+    c.model.dispose();
+    throw new QbnnError(
+      'ERR_ARG',
+      `${flag} ${path}: not a model written by 'qbnn train' (architecture '${IMPORTED_ARCH}')`,
+    );
+  }
+  return { model: c.model, config: c.config };
+}
+
+/**
+ * A float checkpoint the cli takes: its own (`config` holds the model, posterior and data
+ * split) or one written by `qbnn import` for an architecture of its own (`imported`; such a model
+ * needs its data given as a file).
+ */
+export type FloatCheckpoint =
+  | { model: Module; config: BayesModelConfig; imported?: undefined }
+  | { model: Module; config?: undefined; imported: ImportedConfig };
+
+/** Loads a {@link FloatCheckpoint}, naming the flag on failure. */
+export async function loadFloatCheckpoint(path: string, flag = '--checkpoint'): Promise<FloatCheckpoint> {
   let loaded: Awaited<ReturnType<typeof load>>;
   try {
     loaded = await load(path);
   } catch (err) {
     throw new QbnnError('ERR_ARG', `${flag} ${path}: ${(err as Error).message}`);
   }
-  if (loaded.arch !== BAYES_ARCH) {
-    loaded.model.dispose();
-    throw new QbnnError(
-      'ERR_ARG',
-      `${flag} ${path}: not a model written by 'qbnn train' (architecture '${loaded.arch}')`,
-    );
+  if (loaded.arch === BAYES_ARCH) {
+    return { model: loaded.model, config: loaded.config as unknown as BayesModelConfig };
   }
-  return { model: loaded.model, config: loaded.config as unknown as BayesModelConfig };
+  if (loaded.arch === IMPORTED_ARCH) {
+    return { model: loaded.model, imported: loaded.config as unknown as ImportedConfig };
+  }
+  loaded.model.dispose();
+  throw new QbnnError(
+    'ERR_ARG',
+    `${flag} ${path}: not a model written by 'qbnn train' or 'qbnn import' (architecture '${loaded.arch}')`,
+  );
 }
 
 /** An independent copy of a float model (through its serialised form). */

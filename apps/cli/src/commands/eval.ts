@@ -1,3 +1,5 @@
+import type { ImageSet } from '@qbnn/data';
+import type { ImportedConfig } from '@qbnn/interop';
 import type { Module } from '@qbnn/nn';
 import { writeFileAtomic } from '@qbnn/nn/node';
 import { parseFlags, UsageError } from '../args.js';
@@ -6,11 +8,14 @@ import {
   count,
   DATASETS,
   type DatasetName,
+  head,
   loadClassification,
   loadOod,
   OOD_CHOICES,
   type OodChoice,
+  type OodData,
 } from '../lib/data.js';
+import { asExampleSet, dataFileOf, loadDataFile, oodFromFile } from '../lib/data-file.js';
 import { evaluateModels } from '../lib/evaluate.js';
 import { type BayesModelConfig, inputShapeOf } from '../lib/models.js';
 import { type Results, toReportData } from '../lib/results.js';
@@ -19,7 +24,7 @@ import {
   type Command,
   commonFlags,
   type Io,
-  loadModel,
+  loadFloatCheckpoint,
   loadQuantModel,
   pluginInputs,
   runtimeLine,
@@ -32,7 +37,10 @@ import { printResults } from './print.js';
 const flags = {
   checkpoint: { type: 'string', help: 'float checkpoint (qbnn train)' },
   quantized: { type: 'string', help: 'quantised model(s) (qbnn quantize), comma-separated' },
-  data: { type: 'string', help: "data set (default: the checkpoint's, else mnist)", choices: DATASETS },
+  data: {
+    type: 'string',
+    help: `test data: ${DATASETS.join(' or ')} (default: the checkpoint's, else mnist), or a file (.pt, .safetensors) of tensors x [N, ...] and integer class labels y [N]; an imported model needs the file`,
+  },
   'train-size': {
     type: 'int',
     help: "size of the training part of the split (default: the checkpoint's, else 8000)",
@@ -46,7 +54,11 @@ const flags = {
     max: 10000,
   },
   'ood-size': { type: 'int', help: 'out-of-distribution images', default: 1000, min: 1, max: 10000 },
-  ood: { type: 'string', help: 'OOD set', default: 'auto', choices: OOD_CHOICES },
+  ood: {
+    type: 'string',
+    help: `OOD set: ${OOD_CHOICES.join(', ')}, or a file (.pt, .safetensors) of tensors x shaped as the test data's (with --data FILE, auto means none)`,
+    default: 'auto',
+  },
   throughput: {
     type: 'boolean',
     help: 'also measure images per second (needs --checkpoint)',
@@ -62,6 +74,16 @@ const flags = {
   ...commonFlags,
 } as const;
 
+/** What the results file says of the float model: the cli's model and posterior, or the imported one's. */
+function floatModelConfig(
+  cfg: BayesModelConfig | undefined,
+  imported: ImportedConfig | undefined,
+): { model: string; posterior: string } {
+  if (cfg) return { model: cfg.model, posterior: cfg.posterior };
+  const posteriors = [...new Set(Object.values(imported?.layers ?? {}).map((l) => l.posterior))];
+  return { model: 'imported', posterior: posteriors.join(', ') || 'none' };
+}
+
 export const evaluate: Command = {
   name: 'eval',
   summary: 'evaluate float and quantised models: accuracy, NLL, ECE, aPE, MI, OOD, referral',
@@ -72,14 +94,27 @@ export const evaluate: Command = {
     'qbnn eval --checkpoint qbnn-out/model.safetensors --quantized qbnn-out/model-ptq-w8a8.safetensors --report qbnn-out/report.html',
   async run(argv: string[], io: Io) {
     const f = parseFlags('eval', argv, flags);
+    const dataFile = dataFileOf('eval', '--data', f.data, DATASETS);
+    const oodFile = dataFileOf('eval', '--ood', f.ood, OOD_CHOICES);
     const qfiles = (f.quantized ?? '').split(',').filter(Boolean);
     if (f.checkpoint === undefined && qfiles.length === 0) {
       throw new UsageError('qbnn eval: give --checkpoint <file> and/or --quantized <file[,file...]>');
     }
     if (f.throughput && f.checkpoint === undefined)
       throw new UsageError('qbnn eval: --throughput needs --checkpoint (the float baseline)');
+    if (dataFile !== undefined && oodFile === undefined && f.ood !== 'auto' && f.ood !== 'none') {
+      throw new UsageError(
+        `qbnn eval: --ood ${f.ood} makes images from MNIST / Fashion-MNIST; with --data FILE give --ood FILE or none`,
+      );
+    }
+    if (dataFile !== undefined && f['train-size'] !== undefined)
+      throw new UsageError(
+        'qbnn eval: --train-size has no meaning with --data FILE (the file is the test set)',
+      );
     const [out, reportPath] = checkFileFlags('eval', {
       inputs: [
+        ...(dataFile !== undefined ? [{ flag: '--data', path: dataFile }] : []),
+        ...(oodFile !== undefined ? [{ flag: '--ood', path: oodFile }] : []),
         ...(f.checkpoint !== undefined ? [{ flag: '--checkpoint', path: f.checkpoint }] : []),
         ...qfiles.map((path) => ({ flag: '--quantized', path })),
         ...pluginInputs(f.plugin),
@@ -94,24 +129,50 @@ export const evaluate: Command = {
     const t0 = performance.now();
     let model: Module | null = null;
     let cfg: BayesModelConfig | undefined;
-    if (f.checkpoint !== undefined) ({ model, config: cfg } = await loadModel(f.checkpoint));
-    const quantized = [];
-    for (const q of qfiles) quantized.push({ name: stem(q), model: await loadQuantModel(q) });
-    const ds = cfg?.dataset;
-    const data = (f.data ?? ds?.name ?? 'mnist') as DatasetName;
-    const split = loadClassification(data, {
-      trainSize: f['train-size'] ?? ds?.trainSize ?? 8000,
-      testSize: f['test-size'] ?? ds?.testSize ?? 2000,
-      seed: ds?.seed ?? f.seed,
-    });
-    const ood = loadOod(split.name, split.test, f['ood-size'], f.seed, f.ood as OodChoice);
-    io.err(`data: ${count(split.test)} ${split.name} test images; ${ood?.note ?? 'no OOD set'}\n`);
+    let imported: ImportedConfig | undefined;
+    if (f.checkpoint !== undefined) {
+      const c = await loadFloatCheckpoint(f.checkpoint);
+      model = c.model;
+      cfg = c.config;
+      imported = c.imported;
+      if (cfg === undefined && dataFile === undefined) {
+        model.dispose();
+        throw new UsageError(
+          `qbnn eval: ${f.checkpoint} is an imported model: give its test data with --data FILE (.pt or .safetensors holding x and y)`,
+        );
+      }
+    }
     try {
+      const quantized = [];
+      for (const q of qfiles) quantized.push({ name: stem(q), model: await loadQuantModel(q) });
+      let split: { name: string; test: ImageSet };
+      let floatInputShape = cfg && dataFile === undefined ? inputShapeOf(cfg.model) : undefined;
+      let ood: OodData | null;
+      if (dataFile !== undefined) {
+        const d = loadDataFile(dataFile, '--data');
+        const testSize = Math.min(f['test-size'] ?? d.shape[0], d.shape[0]);
+        split = { name: d.name, test: head(asExampleSet(d, '--data'), testSize) };
+        floatInputShape = d.shape.slice(1);
+        ood = oodFile !== undefined ? oodFromFile(oodFile, d.shape, f['ood-size']) : null;
+      } else {
+        const ds = cfg?.dataset;
+        const data = (f.data ?? ds?.name ?? 'mnist') as DatasetName;
+        split = loadClassification(data, {
+          trainSize: f['train-size'] ?? ds?.trainSize ?? 8000,
+          testSize: f['test-size'] ?? ds?.testSize ?? 2000,
+          seed: ds?.seed ?? f.seed,
+        });
+        ood =
+          oodFile !== undefined
+            ? oodFromFile(oodFile, [0, ...split.test.shape.slice(1)], f['ood-size'])
+            : loadOod(split.name, split.test, f['ood-size'], f.seed, f.ood as OodChoice);
+      }
+      io.err(`data: ${count(split.test)} ${split.name} test examples; ${ood?.note ?? 'no OOD set'}\n`);
       const { models, throughput } = evaluateModels(model, quantized, split.test, ood, {
         samples: f.samples,
         seed: f.seed,
         quiet: f.quiet,
-        floatInputShape: cfg ? inputShapeOf(cfg.model) : undefined,
+        floatInputShape,
         throughput: f.throughput
           ? { batch: 64, minSeconds: f['throughput-seconds'], backend: rt.backend }
           : undefined,
@@ -122,7 +183,7 @@ export const evaluate: Command = {
         createdAt: new Date().toISOString(),
         config: {
           command: 'eval',
-          ...(f.checkpoint ? { checkpoint: f.checkpoint, model: cfg!.model, posterior: cfg!.posterior } : {}),
+          ...(f.checkpoint ? { checkpoint: f.checkpoint, ...floatModelConfig(cfg, imported) } : {}),
           ...(qfiles.length ? { quantized: qfiles.join(', ') } : {}),
           data: `${split.name} (${count(split.test)} test)`,
           ood: ood?.name ?? 'none',

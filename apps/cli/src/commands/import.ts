@@ -93,7 +93,8 @@ export const importCommand: Command = {
     }
     try {
       // A Bayesian LeNet-5 with one posterior is written as the cli's own checkpoint kind, so
-      // `qbnn quantize` and `qbnn eval` take it; anything else as an interop checkpoint (nn.load).
+      // `qbnn quantize` and `qbnn eval` take it with the data set it was trained on; anything else
+      // as an interop checkpoint (nn.load), which they take with the user's data (--data FILE).
       const cfg = cliConfig(arch, imported);
       if (cfg) await saveModel(imported.model, cfg, out);
       else await saveImported(imported, out);
@@ -111,7 +112,7 @@ export const importCommand: Command = {
           `imported ${file} as ${result.arch} (${result.parameters} parameters)\n` +
             `  Bayesian-Torch layers (Gaussian): ${result.bayesianTorchLayers.join(', ') || 'none'}\n` +
             `  converted with ${f.posterior ?? '-'} + MOPED: ${result.convertedLayers.join(', ') || 'none'}\n` +
-            `checkpoint: ${out}${cfg ? ' (qbnn quantize / qbnn eval take it)' : ' (load it with nn.load after importing @qbnn/interop)'}\n`,
+            `checkpoint: ${out}${cfg ? ' (qbnn quantize / qbnn eval take it)' : ' (qbnn quantize / qbnn eval take it with --data FILE; nn.load after importing @qbnn/interop)'}\n`,
         );
       }
     } finally {

@@ -1,8 +1,10 @@
 import { dirname, join, resolve } from 'node:path';
 import { checkLayerOverrides } from '@qbnn/qat';
+import * as tf from '@tensorflow/tfjs-core';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
 import { DATASETS, type DatasetName, loadClassification } from '../lib/data.js';
+import { dataFileOf, loadDataFile } from '../lib/data-file.js';
 import { inputShapeOf } from '../lib/models.js';
 import { buildQConfig, QUANT_MODES, type QuantMode, quantizeModel } from '../lib/quantize.js';
 import {
@@ -10,7 +12,7 @@ import {
   commonFlags,
   type Io,
   imageTensors,
-  loadModel,
+  loadFloatCheckpoint,
   pluginInputs,
   runtimeLine,
   saveQuantModel,
@@ -19,7 +21,7 @@ import {
 } from './common.js';
 
 const flags = {
-  checkpoint: { type: 'string', help: 'float checkpoint written by qbnn train (required)' },
+  checkpoint: { type: 'string', help: 'float checkpoint written by qbnn train or qbnn import (required)' },
   mode: {
     type: 'string',
     help: 'post-training quantisation or quantisation-aware training',
@@ -34,8 +36,7 @@ const flags = {
   },
   data: {
     type: 'string',
-    help: "data set for calibration / QAT (default: the checkpoint's)",
-    choices: DATASETS,
+    help: `data for calibration / QAT: ${DATASETS.join(' or ')} (default: the checkpoint's), or a file (.pt, .safetensors) of tensors x [N, ...] and y [N] (class indices, or float targets for regression); an imported model needs the file`,
   },
   'calibration-size': {
     type: 'int',
@@ -66,17 +67,21 @@ export const quantize: Command = {
   name: 'quantize',
   summary: 'quantise a trained checkpoint to integers (PTQ or QAT) and save it',
   usage:
-    'qbnn quantize --checkpoint FILE [--mode ptq|qat] [--wbits N] [--abits N] [--qconfig FILE] [--out FILE]',
+    'qbnn quantize --checkpoint FILE [--mode ptq|qat] [--wbits N] [--abits N] [--qconfig FILE] [--data NAME|FILE] [--out FILE]',
   flags,
   example: 'qbnn quantize --checkpoint qbnn-out/model.safetensors --mode qat --wbits 4 --abits 8',
   async run(argv: string[], io: Io) {
     const f = parseFlags('quantize', argv, flags);
     if (f.checkpoint === undefined)
-      throw new UsageError('qbnn quantize: --checkpoint <file> is required (a model written by qbnn train)');
+      throw new UsageError(
+        'qbnn quantize: --checkpoint <file> is required (a model written by qbnn train or qbnn import)',
+      );
     const mode = f.mode as QuantMode;
+    const dataFile = dataFileOf('quantize', '--data', f.data, DATASETS);
     const [out] = checkFileFlags('quantize', {
       inputs: [
         { flag: '--checkpoint', path: f.checkpoint },
+        ...(dataFile !== undefined ? [{ flag: '--data', path: dataFile }] : []),
         ...(f.qconfig !== undefined ? [{ flag: '--qconfig', path: f.qconfig }] : []),
         ...pluginInputs(f.plugin),
       ],
@@ -92,7 +97,13 @@ export const quantize: Command = {
     const qconfig = buildQConfig(mode, f.wbits, f.abits, f.qconfig);
     const rt = await setup(f);
     io.err(`qbnn quantize: ${runtimeLine(rt)}\n`);
-    const { model, config } = await loadModel(f.checkpoint);
+    const { model, config } = await loadFloatCheckpoint(f.checkpoint);
+    if (config === undefined && dataFile === undefined) {
+      model.dispose();
+      throw new UsageError(
+        `qbnn quantize: ${f.checkpoint} is an imported model: give its data with --data FILE (.pt or .safetensors holding x and y)`,
+      );
+    }
     try {
       // before calibration or training: an override naming no layer is a mistake, not a no-op
       checkLayerOverrides(
@@ -103,16 +114,39 @@ export const quantize: Command = {
       model.dispose();
       throw new UsageError(`qbnn quantize: --qconfig ${f.qconfig}: ${(err as Error).message}`);
     }
-    const ds = config.dataset ?? { name: 'mnist', trainSize: 8000, testSize: 2000, seed: f.seed };
-    const data = (f.data ?? ds.name) as DatasetName;
-    const split = loadClassification(data, { trainSize: ds.trainSize, testSize: ds.testSize, seed: ds.seed });
-    const t = imageTensors(split.train, inputShapeOf(config.model));
+    let t: { x: tf.Tensor; y: tf.Tensor };
+    let inputShape: number[];
+    let task: 'classification' | 'regression' = 'classification';
+    try {
+      if (dataFile !== undefined) {
+        const d = loadDataFile(dataFile, '--data');
+        inputShape = d.shape.slice(1);
+        if (d.targets !== undefined) task = 'regression';
+        t = {
+          x: tf.tensor(d.x, d.shape),
+          y: d.labels !== undefined ? tf.tensor1d(d.labels, 'int32') : tf.tensor1d(d.targets!),
+        };
+      } else {
+        const ds = config!.dataset ?? { name: 'mnist', trainSize: 8000, testSize: 2000, seed: f.seed };
+        const data = (f.data ?? ds.name) as DatasetName;
+        const split = loadClassification(data, {
+          trainSize: ds.trainSize,
+          testSize: ds.testSize,
+          seed: ds.seed,
+        });
+        inputShape = inputShapeOf(config!.model);
+        t = imageTensors(split.train, inputShape);
+      }
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
     const t0 = performance.now();
     try {
       const qm = await quantizeModel(model, {
         mode,
         qconfig,
-        inputShape: inputShapeOf(config.model),
+        inputShape,
         data: t,
         calibrationSize: f['calibration-size'],
         calibrationPasses: f['calibration-passes'],
@@ -120,7 +154,7 @@ export const quantize: Command = {
         qatLr: f['qat-lr'],
         batchSize: f['batch-size'],
         qatSize: f['qat-size'],
-        task: 'classification',
+        task,
         seed: f.seed,
         label: mode === 'ptq' ? 'PTQ calibrate' : 'QAT fine-tune',
         quiet: f.quiet,

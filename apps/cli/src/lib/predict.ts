@@ -37,24 +37,29 @@ function runBatches(
   x: Float32Array,
   shape: readonly number[],
   samples: number,
-  classes: number,
   fn: BatchFn,
   progress?: Progress,
   done0 = 0,
-): Float32Array {
+): { out: Float32Array; classes: number } {
   const n = shape[0];
   const per = perImage(shape);
-  const out = new Float32Array(samples * n * classes);
+  // the class count is the model's: read from the first batch's output
+  let classes = 0;
+  let out = new Float32Array(0);
   for (let s = 0; s < n; s += BATCH) {
     throwIfInterrupted();
     const b = Math.min(BATCH, n - s);
     const part = fn(x.subarray(s * per, (s + b) * per), b);
+    if (s === 0) {
+      classes = part.length / (samples * b);
+      out = new Float32Array(samples * n * classes);
+    }
     for (let l = 0; l < samples; l++) {
       out.set(part.subarray(l * b * classes, (l + 1) * b * classes), (l * n + s) * classes);
     }
     progress?.update(done0 + s + b);
   }
-  return out;
+  return { out, classes };
 }
 
 /**
@@ -68,12 +73,10 @@ export function floatProbs(
   opts: { inputShape?: readonly number[]; progress?: Progress; done0?: number } = {},
 ): SampledProbs {
   const inputShape = opts.inputShape ?? set.shape.slice(1);
-  const classes = 10;
-  const probs = runBatches(
+  const { out: probs, classes } = runBatches(
     set.images,
     set.shape,
     samples,
-    classes,
     (xb, b) =>
       tf.tidy(() => {
         const x = tf.tensor(xb, [b, ...inputShape]);
@@ -115,15 +118,11 @@ export function intProbs(
   progress?: Progress,
   done0 = 0,
 ): SampledProbs {
-  let classes = 0;
-  const probe = qm.forward(set.images.subarray(0, perImage(set.shape)), { samples: 1, seed, provider });
-  classes = probe.classes;
   let call = 0;
-  const probs = runBatches(
+  const { out: probs, classes } = runBatches(
     set.images,
     set.shape,
     samples,
-    classes,
     (xb) => {
       const o = qm.forward(xb, { samples, seed: seed + 7919 * ++call, provider });
       return softmaxRows(o.logits, o.classes);

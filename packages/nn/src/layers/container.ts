@@ -4,14 +4,27 @@ import { Module } from '../module.js';
 import { Identity } from './basic.js';
 
 /**
- * Applies its children in order. Children are named `'0'`, `'1'`, ... (torch style) or by the
- * keys of an object; replacing one with {@link Module.setModule} keeps its place.
+ * Applies its children in order. Children are named `'0'`, `'1'`, ... (torch style), by
+ * `[name, module]` pairs in order, or by the keys of an object; replacing one with
+ * {@link Module.setModule} keeps its place.
  */
 export class Sequential extends Module {
-  constructor(...modules: Module[] | [Record<string, Module>]) {
+  constructor(...modules: Module[] | [Record<string, Module>] | [ReadonlyArray<readonly [string, Module]>]) {
     super();
-    if (modules.length === 1 && !(modules[0] instanceof Module)) {
-      for (const [n, m] of Object.entries(modules[0] as Record<string, Module>)) this.registerModule(n, m);
+    const first = modules[0];
+    if (modules.length === 1 && Array.isArray(first)) {
+      for (const [n, m] of first as ReadonlyArray<readonly [string, Module]>) this.registerModule(n, m);
+    } else if (modules.length === 1 && !(first instanceof Module)) {
+      const names = Object.keys(first as Record<string, Module>);
+      // JavaScript lists integer-like keys first, whatever order they were written in
+      const indexLike = names.filter((n) => /^(0|[1-9][0-9]*)$/.test(n));
+      if (indexLike.length > 0 && indexLike.length < names.length) {
+        throw new QbnnError(
+          'ERR_ARG',
+          `Sequential: an object mixing index names [${indexLike}] with other names cannot keep its order (JavaScript puts integer keys first); pass [name, module] pairs instead`,
+        );
+      }
+      for (const [n, m] of Object.entries(first as Record<string, Module>)) this.registerModule(n, m);
     } else {
       (modules as Module[]).forEach((m, i) => {
         this.registerModule(String(i), m);

@@ -1,0 +1,236 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SafeTensor } from '@qbnn/nn';
+import { saveSafetensors } from '@qbnn/nn/node';
+import { afterAll, describe, expect, test } from 'vitest';
+import { run } from './run.js';
+
+const PYTHON = '/usr/bin/python3';
+const torchHere = spawnSync(PYTHON, ['-c', 'import torch, sklearn'], { stdio: 'ignore' }).status === 0;
+if (!torchHere && process.env.CI === 'true') {
+  throw new Error(
+    `${PYTHON} cannot import torch and sklearn under CI=true: run 'bash scripts/setup.sh --test'`,
+  );
+}
+
+/** A float32 safetensors entry of `shape` with values `at(flat index)`. */
+function f32(shape: number[], at: (i: number) => number): SafeTensor {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = at(i);
+  return { dtype: 'F32', shape, data };
+}
+
+/** A fixed pseudo-random number in [0, 1) for index i (a 32-bit integer hash). */
+function uniform(i: number): number {
+  let h = Math.imul(i + 1, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return ((h ^ (h >>> 13)) >>> 0) / 2 ** 32;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'qbnn-cli-datafile-'));
+const interopTest = join(
+  new URL('.', import.meta.url).pathname,
+  '..',
+  '..',
+  '..',
+  'packages',
+  'interop',
+  'test',
+);
+
+describe.runIf(torchHere)(
+  'qbnn quantize / eval of an imported model on the user’s own data files',
+  { timeout: 300_000 },
+  () => {
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    test('a Bayesian-Torch MLP on breast-cancer data: imported, quantised with --data FILE, evaluated against PyTorch', async () => {
+      // PyTorch trains a 2-class Bayesian MLP (Bayesian-Torch's layer names and ELBO) on sklearn's
+      // breast-cancer set and measures its own MC accuracy on the held-out rows: the independent
+      // reference for qbnn's float32 figure.
+      const torchOut = execFileSync(
+        PYTHON,
+        [
+          '-c',
+          `
+import sys, json
+sys.path.insert(0, ${JSON.stringify(interopTest)})
+from bayesian_torch_like import *
+from sklearn.datasets import load_breast_cancer
+torch.set_num_threads(1)
+torch.manual_seed(0)
+d = load_breast_cancer()
+x = torch.tensor(d.data, dtype=torch.float32)
+x = (x - x.mean(0)) / x.std(0)
+y = torch.tensor(d.target, dtype=torch.int64)
+perm = torch.randperm(len(x))
+tr, te = perm[:400], perm[400:]
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = LinearReparameterization(30, 32, posterior_rho_init=-5.0)
+        self.fc2 = LinearReparameterization(32, 2, posterior_rho_init=-5.0)
+    def forward(self, x):
+        h, k1 = self.fc1(x)
+        o, k2 = self.fc2(F.relu(h))
+        return o, k1 + k2
+net = Mlp()
+opt = torch.optim.Adam(net.parameters(), 1e-2)
+for epoch in range(30):
+    for i in range(0, 400, 50):
+        b = tr[i:i + 50]
+        out, kl = net(x[b])
+        loss = F.cross_entropy(out, y[b]) + kl / 400
+        opt.zero_grad(); loss.backward(); opt.step()
+with torch.no_grad():
+    p = torch.stack([F.softmax(net(x[te])[0], 1) for _ in range(32)]).mean(0)
+acc = (p.argmax(1) == y[te]).float().mean().item()
+torch.save(net.state_dict(), "${dir}/mlp.pt")
+torch.save({'x': x[tr], 'y': y[tr]}, "${dir}/train.pt")
+torch.save({'x': x[te], 'y': y[te]}, "${dir}/test.pt")
+torch.save({'x': x[te], 'y': y[te].float()}, "${dir}/test-float-y.pt")
+torch.save({'x': x[te]}, "${dir}/x-only.pt")
+print(json.dumps({'accuracy': acc, 'n': len(te)}))
+`,
+        ],
+        { encoding: 'utf8' },
+      );
+      const torchRef = JSON.parse(torchOut.trim().split('\n').at(-1)!) as { accuracy: number; n: number };
+      writeFileSync(
+        join(dir, 'arch.json'),
+        JSON.stringify({
+          layers: [
+            { name: 'fc1', type: 'Linear', in_features: 30, out_features: 32 },
+            { type: 'ReLU' },
+            { name: 'fc2', type: 'Linear', in_features: 32, out_features: 2 },
+          ],
+        }),
+      );
+      // inputs uniform in +-8 standard deviations as the OOD set, written by qbnn as safetensors
+      await saveSafetensors(join(dir, 'ood.safetensors'), { x: f32([169, 30], (i) => 16 * uniform(i) - 8) });
+
+      const imported = join(dir, 'mlp.safetensors');
+      const imp = await run(
+        'import',
+        join(dir, 'mlp.pt'),
+        '--arch',
+        join(dir, 'arch.json'),
+        '--out',
+        imported,
+      );
+      expect(imp.code, imp.err).toBe(0);
+
+      // an imported model without a data file: a usage error naming --data, nothing written
+      const noData = await run(
+        'quantize',
+        '--checkpoint',
+        imported,
+        '--out',
+        join(dir, 'never.safetensors'),
+        '--quiet',
+      );
+      expect(noData.code).not.toBe(0);
+      expect(noData.err).toMatch(/imported model: give its data with --data FILE/);
+
+      const q = join(dir, 'mlp-ptq.safetensors');
+      const quant = await run(
+        'quantize',
+        '--checkpoint',
+        imported,
+        '--data',
+        join(dir, 'train.pt'),
+        '--out',
+        q,
+        '--quiet',
+      );
+      expect(quant.code, quant.err).toBe(0);
+
+      const results = join(dir, 'results.json');
+      const ev = await run(
+        'eval',
+        '--checkpoint',
+        imported,
+        '--quantized',
+        q,
+        '--data',
+        join(dir, 'test.pt'),
+        '--ood',
+        join(dir, 'ood.safetensors'),
+        '--samples',
+        '16',
+        '--out',
+        results,
+        '--quiet',
+        '--json',
+      );
+      expect(ev.code, ev.err).toBe(0);
+      const r = JSON.parse(readFileSync(results, 'utf8')) as {
+        models: { name: string; metrics: Record<string, number> }[];
+      };
+      const [float, int8] = r.models;
+      // MC accuracy of the same weights: within 3 standard errors of PyTorch's own figure
+      const se = Math.sqrt((torchRef.accuracy * (1 - torchRef.accuracy)) / torchRef.n) + 1 / torchRef.n;
+      expect(float.metrics.accuracy).toBeGreaterThan(0.9);
+      expect(Math.abs(float.metrics.accuracy - torchRef.accuracy)).toBeLessThanOrEqual(3 * se);
+      expect(Math.abs(int8.metrics.accuracy - float.metrics.accuracy)).toBeLessThanOrEqual(3 * se);
+      // the OOD file reached both models: AUROCs computed, and int8 ranks the examples as float does
+      // (ReLU networks are not reliably uncertain far from the data, so no claim on the AUROC itself)
+      expect(Number.isFinite(float.metrics.oodAuroc)).toBe(true);
+      expect(Math.abs(int8.metrics.oodAuroc - float.metrics.oodAuroc)).toBeLessThan(0.1);
+    });
+
+    test('bad data files are typed errors that name the flag and the expectation', async () => {
+      const imported = join(dir, 'mlp.safetensors');
+      const q = join(dir, 'mlp-ptq.safetensors');
+      const evalWith = (...extra: string[]) =>
+        run(
+          'eval',
+          '--checkpoint',
+          imported,
+          '--quantized',
+          q,
+          '--out',
+          join(dir, 'r2.json'),
+          '--quiet',
+          ...extra,
+        );
+
+      const noY = await evalWith('--data', join(dir, 'x-only.pt'));
+      expect(noY.code).not.toBe(0);
+      expect(noY.err).toMatch(/--data .*x-only\.pt: expected tensors 'x' .* and 'y' .*found \[x\]/);
+
+      const floatY = await evalWith('--data', join(dir, 'test-float-y.pt'));
+      expect(floatY.code).not.toBe(0);
+      expect(floatY.err).toMatch(/'y' holds float targets; this command needs integer class labels/);
+
+      // OOD rows of another width: refused before any model runs
+      await saveSafetensors(join(dir, 'narrow.safetensors'), { x: f32([4, 7], () => 0) });
+      const narrow = await evalWith('--data', join(dir, 'test.pt'), '--ood', join(dir, 'narrow.safetensors'));
+      expect(narrow.code).not.toBe(0);
+      expect(narrow.err).toMatch(
+        /--ood .*narrow\.safetensors: 'x' is \[4,7\], 7 values an example, but the test examples hold 30/,
+      );
+
+      const nan = join(dir, 'nan.safetensors');
+      await saveSafetensors(nan, {
+        x: f32([1, 30], (i) => (i === 0 ? Number.NaN : 0)),
+        y: { dtype: 'I32', shape: [1], data: new Int32Array(1) },
+      });
+      const bad = await evalWith('--data', nan);
+      expect(bad.code).not.toBe(0);
+      expect(bad.err).toMatch(/'x' holds NaN at flat index 0; inputs must be finite/);
+
+      const notTensors = join(dir, 'junk.pt');
+      writeFileSync(notTensors, 'not a torch file');
+      const junk = await evalWith('--data', notTensors);
+      expect(junk.code).not.toBe(0);
+      expect(junk.err).toMatch(/--data .*junk\.pt: not a torch\.save or safetensors file of tensors/);
+
+      const shifted = await evalWith('--data', join(dir, 'test.pt'), '--ood', 'shifted');
+      expect(shifted.code).not.toBe(0);
+      expect(shifted.err).toMatch(/with --data FILE give --ood FILE or none/);
+    });
+  },
+);
