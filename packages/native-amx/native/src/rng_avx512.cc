@@ -13,7 +13,7 @@
 #include <immintrin.h>
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq")
+#pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
 #include "philox_avx512.h"
 #include "sample_f32.h"
@@ -324,52 +324,64 @@ void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t coun
 
 namespace {
 
-// Row n of the sampler: its weights from the row's quantised normals eps[0, k) into w[0, k);
-// returns their sum. 16 weights a step in float32 (Float32Row), a step redone in
-// float64 when a lane is not proven, in the contract's order: the clamps moved before the
-// roundings (integer bounds, so RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) with the zero points
-// folded into them, n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)),
-// q = RHE(clamp(a + n' m3, qmin - Zw, qmax - Zw)) + Zw. eps (sigma - Zsig) is an exact integer
-// (|.| <= 128 * 255), so forming it in int32 and converting once equals the float64 product.
+// Row n of the sampler: its weights from the row's quantised normals eps[0, k) into w[0, k)
+// (zero past k up to a multiple of 16); returns their sum. 16 weights a step in float32
+// (Float32Row), a step redone in float64 when a lane is not proven, in the contract's order: the clamps moved before the roundings (integer bounds,
+// so RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) with the zero points folded into them,
+// n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)), q = RHE(clamp(a + n' m3, qmin - Zw,
+// qmax - Zw)) + Zw. eps (sigma - Zsig) is an exact integer (|.| < 2^24), so forming it in int32
+// and converting once equals the float64 product. 64 weights are packed to bytes at once
+// (saturating packs: exact, the values are in range or `saturate` makes the pack the clamp) and
+// summed by vpdpbusd against ones.
 int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t* mu, const uint8_t* sigma,
                   int8_t* w) {
   const size_t k = static_cast<size_t>(s.k);
+  const Float32Row f(s, n);
   const __m512d m1 = _mm512_set1_pd(s.m1[n]), m2 = _mm512_set1_pd(s.m2[n]), m3 = _mm512_set1_pd(s.m3[n]);
   const int32_t zwi = s.weightZp[n], zni = s.noiseZp[n];
   const __m512d nLo = _mm512_set1_pd(s.qmin - zni), nHi = _mm512_set1_pd(s.qmax - zni);
   const __m512d wLo = _mm512_set1_pd(s.qmin - zwi), wHi = _mm512_set1_pd(s.qmax - zwi);
-  const __m512i zsig16 = _mm512_set1_epi32(s.sigmaZp[n]), zmu16 = _mm512_set1_epi32(s.muZp[n]);
-  const __m512i zw16 = _mm512_set1_epi32(zwi);
-  const Float32Row f(s, n);
-  __m512i sums = _mm512_setzero_si512();
-  // 16 values at i (lanes past k, live = 0, read as 0 and not stored).
+  const __m512i zsig = _mm512_set1_epi32(s.sigmaZp[n]), zmu = _mm512_set1_epi32(s.muZp[n]);
+  const __m512i zw = _mm512_set1_epi32(zwi);
+  // 16 weights at i (int32, zero point added); lanes past k (live = 0) read 0.
   auto step = [&](size_t i, __mmask16 live) {
     const __m512i e32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, eps + i));
     const __m512i s32 = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, sigma + i));
     const __m512i u32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, mu + i));
-    const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig16));
-    const __m512i dmu = _mm512_sub_epi32(u32, zmu16);
+    const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig));
+    const __m512i dmu = _mm512_sub_epi32(u32, zmu);
     __m512i q;
-    if (!f.combine(prod, dmu, q)) {
-      __m256i h2[2];
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ph = h ? _mm512_extracti64x4_epi64(prod, 1) : _mm512_castsi512_si256(prod);
-        const __m256i mh = h ? _mm512_extracti64x4_epi64(dmu, 1) : _mm512_castsi512_si256(dmu);
-        const __m512d nq = rhe(clampd(_mm512_mul_pd(_mm512_cvtepi32_pd(ph), m1), nLo, nHi));
-        const __m512d sum = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(mh), m2), _mm512_mul_pd(nq, m3));
-        h2[h] = _mm512_cvt_roundpd_epi32(clampd(sum, wLo, wHi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      }
-      q = _mm512_inserti64x4(_mm512_castsi256_si512(h2[0]), h2[1], 1);
+    if (__builtin_expect(f.combine(prod, dmu, q), 1)) return q;
+    __m256i h2[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ph = h ? _mm512_extracti64x4_epi64(prod, 1) : _mm512_castsi512_si256(prod);
+      const __m256i mh = h ? _mm512_extracti64x4_epi64(dmu, 1) : _mm512_castsi512_si256(dmu);
+      const __m512d nq = rhe(clampd(_mm512_mul_pd(_mm512_cvtepi32_pd(ph), m1), nLo, nHi));
+      const __m512d sum = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(mh), m2), _mm512_mul_pd(nq, m3));
+      h2[h] = _mm512_cvt_roundpd_epi32(clampd(sum, wLo, wHi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     }
-    q = _mm512_maskz_add_epi32(live, q, zw16);
-    sums = _mm512_add_epi32(sums, q);
-    return _mm512_cvtepi32_epi8(q);
+    return _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(h2[0]), h2[1], 1), zw);
+  };
+  // byte 4 j + c of a packs result holds value j of register c (per 128-bit lane): back to order
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i sums = _mm512_setzero_si512();
+  auto step64 = [&](size_t i) {
+    const __m512i q0 = step(i, 0xffff), q1 = step(i + 16, 0xffff), q2 = step(i + 32, 0xffff),
+                  q3 = step(i + 48, 0xffff);
+    const __m512i b = _mm512_permutexvar_epi32(
+        order, _mm512_packs_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3)));
+    _mm512_store_si512(w + i, b);
+    sums = _mm512_dpbusd_epi32(sums, ones, b);
   };
   size_t i = 0;
-  for (; i + 16 <= k; i += 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(w + i), step(i, 0xffff));
-  if (i < k) {
-    const __mmask16 live = static_cast<__mmask16>((1u << (k - i)) - 1);
-    _mm_mask_storeu_epi8(w + i, live, step(i, live));
+  for (; i + 64 <= k; i += 64) step64(i);
+  for (; i < k; i += 16) {
+    const __mmask16 live = k - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (k - i)) - 1);
+    const __m512i q = _mm512_maskz_mov_epi32(
+        live, _mm512_min_epi32(_mm512_max_epi32(step(i, live), _mm512_set1_epi32(-128)), _mm512_set1_epi32(127)));
+    sums = _mm512_add_epi32(sums, q);
+    _mm_store_si128(reinterpret_cast<__m128i*>(w + i), _mm512_cvtepi32_epi8(q));
   }
   return _mm512_reduce_add_epi32(sums);
 }
@@ -401,6 +413,7 @@ inline void transpose16x16(__m512i r[16]) {
   }
 }
 
+
 }  // namespace
 
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
@@ -412,7 +425,12 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   // (masked), so they need no initial value. Packed mu / sigma are decoded a row at a time.
   const size_t rowBytes = static_cast<size_t>(p.kstride) * 4;
   // The block's normals are one run of the stream (rows are consecutive in it): drawn at once.
-  uint8_t* rows = static_cast<uint8_t*>(_mm_malloc(16 * rowBytes + 18 * (k + 64), 64));
+  thread_local Scratch scratch;
+  uint8_t* rows = static_cast<uint8_t*>(scratch.get(16 * rowBytes + 18 * (k + 64)));
+  if (rows == nullptr) {  // no memory for the buffers: the scalar path needs none
+    sampleRowsScalar(s, n0, n1);
+    return;
+  }
   int8_t* eps = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
   int8_t* muRow = eps + 16 * k + 64;
   uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
@@ -449,7 +467,6 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
         for (int j = 0; j < 16; ++j) _mm512_mask_storeu_epi32(blk + (g + static_cast<size_t>(j)) * 64, live, r[j]);
     }
   }
-  _mm_free(rows);
 }
 
 }  // namespace qbnn

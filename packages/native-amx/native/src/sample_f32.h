@@ -3,8 +3,8 @@
 // float64 (kernels/types.ts GaussianSampleArgs). Included by rng_avx512.cc inside its AVX-512
 // target region.
 //
-// Step 1: x = p m1 (p = eps (sigma - Zsig), an integer, |p| <= 128 * 255 < 2^15, exact in
-// float32), y = f32(p m1f) with m1f = f32(m1). |m1f - m1| <= 2^-24 |m1| and the product's rounding
+// Step 1: x = p m1 (p = eps (sigma - Zsig), an integer, |p| < 2^24, exact in float32),
+// y = f32(p m1f) with m1f = f32(m1). |m1f - m1| <= 2^-24 |m1| and the product's rounding
 // give |y - x| <= 2^-22.9 |x|; the contract's z = f64(x) is within 2^-53 |x| of x. With
 // R = max(|nLo|, |nHi|) + 1 (nLo = qmin - Zn, nHi = qmax - Zn):
 //  - |x| <= R: |y - z| <= e1 = 2^-22 R. y is clamped to [nLo - 1/4, nHi + 1/4] and rounded to
@@ -15,8 +15,11 @@
 //    and |yc - r| = 1/4 passes the test.
 // Step 2: x2 = a + b, a = dmu m2, b = n' m3 (|dmu|, |n'| <= 255, n' = r exactly);
 // y2 = f32(fma(n', m3f, f32(dmu m2f))) is within 2^-21.8 (|a| + |b|) of the contract's
-// f64(f64(a) + f64(b)), so e2 = 2^-21 * 255 (|m2| + |m3|) bounds it and the same clamp-and-test
-// argument applies with wLo = qmin - Zw, wHi = qmax - Zw.
+// z2 = f64(f64(a) + f64(b)) for every input, so e2 = 2^-21 * 255 (|m2| + |m3|) bounds
+// |y2 - z2| and, when |y2 - rint(y2)| < 1/2 - 2 e2, RHE(z2) = rint(y2). The weight's clamp to
+// [wLo, wHi] = [qmin - Zw, qmax - Zw] (integers) commutes with the rounding, so it is applied to
+// the integer; for 8-bit weights with Zw = 0 it is the int8 saturation of the pack itself.
+// One test covers both steps: max(|d1|, |d2|) < min(t1, t2) (d = value - its rounding).
 // A row whose multipliers are not 0 or normal float32 magnitudes, or give e1 or e2 >= 1/8, takes
 // the float64 path throughout (ok = false). Ties of the contract (z exactly a half-integer)
 // always fail the test, so they are decided in float64.
@@ -32,40 +35,48 @@ namespace qbnn {
 
 struct Float32Row {
   bool ok;
-  __m512 m1, m2, m3, nLo, nHi, wLo, wHi, t1, t2;
+  // 8-bit weights with Zw = 0: step 2's clamp is the pack's int8 saturation (no clamp here).
+  bool saturate;
+  __m512 m1, m2, m3, nLo, nHi, t;
+  __m512i wLo, wHi, zw;
 
   Float32Row(const SampleCtx& s, int32_t n) {
     const double lo = s.qmin - s.noiseZp[n], hi = s.qmax - s.noiseZp[n];
-    const double wlo = s.qmin - s.weightZp[n], whi = s.qmax - s.weightZp[n];
     const double e1 = std::ldexp(std::fmax(std::fabs(lo), std::fabs(hi)) + 1, -22);
     const double e2 = std::ldexp(255 * (std::fabs(s.m2[n]) + std::fabs(s.m3[n])), -21);
     auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
     ok = normal(s.m1[n]) && normal(s.m2[n]) && normal(s.m3[n]) && e1 < 0.125 && e2 < 0.125;
+    saturate = s.qmin == -128 && s.qmax == 127 && s.weightZp[n] == 0;
     m1 = _mm512_set1_ps(static_cast<float>(s.m1[n]));
     m2 = _mm512_set1_ps(static_cast<float>(s.m2[n]));
     m3 = _mm512_set1_ps(static_cast<float>(s.m3[n]));
     nLo = _mm512_set1_ps(static_cast<float>(lo - 0.25));
     nHi = _mm512_set1_ps(static_cast<float>(hi + 0.25));
-    wLo = _mm512_set1_ps(static_cast<float>(wlo - 0.25));
-    wHi = _mm512_set1_ps(static_cast<float>(whi + 0.25));
-    // Rounded down, so |yc - r| < t implies |yc - r| < 1/2 - 2 e.
-    t1 = _mm512_set1_ps(std::nextafter(static_cast<float>(0.5 - 2 * e1), 0.0f));
-    t2 = _mm512_set1_ps(std::nextafter(static_cast<float>(0.5 - 2 * e2), 0.0f));
+    wLo = _mm512_set1_epi32(s.qmin - s.weightZp[n]);
+    wHi = _mm512_set1_epi32(s.qmax - s.weightZp[n]);
+    zw = _mm512_set1_epi32(s.weightZp[n]);
+    // Rounded down, so |d| < t implies |d| < 1/2 - 2 e for both steps' e.
+    t = _mm512_set1_ps(std::nextafter(static_cast<float>(0.5 - 2 * std::fmax(e1, e2)), 0.0f));
   }
 
-  // Step 2's clamp(RHE(...)) (weight zero point not added) of 16 lanes into w; false when some
-  // lane is not proven (w is then not the contract's and the caller redoes the vector).
+  // The weights (zero point added; unclamped above int8 when `saturate`) of 16 lanes from
+  // p = eps (sigma - Zsig) and dmu = mu - Zmu; false when some lane is not proven (w is then not
+  // the contract's and the caller redoes the vector in float64).
   inline bool combine(__m512i prod, __m512i dmu, __m512i& w) const {
     if (!ok) return false;
     const __m512 y1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(prod), m1), nLo), nHi);
     const __m512 r1 = _mm512_roundscale_ps(y1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __mmask16 ok1 = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y1, r1)), t1, _CMP_LT_OQ);
-    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(dmu), m2);
-    const __m512 y2 = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(r1, m3, t), wLo), wHi);
-    const __m512 r2 = _mm512_roundscale_ps(y2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __mmask16 ok2 = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y2, r2)), t2, _CMP_LT_OQ);
-    w = _mm512_cvtps_epi32(r2);
-    return static_cast<__mmask16>(ok1 & ok2) == 0xffff;
+    const __m512 y2 = _mm512_fmadd_ps(r1, m3, _mm512_mul_ps(_mm512_cvtepi32_ps(dmu), m2));
+#ifdef QBNN_REDUCE
+    const __m512 d2 = _mm512_reduce_ps(y2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+    const __m512 d2 = _mm512_sub_ps(y2, _mm512_roundscale_ps(y2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+    // max(|y1 - r1|, |d2|) (vrangeps: larger magnitude, sign cleared)
+    const __m512 d = _mm512_range_ps(_mm512_sub_ps(y1, r1), d2, 0x0b);
+    w = _mm512_cvt_roundps_epi32(y2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (!saturate) w = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(w, wLo), wHi), zw);
+    return _mm512_cmp_ps_mask(d, t, _CMP_LT_OQ) == 0xffff;
   }
 };
 
