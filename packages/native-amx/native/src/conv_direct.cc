@@ -807,6 +807,8 @@ struct ConvDirectPrepared {
   ConvDirectArgs args;  // x, out and after unused
   ConvGeometry geo;
   std::vector<GroupPlan> groups;
+  // built once here, read-only afterwards (calls on several threads share them)
+  ChunkMaps chunkMaps;
 };
 
 bool convDirectAvx512(const ConvDirectArgs& a) {
@@ -827,6 +829,7 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
   }
   p->groups.reserve(static_cast<size_t>(a.G));
   for (int64_t g = 0; g < a.G; ++g) p->groups.push_back(planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted));
+  for (const GroupPlan& gp : p->groups) p->chunkMaps.ready(a, p->geo, gp);
   return p;
 }
 
@@ -834,7 +837,8 @@ void convDirectRelease(ConvDirectPrepared* p) { delete p; }
 
 bool convDirectAvx512Prepared(const ConvDirectArgs& a, const ConvDirectPrepared& p) {
   if (!sameConvolution(a, p.args)) return false;
-  ChunkMaps chunkMaps;
+  // every map was built (or found too wide) at prepare time: ready() only reads them now
+  ChunkMaps& chunkMaps = const_cast<ChunkMaps&>(p.chunkMaps);
   for (int64_t g = 0; g < a.G; ++g) runGroup(a, p.geo, chunkMaps, g, p.groups[static_cast<size_t>(g)]);
   return true;
 }
