@@ -112,9 +112,29 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
     });
   }
 
+  it.skipIf(!runNative)(
+    'a later call draws new weights into the convolutions it prepared before',
+    async () => {
+      const qm = await quantised('lenet5', 'gaussian');
+      const x = batch(INPUT.lenet5, 3);
+      setThreads(1);
+      // same batch and samples, so the plan's drawn convolutions keep their prepared geometry and
+      // only take the new weights; a stale draw would repeat the first call's logits
+      for (const seed of [11, 12, 13]) {
+        const opts = { samples: 2, seed, mode: 'weights' as const };
+        same(
+          qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+          qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+          `seed ${seed}`,
+        );
+      }
+    },
+  );
+
   it.skipIf(!runNative)('4-bit LeNet-5 Gaussian (low-bit clamps) in both modes', async () => {
     const qm = await quantised('lenet5', 'gaussian', 4);
-    const x = batch(INPUT.lenet5, 5);
+    // inputs past the calibrated range: convolution outputs above the 4-bit qmax before pooling
+    const x = batch(INPUT.lenet5, 5).map((v, i) => v * (1 + (i % 7)));
     for (const mode of ['weights', 'local'] as const) {
       const opts = { samples: 2, seed: 5, mode };
       same(

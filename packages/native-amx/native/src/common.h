@@ -175,6 +175,10 @@ struct ConvDirectPrepared;
 ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a);
 bool convDirectAvx512Prepared(const ConvDirectArgs& a, const ConvDirectPrepared& p);
 void convDirectRelease(ConvDirectPrepared* p);
+// Folds the packs, bias and multipliers of `a` into `p` in place, keeping its geometry and plane
+// maps (a convolution whose weights are drawn again per sample); false, `p` unchanged, when `a`
+// is not the convolution `p` was prepared for. Not while `p` runs.
+bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a);
 
 // u8 pooling of `planes` planes h x w into ho x wo (the contract's qpool2d; kind 0 max, 1 avg
 // with count-include-pad, zero point z); padding is at most half the kernel.

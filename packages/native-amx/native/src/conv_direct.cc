@@ -835,6 +835,14 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
 
 void convDirectRelease(ConvDirectPrepared* p) { delete p; }
 
+bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
+  if (!sameConvolution(a, p->args)) return false;
+  p->args = a;
+  for (int64_t g = 0; g < a.G; ++g)
+    p->groups[static_cast<size_t>(g)] = planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted);
+  return true;
+}
+
 bool convDirectAvx512Prepared(const ConvDirectArgs& a, const ConvDirectPrepared& p) {
   if (!sameConvolution(a, p.args)) return false;
   // every map was built (or found too wide) at prepare time: ready() only reads them now
@@ -854,5 +862,6 @@ bool convDirectAvx512(const ConvDirectArgs&) { return false; }
 ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs&) { return nullptr; }
 void convDirectRelease(ConvDirectPrepared* p) { delete p; }
 bool convDirectAvx512Prepared(const ConvDirectArgs&, const ConvDirectPrepared&) { return false; }
+bool convDirectRepack(ConvDirectPrepared*, const ConvDirectArgs&) { return false; }
 }  // namespace qbnn
 #endif

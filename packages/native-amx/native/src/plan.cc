@@ -114,6 +114,11 @@ struct Step {
   int64_t channels = 0, h = 0, w = 0, hw = 0;
   PoolGeometry pool{};
   int64_t hs = 0, ws = 0, sh = 1, sw = 1, bh = 0, bw = 0;  // spread
+  // a convolution whose output the next step pools: that pool step's index (it then runs from
+  // the convolution's tasks, on each task's planes while they are in cache), and the pool step
+  // itself marked as done there
+  int32_t fusedPool = -1;
+  bool pooledByLayer = false;
 };
 
 struct WeightSet {
@@ -381,27 +386,38 @@ void prepareConvs(Plan& p, std::initializer_list<int64_t> sizes) {
   }
 }
 
-// A drawn convolution prepared right after its draw, for `rows` (or null).
-PreparedConv* drawnPrepare(const Layer& L, const Packed& w, int64_t rows, int32_t za, const Epilogue& e) {
+// A drawn convolution prepared right after its draw, for `rows` (null when the direct kernel
+// cannot take it). The slot's previous sample, prepared for the same shape, keeps its geometry
+// and plane maps: only the new weights are folded in.
+void drawnPrepare(std::unique_ptr<PreparedConv>& slot, const Layer& L, const Packed& w, int64_t rows, int32_t za,
+                  const Epilogue& e) {
+  if (slot && slot->packs[0] == &w &&
+      convDirectRepack(slot->p, directArgs(L, nullptr, rows, za, slot->packs.data(), e, nullptr)))
+    return;
   std::unique_ptr<PreparedConv> pc(new PreparedConv());
   pc->packs.assign(1, &w);
   pc->p = convDirectPrepare(directArgs(L, nullptr, rows, za, pc->packs.data(), e, nullptr));
-  return pc->p ? pc.release() : nullptr;
+  slot.reset(pc->p ? pc.release() : nullptr);
 }
 
 // `pre`: the layer's prepared convolution if the caller has one, else looked up among the
 // fixed-weight ones.
+// `after` (convolutions): called when output channels [o0, o1) of images [b0, b0 + n) are written.
 bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, int32_t za, const Packed& w,
-                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr) {
+                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr,
+                     ConvDirectArgs::After after = nullptr, void* afterCtx = nullptr) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
   if (pre == nullptr && !p.prepared.empty()) {
     const auto it = p.prepared.find(PreparedKey{li, &w, rows});
     if (it != p.prepared.end()) pre = it->second.get();
   }
-  if (pre != nullptr && activeIsa() == ISA_AVX512VNNI &&
-      convDirectAvx512Prepared(directArgs(L, a, rows, za, pre->packs.data(), e, out), *pre->p))
-    return true;
+  if (pre != nullptr && activeIsa() == ISA_AVX512VNNI) {
+    ConvDirectArgs da = directArgs(L, a, rows, za, pre->packs.data(), e, out);
+    da.after = after;
+    da.afterCtx = afterCtx;
+    if (convDirectAvx512Prepared(da, *pre->p)) return true;
+  }
   ConvCall cc;
   cc.x = a;
   cc.B = rows, cc.C = L.C, cc.H = L.H, cc.W = L.W, cc.O = L.n, cc.Cg = L.C, cc.kh = L.kh, cc.kw = L.kw;
@@ -410,7 +426,32 @@ bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, 
   cc.za = za;
   cc.packs.assign(1, &w);
   cc.e = e;
-  return runConv(cc, out, nullptr, nullptr);
+  return runConv(cc, out, after, afterCtx);
+}
+
+// A fused pool: clamps (qmax < 255) and pools a convolution task's planes right after they are
+// written, while they are in cache.
+struct FusedPool {
+  const Layer* L;
+  const Step* pool;
+  const uint8_t* conv;
+  uint8_t* out;
+};
+
+void poolAfterConv(void* ctx, int64_t b0, int64_t n, int64_t o0, int64_t o1) {
+  const FusedPool& f = *static_cast<const FusedPool*>(ctx);
+  const Layer& L = *f.L;
+  const int64_t hw = L.Ho * L.Wo, phw = f.pool->pool.ho * f.pool->pool.wo;
+  const uint8_t qm = static_cast<uint8_t>(L.qmax);
+  for (int64_t b = b0; b < b0 + n; ++b) {
+    const size_t plane0 = static_cast<size_t>(b * L.n + o0);
+    uint8_t* planes = const_cast<uint8_t*>(f.conv) + plane0 * static_cast<size_t>(hw);
+    if (L.qmax != 255) {
+      const size_t count = static_cast<size_t>((o1 - o0) * hw);
+      for (size_t i = 0; i < count; ++i) planes[i] = planes[i] > qm ? qm : planes[i];
+    }
+    poolPlanesU8(planes, o1 - o0, L.Ho, L.Wo, f.pool->zeroPoint, f.pool->pool, f.out + plane0 * static_cast<size_t>(phw));
+  }
 }
 
 bool stepLayer(const Task& t, const Step& st) {
@@ -431,6 +472,11 @@ bool stepLayer(const Task& t, const Step& st) {
     if (L.conv) pre = t.p.drawnPrepared[t.rows == t.c.tileRows ? 0 : 1][idx].get();
   }
   uint8_t* out = t.ptr(st.out);
+  if (st.fusedPool >= 0) {
+    const Step& pool = t.p.steps[static_cast<size_t>(st.fusedPool)];
+    FusedPool f{&L, &pool, out, t.ptr(pool.out)};
+    return runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre, poolAfterConv, &f);
+  }
   if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre)) return false;
   if (!L.f32 && L.qmax != 255) {
     const size_t count = static_cast<size_t>(t.rows * L.outSize);
@@ -646,6 +692,7 @@ bool runStep(const Task& t, const Step& st) {
       return true;
     }
     case S_POOL:
+      if (st.pooledByLayer) return true;
       poolPlanesU8(t.ptr(st.in), t.rows * st.channels, st.h, st.w, st.zeroPoint, st.pool, t.ptr(st.out));
       return true;
     case S_GAP: {
@@ -732,12 +779,14 @@ void drawAndPrepare(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
   drawWeights(p, c, l, s, li);
   const Layer& L = p.layers[static_cast<size_t>(li)];
   const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
-  for (int k = 0; k < 2; ++k) p.drawnPrepared[k][idx].reset();
-  if (!L.conv || activeIsa() != ISA_AVX512VNNI) return;
+  if (!L.conv || activeIsa() != ISA_AVX512VNNI) {
+    for (int k = 0; k < 2; ++k) p.drawnPrepared[k][idx].reset();
+    return;
+  }
   const Epilogue e = drawnEpilogue(p, L, idx);
-  p.drawnPrepared[0][idx].reset(drawnPrepare(L, p.packs[idx]->p, c.tileRows, layerZa(L), e));
-  if (c.lastRows != c.tileRows)
-    p.drawnPrepared[1][idx].reset(drawnPrepare(L, p.packs[idx]->p, c.lastRows, layerZa(L), e));
+  drawnPrepare(p.drawnPrepared[0][idx], L, p.packs[idx]->p, c.tileRows, layerZa(L), e);
+  if (c.lastRows != c.tileRows) drawnPrepare(p.drawnPrepared[1][idx], L, p.packs[idx]->p, c.lastRows, layerZa(L), e);
+  else p.drawnPrepared[1][idx].reset();
 }
 
 // ---------- parsing
@@ -1072,6 +1121,24 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
   return st;
 }
 
+// A u8 convolution step followed by a pool of its output (same kind of step, the pool reading
+// exactly its planes and writing neither its input nor its scratch) pools from the
+// convolution's tasks instead.
+void fusePools(Plan& p) {
+  auto same = [](const Slot& a, const Slot& b) { return a.index >= 0 && a.shared == b.shared && a.index == b.index; };
+  for (size_t i = 0; i + 1 < p.steps.size(); ++i) {
+    Step& st = p.steps[i];
+    Step& pool = p.steps[i + 1];
+    if (st.op != S_LAYER || pool.op != S_POOL || st.shared != pool.shared) continue;
+    const Layer& L = p.layers[static_cast<size_t>(st.layer)];
+    if (!L.conv || L.f32 || !same(pool.in, st.out) || same(pool.out, st.in) || same(pool.out, st.scratch) ||
+        same(pool.out, st.out) || pool.channels != L.n || pool.h != L.Ho || pool.w != L.Wo)
+      continue;
+    st.fusedPool = static_cast<int32_t>(i + 1);
+    pool.pooledByLayer = true;
+  }
+}
+
 Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
   std::unique_ptr<Plan> p(new Plan());
   p->inputSize = integer(env, desc, "inputSize", 1, 1 << 30);
@@ -1100,6 +1167,7 @@ Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
                 p->layers[static_cast<size_t>(last.layer)].outSize == p->classes,
        "the last step must write the float logits to the output slot");
   p->sharedOffsets.assign(p->sharedBytes.size(), 0);
+  fusePools(*p);
   // Stacking samples in a task needs weights that no sample draws (no sampled layer, no cycled
   // sets). Shared slots that a per-sample layer (without dropout) or add reads are replicated
   // per stacked sample; local combines and dropout read shared rows per sample segment.
