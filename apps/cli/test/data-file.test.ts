@@ -201,9 +201,10 @@ print(json.dumps({'accuracy': acc, 'n': len(te)}))
       expect(noY.code).not.toBe(0);
       expect(noY.err).toMatch(/--data .*x-only\.pt: expected tensors 'x' .* and 'y' .*found \[x\]/);
 
+      // float labels are read as regression targets: a 2-class classifier's head is [N, 2] too, so
+      // the note says how they were read; a 3-column head is refused
       const floatY = await evalWith('--data', join(dir, 'test-float-y.pt'));
-      expect(floatY.code).not.toBe(0);
-      expect(floatY.err).toMatch(/'y' holds float targets; this command needs integer class labels/);
+      expect(floatY.err).toMatch(/'y' is floating point, so it is read as regression targets/);
 
       // OOD rows of another width: refused before any model runs
       await saveSafetensors(join(dir, 'narrow.safetensors'), { x: f32([4, 7], () => 0) });
@@ -231,6 +232,126 @@ print(json.dumps({'accuracy': acc, 'n': len(te)}))
       const shifted = await evalWith('--data', join(dir, 'test.pt'), '--ood', 'shifted');
       expect(shifted.code).not.toBe(0);
       expect(shifted.err).toMatch(/with --data FILE give --ood FILE or none/);
+    });
+
+    test('a Bayesian-Torch regression MLP on the diabetes data: quantised on float targets, RMSE and coverage against PyTorch', async () => {
+      // Gaussian NLL with a softplus variance head (qbnn's convention for [N, 2] outputs) + KL / N
+      const torchOut = execFileSync(
+        PYTHON,
+        [
+          '-c',
+          `
+import sys, json
+sys.path.insert(0, ${JSON.stringify(interopTest)})
+from bayesian_torch_like import *
+from sklearn.datasets import load_diabetes
+import math
+torch.set_num_threads(1)
+torch.manual_seed(1)
+d = load_diabetes()
+x = torch.tensor(d.data, dtype=torch.float32)
+x = (x - x.mean(0)) / x.std(0)
+y = torch.tensor(d.target, dtype=torch.float32)
+y = (y - y.mean()) / y.std()
+perm = torch.randperm(len(x))
+tr, te = perm[:320], perm[320:]
+class Reg(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = LinearReparameterization(10, 32, posterior_rho_init=-5.0)
+        self.fc2 = LinearReparameterization(32, 2, posterior_rho_init=-5.0)
+    def forward(self, x):
+        h, k1 = self.fc1(x)
+        o, k2 = self.fc2(F.relu(h))
+        return o, k1 + k2
+def nll(o, t):
+    v = F.softplus(o[:, 1]) + 1e-6
+    return (0.5 * torch.log(2 * math.pi * v) + (t - o[:, 0]) ** 2 / (2 * v)).mean()
+net = Reg()
+opt = torch.optim.Adam(net.parameters(), 1e-2)
+for epoch in range(60):
+    for i in range(0, 320, 40):
+        b = tr[i:i + 40]
+        out, kl = net(x[b])
+        loss = nll(out, y[b]) + kl / 320
+        opt.zero_grad(); loss.backward(); opt.step()
+with torch.no_grad():
+    m = torch.stack([net(x[te])[0][:, 0] for _ in range(64)]).mean(0)
+rmse = ((m - y[te]) ** 2).mean().sqrt().item()
+torch.save(net.state_dict(), "${dir}/reg.pt")
+torch.save({'x': x[tr], 'y': y[tr]}, "${dir}/reg-train.pt")
+torch.save({'x': x[te], 'y': y[te]}, "${dir}/reg-test.pt")
+print(json.dumps({'rmse': rmse}))
+`,
+        ],
+        { encoding: 'utf8' },
+      );
+      const torchRef = JSON.parse(torchOut.trim().split('\n').at(-1)!) as { rmse: number };
+      writeFileSync(
+        join(dir, 'reg-arch.json'),
+        JSON.stringify({
+          layers: [
+            { name: 'fc1', type: 'Linear', in_features: 10, out_features: 32 },
+            { type: 'ReLU' },
+            { name: 'fc2', type: 'Linear', in_features: 32, out_features: 2 },
+          ],
+        }),
+      );
+      const imported = join(dir, 'reg.safetensors');
+      const imp = await run(
+        'import',
+        join(dir, 'reg.pt'),
+        '--arch',
+        join(dir, 'reg-arch.json'),
+        '--out',
+        imported,
+      );
+      expect(imp.code, imp.err).toBe(0);
+      const q = join(dir, 'reg-qat.safetensors');
+      // QAT fine-tunes on the float targets (the Gaussian NLL)
+      const quant = await run(
+        'quantize',
+        '--checkpoint',
+        imported,
+        '--mode',
+        'qat',
+        '--qat-lr',
+        '1e-4',
+        '--data',
+        join(dir, 'reg-train.pt'),
+        '--out',
+        q,
+        '--quiet',
+      );
+      expect(quant.code, quant.err).toBe(0);
+      const results = join(dir, 'reg-results.json');
+      const ev = await run(
+        'eval',
+        '--checkpoint',
+        imported,
+        '--quantized',
+        q,
+        '--data',
+        join(dir, 'reg-test.pt'),
+        '--samples',
+        '64',
+        '--out',
+        results,
+        '--quiet',
+      );
+      expect(ev.code, ev.err).toBe(0);
+      expect(ev.out).toMatch(/RMSE/);
+      const r = JSON.parse(readFileSync(results, 'utf8')) as {
+        models: { metrics: Record<string, number> }[];
+      };
+      const [float, int8] = r.models;
+      // the same weights' MC-mean RMSE as PyTorch's own, up to Monte Carlo noise at rho = -5
+      expect(Math.abs(float.metrics.rmse - torchRef.rmse)).toBeLessThan(0.05 * torchRef.rmse);
+      expect(int8.metrics.rmse).toBeLessThan(1.1 * float.metrics.rmse);
+      for (const m of [float, int8]) {
+        expect(m.metrics.coverage95).toBeGreaterThan(0.7);
+        expect(m.metrics.gaussianNll).toBeLessThan(2);
+      }
     });
   },
 );

@@ -16,7 +16,7 @@ import {
   type OodData,
 } from '../lib/data.js';
 import { asExampleSet, dataFileOf, loadDataFile, oodFromFile } from '../lib/data-file.js';
-import { evaluateModels } from '../lib/evaluate.js';
+import { evaluateModels, evaluateRegression } from '../lib/evaluate.js';
 import { type BayesModelConfig, inputShapeOf } from '../lib/models.js';
 import { type Results, toReportData } from '../lib/results.js';
 import { renderReport } from '../report/html.js';
@@ -39,7 +39,7 @@ const flags = {
   quantized: { type: 'string', help: 'quantised model(s) (qbnn quantize), comma-separated' },
   data: {
     type: 'string',
-    help: `test data: ${DATASETS.join(' or ')} (default: the checkpoint's, else mnist), or a file (.pt, .safetensors) of tensors x [N, ...] and integer class labels y [N]; an imported model needs the file`,
+    help: `test data: ${DATASETS.join(' or ')} (default: the checkpoint's, else mnist), or a file (.pt, .safetensors) of tensors x [N, ...] and y [N] (class indices, or float targets for a regression model); an imported model needs the file`,
   },
   'train-size': {
     type: 'int',
@@ -145,15 +145,28 @@ export const evaluate: Command = {
     try {
       const quantized = [];
       for (const q of qfiles) quantized.push({ name: stem(q), model: await loadQuantModel(q) });
-      let split: { name: string; test: ImageSet };
+      let split: { name: string; test: ImageSet } | undefined;
+      let regression: { name: string; x: Float32Array; n: number; targets: Float32Array } | undefined;
       let floatInputShape = cfg && dataFile === undefined ? inputShapeOf(cfg.model) : undefined;
-      let ood: OodData | null;
+      let ood: OodData | null = null;
       if (dataFile !== undefined) {
         const d = loadDataFile(dataFile, '--data');
-        const testSize = Math.min(f['test-size'] ?? d.shape[0], d.shape[0]);
-        split = { name: d.name, test: head(asExampleSet(d, '--data'), testSize) };
-        floatInputShape = d.shape.slice(1);
-        ood = oodFile !== undefined ? oodFromFile(oodFile, d.shape, f['ood-size']) : null;
+        const n = Math.min(f['test-size'] ?? d.shape[0], d.shape[0]);
+        if (d.targets !== undefined) {
+          if (oodFile !== undefined || f.throughput)
+            throw new UsageError(
+              `qbnn eval: --data ${dataFile} holds regression targets; --ood and --throughput are for classification`,
+            );
+          io.err(
+            `note: --data ${dataFile}: 'y' is floating point, so it is read as regression targets (save class labels as an integer tensor)\n`,
+          );
+          const per = d.x.length / d.shape[0];
+          regression = { name: d.name, x: d.x.subarray(0, n * per), n, targets: d.targets.subarray(0, n) };
+        } else {
+          split = { name: d.name, test: head(asExampleSet(d, '--data'), n) };
+          floatInputShape = d.shape.slice(1);
+          ood = oodFile !== undefined ? oodFromFile(oodFile, d.shape, f['ood-size']) : null;
+        }
       } else {
         const ds = cfg?.dataset;
         const data = (f.data ?? ds?.name ?? 'mnist') as DatasetName;
@@ -167,25 +180,31 @@ export const evaluate: Command = {
             ? oodFromFile(oodFile, [0, ...split.test.shape.slice(1)], f['ood-size'])
             : loadOod(split.name, split.test, f['ood-size'], f.seed, f.ood as OodChoice);
       }
-      io.err(`data: ${count(split.test)} ${split.name} test examples; ${ood?.note ?? 'no OOD set'}\n`);
-      const { models, throughput } = evaluateModels(model, quantized, split.test, ood, {
-        samples: f.samples,
-        seed: f.seed,
-        quiet: f.quiet,
-        floatInputShape,
-        throughput: f.throughput
-          ? { batch: 64, minSeconds: f['throughput-seconds'], backend: rt.backend }
-          : undefined,
-      });
+      const setName = split?.name ?? regression!.name;
+      const n = split ? count(split.test) : regression!.n;
+      io.err(
+        `data: ${n} ${setName} test ${regression ? 'rows (regression targets)' : 'examples'}; ${ood?.note ?? 'no OOD set'}\n`,
+      );
+      const { models, throughput } = split
+        ? evaluateModels(model, quantized, split.test, ood, {
+            samples: f.samples,
+            seed: f.seed,
+            quiet: f.quiet,
+            floatInputShape,
+            throughput: f.throughput
+              ? { batch: 64, minSeconds: f['throughput-seconds'], backend: rt.backend }
+              : undefined,
+          })
+        : { models: evaluateRegression(model, quantized, regression!, f), throughput: undefined };
       const results: Results = {
         format: 'qbnn-results/1',
-        title: `qbnn eval on ${split.name}`,
+        title: `qbnn eval on ${setName}`,
         createdAt: new Date().toISOString(),
         config: {
           command: 'eval',
           ...(f.checkpoint ? { checkpoint: f.checkpoint, ...floatModelConfig(cfg, imported) } : {}),
           ...(qfiles.length ? { quantized: qfiles.join(', ') } : {}),
-          data: `${split.name} (${count(split.test)} test)`,
+          data: `${setName} (${n} test)`,
           ood: ood?.name ?? 'none',
           samples: f.samples,
           seed: f.seed,

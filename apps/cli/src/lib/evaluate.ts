@@ -3,8 +3,8 @@ import type { Module } from '@qbnn/nn';
 import type { QuantizedModel } from '@qbnn/qat';
 import { startProgress } from '../progress.js';
 import { count, type OodData } from './data.js';
-import { floatProbs, intProbs } from './predict.js';
-import { type ModelResult, modelResult, type ThroughputResult } from './results.js';
+import { floatMoments, floatProbs, intMoments, intProbs } from './predict.js';
+import { type ModelResult, modelResult, regressionResult, type ThroughputResult } from './results.js';
 import { measureThroughput } from './throughput.js';
 
 /** Concatenates image sets of one shape. */
@@ -93,4 +93,31 @@ export function evaluateModels(
     });
   }
   return { models, throughput };
+}
+
+/**
+ * Regression: the float model (if any) and each quantised model over rows `x` ([n, features])
+ * with L Monte Carlo samples, their [N, 2] heads read as mean and variance, scored against
+ * `targets` (see {@link regressionResult}).
+ */
+export function evaluateRegression(
+  floatModel: Module | null,
+  quantized: { name: string; model: QuantizedModel }[],
+  data: { x: Float32Array; n: number; targets: Float32Array },
+  opts: { samples: number; seed: number },
+): ModelResult[] {
+  const { x, n, targets } = data;
+  const features = x.length / n;
+  const models: ModelResult[] = [];
+  if (floatModel) {
+    const r = regressionResult('float32', floatMoments(floatModel, x, n, features, opts.samples), targets);
+    r.metrics.sizeBytes = Object.values(floatModel.stateDict()).reduce((s, v) => s + v.size * 4, 0);
+    models.push(r);
+  }
+  for (const q of quantized) {
+    const r = regressionResult(q.name, intMoments(q.model, x, n, opts.samples, opts.seed + 1), targets);
+    r.metrics.sizeBytes = q.model.sizeBytes();
+    models.push(r);
+  }
+  return models;
 }

@@ -1,3 +1,4 @@
+import { QbnnError } from '@qbnn/core';
 import type { ImageSet } from '@qbnn/data';
 import type { Module } from '@qbnn/nn';
 import { predict } from '@qbnn/posteriors';
@@ -163,6 +164,12 @@ export function intMoments(
   seed: number,
 ): SampledMoments {
   const o = qm.forward(x, { samples, seed });
+  if (o.classes !== 2) {
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `a regression model's output must be [N, 2] (mean, raw variance); this one has ${o.classes} columns`,
+    );
+  }
   const means = new Float32Array(samples * n);
   const variances = new Float32Array(samples * n);
   for (let i = 0; i < samples * n; i++) {

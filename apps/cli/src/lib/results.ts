@@ -1,10 +1,17 @@
 import { QbnnError } from '@qbnn/core';
-import { classificationMetrics, oodMetrics, referralCurve, rocCurve, uncertaintyScores } from '@qbnn/metrics';
+import {
+  classificationMetrics,
+  oodMetrics,
+  referralCurve,
+  regressionMetrics,
+  rocCurve,
+  uncertaintyScores,
+} from '@qbnn/metrics';
 import type { ReportData, SweepPoint } from '../report/types.js';
 
 export type { SweepPoint };
 
-import type { SampledProbs } from './predict.js';
+import type { SampledMoments, SampledProbs } from './predict.js';
 
 /** The figures of one model (float, int8 PTQ, int8 QAT...) on the test set and the OOD set. */
 export interface ModelResult {
@@ -124,6 +131,31 @@ export function modelResult(
   };
 }
 
+/**
+ * The figures of one regression model from its Monte Carlo moments on the test targets: RMSE,
+ * MAE, Gaussian NLL of the predictive mixture's moments, mean total / aleatoric / epistemic
+ * variance and the coverage of the central 95% interval (no charts: those are classification's).
+ */
+export function regressionResult(name: string, mom: SampledMoments, targets: Float32Array): ModelResult {
+  const r = regressionMetrics(mom.means, mom.variances, targets, { samples: mom.samples, n: mom.n });
+  return {
+    name,
+    metrics: {
+      rmse: r.rmse,
+      mae: r.mae,
+      gaussianNll: r.nll,
+      meanVariance: r.meanVariance,
+      aleatoricVariance: r.meanAleatoricVariance,
+      epistemicVariance: r.meanEpistemicVariance,
+      coverage95: r.coverage.find((c) => Math.abs(c.level - 0.95) < 1e-9)?.coverage ?? Number.NaN,
+    },
+    reliability: [],
+    entropy: { correct: [], wrong: [], ood: [] },
+    referral: [],
+    roc: [],
+  };
+}
+
 /** Rows of the metrics table: label and key, in display order. */
 export const METRIC_ROWS: [string, string][] = [
   ['accuracy', 'accuracy'],
@@ -139,7 +171,12 @@ export const METRIC_ROWS: [string, string][] = [
   ['OOD FPR@95%TPR', 'oodFpr95'],
   ['accuracy at 10% referral', 'accuracyAt10pctReferral'],
   ['RMSE', 'rmse'],
+  ['MAE', 'mae'],
   ['Gaussian NLL', 'gaussianNll'],
+  ['mean predictive variance', 'meanVariance'],
+  ['aleatoric variance', 'aleatoricVariance'],
+  ['epistemic variance', 'epistemicVariance'],
+  ['95% interval coverage', 'coverage95'],
 ];
 
 /** Turns results into the report's data. */
