@@ -14,6 +14,7 @@ import './gradients.gen.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
+import { registerReduceGradients } from './reduce-grad.js';
 import { registerReluGradient } from './relu-grad.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
@@ -97,6 +98,7 @@ const support: WasmTrainingSupport = registerWasmTrainingSupport();
 registerFusedAdamKernels();
 registerGaussianKlKernels();
 registerReluGradient();
+registerReduceGradients();
 const pending = new Map<string, Promise<BackendInfo>>();
 
 function message(err: unknown): string {
