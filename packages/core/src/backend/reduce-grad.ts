@@ -7,32 +7,30 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /** dy, reshaped with the reduced axes kept as 1, times ones of `shape`. */
-function broadcastDy(dy: tf.Tensor, shape: number[], axis: number | number[]): tf.Tensor {
+function spreadDy(dy: tf.Tensor, shape: number[], axis: number | number[]): tf.Tensor {
   const axes = tf.util.parseAxisParam(axis, shape);
   const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
   return tf.mul(tf.reshape(dy, kept), tf.fill(shape, 1, 'float32'));
 }
 
-/** Replaces tfjs's Sum and Mean gradients by the same products with backend-made ones. */
-export function registerReduceGradients(): void {
-  tf.registerGradient({
-    kernelName: tf.Sum,
+/** The gradient of a reduction: dy spread over x, divided by the reduced count for a mean. */
+function reduceGradient(kernelName: string, mean: boolean): tf.GradConfig {
+  return {
+    kernelName,
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved;
       const { axis } = attrs as unknown as tf.SumAttrs;
-      return { x: () => broadcastDy(dy as tf.Tensor, x.shape, axis) };
+      const spread = () => spreadDy(dy as tf.Tensor, x.shape, axis);
+      if (!mean) return { x: spread };
+      const count = tf.util.parseAxisParam(axis, x.shape).reduce((n, a) => n * x.shape[a], 1);
+      return { x: () => tf.div(spread(), count) };
     },
-  });
-  tf.registerGradient({
-    kernelName: tf.Mean,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
-      const { axis } = attrs as unknown as tf.MeanAttrs;
-      const axes = tf.util.parseAxisParam(axis, x.shape);
-      const size = axes.reduce((n, a) => n * x.shape[a], 1);
-      return { x: () => tf.div(broadcastDy(dy as tf.Tensor, x.shape, axis), size) };
-    },
-  });
+  };
+}
+
+/** Replaces tfjs's Sum and Mean gradients by the same products with backend-made ones. */
+export function registerReduceGradients(): void {
+  tf.registerGradient(reduceGradient(tf.Sum, false));
+  tf.registerGradient(reduceGradient(tf.Mean, true));
 }
