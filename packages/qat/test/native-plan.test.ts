@@ -11,6 +11,7 @@ import { JS_PROVIDER, meanSoftmax } from '@qbnn/core';
 import { getThreads, loadError, NATIVE_PROVIDER, nativeAvailable, setThreads } from '@qbnn/native-amx';
 import {
   Conv1d,
+  Conv2d,
   ConvTranspose1d,
   ConvTranspose2d,
   Flatten,
@@ -291,78 +292,94 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
   it.skipIf(!runNative)(
     'Conv1d and transposed convolutions (2-D, 1-D, cropping, output padding, dilation) run as plans',
     async () => {
-      const models: [Module, number[], boolean][] = [
+      const models: [() => Module, number[]][] = [
         [
-          new Sequential(
-            new Conv1d(2, 4, 3, { stride: 2, padding: 1, seed: 1 }),
-            new ReLU(),
-            new Conv1d(4, 4, 3, { dilation: 2, seed: 2 }),
-            new ReLU(),
-            new Flatten(),
-            new Linear(16, 3, { seed: 3 }),
-          ),
+          () =>
+            new Sequential(
+              new Conv1d(2, 4, 3, { stride: 2, padding: 1, seed: 1 }),
+              new ReLU(),
+              new Conv1d(4, 4, 3, { dilation: 2, seed: 2 }),
+              new ReLU(),
+              new Flatten(),
+              new Linear(16, 3, { seed: 3 }),
+            ),
           [2, 16],
-          true,
         ],
         [
-          new Sequential(
-            new ConvTranspose2d(2, 3, 3, { stride: 2, seed: 1 }),
-            new ReLU(),
-            new Flatten(),
-            new Linear(3 * 11 * 11, 3, { seed: 3 }),
-          ),
+          () =>
+            new Sequential(
+              // a layer first: MC Dropout masks the inputs of layers after the network input
+              new Conv2d(2, 2, 1, { seed: 9 }),
+              new ReLU(),
+              new ConvTranspose2d(2, 3, 3, { stride: 2, seed: 1 }),
+              new ReLU(),
+              new Flatten(),
+              new Linear(3 * 11 * 11, 3, { seed: 3 }),
+            ),
           [2, 5, 5],
-          true,
         ],
         [
           // padding that crops, output padding, dilation, unequal strides
-          new Sequential(
-            new ConvTranspose2d(2, 3, [3, 2], {
-              stride: [2, 3],
-              padding: [5, 1],
-              outputPadding: [1, 2],
-              dilation: [2, 1],
-              seed: 4,
-            }),
-            new ReLU(),
-            new Flatten(),
-            new Linear(3 * 4 * 14, 3, { seed: 5 }),
-          ),
+          () =>
+            new Sequential(
+              new Conv2d(2, 2, 1, { seed: 9 }),
+              new ReLU(),
+              new ConvTranspose2d(2, 3, [3, 2], {
+                stride: [2, 3],
+                padding: [5, 1],
+                outputPadding: [1, 2],
+                dilation: [2, 1],
+                seed: 4,
+              }),
+              new ReLU(),
+              new Flatten(),
+              new Linear(3 * 4 * 14, 3, { seed: 5 }),
+            ),
           [2, 5, 5],
-          true,
         ],
         [
-          new Sequential(
-            new ConvTranspose1d(2, 4, 3, { stride: 2, padding: 1, seed: 6 }),
-            new ReLU(),
-            new Flatten(),
-            new Linear(4 * 15, 3, { seed: 7 }),
-          ),
+          () =>
+            new Sequential(
+              new Conv1d(2, 2, 1, { seed: 9 }),
+              new ReLU(),
+              new ConvTranspose1d(2, 4, 3, { stride: 2, padding: 1, seed: 6 }),
+              new ReLU(),
+              new Flatten(),
+              new Linear(4 * 15, 3, { seed: 7 }),
+            ),
           [2, 8],
-          true,
         ],
       ];
-      for (const [net, shape, planned] of models) {
-        const model = dnnToBnn(net, { posterior: 'gaussian' }).model;
-        const per = shape.reduce((a, b) => a * b, 1);
-        const r = lcg(3);
-        const calib = tf.tensor(
-          Float32Array.from({ length: 4 * per }, () => r()),
-          [4, ...shape],
-        );
-        const qm = await quantize(model, { mode: 'ptq', data: calib });
-        calib.dispose();
-        const x = Float32Array.from({ length: 3 * per }, () => r());
-        for (const mode of ['weights', 'local'] as const) {
-          expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(planned);
-          const opts = { samples: 2, seed: 11, mode };
-          same(
-            qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
-            qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
-            `${shape} ${mode}`,
+      // MC Dropout masks a transposed convolution's input before the spread, as the engine does
+      for (const [build, shape] of models)
+        for (const posterior of ['gaussian', 'mcdropout'] as const) {
+          const options =
+            posterior === 'mcdropout' ? { posterior, posteriorOptions: { p: 0.3 } } : { posterior };
+          const model = dnnToBnn(build(), options as never).model;
+          const per = shape.reduce((a, b) => a * b, 1);
+          const r = lcg(3);
+          const calib = tf.tensor(
+            Float32Array.from({ length: 4 * per }, () => r()),
+            [4, ...shape],
           );
+          const qm = await quantize(model, { mode: 'ptq', data: calib });
+          calib.dispose();
+          const x = Float32Array.from({ length: 3 * per }, () => r());
+          for (const mode of ['weights', 'local'] as const) {
+            expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(true);
+            for (const [B, L] of [
+              [3, 2],
+              [1, 3],
+            ]) {
+              const opts = { samples: L, seed: 11, mode };
+              same(
+                qm.forward(x.subarray(0, B * per), { ...opts, provider: NATIVE_PROVIDER }).logits,
+                qm.forward(x.subarray(0, B * per), { ...opts, provider: JS_PROVIDER }).logits,
+                `${shape} ${posterior} ${mode} B=${B} L=${L}`,
+              );
+            }
+          }
         }
-      }
     },
   );
 });

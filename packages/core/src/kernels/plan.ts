@@ -34,7 +34,9 @@ export type PlanStep =
    * A transposed convolution's input spread by its stride (then run as a stride-1 convolution):
    * per example [C, H, W] -> [C, Hs, Ws] filled with `zeroPoint`, input pixel (y, x) at
    * (y stride[0] + before[0], x stride[1] + before[1]) where that is inside (negative `before`
-   * crops).
+   * crops). With `dropout` (the index of the MC Dropout layer it feeds), the input is first
+   * masked by that layer's dropout into `scratch`, over its unspread values as the engine masks
+   * them; the layer then takes its input as masked.
    */
   | {
       op: 'spread';
@@ -45,6 +47,8 @@ export type PlanStep =
       stride: readonly [number, number];
       before: readonly [number, number];
       zeroPoint: number;
+      dropout?: number;
+      scratch?: PlanSlot;
     }
   /** u8 values below `zeroPoint` raised to it. */
   | { op: 'relu'; in: PlanSlot; out: PlanSlot; size: number; zeroPoint: number }

@@ -136,6 +136,9 @@ struct Layer {
   int64_t inSize = 0, outSize = 0;
   int32_t inZero = 0;
   bool dropout = false;
+  // a transposed convolution's masks: a spread step masks its input (before spreading, as the
+  // engine does), so the layer takes its input as masked
+  bool maskedBySpread = false;
   uint64_t threshold = 0;
   std::vector<uint8_t> table;
   int32_t maskedZero = 0;
@@ -319,17 +322,27 @@ void dropoutRows(const Layer& L, uint32_t k0, uint32_t k1, uint64_t word0, const
   }
 }
 
-// The layer's input of this task: the masked copy (in `scratch`) under MC Dropout.
-const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t* scratch) {
-  if (!L.dropout) return t.ptr(st.in);
-  const uint32_t* key = t.c.keys + st.layer * 8;
-  const uint64_t per = static_cast<uint64_t>(t.c.B * L.inSize);
-  const size_t count = static_cast<size_t>(t.seg() * L.inSize);
+// Whether a layer step masks its own input (MC Dropout not already applied by a spread step).
+bool masksInput(const Layer& L) { return L.dropout && !L.maskedBySpread; }
+
+// Slot `in` (`size` values an example) masked by layer `li`'s MC Dropout into `scratch`: sample
+// l's mask from word l ceil(B size / 4) 4 of the layer's mask stream, as the engine's dropoutU8.
+const uint8_t* maskRows(const Task& t, int32_t li, const Slot& in, int64_t size, uint8_t* scratch) {
+  const Layer& L = t.p.layers[static_cast<size_t>(li)];
+  const uint32_t* key = t.c.keys + li * 8;
+  const uint64_t per = static_cast<uint64_t>(t.c.B * size);
+  const size_t count = static_cast<size_t>(t.seg() * size);
   for (int64_t j = 0; j < t.ns; ++j) {
-    const uint64_t word0 = static_cast<uint64_t>(t.l + j) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * L.inSize);
-    dropoutRows(L, key[4], key[5], word0, t.segment(st.in, j, L.inSize), count, scratch + j * count);
+    const uint64_t word0 = static_cast<uint64_t>(t.l + j) * ceil4(per) * 4 + static_cast<uint64_t>(t.b0 * size);
+    dropoutRows(L, key[4], key[5], word0, t.segment(in, j, size), count, scratch + j * count);
   }
   return scratch;
+}
+
+// The layer's input of this task: the masked copy (in `scratch`) under MC Dropout.
+const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t* scratch) {
+  if (!masksInput(L)) return t.ptr(st.in);
+  return maskRows(t, st.layer, st.in, L.inSize, scratch);
 }
 
 // The direct kernel's arguments of layer L's convolution over `rows` examples.
@@ -456,7 +469,7 @@ void poolAfterConv(void* ctx, int64_t b0, int64_t n, int64_t o0, int64_t o1) {
 
 bool stepLayer(const Task& t, const Step& st) {
   const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
-  const uint8_t* a = layerInput(t, L, st, L.dropout ? t.ptr(st.scratch) : nullptr);
+  const uint8_t* a = layerInput(t, L, st, masksInput(L) ? t.ptr(st.scratch) : nullptr);
   const int32_t za = layerZa(L);
   const Packed* w;
   Epilogue e;
@@ -492,7 +505,7 @@ bool stepLocalGemm(const Task& t, const Step& st) {
   const size_t count = static_cast<size_t>(t.rows * L.inSize);
   // with MC Dropout the masked input fills the scratch's first half, its squares the second
   const uint8_t* a = layerInput(t, L, st, scratch);
-  uint8_t* x2 = L.dropout ? scratch + count : scratch;
+  uint8_t* x2 = masksInput(L) ? scratch + count : scratch;
   const uint8_t* sq = L.square.data();
   for (size_t i = 0; i < count; ++i) x2[i] = sq[a[i]];
   // the integer engine runs both GEMMs on the input's grid (zero point 0 for the squares)
@@ -675,8 +688,10 @@ bool runStep(const Task& t, const Step& st) {
       return true;
     }
     case S_SPREAD: {
-      // each input pixel at (y sh + bh, x sw + bw) of a plane filled with the zero point
-      const uint8_t* a = t.ptr(st.in);
+      // each input pixel at (y sh + bh, x sw + bw) of a plane filled with the zero point; the
+      // input first masked by its layer's MC Dropout when the step says so
+      const uint8_t* a = st.layer >= 0 ? maskRows(t, st.layer, st.in, st.channels * st.h * st.w, t.ptr(st.scratch))
+                                       : t.ptr(st.in);
       uint8_t* out = t.ptr(st.out);
       std::memset(out, st.zeroPoint, static_cast<size_t>(t.rows * st.channels * st.hs * st.ws));
       for (int64_t pl = 0; pl < t.rows * st.channels; ++pl) {
@@ -999,14 +1014,14 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
       st.op = S_LAYER;
       st.in = readSlot(env, o, "in", p, L.inSize);
       st.out = readSlot(env, o, "out", p, L.outSize * valueBytes);
-      if (L.dropout) st.scratch = readSlot(env, o, "scratch", p, L.inSize);
+      if (masksInput(L)) st.scratch = readSlot(env, o, "scratch", p, L.inSize);
     } else if (op == "localGemm") {
       need(env, L.kind == W_LOCAL, "localGemm needs local weights");
       st.op = S_LOCAL_GEMM;
       st.in = readSlot(env, o, "in", p, L.inSize);
       st.mean = readSlot(env, o, "mean", p, L.outSize * 4);
       st.variance = readSlot(env, o, "variance", p, L.outSize * 4);
-      st.scratch = readSlot(env, o, "scratch", p, L.inSize * (L.dropout ? 2 : 1));
+      st.scratch = readSlot(env, o, "scratch", p, L.inSize * (masksInput(L) ? 2 : 1));
     } else {
       need(env, L.kind == W_LOCAL, "localCombine needs local weights");
       need(env, L.outSize % L.n == 0, "local outputs must be whole channels");
@@ -1077,6 +1092,14 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
     st.zeroPoint = static_cast<int32_t>(integer(env, o, "zeroPoint", 0, 255));
     st.in = readSlot(env, o, "in", p, st.channels * st.h * st.w);
     st.out = readSlot(env, o, "out", p, st.channels * st.hs * st.ws);
+    if (!field(o, "dropout").IsUndefined()) {
+      st.layer = static_cast<int32_t>(integer(env, o, "dropout", 0, static_cast<double>(p.layers.size()) - 1));
+      Layer& L = p.layers[static_cast<size_t>(st.layer)];
+      need(env, L.dropout && L.conv && L.inSize == st.channels * st.hs * st.ws,
+           "a spread step's dropout must name the MC Dropout convolution it feeds");
+      L.maskedBySpread = true;
+      st.scratch = readSlot(env, o, "scratch", p, st.channels * st.h * st.w);
+    }
   } else if (op == "globalAvgPool") {
     st.op = S_GAP;
     st.channels = integer(env, o, "channels", 1, 1 << 30);
@@ -1104,7 +1127,7 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
   // per-sample step writes task slots
   std::vector<const Slot*> writes, reads;
   if (st.op == S_LOCAL_GEMM) writes = {&st.mean, &st.variance, &st.scratch};
-  else if (st.op == S_LAYER) writes = {&st.out, &st.scratch};
+  else if (st.op == S_LAYER || st.op == S_SPREAD) writes = {&st.out, &st.scratch};
   else writes = {&st.out};
   if (st.op == S_LOCAL_COMBINE) reads = {&st.mean, &st.variance};
   else if (st.op == S_ADD) reads = {&st.a, &st.b};
@@ -1115,7 +1138,8 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
     const bool random = st.op == S_LOCAL_COMBINE ||
                         (st.op == S_LAYER && (p.layers[static_cast<size_t>(st.layer)].kind != W_SETS ||
                                               p.layers[static_cast<size_t>(st.layer)].cycle)) ||
-                        ((st.op == S_LAYER || st.op == S_LOCAL_GEMM) && p.layers[static_cast<size_t>(st.layer)].dropout);
+                        ((st.op == S_LAYER || st.op == S_LOCAL_GEMM) && p.layers[static_cast<size_t>(st.layer)].dropout) ||
+                        (st.op == S_SPREAD && st.layer >= 0);
     need(env, !random, "a random step cannot be shared");
   }
   return st;
@@ -1176,7 +1200,8 @@ Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
   p->replicaOf.assign(p->sharedBytes.size(), -1);
   for (const Step& st : p->steps) {
     if (st.shared || st.op == S_LOCAL_COMBINE || st.op == S_QUANTIZE) continue;
-    const bool masked = (st.op == S_LAYER || st.op == S_LOCAL_GEMM) && p->layers[static_cast<size_t>(st.layer)].dropout;
+    const bool masked = ((st.op == S_LAYER || st.op == S_LOCAL_GEMM) && masksInput(p->layers[static_cast<size_t>(st.layer)])) ||
+                        (st.op == S_SPREAD && st.layer >= 0);
     if (masked) continue;
     for (const Slot* r : {&st.in, &st.a, &st.b}) {
       if (r->index >= 0 && r->shared && p->replicaOf[static_cast<size_t>(r->index)] < 0)

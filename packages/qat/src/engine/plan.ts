@@ -178,6 +178,7 @@ function planOps(
       let conv: PlanLayer['conv'];
       let outShape: number[];
       const d = layer.dropout;
+      let maskedBySpread = false;
       if (layer.op === 'conv2d' || layer.op === 'convTranspose2d') {
         // [C, H, W], or a Conv1d's [C, L] as a 1 x L image
         const image = convImage(s.shape);
@@ -188,10 +189,12 @@ function planOps(
         let padding = layer.padding ?? [0, 0];
         if (layer.op === 'convTranspose2d') {
           // the stride-1 convolution over the input spread by the stride, as the engine runs it
-          // (engine/u8-ops.ts transposedConvInputU8); masks would fall on the spread input
-          if (d) unsupported('MC Dropout on a transposed convolution');
+          // (engine/u8-ops.ts transposedConvInputU8). MC Dropout masks the input before the
+          // spread, as the engine does; the spread then fills with the masked zero point (the
+          // engine's local GEMMs run on the input's grid, so those keep the input's)
           const sp = spreadGeometry(layer, h, w);
-          const r = reg([c, sp.spread[0], sp.spread[1]], s.shared);
+          const r = reg([c, sp.spread[0], sp.spread[1]], s.shared && !d);
+          const masked = d ? reg(s.shape, false) : undefined;
           emit(
             {
               op: 'spread',
@@ -199,11 +202,13 @@ function planOps(
               out: ref(r),
               shape: [c, h, w],
               ...sp,
-              zeroPoint: layer.input.zeroPoint,
+              zeroPoint: d && !local ? d.masked.zeroPoint : layer.input.zeroPoint,
+              ...(masked ? { dropout: index, scratch: ref(masked) } : {}),
             },
             [s],
-            [r],
+            masked ? [r, masked] : [r],
           );
+          maskedBySpread = d !== undefined;
           s = r;
           [h, w] = sp.spread;
           stride = [1, 1];
@@ -258,7 +263,8 @@ function planOps(
         const gemmShared = s.shared && !d;
         const mean = reg(outShape, gemmShared, 4);
         const variance = reg(outShape, gemmShared, 4);
-        const scratch = reg(s.shape, gemmShared);
+        // the input's squares, after the masked input under MC Dropout
+        const scratch = reg(d && !maskedBySpread ? [2, ...s.shape] : s.shape, gemmShared);
         emit(
           {
             op: 'localGemm',
@@ -281,7 +287,7 @@ function planOps(
       }
       const shared = s.shared && !stochastic && !d && !isLast;
       const r = reg(outShape, shared, valueBytes);
-      if (d) {
+      if (d && !maskedBySpread) {
         const scratch = reg(s.shape, false);
         emit(
           { op: 'layer', layer: index, in: ref(s), out: ref(r), scratch: ref(scratch) },
