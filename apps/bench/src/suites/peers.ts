@@ -3,9 +3,10 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { gaussianSampleMultipliers } from '@qbnn/core';
 import type { Suite, SuiteContext } from '../harness.js';
 import { lenet5Work, limitImagesPerSecond, resnet18Work } from '../limits.js';
+import { type ModelSamplerRate, modelSamplerRate } from '../model-sampler.js';
+import { buildBayes, type ModelName, quantizeModel } from '../models.js';
 import { loadNative } from '../native.js';
 import { type BnnGrid, cellKey, runGrid, runOneCell } from './bnn.js';
 
@@ -128,7 +129,7 @@ export const peersSuite: Suite = {
     };
     const ms = batches.length && samples.length ? await runGrid(ctx, grid) : new Map<string, number>();
     const work = lenet5Work();
-    const limit = ms.size ? await machineLimit(ctx, 'LeNet-5', work) : undefined;
+    const limit = ms.size ? await machineLimit(ctx, 'lenet5', work) : undefined;
     // Speedups: PyTorch time / qbnn time (> 1: qbnn faster), per case.
     const torchImpls = [...new Set(torch.results.map((c) => c.impl))];
     for (const batch of batches)
@@ -250,10 +251,7 @@ async function localCell(ctx: SuiteContext, torchMs: Map<string, number>): Promi
  * batch 2): qbnn int8 native vs PyTorch int8 (onednn), 3 timed runs each, PyTorch first, and the
  * cell's limit on this machine (issue 18's target: >= 3x PyTorch int8).
  */
-async function resnet18Peer(
-  ctx: SuiteContext,
-  known?: { peakOps: number; samplerRate: number },
-): Promise<void> {
+async function resnet18Peer(ctx: SuiteContext, known?: MachineRates): Promise<void> {
   const quickGrid = ctx.quick && !ctx.filtered;
   const cell = { model: 'resnet18', posterior: 'gaussian', mode: 'weights' };
   const batch = quickGrid ? 2 : 32;
@@ -307,87 +305,72 @@ async function resnet18Peer(
     `resnet18_qbnn_int8-native_speedup_over_${torchCase.impl}_b${batch}_L${L}`,
     torchCase.median_ms / q,
   );
-  const limit = await machineLimit(ctx, 'ResNet-18', work, known);
+  const limit = await machineLimit(ctx, 'resnet18', work, known?.peakOps);
   if (!limit) return;
   const lim = limitImagesPerSecond(batch, L, work, limit.peakOps, limit.samplerRate);
   ctx.ratio(`resnet18_limit_images_per_s_b${batch}_L${L}`, lim);
   ctx.ratio(`resnet18_qbnn_int8-native_share_of_limit_b${batch}_L${L}`, ((batch / q) * 1e3) / lim);
 }
 
+interface MachineRates {
+  /** vpdpbusd zmm peak, integer ops/s. */
+  peakOps: number;
+  /** The fused sampler on the model's own layers, weights/s. */
+  samplerRate: number;
+}
+
 /**
  * This machine's rates, measured now on one core (CPU time of the calling thread): the vpdpbusd
- * zmm peak (ops/s) and the fused Gaussian sampler on LeNet-5's fc1 shape (weights/s), medians of
- * 7. Undefined without the native addon.
+ * zmm peak (ops/s; `peakOps` when already measured in this run) and the fused Gaussian sampler
+ * on the model's own Bayesian layers (the cells' model: same build, same PTQ; see
+ * modelSamplerRate), medians of 7. Undefined without the native addon.
  */
 async function machineLimit(
   ctx: SuiteContext,
-  model: string,
+  model: ModelName,
   work: { macsPerImage: number; weightsPerSample: number },
-  known?: { peakOps: number; samplerRate: number },
-): Promise<{ peakOps: number; samplerRate: number } | undefined> {
-  const rates = known ?? (await measureRates());
-  if (rates)
-    ctx.note(
-      `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(rates.peakOps / 1e9).toFixed(0)} GOPS) + L x ${(work.weightsPerSample / 1e6).toFixed(3)} M weight samples at the fused sampler's rate measured in this run (${(rates.samplerRate / 1e9).toFixed(2)} G weights/s on LeNet-5's fc1 shape); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (process CPU time) / that limit.`,
-    );
-  return rates;
-}
-
-/** The vpdpbusd peak and the fused sampler's rate, measured now (see machineLimit). */
-async function measureRates(): Promise<{ peakOps: number; samplerRate: number } | undefined> {
+  peakOps?: number,
+): Promise<MachineRates | undefined> {
   const native = await loadNative();
   if (!native?.vpdpbusdPeakGops(1000)) return undefined;
   native.setThreads(1);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-  // CPU time of this thread: the machine's rates, not what other jobs leave of them (the cells
-  // are timed in process CPU time too).
-  const cpu = (fn: () => void) => {
-    const t0 = native.threadCpuTime();
-    fn();
-    return native.threadCpuTime() - t0;
-  };
-  const iters = 2_000_000; // 12 vpdpbusd zmm an iteration: 16 lanes x 4 multiply-adds x 2 ops each
-  const n = 500;
-  const k = 2450;
-  const z = new Int32Array(n);
-  const m = gaussianSampleMultipliers({
-    n,
-    muScale: 0.01,
-    sigmaScale: 0.001,
-    noiseScale: 0.004,
-    weightScale: 0.01,
-  });
-  const args = {
-    mu: new Int8Array(n * k).map((_, i) => (i * 37) % 255),
-    muZeroPoint: z,
-    sigma: new Uint8Array(n * k).map((_, i) => (i * 11) % 256),
-    sigmaZeroPoint: z,
-    noiseZeroPoint: z,
-    weightZeroPoint: z,
-    ...m,
-    n,
-    k,
-    bits: 8,
-    key: [1, 2] as [number, number],
-    position: 0,
-  };
-  const peaks: number[] = [];
-  const rates: number[] = [];
-  // every draw into the same pack, as the engine and plans sample (a new pack a call would time
-  // the allocation and its page faults)
-  const pack = native.nativeKernels.sampleGaussianPacked(args);
-  for (let r = 0; r < 7; r++) {
-    peaks.push((iters * 1536) / cpu(() => native.vpdpbusdPeakGops(iters)));
-    rates.push(
-      (n * k) /
-        cpu(() => native.nativeKernels.sampleGaussianPacked({ ...args, position: (r + 1) * 1e6, out: pack })),
-    );
+  let sampler: ModelSamplerRate | undefined;
+  const qm = await quantizeModel(model, buildBayes(model, 'gaussian'));
+  try {
+    sampler = modelSamplerRate(qm, native.nativeKernels, () => native.threadCpuTime());
+  } finally {
+    qm.dispose();
   }
-  pack.dispose?.();
+  const peak = peakOps ?? measurePeak(native);
   native.setThreads(2);
-  const peakOps = median(peaks);
-  const samplerRate = median(rates);
-  return { peakOps, samplerRate };
+  if (!sampler) return undefined;
+  if (sampler.weights !== work.weightsPerSample)
+    ctx.note(
+      `${model}: the model samples ${sampler.weights} weights, the limit's count says ${work.weightsPerSample}`,
+    );
+  const layers = sampler.layers
+    .map(
+      (l) =>
+        `${l.path} ${l.n}x${l.k} ${(l.rate / 1e9).toFixed(2)}${l.copies > 1 ? ` (x${l.copies} stacked)` : ''}`,
+    )
+    .join(', ');
+  ctx.note(
+    `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(peak / 1e9).toFixed(0)} GOPS) + L x the seconds the fused sampler takes for one sample of the model's ${(sampler.weights / 1e6).toFixed(3)} M weights, measured in this run on the model's own Bayesian layers (the cells' PTQ model: its mu, sigma, zero points and multipliers, one thread, CPU time, medians of 7; small layers stacked along their rows to ~1 M weights a call so that the call's fixed cost is not counted): ${(sampler.rate / 1e9).toFixed(2)} G weights/s overall (G/s by layer: ${layers}); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (process CPU time) / that limit.`,
+  );
+  ctx.ratio(`${model}_sampler_G_weights_per_s_own_layers`, sampler.rate / 1e9);
+  return { peakOps: peak, samplerRate: sampler.rate };
+}
+
+/** The vpdpbusd zmm peak now (ops/s, CPU time of this thread), median of 7. */
+function measurePeak(native: NonNullable<Awaited<ReturnType<typeof loadNative>>>): number {
+  const iters = 2_000_000; // 12 vpdpbusd zmm an iteration: 16 lanes x 4 multiply-adds x 2 ops each
+  const peaks: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = native.threadCpuTime();
+    native.vpdpbusdPeakGops(iters);
+    peaks.push((iters * 1536) / (native.threadCpuTime() - t0));
+  }
+  return [...peaks].sort((a, b) => a - b)[peaks.length >> 1];
 }
 
 function round(x: number): number {
