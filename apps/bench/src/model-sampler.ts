@@ -44,7 +44,7 @@ export function sampledLayers(qm: QuantizedModel) {
 }
 
 /** `args` with its rows repeated `copies` times (the same layer, stacked along N). */
-function stacked(args: Omit<GaussianSampleArgs, 'position' | 'out'>, copies: number) {
+export function stackedSamplerArgs(args: Omit<GaussianSampleArgs, 'position' | 'out'>, copies: number) {
   if (copies === 1) return args;
   const tile = <T extends Int8Array | Uint8Array | Int32Array | Float64Array>(a: T): T => {
     const t = new (a.constructor as new (n: number) => T)(a.length * copies);
@@ -97,7 +97,7 @@ export function modelSamplerRate(
   for (const { path, args } of sampledLayers(qm)) {
     const nk = args.n * args.k;
     const copies = Math.max(1, Math.floor(2 ** 20 / nk));
-    const a = stacked(args, copies);
+    const a = stackedSamplerArgs(args, copies);
     const pack = kernels.sampleGaussianPacked({ ...a, position: 0 });
     const t: number[] = [];
     for (let r = 0; r < runs; r++) {
