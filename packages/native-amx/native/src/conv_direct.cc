@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #pragma GCC push_options
@@ -648,25 +649,20 @@ void gatherPixelGroup(const PixelGroup& pg, const GroupPlan& gp, const uint8_t* 
   }
 }
 
-// Chunk maps of the fast plane build, per column shift of the virtual channels.
+// Chunk maps of the fast plane build, per column shift of the virtual channels, built once per
+// geometry (a prepared convolution keeps them: building them costs about a plane build).
 // Map j is for a column shift of j * dilation: virtual channel copy jj of plane copy jv reads
-// shift jv * J + jj.
+// shift jv * J + jj. `fast` is false when the fast build does not apply.
 struct ChunkMaps {
   std::vector<std::vector<ChunkMap>> maps;
-  std::vector<int> state;  // 0 not built, 1 built, -1 a window too wide
-  // True when the fast build applies to group plan gp (builds the maps it needs).
-  bool ready(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
-    if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return false;
-    const size_t shifts = static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies);
-    if (maps.size() < shifts) {
-      maps.resize(shifts);
-      state.resize(shifts, 0);
-    }
-    for (size_t j = 0; j < shifts; ++j) {
-      if (state[j] == 0) state[j] = mapChunks(a, geo.map, static_cast<int64_t>(j) * a.dw, maps[j]) ? 1 : -1;
-      if (state[j] != 1) return false;
-    }
-    return true;
+  bool fast = false;
+  // Every group of a convolution has the same channels per group, so the same maps (gp: any group).
+  ChunkMaps(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
+    if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return;
+    maps.resize(static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies));
+    for (size_t j = 0; j < maps.size(); ++j)
+      if (!mapChunks(a, geo.map, static_cast<int64_t>(j) * a.dw, maps[j])) return;
+    fast = true;
   }
 };
 
@@ -674,10 +670,11 @@ struct ChunkMaps {
 // blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
 // groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
 // (cache blocking: the tile's input is read from L2 once, not once per channel block).
-void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunkMaps, int64_t g, const GroupPlan& gp) {
+void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps& chunkMaps, int64_t g,
+              const GroupPlan& gp) {
   const int64_t hw = geo.hw, og = geo.og, pgImage = geo.pgImage, imgs = geo.imgs, btiles = geo.btiles;
   const int npg = geo.npg;
-  const bool fast = chunkMaps.ready(a, geo, gp);
+  const bool fast = chunkMaps.fast;
   const TileLayouts tl = tileLayoutsOf(geo, gp);
   const int32_t* off = tl.gathered ? tl.off.data() : gp.off.data();
   ThreadPool& pool = ThreadPool::instance();
@@ -721,12 +718,20 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, ChunkMaps& chunk
     auto planesOf = [&](int64_t f) { return layout + geo.layoutBytes * static_cast<size_t>(f / pgImage); };
     auto pgOf = [&](int64_t f) { return &geo.pgs[static_cast<size_t>(f % pgImage)]; };
     alignas(64) int32_t acc[24 * 16];
+    // Sums of activations (some Zw != 0): a one-channel kernel of weights 1 over up to 4 pixel
+    // groups at a time (independent accumulator chains; one group a call waits on each vpdpbusd).
     if (gp.needAsum)
-      for (int64_t f = 0; f < npgAll; ++f) {
-        const uint8_t* l = planesOf(f);
-        const PixelGroup* p = pgOf(f);
-        tile(gp.off.data(), gp.nsrc, false, &l, &p, 1, 1, gp.ones.data(), acc);
-        std::memcpy(asum + f * 16, acc, 64);
+      for (int64_t f0 = 0; f0 < npgAll;) {
+        const int n = npgAll - f0 >= 4 ? 4 : npgAll - f0 >= 2 ? 2 : 1;
+        const uint8_t* ls[4];
+        const PixelGroup* ps[4];
+        for (int k = 0; k < n; ++k) {
+          ls[k] = planesOf(f0 + k);
+          ps[k] = pgOf(f0 + k);
+        }
+        tile(gp.off.data(), gp.nsrc, false, ls, ps, n, 1, gp.ones.data(), acc);
+        std::memcpy(asum + f0 * 16, acc, static_cast<size_t>(n) * 64);
+        f0 += n;
       }
     // The next batch tile's input, prefetched into L2 a slice per kernel tile while this one
     // computes (the input of a call is usually not in cache: a plane build would wait for it).
@@ -807,15 +812,18 @@ struct ConvDirectPrepared {
   ConvDirectArgs args;  // x, out and after unused
   ConvGeometry geo;
   std::vector<GroupPlan> groups;
-  // built once here, read-only afterwards (calls on several threads share them)
-  ChunkMaps chunkMaps;
+  std::unique_ptr<ChunkMaps> chunkMaps;  // built once here, read by every call (and thread)
 };
 
 bool convDirectAvx512(const ConvDirectArgs& a) {
   ConvGeometry geo;
   if (!geometryOf(a, geo)) return false;
-  ChunkMaps chunkMaps;
-  for (int64_t g = 0; g < a.G; ++g) runGroup(a, geo, chunkMaps, g, planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted));
+  std::unique_ptr<ChunkMaps> chunkMaps;
+  for (int64_t g = 0; g < a.G; ++g) {
+    const GroupPlan gp = planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted);
+    if (!chunkMaps) chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
+    runGroup(a, geo, *chunkMaps, g, gp);
+  }
   return true;
 }
 
@@ -829,7 +837,7 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
   }
   p->groups.reserve(static_cast<size_t>(a.G));
   for (int64_t g = 0; g < a.G; ++g) p->groups.push_back(planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted));
-  for (const GroupPlan& gp : p->groups) p->chunkMaps.ready(a, p->geo, gp);
+  p->chunkMaps = std::make_unique<ChunkMaps>(a, p->geo, p->groups[0]);
   return p;
 }
 
@@ -845,9 +853,7 @@ bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
 
 bool convDirectAvx512Prepared(const ConvDirectArgs& a, const ConvDirectPrepared& p) {
   if (!sameConvolution(a, p.args)) return false;
-  // every map was built (or found too wide) at prepare time: ready() only reads them now
-  ChunkMaps& chunkMaps = const_cast<ChunkMaps&>(p.chunkMaps);
-  for (int64_t g = 0; g < a.G; ++g) runGroup(a, p.geo, chunkMaps, g, p.groups[static_cast<size_t>(g)]);
+  for (int64_t g = 0; g < a.G; ++g) runGroup(a, p.geo, *p.chunkMaps, g, p.groups[static_cast<size_t>(g)]);
   return true;
 }
 
