@@ -362,39 +362,6 @@ int chooseShape(int64_t groupsOfPixels) {
   return 0;
 }
 
-// Rows 16b..16b+15 of a pack as row-major bytes rows[r * ldr + k], k < kstride * 4 (ldr a
-// multiple of 64): each 16 VNNI groups of the block (16 channels x 16 dwords) are one 16 x 16
-// dword transpose.
-void unpackBlockRows(const Packed& p, int32_t b, uint8_t* rows, size_t ldr) {
-  const uint8_t* src = p.data + static_cast<size_t>(b) * p.blockBytes();
-  for (int32_t g0 = 0; g0 < p.kstride; g0 += 16) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; ++i) {
-      const __m512i r0 = _mm512_loadu_si512(src + static_cast<size_t>(g0 + 2 * i) * 64);
-      const __m512i r1 = _mm512_loadu_si512(src + static_cast<size_t>(g0 + 2 * i + 1) * 64);
-      t[2 * i] = _mm512_unpacklo_epi32(r0, r1);
-      t[2 * i + 1] = _mm512_unpackhi_epi32(r0, r1);
-    }
-    // u[4i + m], 128-bit lane L: groups 4i..4i+3 of channel 4L + m.
-    for (int i = 0; i < 4; ++i) {
-      u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-      u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-      u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-      u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int m = 0; m < 4; ++m) {
-      const __m512i a0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), a1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
-      const __m512i b0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88);
-      const __m512i b1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
-      uint8_t* d = rows + static_cast<size_t>(g0) * 4;
-      _mm512_storeu_si512(d + static_cast<size_t>(m) * ldr, _mm512_shuffle_i32x4(a0, b0, 0x88));
-      _mm512_storeu_si512(d + static_cast<size_t>(8 + m) * ldr, _mm512_shuffle_i32x4(a0, b0, 0xdd));
-      _mm512_storeu_si512(d + static_cast<size_t>(4 + m) * ldr, _mm512_shuffle_i32x4(a1, b1, 0x88));
-      _mm512_storeu_si512(d + static_cast<size_t>(12 + m) * ldr, _mm512_shuffle_i32x4(a1, b1, 0xdd));
-    }
-  }
-}
-
 // Taps of a kernel row per dword (J): J shifted copies per input channel when that needs fewer
 // dwords per tap row (few input channels).
 int32_t tapsPerDword(int64_t cg, int64_t kw) {
@@ -448,25 +415,19 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
   const int maxNoc = kShapeMaxNoc[shape];
   const int32_t nblk = static_cast<int32_t>((og + maxNoc - 1) / maxNoc);
   const int32_t taps1 = static_cast<int32_t>(a.kh * a.kw);  // taps per channel
-  gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);
-  std::vector<int32_t> quad(static_cast<size_t>(taps1) + 16);
-  const size_t ldr = static_cast<size_t>(p.kstride) * 4;
-  // Reused across calls: a fresh vector of this size would be mapped and faulted in per call.
-  thread_local Scratch rowsBuf;
-  uint8_t* rows = nullptr;
-  if (J == 1) {
-    rows = static_cast<uint8_t*>(rowsBuf.get(static_cast<size_t>(p.nblocks) * 16 * ldr + 64));
-    if (rows == nullptr) std::abort();  // out of memory: no sane way to continue
-    for (int32_t b = 0; b < p.nblocks; ++b) unpackBlockRows(p, b, rows + static_cast<size_t>(b) * 16 * ldr, ldr);
-  }
   for (int32_t bi = 0, o0 = 0; bi < nblk; ++bi) {
     const int32_t noc = static_cast<int32_t>(og / nblk + (bi < og % nblk ? 1 : 0));
     gp.blkStart.push_back(o0);
     gp.blkNoc.push_back(noc);
     gp.blkWt.push_back(static_cast<size_t>(o0) * gp.nsrc);
-    int32_t* wt = gp.wt.data() + static_cast<size_t>(o0) * gp.nsrc;
-    for (int32_t o = 0; o < noc; ++o) {
-      if (J > 1) {  // few input channels: small, the general mapping
+    o0 += noc;
+  }
+  gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);
+  if (J > 1) {  // few input channels: small, the general mapping
+    for (int32_t bi = 0; bi < nblk; ++bi) {
+      const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
+      int32_t* wt = gp.wt.data() + gp.blkWt[bi];
+      for (int32_t o = 0; o < noc; ++o)
         for (int32_t s = 0; s < gp.nsrc; ++s) {
           uint32_t dword = 0;
           for (int t = 0; t < 4; ++t) {
@@ -475,27 +436,38 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
           }
           wt[static_cast<size_t>(s) * noc + o] = static_cast<int32_t>(dword);
         }
-        continue;
-      }
-      // Interleave the rows ([c][i][j]) of 4 channels into the tap dwords of each quad (source
-      // s = q * taps + tap).
-      const uint8_t* row = rows + static_cast<size_t>(o0 + o) * ldr;
-      for (int32_t q = 0; q < gp.quads; ++q) {
-        for (int32_t t0 = 0; t0 < taps1; t0 += 16) {
-          __m128i r[4];
-          for (int t = 0; t < 4; ++t) {
-            const int32_t c = 4 * q + t;
-            r[t] = c < cg ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c * taps1 + t0))
-                          : _mm_setzero_si128();
-          }
-          // Lanes past this channel's taps hold the next channel's: they are never stored.
-          interleave4(r, quad.data());
-          const int32_t n = std::min<int32_t>(16, taps1 - t0);
-          for (int32_t t = 0; t < n; ++t) wt[static_cast<size_t>(q * taps1 + t0 + t) * noc + o] = quad[t];
-        }
-      }
     }
-    o0 += noc;
+  } else {
+    // Source s = q * taps1 + tap: byte t of its dword is weight k = (4q + t) * taps1 + tap. The
+    // pack holds byte k & 3 of 16 channels' dwords in its 64-byte VNNI group k >> 2, so one
+    // source's dwords of 16 channels are 4 shifted, masked and merged group vectors; each
+    // channel block takes its lanes of them (one masked store).
+    const __m512i lowByte = _mm512_set1_epi32(0xff);
+    for (int32_t pb = 0; pb * 16 < og; ++pb) {
+      const uint8_t* blk = p.data + static_cast<size_t>(pb) * p.blockBytes();
+      const int32_t ch0 = pb * 16, ch1 = static_cast<int32_t>(std::min<int64_t>(og, ch0 + 16));
+      int32_t b0 = 0;
+      while (gp.blkStart[b0] + gp.blkNoc[b0] <= ch0) ++b0;
+      for (int32_t q = 0; q < gp.quads; ++q)
+        for (int32_t tap = 0; tap < taps1; ++tap) {
+          __m512i d = _mm512_setzero_si512();
+          for (int t = 0; t < 4 && 4 * q + t < cg; ++t) {
+            const int32_t k = (4 * q + t) * taps1 + tap;
+            const __m512i g = _mm512_loadu_si512(blk + static_cast<size_t>(k >> 2) * 64);
+            const __m512i b = _mm512_and_si512(_mm512_srl_epi32(g, _mm_cvtsi32_si128(8 * (k & 3))), lowByte);
+            d = _mm512_or_si512(d, _mm512_sll_epi32(b, _mm_cvtsi32_si128(8 * t)));
+          }
+          const int32_t s = q * taps1 + tap;
+          for (int32_t bi = b0; bi < nblk && gp.blkStart[bi] < ch1; ++bi) {
+            const int32_t lo = std::max(gp.blkStart[bi], ch0), hi = std::min(gp.blkStart[bi] + gp.blkNoc[bi], ch1);
+            const __mmask16 take = static_cast<__mmask16>(((1u << (hi - lo)) - 1u) << (lo - ch0));
+            // Lane L (channel ch0 + L) lands at (ch0 + L - blkStart): the base may precede this
+            // block's weights but not gp.wt (blkWt >= blkStart), and masked lanes are not written.
+            int32_t* dst = gp.wt.data() + gp.blkWt[bi] + static_cast<size_t>(s) * gp.blkNoc[bi] - (gp.blkStart[bi] - ch0);
+            _mm512_mask_storeu_epi32(dst, take, d);
+          }
+        }
+    }
   }
   gp.colTerm.resize(og);
   gp.zw.resize(og);
