@@ -787,14 +787,35 @@ struct ConvDirectPrepared {
   std::unique_ptr<ChunkMaps> chunkMaps;  // built once here, read by every call (and thread)
 };
 
+// The shape fields a ConvGeometry and its chunk maps are made from.
+bool sameShape(const ConvDirectArgs& a, const ConvDirectArgs& b) {
+  return a.B == b.B && a.C == b.C && a.H == b.H && a.W == b.W && a.O == b.O && a.kh == b.kh && a.kw == b.kw &&
+         a.sh == b.sh && a.sw == b.sw && a.ph == b.ph && a.pw == b.pw && a.dh == b.dh && a.dw == b.dw && a.G == b.G &&
+         a.Ho == b.Ho && a.Wo == b.Wo;
+}
+
 bool convDirectAvx512(const ConvDirectArgs& a) {
-  ConvGeometry geo;
-  if (!geometryOf(a, geo)) return false;
-  std::unique_ptr<ChunkMaps> chunkMaps;
+  // The last shape's geometry and chunk maps, per calling thread: repeated calls of one layer
+  // (new weights each, as a Monte Carlo sample's) rebuild only the weight plan.
+  struct LastShape {
+    bool valid = false;
+    ConvDirectArgs args{};
+    ConvGeometry geo;
+    std::unique_ptr<ChunkMaps> chunkMaps;
+  };
+  thread_local LastShape last;
+  if (!last.valid || !sameShape(a, last.args)) {
+    last.valid = false;
+    last.chunkMaps.reset();
+    if (!geometryOf(a, last.geo)) return false;
+    last.args = a;
+    last.valid = true;
+  }
+  const ConvGeometry& geo = last.geo;
   for (int64_t g = 0; g < a.G; ++g) {
     const GroupPlan gp = planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted);
-    if (!chunkMaps) chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
-    runGroup(a, geo, *chunkMaps, g, gp);
+    if (!last.chunkMaps) last.chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
+    runGroup(a, geo, *last.chunkMaps, g, gp);
   }
   return true;
 }
