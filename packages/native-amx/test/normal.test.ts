@@ -1,4 +1,4 @@
-// The native normal fill against @qbnn/core's JS reference (normalsFromWords over philoxFill's
+// The native normal and uniform fills against @qbnn/core's JS reference (normalsFromWords over philoxFill's
 // words): bit for bit, on the AVX-512 body and the scalar path, on 1 and 2 threads, at lengths
 // that end inside a block, inside a vector step and inside a thread task, and at stream
 // positions whose 64-bit block counter carries.
@@ -11,6 +11,8 @@ import {
   philoxFill,
   Rng,
   setNormalFill,
+  setUniformFill,
+  uniformFill,
 } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { addon } from '../src/binding.js';
@@ -105,5 +107,57 @@ d('native normal fill', () => {
     expect(() => fp32.normal(0, 0, 1.5, out)).toThrow(/firstBlock/);
     expect(() => fp32.normal(0, 0, 2 ** 53, out)).toThrow(/firstBlock/);
     expect(() => fp32.normal(0, 0, 0, new Float64Array(4) as never)).toThrow(TypeError);
+  });
+});
+
+d('native uniform fill', () => {
+  const fp32 = addon?.fp32 as NonNullable<typeof addon>['fp32'];
+  afterAll(() => setThreads(2));
+
+  /** The uniforms of philoxFill's words, computed here: top 24 bits times 2^-24. */
+  function uniforms(k0: number, k1: number, first: number, n: number): Float32Array {
+    const w = new Uint32Array(n);
+    philoxFill(k0, k1, first, w);
+    return Float32Array.from(w, (v) => Math.floor(v / 256) / 16777216);
+  }
+
+  for (const threads of [1, 2])
+    test(`equals the words' uniforms bit for bit (${threads} thread${threads > 1 ? 's' : ''})`, () => {
+      setThreads(threads);
+      // lengths that end inside a block and inside / at the end of a 4096-block thread task
+      for (const [k0, k1, first] of [
+        [0, 0, 0],
+        [0xffffffff, 1, 0xfffffffd],
+        [3, 4, 2 ** 53 - 100_000],
+      ])
+        for (const n of [1, 3, 4, 5, 16383, 16384, 16385, 50_001]) {
+          const got = new Float32Array(n);
+          fp32.uniform(k0, k1, first, got);
+          expectSameBits(got, uniforms(k0, k1, first, n));
+        }
+    });
+
+  test('Rng.uniform gives the same values and stream position with and without the native fill', () => {
+    const prev = uniformFill();
+    expect(prev).not.toBeNull(); // importing the package registered it
+    const r = new Rng(99);
+    const native = [r.uniform(1000), r.uniform(77_777), r.uniform(5000)];
+    setUniformFill(null);
+    try {
+      const s = new Rng(99);
+      expectSameBits(native[0], s.uniform(1000));
+      expectSameBits(native[1], s.uniform(77_777));
+      expectSameBits(native[2], s.uniform(5000));
+      expect(r.position).toBe(s.position);
+    } finally {
+      setUniformFill(prev);
+    }
+  });
+
+  test('refuses bad arguments with a typed error', () => {
+    const out = new Float32Array(4);
+    expect(() => fp32.uniform(-1, 0, 0, out)).toThrow(/uniform: k0 must be an integer/);
+    expect(() => fp32.uniform(0, 0, 2 ** 53, out)).toThrow(/uniform: firstBlock/);
+    expect(() => fp32.uniform(0, 0, 0, new Float64Array(4) as never)).toThrow(TypeError);
   });
 });

@@ -12,3 +12,4 @@ export { philox4x32, philoxFill } from './philox.js';
 export { QNORMAL_SCALE, QNORMAL_THRESHOLDS, qnormalFill, qnormalFromWord, qnormalPmf } from './qnormal.js';
 export { Rng } from './rng.js';
 export { normalTensor } from './tensor.js';
+export { setUniformFill, UNIFORM_FILL_MIN, type UniformFill, uniformFill } from './uniform.js';

@@ -3,6 +3,7 @@ import { bernoulliFill, bernoulliThreshold } from './bernoulli.js';
 import { NORMAL_FILL_MIN, normalFill, normalsFromWords } from './normal.js';
 import { philox4x32, philoxFill } from './philox.js';
 import { qnormalFill } from './qnormal.js';
+import { UNIFORM_FILL_MIN, uniformFill } from './uniform.js';
 
 const TWO_POW_32 = 0x100000000;
 const INV_2_24 = 1 / 16777216;
@@ -94,8 +95,16 @@ export class Rng {
     return out;
   }
 
-  /** `n` float32 uniforms in [0, 1): the top 24 bits of each word times 2^-24. */
+  /**
+   * `n` float32 uniforms in [0, 1): the top 24 bits of each word times 2^-24. Large draws run in
+   * the registered native fill (`setUniformFill`) when there is one: the same values.
+   */
   uniform(n: number, out = new Float32Array(checkCount(n))): Float32Array {
+    const fill = uniformFill();
+    if (fill !== null && out.length >= UNIFORM_FILL_MIN) {
+      fill(this.key[0], this.key[1], this.take(Math.ceil(out.length / 4)), out);
+      return out;
+    }
     const w = this.uint32(out.length);
     for (let i = 0; i < out.length; i++) out[i] = (w[i] >>> 8) * INV_2_24;
     return out;

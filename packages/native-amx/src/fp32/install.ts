@@ -1,6 +1,6 @@
 // Installing the native fp32 kernels into tfjs's kernel registry for the 'wasm' backend, and
 // taking them out again. Each replaced kernel keeps the one registered before as its fallback.
-import { setFloatKernelSet, setNormalFill } from '@qbnn/core';
+import { setFloatKernelSet, setNormalFill, setUniformFill } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { addon, loadError } from '../binding.js';
 import { floatKernelImpls } from './kernels.js';
@@ -27,7 +27,7 @@ function describe(): string {
 }
 
 /**
- * Draws `Rng.normal`'s large requests natively (bit for bit the JS values) and serves
+ * Draws `Rng.normal`'s and `Rng.uniform`'s large requests natively (bit for bit the JS values) and serves
  * tfjs-backend-wasm's heavy fp32 kernels (BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
  * Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool, AvgPool and their gradients, Transpose)
  * from the addon, on its thread pool (`setThreads`). Importing `@qbnn/native-amx` calls this
@@ -38,8 +38,9 @@ export function enableNativeFloatKernels(): NativeFloatKernels {
   if (addon === undefined)
     return { active: false, kernels: [], reason: `native addon not available: ${loadError}` };
   const native = addon.fp32;
-  // Rng.normal's large draws: the same values as the JS reference, in native code.
+  // Rng.normal's and Rng.uniform's large draws: the same values as the JS reference, in native code.
   setNormalFill((k0, k1, first, out) => native.normal(k0, k1, first, out));
+  setUniformFill((k0, k1, first, out) => native.uniform(k0, k1, first, out));
   if (!native.info().avx512) {
     return { active: false, kernels: [], reason: 'the CPU has no AVX-512 (the fp32 kernels need it)' };
   }
@@ -90,6 +91,7 @@ function installed(): boolean {
 /** Puts back the kernels {@link enableNativeFloatKernels} replaced (tests, comparisons). */
 export function disableNativeFloatKernels(): void {
   setNormalFill(null);
+  setUniformFill(null);
   for (const name of Object.keys(addon === undefined ? {} : floatKernelImpls(addon.fp32))) {
     const current = tf.getKernel(name, 'wasm');
     if (current === undefined || !ours.has(current.kernelFunc)) continue;

@@ -322,19 +322,38 @@ uint32_t u32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return static_cast<uint32_t>(v);
 }
 
-// normal(k0, k1, firstBlock, out Float32Array): out.length standard normals of the stream with
-// key (k0, k1) from block firstBlock (a safe integer), equal to @qbnn/core's normalsFromWords.
-Napi::Value Normal(const Napi::CallbackInfo& info) {
+// The arguments (k0, k1, firstBlock, out Float32Array) of a fill from the Philox stream.
+struct StreamFill {
+  uint32_t k0, k1;
+  uint64_t first;
+  float* out;
+  int64_t count;
+};
+StreamFill streamFill(const Napi::CallbackInfo& info, const std::string& name) {
   Napi::Env env = info.Env();
-  const uint32_t k0 = u32(info, 0, "normal: k0");
-  const uint32_t k1 = u32(info, 1, "normal: k1");
+  const uint32_t k0 = u32(info, 0, (name + ": k0").c_str());
+  const uint32_t k1 = u32(info, 1, (name + ": k1").c_str());
   const double first = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
   if (!(first >= 0 && first <= 9007199254740991.0 && first == std::floor(first)))
-    rangeError(env, "normal: firstBlock must be a non-negative safe integer");
-  const Buf out = array(info, 3, "normal: out");
-  if (out.type != napi_float32_array) typeError(env, "normal: out must be a Float32Array");
-  normalFill(k0, k1, static_cast<uint64_t>(first), static_cast<float*>(out.data), static_cast<int64_t>(out.length));
-  return env.Undefined();
+    rangeError(env, name + ": firstBlock must be a non-negative safe integer");
+  const Buf out = array(info, 3, (name + ": out").c_str());
+  if (out.type != napi_float32_array) typeError(env, name + ": out must be a Float32Array");
+  return {k0, k1, static_cast<uint64_t>(first), static_cast<float*>(out.data), static_cast<int64_t>(out.length)};
+}
+
+// normal(k0, k1, firstBlock, out): out.length standard normals of the stream with key (k0, k1)
+// from block firstBlock (a safe integer), equal to @qbnn/core's normalsFromWords.
+Napi::Value Normal(const Napi::CallbackInfo& info) {
+  const StreamFill f = streamFill(info, "normal");
+  normalFill(f.k0, f.k1, f.first, f.out, f.count);
+  return info.Env().Undefined();
+}
+
+// uniform(k0, k1, firstBlock, out): out.length uniforms of that stream, equal to Rng.uniform's.
+Napi::Value Uniform(const Napi::CallbackInfo& info) {
+  const StreamFill f = streamFill(info, "uniform");
+  uniformFill(f.k0, f.k1, f.first, f.out, f.count);
+  return info.Env().Undefined();
 }
 
 // adam(p, m, v, g, outP, outM, outV, attrs Float64Array [lr, beta1, beta2, epsilon, c1, c2]):
@@ -468,6 +487,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("locScaleSample", Napi::Function::New(env, LocScaleOp<false>));
   o.Set("locScaleSampleGrad", Napi::Function::New(env, LocScaleOp<true>));
   o.Set("normal", Napi::Function::New(env, Normal));
+  o.Set("uniform", Napi::Function::New(env, Uniform));
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));
   o.Set("gaussianKlGrad", Napi::Function::New(env, GaussianKlGrad));

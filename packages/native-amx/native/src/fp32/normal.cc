@@ -105,5 +105,21 @@ void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64
   });
 }
 
+void uniformFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count) {
+  // Tasks of 4096 blocks; the values are a pure function of their position.
+  constexpr int64_t kBlocksPerTask = 4096;
+  const int64_t blocks = (count + 3) / 4;
+  const int64_t tasks = (blocks + kBlocksPerTask - 1) / kBlocksPerTask;
+  parallel(tasks, static_cast<double>(count) * 8, [&](int64_t t) {
+    const int64_t j0 = t * kBlocksPerTask * 4;
+    const int64_t j1 = std::min<int64_t>(count, j0 + kBlocksPerTask * 4);
+    uint32_t w[4];
+    for (int64_t j = j0, block = t * kBlocksPerTask; j < j1; j += 4, ++block) {
+      philoxBlock(k0, k1, firstBlock + static_cast<uint64_t>(block), w);
+      for (int p = 0; p < 4 && j + p < j1; ++p) out[j + p] = static_cast<float>(w[p] >> 8) * 0x1p-24f;
+    }
+  });
+}
+
 }  // namespace fp32
 }  // namespace qbnn

@@ -14,6 +14,10 @@ namespace fp32 {
 // depend on the thread count.
 void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count);
 
+// out[j], j < count: the float32 uniforms in [0, 1) of words 0 .. count - 1 of blocks firstBlock,
+// firstBlock + 1, ... of key (k0, k1): top 24 bits times 2^-24, as @qbnn/core's Rng.uniform.
+void uniformFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count);
+
 // The polynomial coefficients in use (for the tests against the JS reference's).
 struct NormalCoefficients {
   static constexpr int kLogTerms = 10;
