@@ -326,13 +326,13 @@ namespace {
 
 // Row n of the sampler: its weights from the row's quantised normals eps[0, k) into w[0, k)
 // (zero past k up to a multiple of 16); returns their sum. 16 weights a step in float32
-// (Float32Row), a step redone in float64 when a lane is not proven, in the contract's order: the clamps moved before the roundings (integer bounds,
-// so RHE(clamp(x, L, H)) = clamp(RHE(x), L, H)) with the zero points folded into them,
-// n' = nq - Zn = RHE(clamp(prod m1, qmin - Zn, qmax - Zn)), q = RHE(clamp(a + n' m3, qmin - Zw,
-// qmax - Zw)) + Zw. eps (sigma - Zsig) is an exact integer (|.| < 2^24), so forming it in int32
-// and converting once equals the float64 product. 64 weights are packed to bytes at once
-// (saturating packs: exact, the values are in range or `saturate` makes the pack the clamp) and
-// summed by vpdpbusd against ones.
+// (Float32Row), a step redone in float64 when a lane is not proven, in the contract's order:
+// the clamps moved before the roundings (integer bounds, so RHE(clamp(x, L, H)) =
+// clamp(RHE(x), L, H)) with the zero points folded into them, n' = nq - Zn = RHE(clamp(prod m1,
+// qmin - Zn, qmax - Zn)), q = RHE(clamp(a + n' m3, qmin - Zw, qmax - Zw)) + Zw. eps (sigma - Zsig)
+// is an exact integer (|.| < 2^24), so forming it in int32 and converting once equals the
+// float64 product. 64 weights are packed to bytes at once (saturating packs: exact, the values
+// are in range or `saturate` makes the pack the clamp) and summed by vpdpbusd against ones.
 int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t* mu, const uint8_t* sigma,
                   int8_t* w) {
   const size_t k = static_cast<size_t>(s.k);

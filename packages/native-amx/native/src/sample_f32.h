@@ -43,8 +43,8 @@ struct Float32Row {
 
   Float32Row(const SampleCtx& s, int32_t n) {
     const double lo = s.qmin - s.noiseZp[n], hi = s.qmax - s.noiseZp[n];
-    const double e1 = std::ldexp(std::fmax(std::fabs(lo), std::fabs(hi)) + 1, -22);
-    const double e2 = std::ldexp(255 * (std::fabs(s.m2[n]) + std::fabs(s.m3[n])) + std::abs(s.weightZp[n]), -21);
+    const double e1 = (std::fmax(std::fabs(lo), std::fabs(hi)) + 1) * 0x1p-22;
+    const double e2 = (255 * (std::fabs(s.m2[n]) + std::fabs(s.m3[n])) + std::abs(s.weightZp[n])) * 0x1p-21;
     auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
     ok = normal(s.m1[n]) && normal(s.m2[n]) && normal(s.m3[n]) && e1 < 0.125 && e2 < 0.125;
     saturate = s.qmin == -128 && s.qmax == 127;
@@ -56,8 +56,10 @@ struct Float32Row {
     zw = _mm512_set1_ps(static_cast<float>(s.weightZp[n]));
     wLo = _mm512_set1_epi32(s.qmin);
     wHi = _mm512_set1_epi32(s.qmax);
-    // Rounded down, so |d| < t implies |d| < 1/2 - 2 e for both steps' e.
-    t = _mm512_set1_ps(std::nextafter(static_cast<float>(0.5 - 2 * std::fmax(e1, e2)), 0.0f));
+    // Rounded down (the float next to it towards 0), so |d| < t implies |d| < 1/2 - 2 e for both
+    // steps' e.
+    const float t0 = static_cast<float>(0.5 - 2 * std::fmax(e1, e2));
+    t = _mm512_castsi512_ps(_mm512_sub_epi32(_mm512_castps_si512(_mm512_set1_ps(t0)), _mm512_set1_epi32(t0 != 0)));
   }
 
   // The weights (zero point added; not clamped to int8 when `saturate`) of 16 lanes from
