@@ -132,6 +132,41 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
     },
   );
 
+  it.skipIf(!runNative)(
+    'a wide layer drawn in parts (row blocks over threads) equals the engine',
+    async () => {
+      // k = 2000: the plan draws the 100 rows of fc1 in blocks of 48 rows (the last of 4 rows),
+      // the bias with the first block
+      const net = new Sequential(
+        new Linear(2000, 100, { seed: 1 }),
+        new ReLU(),
+        new Linear(100, 10, { seed: 2 }),
+      );
+      const model = dnnToBnn(net, { posterior: 'gaussian' }).model;
+      const r = lcg(5);
+      const calib = tf.tensor(
+        Float32Array.from({ length: 4 * 2000 }, () => r()),
+        [4, 2000],
+      );
+      const qm = await quantize(model, { mode: 'ptq', data: calib });
+      calib.dispose();
+      // a new seed for every call: rows a wrong split left undrawn would hold another sample's
+      let seed = 70;
+      for (const B of [1, 3]) {
+        const x = Float32Array.from({ length: B * 2000 }, () => r());
+        for (const threads of [2, 1]) {
+          const opts = { samples: 3, seed: seed++, mode: 'weights' as const };
+          setThreads(threads);
+          same(
+            qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+            qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+            `B=${B} ${threads} threads`,
+          );
+        }
+      }
+    },
+  );
+
   it.skipIf(!runNative)('4-bit LeNet-5 Gaussian (low-bit clamps) in both modes', async () => {
     const qm = await quantised('lenet5', 'gaussian', 4);
     // inputs past the calibrated range: convolution outputs above the 4-bit qmax before pooling

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "driver.h"
@@ -742,7 +743,8 @@ bool runStep(const Task& t, const Step& st) {
 
 // Sample l of a sampled layer into chunk slot s: the fused sampler (radial: m1 scaled by the
 // sample's direction factor), and the int32 bias.
-void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
+// Rows [r0, r1) of the sample (the bias with the first rows).
+void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32_t r0, int32_t r1) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
   const uint32_t* key = c.keys + li * 8;
@@ -767,9 +769,9 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
   sx.sigmaBits = L.sigmaBits;
   sx.muBytes = L.mu.size();
   sx.sigmaBytes = L.sigma.size();
-  if (vectorRng()) sampleRowsAvx512(sx, 0, L.n);
-  else sampleRowsScalar(sx, 0, L.n);
-  if (!L.hasBias) return;
+  if (vectorRng()) sampleRowsAvx512(sx, r0, r1);
+  else sampleRowsScalar(sx, r0, r1);
+  if (!L.hasBias || r0 != 0) return;
   const size_t n = static_cast<size_t>(L.n);
   if (tEps.size() < n) tEps.resize(n);
   qnormalWords(key[2], key[3], static_cast<uint64_t>(l) * ceil4(n) * 4, tEps.data(), n);
@@ -788,10 +790,19 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
   }
 }
 
-// Sample l of a sampled layer, then (a convolution) its weights prepared for the call's tile
-// sizes, so that every batch tile of the sample runs without reordering them again.
-void drawAndPrepare(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li) {
-  drawWeights(p, c, l, s, li);
+// Rows a task of a layer's draw samples: with several threads, blocks of 16 rows of at least
+// ~64K weights, so a big layer's draw spreads over them (a radial layer whole: its scale needs
+// every eps of the layer); one thread draws whole layers (fewer sampler calls). Every row is
+// drawn from its own stream position whatever the split: results do not depend on it.
+int32_t drawRowsPerTask(const Layer& L, int threads) {
+  if (L.radial || threads <= 1) return L.n;
+  const int64_t blocks = ((int64_t{1} << 16) + 16 * int64_t{L.k} - 1) / (16 * int64_t{L.k});
+  return static_cast<int32_t>(std::min<int64_t>(L.n, 16 * blocks));
+}
+
+// A drawn convolution's weights prepared for the call's tile sizes, so that every batch tile of
+// the sample runs without reordering them again.
+void prepareDrawn(Plan& p, const Call& c, int64_t s, int32_t li) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
   if (!L.conv || activeIsa() != ISA_AVX512VNNI) {
@@ -1225,6 +1236,18 @@ int64_t tileRowsFor(const Plan& p, int64_t B) {
 
 constexpr size_t kSampleBudget = size_t{64} << 20;  // bytes of drawn weights held at once
 
+// The tasks of a phase on the pool; fewer tasks than threads run one after another on this
+// thread, outside any parallel region, so that their kernels split their own work (output
+// channel blocks, rows) over the threads instead. Kernels compute every output with the same
+// instructions whatever the split: results do not depend on the thread count.
+void runTasks(ThreadPool& pool, int64_t tasks, const std::function<void(int64_t)>& fn) {
+  if (tasks < pool.threads()) {
+    for (int64_t t = 0; t < tasks; ++t) fn(t);
+  } else {
+    pool.run(tasks, fn);
+  }
+}
+
 void runPlan(Napi::Env env, Plan& p, Call& c) {
   const int64_t B = c.B, L = c.L;
   c.tileRows = tileRowsFor(p, B);
@@ -1286,7 +1309,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   bool anyShared = false;
   for (const Step& st : p.steps) anyShared = anyShared || st.shared;
   prepareConvs(p, {c.tileRows, c.lastRows, stack * B, (L % stack) * B});
-  if (anyShared) pool.run(tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
+  if (anyShared) runTasks(pool, tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
   // the drawn weights of a chunk of samples
   size_t perSample = 0;
   for (int32_t li : p.sampledLayers) {
@@ -1309,21 +1332,33 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
     }
     p.chunkSlots = static_cast<int32_t>(chunk);
   }
+  // the draw of a sample: (layer, first row) parts
+  std::vector<std::pair<int32_t, int32_t>> parts;
+  for (int32_t li : p.sampledLayers) {
+    const Layer& ly = p.layers[static_cast<size_t>(li)];
+    for (int32_t r0 = 0; r0 < ly.n; r0 += drawRowsPerTask(ly, pool.threads())) parts.emplace_back(li, r0);
+  }
+  const int64_t np = static_cast<int64_t>(parts.size());
   for (int64_t l0 = 0; l0 < L; l0 += chunk) {
     const int64_t g = std::min(chunk, L - l0);
     if (nsl > 0) {
+      pool.run(g * np, [&](int64_t t) {
+        const int64_t s = t / np;
+        const auto [li, r0] = parts[static_cast<size_t>(t % np)];
+        const Layer& ly = p.layers[static_cast<size_t>(li)];
+        drawWeights(p, c, l0 + s, s, li, r0, std::min(ly.n, r0 + drawRowsPerTask(ly, pool.threads())));
+      });
       pool.run(g * static_cast<int64_t>(nsl), [&](int64_t t) {
-        const int64_t s = t / static_cast<int64_t>(nsl);
-        drawAndPrepare(p, c, l0 + s, s, p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
+        prepareDrawn(p, c, t / static_cast<int64_t>(nsl), p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
       });
     }
     if (stack > 1) {
-      pool.run((g + stack - 1) / stack, [&](int64_t t) {
+      runTasks(pool, (g + stack - 1) / stack, [&](int64_t t) {
         const int64_t l = l0 + t * stack;
         runSteps(l, 0, 0, false, std::min(stack, l0 + g - l));
       });
     } else {
-      pool.run(g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
+      runTasks(pool, g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
     }
     if (c.failed) break;
   }
