@@ -2,7 +2,8 @@
 (its Conv2dReparameterization / LinearReparameterization layers): every forward samples each
 weight, w = mu + softplus(rho) * eps, and computes the closed-form KL to the N(0, 1) prior; the
 loss is NLL + KL / N; Adam. MC Dropout: a deterministic network with dropout (p = 0.2) before
-every layer but the first, as qbnn's dnnToBnn places it.
+every layer but the first, as qbnn's dnnToBnn places it, and Gal's L2 form of the KL (the keep
+probability times the squared weights, plus the squared biases, over 2), as qbnn's loss has.
 
 Run by `pnpm bench train` as a long-lived peer: it reads one JSON case a line on stdin and answers
 each with one JSON line of the step times (ms), so the bench interleaves PyTorch and qbnn rounds
@@ -54,7 +55,11 @@ class Dense(torch.nn.Module):
         self.layer, self.p = layer, p
 
     def forward(self, x):
-        return self.layer(F.dropout(x, self.p, training=True) if self.p > 0 else x), torch.zeros(())
+        out = self.layer(F.dropout(x, self.p, training=True) if self.p > 0 else x)
+        # Gal's KL approximation to the N(0, 1) prior, as qbnn's mcdropout posterior computes it
+        # (an L2 term with the weights scaled by the keep probability).
+        keep = 1.0 - self.p
+        return out, (keep * self.layer.weight.pow(2)).sum() / 2 + self.layer.bias.pow(2).sum() / 2
 
 
 LENET5 = [("conv", (20, 1, 5, 5), 2), ("conv", (50, 20, 5, 5), 2), ("linear", (500, 2450), 0), ("linear", (10, 500), 0)]
