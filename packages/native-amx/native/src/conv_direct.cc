@@ -24,6 +24,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -128,58 +129,71 @@ struct TileOut {
 // The epilogue of a kernel call's accumulators [noc][n][16], one specialisation per output kind.
 // The contract's float64 requantisation of 16 accumulators (int32 sum + column term) to u8:
 // round half to even of v * m, + zo, clamped to [lo, 255]. As epilogue(): clamp to 2^30 from
-// above, INT_MIN below is taken by the clamp to lo.
+// above, INT_MIN below is taken by the clamp to lo. `Big`: |m| may be 0.5 or more; below that
+// |v * m| < 2^30 for every int32 v, so the clamp cannot change anything and is left out.
+template <bool Big>
 inline __m128i requantU8(__m512i v, __m512d m, __m512i zo, __m512i lo) {
   const __m512d big = _mm512_set1_pd(1073741824.0);
-  const __m512d vlo = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), m);
-  const __m512d vhi = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), m);
-  const __m256i qlo = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vlo, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256i qhi = _mm512_cvt_roundpd_epi32(_mm512_min_pd(vhi, big), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512d vlo = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), m);
+  __m512d vhi = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), m);
+  if (Big) {
+    vlo = _mm512_min_pd(vlo, big);
+    vhi = _mm512_min_pd(vhi, big);
+  }
+  const __m256i qlo = _mm512_cvt_roundpd_epi32(vlo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256i qhi = _mm512_cvt_roundpd_epi32(vhi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(qlo), qhi, 1), zo);
   return _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, lo));
+}
+
+template <int Kind, bool Asum, bool Big>
+void epilogueChannel(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t hw,
+                     const TileOut& t) {
+  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
+  const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
+  const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
+  const __m512d m = _mm512_set1_pd(gp.mult[oc]);
+  auto sum = [&](int k) {
+    __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
+    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
+    return _mm512_add_epi32(v, ct);
+  };
+  if (Kind == OUT_U8 && t.whole4) {  // 64 consecutive output bytes: one store
+    __m512i b = _mm512_castsi128_si512(requantU8<Big>(sum(0), m, zo, lo));
+    b = _mm512_inserti32x4(b, requantU8<Big>(sum(1), m, zo, lo), 1);
+    b = _mm512_inserti32x4(b, requantU8<Big>(sum(2), m, zo, lo), 2);
+    b = _mm512_inserti32x4(b, requantU8<Big>(sum(3), m, zo, lo), 3);
+    _mm512_storeu_si512(static_cast<uint8_t*>(a.out) + t.at[0] + static_cast<size_t>(oc) * hw, b);
+    return;
+  }
+  for (int k = 0; k < t.n; ++k) {
+    const __m512i v = sum(k);
+    const size_t at = t.at[k] + static_cast<size_t>(oc) * hw;
+    if (Kind == OUT_I32) {
+      _mm512_mask_storeu_epi32(static_cast<int32_t*>(a.out) + at, t.mask[k], v);
+      continue;
+    }
+    if (Kind == OUT_F32) {
+      const __m512d vlo = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), m);
+      const __m512d vhi = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), m);
+      const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(vlo)), _mm512_cvtpd_ps(vhi), 1);
+      _mm512_mask_storeu_ps(static_cast<float*>(a.out) + at, t.mask[k], f);
+      continue;
+    }
+    const __m128i b = requantU8<Big>(v, m, zo, lo);
+    uint8_t* dst = static_cast<uint8_t*>(a.out) + at;
+    if (t.mask[k] == 0xffff) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), b);
+    else _mm_mask_storeu_epi8(dst, t.mask[k], b);
+  }
 }
 
 template <int Kind, bool Asum>
 void epilogueTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int noc, int32_t o0, size_t hw,
                    const TileOut& t) {
-  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
   for (int o = 0; o < noc; ++o) {
     const int32_t oc = o0 + o;
-    const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
-    const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
-    const __m512d m = _mm512_set1_pd(gp.mult[oc]);
-    auto sum = [&](int k) {
-      __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
-      if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
-      return _mm512_add_epi32(v, ct);
-    };
-    if (Kind == OUT_U8 && t.whole4) {  // 64 consecutive output bytes: one store
-      __m512i b = _mm512_castsi128_si512(requantU8(sum(0), m, zo, lo));
-      b = _mm512_inserti32x4(b, requantU8(sum(1), m, zo, lo), 1);
-      b = _mm512_inserti32x4(b, requantU8(sum(2), m, zo, lo), 2);
-      b = _mm512_inserti32x4(b, requantU8(sum(3), m, zo, lo), 3);
-      _mm512_storeu_si512(static_cast<uint8_t*>(a.out) + t.at[0] + static_cast<size_t>(oc) * hw, b);
-      continue;
-    }
-    for (int k = 0; k < t.n; ++k) {
-      const __m512i v = sum(k);
-      const size_t at = t.at[k] + static_cast<size_t>(oc) * hw;
-      if (Kind == OUT_I32) {
-        _mm512_mask_storeu_epi32(static_cast<int32_t*>(a.out) + at, t.mask[k], v);
-        continue;
-      }
-      if (Kind == OUT_F32) {
-        const __m512d vlo = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), m);
-        const __m512d vhi = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), m);
-        const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(vlo)), _mm512_cvtpd_ps(vhi), 1);
-        _mm512_mask_storeu_ps(static_cast<float*>(a.out) + at, t.mask[k], f);
-        continue;
-      }
-      const __m128i b = requantU8(v, m, zo, lo);
-      uint8_t* dst = static_cast<uint8_t*>(a.out) + at;
-      if (t.mask[k] == 0xffff) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), b);
-      else _mm_mask_storeu_epi8(dst, t.mask[k], b);
-    }
+    if (Kind == OUT_U8 && std::fabs(gp.mult[oc]) < 0.5) epilogueChannel<Kind, Asum, false>(a, gp, acc, o, oc, hw, t);
+    else epilogueChannel<Kind, Asum, true>(a, gp, acc, o, oc, hw, t);
   }
 }
 
