@@ -13,11 +13,13 @@
 //    (y > nHi + 1/4), z > nHi - 1/2 and clamp(RHE(z)) = nHi = r (likewise below).
 //  - |x| > R: z and y are both beyond nHi + 1/2 (or below nLo - 1/2): both clamp to the bound,
 //    and |yc - r| = 1/4 passes the test.
-// Step 2: x2 = a + b + Zw, a = dmu m2, b = n' m3 (|dmu|, |n'| <= 255, n' = r exactly, Zw an
-// integer, so RHE(a + b) + Zw = RHE(x2)); y2 = f32(fma(n', m3f, f32(fma(dmu, m2f, Zw)))) is within
-// 3 2^-24 (|a| + |b| + |Zw|) (to first order) of x2, and the contract's f64(f64(a) + f64(b)) + Zw
-// within 2^-51 (|a| + |b|) of it, so e2 = 2^-21 (255 (|m2| + |m3|) + |Zw|) bounds the distance for
-// every input and, when |y2 - rint(y2)| < 1/2 - 2 e2, RHE of the contract's value is rint(y2).
+// Step 2: x2 = a + b + Zw, a = dmu m2, b = n' m3 (dmu = mu - Zmu with mu in [-128, 127], so
+// |dmu| <= 128 + |Zmu|; |n'| <= 255, n' = r exactly; Zw an integer, so RHE(a + b) + Zw = RHE(x2));
+// y2 = f32(fma(n', m3f, f32(fma(dmu, m2f, Zw)))) is within 3 2^-24 S (1 + 2^-22) of x2, with
+// S = |a| + |b| + |Zw| (roundings of m2f, m3f and the two fmas), and the contract's
+// f64(f64(a) + f64(b)) + Zw within 2^-51 S of it, so e2 = 2^-22 ((128 + |Zmu|) |m2| + 255 |m3| + |Zw|)
+// bounds the distance for every input and, when |y2 - rint(y2)| < 1/2 - 2 e2, RHE of the
+// contract's value is rint(y2).
 // The weight's clamp to [qmin, qmax] (integers) commutes with the rounding, so it is applied to
 // the integer; for 8-bit weights it is the int8 saturation of the pack itself.
 // One test covers both steps: max(|d1|, |d2|) < min(t1, t2) (d = value - its rounding).
@@ -44,7 +46,9 @@ struct Float32Row {
   Float32Row(const SampleCtx& s, int32_t n) {
     const double lo = s.qmin - s.noiseZp[n], hi = s.qmax - s.noiseZp[n];
     const double e1 = (std::fmax(std::fabs(lo), std::fabs(hi)) + 1) * 0x1p-22;
-    const double e2 = (255 * (std::fabs(s.m2[n]) + std::fabs(s.m3[n])) + std::abs(s.weightZp[n])) * 0x1p-21;
+    const double e2 =
+        ((128.0 + std::abs(s.muZp[n])) * std::fabs(s.m2[n]) + 255 * std::fabs(s.m3[n]) + std::abs(s.weightZp[n])) *
+        0x1p-22;
     auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
     ok = normal(s.m1[n]) && normal(s.m2[n]) && normal(s.m3[n]) && e1 < 0.125 && e2 < 0.125;
     saturate = s.qmin == -128 && s.qmax == 127;
