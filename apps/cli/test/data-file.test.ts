@@ -40,6 +40,89 @@ const interopTest = join(
   'test',
 );
 
+/**
+ * PyTorch trains a Bayesian MLP (features -> 32 -> 2, Bayesian-Torch's layer names, loss + KL / N,
+ * Adam) on one of sklearn's bundled data sets, standardised and split by `seed`, and saves
+ * `<name>.pt` (the state dict), `<name>-train.pt` and `<name>-test.pt` ({x, y}); `extra` adds lines
+ * (with `net`, `x`, `y`, `tr`, `te` in scope). Returns what the script prints last as JSON: PyTorch's
+ * own Monte Carlo figure of the test rows, the independent reference of qbnn's.
+ */
+function trainInTorch<T>(o: {
+  name: string;
+  dataset: 'load_breast_cancer' | 'load_diabetes';
+  features: number;
+  nTrain: number;
+  seed: number;
+  epochs: number;
+  batch: number;
+  yType: 'int64' | 'float32';
+  loss: string;
+  measure: string;
+  extra?: string;
+}): T {
+  const script = `
+import sys, json, math
+sys.path.insert(0, ${JSON.stringify(interopTest)})
+from bayesian_torch_like import *
+from sklearn.datasets import ${o.dataset}
+torch.set_num_threads(1)
+torch.manual_seed(${o.seed})
+d = ${o.dataset}()
+x = torch.tensor(d.data, dtype=torch.float32)
+x = (x - x.mean(0)) / x.std(0)
+y = torch.tensor(d.target, dtype=torch.${o.yType})
+if y.is_floating_point(): y = (y - y.mean()) / y.std()
+perm = torch.randperm(len(x))
+tr, te = perm[:${o.nTrain}], perm[${o.nTrain}:]
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = LinearReparameterization(${o.features}, 32, posterior_rho_init=-5.0)
+        self.fc2 = LinearReparameterization(32, 2, posterior_rho_init=-5.0)
+    def forward(self, x):
+        h, k1 = self.fc1(x)
+        o, k2 = self.fc2(F.relu(h))
+        return o, k1 + k2
+def loss_of(o, t):
+${o.loss}
+net = Mlp()
+opt = torch.optim.Adam(net.parameters(), 1e-2)
+for epoch in range(${o.epochs}):
+    for i in range(0, ${o.nTrain}, ${o.batch}):
+        b = tr[i:i + ${o.batch}]
+        out, kl = net(x[b])
+        loss = loss_of(out, y[b]) + kl / ${o.nTrain}
+        opt.zero_grad(); loss.backward(); opt.step()
+torch.save(net.state_dict(), "${dir}/${o.name}.pt")
+torch.save({'x': x[tr], 'y': y[tr]}, "${dir}/${o.name}-train.pt")
+torch.save({'x': x[te], 'y': y[te]}, "${dir}/${o.name}-test.pt")
+${o.extra ?? ''}
+with torch.no_grad():
+${o.measure}
+`;
+  const out = execFileSync(PYTHON, ['-c', script], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as T;
+}
+
+/** `qbnn import <name>.pt` as a Linear(features, 32), ReLU, Linear(32, 2) architecture (the ReLU unnamed). */
+async function importMlp(name: string, features: number): Promise<string> {
+  const arch = join(dir, `${name}-arch.json`);
+  writeFileSync(
+    arch,
+    JSON.stringify({
+      layers: [
+        { name: 'fc1', type: 'Linear', in_features: features, out_features: 32 },
+        { type: 'ReLU' },
+        { name: 'fc2', type: 'Linear', in_features: 32, out_features: 2 },
+      ],
+    }),
+  );
+  const out = join(dir, `${name}.safetensors`);
+  const r = await run('import', join(dir, `${name}.pt`), '--arch', arch, '--out', out);
+  expect(r.code, r.err).toBe(0);
+  return out;
+}
+
 describe.runIf(torchHere)(
   'qbnn quantize / eval of an imported model on the user’s own data files',
   { timeout: 300_000 },
@@ -47,80 +130,25 @@ describe.runIf(torchHere)(
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     test('a Bayesian-Torch MLP on breast-cancer data: imported, quantised with --data FILE, evaluated against PyTorch', async () => {
-      // PyTorch trains a 2-class Bayesian MLP (Bayesian-Torch's layer names and ELBO) on sklearn's
-      // breast-cancer set and measures its own MC accuracy on the held-out rows: the independent
-      // reference for qbnn's float32 figure.
-      const torchOut = execFileSync(
-        PYTHON,
-        [
-          '-c',
-          `
-import sys, json
-sys.path.insert(0, ${JSON.stringify(interopTest)})
-from bayesian_torch_like import *
-from sklearn.datasets import load_breast_cancer
-torch.set_num_threads(1)
-torch.manual_seed(0)
-d = load_breast_cancer()
-x = torch.tensor(d.data, dtype=torch.float32)
-x = (x - x.mean(0)) / x.std(0)
-y = torch.tensor(d.target, dtype=torch.int64)
-perm = torch.randperm(len(x))
-tr, te = perm[:400], perm[400:]
-class Mlp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = LinearReparameterization(30, 32, posterior_rho_init=-5.0)
-        self.fc2 = LinearReparameterization(32, 2, posterior_rho_init=-5.0)
-    def forward(self, x):
-        h, k1 = self.fc1(x)
-        o, k2 = self.fc2(F.relu(h))
-        return o, k1 + k2
-net = Mlp()
-opt = torch.optim.Adam(net.parameters(), 1e-2)
-for epoch in range(30):
-    for i in range(0, 400, 50):
-        b = tr[i:i + 50]
-        out, kl = net(x[b])
-        loss = F.cross_entropy(out, y[b]) + kl / 400
-        opt.zero_grad(); loss.backward(); opt.step()
-with torch.no_grad():
-    p = torch.stack([F.softmax(net(x[te])[0], 1) for _ in range(32)]).mean(0)
-acc = (p.argmax(1) == y[te]).float().mean().item()
-torch.save(net.state_dict(), "${dir}/mlp.pt")
-torch.save({'x': x[tr], 'y': y[tr]}, "${dir}/train.pt")
-torch.save({'x': x[te], 'y': y[te]}, "${dir}/test.pt")
-torch.save({'x': x[te], 'y': y[te].float()}, "${dir}/test-float-y.pt")
-torch.save({'x': x[te]}, "${dir}/x-only.pt")
-print(json.dumps({'accuracy': acc, 'n': len(te)}))
-`,
-        ],
-        { encoding: 'utf8' },
-      );
-      const torchRef = JSON.parse(torchOut.trim().split('\n').at(-1)!) as { accuracy: number; n: number };
-      writeFileSync(
-        join(dir, 'arch.json'),
-        JSON.stringify({
-          layers: [
-            { name: 'fc1', type: 'Linear', in_features: 30, out_features: 32 },
-            { type: 'ReLU' },
-            { name: 'fc2', type: 'Linear', in_features: 32, out_features: 2 },
-          ],
-        }),
-      );
+      // a 2-class Bayesian MLP on sklearn's breast-cancer set; PyTorch's own MC accuracy (32 samples)
+      const torchRef = trainInTorch<{ accuracy: number; n: number }>({
+        name: 'mlp',
+        dataset: 'load_breast_cancer',
+        features: 30,
+        nTrain: 400,
+        seed: 0,
+        epochs: 30,
+        batch: 50,
+        yType: 'int64',
+        loss: '    return F.cross_entropy(o, t)',
+        extra: `torch.save({'x': x[te], 'y': y[te].float()}, "${dir}/test-float-y.pt")
+torch.save({'x': x[te]}, "${dir}/x-only.pt")`,
+        measure: `    p = torch.stack([F.softmax(net(x[te])[0], 1) for _ in range(32)]).mean(0)
+    print(json.dumps({'accuracy': (p.argmax(1) == y[te]).float().mean().item(), 'n': len(te)}))`,
+      });
       // inputs uniform in +-8 standard deviations as the OOD set, written by qbnn as safetensors
       await saveSafetensors(join(dir, 'ood.safetensors'), { x: f32([169, 30], (i) => 16 * uniform(i) - 8) });
-
-      const imported = join(dir, 'mlp.safetensors');
-      const imp = await run(
-        'import',
-        join(dir, 'mlp.pt'),
-        '--arch',
-        join(dir, 'arch.json'),
-        '--out',
-        imported,
-      );
-      expect(imp.code, imp.err).toBe(0);
+      const imported = await importMlp('mlp', 30);
 
       // an imported model without a data file: a usage error naming --data, nothing written
       const noData = await run(
@@ -140,7 +168,7 @@ print(json.dumps({'accuracy': acc, 'n': len(te)}))
         '--checkpoint',
         imported,
         '--data',
-        join(dir, 'train.pt'),
+        join(dir, 'mlp-train.pt'),
         '--out',
         q,
         '--quiet',
@@ -155,7 +183,7 @@ print(json.dumps({'accuracy': acc, 'n': len(te)}))
         '--quantized',
         q,
         '--data',
-        join(dir, 'test.pt'),
+        join(dir, 'mlp-test.pt'),
         '--ood',
         join(dir, 'ood.safetensors'),
         '--samples',
@@ -208,7 +236,12 @@ print(json.dumps({'accuracy': acc, 'n': len(te)}))
 
       // OOD rows of another width: refused before any model runs
       await saveSafetensors(join(dir, 'narrow.safetensors'), { x: f32([4, 7], () => 0) });
-      const narrow = await evalWith('--data', join(dir, 'test.pt'), '--ood', join(dir, 'narrow.safetensors'));
+      const narrow = await evalWith(
+        '--data',
+        join(dir, 'mlp-test.pt'),
+        '--ood',
+        join(dir, 'narrow.safetensors'),
+      );
       expect(narrow.code).not.toBe(0);
       expect(narrow.err).toMatch(
         /--ood .*narrow\.safetensors: 'x' is \[4,7\], 7 values an example, but the test examples hold 30/,
@@ -229,84 +262,29 @@ print(json.dumps({'accuracy': acc, 'n': len(te)}))
       expect(junk.code).not.toBe(0);
       expect(junk.err).toMatch(/--data .*junk\.pt: not a torch\.save or safetensors file of tensors/);
 
-      const shifted = await evalWith('--data', join(dir, 'test.pt'), '--ood', 'shifted');
+      const shifted = await evalWith('--data', join(dir, 'mlp-test.pt'), '--ood', 'shifted');
       expect(shifted.code).not.toBe(0);
       expect(shifted.err).toMatch(/with --data FILE give --ood FILE or none/);
     });
 
     test('a Bayesian-Torch regression MLP on the diabetes data: quantised on float targets, RMSE and coverage against PyTorch', async () => {
-      // Gaussian NLL with a softplus variance head (qbnn's convention for [N, 2] outputs) + KL / N
-      const torchOut = execFileSync(
-        PYTHON,
-        [
-          '-c',
-          `
-import sys, json
-sys.path.insert(0, ${JSON.stringify(interopTest)})
-from bayesian_torch_like import *
-from sklearn.datasets import load_diabetes
-import math
-torch.set_num_threads(1)
-torch.manual_seed(1)
-d = load_diabetes()
-x = torch.tensor(d.data, dtype=torch.float32)
-x = (x - x.mean(0)) / x.std(0)
-y = torch.tensor(d.target, dtype=torch.float32)
-y = (y - y.mean()) / y.std()
-perm = torch.randperm(len(x))
-tr, te = perm[:320], perm[320:]
-class Reg(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = LinearReparameterization(10, 32, posterior_rho_init=-5.0)
-        self.fc2 = LinearReparameterization(32, 2, posterior_rho_init=-5.0)
-    def forward(self, x):
-        h, k1 = self.fc1(x)
-        o, k2 = self.fc2(F.relu(h))
-        return o, k1 + k2
-def nll(o, t):
-    v = F.softplus(o[:, 1]) + 1e-6
-    return (0.5 * torch.log(2 * math.pi * v) + (t - o[:, 0]) ** 2 / (2 * v)).mean()
-net = Reg()
-opt = torch.optim.Adam(net.parameters(), 1e-2)
-for epoch in range(60):
-    for i in range(0, 320, 40):
-        b = tr[i:i + 40]
-        out, kl = net(x[b])
-        loss = nll(out, y[b]) + kl / 320
-        opt.zero_grad(); loss.backward(); opt.step()
-with torch.no_grad():
-    m = torch.stack([net(x[te])[0][:, 0] for _ in range(64)]).mean(0)
-rmse = ((m - y[te]) ** 2).mean().sqrt().item()
-torch.save(net.state_dict(), "${dir}/reg.pt")
-torch.save({'x': x[tr], 'y': y[tr]}, "${dir}/reg-train.pt")
-torch.save({'x': x[te], 'y': y[te]}, "${dir}/reg-test.pt")
-print(json.dumps({'rmse': rmse}))
-`,
-        ],
-        { encoding: 'utf8' },
-      );
-      const torchRef = JSON.parse(torchOut.trim().split('\n').at(-1)!) as { rmse: number };
-      writeFileSync(
-        join(dir, 'reg-arch.json'),
-        JSON.stringify({
-          layers: [
-            { name: 'fc1', type: 'Linear', in_features: 10, out_features: 32 },
-            { type: 'ReLU' },
-            { name: 'fc2', type: 'Linear', in_features: 32, out_features: 2 },
-          ],
-        }),
-      );
-      const imported = join(dir, 'reg.safetensors');
-      const imp = await run(
-        'import',
-        join(dir, 'reg.pt'),
-        '--arch',
-        join(dir, 'reg-arch.json'),
-        '--out',
-        imported,
-      );
-      expect(imp.code, imp.err).toBe(0);
+      // Gaussian NLL with a softplus variance head (qbnn's convention for [N, 2] outputs) + KL / N;
+      // PyTorch's own RMSE of the MC mean (64 samples)
+      const torchRef = trainInTorch<{ rmse: number }>({
+        name: 'reg',
+        dataset: 'load_diabetes',
+        features: 10,
+        nTrain: 320,
+        seed: 1,
+        epochs: 60,
+        batch: 40,
+        yType: 'float32',
+        loss: `    v = F.softplus(o[:, 1]) + 1e-6
+    return (0.5 * torch.log(2 * math.pi * v) + (t - o[:, 0]) ** 2 / (2 * v)).mean()`,
+        measure: `    m = torch.stack([net(x[te])[0][:, 0] for _ in range(64)]).mean(0)
+    print(json.dumps({'rmse': ((m - y[te]) ** 2).mean().sqrt().item()}))`,
+      });
+      const imported = await importMlp('reg', 10);
       const q = join(dir, 'reg-qat.safetensors');
       // QAT fine-tunes on the float targets (the Gaussian NLL)
       const quant = await run(
