@@ -8,6 +8,8 @@ import {
 } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { measure, type Suite, type SuiteContext } from '../harness.js';
+import { sampledLayers } from '../model-sampler.js';
+import { buildBayes, quantizeModel } from '../models.js';
 import { loadNative } from '../native.js';
 import { loadWasm } from '../wasm.js';
 
@@ -50,6 +52,7 @@ export async function samplerCases(
   provider: KernelProvider,
   impl: string,
   threads: number,
+  model?: ReturnType<typeof sampledLayers>,
 ) {
   const count = ctx.quick ? 1 << 20 : 1 << 24;
   const out = new Int8Array(count);
@@ -92,6 +95,28 @@ export async function samplerCases(
     );
     into.dispose?.();
   }
+  if (!model) return;
+  // One Monte Carlo sample of a real model: each Bayesian layer's own mu, sigma, zero points and
+  // per-channel multipliers (the PTQ model), a kernel call per layer into its own pack.
+  const packs = model.map(({ args }) => provider.sampleGaussianPacked({ ...args, position: 0 }));
+  const weights = model.reduce((w, { args }) => w + args.n * args.k, 0);
+  let position = 0;
+  ctx.add(
+    await measure(
+      'fused gaussian sample+pack',
+      impl,
+      { model: 'lenet5', layers: model.length, weights, threads, scales: 'ptq-model', clock },
+      () => {
+        position += 1e6;
+        model.forEach(({ args }, i) => {
+          const p = provider.sampleGaussianPacked({ ...args, position, out: packs[i] });
+          if (p !== packs[i]) p.dispose?.();
+        });
+      },
+      { runs: ctx.runs, work: weights / 1e9, unit: 'G weights/s', clock },
+    ),
+  );
+  for (const p of packs) p.dispose?.();
 }
 
 export const rngSuite: Suite = {
@@ -123,21 +148,26 @@ export const rngSuite: Suite = {
       ),
     );
     ctx.note(
-      'fused gaussian sample+pack: LeNet-5 fc1 size, every draw written into one pack (as the engine and plans sample); scales=observed: tensor scales without simple ratios (as a calibrated model has), scales=round: 0.01 / 0.001 / 0.004 / 0.012, whose multiplier ratios (5/6, 1/3) put many weights exactly on float64 rounding ties, which the native sampler decides in float64. qnormal and the sampler: one-thread cases in process CPU time (clock=cpu), two-thread cases wall clock.',
+      'fused gaussian sample+pack: LeNet-5 fc1 size, every draw written into one pack (as the engine and plans sample); scales=observed: tensor scales without simple ratios (as a calibrated model has), scales=round: 0.01 / 0.001 / 0.004 / 0.012, whose multiplier ratios (5/6, 1/3) put many weights exactly on float64 rounding ties, which the native sampler decides in float64; scales=ptq-model: one Monte Carlo sample of the Gaussian LeNet-5 after PTQ (the model of the bnn and peers suites), each of its 4 Bayesian layers with its own mu, sigma, zero points and per-channel multipliers, a kernel call per layer into its own pack. qnormal and the sampler: one-thread cases in process CPU time (clock=cpu), two-thread cases wall clock.',
     );
-    await samplerCases(ctx, getKernelProvider('js'), 'js', 1);
+    const qm = await quantizeModel('lenet5', buildBayes('lenet5', 'gaussian'));
+    const model = sampledLayers(qm);
+    await samplerCases(ctx, getKernelProvider('js'), 'js', 1, model);
     const wasm = await loadWasm();
-    if (wasm) await samplerCases(ctx, getKernelProvider('wasm'), `wasm-${wasm.wasmInfo()!.variant}`, 1);
+    if (wasm)
+      await samplerCases(ctx, getKernelProvider('wasm'), `wasm-${wasm.wasmInfo()!.variant}`, 1, model);
     else ctx.note('wasm kernels not loaded: wasm cases skipped');
     const native = await loadNative();
     if (!native) {
       ctx.note('native addon not loaded: native cases skipped');
+      qm.dispose();
       return;
     }
     for (const threads of ctx.quick ? [1] : [1, 2]) {
       native.setThreads(threads);
-      await samplerCases(ctx, getKernelProvider('native'), `native-${native.isa()}`, threads);
+      await samplerCases(ctx, getKernelProvider('native'), `native-${native.isa()}`, threads, model);
     }
     native.setThreads(2);
+    qm.dispose();
   },
 };
