@@ -16,6 +16,7 @@ import {
   ConvTranspose2d,
   Flatten,
   Linear,
+  MaxPool2d,
   type Module,
   ReLU,
   Sequential,
@@ -164,6 +165,93 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
           );
         }
       }
+    },
+  );
+
+  it.skipIf(!runNative)(
+    'grouped convolutions (grouped, depthwise, grouped 1-D and transposed) run as plans',
+    async () => {
+      const models: [() => Module, number[]][] = [
+        [
+          () =>
+            new Sequential(
+              new Conv2d(4, 6, 3, { padding: 1, groups: 2, seed: 1 }),
+              new ReLU(),
+              // depthwise, with a pool after it
+              new Conv2d(6, 6, 3, { padding: 1, groups: 6, seed: 2 }),
+              new ReLU(),
+              new MaxPool2d(2),
+              new Flatten(),
+              new Linear(6 * 3 * 3, 3, { seed: 3 }),
+            ),
+          [4, 6, 6],
+        ],
+        [
+          () =>
+            new Sequential(
+              new Conv1d(2, 4, 3, { stride: 2, padding: 1, seed: 1 }),
+              new ReLU(),
+              new Conv1d(4, 4, 3, { groups: 2, dilation: 2, seed: 2 }),
+              new ReLU(),
+              new Flatten(),
+              new Linear(4 * 4, 3, { seed: 3 }),
+            ),
+          [2, 16],
+        ],
+        [
+          () =>
+            new Sequential(
+              new Conv2d(2, 4, 3, { stride: 2, seed: 1 }),
+              new ReLU(),
+              new ConvTranspose2d(4, 6, [3, 2], {
+                stride: 2,
+                padding: [1, 0],
+                outputPadding: [1, 0],
+                dilation: [1, 2],
+                groups: 2,
+                seed: 2,
+              }),
+              new ReLU(),
+              new Flatten(),
+              new Linear(6 * 8 * 9, 3, { seed: 3 }),
+            ),
+          [2, 9, 9],
+        ],
+      ];
+      for (const [build, shape] of models)
+        for (const posterior of ['gaussian', 'radial', 'mcdropout'] as const) {
+          const options =
+            posterior === 'mcdropout' ? { posterior, posteriorOptions: { p: 0.3 } } : { posterior };
+          const model = dnnToBnn(build(), options as never).model;
+          const per = shape.reduce((a, b) => a * b, 1);
+          const r = lcg(4);
+          const calib = tf.tensor(
+            Float32Array.from({ length: 4 * per }, () => r()),
+            [4, ...shape],
+          );
+          const qm = await quantize(model, { mode: 'ptq', data: calib });
+          calib.dispose();
+          const modes = posterior === 'radial' ? (['weights'] as const) : (['weights', 'local'] as const);
+          let seed = 30;
+          for (const mode of modes) {
+            expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(true);
+            for (const [B, L] of [
+              [3, 2],
+              [1, 3],
+            ]) {
+              const x = Float32Array.from({ length: B * per }, () => r());
+              for (const threads of [1, 2]) {
+                const opts = { samples: L, seed: seed++, mode };
+                setThreads(threads);
+                same(
+                  qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+                  qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+                  `${shape} ${posterior} ${mode} B=${B} L=${L} ${threads} threads`,
+                );
+              }
+            }
+          }
+        }
     },
   );
 

@@ -143,13 +143,18 @@ export interface PlanLayer {
   op: 'linear' | 'conv2d';
   n: number;
   k: number;
-  /** Conv: the per-example input [C, H, W], weights [O, C, kh, kw], stride, padding, dilation (groups 1). */
+  /**
+   * Conv: the per-example input [C, H, W], weights [O, C / groups, kh, kw] (one pack of all O
+   * rows, drawn as one tensor; group g convolves input channels [g C / groups, (g + 1) C / groups)
+   * into output channels [g O / groups, (g + 1) O / groups)), stride, padding, dilation.
+   */
   conv?: {
     input: readonly [number, number, number];
     wShape: readonly [number, number, number, number];
     stride: readonly [number, number];
     padding: readonly [number, number];
     dilation: readonly [number, number];
+    groups?: number;
   };
   /** Values per example of the input and output. */
   inSize: number;

@@ -133,6 +133,7 @@ enum WeightKind : int { W_SETS, W_GAUSSIAN, W_LOCAL };
 struct Layer {
   bool conv = false;
   int32_t n = 0, k = 0;
+  int64_t G = 1;  // convolution groups: weights [n, k = C / G kh kw], packed whole, run per group
   int64_t C = 1, H = 1, W = 1, kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, Ho = 1, Wo = 1;
   int64_t inSize = 0, outSize = 0;
   int32_t inZero = 0;
@@ -204,6 +205,24 @@ struct PreparedConv {
   ~PreparedConv() { convDirectRelease(p); }
 };
 
+// The packs of a grouped convolution's groups, cut from its whole pack.
+struct GroupSlices {
+  std::vector<std::unique_ptr<OwnedPack>> owned;
+  std::vector<const Packed*> ptrs;
+};
+
+// Rows [r0, r0 + dst.n) of pack w copied into dst (same k; dst's padding stays zero).
+void copyRows(const Packed& w, int32_t r0, Packed& dst) {
+  for (int32_t r = 0; r < dst.n; ++r) {
+    const int32_t sr = r0 + r;
+    const uint8_t* src = w.data + static_cast<size_t>(sr / 16) * w.blockBytes() + static_cast<size_t>(sr % 16) * 4;
+    uint8_t* d = dst.data + static_cast<size_t>(r / 16) * dst.blockBytes() + static_cast<size_t>(r % 16) * 4;
+    for (int32_t g = 0; g < w.kgroups; ++g) std::memcpy(d + static_cast<size_t>(g) * 64, src + static_cast<size_t>(g) * 64, 4);
+    dst.rowSums[r] = w.rowSums[sr];
+    dst.zeroPoint[r] = w.zeroPoint[sr];
+  }
+}
+
 // (layer, pack, rows of the tile)
 using PreparedKey = std::tuple<int32_t, const Packed*, int64_t>;
 
@@ -224,6 +243,10 @@ struct Plan {
   std::vector<std::vector<int32_t>> biases;  // same index
   int32_t chunkSlots = 0;
   std::map<PreparedKey, std::unique_ptr<PreparedConv>> prepared;
+  // grouped convolutions: the rows of each group of a whole pack as packs of their own (fixed
+  // weights sliced at creation; drawn ones refreshed after each draw, the map's entries made
+  // before any task runs)
+  std::map<const Packed*, GroupSlices> groups;
   size_t preparedBytes = 0;
   // whether tasks may stack several samples' rows (no weights depend on the sample), and the
   // shared slots that per-sample layer or add steps read (copied once per stacked sample then)
@@ -346,11 +369,34 @@ const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t
   return maskRows(t, st.layer, st.in, L.inSize, scratch);
 }
 
-// The direct kernel's arguments of layer L's convolution over `rows` examples.
+// The direct kernel's arguments of layer L's convolution over `rows` examples (packs: one a group).
 ConvDirectArgs directArgs(const Layer& L, const uint8_t* a, int64_t rows, int32_t za, const Packed* const* packs,
                           const Epilogue& e, void* out) {
   return ConvDirectArgs{a,   rows, L.C,  L.H,  L.W,  za,  packs, L.n,       L.kh,    L.kw,   L.sh,    L.sw,    L.ph,   L.pw,
-                        L.dh, L.dw, 1,    L.Ho, L.Wo, e.bias, e.outKind, e.mult, e.zo, e.relu, out, nullptr, nullptr};
+                        L.dh, L.dw, L.G,  L.Ho, L.Wo, e.bias, e.outKind, e.mult, e.zo, e.relu, out, nullptr, nullptr};
+}
+
+// The packs of each group of a convolution whose whole pack is w.
+std::vector<const Packed*> groupPacks(const Plan& p, const Layer& L, const Packed& w) {
+  if (L.G == 1) return {&w};
+  return p.groups.at(&w).ptrs;
+}
+
+// Makes (or refreshes, `w` drawn again) the group slices of pack w of layer L.
+void sliceGroups(Plan& p, const Layer& L, const Packed& w) {
+  if (L.G == 1) return;
+  // found without changing the map during a call (the entries are made before any task runs)
+  const auto it = p.groups.find(&w);
+  GroupSlices& gs = it != p.groups.end() ? it->second : p.groups[&w];
+  const int32_t og = static_cast<int32_t>(L.n / L.G);
+  if (gs.owned.empty()) {
+    for (int64_t g = 0; g < L.G; ++g) {
+      gs.owned.emplace_back(new OwnedPack(og, L.k));
+      if (!gs.owned.back()->ok()) throw std::bad_alloc();
+      gs.ptrs.push_back(&gs.owned.back()->p);
+    }
+  }
+  for (int64_t g = 0; g < L.G; ++g) copyRows(w, static_cast<int32_t>(g) * og, gs.owned[static_cast<size_t>(g)]->p);
 }
 
 // The fixed-weight GEMMs of the plan's steps: stored sets, and local reparameterisation's mean
@@ -372,7 +418,7 @@ void prepareConv(Plan& p, int32_t li, int64_t rows, const Packed& w, int32_t za,
   const PreparedKey key{li, &w, rows};
   if (p.prepared.count(key) || p.preparedBytes + w.bytes() > kPreparedBudget) return;
   std::unique_ptr<PreparedConv> pc(new PreparedConv());
-  pc->packs.assign(1, &w);
+  pc->packs = groupPacks(p, p.layers[static_cast<size_t>(li)], w);
   pc->p = convDirectPrepare(directArgs(p.layers[static_cast<size_t>(li)], nullptr, rows, za, pc->packs.data(), e, nullptr));
   if (pc->p == nullptr) return;
   pc->bytes = w.bytes();
@@ -403,13 +449,14 @@ void prepareConvs(Plan& p, std::initializer_list<int64_t> sizes) {
 // A drawn convolution prepared right after its draw, for `rows` (null when the direct kernel
 // cannot take it). The slot's previous sample, prepared for the same shape, keeps its geometry
 // and plane maps: only the new weights are folded in.
-void drawnPrepare(std::unique_ptr<PreparedConv>& slot, const Layer& L, const Packed& w, int64_t rows, int32_t za,
-                  const Epilogue& e) {
-  if (slot && slot->packs[0] == &w &&
+void drawnPrepare(const Plan& p, std::unique_ptr<PreparedConv>& slot, const Layer& L, const Packed& w, int64_t rows,
+                  int32_t za, const Epilogue& e) {
+  const std::vector<const Packed*> packs = groupPacks(p, L, w);
+  if (slot && slot->packs == packs &&
       convDirectRepack(slot->p, directArgs(L, nullptr, rows, za, slot->packs.data(), e, nullptr)))
     return;
   std::unique_ptr<PreparedConv> pc(new PreparedConv());
-  pc->packs.assign(1, &w);
+  pc->packs = packs;
   pc->p = convDirectPrepare(directArgs(L, nullptr, rows, za, pc->packs.data(), e, nullptr));
   slot.reset(pc->p ? pc.release() : nullptr);
 }
@@ -435,10 +482,11 @@ bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, 
   ConvCall cc;
   cc.x = a;
   cc.B = rows, cc.C = L.C, cc.H = L.H, cc.W = L.W, cc.O = L.n, cc.Cg = L.C, cc.kh = L.kh, cc.kw = L.kw;
-  cc.sh = L.sh, cc.sw = L.sw, cc.ph = L.ph, cc.pw = L.pw, cc.dh = L.dh, cc.dw = L.dw, cc.G = 1;
-  cc.Ho = L.Ho, cc.Wo = L.Wo, cc.K = L.k, cc.Og = L.n, cc.HW = L.Ho * L.Wo;
+  cc.sh = L.sh, cc.sw = L.sw, cc.ph = L.ph, cc.pw = L.pw, cc.dh = L.dh, cc.dw = L.dw, cc.G = L.G;
+  cc.Cg = L.C / L.G;
+  cc.Ho = L.Ho, cc.Wo = L.Wo, cc.K = L.k, cc.Og = L.n / L.G, cc.HW = L.Ho * L.Wo;
   cc.za = za;
-  cc.packs.assign(1, &w);
+  cc.packs = groupPacks(p, L, w);
   cc.e = e;
   return runConv(cc, out, after, afterCtx);
 }
@@ -805,13 +853,14 @@ int32_t drawRowsPerTask(const Layer& L, int threads) {
 void prepareDrawn(Plan& p, const Call& c, int64_t s, int32_t li) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
+  if (L.conv) sliceGroups(p, L, p.packs[idx]->p);
   if (!L.conv || activeIsa() != ISA_AVX512VNNI) {
     for (int k = 0; k < 2; ++k) p.drawnPrepared[k][idx].reset();
     return;
   }
   const Epilogue e = drawnEpilogue(p, L, idx);
-  drawnPrepare(p.drawnPrepared[0][idx], L, p.packs[idx]->p, c.tileRows, layerZa(L), e);
-  if (c.lastRows != c.tileRows) drawnPrepare(p.drawnPrepared[1][idx], L, p.packs[idx]->p, c.lastRows, layerZa(L), e);
+  drawnPrepare(p, p.drawnPrepared[0][idx], L, p.packs[idx]->p, c.tileRows, layerZa(L), e);
+  if (c.lastRows != c.tileRows) drawnPrepare(p, p.drawnPrepared[1][idx], L, p.packs[idx]->p, c.lastRows, layerZa(L), e);
   else p.drawnPrepared[1][idx].reset();
 }
 
@@ -956,7 +1005,11 @@ Layer readLayer(Napi::Env env, const Napi::Object& o, Plan& p) {
     L.C = in[0], L.H = in[1], L.W = in[2];
     L.kh = ws[2], L.kw = ws[3];
     L.sh = st[0], L.sw = st[1], L.ph = pd[0], L.pw = pd[1], L.dh = dl[0], L.dw = dl[1];
-    need(env, ws[0] == L.n && ws[1] == L.C && L.C * L.kh * L.kw == L.k, "conv weights do not match n, k and the input");
+    Napi::Value gv = c.Get("groups");
+    L.G = gv.IsUndefined() ? 1 : integer(env, c, "groups", 1, 1 << 20);
+    need(env, L.C % L.G == 0 && L.n % L.G == 0, "conv groups must divide the input and output channels");
+    need(env, ws[0] == L.n && ws[1] * L.G == L.C && ws[1] * L.kh * L.kw == L.k,
+         "conv weights do not match n, k, the input and the groups");
     need(env, L.C >= 1 && L.H >= 1 && L.W >= 1 && L.kh >= 1 && L.kw >= 1 && L.sh >= 1 && L.sw >= 1 && L.dh >= 1 &&
                   L.dw >= 1,
          "conv shapes must be positive");
@@ -984,6 +1037,13 @@ Layer readLayer(Napi::Env env, const Napi::Object& o, Plan& p) {
     L.qmax = static_cast<int32_t>(integer(env, out, "qmax", 1, 255));
   }
   readWeights(env, obj(env, field(o, "weights"), "weights"), L, p);
+  if (L.conv && L.G > 1) {
+    for (const WeightSet& ws : L.sets) sliceGroups(p, L, *ws.p);
+    if (L.kind == W_LOCAL) {
+      sliceGroups(p, L, *L.meanP);
+      sliceGroups(p, L, *L.varP);
+    }
+  }
   return L;
 }
 
@@ -1326,6 +1386,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
         std::unique_ptr<OwnedPack> pk(new OwnedPack(ly.n, ly.k));
         if (!pk->ok()) throw Napi::Error::New(env, "plan: out of memory for sampled weights");
         p.packs.push_back(std::move(pk));
+        if (ly.conv) sliceGroups(p, ly, p.packs.back()->p);
         p.biases.emplace_back(static_cast<size_t>(ly.n));
         for (auto& d : p.drawnPrepared) d.emplace_back();
       }
@@ -1526,6 +1587,7 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   p->chunkSlots = 0;
   p->prepared.clear();
   p->preparedBytes = 0;
+  p->groups.clear();
   for (auto& d : p->drawnPrepared) d.clear();
   for (Scratch* a : {&p->sharedArena, &p->logitsArena}) {
     std::free(a->p);

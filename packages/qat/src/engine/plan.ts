@@ -167,7 +167,7 @@ function planOps(
       let s = input;
       const form = getIntegerForm(layer.weights.kind);
       if (!form.plan) unsupported(`form '${form.kind}' has no plan hook`);
-      if ((layer.groups ?? 1) !== 1) unsupported('grouped convolution');
+      const groups = layer.groups ?? 1;
       const isLast = layer.output === null;
       const stochastic = form.stochastic(layer.weights);
       let local = false;
@@ -220,6 +220,7 @@ function planOps(
           stride,
           padding,
           dilation: layer.dilation ?? [1, 1],
+          ...(groups !== 1 ? { groups } : {}),
         };
       } else {
         if (sizeOf(s.shape) !== layer.k) unsupported('linear input size');
