@@ -26,6 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuantizedModel } from '../src/engine/quantized-model.js';
 import { quantize } from '../src/quantize.js';
+import { LOWERED_CONV_CASES } from './conv-models.js';
 import { lcg } from './helpers.js';
 import { useCpu } from './setup-tf.js';
 import { INPUT, images, type Post, quantised, type Shape } from './whole-models.js';
@@ -54,6 +55,27 @@ function same(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < a.length && bad < 0; i++) if (!Object.is(a[i], b[i])) bad = i;
   expect(a.length, what).toBe(b.length);
   expect(bad < 0 ? 'identical' : `logit ${bad}: plan ${a[bad]} vs engine ${b[bad]}`, what).toBe('identical');
+}
+
+/** `build()` made Bayesian with `posterior` (MC Dropout p = 0.3) and PTQ-calibrated on 4 lcg inputs. */
+async function quantizedNet(
+  build: () => Module,
+  posterior: 'gaussian' | 'radial' | 'mcdropout',
+  shape: number[],
+  r: () => number,
+): Promise<QuantizedModel> {
+  const options = posterior === 'mcdropout' ? { posterior, posteriorOptions: { p: 0.3 } } : { posterior };
+  const model = dnnToBnn(build(), options as never).model;
+  const per = shape.reduce((a, b) => a * b, 1);
+  const calib = tf.tensor(
+    Float32Array.from({ length: 4 * per }, () => r()),
+    [4, ...shape],
+  );
+  try {
+    return await quantize(model, { mode: 'ptq', data: calib });
+  } finally {
+    calib.dispose();
+  }
 }
 
 const cases: [Exclude<Shape, 'conv-kmax' | 'linear-kmax'>, Post][] = [
@@ -138,19 +160,14 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
     async () => {
       // k = 2000: the plan draws the 100 rows of fc1 in blocks of 48 rows (the last of 4 rows),
       // the bias with the first block
-      const net = new Sequential(
-        new Linear(2000, 100, { seed: 1 }),
-        new ReLU(),
-        new Linear(100, 10, { seed: 2 }),
-      );
-      const model = dnnToBnn(net, { posterior: 'gaussian' }).model;
       const r = lcg(5);
-      const calib = tf.tensor(
-        Float32Array.from({ length: 4 * 2000 }, () => r()),
-        [4, 2000],
+      const qm = await quantizedNet(
+        () =>
+          new Sequential(new Linear(2000, 100, { seed: 1 }), new ReLU(), new Linear(100, 10, { seed: 2 })),
+        'gaussian',
+        [2000],
+        r,
       );
-      const qm = await quantize(model, { mode: 'ptq', data: calib });
-      calib.dispose();
       // a new seed for every call: rows a wrong split left undrawn would hold another sample's
       let seed = 70;
       for (const B of [1, 3]) {
@@ -171,13 +188,13 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
   it.skipIf(!runNative)(
     'grouped convolutions (grouped, depthwise, grouped 1-D and transposed) run as plans',
     async () => {
+      // a depthwise layer with a pool after it, then the grouped models of the engine's own tests
       const models: [() => Module, number[]][] = [
         [
           () =>
             new Sequential(
               new Conv2d(4, 6, 3, { padding: 1, groups: 2, seed: 1 }),
               new ReLU(),
-              // depthwise, with a pool after it
               new Conv2d(6, 6, 3, { padding: 1, groups: 6, seed: 2 }),
               new ReLU(),
               new MaxPool2d(2),
@@ -186,51 +203,16 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
             ),
           [4, 6, 6],
         ],
-        [
-          () =>
-            new Sequential(
-              new Conv1d(2, 4, 3, { stride: 2, padding: 1, seed: 1 }),
-              new ReLU(),
-              new Conv1d(4, 4, 3, { groups: 2, dilation: 2, seed: 2 }),
-              new ReLU(),
-              new Flatten(),
-              new Linear(4 * 4, 3, { seed: 3 }),
-            ),
-          [2, 16],
-        ],
-        [
-          () =>
-            new Sequential(
-              new Conv2d(2, 4, 3, { stride: 2, seed: 1 }),
-              new ReLU(),
-              new ConvTranspose2d(4, 6, [3, 2], {
-                stride: 2,
-                padding: [1, 0],
-                outputPadding: [1, 0],
-                dilation: [1, 2],
-                groups: 2,
-                seed: 2,
-              }),
-              new ReLU(),
-              new Flatten(),
-              new Linear(6 * 8 * 9, 3, { seed: 3 }),
-            ),
-          [2, 9, 9],
-        ],
+        ...LOWERED_CONV_CASES.filter((c) => c.name.includes('grouped') || c.name.includes('groups')).map(
+          (c): [() => Module, number[]] => [c.make, c.inputShape],
+        ),
       ];
+      expect(models.length).toBe(3);
+      const r = lcg(4);
       for (const [build, shape] of models)
         for (const posterior of ['gaussian', 'radial', 'mcdropout'] as const) {
-          const options =
-            posterior === 'mcdropout' ? { posterior, posteriorOptions: { p: 0.3 } } : { posterior };
-          const model = dnnToBnn(build(), options as never).model;
+          const qm = await quantizedNet(build, posterior, shape, r);
           const per = shape.reduce((a, b) => a * b, 1);
-          const r = lcg(4);
-          const calib = tf.tensor(
-            Float32Array.from({ length: 4 * per }, () => r()),
-            [4, ...shape],
-          );
-          const qm = await quantize(model, { mode: 'ptq', data: calib });
-          calib.dispose();
           const modes = posterior === 'radial' ? (['weights'] as const) : (['weights', 'local'] as const);
           let seed = 30;
           for (const mode of modes) {
@@ -476,17 +458,9 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
       // MC Dropout masks a transposed convolution's input before the spread, as the engine does
       for (const [build, shape] of models)
         for (const posterior of ['gaussian', 'mcdropout'] as const) {
-          const options =
-            posterior === 'mcdropout' ? { posterior, posteriorOptions: { p: 0.3 } } : { posterior };
-          const model = dnnToBnn(build(), options as never).model;
-          const per = shape.reduce((a, b) => a * b, 1);
           const r = lcg(3);
-          const calib = tf.tensor(
-            Float32Array.from({ length: 4 * per }, () => r()),
-            [4, ...shape],
-          );
-          const qm = await quantize(model, { mode: 'ptq', data: calib });
-          calib.dispose();
+          const qm = await quantizedNet(build, posterior, shape, r);
+          const per = shape.reduce((a, b) => a * b, 1);
           const x = Float32Array.from({ length: 3 * per }, () => r());
           for (const mode of ['weights', 'local'] as const) {
             expect(qm.planned({ mode, provider: NATIVE_PROVIDER })).toBe(true);
