@@ -838,12 +838,13 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32
   }
 }
 
-// Rows a task of a layer's draw samples: with several threads, blocks of 16 rows of at least
-// ~64K weights, so a big layer's draw spreads over them (a radial layer whole: its scale needs
-// every eps of the layer); one thread draws whole layers (fewer sampler calls). Every row is
-// drawn from its own stream position whatever the split: results do not depend on it.
-int32_t drawRowsPerTask(const Layer& L, int threads) {
-  if (L.radial || threads <= 1) return L.n;
+// Rows a task of a layer's draw samples: when a chunk of few samples is drawn by several threads,
+// blocks of 16 rows of at least ~64K weights, so a big layer's draw spreads over them (a radial
+// layer whole: its scale needs every eps of the layer); otherwise whole layers (fewer sampler
+// calls; many samples already balance the threads). Every row is drawn from its own stream
+// position whatever the split: results do not depend on it.
+int32_t drawRowsPerTask(const Layer& L, bool split) {
+  if (L.radial || !split) return L.n;
   const int64_t blocks = ((int64_t{1} << 16) + 16 * int64_t{L.k} - 1) / (16 * int64_t{L.k});
   return static_cast<int32_t>(std::min<int64_t>(L.n, 16 * blocks));
 }
@@ -1296,18 +1297,6 @@ int64_t tileRowsFor(const Plan& p, int64_t B) {
 
 constexpr size_t kSampleBudget = size_t{64} << 20;  // bytes of drawn weights held at once
 
-// The tasks of a phase on the pool; fewer tasks than threads run one after another on this
-// thread, outside any parallel region, so that their kernels split their own work (output
-// channel blocks, rows) over the threads instead. Kernels compute every output with the same
-// instructions whatever the split: results do not depend on the thread count.
-void runTasks(ThreadPool& pool, int64_t tasks, const std::function<void(int64_t)>& fn) {
-  if (tasks < pool.threads()) {
-    for (int64_t t = 0; t < tasks; ++t) fn(t);
-  } else {
-    pool.run(tasks, fn);
-  }
-}
-
 void runPlan(Napi::Env env, Plan& p, Call& c) {
   const int64_t B = c.B, L = c.L;
   c.tileRows = tileRowsFor(p, B);
@@ -1369,7 +1358,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   bool anyShared = false;
   for (const Step& st : p.steps) anyShared = anyShared || st.shared;
   prepareConvs(p, {c.tileRows, c.lastRows, stack * B, (L % stack) * B});
-  if (anyShared) runTasks(pool, tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
+  if (anyShared) pool.run(tiles, [&](int64_t t) { runSteps(0, 0, t, true); });
   // the drawn weights of a chunk of samples
   size_t perSample = 0;
   for (int32_t li : p.sampledLayers) {
@@ -1394,10 +1383,11 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
     p.chunkSlots = static_cast<int32_t>(chunk);
   }
   // the draw of a sample: (layer, first row) parts
+  const bool split = pool.threads() > 1 && chunk < 2 * pool.threads();
   std::vector<std::pair<int32_t, int32_t>> parts;
   for (int32_t li : p.sampledLayers) {
     const Layer& ly = p.layers[static_cast<size_t>(li)];
-    for (int32_t r0 = 0; r0 < ly.n; r0 += drawRowsPerTask(ly, pool.threads())) parts.emplace_back(li, r0);
+    for (int32_t r0 = 0; r0 < ly.n; r0 += drawRowsPerTask(ly, split)) parts.emplace_back(li, r0);
   }
   const int64_t np = static_cast<int64_t>(parts.size());
   for (int64_t l0 = 0; l0 < L; l0 += chunk) {
@@ -1407,19 +1397,19 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
         const int64_t s = t / np;
         const auto [li, r0] = parts[static_cast<size_t>(t % np)];
         const Layer& ly = p.layers[static_cast<size_t>(li)];
-        drawWeights(p, c, l0 + s, s, li, r0, std::min(ly.n, r0 + drawRowsPerTask(ly, pool.threads())));
+        drawWeights(p, c, l0 + s, s, li, r0, std::min(ly.n, r0 + drawRowsPerTask(ly, split)));
       });
       pool.run(g * static_cast<int64_t>(nsl), [&](int64_t t) {
         prepareDrawn(p, c, t / static_cast<int64_t>(nsl), p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);
       });
     }
     if (stack > 1) {
-      runTasks(pool, (g + stack - 1) / stack, [&](int64_t t) {
+      pool.run((g + stack - 1) / stack, [&](int64_t t) {
         const int64_t l = l0 + t * stack;
         runSteps(l, 0, 0, false, std::min(stack, l0 + g - l));
       });
     } else {
-      runTasks(pool, g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
+      pool.run(g * tiles, [&](int64_t t) { runSteps(l0 + t / tiles, t / tiles, t % tiles, false); });
     }
     if (c.failed) break;
   }
