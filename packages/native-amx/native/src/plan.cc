@@ -115,11 +115,6 @@ struct Step {
   int64_t channels = 0, h = 0, w = 0, hw = 0;
   PoolGeometry pool{};
   int64_t hs = 0, ws = 0, sh = 1, sw = 1, bh = 0, bw = 0;  // spread
-  // a convolution whose output the next step pools: that pool step's index (it then runs from
-  // the convolution's tasks, on each task's planes while they are in cache), and the pool step
-  // itself marked as done there
-  int32_t fusedPool = -1;
-  bool pooledByLayer = false;
 };
 
 struct WeightSet {
@@ -463,22 +458,17 @@ void drawnPrepare(const Plan& p, std::unique_ptr<PreparedConv>& slot, const Laye
 
 // `pre`: the layer's prepared convolution if the caller has one, else looked up among the
 // fixed-weight ones.
-// `after` (convolutions): called when output channels [o0, o1) of images [b0, b0 + n) are written.
 bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, int32_t za, const Packed& w,
-                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr,
-                     ConvDirectArgs::After after = nullptr, void* afterCtx = nullptr) {
+                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
   if (pre == nullptr && !p.prepared.empty()) {
     const auto it = p.prepared.find(PreparedKey{li, &w, rows});
     if (it != p.prepared.end()) pre = it->second.get();
   }
-  if (pre != nullptr && activeIsa() == ISA_AVX512VNNI) {
-    ConvDirectArgs da = directArgs(L, a, rows, za, pre->packs.data(), e, out);
-    da.after = after;
-    da.afterCtx = afterCtx;
-    if (convDirectAvx512Prepared(da, *pre->p)) return true;
-  }
+  if (pre != nullptr && activeIsa() == ISA_AVX512VNNI &&
+      convDirectAvx512Prepared(directArgs(L, a, rows, za, pre->packs.data(), e, out), *pre->p))
+    return true;
   ConvCall cc;
   cc.x = a;
   cc.B = rows, cc.C = L.C, cc.H = L.H, cc.W = L.W, cc.O = L.n, cc.Cg = L.C, cc.kh = L.kh, cc.kw = L.kw;
@@ -488,32 +478,7 @@ bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, 
   cc.za = za;
   cc.packs = groupPacks(p, L, w);
   cc.e = e;
-  return runConv(cc, out, after, afterCtx);
-}
-
-// A fused pool: clamps (qmax < 255) and pools a convolution task's planes right after they are
-// written, while they are in cache.
-struct FusedPool {
-  const Layer* L;
-  const Step* pool;
-  const uint8_t* conv;
-  uint8_t* out;
-};
-
-void poolAfterConv(void* ctx, int64_t b0, int64_t n, int64_t o0, int64_t o1) {
-  const FusedPool& f = *static_cast<const FusedPool*>(ctx);
-  const Layer& L = *f.L;
-  const int64_t hw = L.Ho * L.Wo, phw = f.pool->pool.ho * f.pool->pool.wo;
-  const uint8_t qm = static_cast<uint8_t>(L.qmax);
-  for (int64_t b = b0; b < b0 + n; ++b) {
-    const size_t plane0 = static_cast<size_t>(b * L.n + o0);
-    uint8_t* planes = const_cast<uint8_t*>(f.conv) + plane0 * static_cast<size_t>(hw);
-    if (L.qmax != 255) {
-      const size_t count = static_cast<size_t>((o1 - o0) * hw);
-      for (size_t i = 0; i < count; ++i) planes[i] = planes[i] > qm ? qm : planes[i];
-    }
-    poolPlanesU8(planes, o1 - o0, L.Ho, L.Wo, f.pool->zeroPoint, f.pool->pool, f.out + plane0 * static_cast<size_t>(phw));
-  }
+  return runConv(cc, out, nullptr, nullptr);
 }
 
 bool stepLayer(const Task& t, const Step& st) {
@@ -534,11 +499,6 @@ bool stepLayer(const Task& t, const Step& st) {
     if (L.conv) pre = t.p.drawnPrepared[t.rows == t.c.tileRows ? 0 : 1][idx].get();
   }
   uint8_t* out = t.ptr(st.out);
-  if (st.fusedPool >= 0) {
-    const Step& pool = t.p.steps[static_cast<size_t>(st.fusedPool)];
-    FusedPool f{&L, &pool, out, t.ptr(pool.out)};
-    return runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre, poolAfterConv, &f);
-  }
   if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre)) return false;
   if (!L.f32 && L.qmax != 255) {
     const size_t count = static_cast<size_t>(t.rows * L.outSize);
@@ -756,7 +716,6 @@ bool runStep(const Task& t, const Step& st) {
       return true;
     }
     case S_POOL:
-      if (st.pooledByLayer) return true;
       poolPlanesU8(t.ptr(st.in), t.rows * st.channels, st.h, st.w, st.zeroPoint, st.pool, t.ptr(st.out));
       return true;
     case S_GAP: {
@@ -1217,24 +1176,6 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
   return st;
 }
 
-// A u8 convolution step followed by a pool of its output (same kind of step, the pool reading
-// exactly its planes and writing neither its input nor its scratch) pools from the
-// convolution's tasks instead.
-void fusePools(Plan& p) {
-  auto same = [](const Slot& a, const Slot& b) { return a.index >= 0 && a.shared == b.shared && a.index == b.index; };
-  for (size_t i = 0; i + 1 < p.steps.size(); ++i) {
-    Step& st = p.steps[i];
-    Step& pool = p.steps[i + 1];
-    if (st.op != S_LAYER || pool.op != S_POOL || st.shared != pool.shared) continue;
-    const Layer& L = p.layers[static_cast<size_t>(st.layer)];
-    if (!L.conv || L.f32 || !same(pool.in, st.out) || same(pool.out, st.in) || same(pool.out, st.scratch) ||
-        same(pool.out, st.out) || pool.channels != L.n || pool.h != L.Ho || pool.w != L.Wo)
-      continue;
-    st.fusedPool = static_cast<int32_t>(i + 1);
-    pool.pooledByLayer = true;
-  }
-}
-
 Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
   std::unique_ptr<Plan> p(new Plan());
   p->inputSize = integer(env, desc, "inputSize", 1, 1 << 30);
@@ -1263,7 +1204,6 @@ Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
                 p->layers[static_cast<size_t>(last.layer)].outSize == p->classes,
        "the last step must write the float logits to the output slot");
   p->sharedOffsets.assign(p->sharedBytes.size(), 0);
-  fusePools(*p);
   // Stacking samples in a task needs weights that no sample draws (no sampled layer, no cycled
   // sets). Shared slots that a per-sample layer (without dropout) or add reads are replicated
   // per stacked sample; local combines and dropout read shared rows per sample segment.

@@ -401,17 +401,12 @@ const SLOT_FIELDS = ['in', 'out', 'scratch', 'mean', 'variance', 'a', 'b'] as co
 
 /**
  * Registers to slots: every shared register its own slot (computed once per call); task
- * registers share slots when their lifetimes (first write to last read) do not overlap. A layer
- * whose output the next step pools keeps its inputs alive through the pool, so that a native
- * plan may pool from inside the layer (while its planes are in cache) without overwriting them.
+ * registers share slots when their lifetimes (first write to last read) do not overlap.
  */
 function assignSlots(regs: RegInfo[], steps: RegStep[], output: number) {
   const last = new Array<number>(regs.length).fill(-1);
   steps.forEach((s, i) => {
     for (const v of [...s.reads, ...s.writes]) last[v] = Math.max(last[v], i);
-    const prev = steps[i - 1];
-    if (s.op === 'pool' && prev?.op === 'layer' && prev.writes.some((v) => s.reads.includes(v)))
-      for (const v of prev.reads) last[v] = Math.max(last[v], i);
   });
   last[output] = steps.length;
   const slotOf = new Array<number>(regs.length).fill(-1);
