@@ -139,20 +139,26 @@ async function timeQbnn(
  */
 const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(2 ** 32) };
 
-/** A long-lived PyTorch peer (peers/torch_train.py): one JSON case a line in, step times out. */
+/**
+ * A long-lived PyTorch peer (peers/torch_train.py) for one thread count: one JSON case a line in,
+ * step times out. The thread count is the process's: torch.set_num_threads does not reach
+ * OpenBLAS's own pool, whose second thread (spinning between calls) doubled a "1-thread" peer's
+ * process CPU time when both cores were free.
+ */
 class TorchPeer {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: AsyncIterator<string>;
   torchVersion = '';
 
-  constructor(malloc: Record<string, string>) {
+  constructor(malloc: Record<string, string>, threads: number) {
     this.child = spawn(PYTHON, [SCRIPT], {
       stdio: 'pipe',
       env: {
         ...process.env,
         ...malloc,
-        OMP_NUM_THREADS: '2',
-        OPENBLAS_NUM_THREADS: '2',
+        OMP_NUM_THREADS: String(threads),
+        MKL_NUM_THREADS: String(threads),
+        OPENBLAS_NUM_THREADS: String(threads),
         LD_LIBRARY_PATH: [OPENBLAS, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
       },
     });
@@ -235,13 +241,24 @@ export const trainSuite: Suite = {
       `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. Each cell runs ${rounds} round(s) alternating PyTorch and qbnn (${steps} timed steps a round after ${warmup} warm-up steps for qbnn, ${torchWarmup} for PyTorch, on a fresh model); a row pools every round's steps (median, min, max). gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
     );
     const why = torchUnavailable();
-    const peers: [string, string, TorchPeer][] = [];
+    // per thread count, the tuned- and default-allocator peers (started on first use)
+    const peerSets = new Map<number, [string, string, TorchPeer][]>();
+    const peersFor = (threads: number): [string, string, TorchPeer][] => {
+      if (why) return [];
+      let set = peerSets.get(threads);
+      if (!set) {
+        set = [
+          [TORCH_TUNED, 'pytorch', new TorchPeer(TUNED_MALLOC, threads)],
+          [TORCH_DEFAULT, 'pytorch_default_malloc', new TorchPeer({}, threads)],
+        ];
+        peerSets.set(threads, set);
+      }
+      return set;
+    };
     if (why) ctx.note(`PyTorch peer skipped: ${why}. Install Debian python3-torch to run it.`);
     else {
-      peers.push([TORCH_TUNED, 'pytorch', new TorchPeer(TUNED_MALLOC)]);
-      peers.push([TORCH_DEFAULT, 'pytorch_default_malloc', new TorchPeer({})]);
       ctx.note(
-        `PyTorch peer: peers/torch_train.py, one long-lived process per allocator setting, LD_LIBRARY_PATH=${OPENBLAS} (its fp32 BLAS), torch.set_num_threads(threads); Reparameterization layers (sample every weight, closed-form KL in the forward), Adam. Speed-ups are quoted against the tuned allocator (${Object.entries(
+        `PyTorch peer: peers/torch_train.py, one long-lived process per allocator setting and thread count (OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM_THREADS = threads), LD_LIBRARY_PATH=${OPENBLAS} (its fp32 BLAS), torch.set_num_threads(threads); Reparameterization layers (sample every weight, closed-form KL in the forward), Adam. Speed-ups are quoted against the tuned allocator (${Object.entries(
           TUNED_MALLOC,
         )
           .map(([k, v]) => `${k}=${v}`)
@@ -266,6 +283,7 @@ export const trainSuite: Suite = {
             const pooled = new Map<string, number[]>();
             const pool = (impl: string, ms: number[]) =>
               pooled.set(impl, [...(pooled.get(impl) ?? []), ...ms]);
+            const peers = peersFor(threads);
             for (let r = 0; r < rounds; ++r) {
               if (c.mode === 'weights')
                 for (const [impl, , peer] of peers)
@@ -320,7 +338,7 @@ export const trainSuite: Suite = {
             ctx.ratio(`wasm_speedup_over_pytorch_${tagOf(1)}`, peer1 / plain.median_ms);
         }
     } finally {
-      for (const [, , peer] of peers) peer.close();
+      for (const set of peerSets.values()) for (const [, , peer] of set) peer.close();
     }
     native?.setThreads(2);
   },
