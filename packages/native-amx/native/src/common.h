@@ -265,5 +265,8 @@ void unpackIntsScalar(const uint8_t* src, size_t bytes, uint64_t first, size_t c
 // Rows [n0, n1): samples, writes packed bytes and rowSums.
 void sampleRowsScalar(const SampleCtx& s, int32_t n0, int32_t n1);
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1);
+// Batch 1: rows [n0, n1) sampled (rowSums and zeroPoint written, not the packed bytes) and
+// dotted with the input row x[0, k): dots[n] = sum_k x w. False when out of memory.
+bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32_t n1, int32_t* dots);
 
 }  // namespace qbnn

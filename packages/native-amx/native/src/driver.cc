@@ -42,6 +42,54 @@ bool vectorRng() {
   return cpuFeatures().avx512vnni && (isa == ISA_AVX512VNNI || isa == ISA_AMX || isa == ISA_AMX_EMU);
 }
 
+// The epilogue constants of W (padded to nblocks * 16 in colTerm, zw, mult) and the context
+// around them, without the activations.
+static GemmCtx gemmContext(const Packed& w, int32_t za, const Epilogue& e, int32_t* colTerm, int32_t* zw, double* mult,
+                    void* out, size_t ldo) {
+  for (int32_t n = 0; n < w.nblocks * 16; ++n) {
+    if (n < w.n) {
+      const int32_t b = e.bias ? e.bias[n] : 0;
+      zw[n] = w.zeroPoint[n];
+      colTerm[n] = wadd(wsub(b, wmul(za, w.rowSums[n])), wmul(wmul(w.k, za), w.zeroPoint[n]));
+      mult[n] = e.mult ? e.mult[n] : 0.0;
+    } else {
+      zw[n] = 0;
+      colTerm[n] = 0;
+      mult[n] = 0.0;
+    }
+  }
+  GemmCtx c;
+  c.w = &w;
+  c.colTerm = colTerm;
+  c.zw = zw;
+  c.mult = mult;
+  c.outKind = e.outKind;
+  c.zo = e.zo;
+  c.lo = e.relu ? e.zo : 0;
+  c.out = out;
+  c.ldo = ldo;
+  return c;
+}
+
+bool gemvEpilogue(const uint8_t* a, int32_t za, const Packed& w, const Epilogue& e, const int32_t* raw, void* out) {
+  thread_local Scratch sideBuf;
+  const int32_t npad = w.nblocks * 16;
+  void* side = sideBuf.get(static_cast<size_t>(npad) * 16 + 64);
+  if (!side) return false;
+  int32_t* colTerm = static_cast<int32_t*>(side);
+  int32_t* zw = colTerm + npad;
+  double* mult = reinterpret_cast<double*>(zw + npad);
+  int32_t aSum = 0;
+  for (int32_t i = 0; i < w.k; ++i) aSum += a[i];
+  GemmCtx c = gemmContext(w, za, e, colTerm, zw, mult, out, static_cast<size_t>(w.n));
+  c.a = a;
+  c.lda = static_cast<size_t>(w.k);
+  c.m = 1;
+  c.aSums = &aSum;
+  for (int32_t n = 0; n < w.n; ++n) epilogueOne(c, 0, n, raw[n]);
+  return true;
+}
+
 bool runGemm(const uint8_t* a, size_t lda, int32_t m, int32_t za, const Packed& w, const Epilogue& e,
              void* out, size_t ldo) {
   const int isa = activeIsa();
@@ -79,32 +127,11 @@ bool runGemm(const uint8_t* a, size_t lda, int32_t m, int32_t za, const Packed& 
       aSums[r] = s;
     }
   }
-  for (int32_t n = 0; n < npad; ++n) {
-    if (n < w.n) {
-      const int32_t b = e.bias ? e.bias[n] : 0;
-      zw[n] = w.zeroPoint[n];
-      colTerm[n] = wadd(wsub(b, wmul(za, w.rowSums[n])), wmul(wmul(k, za), w.zeroPoint[n]));
-      mult[n] = e.mult ? e.mult[n] : 0.0;
-    } else {
-      zw[n] = 0;
-      colTerm[n] = 0;
-      mult[n] = 0.0;
-    }
-  }
-  GemmCtx c;
+  GemmCtx c = gemmContext(w, za, e, colTerm, zw, mult, out, ldo);
   c.a = ap;
   c.lda = ld;
   c.m = m;
   c.aSums = aSums;
-  c.w = &w;
-  c.colTerm = colTerm;
-  c.zw = zw;
-  c.mult = mult;
-  c.outKind = e.outKind;
-  c.zo = e.zo;
-  c.lo = e.relu ? e.zo : 0;
-  c.out = out;
-  c.ldo = ldo;
   const GemmFn fn = gemmFor(isa);
   ThreadPool& pool = ThreadPool::instance();
   const int threads = pool.threads();

@@ -30,6 +30,10 @@ struct Epilogue {
 bool runGemm(const uint8_t* a, size_t lda, int32_t m, int32_t za, const Packed& w, const Epilogue& e, void* out,
              size_t ldo);
 
+// Batch 1 (m = 1) from its raw dot products raw[n] = sum_k a[k] W[n, k]: the epilogue runGemm
+// applies, with W's rowSums and zeroPoint (its packed bytes are not read). False when out of memory.
+bool gemvEpilogue(const uint8_t* a, int32_t za, const Packed& w, const Epilogue& e, const int32_t* raw, void* out);
+
 // A validated convolution: qconv2d(x, [B, C, H, W], xZeroPoint, handles[], [O, Cg, kh, kw],
 // [sh, sw, ph, pw, dh, dw, groups], bias|null, kind, mult|null, zo, relu, ...).
 struct ConvCall {

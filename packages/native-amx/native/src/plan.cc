@@ -481,6 +481,41 @@ bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, 
   return runConv(cc, out, nullptr, nullptr);
 }
 
+// Batch 1 samples a non-radial Gaussian linear layer's weights in its step, dotting each row with
+// the input as it is drawn (sampleRowsDotAvx512) instead of packing it for a GEMM: the draw then
+// makes only its bias.
+bool fusedGemv(const Call& c, const Layer& L) {
+  return c.B == 1 && !L.conv && L.kind == W_GAUSSIAN && !L.radial && vectorRng();
+}
+
+// The sampler's arguments for sample l (chunk slot s) of layer li, with its m1 (radial: scaled).
+SampleCtx sampleContext(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, const double* m1) {
+  const Layer& L = p.layers[static_cast<size_t>(li)];
+  const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
+  const uint32_t* key = c.keys + li * 8;
+  const size_t nk = static_cast<size_t>(L.n) * static_cast<size_t>(L.k);
+  const uint64_t position = static_cast<uint64_t>(l) * ceil4(nk);
+  SampleCtx sx{L.mu.data(), L.sigma.data(), L.muZp.data(), L.sigZp.data(), L.noiseZp.data(), L.wZp.data(), m1,
+               L.m2.data(), L.m3.data(), L.n, L.k, L.wqmin, L.wqmax, key[0], key[1], position, &p.packs[idx]->p};
+  sx.muBits = L.muBits;
+  sx.sigmaBits = L.sigmaBits;
+  sx.muBytes = L.mu.size();
+  sx.sigmaBytes = L.sigma.size();
+  return sx;
+}
+
+// The layer of a batch of one whose weights are drawn here, row by row, each dotted with the
+// input at once (see fusedGemv); the bias was drawn with the chunk's samples.
+bool stepFusedGemv(const Task& t, int32_t li, const uint8_t* a, void* out) {
+  const Layer& L = t.p.layers[static_cast<size_t>(li)];
+  const size_t idx = static_cast<size_t>(t.s) * t.p.sampledLayers.size() + static_cast<size_t>(L.sampled);
+  const SampleCtx sx = sampleContext(t.p, t.c, t.l, t.s, li, L.m1.data());
+  thread_local Scratch dotBuf;
+  int32_t* dots = static_cast<int32_t*>(dotBuf.get(static_cast<size_t>(L.n) * sizeof(int32_t)));
+  return dots && sampleRowsDotAvx512(sx, a, 0, L.n, dots) &&
+         gemvEpilogue(a, layerZa(L), *sx.out, drawnEpilogue(t.p, L, idx), dots, out);
+}
+
 bool stepLayer(const Task& t, const Step& st) {
   const Layer& L = t.p.layers[static_cast<size_t>(st.layer)];
   const uint8_t* a = layerInput(t, L, st, masksInput(L) ? t.ptr(st.scratch) : nullptr);
@@ -499,7 +534,11 @@ bool stepLayer(const Task& t, const Step& st) {
     if (L.conv) pre = t.p.drawnPrepared[t.rows == t.c.tileRows ? 0 : 1][idx].get();
   }
   uint8_t* out = t.ptr(st.out);
-  if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre)) return false;
+  if (L.kind == W_GAUSSIAN && fusedGemv(t.c, L)) {
+    if (!stepFusedGemv(t, st.layer, a, out)) return false;
+  } else if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre)) {
+    return false;
+  }
   if (!L.f32 && L.qmax != 255) {
     const size_t count = static_cast<size_t>(t.rows * L.outSize);
     const uint8_t qm = static_cast<uint8_t>(L.qmax);
@@ -770,14 +809,11 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32
     for (int32_t i = 0; i < L.n; ++i) tM1[static_cast<size_t>(i)] = L.m1[static_cast<size_t>(i)] * f;
     m1 = tM1.data();
   }
-  SampleCtx sx{L.mu.data(), L.sigma.data(), L.muZp.data(), L.sigZp.data(), L.noiseZp.data(), L.wZp.data(), m1,
-               L.m2.data(), L.m3.data(), L.n, L.k, L.wqmin, L.wqmax, key[0], key[1], position, &p.packs[idx]->p};
-  sx.muBits = L.muBits;
-  sx.sigmaBits = L.sigmaBits;
-  sx.muBytes = L.mu.size();
-  sx.sigmaBytes = L.sigma.size();
-  if (vectorRng()) sampleRowsAvx512(sx, r0, r1);
-  else sampleRowsScalar(sx, r0, r1);
+  const SampleCtx sx = sampleContext(p, c, l, s, li, m1);
+  if (!fusedGemv(c, L)) {
+    if (vectorRng()) sampleRowsAvx512(sx, r0, r1);
+    else sampleRowsScalar(sx, r0, r1);
+  }
   if (!L.hasBias || r0 != 0) return;
   const size_t n = static_cast<size_t>(L.n);
   if (tEps.size() < n) tEps.resize(n);
@@ -1327,7 +1363,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   std::vector<std::pair<int32_t, int32_t>> parts;
   for (int32_t li : p.sampledLayers) {
     const Layer& ly = p.layers[static_cast<size_t>(li)];
-    for (int32_t r0 = 0; r0 < ly.n; r0 += drawRowsPerTask(ly, split)) parts.emplace_back(li, r0);
+    for (int32_t r0 = 0; r0 < ly.n; r0 += fusedGemv(c, ly) ? ly.n : drawRowsPerTask(ly, split)) parts.emplace_back(li, r0);
   }
   const int64_t np = static_cast<int64_t>(parts.size());
   for (int64_t l0 = 0; l0 < L; l0 += chunk) {

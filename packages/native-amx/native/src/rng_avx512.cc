@@ -469,6 +469,48 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   }
 }
 
+// Rows [n0, n1) sampled one at a time into a row buffer (L1) and, instead of being packed,
+// dotted at once with the single input row x[0, k): dots[n] = sum_k x w (rowSums and zeroPoint
+// still written to the pack for the epilogue). Batch 1 reads each weight once, so packing it for
+// a GEMM would cost a store, a transpose and a reload for nothing.
+bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32_t n1, int32_t* dots) {
+  Packed& p = *s.out;
+  const size_t k = static_cast<size_t>(s.k);
+  const size_t k64 = (k + 63) / 64 * 64;
+  thread_local Scratch scratch;
+  int8_t* w = static_cast<int8_t*>(scratch.get(k64 + 18 * (k + 64)));
+  if (w == nullptr) return false;
+  int8_t* eps = w + k64;
+  int8_t* muRow = eps + 16 * k + 64;
+  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
+  for (int32_t r0 = n0; r0 < n1; r0 = (r0 / 16 + 1) * 16) {
+    const int32_t r1 = (r0 / 16 + 1) * 16 < n1 ? (r0 / 16 + 1) * 16 : n1;
+    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
+    for (int32_t n = r0; n < r1; ++n) {
+      const size_t row = static_cast<size_t>(n) * k;
+      const int8_t* mu = s.mu + row;
+      const uint8_t* sigma = s.sigma + row;
+      if (s.muBits < 8) {
+        unpackInts(reinterpret_cast<const uint8_t*>(s.mu), s.muBytes, row, k, s.muBits, true, muRow);
+        mu = muRow;
+      }
+      if (s.sigmaBits < 8) {
+        unpackInts(s.sigma, s.sigmaBytes, row, k, s.sigmaBits, false, reinterpret_cast<int8_t*>(sigmaRow));
+        sigma = sigmaRow;
+      }
+      p.rowSums[n] = sampleRow(s, n, eps + static_cast<size_t>(n - r0) * k, mu, sigma, w);
+      p.zeroPoint[n] = s.weightZp[n];
+      __m512i acc = _mm512_setzero_si512();
+      for (size_t i = 0; i < k; i += 64) {
+        const __mmask64 live = k - i >= 64 ? ~__mmask64{0} : (~__mmask64{0}) >> (64 - (k - i));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(live, x + i), _mm512_maskz_loadu_epi8(live, w + i));
+      }
+      dots[n] = _mm512_reduce_add_epi32(acc);
+    }
+  }
+  return true;
+}
+
 }  // namespace qbnn
 
 #pragma GCC pop_options
@@ -479,6 +521,7 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
   qnormalScalar(k0, k1, word0, out, count);
 }
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) { sampleRowsScalar(s, n0, n1); }
+bool sampleRowsDotAvx512(const SampleCtx&, const uint8_t*, int32_t, int32_t, int32_t*) { return false; }
 void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count) { qnormalMapWordsScalar(words, out, count); }
 void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t count) {
   qnormalMapWordsScalar(words, out, count);
