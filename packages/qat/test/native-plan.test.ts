@@ -252,6 +252,30 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
   });
 
   it.skipIf(!runNative)(
+    'a batch of one (Gaussian linear layers drawn row by row and dotted as drawn) equals the engine, 4 and 8 bits',
+    async () => {
+      for (const bits of [4, 8]) {
+        const qm = await quantised('lenet5', 'gaussian', bits);
+        // images past the calibrated range (clamped activations) and an all-zero one
+        for (const [i, x] of [
+          images(INPUT.lenet5, 1, 700).map((v) => v * 3),
+          new Float32Array(28 * 28),
+        ].entries()) {
+          for (const threads of [1, 2]) {
+            const opts = { samples: 2, seed: 77 + i, mode: 'weights' as const };
+            setThreads(threads);
+            same(
+              qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+              qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+              `${bits}-bit image ${i}, ${threads} threads`,
+            );
+          }
+        }
+      }
+    },
+  );
+
+  it.skipIf(!runNative)(
     'float32, float64 and plain-array inputs give the same logits; a value that is not finite is the engine error',
     async () => {
       const qm = await quantised('lenet5', 'gaussian');

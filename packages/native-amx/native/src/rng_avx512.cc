@@ -416,6 +416,25 @@ inline void transpose16x16(__m512i r[16]) {
 
 }  // namespace
 
+// Row n of the layer into w (sampleRow), its mu / sigma decoded into muRow / sigmaRow first when
+// packed below 8 bits; its rowSums and zeroPoint into the pack.
+static void sampleRowOf(const SampleCtx& s, int32_t n, const int8_t* eps, int8_t* muRow, uint8_t* sigmaRow, int8_t* w) {
+  const size_t k = static_cast<size_t>(s.k);
+  const size_t row = static_cast<size_t>(n) * k;
+  const int8_t* mu = s.mu + row;
+  const uint8_t* sigma = s.sigma + row;
+  if (s.muBits < 8) {
+    unpackInts(reinterpret_cast<const uint8_t*>(s.mu), s.muBytes, row, k, s.muBits, true, muRow);
+    mu = muRow;
+  }
+  if (s.sigmaBits < 8) {
+    unpackInts(s.sigma, s.sigmaBytes, row, k, s.sigmaBits, false, reinterpret_cast<int8_t*>(sigmaRow));
+    sigma = sigmaRow;
+  }
+  s.out->rowSums[n] = sampleRow(s, n, eps, mu, sigma, w);
+  s.out->zeroPoint[n] = s.weightZp[n];
+}
+
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   Packed& p = *s.out;
   const size_t bs = p.blockBytes();
@@ -439,20 +458,8 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
     const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
     qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
     for (int32_t n = r0; n < r1; ++n) {
-      const size_t row = static_cast<size_t>(n) * k;
-      const int8_t* mu = s.mu + row;
-      const uint8_t* sigma = s.sigma + row;
-      if (s.muBits < 8) {
-        unpackInts(reinterpret_cast<const uint8_t*>(s.mu), s.muBytes, row, k, s.muBits, true, muRow);
-        mu = muRow;
-      }
-      if (s.sigmaBits < 8) {
-        unpackInts(s.sigma, s.sigmaBytes, row, k, s.sigmaBits, false, reinterpret_cast<int8_t*>(sigmaRow));
-        sigma = sigmaRow;
-      }
       int8_t* w = reinterpret_cast<int8_t*>(rows + static_cast<size_t>(n - b * 16) * rowBytes);
-      p.rowSums[n] = sampleRow(s, n, eps + static_cast<size_t>(n - r0) * k, mu, sigma, w);
-      p.zeroPoint[n] = s.weightZp[n];
+      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
       std::memset(w + k, 0, rowBytes - k);
     }
     const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
@@ -474,7 +481,6 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
 // still written to the pack for the epilogue). Batch 1 reads each weight once, so packing it for
 // a GEMM would cost a store, a transpose and a reload for nothing.
 bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32_t n1, int32_t* dots) {
-  Packed& p = *s.out;
   const size_t k = static_cast<size_t>(s.k);
   const size_t k64 = (k + 63) / 64 * 64;
   thread_local Scratch scratch;
@@ -487,19 +493,7 @@ bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32
     const int32_t r1 = (r0 / 16 + 1) * 16 < n1 ? (r0 / 16 + 1) * 16 : n1;
     qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
     for (int32_t n = r0; n < r1; ++n) {
-      const size_t row = static_cast<size_t>(n) * k;
-      const int8_t* mu = s.mu + row;
-      const uint8_t* sigma = s.sigma + row;
-      if (s.muBits < 8) {
-        unpackInts(reinterpret_cast<const uint8_t*>(s.mu), s.muBytes, row, k, s.muBits, true, muRow);
-        mu = muRow;
-      }
-      if (s.sigmaBits < 8) {
-        unpackInts(s.sigma, s.sigmaBytes, row, k, s.sigmaBits, false, reinterpret_cast<int8_t*>(sigmaRow));
-        sigma = sigmaRow;
-      }
-      p.rowSums[n] = sampleRow(s, n, eps + static_cast<size_t>(n - r0) * k, mu, sigma, w);
-      p.zeroPoint[n] = s.weightZp[n];
+      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
       __m512i acc = _mm512_setzero_si512();
       for (size_t i = 0; i < k; i += 64) {
         const __mmask64 live = k - i >= 64 ? ~__mmask64{0} : (~__mmask64{0}) >> (64 - (k - i));
