@@ -282,6 +282,7 @@ struct Call {
   const double* scalars;
   float* out;
   int64_t tileRows, lastRows;  // rows of a batch tile, and of the last one
+  bool fuseGemv = false;  // see fusedGemv
   std::vector<size_t> taskOffsets;
   std::vector<size_t> replicaOffsets;  // in the task arena, per replica
   size_t taskArenaBytes;
@@ -483,9 +484,10 @@ bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, 
 
 // Batch 1 samples a non-radial Gaussian linear layer's weights in its step, dotting each row with
 // the input as it is drawn (sampleRowsDotAvx512) instead of packing it for a GEMM: the draw then
-// makes only its bias.
+// makes only its bias. Not when the draw of a chunk of few samples is split over threads (a
+// step runs on one thread).
 bool fusedGemv(const Call& c, const Layer& L) {
-  return c.B == 1 && !L.conv && L.kind == W_GAUSSIAN && !L.radial && vectorRng();
+  return c.fuseGemv && !L.conv && L.kind == W_GAUSSIAN && !L.radial;
 }
 
 // The sampler's arguments for sample l (chunk slot s) of layer li, with its m1 (radial: scaled).
@@ -1360,6 +1362,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   }
   // the draw of a sample: (layer, first row) parts
   const bool split = pool.threads() > 1 && chunk < 2 * pool.threads();
+  c.fuseGemv = B == 1 && !split && vectorRng();
   std::vector<std::pair<int32_t, int32_t>> parts;
   for (int32_t li : p.sampledLayers) {
     const Layer& ly = p.layers[static_cast<size_t>(li)];
