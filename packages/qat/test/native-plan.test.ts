@@ -25,6 +25,7 @@ import { dnnToBnn } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuantizedModel } from '../src/engine/quantized-model.js';
+import { defaultQConfig } from '../src/qconfig.js';
 import { quantize } from '../src/quantize.js';
 import { LOWERED_CONV_CASES } from './conv-models.js';
 import { lcg } from './helpers.js';
@@ -63,6 +64,7 @@ async function quantizedNet(
   posterior: 'gaussian' | 'radial' | 'mcdropout',
   shape: number[],
   r: () => number,
+  bits = 8,
 ): Promise<QuantizedModel> {
   const options = posterior === 'mcdropout' ? { posterior, posteriorOptions: { p: 0.3 } } : { posterior };
   const model = dnnToBnn(build(), options as never).model;
@@ -72,7 +74,8 @@ async function quantizedNet(
     [4, ...shape],
   );
   try {
-    return await quantize(model, { mode: 'ptq', data: calib });
+    const qconfig = defaultQConfig({ weightBits: bits, activationBits: bits });
+    return await quantize(model, { mode: 'ptq', data: calib, qconfig });
   } finally {
     calib.dispose();
   }
@@ -232,6 +235,54 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
                 );
               }
             }
+          }
+        }
+    },
+  );
+
+  it.skipIf(!runNative)(
+    'a 2x2 max pool folded into the convolution before it (pooled int32 sums, one requantisation)',
+    async () => {
+      // odd planes (floor pooling drops the last row and column), the second pool writing the
+      // slot its convolution reads, inputs with flat patches (ties in the windows), all-zero and
+      // far past the calibrated range (negative sums under ReLU, sums clamped at 255 or the 4-bit
+      // qmax), 8 and 4 bits; the engine pools after requantising
+      const build = () =>
+        new Sequential(
+          new Conv2d(1, 5, 3, { padding: 1, seed: 11 }),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Conv2d(5, 7, 3, { padding: 1, seed: 12 }),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Flatten(),
+          new Linear(7 * 2 * 2, 3, { seed: 13 }),
+        );
+      const shape = [1, 9, 11];
+      const per = 9 * 11;
+      const r = lcg(8);
+      for (const bits of [8, 4])
+        for (const posterior of ['gaussian', 'mcdropout'] as const) {
+          const qm = await quantizedNet(build, posterior, shape, r, bits);
+          expect(qm.planned({ mode: 'weights', provider: NATIVE_PROVIDER })).toBe(true);
+          const B = 6;
+          const x = new Float32Array(B * per);
+          for (let b = 2; b < B; b++)
+            for (let i = 0; i < per; i++) {
+              const y = Math.floor(i / 11),
+                c = i % 11;
+              // b = 2, 3: 2x2-constant patches; b = 4, 5: noise scaled by 8 and -8
+              x[b * per + i] =
+                b < 4 ? (((y >> 1) * 7 + (c >> 1) * 3) % 5) / 4 : (b === 4 ? 8 : -8) * (r() - 0.3);
+            }
+          for (const threads of [1, 2]) {
+            setThreads(threads);
+            const opts = { samples: 3, seed: 40 + threads, mode: 'weights' as const };
+            same(
+              qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+              qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+              `${bits}-bit ${posterior} ${threads} threads`,
+            );
           }
         }
     },

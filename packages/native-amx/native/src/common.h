@@ -160,6 +160,10 @@ struct ConvDirectArgs {
   using After = void (*)(void* ctx, int64_t b0, int64_t n, int64_t o0, int64_t o1);
   After after;
   void* afterCtx;
+  // 1: the output is the 2x2 stride-2 max pool (floor) of the requantised u8 convolution, [B][O]
+  // [Ho / 2][Wo / 2]. Requantisation is monotone non-decreasing (multipliers >= 0), so the max of
+  // each window's int32 sums requantised once is exactly the pool of the requantised outputs.
+  int32_t pool2 = 0;
 };
 // The direct AVX-512 VNNI convolution (runs on the thread pool); false when it cannot take the
 // shape (then the caller runs im2col + GEMM).

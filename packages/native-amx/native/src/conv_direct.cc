@@ -210,6 +210,33 @@ void epilogueTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* a
   }
 }
 
+// The 2x2 stride-2 max pool of one channel's int32 sums `v` (Ho x Wo, already corrected: the
+// OUT_I32 epilogue), requantised once per window to u8 at `out` ((Ho / 2) x (Wo / 2)). Requantising
+// is monotone non-decreasing in the sum (m >= 0), so this equals requantising then pooling.
+template <bool Big>
+void poolRequantChannel(const int32_t* v, int64_t Ho, int64_t Wo, double mult, int32_t zo, int32_t lo, uint8_t* out) {
+  const int64_t hp = Ho / 2, wp = Wo / 2;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512d m = _mm512_set1_pd(mult);
+  const __m512i zoV = _mm512_set1_epi32(zo), loV = _mm512_set1_epi32(lo);
+  for (int64_t y = 0; y < hp; ++y) {
+    const int32_t* r0 = v + 2 * y * Wo;
+    const int32_t* r1 = r0 + Wo;
+    for (int64_t x0 = 0; x0 < wp; x0 += 16) {
+      const int64_t n = std::min<int64_t>(16, wp - x0);
+      const __mmask16 m0 = static_cast<__mmask16>(n >= 8 ? 0xffff : (1u << (2 * n)) - 1u);
+      const __mmask16 m1 = static_cast<__mmask16>(n <= 8 ? 0 : n >= 16 ? 0xffff : (1u << (2 * n - 16)) - 1u);
+      const __m512i a = _mm512_max_epi32(_mm512_maskz_loadu_epi32(m0, r0 + 2 * x0), _mm512_maskz_loadu_epi32(m0, r1 + 2 * x0));
+      const __m512i b =
+          _mm512_max_epi32(_mm512_maskz_loadu_epi32(m1, r0 + 2 * x0 + 16), _mm512_maskz_loadu_epi32(m1, r1 + 2 * x0 + 16));
+      const __m512i w = _mm512_max_epi32(_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b));
+      const __m128i q = requantU8<Big>(w, m, zoV, loV);
+      _mm_mask_storeu_epi8(out + y * wp + x0, static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1u), q);
+    }
+  }
+}
+
 // 16 bytes of each of 4 rows -> 16 dwords (byte k of dword i = rows[k][i]) at dst (64 bytes).
 inline void interleave4(const __m128i rows[4], void* dst) {
   const __m128i lo01 = _mm_unpacklo_epi8(rows[0], rows[1]), hi01 = _mm_unpackhi_epi8(rows[0], rows[1]);
@@ -699,11 +726,20 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const int32_t c0 = static_cast<int32_t>(t % chunks) * perChunk;
     const int32_t c1 = std::min(nblk, c0 + perChunk);
     const int64_t npgAll = nimg * pgImage;
-    thread_local Scratch layoutBuf, tileBuf, sumBuf;
+    thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf;
     uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(nimg)));
     uint8_t* gatheredTile = tl.gathered ? static_cast<uint8_t*>(tileBuf.get(groupBytes * 4)) : nullptr;
     int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
-    if (!layout || !asum || (tl.gathered && !gatheredTile)) std::abort();  // out of memory: no sane way to continue
+    // pool2: the corrected int32 sums [image][channel of the group][hw] of a ring of images, each
+    // pooled once its last pixel group is done (while in cache); a kernel tile spans at most
+    // `ring` - 1 images
+    const bool pooled = a.pool2 != 0;
+    const int64_t ring = 2 + (npg + pgImage - 1) / pgImage;
+    int32_t* sums = pooled ? static_cast<int32_t*>(poolBuf.get(static_cast<size_t>(ring * og * hw) * 4)) : nullptr;
+    ConvDirectArgs ai = a;
+    if (pooled) ai.outKind = OUT_I32, ai.out = sums;
+    if (!layout || !asum || (tl.gathered && !gatheredTile) || (pooled && !sums))
+      std::abort();  // out of memory: no sane way to continue
     const size_t copyBytes = static_cast<size_t>(gp.quads * geo.plane) * 4;
     const int32_t J = static_cast<int32_t>(gp.cv / geo.cg);
     for (int64_t i = 0; i < nimg; ++i) {
@@ -748,6 +784,18 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     int64_t prefetched = 0, pfImage = 0, pfLine = 0;
     const size_t outBytes = a.outKind == OUT_U8 ? 1 : 4;
     const int32_t chO0 = c1 > c0 ? gp.blkStart[c0] : 0, chO1 = c1 > c0 ? gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1] : 0;
+    // the pool of image i's channels of this task (its sums complete)
+    auto poolImage = [&](int64_t i) {
+      const int64_t ph = a.Ho / 2, pw = a.Wo / 2;
+      const int32_t lo = a.relu ? a.zo : 0;
+      for (int32_t oc = chO0; oc < chO1; ++oc) {
+        const int32_t* v = sums + ((i % ring) * og + oc) * hw;
+        uint8_t* o = static_cast<uint8_t*>(a.out) + ((b0 + i) * a.O + g * og + oc) * ph * pw;
+        if (std::fabs(gp.mult[oc]) < 0.5) poolRequantChannel<false>(v, a.Ho, a.Wo, gp.mult[oc], a.zo, lo, o);
+        else poolRequantChannel<true>(v, a.Ho, a.Wo, gp.mult[oc], a.zo, lo, o);
+      }
+    };
+    int64_t pooledImages = 0;
     for (int64_t f0 = 0; f0 < npgAll;) {
       // The widest kernel shape that fits the pixel groups left.
       int n = npg;
@@ -776,22 +824,25 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         }
         const int valid = ps[k]->valid;
         to.mask[k] = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1u);
-        to.at[k] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
+        to.at[k] = pooled ? static_cast<size_t>(((f / pgImage) % ring) * og * hw + (f % pgImage) * 16)
+                          : static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
         to.asum[k] = asum + f * 16;
       }
       to.whole4 = n == 4;
       for (int k = 0; k < n && to.whole4; ++k) to.whole4 = to.mask[k] == 0xffff && to.at[k] == to.at[0] + 16 * static_cast<size_t>(k);
       // The tile's output lines, for writing (the epilogues of the channel blocks store into
       // them over the next microkernel calls; without this each store line waits for memory).
-      for (int32_t oc = chO0; oc < chO1; ++oc)
+      for (int32_t oc = chO0; oc < chO1 && !pooled; ++oc)
         for (int k = 0; k < n; k += outBytes == 1 ? 4 : 1)
           __builtin_prefetch(static_cast<const uint8_t*>(a.out) + (to.at[k] + static_cast<size_t>(oc) * hw) * outBytes, 1, 3);
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
         tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, gp.wt.data() + gp.blkWt[bi], acc);
-        epilogueTile(a, gp, acc, noc, o0, static_cast<size_t>(hw), to);
+        epilogueTile(ai, gp, acc, noc, o0, static_cast<size_t>(hw), to);
       }
       f0 += n;
+      if (pooled)
+        for (; pooledImages < nimg && (pooledImages + 1) * pgImage <= f0; ++pooledImages) poolImage(pooledImages);
     }
     if (a.after && c1 > c0)
       a.after(a.afterCtx, b0, nimg, g * og + gp.blkStart[c0], g * og + gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1]);
@@ -809,7 +860,8 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
 bool sameConvolution(const ConvDirectArgs& a, const ConvDirectArgs& b) {
   if (a.B != b.B || a.C != b.C || a.H != b.H || a.W != b.W || a.za != b.za || a.O != b.O || a.kh != b.kh ||
       a.kw != b.kw || a.sh != b.sh || a.sw != b.sw || a.ph != b.ph || a.pw != b.pw || a.dh != b.dh || a.dw != b.dw ||
-      a.G != b.G || a.Ho != b.Ho || a.Wo != b.Wo || a.outKind != b.outKind || a.zo != b.zo || a.relu != b.relu)
+      a.G != b.G || a.Ho != b.Ho || a.Wo != b.Wo || a.outKind != b.outKind || a.zo != b.zo || a.relu != b.relu ||
+      a.pool2 != b.pool2)
     return false;
   return true;
 }
@@ -830,7 +882,17 @@ bool sameShape(const ConvDirectArgs& a, const ConvDirectArgs& b) {
          a.Ho == b.Ho && a.Wo == b.Wo;
 }
 
+// pool2 needs a u8 output, a window in each direction and multipliers >= 0 (monotone requantisation).
+bool poolable(const ConvDirectArgs& a) {
+  if (!a.pool2) return true;
+  if (a.outKind != OUT_U8 || a.Ho < 2 || a.Wo < 2 || a.mult == nullptr) return false;
+  for (int64_t o = 0; o < a.O; ++o)
+    if (!(a.mult[o] >= 0)) return false;
+  return true;
+}
+
 bool convDirectAvx512(const ConvDirectArgs& a) {
+  if (!poolable(a)) return false;
   // The last shape's geometry and chunk maps, per calling thread: repeated calls of one layer
   // (new weights each, as a Monte Carlo sample's) rebuild only the weight plan.
   struct LastShape {
@@ -857,7 +919,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
 }
 
 ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
-  if (!cpuFeatures().avx512vnni) return nullptr;
+  if (!cpuFeatures().avx512vnni || !poolable(a)) return nullptr;
   auto* p = new ConvDirectPrepared;
   p->args = a;
   if (!geometryOf(a, p->geo)) {
@@ -873,7 +935,7 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
 void convDirectRelease(ConvDirectPrepared* p) { delete p; }
 
 bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
-  if (!sameConvolution(a, p->args)) return false;
+  if (!sameConvolution(a, p->args) || !poolable(a)) return false;
   p->args = a;
   for (int64_t g = 0; g < a.G; ++g)
     p->groups[static_cast<size_t>(g)] = planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted);

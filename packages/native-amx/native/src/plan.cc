@@ -115,6 +115,14 @@ struct Step {
   int64_t channels = 0, h = 0, w = 0, hw = 0;
   PoolGeometry pool{};
   int64_t hs = 0, ws = 0, sh = 1, sw = 1, bh = 0, bw = 0;  // spread
+  // a convolution layer whose output only a 2x2 stride-2 max pool reads: that pool's geometry
+  // and output (its own step removed); the convolution writes the pooled output directly
+  bool fusedPool = false;
+  Slot pooled;
+  int64_t pooledSize = 0;  // values per example of the pooled output
+  // the pooled output's slot is the convolution's input (or its masked copy): the kernel writes
+  // the pooled values into the convolution's own slot, then they are copied
+  bool poolViaOut = false;
 };
 
 struct WeightSet {
@@ -142,6 +150,7 @@ struct Layer {
   bool f32 = false;
   int32_t zo = 0, qmax = 255;
   bool relu = false;
+  bool pool2 = false;  // its u8 output is pooled in the direct kernel (a step's fusedPool)
   int kind = W_SETS;
   // stored sets
   std::vector<WeightSet> sets;
@@ -369,7 +378,8 @@ const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t
 ConvDirectArgs directArgs(const Layer& L, const uint8_t* a, int64_t rows, int32_t za, const Packed* const* packs,
                           const Epilogue& e, void* out) {
   return ConvDirectArgs{a,   rows, L.C,  L.H,  L.W,  za,  packs, L.n,       L.kh,    L.kw,   L.sh,    L.sw,    L.ph,   L.pw,
-                        L.dh, L.dw, L.G,  L.Ho, L.Wo, e.bias, e.outKind, e.mult, e.zo, e.relu, out, nullptr, nullptr};
+                        L.dh, L.dw, L.G,  L.Ho, L.Wo, e.bias, e.outKind, e.mult, e.zo, e.relu, out, nullptr, nullptr,
+                        L.pool2 && e.outKind == OUT_U8 ? 1 : 0};
 }
 
 // The packs of each group of a convolution whose whole pack is w.
@@ -459,15 +469,17 @@ void drawnPrepare(const Plan& p, std::unique_ptr<PreparedConv>& slot, const Laye
 
 // `pre`: the layer's prepared convolution if the caller has one, else looked up among the
 // fixed-weight ones.
+// `direct` false: the fused-pool layer's unpooled fallback (im2col + GEMM, then the pool step).
 bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, int32_t za, const Packed& w,
-                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr) {
+                     const Epilogue& e, void* out, const PreparedConv* pre = nullptr, bool direct = true) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
-  if (pre == nullptr && !p.prepared.empty()) {
+  if (!direct) pre = nullptr;
+  else if (pre == nullptr && !p.prepared.empty()) {
     const auto it = p.prepared.find(PreparedKey{li, &w, rows});
     if (it != p.prepared.end()) pre = it->second.get();
   }
-  if (pre != nullptr && activeIsa() == ISA_AVX512VNNI &&
+  if (direct && pre != nullptr && activeIsa() == ISA_AVX512VNNI &&
       convDirectAvx512Prepared(directArgs(L, a, rows, za, pre->packs.data(), e, out), *pre->p))
     return true;
   ConvCall cc;
@@ -536,16 +548,35 @@ bool stepLayer(const Task& t, const Step& st) {
     if (L.conv) pre = t.p.drawnPrepared[t.rows == t.c.tileRows ? 0 : 1][idx].get();
   }
   uint8_t* out = t.ptr(st.out);
+  // the low-bit clamp min(v, qmax) is monotone too: it commutes with the max pool
+  auto clampLowBit = [&](uint8_t* v, int64_t perExample) {
+    if (L.f32 || L.qmax == 255) return;
+    const size_t count = static_cast<size_t>(t.rows * perExample);
+    const uint8_t qm = static_cast<uint8_t>(L.qmax);
+    for (size_t i = 0; i < count; ++i) v[i] = v[i] > qm ? qm : v[i];
+  };
+  if (st.fusedPool && activeIsa() == ISA_AVX512VNNI) {
+    // the prepared direct kernel (a drawn convolution's, else a fixed one's) pools in its epilogue
+    if (pre == nullptr) {
+      const auto it = t.p.prepared.find(PreparedKey{st.layer, w, t.rows});
+      if (it != t.p.prepared.end()) pre = it->second.get();
+    }
+    uint8_t* pooled = t.ptr(st.pooled);
+    uint8_t* dst = st.poolViaOut ? out : pooled;
+    if (pre != nullptr && convDirectAvx512Prepared(directArgs(L, a, t.rows, za, pre->packs.data(), e, dst), *pre->p)) {
+      clampLowBit(dst, st.pooledSize);
+      if (st.poolViaOut) std::memcpy(pooled, dst, static_cast<size_t>(t.rows * st.pooledSize));
+      return true;
+    }
+  }
   if (L.kind == W_GAUSSIAN && fusedGemv(t.c, L)) {
     if (!stepFusedGemv(t, st.layer, a, out)) return false;
-  } else if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre)) {
+  } else if (!runLinearOrConv(t.p, st.layer, a, t.rows, za, *w, e, out, pre, !st.fusedPool)) {
     return false;
   }
-  if (!L.f32 && L.qmax != 255) {
-    const size_t count = static_cast<size_t>(t.rows * L.outSize);
-    const uint8_t qm = static_cast<uint8_t>(L.qmax);
-    for (size_t i = 0; i < count; ++i) out[i] = out[i] > qm ? qm : out[i];
-  }
+  clampLowBit(out, L.outSize);
+  if (st.fusedPool)
+    poolPlanesU8(out, t.rows * L.n, L.Ho, L.Wo, 0, st.pool, t.ptr(st.pooled));
   return true;
 }
 
@@ -863,6 +894,52 @@ void prepareDrawn(Plan& p, const Call& c, int64_t s, int32_t li) {
 }
 
 // ---------- parsing
+
+bool sameSlot(const Slot& a, const Slot& b) { return a.index >= 0 && a.shared == b.shared && a.index == b.index; }
+
+// Whether the value in `slot` is read by step `from` or a later one before a step overwrites it
+// (slots are reused along the steps), or is the plan's output.
+bool readLater(const Plan& p, size_t from, const Slot& slot) {
+  for (size_t j = from; j < p.steps.size(); ++j) {
+    const Step& o = p.steps[j];
+    const bool local = o.op == S_LOCAL_COMBINE;
+    for (const Slot* r : {&o.in, &o.a, &o.b, local ? &o.mean : nullptr, local ? &o.variance : nullptr})
+      if (r != nullptr && sameSlot(*r, slot)) return true;
+    const bool gemm = o.op == S_LOCAL_GEMM;
+    for (const Slot* w : {&o.out, &o.scratch, gemm ? &o.mean : nullptr, gemm ? &o.variance : nullptr})
+      if (w != nullptr && sameSlot(*w, slot)) return false;
+  }
+  return sameSlot(p.output, slot);
+}
+
+// Folds each 2x2 stride-2 max pool (no padding) that alone reads a u8 convolution's output into
+// that convolution's step: the direct kernel then pools its int32 sums and requantises a quarter
+// of the outputs (exact: see ConvDirectArgs::pool2). The convolution's own slot stays for the
+// fallback (im2col + GEMM, then this pool).
+void fusePools(Plan& p) {
+  std::vector<int> uses(p.layers.size(), 0);
+  for (const Step& st : p.steps)
+    if (st.layer >= 0) ++uses[static_cast<size_t>(st.layer)];
+  for (size_t i = 0; i + 1 < p.steps.size(); ++i) {
+    Step& st = p.steps[i];
+    const Step& pool = p.steps[i + 1];
+    if (st.op != S_LAYER || pool.op != S_POOL || st.shared != pool.shared || !sameSlot(pool.in, st.out)) continue;
+    Layer& L = p.layers[static_cast<size_t>(st.layer)];
+    const PoolGeometry& g = pool.pool;
+    if (!L.conv || L.f32 || L.kind == W_LOCAL || L.pool2 || uses[static_cast<size_t>(st.layer)] != 1 || g.kind != 0 ||
+        g.kh != 2 || g.kw != 2 || g.sh != 2 || g.sw != 2 || g.ph != 0 || g.pw != 0 || pool.channels != L.n ||
+        pool.h != L.Ho || pool.w != L.Wo || L.Ho < 2 || L.Wo < 2)
+      continue;
+    if (readLater(p, i + 2, st.out)) continue;
+    st.fusedPool = true;
+    st.pool = g;
+    st.pooled = pool.out;
+    st.pooledSize = L.n * (L.Ho / 2) * (L.Wo / 2);
+    st.poolViaOut = sameSlot(pool.out, st.in) || sameSlot(pool.out, st.scratch);
+    L.pool2 = true;
+    p.steps.erase(p.steps.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+  }
+}
 
 Slot readSlot(Napi::Env env, const Napi::Object& step, const char* name, const Plan& p, int64_t needBytes) {
   Napi::Object o = obj(env, field(step, name), name);
@@ -1235,6 +1312,7 @@ Plan* readPlan(Napi::Env env, const Napi::Object& desc) {
   need(env, seenTask, "the last layer must run per sample");
   p->output = readSlot(env, desc, "output", *p, p->classes * 4);
   need(env, !p->output.shared, "the output must be a task slot");
+  fusePools(*p);
   const Step& last = p->steps.back();
   need(env, last.out.index == p->output.index && !last.out.shared &&
                 (last.op == S_LAYER || last.op == S_LOCAL_COMBINE) &&
