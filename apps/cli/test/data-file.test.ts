@@ -123,6 +123,48 @@ async function importMlp(name: string, features: number): Promise<string> {
   return out;
 }
 
+/**
+ * `qbnn quantize` of `<name>.safetensors` on `<name>-train.pt` into `<name>-<tag>.safetensors`,
+ * then `qbnn eval` of both models on `<name>-test.pt`; each must exit 0. Returns eval's output and
+ * the two models' metrics (float32, int8).
+ */
+async function quantizeAndEval(
+  name: string,
+  tag: string,
+  o: { quantize?: string[]; eval?: string[] },
+): Promise<{ out: string; float: Record<string, number>; int8: Record<string, number> }> {
+  const imported = join(dir, `${name}.safetensors`);
+  const q = join(dir, `${name}-${tag}.safetensors`);
+  const data = (part: string) => ['--data', join(dir, `${name}-${part}.pt`)];
+  const quant = await run(
+    'quantize',
+    '--checkpoint',
+    imported,
+    ...data('train'),
+    '--out',
+    q,
+    '--quiet',
+    ...(o.quantize ?? []),
+  );
+  expect(quant.code, quant.err).toBe(0);
+  const results = join(dir, `${name}-results.json`);
+  const ev = await run(
+    'eval',
+    '--checkpoint',
+    imported,
+    '--quantized',
+    q,
+    ...data('test'),
+    '--out',
+    results,
+    '--quiet',
+    ...(o.eval ?? []),
+  );
+  expect(ev.code, ev.err).toBe(0);
+  const r = JSON.parse(readFileSync(results, 'utf8')) as { models: { metrics: Record<string, number> }[] };
+  return { out: ev.out, float: r.models[0].metrics, int8: r.models[1].metrics };
+}
+
 describe.runIf(torchHere)(
   'qbnn quantize / eval of an imported model on the user’s own data files',
   { timeout: 300_000 },
@@ -162,51 +204,18 @@ torch.save({'x': x[te]}, "${dir}/x-only.pt")`,
       expect(noData.code).not.toBe(0);
       expect(noData.err).toMatch(/imported model: give its data with --data FILE/);
 
-      const q = join(dir, 'mlp-ptq.safetensors');
-      const quant = await run(
-        'quantize',
-        '--checkpoint',
-        imported,
-        '--data',
-        join(dir, 'mlp-train.pt'),
-        '--out',
-        q,
-        '--quiet',
-      );
-      expect(quant.code, quant.err).toBe(0);
-
-      const results = join(dir, 'results.json');
-      const ev = await run(
-        'eval',
-        '--checkpoint',
-        imported,
-        '--quantized',
-        q,
-        '--data',
-        join(dir, 'mlp-test.pt'),
-        '--ood',
-        join(dir, 'ood.safetensors'),
-        '--samples',
-        '16',
-        '--out',
-        results,
-        '--quiet',
-        '--json',
-      );
-      expect(ev.code, ev.err).toBe(0);
-      const r = JSON.parse(readFileSync(results, 'utf8')) as {
-        models: { name: string; metrics: Record<string, number> }[];
-      };
-      const [float, int8] = r.models;
+      const { float, int8 } = await quantizeAndEval('mlp', 'ptq', {
+        eval: ['--ood', join(dir, 'ood.safetensors'), '--samples', '16', '--json'],
+      });
       // MC accuracy of the same weights: within 3 standard errors of PyTorch's own figure
       const se = Math.sqrt((torchRef.accuracy * (1 - torchRef.accuracy)) / torchRef.n) + 1 / torchRef.n;
-      expect(float.metrics.accuracy).toBeGreaterThan(0.9);
-      expect(Math.abs(float.metrics.accuracy - torchRef.accuracy)).toBeLessThanOrEqual(3 * se);
-      expect(Math.abs(int8.metrics.accuracy - float.metrics.accuracy)).toBeLessThanOrEqual(3 * se);
+      expect(float.accuracy).toBeGreaterThan(0.9);
+      expect(Math.abs(float.accuracy - torchRef.accuracy)).toBeLessThanOrEqual(3 * se);
+      expect(Math.abs(int8.accuracy - float.accuracy)).toBeLessThanOrEqual(3 * se);
       // the OOD file reached both models: AUROCs computed, and int8 ranks the examples as float does
       // (ReLU networks are not reliably uncertain far from the data, so no claim on the AUROC itself)
-      expect(Number.isFinite(float.metrics.oodAuroc)).toBe(true);
-      expect(Math.abs(int8.metrics.oodAuroc - float.metrics.oodAuroc)).toBeLessThan(0.1);
+      expect(Number.isFinite(float.oodAuroc)).toBe(true);
+      expect(Math.abs(int8.oodAuroc - float.oodAuroc)).toBeLessThan(0.1);
     });
 
     test('bad data files are typed errors that name the flag and the expectation', async () => {
@@ -284,51 +293,19 @@ torch.save({'x': x[te]}, "${dir}/x-only.pt")`,
         measure: `    m = torch.stack([net(x[te])[0][:, 0] for _ in range(64)]).mean(0)
     print(json.dumps({'rmse': ((m - y[te]) ** 2).mean().sqrt().item()}))`,
       });
-      const imported = await importMlp('reg', 10);
-      const q = join(dir, 'reg-qat.safetensors');
+      await importMlp('reg', 10);
       // QAT fine-tunes on the float targets (the Gaussian NLL)
-      const quant = await run(
-        'quantize',
-        '--checkpoint',
-        imported,
-        '--mode',
-        'qat',
-        '--qat-lr',
-        '1e-4',
-        '--data',
-        join(dir, 'reg-train.pt'),
-        '--out',
-        q,
-        '--quiet',
-      );
-      expect(quant.code, quant.err).toBe(0);
-      const results = join(dir, 'reg-results.json');
-      const ev = await run(
-        'eval',
-        '--checkpoint',
-        imported,
-        '--quantized',
-        q,
-        '--data',
-        join(dir, 'reg-test.pt'),
-        '--samples',
-        '64',
-        '--out',
-        results,
-        '--quiet',
-      );
-      expect(ev.code, ev.err).toBe(0);
-      expect(ev.out).toMatch(/RMSE/);
-      const r = JSON.parse(readFileSync(results, 'utf8')) as {
-        models: { metrics: Record<string, number> }[];
-      };
-      const [float, int8] = r.models;
+      const { out, float, int8 } = await quantizeAndEval('reg', 'qat', {
+        quantize: ['--mode', 'qat', '--qat-lr', '1e-4'],
+        eval: ['--samples', '64'],
+      });
+      expect(out).toMatch(/RMSE/);
       // the same weights' MC-mean RMSE as PyTorch's own, up to Monte Carlo noise at rho = -5
-      expect(Math.abs(float.metrics.rmse - torchRef.rmse)).toBeLessThan(0.05 * torchRef.rmse);
-      expect(int8.metrics.rmse).toBeLessThan(1.1 * float.metrics.rmse);
+      expect(Math.abs(float.rmse - torchRef.rmse)).toBeLessThan(0.05 * torchRef.rmse);
+      expect(int8.rmse).toBeLessThan(1.1 * float.rmse);
       for (const m of [float, int8]) {
-        expect(m.metrics.coverage95).toBeGreaterThan(0.7);
-        expect(m.metrics.gaussianNll).toBeLessThan(2);
+        expect(m.coverage95).toBeGreaterThan(0.7);
+        expect(m.gaussianNll).toBeLessThan(2);
       }
     });
   },

@@ -13,7 +13,7 @@ export const MAX_DATA_FILE_BYTES = 2 ** 31 - 1;
 const DATA_FILE = /\.(pt|pth|safetensors)$/i;
 
 /** Whether a `--data` / `--ood` value names a tensor file (by its extension) rather than a data set. */
-export function isDataFile(value: string): boolean {
+function isDataFile(value: string): boolean {
   return DATA_FILE.test(value);
 }
 
