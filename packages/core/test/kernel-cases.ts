@@ -521,6 +521,42 @@ export function adversarialSampleCases(): GaussianSampleArgs[] {
   return out;
 }
 
+/**
+ * Samples whose second rounding step lands within float32 error of a half-integer, with the
+ * first step far from one: a float32 fast path whose step-2 error bound is too small rounds
+ * some of these to the wrong side. Each row has one mu, sigma - Zsig = 1 and m1 = 2^20, so the
+ * noise clamps to nHi (eps > 0), nLo (eps < 0) or 0; m3 puts ~1000.3 on the nHi lanes and a
+ * negative mu times m2 cancels it to T + 1/2 + delta, so the bound must cover |a| + |b| ~ 2000, not the small result.
+ */
+export function nearHalfSampleCases(): GaussianSampleArgs[] {
+  const deltas = [0, 2 ** -30, 1e-6, 4e-6, 1e-5, 3e-5, 6e-5, 1e-4, 3e-4];
+  const out: GaussianSampleArgs[] = [];
+  let seed = 1300;
+  for (const bits of [8, 4, 2]) {
+    const qmax = 2 ** (bits - 1) - 1;
+    const qmin = -qmax - 1;
+    const rows: [number, number][] = []; // [T, delta]
+    for (const t of [qmin, -1, 0, qmax - 1]) for (const d of deltas) rows.push([t, d], [t, -d]);
+    const n = rows.length;
+    const k = 67;
+    const a = sampleCase(seed++, n, k, bits);
+    const muOf = (r: number) => -1 - (r % 2); // negative, so m2 > 0 cancels b = nHi m3 > 0
+    const big = 1000.3 + (seed % 7) / 9;
+    out.push({
+      ...a,
+      mu: Int8Array.from({ length: n * k }, (_, i) => muOf(Math.floor(i / k))),
+      sigma: Uint8Array.from({ length: n * k }, (_, i) => a.sigmaZeroPoint[Math.floor(i / k)] + 1),
+      noiseZeroPoint: new Int32Array(n),
+      weightZeroPoint: new Int32Array(n),
+      muZeroPoint: new Int32Array(n),
+      m1: new Float64Array(n).fill(2 ** 20),
+      m2: Float64Array.from(rows, ([t, d], r) => (t + 0.5 + d - big) / muOf(r)),
+      m3: new Float64Array(n).fill(big / qmax),
+    });
+  }
+  return out;
+}
+
 /** qnormal equality with qnormalFill for many streams, offsets and lengths. */
 export function qnormalStreams(provider: KernelProvider): void {
   const lens = [0, 1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 127, 1000, 4099, 70_001];

@@ -5,6 +5,7 @@ import {
   convCase,
   convPacks,
   int,
+  nearHalfSampleCases,
   packedInputPacks,
   randomConvs,
   rng,
@@ -121,6 +122,11 @@ describe.skipIf(!nativeAvailable)('fused Gaussian sampler', () => {
     test(`multipliers at and near float64 ties, huge, tiny: the reference's bytes (${path} path)`, () => {
       setIsa(path as never);
       for (const [i, a] of adversarialSampleCases().entries())
+        sameBytes(unpackWeights(nat.sampleGaussianPacked(a)), sampleGaussianWeights(a), `case ${i}`);
+    });
+    test(`step-2 values within float32 error of a half-integer: the reference's bytes (${path} path)`, () => {
+      setIsa(path as never);
+      for (const [i, a] of nearHalfSampleCases().entries())
         sameBytes(unpackWeights(nat.sampleGaussianPacked(a)), sampleGaussianWeights(a), `case ${i}`);
     });
   }

@@ -2,6 +2,7 @@ import { referenceKernels as js, sampleGaussianWeights } from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
 import {
   int,
+  nearHalfSampleCases,
   packedInputPacks,
   randomConvs,
   rng,
@@ -53,6 +54,11 @@ describe.skipIf(!wasmAvailable())('fused Gaussian sampler', () => {
       onVariant(v, () => sampledPacks(wk, js, unpackWeights)));
     test(`reads packed 2..8-bit mu, sigma and weights (${v})`, () =>
       onVariant(v, () => packedInputPacks(wk, unpackWeights)));
+    test(`step-2 values within float32 error of a half-integer (${v})`, () =>
+      onVariant(v, () => {
+        for (const [i, a] of nearHalfSampleCases().entries())
+          sameBytes(unpackWeights(wk.sampleGaussianPacked(a)), sampleGaussianWeights(a), `case ${i}`);
+      }));
   }
 
   test('absurd multipliers (infinite products, inf - inf = NaN) store what the reference stores', () => {
