@@ -7,9 +7,9 @@
 // fetches NPG pixel vectors and issues NOC * NPG vpdpbusd with a broadcast weight dword.
 //   node packages/native-amx/scripts/gen-conv-kernels.mjs          (writes the file)
 //   node packages/native-amx/scripts/gen-conv-kernels.mjs --check  (exit 1 when it is stale)
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeOrCheck } from './generated-file.mjs';
 
 /** Pixel groups per kernel and the most output channels each may hold (accumulators <= 28). */
 export const SHAPES = [
@@ -74,15 +74,5 @@ export function generate() {
 }
 
 const target = join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'src', 'conv_avx512_micro.inc');
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = generate();
-  if (process.argv.includes('--check')) {
-    const now = readFileSync(target, 'utf8');
-    if (now !== text) {
-      console.error(`${target} is stale: run node packages/native-amx/scripts/gen-conv-kernels.mjs`);
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(target, text);
-  }
-}
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1])
+  writeOrCheck(target, generate(), 'packages/native-amx/scripts/gen-conv-kernels.mjs');
