@@ -197,6 +197,10 @@ export interface Fp32Addon {
     dMu: Float32Array,
     dRho: Float32Array,
   ): void;
+  /** sum((x - center)^2) in float64 (thread-count independent). */
+  squaredDistance(x: Float32Array, center: number): number;
+  /** dx = k (x - center), computed in float64. */
+  squaredDistanceGrad(x: Float32Array, center: number, k: number, dx: Float32Array): void;
   setPortable(portable: boolean): boolean;
   peak(iters?: number): number | null;
   info(): { avx512: boolean; mr: number; nr: number };

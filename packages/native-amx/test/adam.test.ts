@@ -11,6 +11,7 @@ import {
   nativeAvailable,
   setThreads,
 } from '../src/index.js';
+import { sameBits } from './helpers.js';
 
 const d = nativeAvailable && addon!.fp32.info().avx512 ? describe : describe.skip;
 
@@ -27,12 +28,6 @@ function inputs(n: number, seed: number): Float32Array[] {
   const r = new Rng(seed);
   const v = r.normal(n).map((x) => x * x * 0.01);
   return [r.normal(n), r.normal(n).map((x) => x * 0.1), v, r.normal(n)];
-}
-
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  return x.length === y.length && x.every((w, i) => w === y[i]);
 }
 
 d('native fused Adam', () => {

@@ -1,4 +1,4 @@
-import { QbnnError, type Rng } from '@qbnn/core';
+import { QbnnError, type Rng, squaredDistance } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type PointInitOptions, pointParameters } from './init.js';
 import { type Prior, priorFor, priorTensors } from './priors.js';
@@ -113,7 +113,14 @@ export class McDropoutPosterior implements Posterior {
     return tf.tidy(() => {
       const keep = this.isInput ? 1 : 1 - this.p;
       const term = (v: tf.Tensor, role: 'weight' | 'bias', factor: number) => {
-        const { mean, sigma } = priorTensors(priorFor(prior, role));
+        const p = priorFor(prior, role);
+        // a number prior: one fused kernel each way (@qbnn/core's squaredDistance)
+        const fused =
+          typeof p.mean === 'number' && typeof p.sigma === 'number'
+            ? squaredDistance(v, p.mean, factor / (2 * p.sigma * p.sigma))
+            : null;
+        if (fused) return fused;
+        const { mean, sigma } = priorTensors(p);
         return tf.sum(tf.mul(factor, tf.div(tf.square(tf.sub(v, mean)), tf.mul(2, tf.square(sigma)))));
       };
       let kl = term(this.weight, 'weight', keep);

@@ -1,12 +1,13 @@
 // The fused closed-form Gaussian KL (one kernel forward, one backward) against float64 maths
 // written out here (value, and central finite differences for the gradient) and against the KL
 // composed of tfjs ops (LocScalePosterior's generic path), on wasm and cpu.
-import { initBackend, Rng } from '@qbnn/core';
+import { initBackend, Rng, SQUARED_DISTANCE } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GaussianPosterior } from '../src/gaussian.js';
 import { fusedKlApplies, gaussianKlClosedFused } from '../src/kl.js';
 import { LocScalePosterior } from '../src/locscale.js';
+import { McDropoutPosterior } from '../src/mcdropout.js';
 import { gaussianPrior } from '../src/priors.js';
 import { sp } from './helpers.js';
 
@@ -85,4 +86,44 @@ describe('fused Gaussian KL', () => {
     );
     post.dispose();
   });
+
+  for (const backend of ['wasm', 'cpu'] as const)
+    it(`MC Dropout's KL (Gal's L2 form) with a number prior is fused and equals float64 maths and the composed KL, on ${backend}`, async () => {
+      await initBackend({ backend });
+      const post = new McDropoutPosterior(
+        { weightShape: [7, 5], biasShape: [7], fanIn: 5, rng: new Rng(11), name: 'mcdkl' },
+        { p: 0.3 },
+      );
+      const vars = [post.weight, post.bias!];
+      const m0 = 0.05;
+      const s0 = 0.2;
+      const prior = { weight: gaussianPrior(m0, s0), bias: gaussianPrior(-0.1, 1) };
+      const info = await tf.profile(() => post.getKl(prior));
+      expect(info.kernels.map((k) => k.name)).toContain(SQUARED_DISTANCE);
+      const fused = tf.variableGrads(() => post.getKl(prior), vars);
+      // float64: sum(0.7 (w - m0)^2) / (2 s0^2) + sum((b + 0.1)^2) / 2
+      const w = post.weight.dataSync();
+      const b = post.bias!.dataSync();
+      let want = 0;
+      for (const v of w) want += (0.7 * (v - m0) ** 2) / (2 * s0 * s0);
+      for (const v of b) want += (v + 0.1) ** 2 / 2;
+      expect(Math.abs(fused.value.dataSync()[0] - want)).toBeLessThan(1e-6 * want);
+      const gw = fused.grads[post.weight.name].dataSync();
+      for (let i = 0; i < w.length; i++)
+        expect(Math.abs(gw[i] - (0.7 * (w[i] - m0)) / (s0 * s0))).toBeLessThan(1e-5 * (1 + Math.abs(gw[i])));
+      // tensor priors take the composed path: the same KL and gradients up to float32 rounding
+      const tensorPrior = {
+        weight: gaussianPrior(tf.scalar(m0), tf.scalar(s0)),
+        bias: gaussianPrior(tf.scalar(-0.1), tf.scalar(1)),
+      };
+      const composed = tf.variableGrads(() => post.getKl(tensorPrior), vars);
+      expect(Math.abs(composed.value.dataSync()[0] - want)).toBeLessThan(1e-5 * want);
+      for (const v of vars) {
+        const g1 = fused.grads[v.name].dataSync();
+        const g2 = composed.grads[v.name].dataSync();
+        for (let i = 0; i < g1.length; i++)
+          expect(Math.abs(g1[i] - g2[i])).toBeLessThan(1e-5 * (1 + Math.abs(g2[i])));
+      }
+      post.dispose();
+    });
 });

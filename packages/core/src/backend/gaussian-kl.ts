@@ -10,10 +10,9 @@
 // with log sigma = rho and its derivative 1 below rho = -20 (softplus(rho) = e^rho there to
 // float precision), as posteriors' logSoftplus. The JS kernels compute in float64 and are the
 // reference; @qbnn/native-amx replaces the wasm ones (float32 element maths, float64 sums).
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
-import type { WasmHeapBackend } from './heap.js';
+import { cpuFloatIo, type FloatIo, wasmFloatIo } from './heap.js';
 
 export const GAUSSIAN_KL = 'QbnnGaussianKl';
 export const GAUSSIAN_KL_GRAD = 'QbnnGaussianKlGrad';
@@ -90,30 +89,7 @@ export function checkGaussianKl(
   return n;
 }
 
-/** Reads float32 data of either backend and allocates float32 outputs (also readable). */
-interface Io {
-  read(t: tf.TensorInfo): Float32Array;
-  alloc(shape: number[]): tf.TensorInfo;
-}
-
-function wasmIo(backend: unknown): Io {
-  const wasm = backend as WasmHeapBackend;
-  return {
-    read: (t) => wasm.typedArrayFromHeap(t) as Float32Array,
-    alloc: (shape) => wasm.makeOutput(shape, 'float32'),
-  };
-}
-
-function cpuIo(backend: unknown): Io {
-  const cpu = backend as MathBackendCPU;
-  return {
-    read: (t) => cpu.data.get(t.dataId)!.values as Float32Array,
-    alloc: (shape) =>
-      cpu.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((x, y) => x * y, 1))),
-  };
-}
-
-function klKernel(io: (b: unknown) => Io): tf.KernelFunc {
+function klKernel(io: (b: unknown) => FloatIo): tf.KernelFunc {
   return ({ inputs, backend, attrs }) => {
     checkGaussianKl(inputs, attrs);
     const b = io(backend);
@@ -124,7 +100,7 @@ function klKernel(io: (b: unknown) => Io): tf.KernelFunc {
   };
 }
 
-function gradKernel(io: (b: unknown) => Io): tf.KernelFunc {
+function gradKernel(io: (b: unknown) => FloatIo): tf.KernelFunc {
   return ({ inputs, backend, attrs }) => {
     checkGaussianKl(inputs, attrs, GAUSSIAN_KL_GRAD);
     const b = io(backend);
@@ -142,8 +118,8 @@ function gradKernel(io: (b: unknown) => Io): tf.KernelFunc {
 /** Registers the JS kernels for 'wasm' and 'cpu' (unless someone already did). */
 export function registerGaussianKlKernels(): void {
   for (const [backendName, io] of [
-    ['wasm', wasmIo],
-    ['cpu', cpuIo],
+    ['wasm', wasmFloatIo],
+    ['cpu', cpuFloatIo],
   ] as const) {
     if (tf.getKernel(GAUSSIAN_KL, backendName) === undefined)
       tf.registerKernel({ kernelName: GAUSSIAN_KL, backendName, kernelFunc: klKernel(io) });

@@ -16,6 +16,7 @@ import { registerFusedAdamKernels } from './fused-adam.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
 import { registerReduceGradients } from './reduce-grad.js';
 import { registerReluGradient } from './relu-grad.js';
+import { registerSquaredDistanceKernels } from './squared-distance.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
 export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
@@ -37,6 +38,15 @@ export {
   locScaleSampleFused,
 } from './locscale-sample.js';
 export { RELU_GRAD } from './relu-grad.js';
+export {
+  checkSquaredDistance,
+  SQUARED_DISTANCE,
+  SQUARED_DISTANCE_GRAD,
+  type SquaredDistanceAttrs,
+  squaredDistance,
+  squaredDistanceGrad,
+  squaredDistanceSum,
+} from './squared-distance.js';
 
 export {
   DELEGATED_KERNELS,
@@ -97,6 +107,7 @@ const WASM_PRIORITY = 2;
 const support: WasmTrainingSupport = registerWasmTrainingSupport();
 registerFusedAdamKernels();
 registerGaussianKlKernels();
+registerSquaredDistanceKernels();
 registerReluGradient();
 registerReduceGradients();
 const pending = new Map<string, Promise<BackendInfo>>();

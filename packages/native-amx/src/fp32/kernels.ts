@@ -8,6 +8,7 @@ import {
   checkFusedAdam,
   checkGaussianKl,
   checkLocScaleSample,
+  checkSquaredDistance,
   FUSED_ADAM,
   type FusedAdamAttrs,
   GAUSSIAN_KL,
@@ -16,6 +17,9 @@ import {
   LOCSCALE_SAMPLE,
   LOCSCALE_SAMPLE_GRAD,
   RELU_GRAD,
+  SQUARED_DISTANCE,
+  SQUARED_DISTANCE_GRAD,
+  type SquaredDistanceAttrs,
 } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Fp32Addon } from '../binding.js';
@@ -474,6 +478,31 @@ const gaussianKlGrad =
     return outs;
   };
 
+/** @qbnn/core's scaled squared distance ('QbnnSquaredDistance') and its gradient, natively. */
+const squaredDistance =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkSquaredDistance(inputs, attrs);
+    const wasm = backend as unknown as WasmBackend;
+    const a = attrs as unknown as SquaredDistanceAttrs;
+    const out = wasm.makeOutput([], 'float32');
+    f32(wasm, out)[0] = a.scale * native.squaredDistance(f32(wasm, inputs.x as TensorInfo), a.center);
+    return out;
+  };
+
+const squaredDistanceGrad =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    checkSquaredDistance(inputs, attrs, SQUARED_DISTANCE_GRAD);
+    const { x, dy } = inputs as Record<string, TensorInfo>;
+    if (dy === undefined || dy.shape.length !== 0) return fallback({ inputs, backend, attrs });
+    const wasm = backend as unknown as WasmBackend;
+    const a = attrs as unknown as SquaredDistanceAttrs;
+    const out = wasm.makeOutput([...x.shape], 'float32');
+    native.squaredDistanceGrad(f32(wasm, x), a.center, 2 * a.scale * f32(wasm, dy)[0], f32(wasm, out));
+    return out;
+  };
+
 /** GatherV2 along axis 0 (no batch dimensions) of 4-byte tensors: a batch cut out of a dataset. */
 const gather =
   (native: Fp32Addon): Impl =>
@@ -558,6 +587,8 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),
+    [SQUARED_DISTANCE]: squaredDistance(native),
+    [SQUARED_DISTANCE_GRAD]: squaredDistanceGrad(native),
     [RELU_GRAD]: binary(native, 'reluGrad'),
     [LOCSCALE_SAMPLE]: locScale(native, false),
     [LOCSCALE_SAMPLE_GRAD]: locScale(native, true),

@@ -17,6 +17,7 @@
 #include "normal.h"
 #include "pooling.h"
 #include "sgemm.h"
+#include "squared_distance.h"
 #include "gather.h"
 #include "locscale.h"
 #include "reduce.h"
@@ -420,6 +421,29 @@ Napi::Value GaussianKlGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// squaredDistance(x, center) -> sum((x - center)^2) (a number, float64 sums).
+Napi::Value SquaredDistance(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf b = array(info, 0, "squaredDistance: x");
+  const float* x = floats(info, 0, "squaredDistance: x", static_cast<double>(b.length));
+  const double c = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(c)) rangeError(env, "squaredDistance: center must be a finite number");
+  return Napi::Number::New(env, squaredDistanceSum(x, static_cast<int64_t>(b.length), c));
+}
+
+// squaredDistanceGrad(x, center, k, dx): dx = k (x - center).
+Napi::Value SquaredDistanceGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf b = array(info, 0, "squaredDistanceGrad: x");
+  const double n = static_cast<double>(b.length);
+  const float* x = floats(info, 0, "squaredDistanceGrad: x", n);
+  auto number = [&](size_t i) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN; };
+  const double c = number(1), k = number(2);
+  if (!std::isfinite(c) || !std::isfinite(k)) rangeError(env, "squaredDistanceGrad: center and k must be finite numbers");
+  squaredDistanceGrad(x, static_cast<int64_t>(b.length), c, k, floats(info, 3, "squaredDistanceGrad: dx", n));
+  return env.Undefined();
+}
+
 // normalCoefficients() -> { log, sin, cos } Float64Arrays: the polynomials normal() evaluates.
 Napi::Value NormalCoefficientsOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -491,6 +515,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));
   o.Set("gaussianKlGrad", Napi::Function::New(env, GaussianKlGrad));
+  o.Set("squaredDistance", Napi::Function::New(env, SquaredDistance));
+  o.Set("squaredDistanceGrad", Napi::Function::New(env, SquaredDistanceGrad));
   o.Set("normalCoefficients", Napi::Function::New(env, NormalCoefficientsOf));
   o.Set("setPortable", Napi::Function::New(env, SetPortable));
   o.Set("peak", Napi::Function::New(env, Peak));
