@@ -161,6 +161,63 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
     }
   });
 
+  test('u8 requantisation where float32 arithmetic lands on the wrong side of a rounding half', () => {
+    // The AVX-512 epilogue requantises in float32 (one fma) and redoes a channel in float64 when a
+    // lane lies within 2^-12 of a rounding half. Each channel's multiplier here is made so that one
+    // output's float64 product lies just above a half-integer while the float32 fma result lies
+    // just below it (not on it): a missing fallback or too small an error margin rounds it down.
+    const g: Geometry = { name: 'crafted', c: 4, o: 16, h: 12, w: 12, k: [3, 3], pad: [1, 1], batch: 2 };
+    const r = rng(4242);
+    const kg = 36;
+    const x = Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 255));
+    const w = Int8Array.from({ length: g.o * kg }, () => int(r, -40, 127));
+    const base = {
+      x,
+      xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
+      xScale: 1,
+      xZeroPoint: 0,
+      wShape: [g.o, g.c, 3, 3] as [number, number, number, number],
+      padding: [1, 1] as [number, number],
+    };
+    const hw = g.h * g.w;
+    const sums = referenceKernels.qconv2d({
+      ...base,
+      wScale: 1,
+      w: referenceKernels.packWeights(w, g.o, kg, 0),
+      output: { kind: 'i32' },
+    }) as Int32Array;
+    const f32 = (v: number, m: number, zo: number) => Math.fround(Math.fround(v) * Math.fround(m) + zo);
+    for (const [zo, relu] of [
+      [3, false],
+      [0, true],
+    ] as const) {
+      const wScale = new Float64Array(g.o);
+      for (let oc = 0; oc < g.o; oc++) {
+        // a sum v of the channel and a half-integer h + 1/2 (h + zo high in its float32 binade, m
+        // low in its own, so that rounding m to float32 moves v m by more than half an ulp of f)
+        let found = false;
+        for (let i = 0; i < g.batch * hw && !found; i++) {
+          const v = sums[(Math.floor(i / hw) * g.o + oc) * hw + (i % hw)];
+          if (v < 1e5) continue;
+          for (let h = 200 - zo; h < 255 - zo && !found; h++) {
+            let m = (h + 0.5) / v;
+            for (let k = 0; k < 8 && v * m <= h + 0.5; k++) m *= 1 + 2 ** -52;
+            const p = v * m; // float64, as the reference
+            found = p > h + 0.5 && p - (h + 0.5) < 2 ** -20 && f32(v, m, zo) < h + 0.5 + zo;
+            if (found) wScale[oc] = m;
+          }
+        }
+        expect(found, `channel ${oc}`).toBe(true);
+      }
+      const args = { ...base, wScale, output: { kind: 'u8', scale: 1, zeroPoint: zo, relu } as GemmOutput };
+      const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, g.o, kg, 0) });
+      for (const path of paths()) {
+        setIsa(path as never);
+        sameBytes(nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, 0) }), want, `${path} zo ${zo}`);
+      }
+    }
+  });
+
   test('K near MAX_GEMM_K on the direct kernel: 3660 channels x 3x3 = 32940', () => {
     const c = 3660;
     expect(c * 9).toBeLessThanOrEqual(MAX_GEMM_K);

@@ -77,6 +77,8 @@ struct GroupPlan {
   std::vector<size_t> blkWt;
   std::vector<int32_t> colTerm, zw;
   std::vector<double> mult;
+  std::vector<float> mult32;  // mult in float32, for channels with m32ok (the float32 u8 epilogue)
+  std::vector<uint8_t> m32ok;
   bool needAsum = false;
 };
 
@@ -146,6 +148,56 @@ inline __m128i requantU8(__m512i v, __m512d m, __m512i zo, __m512i lo) {
   return _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, lo));
 }
 
+// The same requantisation in float32, exact where it is used. f = fl32(fl32(v) m32 + zo) (one
+// fma) is within 2^-22 (|v m| + zo) of the float64 t + zo; clamped to [lo, 255] first, so a lane
+// that rounds differently must have |f| <= 255, |v m| < 511 and an error below 2^-13: its rounding
+// can differ only if f lies within 2^-12 of a half-integer (the clamp is exact either way: out of
+// range by more than the error means out of range for t, whatever the rounding). `dmax` collects
+// max |f - round(f)| (vreduceps, vrangeps); a channel whose dmax reaches 1/2 - 2^-12 is redone in
+// float64 by the caller. Only for 0 <= zo <= 255 and m = 0 or 2^-60 <= |m| <= 2^60 (planGroup's
+// m32ok: no float32 overflow, no denormal multiplier).
+inline __m128i requantU8F32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi, __m512& dmax) {
+  constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m512 f = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(v, rn), m, zo, rn);
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+  dmax = _mm512_range_ps(dmax, _mm512_reduce_ps(c, 0x08), 0x0B);  // max(|dmax|, |c - rhe(c)|)
+  return _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(c, rn));
+}
+constexpr float kTieMargin = 0.5f - 1.0f / 4096;
+
+// The u8 epilogue of one channel in float32 (requantU8F32); false when some lane came within
+// 2^-12 of a rounding half (the caller then redoes the channel in float64, overwriting it).
+template <bool Asum>
+bool epilogueChannelF32(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t hw,
+                        const TileOut& t) {
+  const __m512 zo = _mm512_set1_ps(static_cast<float>(a.zo));
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(a.relu ? a.zo : 0)), hi = _mm512_set1_ps(255.0f);
+  const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
+  const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
+  const __m512 m = _mm512_set1_ps(gp.mult32[oc]);
+  __m512 dmax = _mm512_setzero_ps();
+  auto sum = [&](int k) {
+    __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
+    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
+    return _mm512_add_epi32(v, ct);
+  };
+  uint8_t* out = static_cast<uint8_t*>(a.out) + static_cast<size_t>(oc) * hw;
+  if (t.whole4) {  // 64 consecutive output bytes: one store
+    __m512i b = _mm512_castsi128_si512(requantU8F32(sum(0), m, zo, lo, hi, dmax));
+    b = _mm512_inserti32x4(b, requantU8F32(sum(1), m, zo, lo, hi, dmax), 1);
+    b = _mm512_inserti32x4(b, requantU8F32(sum(2), m, zo, lo, hi, dmax), 2);
+    b = _mm512_inserti32x4(b, requantU8F32(sum(3), m, zo, lo, hi, dmax), 3);
+    _mm512_storeu_si512(out + t.at[0], b);
+  } else {
+    for (int k = 0; k < t.n; ++k) {
+      const __m128i b = requantU8F32(sum(k), m, zo, lo, hi, dmax);
+      if (t.mask[k] == 0xffff) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + t.at[k]), b);
+      else _mm_mask_storeu_epi8(out + t.at[k], t.mask[k], b);
+    }
+  }
+  return _mm512_cmp_ps_mask(dmax, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0;
+}
+
 template <int Kind, bool Asum, bool Big>
 void epilogueChannel(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t hw,
                      const TileOut& t) {
@@ -192,6 +244,7 @@ void epilogueTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* 
                    const TileOut& t) {
   for (int o = 0; o < noc; ++o) {
     const int32_t oc = o0 + o;
+    if (Kind == OUT_U8 && gp.m32ok[oc] && epilogueChannelF32<Asum>(a, gp, acc, o, oc, hw, t)) continue;
     if (Kind == OUT_U8 && std::fabs(gp.mult[oc]) < 0.5) epilogueChannel<Kind, Asum, false>(a, gp, acc, o, oc, hw, t);
     else epilogueChannel<Kind, Asum, true>(a, gp, acc, o, oc, hw, t);
   }
@@ -533,12 +586,17 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
   gp.colTerm.resize(og);
   gp.zw.resize(og);
   gp.mult.resize(og);
+  gp.mult32.resize(og);
+  gp.m32ok.resize(og);
   for (int64_t o = 0; o < og; ++o) {
     const int64_t n = g * og + o;
     const int32_t bias = a.bias ? a.bias[n] : 0;
     gp.zw[o] = p.zeroPoint[o];
     gp.colTerm[o] = wadd(wsub(bias, wmul(a.za, p.rowSums[o])), wmul(wmul(kg, a.za), p.zeroPoint[o]));
     gp.mult[o] = a.mult ? a.mult[n] : 0.0;
+    const double am = std::fabs(gp.mult[o]);
+    gp.mult32[o] = static_cast<float>(gp.mult[o]);
+    gp.m32ok[o] = a.zo >= 0 && a.zo <= 255 && (am == 0 || (am >= 0x1p-60 && am <= 0x1p60)) ? 1 : 0;
     if (p.zeroPoint[o] != 0) gp.needAsum = true;
   }
   if (gp.needAsum) {
