@@ -698,20 +698,59 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void storeR
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_cvtepi32_epi8(_mm512_cvtpd_epi32(q)));
 }
 
-// The residual add of `count` values (the scalar loop below, 8 at a time); returns how many.
+// The residual add of 8 values in float64 (as the scalar loop below).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void addRequant8(const Step& st, const uint8_t* a,
+                                                                                      const uint8_t* b, uint8_t* out) {
+  const __m512d ma = _mm512_set1_pd(st.ma), mb = _mm512_set1_pd(st.mb), z = _mm512_set1_pd(st.z);
+  const __m512d lo = _mm512_set1_pd(st.lo), hi = _mm512_set1_pd(st.hi);
+  const __m256i va = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a))),
+                                      _mm256_set1_epi32(st.za));
+  const __m256i vb = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))),
+                                      _mm256_set1_epi32(st.zb));
+  const __m512d v = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(va), ma), _mm512_mul_pd(_mm512_cvtepi32_pd(vb), mb));
+  storeRequant8(v, z, lo, hi, out);
+}
+
+// The residual add of `count` values; returns how many (64 at a time in float32 where that is
+// exact, else 8 at a time in float64). Float32: f = fma(A, ma32, fma(B, mb32, z)) with A = a - za,
+// B = b - zb, clamped to [lo, hi]; it is within 2^-22 (|A ma| + |B mb| + |z|) <= e of the float64
+// sum + z (ma32, mb32 normal floats), so where no lane lies within e of a rounding half it rounds
+// as the float64 sum does, and a lane clamped in float32 is clamped in float64 too (e < 1/2).
+// vreduceps / vrangeps track the lanes' distance to their rounded value; a block of 64 with one
+// too close to a half is redone in float64.
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(const Step& st, const uint8_t* a,
                                                                                const uint8_t* b, uint8_t* out,
                                                                                size_t count) {
-  const __m512d ma = _mm512_set1_pd(st.ma), mb = _mm512_set1_pd(st.mb), z = _mm512_set1_pd(st.z);
-  const __m512d lo = _mm512_set1_pd(st.lo), hi = _mm512_set1_pd(st.hi);
-  const __m256i za = _mm256_set1_epi32(st.za), zb = _mm256_set1_epi32(st.zb);
+  auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
+  const double e = 0x1p-21 * (255 * (std::fabs(st.ma) + std::fabs(st.mb)) + std::abs(st.z));
   size_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    const __m256i va = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + i))), za);
-    const __m256i vb = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + i))), zb);
-    const __m512d v = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(va), ma), _mm512_mul_pd(_mm512_cvtepi32_pd(vb), mb));
-    storeRequant8(v, z, lo, hi, out + i);
+  if (e <= 0.125 && normal(st.ma) && normal(st.mb)) {
+    constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const __m512 ma = _mm512_set1_ps(static_cast<float>(st.ma)), mb = _mm512_set1_ps(static_cast<float>(st.mb));
+    const __m512 z = _mm512_set1_ps(static_cast<float>(st.z));
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(st.lo)), hi = _mm512_set1_ps(static_cast<float>(st.hi));
+    const __m512 margin = _mm512_set1_ps(static_cast<float>(0.5 - 2 * e));
+    const __m512i za = _mm512_set1_epi32(st.za), zb = _mm512_set1_epi32(st.zb);
+    for (; i + 64 <= count; i += 64) {
+      __m512 dmax = _mm512_setzero_ps();
+      __m512i q = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        const __m512i va = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 16 * k))), za);
+        const __m512i vb = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 16 * k))), zb);
+        const __m512 f = _mm512_fmadd_round_ps(_mm512_cvtepi32_ps(va), ma,
+                                               _mm512_fmadd_round_ps(_mm512_cvtepi32_ps(vb), mb, z, rn), rn);
+        const __m512 c = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+        dmax = _mm512_range_ps(dmax, _mm512_reduce_ps(c, 0x08), 0x0B);  // max(|dmax|, |c - rhe(c)|)
+        q = _mm512_inserti32x4(q, _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(c, rn)), k);
+      }
+      if (_mm512_cmp_ps_mask(dmax, margin, _CMP_GE_OQ) == 0) {
+        _mm512_storeu_si512(out + i, q);
+      } else {
+        for (int k = 0; k < 64; k += 8) addRequant8(st, a + i + k, b + i + k, out + i + k);
+      }
+    }
   }
+  for (; i + 8 <= count; i += 8) addRequant8(st, a + i, b + i, out + i);
   return i;
 }
 

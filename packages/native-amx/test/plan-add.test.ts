@@ -1,0 +1,115 @@
+// The residual add step of a native plan (plan.cc addAvx512: float32 where exact, else float64)
+// against the contract's formula in float64: clamp(roundHalfEven((a - za) ma + (b - zb) mb) + z,
+// lo, hi). A hand-built plan quantises the input 0..255 to u8 (scale 1), adds it to itself and
+// returns the sums as logits through an identity linear layer (f32 output, multiplier 1).
+import { type PlanDescription, type PlanStep, roundHalfEven } from '@qbnn/core';
+import { afterAll, describe, expect, test } from 'vitest';
+import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
+
+const N = 256;
+
+interface AddParams {
+  za: number;
+  zb: number;
+  ma: number;
+  mb: number;
+  z: number;
+  lo: number;
+  hi: number;
+}
+
+function expected(p: AddParams, a: number): number {
+  const v = (a - p.za) * p.ma + (a - p.zb) * p.mb;
+  return Math.min(p.hi, Math.max(p.lo, roundHalfEven(v) + p.z));
+}
+
+/** The plan's add of every u8 value with itself, as numbers. */
+function planAdd(p: AddParams): number[] {
+  const eye = new Int8Array(N * N);
+  for (let i = 0; i < N; i++) eye[i * N + i] = 1;
+  const slot = (index: number) => ({ shared: false, index });
+  const steps: PlanStep[] = [
+    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
+    { op: 'add', a: slot(0), b: slot(0), out: slot(1), size: N, ...p },
+    { op: 'layer', layer: 0, in: slot(1), out: slot(2) },
+  ];
+  const desc: PlanDescription = {
+    inputSize: N,
+    classes: N,
+    taskSlots: [N, N, 4 * N],
+    sharedSlots: [],
+    steps,
+    sharedSteps: steps.map(() => false),
+    layers: [
+      {
+        op: 'linear',
+        n: N,
+        k: N,
+        inSize: N,
+        outSize: N,
+        inZeroPoint: 0,
+        output: { kind: 'f32' },
+        weights: {
+          kind: 'sets',
+          sets: [{ packed: nativeKernels.packWeights(eye, N, N, 0), mult: new Float64Array(N).fill(1) }],
+          cycle: false,
+        },
+      },
+    ],
+    output: slot(2),
+  };
+  const plan = nativeKernels.createPlan?.(desc);
+  if (!plan) throw new Error('the native provider has no plans');
+  try {
+    const x = Float64Array.from({ length: N }, (_, i) => i);
+    return [...plan.run({ x, batch: 1, samples: 1, keys: new Uint32Array(8), scalars: new Float64Array(2) })];
+  } finally {
+    plan.dispose();
+  }
+}
+
+/**
+ * A multiplier ma (mb = 0, za = zb = 0) and a value a whose float64 product a ma lies just above
+ * a half-integer h + 1/2 while the float32 fma a fl32(ma) + z lies below it (not on it): the
+ * float32 path rounds it down unless its error margin sends the block to float64.
+ */
+function crafted(z: number): { ma: number; a: number } {
+  const f32 = (a: number, m: number) => Math.fround(a * Math.fround(m) + z);
+  for (let a = 255; a > 100; a--)
+    for (let h = 200 - z; h < 255 - z; h++) {
+      let ma = (h + 0.5) / a;
+      for (let k = 0; k < 8 && a * ma <= h + 0.5; k++) ma *= 1 + 2 ** -52;
+      const p = a * ma;
+      if (p > h + 0.5 && p - (h + 0.5) < 2 ** -20 && f32(a, ma) < h + 0.5 + z) return { ma, a };
+    }
+  throw new Error('no crafted multiplier');
+}
+
+describe.skipIf(!nativeAvailable)('plan residual add equals the float64 contract', () => {
+  afterAll(() => setThreads(2));
+
+  test('float32 lands on the wrong side of a rounding half: the float64 result', () => {
+    for (const [z, relu] of [
+      [3, false],
+      [0, true],
+    ] as const) {
+      const { ma, a } = crafted(z);
+      const p: AddParams = { za: 0, zb: 0, ma, mb: 0, z, lo: relu ? z : 0, hi: 255 };
+      const got = planAdd(p);
+      expect(got[a], `a = ${a}`).toBe(expected(p, a));
+      expect(got).toEqual(Array.from({ length: N }, (_, i) => expected(p, i)));
+    }
+  });
+
+  test('zero points, both multipliers, ReLU, a low-bit grid, ties, a multiplier too large for float32', () => {
+    const cases: AddParams[] = [
+      { za: 17, zb: 200, ma: 0.731, mb: 0.419, z: 9, lo: 0, hi: 255 },
+      { za: 128, zb: 3, ma: 0.5, mb: 0.25, z: 100, lo: 100, hi: 255 },
+      { za: 0, zb: 0, ma: 0.5, mb: 0.5, z: 0, lo: 0, hi: 15 },
+      { za: 40, zb: 90, ma: 1.3, mb: -2.1, z: 128, lo: 0, hi: 255 },
+      { za: 5, zb: 6, ma: 1e-30, mb: 3e5, z: 1, lo: 0, hi: 255 },
+    ];
+    for (const p of cases)
+      expect(planAdd(p), JSON.stringify(p)).toEqual(Array.from({ length: N }, (_, i) => expected(p, i)));
+  });
+});
