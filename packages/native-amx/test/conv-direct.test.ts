@@ -213,7 +213,11 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
       const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, g.o, kg, 0) });
       for (const path of paths()) {
         setIsa(path as never);
-        sameBytes(nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, 0) }), want, `${path} zo ${zo}`);
+        sameBytes(
+          nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, 0) }),
+          want,
+          `${path} zo ${zo}`,
+        );
       }
     }
   });

@@ -8,15 +8,8 @@ import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
 
 const N = 256;
 
-interface AddParams {
-  za: number;
-  zb: number;
-  ma: number;
-  mb: number;
-  z: number;
-  lo: number;
-  hi: number;
-}
+/** The add step's parameters (zero points, multipliers, output zero point and clamp). */
+type AddParams = Omit<Extract<PlanStep, { op: 'add' }>, 'op' | 'a' | 'b' | 'out' | 'size'>;
 
 function expected(p: AddParams, a: number): number {
   const v = (a - p.za) * p.ma + (a - p.zb) * p.mb;
