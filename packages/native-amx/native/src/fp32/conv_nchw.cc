@@ -5,8 +5,11 @@
 //   input gradient:  dcol[K, P]  = W^T[K, co] . dy_b[co, P], then dx_b = col2im(dcol)
 //   filter gradient: dW^T[K, co] = sum_b col_b[K, P] . dy_b^T[P, co], images summed in fixed chunks
 // Tasks are cut by shape only, so results are bit-identical for any thread count.
+//
+// Stride-1 convolutions skip the im2col view: see "shifted rows" below.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "conv.h"
 #include "parallel.h"
@@ -134,12 +137,169 @@ thread_local Scratch tPartials;
 // Images per filter-gradient task: at most 16 tasks, whatever the thread count.
 int64_t imagesPerChunk(int64_t n) { return (n + 15) / 16; }
 
+// ---- Shifted rows: stride-1 convolutions without an im2col view ----------------------------
+// Each image is copied once into a zero-padded plane [cin, hp, wp] whose rows hold the left
+// padding only: a tap reading past a row's end lands in the next row's left padding, which
+// serves as this row's right padding. On a grid of output rows as wide as the plane (pixel
+// q = i * wp + j), tap (c, kh, kw) of pixel q reads plane[off + q] with
+// off = (c * hp + kh * dh) * wp + kw * dw, so every row of the GEMM operand is a contiguous run
+// of the plane: packing is a copy, with no per-pixel bounds checks. The grid's columns j >= ow
+// are computed and dropped (wp - ow extra columns a row: 2 of 16 for a 5x5 kernel with padding
+// 2). The reduction over taps keeps the im2col order (c, kh, kw), so forward results equal the
+// im2col path's.
+struct Shift {
+  int64_t n, cin, h, w, cout, oh, ow, fh, fw, dh, dw, padTop, padLeft;
+  int64_t hp, wp;
+  int64_t taps() const { return cin * fh * fw; }
+  int64_t grid() const { return oh * wp; }
+  // The plane plus a zero row and a panel that the last taps' wrapped reads reach.
+  int64_t planeFloats() const { return (cin * hp + 1) * wp + kNr; }
+};
+
+Shift shiftOf(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t oh, int64_t ow, int64_t fh,
+              int64_t fw, int64_t dh, int64_t dw, int64_t padTop, int64_t padLeft) {
+  Shift s{n, cin, h, w, cout, oh, ow, fh, fw, dh, dw, padTop, padLeft, 0, 0};
+  s.hp = std::max(padTop + h, oh + (fh - 1) * dh);
+  // Column j + kw * dw of an output pixel (j < ow) lies in its row or in the next row's padding.
+  s.wp = std::max(padLeft + w, ow + (fw - 1) * dw - padLeft);
+  return s;
+}
+
+std::vector<int64_t> tapOffsets(const Shift& s) {
+  std::vector<int64_t> off(static_cast<size_t>(s.taps()));
+  for (int64_t c = 0, k = 0; c < s.cin; ++c)
+    for (int64_t kh = 0; kh < s.fh; ++kh)
+      for (int64_t kw = 0; kw < s.fw; ++kw) off[static_cast<size_t>(k++)] = (c * s.hp + kh * s.dh) * s.wp + kw * s.dw;
+  return off;
+}
+
+// Image xb [cin, h, w] into the zero-padded plane.
+void padPlane(const Shift& s, const float* xb, float* plane) {
+  std::memset(plane, 0, sizeof(float) * static_cast<size_t>(s.planeFloats()));
+  for (int64_t c = 0; c < s.cin; ++c)
+    for (int64_t i = 0; i < s.h; ++i)
+      std::memcpy(plane + (c * s.hp + s.padTop + i) * s.wp + s.padLeft, xb + (c * s.h + i) * s.w,
+                  sizeof(float) * static_cast<size_t>(s.w));
+}
+
+// B[k, q] = plane[off[k] + q]: taps as rows, grid pixels as columns (forward).
+struct ShiftedB final : BPacker {
+  const float* plane;
+  const int64_t* off;
+  ShiftedB(const float* plane, const int64_t* off) : plane(plane), off(off) {}
+  void pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
+    for (int k = 0; k < kc; ++k) {
+      float* d = dst + k * kNr;
+      const float* src = plane + off[k0 + k] + n0;
+      if (cols == kNr) {
+        std::memcpy(d, src, sizeof(float) * kNr);
+      } else {
+        std::memcpy(d, src, sizeof(float) * static_cast<size_t>(cols));
+        std::memset(d + cols, 0, sizeof(float) * static_cast<size_t>(kNr - cols));
+      }
+    }
+  }
+};
+
+// A[k, q] = plane[off[k] + q]: taps as rows, the reduction over grid pixels (filter gradient).
+struct ShiftedA final : APacker {
+  const float* plane;
+  const int64_t* off;
+  ShiftedA(const float* plane, const int64_t* off) : plane(plane), off(off) {}
+  void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
+    for (int r = 0; r < rows; ++r)
+      std::memcpy(dst + r * kKc, plane + off[m0 + r] + k0, sizeof(float) * static_cast<size_t>(kc));
+  }
+};
+
+thread_local Scratch tPlane;
+
+// out [n, cout, oh, ow] = conv(in [n, cin, h, w]) with filter rows [cout, taps] in (c, kh, kw) order.
+void shiftedConv(const Shift& s, const float* in, const float* rows, float* out, const Epilogue& ep) {
+  const int64_t K = s.taps(), Q = s.grid(), P = s.oh * s.ow;
+  const std::vector<int64_t> off = tapOffsets(s);
+  const DenseA a({rows, K, 1});
+  parallel(s.n, 2.0 * s.n * Q * s.cout * K, [&](int64_t b) {
+    float* plane = tPlane.floats(static_cast<size_t>(s.planeFloats()));
+    padPlane(s, in + b * s.cin * s.h * s.w, plane);
+    float* yw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, s.cout * Q)));
+    gemmLocal(s.cout, Q, K, a, ShiftedB(plane, off.data()), yw, Q, false);
+    float* yb = out + b * s.cout * P;
+    const bool plain = ep.bias == nullptr && ep.act == ACT_LINEAR;
+    for (int64_t o = 0; o < s.cout; ++o) {
+      const float bias = ep.bias ? ep.bias[o] : 0.f;
+      for (int64_t i = 0; i < s.oh; ++i) {
+        const float* src = yw + o * Q + i * s.wp;
+        float* dst = yb + (o * s.oh + i) * s.ow;
+        if (plain) {
+          std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(s.ow));
+        } else {
+          for (int64_t j = 0; j < s.ow; ++j) dst[j] = activate(src[j] + bias, ep);
+        }
+      }
+    }
+  });
+}
+
+Shift forwardShift(const ConvGeom& g) {
+  return shiftOf(g.n, g.ci, g.h, g.w, g.co, g.oh, g.ow, g.fh, g.fw, g.dh, g.dw, g.padTop, g.padLeft);
+}
+
+bool unitStride(const ConvGeom& g) { return g.sh == 1 && g.sw == 1; }
+
+// The input gradient of a stride-1 convolution is the forward convolution of dy with the filter
+// flipped and its channel axes swapped, padded by the kernel's extent minus the forward padding
+// (which must not be negative).
+bool backpropInputShifted(const ConvGeom& g, const float* dy, const float* filter, float* dx) {
+  const int64_t top = (g.fh - 1) * g.dh - g.padTop, left = (g.fw - 1) * g.dw - g.padLeft;
+  if (!unitStride(g) || top < 0 || left < 0) return false;
+  const Shift s = shiftOf(g.n, g.co, g.oh, g.ow, g.ci, g.h, g.w, g.fh, g.fw, g.dh, g.dw, top, left);
+  const int64_t K = s.taps();
+  float* w = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.ci * K)));
+  // rows[c, (o, kh, kw)] = filter[fh - 1 - kh, fw - 1 - kw, c, o] (HWIO)
+  for (int64_t c = 0; c < g.ci; ++c)
+    for (int64_t o = 0, k = 0; o < g.co; ++o)
+      for (int64_t kh = 0; kh < g.fh; ++kh)
+        for (int64_t kw = 0; kw < g.fw; ++kw, ++k)
+          w[c * K + k] = filter[(((g.fh - 1 - kh) * g.fw + (g.fw - 1 - kw)) * g.ci + c) * g.co + o];
+  shiftedConv(s, dy, w, dx, Epilogue{});
+  return true;
+}
+
+// dW^T [taps, co] += sum over the chunk's images of plane_b[off[k] + q] * dy_b[o, q] on the grid.
+void backpropFilterShifted(const ConvGeom& g, const float* x, const float* dy, float* partial, int64_t per,
+                           int64_t chunks) {
+  const Shift s = forwardShift(g);
+  const int64_t K = s.taps(), Q = s.grid(), P = g.oh * g.ow;
+  const std::vector<int64_t> off = tapOffsets(s);
+  parallel(chunks, 2.0 * g.n * Q * g.co * K, [&](int64_t t) {
+    float* plane = tPlane.floats(static_cast<size_t>(s.planeFloats()));
+    float* dyt = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, Q * g.co)));
+    float* acc = partial + t * K * g.co;
+    const int64_t b1 = std::min(g.n, (t + 1) * per);
+    for (int64_t b = t * per; b < b1; ++b) {
+      padPlane(s, x + b * g.ci * g.h * g.w, plane);
+      // dy_b [co, oh, ow] as [grid, co], zero on the dropped columns.
+      std::memset(dyt, 0, sizeof(float) * static_cast<size_t>(Q * g.co));
+      const float* dyb = dy + b * g.co * P;
+      for (int64_t o = 0; o < g.co; ++o)
+        for (int64_t i = 0; i < g.oh; ++i)
+          for (int64_t j = 0; j < g.ow; ++j) dyt[(i * s.wp + j) * g.co + o] = dyb[(o * g.oh + i) * g.ow + j];
+      gemmLocal(K, g.co, Q, ShiftedA(plane, off.data()), DenseB({dyt, g.co, 1}), acc, g.co, b > t * per);
+    }
+  });
+}
+
 }  // namespace
 
 void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y, const Epilogue& ep) {
   const int64_t K = g.ci * g.fh * g.fw, P = g.oh * g.ow;
   float* w = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * K)));
   filterRows(g, filter, true, w);
+  if (unitStride(g)) {
+    shiftedConv(forwardShift(g), x, w, y, ep);
+    return;
+  }
   const DenseA a({w, K, 1});
   parallel(g.n, 2.0 * g.n * P * g.co * K, [&](int64_t b) {
     float* yb = y + b * g.co * P;
@@ -154,6 +314,7 @@ void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y
 }
 
 void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx) {
+  if (backpropInputShifted(g, dy, filter, dx)) return;
   const int64_t K = g.ci * g.fh * g.fw, P = g.oh * g.ow;
   float* w = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * K)));
   filterRows(g, filter, false, w);
@@ -194,13 +355,17 @@ void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy
   const int64_t chunks = (g.n + per - 1) / per;
   const int64_t size = K * g.co;
   float* partial = tPartials.floats(static_cast<size_t>(std::max<int64_t>(1, std::max<int64_t>(1, chunks) * size)));
-  parallel(chunks, 2.0 * g.n * P * g.co * K, [&](int64_t t) {
-    float* acc = partial + t * size;
-    const int64_t b1 = std::min(g.n, (t + 1) * per);
-    for (int64_t b = t * per; b < b1; ++b)
-      gemmLocal(K, g.co, P, ColA(g, x + b * g.ci * g.h * g.w), DenseB({dy + b * g.co * P, 1, P}), acc, g.co,
-                b > t * per);
-  });
+  if (unitStride(g)) {
+    backpropFilterShifted(g, x, dy, partial, per, chunks);
+  } else {
+    parallel(chunks, 2.0 * g.n * P * g.co * K, [&](int64_t t) {
+      float* acc = partial + t * size;
+      const int64_t b1 = std::min(g.n, (t + 1) * per);
+      for (int64_t b = t * per; b < b1; ++b)
+        gemmLocal(K, g.co, P, ColA(g, x + b * g.ci * g.h * g.w), DenseB({dy + b * g.co * P, 1, P}), acc, g.co,
+                  b > t * per);
+    });
+  }
   if (chunks == 0) std::memset(partial, 0, sizeof(float) * size);
   for (int64_t t = 1; t < chunks; ++t)
     for (int64_t e = 0; e < size; ++e) partial[e] += partial[t * size + e];
