@@ -152,8 +152,8 @@ struct Shift {
   int64_t hp, wp;
   int64_t taps() const { return cin * fh * fw; }
   int64_t grid() const { return oh * wp; }
-  // The plane plus a zero row and a panel that the last taps' wrapped reads reach.
-  int64_t planeFloats() const { return (cin * hp + 1) * wp + kNr; }
+  // The plane plus the zeros that the last taps' reads of the last grid row reach past it.
+  int64_t planeFloats() const { return (cin * hp + 1) * wp + (fw - 1) * dw; }
 };
 
 Shift shiftOf(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t oh, int64_t ow, int64_t fh,
@@ -182,25 +182,6 @@ void padPlane(const Shift& s, const float* xb, float* plane) {
                   sizeof(float) * static_cast<size_t>(s.w));
 }
 
-// B[k, q] = plane[off[k] + q]: taps as rows, grid pixels as columns (forward).
-struct ShiftedB final : BPacker {
-  const float* plane;
-  const int64_t* off;
-  ShiftedB(const float* plane, const int64_t* off) : plane(plane), off(off) {}
-  void pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const override {
-    for (int k = 0; k < kc; ++k) {
-      float* d = dst + k * kNr;
-      const float* src = plane + off[k0 + k] + n0;
-      if (cols == kNr) {
-        std::memcpy(d, src, sizeof(float) * kNr);
-      } else {
-        std::memcpy(d, src, sizeof(float) * static_cast<size_t>(cols));
-        std::memset(d + cols, 0, sizeof(float) * static_cast<size_t>(kNr - cols));
-      }
-    }
-  }
-};
-
 // A[k, q] = plane[off[k] + q]: taps as rows, the reduction over grid pixels (filter gradient).
 struct ShiftedA final : APacker {
   const float* plane;
@@ -213,6 +194,7 @@ struct ShiftedA final : APacker {
 };
 
 thread_local Scratch tPlane;
+thread_local std::vector<const float*> tRows;
 
 // out [n, cout, oh, ow] = conv(in [n, cin, h, w]) with filter rows [cout, taps] in (c, kh, kw) order.
 void shiftedConv(const Shift& s, const float* in, const float* rows, float* out, const Epilogue& ep) {
@@ -223,7 +205,10 @@ void shiftedConv(const Shift& s, const float* in, const float* rows, float* out,
     float* plane = tPlane.floats(static_cast<size_t>(s.planeFloats()));
     padPlane(s, in + b * s.cin * s.h * s.w, plane);
     float* yw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, s.cout * Q)));
-    gemmLocal(s.cout, Q, K, a, ShiftedB(plane, off.data()), yw, Q, false);
+    // B[k, q] = plane[off[k] + q], read in place.
+    tRows.resize(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) tRows[static_cast<size_t>(k)] = plane + off[static_cast<size_t>(k)];
+    gemmLocalRows(s.cout, Q, K, a, tRows.data(), yw, Q, false);
     float* yb = out + b * s.cout * P;
     const bool plain = ep.bias == nullptr && ep.act == ACT_LINEAR;
     for (int64_t o = 0; o < s.cout; ++o) {

@@ -25,26 +25,49 @@ constexpr int64_t kMaxKSplit = 16;        // K chunks when there are few row/col
 
 std::atomic<bool> gPortable{false};
 
-void portableKernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
-                    bool accumulate) {
+// B row k at row(k): a packed panel or rows read in place.
+template <class Row>
+void portableTile(int kc, const float* a, Row row, float* c, int64_t ldc, int rows, int cols, bool accumulate) {
   float acc[kMr][kNr];
   for (int r = 0; r < rows; ++r)
     for (int j = 0; j < kNr; ++j) acc[r][j] = accumulate && j < cols ? c[r * ldc + j] : 0.f;
-  for (int k = 0; k < kc; ++k)
+  for (int k = 0; k < kc; ++k) {
+    const float* b = row(k);
     for (int r = 0; r < rows; ++r) {
       const float av = a[r * kKc + k];
-      for (int j = 0; j < kNr; ++j) acc[r][j] = std::fma(av, b[k * kNr + j], acc[r][j]);
+      for (int j = 0; j < cols; ++j) acc[r][j] = std::fma(av, b[j], acc[r][j]);
     }
+  }
   for (int r = 0; r < rows; ++r)
     for (int j = 0; j < cols; ++j) c[r * ldc + j] = acc[r][j];
 }
 
+void portableKernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                    bool accumulate) {
+  portableTile(kc, a, [b](int k) { return b + k * kNr; }, c, ldc, rows, cols, accumulate);
+}
+
+void portableKernelRows(int kc, const float* a, const float* const* bRows, int64_t n0, float* c, int64_t ldc,
+                        int rows, int cols, bool accumulate) {
+  portableTile(kc, a, [bRows, n0](int k) { return bRows[k] + n0; }, c, ldc, rows, cols, accumulate);
+}
+
+bool avx512Kernels() { return !gPortable.load(std::memory_order_relaxed) && cpuFeatures().avx512vnni; }
+
 MicroKernel activeKernel() {
-  if (!gPortable.load(std::memory_order_relaxed) && cpuFeatures().avx512vnni) {
+  if (avx512Kernels()) {
     MicroKernel k = microKernelAvx512();
     if (k != nullptr) return k;
   }
   return &portableKernel;
+}
+
+MicroKernelRows activeKernelRows() {
+  if (avx512Kernels()) {
+    MicroKernelRows k = microKernelRowsAvx512();
+    if (k != nullptr) return k;
+  }
+  return &portableKernelRows;
 }
 
 thread_local Scratch tPackA;
@@ -88,6 +111,32 @@ void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker&
     }
   }
 }
+void gemmLocalRows(int64_t M, int64_t N, int64_t K, const APacker& a, const float* const* bRows, float* c,
+                   int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t m = 0; m < M; ++m) std::memset(c + m * ldc, 0, sizeof(float) * N);
+    return;
+  }
+  const MicroKernelRows kernel = activeKernelRows();
+  const int64_t panels = (N + kNr - 1) / kNr;
+  float* ap = tLocalA.floats(static_cast<size_t>(kMr) * kKc);
+  const int64_t tiles = (M + kMr - 1) / kMr;
+  for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+    const int kc = static_cast<int>(std::min<int64_t>(kKc, K - k0));
+    for (int64_t t = 0, m = 0; t < tiles; ++t) {
+      const int rows = static_cast<int>(M / tiles + (t < M % tiles ? 1 : 0));
+      a.pack(ap, m, rows, k0, kc);
+      for (int64_t p = 0; p < panels; ++p) {
+        const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
+        kernel(kc, ap, bRows + k0, p * kNr, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
+      }
+      m += rows;
+    }
+  }
+}
+
 bool usingAvx512() { return activeKernel() != &portableKernel; }
 void forcePortable(bool portable) { gPortable.store(portable); }
 

@@ -82,6 +82,12 @@ using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, i
 MicroKernel microKernelScalar();
 MicroKernel microKernelAvx512();  // null when not compiled for x86-64
 
+// The same with B read in place instead of from a packed panel: row k is rows[k] + n0, of which
+// the first `cols` floats are read.
+using MicroKernelRows = void (*)(int kc, const float* a, const float* const* rows, int64_t n0, float* c,
+                                 int64_t ldc, int rowsA, int cols, bool accumulate);
+MicroKernelRows microKernelRowsAvx512();  // null when not compiled for x86-64
+
 // Runs `iters` rounds of 12 independent zmm FMA chains on the calling thread; returns the flops
 // done (0 when not compiled for x86-64). Callers time it: the FP32 peak of one core.
 double fmaPeakFlops(int64_t iters);
@@ -93,6 +99,10 @@ MicroKernel activeMicroKernel();
 // their own pool tasks (per-image convolutions). Same k order per element as gemm.
 void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
                bool accumulate);
+// The same with B row k read in place at bRows[k] (N floats): for B operands whose rows are
+// already contiguous (shifted-row convolutions), so nothing is packed.
+void gemmLocalRows(int64_t M, int64_t N, int64_t K, const APacker& a, const float* const* bRows, float* c,
+                   int64_t ldc, bool accumulate);
 
 // Whether the AVX-512 microkernel is in use (false: the portable one).
 bool usingAvx512();

@@ -16,8 +16,10 @@ namespace qbnn {
 namespace fp32 {
 namespace {
 
-template <int R, int NV>
-void tile(int kc, const float* a, const float* b, float* c, int64_t ldc, int cols, bool accumulate) {
+// B row k: a packed panel (b + k * kNr) or, with bRows, a row read in place (bRows[k] + n0).
+template <int R, int NV, bool InPlace>
+void tile(int kc, const float* a, const float* b, const float* const* bRows, int64_t n0, float* c, int64_t ldc,
+          int cols, bool accumulate) {
   __m512 acc[R][NV];
   __mmask16 mask[NV];
 #pragma GCC unroll 2
@@ -28,9 +30,11 @@ void tile(int kc, const float* a, const float* b, float* c, int64_t ldc, int col
     for (int v = 0; v < NV; ++v)
       acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(mask[v], c + r * ldc + v * 16) : _mm512_setzero_ps();
   for (int k = 0; k < kc; ++k) {
+    const float* bk = InPlace ? bRows[k] + n0 : b + k * kNr;
     __m512 bv[NV];
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + k * kNr + v * 16);
+    for (int v = 0; v < NV; ++v)
+      bv[v] = InPlace ? _mm512_maskz_loadu_ps(mask[v], bk + v * 16) : _mm512_loadu_ps(bk + v * 16);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       const __m512 av = _mm512_set1_ps(a[r * kKc + k]);
@@ -44,22 +48,33 @@ void tile(int kc, const float* a, const float* b, float* c, int64_t ldc, int col
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(c + r * ldc + v * 16, mask[v], acc[r][v]);
 }
 
-using Tile = void (*)(int, const float*, const float*, float*, int64_t, int, bool);
+using Tile = void (*)(int, const float*, const float*, const float* const*, int64_t, float*, int64_t, int, bool);
 
-template <int NV, size_t... I>
+template <int NV, bool InPlace, size_t... I>
 constexpr auto tableOf(std::index_sequence<I...>) {
-  return std::array<Tile, sizeof...(I)>{&tile<static_cast<int>(I) + 1, NV>...};
+  return std::array<Tile, sizeof...(I)>{&tile<static_cast<int>(I) + 1, NV, InPlace>...};
+}
+
+template <bool InPlace>
+Tile pick(int rows, int cols) {
+  static const auto one = tableOf<1, InPlace>(std::make_index_sequence<kMr>{});
+  static const auto two = tableOf<2, InPlace>(std::make_index_sequence<kMr>{});
+  return (cols > 16 ? two : one)[rows - 1];
 }
 
 void kernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, bool accumulate) {
-  static const auto one = tableOf<1>(std::make_index_sequence<kMr>{});
-  static const auto two = tableOf<2>(std::make_index_sequence<kMr>{});
-  (cols > 16 ? two : one)[rows - 1](kc, a, b, c, ldc, cols, accumulate);
+  pick<false>(rows, cols)(kc, a, b, nullptr, 0, c, ldc, cols, accumulate);
+}
+
+void kernelRows(int kc, const float* a, const float* const* bRows, int64_t n0, float* c, int64_t ldc, int rows,
+                int cols, bool accumulate) {
+  pick<true>(rows, cols)(kc, a, nullptr, bRows, n0, c, ldc, cols, accumulate);
 }
 
 }  // namespace
 
 MicroKernel microKernelAvx512() { return &kernel; }
+MicroKernelRows microKernelRowsAvx512() { return &kernelRows; }
 
 double fmaPeakFlops(int64_t iters) {
   // 12 independent accumulator chains hide the FMA latency on two pipes; written in assembly
@@ -91,6 +106,7 @@ QBNN_FP32_AVX512_END
 namespace qbnn {
 namespace fp32 {
 MicroKernel microKernelAvx512() { return nullptr; }
+MicroKernelRows microKernelRowsAvx512() { return nullptr; }
 double fmaPeakFlops(int64_t) { return 0; }
 }  // namespace fp32
 }  // namespace qbnn
