@@ -182,17 +182,6 @@ void padPlane(const Shift& s, const float* xb, float* plane) {
                   sizeof(float) * static_cast<size_t>(s.w));
 }
 
-// A[k, q] = plane[off[k] + q]: taps as rows, the reduction over grid pixels (filter gradient).
-struct ShiftedA final : APacker {
-  const float* plane;
-  const int64_t* off;
-  ShiftedA(const float* plane, const int64_t* off) : plane(plane), off(off) {}
-  void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override {
-    for (int r = 0; r < rows; ++r)
-      std::memcpy(dst + r * kKc, plane + off[m0 + r] + k0, sizeof(float) * static_cast<size_t>(kc));
-  }
-};
-
 thread_local Scratch tPlane;
 thread_local std::vector<const float*> tRows;
 
@@ -251,26 +240,44 @@ bool backpropInputShifted(const ConvGeom& g, const float* dy, const float* filte
   return true;
 }
 
-// dW^T [taps, co] += sum over the chunk's images of plane_b[off[k] + q] * dy_b[o, q] on the grid.
+// Sizes of `blocks` near-equal blocks covering n (50 in blocks of 6: 6,6,6,6,6,5,5,5,5).
+int64_t blockSize(int64_t n, int64_t blocks, int64_t i) { return n / blocks + (i < n % blocks ? 1 : 0); }
+
+// dW^T [taps, co] of a chunk of images: for tap k and channel o, the dot product over the chunk's
+// images and grid pixels of plane_b[off[k] + q] and dy_b[o, q] (dy laid on the grid, zero on the
+// dropped columns), by the dot-product microkernel: no packing and no transposes.
 void backpropFilterShifted(const ConvGeom& g, const float* x, const float* dy, float* partial, int64_t per,
                            int64_t chunks) {
   const Shift s = forwardShift(g);
-  const int64_t K = s.taps(), Q = s.grid(), P = g.oh * g.ow;
+  const int64_t K = s.taps(), Q = s.grid(), P = g.oh * g.ow, planeSize = s.planeFloats();
   const std::vector<int64_t> off = tapOffsets(s);
+  const DotKernel dot = activeDotKernel();
+  const int64_t tapBlocks = (K + kDotR - 1) / kDotR, chBlocks = (g.co + kDotC - 1) / kDotC;
   parallel(chunks, 2.0 * g.n * Q * g.co * K, [&](int64_t t) {
-    float* plane = tPlane.floats(static_cast<size_t>(s.planeFloats()));
-    float* dyt = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, Q * g.co)));
-    float* acc = partial + t * K * g.co;
-    const int64_t b1 = std::min(g.n, (t + 1) * per);
-    for (int64_t b = t * per; b < b1; ++b) {
-      padPlane(s, x + b * g.ci * g.h * g.w, plane);
-      // dy_b [co, oh, ow] as [grid, co], zero on the dropped columns.
-      std::memset(dyt, 0, sizeof(float) * static_cast<size_t>(Q * g.co));
-      const float* dyb = dy + b * g.co * P;
+    const int64_t b0 = t * per, nb = std::min(g.n, b0 + per) - b0;
+    float* planes = tPlane.floats(static_cast<size_t>(nb * planeSize));
+    float* dyw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, nb * g.co * Q)));
+    std::memset(dyw, 0, sizeof(float) * static_cast<size_t>(nb * g.co * Q));
+    for (int64_t b = 0; b < nb; ++b) {
+      padPlane(s, x + (b0 + b) * g.ci * g.h * g.w, planes + b * planeSize);
+      const float* dyb = dy + (b0 + b) * g.co * P;
       for (int64_t o = 0; o < g.co; ++o)
         for (int64_t i = 0; i < g.oh; ++i)
-          for (int64_t j = 0; j < g.ow; ++j) dyt[(i * s.wp + j) * g.co + o] = dyb[(o * g.oh + i) * g.ow + j];
-      gemmLocal(K, g.co, Q, ShiftedA(plane, off.data()), DenseB({dyt, g.co, 1}), acc, g.co, b > t * per);
+          std::memcpy(dyw + (b * g.co + o) * Q + i * s.wp, dyb + (o * g.oh + i) * g.ow,
+                      sizeof(float) * static_cast<size_t>(g.ow));
+    }
+    float* acc = partial + t * K * g.co;
+    float sums[kDotR * kDotC];
+    for (int64_t cb = 0, c0 = 0; cb < chBlocks; ++cb) {
+      const int C = static_cast<int>(blockSize(g.co, chBlocks, cb));
+      for (int64_t tb = 0, r0 = 0; tb < tapBlocks; ++tb) {
+        const int R = static_cast<int>(blockSize(K, tapBlocks, tb));
+        dot(R, C, planes, planeSize, off.data() + r0, dyw + c0 * Q, g.co * Q, Q, static_cast<int>(nb), Q, sums);
+        for (int r = 0; r < R; ++r)
+          for (int c = 0; c < C; ++c) acc[(r0 + r) * g.co + c0 + c] = sums[r * C + c];
+        r0 += R;
+      }
+      c0 += C;
     }
   });
 }

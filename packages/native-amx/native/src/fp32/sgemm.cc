@@ -52,6 +52,24 @@ void portableKernelRows(int kc, const float* a, const float* const* bRows, int64
   portableTile(kc, a, [bRows, n0](int k) { return bRows[k] + n0; }, c, ldc, rows, cols, accumulate);
 }
 
+void portableDot(int R, int C, const float* x, int64_t xImage, const int64_t* off, const float* y, int64_t yImage,
+                 int64_t yRow, int nb, int64_t len, float* out) {
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      float acc[16] = {};
+      for (int b = 0; b < nb; ++b) {
+        const float* xr = x + b * xImage + off[r];
+        const float* yc = y + b * yImage + c * yRow;
+        for (int64_t q0 = 0; q0 < len; q0 += 16)
+          for (int l = 0; l < 16; ++l) {
+            const bool in = q0 + l < len;
+            acc[l] = std::fma(in ? xr[q0 + l] : 0.f, in ? yc[q0 + l] : 0.f, acc[l]);
+          }
+      }
+      out[r * C + c] = sumLanes(acc);
+    }
+}
+
 bool avx512Kernels() { return !gPortable.load(std::memory_order_relaxed) && cpuFeatures().avx512vnni; }
 
 MicroKernel activeKernel() {
@@ -60,6 +78,14 @@ MicroKernel activeKernel() {
     if (k != nullptr) return k;
   }
   return &portableKernel;
+}
+
+DotKernel activeDot() {
+  if (avx512Kernels()) {
+    DotKernel k = dotKernelAvx512();
+    if (k != nullptr) return k;
+  }
+  return &portableDot;
 }
 
 MicroKernelRows activeKernelRows() {
@@ -80,6 +106,7 @@ thread_local Scratch tLocalB;
 
 MicroKernel microKernelScalar() { return &portableKernel; }
 MicroKernel activeMicroKernel() { return activeKernel(); }
+DotKernel activeDotKernel() { return activeDot(); }
 
 void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
                bool accumulate) {

@@ -88,6 +88,27 @@ using MicroKernelRows = void (*)(int kc, const float* a, const float* const* row
                                  int64_t ldc, int rowsA, int cols, bool accumulate);
 MicroKernelRows microKernelRowsAvx512();  // null when not compiled for x86-64
 
+// Dot-product microkernel for reductions over long contiguous rows (convolution filter
+// gradients): for r < R <= kDotR and c < C <= kDotC, out[r * C + c] = the sum over images b < nb
+// and q < len of x[b * xImage + off[r] + q] * y[b * yImage + c * yRow + q]. Lane l < 16 of a
+// vector accumulator is one fused multiply-add chain over q % 16 == l in (b, q) order (lanes past
+// len add 0 * 0); the 16 lanes are then summed as a tree (sumLanes).
+constexpr int kDotR = 4;
+constexpr int kDotC = 6;
+using DotKernel = void (*)(int R, int C, const float* x, int64_t xImage, const int64_t* off, const float* y,
+                           int64_t yImage, int64_t yRow, int nb, int64_t len, float* out);
+
+// The dot kernels' lane sum: lanes l and l + 8, then l and l + 4, l and l + 2, then the last two.
+inline float sumLanes(const float* v) {
+  float a[8];
+  for (int l = 0; l < 8; ++l) a[l] = v[l] + v[l + 8];
+  for (int l = 0; l < 4; ++l) a[l] = a[l] + a[l + 4];
+  for (int l = 0; l < 2; ++l) a[l] = a[l] + a[l + 2];
+  return a[0] + a[1];
+}
+DotKernel dotKernelAvx512();  // null when not compiled for x86-64
+DotKernel activeDotKernel();
+
 // Runs `iters` rounds of 12 independent zmm FMA chains on the calling thread; returns the flops
 // done (0 when not compiled for x86-64). Callers time it: the FP32 peak of one core.
 double fmaPeakFlops(int64_t iters);
