@@ -76,6 +76,9 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     [33, 65, 17, true, false],
     [12, 300, 40, false, true],
     [97, 257, 33, true, true],
+    // b transposed and much larger than a (a linear layer's x W^T): run as (W x^T)^T
+    [5, 300, 70, false, true],
+    [6, 200, 90, true, true],
   ])(
     'matMul %i x %i x %i (transposeA %s, transposeB %s) matches tfjs-backend-cpu',
     async (m, k, n, ta, tb) => {
@@ -96,6 +99,17 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
         tf.fused.matMul({ a: vals(5, [9, 30])(), b: vals(6, [30, 11])(), bias: vals(7, [11])(), activation }),
       );
       expectClose(r.wasm, r.cpu, 30);
+      // the transposed-product route (b transposed, much larger than a) applies the epilogue too
+      r = await onBoth(() =>
+        tf.fused.matMul({
+          a: vals(5, [3, 40])(),
+          b: vals(6, [70, 40])(),
+          transposeB: true,
+          bias: vals(7, [70])(),
+          activation,
+        }),
+      );
+      expectClose(r.wasm, r.cpu, 40);
     }
   });
 

@@ -110,9 +110,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   for (int64_t t = 0; t < batch; ++t) {
     const float* at = a + (ba == 1 ? 0 : t) * M * K;
     const float* bt = b + (bb == 1 ? 0 : t) * K * N;
-    const DenseA pa(ta ? Strided{at, 1, M} : Strided{at, K, 1});
-    const DenseB pb(tb ? Strided{bt, 1, K} : Strided{bt, N, 1});
-    gemm(M, N, K, pa, pb, out + t * M * N, N, ep);
+    gemmDense(M, N, K, at, ta, bt, tb, out + t * M * N, ep);
   }
   return env.Undefined();
 }

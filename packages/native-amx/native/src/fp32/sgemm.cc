@@ -101,6 +101,7 @@ thread_local Scratch tPackB;
 thread_local Scratch tPartial;
 thread_local Scratch tLocalA;
 thread_local Scratch tLocalB;
+thread_local Scratch tTransposed;
 
 }  // namespace
 
@@ -259,6 +260,24 @@ void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, f
   if (ep.bias == nullptr && ep.act == ACT_LINEAR) return;
   forRows(M, static_cast<double>(N) * 8, [&](int64_t m) {
     float* row = c + m * ldc;
+    for (int64_t n = 0; n < N; ++n) row[n] = activate(row[n] + (ep.bias ? ep.bias[n] : 0.f), ep);
+  });
+}
+
+void gemmDense(int64_t M, int64_t N, int64_t K, const float* a, bool ta, const float* b, bool tb, float* c,
+               const Epilogue& ep) {
+  const DenseA pa(ta ? Strided{a, 1, M} : Strided{a, K, 1});
+  if (!tb || N * K < 4 * M * (K + N)) {
+    gemm(M, N, K, pa, DenseB(tb ? Strided{b, 1, K} : Strided{b, N, 1}), c, N, ep);
+    return;
+  }
+  // C^T [N, M] = B [N, K] op(A)^T, then transposed into C with the epilogue.
+  float* ct = tTransposed.floats(static_cast<size_t>(M * N));
+  gemm(N, M, K, DenseA({b, K, 1}), DenseB(ta ? Strided{a, M, 1} : Strided{a, 1, K}), ct, M, Epilogue{});
+  forRows(M, static_cast<double>(N) * 8, [&](int64_t m) {
+    float* row = c + m * N;
+    for (int64_t n = 0; n < N; ++n) row[n] = ct[n * M + m];
+    if (ep.bias == nullptr && ep.act == ACT_LINEAR) return;
     for (int64_t n = 0; n < N; ++n) row[n] = activate(row[n] + (ep.bias ? ep.bias[n] : 0.f), ep);
   });
 }
