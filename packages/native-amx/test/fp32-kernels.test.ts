@@ -119,7 +119,7 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     number[],
     number | [number, number],
     'valid' | 'same' | number,
-    number,
+    number | [number, number],
   ][] = [
     // name, x [n, h, w, ci], filter [fh, fw, ci, co], strides, pad, dilation
     ['LeNet conv 1', [2, 28, 28, 1], [5, 5, 1, 20], 1, 'valid', 1],
@@ -128,6 +128,10 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     ['stride (2, 3), explicit pad 1', [2, 8, 9, 2], [3, 3, 2, 3], [2, 3], 1, 1],
     ['dilation 2, same', [1, 10, 10, 2], [3, 3, 2, 4], 1, 'same', 2],
     ['1x1, batch 1', [1, 5, 5, 7], [1, 1, 7, 33], 1, 'valid', 1],
+    // stride 1 runs on shifted rows of a padded plane: uneven and over-wide padding
+    ['even kernel, same (padding 1 before, 2 after)', [2, 6, 7, 3], [4, 4, 3, 5], 1, 'same', 1],
+    ['1x1 with padding 1 (wider than the kernel)', [1, 4, 5, 2], [1, 1, 2, 3], 1, 1, 1],
+    ['dilation (2, 3), padding 2, 40 channels', [2, 9, 11, 40], [3, 3, 40, 7], 1, 2, [2, 3]],
   ];
 
   test.each(geometries)('conv2d %s matches tfjs-backend-cpu', async (_name, xs, fs, s, pad, dil) => {
@@ -220,6 +224,9 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
         ['stride 2, same', [1, 7, 6, 3], [3, 2, 3, 2], [2, 2], 'same'],
         ['odd, stride (1, 2), pad 1', [3, 5, 7, 1], [2, 3, 1, 4], [1, 2], 1],
         ['batch 1, 5x5 pad 2 (LeNet-like)', [1, 9, 8, 3], [5, 5, 3, 4], [1, 1], 2],
+        ['even kernel, same (padding 1 before, 2 after)', [2, 6, 7, 2], [4, 4, 2, 3], [1, 1], 'same'],
+        ['1x1, pad 1 (wider than the kernel)', [3, 4, 5, 2], [1, 1, 2, 3], [1, 1], 1],
+        ['17 images (filter-gradient chunks), 3x3 pad 1', [17, 5, 4, 3], [3, 3, 3, 7], [1, 1], 1],
       ] as [string, number[], number[], [number, number], 'valid' | 'same' | number][]
     ).flatMap(([name, ...rest]) =>
       (['NHWC', 'NCHW'] as const).map((layout) => [`${name}, ${layout}`, ...rest, layout] as const),

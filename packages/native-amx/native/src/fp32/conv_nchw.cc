@@ -160,8 +160,9 @@ Shift shiftOf(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_
               int64_t fw, int64_t dh, int64_t dw, int64_t padTop, int64_t padLeft) {
   Shift s{n, cin, h, w, cout, oh, ow, fh, fw, dh, dw, padTop, padLeft, 0, 0};
   s.hp = std::max(padTop + h, oh + (fh - 1) * dh);
-  // Column j + kw * dw of an output pixel (j < ow) lies in its row or in the next row's padding.
-  s.wp = std::max(padLeft + w, ow + (fw - 1) * dw - padLeft);
+  // A grid row holds the ow output pixels, and column j + kw * dw of pixel j lies in its plane
+  // row or in the next row's left padding.
+  s.wp = std::max({padLeft + w, ow + (fw - 1) * dw - padLeft, ow});
   return s;
 }
 
