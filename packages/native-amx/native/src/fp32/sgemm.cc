@@ -109,60 +109,63 @@ MicroKernel microKernelScalar() { return &portableKernel; }
 MicroKernel activeMicroKernel() { return activeKernel(); }
 DotKernel activeDotKernel() { return activeDot(); }
 
-void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
-               bool accumulate) {
+namespace {
+
+// The calling thread's product loop: K blocks, row tiles of balanced height (M = 50: five of 10,
+// not four of 12 and one of 2), panels of kNr columns. `block(k0, kc)` runs once per K block
+// (packing B), `tile(k0, kc, ap, m, rows, p, cols)` multiplies a packed row tile by one panel.
+template <class Block, class Tile>
+void localProduct(int64_t M, int64_t N, int64_t K, const APacker& a, float* c, int64_t ldc, bool accumulate,
+                  Block block, Tile tile) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
       for (int64_t m = 0; m < M; ++m) std::memset(c + m * ldc, 0, sizeof(float) * N);
     return;
   }
-  const MicroKernel kernel = activeKernel();
-  const int64_t panels = (N + kNr - 1) / kNr;
-  const int64_t panelFloats = static_cast<int64_t>(kKc) * kNr;
-  float* bp = tLocalB.floats(static_cast<size_t>(panels * panelFloats));
-  float* ap = tLocalA.floats(static_cast<size_t>(kMr) * kKc);
-  for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-    const int kc = static_cast<int>(std::min<int64_t>(kKc, K - k0));
-    for (int64_t p = 0; p < panels; ++p)
-      b.pack(bp + p * panelFloats, k0, kc, p * kNr, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
-    // Row tiles of balanced height (M = 50: five of 10, not four of 12 and one of 2).
-    const int64_t tiles = (M + kMr - 1) / kMr;
-    for (int64_t t = 0, m = 0; t < tiles; ++t) {
-      const int rows = static_cast<int>(M / tiles + (t < M % tiles ? 1 : 0));
-      a.pack(ap, m, rows, k0, kc);
-      for (int64_t p = 0; p < panels; ++p) {
-        const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
-        kernel(kc, ap, bp + p * panelFloats, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
-      }
-      m += rows;
-    }
-  }
-}
-void gemmLocalRows(int64_t M, int64_t N, int64_t K, const APacker& a, const float* const* bRows, float* c,
-                   int64_t ldc, bool accumulate) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    if (!accumulate)
-      for (int64_t m = 0; m < M; ++m) std::memset(c + m * ldc, 0, sizeof(float) * N);
-    return;
-  }
-  const MicroKernelRows kernel = activeKernelRows();
   const int64_t panels = (N + kNr - 1) / kNr;
   float* ap = tLocalA.floats(static_cast<size_t>(kMr) * kKc);
   const int64_t tiles = (M + kMr - 1) / kMr;
   for (int64_t k0 = 0; k0 < K; k0 += kKc) {
     const int kc = static_cast<int>(std::min<int64_t>(kKc, K - k0));
+    block(k0, kc);
     for (int64_t t = 0, m = 0; t < tiles; ++t) {
       const int rows = static_cast<int>(M / tiles + (t < M % tiles ? 1 : 0));
       a.pack(ap, m, rows, k0, kc);
-      for (int64_t p = 0; p < panels; ++p) {
-        const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
-        kernel(kc, ap, bRows + k0, p * kNr, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
-      }
+      for (int64_t p = 0; p < panels; ++p)
+        tile(k0, kc, ap, m, rows, p, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
       m += rows;
     }
   }
+}
+
+}  // namespace
+
+void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
+               bool accumulate) {
+  const MicroKernel kernel = activeKernel();
+  const int64_t panels = (N + kNr - 1) / kNr;
+  const int64_t panelFloats = static_cast<int64_t>(kKc) * kNr;
+  float* bp = M > 0 && N > 0 && K > 0 ? tLocalB.floats(static_cast<size_t>(panels * panelFloats)) : nullptr;
+  localProduct(
+      M, N, K, a, c, ldc, accumulate,
+      [&](int64_t k0, int kc) {
+        for (int64_t p = 0; p < panels; ++p)
+          b.pack(bp + p * panelFloats, k0, kc, p * kNr, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
+      },
+      [&](int64_t k0, int kc, const float* ap, int64_t m, int rows, int64_t p, int cols) {
+        kernel(kc, ap, bp + p * panelFloats, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
+      });
+}
+
+void gemmLocalRows(int64_t M, int64_t N, int64_t K, const APacker& a, const float* const* bRows, float* c,
+                   int64_t ldc, bool accumulate) {
+  const MicroKernelRows kernel = activeKernelRows();
+  localProduct(
+      M, N, K, a, c, ldc, accumulate, [](int64_t, int) {},
+      [&](int64_t k0, int kc, const float* ap, int64_t m, int rows, int64_t p, int cols) {
+        kernel(kc, ap, bRows + k0, p * kNr, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
+      });
 }
 
 bool usingAvx512() { return activeKernel() != &portableKernel; }
