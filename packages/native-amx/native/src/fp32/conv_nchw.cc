@@ -152,8 +152,9 @@ struct Shift {
   int64_t hp, wp;
   int64_t taps() const { return cin * fh * fw; }
   int64_t grid() const { return oh * wp; }
-  // The plane plus the zeros that the last taps' reads of the last grid row reach past it.
-  int64_t planeFloats() const { return (cin * hp + 1) * wp + (fw - 1) * dw; }
+  // The plane plus the zeros that the last taps' reads of the last grid row reach past it, and
+  // room for the masked-off lanes of the last vector loads.
+  int64_t planeFloats() const { return (cin * hp + 1) * wp + (fw - 1) * dw + kNr; }
 };
 
 Shift shiftOf(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t oh, int64_t ow, int64_t fh,
@@ -257,7 +258,8 @@ void backpropFilterShifted(const ConvGeom& g, const float* x, const float* dy, f
   parallel(chunks, 2.0 * g.n * Q * g.co * K, [&](int64_t t) {
     const int64_t b0 = t * per, nb = std::min(g.n, b0 + per) - b0;
     float* planes = tPlane.floats(static_cast<size_t>(nb * planeSize));
-    float* dyw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, nb * g.co * Q)));
+    // (+ kNr: the masked-off lanes of the last row's last vector load)
+    float* dyw = tCol.floats(static_cast<size_t>(nb * g.co * Q + kNr));
     std::memset(dyw, 0, sizeof(float) * static_cast<size_t>(nb * g.co * Q));
     for (int64_t b = 0; b < nb; ++b) {
       padPlane(s, x + (b0 + b) * g.ci * g.h * g.w, planes + b * planeSize);
