@@ -1,6 +1,6 @@
 // The closed-form KL of N(mu, softplus(rho)^2) to N(m0, s0^2) and its gradient, one pass each
 // (the 'QbnnGaussianKl' / 'QbnnGaussianKlGrad' tfjs kernels; see @qbnn/core's gaussian-kl.ts for
-// the formulas). Element maths in float32 with the AVX-512 softplus / sigmoid / log of unary.h;
+// the formulas). Element maths in float32 (AVX-512 polynomials, or libm in the portable loop);
 // the sum in float64 over fixed chunks added in order, so it is the same on any thread count.
 #pragma once
 
