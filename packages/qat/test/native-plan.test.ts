@@ -246,8 +246,12 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
       // odd planes (floor pooling drops the last row and column), the second pool writing the
       // slot its convolution reads, inputs with flat patches (ties in the windows), all-zero and
       // far past the calibrated range (negative sums under ReLU, sums clamped at 255 or the 4-bit
-      // qmax), 8 and 4 bits; the engine pools after requantising
-      const build = () =>
+      // qmax), 8 and 4 bits; the engine pools after requantising. Stride-1 convolutions pool in
+      // their epilogue in pairs of rows of 16 columns (8 pooled values a pair, two pairs a kernel
+      // tile): the wide model's rows need 3 such column blocks (the last holding 1 pooled value),
+      // its planes an odd number of pairs (kernel tiles spanning two images), and its stride-2
+      // convolution pools through the int32 buffer instead
+      const narrow = () =>
         new Sequential(
           new Conv2d(1, 5, 3, { padding: 1, seed: 11 }),
           new ReLU(),
@@ -258,33 +262,52 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
           new Flatten(),
           new Linear(7 * 2 * 2, 3, { seed: 13 }),
         );
-      const shape = [1, 9, 11];
-      const per = 9 * 11;
+      const wide = () =>
+        new Sequential(
+          new Conv2d(1, 5, 3, { padding: 1, seed: 14 }),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Conv2d(5, 6, 3, { padding: 1, seed: 15 }),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Conv2d(6, 4, 3, { padding: 1, stride: 2, seed: 16 }),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Flatten(),
+          new Linear(4 * 1 * 2, 3, { seed: 17 }),
+        );
       const r = lcg(8);
-      for (const bits of [8, 4])
-        for (const posterior of ['gaussian', 'mcdropout'] as const) {
-          const qm = await quantizedNet(build, posterior, shape, r, bits);
-          expect(qm.planned({ mode: 'weights', provider: NATIVE_PROVIDER })).toBe(true);
-          const B = 6;
-          const x = new Float32Array(B * per);
-          for (let b = 2; b < B; b++)
-            for (let i = 0; i < per; i++) {
-              const y = Math.floor(i / 11),
-                c = i % 11;
-              // b = 2, 3: 2x2-constant patches; b = 4, 5: noise scaled by 8 and -8
-              x[b * per + i] =
-                b < 4 ? (((y >> 1) * 7 + (c >> 1) * 3) % 5) / 4 : (b === 4 ? 8 : -8) * (r() - 0.3);
+      for (const [build, h, w] of [
+        [narrow, 9, 11],
+        [wide, 15, 35],
+      ] as const) {
+        const shape = [1, h, w];
+        const per = h * w;
+        for (const bits of [8, 4])
+          for (const posterior of ['gaussian', 'mcdropout'] as const) {
+            const qm = await quantizedNet(build, posterior, shape, r, bits);
+            expect(qm.planned({ mode: 'weights', provider: NATIVE_PROVIDER })).toBe(true);
+            const B = 6;
+            const x = new Float32Array(B * per);
+            for (let b = 2; b < B; b++)
+              for (let i = 0; i < per; i++) {
+                const y = Math.floor(i / w),
+                  c = i % w;
+                // b = 2, 3: 2x2-constant patches; b = 4, 5: noise scaled by 8 and -8
+                x[b * per + i] =
+                  b < 4 ? (((y >> 1) * 7 + (c >> 1) * 3) % 5) / 4 : (b === 4 ? 8 : -8) * (r() - 0.3);
+              }
+            for (const threads of [1, 2]) {
+              setThreads(threads);
+              const opts = { samples: 3, seed: 40 + threads, mode: 'weights' as const };
+              same(
+                qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+                qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+                `${h}x${w} ${bits}-bit ${posterior} ${threads} threads`,
+              );
             }
-          for (const threads of [1, 2]) {
-            setThreads(threads);
-            const opts = { samples: 3, seed: 40 + threads, mode: 'weights' as const };
-            same(
-              qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
-              qm.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
-              `${bits}-bit ${posterior} ${threads} threads`,
-            );
           }
-        }
+      }
     },
   );
 

@@ -64,6 +64,10 @@ struct PixelGroup {
   alignas(64) int32_t idx[16];
   int mode;
   int valid;
+  // row-pool geometry (ConvGeometry::rowPool), the first group of a pair: where its 8 pooled
+  // values go in the pooled plane, and how many of them exist
+  int64_t pooledAt = 0;
+  int pooledValid = 0;
 };
 
 // Everything about one convolution group that does not depend on the image.
@@ -126,7 +130,22 @@ struct TileOut {
   __mmask16 mask[4];
   size_t at[4];
   const int32_t* asum[4];
+  // row pool: lane j of the pooled vector takes the column pair pick[j] / 2 of the two pairs' row
+  // maxima (pair 0's values first, then pair 1's), stored at at[0] under mask[0] and, unless the
+  // pairs are contiguous in the output (one store then), at at[1] - (pair 0's values) under mask[1]
+  const int32_t* pick;
+  bool joined;
 };
+
+// pick tables of TileOut: kPick[v] puts the v pooled values of pair 0 first, then pair 1's.
+struct PickTable {
+  alignas(64) int32_t even[9][16];
+  PickTable() {
+    for (int v = 0; v <= 8; ++v)
+      for (int j = 0; j < 16; ++j) even[v][j] = j < v ? 2 * j : 16 + 2 * (j - v);
+  }
+};
+const PickTable kPick;
 
 // The epilogue of a kernel call's accumulators [noc][n][16], one specialisation per output kind.
 // The contract's float64 requantisation of 16 accumulators (int32 sum + column term) to u8:
@@ -260,6 +279,44 @@ void epilogueTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* a
     if (a.outKind == OUT_U8) epilogueTileT<OUT_U8, false>(a, gp, acc, noc, o0, hw, t);
     else if (a.outKind == OUT_F32) epilogueTileT<OUT_F32, false>(a, gp, acc, noc, o0, hw, t);
     else epilogueTileT<OUT_I32, false>(a, gp, acc, noc, o0, hw, t);
+  }
+}
+
+// The 2x2 stride-2 max pool of a kernel tile's sums while they are in L1 (row-pool geometry):
+// groups (0, 1), and (2, 3) when there are 4, are rows 2y and 2y + 1 of the same 16 columns, so
+// the max of the two rows and then of each column pair gives 8 pooled values a pair; both pairs'
+// values are requantised once as one vector (exact: requantisation is monotone, m >= 0) and
+// stored at t.at[pair] (+ oc * phw) under t.mask[pair]. The same sums as epilogueChannel's.
+template <bool Asum, bool Big>
+void poolTileChannel(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t phw,
+                     const TileOut& t) {
+  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
+  const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
+  const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
+  const __m512d m = _mm512_set1_pd(gp.mult[oc]);
+  auto sum = [&](int k) {
+    __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
+    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
+    return _mm512_add_epi32(v, ct);
+  };
+  const __m512i even = _mm512_load_si512(t.pick);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i r0 = _mm512_max_epi32(sum(0), sum(1));
+  const __m512i r1 = t.n == 4 ? _mm512_max_epi32(sum(2), sum(3)) : r0;
+  const __m512i w = _mm512_max_epi32(_mm512_permutex2var_epi32(r0, even, r1), _mm512_permutex2var_epi32(r0, odd, r1));
+  const __m128i q = requantU8<Big>(w, m, zo, lo);
+  const uintptr_t out = reinterpret_cast<uintptr_t>(a.out) + static_cast<uintptr_t>(oc) * phw;
+  _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[0]), t.mask[0], q);
+  if (!t.joined) _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[1]), t.mask[1], q);
+}
+
+template <bool Asum>
+void poolTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int noc, int32_t o0, size_t phw,
+               const TileOut& t) {
+  for (int o = 0; o < noc; ++o) {
+    const int32_t oc = o0 + o;
+    if (std::fabs(gp.mult[oc]) < 0.5) poolTileChannel<Asum, false>(a, gp, acc, o, oc, phw, t);
+    else poolTileChannel<Asum, true>(a, gp, acc, o, oc, phw, t);
   }
 }
 
@@ -629,6 +686,8 @@ struct ConvGeometry {
   size_t layoutBytes;  // plane layout of one image (all copies and quads) plus slack
   std::vector<PixelGroup> pgs;
   bool someUnaligned;  // some pixel group needs vpermt2d or a gather to fetch
+  // pool2 at stride 1: pixel groups in pairs of rows (see rowPoolGroupsOf), pooled in the epilogue
+  bool rowPool = false;
 };
 
 // Pixel groups of 16 output pixels at layout positions posOf(p); someUnaligned when some group
@@ -656,6 +715,31 @@ void pixelGroupsOf(ConvGeometry& geo, const PosOf& posOf) {
   }
 }
 
+// The pixel groups of a 2x2 stride-2 max pool folded into a stride-1 convolution: 16 columns of
+// one output row each, in pairs (rows 2y and 2y + 1 of the same columns: 8 pooled values), the
+// pairs in the pooled plane's raster order. Rows and columns the floor pool drops are not
+// computed. A stride-1 layout row is consecutive, so every group is a plain load (its lanes past
+// the row read the next layout row or the slack: values that are never stored).
+void rowPoolGroupsOf(ConvGeometry& geo, int64_t Ho, int64_t Wo) {
+  const int64_t hp = Ho / 2, wq = Wo / 2, segs = (2 * wq + 15) / 16;
+  geo.pgs.clear();
+  for (int64_t y = 0; y < hp; ++y)
+    for (int64_t s = 0; s < segs; ++s)
+      for (int64_t half = 0; half < 2; ++half) {
+        PixelGroup pg;
+        pg.pos0 = (2 * y + half) * geo.map.wp + 16 * s;
+        for (int l = 0; l < 16; ++l) pg.idx[l] = l;
+        pg.mode = MODE_LOAD;
+        pg.valid = static_cast<int>(std::min<int64_t>(16, Wo - 16 * s));
+        pg.pooledAt = y * wq + 8 * s;
+        pg.pooledValid = static_cast<int>(std::min<int64_t>(8, wq - 8 * s));
+        geo.pgs.push_back(pg);
+      }
+  geo.pgImage = static_cast<int64_t>(geo.pgs.size());
+  geo.someUnaligned = false;
+  geo.rowPool = true;
+}
+
 bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   geo.hw = a.Ho * a.Wo;
   // 1x1: planes of the used pixels only, then stride 1.
@@ -672,7 +756,9 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   const int64_t quadBytes = (geo.cg + 3) / 4 * 4;  // bytes of a padded pixel over all quads
   // Dword positions must fit int32 offsets (gathers, source offsets).
   if (quadBytes * geo.plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
-  pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; });
+  geo.rowPool = false;
+  if (a.pool2 && a.sh == 1 && a.sw == 1 && a.Ho >= 2 && a.Wo >= 2) rowPoolGroupsOf(geo, a.Ho, a.Wo);
+  else pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; });
   if (geo.someUnaligned && !pointwise && a.sh == 1 && a.sw == 1) {
     const int32_t J = tapsPerDword(geo.cg, a.kw);
     const int32_t copies = static_cast<int32_t>((a.kw + J - 1) / J);
@@ -784,14 +870,15 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const int32_t c0 = static_cast<int32_t>(t % chunks) * perChunk;
     const int32_t c1 = std::min(nblk, c0 + perChunk);
     const int64_t npgAll = nimg * pgImage;
+    const int64_t phw = (a.Ho / 2) * (a.Wo / 2);  // pooled plane (pool2)
     thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf;
     uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(nimg)));
     uint8_t* gatheredTile = tl.gathered ? static_cast<uint8_t*>(tileBuf.get(groupBytes * 4)) : nullptr;
     int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
-    // pool2: the corrected int32 sums [image][channel of the group][hw] of a ring of images, each
-    // pooled once its last pixel group is done (while in cache); a kernel tile spans at most
-    // `ring` - 1 images
-    const bool pooled = a.pool2 != 0;
+    // pool2 (strided; stride 1 pools in the epilogue, geo.rowPool): the corrected int32 sums
+    // [image][channel of the group][hw] of a ring of images, each pooled once its last pixel
+    // group is done (while in cache); a kernel tile spans at most `ring` - 1 images
+    const bool pooled = a.pool2 != 0 && !geo.rowPool;
     const int64_t ring = 2 + (npg + pgImage - 1) / pgImage;
     int32_t* sums = pooled ? static_cast<int32_t*>(poolBuf.get(static_cast<size_t>(ring * og * hw) * 4)) : nullptr;
     ConvDirectArgs ai = a;
@@ -880,23 +967,37 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         } else {
           ls[k] = planesOf(f);
         }
+        to.asum[k] = asum + f * 16;
+        if (geo.rowPool) {
+          if (k % 2 == 0) to.at[k / 2] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * phw + ps[k]->pooledAt);
+          continue;
+        }
         const int valid = ps[k]->valid;
         to.mask[k] = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1u);
         to.at[k] = pooled ? static_cast<size_t>(((f / pgImage) % ring) * og * hw + (f % pgImage) * 16)
                           : static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
-        to.asum[k] = asum + f * 16;
       }
-      to.whole4 = n == 4;
+      to.whole4 = n == 4 && !geo.rowPool;
+      if (geo.rowPool) {
+        const int v0 = ps[0]->pooledValid, v1 = n == 4 ? ps[2]->pooledValid : 0;
+        to.pick = kPick.even[v0];
+        to.joined = n == 2 || to.at[1] == to.at[0] + static_cast<size_t>(v0);
+        to.mask[0] = static_cast<__mmask16>((1u << (to.joined ? v0 + v1 : v0)) - 1u);
+        to.mask[1] = static_cast<__mmask16>(((1u << v1) - 1u) << v0);
+        if (n == 4) to.at[1] -= static_cast<size_t>(v0);  // lane v0 holds pair 1's first value (wraps harmlessly)
+      }
       for (int k = 0; k < n && to.whole4; ++k) to.whole4 = to.mask[k] == 0xffff && to.at[k] == to.at[0] + 16 * static_cast<size_t>(k);
       // The tile's output lines, for writing (the epilogues of the channel blocks store into
       // them over the next microkernel calls; without this each store line waits for memory).
-      for (int32_t oc = chO0; oc < chO1 && !pooled; ++oc)
+      for (int32_t oc = chO0; oc < chO1 && !pooled && !geo.rowPool; ++oc)
         for (int k = 0; k < n; k += outBytes == 1 ? 4 : 1)
           __builtin_prefetch(static_cast<const uint8_t*>(a.out) + (to.at[k] + static_cast<size_t>(oc) * hw) * outBytes, 1, 3);
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
         tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, gp.wt.data() + gp.blkWt[bi], acc);
-        epilogueTile(ai, gp, acc, noc, o0, static_cast<size_t>(hw), to);
+        if (!geo.rowPool) epilogueTile(ai, gp, acc, noc, o0, static_cast<size_t>(hw), to);
+        else if (gp.needAsum) poolTileT<true>(a, gp, acc, noc, o0, static_cast<size_t>(phw), to);
+        else poolTileT<false>(a, gp, acc, noc, o0, static_cast<size_t>(phw), to);
       }
       f0 += n;
       if (pooled)
