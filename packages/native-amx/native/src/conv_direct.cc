@@ -184,6 +184,25 @@ inline __m128i requantU8F32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi
 }
 constexpr float kTieMargin = 0.5f - 1.0f / 4096;
 
+// Channel oc's (accumulator row o's) corrected int32 sums: sum(k) = the accumulators of pixel
+// group k of the tile + the column term - Zw * the group's activation sums.
+template <bool Asum>
+struct ChannelSums {
+  const int32_t* acc;
+  const TileOut& t;
+  __m512i zw, ct;
+  ChannelSums(const GroupPlan& gp, const int32_t* accs, int o, int32_t oc, const TileOut& tile)
+      : acc(accs + o * tile.n * 16),
+        t(tile),
+        zw(_mm512_set1_epi32(gp.zw[oc])),
+        ct(_mm512_set1_epi32(gp.colTerm[oc])) {}
+  __m512i operator()(int k) const {
+    __m512i v = _mm512_load_si512(acc + k * 16);
+    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
+    return _mm512_add_epi32(v, ct);
+  }
+};
+
 // The u8 epilogue of one channel in float32 (requantU8F32); false when some lane came within
 // 2^-12 of a rounding half (the caller then redoes the channel in float64, overwriting it).
 template <bool Asum>
@@ -191,15 +210,9 @@ bool epilogueChannelF32(const ConvDirectArgs& a, const GroupPlan& gp, const int3
                         const TileOut& t) {
   const __m512 zo = _mm512_set1_ps(static_cast<float>(a.zo));
   const __m512 lo = _mm512_set1_ps(static_cast<float>(a.relu ? a.zo : 0)), hi = _mm512_set1_ps(255.0f);
-  const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
-  const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
   const __m512 m = _mm512_set1_ps(gp.mult32[oc]);
   __m512 dmax = _mm512_setzero_ps();
-  auto sum = [&](int k) {
-    __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
-    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
-    return _mm512_add_epi32(v, ct);
-  };
+  const ChannelSums<Asum> sum(gp, acc, o, oc, t);
   uint8_t* out = static_cast<uint8_t*>(a.out) + static_cast<size_t>(oc) * hw;
   if (t.whole4) {  // 64 consecutive output bytes: one store
     __m512i b = _mm512_castsi128_si512(requantU8F32(sum(0), m, zo, lo, hi, dmax));
@@ -221,14 +234,8 @@ template <int Kind, bool Asum, bool Big>
 void epilogueChannel(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t hw,
                      const TileOut& t) {
   const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
-  const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
-  const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
   const __m512d m = _mm512_set1_pd(gp.mult[oc]);
-  auto sum = [&](int k) {
-    __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
-    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
-    return _mm512_add_epi32(v, ct);
-  };
+  const ChannelSums<Asum> sum(gp, acc, o, oc, t);
   if (Kind == OUT_U8 && t.whole4) {  // 64 consecutive output bytes: one store
     __m512i b = _mm512_castsi128_si512(requantU8<Big>(sum(0), m, zo, lo));
     b = _mm512_inserti32x4(b, requantU8<Big>(sum(1), m, zo, lo), 1);
@@ -286,25 +293,30 @@ void epilogueTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* a
 // groups (0, 1), and (2, 3) when there are 4, are rows 2y and 2y + 1 of the same 16 columns, so
 // the max of the two rows and then of each column pair gives 8 pooled values a pair; both pairs'
 // values are requantised once as one vector (exact: requantisation is monotone, m >= 0) and
-// stored at t.at[pair] (+ oc * phw) under t.mask[pair]. The same sums as epilogueChannel's.
-template <bool Asum, bool Big>
+// stored at t.at[pair] (+ oc * phw) under t.mask[pair]. In float32 (requantU8F32) when the
+// channel allows and no lane comes near a rounding half, else in float64.
+template <bool Asum>
 void poolTileChannel(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t phw,
                      const TileOut& t) {
-  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
-  const __m512i zw = _mm512_set1_epi32(gp.zw[oc]);
-  const __m512i ct = _mm512_set1_epi32(gp.colTerm[oc]);
-  const __m512d m = _mm512_set1_pd(gp.mult[oc]);
-  auto sum = [&](int k) {
-    __m512i v = _mm512_load_si512(acc + (o * t.n + k) * 16);
-    if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(zw, _mm512_load_si512(t.asum[k])));
-    return _mm512_add_epi32(v, ct);
-  };
+  const ChannelSums<Asum> sum(gp, acc, o, oc, t);
   const __m512i even = _mm512_load_si512(t.pick);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512i r0 = _mm512_max_epi32(sum(0), sum(1));
   const __m512i r1 = t.n == 4 ? _mm512_max_epi32(sum(2), sum(3)) : r0;
   const __m512i w = _mm512_max_epi32(_mm512_permutex2var_epi32(r0, even, r1), _mm512_permutex2var_epi32(r0, odd, r1));
-  const __m128i q = requantU8<Big>(w, m, zo, lo);
+  __m128i q;
+  bool done = false;
+  if (gp.m32ok[oc]) {
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(a.relu ? a.zo : 0)), hi = _mm512_set1_ps(255.0f);
+    __m512 dmax = _mm512_setzero_ps();
+    q = requantU8F32(w, _mm512_set1_ps(gp.mult32[oc]), _mm512_set1_ps(static_cast<float>(a.zo)), lo, hi, dmax);
+    done = _mm512_cmp_ps_mask(dmax, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0;
+  }
+  if (!done) {
+    const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
+    const __m512d m = _mm512_set1_pd(gp.mult[oc]);
+    q = std::fabs(gp.mult[oc]) < 0.5 ? requantU8<false>(w, m, zo, lo) : requantU8<true>(w, m, zo, lo);
+  }
   const uintptr_t out = reinterpret_cast<uintptr_t>(a.out) + static_cast<uintptr_t>(oc) * phw;
   _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[0]), t.mask[0], q);
   if (!t.joined) _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[1]), t.mask[1], q);
@@ -314,9 +326,7 @@ template <bool Asum>
 void poolTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int noc, int32_t o0, size_t phw,
                const TileOut& t) {
   for (int o = 0; o < noc; ++o) {
-    const int32_t oc = o0 + o;
-    if (std::fabs(gp.mult[oc]) < 0.5) poolTileChannel<Asum, false>(a, gp, acc, o, oc, phw, t);
-    else poolTileChannel<Asum, true>(a, gp, acc, o, oc, phw, t);
+    poolTileChannel<Asum>(a, gp, acc, o, o0 + o, phw, t);
   }
 }
 
