@@ -303,6 +303,7 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     ['avg 3x3 stride 2 same', 'avg', [1, 7, 5, 2], 3, 2, 'same'],
     ['max 2x2 stride 2, one channel, odd size', 'max', [5, 7, 9, 1], 2, 2, 'valid'],
     ['max 3x3 stride 2 same, one channel', 'max', [3, 8, 7, 1], 3, 2, 'same'],
+    ['max 2x2 stride 2, one channel, 37 wide (16-window steps and a tail)', 'max', [3, 10, 37, 1], 2, 2, 'valid'],
   ] as [string, 'max' | 'avg', number[], number, number, 'valid' | 'same'][])(
     'pooling %s and its gradient match tfjs-backend-cpu',
     async (_name, kind, xs, k, s, pad) => {
@@ -357,6 +358,30 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
       ),
     );
     expect(Array.from(g.wasm)).toEqual(Array.from(g.cpu));
+  });
+
+  test('2x2 max pooling of wide one-channel rows: ties, signed zeros, NaN and -inf as tfjs-backend-cpu', async () => {
+    // 38 wide: two 16-window steps and a 3-window tail a row pair; values from a small set so that
+    // windows often tie, hold -0 and +0, NaN, or only -inf.
+    const set = [0, -0, 1, 1, -1, Number.NaN, Number.NEGATIVE_INFINITY, 2];
+    const r = rng(70);
+    const x = Array.from({ length: 2 * 6 * 38 }, () => set[Math.floor(r() * set.length)]);
+    const xs = [2, 6, 38, 1];
+    const pool = (v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, 2, 2, 'valid');
+    const f = await onBoth(() => pool(tf.tensor(x, xs)));
+    expect(Array.from(f.wasm)).toEqual(Array.from(f.cpu));
+    const dy = Array.from({ length: 2 * 3 * 19 }, (_, i) => (i % 5 === 0 ? -0 : i + 1));
+    const g = await onBoth(() =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(pool(v), tf.tensor(dy, [2, 3, 19, 1]))))(tf.tensor(x, xs)),
+    );
+    expect(Array.from(g.wasm)).toEqual(Array.from(g.cpu));
+    // the same values as two channels (the general kernel)
+    const g2 = await onBoth(() =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(pool(v), tf.tensor(dy.slice(0, 108), [2, 3, 9, 2]))))(
+        tf.tensor(x, [2, 6, 19, 2]),
+      ),
+    );
+    expect(Array.from(g2.wasm)).toEqual(Array.from(g2.cpu));
   });
 
   test("ReLU's gradient in one kernel equals tfjs-backend-cpu's Step/Cast/Multiply exactly", async () => {

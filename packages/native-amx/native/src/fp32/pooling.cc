@@ -7,10 +7,19 @@
 #include <limits>
 #include <vector>
 
+#include "../common.h"
 #include "parallel.h"
+#include "sgemm.h"
 
 namespace qbnn {
 namespace fp32 {
+
+// One row pair of a 2 x 2 stride-2 max pool over `ow` windows (rows r0, r1) and its gradient,
+// 16 windows a step with the scalar loops' comparisons (defined at the end of this file, AVX-512);
+// false when not compiled in.
+bool maxPoolPairAvx512(const float* r0, const float* r1, float* out, int64_t ow);
+bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, float* d0, float* d1, int64_t ow);
+
 namespace {
 
 // Work items (output rows, or images) per pool task: about 16k window taps, fixed by the shape.
@@ -80,10 +89,12 @@ void forRowPairs(const PoolGeom& g, Fn&& fn) {
 void maxPool(const PoolGeom& g, const float* x, float* y) {
   if (pair2x2(g)) {
     const int64_t W = g.w, OW = g.ow;
+    const bool vector = usingAvx512();
     forRowPairs(g, [=](int64_t, int64_t, int64_t in, int64_t o) {
       const float* __restrict r0 = x + in;
       const float* __restrict r1 = r0 + W;
       float* __restrict out = y + o;
+      if (vector && maxPoolPairAvx512(r0, r1, out, OW)) return;
       for (int64_t j = 0; j < OW; ++j) {
         // first maximum in row-major order, strict comparisons (NaN never wins), as below
         float m = -std::numeric_limits<float>::infinity();
@@ -129,12 +140,14 @@ void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx) 
     // Inputs no window covers (odd last row / column) get no gradient.
     if (2 * OH < H || 2 * OW < W)
       for (int64_t e = 0; e < g.n * H * W; ++e) dx[e] = 0.f;
+    const bool vector = usingAvx512();
     forRowPairs(g, [=](int64_t, int64_t, int64_t in, int64_t o) {
       const float* __restrict r0 = x + in;
       const float* __restrict r1 = r0 + W;
       float* d0 = dx + in;  // both rows written through d0 below: no __restrict
       float* d1 = d0 + W;
       const float* __restrict d = dy + o;
+      if (vector && maxPoolGradPairAvx512(r0, r1, d, d0, d1, OW)) return;
       for (int64_t j = 0; j < OW; ++j) {
         // Branch-free (the winner is random data): the window's maximum M (strict comparisons,
         // NaN never wins), then the first tap equal to it; no gradient when M is -inf.
@@ -150,7 +163,8 @@ void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx) 
         d0[2 * j + 1] = 0.f;
         d1[2 * j] = 0.f;
         d1[2 * j + 1] = 0.f;
-        const float g = m > -std::numeric_limits<float>::infinity() ? d[j] : 0.f;
+        // + 0: tfjs-backend-cpu sums into zeros, so a dy of -0 lands as +0.
+        const float g = m > -std::numeric_limits<float>::infinity() ? d[j] + 0.f : 0.f;
         d0[2 * j + (at & 1) + (at >> 1) * W] = g;
       }
     });
@@ -183,7 +197,7 @@ void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx) 
               }
             }
           if (at < 0) continue;
-          if (disjoint) out[at] = d[ch];
+          if (disjoint) out[at] = d[ch] + 0.f;  // as a sum into zeros: -0 lands as +0
           else acc[at] += d[ch];
         }
       }
@@ -218,3 +232,89 @@ void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx) {
 
 }  // namespace fp32
 }  // namespace qbnn
+
+#if QBNN_X86
+#include "avx512_region.h"
+
+QBNN_FP32_AVX512_BEGIN
+
+namespace qbnn {
+namespace fp32 {
+namespace {
+
+// Windows j0 .. j0 + 15 of a row pair: the four taps of each window (row-major order), even and
+// odd columns taken apart; lanes past `left` windows are loaded as zeros and never stored.
+struct Taps {
+  __m512 v0, v1, v2, v3;
+  Taps(const float* r0, const float* r1, int64_t left) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __mmask16 lo = tailMask(2 * left), hi = tailMask(2 * left - 16);
+    const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0), a1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
+    const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1), b1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
+    v0 = _mm512_permutex2var_ps(a0, even, a1);
+    v1 = _mm512_permutex2var_ps(a0, odd, a1);
+    v2 = _mm512_permutex2var_ps(b0, even, b1);
+    v3 = _mm512_permutex2var_ps(b0, odd, b1);
+  }
+  // The scalar loop's maximum: m = v > m ? v : m from -inf, tap by tap (NaN never wins).
+  __m512 max() const {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (const __m512 v : {v0, v1, v2, v3}) m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), m, v);
+    return m;
+  }
+};
+
+// Interleaves even-column values e and odd-column values o back into 32 floats of a row.
+void storeRow(float* d, __m512 e, __m512 o, int64_t left) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  _mm512_mask_storeu_ps(d, tailMask(2 * left), _mm512_permutex2var_ps(e, lo, o));
+  _mm512_mask_storeu_ps(d + 16, tailMask(2 * left - 16), _mm512_permutex2var_ps(e, hi, o));
+}
+
+}  // namespace
+
+bool maxPoolPairAvx512(const float* r0, const float* r1, float* out, int64_t ow) {
+  for (int64_t j = 0; j < ow; j += 16) {
+    const Taps t(r0 + 2 * j, r1 + 2 * j, ow - j);
+    _mm512_mask_storeu_ps(out + j, tailMask(ow - j), t.max());
+  }
+  return true;
+}
+
+bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, float* d0, float* d1, int64_t ow) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t j = 0; j < ow; j += 16) {
+    const int64_t left = ow - j;
+    const Taps t(r0 + 2 * j, r1 + 2 * j, left);
+    const __m512 m = t.max();
+    // dy where the window has a value above -inf, at its first tap equal to the maximum.
+    const __mmask16 live = _mm512_cmp_ps_mask(m, _mm512_set1_ps(-INFINITY), _CMP_GT_OQ);
+    const __m512 g =
+        _mm512_add_ps(_mm512_maskz_loadu_ps(static_cast<__mmask16>(tailMask(left) & live), dy + j), zero);
+    const __mmask16 at0 = _mm512_cmp_ps_mask(t.v0, m, _CMP_EQ_OQ);
+    const __mmask16 at1 = static_cast<__mmask16>(~at0 & _mm512_cmp_ps_mask(t.v1, m, _CMP_EQ_OQ));
+    const __mmask16 at2 = static_cast<__mmask16>(~(at0 | at1) & _mm512_cmp_ps_mask(t.v2, m, _CMP_EQ_OQ));
+    const __mmask16 at3 = static_cast<__mmask16>(~(at0 | at1 | at2));
+    storeRow(d0 + 2 * j, _mm512_mask_blend_ps(at0, zero, g), _mm512_mask_blend_ps(at1, zero, g), left);
+    storeRow(d1 + 2 * j, _mm512_mask_blend_ps(at2, zero, g), _mm512_mask_blend_ps(at3, zero, g), left);
+  }
+  return true;
+}
+
+}  // namespace fp32
+}  // namespace qbnn
+
+QBNN_FP32_AVX512_END
+
+#else
+
+namespace qbnn {
+namespace fp32 {
+bool maxPoolPairAvx512(const float*, const float*, float*, int64_t) { return false; }
+bool maxPoolGradPairAvx512(const float*, const float*, const float*, float*, float*, int64_t) { return false; }
+}  // namespace fp32
+}  // namespace qbnn
+
+#endif
