@@ -303,7 +303,14 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     ['avg 3x3 stride 2 same', 'avg', [1, 7, 5, 2], 3, 2, 'same'],
     ['max 2x2 stride 2, one channel, odd size', 'max', [5, 7, 9, 1], 2, 2, 'valid'],
     ['max 3x3 stride 2 same, one channel', 'max', [3, 8, 7, 1], 3, 2, 'same'],
-    ['max 2x2 stride 2, one channel, 37 wide (16-window steps and a tail)', 'max', [3, 10, 37, 1], 2, 2, 'valid'],
+    [
+      'max 2x2 stride 2, one channel, 37 wide (16-window steps and a tail)',
+      'max',
+      [3, 10, 37, 1],
+      2,
+      2,
+      'valid',
+    ],
   ] as [string, 'max' | 'avg', number[], number, number, 'valid' | 'same'][])(
     'pooling %s and its gradient match tfjs-backend-cpu',
     async (_name, kind, xs, k, s, pad) => {

@@ -11,6 +11,10 @@
 #include "parallel.h"
 #include "sgemm.h"
 
+#if QBNN_X86
+#include "avx512_region.h"
+#endif
+
 namespace qbnn {
 namespace fp32 {
 
@@ -230,16 +234,10 @@ void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx) {
   });
 }
 
-}  // namespace fp32
-}  // namespace qbnn
-
 #if QBNN_X86
-#include "avx512_region.h"
 
 QBNN_FP32_AVX512_BEGIN
 
-namespace qbnn {
-namespace fp32 {
 namespace {
 
 // Windows j0 .. j0 + 15 of a row pair: the four taps of each window (row-major order), even and
@@ -303,18 +301,14 @@ bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, fl
   return true;
 }
 
-}  // namespace fp32
-}  // namespace qbnn
-
 QBNN_FP32_AVX512_END
 
 #else
 
-namespace qbnn {
-namespace fp32 {
 bool maxPoolPairAvx512(const float*, const float*, float*, int64_t) { return false; }
 bool maxPoolGradPairAvx512(const float*, const float*, const float*, float*, float*, int64_t) { return false; }
-}  // namespace fp32
-}  // namespace qbnn
 
 #endif
+
+}  // namespace fp32
+}  // namespace qbnn
