@@ -77,6 +77,9 @@ struct GroupPlan {
   std::vector<int32_t> off;  // byte offset of each source from a pixel's position
   std::vector<int32_t> wt;  // per block: [nsrc][noc] weight dwords
   std::vector<int32_t> ones;  // [nsrc] dwords of 1 at real taps: sum_k a (when some Zw != 0)
+  // One tap per dword (J = 1): sum_k a is a box sum of per-pixel channel sums (see boxSums);
+  // boxOff: byte offset of each tap (row i, column jv) in a layout of one int32 plane per copy.
+  std::vector<int32_t> boxOff;
   std::vector<int32_t> blkStart, blkNoc;
   std::vector<size_t> blkWt;
   std::vector<int32_t> colTerm, zw;
@@ -666,6 +669,10 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
     gp.m32ok[o] = a.zo >= 0 && a.zo <= 255 && (am == 0 || (am >= 0x1p-60 && am <= 0x1p60)) ? 1 : 0;
     if (p.zeroPoint[o] != 0) gp.needAsum = true;
   }
+  if (gp.needAsum && J == 1)
+    for (int32_t i = 0; i < a.kh; ++i)
+      for (int32_t jv = 0; jv < gp.kwv; ++jv)
+        gp.boxOff.push_back(static_cast<int32_t>(shifted ? (jv * plane + i * a.dh * wp) * 4 : (i * a.dh * wp + jv * gp.dwv) * 4));
   if (gp.needAsum) {
     for (int32_t s = 0; s < gp.nsrc; ++s) {
       uint32_t dword = 0;
@@ -853,6 +860,45 @@ struct ChunkMaps {
   }
 };
 
+// Sums of activations by box sums (one tap per dword): the per-pixel sums of every quad's 4
+// bytes (pad channels are 0 in the planes, padding the zero point, as the taps read them) go to
+// one int32 plane per copy ([copy][plane] + slack, `sums`), then each pixel group adds the kh x
+// kwv taps of that plane: quads + kh kwv vector steps a group instead of quads kh kwv vpdpbusd.
+void channelSums(const uint8_t* layout, int32_t copies, int32_t quads, int64_t plane, int32_t* sums) {
+  const __m512i ones = _mm512_set1_epi32(0x01010101);
+  for (int32_t c = 0; c < copies; ++c) {
+    const uint8_t* base = layout + static_cast<size_t>(c) * quads * plane * 4;
+    int32_t* dst = sums + static_cast<size_t>(c) * plane;
+    for (int64_t pos = 0; pos < plane; pos += 16) {
+      __m512i acc = _mm512_setzero_si512();
+      for (int32_t q = 0; q < quads; ++q)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(base + (static_cast<size_t>(q) * plane + pos) * 4), ones);
+      _mm512_storeu_si512(dst + pos, acc);
+    }
+  }
+}
+
+template <class F>
+__m512i boxSum(const F& f, const uint8_t* at, const GroupPlan& gp) {
+  __m512i v = _mm512_setzero_si512();
+  for (const int32_t o : gp.boxOff) v = _mm512_add_epi32(v, f.fetch(at + o, 0));
+  return v;
+}
+
+// The box sum of one pixel group from the sum planes of its image.
+__m512i boxSumOf(const PixelGroup& pg, const GroupPlan& gp, const int32_t* sums) {
+  const uint8_t* at = reinterpret_cast<const uint8_t*>(sums + pg.pos0);
+  if (pg.mode == MODE_LOAD) return boxSum(FetchLoad{}, at, gp);
+  if (pg.mode == MODE_PERM) {
+    FetchPerm f;
+    f.idx[0] = _mm512_load_si512(pg.idx);
+    return boxSum(f, at, gp);
+  }
+  FetchGather f;
+  f.idx[0] = _mm512_load_si512(pg.idx);
+  return boxSum(f, at, gp);
+}
+
 // Runs group g of the convolution with its weight plan. A task (batch tile x chunk of channel
 // blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
 // groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
@@ -881,7 +927,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const int32_t c1 = std::min(nblk, c0 + perChunk);
     const int64_t npgAll = nimg * pgImage;
     const int64_t phw = (a.Ho / 2) * (a.Wo / 2);  // pooled plane (pool2)
-    thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf;
+    thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf, boxBuf;
     uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(nimg)));
     uint8_t* gatheredTile = tl.gathered ? static_cast<uint8_t*>(tileBuf.get(groupBytes * 4)) : nullptr;
     int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
@@ -917,7 +963,22 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     alignas(64) int32_t acc[24 * 16];
     // Sums of activations (some Zw != 0): a one-channel kernel of weights 1 over up to 4 pixel
     // groups at a time (independent accumulator chains; one group a call waits on each vpdpbusd).
-    if (gp.needAsum)
+    const bool boxed = gp.needAsum && !gp.boxOff.empty();
+    if (boxed) {
+      const size_t sumPlaneBytes = static_cast<size_t>(geo.copies * geo.plane) * 4 + kSlack;
+      uint8_t* sp = static_cast<uint8_t*>(boxBuf.get(sumPlaneBytes * static_cast<size_t>(nimg)));
+      if (!sp) std::abort();
+      for (int64_t i = 0; i < nimg; ++i) {
+        int32_t* sums = reinterpret_cast<int32_t*>(sp + sumPlaneBytes * static_cast<size_t>(i));
+        std::memset(reinterpret_cast<uint8_t*>(sums) + sumPlaneBytes - kSlack, 0, kSlack);
+        channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), geo.copies, gp.quads, geo.plane, sums);
+      }
+      for (int64_t f = 0; f < npgAll; ++f) {
+        const int32_t* sums = reinterpret_cast<const int32_t*>(sp + sumPlaneBytes * static_cast<size_t>(f / pgImage));
+        _mm512_store_si512(asum + f * 16, boxSumOf(*pgOf(f), gp, sums));
+      }
+    }
+    if (gp.needAsum && !boxed)
       for (int64_t f0 = 0; f0 < npgAll;) {
         const int n = npgAll - f0 >= 4 ? 4 : npgAll - f0 >= 2 ? 2 : 1;
         const uint8_t* ls[4];
