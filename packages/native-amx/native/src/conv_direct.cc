@@ -562,10 +562,67 @@ int32_t tapsPerDword(int64_t cg, int64_t kw) {
   return bestJ;
 }
 
+// Where 16 channels' dwords of one source go: per channel block overlapping the 16 (at most
+// 16 / 1 blocks), the lanes it takes and the address of lane 0's dword for source 0 (source s:
+// + s * its channels). Lane L (channel ch0 + L) lands at (ch0 + L - blkStart): the base may
+// precede the block's weights but not gp.wt (blkWt >= blkStart); masked lanes are not written.
+struct TapStores {
+  int n = 0;
+  __mmask16 take[16];
+  int32_t* base[16];
+  int32_t stride[16];
+  TapStores(GroupPlan& gp, int32_t ch0, int32_t ch1) {
+    const int32_t nblk = static_cast<int32_t>(gp.blkStart.size());
+    int32_t b0 = 0;
+    while (gp.blkStart[b0] + gp.blkNoc[b0] <= ch0) ++b0;
+    for (int32_t bi = b0; bi < nblk && gp.blkStart[bi] < ch1; ++bi, ++n) {
+      const int32_t lo = std::max(gp.blkStart[bi], ch0), hi = std::min(gp.blkStart[bi] + gp.blkNoc[bi], ch1);
+      take[n] = static_cast<__mmask16>(((1u << (hi - lo)) - 1u) << (lo - ch0));
+      base[n] = gp.wt.data() + gp.blkWt[bi] - (gp.blkStart[bi] - ch0);
+      stride[n] = gp.blkNoc[bi];
+    }
+  }
+  void store(int32_t s, __m512i d) const {
+    for (int i = 0; i < n; ++i) _mm512_mask_storeu_epi32(base[i] + static_cast<size_t>(s) * stride[i], take[i], d);
+  }
+};
+
+// The weight dwords of one tap per dword (J = 1): source s = q * taps1 + tap, byte t of its
+// dword is weight k = (4q + t) * taps1 + tap. The pack holds byte k & 3 of 16 channels' dwords
+// in its 64-byte VNNI group k >> 2, so one source's dwords of 16 channels are byte k & 3 of 4
+// group vectors moved to byte t (a masked in-lane vpshufb each); each channel block then takes
+// its lanes (one masked store).
+void reorderTaps(const Packed& p, int64_t cg, int32_t taps1, int64_t og, GroupPlan& gp) {
+  const __m512i dwordBase = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+  __m512i from[4];  // byte 4i + t of each lane takes byte 4i + f
+  for (int f = 0; f < 4; ++f) from[f] = _mm512_add_epi8(dwordBase, _mm512_set1_epi8(static_cast<char>(f)));
+  for (int32_t pb = 0; pb * 16 < og; ++pb) {
+    const uint8_t* blk = p.data + static_cast<size_t>(pb) * p.blockBytes();
+    const TapStores st(gp, pb * 16, static_cast<int32_t>(std::min<int64_t>(og, pb * 16 + 16)));
+    for (int32_t q = 0; q < gp.quads; ++q)
+      for (int32_t tap = 0; tap < taps1; ++tap) {
+        __m512i d = _mm512_setzero_si512();
+        for (int t = 0; t < 4 && 4 * q + t < cg; ++t) {
+          const int32_t k = (4 * q + t) * taps1 + tap;
+          const __m512i g = _mm512_loadu_si512(blk + static_cast<size_t>(k >> 2) * 64);
+          d = _mm512_mask_shuffle_epi8(d, 0x1111111111111111ull << t, g, from[k & 3]);
+        }
+        st.store(q * taps1 + tap, d);
+      }
+  }
+}
+
 // `shifted`: the layout holds one set of quad planes per kernel column (see ConvGeometry), so
 // column jv of the kernel is a plane offset, not a column offset.
-GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted) {
-  GroupPlan gp;
+// Fills `gp` in place, reusing its vectors' memory (drawn convolutions are planned again for
+// every sample: a fresh weight vector each time cost an allocation and its page faults).
+void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted, GroupPlan& out) {
+  // built in a local (moved in and out: the memory stays) so that the compiler knows the weight
+  // stores below cannot alias its fields
+  GroupPlan gp = std::move(out);
+  gp.needAsum = false;
+  for (std::vector<int32_t>* v : {&gp.off, &gp.ones, &gp.boxOff, &gp.blkStart, &gp.blkNoc}) v->clear();
+  gp.blkWt.clear();
   const Packed& p = *a.packs[g];
   const int64_t cg = a.C / a.G, og = a.O / a.G;
   const int32_t kg = static_cast<int32_t>(cg * a.kh * a.kw);
@@ -606,7 +663,7 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
     gp.blkWt.push_back(static_cast<size_t>(o0) * gp.nsrc);
     o0 += noc;
   }
-  gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);
+  gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);  // every element is written below
   if (J > 1) {  // few input channels: small, the general mapping
     for (int32_t bi = 0; bi < nblk; ++bi) {
       const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
@@ -622,36 +679,7 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
         }
     }
   } else {
-    // Source s = q * taps1 + tap: byte t of its dword is weight k = (4q + t) * taps1 + tap. The
-    // pack holds byte k & 3 of 16 channels' dwords in its 64-byte VNNI group k >> 2, so one
-    // source's dwords of 16 channels are 4 shifted, masked and merged group vectors; each
-    // channel block takes its lanes of them (one masked store).
-    const __m512i lowByte = _mm512_set1_epi32(0xff);
-    for (int32_t pb = 0; pb * 16 < og; ++pb) {
-      const uint8_t* blk = p.data + static_cast<size_t>(pb) * p.blockBytes();
-      const int32_t ch0 = pb * 16, ch1 = static_cast<int32_t>(std::min<int64_t>(og, ch0 + 16));
-      int32_t b0 = 0;
-      while (gp.blkStart[b0] + gp.blkNoc[b0] <= ch0) ++b0;
-      for (int32_t q = 0; q < gp.quads; ++q)
-        for (int32_t tap = 0; tap < taps1; ++tap) {
-          __m512i d = _mm512_setzero_si512();
-          for (int t = 0; t < 4 && 4 * q + t < cg; ++t) {
-            const int32_t k = (4 * q + t) * taps1 + tap;
-            const __m512i g = _mm512_loadu_si512(blk + static_cast<size_t>(k >> 2) * 64);
-            const __m512i b = _mm512_and_si512(_mm512_srl_epi32(g, _mm_cvtsi32_si128(8 * (k & 3))), lowByte);
-            d = _mm512_or_si512(d, _mm512_sll_epi32(b, _mm_cvtsi32_si128(8 * t)));
-          }
-          const int32_t s = q * taps1 + tap;
-          for (int32_t bi = b0; bi < nblk && gp.blkStart[bi] < ch1; ++bi) {
-            const int32_t lo = std::max(gp.blkStart[bi], ch0), hi = std::min(gp.blkStart[bi] + gp.blkNoc[bi], ch1);
-            const __mmask16 take = static_cast<__mmask16>(((1u << (hi - lo)) - 1u) << (lo - ch0));
-            // Lane L (channel ch0 + L) lands at (ch0 + L - blkStart): the base may precede this
-            // block's weights but not gp.wt (blkWt >= blkStart), and masked lanes are not written.
-            int32_t* dst = gp.wt.data() + gp.blkWt[bi] + static_cast<size_t>(s) * gp.blkNoc[bi] - (gp.blkStart[bi] - ch0);
-            _mm512_mask_storeu_epi32(dst, take, d);
-          }
-        }
-    }
+    reorderTaps(p, cg, taps1, og, gp);
   }
   gp.colTerm.resize(og);
   gp.zw.resize(og);
@@ -681,7 +709,7 @@ GroupPlan planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, i
       gp.ones.push_back(static_cast<int32_t>(dword));
     }
   }
-  return gp;
+  out = std::move(gp);
 }
 
 // Everything about a convolution that depends on its shape only (not on x, the weights or the
@@ -1130,6 +1158,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
     ConvDirectArgs args{};
     ConvGeometry geo;
     std::unique_ptr<ChunkMaps> chunkMaps;
+    GroupPlan group;  // the weight plan of the group running (its memory reused by the next)
   };
   thread_local LastShape last;
   if (!last.valid || !sameShape(a, last.args)) {
@@ -1141,7 +1170,8 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
   }
   const ConvGeometry& geo = last.geo;
   for (int64_t g = 0; g < a.G; ++g) {
-    const GroupPlan gp = planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted);
+    GroupPlan& gp = last.group;
+    planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted, gp);
     if (!last.chunkMaps) last.chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
     runGroup(a, geo, *last.chunkMaps, g, gp);
   }
@@ -1157,7 +1187,9 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
     return nullptr;
   }
   p->groups.reserve(static_cast<size_t>(a.G));
-  for (int64_t g = 0; g < a.G; ++g) p->groups.push_back(planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted));
+  p->groups.resize(static_cast<size_t>(a.G));
+  for (int64_t g = 0; g < a.G; ++g)
+    planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted, p->groups[static_cast<size_t>(g)]);
   p->chunkMaps = std::make_unique<ChunkMaps>(a, p->geo, p->groups[0]);
   return p;
 }
@@ -1168,7 +1200,7 @@ bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
   if (!sameConvolution(a, p->args) || !poolable(a)) return false;
   p->args = a;
   for (int64_t g = 0; g < a.G; ++g)
-    p->groups[static_cast<size_t>(g)] = planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted);
+    planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted, p->groups[static_cast<size_t>(g)]);
   return true;
 }
 
