@@ -40,7 +40,8 @@
         "native/src/fp32/adam.cc",
         "native/src/fp32/gaussian_kl.cc",
         "native/src/fp32/gaussian_kl_avx512.cc",
-        "native/src/fp32/squared_distance.cc"
+        "native/src/fp32/squared_distance.cc",
+        "native/src/fp32/dropout.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

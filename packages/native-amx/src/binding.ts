@@ -197,6 +197,15 @@ export interface Fp32Addon {
     dMu: Float32Array,
     dRho: Float32Array,
   ): void;
+  /** out = x * the inverted-dropout mask of maskSize elements from the stream, as @qbnn/core's dropoutApply. */
+  dropout(
+    x: Float32Array,
+    maskSize: number,
+    key: Uint32Array,
+    firstBlock: number,
+    p: number,
+    out: Float32Array,
+  ): void;
   /** sum((x - center)^2) in float64 (thread-count independent). */
   squaredDistance(x: Float32Array, center: number): number;
   /** dx = k (x - center), computed in float64. */

@@ -1,4 +1,4 @@
-import { QbnnError, type Rng, squaredDistance } from '@qbnn/core';
+import { dropout, QbnnError, type Rng, squaredDistance } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type PointInitOptions, pointParameters } from './init.js';
 import { type Prior, priorFor, priorTensors } from './priors.js';
@@ -92,6 +92,10 @@ export class McDropoutPosterior implements Posterior {
     if (mode === 'mean' || this.p === 0 || (options.isInput ?? this.isInput)) return x;
     const rng = options.rng ?? this.rng;
     const shape = mode === 'weights' ? [1, ...x.shape.slice(1)] : x.shape;
+    // drawn and applied in one kernel each way where the backend has it (@qbnn/core's dropout)
+    const maskSize = shape.reduce((a, b) => a * b, 1);
+    const fused = x.dtype === 'float32' && maskSize > 0 ? dropout(x, rng, this.p, maskSize) : null;
+    if (fused) return fused;
     return tf.tidy(() => tf.mul(x, dropoutMask(rng, shape, this.p)));
   }
 

@@ -11,6 +11,7 @@ import * as tfWasm from '@tensorflow/tfjs-backend-wasm';
 import { QbnnError } from '../errors.js';
 import './chained-ops.gen.js';
 import './gradients.gen.js';
+import { registerDropoutKernels } from './dropout.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
@@ -19,6 +20,14 @@ import { registerReluGradient } from './relu-grad.js';
 import { registerSquaredDistanceKernels } from './squared-distance.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
+export {
+  checkDropout,
+  DROPOUT,
+  type DropoutAttrs,
+  dropout,
+  dropoutApply,
+  dropoutMaskValues,
+} from './dropout.js';
 export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
 export { adamUpdate, checkFusedAdam, FUSED_ADAM, type FusedAdamAttrs } from './fused-adam.js';
 export {
@@ -106,6 +115,7 @@ const WASM_PRIORITY = 2;
 // (tf.setBackend('wasm')) still trains; initBackend only reports what was done.
 const support: WasmTrainingSupport = registerWasmTrainingSupport();
 registerFusedAdamKernels();
+registerDropoutKernels();
 registerGaussianKlKernels();
 registerSquaredDistanceKernels();
 registerReluGradient();

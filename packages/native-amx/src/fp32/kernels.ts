@@ -5,10 +5,13 @@
 // need general broadcasting) call the kernel that was registered before, so nothing changes
 // for them.
 import {
+  checkDropout,
   checkFusedAdam,
   checkGaussianKl,
   checkLocScaleSample,
   checkSquaredDistance,
+  DROPOUT,
+  type DropoutAttrs,
   FUSED_ADAM,
   type FusedAdamAttrs,
   GAUSSIAN_KL,
@@ -478,6 +481,19 @@ const gaussianKlGrad =
     return outs;
   };
 
+/** @qbnn/core's inverted dropout ('QbnnDropout'), drawn and applied natively, bit for bit. */
+const dropout =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkDropout(inputs, attrs);
+    const x = inputs.x as TensorInfo;
+    const wasm = backend as unknown as WasmBackend;
+    const a = attrs as unknown as DropoutAttrs;
+    const out = wasm.makeOutput([...x.shape], 'float32');
+    native.dropout(f32(wasm, x), a.maskSize, Uint32Array.of(a.k0, a.k1), a.firstBlock, a.p, f32(wasm, out));
+    return out;
+  };
+
 /** @qbnn/core's scaled squared distance ('QbnnSquaredDistance') and its gradient, natively. */
 const squaredDistance =
   (native: Fp32Addon): Impl =>
@@ -587,6 +603,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),
+    [DROPOUT]: dropout(native),
     [SQUARED_DISTANCE]: squaredDistance(native),
     [SQUARED_DISTANCE_GRAD]: squaredDistanceGrad(native),
     [RELU_GRAD]: binary(native, 'reluGrad'),

@@ -12,6 +12,7 @@
 #include "../common.h"
 #include "adam.h"
 #include "conv.h"
+#include "dropout.h"
 #include "elementwise.h"
 #include "gaussian_kl.h"
 #include "normal.h"
@@ -419,6 +420,29 @@ Napi::Value GaussianKlGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// dropout(x, maskSize, key Uint32Array [k0, k1], firstBlock, p, out): out = x * the mask of
+// maskSize elements (repeated over x's rows) from the Philox stream, as @qbnn/core's dropoutApply.
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf xb = array(info, 0, "dropout: x");
+  const double n = static_cast<double>(xb.length);
+  const float* x = floats(info, 0, "dropout: x", n);
+  auto number = [&](size_t i) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN; };
+  const double maskSize = number(1), firstBlock = number(3), p = number(4);
+  if (!(maskSize >= 1 && maskSize == std::floor(maskSize) && std::fmod(n, maskSize) == 0))
+    rangeError(env, "dropout: maskSize must be an integer >= 1 dividing x's length");
+  const Buf kb = array(info, 2, "dropout: key");
+  if (kb.type != napi_uint32_array || kb.length != 2) typeError(env, "dropout: key must be a Uint32Array [k0, k1]");
+  if (!(firstBlock >= 0 && firstBlock <= 9007199254740991.0 && firstBlock == std::floor(firstBlock)))
+    rangeError(env, "dropout: firstBlock must be a non-negative safe integer");
+  if (!(p >= 0 && p < 1)) rangeError(env, "dropout: p must be in [0, 1)");
+  float* out = floats(info, 5, "dropout: out", n);
+  const uint32_t* k = static_cast<const uint32_t*>(kb.data);
+  dropoutApply(k[0], k[1], static_cast<uint64_t>(firstBlock), p, static_cast<float>(1 / (1 - p)), x,
+               static_cast<int64_t>(n), static_cast<int64_t>(maskSize), out);
+  return env.Undefined();
+}
+
 // squaredDistance(x, center) -> sum((x - center)^2) (a number, float64 sums).
 Napi::Value SquaredDistance(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -513,6 +537,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));
   o.Set("gaussianKlGrad", Napi::Function::New(env, GaussianKlGrad));
+  o.Set("dropout", Napi::Function::New(env, Dropout));
   o.Set("squaredDistance", Napi::Function::New(env, SquaredDistance));
   o.Set("squaredDistanceGrad", Napi::Function::New(env, SquaredDistanceGrad));
   o.Set("normalCoefficients", Napi::Function::New(env, NormalCoefficientsOf));
