@@ -67,6 +67,11 @@ float* floats(const Napi::CallbackInfo& info, size_t i, const char* name, double
   return static_cast<float*>(b.data);
 }
 
+// Argument i as a number, NaN when it is missing or not a number (callers range-check it).
+double numberArg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
+}
+
 // An Int32Array of exactly `count` values, each in [lo, kMaxDim].
 std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t i, const char* name, size_t count, int64_t lo) {
   const Buf b = array(info, i, name);
@@ -427,8 +432,7 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
   const Buf xb = array(info, 0, "dropout: x");
   const double n = static_cast<double>(xb.length);
   const float* x = floats(info, 0, "dropout: x", n);
-  auto number = [&](size_t i) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN; };
-  const double maskSize = number(1), firstBlock = number(3), p = number(4);
+  const double maskSize = numberArg(info, 1), firstBlock = numberArg(info, 3), p = numberArg(info, 4);
   if (!(maskSize >= 1 && maskSize == std::floor(maskSize) && std::fmod(n, maskSize) == 0))
     rangeError(env, "dropout: maskSize must be an integer >= 1 dividing x's length");
   const Buf kb = array(info, 2, "dropout: key");
@@ -448,7 +452,7 @@ Napi::Value SquaredDistance(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Buf b = array(info, 0, "squaredDistance: x");
   const float* x = floats(info, 0, "squaredDistance: x", static_cast<double>(b.length));
-  const double c = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : NAN;
+  const double c = numberArg(info, 1);
   if (!std::isfinite(c)) rangeError(env, "squaredDistance: center must be a finite number");
   return Napi::Number::New(env, squaredDistanceSum(x, static_cast<int64_t>(b.length), c));
 }
@@ -459,8 +463,7 @@ Napi::Value SquaredDistanceGrad(const Napi::CallbackInfo& info) {
   const Buf b = array(info, 0, "squaredDistanceGrad: x");
   const double n = static_cast<double>(b.length);
   const float* x = floats(info, 0, "squaredDistanceGrad: x", n);
-  auto number = [&](size_t i) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN; };
-  const double c = number(1), k = number(2);
+  const double c = numberArg(info, 1), k = numberArg(info, 2);
   if (!std::isfinite(c) || !std::isfinite(k)) rangeError(env, "squaredDistanceGrad: center and k must be finite numbers");
   squaredDistanceGrad(x, static_cast<int64_t>(b.length), c, k, floats(info, 3, "squaredDistanceGrad: dx", n));
   return env.Undefined();
