@@ -612,11 +612,48 @@ void reorderTaps(const Packed& p, int64_t cg, int32_t taps1, int64_t og, GroupPl
   }
 }
 
+// Phase planes (stride 2, see ConvGeometry): padded pixel (y, x) is pixel (y / 2, x / 2) of phase
+// (y & 1) * 2 + (x & 1); kernel tap (i, j) of output (ho, wo) is pixel (ho + i / 2, wo + j / 2) of
+// phase phaseOf(i, j).
+inline int32_t phaseOf(int32_t i, int32_t j) { return (i & 1) * 2 + (j & 1); }
+
+// The phase planes [phase][quad][hp2][wp2] (dwords) of full padded planes [quad][hp][wp]: each row
+// split into its even and odd dwords 32 at a time (vpermt2d; reads may run past a row into the
+// next or the slack, stores are masked). Cells no padded pixel maps to (the last row of phases
+// 2, 3 when hp is odd, the last column of phases 1, 3 when wp is odd) are set to 0: only lanes
+// of no output read them.
+void splitPhases(const uint8_t* full, int32_t quads, int64_t hp, int64_t wp, uint8_t* out) {
+  const int64_t hp2 = (hp + 1) / 2, wp2 = (wp + 1) / 2, plane2 = hp2 * wp2;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  int32_t* o = reinterpret_cast<int32_t*>(out);
+  auto row = [&](int32_t phase, int32_t q, int64_t r) { return o + (static_cast<int64_t>(phase) * quads + q) * plane2 + r * wp2; };
+  for (int32_t q = 0; q < quads; ++q) {
+    for (int64_t y = 0; y < hp; ++y) {
+      const int32_t* src = reinterpret_cast<const int32_t*>(full) + (q * hp + y) * wp;
+      int32_t* de = row(static_cast<int32_t>(y & 1) * 2, q, y >> 1);
+      int32_t* dodd = row(static_cast<int32_t>(y & 1) * 2 + 1, q, y >> 1);
+      for (int64_t x0 = 0; x0 < wp; x0 += 32) {
+        const __m512i lo = _mm512_loadu_si512(src + x0), hi = _mm512_loadu_si512(src + x0 + 16);
+        const int64_t ne = std::min<int64_t>(16, (wp - x0 + 1) / 2), no = std::min<int64_t>(16, (wp - x0) / 2);
+        _mm512_mask_storeu_epi32(de + x0 / 2, static_cast<__mmask16>((1u << ne) - 1u), _mm512_permutex2var_epi32(lo, even, hi));
+        _mm512_mask_storeu_epi32(dodd + x0 / 2, static_cast<__mmask16>((1u << no) - 1u), _mm512_permutex2var_epi32(lo, odd, hi));
+      }
+      if (wp & 1) dodd[wp2 - 1] = 0;
+    }
+    if (hp & 1) {
+      std::memset(row(2, q, hp2 - 1), 0, static_cast<size_t>(wp2) * 4);
+      std::memset(row(3, q, hp2 - 1), 0, static_cast<size_t>(wp2) * 4);
+    }
+  }
+}
+
 // `shifted`: the layout holds one set of quad planes per kernel column (see ConvGeometry), so
 // column jv of the kernel is a plane offset, not a column offset.
 // Fills `gp` in place, reusing its vectors' memory (drawn convolutions are planned again for
 // every sample: a fresh weight vector each time cost an allocation and its page faults).
-void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted, GroupPlan& out) {
+void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted, bool phased,
+               GroupPlan& out) {
   // built in a local (moved in and out: the memory stays) so that the compiler knows the weight
   // stores below cannot alias its fields
   GroupPlan gp = std::move(out);
@@ -642,7 +679,9 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
       for (int32_t jv = 0; jv < gp.kwv; ++jv) {
         taps.push_back({q, i, jv});
         gp.off.push_back(static_cast<int32_t>(
-            shifted ? ((jv * gp.quads + q) * plane + i * a.dh * wp) * 4 : (q * plane + i * a.dh * wp + jv * gp.dwv) * 4));
+            phased    ? ((phaseOf(i, jv) * gp.quads + q) * plane + (i >> 1) * wp + (jv >> 1)) * 4
+            : shifted ? ((jv * gp.quads + q) * plane + i * a.dh * wp) * 4
+                      : (q * plane + i * a.dh * wp + jv * gp.dwv) * 4));
       }
   // Original column k of the weight row for byte t of source s, or -1 (no tap there).
   auto kOf = [&](const Tap& s, int t) -> int32_t {
@@ -700,7 +739,9 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
   if (gp.needAsum && J == 1)
     for (int32_t i = 0; i < a.kh; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv)
-        gp.boxOff.push_back(static_cast<int32_t>(shifted ? (jv * plane + i * a.dh * wp) * 4 : (i * a.dh * wp + jv * gp.dwv) * 4));
+        gp.boxOff.push_back(static_cast<int32_t>(phased    ? (phaseOf(i, jv) * plane + (i >> 1) * wp + (jv >> 1)) * 4
+                                                 : shifted ? (jv * plane + i * a.dh * wp) * 4
+                                                           : (i * a.dh * wp + jv * gp.dwv) * 4));
   if (gp.needAsum) {
     for (int32_t s = 0; s < gp.nsrc; ++s) {
       uint32_t dword = 0;
@@ -733,6 +774,12 @@ struct ConvGeometry {
   bool someUnaligned;  // some pixel group needs vpermt2d or a gather to fetch
   // pool2 at stride 1: pixel groups in pairs of rows (see rowPoolGroupsOf), pooled in the epilogue
   bool rowPool = false;
+  // stride 2: the layout holds the 4 phase planes of the padded planes (splitPhases), each
+  // phaseWp wide (plane: one phase plane); `map` builds the padded planes they are split from
+  bool phased = false;
+  int64_t phaseWp = 0;
+  int32_t planeSets() const { return phased ? 4 : copies; }  // sets of quad planes in a layout
+  int64_t offsetWp() const { return phased ? phaseWp : map.wp; }  // plane width of source offsets
 };
 
 // Pixel groups of 16 output pixels at layout positions posOf(p); someUnaligned when some group
@@ -818,7 +865,18 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
       pixelGroupsOf(geo, [](int64_t p) { return p; });
     }
   }
-  geo.layoutBytes = static_cast<size_t>(geo.copies * quadBytes * geo.plane) + kSlack;  // >= copies * quads * plane * 4
+  geo.phased = false;
+  if (geo.someUnaligned && !pointwise && !geo.rowPool && a.sh == 2 && a.sw == 2 && a.dh == 1 && a.dw == 1 &&
+      tapsPerDword(geo.cg, a.kw) == 1 && quadBytes * geo.plane <= (int64_t{4} << 20)) {
+    // stride 2 on phase planes: groups of one output row are consecutive, others 1 + wp2 apart
+    // at row ends (vpermt2d instead of a gather when Wo < 16)
+    geo.phased = true;
+    geo.phaseWp = (wp + 1) / 2;
+    geo.plane = (geo.map.hp + 1) / 2 * geo.phaseWp;
+    pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * geo.phaseWp + p % a.Wo; });
+  }
+  // >= sets * quads * plane * 4
+  geo.layoutBytes = static_cast<size_t>(geo.planeSets() * quadBytes * geo.plane) + kSlack;
   // Batch tiles: enough images that small planes still fill the widest kernel, within ~512 KiB
   // of planes (from the geometry only, so results cannot depend on the thread count).
   int64_t imgs = std::min<int64_t>(a.B, (64 + geo.pgImage - 1) / geo.pgImage);
@@ -955,7 +1013,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const int32_t c1 = std::min(nblk, c0 + perChunk);
     const int64_t npgAll = nimg * pgImage;
     const int64_t phw = (a.Ho / 2) * (a.Wo / 2);  // pooled plane (pool2)
-    thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf, boxBuf;
+    thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf, boxBuf, phaseBuf;
     uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(nimg)));
     uint8_t* gatheredTile = tl.gathered ? static_cast<uint8_t*>(tileBuf.get(groupBytes * 4)) : nullptr;
     int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
@@ -974,6 +1032,16 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     for (int64_t i = 0; i < nimg; ++i) {
       uint8_t* p = layout + geo.layoutBytes * static_cast<size_t>(i);
       std::memset(p + geo.layoutBytes - kSlack, 0, kSlack);
+      if (geo.phased) {
+        const size_t fullBytes = static_cast<size_t>(gp.quads * geo.map.hp * geo.map.wp) * 4 + kSlack;
+        uint8_t* full = static_cast<uint8_t*>(phaseBuf.get(fullBytes));
+        if (!full) std::abort();
+        std::memset(full + fullBytes - kSlack, 0, kSlack);
+        if (fast) buildLayoutFast(a, gp, geo.map, chunkMaps.maps.data(), b0 + i, g, full);
+        else buildLayout(a, gp, geo.map, b0 + i, g, full);
+        splitPhases(full, gp.quads, geo.map.hp, geo.map.wp, p);
+        continue;
+      }
       for (int32_t jv = 0; jv < geo.copies; ++jv) {
         uint8_t* dst = p + copyBytes * static_cast<size_t>(jv);
         if (fast) {
@@ -993,13 +1061,13 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     // groups at a time (independent accumulator chains; one group a call waits on each vpdpbusd).
     const bool boxed = gp.needAsum && !gp.boxOff.empty();
     if (boxed) {
-      const size_t sumPlaneBytes = static_cast<size_t>(geo.copies * geo.plane) * 4 + kSlack;
+      const size_t sumPlaneBytes = static_cast<size_t>(geo.planeSets() * geo.plane) * 4 + kSlack;
       uint8_t* sp = static_cast<uint8_t*>(boxBuf.get(sumPlaneBytes * static_cast<size_t>(nimg)));
       if (!sp) std::abort();
       for (int64_t i = 0; i < nimg; ++i) {
         int32_t* sums = reinterpret_cast<int32_t*>(sp + sumPlaneBytes * static_cast<size_t>(i));
         std::memset(reinterpret_cast<uint8_t*>(sums) + sumPlaneBytes - kSlack, 0, kSlack);
-        channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), geo.copies, gp.quads, geo.plane, sums);
+        channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), geo.planeSets(), gp.quads, geo.plane, sums);
       }
       for (int64_t f = 0; f < npgAll; ++f) {
         const int32_t* sums = reinterpret_cast<const int32_t*>(sp + sumPlaneBytes * static_cast<size_t>(f / pgImage));
@@ -1171,7 +1239,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
   const ConvGeometry& geo = last.geo;
   for (int64_t g = 0; g < a.G; ++g) {
     GroupPlan& gp = last.group;
-    planGroup(a, g, geo.shape, geo.map.wp, geo.plane, geo.shifted, gp);
+    planGroup(a, g, geo.shape, geo.offsetWp(), geo.plane, geo.shifted, geo.phased, gp);
     if (!last.chunkMaps) last.chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
     runGroup(a, geo, *last.chunkMaps, g, gp);
   }
@@ -1189,7 +1257,8 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
   p->groups.reserve(static_cast<size_t>(a.G));
   p->groups.resize(static_cast<size_t>(a.G));
   for (int64_t g = 0; g < a.G; ++g)
-    planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted, p->groups[static_cast<size_t>(g)]);
+    planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phased,
+              p->groups[static_cast<size_t>(g)]);
   p->chunkMaps = std::make_unique<ChunkMaps>(a, p->geo, p->groups[0]);
   return p;
 }
@@ -1200,7 +1269,8 @@ bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
   if (!sameConvolution(a, p->args) || !poolable(a)) return false;
   p->args = a;
   for (int64_t g = 0; g < a.G; ++g)
-    planGroup(a, g, p->geo.shape, p->geo.map.wp, p->geo.plane, p->geo.shifted, p->groups[static_cast<size_t>(g)]);
+    planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phased,
+              p->groups[static_cast<size_t>(g)]);
   return true;
 }
 
