@@ -46,8 +46,8 @@ const GEOMETRIES: Geometry[] = [
   { name: '1x1 stride 2 padded', c: 5, o: 6, h: 7, w: 9, k: [1, 1], stride: [2, 2], pad: [1, 1], batch: 2 },
   { name: '3x3 stride 2', c: 24, o: 48, h: 15, w: 16, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
   // stride 2 on phase planes: one output row a group (Wo 16), odd padded width and height, Wo 4
-  { name: '3x3 stride 2, Wo 16', c: 8, o: 20, h: 32, w: 32, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 3 },
-  { name: '5x5 stride 2, odd padded planes', c: 5, o: 7, h: 13, w: 11, k: [5, 5], stride: [2, 2], pad: [2, 2], batch: 2 },
+  { name: '3x3 s2, Wo 16', c: 8, o: 20, h: 32, w: 32, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 3 },
+  { name: '5x5 s2, odd planes', c: 5, o: 7, h: 13, w: 11, k: [5, 5], stride: [2, 2], pad: [2, 2], batch: 2 },
   { name: '3x3 stride 2, Wo 4', c: 12, o: 9, h: 8, w: 8, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 5 },
   { name: '3x2 stride 2, no padding', c: 6, o: 5, h: 10, w: 9, k: [3, 2], stride: [2, 2], batch: 2 },
   { name: 'batch 1, 16-wide rows', c: 8, o: 16, h: 5, w: 16, k: [3, 3], pad: [1, 1], batch: 1 },
