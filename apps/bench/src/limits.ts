@@ -63,7 +63,9 @@ export function resnet18Work(): { macsPerImage: number; weightsPerSample: number
 
 /**
  * Images/s at the limit, weights mode: L samples of the weights (each shared by the batch) and
- * L x batch forward passes of 2 x macs integer operations.
+ * L x batch forward passes of 2 x macs integer operations. With `batchOne` and a batch of 1, the
+ * sampling of one sample takes `batchOne.seconds` (layers sampled with their dot products, as
+ * plans run them there) and the `dottedMacs` an image those draws include leave the integer term.
  */
 export function limitImagesPerSecond(
   batch: number,
@@ -71,9 +73,11 @@ export function limitImagesPerSecond(
   work: { macsPerImage: number; weightsPerSample: number },
   peakOpsPerSecond: number,
   samplerWeightsPerSecond: number,
+  batchOne?: { seconds: number; dottedMacs: number },
 ): number {
-  const seconds =
-    (samples * batch * 2 * work.macsPerImage) / peakOpsPerSecond +
-    (samples * work.weightsPerSample) / samplerWeightsPerSecond;
+  const one = batch === 1 ? batchOne : undefined;
+  const macs = work.macsPerImage - (one?.dottedMacs ?? 0);
+  const sampling = one ? one.seconds : work.weightsPerSample / samplerWeightsPerSecond;
+  const seconds = (samples * batch * 2 * macs) / peakOpsPerSecond + samples * sampling;
   return batch / seconds;
 }

@@ -32,13 +32,21 @@ export function layerSamplerArgs(
   };
 }
 
-/** The model's sampled layers (Gaussian and Radial weights) with their sampler arguments. */
+/**
+ * The model's sampled layers (Gaussian and Radial weights) with their sampler arguments; `dotted`:
+ * a Gaussian linear layer, which an execution plan samples at batch 1 with each row dotted with
+ * the input as it is drawn (no pack written).
+ */
 export function sampledLayers(qm: QuantizedModel) {
-  const out: { path: string; args: Omit<GaussianSampleArgs, 'position' | 'out'> }[] = [];
+  const out: { path: string; dotted: boolean; args: Omit<GaussianSampleArgs, 'position' | 'out'> }[] = [];
   for (const layer of qm.layers) {
     const w = qm.layerWeights(layer);
     if (w.kind === 'gaussian' || w.kind === 'radial')
-      out.push({ path: layer.path, args: layerSamplerArgs(w as GaussianWeights, layer.n, layer.k) });
+      out.push({
+        path: layer.path,
+        dotted: layer.op === 'linear' && w.kind === 'gaussian',
+        args: layerSamplerArgs(w as GaussianWeights, layer.n, layer.k),
+      });
   }
   return out;
 }
@@ -73,8 +81,18 @@ export interface ModelSamplerRate {
   seconds: number;
   /** weights / seconds. */
   rate: number;
-  layers: { path: string; n: number; k: number; copies: number; rate: number }[];
+  /** `dotRate`: the layer's batch-1 sample + dot (weights/s), when measured. */
+  layers: { path: string; n: number; k: number; copies: number; rate: number; dotRate?: number }[];
+  /**
+   * Batch 1 as plans run it, when `sampleDot` was given: seconds of one sample with the dotted
+   * layers at their sample + dot rate (the others as in `seconds`), and the multiply-adds an
+   * image those draws include (n k of each dotted layer).
+   */
+  batchOne?: { seconds: number; dottedMacs: number };
 }
+
+/** Batch 1's fused sample + dot (native-amx's sampleGaussianDot): false when the CPU lacks it. */
+export type SampleDot = (args: GaussianSampleArgs, x: Uint8Array, dots: Int32Array) => boolean;
 
 /**
  * The fused sampler on each of the model's sampled layers with the layer's real mu, sigma, zero
@@ -82,35 +100,61 @@ export interface ModelSamplerRate {
  * `seconds` (CPU time of the calling thread); median of `runs` draws per layer. A small layer is
  * stacked along its rows until one call holds about 2^20 weights, so that the fixed cost of a
  * kernel call (argument checks, the N-API crossing) does not count as sampling; its per-row
- * costs do. Undefined when the model has no sampled layer.
+ * costs do. With `sampleDot`, each layer a plan dots at batch 1 is also timed that way (the
+ * same stacking, an input of random bytes): `batchOne`. Undefined when the model has no sampled
+ * layer.
  */
 export function modelSamplerRate(
   qm: QuantizedModel,
   kernels: KernelProvider,
   seconds: () => number,
   runs = 7,
+  sampleDot?: SampleDot,
 ): ModelSamplerRate | undefined {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const layers: ModelSamplerRate['layers'] = [];
   let weights = 0;
   let total = 0;
-  for (const { path, args } of sampledLayers(qm)) {
+  let batchOne: ModelSamplerRate['batchOne'] = sampleDot ? { seconds: 0, dottedMacs: 0 } : undefined;
+  for (const { path, dotted, args } of sampledLayers(qm)) {
     const nk = args.n * args.k;
     const copies = Math.max(1, Math.floor(2 ** 20 / nk));
     const a = stackedSamplerArgs(args, copies);
     const pack = kernels.sampleGaussianPacked({ ...a, position: 0 });
-    const t: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = seconds();
-      kernels.sampleGaussianPacked({ ...a, position: (r + 1) * 1e6, out: pack });
-      t.push(seconds() - t0);
+    const time = (draw: (position: number) => unknown) => {
+      const t: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const t0 = seconds();
+        draw((r + 1) * 1e6);
+        t.push(seconds() - t0);
+      }
+      return median(t) / copies;
+    };
+    const perCopy = time((position) => kernels.sampleGaussianPacked({ ...a, position, out: pack }));
+    let dotPerCopy: number | undefined;
+    if (batchOne && sampleDot && dotted) {
+      const x = Uint8Array.from({ length: a.k }, (_, i) => (i * 73 + 11) & 255);
+      const dots = new Int32Array(a.n);
+      if (sampleDot({ ...a, position: 0, out: pack }, x, dots))
+        dotPerCopy = time((position) => sampleDot({ ...a, position, out: pack }, x, dots));
+      else batchOne = undefined;
     }
     pack.dispose?.();
-    const perCopy = median(t) / copies;
-    layers.push({ path, n: args.n, k: args.k, copies, rate: nk / perCopy });
+    layers.push({
+      path,
+      n: args.n,
+      k: args.k,
+      copies,
+      rate: nk / perCopy,
+      ...(dotPerCopy === undefined ? {} : { dotRate: nk / dotPerCopy }),
+    });
     weights += nk;
     total += perCopy;
+    if (batchOne) {
+      batchOne.seconds += dotPerCopy ?? perCopy;
+      if (dotPerCopy !== undefined) batchOne.dottedMacs += nk;
+    }
   }
   if (layers.length === 0) return undefined;
-  return { weights, seconds: total, rate: weights / total, layers };
+  return { weights, seconds: total, rate: weights / total, layers, ...(batchOne ? { batchOne } : {}) };
 }

@@ -75,4 +75,13 @@ describe('the limit of MC inference', () => {
     // L = 10, B = 4: 10 x 4 x 2e6 ops at 1e12 ops/s = 80 us; 10 x 1e5 samples at 1e9/s = 1 ms
     expect(limitImagesPerSecond(4, 10, work, 1e12, 1e9)).toBeCloseTo(4 / (80e-6 + 1e-3), 6);
   });
+
+  it('at batch 1 takes the sampling as plans run it there, the dotted multiply-adds inside it', () => {
+    const work = { macsPerImage: 1e6, weightsPerSample: 1e5 };
+    const one = { seconds: 5e-5, dottedMacs: 4e5 };
+    // L = 10, B = 1: 10 x 2 x 6e5 ops at 1e12 ops/s = 12 us; 10 x 50 us of sampling
+    expect(limitImagesPerSecond(1, 10, work, 1e12, 1e9, one)).toBeCloseTo(1 / (12e-6 + 5e-4), 6);
+    // other batches ignore it
+    expect(limitImagesPerSecond(4, 10, work, 1e12, 1e9, one)).toBeCloseTo(4 / (80e-6 + 1e-3), 6);
+  });
 });

@@ -14,11 +14,11 @@ describe("the fused sampler on a model's own layers", () => {
 
   it('takes every Bayesian layer of the PTQ model with its own per-channel parameters', () => {
     const layers = sampledLayers(qm);
-    expect(layers.map((l) => [l.path, l.args.n, l.args.k])).toEqual([
-      ['conv1', 20, 25],
-      ['conv2', 50, 500],
-      ['fc1', 500, 2450],
-      ['fc2', 10, 500],
+    expect(layers.map((l) => [l.path, l.args.n, l.args.k, l.dotted])).toEqual([
+      ['conv1', 20, 25, false],
+      ['conv2', 50, 500, false],
+      ['fc1', 500, 2450, true],
+      ['fc2', 10, 500, true],
     ]);
     // calibrated per-channel params: the multipliers differ between channels
     for (const { args } of layers) expect(new Set(args.m1).size).toBeGreaterThan(1);
@@ -46,5 +46,24 @@ describe("the fused sampler on a model's own layers", () => {
     const sum = layers.reduce((s, l) => s + (l.n * l.k) / l.rate, 0);
     expect(seconds).toBeCloseTo(sum, 12);
     expect(rate).toBeCloseTo(weights / seconds, 3);
+  }, 120_000);
+
+  it('at batch 1, times the linear layers with their dot products as plans draw them there', async () => {
+    const native = await loadNative();
+    if (!native) return; // the sample + dot is native only
+    const r = modelSamplerRate(
+      qm,
+      native.nativeKernels,
+      () => performance.now() / 1e3,
+      1,
+      native.sampleGaussianDot,
+    );
+    const one = r?.batchOne;
+    if (!one) return; // no AVX-512 sampler on this CPU: plans pack at batch 1 too
+    const layers = r!.layers;
+    expect(layers.map((l) => l.dotRate !== undefined)).toEqual([false, false, true, true]);
+    const sum = layers.reduce((s, l) => s + (l.n * l.k) / (l.dotRate ?? l.rate), 0);
+    expect(one.seconds).toBeCloseTo(sum, 12);
+    expect(one.dottedMacs).toBe(500 * 2450 + 10 * 500);
   }, 120_000);
 });

@@ -73,7 +73,10 @@ export interface NativeAddon {
     intoZeroPoint?: Int32Array | null,
     muBits?: number,
     sigmaBits?: number,
-  ): RawPacked | undefined;
+    /** With `into`: batch 1's sample + dot (rows dotted with x as drawn, bytes not written); false without AVX-512. */
+    x?: Uint8Array | null,
+    dots?: Int32Array | null,
+  ): RawPacked | boolean | undefined;
   peak(iters: number, kind?: 'zmm' | 'ymm'): number | null;
   threadCpuTime(): number;
   fp32: Fp32Addon;

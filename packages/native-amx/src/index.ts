@@ -24,6 +24,7 @@ export {
   NATIVE_PROVIDER,
   NativePackedWeights,
   nativeKernels,
+  sampleGaussianDot,
   unpackWeights,
 } from './provider.js';
 

@@ -341,13 +341,14 @@ function qnormal(args: QNormalArgs): Int8Array {
   return args.out;
 }
 
-function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
+/** The raw sampler call of `args` (into `args.out` when given); with `dot`, batch 1's sample + dot. */
+function sampleRaw(args: GaussianSampleArgs, dot?: { x: Uint8Array; dots: Int32Array }) {
   const a = need();
   const { n, k } = checkGaussianSampleArgs(args, NATIVE_LIMITS);
   const into = checkSampleInto(args.out, n, k, handleOf);
   const out = args.out as NativePackedWeights | undefined;
   if (out !== undefined) {
-    // the pack's bytes change: per-group slices made from them are stale
+    // the pack's row sums (and, unless dot, bytes) change: per-group slices made from them are stale
     for (const list of groupSlices.get(out)?.values() ?? []) for (const p of list) p.dispose();
     groupSlices.delete(out);
   }
@@ -374,8 +375,32 @@ function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
     out?.zeroPoint ?? null,
     muBits,
     sigmaBits,
+    dot?.x ?? null,
+    dot?.dots ?? null,
   );
+  return { raw, out, n, k };
+}
+
+function sampleGaussianPacked(args: GaussianSampleArgs): NativePackedWeights {
+  const { raw, out, n, k } = sampleRaw(args);
   return out ?? new NativePackedWeights(raw as RawPacked, n, k);
+}
+
+/**
+ * Batch 1's fused sample + dot, as execution plans run a Gaussian linear layer on one example:
+ * each row of the weights `args` describes is drawn and at once dotted with `x` (k u8 values)
+ * into `dots` (n int32 sums of x w), one thread; the pack `args.out` (required) gets the row sums
+ * and zero points but not the weights' bytes. False (nothing computed) when the CPU lacks the
+ * AVX-512 sampler, where plans pack instead. Internal: the benchmarks' limit at batch 1.
+ */
+export function sampleGaussianDot(args: GaussianSampleArgs, x: Uint8Array, dots: Int32Array): boolean {
+  if (args.out === undefined)
+    throw new QbnnError('ERR_ARG', 'sampleGaussianDot: args.out (a pack [n, k]) is required');
+  if (!(x instanceof Uint8Array) || x.length !== args.k)
+    throw new QbnnError('ERR_ARG', `sampleGaussianDot: x must be a Uint8Array of k = ${args.k} values`);
+  if (!(dots instanceof Int32Array) || dots.length !== args.n)
+    throw new QbnnError('ERR_ARG', `sampleGaussianDot: dots must be an Int32Array of n = ${args.n} values`);
+  return sampleRaw(args, { x, dots }).raw === true;
 }
 
 /**

@@ -151,7 +151,14 @@ export const peersSuite: Suite = {
             if (t) ctx.ratio(`qbnn_${precision}_speedup_over_${impl}_b${batch}_L${L}`, t / q);
           }
           if (limit && precision === 'int8-native') {
-            const lim = limitImagesPerSecond(batch, L, work, limit.peakOps, limit.samplerRate);
+            const lim = limitImagesPerSecond(
+              batch,
+              L,
+              work,
+              limit.peakOps,
+              limit.samplerRate,
+              limit.batchOne,
+            );
             ctx.ratio(`limit_images_per_s_b${batch}_L${L}`, lim);
             ctx.ratio(`qbnn_int8-native_share_of_limit_b${batch}_L${L}`, ((batch / q) * 1e3) / lim);
           }
@@ -317,6 +324,8 @@ interface MachineRates {
   peakOps: number;
   /** The fused sampler on the model's own layers, weights/s. */
   samplerRate: number;
+  /** Batch 1 as plans run it (linear layers sampled with their dot products; see ModelSamplerRate). */
+  batchOne?: { seconds: number; dottedMacs: number };
 }
 
 /**
@@ -337,7 +346,13 @@ async function machineLimit(
   let sampler: ModelSamplerRate | undefined;
   const qm = await quantizeModel(model, buildBayes(model, 'gaussian'));
   try {
-    sampler = modelSamplerRate(qm, native.nativeKernels, () => native.threadCpuTime());
+    sampler = modelSamplerRate(
+      qm,
+      native.nativeKernels,
+      () => native.threadCpuTime(),
+      7,
+      native.sampleGaussianDot,
+    );
   } finally {
     qm.dispose();
   }
@@ -351,14 +366,17 @@ async function machineLimit(
   const layers = sampler.layers
     .map(
       (l) =>
-        `${l.path} ${l.n}x${l.k} ${(l.rate / 1e9).toFixed(2)}${l.copies > 1 ? ` (x${l.copies} stacked)` : ''}`,
+        `${l.path} ${l.n}x${l.k} ${(l.rate / 1e9).toFixed(2)}${l.dotRate ? `, with its dots ${(l.dotRate / 1e9).toFixed(2)}` : ''}${l.copies > 1 ? ` (x${l.copies} stacked)` : ''}`,
     )
     .join(', ');
+  const one = sampler.batchOne;
   ctx.note(
-    `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(peak / 1e9).toFixed(0)} GOPS) + L x the seconds the fused sampler takes for one sample of the model's ${(sampler.weights / 1e6).toFixed(3)} M weights, measured in this run on the model's own Bayesian layers (the cells' PTQ model: its mu, sigma, zero points and multipliers, one thread, CPU time, medians of 7; small layers stacked along their rows to ~1 M weights a call so that the call's fixed cost is not counted): ${(sampler.rate / 1e9).toFixed(2)} G weights/s overall (G/s by layer: ${layers}); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (process CPU time) / that limit.`,
+    `the limit of a ${model} cell (weights mode, one core) = L x batch x 2 x ${(work.macsPerImage / 1e6).toFixed(3)} M multiply-adds at the vpdpbusd zmm peak measured in this run (CPU time, ${(peak / 1e9).toFixed(0)} GOPS) + L x the seconds the fused sampler takes for one sample of the model's ${(sampler.weights / 1e6).toFixed(3)} M weights, measured in this run on the model's own Bayesian layers (the cells' PTQ model: its mu, sigma, zero points and multipliers, one thread, CPU time, medians of 7; small layers stacked along their rows to ~1 M weights a call so that the call's fixed cost is not counted): ${(sampler.rate / 1e9).toFixed(2)} G weights/s overall (G/s by layer: ${layers}); ratios *limit_images_per_s_b<batch>_L<L> and *share_of_limit_b<batch>_L<L> = qbnn images/s (process CPU time) / that limit.${one ? ` At batch 1 plans draw a Gaussian linear layer row by row, each row dotted with the input as it is drawn (no pack written): there the limit takes those layers at their measured sample + dot rate ("with its dots", the same stacking and clock), their multiply-adds counted in it (${(one.dottedMacs / 1e6).toFixed(3)} M an image leave the peak term): ${(sampler.weights / one.seconds / 1e9).toFixed(2)} G weights/s overall.` : ''}`,
   );
   ctx.ratio(`${model}_sampler_G_weights_per_s_own_layers`, sampler.rate / 1e9);
-  return { peakOps: peak, samplerRate: sampler.rate };
+  if (one)
+    ctx.ratio(`${model}_sampler_G_weights_per_s_batch1_own_layers`, sampler.weights / one.seconds / 1e9);
+  return { peakOps: peak, samplerRate: sampler.rate, ...(one ? { batchOne: one } : {}) };
 }
 
 /** The vpdpbusd zmm peak now (ops/s, CPU time of this thread), median of 7. */

@@ -746,6 +746,18 @@ Napi::Value SampleGaussian(const Napi::CallbackInfo& info) {
   s.muBytes = mu.bytes;
   s.sigmaBytes = sigma.bytes;
   const bool vec = vectorRng();
+  // (.., into, .., x, dots): batch 1 as plans run it, each row dotted with x as it is drawn, the
+  // pack's bytes not written (its row sums are); one thread; false without the AVX-512 sampler
+  if (info.Length() > 21 && !info[20].IsUndefined() && !info[20].IsNull()) {
+    if (!into) throwRange(env, "a sample + dot needs into");
+    View<uint8_t> x = typed<uint8_t>(info, 20, napi_uint8_array, "x");
+    View<int32_t> dots = typed<int32_t>(info, 21, napi_int32_array, "dots");
+    if (x.length != static_cast<size_t>(k) || dots.length != un) throwRange(env, "x must have k values, dots n");
+    if (!vec || !sampleRowsDotAvx512(s, x.data, 0, n, dots.data)) return Napi::Boolean::New(env, false);
+    std::memcpy(intoSums.data, box->p.rowSums, sizeof(int32_t) * un);
+    std::memcpy(intoZp.data, box->p.zeroPoint, sizeof(int32_t) * un);
+    return Napi::Boolean::New(env, true);
+  }
   const int64_t tasks = box->p.nblocks;
   auto fn = [&](int64_t t) {
     const int32_t n0 = static_cast<int32_t>(t) * 16;
