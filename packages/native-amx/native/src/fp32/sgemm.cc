@@ -270,7 +270,8 @@ void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, f
 void gemmDense(int64_t M, int64_t N, int64_t K, const float* a, bool ta, const float* b, bool tb, float* c,
                const Epilogue& ep) {
   const DenseA pa(ta ? Strided{a, 1, M} : Strided{a, K, 1});
-  if (!tb || N * K < 4 * M * (K + N)) {
+  // Transposed operands pack with a gather: swap when B is larger than op(A) and C together.
+  if (!tb || N * K <= M * (K + N)) {
     gemm(M, N, K, pa, DenseB(tb ? Strided{b, 1, K} : Strided{b, N, 1}), c, N, ep);
     return;
   }
