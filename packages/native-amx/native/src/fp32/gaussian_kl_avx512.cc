@@ -1,5 +1,5 @@
-// AVX-512 bodies of the Gaussian KL kernels (see gaussian_kl.h): 64 elements a step as four
-// interleaved vectors; exp and log by math_avx512.h's polynomials, softplus and sigmoid from one
+// AVX-512 bodies of the Gaussian KL kernels (see gaussian_kl.h): 48 elements a step as three
+// interleaved vectors (four spill registers in the gradient); exp and log by math_avx512.h's polynomials, softplus and sigmoid from one
 // exp; each element's KL term in float32, summed in float64 (two vector partials).
 #include "../common.h"
 #include "gaussian_kl.h"
@@ -24,7 +24,7 @@ constexpr float kLinearBelow = -20.f;  // log softplus(rho) = rho below (LOG_SOF
 using namespace interleaved;
 
 template <int K>
-inline Vec<K> load(const float* p, int64_t left, Mask<K>& m) {
+QBNN_VEC_INLINE Vec<K> load(const float* p, int64_t left, Mask<K>& m) {
   Vec<K> out;
 #pragma GCC unroll 4
   for (int k = 0; k < K; ++k) {
@@ -36,7 +36,7 @@ inline Vec<K> load(const float* p, int64_t left, Mask<K>& m) {
 
 // Adds the KL terms (less log s0 - 1/2) of 16 K elements from i to acc, in float32 each.
 template <int K>
-inline void klStep(const float* mu, const float* rho, int64_t left, float m0, float inv2s2, __m512d* acc) {
+QBNN_VEC_INLINE void klStep(const float* mu, const float* rho, int64_t left, float m0, float inv2s2, __m512d* acc) {
   Mask<K> m;
   const Vec<K> r = load<K>(rho, left, m);
   const Vec<K> d = load<K>(mu, left, m) - splat<K>(m0);
@@ -53,7 +53,7 @@ inline void klStep(const float* mu, const float* rho, int64_t left, float m0, fl
 
 // dy times the gradient at 16 K elements from i.
 template <int K>
-inline void klGradStep(const float* mu, const float* rho, int64_t left, __m512d m0, __m512d scaleMu, float invS2,
+QBNN_VEC_INLINE void klGradStep(const float* mu, const float* rho, int64_t left, __m512d m0, __m512d scaleMu, float invS2,
                        float dy, float* dMu, float* dRho) {
   Mask<K> m;
   const Vec<K> r = load<K>(rho, left, m);
@@ -82,7 +82,7 @@ bool gaussianKlChunkAvx512(const float* mu, const float* rho, int64_t n, double 
   __m512d acc[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
   const float fm0 = static_cast<float>(m0), finv = static_cast<float>(inv2s2);
   int64_t i = 0;
-  for (; i + 64 <= n; i += 64) klStep<4>(mu + i, rho + i, n - i, fm0, finv, acc);
+  for (; i + 48 <= n; i += 48) klStep<3>(mu + i, rho + i, n - i, fm0, finv, acc);
   for (; i < n; i += 16) klStep<1>(mu + i, rho + i, n - i, fm0, finv, acc);
   *sum += _mm512_reduce_add_pd(_mm512_add_pd(acc[0], acc[1]));
   return true;
@@ -92,7 +92,7 @@ bool gaussianKlGradChunkAvx512(const float* mu, const float* rho, int64_t n, dou
                                float dy, float* dMu, float* dRho) {
   const __m512d vm0 = _mm512_set1_pd(m0), vScale = _mm512_set1_pd(scaleMu);
   int64_t i = 0;
-  for (; i + 64 <= n; i += 64) klGradStep<4>(mu + i, rho + i, n - i, vm0, vScale, invS2, dy, dMu + i, dRho + i);
+  for (; i + 48 <= n; i += 48) klGradStep<3>(mu + i, rho + i, n - i, vm0, vScale, invS2, dy, dMu + i, dRho + i);
   for (; i < n; i += 16) klGradStep<1>(mu + i, rho + i, n - i, vm0, vScale, invS2, dy, dMu + i, dRho + i);
   return true;
 }

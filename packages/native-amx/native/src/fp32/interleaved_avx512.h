@@ -1,12 +1,17 @@
 // K independent AVX-512 float vectors stepped together (Vec<K>): every operation is K
 // instructions in a row, so K dependency chains overlap. One chain of exp / log / softplus alone
-// is latency-bound (~130 cycles of dependent FMAs and divisions a vector on these cores); four
-// interleaved ones ran the Gaussian KL 1.5-2x faster. expK and logK are math_avx512.h's expPs and
-// logPs operation for operation. Include only inside an AVX-512 target region, after <immintrin.h>.
+// is latency-bound (~130 cycles of dependent FMAs and divisions a vector on these cores); three
+// interleaved ones ran the Gaussian KL 2-2.5x faster (four spilled registers). expK and logK are
+// math_avx512.h's expPs and logPs operation for operation. Include only inside an AVX-512 target
+// region, after <immintrin.h>.
 #pragma once
 
 #include <cmath>
 #include <initializer_list>
+
+// Forced: GCC otherwise keeps expK / logK / softplusK out of line and passes Vec<4> (256 bytes)
+// through memory.
+#define QBNN_VEC_INLINE inline __attribute__((always_inline))
 
 namespace qbnn {
 namespace fp32 {
@@ -26,41 +31,41 @@ struct Mask {
   _Pragma("GCC unroll 4") for (int k = 0; k < K; ++k) out.v[k] = (expr); \
   return out
 
-template <int K> inline Vec<K> splat(float x) { QBNN_VEC_MAP(_mm512_set1_ps(x)); }
-template <int K> inline Vec<K> operator+(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_add_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> operator-(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_sub_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> operator*(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_mul_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> operator/(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_div_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> fma(Vec<K> a, Vec<K> b, Vec<K> c) { QBNN_VEC_MAP(_mm512_fmadd_ps(a.v[k], b.v[k], c.v[k])); }
-template <int K> inline Vec<K> fnma(Vec<K> a, Vec<K> b, Vec<K> c) { QBNN_VEC_MAP(_mm512_fnmadd_ps(a.v[k], b.v[k], c.v[k])); }
-template <int K> inline Vec<K> max(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_max_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> min(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_min_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> negAbs(Vec<K> a) { QBNN_VEC_MAP(_mm512_or_ps(a.v[k], _mm512_set1_ps(-0.f))); }
-template <int K> inline Vec<K> roundInt(Vec<K> a) {
+template <int K> QBNN_VEC_INLINE Vec<K> splat(float x) { QBNN_VEC_MAP(_mm512_set1_ps(x)); }
+template <int K> QBNN_VEC_INLINE Vec<K> operator+(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_add_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> operator-(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_sub_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> operator*(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_mul_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> operator/(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_div_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> fma(Vec<K> a, Vec<K> b, Vec<K> c) { QBNN_VEC_MAP(_mm512_fmadd_ps(a.v[k], b.v[k], c.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> fnma(Vec<K> a, Vec<K> b, Vec<K> c) { QBNN_VEC_MAP(_mm512_fnmadd_ps(a.v[k], b.v[k], c.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> max(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_max_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> min(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_min_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> negAbs(Vec<K> a) { QBNN_VEC_MAP(_mm512_or_ps(a.v[k], _mm512_set1_ps(-0.f))); }
+template <int K> QBNN_VEC_INLINE Vec<K> roundInt(Vec<K> a) {
   QBNN_VEC_MAP(_mm512_roundscale_ps(a.v[k], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
-template <int K> inline Vec<K> scalef(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_scalef_ps(a.v[k], b.v[k])); }
-template <int K> inline Vec<K> mantissa(Vec<K> a) { QBNN_VEC_MAP(_mm512_getmant_ps(a.v[k], _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src)); }
-template <int K> inline Vec<K> exponent(Vec<K> a) { QBNN_VEC_MAP(_mm512_getexp_ps(a.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> scalef(Vec<K> a, Vec<K> b) { QBNN_VEC_MAP(_mm512_scalef_ps(a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> mantissa(Vec<K> a) { QBNN_VEC_MAP(_mm512_getmant_ps(a.v[k], _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src)); }
+template <int K> QBNN_VEC_INLINE Vec<K> exponent(Vec<K> a) { QBNN_VEC_MAP(_mm512_getexp_ps(a.v[k])); }
 // b where m is set, else a
-template <int K> inline Vec<K> where(Mask<K> m, Vec<K> b, Vec<K> a) { QBNN_VEC_MAP(_mm512_mask_blend_ps(m.m[k], a.v[k], b.v[k])); }
+template <int K> QBNN_VEC_INLINE Vec<K> where(Mask<K> m, Vec<K> b, Vec<K> a) { QBNN_VEC_MAP(_mm512_mask_blend_ps(m.m[k], a.v[k], b.v[k])); }
 #undef QBNN_VEC_MAP
 
 template <int Pred, int K>
-inline Mask<K> compare(Vec<K> a, Vec<K> b) {
+QBNN_VEC_INLINE Mask<K> compare(Vec<K> a, Vec<K> b) {
   Mask<K> out;
 #pragma GCC unroll 4
   for (int k = 0; k < K; ++k) out.m[k] = _mm512_cmp_ps_mask(a.v[k], b.v[k], Pred);
   return out;
 }
-template <int K> inline Mask<K> lessThan(Vec<K> a, Vec<K> b) { return compare<_CMP_LT_OQ>(a, b); }
-template <int K> inline Mask<K> greaterThan(Vec<K> a, Vec<K> b) { return compare<_CMP_GT_OQ>(a, b); }
-template <int K> inline Mask<K> equal(Vec<K> a, Vec<K> b) { return compare<_CMP_EQ_OQ>(a, b); }
-template <int K> inline Mask<K> isNan(Vec<K> a) { return compare<_CMP_UNORD_Q>(a, a); }
+template <int K> QBNN_VEC_INLINE Mask<K> lessThan(Vec<K> a, Vec<K> b) { return compare<_CMP_LT_OQ>(a, b); }
+template <int K> QBNN_VEC_INLINE Mask<K> greaterThan(Vec<K> a, Vec<K> b) { return compare<_CMP_GT_OQ>(a, b); }
+template <int K> QBNN_VEC_INLINE Mask<K> equal(Vec<K> a, Vec<K> b) { return compare<_CMP_EQ_OQ>(a, b); }
+template <int K> QBNN_VEC_INLINE Mask<K> isNan(Vec<K> a) { return compare<_CMP_UNORD_Q>(a, a); }
 
 // math_avx512.h's expPs, operation for operation.
 template <int K>
-inline Vec<K> expK(Vec<K> x) {
+QBNN_VEC_INLINE Vec<K> expK(Vec<K> x) {
   x = max(min(x, splat<K>(89.0f)), splat<K>(-110.0f));
   const Vec<K> n = roundInt(x * splat<K>(1.44269504088896341f));
   Vec<K> r = fnma(n, splat<K>(0.693359375f), x);
@@ -72,7 +77,7 @@ inline Vec<K> expK(Vec<K> x) {
 
 // math_avx512.h's logPs, operation for operation.
 template <int K>
-inline Vec<K> logK(Vec<K> x) {
+QBNN_VEC_INLINE Vec<K> logK(Vec<K> x) {
   const Vec<K> one = splat<K>(1.f);
   const Vec<K> m = mantissa(x);
   const Vec<K> e = exponent(x * splat<K>(1.f / 0.75f));
@@ -91,7 +96,7 @@ inline Vec<K> logK(Vec<K> x) {
 // softplus(r) with unary.h's thresholds, from e = exp(-|r|) and one division:
 // log(1 + e) = 2 atanh(s), s = e / (2 + e) in [0, 1/3], to s^13 (truncation < 2^-26 relative).
 template <int K>
-inline Vec<K> softplusK(Vec<K> r, Vec<K> e) {
+QBNN_VEC_INLINE Vec<K> softplusK(Vec<K> r, Vec<K> e) {
   const Vec<K> lo = splat<K>(-13.942385152878742f);
   const Vec<K> s = e / (e + splat<K>(2.f));
   const Vec<K> z = s * s;
