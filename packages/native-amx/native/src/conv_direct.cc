@@ -296,40 +296,46 @@ void epilogueTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* a
 // groups (0, 1), and (2, 3) when there are 4, are rows 2y and 2y + 1 of the same 16 columns, so
 // the max of the two rows and then of each column pair gives 8 pooled values a pair; both pairs'
 // values are requantised once as one vector (exact: requantisation is monotone, m >= 0) and
-// stored at t.at[pair] (+ oc * phw) under t.mask[pair]. In float32 (requantU8F32) when the
-// channel allows and no lane comes near a rounding half, else in float64.
-template <bool Asum>
-void poolTileChannel(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int o, int32_t oc, size_t phw,
-                     const TileOut& t) {
-  const ChannelSums<Asum> sum(gp, acc, o, oc, t);
-  const __m512i even = _mm512_load_si512(t.pick);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i r0 = _mm512_max_epi32(sum(0), sum(1));
-  const __m512i r1 = t.n == 4 ? _mm512_max_epi32(sum(2), sum(3)) : r0;
-  const __m512i w = _mm512_max_epi32(_mm512_permutex2var_epi32(r0, even, r1), _mm512_permutex2var_epi32(r0, odd, r1));
-  __m128i q;
-  bool done = false;
-  if (gp.m32ok[oc]) {
-    const __m512 lo = _mm512_set1_ps(static_cast<float>(a.relu ? a.zo : 0)), hi = _mm512_set1_ps(255.0f);
-    __m512 dmax = _mm512_setzero_ps();
-    q = requantU8F32(w, _mm512_set1_ps(gp.mult32[oc]), _mm512_set1_ps(static_cast<float>(a.zo)), lo, hi, dmax);
-    done = _mm512_cmp_ps_mask(dmax, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0;
-  }
-  if (!done) {
-    const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
-    const __m512d m = _mm512_set1_pd(gp.mult[oc]);
-    q = std::fabs(gp.mult[oc]) < 0.5 ? requantU8<false>(w, m, zo, lo) : requantU8<true>(w, m, zo, lo);
-  }
-  const uintptr_t out = reinterpret_cast<uintptr_t>(a.out) + static_cast<uintptr_t>(oc) * phw;
-  _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[0]), t.mask[0], q);
-  if (!t.joined) _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[1]), t.mask[1], q);
-}
-
+// stored at t.at[pair] (+ oc * phw) under t.mask[pair]. Every channel's pooled sums first, then
+// their requantisations (independent chains): in float32 (requantU8F32) when every channel of
+// the block allows it, with one tie check for all of them (rarely failing: the block is then
+// redone in float64).
 template <bool Asum>
 void poolTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc, int noc, int32_t o0, size_t phw,
                const TileOut& t) {
+  alignas(64) int32_t pooled[24 * 16];
+  const __m512i even = _mm512_load_si512(t.pick);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   for (int o = 0; o < noc; ++o) {
-    poolTileChannel<Asum>(a, gp, acc, o, o0 + o, phw, t);
+    const ChannelSums<Asum> sum(gp, acc, o, o0 + o, t);
+    const __m512i r0 = _mm512_max_epi32(sum(0), sum(1));
+    const __m512i r1 = t.n == 4 ? _mm512_max_epi32(sum(2), sum(3)) : r0;
+    _mm512_store_si512(pooled + o * 16, _mm512_max_epi32(_mm512_permutex2var_epi32(r0, even, r1),
+                                                          _mm512_permutex2var_epi32(r0, odd, r1)));
+  }
+  const uintptr_t out0 = reinterpret_cast<uintptr_t>(a.out);
+  auto store = [&](int32_t oc, __m128i q) {
+    const uintptr_t out = out0 + static_cast<uintptr_t>(oc) * phw;
+    _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[0]), t.mask[0], q);
+    if (!t.joined) _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[1]), t.mask[1], q);
+  };
+  bool all32 = true;
+  for (int o = 0; o < noc; ++o) all32 = all32 && gp.m32ok[o0 + o];
+  if (all32) {
+    const __m512 zo32 = _mm512_set1_ps(static_cast<float>(a.zo));
+    const __m512 lo32 = _mm512_set1_ps(static_cast<float>(a.relu ? a.zo : 0)), hi32 = _mm512_set1_ps(255.0f);
+    __m512 dmax = _mm512_setzero_ps();
+    for (int o = 0; o < noc; ++o)
+      store(o0 + o, requantU8F32(_mm512_load_si512(pooled + o * 16), _mm512_set1_ps(gp.mult32[o0 + o]), zo32, lo32,
+                                 hi32, dmax));
+    if (_mm512_cmp_ps_mask(dmax, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) return;
+  }
+  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
+  for (int o = 0; o < noc; ++o) {
+    const int32_t oc = o0 + o;
+    const __m512i w = _mm512_load_si512(pooled + o * 16);
+    const __m512d m = _mm512_set1_pd(gp.mult[oc]);
+    store(oc, std::fabs(gp.mult[oc]) < 0.5 ? requantU8<false>(w, m, zo, lo) : requantU8<true>(w, m, zo, lo));
   }
 }
 
