@@ -8,7 +8,7 @@ import {
   nativeInfo,
   setThreads,
 } from '@qbnn/native-amx';
-import { crossEntropy, fit, lenet5 } from '@qbnn/nn';
+import { conv2d, crossEntropy, fit, lenet5 } from '@qbnn/nn';
 import { dnnToBnn, elboLoss, modelKl, setSamplingMode } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -83,4 +83,60 @@ d('training on the native fp32 kernels', () => {
       expect(worst).toBeLessThan(1e-4);
     },
   );
+
+  test("nn's NCHW convolution with a bias runs as one FusedConv2D kernel: values and gradients bit for bit conv + add", async () => {
+    await initBackend({ backend: 'wasm' });
+    setThreads(1);
+    const r = new Rng(11);
+    const t = (shape: number[]) => tf.tensor(r.normal(shape.reduce((a, b) => a * b, 1)), shape);
+    for (const [xs, ws, p] of [
+      [[3, 4, 9, 8], [6, 4, 5, 5], { padding: 2 }], // LeNet-like
+      [[2, 3, 7, 6], [5, 3, 3, 2], { padding: [1, 0], stride: [1, 2] }],
+    ] as [number[], number[], { padding: number | [number, number]; stride?: [number, number] }][]) {
+      const x = t(xs);
+      const w = t(ws);
+      const b = t([ws[0]]);
+      const dy = t(conv2d(x, w, b, p).shape);
+      const kernels: string[] = [];
+      const fused = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+        tf.sum(tf.mul(conv2d(xi, wi, bi, p), dy)),
+      );
+      const profile = await tf.profile(() => conv2d(x, w, b, p));
+      kernels.push(...profile.kernels.map((k) => k.name));
+      expect(kernels).toContain('FusedConv2D');
+      expect(kernels).not.toContain('Add');
+      // the composition it replaces: tfjs's NCHW conv, then the bias added
+      const composed = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => {
+        const pad = typeof p.padding === 'number' ? [p.padding, p.padding] : p.padding;
+        const y = tf.conv2d(
+          xi as tf.Tensor4D,
+          tf.transpose(wi, [2, 3, 1, 0]) as tf.Tensor4D,
+          p.stride ?? 1,
+          [
+            [0, 0],
+            [0, 0],
+            [pad[0], pad[0]],
+            [pad[1], pad[1]],
+          ],
+          'NCHW',
+        );
+        return tf.add(y, tf.reshape(bi, [1, ws[0], 1, 1]));
+      };
+      const ref = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+        tf.sum(tf.mul(composed(xi, wi, bi), dy)),
+      );
+      const bits = (ts: tf.Tensor[]) => ts.map((v) => Float32Array.from(v.dataSync()));
+      const got = bits([conv2d(x, w, b, p), ...fused([x, w, b])]);
+      const want = bits([composed(x, w, b), ...ref([x, w, b])]);
+      for (let i = 0; i < want.length; i++) expect(same(got[i], want[i])).toBe(true);
+      // a first layer: no gradient asked for its input
+      const [gw, gb] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(conv2d(x, wi, bi, p), dy)))([
+        w,
+        b,
+      ]);
+      expect(same(Float32Array.from(gw.dataSync()), want[2])).toBe(true);
+      expect(same(Float32Array.from(gb.dataSync()), want[3])).toBe(true);
+    }
+    setThreads(2);
+  });
 });

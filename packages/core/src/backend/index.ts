@@ -14,6 +14,7 @@ import './gradients.gen.js';
 import { registerDropoutKernels } from './dropout.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
+import { registerFusedConvGradient } from './fused-conv-grad.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
 import { registerReduceGradients } from './reduce-grad.js';
 import { registerReluGradient } from './relu-grad.js';
@@ -119,6 +120,7 @@ registerDropoutKernels();
 registerGaussianKlKernels();
 registerSquaredDistanceKernels();
 registerReluGradient();
+registerFusedConvGradient();
 registerReduceGradients();
 const pending = new Map<string, Promise<BackendInfo>>();
 

@@ -236,6 +236,13 @@ export function conv2d(
       [ph, ph],
       [pw, pw],
     ];
+    if (bias && nativeFloatKernels('FusedConv2D') && tf.getGradient(tf.FusedConv2D) !== undefined) {
+      // The bias in the convolution's own pass (@qbnn/core registers this kernel's gradient).
+      const attrs = { strides: [sh, sw], pad, dataFormat: 'NCHW', dilations: [1, 1], activation: 'linear' };
+      return tf
+        .engine()
+        .runKernel(tf.FusedConv2D, { x, filter: w, bias }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    }
     const y = tf.conv2d(x as tf.Tensor4D, w, [sh, sw], pad, 'NCHW');
     return bias ? tf.add(y, tf.reshape(bias, [1, outC, 1, 1])) : y;
   }

@@ -210,7 +210,7 @@ void shiftedConv(const Shift& s, const float* in, const float* rows, float* out,
         if (plain) {
           std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(s.ow));
         } else {
-          for (int64_t j = 0; j < s.ow; ++j) dst[j] = activate(src[j] + bias, ep);
+          epilogueRow(src, dst, s.ow, bias, ep);
         }
       }
     }
@@ -303,7 +303,7 @@ void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y
     for (int64_t o = 0; o < g.co; ++o) {
       float* row = yb + o * P;
       const float bias = ep.bias ? ep.bias[o] : 0.f;
-      for (int64_t p = 0; p < P; ++p) row[p] = activate(row[p] + bias, ep);
+      epilogueRow(row, row, P, bias, ep);
     }
   });
 }

@@ -71,6 +71,24 @@ inline float activate(float v, const Epilogue& ep) {
   }
 }
 
+// dst[j] = activate(src[j] + bias, ep) for j < n (src may be dst), with the activation picked
+// once per row so that the common cases vectorise.
+inline void epilogueRow(const float* src, float* dst, int64_t n, float bias, const Epilogue& ep) {
+  switch (ep.act) {
+    case ACT_LINEAR:
+      for (int64_t j = 0; j < n; ++j) dst[j] = src[j] + bias;
+      return;
+    case ACT_RELU:
+      for (int64_t j = 0; j < n; ++j) {
+        const float v = src[j] + bias;
+        dst[j] = v < 0.f ? 0.f : v;
+      }
+      return;
+    default:
+      for (int64_t j = 0; j < n; ++j) dst[j] = activate(src[j] + bias, ep);
+  }
+}
+
 // C [M, N] = op(A) op(B) (+ epilogue) for dense row-major operands, op a transpose when ta / tb.
 // A transposed B larger than A and C together (x W^T of a linear layer: W [N, K]) is run as
 // C^T = W op(A)^T, so that the large operand packs with contiguous copies instead of a
