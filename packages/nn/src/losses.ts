@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { QbnnError, softmaxCrossEntropy } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Class indices of `labels`: int32 `[N]` as is, one-hot / probabilities `[N, C]` by argmax. */
@@ -15,6 +15,11 @@ export function labelIndices(labels: tf.Tensor): tf.Tensor1D {
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   if (logits.rank !== 2) throw new QbnnError('ERR_SHAPE', `logits must be [N, C], got [${logits.shape}]`);
   const [n, c] = logits.shape;
+  if (labels.rank === 1 && labels.shape[0] === n) {
+    // class indices: one fused kernel each way where the backend has it (@qbnn/core)
+    const fused = softmaxCrossEntropy(logits, labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32'));
+    if (fused) return fused;
+  }
   const target =
     labels.rank === 1 ? tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, c) : tf.cast(labels, 'float32');
   if (target.shape[0] !== n || target.shape[1] !== c) {

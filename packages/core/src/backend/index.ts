@@ -18,6 +18,7 @@ import { registerFusedConvGradient } from './fused-conv-grad.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
 import { registerReduceGradients } from './reduce-grad.js';
 import { registerReluGradient } from './relu-grad.js';
+import { registerSoftmaxCrossEntropyKernels } from './softmax-cross-entropy.js';
 import { registerSquaredDistanceKernels } from './squared-distance.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
@@ -48,6 +49,14 @@ export {
   locScaleSampleFused,
 } from './locscale-sample.js';
 export { RELU_GRAD } from './relu-grad.js';
+export {
+  checkSoftmaxCrossEntropy,
+  SOFTMAX_CROSS_ENTROPY,
+  SOFTMAX_CROSS_ENTROPY_GRAD,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyGrad,
+  softmaxCrossEntropyMean,
+} from './softmax-cross-entropy.js';
 export {
   checkSquaredDistance,
   SQUARED_DISTANCE,
@@ -119,6 +128,7 @@ registerFusedAdamKernels();
 registerDropoutKernels();
 registerGaussianKlKernels();
 registerSquaredDistanceKernels();
+registerSoftmaxCrossEntropyKernels();
 registerReluGradient();
 registerFusedConvGradient();
 registerReduceGradients();
