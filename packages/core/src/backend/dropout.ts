@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
 import { philoxFill } from '../rng/philox.js';
 import type { Rng } from '../rng/rng.js';
-import { cpuFloatIo, type FloatIo, wasmFloatIo } from './heap.js';
+import { type FloatIo, registerFloatKernel } from './heap.js';
 
 export const DROPOUT = 'QbnnDropout';
 
@@ -81,12 +81,7 @@ function kernel(io: (b: unknown) => FloatIo): tf.KernelFunc {
 
 /** Registers the JS kernels for 'wasm' and 'cpu' (unless someone already did). */
 export function registerDropoutKernels(): void {
-  for (const [backendName, io] of [
-    ['wasm', wasmFloatIo],
-    ['cpu', cpuFloatIo],
-  ] as const)
-    if (tf.getKernel(DROPOUT, backendName) === undefined)
-      tf.registerKernel({ kernelName: DROPOUT, backendName, kernelFunc: kernel(io) });
+  registerFloatKernel(DROPOUT, kernel);
 }
 
 /**

@@ -10,9 +10,9 @@
 // with log sigma = rho and its derivative 1 below rho = -20 (softplus(rho) = e^rho there to
 // float precision), as posteriors' logSoftplus. The JS kernels compute in float64 and are the
 // reference; @qbnn/native-amx replaces the wasm ones (float32 element maths, float64 sums).
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
-import { cpuFloatIo, type FloatIo, wasmFloatIo } from './heap.js';
+import { type FloatIo, registerFloatKernel } from './heap.js';
 
 export const GAUSSIAN_KL = 'QbnnGaussianKl';
 export const GAUSSIAN_KL_GRAD = 'QbnnGaussianKlGrad';
@@ -117,13 +117,6 @@ function gradKernel(io: (b: unknown) => FloatIo): tf.KernelFunc {
 
 /** Registers the JS kernels for 'wasm' and 'cpu' (unless someone already did). */
 export function registerGaussianKlKernels(): void {
-  for (const [backendName, io] of [
-    ['wasm', wasmFloatIo],
-    ['cpu', cpuFloatIo],
-  ] as const) {
-    if (tf.getKernel(GAUSSIAN_KL, backendName) === undefined)
-      tf.registerKernel({ kernelName: GAUSSIAN_KL, backendName, kernelFunc: klKernel(io) });
-    if (tf.getKernel(GAUSSIAN_KL_GRAD, backendName) === undefined)
-      tf.registerKernel({ kernelName: GAUSSIAN_KL_GRAD, backendName, kernelFunc: gradKernel(io) });
-  }
+  registerFloatKernel(GAUSSIAN_KL, klKernel);
+  registerFloatKernel(GAUSSIAN_KL_GRAD, gradKernel);
 }

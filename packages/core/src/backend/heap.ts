@@ -2,7 +2,7 @@
 // heap and every tensor (input or output) is read and written through a typed-array view of it.
 // Take views after the last allocation of a kernel: an allocation may grow (move) the heap.
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 export interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -32,4 +32,20 @@ export function cpuFloatIo(backend: unknown): FloatIo {
     alloc: (shape) =>
       cpu.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((x, y) => x * y, 1))),
   };
+}
+
+/**
+ * Registers `kernelName` for 'wasm' and 'cpu' with the kernel `make` builds over each backend's
+ * {@link FloatIo}, unless one is registered already (another copy of qbnn, or a native one).
+ */
+export function registerFloatKernel(
+  kernelName: string,
+  make: (io: (backend: unknown) => FloatIo) => tf.KernelFunc,
+): void {
+  for (const [backendName, io] of [
+    ['wasm', wasmFloatIo],
+    ['cpu', cpuFloatIo],
+  ] as const)
+    if (tf.getKernel(kernelName, backendName) === undefined)
+      tf.registerKernel({ kernelName, backendName, kernelFunc: make(io) });
 }

@@ -8,7 +8,7 @@
 //   dx_c = (dy/N) (softmax(x)_c [y valid] - [c = y])
 import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
-import { cpuFloatIo, type FloatIo, wasmFloatIo } from './heap.js';
+import { type FloatIo, registerFloatKernel } from './heap.js';
 
 export const SOFTMAX_CROSS_ENTROPY = 'QbnnSoftmaxCrossEntropy';
 export const SOFTMAX_CROSS_ENTROPY_GRAD = 'QbnnSoftmaxCrossEntropyGrad';
@@ -98,15 +98,8 @@ function gradKernel(io: (b: unknown) => FloatIo): tf.KernelFunc {
 
 /** Registers the JS kernels for 'wasm' and 'cpu' (unless someone already did). */
 export function registerSoftmaxCrossEntropyKernels(): void {
-  for (const [backendName, io] of [
-    ['wasm', wasmFloatIo],
-    ['cpu', cpuFloatIo],
-  ] as const) {
-    if (tf.getKernel(SOFTMAX_CROSS_ENTROPY, backendName) === undefined)
-      tf.registerKernel({ kernelName: SOFTMAX_CROSS_ENTROPY, backendName, kernelFunc: lossKernel(io) });
-    if (tf.getKernel(SOFTMAX_CROSS_ENTROPY_GRAD, backendName) === undefined)
-      tf.registerKernel({ kernelName: SOFTMAX_CROSS_ENTROPY_GRAD, backendName, kernelFunc: gradKernel(io) });
-  }
+  registerFloatKernel(SOFTMAX_CROSS_ENTROPY, lossKernel);
+  registerFloatKernel(SOFTMAX_CROSS_ENTROPY_GRAD, gradKernel);
 }
 
 /**

@@ -6,7 +6,7 @@
 // float64 and are the reference; @qbnn/native-amx replaces the wasm ones (float64 sums).
 import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
-import { cpuFloatIo, type FloatIo, wasmFloatIo } from './heap.js';
+import { type FloatIo, registerFloatKernel } from './heap.js';
 
 export const SQUARED_DISTANCE = 'QbnnSquaredDistance';
 export const SQUARED_DISTANCE_GRAD = 'QbnnSquaredDistanceGrad';
@@ -83,15 +83,8 @@ function gradKernel(io: (b: unknown) => FloatIo): tf.KernelFunc {
 
 /** Registers the JS kernels for 'wasm' and 'cpu' (unless someone already did). */
 export function registerSquaredDistanceKernels(): void {
-  for (const [backendName, io] of [
-    ['wasm', wasmFloatIo],
-    ['cpu', cpuFloatIo],
-  ] as const) {
-    if (tf.getKernel(SQUARED_DISTANCE, backendName) === undefined)
-      tf.registerKernel({ kernelName: SQUARED_DISTANCE, backendName, kernelFunc: sumKernel(io) });
-    if (tf.getKernel(SQUARED_DISTANCE_GRAD, backendName) === undefined)
-      tf.registerKernel({ kernelName: SQUARED_DISTANCE_GRAD, backendName, kernelFunc: gradKernel(io) });
-  }
+  registerFloatKernel(SQUARED_DISTANCE, sumKernel);
+  registerFloatKernel(SQUARED_DISTANCE_GRAD, gradKernel);
 }
 
 /**
