@@ -477,6 +477,15 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     const got = fused().dataSync();
     expectClose(got, cpu, 1);
     expect(Array.from(got)).toEqual(Array.from(composed().dataSync()));
+    // the gradient in rho, bit for bit the native Multiply and Sigmoid tfjs's chain rule runs
+    const dy = tf.tensor1d(Float32Array.from({ length: n }, () => r() - 0.5));
+    const drho = (f: (q: tf.Tensor) => tf.Tensor) =>
+      tf.grad((q: tf.Tensor) => tf.sum(tf.mul(f(q), dy)))(tf.tensor1d(rho));
+    const gFused = drho((q) => locScaleSample(tf.tensor1d(mu), q, tf.tensor1d(eps))).dataSync();
+    const gComposed = drho((q) =>
+      tf.add(tf.tensor1d(mu), tf.mul(tf.softplus(q), tf.tensor1d(eps))),
+    ).dataSync();
+    expect(Array.from(gFused)).toEqual(Array.from(gComposed));
   });
 
   test('fused location-scale sample gradients match float64 finite differences', async () => {

@@ -1,10 +1,11 @@
-// See locscale.h. Chunks of 4k elements (in L1) over the pool: the transcendental into a chunk
-// buffer by the unary kernels, then one vectorised loop.
+// See locscale.h. Chunks of 4k elements over the pool: on AVX-512 one pass (unary_avx512.cc),
+// else the transcendental into a chunk buffer by the unary kernels, then one vectorised loop.
 #include "locscale.h"
 
 #include <algorithm>
 
 #include "parallel.h"
+#include "sgemm.h"
 #include "unary.h"
 
 namespace qbnn {
@@ -24,7 +25,9 @@ void chunks(int64_t n, Fn&& fn) {
 }  // namespace
 
 void locScaleSample(const float* mu, const float* rho, const float* eps, float* w, int64_t n) {
+  const bool vector = usingAvx512();
   chunks(n, [=](int64_t i0, int64_t len) {
+    if (vector && locScaleAvx512(false, mu + i0, rho + i0, eps + i0, w + i0, len)) return;
     float sp[kChunk];
     unaryChunk(UNARY_SOFTPLUS, rho + i0, sp, len);
     const float* __restrict m = mu + i0;
@@ -35,7 +38,9 @@ void locScaleSample(const float* mu, const float* rho, const float* eps, float* 
 }
 
 void locScaleSampleGrad(const float* dw, const float* rho, const float* eps, float* drho, int64_t n) {
+  const bool vector = usingAvx512();
   chunks(n, [=](int64_t i0, int64_t len) {
+    if (vector && locScaleAvx512(true, dw + i0, rho + i0, eps + i0, drho + i0, len)) return;
     float sg[kChunk];
     unaryChunk(UNARY_SIGMOID, rho + i0, sg, len);
     const float* __restrict d = dw + i0;

@@ -19,5 +19,10 @@ void unaryChunk(int op, const float* x, float* y, int64_t n);
 // The AVX-512 body over [0, n) (defined in unary_avx512.cc); false when not compiled in.
 bool unaryAvx512(int op, const float* x, float* y, int64_t n);
 
+// The location-scale sample (out = first + softplus(rho) * eps) or its gradient (out =
+// (first * eps) * sigmoid(rho)) over [0, n) in one AVX-512 pass, the values of unaryAvx512's
+// softplus / sigmoid then the float32 product and sum (locscale.h); false when not compiled in.
+bool locScaleAvx512(bool grad, const float* first, const float* rho, const float* eps, float* out, int64_t n);
+
 }  // namespace fp32
 }  // namespace qbnn

@@ -70,7 +70,39 @@ __attribute__((flatten)) void mapK(const float* x, float* y, int64_t n, F f) {
   }
 }
 
+// out = g(a, b, f(x)) over [0, n), 16 K floats a step (flattened, as mapK).
+template <int K, typename F, typename G>
+__attribute__((flatten)) void map3K(const float* x, const float* a, const float* b, float* out, int64_t n, F f,
+                                    G g) {
+  for (int64_t i = 0; i < n; i += 16 * K) {
+    __mmask16 m[K];
+    Vec<K> xv, av, bv;
+#pragma GCC unroll 4
+    for (int k = 0; k < K; ++k) {
+      m[k] = tailMask(n - i - 16 * k);
+      xv.v[k] = _mm512_maskz_loadu_ps(m[k], x + i + 16 * k);
+      av.v[k] = _mm512_maskz_loadu_ps(m[k], a + i + 16 * k);
+      bv.v[k] = _mm512_maskz_loadu_ps(m[k], b + i + 16 * k);
+    }
+    const Vec<K> r = g(av, bv, f(xv));
+#pragma GCC unroll 4
+    for (int k = 0; k < K; ++k) _mm512_mask_storeu_ps(out + i + 16 * k, m[k], r.v[k]);
+  }
+}
+
 }  // namespace
+
+bool locScaleAvx512(bool grad, const float* first, const float* rho, const float* eps, float* out, int64_t n) {
+  using interleaved::operator+;
+  using interleaved::operator*;
+  if (grad)
+    map3K<2>(rho, first, eps, out, n, [](Vec<2> v) { return sigmoidK(v); },
+             [](Vec<2> d, Vec<2> e, Vec<2> sg) { return (d * e) * sg; });
+  else
+    map3K<2>(rho, first, eps, out, n, [](Vec<2> v) { return softplusK(v); },
+             [](Vec<2> mu, Vec<2> e, Vec<2> sp) { return mu + sp * e; });
+  return true;
+}
 
 bool unaryAvx512(int op, const float* x, float* y, int64_t n) {
   if (op == UNARY_SOFTPLUS) {
@@ -107,6 +139,7 @@ QBNN_FP32_AVX512_END
 namespace qbnn {
 namespace fp32 {
 bool unaryAvx512(int, const float*, float*, int64_t) { return false; }
+bool locScaleAvx512(bool, const float*, const float*, const float*, float*, int64_t) { return false; }
 }  // namespace fp32
 }  // namespace qbnn
 
