@@ -35,6 +35,9 @@ void gradScalar(const float* x, int64_t from, int64_t n, double c, double k, flo
 
 #if QBNN_X86
 QBNN_FP32_AVX512_BEGIN
+// GCC 12 flags the deliberately undefined vectors of its own AVX-512 headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // Whole groups of 8; returns how many elements it covered.
 int64_t sumAvx512(const float* x, int64_t n, double c, double* lanes) {
   __m512d acc = _mm512_loadu_pd(lanes);
@@ -56,6 +59,7 @@ int64_t gradAvx512(const float* x, int64_t n, double c, double k, float* dx) {
                      _mm512_cvtpd_ps(_mm512_mul_pd(vk, _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), vc))));
   return i;
 }
+#pragma GCC diagnostic pop
 QBNN_FP32_AVX512_END
 #endif
 
