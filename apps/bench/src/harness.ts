@@ -94,6 +94,7 @@ export async function measure(
   opts: MeasureOptions,
 ): Promise<CaseResult> {
   const warmup = opts.warmup ?? 1;
+  collectGarbage();
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < opts.runs; i++) {
@@ -114,6 +115,17 @@ export async function measure(
     throughput: opts.work === undefined ? null : round((opts.work / median) * 1e3),
     unit: opts.unit ?? '',
   };
+}
+
+/**
+ * A full garbage collection now, when node runs with --expose-gc (as `pnpm bench` starts it): the
+ * garbage an earlier cell left (the JS engine's cells allocate gigabytes) is otherwise collected by
+ * V8's background threads while a later cell is timed, and process CPU time counts them (a full
+ * `peers` run timed the native cells after the JS ones 15-20% slower than a run of those cells
+ * alone, and the 1 ms local-mode cell up to 3x).
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 export function medianOf(sorted: number[]): number {
