@@ -83,6 +83,22 @@ export function now(clock: Clock = 'wall'): number {
 }
 
 /**
+ * A lap clock for loops that time themselves (a training step per callback): collects earlier
+ * cells' garbage first, as `measure` does, then each call returns the ms on `clock` since the
+ * previous call (or since the timer was made).
+ */
+export function lapTimer(clock: Clock = 'wall'): () => number {
+  collectGarbage();
+  let last = now(clock);
+  return () => {
+    const t = now(clock);
+    const ms = t - last;
+    last = t;
+    return ms;
+  };
+}
+
+/**
  * Times `fn` after `warmup` untimed calls: each run is one call; the median is what qbnn
  * quotes (machines here are shared and noisy, so the minimum and maximum are kept too).
  */

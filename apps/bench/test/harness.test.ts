@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from 'vitest';
-import { measure } from '../src/harness.js';
+import { lapTimer, measure } from '../src/harness.js';
 
 const g = globalThis as { gc?: () => void };
 const saved = g.gc;
@@ -22,4 +22,21 @@ test('without --expose-gc measure still runs', async () => {
   const r = await measure('case', 'impl', {}, () => calls++, { runs: 3 });
   expect(calls).toBe(4);
   expect(r.runs).toBe(3);
+});
+
+test('lapTimer collects the garbage of earlier cells before its first lap (the train suite times steps with it)', () => {
+  const events: string[] = [];
+  g.gc = () => events.push('gc');
+  const lap = lapTimer('wall');
+  events.push('step');
+  const ms = lap();
+  expect(events).toEqual(['gc', 'step']);
+  expect(ms).toBeGreaterThanOrEqual(0);
+  // each lap is measured from the previous one, not from the start
+  const t0 = performance.now();
+  while (performance.now() - t0 < 5);
+  const first = lap();
+  const second = lap();
+  expect(first).toBeGreaterThanOrEqual(4);
+  expect(second).toBeLessThan(first);
 });

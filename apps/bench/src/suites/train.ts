@@ -14,7 +14,7 @@ import { initBackend, Rng } from '@qbnn/core';
 import { crossEntropy, fit, type Module } from '@qbnn/nn';
 import { elboLoss, gaussianNll, modelKl, setSamplingMode } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
-import { type CaseResult, medianOf, type Suite, type SuiteContext } from '../harness.js';
+import { type CaseResult, lapTimer, medianOf, type Suite, type SuiteContext } from '../harness.js';
 import { buildBayes, INPUT_SHAPE, type ModelName } from '../models.js';
 import { loadNative } from '../native.js';
 import { OPENBLAS, torchUnavailable } from './peers.js';
@@ -99,13 +99,8 @@ async function timeQbnn(
       : tf.tensor1d(Float32Array.from(rng.normal(n)));
   const nll = (out: tf.Tensor, t: tf.Tensor) =>
     c.model === 'lenet5' ? crossEntropy(out, t) : gaussianNll(out, t);
-  const clock = () => {
-    if (!cpuClock) return performance.now();
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e3;
-  };
   const times: number[] = [];
-  let last = clock();
+  const lap = lapTimer(cpuClock ? 'cpu' : 'wall');
   await fit(
     model,
     { x, y },
@@ -117,9 +112,8 @@ async function timeQbnn(
       loss: (m, xb, yb) => elboLoss(nll(m.apply(xb), yb), modelKl(m), { datasetSize: DATASET_SIZE, beta: 1 }),
       onProgress: (e) => {
         if (e.type !== 'step') return;
-        const now = clock();
-        if (e.globalStep > warmup) times.push(now - last);
-        last = now;
+        const ms = lap();
+        if (e.globalStep > warmup) times.push(ms);
       },
     },
   );
