@@ -71,6 +71,13 @@ export interface MeasureOptions {
    * on a shared machine, where the wall clock also measures other jobs.
    */
   clock?: Clock;
+  /**
+   * Repeats the call within a run until the run lasts about this long (ms, estimated from the
+   * last warm-up call) and reports the time of one call: a sub-millisecond cell timed one call a
+   * run reads the host's scheduling noise (interrupts, a descheduled vCPU) and the caches' state
+   * after the previous cell more than the kernel.
+   */
+  minRunMs?: number;
 }
 
 export type Clock = 'wall' | 'cpu';
@@ -99,8 +106,9 @@ export function lapTimer(clock: Clock = 'wall'): () => number {
 }
 
 /**
- * Times `fn` after `warmup` untimed calls: each run is one call; the median is what qbnn
- * quotes (machines here are shared and noisy, so the minimum and maximum are kept too).
+ * Times `fn` after `warmup` untimed calls: each run is one call (or `calls` of them with
+ * `minRunMs`, timed together and divided); the median is what qbnn quotes (machines here are
+ * shared and noisy, so the minimum and maximum are kept too).
  */
 export async function measure(
   caseName: string,
@@ -109,14 +117,20 @@ export async function measure(
   fn: () => unknown | Promise<unknown>,
   opts: MeasureOptions,
 ): Promise<CaseResult> {
-  const warmup = opts.warmup ?? 1;
+  const warmup = Math.max(opts.warmup ?? 1, opts.minRunMs === undefined ? 0 : 1);
   collectGarbage();
-  for (let i = 0; i < warmup; i++) await fn();
+  let lastMs = 0;
+  for (let i = 0; i < warmup; i++) {
+    const t0 = now(opts.clock);
+    await fn();
+    lastMs = now(opts.clock) - t0;
+  }
+  const calls = opts.minRunMs === undefined ? 1 : callsPerRun(opts.minRunMs, lastMs);
   const times: number[] = [];
   for (let i = 0; i < opts.runs; i++) {
     const t0 = now(opts.clock);
-    await fn();
-    times.push(now(opts.clock) - t0);
+    for (let c = 0; c < calls; c++) await fn();
+    times.push((now(opts.clock) - t0) / calls);
   }
   times.sort((a, b) => a - b);
   const median = medianOf(times);
@@ -130,7 +144,14 @@ export async function measure(
     runs: times.length,
     throughput: opts.work === undefined ? null : round((opts.work / median) * 1e3),
     unit: opts.unit ?? '',
+    ...(calls > 1 ? { extra: { calls_per_run: calls } } : {}),
   };
+}
+
+/** Calls a run needs to last about `minRunMs` when one takes `oneMs` (at least 1, at most 10^5). */
+export function callsPerRun(minRunMs: number, oneMs: number): number {
+  if (!(oneMs > 0)) return 1;
+  return Math.min(100_000, Math.max(1, Math.ceil(minRunMs / oneMs)));
 }
 
 /**

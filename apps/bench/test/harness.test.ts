@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from 'vitest';
-import { lapTimer, measure } from '../src/harness.js';
+import { callsPerRun, lapTimer, measure } from '../src/harness.js';
 
 const g = globalThis as { gc?: () => void };
 const saved = g.gc;
@@ -39,4 +39,30 @@ test('lapTimer collects the garbage of earlier cells before its first lap (the t
   const second = lap();
   expect(first).toBeGreaterThanOrEqual(4);
   expect(second).toBeLessThan(first);
+});
+
+test('minRunMs repeats a short call within each run and reports the time of one call', async () => {
+  // a call that takes ~0.5 ms of wall time (busy wait)
+  let calls = 0;
+  const spin = () => {
+    calls++;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 0.5);
+  };
+  const r = await measure('case', 'impl', {}, spin, { runs: 3, warmup: 1, minRunMs: 10 });
+  const per = r.extra?.calls_per_run as number;
+  // ~20 calls a run (10 ms / 0.5 ms), whatever the host's noise did to the warm-up call
+  expect(per).toBeGreaterThanOrEqual(2);
+  expect(calls).toBe(1 + 3 * per);
+  // the median is one call's time, not the run's
+  expect(r.median_ms).toBeGreaterThanOrEqual(0.5);
+  expect(r.median_ms).toBeLessThan(5);
+});
+
+test('callsPerRun: enough calls to fill the run, within bounds', () => {
+  expect(callsPerRun(20, 0.8)).toBe(25);
+  expect(callsPerRun(20, 30)).toBe(1);
+  expect(callsPerRun(20, 0)).toBe(1);
+  expect(callsPerRun(20, 1e-9)).toBe(100_000);
+  expect(callsPerRun(20, Number.NaN)).toBe(1);
 });
