@@ -8,6 +8,9 @@ export interface CaseResult {
   median_ms: number;
   min_ms: number;
   max_ms: number;
+  /** First and third quartiles of the runs (suites that pool many noisy runs report them). */
+  q1_ms?: number;
+  q3_ms?: number;
   runs: number;
   /** Work per second at the median (unit below), or null when the case measures no rate. */
   throughput: number | null;
@@ -166,10 +169,24 @@ export function collectGarbage(): void {
 }
 
 export function medianOf(sorted: number[]): number {
-  const s = [...sorted].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return quantileOf(sorted, 0.5);
 }
+
+/** The q-quantile (0 <= q <= 1) of the values, interpolated between order statistics. */
+export function quantileOf(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  const at = q * (s.length - 1);
+  const lo = Math.floor(at);
+  return lo + 1 < s.length ? s[lo] + (at - lo) * (s[lo + 1] - s[lo]) : s[lo];
+}
+
+/** The spread column of the tables, "q1-q3", shown when some row of the report has quartiles. */
+const quartiles = (r: CaseResult): string => (r.q1_ms === undefined ? '' : `${r.q1_ms}-${r.q3_ms}`);
+const hasQuartiles = (report: SuiteReport): boolean => report.results.some((r) => r.q1_ms !== undefined);
+const HEADER = ['case', 'impl', 'params', 'median ms', 'q1-q3', 'min', 'max', 'throughput'];
+/** Drops the quartile column (index 4 of HEADER) from a report that has none. */
+const withSpread = <T>(report: SuiteReport, cells: T[]): T[] =>
+  hasQuartiles(report) ? cells : cells.filter((_, i) => i !== 4);
 
 function round(x: number): number {
   return Number(x.toPrecision(6));
@@ -182,18 +199,21 @@ export function machineInfo(isa: string): MachineInfo {
 
 /** A plain-text table of the results, for humans. */
 export function formatTable(report: SuiteReport): string {
-  const header = ['case', 'impl', 'params', 'median ms', 'min', 'max', 'throughput'];
-  const rows = report.results.map((r) => [
-    r.case,
-    r.impl,
-    Object.entries(r.params)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' '),
-    String(r.median_ms),
-    String(r.min_ms),
-    String(r.max_ms),
-    r.throughput === null ? '' : `${r.throughput} ${r.unit}`,
-  ]);
+  const header = withSpread(report, HEADER);
+  const rows = report.results.map((r) =>
+    withSpread(report, [
+      r.case,
+      r.impl,
+      Object.entries(r.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+      String(r.median_ms),
+      quartiles(r),
+      String(r.min_ms),
+      String(r.max_ms),
+      r.throughput === null ? '' : `${r.throughput} ${r.unit}`,
+    ]),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
@@ -215,15 +235,19 @@ export function formatMarkdown(report: SuiteReport): string {
     '',
     `Command: \`${report.command}\``,
     '',
-    '| case | impl | params | median ms | min | max | throughput |',
-    '|---|---|---|---:|---:|---:|---:|',
+    `| ${withSpread(report, HEADER).join(' | ')} |`,
+    `|${withSpread(
+      report,
+      HEADER.map((_, i) => (i < 3 ? '---' : '---:')),
+    ).join('|')}|`,
   ];
   for (const r of report.results) {
     const params = Object.entries(r.params)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
     const tp = r.throughput === null ? '' : `${r.throughput} ${r.unit}`;
-    lines.push(`| ${r.case} | ${r.impl} | ${params} | ${r.median_ms} | ${r.min_ms} | ${r.max_ms} | ${tp} |`);
+    const cells = [r.case, r.impl, params, r.median_ms, quartiles(r), r.min_ms, r.max_ms, tp];
+    lines.push(`| ${withSpread(report, cells).join(' | ')} |`);
   }
   const ratios = Object.entries(report.ratios);
   if (ratios.length) {

@@ -14,7 +14,14 @@ import { initBackend, Rng } from '@qbnn/core';
 import { crossEntropy, fit, type Module } from '@qbnn/nn';
 import { elboLoss, gaussianNll, modelKl, setSamplingMode } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
-import { type CaseResult, lapTimer, medianOf, type Suite, type SuiteContext } from '../harness.js';
+import {
+  type CaseResult,
+  lapTimer,
+  medianOf,
+  quantileOf,
+  type Suite,
+  type SuiteContext,
+} from '../harness.js';
 import { buildBayes, INPUT_SHAPE, type ModelName } from '../models.js';
 import { loadNative } from '../native.js';
 import { OPENBLAS, torchUnavailable } from './peers.js';
@@ -62,14 +69,32 @@ const caseName = (c: TrainCase) =>
 
 interface Timing {
   medianMs: number;
+  q1Ms: number;
+  q3Ms: number;
   minMs: number;
   maxMs: number;
   runs: number;
+  /** The median of each round's steps, in round order: the drift between rounds. */
+  roundMedians: number[];
 }
 
-function timingOf(stepMs: number[]): Timing {
-  const times = [...stepMs].sort((a, b) => a - b);
-  return { medianMs: medianOf(times), minMs: times[0], maxMs: times[times.length - 1], runs: times.length };
+/** Pooled statistics of a row's steps, given round by round. */
+export function timingOf(rounds: number[][]): Timing {
+  const times = rounds.flat().sort((a, b) => a - b);
+  return {
+    medianMs: medianOf(times),
+    q1Ms: quantileOf(times, 0.25),
+    q3Ms: quantileOf(times, 0.75),
+    minMs: times[0],
+    maxMs: times[times.length - 1],
+    runs: times.length,
+    roundMedians: rounds.map(medianOf),
+  };
+}
+
+/** Peer's round median over qbnn's, round by round (rounds alternate, so each pair ran side by side). */
+export function speedupsByRound(peer: number[][], qbnn: number[][]): number[] {
+  return peer.map((p, r) => medianOf(p) / medianOf(qbnn[r]));
 }
 
 /** Step times (ms) of `steps` training steps of one case after `warmup` steps (fit's step events). */
@@ -200,12 +225,18 @@ function record(
     median_ms: round(t.medianMs),
     min_ms: round(t.minMs),
     max_ms: round(t.maxMs),
+    q1_ms: round(t.q1Ms),
+    q3_ms: round(t.q3Ms),
     runs: t.runs,
     throughput: round(imagesPerS),
     unit: 'images/s',
     // The load when the row finished: a 2-thread PyTorch row on a busy machine measures OpenMP's
     // spin-waiting threads losing their cores (10x slower steps at load 6), not PyTorch.
-    extra: { gflops: round((imagesPerS * trainFlops(c)) / 1e9), load1: round(loadavg()[0]) },
+    extra: {
+      gflops: round((imagesPerS * trainFlops(c)) / 1e9),
+      load1: round(loadavg()[0]),
+      round_medians_ms: t.roundMedians.map(round).join(' '),
+    },
   });
 }
 
@@ -221,7 +252,10 @@ export const trainSuite: Suite = {
     const native = await loadNative();
     const batches = ctx.quick ? [8] : [64, 256];
     const steps = ctx.quick ? 2 : Math.max(5, ctx.runs);
-    const rounds = ctx.quick ? 1 : 3;
+    // PyTorch's steps are cheap beside its drift between runs and rounds (b64: 58.5 and 78.5 ms in
+    // two runs of one script): more of them a round and more rounds, each round's median reported.
+    const torchSteps = ctx.quick ? 2 : Math.max(10, ctx.runs);
+    const rounds = ctx.quick ? 1 : 5;
     // qbnn's first ~5 steps fault in the wasm heap and native scratch; PyTorch settles in ~3.
     const warmup = ctx.quick ? 1 : 5;
     const torchWarmup = ctx.quick ? 1 : 3;
@@ -232,7 +266,7 @@ export const trainSuite: Suite = {
     const peak = native?.fp32PeakGflops?.(ctx.quick ? 5_000_000 : 100_000_000) ?? null;
     if (peak !== null) ctx.ratio('fp32_fma_peak_gflops_1_core', peak);
     ctx.note(
-      `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. Each cell runs ${rounds} round(s) alternating PyTorch and qbnn (${steps} timed steps a round after ${warmup} warm-up steps for qbnn, ${torchWarmup} for PyTorch, on a fresh model); a row pools every round's steps (median, min, max). gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
+      `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. Each cell runs ${rounds} round(s) alternating PyTorch and qbnn (${steps} timed steps a round after ${warmup} warm-up steps for qbnn, ${torchSteps} after ${torchWarmup} for PyTorch, on a fresh model); a row pools every round's steps (median, quartiles, min, max; extra.round_medians_ms lists each round's median in order), and the speed-up over PyTorch also as its range over the rounds (_round_min, _round_max: a round's PyTorch median over qbnn's). gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
     );
     const why = torchUnavailable();
     // per thread count, the tuned- and default-allocator peers (started on first use)
@@ -274,9 +308,9 @@ export const trainSuite: Suite = {
             if (!ctx.accepts({ model: c.model, posterior: c.posterior, mode: c.mode, batch, threads }))
               continue;
             const clock = threads === 1 ? 'cpu' : 'wall';
-            const pooled = new Map<string, number[]>();
-            const pool = (impl: string, ms: number[]) =>
-              pooled.set(impl, [...(pooled.get(impl) ?? []), ...ms]);
+            // each row's steps, round by round
+            const pooled = new Map<string, number[][]>();
+            const pool = (impl: string, ms: number[]) => pooled.set(impl, [...(pooled.get(impl) ?? []), ms]);
             const peers = peersFor(threads);
             for (let r = 0; r < rounds; ++r) {
               if (c.mode === 'weights')
@@ -288,7 +322,7 @@ export const trainSuite: Suite = {
                       posterior: c.posterior,
                       batch,
                       threads,
-                      steps,
+                      steps: torchSteps,
                       warmup: torchWarmup,
                     }),
                   );
@@ -305,8 +339,13 @@ export const trainSuite: Suite = {
               const t = timingOf(ms);
               record(ctx, c, impl, batch, threads, t, clock);
               if (name === 'pytorch') peerMs.set(threads, t.medianMs);
-              if (mine)
-                ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}`, t.medianMs / mine.median_ms);
+              if (!mine || !qbnn) continue;
+              ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}`, t.medianMs / mine.median_ms);
+              if (name === 'pytorch' && rounds > 1) {
+                const perRound = speedupsByRound(ms, qbnn);
+                ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}_round_min`, Math.min(...perRound));
+                ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}_round_max`, Math.max(...perRound));
+              }
             }
             if (peak !== null && mine)
               ctx.ratio(
@@ -323,7 +362,7 @@ export const trainSuite: Suite = {
             PLAIN,
             batch,
             1,
-            timingOf(await timeQbnn(c, batch, steps, warmup, true)),
+            timingOf([await timeQbnn(c, batch, steps, warmup, true)]),
             'cpu',
           );
           if (nativeOn) native?.enableNativeFloatKernels();
