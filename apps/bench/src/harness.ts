@@ -33,7 +33,24 @@ export interface SuiteReport {
   machine: MachineInfo;
   results: CaseResult[];
   ratios: Record<string, number>;
+  /** The spread behind a ratio measured in repeated rounds (its value is their median), by name. */
+  spreads?: Record<string, Spread>;
   notes: string[];
+}
+
+/** Smallest, median and largest of n values (e.g. a ratio's value in each of n paired rounds). */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+  n: number;
+}
+
+/** The {@link Spread} of some values (at least one). */
+export function spreadOf(values: readonly number[]): Spread {
+  if (values.length === 0) throw new Error('spreadOf: no values');
+  const s = [...values].sort((a, b) => a - b);
+  return { min: s[0], median: medianOf(s), max: s[s.length - 1], n: s.length };
 }
 
 export interface SuiteContext {
@@ -42,9 +59,16 @@ export interface SuiteContext {
   add(result: CaseResult): CaseResult;
   /** Records a note (a skipped peer, a fallback) shown under the table. */
   note(text: string): void;
-  ratio(name: string, value: number): void;
+  /** Records a ratio; with `spread` (from repeated rounds) the value should be its median. */
+  ratio(name: string, value: number, spread?: Spread): void;
   /** Timed runs per case: at least 5 (3 in quick mode, which is for smoke runs only). */
   runs: number;
+  /**
+   * Paired rounds (`--rounds N`; default 5, 2 with --quick) of the cells a suite times by
+   * alternating a peer's fresh process and qbnn, so that slow drifts of a shared host fall on both
+   * sides of each round's ratio (peers: issue 18's whole-model cells).
+   */
+  rounds: number;
   /**
    * Whether the cell with these parameters should run (`--filter`, see filter.ts); suites ask
    * it before measuring. True for every cell when no filter was given.
@@ -220,10 +244,28 @@ export function formatTable(report: SuiteReport): string {
   const ratios = Object.entries(report.ratios);
   if (ratios.length) {
     out.push('', 'ratios:');
-    for (const [k, v] of ratios) out.push(`  ${k}: ${v}`);
+    for (const [k, v] of ratios) out.push(`  ${k}: ${v}${spreadText(report.spreads?.[k])}`);
   }
   for (const n of report.notes) out.push(`note: ${n}`);
   return out.join('\n');
+}
+
+/**
+ * The ratios peer[i] / qbnn[i] of paired rounds (each side's median ms in round i) and their
+ * spread; the ratio quoted is its median. A slow drift of the host that lasts a round scales both
+ * sides of that round's ratio, where a ratio of the two sides' overall medians would mix rounds.
+ */
+export function pairedRatios(peerMs: readonly number[], qbnnMs: readonly number[]): Spread {
+  if (peerMs.length !== qbnnMs.length)
+    throw new Error(`pairedRatios: ${peerMs.length} peer rounds but ${qbnnMs.length} qbnn rounds`);
+  return spreadOf(peerMs.map((ms, i) => ms / qbnnMs[i]));
+}
+
+/** ` (min a, max b over n rounds)` after a ratio measured in rounds, else ''. */
+export function spreadText(spread: Spread | undefined): string {
+  if (!spread) return '';
+  const f = (x: number) => Number(x.toPrecision(3));
+  return ` (min ${f(spread.min)}, max ${f(spread.max)} over ${spread.n} rounds)`;
 }
 
 /** The markdown table the README links to. */
@@ -252,7 +294,7 @@ export function formatMarkdown(report: SuiteReport): string {
   const ratios = Object.entries(report.ratios);
   if (ratios.length) {
     lines.push('', '| ratio | value |', '|---|---:|');
-    for (const [k, v] of ratios) lines.push(`| ${k} | ${v} |`);
+    for (const [k, v] of ratios) lines.push(`| ${k} | ${v}${spreadText(report.spreads?.[k])} |`);
   }
   for (const n of report.notes) lines.push('', `Note: ${n}`);
   return `${lines.join('\n')}\n`;

@@ -10,12 +10,15 @@ import { accepts, type CaseFilter, formatFilter, parseFilter } from './filter.js
 import { formatMarkdown, formatTable, machineInfo, type SuiteContext, type SuiteReport } from './harness.js';
 import { SUITES } from './suites/index.js';
 
+/** Paired rounds by default (`--rounds`): see SuiteContext.rounds. */
+const DEFAULT_ROUNDS = 5;
+
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    `usage: pnpm bench <suite|all> [--json] [--quick] [--filter key=value,...]\n  --filter model=lenet5,impl=native,batch=32,L=20,mode=weights  runs only the matching cells (a|b: either value) and writes no results file\nsuites:\n${SUITES.map((s) => `  ${s.name.padEnd(8)} ${s.description}`).join('\n')}\n`,
+    `usage: pnpm bench <suite|all> [--json] [--quick] [--filter key=value,...] [--rounds N]\n  --filter model=lenet5,impl=native,batch=32,L=20,mode=weights  runs only the matching cells (a|b: either value) and writes no results file\n  --rounds N  paired rounds of the suites that alternate a peer and qbnn (peers: the whole-model int8 cells; default ${DEFAULT_ROUNDS}, --quick 2)\nsuites:\n${SUITES.map((s) => `  ${s.name.padEnd(8)} ${s.description}`).join('\n')}\n`,
   );
   process.exit(2);
 }
@@ -24,14 +27,20 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   // --filter takes a value (`--filter x=1` or `--filter=x=1`).
   let filterText: string | undefined;
+  let roundsText: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--filter') {
       filterText = args[++i];
       if (filterText === undefined) usage('--filter needs key=value[,key=value...]');
     } else if (args[i].startsWith('--filter=')) filterText = args[i].slice('--filter='.length);
+    else if (args[i] === '--rounds') roundsText = args[++i] ?? '';
+    else if (args[i].startsWith('--rounds=')) roundsText = args[i].slice('--rounds='.length);
     else rest.push(args[i]);
   }
+  const rounds = roundsText === undefined ? undefined : Number(roundsText);
+  if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1 && rounds <= 100))
+    usage(`--rounds needs an integer from 1 to 100, got '${roundsText}'`);
   let filter: CaseFilter = new Map();
   try {
     if (filterText !== undefined) filter = parseFilter(filterText);
@@ -40,7 +49,8 @@ async function main(): Promise<void> {
   }
   const flags = new Set(rest.filter((a) => a.startsWith('--')));
   for (const f of flags)
-    if (f !== '--json' && f !== '--quick') usage(`unknown flag ${f}; allowed: --json, --quick, --filter`);
+    if (f !== '--json' && f !== '--quick')
+      usage(`unknown flag ${f}; allowed: --json, --quick, --filter, --rounds`);
   const names = rest.filter((a) => !a.startsWith('--'));
   if (names.length !== 1) usage('name exactly one suite');
   const wanted = names[0] === 'all' ? SUITES : SUITES.filter((s) => s.name === names[0]);
@@ -54,7 +64,7 @@ async function main(): Promise<void> {
     const report: SuiteReport = {
       suite: suite.name,
       date: new Date().toISOString(),
-      command: `pnpm bench ${suite.name}${quick ? ' --quick' : ''}${filter.size ? ` --filter ${formatFilter(filter)}` : ''}`,
+      command: `pnpm bench ${suite.name}${quick ? ' --quick' : ''}${filter.size ? ` --filter ${formatFilter(filter)}` : ''}${rounds === undefined ? '' : ` --rounds ${rounds}`}`,
       machine: machineInfo(isa),
       results: [],
       ratios: {},
@@ -63,6 +73,7 @@ async function main(): Promise<void> {
     const ctx: SuiteContext = {
       quick,
       runs: quick ? 3 : 7,
+      rounds: rounds ?? (quick ? 2 : DEFAULT_ROUNDS),
       add(r) {
         report.results.push(r);
         process.stderr.write(
@@ -74,8 +85,15 @@ async function main(): Promise<void> {
         report.notes.push(text);
         process.stderr.write(`  note: ${text}\n`);
       },
-      ratio(name, value) {
+      ratio(name, value, spread) {
         report.ratios[name] = Number(value.toPrecision(4));
+        if (spread) {
+          const p4 = (x: number) => Number(x.toPrecision(4));
+          report.spreads = {
+            ...report.spreads,
+            [name]: { ...spread, min: p4(spread.min), median: p4(spread.median), max: p4(spread.max) },
+          };
+        } else if (report.spreads) delete report.spreads[name];
       },
       accepts: (params) => accepts(filter, params),
       filtered: filter.size > 0,

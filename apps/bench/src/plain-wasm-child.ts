@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   const ctx: SuiteContext = {
     quick: req.quick,
     runs: req.runs,
+    rounds: 1, // the child runs grids only, no paired rounds
     filtered: req.filtered,
     add(r: CaseResult) {
       reply.results.push(r);

@@ -1,5 +1,14 @@
 import { afterEach, expect, test } from 'vitest';
-import { callsPerRun, lapTimer, measure } from '../src/harness.js';
+import {
+  callsPerRun,
+  formatMarkdown,
+  formatTable,
+  lapTimer,
+  measure,
+  pairedRatios,
+  type SuiteReport,
+  spreadOf,
+} from '../src/harness.js';
 
 const g = globalThis as { gc?: () => void };
 const saved = g.gc;
@@ -65,4 +74,38 @@ test('callsPerRun: enough calls to fill the run, within bounds', () => {
   expect(callsPerRun(20, 0)).toBe(1);
   expect(callsPerRun(20, 1e-9)).toBe(100_000);
   expect(callsPerRun(20, Number.NaN)).toBe(1);
+});
+
+test('pairedRatios divides round by round, not the overall medians', () => {
+  // a round where the host was twice as slow for both sides: round ratios 2, 2, 2.5
+  const peer = [200, 400, 250];
+  const qbnn = [100, 200, 100];
+  const s = pairedRatios(peer, qbnn);
+  expect(s).toEqual({ min: 2, median: 2, max: 2.5, n: 3 });
+  // the ratio of the medians (250 / 100) would read 2.5
+  expect(spreadOf(peer).median / spreadOf(qbnn).median).toBe(2.5);
+  expect(() => pairedRatios([1, 2], [1])).toThrow(/2 peer rounds but 1 qbnn/);
+});
+
+test('spreadOf: min, median (mean of the middle two for even n), max', () => {
+  expect(spreadOf([3, 1, 2])).toEqual({ min: 1, median: 2, max: 3, n: 3 });
+  expect(spreadOf([4, 1, 3, 2])).toEqual({ min: 1, median: 2.5, max: 4, n: 4 });
+  expect(() => spreadOf([])).toThrow(/no values/);
+});
+
+test('the printed table and the markdown show a ratio spread beside its value', () => {
+  const report: SuiteReport = {
+    suite: 's',
+    date: 'd',
+    command: 'c',
+    machine: { cpu: 'x', cores: 2, isa: 'avx512', node: 'v20' },
+    results: [],
+    ratios: { a: 3.5, b: 2 },
+    spreads: { a: { min: 3.1234, median: 3.5, max: 3.9876, n: 5 } },
+    notes: [],
+  };
+  expect(formatTable(report)).toContain('  a: 3.5 (min 3.12, max 3.99 over 5 rounds)');
+  expect(formatTable(report)).toMatch(/ {2}b: 2$/m);
+  expect(formatMarkdown(report)).toContain('| a | 3.5 (min 3.12, max 3.99 over 5 rounds) |');
+  expect(formatMarkdown(report)).toContain('| b | 2 |');
 });

@@ -35,6 +35,14 @@ function checkDocument(doc: Record<string, unknown>, suite: string): void {
   }
   expect(typeof doc.ratios).toBe('object');
   for (const v of Object.values(doc.ratios as Record<string, unknown>)) expect(Number.isFinite(v)).toBe(true);
+  // a ratio measured in rounds quotes the median of its spread
+  const ratios = doc.ratios as Record<string, number>;
+  for (const [name, s] of Object.entries((doc.spreads ?? {}) as Record<string, Record<string, number>>)) {
+    expect(ratios[name]).toBe(s.median);
+    expect(s.min).toBeLessThanOrEqual(s.median);
+    expect(s.median).toBeLessThanOrEqual(s.max);
+    expect(Number.isInteger(s.n) && s.n >= 1).toBe(true);
+  }
 }
 
 describe('bench suites in --quick mode', () => {
@@ -67,6 +75,18 @@ describe('bench suites in --quick mode', () => {
     expect(estimateMs(cells.slice(0, 2), 4, 1)).toBeCloseTo(11 * 2, 6);
   });
 
+  it('refuses a --rounds that is not a positive integer', async (ctx) => {
+    if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
+    for (const bad of ['0', '2.5', 'x']) {
+      const r = await promisify(execFile)(process.execPath, [main, 'peers', '--rounds', bad]).then(
+        () => null,
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(r?.code).toBe(2);
+      expect(r?.stderr).toContain(`--rounds needs an integer from 1 to 100, got '${bad}'`);
+    }
+  });
+
   for (const suite of SUITES.map((s) => s.name)) {
     it(`${suite} emits a well-formed JSON document`, { timeout: 180_000 }, async (ctx) => {
       if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
@@ -80,6 +100,15 @@ describe('bench suites in --quick mode', () => {
       const notes = doc.notes as string[];
       if (suite === 'peers' && results.length === 0) {
         expect(notes.some((n) => n.startsWith('peers skipped'))).toBe(true);
+      } else if (suite === 'peers') {
+        // the whole-model cells in paired rounds (2 with --quick), their ratios with a spread
+        const spreads = Object.entries((doc.spreads ?? {}) as Record<string, { n: number }>);
+        expect(spreads.map(([k]) => k).sort()).toEqual([
+          'qbnn_int8-native_speedup_over_torch-int8-onednn_b1_L2',
+          'resnet18_qbnn_int8-native_speedup_over_torch-int8-onednn_b2_L1',
+          'resnet18_qbnn_int8-native_speedup_over_torch-int8-onednn_default_malloc_b2_L1',
+        ]);
+        for (const [, s] of spreads) expect(s.n).toBe(2);
       } else {
         expect(results.length).toBeGreaterThan(0);
       }

@@ -1,59 +1,20 @@
-import { execFile, spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import type { Suite, SuiteContext } from '../harness.js';
+import { initBackend } from '@qbnn/core';
+import type { QuantizedModel } from '@qbnn/qat';
+import {
+  collectGarbage,
+  measure,
+  pairedRatios,
+  type Suite,
+  type SuiteContext,
+  spreadOf,
+} from '../harness.js';
 import { lenet5Work, limitImagesPerSecond, resnet18Work } from '../limits.js';
 import { type ModelSamplerRate, modelSamplerRate } from '../model-sampler.js';
-import { buildBayes, type ModelName, quantizeModel } from '../models.js';
+import { buildBayes, inputBatch, type ModelName, quantizeModel } from '../models.js';
 import { loadNative } from '../native.js';
+import { OPENBLAS, runTorchBnn, type TorchReport, TUNED_MALLOC, torchUnavailable } from '../torch-peer.js';
 import { type BnnGrid, cellKey, runGrid, runOneCell } from './bnn.js';
-
-const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'peers', 'torch_bnn.py');
-/** PyTorch fp32 uses reference BLAS unless OpenBLAS is on the library path (DESIGN.md section 7). */
-export const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
-
-interface TorchCase {
-  impl: string;
-  batch: number;
-  samples: number;
-  median_ms: number;
-  min_ms: number;
-  max_ms: number;
-  runs: number;
-}
-interface TorchReport {
-  model?: string;
-  torch: string;
-  engine: string | null;
-  threads: number;
-  results: TorchCase[];
-}
-
-/** Why torch cannot run here, or null when `python3 -c 'import torch'` works. */
-export function torchUnavailable(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
-  if (r.error) return `${PYTHON} could not be run (${r.error.message})`;
-  if (r.status !== 0) return `${PYTHON} cannot import torch (${(r.stderr ?? '').trim().split('\n').pop()})`;
-  return null;
-}
-
-async function runTorch(cfg: Record<string, unknown>): Promise<TorchReport> {
-  const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, JSON.stringify(cfg)], {
-    maxBuffer: 16 << 20,
-    timeout: 30 * 60_000,
-    env: {
-      ...process.env,
-      OMP_NUM_THREADS: String(cfg.threads),
-      MKL_NUM_THREADS: String(cfg.threads),
-      OPENBLAS_NUM_THREADS: String(cfg.threads),
-      LD_LIBRARY_PATH: [OPENBLAS, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-    },
-  });
-  return JSON.parse(stdout.trim().split('\n').pop() as string) as TorchReport;
-}
 
 export const peersSuite: Suite = {
   name: 'peers',
@@ -69,9 +30,10 @@ export const peersSuite: Suite = {
     const quickGrid = ctx.quick && !ctx.filtered;
     const batches = (quickGrid ? [1] : [1, 32, 256]).filter((batch) => ctx.accepts({ ...cellOf, batch }));
     const samples = (quickGrid ? [2] : [1, 20]).filter((L) => ctx.accepts({ ...cellOf, L }));
-    const impls = ['fp32', 'int8'].filter((i) => ctx.accepts({ peer: `torch-${i}` }));
+    const impls = (['fp32', 'int8'] as const).filter((i) => ctx.accepts({ peer: `torch-${i}` }));
     // PyTorch first, then qbnn: never both at once on the shared cores.
-    // Batch 256 (PyTorch fp32 at L = 20 takes ~30 s a call) gets 3 timed runs.
+    // Batch 256 (PyTorch fp32 at L = 20 takes ~1.5 s a call) gets 3 timed runs; the int8 target
+    // cells are timed again in the paired rounds.
     const small = batches.filter((b) => b < 256);
     const big = batches.filter((b) => b >= 256);
     const torch: TorchReport = { torch: '?', engine: null, threads: 1, results: [] };
@@ -80,7 +42,7 @@ export const peersSuite: Suite = {
       [big, 3],
     ] as const) {
       if (part.length === 0 || samples.length === 0 || impls.length === 0) continue;
-      const r = await runTorch({
+      const r = await runTorchBnn({
         threads: 1,
         batches: part,
         samples,
@@ -93,13 +55,13 @@ export const peersSuite: Suite = {
       torch.results.push(...r.results);
     }
     if (big.length && impls.length)
-      ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~30 s).');
+      ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~1.5 s).');
     ctx.note(
       'Timing: every cell of this suite (PyTorch and qbnn, one thread each) in process CPU time (time.process_time, process.cpuUsage), so that other jobs on a shared machine do not count; medians of the runs.',
     );
     if (torch.results.length)
       ctx.note(
-        `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
+        `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32), glibc malloc tuned as in the train suite; peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
       );
     const torchMs = new Map<string, number>();
     for (const c of torch.results) {
@@ -189,7 +151,7 @@ export const peersSuite: Suite = {
       ctx.note(
         "ratios qbnn_<precision>_speedup_over_<torch impl>_b<batch>_L<L> = PyTorch median ms / qbnn median ms, both measured in this run (> 1: qbnn is faster); qbnn_int8native_over_fp32_b<batch>_L<L> = qbnn plain tfjs-wasm fp32 ms / qbnn int8-native ms. fp32-tfjs-wasm = plain tfjs-backend-wasm (a child process with QBNN_NATIVE_FP32=0), fp32-native = tfjs-wasm with qbnn's native fp32 kernels. Targets: issue 9, int8-native >= 3 over torch-fp32 and torch-int8 at b32 L20; issue 14, target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20 >= 3.",
       );
-    await resnet18Peer(ctx, limit);
+    await pairedRounds(ctx, limit);
     await threadScaling(ctx);
   },
 };
@@ -253,70 +215,180 @@ async function localCell(ctx: SuiteContext, torchMs: Map<string, number>): Promi
     );
 }
 
+/** One of issue 18's whole-model cells: Gaussian weights mode, int8, one thread. */
+interface WholeModelCell {
+  model: 'lenet5' | 'resnet18';
+  batch: number;
+  L: number;
+}
+
+/** The whole-model cells (quick: one small cell a model, for the smoke test). */
+export function wholeModelCells(quick: boolean): WholeModelCell[] {
+  if (quick)
+    return [
+      { model: 'lenet5', batch: 1, L: 2 },
+      { model: 'resnet18', batch: 2, L: 1 },
+    ];
+  return [
+    { model: 'lenet5', batch: 1, L: 20 },
+    { model: 'lenet5', batch: 32, L: 20 },
+    { model: 'lenet5', batch: 256, L: 1 },
+    { model: 'lenet5', batch: 256, L: 20 },
+    { model: 'resnet18', batch: 32, L: 8 },
+  ];
+}
+
+/** PyTorch's allocator settings the rounds run: the tuned one everywhere, glibc's default beside it on ResNet-18. */
+const ALLOCATORS = [
+  { name: 'tuned', malloc: TUNED_MALLOC, models: ['lenet5', 'resnet18'] },
+  { name: 'default', malloc: {}, models: ['resnet18'] },
+] as const;
+
 /**
- * Bayesian ResNet-18 (Ferianc widths), Gaussian weights mode, L = 8, batch 32 (quick: L = 1,
- * batch 2): qbnn int8 native vs PyTorch int8 (onednn), 3 timed runs each, PyTorch first, and the
- * cell's limit on this machine (issue 18's target: >= 3x PyTorch int8).
+ * Issue 18's whole-model targets (qbnn int8 native vs PyTorch int8 onednn, LeNet-5 b1 / b32 /
+ * b256 and ResNet-18 L8 b32) in `ctx.rounds` paired rounds: each round runs a fresh PyTorch
+ * process per model (its cells: 3 timed runs after a warm-up each) and then the same cells in
+ * qbnn (the model quantised once, 3 runs after a warm-up), so that the host's slow drifts (this VM
+ * moved PyTorch's ResNet-18 cell 190-384 ms between full runs, each run's own spread a few %) fall
+ * on both sides of a round's ratio. The ratio is the median of the rounds' ratios (PyTorch median /
+ * qbnn median), its spread the rounds' min and max; each side's row gives the median of the
+ * rounds' medians and the min / max over all runs.
  */
-async function resnet18Peer(ctx: SuiteContext, known?: MachineRates): Promise<void> {
-  const quickGrid = ctx.quick && !ctx.filtered;
-  const cell = { model: 'resnet18', posterior: 'gaussian', mode: 'weights' };
-  const batch = quickGrid ? 2 : 32;
-  const L = quickGrid ? 1 : 8;
-  if (!ctx.accepts({ ...cell, batch, L }) || !ctx.accepts({ peer: 'torch-int8' })) return;
-  const runs = quickGrid ? ctx.runs : 3;
-  const r = await runTorch({
-    model: 'resnet18',
-    threads: 1,
-    batches: [batch],
-    samples: [L],
-    runs,
-    warmup: 1,
-    impls: ['int8'],
-    cpuClock: true,
-  });
-  const torchCase = r.results[0];
-  if (torchCase === undefined) {
-    ctx.note(`ResNet-18 peer: PyTorch ${r.torch} has no quantised engine here: skipped`);
-    return;
-  }
-  ctx.add({
-    case: 'bnn resnet18/gaussian',
-    impl: torchCase.impl,
-    params: { mode: 'weights', batch, L, threads: r.threads, clock: 'cpu' },
-    median_ms: round(torchCase.median_ms),
-    min_ms: round(torchCase.min_ms),
-    max_ms: round(torchCase.max_ms),
-    runs: torchCase.runs,
-    throughput: round((batch / torchCase.median_ms) * 1e3),
-    unit: 'images/s',
-  });
-  const q = await runOneCell(
-    ctx,
-    {
-      model: 'resnet18',
+async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<void> {
+  const cells = wholeModelCells(ctx.quick && !ctx.filtered).filter((c) =>
+    ctx.accepts({
+      model: c.model,
       posterior: 'gaussian',
       mode: 'weights',
-      precision: 'int8-native',
-      batch,
-      samples: L,
-    },
-    { clock: 'cpu' },
+      impl: 'int8-native',
+      peer: 'torch-int8',
+      batch: c.batch,
+      L: c.L,
+    }),
   );
+  if (cells.length === 0) return;
+  const native = await loadNative();
+  if (!native) {
+    ctx.note('paired rounds skipped: the native addon is not loaded');
+    return;
+  }
+  await initBackend({ backend: 'wasm' });
+  const runs = ctx.quick ? 1 : 3;
+  const models = [...new Set(cells.map((c) => c.model))];
+  const qms = new Map<ModelName, QuantizedModel>();
+  const key = (c: WholeModelCell) => `${c.model}_b${c.batch}_L${c.L}`;
+  // by cell key: qbnn's and each allocator's per-round medians and all runs' extremes
+  const series = new Map<string, { median: number[]; min: number; max: number }>();
+  const record = (k: string, median: number, min: number, max: number) => {
+    const s = series.get(k) ?? { median: [], min: Infinity, max: -Infinity };
+    s.median.push(median);
+    s.min = Math.min(s.min, min);
+    s.max = Math.max(s.max, max);
+    series.set(k, s);
+  };
+  let report: TorchReport | undefined;
+  native.setThreads(1);
+  try {
+    for (const m of models) qms.set(m, await quantizeModel(m, buildBayes(m, 'gaussian')));
+    rounds: for (let round = 0; round < ctx.rounds; round++)
+      for (const model of models) {
+        const mine = cells.filter((c) => c.model === model);
+        for (const alloc of ALLOCATORS.filter((a) => (a.models as readonly string[]).includes(model))) {
+          collectGarbage(); // V8's background collection would share the cores with PyTorch
+          report = await runTorchBnn(
+            {
+              model,
+              threads: 1,
+              batches: [...new Set(mine.map((c) => c.batch))],
+              samples: [...new Set(mine.map((c) => c.L))],
+              runs,
+              warmup: 1,
+              impls: ['int8'],
+              cpuClock: true,
+            },
+            alloc.malloc,
+          );
+          for (const c of mine) {
+            const t = report.results.find((r) => r.batch === c.batch && r.samples === c.L);
+            if (t) record(`${alloc.name}_${key(c)}`, t.median_ms, t.min_ms, t.max_ms);
+          }
+        }
+        if (!report?.engine) break rounds;
+        const qm = qms.get(model) as QuantizedModel;
+        for (const c of mine) {
+          const x = inputBatch(model, c.batch);
+          const r = await measure(
+            'paired',
+            'int8-native',
+            {},
+            () => qm.forward(x, { samples: c.L, mode: 'weights', provider: 'native' }),
+            { runs, warmup: 1, clock: 'cpu' },
+          );
+          record(`qbnn_${key(c)}`, r.median_ms, r.min_ms, r.max_ms);
+        }
+      }
+  } finally {
+    for (const qm of qms.values()) qm.dispose();
+    native.setThreads(2);
+  }
+  if (!report?.engine) {
+    ctx.note(`paired rounds: PyTorch ${report?.torch ?? '?'} has no quantised engine here: skipped`);
+    return;
+  }
+  const impl = `torch-int8-${report.engine}`;
+  const qbnnMs = new Map<string, number>();
+  for (const c of cells) {
+    const base = { mode: 'weights', batch: c.batch, L: c.L, threads: 1, clock: 'cpu', rounds: ctx.rounds };
+    const q = series.get(`qbnn_${key(c)}`);
+    if (!q) continue;
+    const qMedian = spreadOf(q.median).median;
+    qbnnMs.set(key(c), qMedian);
+    const row = (implName: string, s: { median: number[]; min: number; max: number }, extra = {}) =>
+      ctx.add({
+        case: `bnn ${c.model}/gaussian`,
+        impl: implName,
+        params: { ...base, ...extra },
+        median_ms: round(spreadOf(s.median).median),
+        min_ms: round(s.min),
+        max_ms: round(s.max),
+        runs: s.median.length * runs,
+        throughput: round((c.batch / spreadOf(s.median).median) * 1e3),
+        unit: 'images/s',
+      });
+    for (const alloc of ALLOCATORS) {
+      const t = series.get(`${alloc.name}_${key(c)}`);
+      if (!t) continue;
+      row(impl, t, { malloc: alloc.name });
+      const name = `qbnn_int8-native_speedup_over_${impl}${alloc.name === 'tuned' ? '' : `_${alloc.name}_malloc`}_b${c.batch}_L${c.L}`;
+      const spread = pairedRatios(t.median, q.median);
+      ctx.ratio(c.model === 'lenet5' ? name : `${c.model}_${name}`, spread.median, spread);
+    }
+    row('int8-native', q);
+  }
+  ctx.note(
+    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${runs}); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). PyTorch runs with glibc malloc tuned (${Object.entries(
+      TUNED_MALLOC,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(
+        ' ',
+      )}; no effect measured on LeNet-5's int8 cells); ResNet-18 also with glibc's defaults (ratio *_default_malloc_*), whose page faults moved its calls 265-373 ms across processes.`,
+  );
+  const res = cells.find((c) => c.model === 'resnet18');
+  const q = res && qbnnMs.get(key(res));
+  if (!res || !q) return;
   const work = resnet18Work();
   ctx.note(
-    `ResNet-18 peer: peers/torch_bnn.py with model resnet18 (batch norm folded into conv weights and bias, every conv, shortcut and the fc Bayesian, quantised add_relu for the residuals), ${runs} timed runs after one warm-up on each side; ${(work.macsPerImage / 1e6).toFixed(1)} M multiply-adds an image, ${(work.weightsPerSample / 1e6).toFixed(3)} M weights a sample.`,
-  );
-  if (!q) return;
-  ctx.ratio(
-    `resnet18_qbnn_int8-native_speedup_over_${torchCase.impl}_b${batch}_L${L}`,
-    torchCase.median_ms / q,
+    `ResNet-18 peer: peers/torch_bnn.py with model resnet18 (batch norm folded into conv weights and bias, every conv, shortcut and the fc Bayesian, quantised add_relu for the residuals); ${(work.macsPerImage / 1e6).toFixed(1)} M multiply-adds an image, ${(work.weightsPerSample / 1e6).toFixed(3)} M weights a sample.`,
   );
   const limit = await machineLimit(ctx, 'resnet18', work, known?.peakOps);
   if (!limit) return;
-  const lim = limitImagesPerSecond(batch, L, work, limit.peakOps, limit.samplerRate);
-  ctx.ratio(`resnet18_limit_images_per_s_b${batch}_L${L}`, lim);
-  ctx.ratio(`resnet18_qbnn_int8-native_share_of_limit_b${batch}_L${L}`, ((batch / q) * 1e3) / lim);
+  const lim = limitImagesPerSecond(res.batch, res.L, work, limit.peakOps, limit.samplerRate);
+  ctx.ratio(`resnet18_limit_images_per_s_b${res.batch}_L${res.L}`, lim);
+  ctx.ratio(
+    `resnet18_qbnn_int8-native_share_of_limit_b${res.batch}_L${res.L}`,
+    ((res.batch / q) * 1e3) / lim,
+  );
 }
 
 interface MachineRates {

@@ -24,9 +24,8 @@ import {
 } from '../harness.js';
 import { buildBayes, INPUT_SHAPE, type ModelName } from '../models.js';
 import { loadNative } from '../native.js';
-import { OPENBLAS, torchUnavailable } from './peers.js';
+import { OPENBLAS, PYTHON, TUNED_MALLOC, torchEnv, torchUnavailable } from '../torch-peer.js';
 
-const PYTHON = process.env.QBNN_BENCH_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'peers', 'torch_train.py');
 const DATASET_SIZE = 60000;
 
@@ -149,16 +148,6 @@ async function timeQbnn(
 }
 
 /**
- * glibc malloc settings for the tuned PyTorch peer. With glibc's defaults, PyTorch's large
- * activation buffers are returned to the kernel and faulted in again every step (3,000-10,000
- * minor page faults a LeNet-5 step, in system time), so its step time doubles and scatters 3x
- * with the allocator's dynamic thresholds. A fixed mmap threshold at glibc's maximum (32 MiB) and
- * no heap trimming keep them mapped, as the jemalloc / tcmalloc that PyTorch's CPU tuning guides
- * recommend do.
- */
-const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(2 ** 32) };
-
-/**
  * A long-lived PyTorch peer (peers/torch_train.py) for one thread count: one JSON case a line in,
  * step times out. The thread count is the process's: torch.set_num_threads does not reach
  * OpenBLAS's own pool, whose second thread (spinning between calls) doubled a "1-thread" peer's
@@ -172,14 +161,7 @@ class TorchPeer {
   constructor(malloc: Record<string, string>, threads: number) {
     this.child = spawn(PYTHON, [SCRIPT], {
       stdio: 'pipe',
-      env: {
-        ...process.env,
-        ...malloc,
-        OMP_NUM_THREADS: String(threads),
-        MKL_NUM_THREADS: String(threads),
-        OPENBLAS_NUM_THREADS: String(threads),
-        LD_LIBRARY_PATH: [OPENBLAS, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-      },
+      env: torchEnv(threads, malloc),
     });
     this.child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
