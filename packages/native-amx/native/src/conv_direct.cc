@@ -654,6 +654,80 @@ void splitPhases(const uint8_t* full, int32_t quads, int64_t hp, int64_t wp, uin
   }
 }
 
+// The phase planes straight from the input (VBMI, padded rows of at most 64 pixels): for each
+// quad and padded row y, each channel's padded row is one masked load (padding: the zero point)
+// and one byte permute that deinterleaves its even and odd columns (slots 0-31: phase column 0,
+// 32-63: phase column 1, placed as buildLayoutFast's chunks so that two rounds of unpacking leave
+// register j holding slots 16j..16j+15); registers 0, 1 are row y / 2 of phase (y & 1) * 2 and
+// registers 2, 3 of phase (y & 1) * 2 + 1. Cells no padded pixel maps to are 0, as splitPhases
+// leaves them. No full plane, no second pass.
+struct PhaseRowMap {
+  alignas(64) uint8_t idx[64];  // slot -> byte of the padded row register (the 16j + 4L + m order)
+  uint64_t exists = 0;  // slots whose padded pixel exists
+  uint64_t load = 0;  // padded row bytes inside the image
+  bool ok = false;
+  PhaseRowMap() = default;
+  PhaseRowMap(int64_t wp, int64_t pw, int64_t W) {
+    if (wp > 64) return;
+    for (int s = 0; s < 64; ++s) {
+      const int pos = 16 * ((s >> 2) & 3) + 4 * (s >> 4) + (s & 3);
+      const int64_t x = 2 * (s & 31) + (s >> 5);
+      idx[pos] = static_cast<uint8_t>(x < wp ? x : 0);
+      if (x < wp) exists |= uint64_t{1} << pos;
+    }
+    for (int64_t x = pw; x < pw + W && x < 64; ++x) load |= uint64_t{1} << x;
+    ok = true;
+  }
+};
+
+__attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvDirectArgs& a, const GroupPlan& gp,
+                                                                    const LayoutMap& m, const PhaseRowMap& pm,
+                                                                    int64_t b, int64_t g, uint8_t* out) {
+  const int64_t cg = a.C / a.G, hw = a.H * a.W;
+  const int64_t hp2 = (m.hp + 1) / 2, wp2 = (m.wp + 1) / 2, plane2 = hp2 * wp2;
+  const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
+  const __m512i idx = _mm512_load_si512(pm.idx);
+  const __mmask16 m0 = static_cast<__mmask16>(wp2 >= 16 ? 0xffff : (1u << wp2) - 1u);
+  const __mmask16 m1 = static_cast<__mmask16>(wp2 <= 16 ? 0 : (1u << (wp2 - 16)) - 1u);
+  int32_t* o = reinterpret_cast<int32_t*>(out);
+  for (int32_t q = 0; q < gp.quads; ++q) {
+    const uint8_t* src[4];
+    for (int k = 0; k < 4; ++k) {
+      const int32_t v = 4 * q + k;
+      src[k] = v < gp.cv ? a.x + (b * a.C + g * cg + v) * hw : nullptr;
+    }
+    for (int64_t y = 0; y < 2 * hp2; ++y) {
+      const int64_t yi = y + m.rowOff;
+      const bool inside = y < m.hp, rowIn = yi >= 0 && yi < a.H;
+      __m512i r[4];
+      for (int k = 0; k < 4; ++k) {
+        if (src[k] == nullptr || !inside) {
+          r[k] = _mm512_setzero_si512();
+          continue;
+        }
+        __m512i row = zaV;
+        if (rowIn) {
+          // byte x of the register is padded column x (column x + colOff of the input)
+          const uintptr_t at = reinterpret_cast<uintptr_t>(src[k]) + static_cast<uintptr_t>(yi * a.W + m.colOff);
+          row = _mm512_mask_loadu_epi8(zaV, pm.load, reinterpret_cast<const void*>(at));
+        }
+        r[k] = _mm512_maskz_permutexvar_epi8(pm.exists, idx, row);
+      }
+      const __m512i t0 = _mm512_unpacklo_epi8(r[0], r[1]), t1 = _mm512_unpackhi_epi8(r[0], r[1]);
+      const __m512i t2 = _mm512_unpacklo_epi8(r[2], r[3]), t3 = _mm512_unpackhi_epi8(r[2], r[3]);
+      const int64_t py = y & 1, row = y >> 1;
+      int32_t* de = o + ((py * 2) * gp.quads + q) * plane2 + row * wp2;
+      int32_t* dodd = o + ((py * 2 + 1) * gp.quads + q) * plane2 + row * wp2;
+      _mm512_mask_storeu_epi32(de, m0, _mm512_unpacklo_epi16(t0, t2));
+      _mm512_mask_storeu_epi32(dodd, m0, _mm512_unpacklo_epi16(t1, t3));
+      if (m1) {
+        _mm512_mask_storeu_epi32(de + 16, m1, _mm512_unpackhi_epi16(t0, t2));
+        _mm512_mask_storeu_epi32(dodd + 16, m1, _mm512_unpackhi_epi16(t1, t3));
+      }
+    }
+  }
+}
+
 // `shifted`: the layout holds one set of quad planes per kernel column (see ConvGeometry), so
 // column jv of the kernel is a plane offset, not a column offset.
 // Fills `gp` in place, reusing its vectors' memory (drawn convolutions are planned again for
@@ -942,9 +1016,14 @@ void gatherPixelGroup(const PixelGroup& pg, const GroupPlan& gp, const uint8_t* 
 struct ChunkMaps {
   std::vector<std::vector<ChunkMap>> maps;
   bool fast = false;
+  PhaseRowMap phaseRow;  // phase planes built straight from the input (phaseRow.ok; no maps then)
   // Every group of a convolution has the same channels per group, so the same maps (gp: any group).
   ChunkMaps(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
     if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return;
+    if (geo.phased) {
+      phaseRow = PhaseRowMap(geo.map.wp, -geo.map.colOff, a.W);
+      if (phaseRow.ok) return;
+    }
     maps.resize(static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies));
     for (size_t j = 0; j < maps.size(); ++j)
       if (!mapChunks(a, geo.map, static_cast<int64_t>(j) * a.dw, maps[j])) return;
@@ -1038,6 +1117,10 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     for (int64_t i = 0; i < nimg; ++i) {
       uint8_t* p = layout + geo.layoutBytes * static_cast<size_t>(i);
       std::memset(p + geo.layoutBytes - kSlack, 0, kSlack);
+      if (geo.phased && chunkMaps.phaseRow.ok) {
+        buildPhasesFast(a, gp, geo.map, chunkMaps.phaseRow, b0 + i, g, p);
+        continue;
+      }
       if (geo.phased) {
         const size_t fullBytes = static_cast<size_t>(gp.quads * geo.map.hp * geo.map.wp) * 4 + kSlack;
         uint8_t* full = static_cast<uint8_t*>(phaseBuf.get(fullBytes));
