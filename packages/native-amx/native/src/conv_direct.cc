@@ -654,76 +654,121 @@ void splitPhases(const uint8_t* full, int32_t quads, int64_t hp, int64_t wp, uin
   }
 }
 
-// The phase planes straight from the input (VBMI, padded rows of at most 64 pixels): for each
-// quad and padded row y, each channel's padded row is one masked load (padding: the zero point)
-// and one byte permute that deinterleaves its even and odd columns (slots 0-31: phase column 0,
-// 32-63: phase column 1, placed as buildLayoutFast's chunks so that two rounds of unpacking leave
-// register j holding slots 16j..16j+15); registers 0, 1 are row y / 2 of phase (y & 1) * 2 and
-// registers 2, 3 of phase (y & 1) * 2 + 1. Cells no padded pixel maps to are 0, as splitPhases
-// leaves them. No full plane, no second pass.
-struct PhaseRowMap {
-  alignas(64) uint8_t idx[64];  // slot -> byte of the padded row register (the 16j + 4L + m order)
-  uint64_t exists = 0;  // slots whose padded pixel exists
-  uint64_t load = 0;  // padded row bytes inside the image
+// The phase planes straight from the input (VBMI; input rows of at most 32 pixels, phase rows of
+// at most 32 cells): per quad and padded row y, the 4 channels' input rows are loaded as two
+// 64-byte tables ([row of channel 4q | 4q + 1], [4q + 2 | 4q + 3]), and each group of 16 output
+// dwords is one vpermt2b that deinterleaves even / odd columns and interleaves the 4 channels at
+// once, padding pixels or'ed in as the zero point. The phase rows' cells (row y / 2 of phases
+// (y & 1) * 2 and (y & 1) * 2 + 1, wp2 cells each) run consecutively through the permutes' lanes
+// and are stored with masks. Cells no padded pixel maps to are 0, as splitPhases leaves them. No
+// full plane, no second pass.
+struct PhaseRowProgram {
+  struct Perm {
+    alignas(64) uint8_t idx[64];  // lane -> byte of the two tables
+    uint64_t in = 0;  // lanes read from the input
+    uint64_t pad = 0;  // lanes that are padding pixels (the zero point)
+    // two masked stores, one per phase column px (either may be empty): lanes under mask[px] go
+    // to dwords at[px] + lane from the start of the phase row of column 0 (column 1: its plane)
+    int64_t at[2] = {0, 0};
+    __mmask16 mask[2] = {0, 0};
+  };
+  Perm perms[4];
+  int32_t nperm = 0;
+  uint32_t rowMask = 0;  // bytes of an input row
   bool ok = false;
-  PhaseRowMap() = default;
-  PhaseRowMap(int64_t wp, int64_t pw, int64_t W) {
-    if (wp > 64) return;
-    for (int s = 0; s < 64; ++s) {
-      const int pos = 16 * ((s >> 2) & 3) + 4 * (s >> 4) + (s & 3);
-      const int64_t x = 2 * (s & 31) + (s >> 5);
-      idx[pos] = static_cast<uint8_t>(x < wp ? x : 0);
-      if (x < wp) exists |= uint64_t{1} << pos;
+  PhaseRowProgram() = default;
+  PhaseRowProgram(int64_t wp, int64_t pw, int64_t W, int64_t colPlaneDwords) {
+    const int64_t wp2 = (wp + 1) / 2;
+    if (W > 32 || wp2 > 32) return;
+    rowMask = W >= 32 ? ~0u : (1u << W) - 1u;
+    const int32_t slots = static_cast<int32_t>(2 * wp2);
+    nperm = (slots + 15) / 16;
+    for (int32_t i = 0; i < slots; ++i) {
+      const int32_t px = i < wp2 ? 0 : 1, cell = static_cast<int32_t>(i < wp2 ? i : i - wp2);
+      Perm& pr = perms[i / 16];
+      const int32_t lane = i % 16;
+      const int64_t x = 2 * cell + px, col = x - pw;
+      for (int m = 0; m < 4; ++m) {
+        const int bit = 4 * lane + m;
+        pr.idx[bit] = static_cast<uint8_t>(col >= 0 && col < W ? (m & 1) * 32 + (m >> 1) * 64 + col : 0);
+        if (x < wp && col >= 0 && col < W) pr.in |= uint64_t{1} << bit;
+        else if (x < wp) pr.pad |= uint64_t{1} << bit;
+      }
+      // a permute's lanes of column 0 come first, then those of column 1: one store each
+      pr.at[px] = (px ? colPlaneDwords : 0) + cell - lane;
+      pr.mask[px] = static_cast<__mmask16>(pr.mask[px] | (1u << lane));
     }
-    for (int64_t x = pw; x < pw + W && x < 64; ++x) load |= uint64_t{1} << x;
     ok = true;
   }
 };
 
+// Rows of the phase planes of one quad, NP permutes a padded row (see PhaseRowProgram).
+template <int NP>
+__attribute__((target("avx512vbmi"), always_inline)) inline void phaseQuadRows(
+    const PhaseRowProgram& pg, const uint8_t* const* src, uint64_t realLanes, __m512i zaV, int64_t hp, int64_t hp2,
+    int64_t rowOff, int64_t H, int64_t W, int64_t wp2, int64_t quads, int64_t plane2, int32_t* q0) {
+  __m512i idx[NP], padV[NP], padRowV[NP];
+  __mmask64 inQ[NP];
+  __mmask16 mask[NP][2];
+  int64_t at[NP][2];
+  for (int p = 0; p < NP; ++p) {
+    const PhaseRowProgram::Perm& pr = pg.perms[p];
+    idx[p] = _mm512_load_si512(pr.idx);
+    inQ[p] = pr.in & realLanes;
+    padV[p] = _mm512_maskz_mov_epi8(pr.pad & realLanes, zaV);
+    padRowV[p] = _mm512_maskz_mov_epi8((pr.in | pr.pad) & realLanes, zaV);
+    for (int s = 0; s < 2; ++s) {
+      mask[p][s] = pr.mask[s];
+      at[p][s] = pr.at[s];
+    }
+  }
+  const __mmask32 rowMask = pg.rowMask;
+  const uint8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
+  for (int64_t y = 0; y < 2 * hp2; ++y) {
+    const int64_t yi = y + rowOff;
+    __m512i v[NP];
+    if (y >= hp) {  // the row past an odd padded height: no pixel maps there
+      for (int p = 0; p < NP; ++p) v[p] = _mm512_setzero_si512();
+    } else if (yi < 0 || yi >= H) {
+      for (int p = 0; p < NP; ++p) v[p] = padRowV[p];
+    } else {
+      const int64_t r = yi * W;
+      const __m512i ta = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(rowMask, s0 + r)),
+                                            _mm256_maskz_loadu_epi8(rowMask, s1 + r), 1);
+      const __m512i tb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(rowMask, s2 + r)),
+                                            _mm256_maskz_loadu_epi8(rowMask, s3 + r), 1);
+      for (int p = 0; p < NP; ++p)
+        v[p] = _mm512_or_si512(_mm512_maskz_permutex2var_epi8(inQ[p], ta, idx[p], tb), padV[p]);
+    }
+    // row y / 2 of phase (y & 1) * 2 (column 1's phase is + quads * plane2 dwords, in at[][])
+    int32_t* row = q0 + ((y & 1) * 2 * quads) * plane2 + (y >> 1) * wp2;
+    for (int p = 0; p < NP; ++p)
+      for (int c = 0; c < 2; ++c)
+        if (mask[p][c]) _mm512_mask_storeu_epi32(row + at[p][c], mask[p][c], v[p]);
+  }
+}
+
 __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvDirectArgs& a, const GroupPlan& gp,
-                                                                    const LayoutMap& m, const PhaseRowMap& pm,
+                                                                    const LayoutMap& m, const PhaseRowProgram& pg,
                                                                     int64_t b, int64_t g, uint8_t* out) {
   const int64_t cg = a.C / a.G, hw = a.H * a.W;
   const int64_t hp2 = (m.hp + 1) / 2, wp2 = (m.wp + 1) / 2, plane2 = hp2 * wp2;
+  const int32_t quads = gp.quads, cv = gp.cv;
   const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
-  const __m512i idx = _mm512_load_si512(pm.idx);
-  const __mmask16 m0 = static_cast<__mmask16>(wp2 >= 16 ? 0xffff : (1u << wp2) - 1u);
-  const __mmask16 m1 = static_cast<__mmask16>(wp2 <= 16 ? 0 : (1u << (wp2 - 16)) - 1u);
   int32_t* o = reinterpret_cast<int32_t*>(out);
-  for (int32_t q = 0; q < gp.quads; ++q) {
+  const uint8_t* x0 = a.x + (b * a.C + g * cg) * hw;
+  for (int32_t q = 0; q < quads; ++q) {
+    // channels past the last: their lanes are masked off (and read channel 4q's plane)
+    const int real = std::min<int32_t>(4, cv - 4 * q);
+    const uint64_t realLanes = 0x1111111111111111ull * ((1u << real) - 1u);
     const uint8_t* src[4];
-    for (int k = 0; k < 4; ++k) {
-      const int32_t v = 4 * q + k;
-      src[k] = v < gp.cv ? a.x + (b * a.C + g * cg + v) * hw : nullptr;
-    }
-    for (int64_t y = 0; y < 2 * hp2; ++y) {
-      const int64_t yi = y + m.rowOff;
-      const bool inside = y < m.hp, rowIn = yi >= 0 && yi < a.H;
-      __m512i r[4];
-      for (int k = 0; k < 4; ++k) {
-        if (src[k] == nullptr || !inside) {
-          r[k] = _mm512_setzero_si512();
-          continue;
-        }
-        __m512i row = zaV;
-        if (rowIn) {
-          // byte x of the register is padded column x (column x + colOff of the input)
-          const uintptr_t at = reinterpret_cast<uintptr_t>(src[k]) + static_cast<uintptr_t>(yi * a.W + m.colOff);
-          row = _mm512_mask_loadu_epi8(zaV, pm.load, reinterpret_cast<const void*>(at));
-        }
-        r[k] = _mm512_maskz_permutexvar_epi8(pm.exists, idx, row);
-      }
-      const __m512i t0 = _mm512_unpacklo_epi8(r[0], r[1]), t1 = _mm512_unpackhi_epi8(r[0], r[1]);
-      const __m512i t2 = _mm512_unpacklo_epi8(r[2], r[3]), t3 = _mm512_unpackhi_epi8(r[2], r[3]);
-      const int64_t py = y & 1, row = y >> 1;
-      int32_t* de = o + ((py * 2) * gp.quads + q) * plane2 + row * wp2;
-      int32_t* dodd = o + ((py * 2 + 1) * gp.quads + q) * plane2 + row * wp2;
-      _mm512_mask_storeu_epi32(de, m0, _mm512_unpacklo_epi16(t0, t2));
-      _mm512_mask_storeu_epi32(dodd, m0, _mm512_unpacklo_epi16(t1, t3));
-      if (m1) {
-        _mm512_mask_storeu_epi32(de + 16, m1, _mm512_unpackhi_epi16(t0, t2));
-        _mm512_mask_storeu_epi32(dodd + 16, m1, _mm512_unpackhi_epi16(t1, t3));
-      }
+    for (int k = 0; k < 4; ++k) src[k] = x0 + (4 * q + (k < real ? k : 0)) * hw;
+    int32_t* q0 = o + static_cast<int64_t>(q) * plane2;
+    switch (pg.nperm) {
+      case 1: phaseQuadRows<1>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
+      case 2: phaseQuadRows<2>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
+      case 3: phaseQuadRows<3>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
+      default: phaseQuadRows<4>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
     }
   }
 }
@@ -1016,12 +1061,12 @@ void gatherPixelGroup(const PixelGroup& pg, const GroupPlan& gp, const uint8_t* 
 struct ChunkMaps {
   std::vector<std::vector<ChunkMap>> maps;
   bool fast = false;
-  PhaseRowMap phaseRow;  // phase planes built straight from the input (phaseRow.ok; no maps then)
+  PhaseRowProgram phaseRow;  // phase planes built straight from the input (phaseRow.ok; no maps then)
   // Every group of a convolution has the same channels per group, so the same maps (gp: any group).
   ChunkMaps(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
     if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return;
     if (geo.phased) {
-      phaseRow = PhaseRowMap(geo.map.wp, -geo.map.colOff, a.W);
+      phaseRow = PhaseRowProgram(geo.map.wp, -geo.map.colOff, a.W, geo.plane * ((gp.cv + 3) / 4));
       if (phaseRow.ok) return;
     }
     maps.resize(static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies));
