@@ -2,7 +2,7 @@
 // reference byte for byte on every path: shifted plane copies (stride 1, output rows not a
 // multiple of 16 pixels), the first layer's shifted virtual channels (C = 1, 2, 3) combined with
 // plane copies, stride 2 on phase planes (built straight from the input, or split from a full
-// plane when padded rows are wider than 64 pixels), 1x1, the plain-build fallback (source windows wider
+// plane when input rows are wider than 32 pixels), 1x1, the plain-build fallback (source windows wider
 // than 128 bytes), pixel groups spanning images, K near MAX_GEMM_K, and the extreme operands
 // 0 / 255 x -128 / 127.
 import { type GemmOutput, MAX_GEMM_K, referenceKernels } from '@qbnn/core';
@@ -51,9 +51,10 @@ const GEOMETRIES: Geometry[] = [
   { name: '5x5 s2, odd planes', c: 5, o: 7, h: 13, w: 11, k: [5, 5], stride: [2, 2], pad: [2, 2], batch: 2 },
   { name: '3x3 stride 2, Wo 4', c: 12, o: 9, h: 8, w: 8, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 5 },
   { name: '3x2 stride 2, no padding', c: 6, o: 5, h: 10, w: 9, k: [3, 2], stride: [2, 2], batch: 2 },
-  // phase planes straight from the input up to 64-pixel padded rows; wider ones split a full plane
-  { name: '3x3 s2, 64-pixel padded rows', c: 4, o: 5, h: 6, w: 62, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
-  { name: '3x3 s2, wider rows (split)', c: 5, o: 6, h: 5, w: 70, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
+  // phase planes straight from the input for input rows of up to 32 pixels; wider ones split a full plane
+  { name: '3x3 s2, 32-pixel rows unpadded', c: 5, o: 6, h: 7, w: 32, k: [3, 3], stride: [2, 2], batch: 2 },
+  { name: '3x3 s2, 33-pixel rows (split)', c: 4, o: 5, h: 6, w: 33, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
+  { name: '3x3 s2, 70-pixel rows (split)', c: 5, o: 6, h: 5, w: 70, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
   { name: 'batch 1, 16-wide rows', c: 8, o: 16, h: 5, w: 16, k: [3, 3], pad: [1, 1], batch: 1 },
 ];
 
