@@ -53,8 +53,8 @@ const GEOMETRIES: Geometry[] = [
   { name: '3x2 stride 2, no padding', c: 6, o: 5, h: 10, w: 9, k: [3, 2], stride: [2, 2], batch: 2 },
   // phase planes straight from the input for input rows of up to 32 pixels; wider ones split a full plane
   { name: '3x3 s2, 32-pixel rows unpadded', c: 5, o: 6, h: 7, w: 32, k: [3, 3], stride: [2, 2], batch: 2 },
-  { name: '3x3 s2, 33-pixel rows (split)', c: 4, o: 5, h: 6, w: 33, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
-  { name: '3x3 s2, 70-pixel rows (split)', c: 5, o: 6, h: 5, w: 70, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
+  { name: 's2 w33 (split)', c: 4, o: 5, h: 6, w: 33, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
+  { name: 's2 w70 (split)', c: 5, o: 6, h: 5, w: 70, k: [3, 3], stride: [2, 2], pad: [1, 1], batch: 2 },
   { name: 'batch 1, 16-wide rows', c: 8, o: 16, h: 5, w: 16, k: [3, 3], pad: [1, 1], batch: 1 },
 ];
 
