@@ -52,21 +52,21 @@ void portableKernelRows(int kc, const float* a, const float* const* bRows, int64
   portableTile(kc, a, [bRows, n0](int k) { return bRows[k] + n0; }, c, ldc, rows, cols, accumulate);
 }
 
-void portableDot(int R, int C, const float* x, int64_t xImage, const int64_t* off, const float* y, int64_t yImage,
-                 int64_t yRow, int nb, int64_t len, float* out) {
+void portableDot(int R, int C, const DotArgs& d) {
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       float acc[16] = {};
-      for (int b = 0; b < nb; ++b) {
-        const float* xr = x + b * xImage + off[r];
-        const float* yc = y + b * yImage + c * yRow;
-        for (int64_t q0 = 0; q0 < len; q0 += 16)
-          for (int l = 0; l < 16; ++l) {
-            const bool in = q0 + l < len;
-            acc[l] = std::fma(in ? xr[q0 + l] : 0.f, in ? yc[q0 + l] : 0.f, acc[l]);
-          }
-      }
-      out[r * C + c] = sumLanes(acc);
+      for (int b = 0; b < d.nb; ++b)
+        for (int64_t i = 0; i < d.rows; ++i) {
+          const float* xr = d.x + b * d.xImage + d.off[r] + i * d.xRow;
+          const float* yr = d.y + b * d.yImage + c * d.yChannel + i * d.yRow;
+          for (int64_t j0 = 0; j0 < d.width; j0 += 16)
+            for (int l = 0; l < 16; ++l) {
+              const bool in = j0 + l < d.width;
+              acc[l] = std::fma(in ? xr[j0 + l] : 0.f, in ? yr[j0 + l] : 0.f, acc[l]);
+            }
+        }
+      d.out[r * d.outStride + c] = sumLanes(acc);
     }
 }
 

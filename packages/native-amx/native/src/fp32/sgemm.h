@@ -113,15 +113,25 @@ using MicroKernelRows = void (*)(int kc, const float* a, const float* const* row
                                  int64_t ldc, int rowsA, int cols, bool accumulate);
 MicroKernelRows microKernelRowsAvx512();  // null when not compiled for x86-64
 
-// Dot-product microkernel for reductions over long contiguous rows (convolution filter
-// gradients): for r < R <= kDotR and c < C <= kDotC, out[r * C + c] = the sum over images b < nb
-// and q < len of x[b * xImage + off[r] + q] * y[b * yImage + c * yRow + q]. Lane l < 16 of a
-// vector accumulator is one fused multiply-add chain over q % 16 == l in (b, q) order (lanes past
-// len add 0 * 0); the 16 lanes are then summed as a tree (sumLanes).
-constexpr int kDotR = 4;
-constexpr int kDotC = 6;
-using DotKernel = void (*)(int R, int C, const float* x, int64_t xImage, const int64_t* off, const float* y,
-                           int64_t yImage, int64_t yRow, int nb, int64_t len, float* out);
+// Dot-product microkernel for convolution filter gradients: for r < R <= kDotR and
+// c < C <= kDotC, out[r * outStride + c] = the sum over images b < nb, rows i < rows and columns
+// j < width of x[b * xImage + off[r] + i * xRow + j] * y[b * yImage + c * yChannel + i * yRow + j].
+// Lane l < 16 of a vector accumulator is one fused multiply-add chain over j % 16 == l in (b, i, j)
+// order (lanes past a row's width add 0 * 0); the 16 lanes are then summed as a tree (sumLanes).
+constexpr int kDotR = 5;
+constexpr int kDotC = 5;
+struct DotArgs {
+  const float* x;
+  int64_t xImage, xRow;
+  const int64_t* off;
+  const float* y;
+  int64_t yImage, yChannel, yRow;
+  int nb;
+  int64_t rows, width;
+  float* out;
+  int64_t outStride;
+};
+using DotKernel = void (*)(int R, int C, const DotArgs& d);
 
 // The dot kernels' lane sum: lanes l and l + 8, then l and l + 4, l and l + 2, then the last two.
 inline float sumLanes(const float* v) {

@@ -73,43 +73,58 @@ void kernelRows(int kc, const float* a, const float* const* bRows, int64_t n0, f
 
 // R x C lane accumulators over nb images' rows (see DotKernel in sgemm.h).
 template <int R, int C>
-void dot(const float* x, int64_t xImage, const int64_t* off, const float* y, int64_t yImage, int64_t yRow, int nb,
-         int64_t len, float* out) {
+void dot(const DotArgs& d) {
   __m512 acc[R][C];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  for (int b = 0; b < nb; ++b) {
-    const float* xb = x + b * xImage;
-    const float* yb = y + b * yImage;
-    for (int64_t q = 0; q < len; q += 16) {
-      const __mmask16 m = tailMask(len - q);
+  const int64_t full = d.width & ~int64_t{15};
+  const __mmask16 tail = tailMask(d.width - full);
+  for (int b = 0; b < d.nb; ++b) {
+    // Row pointers, advanced a row at a time, so that the loop body is loads and FMAs.
+    const float* xr[R];
+    const float* yr[C];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) xr[r] = d.x + b * d.xImage + d.off[r];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) yr[c] = d.y + b * d.yImage + c * d.yChannel;
+    const auto step = [&](int64_t j, __mmask16 m, auto load) {
       __m512 xv[R];
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) xv[r] = _mm512_maskz_loadu_ps(m, xb + off[r] + q);
-#pragma GCC unroll 6
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) xv[r] = load(m, xr[r] + j);
+#pragma GCC unroll 8
       for (int c = 0; c < C; ++c) {
-        const __m512 yv = _mm512_maskz_loadu_ps(m, yb + c * yRow + q);
-#pragma GCC unroll 4
+        const __m512 yv = load(m, yr[c] + j);
+#pragma GCC unroll 8
         for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], yv, acc[r][c]);
       }
+    };
+    for (int64_t i = 0; i < d.rows; ++i) {
+      for (int64_t j = 0; j < full; j += 16)
+        step(j, 0, [](__mmask16, const float* p) { return _mm512_loadu_ps(p); });
+      // Lanes past the width add 0 * 0, as the portable kernel does.
+      if (tail != 0) step(full, tail, [](__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); });
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) xr[r] += d.xRow;
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) yr[c] += d.yRow;
     }
   }
   // sumLanes, vectorised: l + 8, l + 4, l + 2, l + 1.
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc[r][c]),
                                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][c]), 1)));
       const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
       const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-      out[r * C + c] = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+      d.out[r * d.outStride + c] = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
     }
 }
 
-using Dot = void (*)(const float*, int64_t, const int64_t*, const float*, int64_t, int64_t, int, int64_t, float*);
+using Dot = void (*)(const DotArgs&);
 
 template <int R, size_t... I>
 constexpr auto dotRow(std::index_sequence<I...>) {
@@ -122,10 +137,9 @@ constexpr auto dotTable(std::index_sequence<I...>) {
       dotRow<static_cast<int>(I) + 1>(std::make_index_sequence<kDotC>{})...};
 }
 
-void dotKernel(int R, int C, const float* x, int64_t xImage, const int64_t* off, const float* y, int64_t yImage,
-               int64_t yRow, int nb, int64_t len, float* out) {
+void dotKernel(int R, int C, const DotArgs& d) {
   static const auto table = dotTable(std::make_index_sequence<kDotR>{});
-  table[R - 1][C - 1](x, xImage, off, y, yImage, yRow, nb, len, out);
+  table[R - 1][C - 1](d);
 }
 
 }  // namespace
