@@ -111,6 +111,10 @@ DotKernel activeDotKernel() { return activeDot(); }
 
 namespace {
 
+// Row tiles of a local product and the height of tile t (balanced: M = 50 is five of 10).
+int64_t rowTiles(int64_t M) { return (M + kMr - 1) / kMr; }
+int tileRows(int64_t M, int64_t tiles, int64_t t) { return static_cast<int>(M / tiles + (t < M % tiles ? 1 : 0)); }
+
 // The calling thread's product loop: K blocks, row tiles of balanced height (M = 50: five of 10,
 // not four of 12 and one of 2), panels of kNr columns. `block(k0, kc)` runs once per K block
 // (packing B), `tile(k0, kc, ap, m, rows, p, cols)` multiplies a packed row tile by one panel.
@@ -124,14 +128,18 @@ void localProduct(int64_t M, int64_t N, int64_t K, const APacker& a, float* c, i
     return;
   }
   const int64_t panels = (N + kNr - 1) / kNr;
-  float* ap = tLocalA.floats(static_cast<size_t>(kMr) * kKc);
-  const int64_t tiles = (M + kMr - 1) / kMr;
+  float* buffer = tLocalA.floats(static_cast<size_t>(kMr) * kKc);
+  const int64_t tiles = rowTiles(M);
   for (int64_t k0 = 0; k0 < K; k0 += kKc) {
     const int kc = static_cast<int>(std::min<int64_t>(kKc, K - k0));
     block(k0, kc);
     for (int64_t t = 0, m = 0; t < tiles; ++t) {
-      const int rows = static_cast<int>(M / tiles + (t < M % tiles ? 1 : 0));
-      a.pack(ap, m, rows, k0, kc);
+      const int rows = tileRows(M, tiles, t);
+      const float* ap = a.packed(m, k0);
+      if (ap == nullptr) {
+        a.pack(buffer, m, rows, k0, kc);
+        ap = buffer;
+      }
       for (int64_t p = 0; p < panels; ++p)
         tile(k0, kc, ap, m, rows, p, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
       m += rows;
@@ -170,6 +178,31 @@ void gemmLocalRows(int64_t M, int64_t N, int64_t K, const APacker& a, const floa
 
 bool usingAvx512() { return activeKernel() != &portableKernel; }
 void forcePortable(bool portable) { gPortable.store(portable); }
+
+// Strip (K block kb, row tile t) at ((kb * tiles + t) * kMr) * kKc: tile t starts at row
+// t * (M / tiles) + min(t, M % tiles).
+PackedA::PackedA(const APacker& a, int64_t M, int64_t K, float* buffer) : M(M), K(K), tiles(rowTiles(M)), p(buffer) {
+  for (int64_t k0 = 0, kb = 0; k0 < K; k0 += kKc, ++kb)
+    for (int64_t t = 0, m = 0; t < tiles; ++t) {
+      const int rows = tileRows(M, tiles, t);
+      a.pack(p + (kb * tiles + t) * kMr * kKc, m, rows, k0, static_cast<int>(std::min<int64_t>(kKc, K - k0)));
+      m += rows;
+    }
+}
+
+int64_t PackedA::packedFloats(int64_t M, int64_t K) { return std::max<int64_t>(1, rowTiles(M) * ((K + kKc - 1) / kKc) * kMr * kKc); }
+
+void PackedA::pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const {
+  const float* src = packed(m0, k0);
+  for (int r = 0; r < rows; ++r) std::memcpy(dst + r * kKc, src + r * kKc, sizeof(float) * kc);
+}
+
+const float* PackedA::packed(int64_t m0, int64_t k0) const {
+  const int64_t base = M / tiles, extra = M % tiles;
+  // m0 is the first row of a tile: invert t * base + min(t, extra).
+  const int64_t t = m0 < extra * (base + 1) ? m0 / (base + 1) : extra + (m0 - extra * (base + 1)) / base;
+  return p + ((k0 / kKc) * tiles + t) * kMr * kKc;
+}
 
 void DenseA::pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const {
   if (s.colStride == 1) {

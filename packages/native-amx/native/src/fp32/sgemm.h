@@ -25,6 +25,9 @@ constexpr int kKc = 256;
 struct APacker {
   virtual ~APacker() = default;
   virtual void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const = 0;
+  // The packed strip of rows [m0, m0 + rows) and K block k0 when the packer holds it already
+  // (PackedA), else null (pack() then runs).
+  virtual const float* packed(int64_t /*m0*/, int64_t /*k0*/) const { return nullptr; }
 };
 
 // Writes B[k0 + k, n0 + j] to dst[k * kNr + j] for j < cols, k < kc, and 0 for cols <= j < kNr.
@@ -44,6 +47,18 @@ struct DenseA final : APacker {
   explicit DenseA(Strided s) : s(s) {}
   Strided s;
   void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override;
+};
+
+// A [M, K] packed once, strip by strip, in the row tiles and K blocks of gemmLocal /
+// gemmLocalRows: for operands that many local products share (a convolution's filter, one
+// product per image), so that no task packs it again. `buffer` holds packedFloats(M, K) floats.
+struct PackedA final : APacker {
+  PackedA(const APacker& a, int64_t M, int64_t K, float* buffer);
+  static int64_t packedFloats(int64_t M, int64_t K);
+  void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override;
+  const float* packed(int64_t m0, int64_t k0) const override;
+  int64_t M, K, tiles;
+  float* p;
 };
 
 struct DenseB final : BPacker {
