@@ -243,6 +243,8 @@ void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, f
     const int64_t panels = (N + kNr - 1) / kNr;
     const int64_t panelBytes = static_cast<int64_t>(kKc) * kNr;
     // 1. B, packed once: block (kb, p) holds K rows [kb * kKc, ...) of columns [p * kNr, ...).
+    // (Reading a dense B's rows in place instead was 1.36x slower on a linear layer's input
+    // gradient, B = W [500, 2450]: a k step a 9.8 KB stride apart.)
     float* bp = tPackB.floats(static_cast<size_t>(kBlocks * panels * panelBytes));
     parallel(kBlocks * panels, static_cast<double>(K) * N * 8, [&](int64_t t) {
       const int64_t kb = t / panels, p = t % panels;
