@@ -227,6 +227,8 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
         ['even kernel, same (padding 1 before, 2 after)', [2, 6, 7, 2], [4, 4, 2, 3], [1, 1], 'same'],
         ['1x1, pad 1 (wider than the kernel)', [3, 4, 5, 2], [1, 1, 2, 3], [1, 1], 1],
         ['17 images (filter-gradient chunks), 3x3 pad 1', [17, 5, 4, 3], [3, 3, 3, 7], [1, 1], 1],
+        // NCHW: chunks of 5 images, swept by the kernel as groups of 4 and 1
+        ['70 images (filter-gradient groups), 3x3 pad 1', [70, 3, 3, 2], [3, 3, 2, 3], [1, 1], 1],
       ] as [string, number[], number[], [number, number], 'valid' | 'same' | number][]
     ).flatMap(([name, ...rest]) =>
       (['NHWC', 'NCHW'] as const).map((layout) => [`${name}, ${layout}`, ...rest, layout] as const),
@@ -631,8 +633,9 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
         tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))),
       )([x, w]);
       const m = tf.matMul(randomTensor([40, 3000], 62), randomTensor([3000, 30], 63)); // K split into chunks
-      // NCHW: per-image tasks, filter gradient summed over fixed chunks of images
-      const xn = randomTensor([37, 3, 12, 11], 64) as tf.Tensor4D;
+      // NCHW: per-image tasks, filter gradient summed over fixed chunks of images (70: chunks of
+      // 5, each swept as groups of 4 and 1 images)
+      const xn = randomTensor([70, 3, 12, 11], 64) as tf.Tensor4D;
       const [gxn, gwn] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
         tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same', 'NCHW'))),
       )([xn, w]);

@@ -66,7 +66,8 @@ void portableDot(int R, int C, const DotArgs& d) {
               acc[l] = std::fma(in ? xr[j0 + l] : 0.f, in ? yr[j0 + l] : 0.f, acc[l]);
             }
         }
-      d.out[r * d.outStride + c] = sumLanes(acc);
+      float* o = d.out + r * d.outStride + c;
+      *o = d.accumulate ? *o + sumLanes(acc) : sumLanes(acc);
     }
 }
 

@@ -129,10 +129,11 @@ using MicroKernelRows = void (*)(int kc, const float* a, const float* const* row
 MicroKernelRows microKernelRowsAvx512();  // null when not compiled for x86-64
 
 // Dot-product microkernel for convolution filter gradients: for r < R <= kDotR and
-// c < C <= kDotC, out[r * outStride + c] = the sum over images b < nb, rows i < rows and columns
+// c < C <= kDotC, out[r * outStride + c] (+)= the sum over images b < nb, rows i < rows and columns
 // j < width of x[b * xImage + off[r] + i * xRow + j] * y[b * yImage + c * yChannel + i * yRow + j].
 // Lane l < 16 of a vector accumulator is one fused multiply-add chain over j % 16 == l in (b, i, j)
-// order (lanes past a row's width add 0 * 0); the 16 lanes are then summed as a tree (sumLanes).
+// order (lanes past a row's width add 0 * 0); the 16 lanes are then summed as a tree (sumLanes),
+// and with `accumulate` that sum is added to what out holds.
 constexpr int kDotR = 5;
 constexpr int kDotC = 5;
 struct DotArgs {
@@ -145,6 +146,7 @@ struct DotArgs {
   int64_t rows, width;
   float* out;
   int64_t outStride;
+  bool accumulate;
 };
 using DotKernel = void (*)(int R, int C, const DotArgs& d);
 

@@ -120,7 +120,9 @@ void dot(const DotArgs& d) {
                                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][c]), 1)));
       const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
       const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-      d.out[r * d.outStride + c] = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+      const float sum = _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+      float* o = d.out + r * d.outStride + c;
+      *o = d.accumulate ? *o + sum : sum;
     }
 }
 
