@@ -754,6 +754,34 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(c
   return i;
 }
 
+// The global average pool of `planes` planes of hw values (zero point zp), 8 planes at a time;
+// returns how many. A plane's sum of a - zp is exact in int64 and as a double (|s| < 2^53); the
+// division, the rounding to nearest even and the clamp are the scalar loop's float64 operations,
+// 8 lanes at once (same IEEE results).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) int64_t gapAvx512(const uint8_t* a, int64_t planes,
+                                                                                int64_t hw, int32_t zp, uint8_t* out) {
+  const __m512d dhw = _mm512_set1_pd(static_cast<double>(hw)), z = _mm512_set1_pd(zp);
+  const __m512d lo = _mm512_setzero_pd(), hi = _mm512_set1_pd(255);
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i bias = _mm512_set1_epi64(hw * zp);
+  const __mmask64 tail = hw % 64 ? (~__mmask64{0}) >> (64 - hw % 64) : 0;
+  const int64_t full = hw - hw % 64;
+  int64_t pl = 0;
+  for (; pl + 8 <= planes; pl += 8) {
+    alignas(64) int64_t sums[8];
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* row = a + (pl + j) * hw;
+      __m512i acc = zero;
+      for (int64_t i = 0; i < full; i += 64) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_loadu_si512(row + i), zero));
+      if (tail) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(tail, row + full), zero));
+      sums[j] = _mm512_reduce_add_epi64(acc);
+    }
+    const __m512i s = _mm512_sub_epi64(_mm512_load_si512(sums), bias);
+    storeRequant8(_mm512_div_pd(_mm512_cvtepi64_pd(s), dhw), z, lo, hi, out + pl);
+  }
+  return pl;
+}
+
 // The input quantisation of `count` values, 8 at a time; returns how many.
 template <typename T>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t quantizeAvx512(const Step& st, const T* x,
@@ -833,7 +861,11 @@ bool runStep(const Task& t, const Step& st) {
       const uint8_t* a = t.ptr(st.in);
       uint8_t* out = t.ptr(st.out);
       const int64_t planes = t.rows * st.channels;
-      for (int64_t pl = 0; pl < planes; ++pl) {
+      int64_t pl = 0;
+#if QBNN_X86
+      if (cpuFeatures().avx512vnni) pl = gapAvx512(a, planes, st.hw, st.zeroPoint, out);
+#endif
+      for (; pl < planes; ++pl) {
         int64_t s = 0;
         for (int64_t i = 0; i < st.hw; ++i) s += a[pl * st.hw + i] - st.zeroPoint;
         out[pl] = clampU8(roundHalfEven(static_cast<double>(s) / static_cast<double>(st.hw)) + st.zeroPoint, 0, 255);
