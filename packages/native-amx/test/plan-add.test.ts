@@ -2,9 +2,10 @@
 // against the contract's formula in float64: clamp(roundHalfEven((a - za) ma + (b - zb) mb) + z,
 // lo, hi). A hand-built plan quantises the input 0..255 to u8 (scale 1), adds it to itself and
 // returns the sums as logits through an identity linear layer (f32 output, multiplier 1).
-import { type PlanDescription, type PlanStep, roundHalfEven } from '@qbnn/core';
+import { type PlanStep, roundHalfEven } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
-import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
+import { nativeAvailable, setThreads } from '../src/index.js';
+import { oneStepPlan, runPlanOnce } from './helpers.js';
 
 const N = 256;
 
@@ -18,47 +19,19 @@ function expected(p: AddParams, a: number): number {
 
 /** The plan's add of every u8 value with itself, as numbers. */
 function planAdd(p: AddParams): number[] {
-  const eye = new Int8Array(N * N);
-  for (let i = 0; i < N; i++) eye[i * N + i] = 1;
-  const slot = (index: number) => ({ shared: false, index });
-  const steps: PlanStep[] = [
-    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
-    { op: 'add', a: slot(0), b: slot(0), out: slot(1), size: N, ...p },
-    { op: 'layer', layer: 0, in: slot(1), out: slot(2) },
-  ];
-  const desc: PlanDescription = {
-    inputSize: N,
-    classes: N,
-    taskSlots: [N, N, 4 * N],
-    sharedSlots: [],
-    steps,
-    sharedSteps: steps.map(() => false),
-    layers: [
-      {
-        op: 'linear',
-        n: N,
-        k: N,
-        inSize: N,
-        outSize: N,
-        inZeroPoint: 0,
-        output: { kind: 'f32' },
-        weights: {
-          kind: 'sets',
-          sets: [{ packed: nativeKernels.packWeights(eye, N, N, 0), mult: new Float64Array(N).fill(1) }],
-          cycle: false,
-        },
-      },
-    ],
-    output: slot(2),
-  };
-  const plan = nativeKernels.createPlan?.(desc);
-  if (!plan) throw new Error('the native provider has no plans');
-  try {
-    const x = Float64Array.from({ length: N }, (_, i) => i);
-    return [...plan.run({ x, batch: 1, samples: 1, keys: new Uint32Array(8), scalars: new Float64Array(2) })];
-  } finally {
-    plan.dispose();
-  }
+  const desc = oneStepPlan(N, N, (slot) => ({
+    op: 'add',
+    a: slot(0),
+    b: slot(0),
+    out: slot(1),
+    size: N,
+    ...p,
+  }));
+  return runPlanOnce(
+    desc,
+    Float64Array.from({ length: N }, (_, i) => i),
+    1,
+  );
 }
 
 /**

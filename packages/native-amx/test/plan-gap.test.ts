@@ -2,9 +2,10 @@
 // scalar loop) against the contract's formula in float64: clamp(roundHalfEven(sum(a - zp) / hw)
 // + zp, 0, 255). A hand-built plan quantises its input to u8 (scale 1: the values themselves),
 // pools it and returns the pooled values as logits through an identity linear layer.
-import { type PlanDescription, type PlanStep, roundHalfEven } from '@qbnn/core';
+import { roundHalfEven } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
-import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
+import { nativeAvailable, setThreads } from '../src/index.js';
+import { oneStepPlan, runPlanOnce } from './helpers.js';
 
 function expected(values: Uint8Array, batch: number, channels: number, hw: number, zp: number): number[] {
   const out: number[] = [];
@@ -18,52 +19,15 @@ function expected(values: Uint8Array, batch: number, channels: number, hw: numbe
 
 /** The plan's global average pool of `values` ([batch][channels][hw] u8), as numbers. */
 function planGap(values: Uint8Array, batch: number, channels: number, hw: number, zp: number): number[] {
-  const eye = new Int8Array(channels * channels);
-  for (let i = 0; i < channels; i++) eye[i * channels + i] = 1;
-  const slot = (index: number) => ({ shared: false, index });
-  const steps: PlanStep[] = [
-    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
-    { op: 'globalAvgPool', in: slot(0), out: slot(1), channels, hw, zeroPoint: zp },
-    { op: 'layer', layer: 0, in: slot(1), out: slot(2) },
-  ];
-  const desc: PlanDescription = {
-    inputSize: channels * hw,
-    classes: channels,
-    taskSlots: [channels * hw, channels, 4 * channels],
-    sharedSlots: [],
-    steps,
-    sharedSteps: steps.map(() => false),
-    layers: [
-      {
-        op: 'linear',
-        n: channels,
-        k: channels,
-        inSize: channels,
-        outSize: channels,
-        inZeroPoint: 0,
-        output: { kind: 'f32' },
-        weights: {
-          kind: 'sets',
-          sets: [
-            {
-              packed: nativeKernels.packWeights(eye, channels, channels, 0),
-              mult: new Float64Array(channels).fill(1),
-            },
-          ],
-          cycle: false,
-        },
-      },
-    ],
-    output: slot(2),
-  };
-  const plan = nativeKernels.createPlan?.(desc);
-  if (!plan) throw new Error('the native provider has no plans');
-  try {
-    const x = Float64Array.from(values);
-    return [...plan.run({ x, batch, samples: 1, keys: new Uint32Array(8), scalars: new Float64Array(2) })];
-  } finally {
-    plan.dispose();
-  }
+  const desc = oneStepPlan(channels * hw, channels, (slot) => ({
+    op: 'globalAvgPool',
+    in: slot(0),
+    out: slot(1),
+    channels,
+    hw,
+    zeroPoint: zp,
+  }));
+  return runPlanOnce(desc, values, batch);
 }
 
 /** Seeded u8 values (an LCG), so a failure reproduces. */

@@ -7,6 +7,7 @@
 import { referenceKernels as js, type PlanDescription, type PlanStep, qpool2d } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
+import { identityLayer, runPlanOnce } from './helpers.js';
 
 const B = 2;
 const C = 4;
@@ -31,8 +32,6 @@ const zw = Int32Array.from(ints(9, O, -3, 3));
 
 /** The plan's pooled u8 outputs of the convolution (multipliers `mult`, output zero point zo). */
 function planConvPool(mult: Float64Array, zo: number, relu: boolean): number[] {
-  const eye = new Int8Array(POOLED * POOLED);
-  for (let i = 0; i < POOLED; i++) eye[i * POOLED + i] = 1;
   const slot = (index: number) => ({ shared: false, index });
   const steps: PlanStep[] = [
     { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
@@ -73,37 +72,11 @@ function planConvPool(mult: Float64Array, zo: number, relu: boolean): number[] {
           cycle: false,
         },
       },
-      {
-        op: 'linear',
-        n: POOLED,
-        k: POOLED,
-        inSize: POOLED,
-        outSize: POOLED,
-        inZeroPoint: 0,
-        output: { kind: 'f32' },
-        weights: {
-          kind: 'sets',
-          sets: [
-            {
-              packed: nativeKernels.packWeights(eye, POOLED, POOLED, 0),
-              mult: new Float64Array(POOLED).fill(1),
-            },
-          ],
-          cycle: false,
-        },
-      },
+      identityLayer(POOLED),
     ],
     output: slot(3),
   };
-  const plan = nativeKernels.createPlan?.(desc);
-  if (!plan) throw new Error('the native provider has no plans');
-  try {
-    return [
-      ...plan.run({ x, batch: B, samples: 1, keys: new Uint32Array(16), scalars: new Float64Array(4) }),
-    ];
-  } finally {
-    plan.dispose();
-  }
+  return runPlanOnce(desc, x, B);
 }
 
 const convArgs = {
