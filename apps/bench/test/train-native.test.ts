@@ -8,7 +8,7 @@ import {
   nativeInfo,
   setThreads,
 } from '@qbnn/native-amx';
-import { conv2d, crossEntropy, fit, lenet5 } from '@qbnn/nn';
+import { conv2d, crossEntropy, fit, lenet5, ReLU } from '@qbnn/nn';
 import { dnnToBnn, elboLoss, modelKl, setSamplingMode } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -83,6 +83,42 @@ d('training on the native fp32 kernels', () => {
       expect(worst).toBeLessThan(1e-4);
     },
   );
+
+  test('a ReLU followed by a max pool runs as the pool then the ReLU: the same values and gradients', async () => {
+    await initBackend({ backend: 'wasm' });
+    setThreads(1);
+    const model = lenet5({}, { seed: 4 });
+    const n = 5;
+    // standard normal pixels: about half of every layer's pre-activations are negative
+    const x = tf.tensor(new Rng(12).normal(n * 784), [n, 1, 28, 28]);
+    const dy = tf.tensor(new Rng(13).normal(n * 10), [n, 10]);
+    const run = async () => {
+      const profile = await tf.profile(() => model.apply(x));
+      const relus = profile.kernels.filter((k) => k.name === 'Relu').map((k) => k.inputShapes[0]?.join('x'));
+      const dx = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(model.apply(xi), dy)))(x);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(x), dy)) as tf.Scalar);
+      const values = [model.apply(x), dx, ...Object.keys(grads).sort().map((k) => grads[k])];
+      return { relus, values: values.map((t) => Float32Array.from(t.dataSync())) };
+    };
+    const fused = await run();
+    // the conv layers' ReLUs ran on the pooled activations, fc1's on its own output
+    expect(fused.relus).toEqual([`${n}x20x14x14`, `${n}x50x7x7`, `${n}x500`]);
+    // a forward hook (an observer) keeps a module as it is: the unfused model
+    const remove = model.modules().filter((m) => m instanceof ReLU).map((m) => m.registerForwardHook(() => {}));
+    const plain = await run();
+    for (const r of remove) r();
+    expect(plain.relus).toEqual([`${n}x20x28x28`, `${n}x50x14x14`, `${n}x500`]);
+    expect(fused.values.length).toBe(plain.values.length);
+    for (let i = 0; i < plain.values.length; i++) {
+      const [a, b] = [fused.values[i], plain.values[i]];
+      expect(a.length).toBe(b.length);
+      // equal values (a zero may differ in sign)
+      let differ = 0;
+      for (let j = 0; j < a.length; j++) if (!(a[j] === b[j])) differ++;
+      expect(differ).toBe(0);
+    }
+    setThreads(2);
+  });
 
   test("nn's NCHW convolution with a bias runs as one FusedConv2D kernel: values and gradients bit for bit conv + add", async () => {
     await initBackend({ backend: 'wasm' });

@@ -92,6 +92,11 @@ export abstract class Module {
     };
   }
 
+  /** Whether a forward hook is registered (containers fuse only modules nothing observes). */
+  hasForwardHooks(): boolean {
+    return this._hooks.size > 0;
+  }
+
   /** A short description used by {@link toString}; layers override it. */
   extraRepr(): string {
     return '';

@@ -1,7 +1,9 @@
-import { QbnnError } from '@qbnn/core';
+import { QbnnError, RELU_GRAD } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
-import { Identity } from './basic.js';
+import { Identity, ReLU } from './basic.js';
+import { nativeFloatKernels } from './native-float.js';
+import { MaxPool2d } from './pool.js';
 
 /**
  * Applies its children in order. Children are named `'0'`, `'1'`, ... (torch style), by
@@ -51,10 +53,38 @@ export class Sequential extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
+    const modules = this.children();
     let y = x;
-    for (const m of this.children()) y = m.apply(y);
+    for (let i = 0; i < modules.length; i++) {
+      const pool = modules[i + 1];
+      if (pool !== undefined && reluThenMaxPool(modules[i], pool)) {
+        y = tf.relu(pool.apply(y));
+        i++;
+      } else {
+        y = modules[i].apply(y);
+      }
+    }
     return y;
   }
+}
+
+/**
+ * Whether `relu` then `pool` may run as the max pool then the ReLU: a plain ReLU followed by a
+ * plain MaxPool2d that nothing observes, on the native fp32 kernels. Both are monotone, so
+ * relu(max(window)) = max(relu(window)): the same values (a zero may differ in sign; a window of
+ * NaN only pools to 0 instead of -inf), while the ReLU and its gradient run on the pooled
+ * quarter of the activations (LeNet-5's conv layers). The gradient reaches the same input:
+ * the window's first maximum when it is positive, nothing otherwise. Without the native kernels
+ * the modules run as they are.
+ */
+function reluThenMaxPool(relu: Module, pool: Module): boolean {
+  return (
+    Object.getPrototypeOf(relu) === ReLU.prototype &&
+    Object.getPrototypeOf(pool) === MaxPool2d.prototype &&
+    !relu.hasForwardHooks() &&
+    !pool.hasForwardHooks() &&
+    nativeFloatKernels('MaxPool', 'MaxPoolGrad', RELU_GRAD)
+  );
 }
 
 /** Options of {@link Residual}. */
