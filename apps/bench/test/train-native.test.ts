@@ -97,14 +97,23 @@ d('training on the native fp32 kernels', () => {
       const relus = profile.kernels.filter((k) => k.name === 'Relu').map((k) => k.inputShapes[0]?.join('x'));
       const dx = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(model.apply(xi), dy)))(x);
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(x), dy)) as tf.Scalar);
-      const values = [model.apply(x), dx, ...Object.keys(grads).sort().map((k) => grads[k])];
+      const values = [
+        model.apply(x),
+        dx,
+        ...Object.keys(grads)
+          .sort()
+          .map((k) => grads[k]),
+      ];
       return { relus, values: values.map((t) => Float32Array.from(t.dataSync())) };
     };
     const fused = await run();
     // the conv layers' ReLUs ran on the pooled activations, fc1's on its own output
     expect(fused.relus).toEqual([`${n}x20x14x14`, `${n}x50x7x7`, `${n}x500`]);
     // a forward hook (an observer) keeps a module as it is: the unfused model
-    const remove = model.modules().filter((m) => m instanceof ReLU).map((m) => m.registerForwardHook(() => {}));
+    const remove = model
+      .modules()
+      .filter((m) => m instanceof ReLU)
+      .map((m) => m.registerForwardHook(() => {}));
     const plain = await run();
     for (const r of remove) r();
     expect(plain.relus).toEqual([`${n}x20x28x28`, `${n}x50x14x14`, `${n}x500`]);
