@@ -86,6 +86,7 @@ struct GroupPlan {
   std::vector<double> mult;
   std::vector<float> mult32;  // mult in float32, for channels with m32ok (the float32 u8 epilogue)
   std::vector<uint8_t> m32ok;
+  bool allM32ok = false;  // every channel m32ok (the fused float32 epilogue)
   bool needAsum = false;
 };
 
@@ -94,10 +95,27 @@ int8_t packedAt(const Packed& p, int32_t o, int32_t k) {
       p.data[static_cast<size_t>(o / 16) * p.blockBytes() + static_cast<size_t>(k >> 2) * 64 + (o % 16) * 4 + (k & 3)]);
 }
 
-template <class F>
+// The kernels' plain epilogue: the accumulators to `out` as [noc][npg][16] int32.
+struct StoreAcc {
+  int32_t* out;
+  void channel(int o, __m512i a) const { _mm512_store_si512(out + o * 16, a); }
+  void channel(int o, __m512i a, __m512i b) const {
+    _mm512_store_si512(out + o * 32, a);
+    _mm512_store_si512(out + o * 32 + 16, b);
+  }
+  void channel(int o, __m512i a, __m512i b, __m512i c, __m512i d) const {
+    _mm512_store_si512(out + o * 64, a);
+    _mm512_store_si512(out + o * 64 + 16, b);
+    _mm512_store_si512(out + o * 64 + 32, c);
+    _mm512_store_si512(out + o * 64 + 48, d);
+  }
+};
+
+template <class F, class E>
 void runKernel(int shape, int noc, const F& f, const uint8_t* const* base, const int32_t* off, int32_t nsrc,
-               const int32_t* wt, int32_t* acc) {
-  ConvKernels<F>::table[shape][noc - 1](f, base, off, nsrc, wt, acc);
+               const int32_t* wt, E& e) {
+  using K = ConvKernels<F, E>;
+  (shape == 0 ? K::npg1 : shape == 1 ? K::npg2 : K::npg4)[noc - 1](f, base, off, nsrc, wt, e);
 }
 
 // Accumulators of `noc` channels x `npg` pixel groups over `nsrc` sources at offsets `off` from
@@ -112,17 +130,32 @@ void tile(const int32_t* off, int32_t nsrc, bool gathered, const uint8_t* const*
     base[g] = gathered ? layouts[g] : layouts[g] + pgs[g]->pos0 * 4;
     if (!gathered) mode = std::max(mode, pgs[g]->mode);
   }
+  StoreAcc e{acc};
   if (mode == MODE_LOAD) {
-    runKernel(shape, noc, FetchLoad{}, base, off, nsrc, wt, acc);
+    runKernel(shape, noc, FetchLoad{}, base, off, nsrc, wt, e);
   } else if (mode == MODE_PERM) {
     FetchPerm f;
     for (int g = 0; g < npg; ++g) f.idx[g] = _mm512_load_si512(pgs[g]->idx);
-    runKernel(shape, noc, f, base, off, nsrc, wt, acc);
+    runKernel(shape, noc, f, base, off, nsrc, wt, e);
   } else {
     FetchGather f;
     for (int g = 0; g < npg; ++g) f.idx[g] = _mm512_load_si512(pgs[g]->idx);
-    runKernel(shape, noc, f, base, off, nsrc, wt, acc);
+    runKernel(shape, noc, f, base, off, nsrc, wt, e);
   }
+}
+
+// A tile of 4 pixel groups with plain loads (the planes' groups consecutive, or gathered) whose
+// epilogue runs inside the kernel (E); false when some group needs vpermt2d or a gather.
+template <class E>
+bool tileLoad4(const int32_t* off, int32_t nsrc, bool gathered, const uint8_t* const* layouts,
+               const PixelGroup* const* pgs, int noc, const int32_t* wt, E& e) {
+  const uint8_t* base[4];
+  for (int g = 0; g < 4; ++g) {
+    if (!gathered && pgs[g]->mode != MODE_LOAD) return false;
+    base[g] = gathered ? layouts[g] : layouts[g] + pgs[g]->pos0 * 4;
+  }
+  ConvKernels<FetchLoad, E>::npg4[noc - 1](FetchLoad{}, base, off, nsrc, wt, e);
+  return true;
 }
 
 // Where the pixel groups of one kernel call go: output element of the group's first pixel in
@@ -186,6 +219,48 @@ inline __m128i requantU8F32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi
   return _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(c, rn));
 }
 constexpr float kTieMargin = 0.5f - 1.0f / 4096;
+
+// The u8 epilogue of a tile of 4 consecutive pixel groups (64 output bytes a channel) inside the
+// kernel, while the accumulators are in registers (no store and reload of them): requantU8F32
+// per channel (every channel m32ok); a channel with a lane within 2^-12 of a rounding half
+// leaves its raw accumulators at raw[o][4][16] and its bit in `redo` instead (the caller redoes
+// it in float64). Scalars are read per channel through pointers set before the kernel.
+template <bool Asum>
+struct FusedU8 {
+  const float* m32;  // the block's channels
+  const int32_t* ct;
+  const int32_t* zw;
+  const int32_t* const* asum;  // the tile's 4 groups' activation sums (Asum)
+  uint8_t* out;  // channel 0's first output byte; channel o at out + o * hw
+  size_t hw;
+  int32_t* raw;
+  float zo, lo;
+  uint32_t redo = 0;
+  void channel(int o, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    const __m512 m = _mm512_set1_ps(m32[o]), z = _mm512_set1_ps(zo), l = _mm512_set1_ps(lo);
+    const __m512 h = _mm512_set1_ps(255.0f);
+    const __m512i c = _mm512_set1_epi32(ct[o]);
+    auto sum = [&](__m512i v, int k) {
+      if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(zw[o]), _mm512_load_si512(asum[k])));
+      return _mm512_add_epi32(v, c);
+    };
+    __m512 d = _mm512_setzero_ps();
+    __m512i b = _mm512_castsi128_si512(requantU8F32(sum(a0, 0), m, z, l, h, d));
+    b = _mm512_inserti32x4(b, requantU8F32(sum(a1, 1), m, z, l, h, d), 1);
+    b = _mm512_inserti32x4(b, requantU8F32(sum(a2, 2), m, z, l, h, d), 2);
+    b = _mm512_inserti32x4(b, requantU8F32(sum(a3, 3), m, z, l, h, d), 3);
+    if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
+      _mm512_storeu_si512(out + static_cast<size_t>(o) * hw, b);
+      return;
+    }
+    int32_t* r = raw + o * 64;
+    _mm512_store_si512(r, a0);
+    _mm512_store_si512(r + 16, a1);
+    _mm512_store_si512(r + 32, a2);
+    _mm512_store_si512(r + 48, a3);
+    redo |= 1u << o;
+  }
+};
 
 // Channel oc's (accumulator row o's) corrected int32 sums: sum(k) = the accumulators of pixel
 // group k of the tile + the column term - Zw * the group's activation sums.
@@ -861,6 +936,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
     gp.m32ok[o] = a.zo >= 0 && a.zo <= 255 && (am == 0 || (am >= 0x1p-60 && am <= 0x1p60)) ? 1 : 0;
     if (p.zeroPoint[o] != 0) gp.needAsum = true;
   }
+  gp.allM32ok = std::all_of(gp.m32ok.begin(), gp.m32ok.end(), [](uint8_t ok) { return ok != 0; });
   if (gp.needAsum && J == 1)
     for (int32_t i = 0; i < a.kh; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv)
@@ -1115,6 +1191,31 @@ __m512i boxSumOf(const PixelGroup& pg, const GroupPlan& gp, const int32_t* sums)
   return boxSum(f, at, gp);
 }
 
+// A whole-4 u8 tile of one channel block with the epilogue inside the kernel (FusedU8); channels
+// that came near a rounding half are redone in float64. False (nothing done) when the tile's
+// groups need vpermt2d or gathers.
+template <bool Asum>
+bool fusedTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* off, bool gathered,
+               const uint8_t* const* ls, const PixelGroup* const* ps, int noc, int32_t o0, const int32_t* wt,
+               int64_t hw, const TileOut& to, int32_t* acc) {
+  FusedU8<Asum> e{gp.mult32.data() + o0,
+                  gp.colTerm.data() + o0,
+                  gp.zw.data() + o0,
+                  to.asum,
+                  static_cast<uint8_t*>(a.out) + static_cast<size_t>(o0) * hw + to.at[0],
+                  static_cast<size_t>(hw),
+                  acc,
+                  static_cast<float>(a.zo),
+                  static_cast<float>(a.relu ? a.zo : 0)};
+  if (!tileLoad4(off, gp.nsrc, gathered, ls, ps, noc, wt, e)) return false;
+  for (uint32_t r = e.redo; r != 0; r &= r - 1) {
+    const int o = __builtin_ctz(r);
+    if (std::fabs(gp.mult[o0 + o]) < 0.5) epilogueChannel<OUT_U8, Asum, false>(a, gp, acc, o, o0 + o, hw, to);
+    else epilogueChannel<OUT_U8, Asum, true>(a, gp, acc, o, o0 + o, hw, to);
+  }
+  return true;
+}
+
 // Runs group g of the convolution with its weight plan. A task (batch tile x chunk of channel
 // blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
 // groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
@@ -1293,9 +1394,14 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
       for (int32_t oc = chO0; oc < chO1 && !pooled && !geo.rowPool; ++oc)
         for (int k = 0; k < n; k += outBytes == 1 ? 4 : 1)
           __builtin_prefetch(static_cast<const uint8_t*>(a.out) + (to.at[k] + static_cast<size_t>(oc) * hw) * outBytes, 1, 3);
+      const bool fuse = to.whole4 && ai.outKind == OUT_U8 && gp.allM32ok;
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
-        tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, gp.wt.data() + gp.blkWt[bi], acc);
+        const int32_t* wt = gp.wt.data() + gp.blkWt[bi];
+        if (fuse && (gp.needAsum ? fusedTile<true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
+                                 : fusedTile<false>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)))
+          continue;
+        tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, wt, acc);
         if (!geo.rowPool) epilogueTile(ai, gp, acc, noc, o0, static_cast<size_t>(hw), to);
         else if (gp.needAsum) poolTileT<true>(a, gp, acc, noc, o0, static_cast<size_t>(phw), to);
         else poolTileT<false>(a, gp, acc, noc, o0, static_cast<size_t>(phw), to);
