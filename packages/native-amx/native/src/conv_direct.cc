@@ -777,11 +777,12 @@ struct PhaseRowProgram {
   }
 };
 
-// Rows of the phase planes of one quad, NP permutes a padded row (see PhaseRowProgram).
+// Rows of the phase planes of one quad, NP permutes a padded row (see PhaseRowProgram): channel
+// k of the quad at x + off[k] (off[0] = 0), q0 its quad's plane in phase 0.
 template <int NP>
 __attribute__((target("avx512vbmi"), always_inline)) inline void phaseQuadRows(
-    const PhaseRowProgram& pg, const uint8_t* const* src, uint64_t realLanes, __m512i zaV, int64_t hp, int64_t hp2,
-    int64_t rowOff, int64_t H, int64_t W, int64_t wp2, int64_t quads, int64_t plane2, int32_t* q0) {
+    const PhaseRowProgram& pg, const uint8_t* x, const int64_t* off, uint64_t realLanes, __m512i zaV, int64_t hp,
+    int64_t hp2, int64_t rowOff, int64_t H, int64_t W, int64_t wp2, int64_t rowPhaseDwords, int32_t* q0) {
   __m512i idx[NP], padV[NP], padRowV[NP];
   __mmask64 inQ[NP];
   __mmask16 mask[NP][2];
@@ -792,35 +793,38 @@ __attribute__((target("avx512vbmi"), always_inline)) inline void phaseQuadRows(
     inQ[p] = pr.in & realLanes;
     padV[p] = _mm512_maskz_mov_epi8(pr.pad & realLanes, zaV);
     padRowV[p] = _mm512_maskz_mov_epi8((pr.in | pr.pad) & realLanes, zaV);
-    for (int s = 0; s < 2; ++s) {
-      mask[p][s] = pr.mask[s];
-      at[p][s] = pr.at[s];
+    for (int c = 0; c < 2; ++c) {
+      mask[p][c] = pr.mask[c];
+      at[p][c] = pr.at[c];
     }
   }
   const __mmask32 rowMask = pg.rowMask;
-  const uint8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
-  for (int64_t y = 0; y < 2 * hp2; ++y) {
-    const int64_t yi = y + rowOff;
-    __m512i v[NP];
-    if (y >= hp) {  // the row past an odd padded height: no pixel maps there
-      for (int p = 0; p < NP; ++p) v[p] = _mm512_setzero_si512();
-    } else if (yi < 0 || yi >= H) {
-      for (int p = 0; p < NP; ++p) v[p] = padRowV[p];
-    } else {
-      const int64_t r = yi * W;
-      const __m512i ta = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(rowMask, s0 + r)),
-                                            _mm256_maskz_loadu_epi8(rowMask, s1 + r), 1);
-      const __m512i tb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(rowMask, s2 + r)),
-                                            _mm256_maskz_loadu_epi8(rowMask, s3 + r), 1);
+  const int64_t o1 = off[1], o2 = off[2], o3 = off[3];
+  // rows 2r and 2r + 1 of the padded planes: row r of phases 0, 1 and of phases 2, 3
+  int32_t* row0 = q0;
+  int32_t* row1 = q0 + rowPhaseDwords;
+  for (int64_t r = 0; r < hp2; ++r, row0 += wp2, row1 += wp2)
+    for (int py = 0; py < 2; ++py) {
+      const int64_t y = 2 * r + py, yi = y + rowOff;
+      __m512i v[NP];
+      if (y >= hp) {  // the row past an odd padded height: no pixel maps there
+        for (int p = 0; p < NP; ++p) v[p] = _mm512_setzero_si512();
+      } else if (yi < 0 || yi >= H) {
+        for (int p = 0; p < NP; ++p) v[p] = padRowV[p];
+      } else {
+        const uint8_t* s = x + yi * W;
+        const __m512i ta = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(rowMask, s)),
+                                              _mm256_maskz_loadu_epi8(rowMask, s + o1), 1);
+        const __m512i tb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(rowMask, s + o2)),
+                                              _mm256_maskz_loadu_epi8(rowMask, s + o3), 1);
+        for (int p = 0; p < NP; ++p)
+          v[p] = _mm512_or_si512(_mm512_maskz_permutex2var_epi8(inQ[p], ta, idx[p], tb), padV[p]);
+      }
+      // masked stores, empty ones included (no branches; nothing is written under a zero mask)
+      int32_t* row = py ? row1 : row0;
       for (int p = 0; p < NP; ++p)
-        v[p] = _mm512_or_si512(_mm512_maskz_permutex2var_epi8(inQ[p], ta, idx[p], tb), padV[p]);
+        for (int c = 0; c < 2; ++c) _mm512_mask_storeu_epi32(row + at[p][c], mask[p][c], v[p]);
     }
-    // row y / 2 of phase (y & 1) * 2 (column 1's phase is + quads * plane2 dwords, in at[][])
-    int32_t* row = q0 + ((y & 1) * 2 * quads) * plane2 + (y >> 1) * wp2;
-    for (int p = 0; p < NP; ++p)
-      for (int c = 0; c < 2; ++c)
-        if (mask[p][c]) _mm512_mask_storeu_epi32(row + at[p][c], mask[p][c], v[p]);
-  }
 }
 
 __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvDirectArgs& a, const GroupPlan& gp,
@@ -832,18 +836,20 @@ __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvD
   const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
   int32_t* o = reinterpret_cast<int32_t*>(out);
   const uint8_t* x0 = a.x + (b * a.C + g * cg) * hw;
+  const int64_t rowPhase = 2 * quads * plane2;  // phase 2 from phase 0
   for (int32_t q = 0; q < quads; ++q) {
     // channels past the last: their lanes are masked off (and read channel 4q's plane)
     const int real = std::min<int32_t>(4, cv - 4 * q);
     const uint64_t realLanes = 0x1111111111111111ull * ((1u << real) - 1u);
-    const uint8_t* src[4];
-    for (int k = 0; k < 4; ++k) src[k] = x0 + (4 * q + (k < real ? k : 0)) * hw;
+    int64_t off[4];
+    for (int k = 0; k < 4; ++k) off[k] = k < real ? k * hw : 0;
+    const uint8_t* x = x0 + static_cast<int64_t>(4 * q) * hw;
     int32_t* q0 = o + static_cast<int64_t>(q) * plane2;
     switch (pg.nperm) {
-      case 1: phaseQuadRows<1>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
-      case 2: phaseQuadRows<2>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
-      case 3: phaseQuadRows<3>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
-      default: phaseQuadRows<4>(pg, src, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, quads, plane2, q0); break;
+      case 1: phaseQuadRows<1>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
+      case 2: phaseQuadRows<2>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
+      case 3: phaseQuadRows<3>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
+      default: phaseQuadRows<4>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
     }
   }
 }
