@@ -1335,7 +1335,6 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const int64_t nextLines = nextImgs > 0 ? imageLines * nextImgs : 0;
     const int64_t kernelTiles = (npgAll + npg - 1) / npg;
     int64_t prefetched = 0, pfImage = 0, pfLine = 0;
-    const size_t outBytes = a.outKind == OUT_U8 ? 1 : 4;
     const int32_t chO0 = c1 > c0 ? gp.blkStart[c0] : 0, chO1 = c1 > c0 ? gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1] : 0;
     // the pool of image i's channels of this task (its sums complete)
     auto poolImage = [&](int64_t i) {
@@ -1395,11 +1394,6 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         if (n == 4) to.at[1] -= static_cast<size_t>(v0);  // lane v0 holds pair 1's first value (wraps harmlessly)
       }
       for (int k = 0; k < n && to.whole4; ++k) to.whole4 = to.mask[k] == 0xffff && to.at[k] == to.at[0] + 16 * static_cast<size_t>(k);
-      // The tile's output lines, for writing (the epilogues of the channel blocks store into
-      // them over the next microkernel calls; without this each store line waits for memory).
-      for (int32_t oc = chO0; oc < chO1 && !pooled && !geo.rowPool; ++oc)
-        for (int k = 0; k < n; k += outBytes == 1 ? 4 : 1)
-          __builtin_prefetch(static_cast<const uint8_t*>(a.out) + (to.at[k] + static_cast<size_t>(oc) * hw) * outBytes, 1, 3);
       const bool fuse = to.whole4 && ai.outKind == OUT_U8 && gp.allM32ok;
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
