@@ -40,6 +40,8 @@ function kernel(noc, npg) {
     L.push(`    }`);
   }
   L.push(`  }`);
+  // Empty asm operands pin the accumulators to registers at the loop's end: with an epilogue
+  // inlined after the loop (FusedU8) GCC otherwise spills some of them inside the loop.
   if (noc * npg <= 28) {
     const all = [];
     for (let o = 0; o < noc; o++) for (let g = 0; g < npg; g++) all.push(`"+v"(${acc(o, g)})`);
@@ -62,8 +64,8 @@ export function generate() {
   ];
   for (const { npg, maxNoc } of SHAPES)
     for (let noc = 1; noc <= maxNoc; noc++) parts.push(kernel(noc, npg), '');
-  parts.push('// ConvKernels<F, E>::npgN[noc - 1]: the kernels of N pixel groups (each table is instantiated');
-  parts.push('// only where it is used).');
+  parts.push('// ConvKernels<F, E>::npgN[noc - 1]: the kernels of N pixel groups (each table is');
+  parts.push('// instantiated only where it is used).');
   parts.push('template <class F, class E>');
   parts.push('struct ConvKernels {');
   parts.push(
