@@ -238,6 +238,12 @@ export function wholeModelCells(quick: boolean): WholeModelCell[] {
   ];
 }
 
+/**
+ * qbnn's side of a paired round: each of its timed runs repeats a short cell's call to about this
+ * many ms (a 7 ms call timed alone, right after a PyTorch process, read up to 1.4x its median).
+ */
+const QBNN_RUN_MS = 50;
+
 /** PyTorch's allocator settings the rounds run: the tuned one everywhere, glibc's default beside it on ResNet-18. */
 const ALLOCATORS = [
   { name: 'tuned', malloc: TUNED_MALLOC, models: ['lenet5', 'resnet18'] },
@@ -274,6 +280,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
   }
   await initBackend({ backend: 'wasm' });
   const runs = ctx.quick ? 1 : 3;
+  const qbnnRuns = ctx.quick ? 1 : 5;
   const models = [...new Set(cells.map((c) => c.model))];
   const qms = new Map<ModelName, QuantizedModel>();
   const key = (c: WholeModelCell) => `${c.model}_b${c.batch}_L${c.L}`;
@@ -322,7 +329,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
             'int8-native',
             {},
             () => qm.forward(x, { samples: c.L, mode: 'weights', provider: 'native' }),
-            { runs, warmup: 1, clock: 'cpu' },
+            { runs: qbnnRuns, warmup: 1, clock: 'cpu', ...(ctx.quick ? {} : { minRunMs: QBNN_RUN_MS }) },
           );
           record(`qbnn_${key(c)}`, r.median_ms, r.min_ms, r.max_ms);
         }
@@ -351,7 +358,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
         median_ms: round(spreadOf(s.median).median),
         min_ms: round(s.min),
         max_ms: round(s.max),
-        runs: s.median.length * runs,
+        runs: s.median.length * (implName === 'int8-native' ? qbnnRuns : runs),
         throughput: round((c.batch / spreadOf(s.median).median) * 1e3),
         unit: 'images/s',
       });
@@ -366,7 +373,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
     row('int8-native', q);
   }
   ctx.note(
-    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${runs}); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). PyTorch runs with glibc malloc tuned (${Object.entries(
+    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). PyTorch runs with glibc malloc tuned (${Object.entries(
       TUNED_MALLOC,
     )
       .map(([k, v]) => `${k}=${v}`)
