@@ -200,6 +200,19 @@ export interface Fp32Addon {
     dMu: Float32Array,
     dRho: Float32Array,
   ): void;
+  /** w = mu + softplus(rho) * eps and (returned) the summed KL of (mu, softplus(rho)) to the prior. */
+  gaussianSampleKl(mu: Float32Array, rho: Float32Array, prior: Float64Array, eps: Float32Array, w: Float32Array): number;
+  /** dMu = dw + dkl dKL/dmu, dRho = dw * eps * sigmoid(rho) + dkl dKL/drho. */
+  gaussianSampleKlGrad(
+    mu: Float32Array,
+    rho: Float32Array,
+    prior: Float64Array,
+    eps: Float32Array,
+    dw: Float32Array,
+    dkl: number,
+    dMu: Float32Array,
+    dRho: Float32Array,
+  ): void;
   /** out = x * the inverted-dropout mask of maskSize elements from the stream, as @qbnn/core's dropoutApply. */
   dropout(
     x: Float32Array,

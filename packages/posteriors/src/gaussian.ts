@@ -1,4 +1,4 @@
-import { normalTensor, type Rng } from '@qbnn/core';
+import { gaussianSampleKl, gaussianSampleKlFused, normalTensor, type Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { sizeOf } from './init.js';
 import {
@@ -10,7 +10,18 @@ import {
 } from './kl.js';
 import { type LocScaleOptions, LocScalePosterior } from './locscale.js';
 import { type GaussianPrior, type Prior, priorFor } from './priors.js';
-import type { KlOptions, PosteriorSpec, SamplingMode } from './types.js';
+import type { ForwardOptions, KlOptions, LayerOp, PosteriorSpec, SamplingMode } from './types.js';
+
+/** A KL computed with a weight sample, valid for the prior, the parameters' data and the tape it saw. */
+interface PendingKl {
+  kl: tf.Scalar;
+  prior: Prior;
+  data: object[];
+  tape: unknown;
+}
+
+/** The gradient tape recording now (tfjs's engine state), or null outside one. */
+const activeTape = (): unknown => (tf.engine().state as unknown as { activeTape: unknown }).activeTape ?? null;
 
 /** Options of the `gaussian` posterior. */
 export interface GaussianOptions extends LocScaleOptions {}
@@ -40,10 +51,71 @@ export class GaussianPosterior extends LocScalePosterior {
     return normalTensor(rng, shape);
   }
 
+  /**
+   * In training, weights mode, with the layer's prior given and scalar priors: each tensor's sample
+   * and closed-form KL as one fused kernel each way (@qbnn/core's gaussianSampleKl), the KL kept
+   * for the next {@link getKl} with that prior. Elsewhere the location-scale forward.
+   */
+  override forward(x: tf.Tensor, op: LayerOp, options: ForwardOptions = {}): tf.Tensor {
+    const prior = options.klPrior;
+    const parts = prior ? this.params.map((p) => ({ p, q: priorFor(prior, p.role) })) : [];
+    if (
+      prior === undefined ||
+      !options.training ||
+      (options.mode ?? this.defaultMode) !== 'weights' ||
+      options.hook !== undefined ||
+      !gaussianSampleKlFused() ||
+      !parts.every(({ q }) => fusedKlApplies(q))
+    )
+      return super.forward(x, op, options);
+    const rng = options.rng ?? this.rng;
+    const [kl, ...w] = tf.tidy(() => {
+      const drawn = parts.map(({ p, q }) => {
+        const eps = this.drawXi(p.mu.shape, rng);
+        return gaussianSampleKl(p.mu, p.rho, eps, { mean: q.mean as number, sigma: q.sigma as number })!;
+      });
+      return [tf.addN(drawn.map((d) => d.kl)), ...drawn.map((d) => d.w)];
+    });
+    const y = tf.tidy(() => op.apply(x, w[0], w[1]));
+    tf.dispose(w);
+    this.pending?.kl.dispose();
+    this.pending = { kl: kl as tf.Scalar, prior, data: this.paramData(), tape: activeTape() };
+    return y;
+  }
+
+  private pending: PendingKl | undefined;
+
+  private paramData(): object[] {
+    return this.params.flatMap((p) => [p.mu.dataId, p.rho.dataId]);
+  }
+
+  /**
+   * The KL the last forward computed, if it is the closed form to `prior` of the parameters as they
+   * are now (no assign since) on the tape recording now; handed over once.
+   */
+  private takePendingKl(prior: Prior): tf.Scalar | undefined {
+    const p = this.pending;
+    if (p === undefined) return undefined;
+    this.pending = undefined;
+    const data = this.paramData();
+    if (
+      !p.kl.isDisposed &&
+      p.prior === prior &&
+      p.tape === activeTape() &&
+      p.data.length === data.length &&
+      p.data.every((d, i) => d === data[i])
+    )
+      return p.kl;
+    p.kl.dispose();
+    return undefined;
+  }
+
   /** The closed-form KL as one fused kernel per tensor where it applies (scalar priors). */
   override getKl(prior: Prior, options: KlOptions = {}): tf.Scalar {
     const m = options.nMcIter ?? 1;
     if ((options.method ?? 'closed') === 'closed' && Number.isSafeInteger(m) && m >= 1) {
+      const pending = this.takePendingKl(prior);
+      if (pending) return pending;
       const parts = this.params.map((p) => ({ p, prior: priorFor(prior, p.role) }));
       if (parts.every(({ prior: q }) => fusedKlApplies(q)))
         return tf.tidy(
@@ -51,6 +123,12 @@ export class GaussianPosterior extends LocScalePosterior {
         );
     }
     return super.getKl(prior, options);
+  }
+
+  override dispose(): void {
+    this.pending?.kl.dispose();
+    this.pending = undefined;
+    super.dispose();
   }
 
   protected entropyTerm(logSigma: tf.Tensor): tf.Scalar {

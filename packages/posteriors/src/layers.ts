@@ -107,6 +107,7 @@ export abstract class BayesLayer extends Module {
       training: this.training,
       isInput: this.isInput,
       hook: this.hook,
+      klPrior: this.prior,
     });
   }
 

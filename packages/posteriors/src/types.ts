@@ -92,6 +92,12 @@ export interface ForwardOptions extends SampleOptions {
    * layer or by `dnnToBnn`.
    */
   isInput?: boolean;
+  /**
+   * The prior of the layer's KL. In training, a posterior may compute its closed-form KL to it in
+   * the same pass as the weight sample and return that value from the next `getKl` with this
+   * prior (the Gaussian posterior does, in weights mode, where the backend has the fused kernel).
+   */
+  klPrior?: Prior;
 }
 
 /** What a posterior is created for: the shapes of the layer it parameterises. */

@@ -16,6 +16,7 @@ import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
 import { registerFusedConvGradient } from './fused-conv-grad.js';
 import { registerGaussianKlKernels } from './gaussian-kl.js';
+import { registerGaussianSampleKlGradient } from './gaussian-sample-kl.js';
 import { registerReduceGradients } from './reduce-grad.js';
 import { registerReluGradient } from './relu-grad.js';
 import { registerSoftmaxCrossEntropyKernels } from './softmax-cross-entropy.js';
@@ -41,6 +42,13 @@ export {
   gaussianKlSum,
   LOG_SOFTPLUS_LINEAR_BELOW,
 } from './gaussian-kl.js';
+export {
+  checkGaussianSampleKl,
+  GAUSSIAN_SAMPLE_KL,
+  GAUSSIAN_SAMPLE_KL_GRAD,
+  gaussianSampleKl,
+  gaussianSampleKlFused,
+} from './gaussian-sample-kl.js';
 export {
   checkLocScaleSample,
   LOCSCALE_SAMPLE,
@@ -127,6 +135,7 @@ const support: WasmTrainingSupport = registerWasmTrainingSupport();
 registerFusedAdamKernels();
 registerDropoutKernels();
 registerGaussianKlKernels();
+registerGaussianSampleKlGradient();
 registerSquaredDistanceKernels();
 registerSoftmaxCrossEntropyKernels();
 registerReluGradient();

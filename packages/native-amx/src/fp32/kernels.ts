@@ -8,6 +8,7 @@ import {
   checkDropout,
   checkFusedAdam,
   checkGaussianKl,
+  checkGaussianSampleKl,
   checkLocScaleSample,
   checkSquaredDistance,
   DROPOUT,
@@ -16,6 +17,8 @@ import {
   type FusedAdamAttrs,
   GAUSSIAN_KL,
   GAUSSIAN_KL_GRAD,
+  GAUSSIAN_SAMPLE_KL,
+  GAUSSIAN_SAMPLE_KL_GRAD,
   type GaussianKlAttrs,
   LOCSCALE_SAMPLE,
   LOCSCALE_SAMPLE_GRAD,
@@ -481,6 +484,47 @@ const gaussianKlGrad =
     return outs;
   };
 
+/** @qbnn/core's Gaussian weight sample fused with its KL ('QbnnGaussianSampleKl') and its gradient. */
+const gaussianSampleKl =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkGaussianSampleKl(inputs, attrs);
+    const wasm = backend as unknown as WasmBackend;
+    const { mu, rho, eps } = inputs as Record<string, TensorInfo>;
+    const a = attrs as unknown as GaussianKlAttrs;
+    const outs = [wasm.makeOutput([...mu.shape], 'float32'), wasm.makeOutput([], 'float32')];
+    const kl = native.gaussianSampleKl(
+      f32(wasm, mu),
+      f32(wasm, rho),
+      Float64Array.of(a.priorMean, a.priorSigma),
+      f32(wasm, eps),
+      f32(wasm, outs[0]),
+    );
+    f32(wasm, outs[1])[0] = kl;
+    return outs;
+  };
+
+const gaussianSampleKlGrad =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkGaussianSampleKl(inputs, attrs, GAUSSIAN_SAMPLE_KL_GRAD);
+    const wasm = backend as unknown as WasmBackend;
+    const { mu, rho, eps, dw, dkl } = inputs as Record<string, TensorInfo>;
+    const a = attrs as unknown as GaussianKlAttrs;
+    const outs = [wasm.makeOutput([...mu.shape], 'float32'), wasm.makeOutput([...rho.shape], 'float32')];
+    native.gaussianSampleKlGrad(
+      f32(wasm, mu),
+      f32(wasm, rho),
+      Float64Array.of(a.priorMean, a.priorSigma),
+      f32(wasm, eps),
+      f32(wasm, dw),
+      f32(wasm, dkl)[0],
+      f32(wasm, outs[0]),
+      f32(wasm, outs[1]),
+    );
+    return outs;
+  };
+
 /** @qbnn/core's inverted dropout ('QbnnDropout'), drawn and applied natively, bit for bit. */
 const dropout =
   (native: Fp32Addon): Impl =>
@@ -603,6 +647,8 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     [FUSED_ADAM]: adam(native),
     [GAUSSIAN_KL]: gaussianKl(native),
     [GAUSSIAN_KL_GRAD]: gaussianKlGrad(native),
+    [GAUSSIAN_SAMPLE_KL]: gaussianSampleKl(native),
+    [GAUSSIAN_SAMPLE_KL_GRAD]: gaussianSampleKlGrad(native),
     [DROPOUT]: dropout(native),
     [SQUARED_DISTANCE]: squaredDistance(native),
     [SQUARED_DISTANCE_GRAD]: squaredDistanceGrad(native),

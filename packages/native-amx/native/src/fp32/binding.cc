@@ -425,6 +425,31 @@ Napi::Value GaussianKlGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// gaussianSampleKl(mu, rho, prior, eps, w) -> the summed KL; writes the sample w = mu + sigma eps.
+Napi::Value GaussianSampleKl(const Napi::CallbackInfo& info) {
+  const KlArgs k = klArgs(info, "gaussianSampleKl");
+  const double n = static_cast<double>(k.n);
+  const float* eps = floats(info, 3, "gaussianSampleKl: eps", n);
+  float* w = floats(info, 4, "gaussianSampleKl: w", n);
+  return Napi::Number::New(info.Env(), gaussianSampleKl(k.mu, k.rho, eps, w, k.n, k.m0, k.s0));
+}
+
+// gaussianSampleKlGrad(mu, rho, prior, eps, dw, dkl, dMu, dRho): the sample's gradient from dw plus
+// dkl times the KL's.
+Napi::Value GaussianSampleKlGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const KlArgs k = klArgs(info, "gaussianSampleKlGrad");
+  const double n = static_cast<double>(k.n);
+  const float* eps = floats(info, 3, "gaussianSampleKlGrad: eps", n);
+  const float* dw = floats(info, 4, "gaussianSampleKlGrad: dw", n);
+  const double dkl = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(dkl)) rangeError(env, "gaussianSampleKlGrad: dkl must be a finite number");
+  float* dMu = floats(info, 6, "gaussianSampleKlGrad: dMu", n);
+  float* dRho = floats(info, 7, "gaussianSampleKlGrad: dRho", n);
+  gaussianSampleKlGrad(k.mu, k.rho, eps, dw, k.n, k.m0, k.s0, dkl, dMu, dRho);
+  return env.Undefined();
+}
+
 // dropout(x, maskSize, key Uint32Array [k0, k1], firstBlock, p, out): out = x * the mask of
 // maskSize elements (repeated over x's rows) from the Philox stream, as @qbnn/core's dropoutApply.
 Napi::Value Dropout(const Napi::CallbackInfo& info) {
@@ -540,6 +565,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));
   o.Set("gaussianKlGrad", Napi::Function::New(env, GaussianKlGrad));
+  o.Set("gaussianSampleKl", Napi::Function::New(env, GaussianSampleKl));
+  o.Set("gaussianSampleKlGrad", Napi::Function::New(env, GaussianSampleKlGrad));
   o.Set("dropout", Napi::Function::New(env, Dropout));
   o.Set("squaredDistance", Napi::Function::New(env, SquaredDistance));
   o.Set("squaredDistanceGrad", Napi::Function::New(env, SquaredDistanceGrad));

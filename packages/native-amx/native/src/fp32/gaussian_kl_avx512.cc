@@ -76,7 +76,77 @@ QBNN_VEC_INLINE void klGradStep(const float* mu, const float* rho, int64_t left,
   }
 }
 
+// The sample w = mu + sp eps and the KL terms of 16 K elements, sp = softplus(rho) once.
+template <int K>
+QBNN_VEC_INLINE void sampleKlStep(const float* mu, const float* rho, const float* eps, float* w, int64_t left, float m0,
+                                  float inv2s2, __m512d* acc) {
+  Mask<K> m;
+  const Vec<K> r = load<K>(rho, left, m);
+  const Vec<K> mv = load<K>(mu, left, m);
+  const Vec<K> sp = softplusK(r, expK(negAbs(r)));
+  const Vec<K> wv = mv + sp * load<K>(eps, left, m);
+  const Vec<K> d = mv - splat<K>(m0);
+  const Vec<K> logS = where(lessThan(r, splat<K>(kLinearBelow)), r, logK(sp));
+  const Vec<K> t = fma(d, d, sp * sp) * splat<K>(inv2s2) - logS;
+#pragma GCC unroll 4
+  for (int k = 0; k < K; ++k) {
+    _mm512_mask_storeu_ps(w + 16 * k, m.m[k], wv.v[k]);
+    const __m512 tk = _mm512_maskz_mov_ps(m.m[k], t.v[k]);  // lanes past the end add 0
+    acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(tk)));
+    acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(tk, 1)));
+  }
+}
+
+// The sample's gradient from dw plus dkl times the KL's, at 16 K elements.
+template <int K>
+QBNN_VEC_INLINE void sampleKlGradStep(const float* mu, const float* rho, const float* eps, const float* dw, int64_t left,
+                                      __m512d m0, __m512d scaleMu, float invS2, float dkl, float* dMu, float* dRho) {
+  Mask<K> m;
+  const Vec<K> r = load<K>(rho, left, m);
+  const Vec<K> dv = load<K>(dw, left, m);
+  const Vec<K> one = splat<K>(1.f);
+  const Vec<K> e = expK(negAbs(r));
+  const Vec<K> sp = softplusK(r, e);
+  // sigmoid: 1 / (1 + e) for r >= 0, e / (1 + e) below; NaN stays NaN
+  const Vec<K> inv = one / (one + e);
+  const Vec<K> sg = where(isNan(r), r, where(lessThan(r, splat<K>(0.f)), e * inv, inv));
+  const Vec<K> dLogS = where(lessThan(r, splat<K>(kLinearBelow)), one, sg / sp);
+  const Vec<K> g = (dv * load<K>(eps, left, m)) * sg + splat<K>(dkl) * (sg * sp * splat<K>(invS2) - dLogS);
+  const Vec<K> mv = load<K>(mu, left, m);
+#pragma GCC unroll 4
+  for (int k = 0; k < K; ++k) {
+    _mm512_mask_storeu_ps(dRho + 16 * k, m.m[k], g.v[k]);
+    const __m512 x = mv.v[k];
+    const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), m0), scaleMu));
+    const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), m0), scaleMu));
+    const __m512 klMu = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+    _mm512_mask_storeu_ps(dMu + 16 * k, m.m[k], _mm512_add_ps(dv.v[k], klMu));
+  }
+}
+
 }  // namespace
+
+bool gaussianSampleKlChunkAvx512(const float* mu, const float* rho, const float* eps, float* w, int64_t n, double m0,
+                                 double inv2s2, double* sum) {
+  __m512d acc[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+  const float fm0 = static_cast<float>(m0), finv = static_cast<float>(inv2s2);
+  int64_t i = 0;
+  for (; i + 48 <= n; i += 48) sampleKlStep<3>(mu + i, rho + i, eps + i, w + i, n - i, fm0, finv, acc);
+  for (; i < n; i += 16) sampleKlStep<1>(mu + i, rho + i, eps + i, w + i, n - i, fm0, finv, acc);
+  *sum += _mm512_reduce_add_pd(_mm512_add_pd(acc[0], acc[1]));
+  return true;
+}
+
+bool gaussianSampleKlGradChunkAvx512(const float* mu, const float* rho, const float* eps, const float* dw, int64_t n,
+                                     double m0, double scaleMu, float invS2, float dkl, float* dMu, float* dRho) {
+  const __m512d vm0 = _mm512_set1_pd(m0), vScale = _mm512_set1_pd(scaleMu);
+  int64_t i = 0;
+  for (; i + 48 <= n; i += 48)
+    sampleKlGradStep<3>(mu + i, rho + i, eps + i, dw + i, n - i, vm0, vScale, invS2, dkl, dMu + i, dRho + i);
+  for (; i < n; i += 16)
+    sampleKlGradStep<1>(mu + i, rho + i, eps + i, dw + i, n - i, vm0, vScale, invS2, dkl, dMu + i, dRho + i);
+  return true;
+}
 
 bool gaussianKlChunkAvx512(const float* mu, const float* rho, int64_t n, double m0, double inv2s2, double* sum) {
   __m512d acc[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
@@ -110,6 +180,13 @@ namespace qbnn {
 namespace fp32 {
 bool gaussianKlChunkAvx512(const float*, const float*, int64_t, double, double, double*) { return false; }
 bool gaussianKlGradChunkAvx512(const float*, const float*, int64_t, double, double, float, float, float*, float*) {
+  return false;
+}
+bool gaussianSampleKlChunkAvx512(const float*, const float*, const float*, float*, int64_t, double, double, double*) {
+  return false;
+}
+bool gaussianSampleKlGradChunkAvx512(const float*, const float*, const float*, const float*, int64_t, double, double,
+                                     float, float, float*, float*) {
   return false;
 }
 }  // namespace fp32
