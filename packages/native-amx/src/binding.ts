@@ -201,7 +201,13 @@ export interface Fp32Addon {
     dRho: Float32Array,
   ): void;
   /** w = mu + softplus(rho) * eps and (returned) the summed KL of (mu, softplus(rho)) to the prior. */
-  gaussianSampleKl(mu: Float32Array, rho: Float32Array, prior: Float64Array, eps: Float32Array, w: Float32Array): number;
+  gaussianSampleKl(
+    mu: Float32Array,
+    rho: Float32Array,
+    prior: Float64Array,
+    eps: Float32Array,
+    w: Float32Array,
+  ): number;
   /** dMu = dw + dkl dKL/dmu, dRho = dw * eps * sigmoid(rho) + dkl dKL/drho. */
   gaussianSampleKlGrad(
     mu: Float32Array,

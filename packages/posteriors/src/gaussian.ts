@@ -21,7 +21,8 @@ interface PendingKl {
 }
 
 /** The gradient tape recording now (tfjs's engine state), or null outside one. */
-const activeTape = (): unknown => (tf.engine().state as unknown as { activeTape: unknown }).activeTape ?? null;
+const activeTape = (): unknown =>
+  (tf.engine().state as unknown as { activeTape: unknown }).activeTape ?? null;
 
 /** Options of the `gaussian` posterior. */
 export interface GaussianOptions extends LocScaleOptions {}

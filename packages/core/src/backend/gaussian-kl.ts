@@ -78,6 +78,12 @@ export function checkGaussianKl(
   const n = mu.shape.reduce((x, y) => x * y, 1);
   if (rho.shape.reduce((x, y) => x * y, 1) !== n)
     throw new QbnnError('ERR_ARG', `${name}: rho must have ${n} elements like mu`);
+  checkGaussianPrior(attrs, name);
+  return n;
+}
+
+/** Checks the prior attributes of the Gaussian KL kernels: a finite priorMean, a finite priorSigma > 0. */
+export function checkGaussianPrior(attrs: tf.NamedAttrMap, name: string): void {
   const { priorMean, priorSigma } = attrs as unknown as GaussianKlAttrs;
   if (typeof priorMean !== 'number' || !Number.isFinite(priorMean))
     throw new QbnnError('ERR_ARG', `${name}: priorMean must be a finite number, got ${String(priorMean)}`);
@@ -86,7 +92,6 @@ export function checkGaussianKl(
       'ERR_ARG',
       `${name}: priorSigma must be a finite number > 0, got ${String(priorSigma)}`,
     );
-  return n;
 }
 
 function klKernel(io: (b: unknown) => FloatIo): tf.KernelFunc {

@@ -10,7 +10,8 @@
 // the KL separately.
 import * as tf from '@tensorflow/tfjs-core';
 import { QbnnError } from '../errors.js';
-import type { GaussianKlAttrs } from './gaussian-kl.js';
+import { checkGaussianPrior, type GaussianKlAttrs } from './gaussian-kl.js';
+import { checkSameSizeFloats } from './locscale-sample.js';
 
 export const GAUSSIAN_SAMPLE_KL = 'QbnnGaussianSampleKl';
 export const GAUSSIAN_SAMPLE_KL_GRAD = 'QbnnGaussianSampleKlGrad';
@@ -24,27 +25,17 @@ export function checkGaussianSampleKl(
   attrs: tf.NamedAttrMap = {},
   name = GAUSSIAN_SAMPLE_KL,
 ): number {
-  const names = name === GAUSSIAN_SAMPLE_KL ? ['mu', 'rho', 'eps'] : ['mu', 'rho', 'eps', 'dw'];
-  let n = -1;
-  for (const k of names) {
-    const t = inputs[k];
-    if (t === undefined || t.dtype !== 'float32')
-      throw new QbnnError('ERR_ARG', `${name}: input ${k} must be a float32 tensor`);
-    const size = t.shape.reduce((a, b) => a * b, 1);
-    if (n >= 0 && size !== n)
-      throw new QbnnError('ERR_ARG', `${name}: input ${k} has ${size} elements, expected ${n} like mu`);
-    n = size;
-  }
+  const n = checkSameSizeFloats(
+    inputs,
+    name === GAUSSIAN_SAMPLE_KL ? ['mu', 'rho', 'eps'] : ['mu', 'rho', 'eps', 'dw'],
+    name,
+  );
   if (name !== GAUSSIAN_SAMPLE_KL) {
     const dkl = inputs.dkl;
     if (dkl === undefined || dkl.dtype !== 'float32' || dkl.shape.length !== 0)
       throw new QbnnError('ERR_ARG', `${name}: input dkl must be a float32 scalar`);
   }
-  const { priorMean, priorSigma } = attrs as unknown as GaussianKlAttrs;
-  if (typeof priorMean !== 'number' || !Number.isFinite(priorMean))
-    throw new QbnnError('ERR_ARG', `${name}: priorMean must be a finite number, got ${String(priorMean)}`);
-  if (typeof priorSigma !== 'number' || !(priorSigma > 0 && Number.isFinite(priorSigma)))
-    throw new QbnnError('ERR_ARG', `${name}: priorSigma must be a finite number > 0, got ${String(priorSigma)}`);
+  checkGaussianPrior(attrs, name);
   return n;
 }
 
@@ -52,7 +43,8 @@ export function checkGaussianSampleKl(
 export function gaussianSampleKlFused(): boolean {
   const b = tf.getBackend();
   return (
-    tf.getKernel(GAUSSIAN_SAMPLE_KL, b) !== undefined && tf.getKernel(GAUSSIAN_SAMPLE_KL_GRAD, b) !== undefined
+    tf.getKernel(GAUSSIAN_SAMPLE_KL, b) !== undefined &&
+    tf.getKernel(GAUSSIAN_SAMPLE_KL_GRAD, b) !== undefined
   );
 }
 

@@ -16,7 +16,15 @@ export const LOCSCALE_SAMPLE_GRAD = 'QbnnLocScaleSampleGrad';
  * backward) of one element count, which it returns.
  */
 export function checkLocScaleSample(inputs: tf.NamedTensorInfoMap, name = LOCSCALE_SAMPLE): number {
-  const names = name === LOCSCALE_SAMPLE ? ['mu', 'rho', 'eps'] : ['dy', 'rho', 'eps'];
+  return checkSameSizeFloats(
+    inputs,
+    name === LOCSCALE_SAMPLE ? ['mu', 'rho', 'eps'] : ['dy', 'rho', 'eps'],
+    name,
+  );
+}
+
+/** Checks that `names` are float32 inputs of one element count (named after the first); returns it. */
+export function checkSameSizeFloats(inputs: tf.NamedTensorInfoMap, names: string[], name: string): number {
   let n = -1;
   for (const k of names) {
     const t = inputs[k];

@@ -15,8 +15,8 @@ void gaussianKlGrad(const float* mu, const float* rho, int64_t n, double m0, dou
                     float* dRho);
 
 // The Gaussian weight sample fused with its KL (the 'QbnnGaussianSampleKl' kernel): w = mu + sigma *
-// eps with sigma = softplus(rho), and the KL of (mu, sigma) to the prior (returned, summed as
-// gaussianKlSum), from one sigma a weight in one pass.
+// eps with sigma = softplus(rho), and the KL of (mu, sigma) to the prior (returned, equal to
+// gaussianKlSum's), from one sigma a weight in one pass.
 double gaussianSampleKl(const float* mu, const float* rho, const float* eps, float* w, int64_t n, double m0,
                         double s0);
 // Its gradient from dw and the KL's scalar gradient dkl, in one pass: dMu = dw + dkl d(KL)/dmu,
@@ -24,15 +24,13 @@ double gaussianSampleKl(const float* mu, const float* rho, const float* eps, flo
 void gaussianSampleKlGrad(const float* mu, const float* rho, const float* eps, const float* dw, int64_t n, double m0,
                           double s0, double dkl, float* dMu, float* dRho);
 
-// AVX-512 bodies over one chunk (gaussian_kl_avx512.cc): add the chunk's sum to *sum / write the
-// gradients; false when not compiled in.
-bool gaussianKlChunkAvx512(const float* mu, const float* rho, int64_t n, double m0, double inv2s2, double* sum);
-bool gaussianKlGradChunkAvx512(const float* mu, const float* rho, int64_t n, double m0, double scaleMu, float invS2,
-                               float dy, float* dMu, float* dRho);
-bool gaussianSampleKlChunkAvx512(const float* mu, const float* rho, const float* eps, float* w, int64_t n, double m0,
-                                 double inv2s2, double* sum);
-bool gaussianSampleKlGradChunkAvx512(const float* mu, const float* rho, const float* eps, const float* dw, int64_t n,
-                                     double m0, double scaleMu, float invS2, float dkl, float* dMu, float* dRho);
+// AVX-512 bodies over one chunk (gaussian_kl_avx512.cc): add the chunk's KL sum to *sum (and
+// write the sample when eps is not null) / write dy times the KL's gradient (plus the sample's
+// from dw when dw is not null); false when not compiled in.
+bool gaussianKlChunkAvx512(const float* mu, const float* rho, const float* eps, float* w, int64_t n, double m0,
+                           double inv2s2, double* sum);
+bool gaussianKlGradChunkAvx512(const float* mu, const float* rho, const float* eps, const float* dw, int64_t n,
+                               double m0, double scaleMu, float invS2, float dy, float* dMu, float* dRho);
 
 }  // namespace fp32
 }  // namespace qbnn
