@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { QbnnError } from '../src/errors.js';
 import {
+  checkChannelScales,
+  checkGaussianSampleArgs,
   checkGemmOutput,
   checkQConv2dArgs,
   checkQGemmArgs,
@@ -99,5 +101,54 @@ describe('kernel argument validation for providers', () => {
       code: 'ERR_ARG',
       message: 'wScale[1] must be a finite number > 0, got 0',
     });
+  });
+});
+
+describe('per-element checks name the failing element (the name is built only when one fails)', () => {
+  const n = 4;
+  const k = 3;
+  const args = () => ({
+    mu: new Int8Array(n * k),
+    muZeroPoint: new Int32Array(n),
+    sigma: new Uint8Array(n * k),
+    sigmaZeroPoint: new Int32Array(n),
+    noiseZeroPoint: new Int32Array(n),
+    weightZeroPoint: new Int32Array(n),
+    m1: new Float64Array(n).fill(0.5),
+    m2: new Float64Array(n).fill(0.5),
+    m3: new Float64Array(n).fill(0.5),
+    n,
+    k,
+    bits: 4,
+    key: [1, 2] as [number, number],
+    position: 0,
+  });
+
+  test('sampler zero points: the first one out of range, its bound and value', () => {
+    const a = args();
+    a.weightZeroPoint[2] = 8; // 4-bit signed range [-8, 7]
+    a.weightZeroPoint[3] = 9;
+    expect(errorOf(() => checkGaussianSampleArgs(a))).toEqual({
+      code: 'ERR_ARG',
+      message: 'sampleGaussian: weightZeroPoint[2] must be an integer in [-8, 7], got 8',
+    });
+    const b = args();
+    b.sigmaZeroPoint[3] = -1;
+    expect(errorOf(() => checkGaussianSampleArgs(b))).toEqual({
+      code: 'ERR_ARG',
+      message: 'sampleGaussian: sigmaZeroPoint[3] must be an integer in [0, 255], got -1',
+    });
+    expect(errorOf(() => checkGaussianSampleArgs(args()))).toBeUndefined();
+  });
+
+  test('per-channel scales: NaN, zero, negative and infinite elements', () => {
+    for (const [bad, code, message] of [
+      [Number.NaN, 'ERR_NAN', 'wScale[1] must be a number, got NaN'],
+      [0, 'ERR_ARG', 'wScale[1] must be a finite number > 0, got 0'],
+      [-2, 'ERR_ARG', 'wScale[1] must be a finite number > 0, got -2'],
+      [Number.POSITIVE_INFINITY, 'ERR_ARG', 'wScale[1] must be a finite number > 0, got Infinity'],
+    ] as const)
+      expect(errorOf(() => checkChannelScales('wScale', [1, bad, 3], 3))).toEqual({ code, message });
+    expect(errorOf(() => checkChannelScales('wScale', new Float64Array([1, 2e-300, 3]), 3))).toBeUndefined();
   });
 });
