@@ -633,13 +633,15 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
         tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))),
       )([x, w]);
       const m = tf.matMul(randomTensor([40, 3000], 62), randomTensor([3000, 30], 63)); // K split into chunks
+      // both operands transposed (packed through 16 x 16 register transposes on AVX-512)
+      const mt = tf.matMul(randomTensor([300, 41], 65), randomTensor([37, 300], 66), true, true);
       // NCHW: per-image tasks, filter gradient summed over fixed chunks of images (70: chunks of
       // 5, each swept as groups of 4 and 1 images)
       const xn = randomTensor([70, 3, 12, 11], 64) as tf.Tensor4D;
       const [gxn, gwn] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
         tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same', 'NCHW'))),
       )([xn, w]);
-      return [gx, gw, m, gxn, gwn].map((t) => Float32Array.from(t.dataSync()));
+      return [gx, gw, m, mt, gxn, gwn].map((t) => Float32Array.from(t.dataSync()));
     };
     setThreads(1);
     const one = run();

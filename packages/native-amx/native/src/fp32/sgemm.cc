@@ -205,9 +205,19 @@ const float* PackedA::packed(int64_t m0, int64_t k0) const {
   return p + ((k0 / kKc) * tiles + t) * kMr * kKc;
 }
 
+// The transposing packs' 16 x 16 blocks (null: scalar loops).
+TransposeBlock activeTranspose() { return avx512Kernels() ? transposeBlockAvx512() : nullptr; }
+
 void DenseA::pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const {
   if (s.colStride == 1) {
     for (int r = 0; r < rows; ++r) std::memcpy(dst + r * kKc, s.p + (m0 + r) * s.rowStride + k0, sizeof(float) * kc);
+    return;
+  }
+  const TransposeBlock transpose = activeTranspose();
+  if (s.rowStride == 1 && transpose != nullptr && rows <= 16) {
+    // A^T is row-major (A[m, k] = p[m + k * colStride]): blocks of 16 k rows of A^T.
+    for (int k = 0; k < kc; k += 16)
+      transpose(s.p + m0 + (k0 + k) * s.colStride, s.colStride, std::min(16, kc - k), rows, dst + k, kKc);
     return;
   }
   for (int r = 0; r < rows; ++r) {
@@ -226,6 +236,15 @@ void DenseB::pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const {
   }
   for (int k = 0; k < kc; ++k)
     if (cols < kNr) std::memset(dst + k * kNr + cols, 0, sizeof(float) * (kNr - cols));
+  const TransposeBlock transpose = activeTranspose();
+  if (s.rowStride == 1 && transpose != nullptr) {
+    // B^T is row-major (B[k, n] = p[k + n * colStride]): 16 x 16 blocks of it.
+    for (int j = 0; j < cols; j += 16)
+      for (int k = 0; k < kc; k += 16)
+        transpose(s.p + (n0 + j) * s.colStride + k0 + k, s.colStride, std::min(16, cols - j), std::min(16, kc - k),
+                  dst + k * kNr + j, kNr);
+    return;
+  }
   for (int j = 0; j < cols; ++j) {
     const float* src = s.p + (n0 + j) * s.colStride + k0 * s.rowStride;
     for (int k = 0; k < kc; ++k) dst[k * kNr + j] = src[k * s.rowStride];

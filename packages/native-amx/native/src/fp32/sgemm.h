@@ -161,6 +161,12 @@ inline float sumLanes(const float* v) {
 DotKernel dotKernelAvx512();  // null when not compiled for x86-64
 DotKernel activeDotKernel();
 
+// dst[c * dstStride + r] = src[r * srcStride + c] for r < rows <= 16 and c < cols <= 16 (one
+// 16 x 16 register transpose): the packers' transposed operands.
+using TransposeBlock = void (*)(const float* src, int64_t srcStride, int rows, int cols, float* dst,
+                                int64_t dstStride);
+TransposeBlock transposeBlockAvx512();  // null when not compiled for x86-64
+
 // Runs `iters` rounds of 12 independent zmm FMA chains on the calling thread; returns the flops
 // done (0 when not compiled for x86-64). Callers time it: the FP32 peak of one core.
 double fmaPeakFlops(int64_t iters);

@@ -144,8 +144,46 @@ void dotKernel(int R, int C, const DotArgs& d) {
   table[R - 1][C - 1](d);
 }
 
+// Unpack pairs, then 64-bit pairs within 128-bit lanes, then 128-bit lanes twice.
+void transposeBlock(const float* src, int64_t srcStride, int rows, int cols, float* dst, int64_t dstStride) {
+  const __mmask16 colMask = tailMask(cols), rowMask = tailMask(rows);
+  __m512 r[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(colMask, src + i * srcStride) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c)
+    if (c < cols) _mm512_mask_storeu_ps(dst + c * dstStride, rowMask, r[c]);
+}
+
 }  // namespace
 
+TransposeBlock transposeBlockAvx512() { return &transposeBlock; }
 MicroKernel microKernelAvx512() { return &kernel; }
 DotKernel dotKernelAvx512() { return &dotKernel; }
 MicroKernelRows microKernelRowsAvx512() { return &kernelRows; }
@@ -180,6 +218,7 @@ QBNN_FP32_AVX512_END
 namespace qbnn {
 namespace fp32 {
 MicroKernel microKernelAvx512() { return nullptr; }
+TransposeBlock transposeBlockAvx512() { return nullptr; }
 MicroKernelRows microKernelRowsAvx512() { return nullptr; }
 DotKernel dotKernelAvx512() { return nullptr; }
 double fmaPeakFlops(int64_t) { return 0; }
