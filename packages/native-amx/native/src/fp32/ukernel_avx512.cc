@@ -144,6 +144,18 @@ void dotKernel(int R, int C, const DotArgs& d) {
   table[R - 1][C - 1](d);
 }
 
+// A transpose stage over 128-bit lanes: vectors x and x + D (x & D == 0) become their even and
+// their odd lanes.
+template <int D>
+inline void pairLanes(const __m512* in, __m512* out) {
+#pragma GCC unroll 16
+  for (int x = 0; x < 16; ++x)
+    if ((x & D) == 0) {
+      out[x] = _mm512_shuffle_f32x4(in[x], in[x + D], 0x88);
+      out[x + D] = _mm512_shuffle_f32x4(in[x], in[x + D], 0xdd);
+    }
+}
+
 // Unpack pairs, then 64-bit pairs within 128-bit lanes, then 128-bit lanes twice.
 void transposeBlock(const float* src, int64_t srcStride, int rows, int cols, float* dst, int64_t dstStride) {
   const __mmask16 colMask = tailMask(cols), rowMask = tailMask(rows);
@@ -162,20 +174,8 @@ void transposeBlock(const float* src, int64_t srcStride, int rows, int cols, flo
     r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
     r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-  }
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
-  }
+  pairLanes<4>(r, t);
+  pairLanes<8>(t, r);
 #pragma GCC unroll 16
   for (int c = 0; c < 16; ++c)
     if (c < cols) _mm512_mask_storeu_ps(dst + c * dstStride, rowMask, r[c]);
