@@ -54,6 +54,21 @@ export const peersSuite: Suite = {
       Object.assign(torch, { torch: r.torch, engine: r.engine, threads: r.threads });
       torch.results.push(...r.results);
     }
+    // The float MC target's cell (issue 14) also with glibc's default allocator, which refaults
+    // the fp32 peer's 5 MB weight samples every call (3.8x slower at b32 L20 when measured).
+    const defaultMalloc: TorchReport['results'] = [];
+    if (!ctx.quick && impls.includes('fp32') && batches.includes(32) && samples.includes(20)) {
+      const cfg = {
+        threads: 1,
+        batches: [32],
+        samples: [20],
+        runs: 3,
+        warmup: 1,
+        impls: ['fp32' as const],
+        cpuClock: true,
+      };
+      defaultMalloc.push(...(await runTorchBnn(cfg, {})).results);
+    }
     if (big.length && impls.length)
       ctx.note('PyTorch at batch 256: 3 timed runs after one warm-up (its fp32 L = 20 call takes ~1.5 s).');
     ctx.note(
@@ -61,14 +76,24 @@ export const peersSuite: Suite = {
     );
     if (torch.results.length)
       ctx.note(
-        `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32), glibc malloc tuned as in the train suite; peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
+        `PyTorch ${torch.torch}, quantised engine ${torch.engine ?? 'none (int8 cases skipped)'}, torch.set_num_threads(${torch.threads}), LD_LIBRARY_PATH=${OPENBLAS} (OpenBLAS for fp32), glibc malloc tuned as in the train suite (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_: with glibc's defaults the fp32 peer refaults its 5 MB weight samples every call, 3.8x slower at b32 L20; the fp32 b32 L20 cell also runs with the defaults, rows malloc=default and ratio target_..._default_malloc_b32_L20); peers/torch_bnn.py: Gaussian weight sampling, fp32 with a Python loop over L samples, int8 with quantised mul/add to form each weight sample and quantised conv/linear (Bayesian-Torch style). Same LeNet-5 shapes, rho init -5, random inputs, untrained.`,
       );
     const torchMs = new Map<string, number>();
-    for (const c of torch.results) {
+    for (const [c, malloc] of [
+      ...torch.results.map((r) => [r, 'tuned'] as const),
+      ...defaultMalloc.map((r) => [r, 'default'] as const),
+    ]) {
       ctx.add({
         case: 'bnn lenet5/gaussian',
         impl: c.impl,
-        params: { mode: 'weights', batch: c.batch, L: c.samples, threads: torch.threads, clock: 'cpu' },
+        params: {
+          mode: 'weights',
+          batch: c.batch,
+          L: c.samples,
+          threads: torch.threads,
+          clock: 'cpu',
+          malloc,
+        },
         median_ms: round(c.median_ms),
         min_ms: round(c.min_ms),
         max_ms: round(c.max_ms),
@@ -76,7 +101,7 @@ export const peersSuite: Suite = {
         throughput: round((c.batch / c.median_ms) * 1e3),
         unit: 'images/s',
       });
-      torchMs.set(`${c.impl}_b${c.batch}_L${c.samples}`, c.median_ms);
+      if (malloc === 'tuned') torchMs.set(`${c.impl}_b${c.batch}_L${c.samples}`, c.median_ms);
     }
     const grid: BnnGrid = {
       models: ['lenet5'],
@@ -145,6 +170,12 @@ export const peersSuite: Suite = {
         const t = torchMs.get(`torch-fp32_b${batch}_L${L}`);
         if (fn && t && batch === 32 && L === 20 && !ctx.quick)
           ctx.ratio('target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20', t / fn);
+        const td = defaultMalloc.find((c) => c.batch === batch && c.samples === L);
+        if (fn && td)
+          ctx.ratio(
+            `target_qbnn_fp32native_speedup_over_torch-fp32_default_malloc_b${batch}_L${L}`,
+            td.median_ms / fn,
+          );
       }
     await localCell(ctx, torchMs);
     if (ms.size)
