@@ -325,6 +325,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
     series.set(k, s);
   };
   let report: TorchReport | undefined;
+  const loadBefore = loadavg()[0];
   native.setThreads(1);
   try {
     for (const m of models) qms.set(m, await quantizeModel(m, buildBayes(m, 'gaussian')));
@@ -404,7 +405,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
     row('int8-native', q);
   }
   ctx.note(
-    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). PyTorch runs with glibc malloc tuned (${Object.entries(
+    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds; load average ${loadBefore.toFixed(1)} before them, ${loadavg()[0].toFixed(1)} after), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). PyTorch runs with glibc malloc tuned (${Object.entries(
       TUNED_MALLOC,
     )
       .map(([k, v]) => `${k}=${v}`)
