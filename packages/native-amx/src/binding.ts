@@ -190,6 +190,15 @@ export interface Fp32Addon {
     outV: Float32Array,
     attrs: Float64Array,
   ): void;
+  /** adam of every tensor k: m[k], v[k] rewritten in place from g[k], the new parameter in outP[k]; one call. */
+  adamMany(
+    p: Float32Array[],
+    m: Float32Array[],
+    v: Float32Array[],
+    g: Float32Array[],
+    outP: Float32Array[],
+    attrs: Float64Array,
+  ): void;
   /** The summed closed-form KL of N(mu, softplus(rho)^2) to N(prior[0], prior[1]^2). */
   gaussianKl(mu: Float32Array, rho: Float32Array, prior: Float64Array): number;
   gaussianKlGrad(

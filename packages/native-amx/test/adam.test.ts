@@ -64,6 +64,59 @@ d('native fused Adam', () => {
         }
       });
 
+  for (const portable of [false, true])
+    test(`adamMany steps many tensors (moments in place) as adamUpdate does, bit for bit (${portable ? 'scalar' : 'AVX-512'}, 1 and 2 threads)`, () => {
+      fp32.setPortable(portable);
+      const sizes = [1, 7, 16_385, 100_001, 9];
+      const a = ATTRS;
+      const attrs = Float64Array.of(
+        a.learningRate,
+        a.beta1,
+        a.beta2,
+        a.epsilon,
+        a.correction1,
+        a.correction2,
+      );
+      for (const threads of [1, 2]) {
+        setThreads(threads);
+        const ins = sizes.map((n, k) => inputs(n, 100 + k));
+        const want = ins.map(([p, m, v, g]) => {
+          const out = [new Float32Array(p.length), new Float32Array(p.length), new Float32Array(p.length)];
+          adamUpdate(p, m, v, g, out[0], out[1], out[2], ATTRS);
+          return out;
+        });
+        const outP = sizes.map((n) => new Float32Array(n));
+        fp32.adamMany(
+          ins.map((x) => x[0]),
+          ins.map((x) => x[1]),
+          ins.map((x) => x[2]),
+          ins.map((x) => x[3]),
+          outP,
+          attrs,
+        );
+        ins.forEach((x, k) => {
+          expect(sameBits(outP[k], want[k][0]), `tensor ${k} parameter`).toBe(true);
+          for (let j = 1; j < 3; j++)
+            expect(sameBits(x[j], want[k][j]), `tensor ${k} moment ${j}`).toBe(true);
+        });
+      }
+    });
+
+  test('adamMany refuses bad arguments', () => {
+    const x = new Float32Array(4);
+    const attrs = Float64Array.of(1e-3, 0.9, 0.999, 1e-7, 0.1, 0.01);
+    expect(() => fp32.adamMany([x], [x], [x], [new Float32Array(3)], [x], attrs)).toThrow(
+      /g\[0\] holds 3 floats/,
+    );
+    expect(() => fp32.adamMany([x, x], [x], [x], [x], [x], attrs)).toThrow(/as many tensors/);
+    expect(() => fp32.adamMany([x], [x], [new Int32Array(4) as never], [x], [x], attrs)).toThrow(
+      /v\[0\] must be a Float32Array/,
+    );
+    expect(() => fp32.adamMany([x], [x], [x], [x], [x], Float64Array.of(1, 1, 1, 1, 0, 1))).toThrow(
+      /corrections/,
+    );
+  });
+
   test('the wasm kernel is native and gives what the JS kernel gives', async () => {
     fp32.setPortable(false);
     await initBackend({ backend: 'wasm' });

@@ -1,7 +1,9 @@
-// Adam with one fused kernel per parameter (@qbnn/core's 'QbnnAdam': one pass over param, m, v
-// and the gradient) instead of tfjs's 14 element-wise kernels. Same state, weights format and
+// Adam with one fused pass per parameter (@qbnn/core's adamUpdate arithmetic: one pass over param,
+// m, v and the gradient) instead of tfjs's 14 element-wise kernels. On tfjs-wasm every parameter
+// goes to one call, its moments rewritten in place (@qbnn/core's adamStepMany, native with
+// @qbnn/native-amx); any other by the 'QbnnAdam' kernel. Same state, weights format and
 // learning-rate handling as tf.train.adam; the same update up to float32 rounding.
-import { FUSED_ADAM } from '@qbnn/core';
+import { adamStepMany, FUSED_ADAM } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** tfjs AdamOptimizer's state fields (private in its typings). */
@@ -42,7 +44,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       correction2,
     };
     tf.tidy(() => {
-      list.forEach(([name, grad], i) => {
+      const entries = list.flatMap(([name, grad], i) => {
         const value = tf.engine().registeredVariables[name];
         s.accumulatedFirstMoment[i] ??= {
           originalName: `${name}/m`,
@@ -52,19 +54,24 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
           originalName: `${name}/v`,
           variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
         };
-        if (grad == null) return;
+        if (grad == null) return [];
         const m = s.accumulatedFirstMoment[i].variable;
         const v = s.accumulatedSecondMoment[i].variable;
+        return [{ param: value, m, v, grad }];
+      });
+      const stepped = adamStepMany(entries, attrs);
+      entries.forEach(({ param, m, v, grad }, k) => {
+        const next = stepped[k];
+        if (next !== null) {
+          param.assign(tf.engine().makeTensorFromTensorInfo(next));
+          return;
+        }
         const [p2, m2, v2] = tf
           .engine()
-          .runKernel(
-            FUSED_ADAM,
-            { param: value, m, v, grad },
-            attrs as unknown as tf.NamedAttrMap,
-          ) as tf.Tensor[];
+          .runKernel(FUSED_ADAM, { param, m, v, grad }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         m.assign(m2);
         v.assign(v2);
-        value.assign(p2);
+        param.assign(p2);
       });
       s.accBeta1.assign(tf.mul(s.accBeta1, s.beta1));
       s.accBeta2.assign(tf.mul(s.accBeta2, s.beta2));

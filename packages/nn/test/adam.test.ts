@@ -1,7 +1,7 @@
 // FusedAdamOptimizer (one 'QbnnAdam' kernel per parameter) against two independent references:
 // tfjs's own AdamOptimizer (14 element-wise kernels) and a float64 Adam written out here, over
 // several steps on the wasm and cpu backends; plus the kernel's argument checks.
-import { adamUpdate, FUSED_ADAM, initBackend, Rng } from '@qbnn/core';
+import { adamStepMany, adamUpdate, FUSED_ADAM, initBackend, Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FusedAdamOptimizer } from '../src/index.js';
@@ -77,6 +77,86 @@ describe('FusedAdamOptimizer', () => {
         }
       });
     });
+
+  it('steps many parameters in one call on wasm, moments in place where nothing else shares them, the same bits as adamUpdate', async () => {
+    await initBackend({ backend: 'wasm' });
+    const r = new Rng(11);
+    const values = [r.normal(300), r.normal(300), r.normal(300).map((x) => x * x)];
+    // variables made in a tidy: the tensor each was made from is gone, their buffers their own
+    const make = (prefix: string) =>
+      tf.tidy(() => values.map((x, k) => tf.variable(tf.tensor(x, [30, 10]), true, `${prefix}${k}`)));
+    const attrs = {
+      learningRate: 0.01,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-7,
+      correction1: 0.1,
+      correction2: 0.001,
+    };
+    const [p, m, v] = make('ip_p');
+    const [q, qm, qv] = make('ip_q');
+    const g = tf.tensor(r.normal(300), [30, 10]);
+    // qm shares its buffer with a clone the caller holds: that entry is left to the kernel
+    const held = tf.clone(qm);
+    const heldP = tf.clone(p);
+    const out = adamStepMany(
+      [
+        { param: p, m, v, grad: g },
+        { param: q, m: qm, v: qv, grad: g },
+      ],
+      attrs,
+    );
+    expect(out[1]).toBeNull();
+    expect(held.dataSync()).toEqual(values[1]);
+    expect(qm.dataSync()).toEqual(values[1]);
+    // the parameter is not rewritten (a clone of it is fine): its new values come back
+    expect(out[0]).not.toBeNull();
+    expect(p.dataSync()).toEqual(values[0]);
+    expect(heldP.dataSync()).toEqual(values[0]);
+    const next = tf.engine().makeTensorFromTensorInfo(out[0]!);
+    const want = [new Float32Array(300), new Float32Array(300), new Float32Array(300)];
+    adamUpdate(
+      values[0],
+      values[1],
+      values[2],
+      g.dataSync() as Float32Array,
+      want[0],
+      want[1],
+      want[2],
+      attrs,
+    );
+    [next, m, v].forEach((t, k) => {
+      expect(Buffer.from((t.dataSync() as Float32Array).buffer).equals(Buffer.from(want[k].buffer))).toBe(
+        true,
+      );
+    });
+    await initBackend({ backend: 'cpu' });
+    expect(adamStepMany([{ param: p, m, v, grad: g }], attrs)).toEqual([null]);
+    await initBackend({ backend: 'wasm' });
+    tf.dispose([p, m, v, q, qm, qv, g, held, heldP, next]);
+  });
+
+  it("leaves no stale weights in tfjs-wasm's own kernels (XNNPACK caches a filter by tensor)", async () => {
+    await initBackend({ backend: 'wasm' });
+    const r = new Rng(12);
+    const w = tf.tidy(() => tf.variable(tf.tensor(r.normal(4 * 4 * 3 * 5), [4, 4, 3, 5]), true, 'xnn_w'));
+    const x = tf.tensor(r.normal(2 * 9 * 9 * 3), [2, 9, 9, 3]);
+    const opt = new FusedAdamOptimizer(0.1, 0.9, 0.999);
+    for (let step = 0; step < 3; step++) {
+      const { grads } = tf.variableGrads(
+        () => tf.sum(tf.square(tf.conv2d(x, w, 1, 'valid'))) as tf.Scalar,
+        [w],
+      );
+      opt.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      // the convolution with the variable against one with a fresh copy of its values
+      const got = tf.conv2d(x, w, 1, 'valid').dataSync();
+      const copy = tf.tensor(w.dataSync(), w.shape);
+      expect(got).toEqual(tf.conv2d(x, copy, 1, 'valid').dataSync());
+    }
+    opt.dispose();
+    tf.dispose([w, x]);
+  });
 
   it('falls back to tfjs Adam on a backend without the kernel', async () => {
     await initBackend({ backend: 'cpu' });

@@ -16,14 +16,13 @@ export function bayesLayers(model: Module): [string, BayesLayer][] {
   return model.namedModules().filter((e): e is [string, BayesLayer] => e[1] instanceof BayesLayer);
 }
 
-/** Sum of the layers' KL divergences (each to its own prior). */
+/** Sum of the layers' KL divergences (each to its own prior), in layer order. */
 export function modelKl(model: Module, options?: KlOptions): tf.Scalar {
   const layers = bayesLayers(model);
-  return tf.tidy(() => {
-    let kl: tf.Tensor = tf.scalar(0);
-    for (const [, l] of layers) kl = tf.add(kl, l.kl(options));
-    return kl as tf.Scalar;
-  });
+  // one AddN (its gradient: a clone per layer) rather than a chain of adds and their gradients
+  return tf.tidy(() =>
+    layers.length === 0 ? tf.scalar(0) : (tf.addN(layers.map(([, l]) => l.kl(options))) as tf.Scalar),
+  );
 }
 
 /**

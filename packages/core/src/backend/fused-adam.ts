@@ -54,18 +54,24 @@ export function adamUpdate(
   }
 }
 
-/** Checks a step's inputs and attributes; returns the element count. */
-export function checkFusedAdam(inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): number {
-  const names = ['param', 'm', 'v', 'grad'] as const;
-  const first = inputs.param;
-  if (first === undefined) throw new QbnnError('ERR_ARG', `${FUSED_ADAM}: input param is missing`);
-  const n = first.shape.reduce((x, y) => x * y, 1);
-  for (const name of names) {
-    const t = inputs[name];
-    if (t === undefined || t.dtype !== 'float32')
-      throw new QbnnError('ERR_ARG', `${FUSED_ADAM}: input ${name} must be a float32 tensor`);
-    if (t.shape.reduce((x, y) => x * y, 1) !== n)
-      throw new QbnnError('ERR_ARG', `${FUSED_ADAM}: input ${name} must have ${n} elements like param`);
+/** Checks a step's inputs (unless withInputs is false) and attributes; returns the element count. */
+export function checkFusedAdam(
+  inputs: tf.NamedTensorInfoMap,
+  attrs: tf.NamedAttrMap = {},
+  withInputs = true,
+): number {
+  let n = 0;
+  if (withInputs) {
+    const first = inputs.param;
+    if (first === undefined) throw new QbnnError('ERR_ARG', `${FUSED_ADAM}: input param is missing`);
+    n = first.shape.reduce((x, y) => x * y, 1);
+    for (const name of ['param', 'm', 'v', 'grad'] as const) {
+      const t = inputs[name];
+      if (t === undefined || t.dtype !== 'float32')
+        throw new QbnnError('ERR_ARG', `${FUSED_ADAM}: input ${name} must be a float32 tensor`);
+      if (t.shape.reduce((x, y) => x * y, 1) !== n)
+        throw new QbnnError('ERR_ARG', `${FUSED_ADAM}: input ${name} must have ${n} elements like param`);
+    }
   }
   for (const k of ['learningRate', 'beta1', 'beta2', 'epsilon', 'correction1', 'correction2']) {
     const x = attrs[k];
@@ -110,6 +116,82 @@ const cpuKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   adamUpdate(f(param), f(m), f(v), f(grad), outs[0], outs[1], outs[2], attrs as unknown as FusedAdamAttrs);
   return outs.map((values, i) => cpu.makeTensorInfo([...[param, m, v][i].shape], 'float32', values));
 };
+
+/** One tensor of {@link adamStepMany}: the parameter, its moments and its gradient. */
+export interface AdamEntry {
+  param: tf.Tensor;
+  m: tf.Tensor;
+  v: tf.Tensor;
+  grad: tf.Tensor;
+}
+
+/**
+ * Adam steps of many tensors at once: `m[k]` and `v[k]` rewritten where they lie from `g[k]`, the
+ * new parameter values written to `outP[k]` (read from `p[k]`). @qbnn/native-amx registers one
+ * native call for all of them.
+ */
+export type AdamManyFill = (
+  p: Float32Array[],
+  m: Float32Array[],
+  v: Float32Array[],
+  g: Float32Array[],
+  outP: Float32Array[],
+  attrs: FusedAdamAttrs,
+) => void;
+
+/** adamUpdate of each tensor in turn, the moments in place (an element is read before it is written). */
+const adamManyJs: AdamManyFill = (p, m, v, g, outP, a) => {
+  for (let k = 0; k < p.length; k++) adamUpdate(p[k], m[k], v[k], g[k], outP[k], m[k], v[k], a);
+};
+
+let adamMany: AdamManyFill = adamManyJs;
+
+/** Registers (or with null removes) the implementation {@link adamStepMany} calls. */
+export function setAdamManyFill(fill: AdamManyFill | null): void {
+  adamMany = fill ?? adamManyJs;
+}
+
+interface RefCountedWasm extends WasmHeapBackend {
+  refCount(dataId: object): number;
+}
+
+/**
+ * One Adam step ({@link adamUpdate}'s arithmetic) of every entry it can take, in one call: on
+ * tfjs-backend-wasm, float32 tensors of matching sizes whose moments no other tensor shares
+ * (buffer reference count 1; the optimizer's own). The moments are rewritten where they lie; the
+ * parameter's new values go to a new buffer, returned for the caller to assign (rewriting a
+ * parameter in place would leave stale the weights tfjs-wasm's XNNPACK kernels cache by tensor).
+ * Returns, per entry, that buffer, or null for an entry left to the caller.
+ */
+export function adamStepMany(entries: AdamEntry[], attrs: FusedAdamAttrs): (tf.TensorInfo | null)[] {
+  const out: (tf.TensorInfo | null)[] = entries.map(() => null);
+  if (tf.getBackend() !== 'wasm') return out;
+  const wasm = tf.backend() as unknown as RefCountedWasm;
+  if (typeof wasm.refCount !== 'function') return out;
+  checkFusedAdam({}, attrs as unknown as tf.NamedAttrMap, false);
+  const taken = entries.filter((e, k) => {
+    const ts = [e.param, e.m, e.v, e.grad];
+    const n = e.param.size;
+    if (!ts.every((t) => t.dtype === 'float32' && t.size === n && !t.isDisposed)) return false;
+    if (![e.m, e.v].every((t) => wasm.refCount(t.dataId) === 1)) return false;
+    // the moments must not be read as other inputs while they are rewritten
+    if ([e.param, e.grad].some((t) => t.dataId === e.m.dataId || t.dataId === e.v.dataId)) return false;
+    out[k] = wasm.makeOutput([...e.param.shape], 'float32');
+    return true;
+  });
+  if (taken.length === 0) return out;
+  // views after the last allocation (an allocation may move the heap)
+  const view = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t) as Float32Array;
+  adamMany(
+    taken.map((e) => view(e.param)),
+    taken.map((e) => view(e.m)),
+    taken.map((e) => view(e.v)),
+    taken.map((e) => view(e.grad)),
+    out.filter((t): t is tf.TensorInfo => t !== null).map(view),
+    attrs,
+  );
+  return out;
+}
 
 /** Registers the JS kernels for the 'wasm' and 'cpu' backends (unless someone already did). */
 export function registerFusedAdamKernels(): void {

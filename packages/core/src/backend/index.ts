@@ -32,7 +32,16 @@ export {
   dropoutMaskValues,
 } from './dropout.js';
 export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
-export { adamUpdate, checkFusedAdam, FUSED_ADAM, type FusedAdamAttrs } from './fused-adam.js';
+export {
+  type AdamEntry,
+  type AdamManyFill,
+  adamStepMany,
+  adamUpdate,
+  checkFusedAdam,
+  FUSED_ADAM,
+  type FusedAdamAttrs,
+  setAdamManyFill,
+} from './fused-adam.js';
 export {
   checkGaussianKl,
   GAUSSIAN_KL,

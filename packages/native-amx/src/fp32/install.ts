@@ -1,6 +1,6 @@
 // Installing the native fp32 kernels into tfjs's kernel registry for the 'wasm' backend, and
 // taking them out again. Each replaced kernel keeps the one registered before as its fallback.
-import { setFloatKernelSet, setNormalFill, setUniformFill } from '@qbnn/core';
+import { setAdamManyFill, setFloatKernelSet, setNormalFill, setUniformFill } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { addon, loadError } from '../binding.js';
 import { floatKernelImpls } from './kernels.js';
@@ -44,6 +44,17 @@ export function enableNativeFloatKernels(): NativeFloatKernels {
   if (!native.info().avx512) {
     return { active: false, kernels: [], reason: 'the CPU has no AVX-512 (the fp32 kernels need it)' };
   }
+  // Adam of every parameter in one call (FusedAdamOptimizer), bit for bit adamUpdate's.
+  setAdamManyFill((p, m, v, g, outP, a) =>
+    native.adamMany(
+      p,
+      m,
+      v,
+      g,
+      outP,
+      Float64Array.of(a.learningRate, a.beta1, a.beta2, a.epsilon, a.correction1, a.correction2),
+    ),
+  );
   const impls = floatKernelImpls(native);
   for (const [name, impl] of Object.entries(impls)) {
     const existing = tf.getKernel(name, 'wasm');
@@ -90,6 +101,7 @@ function installed(): boolean {
 
 /** Puts back the kernels {@link enableNativeFloatKernels} replaced (tests, comparisons). */
 export function disableNativeFloatKernels(): void {
+  setAdamManyFill(null);
   setNormalFill(null);
   setUniformFill(null);
   for (const name of Object.keys(addon === undefined ? {} : floatKernelImpls(addon.fp32))) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "../common.h"
 #include "parallel.h"
@@ -62,20 +63,41 @@ int64_t adamAvx512(const float* p, const float* m, const float* v, const float* 
 #pragma GCC pop_options
 #endif
 
+constexpr int64_t kChunk = 1 << 14;
+
+// Elements [a, a + len) of one tensor.
+void adamRange(const float* p, const float* m, const float* v, const float* g, float* outP, float* outM, float* outV,
+               int64_t a, int64_t len, const AdamStep& s) {
+  int64_t done = 0;
+#if QBNN_X86
+  if (usingAvx512()) done = adamAvx512(p + a, m + a, v + a, g + a, outP + a, outM + a, outV + a, len, s);
+#endif
+  adamScalar(p + a + done, m + a + done, v + a + done, g + a + done, outP + a + done, outM + a + done,
+             outV + a + done, len - done, s);
+}
+
 }  // namespace
 
 void adamUpdate(const float* p, const float* m, const float* v, const float* g, float* outP, float* outM,
                 float* outV, int64_t n, const AdamStep& s) {
-  constexpr int64_t kChunk = 1 << 14;
-  const bool vec = QBNN_X86 && usingAvx512();
   parallel((n + kChunk - 1) / kChunk, static_cast<double>(n) * 8, [&](int64_t t) {
-    const int64_t a = t * kChunk, len = std::min(n - a, kChunk);
-    int64_t done = 0;
-#if QBNN_X86
-    if (vec) done = adamAvx512(p + a, m + a, v + a, g + a, outP + a, outM + a, outV + a, len, s);
-#endif
-    adamScalar(p + a + done, m + a + done, v + a + done, g + a + done, outP + a + done, outM + a + done,
-               outV + a + done, len - done, s);
+    const int64_t a = t * kChunk;
+    adamRange(p, m, v, g, outP, outM, outV, a, std::min(n - a, kChunk), s);
+  });
+}
+
+void adamUpdateMany(const AdamTensor* tensors, int64_t count, const AdamStep& s) {
+  // every tensor's chunks in one list: (tensor, first element)
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  double work = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    for (int64_t a = 0; a < tensors[k].n; a += kChunk) chunks.emplace_back(k, a);
+    work += static_cast<double>(tensors[k].n) * 8;
+  }
+  parallel(static_cast<int64_t>(chunks.size()), work, [&](int64_t t) {
+    const auto [k, a] = chunks[static_cast<size_t>(t)];
+    const AdamTensor& x = tensors[k];
+    adamRange(x.p, x.m, x.v, x.g, x.outP, x.m, x.v, a, std::min(x.n - a, kChunk), s);
   });
 }
 

@@ -15,5 +15,19 @@ struct AdamStep {
 void adamUpdate(const float* p, const float* m, const float* v, const float* g, float* outP, float* outM,
                 float* outV, int64_t n, const AdamStep& s);
 
+// One tensor of adamUpdateMany: m, v rewritten in place from g, the new parameter written to outP.
+struct AdamTensor {
+  const float* p;
+  float* m;
+  float* v;
+  const float* g;
+  float* outP;
+  int64_t n;
+};
+
+// adamUpdate of every tensor, in one split over the pool (fixed chunks of each tensor, so the
+// values are those of adamUpdate on any thread count).
+void adamUpdateMany(const AdamTensor* tensors, int64_t count, const AdamStep& s);
+
 }  // namespace fp32
 }  // namespace qbnn

@@ -361,6 +361,18 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Argument i: an Adam step's Float64Array [lr, beta1, beta2, epsilon, c1, c2], finite, c1, c2 > 0.
+AdamStep adamStep(const Napi::CallbackInfo& info, size_t i, const std::string& fn) {
+  Napi::Env env = info.Env();
+  const Buf a = array(info, i, (fn + ": attrs").c_str());
+  if (a.type != napi_float64_array || a.length != 6) typeError(env, fn + ": attrs must be a Float64Array of 6 values");
+  const double* x = static_cast<const double*>(a.data);
+  for (int k = 0; k < 6; ++k)
+    if (!std::isfinite(x[k])) rangeError(env, fn + ": attrs must be finite");
+  if (!(x[4] > 0 && x[5] > 0)) rangeError(env, fn + ": the bias corrections must be > 0");
+  return AdamStep{x[0], x[1], x[2], x[3], x[4], x[5]};
+}
+
 // adam(p, m, v, g, outP, outM, outV, attrs Float64Array [lr, beta1, beta2, epsilon, c1, c2]):
 // one Adam step, all Float32Arrays of p's length.
 Napi::Value Adam(const Napi::CallbackInfo& info) {
@@ -374,13 +386,44 @@ Napi::Value Adam(const Napi::CallbackInfo& info) {
   float* outP = floats(info, 4, "adam: outP", n);
   float* outM = floats(info, 5, "adam: outM", n);
   float* outV = floats(info, 6, "adam: outV", n);
-  const Buf a = array(info, 7, "adam: attrs");
-  if (a.type != napi_float64_array || a.length != 6) typeError(env, "adam: attrs must be a Float64Array of 6 values");
-  const double* x = static_cast<const double*>(a.data);
-  for (int i = 0; i < 6; ++i)
-    if (!std::isfinite(x[i])) rangeError(env, "adam: attrs must be finite");
-  if (!(x[4] > 0 && x[5] > 0)) rangeError(env, "adam: the bias corrections must be > 0");
-  adamUpdate(p, m, v, g, outP, outM, outV, static_cast<int64_t>(pb.length), AdamStep{x[0], x[1], x[2], x[3], x[4], x[5]});
+  adamUpdate(p, m, v, g, outP, outM, outV, static_cast<int64_t>(pb.length), adamStep(info, 7, "adam"));
+  return env.Undefined();
+}
+
+// adamMany(p[], m[], v[], g[], outP[], attrs): adam of every tensor k (arrays of Float32Arrays, each
+// tensor's five of one length): m[k], v[k] rewritten in place from g[k], the new parameter in
+// outP[k], in one call.
+Napi::Value AdamMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* names[5] = {"adamMany: p", "adamMany: m", "adamMany: v", "adamMany: g", "adamMany: outP"};
+  std::vector<Napi::Array> lists;
+  for (size_t i = 0; i < 5; ++i) {
+    if (i >= info.Length() || !info[i].IsArray()) typeError(env, std::string(names[i]) + " must be an array");
+    lists.push_back(info[i].As<Napi::Array>());
+  }
+  const uint32_t count = lists[0].Length();
+  for (const auto& l : lists)
+    if (l.Length() != count) rangeError(env, "adamMany: p, m, v, g and outP must list as many tensors");
+  const AdamStep step = adamStep(info, 5, "adamMany");
+  std::vector<AdamTensor> tensors(count);
+  for (uint32_t k = 0; k < count; ++k) {
+    float* ptr[5];
+    size_t n = 0;
+    for (size_t i = 0; i < 5; ++i) {
+      const Napi::Value e = lists[i].Get(k);
+      if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        typeError(env, std::string(names[i]) + "[" + std::to_string(k) + "] must be a Float32Array");
+      Napi::Float32Array f = e.As<Napi::Float32Array>();
+      if (i == 0) n = f.ElementLength();
+      if (f.ElementLength() != n)
+        rangeError(env, std::string(names[i]) + "[" + std::to_string(k) + "] holds " +
+                            std::to_string(f.ElementLength()) + " floats, p[k] " + std::to_string(n));
+      if (n > 0 && f.Data() == nullptr) typeError(env, std::string(names[i]) + " is detached");
+      ptr[i] = f.Data();
+    }
+    tensors[k] = AdamTensor{ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], static_cast<int64_t>(n)};
+  }
+  adamUpdateMany(tensors.data(), count, step);
   return env.Undefined();
 }
 
@@ -563,6 +606,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("normal", Napi::Function::New(env, Normal));
   o.Set("uniform", Napi::Function::New(env, Uniform));
   o.Set("adam", Napi::Function::New(env, Adam));
+  o.Set("adamMany", Napi::Function::New(env, AdamMany));
   o.Set("gaussianKl", Napi::Function::New(env, GaussianKl));
   o.Set("gaussianKlGrad", Napi::Function::New(env, GaussianKlGrad));
   o.Set("gaussianSampleKl", Napi::Function::New(env, GaussianSampleKl));
