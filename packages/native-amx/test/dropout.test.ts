@@ -19,32 +19,40 @@ d('native dropout', () => {
   // read lazily: the body is collected even when the suite is skipped (no addon)
   const fp32 = addon?.fp32 as NonNullable<typeof addon>['fp32'];
   afterAll(() => {
+    fp32.setPortable(false);
     setThreads(2);
     enableNativeFloatKernels();
   });
 
-  for (const threads of [1, 2])
-    test(`equals dropoutApply bit for bit (${threads} thread${threads > 1 ? 's' : ''})`, () => {
-      setThreads(threads);
-      for (const [rows, maskSize, p] of [
-        [1, 1, 0.5],
-        [1, 4097, 0.2],
-        [3, 5, 0.3],
-        [64, 2450, 0.2],
-        [1, 200_003, 0.7],
-      ] as const) {
-        const n = rows * maskSize;
-        const x = new Rng(n).normal(n);
-        const a: DropoutAttrs = { k0: 0x9e3779b9, k1: 12345, firstBlock: 2 ** 40 + 3, p, maskSize };
-        const want = new Float32Array(n);
-        dropoutApply(x, want, a);
-        const got = new Float32Array(n);
-        fp32.dropout(x, maskSize, Uint32Array.of(a.k0, a.k1), a.firstBlock, p, got);
-        expect(sameBits(got, want), `rows=${rows} maskSize=${maskSize}`).toBe(true);
-      }
-    });
+  for (const portable of [false, true])
+    for (const threads of [1, 2])
+      test(`equals dropoutApply bit for bit (${portable ? 'scalar' : 'AVX-512'}, ${threads} thread${threads > 1 ? 's' : ''})`, () => {
+        fp32.setPortable(portable);
+        setThreads(threads);
+        // p on a 2^-24 step (a word's u equal to p is kept), just above one, 0, and in between
+        for (const [rows, maskSize, p] of [
+          [1, 1, 0.5],
+          [1, 4097, 0.2],
+          [3, 5, 0.3],
+          [2, 33, 0.25],
+          [2, 1000, 0.25 + 2 ** -30],
+          [1, 999, 0],
+          [64, 2450, 0.2],
+          [1, 200_003, 0.7],
+        ] as const) {
+          const n = rows * maskSize;
+          const x = new Rng(n).normal(n);
+          const a: DropoutAttrs = { k0: 0x9e3779b9, k1: 12345, firstBlock: 2 ** 40 + 3, p, maskSize };
+          const want = new Float32Array(n);
+          dropoutApply(x, want, a);
+          const got = new Float32Array(n);
+          fp32.dropout(x, maskSize, Uint32Array.of(a.k0, a.k1), a.firstBlock, p, got);
+          expect(sameBits(got, want), `rows=${rows} maskSize=${maskSize}`).toBe(true);
+        }
+      });
 
   test('the wasm kernel is native and gives what the JS kernel gives', async () => {
+    fp32.setPortable(false);
     await initBackend({ backend: 'wasm' });
     const attrs = { k0: 5, k1: 6, firstBlock: 9, p: 0.25, maskSize: 300 };
     const run = () => {
