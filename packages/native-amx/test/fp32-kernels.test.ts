@@ -445,6 +445,10 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
       [[7, 9, 11], [0, 2], false], // kept axis in the middle, one axis each side
       [[7, 9, 11], 1, false], // kept axes not contiguous: the previous kernel
       [[1, 1000], [0, 1], true],
+      // runs of 16 and more (the AVX-512 path): 28 x 28 and 7 x 7 planes (a masked tail), exactly 16
+      [[5, 3, 28, 28], [0, 2, 3], false],
+      [[4, 6, 7, 7], [0, 2, 3], false],
+      [[3, 2, 16], [0, 2], false],
     ];
     for (const [shape, axis, keepDims] of cases) {
       const r = await onBoth(() => tf.sum(vals(45, shape)(), axis, keepDims));
