@@ -10,6 +10,11 @@
 #define QBNN_FP32_AVX512_BEGIN \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,avx512f,avx512dq,avx512bw,avx512vl\")")
 #define QBNN_FP32_AVX512_END _Pragma("GCC pop_options")
+// The region with GCC 12's warnings about the deliberately undefined vectors of its own AVX-512
+// headers silenced.
+#define QBNN_FP32_AVX512_QUIET_BEGIN \
+  QBNN_FP32_AVX512_BEGIN _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define QBNN_FP32_AVX512_QUIET_END _Pragma("GCC diagnostic pop") QBNN_FP32_AVX512_END
 
 namespace qbnn {
 namespace fp32 {

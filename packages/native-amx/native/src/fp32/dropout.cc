@@ -11,10 +11,7 @@
 #if QBNN_X86
 #include "avx512_region.h"
 
-QBNN_FP32_AVX512_BEGIN
-// GCC 12 flags the deliberately undefined vectors of its own AVX-512 headers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+QBNN_FP32_AVX512_QUIET_BEGIN
 #include "../philox_avx512.h"
 
 namespace qbnn {
@@ -54,8 +51,7 @@ int64_t dropoutMaskAvx512(uint32_t k0, uint32_t k1, uint64_t firstBlock, uint32_
 }  // namespace fp32
 }  // namespace qbnn
 
-#pragma GCC diagnostic pop
-QBNN_FP32_AVX512_END
+QBNN_FP32_AVX512_QUIET_END
 #endif
 
 namespace qbnn {

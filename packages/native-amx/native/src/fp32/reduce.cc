@@ -10,10 +10,7 @@
 #if QBNN_X86
 #include "avx512_region.h"
 
-QBNN_FP32_AVX512_BEGIN
-// GCC 12 flags the deliberately undefined vectors of its own AVX-512 headers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+QBNN_FP32_AVX512_QUIET_BEGIN
 
 namespace qbnn {
 namespace fp32 {
@@ -42,8 +39,7 @@ float runsSumAvx512(const float* x, int64_t outer, int64_t stride, int64_t inner
 }  // namespace fp32
 }  // namespace qbnn
 
-#pragma GCC diagnostic pop
-QBNN_FP32_AVX512_END
+QBNN_FP32_AVX512_QUIET_END
 #endif
 
 namespace qbnn {
