@@ -8,7 +8,7 @@ import {
   quantileOf,
   type SuiteReport,
 } from '../src/harness.js';
-import { speedupsByRound, timingOf } from '../src/suites/train.js';
+import { timingOf } from '../src/suites/train.js';
 
 test('quantileOf interpolates between order statistics, whatever the input order', () => {
   const v = [9, 1, 5, 3, 7]; // sorted 1 3 5 7 9
@@ -35,18 +35,6 @@ test('timingOf pools the rounds and keeps each round median in order', () => {
   expect(t.q3Ms).toBe(47.5);
   expect([t.minMs, t.maxMs]).toEqual([10, 60]);
   expect(t.roundMedians).toEqual([20, 50]);
-});
-
-test('speedupsByRound divides the peer median by qbnn median of the same round', () => {
-  expect(
-    speedupsByRound(
-      [
-        [60, 62, 58],
-        [90, 80, 100],
-      ],
-      [[30], [40, 41, 39]],
-    ),
-  ).toEqual([2, 2.25]);
 });
 
 function report(results: CaseResult[]): SuiteReport {

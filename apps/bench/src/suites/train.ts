@@ -18,6 +18,7 @@ import {
   type CaseResult,
   lapTimer,
   medianOf,
+  pairedRatios,
   quantileOf,
   type Suite,
   type SuiteContext,
@@ -89,11 +90,6 @@ export function timingOf(rounds: number[][]): Timing {
     runs: times.length,
     roundMedians: rounds.map(medianOf),
   };
-}
-
-/** Peer's round median over qbnn's, round by round (rounds alternate, so each pair ran side by side). */
-export function speedupsByRound(peer: number[][], qbnn: number[][]): number[] {
-  return peer.map((p, r) => medianOf(p) / medianOf(qbnn[r]));
 }
 
 /** Step times (ms) of `steps` training steps of one case after `warmup` steps (fit's step events). */
@@ -248,7 +244,7 @@ export const trainSuite: Suite = {
     const peak = native?.fp32PeakGflops?.(ctx.quick ? 5_000_000 : 100_000_000) ?? null;
     if (peak !== null) ctx.ratio('fp32_fma_peak_gflops_1_core', peak);
     ctx.note(
-      `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. Each cell runs ${rounds} round(s) alternating PyTorch and qbnn (${steps} timed steps a round after ${warmup} warm-up steps for qbnn, ${torchSteps} after ${torchWarmup} for PyTorch, on a fresh model); a row pools every round's steps (median, quartiles, min, max; extra.round_medians_ms lists each round's median in order), and the speed-up over PyTorch also as its range over the rounds (_round_min, _round_max: a round's PyTorch median over qbnn's). gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
+      `Per training step: forward with weight sampling, NLL + KL / ${DATASET_SIZE}, backward, Adam. 1-thread rows in process CPU time, 2-thread rows in wall-clock time. Each cell runs ${rounds} round(s) alternating PyTorch and qbnn (${steps} timed steps a round after ${warmup} warm-up steps for qbnn, ${torchSteps} after ${torchWarmup} for PyTorch, on a fresh model); a row pools every round's steps (median, quartiles, min, max; extra.round_medians_ms lists each round's median in order), and a speed-up over PyTorch is the median of the rounds' ratios (a round's PyTorch median over qbnn's), their min and max beside it (spreads in the JSON). gflops = images/s x analytic flops of a training image (LeNet-5 ${round(trainFlops(CASES[0]) / 1e6)} MFLOP weights mode, ${round(trainFlops(CASES[1]) / 1e6)} local); the FP32 FMA peak of one core is measured in the same run (${peak === null ? 'unavailable' : `${round(peak)} GFLOPS`}).`,
     );
     const why = torchUnavailable();
     // per thread count, the tuned- and default-allocator peers (started on first use)
@@ -314,20 +310,22 @@ export const trainSuite: Suite = {
               }
             }
             const qbnn = pooled.get(NATIVE);
-            const mine = qbnn ? record(ctx, c, NATIVE, batch, threads, timingOf(qbnn), clock) : undefined;
+            const qt = qbnn ? timingOf(qbnn) : undefined;
+            const mine = qt ? record(ctx, c, NATIVE, batch, threads, qt, clock) : undefined;
             for (const [impl, name] of peers) {
               const ms = pooled.get(impl);
               if (!ms) continue;
               const t = timingOf(ms);
               record(ctx, c, impl, batch, threads, t, clock);
               if (name === 'pytorch') peerMs.set(threads, t.medianMs);
-              if (!mine || !qbnn) continue;
-              ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}`, t.medianMs / mine.median_ms);
-              if (name === 'pytorch' && rounds > 1) {
-                const perRound = speedupsByRound(ms, qbnn);
-                ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}_round_min`, Math.min(...perRound));
-                ctx.ratio(`native_speedup_over_${name}_${tagOf(threads)}_round_max`, Math.max(...perRound));
-              }
+              if (!mine || !qt) continue;
+              // rounds alternate, so each pair ran side by side: the median of their ratios, as peers
+              const paired = rounds > 1 ? pairedRatios(t.roundMedians, qt.roundMedians) : undefined;
+              ctx.ratio(
+                `native_speedup_over_${name}_${tagOf(threads)}`,
+                paired?.median ?? t.medianMs / mine.median_ms,
+                paired,
+              );
             }
             if (peak !== null && mine)
               ctx.ratio(
