@@ -176,6 +176,15 @@ export interface Fp32Addon {
   sum(x: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** Standard normals of a Philox stream from a block, equal to @qbnn/core's normalsFromWords. */
   normal(k0: number, k1: number, firstBlock: number, out: Float32Array): void;
+  /** w = mu + sigma * the normals `normal` writes (@qbnn/core's 'QbnnNormalLocScale'). */
+  normalLocScale(
+    k0: number,
+    k1: number,
+    firstBlock: number,
+    w: Float32Array,
+    mu: Float32Array,
+    sigma: Float32Array,
+  ): void;
   /** Rng.uniform's values of the blocks from firstBlock of key (k0, k1), bit for bit. */
   uniform(k0: number, k1: number, firstBlock: number, out: Float32Array): void;
   normalCoefficients(): { log: Float64Array; sin: Float64Array; cos: Float64Array };

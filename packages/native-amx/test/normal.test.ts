@@ -14,9 +14,10 @@ import {
   setUniformFill,
   uniformFill,
 } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { addon } from '../src/binding.js';
-import { nativeAvailable, setThreads } from '../src/index.js';
+import { enableNativeFloatKernels, nativeAvailable, setThreads } from '../src/index.js';
 
 const d = nativeAvailable ? describe : describe.skip;
 
@@ -159,5 +160,79 @@ d('native uniform fill', () => {
     expect(() => fp32.uniform(-1, 0, 0, out)).toThrow(/uniform: k0 must be an integer/);
     expect(() => fp32.uniform(0, 0, 2 ** 53, out)).toThrow(/uniform: firstBlock/);
     expect(() => fp32.uniform(0, 0, 0, new Float64Array(4) as never)).toThrow(TypeError);
+  });
+});
+
+d('native inference Gaussian sample (normals inside the location-scale kernel)', () => {
+  const fp32 = addon?.fp32 as NonNullable<typeof addon>['fp32'];
+  afterAll(() => {
+    fp32.setPortable(false);
+    setThreads(2);
+  });
+
+  /** mu and sigma with a spread of magnitudes (sigma from 1e-30 to 10, some zero). */
+  function operands(n: number, seed: number): [Float32Array, Float32Array] {
+    const r = new Rng(seed);
+    const u = r.uniform(2 * n);
+    const mu = Float32Array.from({ length: n }, (_, i) => (u[i] - 0.5) * 4);
+    const sigma = Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 0 : 10 ** (u[n + i] * 31 - 30)));
+    return [mu, sigma];
+  }
+
+  /** In float64, rounded to float32 after each operation (exact for float32 operands): mu + sigma eps. */
+  function want(mu: Float32Array, sigma: Float32Array, eps: Float32Array): Float32Array {
+    return Float32Array.from(mu, (m, i) => m + Math.fround(sigma[i] * eps[i]));
+  }
+
+  for (const portable of [false, true])
+    for (const threads of [1, 2])
+      test(`equals mu + sigma eps with the JS reference's normals bit for bit (${portable ? 'scalar' : 'AVX-512 where present'}, ${threads} thread${threads > 1 ? 's' : ''})`, () => {
+        fp32.setPortable(portable);
+        setThreads(threads);
+        for (const [k0, k1, first] of [
+          [0x12345678, 0x9abcdef0, 7],
+          [0xffffffff, 1, 0xfffffffd],
+        ])
+          for (const n of [1, 3, 4, 33, 4095, 4097, 100_003]) {
+            const [mu, sigma] = operands(n, n);
+            const w = new Float32Array(n);
+            fp32.normalLocScale(k0, k1, first, w, mu, sigma);
+            expectSameBits(w, want(mu, sigma, reference(k0, k1, first, n)));
+          }
+      });
+
+  test('on tfjs-wasm: the values and stream advance of mu + sigma * normalTensor, eps never a tensor', async () => {
+    const { normalLocScale, normalLocScaleFused } = await import('@qbnn/core');
+    await initBackend({ backend: 'wasm' });
+    enableNativeFloatKernels();
+    fp32.setPortable(false);
+    expect(normalLocScaleFused()).toBe(true);
+    for (const shape of [[7], [500, 2450], [20, 1, 5, 5]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const [muV, sigmaV] = operands(n, 3);
+      const mu = tf.tensor(muV, shape);
+      const sigma = tf.tensor(sigmaV, shape);
+      const a = new Rng(11);
+      const b = new Rng(11);
+      a.skip(3);
+      b.skip(3);
+      const before = tf.memory().numTensors;
+      const fused = normalLocScale(mu, sigma, a)!;
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(fused.shape).toEqual(shape);
+      const composed = tf.tidy(() => tf.add(mu, tf.mul(sigma, normalTensor(b, shape))));
+      expectSameBits(fused.dataSync() as Float32Array, composed.dataSync() as Float32Array);
+      expect(a.position).toBe(b.position);
+      tf.dispose([mu, sigma, fused, composed]);
+    }
+    // bad inputs: typed errors naming the input or attribute
+    const m = tf.tensor1d([1, 2, 3]);
+    expect(() => normalLocScale(m, tf.tensor1d([1, 2]), new Rng(1))).toThrow(/sigma has 2 elements/);
+    expect(() =>
+      tf.engine().runKernel('QbnnNormalLocScale', { mu: m, sigma: m }, { k0: 0, k1: 0, firstBlock: -1 }),
+    ).toThrow(/firstBlock must be a non-negative safe integer/);
+    expect(() =>
+      tf.engine().runKernel('QbnnNormalLocScale', { mu: m, sigma: m }, { k0: 2 ** 32, k1: 0, firstBlock: 0 }),
+    ).toThrow(/k0 must be an integer/);
   });
 });

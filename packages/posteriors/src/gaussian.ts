@@ -1,4 +1,11 @@
-import { gaussianSampleKl, gaussianSampleKlFused, normalTensor, type Rng } from '@qbnn/core';
+import {
+  gaussianSampleKl,
+  gaussianSampleKlFused,
+  normalLocScale,
+  normalLocScaleFused,
+  normalTensor,
+  type Rng,
+} from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { sizeOf } from './init.js';
 import {
@@ -8,8 +15,9 @@ import {
   gaussianKlClosedFused,
   gaussianStatsTensors,
 } from './kl.js';
-import { type LocScaleOptions, LocScalePosterior } from './locscale.js';
+import { type LocScaleOptions, type LocScaleParam, LocScalePosterior } from './locscale.js';
 import { type GaussianPrior, type Prior, priorFor } from './priors.js';
+import { sigmaOf } from './sample-scope.js';
 import type { ForwardOptions, KlOptions, LayerOp, PosteriorSpec, SamplingMode } from './types.js';
 
 /** A KL computed with a weight sample, valid for the prior, the parameters' data and the tape it saw. */
@@ -50,6 +58,16 @@ export class GaussianPosterior extends LocScalePosterior {
   /** The same values as {@link drawXiValues}, drawn straight into the backend's memory. */
   protected override drawXi(shape: readonly number[], rng: Rng): tf.Tensor {
     return normalTensor(rng, shape);
+  }
+
+  /**
+   * With no gradient recording (inference), the normals drawn inside the sample kernel where the
+   * backend has it (@qbnn/core's normalLocScale: the same values, eps never a tensor), with sigma
+   * kept across a prediction's samples (see withSigmaCache). Else the location-scale sample.
+   */
+  protected override sampleParam(p: LocScaleParam, rng: Rng): tf.Tensor {
+    if (activeTape() !== null || !normalLocScaleFused()) return super.sampleParam(p, rng);
+    return normalLocScale(p.mu, sigmaOf(p.rho), rng) as tf.Tensor;
   }
 
   /**

@@ -159,7 +159,7 @@ export abstract class LocScalePosterior implements Posterior {
     const [weight, bias] = tf.tidy(() =>
       this.params.map((p) => {
         // No hook to see the parts: one fused kernel each way where the backend has it.
-        if (options.hook === undefined) return locScaleSample(p.mu, p.rho, this.drawXi(p.mu.shape, rng));
+        if (options.hook === undefined) return this.sampleParam(p, rng);
         const mu = hook('mu', p.role, p.mu);
         const sigma = hook('sigma', p.role, softplus(p.rho));
         const noise = hook('noise', p.role, tf.mul(sigma, this.drawXi(p.mu.shape, rng)));
@@ -167,6 +167,11 @@ export abstract class LocScalePosterior implements Posterior {
       }),
     );
     return { weight, bias };
+  }
+
+  /** One tensor's sample mu + softplus(rho) * xi: one fused kernel each way where the backend has it. */
+  protected sampleParam(p: LocScaleParam, rng: Rng): tf.Tensor {
+    return locScaleSample(p.mu, p.rho, this.drawXi(p.mu.shape, rng));
   }
 
   mean(): WeightSample {

@@ -9,6 +9,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { linkVariance, type VarianceLink } from './elbo.js';
 import { BayesLayer } from './layers.js';
+import { withSigmaCache } from './sample-scope.js';
 import type { KlOptions, SamplingMode } from './types.js';
 
 /** The Bayesian layers of a model with their paths, in module order. */
@@ -176,6 +177,20 @@ export function predict(
       `predict: samples = ${samples} for ${n} examples would return more than ${MAX_PREDICT_ELEMENTS} values`,
     );
   }
+  return withSigmaCache(() => predictSamples(model, x, options, members, samples, maxBatch, task, n));
+}
+
+/** {@link predict} after its checks. */
+function predictSamples(
+  model: Module,
+  x: tf.Tensor,
+  options: PredictOptions,
+  members: number,
+  samples: number,
+  maxBatch: number,
+  task: 'classification' | 'regression',
+  n: number,
+): ClassificationPrediction | RegressionPrediction {
   const wasTraining = model.training;
   const modes = setSamplingMode(model, options.mode);
   model.eval();

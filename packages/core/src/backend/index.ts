@@ -65,6 +65,13 @@ export {
   locScaleSample,
   locScaleSampleFused,
 } from './locscale-sample.js';
+export {
+  checkNormalLocScale,
+  NORMAL_LOCSCALE,
+  type NormalLocScaleAttrs,
+  normalLocScale,
+  normalLocScaleFused,
+} from './normal-locscale.js';
 export { RELU_GRAD } from './relu-grad.js';
 export {
   checkSoftmaxCrossEntropy,

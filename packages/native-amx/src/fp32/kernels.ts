@@ -10,6 +10,7 @@ import {
   checkGaussianKl,
   checkGaussianSampleKl,
   checkLocScaleSample,
+  checkNormalLocScale,
   checkSquaredDistance,
   DROPOUT,
   type DropoutAttrs,
@@ -22,6 +23,8 @@ import {
   type GaussianKlAttrs,
   LOCSCALE_SAMPLE,
   LOCSCALE_SAMPLE_GRAD,
+  NORMAL_LOCSCALE,
+  type NormalLocScaleAttrs,
   RELU_GRAD,
   SQUARED_DISTANCE,
   SQUARED_DISTANCE_GRAD,
@@ -612,6 +615,19 @@ const locScale =
     return out;
   };
 
+/** @qbnn/core's inference Gaussian sample ('QbnnNormalLocScale'): the normals never leave native code. */
+const normalLocScale =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }) => {
+    checkNormalLocScale(inputs, attrs ?? {});
+    const wasm = backend as unknown as WasmBackend;
+    const { mu, sigma } = inputs as Record<string, TensorInfo>;
+    const { k0, k1, firstBlock } = attrs as unknown as NormalLocScaleAttrs;
+    const out = wasm.makeOutput([...mu.shape], 'float32');
+    native.normalLocScale(k0, k1, firstBlock, f32(wasm, out), f32(wasm, mu), f32(wasm, sigma));
+    return out;
+  };
+
 /** The native implementation of each kernel name. */
 export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
   return {
@@ -654,6 +670,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     [SQUARED_DISTANCE_GRAD]: squaredDistanceGrad(native),
     [RELU_GRAD]: binary(native, 'reluGrad'),
     [LOCSCALE_SAMPLE]: locScale(native, false),
+    [NORMAL_LOCSCALE]: normalLocScale(native),
     [LOCSCALE_SAMPLE_GRAD]: locScale(native, true),
   };
 }

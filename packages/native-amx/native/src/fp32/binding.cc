@@ -354,6 +354,17 @@ Napi::Value Normal(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// normalLocScale(k0, k1, firstBlock, w, mu, sigma): w = mu + sigma * the normals normal() writes,
+// mu and sigma Float32Arrays at least as long as w.
+Napi::Value NormalLocScaleOp(const Napi::CallbackInfo& info) {
+  const StreamFill f = streamFill(info, "normalLocScale");
+  const double n = static_cast<double>(f.count);
+  const float* mu = floats(info, 4, "mu", n);
+  const float* sigma = floats(info, 5, "sigma", n);
+  normalLocScale(f.k0, f.k1, f.first, mu, sigma, f.out, f.count);
+  return info.Env().Undefined();
+}
+
 // uniform(k0, k1, firstBlock, out): out.length uniforms of that stream, equal to Rng.uniform's.
 Napi::Value Uniform(const Napi::CallbackInfo& info) {
   const StreamFill f = streamFill(info, "uniform");
@@ -604,6 +615,7 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("locScaleSample", Napi::Function::New(env, LocScaleOp<false>));
   o.Set("locScaleSampleGrad", Napi::Function::New(env, LocScaleOp<true>));
   o.Set("normal", Napi::Function::New(env, Normal));
+  o.Set("normalLocScale", Napi::Function::New(env, NormalLocScaleOp));
   o.Set("uniform", Napi::Function::New(env, Uniform));
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("adamMany", Napi::Function::New(env, AdamMany));

@@ -85,23 +85,53 @@ const NormalCoefficients& normalCoefficients() {
   return c;
 }
 
-void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count) {
+namespace {
+
+// Tasks of 1024 blocks (4096 normals); the last one may end inside a block.
+constexpr int64_t kBlocksPerTask = 1024;
+
+// The n <= 4096 normals of task blocks from `block` into out: the vector body on whole runs of
+// 8 blocks, the scalar path on the rest.
+void fillSpan(uint32_t k0, uint32_t k1, uint64_t block, float* out, int64_t n, bool vec) {
+  const int64_t whole = vec ? (n / 32) * 8 : 0;  // the vector body takes 8 blocks at a time
+  if (whole > 0 && normalBlocksAvx512(k0, k1, block, whole, out)) {
+    normalScalar(k0, k1, block + whole, out + whole * 4, n - whole * 4);
+  } else {
+    normalScalar(k0, k1, block, out, n);
+  }
+}
+
+template <typename Fn>
+void forTasks(int64_t count, double flopsPerElement, Fn&& fn) {
   normalCoefficients();  // built once before the threads read it
-  // Tasks of 1024 blocks (4096 normals); the last one may end inside a block.
-  constexpr int64_t kBlocksPerTask = 1024;
   const int64_t blocks = (count + 3) / 4;
   const int64_t tasks = (blocks + kBlocksPerTask - 1) / kBlocksPerTask;
   const bool vec = usingAvx512();
-  parallel(tasks, static_cast<double>(count) * 64, [&](int64_t t) {
+  parallel(tasks, static_cast<double>(count) * flopsPerElement, [&](int64_t t) {
     const int64_t b0 = t * kBlocksPerTask;
     const int64_t j0 = b0 * 4;
-    const int64_t n = std::min<int64_t>(count - j0, kBlocksPerTask * 4);
-    const int64_t whole = vec ? (n / 32) * 8 : 0;  // the vector body takes 8 blocks at a time
-    if (whole > 0 && normalBlocksAvx512(k0, k1, firstBlock + b0, whole, out + j0)) {
-      normalScalar(k0, k1, firstBlock + b0 + whole, out + j0 + whole * 4, n - whole * 4);
-    } else {
-      normalScalar(k0, k1, firstBlock + b0, out + j0, n);
-    }
+    fn(b0, j0, std::min<int64_t>(count - j0, kBlocksPerTask * 4), vec);
+  });
+}
+
+}  // namespace
+
+void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count) {
+  forTasks(count, 64, [&](int64_t b0, int64_t j0, int64_t n, bool vec) {
+    fillSpan(k0, k1, firstBlock + static_cast<uint64_t>(b0), out + j0, n, vec);
+  });
+}
+
+void normalLocScale(uint32_t k0, uint32_t k1, uint64_t firstBlock, const float* mu, const float* sigma, float* w,
+                    int64_t count) {
+  forTasks(count, 66, [&](int64_t b0, int64_t j0, int64_t n, bool vec) {
+    alignas(64) float eps[kBlocksPerTask * 4];  // stays in L1: never a tensor
+    fillSpan(k0, k1, firstBlock + static_cast<uint64_t>(b0), eps, n, vec);
+    const float* __restrict m = mu + j0;
+    const float* __restrict s = sigma + j0;
+    float* __restrict out = w + j0;
+    // the product rounded, then the sum (the build never fuses them), as tf.add(mu, tf.mul(sigma, eps))
+    for (int64_t i = 0; i < n; ++i) out[i] = m[i] + s[i] * eps[i];
   });
 }
 

@@ -14,6 +14,11 @@ namespace fp32 {
 // depend on the thread count.
 void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count);
 
+// w[j] = mu[j] + sigma[j] * eps[j], j < count, with eps[j] the normal normalFill would write at j
+// (float32 product, then float32 sum): the normals stay in a small per-task buffer.
+void normalLocScale(uint32_t k0, uint32_t k1, uint64_t firstBlock, const float* mu, const float* sigma, float* w,
+                    int64_t count);
+
 // out[j], j < count: the float32 uniforms in [0, 1) of words 0 .. count - 1 of blocks firstBlock,
 // firstBlock + 1, ... of key (k0, k1): top 24 bits times 2^-24, as @qbnn/core's Rng.uniform.
 void uniformFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count);
