@@ -210,15 +210,30 @@ inline __m128i requantU8(__m512i v, __m512d m, __m512i zo, __m512i lo) {
 // range by more than the error means out of range for t, whatever the rounding). `dmax` collects
 // max |f - round(f)| (vreduceps, vrangeps); a channel whose dmax reaches 1/2 - 2^-12 is redone in
 // float64 by the caller. Only for 0 <= zo <= 255 and m = 0 or 2^-60 <= |m| <= 2^60 (planGroup's
-// m32ok: no float32 overflow, no denormal multiplier).
-inline __m128i requantU8F32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi, __m512& dmax) {
+// m32ok: no float32 overflow, no denormal multiplier). requantF32: the u8 values as dwords.
+inline __m512i requantF32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi, __m512& dmax) {
   constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
   const __m512 f = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(v, rn), m, zo, rn);
   const __m512 c = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
   dmax = _mm512_range_ps(dmax, _mm512_reduce_ps(c, 0x08), 0x0B);  // max(|dmax|, |c - rhe(c)|)
-  return _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(c, rn));
+  return _mm512_cvt_roundps_epi32(c, rn);
+}
+inline __m128i requantU8F32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi, __m512& dmax) {
+  return _mm512_cvtepi32_epi8(requantF32(v, m, zo, lo, hi, dmax));
 }
 constexpr float kTieMargin = 0.5f - 1.0f / 4096;
+
+// requantU8F32 of 4 vectors into 64 bytes (vector k at bytes 16k..16k+15): dwords in [0, 255]
+// packed by two rounds of saturating packs (exact in that range) and one dword permute to undo
+// their in-lane order (fewer uops than 4 vpmovdb + 3 inserts: 0.99x time on width 24 and stride 2).
+inline __m512i requantU8F32x4(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __m512 m, __m512 zo, __m512 lo,
+                              __m512 hi, __m512& dmax) {
+  auto q = [&](__m512i v) { return requantF32(v, m, zo, lo, hi, dmax); };
+  const __m512i w01 = _mm512_packus_epi32(q(v0), q(v1)), w23 = _mm512_packus_epi32(q(v2), q(v3));
+  // 128-bit lane L of the bytes: dwords [v0 L, v1 L, v2 L, v3 L]: gather each vector's 4 dwords
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w01, w23));
+}
 
 // The u8 epilogue of a tile of 4 consecutive pixel groups (64 output bytes a channel) inside the
 // kernel, while the accumulators are in registers (no store and reload of them): requantU8F32
@@ -245,10 +260,7 @@ struct FusedU8 {
       return _mm512_add_epi32(v, c);
     };
     __m512 d = _mm512_setzero_ps();
-    __m512i b = _mm512_castsi128_si512(requantU8F32(sum(a0, 0), m, z, l, h, d));
-    b = _mm512_inserti32x4(b, requantU8F32(sum(a1, 1), m, z, l, h, d), 1);
-    b = _mm512_inserti32x4(b, requantU8F32(sum(a2, 2), m, z, l, h, d), 2);
-    b = _mm512_inserti32x4(b, requantU8F32(sum(a3, 3), m, z, l, h, d), 3);
+    const __m512i b = requantU8F32x4(sum(a0, 0), sum(a1, 1), sum(a2, 2), sum(a3, 3), m, z, l, h, d);
     if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
       _mm512_storeu_si512(out + static_cast<size_t>(o) * hw, b);
       return;
@@ -293,11 +305,7 @@ bool epilogueChannelF32(const ConvDirectArgs& a, const GroupPlan& gp, const int3
   const ChannelSums<Asum> sum(gp, acc, o, oc, t);
   uint8_t* out = static_cast<uint8_t*>(a.out) + static_cast<size_t>(oc) * hw;
   if (t.whole4) {  // 64 consecutive output bytes: one store
-    __m512i b = _mm512_castsi128_si512(requantU8F32(sum(0), m, zo, lo, hi, dmax));
-    b = _mm512_inserti32x4(b, requantU8F32(sum(1), m, zo, lo, hi, dmax), 1);
-    b = _mm512_inserti32x4(b, requantU8F32(sum(2), m, zo, lo, hi, dmax), 2);
-    b = _mm512_inserti32x4(b, requantU8F32(sum(3), m, zo, lo, hi, dmax), 3);
-    _mm512_storeu_si512(out + t.at[0], b);
+    _mm512_storeu_si512(out + t.at[0], requantU8F32x4(sum(0), sum(1), sum(2), sum(3), m, zo, lo, hi, dmax));
   } else {
     for (int k = 0; k < t.n; ++k) {
       const __m128i b = requantU8F32(sum(k), m, zo, lo, hi, dmax);
