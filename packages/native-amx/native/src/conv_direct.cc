@@ -702,21 +702,38 @@ void reorderTaps(const Packed& p, int64_t cg, int32_t taps1, int64_t og, GroupPl
 }
 
 // Phase planes (stride 2, see ConvGeometry): padded pixel (y, x) is pixel (y / 2, x / 2) of phase
-// (y & 1) * 2 + (x & 1); kernel tap (i, j) of output (ho, wo) is pixel (ho + i / 2, wo + j / 2) of
-// phase phaseOf(i, j).
-inline int32_t phaseOf(int32_t i, int32_t j) { return (i & 1) * 2 + (j & 1); }
+// (py, px) = (y & 1, x & 1); kernel tap (i, j) of output (ho, wo) is pixel (ho + i / 2, wo + j / 2)
+// of phase (i & 1, j & 1).
 
-// The phase planes [phase][quad][hp2][wp2] (dwords) of full padded planes [quad][hp][wp]: each row
+// Where the phase planes lie in a layout (dwords): sets of quad planes of hp2 rows, rowStride
+// apart. Separate: 4 sets, one per phase, rows of wp2 cells. Joined: 2 sets, one per row phase,
+// whose rows hold column phase 0's wp2 cells and then column phase 1's, so that a padded row's
+// two phase rows are one run of 2 wp2 cells (the build stores it with half the stores).
+struct PhaseLayout {
+  int64_t hp2 = 0, wp2 = 0, rowStride = 0, plane = 0;
+  bool joined = false;
+  PhaseLayout() = default;
+  PhaseLayout(int64_t hp, int64_t wp, bool join)
+      : hp2((hp + 1) / 2), wp2((wp + 1) / 2), rowStride(join ? 2 * wp2 : wp2), plane(hp2 * rowStride), joined(join) {}
+  int32_t sets() const { return joined ? 2 : 4; }
+  // cell (r, c) of phase (py, px), quad q of `quads`
+  int64_t at(int32_t py, int32_t px, int32_t quads, int32_t q, int64_t r, int64_t c) const {
+    const int64_t set = joined ? py : 2 * py + px;
+    return (set * quads + q) * plane + r * rowStride + (joined && px ? wp2 : 0) + c;
+  }
+};
+
+// The phase planes (laid out as L) of full padded planes [quad][hp][wp]: each row
 // split into its even and odd dwords 32 at a time (vpermt2d; reads may run past a row into the
 // next or the slack, stores are masked). Cells no padded pixel maps to (the last row of phases
 // 2, 3 when hp is odd, the last column of phases 1, 3 when wp is odd) are set to 0: only lanes
 // of no output read them.
-void splitPhases(const uint8_t* full, int32_t quads, int64_t hp, int64_t wp, uint8_t* out) {
-  const int64_t hp2 = (hp + 1) / 2, wp2 = (wp + 1) / 2, plane2 = hp2 * wp2;
+void splitPhases(const uint8_t* full, int32_t quads, int64_t hp, int64_t wp, const PhaseLayout& L, uint8_t* out) {
+  const int64_t hp2 = L.hp2, wp2 = L.wp2;
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   int32_t* o = reinterpret_cast<int32_t*>(out);
-  auto row = [&](int32_t phase, int32_t q, int64_t r) { return o + (static_cast<int64_t>(phase) * quads + q) * plane2 + r * wp2; };
+  auto row = [&](int32_t phase, int32_t q, int64_t r) { return o + L.at(phase >> 1, phase & 1, quads, q, r, 0); };
   for (int32_t q = 0; q < quads; ++q) {
     for (int64_t y = 0; y < hp; ++y) {
       const int32_t* src = reinterpret_cast<const int32_t*>(full) + (q * hp + y) * wp;
@@ -759,10 +776,12 @@ struct PhaseRowProgram {
   int32_t nperm = 0;
   uint32_t rowMask = 0;  // bytes of an input row
   bool ok = false;
+  bool joined = false;  // PhaseLayout::joined: permute p's lanes are the row's cells 16p.. (one store)
   PhaseRowProgram() = default;
   PhaseRowProgram(int64_t wp, int64_t pw, int64_t W, int64_t colPlaneDwords) {
     const int64_t wp2 = (wp + 1) / 2;
     if (W > 32 || wp2 > 32) return;
+    joined = colPlaneDwords == wp2;
     rowMask = W >= 32 ? ~0u : (1u << W) - 1u;
     const int32_t slots = static_cast<int32_t>(2 * wp2);
     nperm = (slots + 15) / 16;
@@ -786,11 +805,12 @@ struct PhaseRowProgram {
 };
 
 // Rows of the phase planes of one quad, NP permutes a padded row (see PhaseRowProgram): channel
-// k of the quad at x + off[k] (off[0] = 0), q0 its quad's plane in phase 0.
-template <int NP, bool Full>
+// k of the quad at x + off[k] (off[0] = 0), q0 its quad's plane in phase 0, rows rowStride apart.
+// Joined (PhaseLayout::joined): one store a permute, plain but for the last.
+template <int NP, bool Full, bool Joined>
 __attribute__((target("avx512vbmi"), always_inline)) inline void phaseQuadRows(
     const PhaseRowProgram& pg, const uint8_t* x, const int64_t* off, uint64_t realLanes, __m512i zaV, int64_t hp,
-    int64_t hp2, int64_t rowOff, int64_t H, int64_t W, int64_t wp2, int64_t rowPhaseDwords, int32_t* q0) {
+    int64_t hp2, int64_t rowOff, int64_t H, int64_t W, int64_t rowStride, int64_t rowPhaseDwords, int32_t* q0) {
   __m512i idx[NP], padV[NP], padRowV[NP];
   __mmask64 inQ[NP];
   __mmask16 mask[NP][2];
@@ -811,7 +831,8 @@ __attribute__((target("avx512vbmi"), always_inline)) inline void phaseQuadRows(
   // rows 2r and 2r + 1 of the padded planes: row r of phases 0, 1 and of phases 2, 3
   int32_t* row0 = q0;
   int32_t* row1 = q0 + rowPhaseDwords;
-  for (int64_t r = 0; r < hp2; ++r, row0 += wp2, row1 += wp2)
+  const __mmask16 lastMask = static_cast<__mmask16>(pg.perms[NP - 1].mask[0] | pg.perms[NP - 1].mask[1]);
+  for (int64_t r = 0; r < hp2; ++r, row0 += rowStride, row1 += rowStride)
     for (int py = 0; py < 2; ++py) {
       const int64_t y = 2 * r + py, yi = y + rowOff;
       __m512i v[NP];
@@ -830,23 +851,29 @@ __attribute__((target("avx512vbmi"), always_inline)) inline void phaseQuadRows(
         for (int p = 0; p < NP; ++p)
           v[p] = _mm512_or_si512(_mm512_maskz_permutex2var_epi8(inQ[p], ta, idx[p], tb), padV[p]);
       }
-      // masked stores, empty ones included (no branches; nothing is written under a zero mask)
       int32_t* row = py ? row1 : row0;
+      if (Joined) {
+        for (int p = 0; p + 1 < NP; ++p) _mm512_storeu_si512(row + 16 * p, v[p]);
+        _mm512_mask_storeu_epi32(row + 16 * (NP - 1), lastMask, v[NP - 1]);
+        continue;
+      }
+      // masked stores, empty ones included (no branches; nothing is written under a zero mask)
       for (int p = 0; p < NP; ++p)
         for (int c = 0; c < 2; ++c) _mm512_mask_storeu_epi32(row + at[p][c], mask[p][c], v[p]);
     }
 }
 
 __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvDirectArgs& a, const GroupPlan& gp,
-                                                                    const LayoutMap& m, const PhaseRowProgram& pg,
-                                                                    int64_t b, int64_t g, uint8_t* out) {
+                                                                    const LayoutMap& m, const PhaseLayout& L,
+                                                                    const PhaseRowProgram& pg, int64_t b, int64_t g,
+                                                                    uint8_t* out) {
   const int64_t cg = a.C / a.G, hw = a.H * a.W;
-  const int64_t hp2 = (m.hp + 1) / 2, wp2 = (m.wp + 1) / 2, plane2 = hp2 * wp2;
+  const int64_t hp2 = L.hp2, rs = L.rowStride;
   const int32_t quads = gp.quads, cv = gp.cv;
   const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
   int32_t* o = reinterpret_cast<int32_t*>(out);
   const uint8_t* x0 = a.x + (b * a.C + g * cg) * hw;
-  const int64_t rowPhase = 2 * quads * plane2;  // phase 2 from phase 0
+  const int64_t rowPhase = L.at(1, 0, quads, 0, 0, 0);  // row phase 1 from row phase 0
   for (int32_t q = 0; q < quads; ++q) {
     // channels past the last: their lanes are masked off (and read channel 4q's plane)
     const int real = std::min<int32_t>(4, cv - 4 * q);
@@ -854,27 +881,40 @@ __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvD
     int64_t off[4];
     for (int k = 0; k < 4; ++k) off[k] = k < real ? k * hw : 0;
     const uint8_t* x = x0 + static_cast<int64_t>(4 * q) * hw;
-    int32_t* q0 = o + static_cast<int64_t>(q) * plane2;
+    int32_t* q0 = o + L.at(0, 0, quads, q, 0, 0);
     const bool full = a.W == 32;
-    switch (pg.nperm * 2 + (full ? 1 : 0)) {
-      case 2: phaseQuadRows<1, false>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      case 3: phaseQuadRows<1, true>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      case 4: phaseQuadRows<2, false>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      case 5: phaseQuadRows<2, true>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      case 6: phaseQuadRows<3, false>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      case 7: phaseQuadRows<3, true>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      case 9: phaseQuadRows<4, true>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
-      default: phaseQuadRows<4, false>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, wp2, rowPhase, q0); break;
+#define QBNN_PHASE_ROWS(NP, F, J) \
+  phaseQuadRows<NP, F, J>(pg, x, off, realLanes, zaV, m.hp, hp2, m.rowOff, a.H, a.W, rs, rowPhase, q0)
+    switch (pg.nperm * 4 + (full ? 2 : 0) + (pg.joined ? 1 : 0)) {
+      case 4: QBNN_PHASE_ROWS(1, false, false); break;
+      case 5: QBNN_PHASE_ROWS(1, false, true); break;
+      case 6: QBNN_PHASE_ROWS(1, true, false); break;
+      case 7: QBNN_PHASE_ROWS(1, true, true); break;
+      case 8: QBNN_PHASE_ROWS(2, false, false); break;
+      case 9: QBNN_PHASE_ROWS(2, false, true); break;
+      case 10: QBNN_PHASE_ROWS(2, true, false); break;
+      case 11: QBNN_PHASE_ROWS(2, true, true); break;
+      case 12: QBNN_PHASE_ROWS(3, false, false); break;
+      case 13: QBNN_PHASE_ROWS(3, false, true); break;
+      case 14: QBNN_PHASE_ROWS(3, true, false); break;
+      case 15: QBNN_PHASE_ROWS(3, true, true); break;
+      case 16: QBNN_PHASE_ROWS(4, false, false); break;
+      case 17: QBNN_PHASE_ROWS(4, false, true); break;
+      case 18: QBNN_PHASE_ROWS(4, true, false); break;
+      default: QBNN_PHASE_ROWS(4, true, true); break;
     }
+#undef QBNN_PHASE_ROWS
   }
 }
 
 // `shifted`: the layout holds one set of quad planes per kernel column (see ConvGeometry), so
-// column jv of the kernel is a plane offset, not a column offset.
+// column jv of the kernel is a plane offset, not a column offset. `phases`: stride 2 on phase
+// planes laid out as *phases (null otherwise; wp and plane are then its rowStride and plane).
 // Fills `gp` in place, reusing its vectors' memory (drawn convolutions are planned again for
 // every sample: a fresh weight vector each time cost an allocation and its page faults).
-void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted, bool phased,
-               GroupPlan& out) {
+void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted,
+               const PhaseLayout* phases, GroupPlan& out) {
+  const bool phased = phases != nullptr;
   // built in a local (moved in and out: the memory stays) so that the compiler knows the weight
   // stores below cannot alias its fields
   GroupPlan gp = std::move(out);
@@ -900,7 +940,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
       for (int32_t jv = 0; jv < gp.kwv; ++jv) {
         taps.push_back({q, i, jv});
         gp.off.push_back(static_cast<int32_t>(
-            phased    ? ((phaseOf(i, jv) * gp.quads + q) * plane + (i >> 1) * wp + (jv >> 1)) * 4
+            phased    ? phases->at(i & 1, jv & 1, gp.quads, q, i >> 1, jv >> 1) * 4
             : shifted ? ((jv * gp.quads + q) * plane + i * a.dh * wp) * 4
                       : (q * plane + i * a.dh * wp + jv * gp.dwv) * 4));
       }
@@ -961,7 +1001,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
   if (gp.needAsum && J == 1)
     for (int32_t i = 0; i < a.kh; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv)
-        gp.boxOff.push_back(static_cast<int32_t>(phased    ? (phaseOf(i, jv) * plane + (i >> 1) * wp + (jv >> 1)) * 4
+        gp.boxOff.push_back(static_cast<int32_t>(phased    ? phases->at(i & 1, jv & 1, 1, 0, i >> 1, jv >> 1) * 4
                                                  : shifted ? (jv * plane + i * a.dh * wp) * 4
                                                            : (i * a.dh * wp + jv * gp.dwv) * 4));
   if (gp.needAsum) {
@@ -996,12 +1036,13 @@ struct ConvGeometry {
   bool someUnaligned;  // some pixel group needs vpermt2d or a gather to fetch
   // pool2 at stride 1: pixel groups in pairs of rows (see rowPoolGroupsOf), pooled in the epilogue
   bool rowPool = false;
-  // stride 2: the layout holds the 4 phase planes of the padded planes (splitPhases), each
-  // phaseWp wide (plane: one phase plane); `map` builds the padded planes they are split from
+  // stride 2: the layout holds the phase planes of the padded planes (splitPhases), laid out as
+  // `phases` (plane: one set's quad plane); `map` builds the padded planes they are split from
   bool phased = false;
-  int64_t phaseWp = 0;
-  int32_t planeSets() const { return phased ? 4 : copies; }  // sets of quad planes in a layout
-  int64_t offsetWp() const { return phased ? phaseWp : map.wp; }  // plane width of source offsets
+  PhaseLayout phases;
+  int32_t planeSets() const { return phased ? phases.sets() : copies; }  // sets of quad planes in a layout
+  int64_t offsetWp() const { return phased ? phases.rowStride : map.wp; }  // plane width of source offsets
+  const PhaseLayout* phaseLayout() const { return phased ? &phases : nullptr; }
 };
 
 // Pixel groups of 16 output pixels at layout positions posOf(p); someUnaligned when some group
@@ -1090,12 +1131,20 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   geo.phased = false;
   if (geo.someUnaligned && !pointwise && !geo.rowPool && a.sh == 2 && a.sw == 2 && a.dh == 1 && a.dw == 1 &&
       tapsPerDword(geo.cg, a.kw) == 1 && quadBytes * geo.plane <= (int64_t{4} << 20)) {
-    // stride 2 on phase planes: groups of one output row are consecutive, others 1 + wp2 apart
-    // at row ends (vpermt2d instead of a gather when Wo < 16)
+    // stride 2 on phase planes: groups of one output row are consecutive, others rowStride apart
+    // at row ends (vpermt2d instead of a gather when Wo < 16). Joined phase rows (cheaper to
+    // build) unless their longer rows would make some group a gather where separate ones do not.
     geo.phased = true;
-    geo.phaseWp = (wp + 1) / 2;
-    geo.plane = (geo.map.hp + 1) / 2 * geo.phaseWp;
-    pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * geo.phaseWp + p % a.Wo; });
+    auto groupsOn = [&](bool joined) {
+      geo.phases = PhaseLayout(geo.map.hp, wp, joined);
+      geo.plane = geo.phases.plane;
+      pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * geo.phases.rowStride + p % a.Wo; });
+      int worst = MODE_LOAD;
+      for (const PixelGroup& pg : geo.pgs) worst = std::max(worst, pg.mode);
+      return worst;
+    };
+    const int separate = groupsOn(false);
+    if (groupsOn(true) > separate) groupsOn(false);
   }
   // >= sets * quads * plane * 4
   geo.layoutBytes = static_cast<size_t>(geo.planeSets() * quadBytes * geo.plane) + kSlack;
@@ -1163,7 +1212,9 @@ struct ChunkMaps {
   ChunkMaps(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
     if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return;
     if (geo.phased) {
-      phaseRow = PhaseRowProgram(geo.map.wp, -geo.map.colOff, a.W, geo.plane * ((gp.cv + 3) / 4));
+      const int32_t quads = (gp.cv + 3) / 4;
+      phaseRow = PhaseRowProgram(geo.map.wp, -geo.map.colOff, a.W,
+                                 geo.phases.at(0, 1, quads, 0, 0, 0) - geo.phases.at(0, 0, quads, 0, 0, 0));
       if (phaseRow.ok) return;
     }
     maps.resize(static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies));
@@ -1285,7 +1336,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
       uint8_t* p = layout + geo.layoutBytes * static_cast<size_t>(i);
       std::memset(p + geo.layoutBytes - kSlack, 0, kSlack);
       if (geo.phased && chunkMaps.phaseRow.ok) {
-        buildPhasesFast(a, gp, geo.map, chunkMaps.phaseRow, b0 + i, g, p);
+        buildPhasesFast(a, gp, geo.map, geo.phases, chunkMaps.phaseRow, b0 + i, g, p);
         continue;
       }
       if (geo.phased) {
@@ -1295,7 +1346,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         std::memset(full + fullBytes - kSlack, 0, kSlack);
         if (fast) buildLayoutFast(a, gp, geo.map, chunkMaps.maps.data(), b0 + i, g, full);
         else buildLayout(a, gp, geo.map, b0 + i, g, full);
-        splitPhases(full, gp.quads, geo.map.hp, geo.map.wp, p);
+        splitPhases(full, gp.quads, geo.map.hp, geo.map.wp, geo.phases, p);
         continue;
       }
       for (int32_t jv = 0; jv < geo.copies; ++jv) {
@@ -1500,7 +1551,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
   const ConvGeometry& geo = last.geo;
   for (int64_t g = 0; g < a.G; ++g) {
     GroupPlan& gp = last.group;
-    planGroup(a, g, geo.shape, geo.offsetWp(), geo.plane, geo.shifted, geo.phased, gp);
+    planGroup(a, g, geo.shape, geo.offsetWp(), geo.plane, geo.shifted, geo.phaseLayout(), gp);
     if (!last.chunkMaps) last.chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
     runGroup(a, geo, *last.chunkMaps, g, gp);
   }
@@ -1518,7 +1569,7 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
   p->groups.reserve(static_cast<size_t>(a.G));
   p->groups.resize(static_cast<size_t>(a.G));
   for (int64_t g = 0; g < a.G; ++g)
-    planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phased,
+    planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phaseLayout(),
               p->groups[static_cast<size_t>(g)]);
   p->chunkMaps = std::make_unique<ChunkMaps>(a, p->geo, p->groups[0]);
   return p;
@@ -1530,7 +1581,7 @@ bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
   if (!sameConvolution(a, p->args) || !poolable(a)) return false;
   p->args = a;
   for (int64_t g = 0; g < a.G; ++g)
-    planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phased,
+    planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phaseLayout(),
               p->groups[static_cast<size_t>(g)]);
   return true;
 }
