@@ -124,14 +124,28 @@ void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64
 
 void normalLocScale(uint32_t k0, uint32_t k1, uint64_t firstBlock, const float* mu, const float* sigma, float* w,
                     int64_t count) {
+  // Steps of 256 normals (64 blocks), with the next step's mu, sigma and w lines requested before
+  // the normals are computed: the loads run while the arithmetic does (a whole task of normals,
+  // then a whole task of memory, leaves each idle half the time).
+  constexpr int64_t kStep = 256;
   forTasks(count, 66, [&](int64_t b0, int64_t j0, int64_t n, bool vec) {
-    alignas(64) float eps[kBlocksPerTask * 4];  // stays in L1: never a tensor
-    fillSpan(k0, k1, firstBlock + static_cast<uint64_t>(b0), eps, n, vec);
-    const float* __restrict m = mu + j0;
-    const float* __restrict s = sigma + j0;
-    float* __restrict out = w + j0;
-    // the product rounded, then the sum (the build never fuses them), as tf.add(mu, tf.mul(sigma, eps))
-    for (int64_t i = 0; i < n; ++i) out[i] = m[i] + s[i] * eps[i];
+    alignas(64) float eps[kStep];  // stays in L1: never a tensor
+    for (int64_t o = 0; o < n; o += kStep) {
+      const int64_t len = std::min(kStep, n - o);
+      const int64_t next = j0 + o + kStep;
+      for (int64_t p = next; p < std::min(next + kStep, count); p += 16) {
+        __builtin_prefetch(mu + p);
+        __builtin_prefetch(sigma + p);
+        __builtin_prefetch(w + p, 1);
+      }
+      fillSpan(k0, k1, firstBlock + static_cast<uint64_t>(b0 + o / 4), eps, len, vec);
+      const float* __restrict m = mu + j0 + o;
+      const float* __restrict s = sigma + j0 + o;
+      float* __restrict out = w + j0 + o;
+      // the product rounded, then the sum (the build never fuses them), as tf.add(mu, tf.mul(sigma, eps))
+      if (vec && mulAddAvx512(m, s, eps, out, len)) continue;
+      for (int64_t i = 0; i < len; ++i) out[i] = m[i] + s[i] * eps[i];
+    }
   });
 }
 

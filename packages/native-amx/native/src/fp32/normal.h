@@ -35,6 +35,8 @@ const NormalCoefficients& normalCoefficients();
 
 // The AVX-512 body: `blocks` whole blocks from `block` (4 normals each); false when not compiled in.
 bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, float* out);
+// w[i] = mu[i] + sigma[i] * eps[i], i < n (product rounded, then the sum); false when not compiled in.
+bool mulAddAvx512(const float* mu, const float* sigma, const float* eps, float* w, int64_t n);
 
 }  // namespace fp32
 }  // namespace qbnn

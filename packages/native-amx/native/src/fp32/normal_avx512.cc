@@ -129,6 +129,15 @@ bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks
   return true;
 }
 
+bool mulAddAvx512(const float* mu, const float* sigma, const float* eps, float* w, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sigma + i), _mm512_maskz_loadu_ps(m, eps + i));
+    _mm512_mask_storeu_ps(w + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, mu + i), p));
+  }
+  return true;
+}
+
 }  // namespace fp32
 }  // namespace qbnn
 
@@ -140,6 +149,7 @@ bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks
 namespace qbnn {
 namespace fp32 {
 bool normalBlocksAvx512(uint32_t, uint32_t, uint64_t, int64_t, float*) { return false; }
+bool mulAddAvx512(const float*, const float*, const float*, float*, int64_t) { return false; }
 }  // namespace fp32
 }  // namespace qbnn
 
