@@ -138,6 +138,10 @@ struct Layer {
   int32_t n = 0, k = 0;
   int64_t G = 1;  // convolution groups: weights [n, k = C / G kh kw], packed whole, run per group
   int64_t C = 1, H = 1, W = 1, kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, Ho = 1, Wo = 1;
+  // an unpadded 1x1 convolution with strides: the pixels its strides read ([C][H][W] of inH x inW
+  // every subH-th row, subW-th column) are copied out first and the layer runs as a stride-1
+  // convolution over them (H, W, sh, sw describe that); subH = 0 for every other layer
+  int64_t subH = 0, subW = 0, inH = 0, inW = 0;
   int64_t inSize = 0, outSize = 0;
   int32_t inZero = 0;
   bool dropout = false;
@@ -368,6 +372,49 @@ const uint8_t* maskRows(const Task& t, int32_t li, const Slot& in, int64_t size,
   return scratch;
 }
 
+// Rows of a strided 1x1 convolution's input reduced to the pixels it reads (Layer::subH), into a
+// per-thread buffer (valid until the next call on this thread); other layers' input unchanged.
+#if QBNN_X86
+// Every other byte of each row: bytes [2 x0, 2 x0 + 64) of the row are 32 words, whose low bytes
+// (vpmovwb) are the output pixels [x0, x0 + 32).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,bmi2"))) void subsampleRows2(const uint8_t* in, int64_t planes,
+                                                                                  int64_t inH, int64_t inW, int64_t subH,
+                                                                                  int64_t Ho, int64_t Wo, uint8_t* out) {
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t y = 0; y < Ho; ++y) {
+      const uint8_t* src = in + (pl * inH + y * subH) * inW;
+      uint8_t* dst = out + (pl * Ho + y) * Wo;
+      for (int64_t x0 = 0; x0 < Wo; x0 += 32) {
+        const int64_t n = std::min<int64_t>(32, Wo - x0), have = std::min<int64_t>(64, inW - 2 * x0);
+        const __m512i v = _mm512_maskz_loadu_epi8(_bzhi_u64(~0ULL, static_cast<unsigned>(have)), src + 2 * x0);
+        _mm256_mask_storeu_epi8(dst + x0, static_cast<__mmask32>(_bzhi_u32(~0u, static_cast<unsigned>(n))),
+                                _mm512_cvtepi16_epi8(v));
+      }
+    }
+}
+#endif
+
+const uint8_t* convInput(const Layer& L, const uint8_t* a, int64_t rows) {
+  if (L.subH == 0) return a;
+  thread_local Scratch buf;
+  uint8_t* out = static_cast<uint8_t*>(buf.get(static_cast<size_t>(rows * L.C * L.H * L.W) + 64));
+  if (out == nullptr) return nullptr;
+  const int64_t planes = rows * L.C;
+#if QBNN_X86
+  if (L.subW == 2 && cpuFeatures().avx512vnni) {
+    subsampleRows2(a, planes, L.inH, L.inW, L.subH, L.H, L.W, out);
+    return out;
+  }
+#endif
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t y = 0; y < L.H; ++y) {
+      const uint8_t* src = a + (pl * L.inH + y * L.subH) * L.inW;
+      uint8_t* dst = out + (pl * L.H + y) * L.W;
+      for (int64_t x = 0; x < L.W; ++x) dst[x] = src[x * L.subW];
+    }
+  return out;
+}
+
 // The layer's input of this task: the masked copy (in `scratch`) under MC Dropout.
 const uint8_t* layerInput(const Task& t, const Layer& L, const Step& st, uint8_t* scratch) {
   if (!masksInput(L)) return t.ptr(st.in);
@@ -474,6 +521,8 @@ bool runLinearOrConv(const Plan& p, int32_t li, const uint8_t* a, int64_t rows, 
                      const Epilogue& e, void* out, const PreparedConv* pre = nullptr, bool direct = true) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   if (!L.conv) return runGemm(a, static_cast<size_t>(L.k), static_cast<int32_t>(rows), za, w, e, out, static_cast<size_t>(L.n));
+  a = convInput(L, a, rows);
+  if (a == nullptr) return false;
   if (!direct) pre = nullptr;
   else if (pre == nullptr && !p.prepared.empty()) {
     const auto it = p.prepared.find(PreparedKey{li, &w, rows});
@@ -563,7 +612,8 @@ bool stepLayer(const Task& t, const Step& st) {
     }
     uint8_t* pooled = t.ptr(st.pooled);
     uint8_t* dst = st.poolViaOut ? out : pooled;
-    if (pre != nullptr && convDirectAvx512Prepared(directArgs(L, a, t.rows, za, pre->packs.data(), e, dst), *pre->p)) {
+    const uint8_t* ca = pre != nullptr ? convInput(L, a, t.rows) : nullptr;
+    if (ca != nullptr && convDirectAvx512Prepared(directArgs(L, ca, t.rows, za, pre->packs.data(), e, dst), *pre->p)) {
       clampLowBit(dst, st.pooledSize);
       if (st.poolViaOut) std::memcpy(pooled, dst, static_cast<size_t>(t.rows * st.pooledSize));
       return true;
@@ -1164,6 +1214,10 @@ Layer readLayer(Napi::Env env, const Napi::Object& o, Plan& p) {
     L.Ho = (L.H + 2 * L.ph - effH) / L.sh + 1;
     L.Wo = (L.W + 2 * L.pw - effW) / L.sw + 1;
     need(env, L.inSize == L.C * L.H * L.W && L.outSize == L.n * L.Ho * L.Wo, "conv sizes do not match its shapes");
+    if (L.kh == 1 && L.kw == 1 && L.ph == 0 && L.pw == 0 && (L.sh > 1 || L.sw > 1)) {
+      L.subH = L.sh, L.subW = L.sw, L.inH = L.H, L.inW = L.W;
+      L.H = L.Ho, L.W = L.Wo, L.sh = 1, L.sw = 1;
+    }
   } else {
     need(env, L.inSize == L.k && L.outSize == L.n, "linear sizes must be k and n");
   }
