@@ -176,6 +176,13 @@ export interface Fp32Addon {
   sum(x: Float32Array, out: Float32Array, dims: Int32Array): void;
   /** Standard normals of a Philox stream from a block, equal to @qbnn/core's normalsFromWords. */
   normal(k0: number, k1: number, firstBlock: number, out: Float32Array): void;
+  /**
+   * Tests: 0 the normals' checked short evaluation (default), 1 the reference operations only, 2
+   * the short evaluation always declared uncertain (the reference recomputes every step).
+   */
+  setNormalFastMode(mode: 0 | 1 | 2): void;
+  /** Tests: the AVX-512 normals of given words (length a multiple of 64); false where absent. */
+  normalsFromWords(words: Uint32Array, out: Float32Array): boolean;
   /** w = mu + sigma * the normals `normal` writes (@qbnn/core's 'QbnnNormalLocScale'). */
   normalLocScale(
     k0: number,

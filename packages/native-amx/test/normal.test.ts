@@ -236,3 +236,66 @@ d('native inference Gaussian sample (normals inside the location-scale kernel)',
     ).toThrow(/k0 must be an integer/);
   });
 });
+
+d('the normals’ checked short evaluation (AVX-512)', () => {
+  const fp32 = addon?.fp32 as NonNullable<typeof addon>['fp32'];
+  afterAll(() => fp32.setNormalFastMode(0));
+
+  /**
+   * Word pairs at the edges of the short route: u1 = 1 (r = 0), u1 just below 1 (r tiny), the
+   * mantissa fold at sqrt(2), the smallest u1; angles at 0, at the complement's edge 2^21 (pi / 4)
+   * and around it, and at the end of a quarter, in every quarter. The rest random.
+   */
+  function edgeWords(): Uint32Array {
+    const top = (m: number) => (m - 1) * 256 + 0x5a; // a word whose top 24 bits + 1 = m
+    const m0 = [
+      2 ** 24,
+      2 ** 24 - 1,
+      2 ** 24 - 2,
+      11863283,
+      11863284,
+      2 ** 23,
+      2 ** 23 + 1,
+      1,
+      2,
+      3,
+      5_000_000,
+    ];
+    const t22 = [0, 1, 2, 2 ** 21 - 1, 2 ** 21, 2 ** 21 + 1, 2 ** 21 + 2, 2 ** 22 - 2, 2 ** 22 - 1];
+    const pairs: number[] = [];
+    for (const m of m0)
+      for (const t of t22) for (let q = 0; q < 4; q++) pairs.push(top(m), (q * 2 ** 22 + t) * 256 + 0x3c);
+    const random = new Rng(77).uint32(2 * 200_000);
+    const words = new Uint32Array(Math.ceil((pairs.length + random.length) / 64) * 64);
+    words.set(pairs);
+    words.set(random, pairs.length);
+    return words;
+  }
+
+  const mode = (m: 0 | 1 | 2) =>
+    m === 0 ? 'checked short route' : m === 1 ? 'reference operations' : 'short route always redone';
+  for (const m of [0, 1, 2] as const)
+    test(`equals the JS reference bit for bit on edge and random words (${mode(m)})`, (ctx) => {
+      const words = edgeWords();
+      const got = new Float32Array(words.length);
+      fp32.setNormalFastMode(m);
+      if (!fp32.normalsFromWords(words, got)) ctx.skip();
+      const want = new Float32Array(words.length);
+      normalsFromWords(words, want);
+      expectSameBits(got, want);
+    });
+
+  test('the Philox fill equals the reference over 4 M normals with the checked short route', () => {
+    fp32.setNormalFastMode(0);
+    fp32.setPortable(false);
+    const n = 4_000_000;
+    const got = new Float32Array(n);
+    fp32.normal(9, 10, 12_345, got);
+    expectSameBits(got, reference(9, 10, 12_345, n));
+  });
+
+  test('refuses bad words arguments', () => {
+    expect(() => fp32.normalsFromWords(new Uint32Array(64), new Float32Array(63))).toThrow(/multiple of 64/);
+    expect(() => fp32.setNormalFastMode(3 as never)).toThrow(/mode must be 0, 1 or 2/);
+  });
+});

@@ -365,6 +365,29 @@ Napi::Value NormalLocScaleOp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setNormalFastMode(mode): tests of the normals' checked short evaluation (normal.h).
+Napi::Value SetNormalFastMode(const Napi::CallbackInfo& info) {
+  const double m = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(m == 0 || m == 1 || m == 2)) rangeError(info.Env(), "setNormalFastMode: mode must be 0, 1 or 2");
+  setNormalFastMode(static_cast<int>(m));
+  return info.Env().Undefined();
+}
+
+// normalsFromWords(words Uint32Array, out Float32Array) -> bool: tests of the AVX-512 body on
+// chosen words (out.length == words.length, a multiple of 64); false where it is not compiled in.
+Napi::Value NormalsFromWords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Buf words = array(info, 0, "words"), out = array(info, 1, "out");
+  if (words.type != napi_uint32_array || out.type != napi_float32_array)
+    typeError(env, "normalsFromWords: words must be a Uint32Array and out a Float32Array");
+  if (out.length != words.length || words.length % 64 != 0)
+    rangeError(env, "normalsFromWords: out and words must have one length, a multiple of 64");
+  if (!usingAvx512()) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, normalsFromWordsAvx512(static_cast<const uint32_t*>(words.data),
+                                                        static_cast<int64_t>(words.length / 4),
+                                                        static_cast<float*>(out.data)));
+}
+
 // uniform(k0, k1, firstBlock, out): out.length uniforms of that stream, equal to Rng.uniform's.
 Napi::Value Uniform(const Napi::CallbackInfo& info) {
   const StreamFill f = streamFill(info, "uniform");
@@ -616,6 +639,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("locScaleSampleGrad", Napi::Function::New(env, LocScaleOp<true>));
   o.Set("normal", Napi::Function::New(env, Normal));
   o.Set("normalLocScale", Napi::Function::New(env, NormalLocScaleOp));
+  o.Set("setNormalFastMode", Napi::Function::New(env, SetNormalFastMode));
+  o.Set("normalsFromWords", Napi::Function::New(env, NormalsFromWords));
   o.Set("uniform", Napi::Function::New(env, Uniform));
   o.Set("adam", Napi::Function::New(env, Adam));
   o.Set("adamMany", Napi::Function::New(env, AdamMany));

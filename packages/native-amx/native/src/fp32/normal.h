@@ -35,6 +35,12 @@ const NormalCoefficients& normalCoefficients();
 
 // The AVX-512 body: `blocks` whole blocks from `block` (4 normals each); false when not compiled in.
 bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, float* out);
+// Tests: 0 the checked short evaluation (default), 1 the reference operations only, 2 the short
+// evaluation always declared uncertain (every step recomputed by the reference operations).
+void setNormalFastMode(int mode);
+// Tests: the AVX-512 body on given words (4 a block, blocks a multiple of 16) instead of Philox's;
+// false when not compiled in or the count does not fit.
+bool normalsFromWordsAvx512(const uint32_t* words, int64_t blocks, float* out);
 // w[i] = mu[i] + sigma[i] * eps[i], i < n (product rounded, then the sum); false when not compiled in.
 bool mulAddAvx512(const float* mu, const float* sigma, const float* eps, float* w, int64_t n);
 
