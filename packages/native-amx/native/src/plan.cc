@@ -762,10 +762,12 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void addReq
 }
 
 // The residual add of `count` values; returns how many (64 at a time in float32 where that is
-// exact, else 8 at a time in float64). Float32: f = fma(A, ma32, fma(B, mb32, z)) with A = a - za,
-// B = b - zb, clamped to [lo, hi]; it is within 2^-22 (|A ma| + |B mb| + |z|) <= e of the float64
-// sum + z (ma32, mb32 normal floats), so where no lane lies within e of a rounding half it rounds
-// as the float64 sum does, and a lane clamped in float32 is clamped in float64 too (e < 1/2).
+// exact, else 8 at a time in float64). Float32: f = fma(a, ma32, fma(b, mb32, zs)) on the bytes a,
+// b themselves, with the zero points folded into zs = fl32(z - ma za - mb zb); every magnitude in
+// it is at most S = 255 (|ma| + |mb|) + |z|, so f is within 6 S 2^-24 < e = 2^-21 S of the float64
+// sum + z (ma32, mb32 normal floats): where no lane lies within e of a rounding half, f rounds to
+// the integer the float64 sum does (|f| < 2^20: no int32 overflow). The clamp then runs on those
+// integers, as the scalar loop's: saturating packs to bytes (order kept), max lo, min hi.
 // vreduceps / vrangeps track the lanes' distance to their rounded value; a block of 64 with one
 // too close to a half is redone in float64.
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(const Step& st, const uint8_t* a,
@@ -777,24 +779,27 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(c
   if (e <= 0.125 && normal(st.ma) && normal(st.mb)) {
     constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     const __m512 ma = _mm512_set1_ps(static_cast<float>(st.ma)), mb = _mm512_set1_ps(static_cast<float>(st.mb));
-    const __m512 z = _mm512_set1_ps(static_cast<float>(st.z));
-    const __m512 lo = _mm512_set1_ps(static_cast<float>(st.lo)), hi = _mm512_set1_ps(static_cast<float>(st.hi));
+    const __m512 zs = _mm512_set1_ps(static_cast<float>(st.z - st.ma * st.za - st.mb * st.zb));
+    const __m512i lo = _mm512_set1_epi8(static_cast<char>(st.lo)), hi = _mm512_set1_epi8(static_cast<char>(st.hi));
     const __m512 margin = _mm512_set1_ps(static_cast<float>(0.5 - 2 * e));
-    const __m512i za = _mm512_set1_epi32(st.za), zb = _mm512_set1_epi32(st.zb);
+    // after the packs, 128-bit lane j holds 4 values of each of q0..q3's lane j: dword 4 k + j of
+    // the result is dword 4 j + k of the packed bytes
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     for (; i + 64 <= count; i += 64) {
-      __m512 dmax = _mm512_setzero_ps();
-      __m512i q = _mm512_setzero_si512();
+      __m512 f[4];
       for (int k = 0; k < 4; ++k) {
-        const __m512i va = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 16 * k))), za);
-        const __m512i vb = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 16 * k))), zb);
-        const __m512 f = _mm512_fmadd_round_ps(_mm512_cvtepi32_ps(va), ma,
-                                               _mm512_fmadd_round_ps(_mm512_cvtepi32_ps(vb), mb, z, rn), rn);
-        const __m512 c = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-        dmax = _mm512_range_ps(dmax, _mm512_reduce_ps(c, 0x08), 0x0B);  // max(|dmax|, |c - rhe(c)|)
-        q = _mm512_inserti32x4(q, _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32(c, rn)), k);
+        const __m512 va = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 16 * k))));
+        const __m512 vb = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 16 * k))));
+        f[k] = _mm512_fmadd_round_ps(va, ma, _mm512_fmadd_round_ps(vb, mb, zs, rn), rn);
       }
-      if (_mm512_cmp_ps_mask(dmax, margin, _CMP_GE_OQ) == 0) {
-        _mm512_storeu_si512(out + i, q);
+      // max(|f - rhe(f)|) over the 64 lanes
+      const __m512 d01 = _mm512_range_ps(_mm512_reduce_ps(f[0], 0x08), _mm512_reduce_ps(f[1], 0x08), 0x0B);
+      const __m512 d23 = _mm512_range_ps(_mm512_reduce_ps(f[2], 0x08), _mm512_reduce_ps(f[3], 0x08), 0x0B);
+      if (_mm512_cmp_ps_mask(_mm512_range_ps(d01, d23, 0x0B), margin, _CMP_GE_OQ) == 0) {
+        const __m512i p01 = _mm512_packs_epi32(_mm512_cvt_roundps_epi32(f[0], rn), _mm512_cvt_roundps_epi32(f[1], rn));
+        const __m512i p23 = _mm512_packs_epi32(_mm512_cvt_roundps_epi32(f[2], rn), _mm512_cvt_roundps_epi32(f[3], rn));
+        const __m512i q = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(p01, p23));
+        _mm512_storeu_si512(out + i, _mm512_min_epu8(_mm512_max_epu8(q, lo), hi));
       } else {
         for (int k = 0; k < 64; k += 8) addRequant8(st, a + i + k, b + i + k, out + i + k);
       }
