@@ -8,8 +8,8 @@ import {
   nativeInfo,
   setThreads,
 } from '@qbnn/native-amx';
-import { conv2d, crossEntropy, fit, lenet5, ReLU } from '@qbnn/nn';
-import { dnnToBnn, elboLoss, modelKl, setSamplingMode } from '@qbnn/posteriors';
+import { Conv2d, conv2d, crossEntropy, fit, lenet5, ReLU } from '@qbnn/nn';
+import { BayesConv2d, dnnToBnn, elboLoss, modelKl, setSamplingMode } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, test } from 'vitest';
 
@@ -18,10 +18,16 @@ const d =
     ? describe
     : describe.skip;
 
-async function train(mode: 'weights' | 'local'): Promise<{ params: Float32Array; loss: number[] }> {
+async function train(
+  mode: 'weights' | 'local',
+  hookConvs = false,
+): Promise<{ params: Float32Array; loss: number[] }> {
   await initBackend({ backend: 'wasm' });
   const { model } = dnnToBnn(lenet5({}, { seed: 3 }), { posterior: 'gaussian', seed: 3 });
   setSamplingMode(model, mode);
+  // a forward hook keeps a conv layer out of the conv + ReLU + pool fusion
+  if (hookConvs)
+    for (const m of model.modules()) if (m instanceof BayesConv2d) m.registerForwardHook(() => {});
   const n = 16;
   const u = new Rng(5).uint32(n * 784);
   const x = tf.tensor(
@@ -72,6 +78,10 @@ d('training on the native fp32 kernels', () => {
       const c = await train(mode);
       expect(same(a.params, b.params)).toBe(true);
       expect(same(a.params, c.params)).toBe(true);
+      // the conv + ReLU + pool fusion (weights mode) trains exactly as the ops it replaces
+      setThreads(1);
+      const unfused = await train(mode, true);
+      expect(same(a.params, unfused.params)).toBe(true);
       disableNativeFloatKernels();
       const w = await train(mode);
       enableNativeFloatKernels();
@@ -84,7 +94,7 @@ d('training on the native fp32 kernels', () => {
     },
   );
 
-  test('a ReLU followed by a max pool runs as the pool then the ReLU: the same values and gradients', async () => {
+  test('conv - ReLU - max pool runs as one kernel, or ReLU - max pool as the pool then the ReLU: the same values and gradients', async () => {
     await initBackend({ backend: 'wasm' });
     setThreads(1);
     const model = lenet5({}, { seed: 4 });
@@ -95,6 +105,7 @@ d('training on the native fp32 kernels', () => {
     const run = async () => {
       const profile = await tf.profile(() => model.apply(x));
       const relus = profile.kernels.filter((k) => k.name === 'Relu').map((k) => k.inputShapes[0]?.join('x'));
+      const fusedConvs = profile.kernels.filter((k) => k.name === 'QbnnConvReluMaxPool').length;
       const dx = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(model.apply(xi), dy)))(x);
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(x), dy)) as tf.Scalar);
       const values = [
@@ -104,10 +115,20 @@ d('training on the native fp32 kernels', () => {
           .sort()
           .map((k) => grads[k]),
       ];
-      return { relus, values: values.map((t) => Float32Array.from(t.dataSync())) };
+      return { relus, fusedConvs, values: values.map((t) => Float32Array.from(t.dataSync())) };
     };
+    const whole = await run();
+    // conv, ReLU and pool in one kernel; fc1's ReLU on its own output
+    expect(whole.fusedConvs).toBe(2);
+    expect(whole.relus).toEqual([`${n}x500`]);
+    // an observed conv layer runs alone; its ReLU then ran on the pooled activations
+    const unhookConvs = model
+      .modules()
+      .filter((m) => m instanceof Conv2d)
+      .map((m) => m.registerForwardHook(() => {}));
     const fused = await run();
-    // the conv layers' ReLUs ran on the pooled activations, fc1's on its own output
+    for (const r of unhookConvs) r();
+    expect(fused.fusedConvs).toBe(0);
     expect(fused.relus).toEqual([`${n}x20x14x14`, `${n}x50x7x7`, `${n}x500`]);
     // a forward hook (an observer) keeps a module as it is: the unfused model
     const remove = model
@@ -119,7 +140,9 @@ d('training on the native fp32 kernels', () => {
     expect(plain.relus).toEqual([`${n}x20x28x28`, `${n}x50x14x14`, `${n}x500`]);
     expect(fused.values.length).toBe(plain.values.length);
     for (let i = 0; i < plain.values.length; i++) {
-      const [a, b] = [fused.values[i], plain.values[i]];
+      const [a, b, c] = [fused.values[i], plain.values[i], whole.values[i]];
+      expect(c.length).toBe(b.length);
+      for (let j = 0; j < c.length; j++) expect(c[j] === b[j]).toBe(true);
       expect(a.length).toBe(b.length);
       // equal values (a zero may differ in sign)
       let differ = 0;

@@ -128,6 +128,21 @@ export interface Fp32Addon {
   conv2dNchw: Conv2dFn;
   conv2dNchwBackpropInput: ConvGradFn;
   conv2dNchwBackpropFilter: ConvGradFn;
+  /**
+   * relu(maxpool2x2(conv(x) + bias)) on NCHW x without the convolution's output in memory: y
+   * [n, co, oh / 2, ow / 2] and each window's tap, one byte each packed four to an element of
+   * `at` (0..3 row-major, 4 where the ReLU passes no gradient).
+   */
+  conv2dNchwReluMaxPool(
+    x: Float32Array,
+    filter: Float32Array,
+    y: Float32Array,
+    at: Int32Array,
+    geometry: Int32Array,
+    bias: Float32Array | null,
+  ): void;
+  /** Its gradient: dz [planes, h, w] from dy [planes, h / 2, w / 2] and the taps (dims [planes, h, w]). */
+  reluMaxPoolScatter(dy: Float32Array, at: Int32Array, dz: Float32Array, dims: Int32Array): void;
   pool(kind: 'max' | 'avg', x: Float32Array, y: Float32Array, geometry: Int32Array): void;
   poolGrad(
     kind: 'max' | 'avg',

@@ -1,7 +1,9 @@
 import { QbnnError, type Rng } from '@qbnn/core';
 import {
   type Conv2dParams,
+  canConv2dReluMaxPool,
   conv2dGeometry,
+  conv2dReluMaxPool,
   type LayerFactory,
   Module,
   type Pair,
@@ -9,6 +11,7 @@ import {
   toRng,
 } from '@qbnn/nn';
 import type * as tf from '@tensorflow/tfjs-core';
+import { LocScalePosterior } from './locscale.js';
 import { conv2dOp, linearOp } from './ops.js';
 import { gaussianPrior, type Prior } from './priors.js';
 import { getPosterior } from './registry.js';
@@ -102,7 +105,12 @@ export abstract class BayesLayer extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
-    return this.posterior.forward(x, this.op, {
+    return this.forwardWith(x, this.op);
+  }
+
+  /** The posterior's forward with `op` in place of the layer's op. */
+  protected forwardWith(x: tf.Tensor, op: LayerOp): tf.Tensor {
+    return this.posterior.forward(x, op, {
       mode: this.activeMode,
       training: this.training,
       isInput: this.isInput,
@@ -180,6 +188,24 @@ export class BayesConv2d extends BayesLayer {
     this.kernelSize = g.kernelSize;
     this.params = g.params;
     this.op = conv2dOp(this.params);
+  }
+
+  /**
+   * relu(maxPool2x2(forward(x))) with the ReLU and the pool in the convolution's kernel (see
+   * @qbnn/nn's conv2dReluMaxPool and Sequential), where the kernel serves it and the posterior
+   * applies the op once to its weights (the loc-scale posteriors in weights and mean modes);
+   * null otherwise.
+   */
+  forwardReluMaxPool(x: tf.Tensor): tf.Tensor | null {
+    const mode = this.activeMode;
+    if (
+      !(this.posterior instanceof LocScalePosterior) ||
+      (mode !== 'weights' && mode !== 'mean') ||
+      !canConv2dReluMaxPool(x, [this.outChannels, this.inChannels, ...this.kernelSize], this.params)
+    )
+      return null;
+    const p = this.params;
+    return this.forwardWith(x, { kind: 'conv2d', apply: (xi, w, b) => conv2dReluMaxPool(xi, w, b, p) });
   }
 
   override extraRepr(): string {

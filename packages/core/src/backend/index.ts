@@ -11,6 +11,7 @@ import * as tfWasm from '@tensorflow/tfjs-backend-wasm';
 import { QbnnError } from '../errors.js';
 import './chained-ops.gen.js';
 import './gradients.gen.js';
+import { registerConvReluMaxPoolGradient } from './conv-relu-pool.js';
 import { registerDropoutKernels } from './dropout.js';
 import { type FloatKernelSet, floatKernelSet } from './float-kernels.js';
 import { registerFusedAdamKernels } from './fused-adam.js';
@@ -23,6 +24,14 @@ import { registerSoftmaxCrossEntropyKernels } from './softmax-cross-entropy.js';
 import { registerSquaredDistanceKernels } from './squared-distance.js';
 import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-kernels.js';
 
+export {
+  CONV_RELU_MAX_POOL,
+  type ConvReluMaxPoolAttrs,
+  convReluMaxPool,
+  convReluMaxPoolInfo,
+  packedTapCount,
+  RELU_MAX_POOL_SCATTER,
+} from './conv-relu-pool.js';
 export {
   checkDropout,
   DROPOUT,
@@ -156,6 +165,7 @@ registerSquaredDistanceKernels();
 registerSoftmaxCrossEntropyKernels();
 registerReluGradient();
 registerFusedConvGradient();
+registerConvReluMaxPoolGradient();
 registerReduceGradients();
 const pending = new Map<string, Promise<BackendInfo>>();
 

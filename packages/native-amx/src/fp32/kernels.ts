@@ -5,6 +5,8 @@
 // need general broadcasting) call the kernel that was registered before, so nothing changes
 // for them.
 import {
+  CONV_RELU_MAX_POOL,
+  type ConvReluMaxPoolAttrs,
   checkDropout,
   checkFusedAdam,
   checkGaussianKl,
@@ -12,6 +14,7 @@ import {
   checkLocScaleSample,
   checkNormalLocScale,
   checkSquaredDistance,
+  convReluMaxPoolInfo,
   DROPOUT,
   type DropoutAttrs,
   FUSED_ADAM,
@@ -25,7 +28,9 @@ import {
   LOCSCALE_SAMPLE_GRAD,
   NORMAL_LOCSCALE,
   type NormalLocScaleAttrs,
+  packedTapCount,
   RELU_GRAD,
+  RELU_MAX_POOL_SCATTER,
   SQUARED_DISTANCE,
   SQUARED_DISTANCE_GRAD,
   type SquaredDistanceAttrs,
@@ -258,6 +263,58 @@ const conv2dBackprop =
       );
     }
     return out;
+  };
+
+/** CONV_RELU_MAX_POOL (NCHW, dilation 1, float32; other cases are an error, @qbnn/core's caller avoids them). */
+const convReluMaxPool =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { x, filter, bias } = inputs as Record<string, TensorInfo | undefined> as {
+      x: TensorInfo;
+      filter: TensorInfo;
+      bias?: TensorInfo;
+    };
+    const a = attrs as unknown as ConvReluMaxPoolAttrs;
+    const dil = a.dilations ?? [1, 1];
+    if (!allFloat(x, filter, bias) || a.dataFormat !== 'NCHW' || dil[0] !== 1 || dil[1] !== 1)
+      return fallback({ inputs, backend, attrs });
+    const c = convReluMaxPoolInfo(x.shape, filter.shape, a);
+    if (!channelBias(bias, c.outChannels)) return fallback({ inputs, backend, attrs });
+    const windows = c.batchSize * c.outChannels * Math.floor(c.outHeight / 2) * Math.floor(c.outWidth / 2);
+    const wasm = backend as unknown as WasmBackend;
+    const y = wasm.makeOutput(
+      [c.batchSize, c.outChannels, Math.floor(c.outHeight / 2), Math.floor(c.outWidth / 2)],
+      'float32',
+    );
+    const at = wasm.makeOutput([packedTapCount(windows)], 'int32');
+    native.conv2dNchwReluMaxPool(
+      f32(wasm, x),
+      f32(wasm, filter),
+      f32(wasm, y),
+      wasm.typedArrayFromHeap(at) as Int32Array,
+      convGeometry(c),
+      bias === undefined ? null : f32(wasm, bias),
+    );
+    return [y, at];
+  };
+
+/** RELU_MAX_POOL_SCATTER: dz of attribute `shape` [n, c, h, w] from dy and the packed taps. */
+const reluMaxPoolScatter =
+  (native: Fp32Addon): Impl =>
+  ({ inputs, backend, attrs }, fallback) => {
+    const { dy, at } = inputs as { dy: TensorInfo; at: TensorInfo };
+    const { shape } = attrs as unknown as { shape: number[] };
+    if (!allFloat(dy) || at.dtype !== 'int32' || shape.length !== 4)
+      return fallback({ inputs, backend, attrs });
+    const wasm = backend as unknown as WasmBackend;
+    const dz = wasm.makeOutput(shape, 'float32');
+    native.reluMaxPoolScatter(
+      f32(wasm, dy),
+      wasm.typedArrayFromHeap(at) as Int32Array,
+      f32(wasm, dz),
+      Int32Array.of(shape[0] * shape[1], shape[2], shape[3]),
+    );
+    return dz;
   };
 
 interface PoolAttrs {
@@ -637,6 +694,8 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     FusedConv2D: conv2dImpl(native, true),
     Conv2DBackpropInput: conv2dBackprop(native, 'input'),
     Conv2DBackpropFilter: conv2dBackprop(native, 'filter'),
+    [CONV_RELU_MAX_POOL]: convReluMaxPool(native),
+    [RELU_MAX_POOL_SCATTER]: reluMaxPoolScatter(native),
     MaxPool: pool(native, 'max'),
     AvgPool: pool(native, 'avg'),
     MaxPoolGrad: poolGrad(native, 'max'),

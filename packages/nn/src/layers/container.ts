@@ -56,6 +56,15 @@ export class Sequential extends Module {
     const modules = this.children();
     let y = x;
     for (let i = 0; i < modules.length; i++) {
+      const layer = modules[i];
+      const fused = reluMaxPoolFusable(layer, modules[i + 1], modules[i + 2])
+        ? layer.forwardReluMaxPool(y)
+        : null;
+      if (fused) {
+        y = fused;
+        i += 2;
+        continue;
+      }
       const pool = modules[i + 1];
       if (pool !== undefined && reluThenMaxPool(modules[i], pool)) {
         y = tf.relu(pool.apply(y));
@@ -84,6 +93,38 @@ function reluThenMaxPool(relu: Module, pool: Module): boolean {
     !relu.hasForwardHooks() &&
     !pool.hasForwardHooks() &&
     nativeFloatKernels('MaxPool', 'MaxPoolGrad', RELU_GRAD)
+  );
+}
+
+/**
+ * A module that can run itself followed by a ReLU and a 2 x 2 stride-2 max pool as one pass
+ * (e.g. a convolution with the pool in its epilogue, so that its output never goes to memory).
+ */
+export interface ReluMaxPoolFusable {
+  /** relu(maxPool2x2(this.forward(x))), or null when this input or mode cannot run fused. */
+  forwardReluMaxPool(x: tf.Tensor): tf.Tensor | null;
+}
+
+/**
+ * Whether `layer`, `relu`, `pool` may run as `layer.forwardReluMaxPool`: a fusable layer, a plain
+ * ReLU and a plain 2 x 2 stride-2 unpadded MaxPool2d, none observed by a forward hook.
+ */
+function reluMaxPoolFusable(
+  layer: Module,
+  relu: Module | undefined,
+  pool: Module | undefined,
+): layer is Module & ReluMaxPoolFusable {
+  return (
+    typeof (layer as Partial<ReluMaxPoolFusable>).forwardReluMaxPool === 'function' &&
+    relu !== undefined &&
+    pool !== undefined &&
+    Object.getPrototypeOf(relu) === ReLU.prototype &&
+    Object.getPrototypeOf(pool) === MaxPool2d.prototype &&
+    [...(pool as MaxPool2d).kernelSize, ...(pool as MaxPool2d).stride].every((v) => v === 2) &&
+    (pool as MaxPool2d).padding.every((v) => v === 0) &&
+    !layer.hasForwardHooks() &&
+    !relu.hasForwardHooks() &&
+    !pool.hasForwardHooks()
   );
 }
 

@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { CONV_RELU_MAX_POOL, convReluMaxPool, QbnnError, RELU_MAX_POOL_SCATTER } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
 import { Module } from '../module.js';
@@ -275,6 +275,73 @@ export function conv2d(
 }
 
 /**
+ * Whether {@link conv2dReluMaxPool} runs `x` with a weight of `weightShape` as one fused kernel:
+ * NCHW input, dilation 1, one group, an output of at least 2 x 2, and an fp32 kernel set serving
+ * the fused kernel and the convolution's gradients.
+ */
+export function canConv2dReluMaxPool(
+  x: tf.Tensor,
+  weightShape: readonly number[],
+  p: Conv2dParams = {},
+): boolean {
+  const [sh, sw] = pair('Conv2d stride', p.stride ?? 1, 1);
+  const [ph, pw] = pair('Conv2d padding', p.padding ?? 0, 0);
+  const [dh, dw] = pair('Conv2d dilation', p.dilation ?? 1, 1);
+  if (x.rank !== 4 || weightShape.length !== 4 || dh !== 1 || dw !== 1 || (p.groups ?? 1) !== 1) return false;
+  const [, inC, h, w] = x.shape;
+  const [, wIn, kh, kw] = weightShape;
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  return (
+    inC === wIn &&
+    oh >= 2 &&
+    ow >= 2 &&
+    nativeFloatKernels(
+      CONV_RELU_MAX_POOL,
+      RELU_MAX_POOL_SCATTER,
+      'Conv2DBackpropInput',
+      'Conv2DBackpropFilter',
+    )
+  );
+}
+
+/**
+ * `relu(maxPool2d(conv2d(x, weight, bias, p), 2))` as one kernel (see @qbnn/core's
+ * convReluMaxPool): the convolution's output never goes to memory and the ReLU and the pool run
+ * in its epilogue. The same values as the three ops on the native kernels (a zero may differ in
+ * sign) and the same gradients. Only where {@link canConv2dReluMaxPool} holds; throws otherwise.
+ */
+export function conv2dReluMaxPool(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  p: Conv2dParams = {},
+): tf.Tensor {
+  if (!canConv2dReluMaxPool(x, weight.shape, p))
+    throw new QbnnError(
+      'ERR_UNSUPPORTED',
+      `conv2dReluMaxPool: input [${x.shape}] with weight [${weight.shape}] cannot run fused here (see canConv2dReluMaxPool)`,
+    );
+  const [sh, sw] = pair('Conv2d stride', p.stride ?? 1, 1);
+  const [ph, pw] = pair('Conv2d padding', p.padding ?? 0, 0);
+  const w = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, in, out]
+  const y = convReluMaxPool(x as tf.Tensor4D, w, bias as tf.Tensor1D | undefined, {
+    strides: [sh, sw],
+    pad: [
+      [0, 0],
+      [0, 0],
+      [ph, ph],
+      [pw, pw],
+    ],
+    dataFormat: 'NCHW',
+    dilations: [1, 1],
+  });
+  if (y === null)
+    throw new QbnnError('ERR_UNSUPPORTED', 'conv2dReluMaxPool: the backend has no fused kernel');
+  return y;
+}
+
+/**
  * 2-D convolution over NCHW input with PyTorch semantics (weight `[out, in/groups, kh, kw]`,
  * bias `[out]`, torch's default initialisation). See {@link conv2d} for the NHWC detail.
  */
@@ -317,6 +384,13 @@ export class Conv2d extends Module {
       this.hasParam('bias') ? this.param('bias') : undefined,
       this.params,
     );
+  }
+
+  /** relu(maxPool2x2(forward(x))) as one kernel where it can run so, else null (see Sequential). */
+  forwardReluMaxPool(x: tf.Tensor): tf.Tensor | null {
+    const weight = this.param('weight');
+    if (!canConv2dReluMaxPool(x, weight.shape, this.params)) return null;
+    return conv2dReluMaxPool(x, weight, this.hasParam('bias') ? this.param('bias') : undefined, this.params);
   }
 
   override extraRepr(): string {

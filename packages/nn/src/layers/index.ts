@@ -3,6 +3,7 @@ export { Dropout, type DropoutOptions, Flatten, Identity, ReLU } from './basic.j
 export { BatchNorm1d } from './batchnorm1d.js';
 export {
   isResidualBlock,
+  type ReluMaxPoolFusable,
   Residual,
   type ResidualBlock,
   type ResidualOptions,
@@ -13,8 +14,10 @@ export {
   type Conv2dGeometry,
   type Conv2dOptions,
   type Conv2dParams,
+  canConv2dReluMaxPool,
   conv2d,
   conv2dGeometry,
+  conv2dReluMaxPool,
   convOutSize,
   type Pair,
   pair,

@@ -161,6 +161,40 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// An Int32Array used as `need` bytes (a tfjs int32 tensor holding four bytes an element).
+uint8_t* packedBytes(const Napi::CallbackInfo& info, size_t i, const char* name, double need) {
+  const Buf b = array(info, i, name);
+  if (b.type != napi_int32_array) typeError(info.Env(), std::string(name) + " must be an Int32Array");
+  if (static_cast<double>(b.length) * 4 < need)
+    rangeError(info.Env(), std::string(name) + " holds " + std::to_string(b.length * 4) + " bytes, needs " +
+                               std::to_string(static_cast<int64_t>(need)));
+  return static_cast<uint8_t*>(b.data);
+}
+
+// conv2dNchwReluMaxPool(x, filter, y, at, geometry, bias?): y [n, co, oh / 2, ow / 2] and the
+// windows' taps, one byte each in `at`.
+Napi::Value Conv2dReluMaxPool(const Napi::CallbackInfo& info) {
+  const ConvGeom g = convGeom(info, 4);
+  const double pooled = static_cast<double>(g.n) * g.co * (g.oh / 2) * (g.ow / 2);
+  const float* x = floats(info, 0, "x", static_cast<double>(g.n) * g.h * g.w * g.ci);
+  const float* f = floats(info, 1, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
+  float* y = floats(info, 2, "y", pooled);
+  uint8_t* at = packedBytes(info, 3, "at", pooled);
+  conv2dNchwReluMaxPool(g, x, f, floats(info, 5, "bias", static_cast<double>(g.co), true), y, at);
+  return info.Env().Undefined();
+}
+
+// reluMaxPoolScatter(dy, at, dz, dims [planes, h, w]): dz [planes, h, w] from dy [planes, h / 2, w / 2].
+Napi::Value ReluMaxPoolScatter(const Napi::CallbackInfo& info) {
+  const auto d = ints(info, 3, "dims", 3, 0);
+  const double pooled = static_cast<double>(d[0]) * (d[1] / 2) * (d[2] / 2);
+  const float* dy = floats(info, 0, "dy", pooled);
+  const uint8_t* at = packedBytes(info, 1, "at", pooled);
+  float* dz = floats(info, 2, "dz", static_cast<double>(d[0]) * d[1] * d[2]);
+  reluMaxPoolScatter(d[0], d[1], d[2], dy, at, dz);
+  return info.Env().Undefined();
+}
+
 // geometry [n, h, w, c, oh, ow, fh, fw, sh, sw, padTop, padLeft]
 PoolGeom poolGeom(const Napi::CallbackInfo& info, size_t i) {
   const auto v = ints(info, i, "geometry", 12, 0);
@@ -627,6 +661,8 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("conv2dNchw", Napi::Function::New(env, Conv2d<true>));
   o.Set("conv2dNchwBackpropInput", Napi::Function::New(env, Conv2dBackpropInput<true>));
   o.Set("conv2dNchwBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter<true>));
+  o.Set("conv2dNchwReluMaxPool", Napi::Function::New(env, Conv2dReluMaxPool));
+  o.Set("reluMaxPoolScatter", Napi::Function::New(env, ReluMaxPoolScatter));
   o.Set("pool", Napi::Function::New(env, Pool));
   o.Set("poolGrad", Napi::Function::New(env, PoolGrad));
   o.Set("transpose", Napi::Function::New(env, Transpose));

@@ -26,6 +26,12 @@ void conv2dBackpropFilter(const ConvGeom& g, const float* x, const float* dy, fl
 void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y, const Epilogue& ep);
 void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx);
 void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter);
+// relu(maxpool2x2(conv(x) + bias)) on NCHW data without the convolution's output in memory: y
+// [n, co, oh / 2, ow / 2] and each window's tap `at` (see biasReluMaxPoolPair in pooling.h), pooled
+// from each image's outputs while they are in cache. The values equal conv2dNchw's with the bias
+// then maxPool then a ReLU (up to the sign of a zero).
+void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filter, const float* bias, float* y,
+                           uint8_t* at);
 
 }  // namespace fp32
 }  // namespace qbnn

@@ -13,6 +13,7 @@
 
 #include "conv.h"
 #include "parallel.h"
+#include "pooling.h"
 #include "scratch.h"
 
 namespace qbnn {
@@ -193,8 +194,11 @@ thread_local std::vector<const float*> tRows;
 // (One copy of the padded image per kernel column, cut to the output width so that no grid
 // column is dropped, was 1.15-1.4x slower on LeNet-5's conv2: five times the plane's bytes, and
 // a panel's 256 tap rows no longer share cache lines.)
-void shiftedConv(const Shift& s, const float* in, const float* rows, float* out, const Epilogue& ep) {
-  const int64_t K = s.taps(), Q = s.grid(), P = s.oh * s.ow;
+// The grid of image b's outputs [cout, oh, wp] (row stride wp, columns >= ow dropped) goes to
+// `sink(b, grid)` while it is in cache.
+template <typename Sink>
+void shiftedConv(const Shift& s, const float* in, const float* rows, Sink&& sink) {
+  const int64_t K = s.taps(), Q = s.grid();
   const std::vector<int64_t> off = tapOffsets(s);
   const PackedA a(DenseA({rows, K, 1}), s.cout, K,
                   tPackedA.floats(static_cast<size_t>(PackedA::packedFloats(s.cout, K))));
@@ -206,6 +210,14 @@ void shiftedConv(const Shift& s, const float* in, const float* rows, float* out,
     tRows.resize(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k) tRows[static_cast<size_t>(k)] = plane + off[static_cast<size_t>(k)];
     gemmLocalRows(s.cout, Q, K, a, tRows.data(), yw, Q, false);
+    sink(b, static_cast<const float*>(yw));
+  });
+}
+
+// out [n, cout, oh, ow] from the grid, with the epilogue.
+void shiftedConv(const Shift& s, const float* in, const float* rows, float* out, const Epilogue& ep) {
+  const int64_t Q = s.grid(), P = s.oh * s.ow;
+  shiftedConv(s, in, rows, [&](int64_t b, const float* yw) {
     float* yb = out + b * s.cout * P;
     const bool plain = ep.bias == nullptr && ep.act == ACT_LINEAR;
     for (int64_t o = 0; o < s.cout; ++o) {
@@ -332,6 +344,35 @@ void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y
       const float bias = ep.bias ? ep.bias[o] : 0.f;
       epilogueRow(row, row, P, bias, ep);
     }
+  });
+}
+
+void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filter, const float* bias, float* y,
+                           uint8_t* at) {
+  const int64_t K = g.ci * g.fh * g.fw, P = g.oh * g.ow, ph = g.oh / 2, pw = g.ow / 2;
+  float* w = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * K)));
+  filterRows(g, filter, true, w);
+  // image b's outputs [co, oh, stride] pooled a row pair at a time, the bias added to each tap
+  const auto pool = [&](int64_t b, const float* yb, int64_t stride) {
+    for (int64_t o = 0; o < g.co; ++o) {
+      const float bo = bias ? bias[o] : 0.f;
+      for (int64_t i = 0; i < ph; ++i) {
+        const float* r0 = yb + (o * g.oh + 2 * i) * stride;
+        const int64_t e = ((b * g.co + o) * ph + i) * pw;
+        biasReluMaxPoolPair(r0, r0 + stride, bo, y + e, at + e, pw);
+      }
+    }
+  };
+  if (unitStride(g)) {
+    const Shift s = forwardShift(g);
+    shiftedConv(s, x, w, [&](int64_t b, const float* yw) { pool(b, yw, s.wp); });
+    return;
+  }
+  const DenseA a({w, K, 1});
+  parallel(g.n, 2.0 * g.n * P * g.co * K, [&](int64_t b) {
+    float* yb = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * P)));
+    gemmLocal(g.co, P, K, a, ColB(g, x + b * g.ci * g.h * g.w), yb, P, false);
+    pool(b, yb, g.ow);
   });
 }
 

@@ -23,6 +23,8 @@ namespace fp32 {
 // false when not compiled in.
 bool maxPoolPairAvx512(const float* r0, const float* r1, float* out, int64_t ow);
 bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, float* d0, float* d1, int64_t ow);
+bool biasReluMaxPoolPairAvx512(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow);
+bool scatterPairAvx512(const float* dy, const uint8_t* at, float* d0, float* d1, int64_t ow);
 
 namespace {
 
@@ -234,6 +236,44 @@ void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx) {
   });
 }
 
+void biasReluMaxPoolPair(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow) {
+  if (usingAvx512() && biasReluMaxPoolPairAvx512(r0, r1, bias, out, at, ow)) return;
+  for (int64_t j = 0; j < ow; ++j) {
+    const float v0 = r0[2 * j] + bias, v1 = r0[2 * j + 1] + bias, v2 = r1[2 * j] + bias, v3 = r1[2 * j + 1] + bias;
+    float m = -std::numeric_limits<float>::infinity();
+    for (const float v : {v0, v1, v2, v3}) m = v > m ? v : m;
+    const int n0 = v0 != m, n1 = n0 & (v1 != m), n2 = n1 & (v2 != m);
+    out[j] = m > 0.f ? m : 0.f;
+    at[j] = m > 0.f ? static_cast<uint8_t>(n0 + n1 + n2) : kNoTap;
+  }
+}
+
+void reluMaxPoolScatter(int64_t planes, int64_t h, int64_t w, const float* dy, const uint8_t* at, float* dz) {
+  const int64_t oh = h / 2, ow = w / 2;
+  const bool vector = usingAvx512();
+  // tasks: runs of (plane, output row); each writes its two rows of dz (and an odd last row)
+  const int64_t rows = planes * oh;
+  const int64_t per = itemsPerTask(static_cast<double>(4 * std::max<int64_t>(1, ow)));
+  parallel((rows + per - 1) / per, 4.0 * static_cast<double>(rows * ow), [=](int64_t t) {
+    for (int64_t row = t * per, end = std::min(rows, row + per); row < end; ++row) {
+      const int64_t p = row / oh, i = row % oh;
+      float* d0 = dz + (p * h + 2 * i) * w;
+      float* d1 = d0 + w;
+      const float* d = dy + row * ow;
+      const uint8_t* a = at + row * ow;
+      if (!(vector && scatterPairAvx512(d, a, d0, d1, ow))) {
+        for (int64_t j = 0; j < ow; ++j) {
+          d0[2 * j] = d0[2 * j + 1] = d1[2 * j] = d1[2 * j + 1] = 0.f;
+          if (a[j] < kNoTap) (a[j] < 2 ? d0 : d1)[2 * j + (a[j] & 1)] = d[j] + 0.f;
+        }
+      }
+      if (2 * ow < w) d0[w - 1] = d1[w - 1] = 0.f;
+      if (i == oh - 1 && 2 * oh < h) std::fill(d1 + w, d1 + 2 * w, 0.f);
+    }
+  });
+  if (oh == 0) std::fill(dz, dz + planes * h * w, 0.f);
+}
+
 #if QBNN_X86
 
 QBNN_FP32_AVX512_BEGIN
@@ -301,10 +341,52 @@ bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, fl
   return true;
 }
 
+bool biasReluMaxPoolPairAvx512(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow) {
+  const __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+  for (int64_t j = 0; j < ow; j += 16) {
+    const int64_t left = ow - j;
+    Taps t(r0 + 2 * j, r1 + 2 * j, left);
+    t.v0 = _mm512_add_ps(t.v0, b);
+    t.v1 = _mm512_add_ps(t.v1, b);
+    t.v2 = _mm512_add_ps(t.v2, b);
+    t.v3 = _mm512_add_ps(t.v3, b);
+    const __m512 m = t.max();
+    const __mmask16 live = _mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ);
+    const __mmask16 at0 = _mm512_cmp_ps_mask(t.v0, m, _CMP_EQ_OQ);
+    const __mmask16 at1 = static_cast<__mmask16>(~at0 & _mm512_cmp_ps_mask(t.v1, m, _CMP_EQ_OQ));
+    const __mmask16 at2 = static_cast<__mmask16>(~(at0 | at1) & _mm512_cmp_ps_mask(t.v2, m, _CMP_EQ_OQ));
+    // tap index: 1 for at1, 2 for at2, 3 for the rest; kNoTap where the ReLU stops the gradient
+    __m128i tap = _mm_mask_blend_epi8(static_cast<__mmask16>(~(at0 | at1 | at2)), _mm_setzero_si128(), _mm_set1_epi8(3));
+    tap = _mm_mask_blend_epi8(at1, tap, _mm_set1_epi8(1));
+    tap = _mm_mask_blend_epi8(at2, tap, _mm_set1_epi8(2));
+    tap = _mm_mask_blend_epi8(static_cast<__mmask16>(~live), tap, _mm_set1_epi8(static_cast<char>(kNoTap)));
+    const __mmask16 tail = tailMask(left);
+    _mm512_mask_storeu_ps(out + j, tail, _mm512_maskz_mov_ps(live, m));
+    _mm_mask_storeu_epi8(at + j, tail, tap);
+  }
+  return true;
+}
+
+bool scatterPairAvx512(const float* dy, const uint8_t* at, float* d0, float* d1, int64_t ow) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t j = 0; j < ow; j += 16) {
+    const int64_t left = ow - j;
+    const __mmask16 tail = tailMask(left);
+    const __m128i a = _mm_maskz_loadu_epi8(tail, at + j);
+    const __m512 g = _mm512_add_ps(_mm512_maskz_loadu_ps(tail, dy + j), zero);
+    const auto is = [&](int k) { return _mm_mask_cmpeq_epi8_mask(tail, a, _mm_set1_epi8(static_cast<char>(k))); };
+    storeRow(d0 + 2 * j, _mm512_maskz_mov_ps(is(0), g), _mm512_maskz_mov_ps(is(1), g), left);
+    storeRow(d1 + 2 * j, _mm512_maskz_mov_ps(is(2), g), _mm512_maskz_mov_ps(is(3), g), left);
+  }
+  return true;
+}
+
 QBNN_FP32_AVX512_END
 
 #else
 
+bool biasReluMaxPoolPairAvx512(const float*, const float*, float, float*, uint8_t*, int64_t) { return false; }
+bool scatterPairAvx512(const float*, const uint8_t*, float*, float*, int64_t) { return false; }
 bool maxPoolPairAvx512(const float*, const float*, float*, int64_t) { return false; }
 bool maxPoolGradPairAvx512(const float*, const float*, const float*, float*, float*, int64_t) { return false; }
 

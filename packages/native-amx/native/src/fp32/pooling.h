@@ -20,5 +20,18 @@ void avgPool(const PoolGeom& g, const float* x, float* y);
 void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx);
 void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx);
 
+// ReLU after a 2 x 2 stride-2 max pool, the bias added to each tap first (a convolution's
+// epilogue; see conv2dNchwReluMaxPool): for the windows of one row pair r0, r1 of a channel plane,
+// out[j] = max(0, m_j) with m_j the windows' maximum of (r + bias) by maxPool's rule, and at[j]
+// the first tap equal to m_j in row-major order (0..3) when m_j > 0 (where the ReLU passes a
+// gradient), else kNoTap. Both rows hold at least 2 * ow values.
+constexpr uint8_t kNoTap = 4;
+void biasReluMaxPoolPair(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow);
+
+// The gradient through it: planes [planes, h, w] of dz from dy [planes, h / 2, w / 2] and the
+// taps `at`: dy + 0 at each window's tap (a -0 lands as +0, as maxPoolGrad's), zero elsewhere
+// (also on an odd last row or column). The same as ReluGrad then MaxPoolGrad.
+void reluMaxPoolScatter(int64_t planes, int64_t h, int64_t w, const float* dy, const uint8_t* at, float* dz);
+
 }  // namespace fp32
 }  // namespace qbnn

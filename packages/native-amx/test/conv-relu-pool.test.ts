@@ -1,0 +1,236 @@
+// The fused convolution + bias + ReLU + 2x2 max pool kernel (@qbnn/core's convReluMaxPool) against
+// independent references: tfjs-backend-cpu running conv2d, relu and maxPool (forward, float
+// tolerance 2e-6 sqrt(K) (1 + |y|) for a reduction of length K), float64 brute-force loops with
+// central finite differences (gradients), and the native kernels' unfused ops bit for bit (the
+// values and gradients training ran with before).
+import { convReluMaxPool, initBackend } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { rng } from '../../core/test/kernel-cases.js';
+import { addon } from '../src/binding.js';
+import { enableNativeFloatKernels, nativeAvailable, setThreads } from '../src/index.js';
+
+const native = nativeAvailable && addon!.fp32.info().avx512;
+const d = native ? describe : describe.skip;
+
+interface Case {
+  x: number[]; // NCHW
+  filter: number[]; // HWIO
+  stride: [number, number];
+  pad: [number, number];
+  bias: boolean;
+}
+
+const CASES: Case[] = [
+  { x: [3, 4, 12, 12], filter: [5, 5, 4, 6], stride: [1, 1], pad: [2, 2], bias: true }, // LeNet-like
+  { x: [1, 2, 9, 11], filter: [3, 3, 2, 5], stride: [2, 1], pad: [1, 0], bias: true }, // strided, odd output
+  { x: [2, 3, 7, 6], filter: [3, 2, 3, 4], stride: [1, 1], pad: [0, 1], bias: false }, // 5 x 7 output
+  { x: [2, 1, 40, 37], filter: [3, 3, 1, 2], stride: [1, 1], pad: [1, 1], bias: true }, // rows of > 16 windows
+];
+
+function values(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function inputs(c: Case, seed: number) {
+  return {
+    x: tf.tensor(values(size(c.x), seed), c.x) as tf.Tensor4D,
+    filter: tf.tensor(values(size(c.filter), seed + 1), c.filter) as tf.Tensor4D,
+    bias: c.bias ? (tf.tensor(values(c.filter[3], seed + 2), [c.filter[3]]) as tf.Tensor1D) : undefined,
+  };
+}
+
+const explicitPad = (c: Case): tf.backend_util.ExplicitPadding => [
+  [0, 0],
+  [0, 0],
+  [c.pad[0], c.pad[0]],
+  [c.pad[1], c.pad[1]],
+];
+
+/** relu(maxPool2x2(conv2d(x) + bias)) composed of tfjs ops (NCHW in and out). */
+function composed(c: Case, x: tf.Tensor4D, filter: tf.Tensor4D, bias?: tf.Tensor1D): tf.Tensor4D {
+  let y = tf.conv2d(x, filter, c.stride, explicitPad(c), 'NCHW') as tf.Tensor4D;
+  if (bias) y = tf.add(y, tf.reshape(bias, [1, -1, 1, 1]));
+  const nhwc = tf.transpose(y, [0, 2, 3, 1]) as tf.Tensor4D;
+  return tf.transpose(tf.relu(tf.maxPool(nhwc, 2, 2, 'valid')), [0, 3, 1, 2]) as tf.Tensor4D;
+}
+
+function fused(c: Case, x: tf.Tensor4D, filter: tf.Tensor4D, bias?: tf.Tensor1D): tf.Tensor4D {
+  const y = convReluMaxPool(x, filter, bias, {
+    strides: c.stride,
+    pad: explicitPad(c),
+    dataFormat: 'NCHW',
+    dilations: [1, 1],
+  });
+  if (y === null) throw new Error('the fused kernel is not registered');
+  return y;
+}
+
+/** The float64 forward of one case, brute force: y [n, co, oh / 2, ow / 2]. */
+function forward64(c: Case, x: Float64Array, f: Float64Array, b: Float64Array | null): Float64Array {
+  const [n, ci, h, w] = c.x;
+  const [fh, fw, , co] = c.filter;
+  const oh = Math.floor((h + 2 * c.pad[0] - fh) / c.stride[0]) + 1;
+  const ow = Math.floor((w + 2 * c.pad[1] - fw) / c.stride[1]) + 1;
+  const [ph, pw] = [Math.floor(oh / 2), Math.floor(ow / 2)];
+  const conv = (bi: number, o: number, i: number, j: number) => {
+    let s = b ? b[o] : 0;
+    for (let ch = 0; ch < ci; ch++)
+      for (let kh = 0; kh < fh; kh++)
+        for (let kw = 0; kw < fw; kw++) {
+          const ih = i * c.stride[0] + kh - c.pad[0];
+          const iw = j * c.stride[1] + kw - c.pad[1];
+          if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+          s += x[((bi * ci + ch) * h + ih) * w + iw] * f[((kh * fw + kw) * ci + ch) * co + o];
+        }
+    return s;
+  };
+  const y = new Float64Array(n * co * ph * pw);
+  for (let bi = 0; bi < n; bi++)
+    for (let o = 0; o < co; o++)
+      for (let i = 0; i < ph; i++)
+        for (let j = 0; j < pw; j++) {
+          const m = Math.max(
+            conv(bi, o, 2 * i, 2 * j),
+            conv(bi, o, 2 * i, 2 * j + 1),
+            conv(bi, o, 2 * i + 1, 2 * j),
+            conv(bi, o, 2 * i + 1, 2 * j + 1),
+          );
+          y[((bi * co + o) * ph + i) * pw + j] = Math.max(0, m);
+        }
+  return y;
+}
+
+d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    expect(enableNativeFloatKernels().active).toBe(true);
+  });
+  afterAll(async () => {
+    setThreads(2);
+    await tf.setBackend('wasm');
+  });
+
+  test('values match tfjs-backend-cpu, and the native unfused ops exactly, on 1 and 2 threads', async () => {
+    for (const [k, c] of CASES.entries()) {
+      await tf.setBackend('cpu');
+      const cpu = tf.tidy(() => {
+        const t = inputs(c, 10 * k);
+        return composed(c, t.x, t.filter, t.bias).dataSync();
+      });
+      await tf.setBackend('wasm');
+      const runs = [1, 2].map((threads) => {
+        setThreads(threads);
+        return tf.tidy(() => {
+          const t = inputs(c, 10 * k);
+          const y = fused(c, t.x, t.filter, t.bias);
+          return {
+            fused: y.dataSync().slice(),
+            plain: composed(c, t.x, t.filter, t.bias).dataSync().slice(),
+            shape: y.shape,
+          };
+        });
+      });
+      const { fused: got, plain } = runs[0];
+      expect(got.length).toBe(cpu.length);
+      const tol = 2e-6 * Math.sqrt(c.filter[0] * c.filter[1] * c.filter[2]);
+      let worst = 0;
+      for (let i = 0; i < cpu.length; i++)
+        worst = Math.max(worst, Math.abs(got[i] - cpu[i]) / (1 + Math.abs(cpu[i])));
+      expect(worst).toBeLessThanOrEqual(tol);
+      // the unfused native ops and the other thread count: equal values (a zero may differ in sign)
+      let differ = 0;
+      for (let i = 0; i < got.length; i++)
+        if (!(got[i] === plain[i] && got[i] === runs[1].fused[i])) differ++;
+      expect(differ).toBe(0);
+      // about half the windows are cut by the ReLU: both branches are exercised
+      const zeros = got.filter((v) => v === 0).length;
+      expect(zeros).toBeGreaterThan(0);
+      expect(zeros).toBeLessThan(got.length);
+    }
+  });
+
+  test('gradients match float64 finite differences and the unfused native ops bit for bit', async () => {
+    await tf.setBackend('wasm');
+    setThreads(1);
+    const c: Case = { x: [2, 2, 6, 5], filter: [3, 3, 2, 3], stride: [1, 1], pad: [1, 1], bias: true };
+    const t = inputs(c, 91);
+    const [ph, pw] = [3, 2];
+    const w8 = Float64Array.from(values(2 * 3 * ph * pw, 95));
+    const dy = tf.tensor(Float32Array.from(w8), [2, 3, ph, pw]);
+    const loss = (f: typeof fused) => (x: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor) =>
+      tf.sum(tf.mul(f(c, x as tf.Tensor4D, filter as tf.Tensor4D, bias as tf.Tensor1D), dy));
+    const got = tf
+      .grads(loss(fused))([t.x, t.filter, t.bias!])
+      .map((g) => g.dataSync().slice());
+    const plain = tf
+      .grads(loss(composed))([t.x, t.filter, t.bias!])
+      .map((g) => g.dataSync().slice());
+    for (let i = 0; i < 3; i++)
+      expect(Buffer.from(got[i].buffer).equals(Buffer.from(plain[i].buffer))).toBe(true);
+    // float64 central differences of sum(y * w8)
+    const x64 = Float64Array.from(t.x.dataSync());
+    const f64 = Float64Array.from(t.filter.dataSync());
+    const b64 = Float64Array.from(t.bias!.dataSync());
+    const L = (x: Float64Array, f: Float64Array, b: Float64Array) =>
+      forward64(c, x, f, b).reduce((acc, v, i) => acc + v * w8[i], 0);
+    const fd = (v: Float64Array, at: (z: Float64Array) => number) =>
+      v.map((_, i) => {
+        const z = Float64Array.from(v);
+        z[i] += 1e-5;
+        const up = at(z);
+        z[i] -= 2e-5;
+        return (up - at(z)) / 2e-5;
+      });
+    const want = [
+      fd(x64, (z) => L(z, f64, b64)),
+      fd(f64, (z) => L(x64, z, b64)),
+      fd(b64, (z) => L(x64, f64, z)),
+    ];
+    for (let i = 0; i < 3; i++) {
+      let worst = 0;
+      for (let j = 0; j < want[i].length; j++)
+        worst = Math.max(worst, Math.abs(got[i][j] - want[i][j]) / (1 + Math.abs(want[i][j])));
+      expect(worst).toBeLessThan(1e-4);
+    }
+    // the input gradient is not all zeros: the scatter reached the inputs
+    expect(got[0].some((v) => v !== 0)).toBe(true);
+    // windows whose maximum is exactly 0 pass no gradient (ReLU's step(0) = 0, as tfjs)
+    const zero = tf.grads(loss(fused))([tf.zerosLike(t.x), t.filter, tf.zerosLike(t.bias!)]);
+    for (const g of zero.slice(1)) expect(g.dataSync().every((v) => v === 0)).toBe(true);
+    setThreads(2);
+  });
+
+  test('bad arguments are typed errors, never a crash', () => {
+    const f = addon!.fp32;
+    const geometry = Int32Array.from([1, 4, 4, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1]);
+    const x = new Float32Array(16);
+    const filter = new Float32Array(9);
+    // 4 windows need 4 bytes: one int32
+    expect(() =>
+      f.conv2dNchwReluMaxPool(x, filter, new Float32Array(4), new Int32Array(0), geometry, null),
+    ).toThrow(/at holds 0 bytes, needs 4/);
+    expect(() =>
+      f.conv2dNchwReluMaxPool(x, filter, new Float32Array(3), new Int32Array(1), geometry, null),
+    ).toThrow(/y holds 3 floats/);
+    expect(() =>
+      f.reluMaxPoolScatter(
+        new Float32Array(4),
+        new Float32Array(1) as unknown as Int32Array,
+        new Float32Array(16),
+        Int32Array.of(1, 4, 4),
+      ),
+    ).toThrow(/at must be an Int32Array/);
+    expect(() =>
+      f.reluMaxPoolScatter(
+        new Float32Array(4),
+        new Int32Array(1),
+        new Float32Array(15),
+        Int32Array.of(1, 4, 4),
+      ),
+    ).toThrow(/dz holds 15 floats/);
+  });
+});
