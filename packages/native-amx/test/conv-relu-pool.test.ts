@@ -3,12 +3,13 @@
 // tolerance 2e-6 sqrt(K) (1 + |y|) for a reduction of length K), float64 brute-force loops with
 // central finite differences (gradients), and the native kernels' unfused ops bit for bit (the
 // values and gradients training ran with before).
-import { convReluMaxPool, initBackend } from '@qbnn/core';
+import { convReluMaxPool } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { rng } from '../../core/test/kernel-cases.js';
 import { addon } from '../src/binding.js';
-import { enableNativeFloatKernels, nativeAvailable, setThreads } from '../src/index.js';
+import { nativeAvailable, setThreads } from '../src/index.js';
+import { withNativeFloatKernels } from './helpers.js';
 
 const native = nativeAvailable && addon!.fp32.info().avx512;
 const d = native ? describe : describe.skip;
@@ -105,14 +106,7 @@ function forward64(c: Case, x: Float64Array, f: Float64Array, b: Float64Array | 
 }
 
 d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
-  beforeAll(async () => {
-    await initBackend({ backend: 'wasm' });
-    expect(enableNativeFloatKernels().active).toBe(true);
-  });
-  afterAll(async () => {
-    setThreads(2);
-    await tf.setBackend('wasm');
-  });
+  withNativeFloatKernels();
 
   test('values match tfjs-backend-cpu, and the native unfused ops exactly, on 1 and 2 threads', async () => {
     for (const [k, c] of CASES.entries()) {

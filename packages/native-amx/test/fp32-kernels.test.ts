@@ -4,9 +4,8 @@
 //
 // Float tolerance: |native - reference| <= 2e-6 * sqrt(K) * (1 + |reference|) for a reduction of
 // length K (fp32 rounding of a fused multiply-add chain), and 4 ulp for the element-wise maths.
-import { initBackend } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { rng } from '../../core/test/kernel-cases.js';
 import { addon } from '../src/binding.js';
 import {
@@ -17,6 +16,7 @@ import {
   setThreads,
   threadCpuTime,
 } from '../src/index.js';
+import { withNativeFloatKernels } from './helpers.js';
 
 const native = nativeAvailable && addon!.fp32.info().avx512;
 const d = native ? describe : describe.skip;
@@ -54,14 +54,7 @@ function vals(seed: number, shape: number[]): () => tf.Tensor {
 }
 
 d('native fp32 kernels for tfjs-backend-wasm', () => {
-  beforeAll(async () => {
-    await initBackend({ backend: 'wasm' });
-    expect(enableNativeFloatKernels().active).toBe(true);
-  });
-  afterAll(async () => {
-    setThreads(2);
-    await tf.setBackend('wasm');
-  });
+  withNativeFloatKernels();
 
   test('are installed and reported to core', async () => {
     const { floatKernelSet } = await import('@qbnn/core');

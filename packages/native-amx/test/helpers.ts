@@ -1,11 +1,28 @@
 // The ISA paths the native tests run on. (Test data, case generators and byte comparison are
 // shared with every kernel provider: packages/core/test/kernel-cases.ts.)
-import type { PlanDescription, PlanSlot, PlanStep } from '@qbnn/core';
-import { nativeInfo, nativeKernels } from '../src/index.js';
+import { initBackend, type PlanDescription, type PlanSlot, type PlanStep } from '@qbnn/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { enableNativeFloatKernels, nativeInfo, nativeKernels, setThreads } from '../src/index.js';
 
 /** Every path this machine can run (real AMX when the CPU has it, the emulated tiles always). */
 export function paths(): string[] {
   return nativeInfo()?.available ?? [];
+}
+
+/**
+ * In a describe block: the wasm backend with the native fp32 kernels installed before its tests,
+ * and the default 2 threads and the wasm backend back after them.
+ */
+export function withNativeFloatKernels(): void {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    expect(enableNativeFloatKernels().active).toBe(true);
+  });
+  afterAll(async () => {
+    setThreads(2);
+    await tf.setBackend('wasm');
+  });
 }
 
 /** Whether two float32 arrays hold the same bits (NaN payloads and signed zeros included). */
