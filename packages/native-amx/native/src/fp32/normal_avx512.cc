@@ -99,34 +99,42 @@ template <int G>
 __attribute__((always_inline)) inline bool normals8Fast(const NormalCoefficients& k, const __m256i* w0,
                                                         const __m256i* w1, __m256* c, __m256* s) {
   const __m512d one = _mm512_set1_pd(1.0);
-  __m512d r[G], ps[G], pc[G], a[G];
+  __m512d e[G], sx[G], zx[G], p[G], r[G], z[G], ps[G], pc[G], a[G];
   __mmask8 flip[G];
   __m256i q[G];
+  // each step on the G groups in a row, so G dependency chains overlap
   for (int g = 0; g < G; ++g) {
     const __m512d m = _mm512_cvtepu32_pd(_mm256_add_epi32(_mm256_srli_epi32(w0[g], 8), _mm256_set1_epi32(1)));
-    __m512d e = _mm512_getexp_pd(m);
+    e[g] = _mm512_getexp_pd(m);
     __m512d f = _mm512_getmant_pd(m, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
     const __mmask8 big = _mm512_cmp_pd_mask(f, _mm512_set1_pd(kSqrt2), _CMP_GT_OQ);
     f = _mm512_mask_mul_pd(f, big, f, _mm512_set1_pd(0.5));
-    e = _mm512_mask_add_pd(e, big, e, one);
-    const __m512d sx = _mm512_div_pd(_mm512_sub_pd(f, one), _mm512_add_pd(f, one));
-    const __m512d zx = _mm512_mul_pd(sx, sx);
-    __m512d p = _mm512_set1_pd(k.log[7]);
-    for (int i = 6; i >= 0; --i) p = _mm512_fmadd_pd(p, zx, _mm512_set1_pd(k.log[i]));
-    const __m512d lg =
-        _mm512_fmadd_pd(_mm512_sub_pd(e, _mm512_set1_pd(24.0)), _mm512_set1_pd(kLn2), _mm512_mul_pd(_mm512_add_pd(sx, sx), p));
-    r[g] = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), lg));
+    e[g] = _mm512_mask_add_pd(e[g], big, e[g], one);
+    sx[g] = _mm512_div_pd(_mm512_sub_pd(f, one), _mm512_add_pd(f, one));
+  }
+  for (int g = 0; g < G; ++g) {
     const __m256i t = _mm256_srli_epi32(w1[g], 8);
     q[g] = _mm256_srli_epi32(t, 22);
     const __m256i u = _mm256_and_si256(t, _mm256_set1_epi32(0x3fffff));
     flip[g] = _mm256_cmpgt_epi32_mask(u, _mm256_set1_epi32(1 << 21));
     const __m256i v = _mm256_mask_sub_epi32(u, flip[g], _mm256_set1_epi32(1 << 22), u);
     a[g] = _mm512_mul_pd(_mm512_cvtepu32_pd(v), _mm512_set1_pd(kAngleUnit));
-    const __m512d z = _mm512_mul_pd(a[g], a[g]);
+    z[g] = _mm512_mul_pd(a[g], a[g]);
+    zx[g] = _mm512_mul_pd(sx[g], sx[g]);
+    p[g] = _mm512_set1_pd(k.log[7]);
     ps[g] = _mm512_set1_pd(k.sin[6]);
     pc[g] = _mm512_set1_pd(k.cos[7]);
-    for (int i = 5; i >= 0; --i) ps[g] = _mm512_fmadd_pd(ps[g], z, _mm512_set1_pd(k.sin[i]));
-    for (int i = 6; i >= 0; --i) pc[g] = _mm512_fmadd_pd(pc[g], z, _mm512_set1_pd(k.cos[i]));
+  }
+  for (int i = 6; i >= 0; --i)
+    for (int g = 0; g < G; ++g) {
+      p[g] = _mm512_fmadd_pd(p[g], zx[g], _mm512_set1_pd(k.log[i]));
+      pc[g] = _mm512_fmadd_pd(pc[g], z[g], _mm512_set1_pd(k.cos[i]));
+      if (i < 6) ps[g] = _mm512_fmadd_pd(ps[g], z[g], _mm512_set1_pd(k.sin[i]));
+    }
+  for (int g = 0; g < G; ++g) {
+    const __m512d lg = _mm512_fmadd_pd(_mm512_sub_pd(e[g], _mm512_set1_pd(24.0)), _mm512_set1_pd(kLn2),
+                                       _mm512_mul_pd(_mm512_add_pd(sx[g], sx[g]), p[g]));
+    r[g] = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), lg));
   }
   __mmask8 uncertain = fastMode == 2 ? 0xff : 0;
   for (int g = 0; g < G; ++g) {
@@ -185,7 +193,14 @@ __attribute__((always_inline)) inline void blocksOut(const NormalCoefficients& k
 bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, float* out) {
   const NormalCoefficients& k = normalCoefficients();
   int64_t b = 0;
-  // 16 blocks a step: four chains of 8 pairs in flight
+  // 24 blocks a step: six chains of 8 pairs in flight (four: 0.93-0.95x slower; eight: 1.1x)
+  for (; b + 24 <= blocks; b += 24, out += 96) {
+    __m256i w[12];
+    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
+    philox8(k0, k1, block + static_cast<uint64_t>(b) + 8, w + 4);
+    philox8(k0, k1, block + static_cast<uint64_t>(b) + 16, w + 8);
+    blocksOut<3>(k, w, out);
+  }
   for (; b + 16 <= blocks; b += 16, out += 64) {
     __m256i w[8];
     philox8(k0, k1, block + static_cast<uint64_t>(b), w);
