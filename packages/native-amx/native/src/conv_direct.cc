@@ -235,8 +235,8 @@ inline __m512i requantU8F32x4(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __
   return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w01, w23));
 }
 
-// The u8 epilogue of a tile of 4 consecutive pixel groups (64 output bytes a channel) inside the
-// kernel, while the accumulators are in registers (no store and reload of them): requantU8F32
+// The u8 epilogue of a tile of 4 pixel groups inside the kernel (64 output bytes a channel: one
+// store when the groups are consecutive in the output, else 16 a group under its mask), while the accumulators are in registers (no store and reload of them): requantU8F32
 // per channel (every channel m32ok); a channel with a lane within 2^-12 of a rounding half
 // leaves its raw accumulators at raw[o][4][16] and its bit in `redo` instead (the caller redoes
 // it in float64). Scalars are read per channel through pointers set before the kernel.
@@ -246,8 +246,9 @@ struct FusedU8 {
   const int32_t* ct;
   const int32_t* zw;
   const int32_t* const* asum;  // the tile's 4 groups' activation sums (Asum)
-  uint8_t* out;  // channel 0's first output byte; channel o at out + o * hw
+  uint8_t* out;  // the block's channel 0 (+ o * hw for channel o)
   size_t hw;
+  const TileOut* t;  // where the groups go: at[k] under mask[k], or 64 bytes at at[0] (whole4)
   int32_t* raw;
   float zo, lo;
   uint32_t redo = 0;
@@ -262,7 +263,15 @@ struct FusedU8 {
     __m512 d = _mm512_setzero_ps();
     const __m512i b = requantU8F32x4(sum(a0, 0), sum(a1, 1), sum(a2, 2), sum(a3, 3), m, z, l, h, d);
     if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
-      _mm512_storeu_si512(out + static_cast<size_t>(o) * hw, b);
+      uint8_t* dst = out + static_cast<size_t>(o) * hw;
+      if (t->whole4) {
+        _mm512_storeu_si512(dst + t->at[0], b);
+      } else {  // groups of different images, or a last partial one
+        _mm_mask_storeu_epi8(dst + t->at[0], t->mask[0], _mm512_castsi512_si128(b));
+        _mm_mask_storeu_epi8(dst + t->at[1], t->mask[1], _mm512_extracti32x4_epi32(b, 1));
+        _mm_mask_storeu_epi8(dst + t->at[2], t->mask[2], _mm512_extracti32x4_epi32(b, 2));
+        _mm_mask_storeu_epi8(dst + t->at[3], t->mask[3], _mm512_extracti32x4_epi32(b, 3));
+      }
       return;
     }
     int32_t* r = raw + o * 64;
@@ -1263,7 +1272,7 @@ __m512i boxSumOf(const PixelGroup& pg, const GroupPlan& gp, const int32_t* sums)
   return boxSum(f, at, gp);
 }
 
-// A whole-4 u8 tile of one channel block with the epilogue inside the kernel (FusedU8); channels
+// A u8 tile of 4 groups of one channel block with the epilogue inside the kernel (FusedU8); channels
 // that came near a rounding half are redone in float64. False (nothing done) when the tile's
 // groups need vpermt2d or gathers.
 template <bool Asum>
@@ -1274,8 +1283,9 @@ bool fusedTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* off,
                   gp.colTerm.data() + o0,
                   gp.zw.data() + o0,
                   to.asum,
-                  static_cast<uint8_t*>(a.out) + static_cast<size_t>(o0) * hw + to.at[0],
+                  static_cast<uint8_t*>(a.out) + static_cast<size_t>(o0) * hw,
                   static_cast<size_t>(hw),
+                  &to,
                   acc,
                   static_cast<float>(a.zo),
                   static_cast<float>(a.relu ? a.zo : 0)};
@@ -1466,7 +1476,8 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         if (n == 4) to.at[1] -= static_cast<size_t>(v0);  // lane v0 holds pair 1's first value (wraps harmlessly)
       }
       for (int k = 0; k < n && to.whole4; ++k) to.whole4 = to.mask[k] == 0xffff && to.at[k] == to.at[0] + 16 * static_cast<size_t>(k);
-      const bool fuse = to.whole4 && ai.outKind == OUT_U8 && gp.allM32ok;
+      // the u8 epilogue inside the kernel for any 4 groups (contiguous or not, partial or not)
+      const bool fuse = n == 4 && !geo.rowPool && ai.outKind == OUT_U8 && gp.allM32ok;
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
         const int32_t* wt = gp.wt.data() + gp.blkWt[bi];
