@@ -141,8 +141,24 @@ export interface Fp32Addon {
     geometry: Int32Array,
     bias: Float32Array | null,
   ): void;
-  /** Its gradient: dz [planes, h, w] from dy [planes, h / 2, w / 2] and the taps (dims [planes, h, w]). */
-  reluMaxPoolScatter(dy: Float32Array, at: Int32Array, dz: Float32Array, dims: Int32Array): void;
+  /** The convolution's input gradient from the pooled dy and the taps, without the scattered dz. */
+  conv2dNchwReluMaxPoolBackpropInput(
+    dy: Float32Array,
+    at: Int32Array,
+    filter: Float32Array,
+    dx: Float32Array,
+    geometry: Int32Array,
+  ): void;
+  /** The convolution's filter gradient from x, the pooled dy and the taps. */
+  conv2dNchwReluMaxPoolBackpropFilter(
+    x: Float32Array,
+    dy: Float32Array,
+    at: Int32Array,
+    dfilter: Float32Array,
+    geometry: Int32Array,
+  ): void;
+  /** The bias gradient (dz summed over n, h, w; Sum's values bit for bit), dims [n, c, h, w]. */
+  reluMaxPoolBiasGrad(dy: Float32Array, at: Int32Array, out: Float32Array, dims: Int32Array): void;
   pool(kind: 'max' | 'avg', x: Float32Array, y: Float32Array, geometry: Int32Array): void;
   poolGrad(
     kind: 'max' | 'avg',

@@ -147,56 +147,65 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     }
   });
 
-  test('gradients match float64 finite differences and the unfused native ops bit for bit', async () => {
-    await tf.setBackend('wasm');
-    setThreads(1);
-    const c: Case = { x: [2, 2, 6, 5], filter: [3, 3, 2, 3], stride: [1, 1], pad: [1, 1], bias: true };
-    const t = inputs(c, 91);
-    const [ph, pw] = [3, 2];
-    const w8 = Float64Array.from(values(2 * 3 * ph * pw, 95));
-    const dy = tf.tensor(Float32Array.from(w8), [2, 3, ph, pw]);
-    const loss = (f: typeof fused) => (x: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor) =>
-      tf.sum(tf.mul(f(c, x as tf.Tensor4D, filter as tf.Tensor4D, bias as tf.Tensor1D), dy));
-    const got = tf
-      .grads(loss(fused))([t.x, t.filter, t.bias!])
-      .map((g) => g.dataSync().slice());
-    const plain = tf
-      .grads(loss(composed))([t.x, t.filter, t.bias!])
-      .map((g) => g.dataSync().slice());
-    for (let i = 0; i < 3; i++)
-      expect(Buffer.from(got[i].buffer).equals(Buffer.from(plain[i].buffer))).toBe(true);
-    // float64 central differences of sum(y * w8)
-    const x64 = Float64Array.from(t.x.dataSync());
-    const f64 = Float64Array.from(t.filter.dataSync());
-    const b64 = Float64Array.from(t.bias!.dataSync());
-    const L = (x: Float64Array, f: Float64Array, b: Float64Array) =>
-      forward64(c, x, f, b).reduce((acc, v, i) => acc + v * w8[i], 0);
-    const fd = (v: Float64Array, at: (z: Float64Array) => number) =>
-      v.map((_, i) => {
-        const z = Float64Array.from(v);
-        z[i] += 1e-5;
-        const up = at(z);
-        z[i] -= 2e-5;
-        return (up - at(z)) / 2e-5;
-      });
-    const want = [
-      fd(x64, (z) => L(z, f64, b64)),
-      fd(f64, (z) => L(x64, z, b64)),
-      fd(b64, (z) => L(x64, f64, z)),
-    ];
-    for (let i = 0; i < 3; i++) {
-      let worst = 0;
-      for (let j = 0; j < want[i].length; j++)
-        worst = Math.max(worst, Math.abs(got[i][j] - want[i][j]) / (1 + Math.abs(want[i][j])));
-      expect(worst).toBeLessThan(1e-4);
-    }
-    // the input gradient is not all zeros: the scatter reached the inputs
-    expect(got[0].some((v) => v !== 0)).toBe(true);
-    // windows whose maximum is exactly 0 pass no gradient (ReLU's step(0) = 0, as tfjs)
-    const zero = tf.grads(loss(fused))([tf.zerosLike(t.x), t.filter, tf.zerosLike(t.bias!)]);
-    for (const g of zero.slice(1)) expect(g.dataSync().every((v) => v === 0)).toBe(true);
-    setThreads(2);
-  });
+  test.each([
+    // 6 x 5 output (an odd column), the shifted-plane kernels, the bias summed as Sum's vector path
+    { x: [2, 2, 6, 5], filter: [3, 3, 2, 3], stride: [1, 1], pad: [1, 1], bias: true },
+    // strided: the im2col kernels on the scattered dy
+    { x: [2, 2, 9, 8], filter: [3, 3, 2, 3], stride: [2, 2], pad: [1, 1], bias: true },
+    // 3 x 3 output (an odd row): the bias summed as Sum's scalar path
+    { x: [3, 1, 5, 5], filter: [3, 3, 1, 2], stride: [1, 1], pad: [0, 0], bias: true },
+  ] as Case[])(
+    'gradients match float64 finite differences and the unfused native ops bit for bit (x $x, stride $stride)',
+    async (c) => {
+      await tf.setBackend('wasm');
+      setThreads(1);
+      const t = inputs(c, 91);
+      const probe = fused(c, t.x, t.filter, t.bias);
+      const w8 = Float64Array.from(values(probe.size, 95));
+      const dy = tf.tensor(Float32Array.from(w8), probe.shape);
+      const loss = (f: typeof fused) => (x: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor) =>
+        tf.sum(tf.mul(f(c, x as tf.Tensor4D, filter as tf.Tensor4D, bias as tf.Tensor1D), dy));
+      const got = tf
+        .grads(loss(fused))([t.x, t.filter, t.bias!])
+        .map((g) => g.dataSync().slice());
+      const plain = tf
+        .grads(loss(composed))([t.x, t.filter, t.bias!])
+        .map((g) => g.dataSync().slice());
+      for (let i = 0; i < 3; i++)
+        expect(Buffer.from(got[i].buffer).equals(Buffer.from(plain[i].buffer))).toBe(true);
+      // float64 central differences of sum(y * w8)
+      const x64 = Float64Array.from(t.x.dataSync());
+      const f64 = Float64Array.from(t.filter.dataSync());
+      const b64 = Float64Array.from(t.bias!.dataSync());
+      const L = (x: Float64Array, f: Float64Array, b: Float64Array) =>
+        forward64(c, x, f, b).reduce((acc, v, i) => acc + v * w8[i], 0);
+      const fd = (v: Float64Array, at: (z: Float64Array) => number) =>
+        v.map((_, i) => {
+          const z = Float64Array.from(v);
+          z[i] += 1e-5;
+          const up = at(z);
+          z[i] -= 2e-5;
+          return (up - at(z)) / 2e-5;
+        });
+      const want = [
+        fd(x64, (z) => L(z, f64, b64)),
+        fd(f64, (z) => L(x64, z, b64)),
+        fd(b64, (z) => L(x64, f64, z)),
+      ];
+      for (let i = 0; i < 3; i++) {
+        let worst = 0;
+        for (let j = 0; j < want[i].length; j++)
+          worst = Math.max(worst, Math.abs(got[i][j] - want[i][j]) / (1 + Math.abs(want[i][j])));
+        expect(worst).toBeLessThan(1e-4);
+      }
+      // the input gradient is not all zeros: the taps reached the inputs
+      expect(got[0].some((v) => v !== 0)).toBe(true);
+      // windows whose maximum is exactly 0 pass no gradient (ReLU's step(0) = 0, as tfjs)
+      const zero = tf.grads(loss(fused))([tf.zerosLike(t.x), t.filter, tf.zerosLike(t.bias!)]);
+      for (const g of zero.slice(1)) expect(g.dataSync().every((v) => v === 0)).toBe(true);
+      setThreads(2);
+    },
+  );
 
   test('bad arguments are typed errors, never a crash', () => {
     const f = addon!.fp32;
@@ -210,21 +219,21 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     expect(() =>
       f.conv2dNchwReluMaxPool(x, filter, new Float32Array(3), new Int32Array(1), geometry, null),
     ).toThrow(/y holds 3 floats/);
+    const dy = new Float32Array(4);
     expect(() =>
-      f.reluMaxPoolScatter(
-        new Float32Array(4),
+      f.conv2dNchwReluMaxPoolBackpropInput(dy, new Int32Array(1), filter, new Float32Array(15), geometry),
+    ).toThrow(/dx holds 15 floats/);
+    expect(() =>
+      f.conv2dNchwReluMaxPoolBackpropFilter(
+        x,
+        dy,
         new Float32Array(1) as unknown as Int32Array,
-        new Float32Array(16),
-        Int32Array.of(1, 4, 4),
+        filter,
+        geometry,
       ),
     ).toThrow(/at must be an Int32Array/);
     expect(() =>
-      f.reluMaxPoolScatter(
-        new Float32Array(4),
-        new Int32Array(1),
-        new Float32Array(15),
-        Int32Array.of(1, 4, 4),
-      ),
-    ).toThrow(/dz holds 15 floats/);
+      f.reluMaxPoolBiasGrad(dy, new Int32Array(1), new Float32Array(0), Int32Array.of(1, 1, 4, 4)),
+    ).toThrow(/out holds 0 floats/);
   });
 });

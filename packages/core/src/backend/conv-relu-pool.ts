@@ -4,16 +4,20 @@
 // pool's gradient read them once more. Inputs x, filter (HWIO) and an optional bias, attributes
 // as FusedConv2D's (NCHW, dilation 1); outputs the pooled activations
 // relu(maxpool(conv(x) + bias)) and each window's tap, one byte a window packed four to an int32
-// element (0..3 row-major; 4 where the ReLU passes no gradient). Its gradient scatters dy through
-// the taps ('QbnnReluMaxPoolScatter', the same values as ReluGrad then MaxPoolGrad) and runs
-// Conv2D's gradients and the bias sum on that, as FusedConv2D's gradient does. No backend has the
-// kernels by default: an fp32 kernel set (@qbnn/native-amx) registers them for wasm.
+// element (0..3 row-major; 4 where the ReLU passes no gradient). Its gradient kernel
+// ('QbnnConvReluMaxPoolGrad', attribute `wrt` 'x' | 'filter' | 'bias') gives Conv2D's gradients and
+// the bias sum of dz, dy put at each window's tap (the values ReluGrad then MaxPoolGrad give),
+// from dy and the taps without dz. No backend has the kernels by default: an fp32 kernel set
+// (@qbnn/native-amx) registers them for wasm.
 import * as tf from '@tensorflow/tfjs-core';
 
 export const CONV_RELU_MAX_POOL = 'QbnnConvReluMaxPool';
-export const RELU_MAX_POOL_SCATTER = 'QbnnReluMaxPoolScatter';
+export const CONV_RELU_MAX_POOL_GRAD = 'QbnnConvReluMaxPoolGrad';
 
-/** Attributes of {@link CONV_RELU_MAX_POOL} (FusedConv2D's, NCHW, no activation). */
+/**
+ * Attributes of {@link CONV_RELU_MAX_POOL} (FusedConv2D's, NCHW, no activation); its gradient
+ * kernel {@link CONV_RELU_MAX_POOL_GRAD} adds `wrt` and `xShape` / `filterShape`.
+ */
 export interface ConvReluMaxPoolAttrs {
   strides: [number, number];
   pad: tf.backend_util.ExplicitPadding;
@@ -42,7 +46,7 @@ export function convReluMaxPoolInfo(
 /** Elements of the packed tap tensor for `windows` windows (four bytes an int32). */
 export const packedTapCount = (windows: number): number => Math.max(1, Math.ceil(windows / 4));
 
-/** Registers the kernel's gradient (x, filter and bias from one scattered dz, each only when asked). */
+/** Registers the kernel's gradient (x, filter and bias, each only when asked). */
 export function registerConvReluMaxPoolGradient(): void {
   tf.registerGradient({
     kernelName: CONV_RELU_MAX_POOL,
@@ -51,32 +55,17 @@ export function registerConvReluMaxPoolGradient(): void {
     gradFunc: (dys, saved, attrs) => {
       const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
       const [x, filter, at] = saved;
-      const a = attrs as unknown as ConvReluMaxPoolAttrs;
-      const c = convReluMaxPoolInfo(x.shape, filter.shape, a);
-      // Computed here, not in a thunk: the tape runs each thunk in its own tidy scope, which would
-      // dispose a dz shared between them.
-      const dz = tf.engine().runKernel(RELU_MAX_POOL_SCATTER, { dy, at }, {
-        shape: c.outShape,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor;
-      const common = { strides: a.strides, pad: a.pad, dataFormat: 'NCHW' };
+      const grad = (wrt: 'x' | 'filter' | 'bias', inputs: tf.NamedTensorMap) =>
+        tf.engine().runKernel(CONV_RELU_MAX_POOL_GRAD, { dy, at, ...inputs }, {
+          ...attrs,
+          wrt,
+          xShape: x.shape,
+          filterShape: filter.shape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
       return {
-        x: () =>
-          tf
-            .engine()
-            .runKernel(
-              tf.Conv2DBackpropInput,
-              { dy: dz, filter },
-              { ...common, inputShape: x.shape },
-            ) as tf.Tensor,
-        filter: () =>
-          tf
-            .engine()
-            .runKernel(
-              tf.Conv2DBackpropFilter,
-              { x, dy: dz },
-              { ...common, filterShape: filter.shape },
-            ) as tf.Tensor,
-        bias: () => tf.sum(dz, [0, 2, 3]),
+        x: () => grad('x', { filter }),
+        filter: () => grad('filter', { x }),
+        bias: () => grad('bias', {}),
       };
     },
   });
@@ -95,7 +84,7 @@ export function convReluMaxPool(
   const backend = tf.getBackend();
   if (
     tf.getKernel(CONV_RELU_MAX_POOL, backend) === undefined ||
-    tf.getKernel(RELU_MAX_POOL_SCATTER, backend) === undefined
+    tf.getKernel(CONV_RELU_MAX_POOL_GRAD, backend) === undefined
   )
     return null;
   const inputs: tf.NamedTensorMap = bias ? { x, filter, bias } : { x, filter };

@@ -26,11 +26,11 @@ import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-ke
 
 export {
   CONV_RELU_MAX_POOL,
+  CONV_RELU_MAX_POOL_GRAD,
   type ConvReluMaxPoolAttrs,
   convReluMaxPool,
   convReluMaxPoolInfo,
   packedTapCount,
-  RELU_MAX_POOL_SCATTER,
 } from './conv-relu-pool.js';
 export {
   checkDropout,

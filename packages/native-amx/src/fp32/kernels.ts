@@ -6,6 +6,7 @@
 // for them.
 import {
   CONV_RELU_MAX_POOL,
+  CONV_RELU_MAX_POOL_GRAD,
   type ConvReluMaxPoolAttrs,
   checkDropout,
   checkFusedAdam,
@@ -30,7 +31,6 @@ import {
   type NormalLocScaleAttrs,
   packedTapCount,
   RELU_GRAD,
-  RELU_MAX_POOL_SCATTER,
   SQUARED_DISTANCE,
   SQUARED_DISTANCE_GRAD,
   type SquaredDistanceAttrs,
@@ -298,23 +298,63 @@ const convReluMaxPool =
     return [y, at];
   };
 
-/** RELU_MAX_POOL_SCATTER: dz of attribute `shape` [n, c, h, w] from dy and the packed taps. */
-const reluMaxPoolScatter =
+/**
+ * CONV_RELU_MAX_POOL_GRAD: the gradient of CONV_RELU_MAX_POOL with respect to `wrt` ('x' from
+ * dy, at and the filter; 'filter' from dy, at and x; 'bias' from dy and at).
+ */
+const convReluMaxPoolGrad =
   (native: Fp32Addon): Impl =>
   ({ inputs, backend, attrs }, fallback) => {
-    const { dy, at } = inputs as { dy: TensorInfo; at: TensorInfo };
-    const { shape } = attrs as unknown as { shape: number[] };
-    if (!allFloat(dy) || at.dtype !== 'int32' || shape.length !== 4)
+    const { dy, at, x, filter } = inputs as Record<string, TensorInfo | undefined> as {
+      dy: TensorInfo;
+      at: TensorInfo;
+      x?: TensorInfo;
+      filter?: TensorInfo;
+    };
+    const a = attrs as unknown as ConvReluMaxPoolAttrs & {
+      wrt: 'x' | 'filter' | 'bias';
+      xShape: number[];
+      filterShape: number[];
+    };
+    if (!allFloat(dy, x, filter) || at.dtype !== 'int32' || a.dataFormat !== 'NCHW')
       return fallback({ inputs, backend, attrs });
+    const c = convReluMaxPoolInfo(a.xShape, a.filterShape, a);
     const wasm = backend as unknown as WasmBackend;
-    const dz = wasm.makeOutput(shape, 'float32');
-    native.reluMaxPoolScatter(
-      f32(wasm, dy),
-      wasm.typedArrayFromHeap(at) as Int32Array,
-      f32(wasm, dz),
-      Int32Array.of(shape[0] * shape[1], shape[2], shape[3]),
-    );
-    return dz;
+    // views after makeOutput, which may grow (and so replace) the heap
+    const taps = () => wasm.typedArrayFromHeap(at) as Int32Array;
+    if (a.wrt === 'x' && filter !== undefined) {
+      const dx = wasm.makeOutput(a.xShape, 'float32');
+      native.conv2dNchwReluMaxPoolBackpropInput(
+        f32(wasm, dy),
+        taps(),
+        f32(wasm, filter),
+        f32(wasm, dx),
+        convGeometry(c),
+      );
+      return dx;
+    }
+    if (a.wrt === 'filter' && x !== undefined) {
+      const df = wasm.makeOutput(a.filterShape, 'float32');
+      native.conv2dNchwReluMaxPoolBackpropFilter(
+        f32(wasm, x),
+        f32(wasm, dy),
+        taps(),
+        f32(wasm, df),
+        convGeometry(c),
+      );
+      return df;
+    }
+    if (a.wrt === 'bias') {
+      const db = wasm.makeOutput([c.outChannels], 'float32');
+      native.reluMaxPoolBiasGrad(
+        f32(wasm, dy),
+        taps(),
+        f32(wasm, db),
+        Int32Array.of(c.batchSize, c.outChannels, c.outHeight, c.outWidth),
+      );
+      return db;
+    }
+    return fallback({ inputs, backend, attrs });
   };
 
 interface PoolAttrs {
@@ -695,7 +735,7 @@ export function floatKernelImpls(native: Fp32Addon): Record<string, Impl> {
     Conv2DBackpropInput: conv2dBackprop(native, 'input'),
     Conv2DBackpropFilter: conv2dBackprop(native, 'filter'),
     [CONV_RELU_MAX_POOL]: convReluMaxPool(native),
-    [RELU_MAX_POOL_SCATTER]: reluMaxPoolScatter(native),
+    [CONV_RELU_MAX_POOL_GRAD]: convReluMaxPoolGrad(native),
     MaxPool: pool(native, 'max'),
     AvgPool: pool(native, 'avg'),
     MaxPoolGrad: poolGrad(native, 'max'),

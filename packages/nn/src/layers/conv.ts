@@ -1,4 +1,4 @@
-import { CONV_RELU_MAX_POOL, convReluMaxPool, QbnnError, RELU_MAX_POOL_SCATTER } from '@qbnn/core';
+import { CONV_RELU_MAX_POOL, CONV_RELU_MAX_POOL_GRAD, convReluMaxPool, QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { kaimingUniformBound, type SeedLike, toRng, uniformInit } from '../init.js';
 import { Module } from '../module.js';
@@ -277,7 +277,7 @@ export function conv2d(
 /**
  * Whether {@link conv2dReluMaxPool} runs `x` with a weight of `weightShape` as one fused kernel:
  * NCHW input, dilation 1, one group, an output of at least 2 x 2, and an fp32 kernel set serving
- * the fused kernel and the convolution's gradients.
+ * the fused kernel and its gradient.
  */
 export function canConv2dReluMaxPool(
   x: tf.Tensor,
@@ -292,17 +292,7 @@ export function canConv2dReluMaxPool(
   const [, wIn, kh, kw] = weightShape;
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  return (
-    inC === wIn &&
-    oh >= 2 &&
-    ow >= 2 &&
-    nativeFloatKernels(
-      CONV_RELU_MAX_POOL,
-      RELU_MAX_POOL_SCATTER,
-      'Conv2DBackpropInput',
-      'Conv2DBackpropFilter',
-    )
-  );
+  return inC === wIn && oh >= 2 && ow >= 2 && nativeFloatKernels(CONV_RELU_MAX_POOL, CONV_RELU_MAX_POOL_GRAD);
 }
 
 /**

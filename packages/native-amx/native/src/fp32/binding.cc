@@ -184,14 +184,40 @@ Napi::Value Conv2dReluMaxPool(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// reluMaxPoolScatter(dy, at, dz, dims [planes, h, w]): dz [planes, h, w] from dy [planes, h / 2, w / 2].
-Napi::Value ReluMaxPoolScatter(const Napi::CallbackInfo& info) {
-  const auto d = ints(info, 3, "dims", 3, 0);
-  const double pooled = static_cast<double>(d[0]) * (d[1] / 2) * (d[2] / 2);
+// conv2dNchwReluMaxPoolBackpropInput(dy, at, filter, dx, geometry) and
+// conv2dNchwReluMaxPoolBackpropFilter(x, dy, at, dfilter, geometry): the convolution's gradients
+// from the pooled dy [n, co, oh / 2, ow / 2] and the taps.
+Napi::Value Conv2dReluMaxPoolBackpropInput(const Napi::CallbackInfo& info) {
+  const ConvGeom g = convGeom(info, 4);
+  const double pooled = static_cast<double>(g.n) * g.co * (g.oh / 2) * (g.ow / 2);
   const float* dy = floats(info, 0, "dy", pooled);
   const uint8_t* at = packedBytes(info, 1, "at", pooled);
-  float* dz = floats(info, 2, "dz", static_cast<double>(d[0]) * d[1] * d[2]);
-  reluMaxPoolScatter(d[0], d[1], d[2], dy, at, dz);
+  const float* f = floats(info, 2, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
+  float* dx = floats(info, 3, "dx", static_cast<double>(g.n) * g.h * g.w * g.ci);
+  conv2dNchwReluMaxPoolBackpropInput(g, dy, at, f, dx);
+  return info.Env().Undefined();
+}
+
+Napi::Value Conv2dReluMaxPoolBackpropFilter(const Napi::CallbackInfo& info) {
+  const ConvGeom g = convGeom(info, 4);
+  const double pooled = static_cast<double>(g.n) * g.co * (g.oh / 2) * (g.ow / 2);
+  const float* x = floats(info, 0, "x", static_cast<double>(g.n) * g.h * g.w * g.ci);
+  const float* dy = floats(info, 1, "dy", pooled);
+  const uint8_t* at = packedBytes(info, 2, "at", pooled);
+  float* df = floats(info, 3, "dfilter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
+  conv2dNchwReluMaxPoolBackpropFilter(g, x, dy, at, df);
+  return info.Env().Undefined();
+}
+
+// reluMaxPoolBiasGrad(dy, at, out, dims [n, c, h, w]): the bias gradient, sum of the scattered dy
+// over every axis but c (sum's values bit for bit).
+Napi::Value ReluMaxPoolBiasGrad(const Napi::CallbackInfo& info) {
+  const auto d = ints(info, 3, "dims", 4, 0);
+  const double pooled = static_cast<double>(d[0]) * d[1] * (d[2] / 2) * (d[3] / 2);
+  const float* dy = floats(info, 0, "dy", pooled);
+  const uint8_t* at = packedBytes(info, 1, "at", pooled);
+  float* out = floats(info, 2, "out", static_cast<double>(d[1]));
+  reluMaxPoolBiasGrad(d[0], d[1], d[2], d[3], dy, at, out);
   return info.Env().Undefined();
 }
 
@@ -662,7 +688,9 @@ Napi::Object makeExports(Napi::Env env) {
   o.Set("conv2dNchwBackpropInput", Napi::Function::New(env, Conv2dBackpropInput<true>));
   o.Set("conv2dNchwBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter<true>));
   o.Set("conv2dNchwReluMaxPool", Napi::Function::New(env, Conv2dReluMaxPool));
-  o.Set("reluMaxPoolScatter", Napi::Function::New(env, ReluMaxPoolScatter));
+  o.Set("conv2dNchwReluMaxPoolBackpropInput", Napi::Function::New(env, Conv2dReluMaxPoolBackpropInput));
+  o.Set("conv2dNchwReluMaxPoolBackpropFilter", Napi::Function::New(env, Conv2dReluMaxPoolBackpropFilter));
+  o.Set("reluMaxPoolBiasGrad", Napi::Function::New(env, ReluMaxPoolBiasGrad));
   o.Set("pool", Napi::Function::New(env, Pool));
   o.Set("poolGrad", Napi::Function::New(env, PoolGrad));
   o.Set("transpose", Napi::Function::New(env, Transpose));

@@ -32,6 +32,12 @@ void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy
 // then maxPool then a ReLU (up to the sign of a zero).
 void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filter, const float* bias, float* y,
                            uint8_t* at);
+// Its input and filter gradients from the pooled dy [n, co, oh / 2, ow / 2] and the taps: the same
+// values as conv2dNchwBackpropInput / Filter of the scattered dy (reluMaxPoolScatter), without it.
+void conv2dNchwReluMaxPoolBackpropInput(const ConvGeom& g, const float* dy, const uint8_t* at, const float* filter,
+                                        float* dx);
+void conv2dNchwReluMaxPoolBackpropFilter(const ConvGeom& g, const float* x, const float* dy, const uint8_t* at,
+                                         float* dfilter);
 
 }  // namespace fp32
 }  // namespace qbnn

@@ -196,15 +196,16 @@ thread_local std::vector<const float*> tRows;
 // a panel's 256 tap rows no longer share cache lines.)
 // The grid of image b's outputs [cout, oh, wp] (row stride wp, columns >= ow dropped) goes to
 // `sink(b, grid)` while it is in cache.
-template <typename Sink>
-void shiftedConv(const Shift& s, const float* in, const float* rows, Sink&& sink) {
+// `fill(b, plane)` writes image b's zero-padded plane.
+template <typename Fill, typename Sink>
+void shiftedConvPlanes(const Shift& s, const float* rows, Fill&& fill, Sink&& sink) {
   const int64_t K = s.taps(), Q = s.grid();
   const std::vector<int64_t> off = tapOffsets(s);
   const PackedA a(DenseA({rows, K, 1}), s.cout, K,
                   tPackedA.floats(static_cast<size_t>(PackedA::packedFloats(s.cout, K))));
   parallel(s.n, 2.0 * s.n * Q * s.cout * K, [&](int64_t b) {
     float* plane = tPlane.floats(static_cast<size_t>(s.planeFloats()));
-    padPlane(s, in + b * s.cin * s.h * s.w, plane);
+    fill(b, plane);
     float* yw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, s.cout * Q)));
     // B[k, q] = plane[off[k] + q], read in place.
     tRows.resize(static_cast<size_t>(K));
@@ -214,10 +215,17 @@ void shiftedConv(const Shift& s, const float* in, const float* rows, Sink&& sink
   });
 }
 
-// out [n, cout, oh, ow] from the grid, with the epilogue.
-void shiftedConv(const Shift& s, const float* in, const float* rows, float* out, const Epilogue& ep) {
+template <typename Sink>
+void shiftedConv(const Shift& s, const float* in, const float* rows, Sink&& sink) {
+  shiftedConvPlanes(
+      s, rows, [&](int64_t b, float* plane) { padPlane(s, in + b * s.cin * s.h * s.w, plane); }, sink);
+}
+
+// out [n, cout, oh, ow] from the grid, with the epilogue; planes from `fill`.
+template <typename Fill>
+void shiftedConvTo(const Shift& s, const float* rows, Fill&& fill, float* out, const Epilogue& ep) {
   const int64_t Q = s.grid(), P = s.oh * s.ow;
-  shiftedConv(s, in, rows, [&](int64_t b, const float* yw) {
+  shiftedConvPlanes(s, rows, fill, [&](int64_t b, const float* yw) {
     float* yb = out + b * s.cout * P;
     const bool plain = ep.bias == nullptr && ep.act == ACT_LINEAR;
     for (int64_t o = 0; o < s.cout; ++o) {
@@ -235,6 +243,42 @@ void shiftedConv(const Shift& s, const float* in, const float* rows, float* out,
   });
 }
 
+void shiftedConv(const Shift& s, const float* in, const float* rows, float* out, const Epilogue& ep) {
+  shiftedConvTo(
+      s, rows, [&](int64_t b, float* plane) { padPlane(s, in + b * s.cin * s.h * s.w, plane); }, out, ep);
+}
+
+// A convolution's output gradient, image b and channel o, as rows: dense dy [n, co, oh, ow], or
+// the gradient through a 2 x 2 ReLU max pool (pooled dy [n, co, oh / 2, ow / 2] put at each
+// window's tap, zero elsewhere: reluMaxPoolScatter's values without the dense tensor).
+struct DyRows {
+  int64_t co, oh, ow;
+  const float* dense;  // or null: pooled and at
+  const float* pooled;
+  const uint8_t* at;
+  // rows [0, oh) of (b, o) into dst, `stride` apart (columns from ow on are not written)
+  void put(int64_t b, int64_t o, float* dst, int64_t stride) const {
+    const int64_t bo = b * co + o;
+    if (dense != nullptr) {
+      for (int64_t i = 0; i < oh; ++i)
+        std::memcpy(dst + i * stride, dense + (bo * oh + i) * ow, sizeof(float) * static_cast<size_t>(ow));
+      return;
+    }
+    const int64_t size = (oh / 2) * (ow / 2);
+    reluMaxPoolScatterPlane(pooled + bo * size, at + bo * size, oh, ow, dst, stride);
+  }
+};
+
+thread_local Scratch tDense;
+
+// The dense dy: as it is, or scattered into a scratch tensor (paths that read dy whole).
+const float* denseDy(const ConvGeom& g, const DyRows& dy) {
+  if (dy.dense != nullptr) return dy.dense;
+  float* d = tDense.floats(static_cast<size_t>(std::max<int64_t>(1, g.n * g.co * g.oh * g.ow)));
+  reluMaxPoolScatter(g.n * g.co, g.oh, g.ow, dy.pooled, dy.at, d);
+  return d;
+}
+
 Shift forwardShift(const ConvGeom& g) {
   return shiftOf(g.n, g.ci, g.h, g.w, g.co, g.oh, g.ow, g.fh, g.fw, g.dh, g.dw, g.padTop, g.padLeft);
 }
@@ -244,7 +288,7 @@ bool unitStride(const ConvGeom& g) { return g.sh == 1 && g.sw == 1; }
 // The input gradient of a stride-1 convolution is the forward convolution of dy with the filter
 // flipped and its channel axes swapped, padded by the kernel's extent minus the forward padding
 // (which must not be negative).
-bool backpropInputShifted(const ConvGeom& g, const float* dy, const float* filter, float* dx) {
+bool backpropInputShifted(const ConvGeom& g, const DyRows& dy, const float* filter, float* dx) {
   const int64_t top = (g.fh - 1) * g.dh - g.padTop, left = (g.fw - 1) * g.dw - g.padLeft;
   if (!unitStride(g) || top < 0 || left < 0) return false;
   const Shift s = shiftOf(g.n, g.co, g.oh, g.ow, g.ci, g.h, g.w, g.fh, g.fw, g.dh, g.dw, top, left);
@@ -256,7 +300,12 @@ bool backpropInputShifted(const ConvGeom& g, const float* dy, const float* filte
       for (int64_t kh = 0; kh < g.fh; ++kh)
         for (int64_t kw = 0; kw < g.fw; ++kw, ++k)
           w[c * K + k] = filter[(((g.fh - 1 - kh) * g.fw + (g.fw - 1 - kw)) * g.ci + c) * g.co + o];
-  shiftedConv(s, dy, w, dx, Epilogue{});
+  // dy's plane: as padPlane lays out an image, rows from dy.put
+  const auto fill = [&](int64_t b, float* plane) {
+    std::memset(plane, 0, sizeof(float) * static_cast<size_t>(s.planeFloats()));
+    for (int64_t c = 0; c < s.cin; ++c) dy.put(b, c, plane + (c * s.hp + s.padTop) * s.wp + s.padLeft, s.wp);
+  };
+  shiftedConvTo(s, w, fill, dx, Epilogue{});
   return true;
 }
 
@@ -273,10 +322,10 @@ constexpr int64_t kFilterGradGroup = 4;
 // dropped columns), by the dot-product microkernel: no packing and no transposes. Groups of
 // kFilterGradGroup images are summed in order. (Reading dy in place a row at a time instead was
 // 1.08-1.3x slower: a 14-wide row is one masked step.)
-void backpropFilterShifted(const ConvGeom& g, const float* x, const float* dy, float* partial, int64_t per,
+void backpropFilterShifted(const ConvGeom& g, const float* x, const DyRows& dy, float* partial, int64_t per,
                            int64_t chunks) {
   const Shift s = forwardShift(g);
-  const int64_t K = s.taps(), Q = s.grid(), P = g.oh * g.ow, planeSize = s.planeFloats();
+  const int64_t K = s.taps(), Q = s.grid(), planeSize = s.planeFloats();
   const std::vector<int64_t> off = tapOffsets(s);
   const DotKernel dot = activeDotKernel();
   const int64_t tapBlocks = (K + kDotR - 1) / kDotR, chBlocks = (g.co + kDotC - 1) / kDotC;
@@ -289,13 +338,12 @@ void backpropFilterShifted(const ConvGeom& g, const float* x, const float* dy, f
       float* dyw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, nb * g.co * Q)));
       for (int64_t b = 0; b < nb; ++b) {
         padPlane(s, x + (b0 + b) * g.ci * g.h * g.w, planes + b * planeSize);
-        const float* dyb = dy + (b0 + b) * g.co * P;
-        for (int64_t o = 0; o < g.co; ++o)
-          for (int64_t i = 0; i < g.oh; ++i) {
-            float* row = dyw + (b * g.co + o) * Q + i * s.wp;
-            std::memcpy(row, dyb + (o * g.oh + i) * g.ow, sizeof(float) * static_cast<size_t>(g.ow));
-            std::memset(row + g.ow, 0, sizeof(float) * static_cast<size_t>(s.wp - g.ow));
-          }
+        for (int64_t o = 0; o < g.co; ++o) {
+          float* rows = dyw + (b * g.co + o) * Q;
+          dy.put(b0 + b, o, rows, s.wp);
+          for (int64_t i = 0; i < g.oh; ++i)
+            std::memset(rows + i * s.wp + g.ow, 0, sizeof(float) * static_cast<size_t>(s.wp - g.ow));
+        }
       }
       DotArgs d{planes, planeSize, 0, nullptr, nullptr, g.co * Q, Q, 0, static_cast<int>(nb), 1, Q, nullptr, g.co,
                 b0 > t * per};
@@ -376,8 +424,11 @@ void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filte
   });
 }
 
-void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx) {
-  if (backpropInputShifted(g, dy, filter, dx)) return;
+namespace {
+
+void backpropInput(const ConvGeom& g, const DyRows& rows, const float* filter, float* dx) {
+  if (backpropInputShifted(g, rows, filter, dx)) return;
+  const float* dy = denseDy(g, rows);
   const int64_t K = g.ci * g.fh * g.fw, P = g.oh * g.ow;
   float* w = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * K)));
   filterRows(g, filter, false, w);
@@ -412,15 +463,16 @@ void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* fi
   });
 }
 
-void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter) {
+void backpropFilter(const ConvGeom& g, const float* x, const DyRows& rows, float* dfilter) {
   const int64_t K = g.ci * g.fh * g.fw, P = g.oh * g.ow;
   const int64_t per = imagesPerChunk(std::max<int64_t>(1, g.n));
   const int64_t chunks = (g.n + per - 1) / per;
   const int64_t size = K * g.co;
   float* partial = tPartials.floats(static_cast<size_t>(std::max<int64_t>(1, std::max<int64_t>(1, chunks) * size)));
   if (unitStride(g)) {
-    backpropFilterShifted(g, x, dy, partial, per, chunks);
+    backpropFilterShifted(g, x, rows, partial, per, chunks);
   } else {
+    const float* dy = denseDy(g, rows);
     parallel(chunks, 2.0 * g.n * P * g.co * K, [&](int64_t t) {
       float* acc = partial + t * size;
       const int64_t b1 = std::min(g.n, (t + 1) * per);
@@ -437,6 +489,26 @@ void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy
       for (int64_t kw = 0; kw < g.fw; ++kw)
         std::memcpy(dfilter + ((kh * g.fw + kw) * g.ci + c) * g.co, sum + ((c * g.fh + kh) * g.fw + kw) * g.co,
                     sizeof(float) * g.co);
+}
+
+}  // namespace
+
+void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx) {
+  backpropInput(g, DyRows{g.co, g.oh, g.ow, dy, nullptr, nullptr}, filter, dx);
+}
+
+void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter) {
+  backpropFilter(g, x, DyRows{g.co, g.oh, g.ow, dy, nullptr, nullptr}, dfilter);
+}
+
+void conv2dNchwReluMaxPoolBackpropInput(const ConvGeom& g, const float* dy, const uint8_t* at, const float* filter,
+                                        float* dx) {
+  backpropInput(g, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, filter, dx);
+}
+
+void conv2dNchwReluMaxPoolBackpropFilter(const ConvGeom& g, const float* x, const float* dy, const uint8_t* at,
+                                         float* dfilter) {
+  backpropFilter(g, x, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, dfilter);
 }
 
 }  // namespace fp32

@@ -248,30 +248,30 @@ void biasReluMaxPoolPair(const float* r0, const float* r1, float bias, float* ou
   }
 }
 
-void reluMaxPoolScatter(int64_t planes, int64_t h, int64_t w, const float* dy, const uint8_t* at, float* dz) {
+void reluMaxPoolScatterPlane(const float* dy, const uint8_t* at, int64_t h, int64_t w, float* dz, int64_t stride) {
   const int64_t oh = h / 2, ow = w / 2;
   const bool vector = usingAvx512();
-  // tasks: runs of (plane, output row); each writes its two rows of dz (and an odd last row)
-  const int64_t rows = planes * oh;
-  const int64_t per = itemsPerTask(static_cast<double>(4 * std::max<int64_t>(1, ow)));
-  parallel((rows + per - 1) / per, 4.0 * static_cast<double>(rows * ow), [=](int64_t t) {
-    for (int64_t row = t * per, end = std::min(rows, row + per); row < end; ++row) {
-      const int64_t p = row / oh, i = row % oh;
-      float* d0 = dz + (p * h + 2 * i) * w;
-      float* d1 = d0 + w;
-      const float* d = dy + row * ow;
-      const uint8_t* a = at + row * ow;
-      if (!(vector && scatterPairAvx512(d, a, d0, d1, ow))) {
-        for (int64_t j = 0; j < ow; ++j) {
-          d0[2 * j] = d0[2 * j + 1] = d1[2 * j] = d1[2 * j + 1] = 0.f;
-          if (a[j] < kNoTap) (a[j] < 2 ? d0 : d1)[2 * j + (a[j] & 1)] = d[j] + 0.f;
-        }
+  for (int64_t i = 0; i < oh; ++i) {
+    float* d0 = dz + 2 * i * stride;
+    float* d1 = d0 + stride;
+    const float* d = dy + i * ow;
+    const uint8_t* a = at + i * ow;
+    if (!(vector && scatterPairAvx512(d, a, d0, d1, ow))) {
+      for (int64_t j = 0; j < ow; ++j) {
+        d0[2 * j] = d0[2 * j + 1] = d1[2 * j] = d1[2 * j + 1] = 0.f;
+        if (a[j] < kNoTap) (a[j] < 2 ? d0 : d1)[2 * j + (a[j] & 1)] = d[j] + 0.f;
       }
-      if (2 * ow < w) d0[w - 1] = d1[w - 1] = 0.f;
-      if (i == oh - 1 && 2 * oh < h) std::fill(d1 + w, d1 + 2 * w, 0.f);
     }
+    if (2 * ow < w) d0[w - 1] = d1[w - 1] = 0.f;
+  }
+  if (2 * oh < h) std::fill(dz + (h - 1) * stride, dz + (h - 1) * stride + w, 0.f);
+}
+
+void reluMaxPoolScatter(int64_t planes, int64_t h, int64_t w, const float* dy, const uint8_t* at, float* dz) {
+  const int64_t pooled = (h / 2) * (w / 2);
+  parallel(planes, 2.0 * static_cast<double>(planes * h * w), [=](int64_t p) {
+    reluMaxPoolScatterPlane(dy + p * pooled, at + p * pooled, h, w, dz + p * h * w, w);
   });
-  if (oh == 0) std::fill(dz, dz + planes * h * w, 0.f);
 }
 
 #if QBNN_X86

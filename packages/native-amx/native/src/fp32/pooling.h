@@ -28,9 +28,12 @@ void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx);
 constexpr uint8_t kNoTap = 4;
 void biasReluMaxPoolPair(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow);
 
-// The gradient through it: planes [planes, h, w] of dz from dy [planes, h / 2, w / 2] and the
-// taps `at`: dy + 0 at each window's tap (a -0 lands as +0, as maxPoolGrad's), zero elsewhere
-// (also on an odd last row or column). The same as ReluGrad then MaxPoolGrad.
+// Its gradient on one plane: rows [0, h) x columns [0, w) of dz (rows `stride` apart) from dy and
+// the taps [h / 2, w / 2]: dy + 0 at each window's tap (a -0 lands as +0, as maxPoolGrad's), zero
+// elsewhere (also on an odd last row or column).
+void reluMaxPoolScatterPlane(const float* dy, const uint8_t* at, int64_t h, int64_t w, float* dz, int64_t stride);
+
+// The same on planes [planes, h, w]: the values ReluGrad then MaxPoolGrad give.
 void reluMaxPoolScatter(int64_t planes, int64_t h, int64_t w, const float* dy, const uint8_t* at, float* dz);
 
 }  // namespace fp32
