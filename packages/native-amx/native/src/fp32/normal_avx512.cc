@@ -89,11 +89,16 @@ __attribute__((always_inline)) inline void normals8(const NormalCoefficients& k,
 
 // The same normals by a shorter route, with a proof that the float32 results are the reference's:
 // fewer terms (log 8 of 10; sine 7 and cosine 8 of 11 after reducing the angle to [0, pi / 4] by
-// the exact complement 2^22 - t), evaluated with fused multiply-adds. Truncation and rounding
-// leave |v - v_ref| <= r 2^-43 (r = sqrt(-2 log u1)); a lane whose interval v +- r 2^-38 does not
-// round to one float32, or rounds to zero, is uncertain. Returns false when any lane of the G
-// groups is (about 1 step in 50): the caller then runs the reference operations.
-constexpr double kMargin = 0x1p-38;
+// the exact complement 2^22 - t), evaluated with fused multiply-adds. The bound, term by term:
+// the log series' tail 2 s sum_{k >= 8} s^2k / (2k + 1), |s| <= 0.1716, is < 2^-44.8 of L (|L| >=
+// 0.346 unless e = 24, where L = 2 s p and the tail is relative anyway), so r is within 2^-45.8 r;
+// the sine's first omitted term a^15 / 15! < 2^-45.5 and the cosine's a^16 / 16! < 2^-49.8 on
+// [0, pi / 4]; the complement's angle differs from pi / 2 - a by < 2^-52; both evaluations' own
+// rounding (Horner, the products) stays below 2^-49 r. So |v - v_ref| < r 2^-44.4, and a lane whose
+// interval v +- r 2^-40 (16 times that) does not round to one float32, or rounds to zero, is
+// uncertain. Returns false when any lane of the G groups is (1.7% of 24-block steps): the caller
+// then runs the reference operations (a margin of 2^-38 redid 5.7%).
+constexpr double kMargin = 0x1p-40;
 // Tests: 0 checked fast path, 1 reference operations only, 2 fast path always declared uncertain.
 int fastMode = 0;
 
