@@ -403,12 +403,8 @@ void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filte
   // image b's outputs [co, oh, stride] pooled a row pair at a time, the bias added to each tap
   const auto pool = [&](int64_t b, const float* yb, int64_t stride) {
     for (int64_t o = 0; o < g.co; ++o) {
-      const float bo = bias ? bias[o] : 0.f;
-      for (int64_t i = 0; i < ph; ++i) {
-        const float* r0 = yb + (o * g.oh + 2 * i) * stride;
-        const int64_t e = ((b * g.co + o) * ph + i) * pw;
-        biasReluMaxPoolPair(r0, r0 + stride, bo, y + e, at + e, pw);
-      }
+      const int64_t e = (b * g.co + o) * ph * pw;
+      biasReluMaxPoolPlane(yb + o * g.oh * stride, g.oh, g.ow, stride, bias ? bias[o] : 0.f, y + e, at + e);
     }
   };
   if (unitStride(g)) {

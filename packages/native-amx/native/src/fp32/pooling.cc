@@ -23,8 +23,10 @@ namespace fp32 {
 // false when not compiled in.
 bool maxPoolPairAvx512(const float* r0, const float* r1, float* out, int64_t ow);
 bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, float* d0, float* d1, int64_t ow);
-bool biasReluMaxPoolPairAvx512(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow);
-bool scatterPairAvx512(const float* dy, const uint8_t* at, float* d0, float* d1, int64_t ow);
+// The same a plane at a time: ph row pairs `stride` apart, pw windows a row.
+bool biasReluMaxPoolPlaneAvx512(const float* x, int64_t ph, int64_t pw, int64_t stride, float bias, float* out,
+                                uint8_t* at);
+bool scatterPlaneAvx512(const float* dy, const uint8_t* at, int64_t ph, int64_t pw, float* dz, int64_t stride);
 
 namespace {
 
@@ -236,34 +238,38 @@ void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx) {
   });
 }
 
-void biasReluMaxPoolPair(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow) {
-  if (usingAvx512() && biasReluMaxPoolPairAvx512(r0, r1, bias, out, at, ow)) return;
-  for (int64_t j = 0; j < ow; ++j) {
-    const float v0 = r0[2 * j] + bias, v1 = r0[2 * j + 1] + bias, v2 = r1[2 * j] + bias, v3 = r1[2 * j + 1] + bias;
-    float m = -std::numeric_limits<float>::infinity();
-    for (const float v : {v0, v1, v2, v3}) m = v > m ? v : m;
-    const int n0 = v0 != m, n1 = n0 & (v1 != m), n2 = n1 & (v2 != m);
-    out[j] = m > 0.f ? m : 0.f;
-    at[j] = m > 0.f ? static_cast<uint8_t>(n0 + n1 + n2) : kNoTap;
+void biasReluMaxPoolPlane(const float* x, int64_t h, int64_t w, int64_t stride, float bias, float* out, uint8_t* at) {
+  const int64_t ph = h / 2, pw = w / 2;
+  if (usingAvx512() && biasReluMaxPoolPlaneAvx512(x, ph, pw, stride, bias, out, at)) return;
+  for (int64_t i = 0; i < ph; ++i) {
+    const float* r0 = x + 2 * i * stride;
+    const float* r1 = r0 + stride;
+    for (int64_t j = 0; j < pw; ++j) {
+      const float v0 = r0[2 * j] + bias, v1 = r0[2 * j + 1] + bias, v2 = r1[2 * j] + bias, v3 = r1[2 * j + 1] + bias;
+      float m = -std::numeric_limits<float>::infinity();
+      for (const float v : {v0, v1, v2, v3}) m = v > m ? v : m;
+      const int n0 = v0 != m, n1 = n0 & (v1 != m), n2 = n1 & (v2 != m);
+      out[i * pw + j] = m > 0.f ? m : 0.f;
+      at[i * pw + j] = m > 0.f ? static_cast<uint8_t>(n0 + n1 + n2) : kNoTap;
+    }
   }
 }
 
 void reluMaxPoolScatterPlane(const float* dy, const uint8_t* at, int64_t h, int64_t w, float* dz, int64_t stride) {
   const int64_t oh = h / 2, ow = w / 2;
-  const bool vector = usingAvx512();
-  for (int64_t i = 0; i < oh; ++i) {
-    float* d0 = dz + 2 * i * stride;
-    float* d1 = d0 + stride;
-    const float* d = dy + i * ow;
-    const uint8_t* a = at + i * ow;
-    if (!(vector && scatterPairAvx512(d, a, d0, d1, ow))) {
+  if (!(usingAvx512() && scatterPlaneAvx512(dy, at, oh, ow, dz, stride))) {
+    for (int64_t i = 0; i < oh; ++i) {
+      float* d0 = dz + 2 * i * stride;
+      float* d1 = d0 + stride;
       for (int64_t j = 0; j < ow; ++j) {
+        const int64_t e = i * ow + j;
         d0[2 * j] = d0[2 * j + 1] = d1[2 * j] = d1[2 * j + 1] = 0.f;
-        if (a[j] < kNoTap) (a[j] < 2 ? d0 : d1)[2 * j + (a[j] & 1)] = d[j] + 0.f;
+        if (at[e] < kNoTap) (at[e] < 2 ? d0 : d1)[2 * j + (at[e] & 1)] = dy[e] + 0.f;
       }
     }
-    if (2 * ow < w) d0[w - 1] = d1[w - 1] = 0.f;
   }
+  if (2 * ow < w)
+    for (int64_t i = 0; i < 2 * oh; ++i) dz[i * stride + w - 1] = 0.f;
   if (2 * oh < h) std::fill(dz + (h - 1) * stride, dz + (h - 1) * stride + w, 0.f);
 }
 
@@ -341,8 +347,11 @@ bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, fl
   return true;
 }
 
-bool biasReluMaxPoolPairAvx512(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow) {
-  const __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+namespace {
+
+// One row pair of biasReluMaxPoolPlaneAvx512.
+inline void biasReluMaxPoolPair(const float* r0, const float* r1, __m512 b, float* out, uint8_t* at, int64_t ow) {
+  const __m512 zero = _mm512_setzero_ps();
   for (int64_t j = 0; j < ow; j += 16) {
     const int64_t left = ow - j;
     Taps t(r0 + 2 * j, r1 + 2 * j, left);
@@ -364,10 +373,10 @@ bool biasReluMaxPoolPairAvx512(const float* r0, const float* r1, float bias, flo
     _mm512_mask_storeu_ps(out + j, tail, _mm512_maskz_mov_ps(live, m));
     _mm_mask_storeu_epi8(at + j, tail, tap);
   }
-  return true;
 }
 
-bool scatterPairAvx512(const float* dy, const uint8_t* at, float* d0, float* d1, int64_t ow) {
+// One row pair of scatterPlaneAvx512.
+inline void scatterPair(const float* dy, const uint8_t* at, float* d0, float* d1, int64_t ow) {
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t j = 0; j < ow; j += 16) {
     const int64_t left = ow - j;
@@ -378,6 +387,21 @@ bool scatterPairAvx512(const float* dy, const uint8_t* at, float* d0, float* d1,
     storeRow(d0 + 2 * j, _mm512_maskz_mov_ps(is(0), g), _mm512_maskz_mov_ps(is(1), g), left);
     storeRow(d1 + 2 * j, _mm512_maskz_mov_ps(is(2), g), _mm512_maskz_mov_ps(is(3), g), left);
   }
+}
+
+}  // namespace
+
+bool biasReluMaxPoolPlaneAvx512(const float* x, int64_t ph, int64_t pw, int64_t stride, float bias, float* out,
+                                uint8_t* at) {
+  const __m512 b = _mm512_set1_ps(bias);
+  for (int64_t i = 0; i < ph; ++i)
+    biasReluMaxPoolPair(x + 2 * i * stride, x + (2 * i + 1) * stride, b, out + i * pw, at + i * pw, pw);
+  return true;
+}
+
+bool scatterPlaneAvx512(const float* dy, const uint8_t* at, int64_t ph, int64_t pw, float* dz, int64_t stride) {
+  for (int64_t i = 0; i < ph; ++i)
+    scatterPair(dy + i * pw, at + i * pw, dz + 2 * i * stride, dz + (2 * i + 1) * stride, pw);
   return true;
 }
 
@@ -385,8 +409,8 @@ QBNN_FP32_AVX512_END
 
 #else
 
-bool biasReluMaxPoolPairAvx512(const float*, const float*, float, float*, uint8_t*, int64_t) { return false; }
-bool scatterPairAvx512(const float*, const uint8_t*, float*, float*, int64_t) { return false; }
+bool biasReluMaxPoolPlaneAvx512(const float*, int64_t, int64_t, int64_t, float, float*, uint8_t*) { return false; }
+bool scatterPlaneAvx512(const float*, const uint8_t*, int64_t, int64_t, float*, int64_t) { return false; }
 bool maxPoolPairAvx512(const float*, const float*, float*, int64_t) { return false; }
 bool maxPoolGradPairAvx512(const float*, const float*, const float*, float*, float*, int64_t) { return false; }
 

@@ -21,12 +21,12 @@ void maxPoolGrad(const PoolGeom& g, const float* x, const float* dy, float* dx);
 void avgPoolGrad(const PoolGeom& g, const float* dy, float* dx);
 
 // ReLU after a 2 x 2 stride-2 max pool, the bias added to each tap first (a convolution's
-// epilogue; see conv2dNchwReluMaxPool): for the windows of one row pair r0, r1 of a channel plane,
-// out[j] = max(0, m_j) with m_j the windows' maximum of (r + bias) by maxPool's rule, and at[j]
-// the first tap equal to m_j in row-major order (0..3) when m_j > 0 (where the ReLU passes a
-// gradient), else kNoTap. Both rows hold at least 2 * ow values.
+// epilogue; see conv2dNchwReluMaxPool), on one channel plane x [h, w] (rows `stride` apart): out
+// [h / 2, w / 2] = max(0, m) with m a window's maximum of (x + bias) by maxPool's rule, and `at`
+// the first tap equal to m in row-major order (0..3) when m > 0 (where the ReLU passes a
+// gradient), else kNoTap.
 constexpr uint8_t kNoTap = 4;
-void biasReluMaxPoolPair(const float* r0, const float* r1, float bias, float* out, uint8_t* at, int64_t ow);
+void biasReluMaxPoolPlane(const float* x, int64_t h, int64_t w, int64_t stride, float bias, float* out, uint8_t* at);
 
 // Its gradient on one plane: rows [0, h) x columns [0, w) of dz (rows `stride` apart) from dy and
 // the taps [h / 2, w / 2]: dy + 0 at each window's tap (a -0 lands as +0, as maxPoolGrad's), zero

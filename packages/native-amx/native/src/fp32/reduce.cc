@@ -20,23 +20,27 @@ QBNN_FP32_AVX512_QUIET_BEGIN
 namespace qbnn {
 namespace fp32 {
 
-// The float64 sum of `outer` runs of `inner` floats (run o at run(ctx, o)): 32 values a step into
-// four vectors of 8 float64 partial sums (a masked tail), added in a fixed order.
-float runsSumAvx512(int64_t outer, int64_t inner, RunFn run, const void* ctx) {
-  __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-  for (int64_t o = 0; o < outer; ++o) {
-    const float* x = run(ctx, o);
-    for (int64_t i = 0; i < inner; i += 32) {
-      const __m512 a = _mm512_maskz_loadu_ps(tailMask(inner - i), x + i);
-      const __m512 b = _mm512_maskz_loadu_ps(tailMask(inner - i - 16), x + i + 16);
-      acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
-      acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
-      acc[2] = _mm512_add_pd(acc[2], _mm512_cvtps_pd(_mm512_castps512_ps256(b)));
-      acc[3] = _mm512_add_pd(acc[3], _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1)));
-    }
+// Adds a run of `inner` floats to 32 float64 partial sums (lane l takes positions l mod 32): 32
+// values a step into four vectors (a masked tail).
+void addRunAvx512(const float* x, int64_t inner, double* lanes) {
+  __m512d acc[4];
+  for (int v = 0; v < 4; ++v) acc[v] = _mm512_loadu_pd(lanes + 8 * v);
+  for (int64_t i = 0; i < inner; i += 32) {
+    const __m512 a = _mm512_maskz_loadu_ps(tailMask(inner - i), x + i);
+    const __m512 b = _mm512_maskz_loadu_ps(tailMask(inner - i - 16), x + i + 16);
+    acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+    acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
+    acc[2] = _mm512_add_pd(acc[2], _mm512_cvtps_pd(_mm512_castps512_ps256(b)));
+    acc[3] = _mm512_add_pd(acc[3], _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1)));
   }
-  return static_cast<float>(
-      _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3]))));
+  for (int v = 0; v < 4; ++v) _mm512_storeu_pd(lanes + 8 * v, acc[v]);
+}
+
+// The 32 partial sums added in a fixed order, rounded once.
+float combineLanesAvx512(const double* lanes) {
+  const __m512d a0 = _mm512_loadu_pd(lanes), a1 = _mm512_loadu_pd(lanes + 8);
+  const __m512d a2 = _mm512_loadu_pd(lanes + 16), a3 = _mm512_loadu_pd(lanes + 24);
+  return static_cast<float>(_mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3))));
 }
 
 }  // namespace fp32
@@ -50,58 +54,42 @@ namespace qbnn {
 namespace fp32 {
 
 #if QBNN_X86
-float runsSumAvx512(int64_t outer, int64_t inner, RunFn run, const void* ctx);
+void addRunAvx512(const float* x, int64_t inner, double* lanes);
+float combineLanesAvx512(const double* lanes);
 #endif
 
 namespace {
 
-// The scalar twin: four interleaved float64 partial sums, the tail of a run into the first.
-float runsSum(int64_t outer, int64_t inner, RunFn run, const void* ctx) {
-  double s[4] = {0, 0, 0, 0};
-  for (int64_t o = 0; o < outer; ++o) {
-    const float* __restrict x = run(ctx, o);
+// Partial sums of runs: 32 float64 lanes (AVX-512, runs of 16 or more) or the scalar twin's four
+// (positions i mod 4 up to the run's last multiple of 4, the tail into the first); a run is added
+// lane by lane, so summing run after run equals one pass over them all.
+struct Lanes {
+  bool vector;
+  double v[32];
+  explicit Lanes(int64_t inner) : vector(QBNN_X86 && usingAvx512() && inner >= 16) { std::fill(v, v + 32, 0.0); }
+  void add(const float* __restrict x, int64_t inner) {
+#if QBNN_X86
+    if (vector) {
+      addRunAvx512(x, inner, v);
+      return;
+    }
+#endif
     int64_t i = 0;
     for (; i + 4 <= inner; i += 4) {
-      s[0] += x[i];
-      s[1] += x[i + 1];
-      s[2] += x[i + 2];
-      s[3] += x[i + 3];
+      v[0] += x[i];
+      v[1] += x[i + 1];
+      v[2] += x[i + 2];
+      v[3] += x[i + 3];
     }
-    for (; i < inner; ++i) s[0] += x[i];
+    for (; i < inner; ++i) v[0] += x[i];
   }
-  return static_cast<float>((s[0] + s[1]) + (s[2] + s[3]));
-}
-
-// Output k of sumOuterInner: runs of `inner` values `kept * inner` apart.
-struct StridedRuns {
-  const float* x;
-  int64_t k, kept, inner;
-  static const float* run(const void* ctx, int64_t o) {
-    const auto* c = static_cast<const StridedRuns*>(ctx);
-    return c->x + (o * c->kept + c->k) * c->inner;
-  }
-};
-
-// Channel k of the gradient through a 2 x 2 ReLU max pool, image o's plane scattered into `plane`.
-struct ScatteredRuns {
-  const float* dy;
-  const uint8_t* at;
-  int64_t c, k, h, w;
-  float* plane;
-  static const float* run(const void* ctx, int64_t o) {
-    const auto* s = static_cast<const ScatteredRuns*>(ctx);
-    const int64_t e = (o * s->c + s->k) * (s->h / 2) * (s->w / 2);
-    reluMaxPoolScatterPlane(s->dy + e, s->at + e, s->h, s->w, s->plane, s->w);
-    return s->plane;
-  }
-};
-
-float sumRuns(int64_t outer, int64_t inner, RunFn run, const void* ctx) {
+  float sum() const {
 #if QBNN_X86
-  if (usingAvx512() && inner >= 16) return runsSumAvx512(outer, inner, run, ctx);
+    if (vector) return combineLanesAvx512(v);
 #endif
-  return runsSum(outer, inner, run, ctx);
-}
+    return static_cast<float>((v[0] + v[1]) + (v[2] + v[3]));
+  }
+};
 
 }  // namespace
 
@@ -122,27 +110,33 @@ void sumOuterInner(const float* x, int64_t outer, int64_t kept, int64_t inner, f
     });
     return;
   }
-  // Runs of `inner` values: float64 partial sums per output (sumRuns).
+  // Runs of `inner` values: float64 partial sums per output (Lanes).
   const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(65536 / std::max<double>(1, work / std::max<int64_t>(1, kept))));
   parallel((kept + per - 1) / per, work, [&](int64_t t) {
     for (int64_t k = t * per, end = std::min(kept, k + per); k < end; ++k) {
-      const StridedRuns runs{x, k, kept, inner};
-      out[k] = sumRuns(outer, inner, StridedRuns::run, &runs);
+      Lanes acc(inner);
+      for (int64_t o = 0; o < outer; ++o) acc.add(x + (o * kept + k) * inner, inner);
+      out[k] = acc.sum();
     }
   });
 }
 
 void reluMaxPoolBiasGrad(int64_t n, int64_t c, int64_t h, int64_t w, const float* dy, const uint8_t* at, float* out) {
-  const int64_t inner = h * w;
-  const double work = static_cast<double>(n) * c * inner;
-  const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(65536 / std::max<double>(1, work / std::max<int64_t>(1, c))));
-  parallel((c + per - 1) / per, work, [&](int64_t t) {
+  const int64_t inner = h * w, pooled = (h / 2) * (w / 2);
+  // tasks: blocks of 8 channels; images in the outer loop, so dy is read in order
+  constexpr int64_t kBlock = 8;
+  parallel((c + kBlock - 1) / kBlock, static_cast<double>(n) * c * inner, [&](int64_t t) {
+    const int64_t k0 = t * kBlock, count = std::min(kBlock, c - k0);
     thread_local std::vector<float> plane;
     plane.resize(static_cast<size_t>(std::max<int64_t>(1, inner)));
-    for (int64_t k = t * per, end = std::min(c, k + per); k < end; ++k) {
-      const ScatteredRuns runs{dy, at, c, k, h, w, plane.data()};
-      out[k] = sumRuns(n, inner, ScatteredRuns::run, &runs);
-    }
+    std::vector<Lanes> acc(static_cast<size_t>(count), Lanes(inner));
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t k = 0; k < count; ++k) {
+        const int64_t e = (b * c + k0 + k) * pooled;
+        reluMaxPoolScatterPlane(dy + e, at + e, h, w, plane.data(), w);
+        acc[static_cast<size_t>(k)].add(plane.data(), inner);
+      }
+    for (int64_t k = 0; k < count; ++k) out[k0 + k] = acc[static_cast<size_t>(k)].sum();
   });
 }
 

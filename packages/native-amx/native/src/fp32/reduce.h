@@ -11,9 +11,6 @@ namespace fp32 {
 // (as tfjs-backend-cpu's JavaScript numbers), rounded once. Work is cut by shape only.
 void sumOuterInner(const float* x, int64_t outer, int64_t kept, int64_t inner, float* out);
 
-// Run o of a sum over runs (see sumOuterInner), from a context.
-using RunFn = const float* (*)(const void* ctx, int64_t o);
-
 // sumOuterInner of dz [n, c, h, w] over every axis but c, where dz is the gradient through a
 // 2 x 2 ReLU max pool (pooled dy [n, c, h / 2, w / 2] put at each window's tap `at`, zero
 // elsewhere; see reluMaxPoolScatter), without dz in memory: each image's plane is scattered into
