@@ -21,9 +21,10 @@ const d =
 async function train(
   mode: 'weights' | 'local',
   hookConvs = false,
+  posterior: 'gaussian' | 'mcdropout' = 'gaussian',
 ): Promise<{ params: Float32Array; loss: number[] }> {
   await initBackend({ backend: 'wasm' });
-  const { model } = dnnToBnn(lenet5({}, { seed: 3 }), { posterior: 'gaussian', seed: 3 });
+  const { model } = dnnToBnn(lenet5({}, { seed: 3 }), { posterior, seed: 3 });
   setSamplingMode(model, mode);
   // a forward hook keeps a conv layer out of the conv + ReLU + pool fusion
   if (hookConvs)
@@ -93,6 +94,19 @@ d('training on the native fp32 kernels', () => {
       expect(worst).toBeLessThan(1e-4);
     },
   );
+
+  test('MC Dropout trains bit for bit the same with its conv layers fused with their ReLU and pool', async () => {
+    setThreads(1);
+    const fused = await train('local', false, 'mcdropout');
+    const unfused = await train('local', true, 'mcdropout');
+    expect(same(fused.params, unfused.params)).toBe(true);
+    // and the fused kernel is what ran
+    const { model } = dnnToBnn(lenet5({}, { seed: 3 }), { posterior: 'mcdropout', seed: 3 });
+    const x = tf.tensor(new Rng(4).normal(2 * 784), [2, 1, 28, 28]);
+    const profile = await tf.profile(() => model.apply(x));
+    expect(profile.kernels.filter((k) => k.name === 'QbnnConvReluMaxPool').length).toBe(2);
+    setThreads(2);
+  });
 
   test('conv - ReLU - max pool runs as one kernel, or ReLU - max pool as the pool then the ReLU: the same values and gradients', async () => {
     await initBackend({ backend: 'wasm' });

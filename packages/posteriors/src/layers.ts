@@ -12,6 +12,7 @@ import {
 } from '@qbnn/nn';
 import type * as tf from '@tensorflow/tfjs-core';
 import { LocScalePosterior } from './locscale.js';
+import { McDropoutPosterior } from './mcdropout.js';
 import { conv2dOp, linearOp } from './ops.js';
 import { gaussianPrior, type Prior } from './priors.js';
 import { getPosterior } from './registry.js';
@@ -193,14 +194,16 @@ export class BayesConv2d extends BayesLayer {
   /**
    * relu(maxPool2x2(forward(x))) with the ReLU and the pool in the convolution's kernel (see
    * @qbnn/nn's conv2dReluMaxPool and Sequential), where the kernel serves it and the posterior
-   * applies the op once to its weights (the loc-scale posteriors in weights and mean modes);
-   * null otherwise.
+   * applies the op once, to its weights, as its output (the loc-scale posteriors in weights and
+   * mean modes, MC Dropout in every mode); null otherwise.
    */
   forwardReluMaxPool(x: tf.Tensor): tf.Tensor | null {
     const mode = this.activeMode;
+    const once =
+      this.posterior instanceof McDropoutPosterior ||
+      (this.posterior instanceof LocScalePosterior && (mode === 'weights' || mode === 'mean'));
     if (
-      !(this.posterior instanceof LocScalePosterior) ||
-      (mode !== 'weights' && mode !== 'mean') ||
+      !once ||
       !canConv2dReluMaxPool(x, [this.outChannels, this.inChannels, ...this.kernelSize], this.params)
     )
       return null;
