@@ -1,6 +1,7 @@
 // An unpadded 1x1 convolution with strides (ResNet's shortcuts) in a plan: plan.cc copies out the
-// pixels its strides read and runs a stride-1 convolution over them (vector copy for a column
-// stride of 2, rows past 64 bytes in two steps; a scalar copy otherwise). Against core's JS qconv2d
+// pixels its strides read and runs a stride-1 convolution over them (2 x 2 strides over planes of
+// an even number of rows of 2-32 pixels: one vpermb per 64 bytes; other column strides of 2: a
+// vector copy per row, rows past 64 bytes in two steps; a scalar copy otherwise). Against core's JS qconv2d
 // on the whole input: a copy that picks the wrong rows or columns changes the bytes.
 import { referenceKernels as js, type PlanDescription } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -26,6 +27,9 @@ interface Case {
 }
 
 const CASES: Case[] = [
+  // rows of a power of two <= 32 pixels, planes of an even number of rows: one vpermb per 64 bytes
+  { name: 'stride 2, 8 x 16 planes (runs of rows)', c: 3, o: 8, h: 8, w: 16, stride: [2, 2] },
+  { name: 'stride 2, 6 x 4 planes (runs of rows)', c: 8, o: 5, h: 6, w: 4, stride: [2, 2] },
   { name: 'stride 2, odd 15 x 15', c: 5, o: 8, h: 15, w: 15, stride: [2, 2] },
   { name: 'stride 2, rows of 70 (two steps a row)', c: 3, o: 4, h: 5, w: 70, stride: [2, 2] },
   { name: 'strides 3 x 2', c: 4, o: 6, h: 10, w: 9, stride: [3, 2] },
