@@ -201,40 +201,63 @@ d('native inference Gaussian sample (normals inside the location-scale kernel)',
           }
       });
 
-  test('on tfjs-wasm: the values and stream advance of mu + sigma * normalTensor, eps never a tensor', async () => {
-    const { normalLocScale, normalLocScaleFused } = await import('@qbnn/core');
-    await initBackend({ backend: 'wasm' });
-    enableNativeFloatKernels();
-    fp32.setPortable(false);
-    expect(normalLocScaleFused()).toBe(true);
-    for (const shape of [[7], [500, 2450], [20, 1, 5, 5]]) {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const [muV, sigmaV] = operands(n, 3);
-      const mu = tf.tensor(muV, shape);
-      const sigma = tf.tensor(sigmaV, shape);
-      const a = new Rng(11);
-      const b = new Rng(11);
-      a.skip(3);
-      b.skip(3);
-      const before = tf.memory().numTensors;
-      const fused = normalLocScale(mu, sigma, a)!;
-      expect(tf.memory().numTensors).toBe(before + 1);
-      expect(fused.shape).toEqual(shape);
-      const composed = tf.tidy(() => tf.add(mu, tf.mul(sigma, normalTensor(b, shape))));
-      expectSameBits(fused.dataSync() as Float32Array, composed.dataSync() as Float32Array);
-      expect(a.position).toBe(b.position);
-      tf.dispose([mu, sigma, fused, composed]);
-    }
-    // bad inputs: typed errors naming the input or attribute
-    const m = tf.tensor1d([1, 2, 3]);
-    expect(() => normalLocScale(m, tf.tensor1d([1, 2]), new Rng(1))).toThrow(/sigma has 2 elements/);
-    expect(() =>
-      tf.engine().runKernel('QbnnNormalLocScale', { mu: m, sigma: m }, { k0: 0, k1: 0, firstBlock: -1 }),
-    ).toThrow(/firstBlock must be a non-negative safe integer/);
-    expect(() =>
-      tf.engine().runKernel('QbnnNormalLocScale', { mu: m, sigma: m }, { k0: 2 ** 32, k1: 0, firstBlock: 0 }),
-    ).toThrow(/k0 must be an integer/);
-  });
+  // The tfjs kernels are registered only on a CPU with AVX-512 (the portable build has none).
+  const registered = nativeAvailable && addon!.fp32.info().avx512;
+
+  test.runIf(!registered)(
+    'without the fp32 kernels the fused sample is not offered (callers compose it)',
+    async () => {
+      const { normalLocScale, normalLocScaleFused } = await import('@qbnn/core');
+      await initBackend({ backend: 'wasm' });
+      expect(enableNativeFloatKernels().active).toBe(false);
+      expect(normalLocScaleFused()).toBe(false);
+      const mu = tf.tensor1d([1, 2, 3]);
+      const rng = new Rng(1);
+      expect(normalLocScale(mu, mu, rng)).toBeNull();
+      expect(rng.position).toBe(new Rng(1).position);
+      mu.dispose();
+    },
+  );
+
+  test.runIf(registered)(
+    'on tfjs-wasm: the values and stream advance of mu + sigma * normalTensor, eps never a tensor',
+    async () => {
+      const { normalLocScale, normalLocScaleFused } = await import('@qbnn/core');
+      await initBackend({ backend: 'wasm' });
+      enableNativeFloatKernels();
+      fp32.setPortable(false);
+      expect(normalLocScaleFused()).toBe(true);
+      for (const shape of [[7], [500, 2450], [20, 1, 5, 5]]) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const [muV, sigmaV] = operands(n, 3);
+        const mu = tf.tensor(muV, shape);
+        const sigma = tf.tensor(sigmaV, shape);
+        const a = new Rng(11);
+        const b = new Rng(11);
+        a.skip(3);
+        b.skip(3);
+        const before = tf.memory().numTensors;
+        const fused = normalLocScale(mu, sigma, a)!;
+        expect(tf.memory().numTensors).toBe(before + 1);
+        expect(fused.shape).toEqual(shape);
+        const composed = tf.tidy(() => tf.add(mu, tf.mul(sigma, normalTensor(b, shape))));
+        expectSameBits(fused.dataSync() as Float32Array, composed.dataSync() as Float32Array);
+        expect(a.position).toBe(b.position);
+        tf.dispose([mu, sigma, fused, composed]);
+      }
+      // bad inputs: typed errors naming the input or attribute
+      const m = tf.tensor1d([1, 2, 3]);
+      expect(() => normalLocScale(m, tf.tensor1d([1, 2]), new Rng(1))).toThrow(/sigma has 2 elements/);
+      expect(() =>
+        tf.engine().runKernel('QbnnNormalLocScale', { mu: m, sigma: m }, { k0: 0, k1: 0, firstBlock: -1 }),
+      ).toThrow(/firstBlock must be a non-negative safe integer/);
+      expect(() =>
+        tf
+          .engine()
+          .runKernel('QbnnNormalLocScale', { mu: m, sigma: m }, { k0: 2 ** 32, k1: 0, firstBlock: 0 }),
+      ).toThrow(/k0 must be an integer/);
+    },
+  );
 });
 
 d('the normals’ checked short evaluation (AVX-512)', () => {
