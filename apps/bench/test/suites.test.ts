@@ -87,6 +87,27 @@ describe('bench suites in --quick mode', () => {
     }
   });
 
+  it('decides the float MC target (issue 14) by paired rounds', { timeout: 180_000 }, async (ctx) => {
+    if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
+    const filter = 'model=lenet5,impl=fp32-native|torch-fp32,batch=32,L=20';
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [main, 'peers', '--quick', '--json', '--rounds', '2', '--filter', filter],
+      { maxBuffer: 64 << 20, timeout: 170_000 },
+    );
+    const doc = JSON.parse(stdout) as Record<string, unknown>;
+    checkDocument(doc, 'peers');
+    const notes = doc.notes as string[];
+    if (notes.some((n) => n.startsWith('peers skipped') || n.startsWith('float MC paired rounds skipped')))
+      ctx.skip('PyTorch or the native fp32 kernels are not available here');
+    const spreads = (doc.spreads ?? {}) as Record<string, { n: number }>;
+    expect(spreads['target_qbnn_fp32native_speedup_over_torch-fp32_b32_L20']?.n).toBe(2);
+    const rows = (doc.results as { impl: string; params: { rounds?: number } }[]).filter(
+      (r) => r.params.rounds === 2,
+    );
+    expect(rows.map((r) => r.impl).sort()).toEqual(['fp32-native', 'torch-fp32']);
+  });
+
   for (const suite of SUITES.map((s) => s.name)) {
     it(`${suite} emits a well-formed JSON document`, { timeout: 180_000 }, async (ctx) => {
       if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);

@@ -97,18 +97,34 @@ type Runner = (batch: number, samples: number, mode: Mode) => () => unknown;
 /** fp32 input tensors of the current series, disposed with its model. */
 const inputs: tf.Tensor[] = [];
 
-function fp32Runner(name: ModelName, model: Module): Runner {
+/**
+ * One fp32 MC inference call (@qbnn/posteriors predict, its outputs read back) of `model` on a
+ * batch of the model's inputs; `x` is that input, for the caller to dispose.
+ */
+export function fp32Call(
+  name: ModelName,
+  model: Module,
+  batch: number,
+  samples: number,
+  mode: Mode,
+): { run: () => void; x: tf.Tensor } {
   const task = name === 'mlp' ? 'regression' : 'classification';
+  const x = tf.tensor(inputBatch(name, batch), [batch, ...INPUT_SHAPE[name]]);
+  const run = () => {
+    const out = predict(model, x, { samples, mode, task } as never) as unknown as Record<string, tf.Tensor>;
+    for (const t of Object.values(out)) {
+      t.dataSync();
+      t.dispose();
+    }
+  };
+  return { run, x };
+}
+
+function fp32Runner(name: ModelName, model: Module): Runner {
   return (batch, samples, mode) => {
-    const x = tf.tensor(inputBatch(name, batch), [batch, ...INPUT_SHAPE[name]]);
-    inputs.push(x);
-    return () => {
-      const out = predict(model, x, { samples, mode, task } as never) as unknown as Record<string, tf.Tensor>;
-      for (const t of Object.values(out)) {
-        t.dataSync();
-        t.dispose();
-      }
-    };
+    const call = fp32Call(name, model, batch, samples, mode);
+    inputs.push(call.x);
+    return call.run;
   };
 }
 
