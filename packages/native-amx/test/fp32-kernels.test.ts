@@ -72,6 +72,9 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     // b transposed and much larger than a (a linear layer's x W^T): run as (W x^T)^T
     [5, 300, 70, false, true],
     [6, 200, 90, true, true],
+    // LeNet-5's fc1 at batch 32: W [500, 800] read in place by the microkernel (rows 3.2 KB
+    // apart, K in blocks of 256 and a tail), not packed
+    [32, 800, 500, false, true],
   ])(
     'matMul %i x %i x %i (transposeA %s, transposeB %s) matches tfjs-backend-cpu',
     async (m, k, n, ta, tb) => {

@@ -22,19 +22,20 @@ namespace {
 constexpr int64_t kRowBlock = 8 * kMr;    // rows of one task
 constexpr int64_t kPanelGroup = 8;        // B panels (of kNr columns) of one task
 constexpr int64_t kMaxKSplit = 16;        // K chunks when there are few row/column tasks
+constexpr int64_t kInPlaceAPanels = 2;    // a task's panels up to which a row-major A is read in place
 
 std::atomic<bool> gPortable{false};
 
 // B row k at row(k): a packed panel or rows read in place.
 template <class Row>
-void portableTile(int kc, const float* a, Row row, float* c, int64_t ldc, int rows, int cols, bool accumulate) {
+void portableTile(int kc, const float* a, int64_t lda, Row row, float* c, int64_t ldc, int rows, int cols, bool accumulate) {
   float acc[kMr][kNr];
   for (int r = 0; r < rows; ++r)
     for (int j = 0; j < kNr; ++j) acc[r][j] = accumulate && j < cols ? c[r * ldc + j] : 0.f;
   for (int k = 0; k < kc; ++k) {
     const float* b = row(k);
     for (int r = 0; r < rows; ++r) {
-      const float av = a[r * kKc + k];
+      const float av = a[r * lda + k];
       for (int j = 0; j < cols; ++j) acc[r][j] = std::fma(av, b[j], acc[r][j]);
     }
   }
@@ -42,14 +43,14 @@ void portableTile(int kc, const float* a, Row row, float* c, int64_t ldc, int ro
     for (int j = 0; j < cols; ++j) c[r * ldc + j] = acc[r][j];
 }
 
-void portableKernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+void portableKernel(int kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
                     bool accumulate) {
-  portableTile(kc, a, [b](int k) { return b + k * kNr; }, c, ldc, rows, cols, accumulate);
+  portableTile(kc, a, lda, [b](int k) { return b + k * kNr; }, c, ldc, rows, cols, accumulate);
 }
 
 void portableKernelRows(int kc, const float* a, const float* const* bRows, int64_t n0, float* c, int64_t ldc,
                         int rows, int cols, bool accumulate) {
-  portableTile(kc, a, [bRows, n0](int k) { return bRows[k] + n0; }, c, ldc, rows, cols, accumulate);
+  portableTile(kc, a, kKc, [bRows, n0](int k) { return bRows[k] + n0; }, c, ldc, rows, cols, accumulate);
 }
 
 void portableDot(int R, int C, const DotArgs& d) {
@@ -163,7 +164,7 @@ void gemmLocal(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker&
           b.pack(bp + p * panelFloats, k0, kc, p * kNr, static_cast<int>(std::min<int64_t>(kNr, N - p * kNr)));
       },
       [&](int64_t k0, int kc, const float* ap, int64_t m, int rows, int64_t p, int cols) {
-        kernel(kc, ap, bp + p * panelFloats, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
+        kernel(kc, ap, kKc, bp + p * panelFloats, c + m * ldc + p * kNr, ldc, rows, cols, accumulate || k0 > 0);
       });
 }
 
@@ -281,6 +282,7 @@ void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, f
     const int64_t blocksPerSplit = (kBlocks + splits - 1) / splits;
     splits = (kBlocks + blocksPerSplit - 1) / blocksPerSplit;
     float* partial = splits > 1 ? tPartial.floats(static_cast<size_t>((splits - 1) * M * N)) : nullptr;
+    const Strided* inPlaceA = a.rowMajor();
     parallel(mn * splits, flops, [&](int64_t t) {
       const int64_t s = t / mn, rb = (t % mn) / groups, g = t % groups;
       const int64_t m0 = rb * kRowBlock, m1 = std::min(M, m0 + kRowBlock);
@@ -288,19 +290,25 @@ void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, f
       float* out = s == 0 ? c : partial + (s - 1) * M * N;
       const int64_t ldo = s == 0 ? ldc : N;
       const int64_t kb0 = s * blocksPerSplit, kb1 = std::min(kBlocks, kb0 + blocksPerSplit);
-      float* ap = tPackA.floats(static_cast<size_t>(kRowBlock * kKc));
+      // A row-major A that few panels read is read in place: packing it would copy it once per
+      // use (a linear layer's weight, W [N, K] in C^T = W x^T, packed in 1 KB rows every sample).
+      const bool aInPlace = inPlaceA != nullptr && p1 - p0 <= kInPlaceAPanels;
+      float* ap = aInPlace ? nullptr : tPackA.floats(static_cast<size_t>(kRowBlock * kKc));
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int kc = static_cast<int>(std::min<int64_t>(kKc, K - kb * kKc));
-        for (int64_t m = m0; m < m1; m += kMr) {
-          const int rows = static_cast<int>(std::min<int64_t>(kMr, m1 - m));
-          a.pack(ap + (m - m0) * kKc, m, rows, kb * kKc, kc);
-        }
+        if (!aInPlace)
+          for (int64_t m = m0; m < m1; m += kMr) {
+            const int rows = static_cast<int>(std::min<int64_t>(kMr, m1 - m));
+            a.pack(ap + (m - m0) * kKc, m, rows, kb * kKc, kc);
+          }
         for (int64_t p = p0; p < p1; ++p) {
           const int cols = static_cast<int>(std::min<int64_t>(kNr, N - p * kNr));
           const float* panel = bp + (kb * panels + p) * panelBytes;
           for (int64_t m = m0; m < m1; m += kMr) {
             const int rows = static_cast<int>(std::min<int64_t>(kMr, m1 - m));
-            kernel(kc, ap + (m - m0) * kKc, panel, out + m * ldo + p * kNr, ldo, rows, cols, kb > kb0);
+            const float* am = aInPlace ? inPlaceA->p + m * inPlaceA->rowStride + kb * kKc : ap + (m - m0) * kKc;
+            kernel(kc, am, aInPlace ? inPlaceA->rowStride : kKc, panel, out + m * ldo + p * kNr, ldo, rows, cols,
+                   kb > kb0);
           }
         }
       }

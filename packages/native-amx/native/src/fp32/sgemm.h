@@ -20,6 +20,13 @@ constexpr int kNr = 32;
 // K block of one packing pass.
 constexpr int kKc = 256;
 
+// A dense matrix element (i, j) at p[i * rowStride + j * colStride] (a transpose swaps strides).
+struct Strided {
+  const float* p;
+  int64_t rowStride;
+  int64_t colStride;
+};
+
 // Writes A[m0 + r, k0 + k] to dst[r * kKc + k] for r < rows, k < kc (row-major strips, so that
 // im2col views pack with contiguous copies); rows >= `rows` are never read.
 struct APacker {
@@ -28,6 +35,9 @@ struct APacker {
   // The packed strip of rows [m0, m0 + rows) and K block k0 when the packer holds it already
   // (PackedA), else null (pack() then runs).
   virtual const float* packed(int64_t /*m0*/, int64_t /*k0*/) const { return nullptr; }
+  // A whose rows are contiguous (A[m, k] = p[m * rowStride + k]), which gemm's microkernel can
+  // then read in place; else null.
+  virtual const Strided* rowMajor() const { return nullptr; }
 };
 
 // Writes B[k0 + k, n0 + j] to dst[k * kNr + j] for j < cols, k < kc, and 0 for cols <= j < kNr.
@@ -36,17 +46,11 @@ struct BPacker {
   virtual void pack(float* dst, int64_t k0, int kc, int64_t n0, int cols) const = 0;
 };
 
-// A dense matrix element (i, j) at p[i * rowStride + j * colStride] (a transpose swaps strides).
-struct Strided {
-  const float* p;
-  int64_t rowStride;
-  int64_t colStride;
-};
-
 struct DenseA final : APacker {
   explicit DenseA(Strided s) : s(s) {}
   Strided s;
   void pack(float* dst, int64_t m0, int rows, int64_t k0, int kc) const override;
+  const Strided* rowMajor() const override { return s.colStride == 1 ? &s : nullptr; }
 };
 
 // A [M, K] packed once, strip by strip, in the row tiles and K blocks of gemmLocal /
@@ -115,10 +119,11 @@ void gemmDense(int64_t M, int64_t N, int64_t K, const float* a, bool ta, const f
 void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, float* c, int64_t ldc,
           const Epilogue& ep);
 
-// Microkernel: C[r, j] (+)= sum_k A[r * kKc + k] B[k * kNr + j] for r < rows, j < cols.
+// Microkernel: C[r, j] (+)= sum_k A[r * lda + k] B[k * kNr + j] for r < rows, j < cols (lda is
+// kKc for a packed strip, a dense A's row stride when its rows are read in place).
 // `accumulate` adds to what C holds; otherwise C is overwritten.
-using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
-                             bool accumulate);
+using MicroKernel = void (*)(int kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows,
+                             int cols, bool accumulate);
 MicroKernel microKernelScalar();
 MicroKernel microKernelAvx512();  // null when not compiled for x86-64
 

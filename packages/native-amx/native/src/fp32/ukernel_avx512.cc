@@ -17,9 +17,11 @@ namespace fp32 {
 namespace {
 
 // B row k: a packed panel (b + k * kNr) or, with bRows, a row read in place (bRows[k] + n0).
-template <int R, int NV, bool InPlace>
-void tile(int kc, const float* a, const float* b, const float* const* bRows, int64_t n0, float* c, int64_t ldc,
-          int cols, bool accumulate) {
+// A row r: a packed strip (a + r * kKc) or, with StridedA, a row read in place (a + r * lda).
+template <int R, int NV, bool InPlace, bool StridedA>
+void tile(int kc, const float* a, int64_t lda, const float* b, const float* const* bRows, int64_t n0, float* c,
+          int64_t ldc, int cols, bool accumulate) {
+  const int64_t as = StridedA ? lda : kKc;
   __m512 acc[R][NV];
   __mmask16 mask[NV];
 #pragma GCC unroll 2
@@ -37,7 +39,7 @@ void tile(int kc, const float* a, const float* b, const float* const* bRows, int
       bv[v] = InPlace ? _mm512_maskz_loadu_ps(mask[v], bk + v * 16) : _mm512_loadu_ps(bk + v * 16);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * kKc + k]);
+      const __m512 av = _mm512_set1_ps(a[r * as + k]);
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
@@ -48,27 +50,30 @@ void tile(int kc, const float* a, const float* b, const float* const* bRows, int
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(c + r * ldc + v * 16, mask[v], acc[r][v]);
 }
 
-using Tile = void (*)(int, const float*, const float*, const float* const*, int64_t, float*, int64_t, int, bool);
+using Tile = void (*)(int, const float*, int64_t, const float*, const float* const*, int64_t, float*, int64_t, int,
+                      bool);
 
-template <int NV, bool InPlace, size_t... I>
+template <int NV, bool InPlace, bool StridedA, size_t... I>
 constexpr auto tableOf(std::index_sequence<I...>) {
-  return std::array<Tile, sizeof...(I)>{&tile<static_cast<int>(I) + 1, NV, InPlace>...};
+  return std::array<Tile, sizeof...(I)>{&tile<static_cast<int>(I) + 1, NV, InPlace, StridedA>...};
 }
 
-template <bool InPlace>
+template <bool InPlace, bool StridedA>
 Tile pick(int rows, int cols) {
-  static const auto one = tableOf<1, InPlace>(std::make_index_sequence<kMr>{});
-  static const auto two = tableOf<2, InPlace>(std::make_index_sequence<kMr>{});
+  static const auto one = tableOf<1, InPlace, StridedA>(std::make_index_sequence<kMr>{});
+  static const auto two = tableOf<2, InPlace, StridedA>(std::make_index_sequence<kMr>{});
   return (cols > 16 ? two : one)[rows - 1];
 }
 
-void kernel(int kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, bool accumulate) {
-  pick<false>(rows, cols)(kc, a, b, nullptr, 0, c, ldc, cols, accumulate);
+void kernel(int kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
+            bool accumulate) {
+  (lda == kKc ? pick<false, false>(rows, cols) : pick<false, true>(rows, cols))(kc, a, lda, b, nullptr, 0, c, ldc,
+                                                                                cols, accumulate);
 }
 
 void kernelRows(int kc, const float* a, const float* const* bRows, int64_t n0, float* c, int64_t ldc, int rows,
                 int cols, bool accumulate) {
-  pick<true>(rows, cols)(kc, a, nullptr, bRows, n0, c, ldc, cols, accumulate);
+  pick<true, false>(rows, cols)(kc, a, kKc, nullptr, bRows, n0, c, ldc, cols, accumulate);
 }
 
 // R x C lane accumulators over nb images' rows (see DotKernel in sgemm.h).
