@@ -110,8 +110,8 @@ inline void epilogueRow(const float* src, float* dst, int64_t n, float bias, con
 
 // C [M, N] = op(A) op(B) (+ epilogue) for dense row-major operands, op a transpose when ta / tb.
 // A transposed B larger than A and C together (x W^T of a linear layer: W [N, K]) is run as
-// C^T = W op(A)^T, so that the large operand packs with contiguous copies instead of a
-// transposing gather.
+// C^T = W op(A)^T, so that the large operand is read in place (row-major) instead of packed
+// through a transposing gather.
 void gemmDense(int64_t M, int64_t N, int64_t K, const float* a, bool ta, const float* b, bool tb, float* c,
                const Epilogue& ep);
 
