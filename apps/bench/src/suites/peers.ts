@@ -167,7 +167,6 @@ export const peersSuite: Suite = {
         const n = at('int8-native');
         if (f && n) ctx.ratio(`qbnn_int8native_over_fp32_b${batch}_L${L}`, f / n);
         const fn = at('fp32-native');
-        const t = torchMs.get(`torch-fp32_b${batch}_L${L}`);
         const td = defaultMalloc.find((c) => c.batch === batch && c.samples === L);
         if (fn && td)
           ctx.ratio(
