@@ -290,9 +290,12 @@ export function canConv2dReluMaxPool(
   if (x.rank !== 4 || weightShape.length !== 4 || dh !== 1 || dw !== 1 || (p.groups ?? 1) !== 1) return false;
   const [, inC, h, w] = x.shape;
   const [, wIn, kh, kw] = weightShape;
-  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
-  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  return inC === wIn && oh >= 2 && ow >= 2 && nativeFloatKernels(CONV_RELU_MAX_POOL, CONV_RELU_MAX_POOL_GRAD);
+  return (
+    inC === wIn &&
+    convOutSize(h, kh, sh, ph) >= 2 &&
+    convOutSize(w, kw, sw, pw) >= 2 &&
+    nativeFloatKernels(CONV_RELU_MAX_POOL, CONV_RELU_MAX_POOL_GRAD)
+  );
 }
 
 /**
