@@ -125,6 +125,7 @@ describe('bench suites in --quick mode', () => {
         // the whole-model cells in paired rounds (2 with --quick), their ratios with a spread
         const spreads = Object.entries((doc.spreads ?? {}) as Record<string, { n: number }>);
         expect(spreads.map(([k]) => k).sort()).toEqual([
+          'int8native_2threads_over_1thread_lenet5_b8_L2',
           'qbnn_int8-native_speedup_over_torch-int8-onednn_b1_L2',
           'resnet18_qbnn_int8-native_speedup_over_torch-int8-onednn_b2_L1',
           'resnet18_qbnn_int8-native_speedup_over_torch-int8-onednn_default_malloc_b2_L1',
