@@ -131,7 +131,6 @@ void normalLocScale(uint32_t k0, uint32_t k1, uint64_t firstBlock, const float* 
   // (0.92x the time with 96; 192 blocks: 1.02x, prefetching further ahead).
   constexpr int64_t kStep = 384;
   forTasks(count, 66, [&](int64_t b0, int64_t j0, int64_t n, bool vec) {
-    alignas(64) float eps[kStep];  // stays in L1: never a tensor
     for (int64_t o = 0; o < n; o += kStep) {
       const int64_t len = std::min(kStep, n - o);
       const int64_t next = j0 + o + kStep;
@@ -140,13 +139,18 @@ void normalLocScale(uint32_t k0, uint32_t k1, uint64_t firstBlock, const float* 
         __builtin_prefetch(sigma + p);
         __builtin_prefetch(w + p, 1);
       }
-      fillSpan(k0, k1, firstBlock + static_cast<uint64_t>(b0 + o / 4), eps, len, vec);
+      const uint64_t block = firstBlock + static_cast<uint64_t>(b0 + o / 4);
       const float* __restrict m = mu + j0 + o;
       const float* __restrict s = sigma + j0 + o;
       float* __restrict out = w + j0 + o;
-      // the product rounded, then the sum (the build never fuses them), as tf.add(mu, tf.mul(sigma, eps))
-      if (vec && mulAddAvx512(m, s, eps, out, len)) continue;
-      for (int64_t i = 0; i < len; ++i) out[i] = m[i] + s[i] * eps[i];
+      // The vector body writes w from the normals in registers (never stored); the rest through
+      // a small buffer. The product rounded, then the sum (the build never fuses them), as
+      // tf.add(mu, tf.mul(sigma, eps)).
+      const int64_t whole = vec ? (len / 32) * 8 : 0;
+      const int64_t done = whole > 0 && normalLocScaleBlocksAvx512(k0, k1, block, whole, m, s, out) ? whole * 4 : 0;
+      alignas(64) float eps[kStep];
+      normalScalar(k0, k1, block + static_cast<uint64_t>(done / 4), eps, len - done);
+      for (int64_t i = done; i < len; ++i) out[i] = m[i] + s[i] * eps[i - done];
     }
   });
 }

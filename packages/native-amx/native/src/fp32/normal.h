@@ -15,7 +15,7 @@ namespace fp32 {
 void normalFill(uint32_t k0, uint32_t k1, uint64_t firstBlock, float* out, int64_t count);
 
 // w[j] = mu[j] + sigma[j] * eps[j], j < count, with eps[j] the normal normalFill would write at j
-// (float32 product, then float32 sum): the normals stay in a small per-task buffer.
+// (float32 product, then float32 sum): the normals stay in registers (a small buffer for the scalar path).
 void normalLocScale(uint32_t k0, uint32_t k1, uint64_t firstBlock, const float* mu, const float* sigma, float* w,
                     int64_t count);
 
@@ -41,8 +41,10 @@ void setNormalFastMode(int mode);
 // Tests: the AVX-512 body on given words (4 a block, blocks a multiple of 16) instead of Philox's;
 // false when not compiled in or the count does not fit.
 bool normalsFromWordsAvx512(const uint32_t* words, int64_t blocks, float* out);
-// w[i] = mu[i] + sigma[i] * eps[i], i < n (product rounded, then the sum); false when not compiled in.
-bool mulAddAvx512(const float* mu, const float* sigma, const float* eps, float* w, int64_t n);
+// w[i] = mu[i] + sigma[i] * eps[i] (product rounded, then the sum) for the normals eps of `blocks`
+// whole blocks from `block` (blocks a multiple of 8), eps never stored; false when not compiled in.
+bool normalLocScaleBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, const float* mu,
+                                const float* sigma, float* w);
 
 }  // namespace fp32
 }  // namespace qbnn

@@ -165,9 +165,24 @@ __attribute__((always_inline)) inline bool normals8Fast(const NormalCoefficients
   return uncertain == 0;
 }
 
-// 8 B blocks' normals from their Philox words w[4 B]: element 4 i + j of `out` is word j of block i.
-template <int B>
-__attribute__((always_inline)) inline void blocksOut(const NormalCoefficients& k, const __m256i* w, float* out) {
+// Where blocksOut puts 8 normals at element i: into out, or with loc-scale operands
+// out = mu + sigma * eps (the float32 product rounded, then the sum: the build never fuses them).
+template <bool kScale>
+struct Sink {
+  float* out;
+  const float* mu;
+  const float* sigma;
+  __attribute__((always_inline)) inline void put(int64_t i, __m256 e) const {
+    if (kScale) e = _mm256_add_ps(_mm256_loadu_ps(mu + i), _mm256_mul_ps(_mm256_loadu_ps(sigma + i), e));
+    _mm256_storeu_ps(out + i, e);
+  }
+  Sink advanced(int64_t n) const { return {out + n, kScale ? mu + n : mu, kScale ? sigma + n : sigma}; }
+};
+
+// 8 B blocks' normals from their Philox words w[4 B]: element 4 i + j of the sink is word j of block i.
+template <int B, bool kScale>
+__attribute__((always_inline)) inline void blocksOut(const NormalCoefficients& k, const __m256i* w,
+                                                     const Sink<kScale>& sink) {
   // groups: words (0, 1) and (2, 3) of each run of 8 blocks
   __m256i w0[2 * B], w1[2 * B];
   for (int b = 0; b < B; ++b) {
@@ -179,7 +194,7 @@ __attribute__((always_inline)) inline void blocksOut(const NormalCoefficients& k
   __m256 c[2 * B], s[2 * B];
   if (fastMode == 1 || !normals8Fast<2 * B>(k, w0, w1, c, s)) normals8<2 * B>(k, w0, w1, c, s);
   // block i's four normals (c0[i], s0[i], c1[i], s1[i]) side by side: a 4 x 8 transpose
-  for (int b = 0; b < B; ++b, out += 32) {
+  for (int b = 0; b < B; ++b) {
     const __m256 lo0 = _mm256_unpacklo_ps(c[2 * b], s[2 * b]), hi0 = _mm256_unpackhi_ps(c[2 * b], s[2 * b]);
     const __m256 lo1 = _mm256_unpacklo_ps(c[2 * b + 1], s[2 * b + 1]);
     const __m256 hi1 = _mm256_unpackhi_ps(c[2 * b + 1], s[2 * b + 1]);
@@ -187,37 +202,49 @@ __attribute__((always_inline)) inline void blocksOut(const NormalCoefficients& k
     const __m256 e1 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(lo0), _mm256_castps_pd(lo1)));
     const __m256 e2 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(hi0), _mm256_castps_pd(hi1)));
     const __m256 e3 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(hi0), _mm256_castps_pd(hi1)));
-    _mm256_storeu_ps(out, _mm256_permute2f128_ps(e0, e1, 0x20));
-    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(e2, e3, 0x20));
-    _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(e0, e1, 0x31));
-    _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(e2, e3, 0x31));
+    sink.put(32 * b, _mm256_permute2f128_ps(e0, e1, 0x20));
+    sink.put(32 * b + 8, _mm256_permute2f128_ps(e2, e3, 0x20));
+    sink.put(32 * b + 16, _mm256_permute2f128_ps(e0, e1, 0x31));
+    sink.put(32 * b + 24, _mm256_permute2f128_ps(e2, e3, 0x31));
+  }
+}
+
+// `blocks` whole blocks' normals from `block` into the sink, 8 blocks at a time (blocks % 8 left).
+template <bool kScale>
+void blocksFrom(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, Sink<kScale> sink) {
+  const NormalCoefficients& k = normalCoefficients();
+  int64_t b = 0;
+  // 24 blocks a step: six chains of 8 pairs in flight (four: 0.93-0.95x slower; eight: 1.1x)
+  for (; b + 24 <= blocks; b += 24, sink = sink.advanced(96)) {
+    __m256i w[12];
+    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
+    philox8(k0, k1, block + static_cast<uint64_t>(b) + 8, w + 4);
+    philox8(k0, k1, block + static_cast<uint64_t>(b) + 16, w + 8);
+    blocksOut<3>(k, w, sink);
+  }
+  for (; b + 16 <= blocks; b += 16, sink = sink.advanced(64)) {
+    __m256i w[8];
+    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
+    philox8(k0, k1, block + static_cast<uint64_t>(b) + 8, w + 4);
+    blocksOut<2>(k, w, sink);
+  }
+  for (; b + 8 <= blocks; b += 8, sink = sink.advanced(32)) {
+    __m256i w[4];
+    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
+    blocksOut<1>(k, w, sink);
   }
 }
 
 }  // namespace
 
 bool normalBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, float* out) {
-  const NormalCoefficients& k = normalCoefficients();
-  int64_t b = 0;
-  // 24 blocks a step: six chains of 8 pairs in flight (four: 0.93-0.95x slower; eight: 1.1x)
-  for (; b + 24 <= blocks; b += 24, out += 96) {
-    __m256i w[12];
-    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
-    philox8(k0, k1, block + static_cast<uint64_t>(b) + 8, w + 4);
-    philox8(k0, k1, block + static_cast<uint64_t>(b) + 16, w + 8);
-    blocksOut<3>(k, w, out);
-  }
-  for (; b + 16 <= blocks; b += 16, out += 64) {
-    __m256i w[8];
-    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
-    philox8(k0, k1, block + static_cast<uint64_t>(b) + 8, w + 4);
-    blocksOut<2>(k, w, out);
-  }
-  for (; b + 8 <= blocks; b += 8, out += 32) {
-    __m256i w[4];
-    philox8(k0, k1, block + static_cast<uint64_t>(b), w);
-    blocksOut<1>(k, w, out);
-  }
+  blocksFrom<false>(k0, k1, block, blocks, {out, nullptr, nullptr});
+  return true;
+}
+
+bool normalLocScaleBlocksAvx512(uint32_t k0, uint32_t k1, uint64_t block, int64_t blocks, const float* mu,
+                                const float* sigma, float* w) {
+  blocksFrom<true>(k0, k1, block, blocks, {w, mu, sigma});
   return true;
 }
 
@@ -233,16 +260,7 @@ bool normalsFromWordsAvx512(const uint32_t* words, int64_t blocks, float* out) {
     for (int h = 0; h < 2; ++h)
       for (int j = 0; j < 4; ++j)
         w[4 * h + j] = _mm256_i32gather_epi32(reinterpret_cast<const int*>(words + 32 * h + j), idx, 4);
-    blocksOut<2>(k, w, out);
-  }
-  return true;
-}
-
-bool mulAddAvx512(const float* mu, const float* sigma, const float* eps, float* w, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sigma + i), _mm512_maskz_loadu_ps(m, eps + i));
-    _mm512_mask_storeu_ps(w + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, mu + i), p));
+    blocksOut<2>(k, w, Sink<false>{out, nullptr, nullptr});
   }
   return true;
 }
@@ -258,7 +276,9 @@ bool mulAddAvx512(const float* mu, const float* sigma, const float* eps, float* 
 namespace qbnn {
 namespace fp32 {
 bool normalBlocksAvx512(uint32_t, uint32_t, uint64_t, int64_t, float*) { return false; }
-bool mulAddAvx512(const float*, const float*, const float*, float*, int64_t) { return false; }
+bool normalLocScaleBlocksAvx512(uint32_t, uint32_t, uint64_t, int64_t, const float*, const float*, float*) {
+  return false;
+}
 void setNormalFastMode(int) {}
 bool normalsFromWordsAvx512(const uint32_t*, int64_t, float*) { return false; }
 }  // namespace fp32
