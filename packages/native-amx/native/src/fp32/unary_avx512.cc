@@ -52,42 +52,65 @@ Vec<K> sigmoidK(Vec<K> x) {
   return where(isNan(x), x, one / (one + expK(splat<K>(0.f) - x)));
 }
 
+// The lanes of one step of K vectors: all of them (plain loads and stores) or the tail's.
+template <int K, bool kWhole>
+struct Lanes {
+  __mmask16 m[K];
+  __attribute__((always_inline)) inline __m512 load(const float* p, int k) const {
+    return kWhole ? _mm512_loadu_ps(p + 16 * k) : _mm512_maskz_loadu_ps(m[k], p + 16 * k);
+  }
+  __attribute__((always_inline)) inline void store(float* p, int k, __m512 v) const {
+    if (kWhole)
+      _mm512_storeu_ps(p + 16 * k, v);
+    else
+      _mm512_mask_storeu_ps(p + 16 * k, m[k], v);
+  }
+};
+
+// step(i, lanes) over [0, n) in steps of 16 K floats: whole steps with plain loads and stores, the
+// last partial one with tail masks. Masked loads and stores in every step took 1.6-2.6x the time
+// on this Zen 5 (1.26 M floats: softplus 0.68 vs 0.89-1.8 ms, sigmoid 0.23 vs 0.40, exp 0.21 vs
+// 0.38, log 0.25 vs 0.39, sqrt 0.18 vs 0.28).
+template <int K, typename Step>
+__attribute__((always_inline)) inline void forSteps(int64_t n, Step step) {
+  int64_t i = 0;
+  for (; i + 16 * K <= n; i += 16 * K) step(i, Lanes<K, true>{});
+  if (i == n) return;
+  Lanes<K, false> tail;
+  for (int k = 0; k < K; ++k) tail.m[k] = tailMask(n - i - 16 * k);
+  step(i, tail);
+}
+
 // y = f(x) over [0, n), 16 K floats a step; everything f calls inlined (flatten), so the K
 // vectors stay in registers.
 template <int K, typename F>
 __attribute__((flatten)) void mapK(const float* x, float* y, int64_t n, F f) {
-  for (int64_t i = 0; i < n; i += 16 * K) {
-    __mmask16 m[K];
+  forSteps<K>(n, [&](int64_t i, const auto& lanes) {
     Vec<K> v;
 #pragma GCC unroll 4
-    for (int k = 0; k < K; ++k) {
-      m[k] = tailMask(n - i - 16 * k);
-      v.v[k] = _mm512_maskz_loadu_ps(m[k], x + i + 16 * k);
-    }
+    for (int k = 0; k < K; ++k) v.v[k] = lanes.load(x + i, k);
     const Vec<K> r = f(v);
 #pragma GCC unroll 4
-    for (int k = 0; k < K; ++k) _mm512_mask_storeu_ps(y + i + 16 * k, m[k], r.v[k]);
-  }
+    for (int k = 0; k < K; ++k) lanes.store(y + i, k, r.v[k]);
+  });
 }
 
 // out = g(a, b, f(x)) over [0, n), 16 K floats a step (flattened, as mapK).
 template <int K, typename F, typename G>
 __attribute__((flatten)) void map3K(const float* x, const float* a, const float* b, float* out, int64_t n, F f,
                                     G g) {
-  for (int64_t i = 0; i < n; i += 16 * K) {
-    __mmask16 m[K];
+  forSteps<K>(n, [&](int64_t i, const auto& lanes) {
     Vec<K> xv, av, bv;
 #pragma GCC unroll 4
     for (int k = 0; k < K; ++k) {
-      m[k] = tailMask(n - i - 16 * k);
-      xv.v[k] = _mm512_maskz_loadu_ps(m[k], x + i + 16 * k);
-      av.v[k] = _mm512_maskz_loadu_ps(m[k], a + i + 16 * k);
-      bv.v[k] = _mm512_maskz_loadu_ps(m[k], b + i + 16 * k);
+      xv.v[k] = lanes.load(x + i, k);
+      av.v[k] = lanes.load(a + i, k);
+      bv.v[k] = lanes.load(b + i, k);
     }
     const Vec<K> r = g(av, bv, f(xv));
 #pragma GCC unroll 4
-    for (int k = 0; k < K; ++k) _mm512_mask_storeu_ps(out + i + 16 * k, m[k], r.v[k]);
-  }
+    for (int k = 0; k < K; ++k) lanes.store(out + i, k, r.v[k]);
+  });
 }
 
 }  // namespace
@@ -113,18 +136,13 @@ bool unaryAvx512(int op, const float* x, float* y, int64_t n) {
     mapK<4>(x, y, n, [](Vec<4> v) { return sigmoidK(v); });
     return true;
   }
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tailMask(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    __m512 r;
-    switch (op) {
-      case UNARY_SOFTPLUS: r = softplus(v); break;
-      case UNARY_SIGMOID: r = sigmoid(v); break;
-      case UNARY_EXP: r = expNan(v); break;
-      case UNARY_LOG: r = logPs(v); break;
-      default: r = _mm512_sqrt_ps(v); break;
-    }
-    _mm512_mask_storeu_ps(y + i, m, r);
+  const auto each = [&](auto fn) {
+    forSteps<1>(n, [&](int64_t i, const auto& lanes) { lanes.store(y + i, 0, fn(lanes.load(x + i, 0))); });
+  };
+  switch (op) {
+    case UNARY_EXP: each([](__m512 v) { return expNan(v); }); break;
+    case UNARY_LOG: each([](__m512 v) { return logPs(v); }); break;
+    default: each([](__m512 v) { return _mm512_sqrt_ps(v); }); break;
   }
   return true;
 }
