@@ -108,6 +108,31 @@ describe('bench suites in --quick mode', () => {
     expect(rows.map((r) => r.impl).sort()).toEqual(['fp32-native', 'torch-fp32']);
   });
 
+  it('runs as many train rounds as --rounds asks', { timeout: 180_000 }, async (ctx) => {
+    if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [main, 'train', '--quick', '--json', '--rounds', '3', '--filter', 'model=mlp,batch=64,threads=1'],
+      { maxBuffer: 64 << 20, timeout: 170_000 },
+    );
+    const doc = JSON.parse(stdout) as Record<string, unknown>;
+    checkDocument(doc, 'train');
+    // every row of a cell timed in rounds lists each round's median (the plain tfjs-wasm row: one)
+    const rows = (doc.results as { impl: string; extra: { round_medians_ms: string } }[]).filter(
+      (r) => !r.impl.includes('plain'),
+    );
+    const notes = doc.notes as string[];
+    if (
+      notes.some((n) => n.startsWith('PyTorch peer skipped')) &&
+      notes.some((n) => n.startsWith('native fp32 kernels unavailable'))
+    )
+      ctx.skip('neither PyTorch nor the native fp32 kernels are available here');
+    // the filter picks from the full grid (the quick grid has no MLP)
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r.extra.round_medians_ms.split(' '), r.impl).toHaveLength(3);
+    for (const s of Object.values((doc.spreads ?? {}) as Record<string, { n: number }>)) expect(s.n).toBe(3);
+  });
+
   for (const suite of SUITES.map((s) => s.name)) {
     it(`${suite} emits a well-formed JSON document`, { timeout: 180_000 }, async (ctx) => {
       if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);

@@ -228,19 +228,22 @@ export const trainSuite: Suite = {
   async run(ctx: SuiteContext) {
     await initBackend({ backend: 'wasm' });
     const native = await loadNative();
-    const batches = ctx.quick ? [8] : [64, 256];
+    // A filter picks from the full grid (--quick then only shortens the cells), as in the other suites.
+    const fullGrid = !ctx.quick || ctx.filtered;
+    const batches = fullGrid ? [64, 256] : [8];
     const steps = ctx.quick ? 2 : Math.max(5, ctx.runs);
     // PyTorch's steps are cheap beside its drift between runs and rounds (b64: 58.5 and 78.5 ms in
     // two runs of one script): more of them a round and more rounds, each round's median reported.
     const torchSteps = ctx.quick ? 2 : Math.max(10, ctx.runs);
-    const rounds = ctx.quick ? 1 : 5;
+    // --rounds (default 5, 2 with --quick)
+    const rounds = ctx.rounds;
     // qbnn's first ~5 steps fault in the wasm heap and native scratch; PyTorch settles in ~3.
     const warmup = ctx.quick ? 1 : 5;
     const torchWarmup = ctx.quick ? 1 : 3;
-    const cases = ctx.quick
-      ? CASES.filter((c) => c.model === 'mlp' || c.mode === 'weights').slice(0, 2)
-      : CASES;
-    const threadCounts = ctx.quick ? [1] : [1, 2];
+    const cases = fullGrid
+      ? CASES
+      : CASES.filter((c) => c.model === 'mlp' || c.mode === 'weights').slice(0, 2);
+    const threadCounts = fullGrid ? [1, 2] : [1];
     const peak = native?.fp32PeakGflops?.(ctx.quick ? 5_000_000 : 100_000_000) ?? null;
     if (peak !== null) ctx.ratio('fp32_fma_peak_gflops_1_core', peak);
     ctx.note(
