@@ -15,6 +15,7 @@ import { accumulateStats, crossDirect, crossFromStats } from './kl.js';
 import { logSoftplus, softplus } from './math.js';
 import { type GaussianPrior, type Prior, priorFor } from './priors.js';
 import { signTensor } from './random.js';
+import { sigmaOf } from './sample-scope.js';
 import type {
   ForwardOptions,
   KlMethod,
@@ -202,15 +203,18 @@ export abstract class LocScalePosterior implements Posterior {
     });
   }
 
-  /** Local reparameterisation: y = op(x, mu) + sqrt(op(x^2, sigma^2)) * eps, eps ~ N(0, 1) per output. */
+  /**
+   * Local reparameterisation: y = op(x, mu) + sqrt(op(x^2, sigma^2)) * eps, eps ~ N(0, 1) per output.
+   * sigma is kept across a prediction's passes (see sigmaOf).
+   */
   protected forwardLocal(x: tf.Tensor, op: LayerOp, rng: Rng): tf.Tensor {
     const w = this.params[0];
     const b = this.params[1];
     const mean = op.apply(x, w.mu, b?.mu);
     const variance = op.apply(
       tf.square(x),
-      tf.square(softplus(w.rho)),
-      b ? tf.square(softplus(b.rho)) : undefined,
+      tf.square(sigmaOf(w.rho)),
+      b ? tf.square(sigmaOf(b.rho)) : undefined,
     );
     // A tiny floor keeps the square root's gradient finite where the variance is exactly 0
     // (e.g. zero-padded border outputs of a convolution on a zero input).

@@ -102,3 +102,28 @@ describe('Gaussian inference sample with the normals inside the kernel', () => {
     expect(tf.memory().numTensors).toBe(before + 2); // the two outputs: sigma freed with the scope
   });
 });
+
+describe('local mode prediction', () => {
+  it('computes sigma once per rho tensor for all of its passes, and keeps none after', () => {
+    const m = model();
+    const x = tf.tensor(new Rng(9).uniform(4 * 7), [4, 7]);
+    const engine = tf.engine();
+    const runKernel = engine.runKernel.bind(engine);
+    let softplus = 0;
+    engine.runKernel = ((name: string, ...rest: never[]) => {
+      if (name === tf.Softplus) softplus++;
+      return (runKernel as (...a: unknown[]) => unknown)(name, ...rest);
+    }) as typeof engine.runKernel;
+    const before = tf.memory().numTensors;
+    try {
+      // maxBatch 8: two stacked samples of the 4 examples a pass, three passes
+      const out = predict(m, x, { samples: 6, mode: 'local', maxBatch: 8 });
+      expect(out.probs.shape).toEqual([6, 4, 5]);
+      out.probs.dispose();
+    } finally {
+      engine.runKernel = runKernel;
+    }
+    expect(softplus).toBe(4); // 2 layers x (weight, bias), not 3 passes x 4
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
