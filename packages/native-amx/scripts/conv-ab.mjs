@@ -7,7 +7,7 @@
 // time ratios, the shares are of a vpdpbusd peak measured after the rounds. Outputs of A and B are
 // compared (`diff`: bytes that differ; 0 unless the builds compute different results).
 //   node packages/native-amx/scripts/conv-ab.mjs --a old.node --b build/Release/qbnn_native.node \
-//     [--layers s2,w24] [--rounds 41] [--batch 32] [--zw 0] [--ops 5e9]
+//     [--layers s2,w24] [--rounds 41] [--batch 32] [--zw 0] [--zo 5] [--ops 5e9]
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '41' },
     batch: { type: 'string', default: '32' },
     zw: { type: 'string', default: '0' },
+    zo: { type: 'string', default: '5' },
     ops: { type: 'string', default: '5e9' },
   },
 });
@@ -59,6 +60,40 @@ const byte = () => {
   return seed >>> 24;
 };
 
+/** A plan: input (integers, scale 1) -> the u8 convolution -> 2x2 max pool -> 2 f32 logits. */
+function poolPlan(a, c, o, h, k, s, p, ho, packed, mult, bias, wl) {
+  const slot = (index) => ({ shared: false, index });
+  const pooled = o * (ho >> 1) * (ho >> 1);
+  const steps = [
+    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
+    { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
+    { op: 'pool', in: slot(1), out: slot(2), kind: 'max', shape: [o, ho, ho], kernel: [2, 2], stride: [2, 2], padding: [0, 0], zeroPoint: Number(values.zo) },
+    { op: 'layer', layer: 1, in: slot(2), out: slot(3) },
+  ];
+  return {
+    inputSize: c * h * h,
+    classes: 2,
+    taskSlots: [c * h * h, o * ho * ho, pooled, 8],
+    sharedSlots: [],
+    steps,
+    sharedSteps: steps.map(() => false),
+    layers: [
+      {
+        op: 'conv2d', n: o, k: c * k * k, inSize: c * h * h, outSize: o * ho * ho, inZeroPoint: 0,
+        conv: { input: [c, h, h], wShape: [o, c, k, k], stride: [s, s], padding: [p, p], dilation: [1, 1] },
+        bias,
+        output: { kind: 'u8', zeroPoint: Number(values.zo), relu: true, qmax: 255 },
+        weights: { kind: 'sets', sets: [{ packed, mult }], cycle: false },
+      },
+      {
+        op: 'linear', n: 2, k: pooled, inSize: pooled, outSize: 2, inZeroPoint: 0, output: { kind: 'f32' },
+        weights: { kind: 'sets', sets: [{ packed: a.pack(wl, 2, pooled, new Int32Array(2)), mult: new Float64Array(2).fill(1) }], cycle: false },
+      },
+    ],
+    output: slot(3),
+  };
+}
+
 for (const [name, c, o, h, k, s, p, pool] of LAYERS) {
   if (!wanted.includes(name)) continue;
   const kg = c * k * k;
@@ -67,10 +102,13 @@ for (const [name, c, o, h, k, s, p, pool] of LAYERS) {
   const w = Int8Array.from({ length: o * kg }, () => byte() - 128);
   const mult = Float64Array.from({ length: o }, () => 5e-6 * (1 + byte() / 256));
   const bias = Int32Array.from({ length: o }, () => byte() * 50 - 6000);
+  // pooled layers: two logits of random weights over the pooled outputs (a byte that differs
+  // moves them; the linear layer is ~2% of the convolution's work at LeNet-5's conv1)
+  const wl = Int8Array.from({ length: pool ? 2 * o * (ho >> 1) * (ho >> 1) : 0 }, () => byte() - 128);
   const outs = [];
   const calls = addons.map((a) => {
     const packed = a.pack(w, o, kg, new Int32Array(o).fill(zw));
-    const out = new Uint8Array(pool ? B * o * (ho >> 1) * (ho >> 1) : B * o * ho * ho);
+    const out = new Uint8Array(pool ? 8 * B : B * o * ho * ho);
     outs.push(out);
     const geometry = Int32Array.of(s, s, p, p, 1, 1, 1);
     const raw = [
@@ -83,11 +121,21 @@ for (const [name, c, o, h, k, s, p, pool] of LAYERS) {
       bias,
       0,
       mult,
-      5,
+      Number(values.zo),
       true,
     ];
-    const maxPool = Int32Array.of(0, 2, 2, 2, 2, 0, 0);
-    return pool ? () => a.qconv2dPool(...raw, maxPool, out) : () => a.qconv2d(...raw, out);
+    if (!pool) return () => a.qconv2d(...raw, out);
+    // the 2x2 max pool folded into the convolution as execution plans run it: a plan of the
+    // convolution (u8), the pool and a linear layer of one logit a pooled output (f32 out)
+    const plan = a.plan.create(poolPlan(a, c, o, h, k, s, p, ho, packed, mult, bias, wl));
+    const xf = Float64Array.from(x);
+    const logits = new Float32Array(B * 2);
+    const none = new Uint32Array(16);
+    const scalars = new Float64Array(4);
+    return () => {
+      a.plan.run(plan, xf, B, 1, none, scalars, logits, false);
+      out.set(new Uint8Array(logits.buffer));
+    };
   });
   for (const call of calls) call();
   let diff = 0;

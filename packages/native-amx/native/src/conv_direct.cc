@@ -562,21 +562,22 @@ struct ChunkMap {
   alignas(64) uint8_t idx[64];
 };
 
-// Chunk maps of one column shift (virtual channel copy); false when some window exceeds 128 bytes.
-bool mapChunks(const ConvDirectArgs& a, const LayoutMap& m, int64_t shift, std::vector<ChunkMap>& out) {
-  const int64_t plane = m.hp * m.wp, chunks = (plane + 63) / 64, hw = a.H * a.W;
+// Chunk maps of one virtual channel copy whose layout pixel px reads input byte srcOf(px) of its
+// channel (-1: padding, the zero point); false when some window exceeds 128 bytes.
+template <class SrcOf>
+bool mapChunks(const ConvDirectArgs& a, int64_t plane, const SrcOf& srcOf, std::vector<ChunkMap>& out) {
+  const int64_t chunks = (plane + 63) / 64, hw = a.H * a.W;
   out.resize(static_cast<size_t>(chunks));
   for (int64_t c = 0; c < chunks; ++c) {
     ChunkMap& cm = out[static_cast<size_t>(c)];
     int64_t src[64];
     int64_t lo = -1, hi = -1;
     for (int i = 0; i < 64; ++i) {
-      const int64_t px = c * 64 + i, r = px / m.wp, w = px % m.wp;
-      const int64_t y = r + m.rowOff, x = w + m.colOff + shift;
-      src[i] = px < plane && y >= 0 && y < a.H && x >= 0 && x < a.W ? y * a.W + x : -1;
-      if (src[i] >= 0) {
-        if (lo < 0) lo = src[i];
-        hi = src[i];
+      const int64_t px = c * 64 + i;
+      src[i] = px < plane ? srcOf(px) : -1;
+      if (src[i] >= 0) {  // not monotone in i in pool order
+        lo = lo < 0 ? src[i] : std::min(lo, src[i]);
+        hi = std::max(hi, src[i]);
       }
     }
     cm.src0 = lo < 0 ? 0 : lo;
@@ -922,7 +923,7 @@ __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvD
 // Fills `gp` in place, reusing its vectors' memory (drawn convolutions are planned again for
 // every sample: a fresh weight vector each time cost an allocation and its page faults).
 void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted,
-               const PhaseLayout* phases, GroupPlan& out) {
+               const PhaseLayout* phases, bool tapPlanes, GroupPlan& out) {
   const bool phased = phases != nullptr;
   // built in a local (moved in and out: the memory stays) so that the compiler knows the weight
   // stores below cannot alias its fields
@@ -933,23 +934,26 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
   const Packed& p = *a.packs[g];
   const int64_t cg = a.C / a.G, og = a.O / a.G;
   const int32_t kg = static_cast<int32_t>(cg * a.kh * a.kw);
-  const int32_t J = tapsPerDword(cg, a.kw);
-  gp.cv = static_cast<int32_t>(cg * J);
+  // tap planes (one input channel): virtual channel v = tap v, a 1x1 convolution over the quads
+  const int32_t J = tapPlanes ? 1 : tapsPerDword(cg, a.kw);
+  const int32_t khv = tapPlanes ? 1 : static_cast<int32_t>(a.kh);
+  gp.cv = tapPlanes ? kg : static_cast<int32_t>(cg * J);
   gp.quads = (gp.cv + 3) / 4;
-  gp.kwv = static_cast<int32_t>((a.kw + J - 1) / J);
+  gp.kwv = tapPlanes ? 1 : static_cast<int32_t>((a.kw + J - 1) / J);
   gp.dwv = static_cast<int32_t>(J * a.dw);
-  gp.nsrc = static_cast<int32_t>(gp.quads * a.kh * gp.kwv);
+  gp.nsrc = gp.quads * khv * gp.kwv;
   // Source s = (quad q, row i, column jv); dword byte t is virtual channel 4q + t = (jj, c).
   struct Tap {
     int32_t q, i, jv;
   };
   std::vector<Tap> taps;
   for (int32_t q = 0; q < gp.quads; ++q)
-    for (int32_t i = 0; i < a.kh; ++i)
+    for (int32_t i = 0; i < khv; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv) {
         taps.push_back({q, i, jv});
         gp.off.push_back(static_cast<int32_t>(
-            phased    ? phases->at(i & 1, jv & 1, gp.quads, q, i >> 1, jv >> 1) * 4
+            tapPlanes ? q * plane * 4
+            : phased  ? phases->at(i & 1, jv & 1, gp.quads, q, i >> 1, jv >> 1) * 4
             : shifted ? ((jv * gp.quads + q) * plane + i * a.dh * wp) * 4
                       : (q * plane + i * a.dh * wp + jv * gp.dwv) * 4));
       }
@@ -957,6 +961,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
   auto kOf = [&](const Tap& s, int t) -> int32_t {
     const int32_t v = 4 * s.q + t;
     if (v >= gp.cv) return -1;
+    if (tapPlanes) return v;  // one channel: weight column i kw + j of tap v
     const int32_t c = static_cast<int32_t>(v % cg), jj = static_cast<int32_t>(v / cg);
     const int32_t j = s.jv * J + jj;
     if (j >= a.kw) return -1;
@@ -973,7 +978,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
     o0 += noc;
   }
   gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);  // every element is written below
-  if (J > 1) {  // few input channels: small, the general mapping
+  if (J > 1 || tapPlanes) {  // few input channels: small, the general mapping
     for (int32_t bi = 0; bi < nblk; ++bi) {
       const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
       int32_t* wt = gp.wt.data() + gp.blkWt[bi];
@@ -1007,7 +1012,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
     if (p.zeroPoint[o] != 0) gp.needAsum = true;
   }
   gp.allM32ok = std::all_of(gp.m32ok.begin(), gp.m32ok.end(), [](uint8_t ok) { return ok != 0; });
-  if (gp.needAsum && J == 1)
+  if (gp.needAsum && J == 1 && !tapPlanes)
     for (int32_t i = 0; i < a.kh; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv)
         gp.boxOff.push_back(static_cast<int32_t>(phased    ? phases->at(i & 1, jv & 1, 1, 0, i >> 1, jv >> 1) * 4
@@ -1049,6 +1054,10 @@ struct ConvGeometry {
   // `phases` (plane: one set's quad plane); `map` builds the padded planes they are split from
   bool phased = false;
   PhaseLayout phases;
+  // One input channel, stride 1: "tap planes" (see tapOutputPixel), in pool order when tapPool
+  // (a fused 2x2 pool: every kernel tile is the 4 pixels of 16 pooling windows)
+  bool tapPlanes = false;
+  bool tapPool = false;
   int32_t planeSets() const { return phased ? phases.sets() : copies; }  // sets of quad planes in a layout
   int64_t offsetWp() const { return phased ? phases.rowStride : map.wp; }  // plane width of source offsets
   const PhaseLayout* phaseLayout() const { return phased ? &phases : nullptr; }
@@ -1104,23 +1113,120 @@ void rowPoolGroupsOf(ConvGeometry& geo, int64_t Ho, int64_t Wo) {
   geo.rowPool = true;
 }
 
+// Batch tiles and the kernel shape of a geometry whose pixel groups and layout are set.
+bool batchTilesOf(const ConvDirectArgs& a, ConvGeometry& geo) {
+  // Batch tiles: enough images that small planes still fill the widest kernel, within ~512 KiB
+  // of planes (from the geometry only, so results cannot depend on the thread count).
+  int64_t imgs = std::min<int64_t>(a.B, (64 + geo.pgImage - 1) / geo.pgImage);
+  while (imgs > 1 && static_cast<double>(imgs) * geo.layoutBytes > 512.0 * 1024) --imgs;
+  geo.imgs = imgs;
+  geo.btiles = (a.B + imgs - 1) / imgs;
+  geo.shape = chooseShape(imgs * geo.pgImage);
+  geo.npg = kShapeNpg[geo.shape];
+  return true;
+}
+
+// Tap planes (one input channel, stride 1, VBMI): virtual channel t = i kw + j of layout pixel px
+// holds the input of tap (i, j) of px's output pixel, so the convolution is a 1x1 over
+// ceil(kh kw / 4) quads of plainly loaded pixel groups (LeNet-5's conv1: 7 dwords for 25 taps
+// instead of 10 dwords of 4 column-shifted copies, and no lanes past a row's end). Layout pixels
+// are output pixels in raster order, or with a fused 2x2 pool in pool order: layout pixel
+// 64 T + 16 g + l is pixel g of pooling window P = 16 T + l (g: rows 2 py, 2 py + 1 x columns
+// 2 px, 2 px + 1, row-major; P = py (Wo / 2) + px), so the 4 pixel groups of a kernel tile are the
+// 4 pixels of 16 windows and their lane-wise maximum is 16 consecutive pooled values. False: px
+// is no output pixel (a lane past the last window).
+bool tapOutputPixel(const ConvDirectArgs& a, bool pool, int64_t px, int64_t& oy, int64_t& ox) {
+  if (!pool) {
+    oy = px / a.Wo;
+    ox = px % a.Wo;
+    return px < a.Ho * a.Wo;
+  }
+  const int64_t pw = a.Wo / 2, windows = (a.Ho / 2) * pw;
+  const int64_t w = (px >> 6) * 16 + (px & 15), g = (px >> 4) & 3;
+  oy = 2 * (w / pw) + (g >> 1);
+  ox = 2 * (w % pw) + (g & 1);
+  return w < windows;
+}
+
+// The fast build's chunk maps of tap planes, one per tap; false when some window exceeds 128 bytes.
+bool mapTapPlanes(const ConvDirectArgs& a, const ConvGeometry& geo, std::vector<std::vector<ChunkMap>>& maps) {
+  maps.resize(static_cast<size_t>(a.kh * a.kw));
+  for (int64_t t = 0; t < a.kh * a.kw; ++t) {
+    const int64_t dy = (t / a.kw) * a.dh - a.ph, dx = (t % a.kw) * a.dw - a.pw;
+    auto srcOf = [&](int64_t px) -> int64_t {
+      int64_t oy = 0, ox = 0;
+      if (!tapOutputPixel(a, geo.tapPool, px, oy, ox)) return -1;
+      const int64_t y = oy + dy, x = ox + dx;
+      return y >= 0 && y < a.H && x >= 0 && x < a.W ? y * a.W + x : -1;
+    };
+    if (!mapChunks(a, geo.plane, srcOf, maps[static_cast<size_t>(t)])) return false;
+  }
+  return true;
+}
+
+// Tap planes for `a` when they take fewer sources than the column-shifted copies (geo.tapPlanes;
+// its layout, pixel groups, plane and map); false (geo untouched but for scratch) otherwise.
+bool tapGeometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
+  const int64_t taps = a.kh * a.kw, quads = (taps + 3) / 4;
+  if (a.C / a.G != 1 || a.sh != 1 || a.sw != 1 || taps > 32 || !cpuFeatures().avx512vbmi) return false;
+  const int32_t J = tapsPerDword(1, a.kw);
+  if (quads >= a.kh * ((a.kw + J - 1) / J)) return false;  // the copies' sources: 1 quad x kh x kwv
+  const bool pool = a.pool2 && a.Ho >= 2 && a.Wo >= 2;
+  const int64_t windows = (a.Ho / 2) * (a.Wo / 2);
+  const int64_t plane = pool ? 64 * ((windows + 15) / 16) : geo.hw;
+  if (quads * 4 * plane > (int64_t{4} << 20)) return false;
+  geo.tapPlanes = true;
+  geo.tapPool = pool;
+  geo.map = LayoutMap{1, plane, 1, 1, 0, 0};
+  geo.plane = plane;
+  std::vector<std::vector<ChunkMap>> maps;
+  if (!mapTapPlanes(a, geo, maps)) {
+    geo.tapPlanes = geo.tapPool = false;
+    return false;
+  }
+  if (!pool) {
+    pixelGroupsOf(geo, [](int64_t p) { return p; });
+    return true;
+  }
+  geo.pgs.clear();
+  for (int64_t t = 0; t * 16 < windows; ++t)
+    for (int g = 0; g < 4; ++g) {
+      PixelGroup pg;
+      pg.pos0 = 64 * t + 16 * g;
+      for (int l = 0; l < 16; ++l) pg.idx[l] = l;
+      pg.mode = MODE_LOAD;
+      pg.valid = pg.pooledValid = static_cast<int>(std::min<int64_t>(16, windows - 16 * t));
+      pg.pooledAt = 16 * t;
+      geo.pgs.push_back(pg);
+    }
+  geo.pgImage = static_cast<int64_t>(geo.pgs.size());
+  geo.someUnaligned = false;
+  return true;
+}
+
 bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   geo.hw = a.Ho * a.Wo;
+  geo.cg = a.C / a.G;
+  geo.og = a.O / a.G;
+  geo.shifted = false;
+  geo.copies = 1;
+  geo.colStepOfCopy = 0;
+  geo.rowPool = false;
+  geo.phased = false;
+  geo.tapPlanes = geo.tapPool = false;
+  if (tapGeometryOf(a, geo)) {
+    geo.layoutBytes = static_cast<size_t>(4 * ((a.kh * a.kw + 3) / 4) * geo.plane) + kSlack;
+    return batchTilesOf(a, geo);
+  }
   // 1x1: planes of the used pixels only, then stride 1.
   const bool pointwise = a.kh == 1 && a.kw == 1;
   geo.map = pointwise ? LayoutMap{a.Ho, a.Wo, a.sh, a.sw, -a.ph, -a.pw}
                       : LayoutMap{a.H + 2 * a.ph, a.W + 2 * a.pw, 1, 1, -a.ph, -a.pw};
   const int64_t wp = geo.map.wp, sh = pointwise ? 1 : a.sh, sw = pointwise ? 1 : a.sw;
   geo.plane = geo.map.hp * wp;
-  geo.cg = a.C / a.G;
-  geo.og = a.O / a.G;
-  geo.shifted = false;
-  geo.copies = 1;
-  geo.colStepOfCopy = 0;
   const int64_t quadBytes = (geo.cg + 3) / 4 * 4;  // bytes of a padded pixel over all quads
   // Dword positions must fit int32 offsets (gathers, source offsets).
   if (quadBytes * geo.plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
-  geo.rowPool = false;
   if (a.pool2 && a.sh == 1 && a.sw == 1 && a.Ho >= 2 && a.Wo >= 2) rowPoolGroupsOf(geo, a.Ho, a.Wo);
   else pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; });
   if (geo.someUnaligned && !pointwise && a.sh == 1 && a.sw == 1) {
@@ -1137,7 +1243,6 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
       pixelGroupsOf(geo, [](int64_t p) { return p; });
     }
   }
-  geo.phased = false;
   if (geo.someUnaligned && !pointwise && !geo.rowPool && a.sh == 2 && a.sw == 2 && a.dh == 1 && a.dw == 1 &&
       tapsPerDword(geo.cg, a.kw) == 1 && quadBytes * geo.plane <= (int64_t{4} << 20)) {
     // stride 2 on phase planes: groups of one output row are consecutive, others rowStride apart
@@ -1157,16 +1262,9 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   }
   // >= sets * quads * plane * 4
   geo.layoutBytes = static_cast<size_t>(geo.planeSets() * quadBytes * geo.plane) + kSlack;
-  // Batch tiles: enough images that small planes still fill the widest kernel, within ~512 KiB
-  // of planes (from the geometry only, so results cannot depend on the thread count).
-  int64_t imgs = std::min<int64_t>(a.B, (64 + geo.pgImage - 1) / geo.pgImage);
-  while (imgs > 1 && static_cast<double>(imgs) * geo.layoutBytes > 512.0 * 1024) --imgs;
-  geo.imgs = imgs;
-  geo.btiles = (a.B + imgs - 1) / imgs;
-  geo.shape = chooseShape(imgs * geo.pgImage);
-  geo.npg = kShapeNpg[geo.shape];
-  return true;
+  return batchTilesOf(a, geo);
 }
+
 
 // How the kernels read a tile's pixel groups. From the planes as built, or "gathered": when
 // pixel groups are not consecutive in the planes and several channel blocks would each fetch
@@ -1227,8 +1325,19 @@ struct ChunkMaps {
       if (phaseRow.ok) return;
     }
     maps.resize(static_cast<size_t>(gp.cv / geo.cg) * static_cast<size_t>(geo.copies));
-    for (size_t j = 0; j < maps.size(); ++j)
-      if (!mapChunks(a, geo.map, static_cast<int64_t>(j) * a.dw, maps[j])) return;
+    if (geo.tapPlanes) {
+      fast = mapTapPlanes(a, geo, maps);
+      return;
+    }
+    const LayoutMap& m = geo.map;
+    for (size_t j = 0; j < maps.size(); ++j) {
+      // layout pixel (r, w) of copy j reads input (r + rowOff, w + colOff + j * dilation)
+      auto srcOf = [&](int64_t px) -> int64_t {
+        const int64_t y = px / m.wp + m.rowOff, x = px % m.wp + m.colOff + static_cast<int64_t>(j) * a.dw;
+        return y >= 0 && y < a.H && x >= 0 && x < a.W ? y * a.W + x : -1;
+      };
+      if (!mapChunks(a, m.hp * m.wp, srcOf, maps[j])) return;
+    }
     fast = true;
   }
 };
@@ -1298,6 +1407,74 @@ bool fusedTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* off,
   return true;
 }
 
+// The pooled u8 epilogue of a tile of tap planes in pool order (ConvGeometry::tapPool) inside the
+// kernel: its 4 groups are the 4 pixels of 16 pooling windows, so the lane-wise maximum of their
+// corrected sums is the windows' (requantisation is monotone, m >= 0), requantised once
+// (requantF32) and stored as 16 bytes of the pooled plane under `mask`. A channel that is not
+// m32ok or came within 2^-12 of a rounding half leaves its raw accumulators at raw[o][4][16] and
+// its bit in `redo` (redone in float64 by tapPoolTile).
+template <bool Asum>
+struct FusedPoolU8 {
+  const GroupPlan& gp;
+  int32_t o0;
+  const int32_t* const* asum;  // the tile's 4 groups' activation sums (Asum)
+  uint8_t* out;  // the block's channel 0 at the tile's first window (+ o * phw for channel o)
+  size_t phw;
+  __mmask16 mask;
+  int32_t* raw;
+  float zo, lo;
+  uint32_t redo = 0;
+  void channel(int o, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    const int32_t oc = o0 + o;
+    if (gp.m32ok[oc]) {
+      const __m512i c = _mm512_set1_epi32(gp.colTerm[oc]);
+      // - Zw sum(a) by one vpdpwssd: a sum of at most 32 taps of u8 is below 2^15, a signed word
+      // whose high word is 0, times -Zw (a word) in the low word of each dword: exact
+      const __m512i nzw = _mm512_set1_epi32(static_cast<uint16_t>(-gp.zw[oc]));
+      auto sum = [&](__m512i v, int k) {
+        if (Asum) v = _mm512_dpwssd_epi32(v, _mm512_load_si512(asum[k]), nzw);
+        return _mm512_add_epi32(v, c);
+      };
+      const __m512i v = _mm512_max_epi32(_mm512_max_epi32(sum(a0, 0), sum(a1, 1)), _mm512_max_epi32(sum(a2, 2), sum(a3, 3)));
+      __m512 d = _mm512_setzero_ps();
+      const __m128i b = requantU8F32(v, _mm512_set1_ps(gp.mult32[oc]), _mm512_set1_ps(zo), _mm512_set1_ps(lo),
+                                     _mm512_set1_ps(255.0f), d);
+      if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
+        _mm_mask_storeu_epi8(out + static_cast<size_t>(o) * phw, mask, b);
+        return;
+      }
+    }
+    int32_t* r = raw + o * 64;
+    _mm512_store_si512(r, a0);
+    _mm512_store_si512(r + 16, a1);
+    _mm512_store_si512(r + 32, a2);
+    _mm512_store_si512(r + 48, a3);
+    redo |= 1u << o;
+  }
+};
+
+// A tile of tap planes in pool order for one channel block (FusedPoolU8), the channels it left
+// redone in float64 (requantU8, as the contract's epilogue).
+template <bool Asum>
+void tapPoolTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* off, const uint8_t* const* ls,
+                 const PixelGroup* const* ps, int noc, int32_t o0, const int32_t* wt, size_t phw, const TileOut& to,
+                 int32_t* acc) {
+  uint8_t* out = static_cast<uint8_t*>(a.out) + to.at[0] + static_cast<size_t>(o0) * phw;
+  FusedPoolU8<Asum> e{gp,  o0, to.asum, out, phw, to.mask[0], acc, static_cast<float>(a.zo),
+                      static_cast<float>(a.relu ? a.zo : 0)};
+  if (!tileLoad4(off, gp.nsrc, false, ls, ps, noc, wt, e)) std::abort();  // pool-order groups are plain loads
+  const __m512i zo = _mm512_set1_epi32(a.zo), lo = _mm512_set1_epi32(a.relu ? a.zo : 0);
+  for (uint32_t r = e.redo; r != 0; r &= r - 1) {
+    const int o = __builtin_ctz(r);
+    const int32_t oc = o0 + o;
+    const ChannelSums<Asum> sum(gp, acc, o, oc, to);
+    const __m512i v = _mm512_max_epi32(_mm512_max_epi32(sum(0), sum(1)), _mm512_max_epi32(sum(2), sum(3)));
+    const __m512d m = _mm512_set1_pd(gp.mult[oc]);
+    _mm_mask_storeu_epi8(out + static_cast<size_t>(o) * phw, to.mask[0],
+                         std::fabs(gp.mult[oc]) < 0.5 ? requantU8<false>(v, m, zo, lo) : requantU8<true>(v, m, zo, lo));
+  }
+}
+
 // Runs group g of the convolution with its weight plan. A task (batch tile x chunk of channel
 // blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
 // groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
@@ -1333,7 +1510,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     // pool2 (strided; stride 1 pools in the epilogue, geo.rowPool): the corrected int32 sums
     // [image][channel of the group][hw] of a ring of images, each pooled once its last pixel
     // group is done (while in cache); a kernel tile spans at most `ring` - 1 images
-    const bool pooled = a.pool2 != 0 && !geo.rowPool;
+    const bool pooled = a.pool2 != 0 && !geo.rowPool && !geo.tapPool;
     const int64_t ring = 2 + (npg + pgImage - 1) / pgImage;
     int32_t* sums = pooled ? static_cast<int32_t*>(poolBuf.get(static_cast<size_t>(ring * og * hw) * 4)) : nullptr;
     ConvDirectArgs ai = a;
@@ -1457,6 +1634,12 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
           ls[k] = planesOf(f);
         }
         to.asum[k] = asum + f * 16;
+        if (geo.tapPool) {
+          const int v = ps[k]->pooledValid;
+          to.at[0] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * phw + ps[k]->pooledAt);
+          to.mask[0] = static_cast<__mmask16>(v >= 16 ? 0xffff : (1u << v) - 1u);
+          continue;
+        }
         if (geo.rowPool) {
           if (k % 2 == 0) to.at[k / 2] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * phw + ps[k]->pooledAt);
           continue;
@@ -1466,7 +1649,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         to.at[k] = pooled ? static_cast<size_t>(((f / pgImage) % ring) * og * hw + (f % pgImage) * 16)
                           : static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
       }
-      to.whole4 = n == 4 && !geo.rowPool;
+      to.whole4 = n == 4 && !geo.rowPool && !geo.tapPool;
       if (geo.rowPool) {
         const int v0 = ps[0]->pooledValid, v1 = n == 4 ? ps[2]->pooledValid : 0;
         to.pick = kPick.even[v0];
@@ -1481,6 +1664,11 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
       for (int32_t bi = c0; bi < c1; ++bi) {
         const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
         const int32_t* wt = gp.wt.data() + gp.blkWt[bi];
+        if (geo.tapPool) {  // n == 4: a pool-order tile is 4 groups of one image
+          if (gp.needAsum) tapPoolTile<true>(a, gp, off, ls, ps, noc, o0, wt, static_cast<size_t>(phw), to, acc);
+          else tapPoolTile<false>(a, gp, off, ls, ps, noc, o0, wt, static_cast<size_t>(phw), to, acc);
+          continue;
+        }
         if (fuse && (gp.needAsum ? fusedTile<true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
                                  : fusedTile<false>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)))
           continue;
@@ -1562,7 +1750,7 @@ bool convDirectAvx512(const ConvDirectArgs& a) {
   const ConvGeometry& geo = last.geo;
   for (int64_t g = 0; g < a.G; ++g) {
     GroupPlan& gp = last.group;
-    planGroup(a, g, geo.shape, geo.offsetWp(), geo.plane, geo.shifted, geo.phaseLayout(), gp);
+    planGroup(a, g, geo.shape, geo.offsetWp(), geo.plane, geo.shifted, geo.phaseLayout(), geo.tapPlanes, gp);
     if (!last.chunkMaps) last.chunkMaps = std::make_unique<ChunkMaps>(a, geo, gp);
     runGroup(a, geo, *last.chunkMaps, g, gp);
   }
@@ -1581,7 +1769,7 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
   p->groups.resize(static_cast<size_t>(a.G));
   for (int64_t g = 0; g < a.G; ++g)
     planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phaseLayout(),
-              p->groups[static_cast<size_t>(g)]);
+              p->geo.tapPlanes, p->groups[static_cast<size_t>(g)]);
   p->chunkMaps = std::make_unique<ChunkMaps>(a, p->geo, p->groups[0]);
   return p;
 }
@@ -1593,7 +1781,7 @@ bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
   p->args = a;
   for (int64_t g = 0; g < a.G; ++g)
     planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phaseLayout(),
-              p->groups[static_cast<size_t>(g)]);
+              p->geo.tapPlanes, p->groups[static_cast<size_t>(g)]);
   return true;
 }
 
