@@ -67,7 +67,17 @@ function poolPlan(a, c, o, h, k, s, p, ho, packed, mult, bias, wl) {
   const steps = [
     { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
     { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
-    { op: 'pool', in: slot(1), out: slot(2), kind: 'max', shape: [o, ho, ho], kernel: [2, 2], stride: [2, 2], padding: [0, 0], zeroPoint: Number(values.zo) },
+    {
+      op: 'pool',
+      in: slot(1),
+      out: slot(2),
+      kind: 'max',
+      shape: [o, ho, ho],
+      kernel: [2, 2],
+      stride: [2, 2],
+      padding: [0, 0],
+      zeroPoint: Number(values.zo),
+    },
     { op: 'layer', layer: 1, in: slot(2), out: slot(3) },
   ];
   return {
@@ -79,15 +89,30 @@ function poolPlan(a, c, o, h, k, s, p, ho, packed, mult, bias, wl) {
     sharedSteps: steps.map(() => false),
     layers: [
       {
-        op: 'conv2d', n: o, k: c * k * k, inSize: c * h * h, outSize: o * ho * ho, inZeroPoint: 0,
+        op: 'conv2d',
+        n: o,
+        k: c * k * k,
+        inSize: c * h * h,
+        outSize: o * ho * ho,
+        inZeroPoint: 0,
         conv: { input: [c, h, h], wShape: [o, c, k, k], stride: [s, s], padding: [p, p], dilation: [1, 1] },
         bias,
         output: { kind: 'u8', zeroPoint: Number(values.zo), relu: true, qmax: 255 },
         weights: { kind: 'sets', sets: [{ packed, mult }], cycle: false },
       },
       {
-        op: 'linear', n: 2, k: pooled, inSize: pooled, outSize: 2, inZeroPoint: 0, output: { kind: 'f32' },
-        weights: { kind: 'sets', sets: [{ packed: a.pack(wl, 2, pooled, new Int32Array(2)), mult: new Float64Array(2).fill(1) }], cycle: false },
+        op: 'linear',
+        n: 2,
+        k: pooled,
+        inSize: pooled,
+        outSize: 2,
+        inZeroPoint: 0,
+        output: { kind: 'f32' },
+        weights: {
+          kind: 'sets',
+          sets: [{ packed: a.pack(wl, 2, pooled, new Int32Array(2)), mult: new Float64Array(2).fill(1) }],
+          cycle: false,
+        },
       },
     ],
     output: slot(3),

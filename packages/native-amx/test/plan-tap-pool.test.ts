@@ -125,9 +125,18 @@ function convArgs(s: Setup, zw: Int32Array) {
 
 /** The JS kernels one by one: the u8 convolution, then the max pool. */
 function reference(s: Setup, zw: Int32Array, mult: Float64Array, zo: number, relu: boolean): number[] {
-  const conv = js.qconv2d({ ...convArgs(s, zw), wScale: mult, output: { kind: 'u8', scale: 1, zeroPoint: zo, relu } });
+  const conv = js.qconv2d({
+    ...convArgs(s, zw),
+    wScale: mult,
+    output: { kind: 'u8', scale: 1, zeroPoint: zo, relu },
+  });
   return [
-    ...qpool2d({ x: conv as Uint8Array, xShape: [s.B, s.O, s.ho, s.wo], zeroPoint: zo, pool: { kind: 'max', kernel: [2, 2] } }),
+    ...qpool2d({
+      x: conv as Uint8Array,
+      xShape: [s.B, s.O, s.ho, s.wo],
+      zeroPoint: zo,
+      pool: { kind: 'max', kernel: [2, 2] },
+    }),
   ];
 }
 
@@ -151,7 +160,9 @@ describe.skipIf(!nativeAvailable)('plan: one-channel convolution + 2x2 max pool 
         const want = reference(s, zw, mult, zo, relu);
         for (const threads of [1, 2]) {
           setThreads(threads);
-          expect(planConvPool(s, zw, mult, zo, relu), `zo ${zo}, relu ${relu}, ${threads} threads`).toEqual(want);
+          expect(planConvPool(s, zw, mult, zo, relu), `zo ${zo}, relu ${relu}, ${threads} threads`).toEqual(
+            want,
+          );
         }
       }
     });
@@ -174,7 +185,12 @@ describe.skipIf(!nativeAvailable)('plan: one-channel convolution + 2x2 max pool 
         const y = Math.floor((i % (ph * pw)) / pw);
         const c = i % pw;
         const at = (yy: number, cc: number) => sums[((b * O + oc) * ho + yy) * wo + cc];
-        const v = Math.max(at(2 * y, 2 * c), at(2 * y, 2 * c + 1), at(2 * y + 1, 2 * c), at(2 * y + 1, 2 * c + 1));
+        const v = Math.max(
+          at(2 * y, 2 * c),
+          at(2 * y, 2 * c + 1),
+          at(2 * y + 1, 2 * c),
+          at(2 * y + 1, 2 * c + 1),
+        );
         if (v < 1000) continue;
         for (let h = 200 - zo; h < 255 - zo && !found; h++) {
           let m = (h + 0.5) / v;
