@@ -1,6 +1,12 @@
 // The ISA paths the native tests run on. (Test data, case generators and byte comparison are
 // shared with every kernel provider: packages/core/test/kernel-cases.ts.)
-import { initBackend, type PlanDescription, type PlanSlot, type PlanStep } from '@qbnn/core';
+import {
+  initBackend,
+  type PackedWeights,
+  type PlanDescription,
+  type PlanSlot,
+  type PlanStep,
+} from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { enableNativeFloatKernels, nativeInfo, nativeKernels, setThreads } from '../src/index.js';
@@ -94,4 +100,126 @@ export function runPlanOnce(desc: PlanDescription, x: Float64Array | Uint8Array,
   } finally {
     plan.dispose();
   }
+}
+
+/** Deterministic integers in [lo, hi] (a small LCG). */
+export function ints(seed: number, n: number, lo: number, hi: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return lo + (s % (hi - lo + 1));
+  });
+}
+
+/** A u8 convolution (stride 1) whose output a 2x2 max pool reads, as a plan describes it. */
+export interface ConvPoolLayer {
+  c: number;
+  o: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  pad: number;
+  dil: number;
+  packed: PackedWeights;
+  mult: Float64Array;
+  zo: number;
+  relu: boolean;
+}
+
+/**
+ * A plan that quantises its input (scale 1, zero point 0), runs the convolution, then the pool
+ * (which the plan folds into it) and returns the pooled bytes as logits through
+ * {@link identityLayer}.
+ */
+export function convPoolPlan(l: ConvPoolLayer): PlanDescription {
+  const { c, o, h, w, kh, kw, pad, dil } = l;
+  const ho = h + 2 * pad - dil * (kh - 1);
+  const wo = w + 2 * pad - dil * (kw - 1);
+  const pooled = o * Math.floor(ho / 2) * Math.floor(wo / 2);
+  const slot = (index: number) => ({ shared: false, index });
+  const steps: PlanStep[] = [
+    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
+    { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
+    {
+      op: 'pool',
+      in: slot(1),
+      out: slot(2),
+      kind: 'max',
+      shape: [o, ho, wo],
+      kernel: [2, 2],
+      stride: [2, 2],
+      padding: [0, 0],
+      zeroPoint: l.zo,
+    },
+    { op: 'layer', layer: 1, in: slot(2), out: slot(3) },
+  ];
+  return {
+    inputSize: c * h * w,
+    classes: pooled,
+    taskSlots: [c * h * w, o * ho * wo, pooled, 4 * pooled],
+    sharedSlots: [],
+    steps,
+    sharedSteps: steps.map(() => false),
+    layers: [
+      {
+        op: 'conv2d',
+        n: o,
+        k: c * kh * kw,
+        inSize: c * h * w,
+        outSize: o * ho * wo,
+        inZeroPoint: 0,
+        conv: {
+          input: [c, h, w],
+          wShape: [o, c, kh, kw],
+          stride: [1, 1],
+          padding: [pad, pad],
+          dilation: [dil, dil],
+        },
+        output: { kind: 'u8', zeroPoint: l.zo, relu: l.relu, qmax: 255 },
+        weights: { kind: 'sets', sets: [{ packed: l.packed, mult: l.mult }], cycle: false },
+      },
+      identityLayer(pooled),
+    ],
+    output: slot(3),
+  };
+}
+
+/**
+ * Per channel, a multiplier that puts one pooled (2x2 window maximum) sum v of `sums` (int32
+ * convolution outputs [batch][o][ho][wo]) just above a half-integer in float64 while the float32
+ * fma fl32(v) fl32(m) + zo lands just below it: a pooled requantisation must take that vector to
+ * float64. Sums below `minSum` are passed over. Undefined for a channel where none was found.
+ */
+export function pooledTieMultipliers(
+  sums: Int32Array,
+  [batch, o, ho, wo]: [number, number, number, number],
+  zo: number,
+  minSum: number,
+): (number | undefined)[] {
+  const f32 = (v: number, m: number) => Math.fround(Math.fround(v) * Math.fround(m) + zo);
+  const ph = Math.floor(ho / 2);
+  const pw = Math.floor(wo / 2);
+  return Array.from({ length: o }, (_, oc) => {
+    for (let i = 0; i < batch * ph * pw; i++) {
+      const b = Math.floor(i / (ph * pw));
+      const y = Math.floor((i % (ph * pw)) / pw);
+      const c = i % pw;
+      const at = (yy: number, cc: number) => sums[((b * o + oc) * ho + yy) * wo + cc];
+      const v = Math.max(
+        at(2 * y, 2 * c),
+        at(2 * y, 2 * c + 1),
+        at(2 * y + 1, 2 * c),
+        at(2 * y + 1, 2 * c + 1),
+      );
+      if (v < minSum) continue;
+      for (let h = 200 - zo; h < 255 - zo; h++) {
+        let m = (h + 0.5) / v;
+        for (let k = 0; k < 8 && v * m <= h + 0.5; k++) m *= 1 + 2 ** -52;
+        const p = v * m;
+        if (p > h + 0.5 && p - (h + 0.5) < 2 ** -20 && f32(v, m) < h + 0.5 + zo) return m;
+      }
+    }
+    return undefined;
+  });
 }

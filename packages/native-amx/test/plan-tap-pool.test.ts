@@ -6,19 +6,10 @@
 // outputs (the floor pool drops a row and a column), a last partial tile of windows, dilation,
 // several channel blocks, weight zero points (the activation sums), tiny multipliers (the float64
 // epilogue) and multipliers that put a pooled value next to a rounding half, 1 and 2 threads.
-import { referenceKernels as js, type PlanDescription, type PlanStep, qpool2d } from '@qbnn/core';
+import { referenceKernels as js, qpool2d } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
-import { identityLayer, runPlanOnce } from './helpers.js';
-
-/** Deterministic integers in [lo, hi] (a small LCG). */
-function ints(seed: number, n: number, lo: number, hi: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + (s % (hi - lo + 1));
-  });
-}
+import { convPoolPlan, ints, pooledTieMultipliers, runPlanOnce } from './helpers.js';
 
 interface Geometry {
   name: string;
@@ -45,69 +36,32 @@ function setup(g: Geometry) {
   const kg = kh * kw;
   const ho = H + 2 * pad - dil * (kh - 1);
   const wo = W + 2 * pad - dil * (kw - 1);
-  const pooled = O * Math.floor(ho / 2) * Math.floor(wo / 2);
   const seed = H * 131 + W * 7 + kh;
   const x = Float64Array.from(ints(seed, B * H * W, 0, 255));
   const w = Int8Array.from(ints(seed + 1, O * kg, -128, 127));
   const zwNonZero = Int32Array.from(ints(seed + 2, O, -5, 5));
-  return { ...g, kg, ho, wo, pooled, x, w, zwNonZero };
+  return { ...g, kg, ho, wo, x, w, zwNonZero };
 }
 type Setup = ReturnType<typeof setup>;
 
 /** The plan's pooled u8 outputs (conv, then a 2x2 max pool folded into it). */
 function planConvPool(s: Setup, zw: Int32Array, mult: Float64Array, zo: number, relu: boolean): number[] {
-  const { B, O, H, W, kh, kw, pad, dil, kg, ho, wo, pooled } = s;
-  const slot = (index: number) => ({ shared: false, index });
-  const steps: PlanStep[] = [
-    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
-    { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
-    {
-      op: 'pool',
-      in: slot(1),
-      out: slot(2),
-      kind: 'max',
-      shape: [O, ho, wo],
-      kernel: [2, 2],
-      stride: [2, 2],
-      padding: [0, 0],
-      zeroPoint: zo,
-    },
-    { op: 'layer', layer: 1, in: slot(2), out: slot(3) },
-  ];
-  const desc: PlanDescription = {
-    inputSize: H * W,
-    classes: pooled,
-    taskSlots: [H * W, O * ho * wo, pooled, 4 * pooled],
-    sharedSlots: [],
-    steps,
-    sharedSteps: steps.map(() => false),
-    layers: [
-      {
-        op: 'conv2d',
-        n: O,
-        k: kg,
-        inSize: H * W,
-        outSize: O * ho * wo,
-        inZeroPoint: 0,
-        conv: {
-          input: [1, H, W],
-          wShape: [O, 1, kh, kw],
-          stride: [1, 1],
-          padding: [pad, pad],
-          dilation: [dil, dil],
-        },
-        output: { kind: 'u8', zeroPoint: zo, relu, qmax: 255 },
-        weights: {
-          kind: 'sets',
-          sets: [{ packed: nativeKernels.packWeights(s.w, O, kg, zw), mult }],
-          cycle: false,
-        },
-      },
-      identityLayer(pooled),
-    ],
-    output: slot(3),
+  const packed = nativeKernels.packWeights(s.w, s.O, s.kg, zw);
+  const layer = {
+    c: 1,
+    o: s.O,
+    h: s.H,
+    w: s.W,
+    kh: s.kh,
+    kw: s.kw,
+    pad: s.pad,
+    dil: s.dil,
+    packed,
+    mult,
+    zo,
+    relu,
   };
-  return runPlanOnce(desc, s.x, B);
+  return runPlanOnce(convPoolPlan(layer), s.x, s.B);
 }
 
 function convArgs(s: Setup, zw: Int32Array) {
@@ -173,35 +127,13 @@ describe.skipIf(!nativeAvailable)('plan: one-channel convolution + 2x2 max pool 
     const { O, ho, wo, B } = s;
     const zw = s.zwNonZero;
     const sums = js.qconv2d({ ...convArgs(s, zw), wScale: 1, output: { kind: 'i32' } }) as Int32Array;
-    const f32 = (v: number, m: number, zo: number) => Math.fround(Math.fround(v) * Math.fround(m) + zo);
-    const ph = Math.floor(ho / 2);
-    const pw = Math.floor(wo / 2);
     const zo = 2;
-    const mult = new Float64Array(O);
-    for (let oc = 0; oc < O; oc++) {
-      let found = false;
-      for (let i = 0; i < B * ph * pw && !found; i++) {
-        const b = Math.floor(i / (ph * pw));
-        const y = Math.floor((i % (ph * pw)) / pw);
-        const c = i % pw;
-        const at = (yy: number, cc: number) => sums[((b * O + oc) * ho + yy) * wo + cc];
-        const v = Math.max(
-          at(2 * y, 2 * c),
-          at(2 * y, 2 * c + 1),
-          at(2 * y + 1, 2 * c),
-          at(2 * y + 1, 2 * c + 1),
-        );
-        if (v < 1000) continue;
-        for (let h = 200 - zo; h < 255 - zo && !found; h++) {
-          let m = (h + 0.5) / v;
-          for (let k = 0; k < 8 && v * m <= h + 0.5; k++) m *= 1 + 2 ** -52;
-          const p = v * m;
-          found = p > h + 0.5 && p - (h + 0.5) < 2 ** -20 && f32(v, m, zo) < h + 0.5 + zo;
-          if (found) mult[oc] = m;
-        }
-      }
-      expect(found, `channel ${oc}`).toBe(true);
-    }
+    const found = pooledTieMultipliers(sums, [B, O, ho, wo], zo, 1000);
+    expect(
+      found.findIndex((m) => m === undefined),
+      'a channel without a tie',
+    ).toBe(-1);
+    const mult = Float64Array.from(found, (m) => m ?? 0);
     const want = reference(s, zw, mult, zo, false);
     for (const threads of [1, 2]) {
       setThreads(threads);

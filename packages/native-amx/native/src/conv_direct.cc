@@ -274,11 +274,7 @@ struct FusedU8 {
       }
       return;
     }
-    int32_t* r = raw + o * 64;
-    _mm512_store_si512(r, a0);
-    _mm512_store_si512(r + 16, a1);
-    _mm512_store_si512(r + 32, a2);
-    _mm512_store_si512(r + 48, a3);
+    StoreAcc{raw}.channel(o, a0, a1, a2, a3);
     redo |= 1u << o;
   }
 };
@@ -1444,11 +1440,7 @@ struct FusedPoolU8 {
         return;
       }
     }
-    int32_t* r = raw + o * 64;
-    _mm512_store_si512(r, a0);
-    _mm512_store_si512(r + 16, a1);
-    _mm512_store_si512(r + 32, a2);
-    _mm512_store_si512(r + 48, a3);
+    StoreAcc{raw}.channel(o, a0, a1, a2, a3);
     redo |= 1u << o;
   }
 };
