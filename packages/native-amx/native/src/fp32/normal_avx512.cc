@@ -156,11 +156,14 @@ __attribute__((always_inline)) inline bool normals8Fast(const NormalCoefficients
         _mm256_test_epi32_mask(_mm256_xor_si256(q[g], _mm256_srli_epi32(q[g], 1)), _mm256_set1_epi32(1));
     const __m512d sn = _mm512_mul_pd(r[g], negateIf(_mm512_mask_blend_pd(odd, sinA, cosA), neg));
     const __m512d cs = _mm512_mul_pd(r[g], negateIf(_mm512_mask_blend_pd(odd, cosA, sinA), negCos));
-    const __m512d b = _mm512_mul_pd(r[g], _mm512_set1_pd(kMargin));
-    c[g] = _mm512_cvtpd_ps(cs);
-    s[g] = _mm512_cvtpd_ps(sn);
-    uncertain |= _mm256_cmp_ps_mask(_mm512_cvtpd_ps(_mm512_sub_pd(cs, b)), _mm512_cvtpd_ps(_mm512_add_pd(cs, b)), _CMP_NEQ_UQ);
-    uncertain |= _mm256_cmp_ps_mask(_mm512_cvtpd_ps(_mm512_sub_pd(sn, b)), _mm512_cvtpd_ps(_mm512_add_pd(sn, b)), _CMP_NEQ_UQ);
+    // Where both ends of v +- b round to one float32, v and the reference's value (inside the
+    // interval) round to it too (rounding is monotonic): that float is the result, no third
+    // rounding. b >= 3e-16 unless r = -0 (u1 = 1); there b = +0, so v - b is v with its sign.
+    const __m512d b = _mm512_abs_pd(_mm512_mul_pd(r[g], _mm512_set1_pd(kMargin)));
+    c[g] = _mm512_cvtpd_ps(_mm512_sub_pd(cs, b));
+    s[g] = _mm512_cvtpd_ps(_mm512_sub_pd(sn, b));
+    uncertain |= _mm256_cmp_ps_mask(c[g], _mm512_cvtpd_ps(_mm512_add_pd(cs, b)), _CMP_NEQ_UQ);
+    uncertain |= _mm256_cmp_ps_mask(s[g], _mm512_cvtpd_ps(_mm512_add_pd(sn, b)), _CMP_NEQ_UQ);
   }
   return uncertain == 0;
 }
