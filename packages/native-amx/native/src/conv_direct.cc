@@ -1560,7 +1560,19 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         _mm512_store_si512(asum + f * 16, boxSumOf(*pgOf(f), gp, sums));
       }
     }
-    if (gp.needAsum && !boxed)
+    if (gp.needAsum && geo.tapPlanes) {
+      // tap planes: a pixel's activation sum is the sum of its quads' bytes (taps past the last
+      // are 0), per 16 layout pixels independent chains (channelSums), not a one-channel kernel
+      // call per 4 groups waiting on its vpdpbusd
+      int32_t* sums = static_cast<int32_t*>(boxBuf.get(static_cast<size_t>(geo.plane) * 4 + 64));
+      if (!sums) std::abort();
+      for (int64_t i = 0; i < nimg; ++i) {
+        channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), 1, gp.quads, geo.plane, sums);
+        for (int64_t f = i * pgImage; f < (i + 1) * pgImage; ++f)
+          std::memcpy(asum + f * 16, sums + pgOf(f)->pos0, 64);
+      }
+    }
+    if (gp.needAsum && !boxed && !geo.tapPlanes)
       for (int64_t f0 = 0; f0 < npgAll;) {
         const int n = npgAll - f0 >= 4 ? 4 : npgAll - f0 >= 2 ? 2 : 1;
         const uint8_t* ls[4];
