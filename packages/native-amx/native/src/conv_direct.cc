@@ -36,6 +36,21 @@
 namespace qbnn {
 namespace {
 
+// The kernels' initial accumulators: an epilogue's init(o, g) (terms it would otherwise add to
+// every sum: the int32 sums wrap, so where they are added does not change them), else 0.
+template <class E>
+inline auto accInitOf(E& e, int o, int g, int) -> decltype(e.init(o, g)) {
+  return e.init(o, g);
+}
+template <class E>
+inline __m512i accInitOf(E&, int, int, long) {
+  return _mm512_setzero_si512();
+}
+template <class E>
+inline __m512i accInit(E& e, int o, int g) {
+  return accInitOf(e, o, g, 0);
+}
+
 #include "conv_avx512_micro.inc"
 
 struct FetchLoad {
@@ -252,16 +267,18 @@ struct FusedU8 {
   int32_t* raw;
   float zo, lo;
   uint32_t redo = 0;
+  // the accumulators start at the column term - Zw * the group's activation sums: each channel's
+  // sums come out of the kernel whole (one vpaddd a vector less here)
+  __m512i init(int o, int g) const {
+    const __m512i c = _mm512_set1_epi32(ct[o]);
+    if (!Asum) return c;
+    return _mm512_sub_epi32(c, _mm512_mullo_epi32(_mm512_set1_epi32(zw[o]), _mm512_load_si512(asum[g])));
+  }
   void channel(int o, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
     const __m512 m = _mm512_set1_ps(m32[o]), z = _mm512_set1_ps(zo), l = _mm512_set1_ps(lo);
     const __m512 h = _mm512_set1_ps(255.0f);
-    const __m512i c = _mm512_set1_epi32(ct[o]);
-    auto sum = [&](__m512i v, int k) {
-      if (Asum) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(zw[o]), _mm512_load_si512(asum[k])));
-      return _mm512_add_epi32(v, c);
-    };
     __m512 d = _mm512_setzero_ps();
-    const __m512i b = requantU8F32x4(sum(a0, 0), sum(a1, 1), sum(a2, 2), sum(a3, 3), m, z, l, h, d);
+    const __m512i b = requantU8F32x4(a0, a1, a2, a3, m, z, l, h, d);
     if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
       uint8_t* dst = out + static_cast<size_t>(o) * hw;
       if (t->whole4) {
@@ -274,7 +291,9 @@ struct FusedU8 {
       }
       return;
     }
-    StoreAcc{raw}.channel(o, a0, a1, a2, a3);
+    // the raw sums, as the float64 redo (ChannelSums) takes them
+    StoreAcc{raw}.channel(o, _mm512_sub_epi32(a0, init(o, 0)), _mm512_sub_epi32(a1, init(o, 1)),
+                          _mm512_sub_epi32(a2, init(o, 2)), _mm512_sub_epi32(a3, init(o, 3)));
     redo |= 1u << o;
   }
 };
