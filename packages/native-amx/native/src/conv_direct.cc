@@ -1366,7 +1366,17 @@ void channelSums(const uint8_t* layout, int32_t copies, int32_t quads, int64_t p
   for (int32_t c = 0; c < copies; ++c) {
     const uint8_t* base = layout + static_cast<size_t>(c) * quads * plane * 4;
     int32_t* dst = sums + static_cast<size_t>(c) * plane;
-    for (int64_t pos = 0; pos < plane; pos += 16) {
+    int64_t pos = 0;
+    // 4 positions a step: independent chains (one chain waits on each vpdpbusd)
+    for (; pos + 64 <= plane; pos += 64) {
+      __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (int32_t q = 0; q < quads; ++q) {
+        const uint8_t* at = base + (static_cast<size_t>(q) * plane + pos) * 4;
+        for (int k = 0; k < 4; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], _mm512_loadu_si512(at + 64 * k), ones);
+      }
+      for (int k = 0; k < 4; ++k) _mm512_storeu_si512(dst + pos + 16 * k, acc[k]);
+    }
+    for (; pos < plane; pos += 16) {
       __m512i acc = _mm512_setzero_si512();
       for (int32_t q = 0; q < quads; ++q)
         acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(base + (static_cast<size_t>(q) * plane + pos) * 4), ones);
@@ -1583,13 +1593,9 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
       // tap planes: a pixel's activation sum is the sum of its quads' bytes (taps past the last
       // are 0), per 16 layout pixels independent chains (channelSums), not a one-channel kernel
       // call per 4 groups waiting on its vpdpbusd
-      int32_t* sums = static_cast<int32_t*>(boxBuf.get(static_cast<size_t>(geo.plane) * 4 + 64));
-      if (!sums) std::abort();
-      for (int64_t i = 0; i < nimg; ++i) {
-        channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), 1, gp.quads, geo.plane, sums);
-        for (int64_t f = i * pgImage; f < (i + 1) * pgImage; ++f)
-          std::memcpy(asum + f * 16, sums + pgOf(f)->pos0, 64);
-      }
+      // (group j of an image starts at layout pixel 16 j: its sums land where the groups' go)
+      for (int64_t i = 0; i < nimg; ++i)
+        channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), 1, gp.quads, geo.plane, asum + i * pgImage * 16);
     }
     if (gp.needAsum && !boxed && !geo.tapPlanes)
       for (int64_t f0 = 0; f0 < npgAll;) {
