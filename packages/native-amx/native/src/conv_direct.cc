@@ -1449,18 +1449,19 @@ struct FusedPoolU8 {
   int32_t* raw;
   float zo, lo;
   uint32_t redo = 0;
+  // the accumulators start at the column term - Zw * the group's activation sums (accInit): the
+  // sums leave the kernel whole. - Zw sum(a) by one vpdpwssd: a sum of at most 32 taps of u8 is
+  // below 2^15, a signed word whose high word is 0, times -Zw (a word) in the low word of each
+  // dword: exact
+  __m512i init(int o, int g) const {
+    const __m512i c = _mm512_set1_epi32(gp.colTerm[o0 + o]);
+    if (!Asum) return c;
+    return _mm512_dpwssd_epi32(c, _mm512_load_si512(asum[g]), _mm512_set1_epi32(static_cast<uint16_t>(-gp.zw[o0 + o])));
+  }
   void channel(int o, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
     const int32_t oc = o0 + o;
     if (gp.m32ok[oc]) {
-      const __m512i c = _mm512_set1_epi32(gp.colTerm[oc]);
-      // - Zw sum(a) by one vpdpwssd: a sum of at most 32 taps of u8 is below 2^15, a signed word
-      // whose high word is 0, times -Zw (a word) in the low word of each dword: exact
-      const __m512i nzw = _mm512_set1_epi32(static_cast<uint16_t>(-gp.zw[oc]));
-      auto sum = [&](__m512i v, int k) {
-        if (Asum) v = _mm512_dpwssd_epi32(v, _mm512_load_si512(asum[k]), nzw);
-        return _mm512_add_epi32(v, c);
-      };
-      const __m512i v = _mm512_max_epi32(_mm512_max_epi32(sum(a0, 0), sum(a1, 1)), _mm512_max_epi32(sum(a2, 2), sum(a3, 3)));
+      const __m512i v = _mm512_max_epi32(_mm512_max_epi32(a0, a1), _mm512_max_epi32(a2, a3));
       __m512 d = _mm512_setzero_ps();
       const __m128i b = requantU8F32(v, _mm512_set1_ps(gp.mult32[oc]), _mm512_set1_ps(zo), _mm512_set1_ps(lo),
                                      _mm512_set1_ps(255.0f), d);
@@ -1469,7 +1470,9 @@ struct FusedPoolU8 {
         return;
       }
     }
-    StoreAcc{raw}.channel(o, a0, a1, a2, a3);
+    // the raw sums, as the float64 redo (ChannelSums) takes them
+    StoreAcc{raw}.channel(o, _mm512_sub_epi32(a0, init(o, 0)), _mm512_sub_epi32(a1, init(o, 1)),
+                          _mm512_sub_epi32(a2, init(o, 2)), _mm512_sub_epi32(a3, init(o, 3)));
     redo |= 1u << o;
   }
 };
