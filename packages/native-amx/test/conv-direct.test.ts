@@ -1,7 +1,7 @@
 // The layouts of the direct AVX-512 convolution (native/src/conv_direct.cc), each against the JS
 // reference byte for byte on every path: shifted plane copies (stride 1, output rows not a
 // multiple of 16 pixels), the first layer's shifted virtual channels (C = 1, 2, 3) combined with
-// plane copies, stride 2 on phase planes (built straight from the input, or split from a full
+// plane copies, tap planes (one input channel a group, stride 1), stride 2 on phase planes (built straight from the input, or split from a full
 // plane when input rows are wider than 32 pixels), 1x1, the plain-build fallback (source windows wider
 // than 128 bytes), pixel groups spanning images, K near MAX_GEMM_K, and the extreme operands
 // 0 / 255 x -128 / 127.
@@ -39,6 +39,29 @@ const GEOMETRIES: Geometry[] = [
   { name: 'grouped, copies', c: 12, o: 10, h: 9, w: 10, k: [3, 3], pad: [1, 1], groups: 2, batch: 2 },
   { name: 'C 1, 5x5 (4 taps a dword)', c: 1, o: 20, h: 28, w: 28, k: [5, 5], pad: [2, 2], batch: 3 },
   { name: 'C 1, 3x11, dil 2', c: 1, o: 6, h: 13, w: 30, k: [3, 11], pad: [1, 4], dil: [1, 2], batch: 2 },
+  // one input channel a group at stride 1: tap planes (4 taps of the kernel window a dword)
+  {
+    name: 'depthwise 3x3 (tap planes a group)',
+    c: 6,
+    o: 12,
+    h: 9,
+    w: 11,
+    k: [3, 3],
+    pad: [1, 1],
+    groups: 6,
+    batch: 2,
+  },
+  {
+    name: 'C 1, 5x5 on 100-wide rows, dil 2',
+    c: 1,
+    o: 5,
+    h: 7,
+    w: 100,
+    k: [5, 5],
+    pad: [3, 2],
+    dil: [2, 1],
+    batch: 2,
+  },
   { name: 'C 2, 3x3 (2 taps a dword)', c: 2, o: 9, h: 10, w: 13, k: [3, 3], pad: [1, 1], batch: 2 },
   { name: 'C 3, 3x3 stem', c: 3, o: 24, h: 15, w: 15, k: [3, 3], pad: [1, 1], batch: 2 },
   { name: 'C 1 stride 2', c: 1, o: 7, h: 15, w: 15, k: [5, 5], stride: [2, 2], pad: [2, 2], batch: 2 },
