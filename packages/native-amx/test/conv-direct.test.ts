@@ -32,6 +32,9 @@ const GEOMETRIES: Geometry[] = [
   { name: 'column kernel 3x1', c: 6, o: 8, h: 11, w: 6, k: [3, 1], pad: [1, 0], batch: 2 },
   { name: '8x8 outputs (groups span rows)', c: 96, o: 40, h: 8, w: 8, k: [3, 3], pad: [1, 1], batch: 5 },
   { name: '4x4 outputs, tiles of images', c: 64, o: 30, h: 4, w: 4, k: [3, 3], pad: [1, 1], batch: 9 },
+  // images of at most 16 pixels: each quad's planes one vpermb run (TinyPlanes), a partial quad
+  { name: 'tiny planes 3x5, C 6', c: 6, o: 11, h: 3, w: 5, k: [3, 3], pad: [1, 1], batch: 4 },
+  { name: 'tiny planes 4x4, C 10, 2x3 kernel', c: 10, o: 7, h: 4, w: 4, k: [2, 3], pad: [1, 0], batch: 3 },
   { name: 'Wo 1 (a group spans 16 rows)', c: 4, o: 5, h: 9, w: 5, k: [5, 5], batch: 3 },
   { name: 'Wo 1, tall (plain plane build)', c: 4, o: 5, h: 40, w: 5, k: [3, 5], batch: 2 },
   { name: 'C 2, Wo 2, kw 19 (plain build)', c: 2, o: 3, h: 34, w: 20, k: [3, 19], pad: [1, 0], batch: 2 },

@@ -1326,13 +1326,78 @@ void gatherPixelGroup(const PixelGroup& pg, const GroupPlan& gp, const uint8_t* 
 // geometry (a prepared convolution keeps them: building them costs about a plane build).
 // Map j is for a column shift of j * dilation: virtual channel copy jj of plane copy jv reads
 // shift jv * J + jj. `fast` is false when the fast build does not apply.
+// Quad planes of images of at most 16 pixels (ResNet-18's 4x4 layers), one tap a dword: a quad's
+// 4 channel planes are one run of at most 64 input bytes, so each 16 dwords of a layout plane
+// are one vpermb of that run, the padding blended in as the zero point. One load and a permute
+// and a store per 16 layout pixels, instead of a 64-pixel chunk of buildLayoutFast (4 loads, 4
+// permutes, 4 unpacks, 4 stores) for planes of 24 to 36 pixels.
+struct TinyPlanes {
+  bool ok = false;
+  int64_t chunks = 0;  // 16-dword chunks of a quad plane
+  struct Chunk {
+    alignas(64) uint8_t idx[64];  // byte t of dword i: byte t hw + the input pixel
+    uint64_t pad = 0;  // bytes that are padding (the zero point)
+  };
+  std::vector<Chunk> perCopy;  // [copy][chunk]
+  TinyPlanes() = default;
+  TinyPlanes(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
+    const int64_t hw = a.H * a.W;
+    const LayoutMap& m = geo.map;
+    if (hw > 16 || gp.cv != geo.cg || geo.phased || geo.tapPlanes || m.rowStep != 1 || m.colStep != 1) return;
+    chunks = (geo.plane + 15) / 16;
+    perCopy.resize(static_cast<size_t>(geo.copies * chunks));
+    for (int32_t jv = 0; jv < geo.copies; ++jv)
+      for (int64_t c = 0; c < chunks; ++c) {
+        Chunk& ch = perCopy[static_cast<size_t>(jv * chunks + c)];
+        for (int i = 0; i < 16; ++i) {
+          const int64_t px = c * 16 + i;
+          const int64_t y = px / m.wp + m.rowOff, x = px % m.wp + m.colOff + static_cast<int64_t>(jv) * geo.colStepOfCopy;
+          const bool in = px < geo.plane && y >= 0 && y < a.H && x >= 0 && x < a.W;
+          for (int t = 0; t < 4; ++t) {
+            ch.idx[4 * i + t] = static_cast<uint8_t>(in ? t * hw + y * a.W + x : 0);
+            if (!in) ch.pad |= uint64_t{1} << (4 * i + t);
+          }
+        }
+      }
+    ok = true;
+  }
+};
+
+// The layout of image b, group g from TinyPlanes (channels past the last are 0, as buildLayout's).
+__attribute__((target("avx512vbmi"), noinline)) void buildLayoutTiny(const ConvDirectArgs& a, const GroupPlan& gp,
+                                                                    const ConvGeometry& geo, const TinyPlanes& tp,
+                                                                    int64_t b, int64_t g, uint8_t* layout) {
+  const int64_t hw = a.H * a.W, cg = a.C / a.G;
+  const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
+  const uint8_t* x = a.x + (b * a.C + g * cg) * hw;
+  const size_t copyBytes = static_cast<size_t>(gp.quads * geo.plane) * 4;
+  // planes in layout order: the last chunk's store may run past its plane, into the next one
+  // (written after it) or the slack
+  for (int32_t jv = 0; jv < geo.copies; ++jv)
+    for (int32_t q = 0; q < gp.quads; ++q) {
+      const int real = std::min<int32_t>(4, gp.cv - 4 * q);
+      const uint64_t realBytes = 0x1111111111111111ull * ((1u << real) - 1u);
+      const unsigned n = static_cast<unsigned>(real * hw);
+      const __m512i run = _mm512_maskz_loadu_epi8(n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1, x + 4 * q * hw);
+      uint8_t* dst = layout + copyBytes * static_cast<size_t>(jv) + static_cast<size_t>(q * geo.plane) * 4;
+      const TinyPlanes::Chunk* ch = tp.perCopy.data() + jv * tp.chunks;
+      for (int64_t c = 0; c < tp.chunks; ++c, dst += 64) {
+        const __m512i v = _mm512_mask_blend_epi8(ch[c].pad, _mm512_permutexvar_epi8(_mm512_load_si512(ch[c].idx), run), zaV);
+        _mm512_storeu_si512(dst, _mm512_maskz_mov_epi8(realBytes, v));
+      }
+    }
+}
+
 struct ChunkMaps {
   std::vector<std::vector<ChunkMap>> maps;
   bool fast = false;
+  TinyPlanes tiny;  // layouts of images of at most 16 pixels (tiny.ok; then neither maps nor fast)
   PhaseRowProgram phaseRow;  // phase planes built straight from the input (phaseRow.ok; no maps then)
   // Every group of a convolution has the same channels per group, so the same maps (gp: any group).
   ChunkMaps(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
     if (geo.map.rowStep != 1 || geo.map.colStep != 1 || !cpuFeatures().avx512vbmi) return;
+    tiny = TinyPlanes(a, geo, gp);
+    if (tiny.ok) return;
     if (geo.phased) {
       const int32_t quads = (gp.cv + 3) / 4;
       phaseRow = PhaseRowProgram(geo.map.wp, -geo.map.colOff, a.W,
@@ -1558,6 +1623,10 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
         if (fast) buildLayoutFast(a, gp, geo.map, chunkMaps.maps.data(), b0 + i, g, full);
         else buildLayout(a, gp, geo.map, b0 + i, g, full);
         splitPhases(full, gp.quads, geo.map.hp, geo.map.wp, geo.phases, p);
+        continue;
+      }
+      if (chunkMaps.tiny.ok) {
+        buildLayoutTiny(a, gp, geo, chunkMaps.tiny, b0 + i, g, p);
         continue;
       }
       for (int32_t jv = 0; jv < geo.copies; ++jv) {
