@@ -9,6 +9,7 @@ import {
   gaussianKlSum,
   gaussianSampleKl,
   gaussianSampleKlFused,
+  gaussianSampleKlMany,
   initBackend,
   QbnnError,
   Rng,
@@ -165,19 +166,79 @@ d('the fused op on tfjs-wasm', () => {
     }
   });
 
+  test('samples a list of tensors in one call: each output and gradient bit for bit the one-tensor calls, the KL their AddN', async () => {
+    await initBackend({ backend: 'wasm' });
+    enableNativeFloatKernels();
+    // a weight and a bias: different sizes (one below a vector, one with a partial step) and priors
+    const shapes = [[37, 29], [7]];
+    const priors = [
+      { mean: 0, sigma: 0.1 },
+      { mean: 0.05, sigma: 1.5 },
+    ];
+    const parts = shapes.map((shape, j) => {
+      const [mu, rho, eps] = inputs(shape[0] * (shape[1] ?? 1));
+      return {
+        mu: tf.tensor(mu, shape),
+        rho: tf.tensor(rho, shape),
+        eps: tf.tensor(eps, shape),
+        prior: priors[j],
+      };
+    });
+    const c = parts.map((p) => tf.randomNormal(p.mu.shape, 0, 1, 'float32', 3));
+    // loss = sum_j sum(c_j w_j) + 0.3 KL, through the list kernel and through one call a tensor
+    const run = (many: boolean) =>
+      tf.grads((...vars: tf.Tensor[]) => {
+        const ps = parts.map((p, j) => ({ ...p, mu: vars[2 * j], rho: vars[2 * j + 1] }));
+        const outs = many
+          ? gaussianSampleKlMany(ps)!
+          : (() => {
+              const one = ps.map((p) => gaussianSampleKl(p.mu, p.rho, p.eps, p.prior)!);
+              return { w: one.map((o) => o.w), kl: tf.addN(one.map((o) => o.kl)) as tf.Scalar };
+            })();
+        const terms = outs.w.map((w, j) => tf.sum(tf.mul(w, c[j])));
+        return tf.addN([...terms, tf.mul(0.3, outs.kl)]) as tf.Scalar;
+      })(parts.flatMap((p) => [p.mu, p.rho]));
+    // the KL's float32 sum: over many priors, since a float64 sum rounds the same most of the time
+    for (let k = 0; k < 24; k++) {
+      const ps = parts.map((p, j) => ({
+        ...p,
+        prior: { mean: 0.01 * k * (j + 1), sigma: 0.05 + 0.07 * k + j },
+      }));
+      const o = gaussianSampleKlMany(ps)!;
+      const one = ps.map((p) => gaussianSampleKl(p.mu, p.rho, p.eps, p.prior)!);
+      const want = [...one.map((x) => x.w), tf.addN(one.map((x) => x.kl))];
+      const got = [...o.w, o.kl];
+      for (let i = 0; i < got.length; i++)
+        expect(
+          sameBits(got[i].dataSync() as Float32Array, want[i].dataSync() as Float32Array),
+          `prior ${k} output ${i}`,
+        ).toBe(true);
+    }
+    const [gm, gs] = [run(true), run(false)];
+    for (let k = 0; k < gm.length; k++)
+      expect(
+        sameBits(gm[k].dataSync() as Float32Array, gs[k].dataSync() as Float32Array),
+        `gradient ${k}`,
+      ).toBe(true);
+  });
+
   test('refuses bad inputs with a typed error naming them', async () => {
     await initBackend({ backend: 'wasm' });
     const t = tf.ones([4]);
-    const attrs = { priorMean: 0, priorSigma: 1 };
-    const run = (inputs: Record<string, tf.Tensor>, a: object = attrs, name = GAUSSIAN_SAMPLE_KL) =>
-      tf.engine().runKernel(name, inputs, a as tf.NamedAttrMap);
-    expect(() => run({ mu: t, rho: t, eps: tf.ones([3]) })).toThrow(/input eps has 3 elements, expected 4/);
-    expect(() => run({ mu: t, rho: t, eps: t }, { priorMean: 0, priorSigma: 0 })).toThrow(
+    const attrs = { priorMean: [0], priorSigma: [1] };
+    const run = (inputs: tf.Tensor[], a: object = attrs, name = GAUSSIAN_SAMPLE_KL) =>
+      tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, a as tf.NamedAttrMap);
+    expect(() => run([t, t, tf.ones([3])])).toThrow(/input eps\[0\] has 3 elements, expected 4/);
+    expect(() => run([t, t, t], { priorMean: [0], priorSigma: [0] })).toThrow(
       /priorSigma must be a finite number > 0/,
     );
-    expect(() => run({ mu: t, rho: t, eps: t, dw: t, dkl: t }, attrs, GAUSSIAN_SAMPLE_KL_GRAD)).toThrow(
+    expect(() => run([t, t, t], { priorMean: 0, priorSigma: 1 })).toThrow(/must be arrays of one length/);
+    expect(() => run([t, t, t, t, t], { priorMean: [0, 0], priorSigma: [1, 1] })).toThrow(
+      /expected 6 inputs for 2 tensor\(s\)/,
+    );
+    expect(() => run([t, t, t, t, t], attrs, GAUSSIAN_SAMPLE_KL_GRAD)).toThrow(
       /input dkl must be a float32 scalar/,
     );
-    expect(() => run({ mu: t, rho: tf.ones([4], 'int32'), eps: t })).toThrow(QbnnError);
+    expect(() => run([t, tf.ones([4], 'int32'), t])).toThrow(QbnnError);
   });
 });

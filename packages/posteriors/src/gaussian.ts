@@ -1,6 +1,6 @@
 import {
-  gaussianSampleKl,
   gaussianSampleKlFused,
+  gaussianSampleKlMany,
   normalLocScale,
   normalLocScaleFused,
   normalTensor,
@@ -72,7 +72,7 @@ export class GaussianPosterior extends LocScalePosterior {
 
   /**
    * In training, weights mode, with the layer's prior given and scalar priors: each tensor's sample
-   * and closed-form KL as one fused kernel each way (@qbnn/core's gaussianSampleKl), the KL kept
+   * and closed-form KL as one fused kernel each way (@qbnn/core's gaussianSampleKlMany, weight and bias in one call), the KL kept
    * for the next {@link getKl} with that prior. Elsewhere the location-scale forward.
    */
   override forward(x: tf.Tensor, op: LayerOp, options: ForwardOptions = {}): tf.Tensor {
@@ -89,11 +89,16 @@ export class GaussianPosterior extends LocScalePosterior {
       return super.forward(x, op, options);
     const rng = options.rng ?? this.rng;
     const [kl, ...w] = tf.tidy(() => {
-      const drawn = parts.map(({ p, q }) => {
-        const eps = this.drawXi(p.mu.shape, rng);
-        return gaussianSampleKl(p.mu, p.rho, eps, { mean: q.mean as number, sigma: q.sigma as number })!;
-      });
-      return [tf.addN(drawn.map((d) => d.kl)), ...drawn.map((d) => d.w)];
+      // the weight's and the bias's noise in that order, then both samples and the KL in one call
+      const drawn = gaussianSampleKlMany(
+        parts.map(({ p, q }) => ({
+          mu: p.mu,
+          rho: p.rho,
+          eps: this.drawXi(p.mu.shape, rng),
+          prior: { mean: q.mean as number, sigma: q.sigma as number },
+        })),
+      )!;
+      return [drawn.kl, ...drawn.w];
     });
     const y = tf.tidy(() => op.apply(x, w[0], w[1]));
     tf.dispose(w);

@@ -64,8 +64,12 @@ export {
   checkGaussianSampleKl,
   GAUSSIAN_SAMPLE_KL,
   GAUSSIAN_SAMPLE_KL_GRAD,
+  type GaussianSampleKlAttrs,
+  type GaussianSampleKlPart,
   gaussianSampleKl,
   gaussianSampleKlFused,
+  gaussianSampleKlMany,
+  sampleKlStride,
 } from './gaussian-sample-kl.js';
 export {
   checkLocScaleSample,

@@ -25,6 +25,7 @@ import {
   GAUSSIAN_SAMPLE_KL,
   GAUSSIAN_SAMPLE_KL_GRAD,
   type GaussianKlAttrs,
+  type GaussianSampleKlAttrs,
   LOCSCALE_SAMPLE,
   LOCSCALE_SAMPLE_GRAD,
   NORMAL_LOCSCALE,
@@ -584,44 +585,59 @@ const gaussianKlGrad =
     return outs;
   };
 
-/** @qbnn/core's Gaussian weight sample fused with its KL ('QbnnGaussianSampleKl') and its gradient. */
+/**
+ * @qbnn/core's Gaussian weight samples fused with their KL ('QbnnGaussianSampleKl', k tensors a call)
+ * and its gradient. The KL output sums the tensors' float32 KLs in order in float32, as tfjs's AddN.
+ */
 const gaussianSampleKl =
   (native: Fp32Addon): Impl =>
   ({ inputs, backend, attrs }) => {
-    checkGaussianSampleKl(inputs, attrs);
+    const sizes = checkGaussianSampleKl(inputs, attrs);
     const wasm = backend as unknown as WasmBackend;
-    const { mu, rho, eps } = inputs as Record<string, TensorInfo>;
-    const a = attrs as unknown as GaussianKlAttrs;
-    const outs = [wasm.makeOutput([...mu.shape], 'float32'), wasm.makeOutput([], 'float32')];
-    const kl = native.gaussianSampleKl(
-      f32(wasm, mu),
-      f32(wasm, rho),
-      Float64Array.of(a.priorMean, a.priorSigma),
-      f32(wasm, eps),
-      f32(wasm, outs[0]),
-    );
-    f32(wasm, outs[1])[0] = kl;
+    const list = Object.values(inputs) as TensorInfo[];
+    const a = attrs as unknown as GaussianSampleKlAttrs;
+    const outs = sizes.map((_, j) => wasm.makeOutput([...list[3 * j].shape], 'float32'));
+    outs.push(wasm.makeOutput([], 'float32'));
+    // views after every makeOutput, which may grow (and so replace) the heap
+    let kl = 0;
+    sizes.forEach((_, j) => {
+      const one = native.gaussianSampleKl(
+        f32(wasm, list[3 * j]),
+        f32(wasm, list[3 * j + 1]),
+        Float64Array.of(a.priorMean[j], a.priorSigma[j]),
+        f32(wasm, list[3 * j + 2]),
+        f32(wasm, outs[j]),
+      );
+      kl = j === 0 ? Math.fround(one) : Math.fround(kl + Math.fround(one));
+    });
+    f32(wasm, outs[sizes.length])[0] = kl;
     return outs;
   };
 
 const gaussianSampleKlGrad =
   (native: Fp32Addon): Impl =>
   ({ inputs, backend, attrs }) => {
-    checkGaussianSampleKl(inputs, attrs, GAUSSIAN_SAMPLE_KL_GRAD);
+    const sizes = checkGaussianSampleKl(inputs, attrs, GAUSSIAN_SAMPLE_KL_GRAD);
     const wasm = backend as unknown as WasmBackend;
-    const { mu, rho, eps, dw, dkl } = inputs as Record<string, TensorInfo>;
-    const a = attrs as unknown as GaussianKlAttrs;
-    const outs = [wasm.makeOutput([...mu.shape], 'float32'), wasm.makeOutput([...rho.shape], 'float32')];
-    native.gaussianSampleKlGrad(
-      f32(wasm, mu),
-      f32(wasm, rho),
-      Float64Array.of(a.priorMean, a.priorSigma),
-      f32(wasm, eps),
-      f32(wasm, dw),
-      f32(wasm, dkl)[0],
-      f32(wasm, outs[0]),
-      f32(wasm, outs[1]),
-    );
+    const list = Object.values(inputs) as TensorInfo[];
+    const a = attrs as unknown as GaussianSampleKlAttrs;
+    const outs = sizes.flatMap((_, j) => [
+      wasm.makeOutput([...list[4 * j].shape], 'float32'),
+      wasm.makeOutput([...list[4 * j + 1].shape], 'float32'),
+    ]);
+    const dkl = f32(wasm, list[list.length - 1])[0];
+    sizes.forEach((_, j) => {
+      native.gaussianSampleKlGrad(
+        f32(wasm, list[4 * j]),
+        f32(wasm, list[4 * j + 1]),
+        Float64Array.of(a.priorMean[j], a.priorSigma[j]),
+        f32(wasm, list[4 * j + 2]),
+        f32(wasm, list[4 * j + 3]),
+        dkl,
+        f32(wasm, outs[2 * j]),
+        f32(wasm, outs[2 * j + 1]),
+      );
+    });
     return outs;
   };
 
