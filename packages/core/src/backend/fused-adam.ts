@@ -23,8 +23,10 @@ export interface FusedAdamAttrs {
 
 /**
  * The update, per element in float64 (rounded to float32 on store):
- * m' = b1 m + (1 - b1) g; v' = b2 v + (1 - b2) g^2; p' = p - lr (m' / c1) / (sqrt(v' / c2) + eps).
- * Outputs may alias nothing; inputs are float32 arrays of one length.
+ * m' = b1 m + (1 - b1) g; v' = b2 v + (1 - b2) g^2; p' = p - (a m') / (sqrt(v') b + eps), with the
+ * step's constants a = lr / c1 and b = 1 / sqrt(c2) (tfjs's lr (m' / c1) / (sqrt(v' / c2) + eps):
+ * one division and one square root an element instead of three and one, which bounded the native
+ * step by the divider). Outputs may alias nothing; inputs are float32 arrays of one length.
  */
 export function adamUpdate(
   p: Float32Array,
@@ -40,9 +42,8 @@ export function adamUpdate(
   const nb1 = 1 - b1;
   const b2 = a.beta2;
   const nb2 = 1 - b2;
-  const c1 = a.correction1;
-  const c2 = a.correction2;
-  const lr = a.learningRate;
+  const lrOverC1 = a.learningRate / a.correction1;
+  const invSqrtC2 = 1 / Math.sqrt(a.correction2);
   const eps = a.epsilon;
   for (let i = 0; i < p.length; i++) {
     const gi = g[i];
@@ -50,7 +51,7 @@ export function adamUpdate(
     const vi = v[i] * b2 + gi * gi * nb2;
     outM[i] = mi;
     outV[i] = vi;
-    outP[i] = p[i] - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+    outP[i] = p[i] - (lrOverC1 * mi) / (Math.sqrt(vi) * invSqrtC2 + eps);
   }
 }
 

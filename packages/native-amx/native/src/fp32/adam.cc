@@ -21,14 +21,14 @@ namespace {
 void adamScalar(const float* p, const float* m, const float* v, const float* g, float* outP, float* outM,
                 float* outV, int64_t n, const AdamStep& s) {
   const double nb1 = 1 - s.beta1, nb2 = 1 - s.beta2;
+  const double lrOverC1 = s.learningRate / s.correction1, invSqrtC2 = 1 / std::sqrt(s.correction2);
   for (int64_t i = 0; i < n; ++i) {
     const double gi = g[i];
     const double mi = static_cast<double>(m[i]) * s.beta1 + gi * nb1;
     const double vi = static_cast<double>(v[i]) * s.beta2 + gi * gi * nb2;
     outM[i] = static_cast<float>(mi);
     outV[i] = static_cast<float>(vi);
-    outP[i] = static_cast<float>(static_cast<double>(p[i]) -
-                                 (s.learningRate * (mi / s.correction1)) / (std::sqrt(vi / s.correction2) + s.epsilon));
+    outP[i] = static_cast<float>(static_cast<double>(p[i]) - (lrOverC1 * mi) / (std::sqrt(vi) * invSqrtC2 + s.epsilon));
   }
 }
 
@@ -38,21 +38,20 @@ void adamScalar(const float* p, const float* m, const float* v, const float* g, 
 // GCC 12 flags the deliberately undefined vectors of its own AVX-512 headers.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The scalar expression on 8 lanes: separate multiplies and adds, IEEE division and square root.
+// The scalar expression on 8 lanes: separate multiplies and adds (no FMA contraction), IEEE division and square root.
 int64_t adamAvx512(const float* p, const float* m, const float* v, const float* g, float* outP, float* outM,
                    float* outV, int64_t n, const AdamStep& s) {
   const __m512d b1 = _mm512_set1_pd(s.beta1), nb1 = _mm512_set1_pd(1 - s.beta1);
   const __m512d b2 = _mm512_set1_pd(s.beta2), nb2 = _mm512_set1_pd(1 - s.beta2);
-  const __m512d c1 = _mm512_set1_pd(s.correction1), c2 = _mm512_set1_pd(s.correction2);
-  const __m512d lr = _mm512_set1_pd(s.learningRate), eps = _mm512_set1_pd(s.epsilon);
+  const __m512d a = _mm512_set1_pd(s.learningRate / s.correction1), b = _mm512_set1_pd(1 / std::sqrt(s.correction2));
+  const __m512d eps = _mm512_set1_pd(s.epsilon);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m512d gi = _mm512_cvtps_pd(_mm256_loadu_ps(g + i));
     const __m512d mi = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(m + i)), b1), _mm512_mul_pd(gi, nb1));
     const __m512d vi =
         _mm512_add_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(v + i)), b2), _mm512_mul_pd(_mm512_mul_pd(gi, gi), nb2));
-    const __m512d step = _mm512_div_pd(_mm512_mul_pd(lr, _mm512_div_pd(mi, c1)),
-                                       _mm512_add_pd(_mm512_sqrt_pd(_mm512_div_pd(vi, c2)), eps));
+    const __m512d step = _mm512_div_pd(_mm512_mul_pd(a, mi), _mm512_add_pd(_mm512_mul_pd(_mm512_sqrt_pd(vi), b), eps));
     _mm256_storeu_ps(outM + i, _mm512_cvtpd_ps(mi));
     _mm256_storeu_ps(outV + i, _mm512_cvtpd_ps(vi));
     _mm256_storeu_ps(outP + i, _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(p + i)), step)));
