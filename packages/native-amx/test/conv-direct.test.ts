@@ -35,6 +35,8 @@ const GEOMETRIES: Geometry[] = [
   // images of at most 16 pixels: each quad's planes one vpermb run (TinyPlanes), a partial quad
   { name: 'tiny planes 3x5, C 6', c: 6, o: 11, h: 3, w: 5, k: [3, 3], pad: [1, 1], batch: 4 },
   { name: 'tiny planes 4x4, C 10, 2x3 kernel', c: 10, o: 7, h: 4, w: 4, k: [2, 3], pad: [1, 0], batch: 3 },
+  { name: 'tiny planes grouped', c: 8, o: 6, h: 4, w: 4, k: [3, 3], pad: [1, 1], groups: 2, batch: 3 },
+  { name: 'tiny planes dilated', c: 5, o: 4, h: 4, w: 4, k: [3, 3], pad: [2, 2], dil: [2, 2], batch: 2 },
   { name: 'Wo 1 (a group spans 16 rows)', c: 4, o: 5, h: 9, w: 5, k: [5, 5], batch: 3 },
   { name: 'Wo 1, tall (plain plane build)', c: 4, o: 5, h: 40, w: 5, k: [3, 5], batch: 2 },
   { name: 'C 2, Wo 2, kw 19 (plain build)', c: 2, o: 3, h: 34, w: 20, k: [3, 19], pad: [1, 0], batch: 2 },
