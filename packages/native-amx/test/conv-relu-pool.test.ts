@@ -3,7 +3,7 @@
 // tolerance 2e-6 sqrt(K) (1 + |y|) for a reduction of length K), float64 brute-force loops with
 // central finite differences (gradients), and the native kernels' unfused ops bit for bit (the
 // values and gradients training ran with before).
-import { convReluMaxPool } from '@qbnn/core';
+import { CONV_RELU_MAX_POOL, convReluMaxPool, QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { rng } from '../../core/test/kernel-cases.js';
@@ -235,5 +235,33 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     expect(() =>
       f.reluMaxPoolBiasGrad(dy, new Int32Array(1), new Float32Array(0), Int32Array.of(1, 1, 4, 4)),
     ).toThrow(/out holds 0 floats/);
+  });
+
+  test('the tfjs kernel takes the taps buffer as an input of the right size and type', () => {
+    const x = tf.ones([1, 1, 4, 4]);
+    const filter = tf.ones([3, 3, 1, 1]);
+    const attrs = {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [0, 0],
+        [1, 1],
+        [1, 1],
+      ],
+      dataFormat: 'NCHW',
+      dilations: [1, 1],
+    };
+    const run = (inputs: tf.NamedTensorMap) =>
+      tf.engine().runKernel(CONV_RELU_MAX_POOL, inputs, attrs as unknown as tf.NamedAttrMap);
+    // 4 windows: one int32 of taps
+    expect(() => run({ x, filter })).toThrow(/input at must be an int32 tensor of 1 elements/);
+    expect(() => run({ x, filter, at: tf.zeros([2], 'int32') })).toThrow(QbnnError);
+    expect(() => run({ x, filter, at: tf.zeros([1]) })).toThrow(QbnnError);
+    // one output (no taps output for tfjs's backward pass to give a zero gradient), taps filled
+    const at = tf.fill([1], -1, 'int32');
+    const y = run({ x, filter, at });
+    expect(Array.isArray(y)).toBe(false);
+    expect((y as tf.Tensor).shape).toEqual([1, 1, 2, 2]);
+    expect(at.dataSync()[0]).not.toBe(-1);
   });
 });

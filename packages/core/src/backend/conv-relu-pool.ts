@@ -1,15 +1,19 @@
 // A convolution with its bias, a ReLU and a 2 x 2 stride-2 max pool in one kernel
 // ('QbnnConvReluMaxPool'), so that the convolution's output never goes to memory: LeNet-5's
 // conv - relu - pool blocks wrote and read back 4x the pooled activations a step for it, and the
-// pool's gradient read them once more. Inputs x, filter (HWIO) and an optional bias, attributes
-// as FusedConv2D's (NCHW, dilation 1); outputs the pooled activations
-// relu(maxpool(conv(x) + bias)) and each window's tap, one byte a window packed four to an int32
-// element (0..3 row-major; 4 where the ReLU passes no gradient). Its gradient kernel
+// pool's gradient read them once more. Inputs x, filter (HWIO), an optional bias and `at`, an int32
+// buffer the kernel fills with each window's tap (one byte a window packed four to an int32
+// element: 0..3 row-major, 4 where the ReLU passes no gradient); attributes as FusedConv2D's (NCHW,
+// dilation 1); output the pooled activations relu(maxpool(conv(x) + bias)). The taps are an input
+// the op allocates, not a second output: tfjs's backward pass gives every output without a
+// gradient a zero tensor built in JS (0.4 MB of typed arrays a LeNet-5 b64 step, copied into the
+// heap, and external memory that drove garbage collections). Its gradient kernel
 // ('QbnnConvReluMaxPoolGrad', attribute `wrt` 'x' | 'filter' | 'bias') gives Conv2D's gradients and
 // the bias sum of dz, dy put at each window's tap (the values ReluGrad then MaxPoolGrad give),
 // from dy and the taps without dz. No backend has the kernels by default: an fp32 kernel set
 // (@qbnn/native-amx) registers them for wasm.
 import * as tf from '@tensorflow/tfjs-core';
+import type { WasmHeapBackend } from './heap.js';
 
 export const CONV_RELU_MAX_POOL = 'QbnnConvReluMaxPool';
 export const CONV_RELU_MAX_POOL_GRAD = 'QbnnConvReluMaxPoolGrad';
@@ -46,12 +50,18 @@ export function convReluMaxPoolInfo(
 /** Elements of the packed tap tensor for `windows` windows (four bytes an int32). */
 export const packedTapCount = (windows: number): number => Math.max(1, Math.ceil(windows / 4));
 
+/** An int32 tensor of `count` elements for the kernel to fill: on wasm straight in its heap, no JS array. */
+function tapBuffer(count: number): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.zeros([count], 'int32');
+  const info = (tf.backend() as unknown as WasmHeapBackend).makeOutput([count], 'int32');
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
 /** Registers the kernel's gradient (x, filter and bias, each only when asked). */
 export function registerConvReluMaxPoolGradient(): void {
   tf.registerGradient({
     kernelName: CONV_RELU_MAX_POOL,
-    inputsToSave: ['x', 'filter'],
-    outputsToSave: [false, true],
+    inputsToSave: ['x', 'filter', 'at'],
     gradFunc: (dys, saved, attrs) => {
       const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
       const [x, filter, at] = saved;
@@ -87,10 +97,14 @@ export function convReluMaxPool(
     tf.getKernel(CONV_RELU_MAX_POOL_GRAD, backend) === undefined
   )
     return null;
-  const inputs: tf.NamedTensorMap = bias ? { x, filter, bias } : { x, filter };
-  const [y, at] = tf
+  const c = convReluMaxPoolInfo(x.shape, filter.shape, attrs);
+  const at = tapBuffer(
+    packedTapCount(c.batchSize * c.outChannels * Math.floor(c.outHeight / 2) * Math.floor(c.outWidth / 2)),
+  );
+  const inputs: tf.NamedTensorMap = bias ? { x, filter, bias, at } : { x, filter, at };
+  const y = tf
     .engine()
-    .runKernel(CONV_RELU_MAX_POOL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    .runKernel(CONV_RELU_MAX_POOL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
   // the tape keeps its own reference to the taps when it records; nothing else reads them
   at.dispose();
   return y as tf.Tensor4D;

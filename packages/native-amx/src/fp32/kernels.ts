@@ -31,6 +31,7 @@ import {
   NORMAL_LOCSCALE,
   type NormalLocScaleAttrs,
   packedTapCount,
+  QbnnError,
   RELU_GRAD,
   SQUARED_DISTANCE,
   SQUARED_DISTANCE_GRAD,
@@ -270,10 +271,11 @@ const conv2dBackprop =
 const convReluMaxPool =
   (native: Fp32Addon): Impl =>
   ({ inputs, backend, attrs }, fallback) => {
-    const { x, filter, bias } = inputs as Record<string, TensorInfo | undefined> as {
+    const { x, filter, bias, at } = inputs as Record<string, TensorInfo | undefined> as {
       x: TensorInfo;
       filter: TensorInfo;
       bias?: TensorInfo;
+      at: TensorInfo;
     };
     const a = attrs as unknown as ConvReluMaxPoolAttrs;
     const dil = a.dilations ?? [1, 1];
@@ -282,12 +284,18 @@ const convReluMaxPool =
     const c = convReluMaxPoolInfo(x.shape, filter.shape, a);
     if (!channelBias(bias, c.outChannels)) return fallback({ inputs, backend, attrs });
     const windows = c.batchSize * c.outChannels * Math.floor(c.outHeight / 2) * Math.floor(c.outWidth / 2);
+    const taps = packedTapCount(windows);
+    if (at === undefined || at.dtype !== 'int32' || at.shape.reduce((p, q) => p * q, 1) !== taps)
+      throw new QbnnError(
+        'ERR_ARG',
+        `${CONV_RELU_MAX_POOL}: input at must be an int32 tensor of ${taps} elements`,
+      );
     const wasm = backend as unknown as WasmBackend;
     const y = wasm.makeOutput(
       [c.batchSize, c.outChannels, Math.floor(c.outHeight / 2), Math.floor(c.outWidth / 2)],
       'float32',
     );
-    const at = wasm.makeOutput([packedTapCount(windows)], 'int32');
+    // the taps into the op's buffer `at` (an input, so that tfjs's backward pass builds no zero gradient for it)
     native.conv2dNchwReluMaxPool(
       f32(wasm, x),
       f32(wasm, filter),
@@ -296,7 +304,7 @@ const convReluMaxPool =
       convGeometry(c),
       bias === undefined ? null : f32(wasm, bias),
     );
-    return [y, at];
+    return y;
   };
 
 /**
