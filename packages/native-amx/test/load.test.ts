@@ -144,6 +144,17 @@ describe.skipIf(!nativeAvailable)('Philox4x32-10 and the quantised normal', () =
           qnormalFill([5, 6], 2 ** 33, new Int8Array(big)),
           'big fill',
         );
+        // the block counter's low word carries inside the fill, inside a vector of blocks
+        for (const [position, len] of [
+          [2 ** 32 - 3, 100],
+          [2 ** 32 - 37, 1000],
+          [2 ** 33 - 1000, 20_000],
+        ])
+          sameBytes(
+            nativeKernels.qnormal({ key: [7, 8], position, out: new Int8Array(len) }),
+            qnormalFill([7, 8], position, new Int8Array(len)),
+            `carry at position ${position}`,
+          );
       } finally {
         setIsa('best');
       }

@@ -11,6 +11,7 @@ import {
   nativeKernels,
   sampleGaussianDot,
   setIsa,
+  unpackWeights,
 } from '../src/index.js';
 
 describe.skipIf(!nativeAvailable)('sampleGaussianDot (batch 1: rows dotted as they are drawn)', () => {
@@ -18,17 +19,20 @@ describe.skipIf(!nativeAvailable)('sampleGaussianDot (batch 1: rows dotted as th
 
   test('dots and row sums of the reference weights; partial 64-byte steps, 4 and 8 bits', () => {
     setIsa('best');
-    for (const [seed, n, k, bits] of [
-      [1, 17, 500, 8],
-      [2, 40, 65, 8],
-      [3, 1, 1, 8],
-      [4, 20, 63, 4],
-      [5, 33, 2450, 8],
+    // position (in Philox blocks) 2^32 - 7001: the block counter's low word carries inside the
+    // draw (33 x 2450 weights = 20,213 blocks), inside a vector of blocks
+    for (const [seed, n, k, bits, position] of [
+      [1, 17, 500, 8, 9],
+      [2, 40, 65, 8, 9],
+      [3, 1, 1, 8, 9],
+      [4, 20, 63, 4, 9],
+      [5, 33, 2450, 8, 9],
+      [6, 33, 2450, 8, 2 ** 32 - 7001],
     ]) {
       const a = sampleCase(seed, n, k, bits);
       const r = rng(seed + 100);
       const x = Uint8Array.from({ length: k }, () => int(r, 0, 255));
-      const w = sampleGaussianWeights({ ...a, position: 9 });
+      const w = sampleGaussianWeights({ ...a, position });
       const want = Int32Array.from({ length: n }, (_, i) => {
         let s = 0;
         for (let j = 0; j < k; j++) s += x[j] * w[i * k + j];
@@ -39,9 +43,10 @@ describe.skipIf(!nativeAvailable)('sampleGaussianDot (batch 1: rows dotted as th
         for (let j = 0; j < k; j++) s += w[i * k + j];
         return s;
       });
-      const out = nativeKernels.sampleGaussianPacked({ ...a, position: 0 });
+      const out = nativeKernels.sampleGaussianPacked({ ...a, position });
+      expect(unpackWeights(out), `packed weights ${seed}`).toEqual(w);
       const dots = new Int32Array(n);
-      if (!sampleGaussianDot({ ...a, position: 9, out }, x, dots)) continue; // no AVX-512 sampler here
+      if (!sampleGaussianDot({ ...a, position, out }, x, dots)) continue; // no AVX-512 sampler here
       expect([...dots], `case ${seed}`).toEqual([...want]);
       expect([...(out as NativePackedWeights).rowSums], `row sums ${seed}`).toEqual([...sums]);
     }
