@@ -133,6 +133,22 @@ describe('bench suites in --quick mode', () => {
     for (const s of Object.values((doc.spreads ?? {}) as Record<string, { n: number }>)) expect(s.n).toBe(3);
   });
 
+  it('times only the filtered rng cases', { timeout: 180_000 }, async (ctx) => {
+    if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [main, 'rng', '--quick', '--json', '--filter', 'impl=js,kernel=sampler,scales=observed|ptq-model'],
+      { maxBuffer: 64 << 20, timeout: 170_000 },
+    );
+    const doc = JSON.parse(stdout) as Record<string, unknown>;
+    checkDocument(doc, 'rng');
+    const rows = doc.results as { case: string; impl: string; params: { scales?: string } }[];
+    expect(rows.map((r) => `${r.case} ${r.impl} ${r.params.scales}`).sort()).toEqual([
+      'fused gaussian sample+pack js observed',
+      'fused gaussian sample+pack js ptq-model',
+    ]);
+  });
+
   for (const suite of SUITES.map((s) => s.name)) {
     it(`${suite} emits a well-formed JSON document`, { timeout: 180_000 }, async (ctx) => {
       if (!existsSync(main)) ctx.skip(`${main} is not built (pnpm build runs first in CI)`);

@@ -63,23 +63,27 @@ export async function samplerCases(
   // one thread: this process's CPU time (the machine is shared; the wall clock would also time
   // other jobs); two: wall clock
   const clock = threads === 1 ? ('cpu' as const) : ('wall' as const);
-  ctx.add(
-    await measure(
-      'qnormal',
-      impl,
-      { count, threads, clock },
-      () => provider.qnormal({ key: [7, 9], position: 0, out }),
-      {
-        runs: ctx.runs,
-        work: count / 1e9,
-        unit: 'G samples/s',
-        clock,
-        minRunMs: MIN_RUN_MS,
-      },
-    ),
-  );
+  const wanted = (kernel: string, scales?: string) =>
+    ctx.accepts({ impl, threads, kernel, ...(scales ? { scales } : {}) });
+  if (wanted('qnormal'))
+    ctx.add(
+      await measure(
+        'qnormal',
+        impl,
+        { count, threads, clock },
+        () => provider.qnormal({ key: [7, 9], position: 0, out }),
+        {
+          runs: ctx.runs,
+          work: count / 1e9,
+          unit: 'G samples/s',
+          clock,
+          minRunMs: MIN_RUN_MS,
+        },
+      ),
+    );
   const [n, k] = [500, 2450];
   for (const scales of ['observed', 'round'] as const) {
+    if (!wanted('sampler', scales)) continue;
     const args = gaussianArgs(n, k, scales);
     // every draw into one pack, as the engine and plans sample (a new pack a call would also
     // time its allocation and page faults)
@@ -100,7 +104,7 @@ export async function samplerCases(
     );
     into.dispose?.();
   }
-  if (!model) return;
+  if (!model || !wanted('sampler', 'ptq-model')) return;
   // One Monte Carlo sample of a real model: each Bayesian layer's own mu, sigma, zero points and
   // per-channel multipliers (the PTQ model), a kernel call per layer into its own pack.
   const packs = model.map(({ args }) => provider.sampleGaussianPacked({ ...args, position: 0 }));
@@ -131,27 +135,29 @@ export const rngSuite: Suite = {
   async run(ctx) {
     const count = ctx.quick ? 1 << 20 : 1 << 22;
     const rng = new Rng(3);
-    ctx.add(
-      await measure('float32 normal (Box-Muller)', 'qbnn Rng (JS)', { count }, () => rng.normal(count), {
-        runs: ctx.runs,
-        work: count / 1e6,
-        unit: 'M samples/s',
-      }),
-    );
+    if (ctx.accepts({ impl: 'js', kernel: 'normal' }))
+      ctx.add(
+        await measure('float32 normal (Box-Muller)', 'qbnn Rng (JS)', { count }, () => rng.normal(count), {
+          runs: ctx.runs,
+          work: count / 1e6,
+          unit: 'M samples/s',
+        }),
+      );
     const info = await initBackend({ backend: 'wasm' });
-    ctx.add(
-      await measure(
-        'float32 normal',
-        `tfjs randomNormal (${info.backend})`,
-        { count },
-        async () => {
-          const t = tf.randomNormal([count], 0, 1, 'float32', 1);
-          await t.data();
-          t.dispose();
-        },
-        { runs: ctx.runs, work: count / 1e6, unit: 'M samples/s' },
-      ),
-    );
+    if (ctx.accepts({ impl: 'tfjs', kernel: 'normal' }))
+      ctx.add(
+        await measure(
+          'float32 normal',
+          `tfjs randomNormal (${info.backend})`,
+          { count },
+          async () => {
+            const t = tf.randomNormal([count], 0, 1, 'float32', 1);
+            await t.data();
+            t.dispose();
+          },
+          { runs: ctx.runs, work: count / 1e6, unit: 'M samples/s' },
+        ),
+      );
     ctx.note(
       'fused gaussian sample+pack: LeNet-5 fc1 size, every draw written into one pack (as the engine and plans sample); scales=observed: tensor scales without simple ratios (as a calibrated model has), scales=round: 0.01 / 0.001 / 0.004 / 0.012, whose multiplier ratios (5/6, 1/3) put many weights exactly on float64 rounding ties, which the native sampler decides in float64; scales=ptq-model: one Monte Carlo sample of the Gaussian LeNet-5 after PTQ (the model of the bnn and peers suites), each of its 4 Bayesian layers with its own mu, sigma, zero points and per-channel multipliers, a kernel call per layer into its own pack. qnormal and the sampler: one-thread cases in process CPU time (clock=cpu), two-thread cases wall clock.',
     );
