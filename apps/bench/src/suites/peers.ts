@@ -185,6 +185,9 @@ export const peersSuite: Suite = {
   },
 };
 
+/** Untimed calls that bring qbnn's float MC predict to its steady state before the paired rounds. */
+const FLOAT_WARM_CALLS = 60;
+
 /**
  * Issue 14's float MC target (qbnn fp32 native vs PyTorch fp32, malloc tuned; LeNet-5 Gaussian
  * weights mode, batch 32, L = 20) in `ctx.rounds` paired rounds, as the int8 whole-model cells:
@@ -197,9 +200,6 @@ export const peersSuite: Suite = {
  * 0-6 123 / 128 ms, 6-30 105 / 100, 30-60 97 / 93, 60-150 89-96); PyTorch's process needs no such
  * warm-up (5 warm-up calls instead of 1: 317-332 against 323-338 ms, no difference).
  */
-/** Untimed calls that bring qbnn's float MC predict to its steady state before the paired rounds. */
-const FLOAT_WARM_CALLS = 60;
-
 async function pairedFloatRounds(ctx: SuiteContext): Promise<void> {
   const batch = 32;
   const L = 20;
@@ -304,6 +304,7 @@ async function threadScaling(ctx: SuiteContext): Promise<void> {
       }
   } finally {
     native.setThreads(2);
+    qm.dispose();
   }
   for (const threads of [1, 2] as const) {
     const median = spreadOf(wall[threads]).median;
