@@ -163,15 +163,22 @@ describe('bench suites in --quick mode', () => {
       if (suite === 'peers' && results.length === 0) {
         expect(notes.some((n) => n.startsWith('peers skipped'))).toBe(true);
       } else if (suite === 'peers') {
-        // the whole-model cells in paired rounds (2 with --quick), their ratios with a spread
-        const spreads = Object.entries((doc.spreads ?? {}) as Record<string, { n: number }>);
+        // the whole-model cells in paired rounds (2 with --quick), their ratios and their shares
+        // of the limit measured in the same rounds, each with a spread
+        const spreads = Object.entries((doc.spreads ?? {}) as Record<string, { n: number; median: number }>);
         expect(spreads.map(([k]) => k).sort()).toEqual([
           'int8native_2threads_over_1thread_lenet5_b8_L2',
+          'qbnn_int8-native_share_of_limit_paired_b1_L2',
           'qbnn_int8-native_speedup_over_torch-int8-onednn_b1_L2',
+          'resnet18_qbnn_int8-native_share_of_limit_paired_b2_L1',
           'resnet18_qbnn_int8-native_speedup_over_torch-int8-onednn_b2_L1',
           'resnet18_qbnn_int8-native_speedup_over_torch-int8-onednn_default_malloc_b2_L1',
         ]);
         for (const [, s] of spreads) expect(s.n).toBe(2);
+        // a share is qbnn's images/s over the limit's: positive, and not far above 1 (the limit
+        // is a bound; a wrong work count or a ms / s slip would put it orders of magnitude off)
+        for (const [k, s] of spreads.filter(([k]) => k.includes('share')))
+          expect(s.median > 0.01 && s.median < 2, `${k} ${s.median}`).toBe(true);
       } else {
         expect(results.length).toBeGreaterThan(0);
       }

@@ -442,6 +442,8 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
     s.max = Math.max(s.max, max);
     series.set(k, s);
   };
+  // by cell key: qbnn's share of the limit in each round
+  const shares = new Map<string, number[]>();
   let report: TorchReport | undefined;
   const loadBefore = loadavg()[0];
   native.setThreads(1);
@@ -483,6 +485,21 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
           );
           record(`qbnn_${key(c)}`, r.median_ms, r.min_ms, r.max_ms);
         }
+        // The limit measured at the same moment as qbnn's cells: the share is their ratio per round.
+        const rates = measureRates(native, qm, 5);
+        if (rates)
+          for (const c of mine) {
+            const lim = limitImagesPerSecond(
+              c.batch,
+              c.L,
+              workOf(model),
+              rates.peak,
+              rates.sampler.rate,
+              rates.sampler.batchOne,
+            );
+            const ms = series.get(`qbnn_${key(c)}`)?.median.at(-1) as number;
+            shares.set(key(c), [...(shares.get(key(c)) ?? []), ((c.batch / ms) * 1e3) / lim]);
+          }
       }
   } finally {
     for (const qm of qms.values()) qm.dispose();
@@ -521,9 +538,18 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
       ctx.ratio(c.model === 'lenet5' ? name : `${c.model}_${name}`, spread.median, spread);
     }
     row('int8-native', q);
+    const share = shares.get(key(c));
+    if (share?.length === q.median.length) {
+      const spread = spreadOf(share);
+      ctx.ratio(
+        `${c.model === 'lenet5' ? '' : `${c.model}_`}qbnn_int8-native_share_of_limit_paired_b${c.batch}_L${c.L}`,
+        spread.median,
+        spread,
+      );
+    }
   }
   ctx.note(
-    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds; load average ${loadBefore.toFixed(1)} before them, ${loadavg()[0].toFixed(1)} after), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). PyTorch runs with glibc malloc tuned (${Object.entries(
+    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds; load average ${loadBefore.toFixed(1)} before them, ${loadavg()[0].toFixed(1)} after), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). Each round also measures the model's limit right after qbnn's cells (the vpdpbusd peak and the fused sampler on the model's own layers, medians of 5, as the limit above): qbnn_int8-native_share_of_limit_paired_b<batch>_L<L> (and resnet18_...) is the median of the rounds' shares, so the cell and its limit are read at the same moment of the host (the single limit above moved 1.29-1.77 G weights/s across idle runs while the cell did not). PyTorch runs with glibc malloc tuned (${Object.entries(
       TUNED_MALLOC,
     )
       .map(([k, v]) => `${k}=${v}`)
@@ -571,23 +597,17 @@ async function machineLimit(
 ): Promise<MachineRates | undefined> {
   const native = await loadNative();
   if (!native?.vpdpbusdPeakGops(1000)) return undefined;
-  native.setThreads(1);
-  let sampler: ModelSamplerRate | undefined;
   const qm = await quantizeModel(model, buildBayes(model, 'gaussian'));
+  let rates: MeasuredRates | undefined;
+  native.setThreads(1);
   try {
-    sampler = modelSamplerRate(
-      qm,
-      native.nativeKernels,
-      () => native.threadCpuTime(),
-      7,
-      native.sampleGaussianDot,
-    );
+    rates = measureRates(native, qm, 7, peakOps);
   } finally {
     qm.dispose();
+    native.setThreads(2);
   }
-  const peak = peakOps ?? measurePeak(native);
-  native.setThreads(2);
-  if (!sampler) return undefined;
+  if (!rates) return undefined;
+  const { peak, sampler } = rates;
   if (sampler.weights !== work.weightsPerSample)
     ctx.note(
       `${model}: the model samples ${sampler.weights} weights, the limit's count says ${work.weightsPerSample}`,
@@ -608,8 +628,41 @@ async function machineLimit(
   return { peakOps: peak, samplerRate: sampler.rate, ...(one ? { batchOne: one } : {}) };
 }
 
+/** Multiply-adds of an image and weights of a sample of a zoo model the paired rounds run. */
+function workOf(model: WholeModelCell['model']): { macsPerImage: number; weightsPerSample: number } {
+  return model === 'resnet18' ? resnet18Work() : lenet5Work();
+}
+
+type Native = NonNullable<Awaited<ReturnType<typeof loadNative>>>;
+
+interface MeasuredRates {
+  peak: number;
+  sampler: ModelSamplerRate;
+}
+
+/**
+ * The vpdpbusd peak (`peakOps` when already measured) and the fused sampler on `qm`'s own layers
+ * (medians of `runs`) at the provider's current thread count (callers set one), CPU time of this
+ * thread; undefined if the sampler cannot run.
+ */
+function measureRates(
+  native: Native,
+  qm: QuantizedModel,
+  runs: number,
+  peakOps?: number,
+): MeasuredRates | undefined {
+  const sampler = modelSamplerRate(
+    qm,
+    native.nativeKernels,
+    () => native.threadCpuTime(),
+    runs,
+    native.sampleGaussianDot,
+  );
+  return sampler && { peak: peakOps ?? measurePeak(native), sampler };
+}
+
 /** The vpdpbusd zmm peak now (ops/s, CPU time of this thread), median of 7. */
-function measurePeak(native: NonNullable<Awaited<ReturnType<typeof loadNative>>>): number {
+function measurePeak(native: Native): number {
   const iters = 2_000_000; // 12 vpdpbusd zmm an iteration: 16 lanes x 4 multiply-adds x 2 ops each
   const peaks: number[] = [];
   for (let r = 0; r < 7; r++) {
