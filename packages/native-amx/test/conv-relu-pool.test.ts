@@ -207,6 +207,61 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     },
   );
 
+  test('pooled values and taps under ties, NaN and signed zeros equal a JS pool of the native convolution', () => {
+    // Integer inputs and 0/1 filters make equal window values common; the taps byte is the first
+    // tap equal to the window's maximum (v > m ? v : m from -inf), 4 where the ReLU stops it.
+    const f = addon!.fp32;
+    const r = rng(77);
+    for (const [n, ci, h, co] of [
+      [3, 1, 28, 4], // LeNet-5 conv1's rows: 14 windows
+      [2, 2, 36, 3], // rows of 18 windows: a full and a partial vector
+    ]) {
+      for (const kind of ['integers', 'nan', 'zeros']) {
+        const value = () =>
+          kind === 'zeros'
+            ? r() < 0.5
+              ? 0
+              : -0
+            : kind === 'nan' && r() < 0.02
+              ? Number.NaN
+              : Math.floor(r() * 3) - 1;
+        const x = Float32Array.from({ length: n * ci * h * h }, value);
+        const filter = Float32Array.from({ length: 25 * ci * co }, () => (r() < 0.7 ? 0 : 1));
+        const bias = Float32Array.from({ length: co }, () => Math.floor(r() * 3) - 1);
+        const geometry = Int32Array.from([n, h, h, ci, h, h, co, 5, 5, 1, 1, 1, 1, 2, 2]);
+        const conv = new Float32Array(n * co * h * h);
+        f.conv2dNchw(x, filter, conv, geometry, null);
+        const p = h / 2;
+        const y = new Float32Array(n * co * p * p);
+        const at = new Int32Array(Math.ceil(y.length / 4));
+        f.conv2dNchwReluMaxPool(x, filter, y, at, geometry, bias);
+        const taps = new Uint8Array(at.buffer);
+        let differ = 0;
+        const seen = new Set<number>();
+        for (let plane = 0; plane < n * co; plane++)
+          for (let i = 0; i < p; i++)
+            for (let j = 0; j < p; j++) {
+              const tap = (di: number, dj: number) =>
+                Math.fround(conv[(plane * h + 2 * i + di) * h + 2 * j + dj] + bias[plane % co]);
+              const v = [tap(0, 0), tap(0, 1), tap(1, 0), tap(1, 1)];
+              let m = Number.NEGATIVE_INFINITY;
+              // biome-ignore lint/complexity/useMathMinMax: the kernel's rule, not Math.max's NaN
+              for (const t of v) m = t > m ? t : m;
+              const n0 = v[0] !== m ? 1 : 0;
+              const n1 = n0 & (v[1] !== m ? 1 : 0);
+              const n2 = n1 & (v[2] !== m ? 1 : 0);
+              const e = (plane * p + i) * p + j;
+              const want = m > 0 ? n0 + n1 + n2 : 4;
+              seen.add(want);
+              // biome-ignore lint/complexity/useMathMinMax: NaN gives +0, as the kernel's ReLU
+              if (!Object.is(y[e], m > 0 ? m : 0) || taps[e] !== want) differ++;
+            }
+        expect(differ).toBe(0);
+        if (kind === 'integers') expect([...seen].sort()).toEqual([0, 1, 2, 3, 4]);
+      }
+    }
+  });
+
   test('bad arguments are typed errors, never a crash', () => {
     const f = addon!.fp32;
     const geometry = Int32Array.from([1, 4, 4, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1]);

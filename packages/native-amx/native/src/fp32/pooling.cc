@@ -301,10 +301,11 @@ struct Taps {
     v2 = _mm512_permutex2var_ps(b0, even, b1);
     v3 = _mm512_permutex2var_ps(b0, odd, b1);
   }
-  // The scalar loop's maximum: m = v > m ? v : m from -inf, tap by tap (NaN never wins).
+  // The scalar loop's maximum: m = v > m ? v : m from -inf, tap by tap (NaN never wins), which
+  // is what vmaxps computes (its second operand where the first is not greater: NaN, equal zeros).
   __m512 max() const {
     __m512 m = _mm512_set1_ps(-INFINITY);
-    for (const __m512 v : {v0, v1, v2, v3}) m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), m, v);
+    for (const __m512 v : {v0, v1, v2, v3}) m = _mm512_max_ps(v, m);
     return m;
   }
 };
@@ -361,14 +362,16 @@ inline void biasReluMaxPoolPair(const float* r0, const float* r1, __m512 b, floa
     t.v3 = _mm512_add_ps(t.v3, b);
     const __m512 m = t.max();
     const __mmask16 live = _mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ);
-    const __mmask16 at0 = _mm512_cmp_ps_mask(t.v0, m, _CMP_EQ_OQ);
-    const __mmask16 at1 = static_cast<__mmask16>(~at0 & _mm512_cmp_ps_mask(t.v1, m, _CMP_EQ_OQ));
-    const __mmask16 at2 = static_cast<__mmask16>(~(at0 | at1) & _mm512_cmp_ps_mask(t.v2, m, _CMP_EQ_OQ));
-    // tap index: 1 for at1, 2 for at2, 3 for the rest; kNoTap where the ReLU stops the gradient
-    __m128i tap = _mm_mask_blend_epi8(static_cast<__mmask16>(~(at0 | at1 | at2)), _mm_setzero_si128(), _mm_set1_epi8(3));
-    tap = _mm_mask_blend_epi8(at1, tap, _mm_set1_epi8(1));
-    tap = _mm_mask_blend_epi8(at2, tap, _mm_set1_epi8(2));
-    tap = _mm_mask_blend_epi8(static_cast<__mmask16>(~live), tap, _mm_set1_epi8(static_cast<char>(kNoTap)));
+    // the scalar loop's tap index n0 + n1 + n2: n0 = v0 != m, n1 = n0 & (v1 != m), n2 = n1 & (v2 != m);
+    // kNoTap where the ReLU stops the gradient
+    const __mmask16 n0 = _mm512_cmp_ps_mask(t.v0, m, _CMP_NEQ_UQ);
+    const __mmask16 n1 = _mm512_mask_cmp_ps_mask(n0, t.v1, m, _CMP_NEQ_UQ);
+    const __mmask16 n2 = _mm512_mask_cmp_ps_mask(n1, t.v2, m, _CMP_NEQ_UQ);
+    const __m128i one = _mm_set1_epi8(1);
+    __m128i tap = _mm_maskz_mov_epi8(n0, one);
+    tap = _mm_mask_add_epi8(tap, n1, tap, one);
+    tap = _mm_mask_add_epi8(tap, n2, tap, one);
+    tap = _mm_mask_mov_epi8(_mm_set1_epi8(static_cast<char>(kNoTap)), live, tap);
     const __mmask16 tail = tailMask(left);
     _mm512_mask_storeu_ps(out + j, tail, _mm512_maskz_mov_ps(live, m));
     _mm_mask_storeu_epi8(at + j, tail, tap);
