@@ -37,6 +37,14 @@ const GEOMETRIES: Geometry[] = [
   { name: 'tiny planes 4x4, C 10, 2x3 kernel', c: 10, o: 7, h: 4, w: 4, k: [2, 3], pad: [1, 0], batch: 3 },
   { name: 'tiny planes grouped', c: 8, o: 6, h: 4, w: 4, k: [3, 3], pad: [1, 1], groups: 2, batch: 3 },
   { name: 'tiny planes dilated', c: 5, o: 4, h: 4, w: 4, k: [3, 3], pad: [2, 2], dil: [2, 2], batch: 2 },
+  // images of 17 to 64 pixels: a quad's planes one 128-byte run (up to 32 pixels) or two (channel
+  // pairs), partial quads of 3, 2 and 1 channels
+  { name: 'small planes 5x6, C 7 (one run)', c: 7, o: 9, h: 5, w: 6, k: [3, 3], pad: [1, 1], batch: 3 },
+  { name: 'small planes 1x17, 1x3 kernel', c: 8, o: 5, h: 1, w: 17, k: [1, 3], pad: [0, 1], batch: 2 },
+  { name: 'small planes 4x8, C 6', c: 6, o: 7, h: 4, w: 8, k: [3, 3], pad: [1, 1], batch: 2 },
+  { name: 'small planes 7x9, C 10, 2x3 kernel', c: 10, o: 11, h: 7, w: 9, k: [2, 3], pad: [1, 0], batch: 3 },
+  { name: 'small planes 8x8, C 9, 1x1', c: 9, o: 13, h: 8, w: 8, k: [1, 1], batch: 3 },
+  { name: 'small planes grouped, dilated', c: 6, o: 4, h: 6, w: 7, k: [3, 3], pad: [2, 2], dil: [2, 2], groups: 2, batch: 2 },
   { name: 'Wo 1 (a group spans 16 rows)', c: 4, o: 5, h: 9, w: 5, k: [5, 5], batch: 3 },
   { name: 'Wo 1, tall (plain plane build)', c: 4, o: 5, h: 40, w: 5, k: [3, 5], batch: 2 },
   { name: 'C 2, Wo 2, kw 19 (plain build)', c: 2, o: 3, h: 34, w: 20, k: [3, 19], pad: [1, 0], batch: 2 },

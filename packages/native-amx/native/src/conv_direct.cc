@@ -1328,16 +1328,21 @@ void gatherPixelGroup(const PixelGroup& pg, const GroupPlan& gp, const uint8_t* 
 // geometry (a prepared convolution keeps them: building them costs about a plane build).
 // Map j is for a column shift of j * dilation: virtual channel copy jj of plane copy jv reads
 // shift jv * J + jj. `fast` is false when the fast build does not apply.
-// Quad planes of images of at most 16 pixels (ResNet-18's 4x4 layers), one tap a dword: a quad's
-// 4 channel planes are one run of at most 64 input bytes, so each 16 dwords of a layout plane
-// are one vpermb of that run, the padding blended in as the zero point. One load and a permute
-// and a store per 16 layout pixels, instead of a 64-pixel chunk of buildLayoutFast (4 loads, 4
-// permutes, 4 unpacks, 4 stores) for planes of 24 to 36 pixels.
+// Quad planes of small images (at most 64 pixels: ResNet-18's 4x4 and 8x8 layers), one tap a
+// dword: every 16 dwords of a layout plane are one or two byte permutes of its quad's input
+// planes, held in registers for the whole quad, the padding blended in as the zero point. Up to
+// 16 pixels the quad's 4 channel planes are one run of at most 64 bytes (one vpermb); up to 32,
+// of 128 bytes (one vpermt2b); up to 64, channels 4q, 4q + 1 and 4q + 2, 4q + 3 are two runs of
+// 128 bytes (two vpermt2b with one index, bytes 2 and 3 of each dword taken from the second).
+// One permute or two, a blend and a store per 16 layout pixels, instead of buildLayoutFast's
+// 64-pixel chunks (4 map loads, 4 masked loads, 4 permutes, 8 unpacks, 4 stores each), whose
+// last chunk of a plane is mostly past it (an 8x8 layer's shifted planes: 80 pixels, 2 chunks).
 struct TinyPlanes {
   bool ok = false;
+  int runs = 0;  // 0: one 64-byte run (vpermb); 1: one 128-byte run; 2: two 128-byte runs (channel pairs)
   int64_t chunks = 0;  // 16-dword chunks of a quad plane
   struct Chunk {
-    alignas(64) uint8_t idx[64];  // byte t of dword i: byte t hw + the input pixel
+    alignas(64) uint8_t idx[64];  // byte t of dword i: byte (t hw, or (t & 1) hw for two runs) + the input pixel
     uint64_t pad = 0;  // bytes that are padding (the zero point)
   };
   std::vector<Chunk> perCopy;  // [copy][chunk]
@@ -1345,7 +1350,8 @@ struct TinyPlanes {
   TinyPlanes(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
     const int64_t hw = a.H * a.W;
     const LayoutMap& m = geo.map;
-    if (hw > 16 || gp.cv != geo.cg || geo.phased || geo.tapPlanes || m.rowStep != 1 || m.colStep != 1) return;
+    if (hw > 64 || gp.cv != geo.cg || geo.phased || geo.tapPlanes || m.rowStep != 1 || m.colStep != 1) return;
+    runs = hw <= 16 ? 0 : hw <= 32 ? 1 : 2;
     chunks = (geo.plane + 15) / 16;
     perCopy.resize(static_cast<size_t>(geo.copies * chunks));
     for (int32_t jv = 0; jv < geo.copies; ++jv)
@@ -1356,7 +1362,8 @@ struct TinyPlanes {
           const int64_t y = px / m.wp + m.rowOff, x = px % m.wp + m.colOff + static_cast<int64_t>(jv) * geo.colStepOfCopy;
           const bool in = px < geo.plane && y >= 0 && y < a.H && x >= 0 && x < a.W;
           for (int t = 0; t < 4; ++t) {
-            ch.idx[4 * i + t] = static_cast<uint8_t>(in ? t * hw + y * a.W + x : 0);
+            const int64_t run = runs == 2 ? (t & 1) : t;
+            ch.idx[4 * i + t] = static_cast<uint8_t>(in ? run * hw + y * a.W + x : 0);
             if (!in) ch.pad |= uint64_t{1} << (4 * i + t);
           }
         }
@@ -1365,35 +1372,58 @@ struct TinyPlanes {
   }
 };
 
+// Bytes [0, n) of a 64-byte load (n <= 64 taken as 64).
+inline uint64_t loadMask(int64_t n) { return n >= 64 ? ~uint64_t{0} : n <= 0 ? 0 : (uint64_t{1} << n) - 1; }
+
 // The layout of image b, group g from TinyPlanes (channels past the last are 0, as buildLayout's).
-__attribute__((target("avx512vbmi"), noinline)) void buildLayoutTiny(const ConvDirectArgs& a, const GroupPlan& gp,
-                                                                    const ConvGeometry& geo, const TinyPlanes& tp,
-                                                                    int64_t b, int64_t g, uint8_t* layout) {
+template <int Runs>
+__attribute__((target("avx512vbmi"))) inline void buildLayoutTinyT(const ConvDirectArgs& a, const GroupPlan& gp,
+                                                                  const ConvGeometry& geo, const TinyPlanes& tp,
+                                                                  int64_t b, int64_t g, uint8_t* layout) {
   const int64_t hw = a.H * a.W, cg = a.C / a.G;
   const __m512i zaV = _mm512_set1_epi8(static_cast<char>(a.za));
   const uint8_t* x = a.x + (b * a.C + g * cg) * hw;
   const size_t copyBytes = static_cast<size_t>(gp.quads * geo.plane) * 4;
+  constexpr uint64_t kHigh = 0xCCCCCCCCCCCCCCCCull;  // bytes 2, 3 of each dword
   // planes in layout order: the last chunk's store may run past its plane, into the next one
   // (written after it) or the slack
   for (int32_t jv = 0; jv < geo.copies; ++jv)
     for (int32_t q = 0; q < gp.quads; ++q) {
       const int real = std::min<int32_t>(4, gp.cv - 4 * q);
       const uint64_t realBytes = 0x1111111111111111ull * ((1u << real) - 1u);
-      const unsigned n = static_cast<unsigned>(real * hw);
-      const __m512i run = _mm512_maskz_loadu_epi8(n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1, x + 4 * q * hw);
+      const uint8_t* run = x + 4 * q * hw;
+      // the runs' bytes (masked loads: nothing past the quad's real channels is read)
+      const int64_t n0 = Runs == 2 ? std::min(real, 2) * hw : real * hw, n1 = Runs == 2 ? std::max(real - 2, 0) * hw : 0;
+      const __m512i r0 = _mm512_maskz_loadu_epi8(loadMask(n0), run);
+      const __m512i r1 = Runs >= 1 ? _mm512_maskz_loadu_epi8(loadMask(n0 - 64), run + 64) : r0;
+      const __m512i r2 = Runs == 2 ? _mm512_maskz_loadu_epi8(loadMask(n1), run + 2 * hw) : r0;
+      const __m512i r3 = Runs == 2 ? _mm512_maskz_loadu_epi8(loadMask(n1 - 64), run + 2 * hw + 64) : r0;
       uint8_t* dst = layout + copyBytes * static_cast<size_t>(jv) + static_cast<size_t>(q * geo.plane) * 4;
       const TinyPlanes::Chunk* ch = tp.perCopy.data() + jv * tp.chunks;
       for (int64_t c = 0; c < tp.chunks; ++c, dst += 64) {
-        const __m512i v = _mm512_mask_blend_epi8(ch[c].pad, _mm512_permutexvar_epi8(_mm512_load_si512(ch[c].idx), run), zaV);
+        const __m512i idx = _mm512_load_si512(ch[c].idx);
+        __m512i v;
+        if constexpr (Runs == 0) v = _mm512_permutexvar_epi8(idx, r0);
+        else v = _mm512_permutex2var_epi8(r0, idx, r1);
+        if constexpr (Runs == 2) v = _mm512_mask_blend_epi8(kHigh, v, _mm512_permutex2var_epi8(r2, idx, r3));
+        v = _mm512_mask_blend_epi8(ch[c].pad, v, zaV);
         _mm512_storeu_si512(dst, _mm512_maskz_mov_epi8(realBytes, v));
       }
     }
 }
 
+__attribute__((target("avx512vbmi"), noinline)) void buildLayoutTiny(const ConvDirectArgs& a, const GroupPlan& gp,
+                                                                    const ConvGeometry& geo, const TinyPlanes& tp,
+                                                                    int64_t b, int64_t g, uint8_t* layout) {
+  if (tp.runs == 0) buildLayoutTinyT<0>(a, gp, geo, tp, b, g, layout);
+  else if (tp.runs == 1) buildLayoutTinyT<1>(a, gp, geo, tp, b, g, layout);
+  else buildLayoutTinyT<2>(a, gp, geo, tp, b, g, layout);
+}
+
 struct ChunkMaps {
   std::vector<std::vector<ChunkMap>> maps;
   bool fast = false;
-  TinyPlanes tiny;  // layouts of images of at most 16 pixels (tiny.ok; then neither maps nor fast)
+  TinyPlanes tiny;  // layouts of images of at most 64 pixels (tiny.ok; then neither maps nor fast)
   PhaseRowProgram phaseRow;  // phase planes built straight from the input (phaseRow.ok; no maps then)
   // Every group of a convolution has the same channels per group, so the same maps (gp: any group).
   ChunkMaps(const ConvDirectArgs& a, const ConvGeometry& geo, const GroupPlan& gp) {
