@@ -316,10 +316,13 @@ void gemm(int64_t M, int64_t N, int64_t K, const APacker& a, const BPacker& b, f
     });
     if (splits > 1) {
       forRows(M, static_cast<double>(N) * splits, [&](int64_t m) {
-        float* row = c + m * ldc;
-        for (int64_t s = 1; s < splits; ++s) {
-          const float* src = partial + (s - 1) * M * N + m * N;
-          for (int64_t n = 0; n < N; ++n) row[n] += src[n];
+        // the sizes in locals and the rows as restrict pointers, so that the adds vectorise (the
+        // build does not assume strict aliasing: a captured size is reloaded after every store)
+        const int64_t n = N, count = splits, stride = M * N;
+        float* __restrict row = c + m * ldc;
+        for (int64_t s = 1; s < count; ++s) {
+          const float* __restrict src = partial + (s - 1) * stride + m * n;
+          for (int64_t j = 0; j < n; ++j) row[j] += src[j];
         }
       });
     }
@@ -339,14 +342,26 @@ void gemmDense(int64_t M, int64_t N, int64_t K, const float* a, bool ta, const f
     gemm(M, N, K, pa, DenseB(tb ? Strided{b, 1, K} : Strided{b, N, 1}), c, N, ep);
     return;
   }
-  // C^T [N, M] = B [N, K] op(A)^T, then transposed into C with the epilogue.
+  // C^T [N, M] = B [N, K] op(A)^T, then transposed into C with the epilogue: 16 rows of C a task,
+  // in 16 x 16 register transposes where available.
   float* ct = tTransposed.floats(static_cast<size_t>(M * N));
   gemm(N, M, K, DenseA({b, K, 1}), DenseB(ta ? Strided{a, M, 1} : Strided{a, 1, K}), ct, M, Epilogue{});
-  forRows(M, static_cast<double>(N) * 8, [&](int64_t m) {
-    float* row = c + m * N;
-    for (int64_t n = 0; n < N; ++n) row[n] = ct[n * M + m];
+  const TransposeBlock transpose = activeTranspose();
+  parallel((M + 15) / 16, static_cast<double>(M) * N * 8, [&](int64_t t) {
+    const int64_t m0 = t * 16, rows = std::min<int64_t>(16, M - m0);
+    if (transpose != nullptr) {
+      for (int64_t n0 = 0; n0 < N; n0 += 16)
+        transpose(ct + n0 * M + m0, M, static_cast<int>(std::min<int64_t>(16, N - n0)), static_cast<int>(rows),
+                  c + m0 * N + n0, N);
+    } else {
+      for (int64_t m = m0; m < m0 + rows; ++m)
+        for (int64_t n = 0; n < N; ++n) c[m * N + n] = ct[n * M + m];
+    }
     if (ep.bias == nullptr && ep.act == ACT_LINEAR) return;
-    for (int64_t n = 0; n < N; ++n) row[n] = activate(row[n] + (ep.bias ? ep.bias[n] : 0.f), ep);
+    for (int64_t m = m0; m < m0 + rows; ++m) {
+      float* row = c + m * N;
+      for (int64_t n = 0; n < N; ++n) row[n] = activate(row[n] + (ep.bias ? ep.bias[n] : 0.f), ep);
+    }
   });
 }
 
