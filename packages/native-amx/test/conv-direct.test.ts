@@ -280,6 +280,63 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
     }
   });
 
+  test('u8 requantisation with multipliers far above 1: float32 products past 2^31 and -2^31', () => {
+    // The float32 epilogue clamps from above only when |m| >= 1/2 and otherwise lets the packs
+    // saturate: a product past 2^31 must still give 255 (the float-to-int32 conversion of it is
+    // INT_MIN, which saturates to 0), one below -2^31 the lower bound. Channels mix multipliers
+    // below 1/2 with 2^22 and more (sums of thousands: products past +-2^31; channel 1's weights
+    // are positive, channel 2's negative, so that both bounds are reached). With every
+    // multiplier in float32's range the epilogue runs inside the kernel (4 plain pixel groups);
+    // one out of range (2^101) sends the others to the float32 epilogue after the kernel.
+    const ms = [0.003, 2 ** 22, 2 ** 23, 0.01, 2 ** 40, 0.6, 1e-4, 3];
+    const r = rng(91);
+    for (const wScale of [ms, [...ms, 2 ** 101]])
+      for (const g of [
+        { name: 'Wo 11 (copies)', c: 8, o: wScale.length, h: 9, w: 11, k: [3, 3], pad: [1, 1], batch: 2 },
+        { name: '32x32 (w24-like)', c: 8, o: wScale.length, h: 32, w: 32, k: [3, 3], pad: [1, 1], batch: 1 },
+      ] satisfies Geometry[]) {
+        const kg = g.c * 9;
+        const x = Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 255));
+        const w = Int8Array.from({ length: g.o * kg }, (_, i) =>
+          i < kg || i >= 3 * kg ? int(r, -128, 127) : i < 2 * kg ? int(r, 1, 127) : int(r, -128, -1),
+        );
+        for (const [zo, relu] of [
+          [7, true],
+          [130, false],
+        ] as const) {
+          const args = {
+            x,
+            xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
+            xScale: 1,
+            xZeroPoint: 9,
+            wShape: [g.o, g.c, 3, 3] as [number, number, number, number],
+            wScale: Float64Array.from(wScale),
+            padding: [1, 1] as [number, number],
+            output: { kind: 'u8', scale: 1, zeroPoint: zo, relu } as GemmOutput,
+          };
+          const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, g.o, kg, 0) });
+          const hw = g.h * g.w;
+          const channel = (oc: number) =>
+            Array.from(
+              { length: g.batch * hw },
+              (_, i) => want[(Math.floor(i / hw) * g.o + oc) * hw + (i % hw)],
+            );
+          expect(channel(1).filter((v) => v === 255).length, `${g.name}: 255 under 2^22`).toBeGreaterThan(
+            hw / 2,
+          );
+          const lo = relu ? zo : 0;
+          expect(channel(2).filter((v) => v === lo).length, `${g.name}: ${lo} under 2^23`).toBeGreaterThan(
+            hw / 2,
+          );
+          for (const path of paths()) {
+            setIsa(path as never);
+            const got = nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, 0) });
+            sameBytes(got, want, `${path} ${g.name} zo ${zo} relu ${relu} multipliers ${wScale.length}`);
+          }
+        }
+      }
+  });
+
   test('K near MAX_GEMM_K on the direct kernel: 3660 channels x 3x3 = 32940', () => {
     const c = 3660;
     expect(c * 9).toBeLessThanOrEqual(MAX_GEMM_K);

@@ -102,6 +102,7 @@ struct GroupPlan {
   std::vector<float> mult32;  // mult in float32, for channels with m32ok (the float32 u8 epilogue)
   std::vector<uint8_t> m32ok;
   bool allM32ok = false;  // every channel m32ok (the fused float32 epilogue)
+  bool bigM = false;  // some |mult| >= 1/2 (the fused epilogue then clamps in float32 above too)
   bool needAsum = false;
 };
 
@@ -238,13 +239,29 @@ inline __m128i requantU8F32(__m512i v, __m512 m, __m512 zo, __m512 lo, __m512 hi
 }
 constexpr float kTieMargin = 0.5f - 1.0f / 4096;
 
-// requantU8F32 of 4 vectors into 64 bytes (vector k at bytes 16k..16k+15): dwords in [0, 255]
-// packed by two rounds of saturating packs (exact in that range) and one dword permute to undo
-// their in-lane order (fewer uops than 4 vpmovdb + 3 inserts: 0.99x time on width 24 and stride 2).
+// requantU8F32 of 4 vectors into 64 bytes (vector k at bytes 16k..16k+15), with the tie check's
+// maximum of the 4 in `dmax`. Only the lower clamp is in float32 (lanes below it would otherwise
+// fail the tie check for nothing); the upper one is the packs' signed saturation (packssdw, then
+// packuswb: exactly min(255, x) for x >= 0), so a lane above 255 only makes the tie check more
+// cautious. `Big` (some |m| >= 1/2): f may pass 2^31, which the conversion does not saturate
+// (it returns INT_MIN), so f is clamped to 255 first. The packs leave the dwords in in-lane
+// order, undone by one dword permute (fewer uops than 4 vpmovdb + 3 inserts).
+template <bool Big>
 inline __m512i requantU8F32x4(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __m512 m, __m512 zo, __m512 lo,
-                              __m512 hi, __m512& dmax) {
-  auto q = [&](__m512i v) { return requantF32(v, m, zo, lo, hi, dmax); };
-  const __m512i w01 = _mm512_packus_epi32(q(v0), q(v1)), w23 = _mm512_packus_epi32(q(v2), q(v3));
+                              __m512& dmax) {
+  constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  __m512 c[4];
+  const __m512i v[4] = {v0, v1, v2, v3};
+  for (int k = 0; k < 4; ++k) {
+    c[k] = _mm512_max_ps(_mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(v[k], rn), m, zo, rn), lo);
+    if (Big) c[k] = _mm512_min_ps(c[k], _mm512_set1_ps(255.0f));
+  }
+  // max |c - rhe(c)| of the 4 (vrangeps 0x0B: the larger magnitude, sign cleared)
+  const __m512 d01 = _mm512_range_ps(_mm512_reduce_ps(c[0], 0x08), _mm512_reduce_ps(c[1], 0x08), 0x0B);
+  const __m512 d23 = _mm512_range_ps(_mm512_reduce_ps(c[2], 0x08), _mm512_reduce_ps(c[3], 0x08), 0x0B);
+  dmax = _mm512_range_ps(d01, d23, 0x0B);
+  auto q = [&](int k) { return _mm512_cvt_roundps_epi32(c[k], rn); };
+  const __m512i w01 = _mm512_packs_epi32(q(0), q(1)), w23 = _mm512_packs_epi32(q(2), q(3));
   // 128-bit lane L of the bytes: dwords [v0 L, v1 L, v2 L, v3 L]: gather each vector's 4 dwords
   const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
   return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w01, w23));
@@ -254,8 +271,9 @@ inline __m512i requantU8F32x4(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __
 // store when the groups are consecutive in the output, else 16 a group under its mask), while the accumulators are in registers (no store and reload of them): requantU8F32
 // per channel (every channel m32ok); a channel with a lane within 2^-12 of a rounding half
 // leaves its raw accumulators at raw[o][4][16] and its bit in `redo` instead (the caller redoes
-// it in float64). Scalars are read per channel through pointers set before the kernel.
-template <bool Asum>
+// it in float64). Scalars are read per channel through pointers set before the kernel. `Big`:
+// some channel's |m| >= 1/2 (requantU8F32x4).
+template <bool Asum, bool Big>
 struct FusedU8 {
   const float* m32;  // the block's channels
   const int32_t* ct;
@@ -276,9 +294,8 @@ struct FusedU8 {
   }
   void channel(int o, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
     const __m512 m = _mm512_set1_ps(m32[o]), z = _mm512_set1_ps(zo), l = _mm512_set1_ps(lo);
-    const __m512 h = _mm512_set1_ps(255.0f);
-    __m512 d = _mm512_setzero_ps();
-    const __m512i b = requantU8F32x4(a0, a1, a2, a3, m, z, l, h, d);
+    __m512 d;
+    const __m512i b = requantU8F32x4<Big>(a0, a1, a2, a3, m, z, l, d);
     if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
       uint8_t* dst = out + static_cast<size_t>(o) * hw;
       if (t->whole4) {
@@ -329,7 +346,9 @@ bool epilogueChannelF32(const ConvDirectArgs& a, const GroupPlan& gp, const int3
   const ChannelSums<Asum> sum(gp, acc, o, oc, t);
   uint8_t* out = static_cast<uint8_t*>(a.out) + static_cast<size_t>(oc) * hw;
   if (t.whole4) {  // 64 consecutive output bytes: one store
-    _mm512_storeu_si512(out + t.at[0], requantU8F32x4(sum(0), sum(1), sum(2), sum(3), m, zo, lo, hi, dmax));
+    const __m512i b = std::fabs(gp.mult[oc]) < 0.5 ? requantU8F32x4<false>(sum(0), sum(1), sum(2), sum(3), m, zo, lo, dmax)
+                                                    : requantU8F32x4<true>(sum(0), sum(1), sum(2), sum(3), m, zo, lo, dmax);
+    _mm512_storeu_si512(out + t.at[0], b);
   } else {
     for (int k = 0; k < t.n; ++k) {
       const __m128i b = requantU8F32(sum(k), m, zo, lo, hi, dmax);
@@ -1027,6 +1046,7 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
     if (p.zeroPoint[o] != 0) gp.needAsum = true;
   }
   gp.allM32ok = std::all_of(gp.m32ok.begin(), gp.m32ok.end(), [](uint8_t ok) { return ok != 0; });
+  gp.bigM = std::any_of(gp.mult.begin(), gp.mult.end(), [](double m) { return std::fabs(m) >= 0.5; });
   if (gp.needAsum && J == 1 && !tapPlanes)
     for (int32_t i = 0; i < a.kh; ++i)
       for (int32_t jv = 0; jv < gp.kwv; ++jv)
@@ -1506,11 +1526,11 @@ __m512i boxSumOf(const PixelGroup& pg, const GroupPlan& gp, const int32_t* sums)
 // A u8 tile of 4 groups of one channel block with the epilogue inside the kernel (FusedU8); channels
 // that came near a rounding half are redone in float64. False (nothing done) when the tile's
 // groups need vpermt2d or gathers.
-template <bool Asum>
+template <bool Asum, bool Big>
 bool fusedTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* off, bool gathered,
                const uint8_t* const* ls, const PixelGroup* const* ps, int noc, int32_t o0, const int32_t* wt,
                int64_t hw, const TileOut& to, int32_t* acc) {
-  FusedU8<Asum> e{gp.mult32.data() + o0,
+  FusedU8<Asum, Big> e{gp.mult32.data() + o0,
                   gp.colTerm.data() + o0,
                   gp.zw.data() + o0,
                   to.asum,
@@ -1802,8 +1822,10 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
           else tapPoolTile<false>(a, gp, off, ls, ps, noc, o0, wt, static_cast<size_t>(phw), to, acc);
           continue;
         }
-        if (fuse && (gp.needAsum ? fusedTile<true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
-                                 : fusedTile<false>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)))
+        if (fuse && (gp.needAsum ? gp.bigM ? fusedTile<true, true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
+                                           : fusedTile<true, false>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
+                                 : gp.bigM ? fusedTile<false, true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
+                                           : fusedTile<false, false>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)))
           continue;
         tile(off, gp.nsrc, tl.gathered, ls, ps, n, noc, wt, acc);
         if (!geo.rowPool) epilogueTile(ai, gp, acc, noc, o0, static_cast<size_t>(hw), to);
