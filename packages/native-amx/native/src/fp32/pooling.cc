@@ -290,10 +290,12 @@ namespace {
 // odd columns taken apart; lanes past `left` windows are loaded as zeros and never stored.
 struct Taps {
   __m512 v0, v1, v2, v3;
-  Taps(const float* r0, const float* r1, int64_t left) {
+  Taps(const float* r0, const float* r1, int64_t left)
+      : Taps(r0, r1, tailMask(2 * left), tailMask(2 * left - 16)) {}
+  // lo, hi: the columns of the two halves that are loaded
+  Taps(const float* r0, const float* r1, __mmask16 lo, __mmask16 hi) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    const __mmask16 lo = tailMask(2 * left), hi = tailMask(2 * left - 16);
     const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0), a1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
     const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1), b1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
     v0 = _mm512_permutex2var_ps(a0, even, a1);
@@ -350,12 +352,13 @@ bool maxPoolGradPairAvx512(const float* r0, const float* r1, const float* dy, fl
 
 namespace {
 
-// One row pair of biasReluMaxPoolPlaneAvx512.
-inline void biasReluMaxPoolPair(const float* r0, const float* r1, __m512 b, float* out, uint8_t* at, int64_t ow) {
+// Windows j .. j + 15 of one row pair of biasReluMaxPoolPlaneAvx512 (masks of the windows
+// stored and of the two halves of columns loaded).
+inline void biasReluMaxPoolBlock(const float* r0, const float* r1, __m512 b, float* out, uint8_t* at,
+                                 __mmask16 tail, __mmask16 lo, __mmask16 hi) {
   const __m512 zero = _mm512_setzero_ps();
-  for (int64_t j = 0; j < ow; j += 16) {
-    const int64_t left = ow - j;
-    Taps t(r0 + 2 * j, r1 + 2 * j, left);
+  {
+    Taps t(r0, r1, lo, hi);
     t.v0 = _mm512_add_ps(t.v0, b);
     t.v1 = _mm512_add_ps(t.v1, b);
     t.v2 = _mm512_add_ps(t.v2, b);
@@ -372,9 +375,8 @@ inline void biasReluMaxPoolPair(const float* r0, const float* r1, __m512 b, floa
     tap = _mm_mask_add_epi8(tap, n1, tap, one);
     tap = _mm_mask_add_epi8(tap, n2, tap, one);
     tap = _mm_mask_mov_epi8(_mm_set1_epi8(static_cast<char>(kNoTap)), live, tap);
-    const __mmask16 tail = tailMask(left);
-    _mm512_mask_storeu_ps(out + j, tail, _mm512_maskz_mov_ps(live, m));
-    _mm_mask_storeu_epi8(at + j, tail, tap);
+    _mm512_mask_storeu_ps(out, tail, _mm512_maskz_mov_ps(live, m));
+    _mm_mask_storeu_epi8(at, tail, tap);
   }
 }
 
@@ -397,8 +399,14 @@ inline void scatterPair(const float* dy, const uint8_t* at, float* d0, float* d1
 bool biasReluMaxPoolPlaneAvx512(const float* x, int64_t ph, int64_t pw, int64_t stride, float bias, float* out,
                                 uint8_t* at) {
   const __m512 b = _mm512_set1_ps(bias);
-  for (int64_t i = 0; i < ph; ++i)
-    biasReluMaxPoolPair(x + 2 * i * stride, x + (2 * i + 1) * stride, b, out + i * pw, at + i * pw, pw);
+  // a block of 16 windows down all row pairs, its masks computed once
+  for (int64_t j = 0; j < pw; j += 16) {
+    const int64_t left = pw - j;
+    const __mmask16 tail = tailMask(left), lo = tailMask(2 * left), hi = tailMask(2 * left - 16);
+    const float* r0 = x + 2 * j;
+    for (int64_t i = 0; i < ph; ++i, r0 += 2 * stride)
+      biasReluMaxPoolBlock(r0, r0 + stride, b, out + i * pw + j, at + i * pw + j, tail, lo, hi);
+  }
   return true;
 }
 
