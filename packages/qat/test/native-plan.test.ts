@@ -159,6 +159,60 @@ describe('native execution plans = the integer engine (logits byte for byte)', (
   );
 
   it.skipIf(!runNative)(
+    'later draws written straight into the prepared convolutions (tap order) equal the engine',
+    async () => {
+      // from a plan's second call on, a drawn convolution with one tap a dword is sampled into
+      // the tap order of the convolution it prepared (no packed layout, no reorder): partial
+      // quads (5 and 6 input channels), one tap (1x1), 16 taps (a quad is 64 bytes), 2x3
+      // kernels, 20 and 40 channels (several channel blocks, the last 16-row block partial), a
+      // batch of two tile sizes (71 rows: tiles of 36 and 35, both prepared convolutions
+      // written); new seeds each call
+      const r = lcg(9);
+      const qm = await quantizedNet(
+        () =>
+          new Sequential(
+            new Conv2d(5, 20, 3, { padding: 1, seed: 1 }),
+            new ReLU(),
+            new Conv2d(20, 6, 1, { seed: 2 }),
+            new ReLU(),
+            new Conv2d(6, 40, [2, 3], { padding: 1, seed: 3 }),
+            new ReLU(),
+            new Conv2d(40, 8, 4, { seed: 4 }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(8 * 4 * 3, 3, { seed: 5 }),
+          ),
+        'gaussian',
+        [5, 6, 6],
+        r,
+      );
+      let seed = 50;
+      for (const B of [3, 71])
+        for (const threads of [1, 2, 1]) {
+          const x = Float32Array.from({ length: B * 5 * 6 * 6 }, () => r());
+          const opts = { samples: 3, seed: seed++, mode: 'weights' as const };
+          setThreads(threads);
+          same(
+            qm.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+            qm.forward(x, { ...opts, provider: B > 3 ? NATIVE_PROVIDER : JS_PROVIDER, plan: false }).logits,
+            `B=${B} ${threads} threads seed ${seed - 1}`,
+          );
+        }
+      const x = batch(INPUT.resnet18, 3);
+      const rq = await quantised('resnet18', 'gaussian');
+      setThreads(1);
+      for (const s of [61, 62]) {
+        const opts = { samples: 2, seed: s, mode: 'weights' as const };
+        same(
+          rq.forward(x, { ...opts, provider: NATIVE_PROVIDER }).logits,
+          rq.forward(x, { ...opts, provider: JS_PROVIDER }).logits,
+          `resnet18 seed ${s}`,
+        );
+      }
+    },
+  );
+
+  it.skipIf(!runNative)(
     'a wide layer drawn in parts (row blocks over threads) equals the engine',
     async () => {
       // k = 2000: the plan draws the 100 rows of fc1 in blocks of 48 rows (the last of 4 rows),

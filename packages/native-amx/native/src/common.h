@@ -182,7 +182,24 @@ void convDirectRelease(ConvDirectPrepared* p);
 // Folds the packs, bias and multipliers of `a` into `p` in place, keeping its geometry and plane
 // maps (a convolution whose weights are drawn again per sample); false, `p` unchanged, when `a`
 // is not the convolution `p` was prepared for. Not while `p` runs.
-bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a);
+// weightsInPlace: the weight dwords were already written in the plan's tap order (TapOrder, by
+// the sampler); only the bias, zero-point and multiplier terms are folded (from the packs'
+// rowSums and zeroPoint), the packs' weight bytes are not read.
+bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a, bool weightsInPlace = false);
+// Where a prepared direct convolution keeps its weights when they are one tap a dword (J = 1,
+// no tap planes, one group): source s = q * taps + tap holds in byte t the weight of column
+// (4q + t) * taps + tap of a row (0 past the row's cg channels); channel o of block b has its
+// dwords at wt + blkWt[b] + s * blkNoc[b] + (o - blkStart[b]), s < quads * taps.
+struct TapOrder {
+  int32_t* wt = nullptr;
+  const int32_t* blkStart = nullptr;
+  const int32_t* blkNoc = nullptr;
+  const size_t* blkWt = nullptr;
+  int32_t nblk = 0, quads = 0, taps = 0, cg = 0;
+};
+// The tap order of `p` when `a` is the convolution it was prepared for and its weights are one
+// tap a dword; false otherwise. Valid until `p` is repacked with other geometry or released.
+bool convDirectTapOrder(ConvDirectPrepared* p, const ConvDirectArgs& a, TapOrder& out);
 
 // u8 pooling of `planes` planes h x w into ho x wo (the contract's qpool2d; kind 0 max, 1 avg
 // with count-include-pad, zero point z); padding is at most half the kernel.
@@ -272,5 +289,10 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1);
 // Batch 1: rows [n0, n1) sampled (rowSums and zeroPoint written, not the packed bytes) and
 // dotted with the input row x[0, k): dots[n] = sum_k x w. False when out of memory.
 bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32_t n1, int32_t* dots);
+// Rows [n0, n1) of a convolution's weights written straight into the tap order of one or two
+// prepared direct convolutions (`orders`, `count`; rowSums and zeroPoint into the pack, not its
+// bytes): the weights convDirectRepack would reorder, without the packed layout. Needs VBMI and
+// taps <= 16; false (nothing written) when out of memory.
+bool sampleRowsTapsAvx512(const SampleCtx& s, int32_t n0, int32_t n1, const TapOrder* orders, int count);
 
 }  // namespace qbnn

@@ -33,6 +33,8 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
+#include "tap_stores.h"
+
 namespace qbnn {
 namespace {
 
@@ -696,43 +698,32 @@ int32_t tapsPerDword(int64_t cg, int64_t kw) {
   return bestJ;
 }
 
-// Where 16 channels' dwords of one source go: per channel block overlapping the 16 (at most
-// 16 / 1 blocks), the lanes it takes and the address of lane 0's dword for source 0 (source s:
-// + s * its channels). Lane L (channel ch0 + L) lands at (ch0 + L - blkStart): the base may
-// precede the block's weights but not gp.wt (blkWt >= blkStart); masked lanes are not written.
-struct TapStores {
-  int n = 0;
-  __mmask16 take[16];
-  int32_t* base[16];
-  int32_t stride[16];
-  TapStores(GroupPlan& gp, int32_t ch0, int32_t ch1) {
-    const int32_t nblk = static_cast<int32_t>(gp.blkStart.size());
-    int32_t b0 = 0;
-    while (gp.blkStart[b0] + gp.blkNoc[b0] <= ch0) ++b0;
-    for (int32_t bi = b0; bi < nblk && gp.blkStart[bi] < ch1; ++bi, ++n) {
-      const int32_t lo = std::max(gp.blkStart[bi], ch0), hi = std::min(gp.blkStart[bi] + gp.blkNoc[bi], ch1);
-      take[n] = static_cast<__mmask16>(((1u << (hi - lo)) - 1u) << (lo - ch0));
-      base[n] = gp.wt.data() + gp.blkWt[bi] - (gp.blkStart[bi] - ch0);
-      stride[n] = gp.blkNoc[bi];
-    }
-  }
-  void store(int32_t s, __m512i d) const {
-    for (int i = 0; i < n; ++i) _mm512_mask_storeu_epi32(base[i] + static_cast<size_t>(s) * stride[i], take[i], d);
-  }
-};
-
 // The weight dwords of one tap per dword (J = 1): source s = q * taps1 + tap, byte t of its
 // dword is weight k = (4q + t) * taps1 + tap. The pack holds byte k & 3 of 16 channels' dwords
 // in its 64-byte VNNI group k >> 2, so one source's dwords of 16 channels are byte k & 3 of 4
 // group vectors moved to byte t (a masked in-lane vpshufb each); each channel block then takes
 // its lanes (one masked store).
+TapOrder tapOrderOf(GroupPlan& gp, int64_t cg, int32_t taps1) {
+  TapOrder o;
+  o.wt = gp.wt.data();
+  o.blkStart = gp.blkStart.data();
+  o.blkNoc = gp.blkNoc.data();
+  o.blkWt = gp.blkWt.data();
+  o.nblk = static_cast<int32_t>(gp.blkStart.size());
+  o.quads = gp.quads;
+  o.taps = taps1;
+  o.cg = static_cast<int32_t>(cg);
+  return o;
+}
+
 void reorderTaps(const Packed& p, int64_t cg, int32_t taps1, int64_t og, GroupPlan& gp) {
+  const TapOrder order = tapOrderOf(gp, cg, taps1);
   const __m512i dwordBase = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
   __m512i from[4];  // byte 4i + t of each lane takes byte 4i + f
   for (int f = 0; f < 4; ++f) from[f] = _mm512_add_epi8(dwordBase, _mm512_set1_epi8(static_cast<char>(f)));
   for (int32_t pb = 0; pb * 16 < og; ++pb) {
     const uint8_t* blk = p.data + static_cast<size_t>(pb) * p.blockBytes();
-    const TapStores st(gp, pb * 16, static_cast<int32_t>(std::min<int64_t>(og, pb * 16 + 16)));
+    const TapStores st(order, pb * 16, static_cast<int32_t>(std::min<int64_t>(og, pb * 16 + 16)));
     for (int32_t q = 0; q < gp.quads; ++q)
       for (int32_t tap = 0; tap < taps1; ++tap) {
         __m512i d = _mm512_setzero_si512();
@@ -957,8 +948,10 @@ __attribute__((target("avx512vbmi"), noinline)) void buildPhasesFast(const ConvD
 // planes laid out as *phases (null otherwise; wp and plane are then its rowStride and plane).
 // Fills `gp` in place, reusing its vectors' memory (drawn convolutions are planned again for
 // every sample: a fresh weight vector each time cost an allocation and its page faults).
+// `weightsInPlace`: gp.wt already holds the weights in this plan's order (the sampler wrote them
+// there: one tap a dword, as tapOrderOf describes); only the rest is refreshed.
 void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_t plane, bool shifted,
-               const PhaseLayout* phases, bool tapPlanes, GroupPlan& out) {
+               const PhaseLayout* phases, bool tapPlanes, GroupPlan& out, bool weightsInPlace = false) {
   const bool phased = phases != nullptr;
   // built in a local (moved in and out: the memory stays) so that the compiler knows the weight
   // stores below cannot alias its fields
@@ -1013,7 +1006,9 @@ void planGroup(const ConvDirectArgs& a, int64_t g, int shape, int64_t wp, int64_
     o0 += noc;
   }
   gp.wt.resize(static_cast<size_t>(og) * gp.nsrc);  // every element is written below
-  if (J > 1 || tapPlanes) {  // few input channels: small, the general mapping
+  if (weightsInPlace && J == 1 && !tapPlanes) {
+    // written by the sampler
+  } else if (J > 1 || tapPlanes) {  // few input channels: small, the general mapping
     for (int32_t bi = 0; bi < nblk; ++bi) {
       const int32_t noc = gp.blkNoc[bi], o0 = gp.blkStart[bi];
       int32_t* wt = gp.wt.data() + gp.blkWt[bi];
@@ -1932,12 +1927,20 @@ ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs& a) {
 
 void convDirectRelease(ConvDirectPrepared* p) { delete p; }
 
-bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a) {
+bool convDirectRepack(ConvDirectPrepared* p, const ConvDirectArgs& a, bool weightsInPlace) {
   if (!sameConvolution(a, p->args) || !poolable(a)) return false;
   p->args = a;
   for (int64_t g = 0; g < a.G; ++g)
     planGroup(a, g, p->geo.shape, p->geo.offsetWp(), p->geo.plane, p->geo.shifted, p->geo.phaseLayout(),
-              p->geo.tapPlanes, p->groups[static_cast<size_t>(g)]);
+              p->geo.tapPlanes, p->groups[static_cast<size_t>(g)], weightsInPlace);
+  return true;
+}
+
+bool convDirectTapOrder(ConvDirectPrepared* p, const ConvDirectArgs& a, TapOrder& out) {
+  if (!sameConvolution(a, p->args) || !poolable(a) || a.G != 1 || p->geo.tapPlanes) return false;
+  const int64_t cg = a.C / a.G;
+  if (tapsPerDword(cg, a.kw) != 1) return false;
+  out = tapOrderOf(p->groups[0], cg, static_cast<int32_t>(a.kh * a.kw));
   return true;
 }
 
@@ -1958,6 +1961,7 @@ bool convDirectAvx512(const ConvDirectArgs&) { return false; }
 ConvDirectPrepared* convDirectPrepare(const ConvDirectArgs&) { return nullptr; }
 void convDirectRelease(ConvDirectPrepared* p) { delete p; }
 bool convDirectAvx512Prepared(const ConvDirectArgs&, const ConvDirectPrepared&) { return false; }
-bool convDirectRepack(ConvDirectPrepared*, const ConvDirectArgs&) { return false; }
+bool convDirectRepack(ConvDirectPrepared*, const ConvDirectArgs&, bool) { return false; }
+bool convDirectTapOrder(ConvDirectPrepared*, const ConvDirectArgs&, TapOrder&) { return false; }
 }  // namespace qbnn
 #endif

@@ -296,6 +296,7 @@ struct Call {
   float* out;
   int64_t tileRows, lastRows;  // rows of a batch tile, and of the last one
   bool fuseGemv = false;  // see fusedGemv
+  int64_t stack = 1;  // samples a task stacks (runPlan)
   std::vector<size_t> taskOffsets;
   std::vector<size_t> replicaOffsets;  // in the task arena, per replica
   size_t taskArenaBytes;
@@ -522,11 +523,13 @@ void prepareConvs(Plan& p, std::initializer_list<int64_t> sizes) {
 // A drawn convolution prepared right after its draw, for `rows` (null when the direct kernel
 // cannot take it). The slot's previous sample, prepared for the same shape, keeps its geometry
 // and plane maps: only the new weights are folded in.
+// `inPlace`: the sampler wrote the weights into the slot's tap order (tapDraw said so): the slot
+// is repacked without reading the packs' weight bytes (which were not written).
 void drawnPrepare(const Plan& p, std::unique_ptr<PreparedConv>& slot, const Layer& L, const Packed& w, int64_t rows,
-                  int32_t za, const Epilogue& e) {
+                  int32_t za, const Epilogue& e, bool inPlace) {
   const std::vector<const Packed*> packs = groupPacks(p, L, w);
   if (slot && slot->packs == packs &&
-      convDirectRepack(slot->p, directArgs(L, nullptr, rows, za, slot->packs.data(), e, nullptr)))
+      convDirectRepack(slot->p, directArgs(L, nullptr, rows, za, slot->packs.data(), e, nullptr), inPlace))
     return;
   std::unique_ptr<PreparedConv> pc(new PreparedConv());
   pc->packs = packs;
@@ -966,10 +969,33 @@ bool runStep(const Task& t, const Step& st) {
   return true;
 }
 
+// Whether the draw of chunk slot idx of layer L writes its weights straight into the tap order
+// of the slot's prepared direct convolutions (the previous sample's, same call shape), and
+// where: 1 or 2 orders (tile rows, last tile's rows), 0 for the packed layout (the first draw
+// of a slot, a shape the orders do not cover, stacked tasks, which run the packs). The same
+// answer in the draw and in prepareDrawn (nothing it reads changes in between).
+int tapDraw(const Plan& p, const Call& c, const Layer& L, size_t idx, TapOrder orders[2]) {
+  if (!L.conv || L.G != 1 || c.stack != 1 || activeIsa() != ISA_AVX512VNNI || !vectorRng() ||
+      !cpuFeatures().avx512vbmi)
+    return 0;
+  const Packed* w = &p.packs[idx]->p;
+  const Epilogue e = drawnEpilogue(p, L, idx);
+  const int count = c.lastRows != c.tileRows ? 2 : 1;
+  for (int k = 0; k < count; ++k) {
+    const PreparedConv* pc = p.drawnPrepared[k][idx].get();
+    if (pc == nullptr || pc->packs.size() != 1 || pc->packs[0] != w ||
+        !convDirectTapOrder(pc->p, directArgs(L, nullptr, k ? c.lastRows : c.tileRows, layerZa(L), pc->packs.data(), e, nullptr),
+                            orders[k]) ||
+        orders[k].taps > 16)
+      return 0;
+  }
+  return count;
+}
+
 // Sample l of a sampled layer into chunk slot s: the fused sampler (radial: m1 scaled by the
 // sample's direction factor), and the int32 bias.
 // Rows [r0, r1) of the sample (the bias with the first rows).
-void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32_t r0, int32_t r1) {
+bool drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32_t r0, int32_t r1) {
   const Layer& L = p.layers[static_cast<size_t>(li)];
   const size_t idx = static_cast<size_t>(s) * p.sampledLayers.size() + static_cast<size_t>(L.sampled);
   const uint32_t* key = c.keys + li * 8;
@@ -989,11 +1015,14 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32
     m1 = tM1.data();
   }
   const SampleCtx sx = sampleContext(p, c, l, s, li, m1);
-  if (!fusedGemv(c, L)) {
+  TapOrder orders[2];
+  if (const int count = tapDraw(p, c, L, idx, orders)) {
+    if (!sampleRowsTapsAvx512(sx, r0, r1, orders, count)) return false;
+  } else if (!fusedGemv(c, L)) {
     if (vectorRng()) sampleRowsAvx512(sx, r0, r1);
     else sampleRowsScalar(sx, r0, r1);
   }
-  if (!L.hasBias || r0 != 0) return;
+  if (!L.hasBias || r0 != 0) return true;
   const size_t n = static_cast<size_t>(L.n);
   if (tEps.size() < n) tEps.resize(n);
   qnormalWords(key[2], key[3], static_cast<uint64_t>(l) * ceil4(n) * 4, tEps.data(), n);
@@ -1010,6 +1039,7 @@ void drawWeights(Plan& p, const Call& c, int64_t l, int64_t s, int32_t li, int32
     v = v > 2147483647.0 ? 2147483647.0 : v < -2147483647.0 ? -2147483647.0 : v;
     bias[i] = static_cast<int32_t>(v);
   }
+  return true;
 }
 
 // Rows a task of a layer's draw samples: when a chunk of few samples is drawn by several threads,
@@ -1034,8 +1064,11 @@ void prepareDrawn(Plan& p, const Call& c, int64_t s, int32_t li) {
     return;
   }
   const Epilogue e = drawnEpilogue(p, L, idx);
-  drawnPrepare(p, p.drawnPrepared[0][idx], L, p.packs[idx]->p, c.tileRows, layerZa(L), e);
-  if (c.lastRows != c.tileRows) drawnPrepare(p, p.drawnPrepared[1][idx], L, p.packs[idx]->p, c.lastRows, layerZa(L), e);
+  TapOrder orders[2];
+  const bool inPlace = tapDraw(p, c, L, idx, orders) > 0;
+  drawnPrepare(p, p.drawnPrepared[0][idx], L, p.packs[idx]->p, c.tileRows, layerZa(L), e, inPlace);
+  if (c.lastRows != c.tileRows)
+    drawnPrepare(p, p.drawnPrepared[1][idx], L, p.packs[idx]->p, c.lastRows, layerZa(L), e, inPlace);
   else p.drawnPrepared[1][idx].reset();
 }
 
@@ -1510,6 +1543,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
   c.lastRows = B - (tiles - 1) * c.tileRows;
   // samples a task stacks: whole batches of B rows while they fit a tile (small batches)
   const int64_t stack = p.stackable && L > 1 ? std::min(L, std::max<int64_t>(1, tileRowsFor(p, L * B) / B)) : 1;
+  c.stack = stack;
   size_t off = 0;
   c.taskOffsets.clear();
   for (int64_t b : p.taskBytes) {
@@ -1604,7 +1638,7 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
         const int64_t s = t / np;
         const auto [li, r0] = parts[static_cast<size_t>(t % np)];
         const Layer& ly = p.layers[static_cast<size_t>(li)];
-        drawWeights(p, c, l0 + s, s, li, r0, std::min(ly.n, r0 + drawRowsPerTask(ly, split)));
+        if (!drawWeights(p, c, l0 + s, s, li, r0, std::min(ly.n, r0 + drawRowsPerTask(ly, split)))) c.failed = true;
       });
       pool.run(g * static_cast<int64_t>(nsl), [&](int64_t t) {
         prepareDrawn(p, c, t / static_cast<int64_t>(nsl), p.sampledLayers[static_cast<size_t>(t % static_cast<int64_t>(nsl))]);

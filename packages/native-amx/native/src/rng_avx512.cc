@@ -17,6 +17,7 @@
 
 #include "philox_avx512.h"
 #include "sample_f32.h"
+#include "tap_stores.h"
 
 namespace qbnn {
 namespace {
@@ -505,6 +506,67 @@ bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32
   return true;
 }
 
+// Rows [n0, n1) in blocks of 16 as sampleRowsAvx512, but each row is reordered in place to the
+// tap order (per quad of 4 channels, its 4 taps-long channel runs interleaved into dwords: one
+// vpermb of the quad's <= 64 bytes), and the block's rows are transposed 16 dwords at a time
+// into the convolution's channel blocks (TapStores) instead of the packed layout.
+QBNN_VBMI bool sampleRowsTapsAvx512(const SampleCtx& s, int32_t n0, int32_t n1, const TapOrder* orders, int count) {
+  const size_t k = static_cast<size_t>(s.k);
+  const int32_t taps = orders[0].taps, quads = orders[0].quads;
+  const int32_t nsrc = quads * taps;
+  const size_t quadBytes = static_cast<size_t>(4 * taps);
+  // a block's rows in tap order (nsrc * 4 >= k bytes; 64 bytes of slack for the last quad's
+  // whole-vector store), and one row in column order (taps > 1)
+  const size_t rowBytes = (static_cast<size_t>(nsrc) * 4 + 63) / 64 * 64 + 64;
+  const size_t colBytes = (k + 63) / 64 * 64 + 64;
+  thread_local Scratch scratch;
+  uint8_t* rows = static_cast<uint8_t*>(scratch.get(16 * rowBytes + colBytes + 18 * (k + 64)));
+  if (rows == nullptr || taps > 16) return false;
+  int8_t* col = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
+  int8_t* eps = col + colBytes;
+  int8_t* muRow = eps + 16 * k + 64;
+  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
+  // byte 4 tap + t of a quad's dwords takes byte t taps + tap of its channels' runs
+  alignas(64) uint8_t ix[64] = {};
+  for (int32_t tap = 0; tap < taps; ++tap)
+    for (int t = 0; t < 4; ++t) ix[4 * tap + t] = static_cast<uint8_t>(t * taps + tap);
+  const __m512i perm = _mm512_load_si512(ix);
+  for (int32_t b = n0 / 16; b * 16 < n1; ++b) {
+    const int32_t r0 = b * 16 > n0 ? b * 16 : n0;
+    const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
+    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
+    for (int32_t n = r0; n < r1; ++n) {
+      int8_t* w = reinterpret_cast<int8_t*>(rows + static_cast<size_t>(n - b * 16) * rowBytes);
+      if (taps == 1) {  // column order is tap order (zero past k: the last quad's missing channels)
+        sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
+        continue;
+      }
+      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, col);
+      // out of place, whole vectors in increasing order (each overwrites the previous one's
+      // spill): a load from bytes just stored in part (masked, or across two stores) waits
+      for (int32_t q = 0; q < quads; ++q) {
+        const size_t at = static_cast<size_t>(q) * quadBytes;
+        const size_t real = std::min(quadBytes, k - at);  // past k: 0
+        const __m512i v = _mm512_maskz_loadu_epi8(real >= 64 ? ~__mmask64{0} : (__mmask64{1} << real) - 1, col + at);
+        _mm512_storeu_si512(w + at, _mm512_permutexvar_epi8(perm, v));
+      }
+    }
+    const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
+    const int32_t ch1 = std::min(s.n, b * 16 + 16);
+    TapStores st0(orders[0], b * 16, ch1, live);
+    TapStores st1(orders[count > 1 ? 1 : 0], b * 16, ch1, live);
+    for (int32_t g = 0; g < nsrc; g += 16) {
+      __m512i r[16];
+      for (int j = 0; j < 16; ++j) r[j] = _mm512_load_si512(rows + static_cast<size_t>(j) * rowBytes + static_cast<size_t>(g) * 4);
+      transpose16x16(r);
+      const int32_t m = std::min(16, nsrc - g);
+      st0.store16(g, r, m);
+      if (count > 1) st1.store16(g, r, m);
+    }
+  }
+  return true;
+}
+
 }  // namespace qbnn
 
 #pragma GCC pop_options
@@ -516,6 +578,7 @@ void qnormalAvx512(uint32_t k0, uint32_t k1, uint64_t word0, int8_t* out, size_t
 }
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) { sampleRowsScalar(s, n0, n1); }
 bool sampleRowsDotAvx512(const SampleCtx&, const uint8_t*, int32_t, int32_t, int32_t*) { return false; }
+bool sampleRowsTapsAvx512(const SampleCtx&, int32_t, int32_t, const TapOrder*, int) { return false; }
 void qnormalMapWordsAvx512(const uint32_t* words, int8_t* out, size_t count) { qnormalMapWordsScalar(words, out, count); }
 void qnormalMapWordsAvx512Search(const uint32_t* words, int8_t* out, size_t count) {
   qnormalMapWordsScalar(words, out, count);
