@@ -436,6 +436,30 @@ static void sampleRowOf(const SampleCtx& s, int32_t n, const int8_t* eps, int8_t
   s.out->zeroPoint[n] = s.weightZp[n];
 }
 
+// Rows [n0, n1) in blocks of 16 rows (block b: rows 16 b.., [r0, r1) of them in the range): a
+// block's normals are one run of the stream, drawn at once; row n is sampled into dest(n - 16 b)
+// and handed to rowDone(n, w), then the block to blockDone(b, r0, r1). `buffers`: the
+// normals and decoded mu / sigma rows, 18 (k + 64) bytes.
+template <class Dest, class RowDone, class BlockDone>
+inline void sampleBlocks(const SampleCtx& s, int32_t n0, int32_t n1, uint8_t* buffers, Dest dest, RowDone rowDone,
+                         BlockDone blockDone) {
+  const size_t k = static_cast<size_t>(s.k);
+  int8_t* eps = reinterpret_cast<int8_t*>(buffers);
+  int8_t* muRow = eps + 16 * k + 64;
+  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
+  for (int32_t b = n0 / 16; b * 16 < n1; ++b) {
+    const int32_t r0 = b * 16 > n0 ? b * 16 : n0;
+    const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
+    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
+    for (int32_t n = r0; n < r1; ++n) {
+      int8_t* w = dest(n - b * 16);
+      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
+      rowDone(n, w);
+    }
+    blockDone(b, r0, r1);
+  }
+}
+
 void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
   Packed& p = *s.out;
   const size_t bs = p.blockBytes();
@@ -451,18 +475,9 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
     sampleRowsScalar(s, n0, n1);
     return;
   }
-  int8_t* eps = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
-  int8_t* muRow = eps + 16 * k + 64;
-  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
-  for (int32_t b = n0 / 16; b * 16 < n1; ++b) {
-    const int32_t r0 = b * 16 > n0 ? b * 16 : n0;
-    const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
-    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
-    for (int32_t n = r0; n < r1; ++n) {
-      int8_t* w = reinterpret_cast<int8_t*>(rows + static_cast<size_t>(n - b * 16) * rowBytes);
-      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
-      std::memset(w + k, 0, rowBytes - k);
-    }
+  auto dest = [&](int32_t j) { return reinterpret_cast<int8_t*>(rows + static_cast<size_t>(j) * rowBytes); };
+  auto zeroTail = [&](int32_t, int8_t* w) { std::memset(w + k, 0, rowBytes - k); };
+  sampleBlocks(s, n0, n1, rows + 16 * rowBytes, dest, zeroTail, [&](int32_t b, int32_t r0, int32_t r1) {
     const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
     uint8_t* blk = p.data + static_cast<size_t>(b) * bs;
     for (size_t g = 0; g < static_cast<size_t>(p.kstride); g += 16) {
@@ -474,7 +489,7 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
       else
         for (int j = 0; j < 16; ++j) _mm512_mask_storeu_epi32(blk + (g + static_cast<size_t>(j)) * 64, live, r[j]);
     }
-  }
+  });
 }
 
 // Rows [n0, n1) sampled one at a time into a row buffer (L1) and, instead of being packed,
@@ -487,22 +502,16 @@ bool sampleRowsDotAvx512(const SampleCtx& s, const uint8_t* x, int32_t n0, int32
   thread_local Scratch scratch;
   int8_t* w = static_cast<int8_t*>(scratch.get(k64 + 18 * (k + 64)));
   if (w == nullptr) return false;
-  int8_t* eps = w + k64;
-  int8_t* muRow = eps + 16 * k + 64;
-  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
-  for (int32_t r0 = n0; r0 < n1; r0 = (r0 / 16 + 1) * 16) {
-    const int32_t r1 = (r0 / 16 + 1) * 16 < n1 ? (r0 / 16 + 1) * 16 : n1;
-    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
-    for (int32_t n = r0; n < r1; ++n) {
-      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
-      __m512i acc = _mm512_setzero_si512();
-      for (size_t i = 0; i < k; i += 64) {
-        const __mmask64 live = k - i >= 64 ? ~__mmask64{0} : (~__mmask64{0}) >> (64 - (k - i));
-        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(live, x + i), _mm512_maskz_loadu_epi8(live, w + i));
-      }
-      dots[n] = _mm512_reduce_add_epi32(acc);
+  auto dot = [&](int32_t n, int8_t*) {
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t i = 0; i < k; i += 64) {
+      const __mmask64 live = k - i >= 64 ? ~__mmask64{0} : (~__mmask64{0}) >> (64 - (k - i));
+      acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(live, x + i), _mm512_maskz_loadu_epi8(live, w + i));
     }
-  }
+    dots[n] = _mm512_reduce_add_epi32(acc);
+  };
+  sampleBlocks(s, n0, n1, reinterpret_cast<uint8_t*>(w + k64), [&](int32_t) { return w; }, dot,
+               [](int32_t, int32_t, int32_t) {});
   return true;
 }
 
@@ -523,47 +532,40 @@ QBNN_VBMI bool sampleRowsTapsAvx512(const SampleCtx& s, int32_t n0, int32_t n1, 
   uint8_t* rows = static_cast<uint8_t*>(scratch.get(16 * rowBytes + colBytes + 18 * (k + 64)));
   if (rows == nullptr || taps > 16) return false;
   int8_t* col = reinterpret_cast<int8_t*>(rows + 16 * rowBytes);
-  int8_t* eps = col + colBytes;
-  int8_t* muRow = eps + 16 * k + 64;
-  uint8_t* sigmaRow = reinterpret_cast<uint8_t*>(muRow + k + 64);
   // byte 4 tap + t of a quad's dwords takes byte t taps + tap of its channels' runs
   alignas(64) uint8_t ix[64] = {};
   for (int32_t tap = 0; tap < taps; ++tap)
     for (int t = 0; t < 4; ++t) ix[4 * tap + t] = static_cast<uint8_t>(t * taps + tap);
   const __m512i perm = _mm512_load_si512(ix);
-  for (int32_t b = n0 / 16; b * 16 < n1; ++b) {
-    const int32_t r0 = b * 16 > n0 ? b * 16 : n0;
-    const int32_t r1 = b * 16 + 16 < n1 ? b * 16 + 16 : n1;
-    qnormalAvx512(s.key0, s.key1, s.position * 4 + static_cast<size_t>(r0) * k, eps, static_cast<size_t>(r1 - r0) * k);
-    for (int32_t n = r0; n < r1; ++n) {
-      int8_t* w = reinterpret_cast<int8_t*>(rows + static_cast<size_t>(n - b * 16) * rowBytes);
-      if (taps == 1) {  // column order is tap order (zero past k: the last quad's missing channels)
-        sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, w);
-        continue;
-      }
-      sampleRowOf(s, n, eps + static_cast<size_t>(n - r0) * k, muRow, sigmaRow, col);
-      // out of place, whole vectors in increasing order (each overwrites the previous one's
-      // spill): a load from bytes just stored in part (masked, or across two stores) waits
-      for (int32_t q = 0; q < quads; ++q) {
-        const size_t at = static_cast<size_t>(q) * quadBytes;
-        const size_t real = std::min(quadBytes, k - at);  // past k: 0
-        const __m512i v = _mm512_maskz_loadu_epi8(real >= 64 ? ~__mmask64{0} : (__mmask64{1} << real) - 1, col + at);
-        _mm512_storeu_si512(w + at, _mm512_permutexvar_epi8(perm, v));
-      }
+  auto row = [&](int32_t j) { return reinterpret_cast<int8_t*>(rows + static_cast<size_t>(j) * rowBytes); };
+  // one tap: column order is tap order (zero past k: the last quad's missing channels)
+  auto dest = [&](int32_t j) { return taps == 1 ? row(j) : col; };
+  auto reorder = [&](int32_t n, int8_t*) {
+    if (taps == 1) return;
+    // out of place, whole vectors in increasing order (each overwrites the previous one's
+    // spill): a load from bytes just stored in part (masked, or across two stores) waits
+    int8_t* w = row(n % 16);
+    for (int32_t q = 0; q < quads; ++q) {
+      const size_t at = static_cast<size_t>(q) * quadBytes;
+      const size_t real = std::min(quadBytes, k - at);  // past k: 0
+      const __m512i v = _mm512_maskz_loadu_epi8(real >= 64 ? ~__mmask64{0} : (__mmask64{1} << real) - 1, col + at);
+      _mm512_storeu_si512(w + at, _mm512_permutexvar_epi8(perm, v));
     }
+  };
+  sampleBlocks(s, n0, n1, rows + 16 * rowBytes + colBytes, dest, reorder, [&](int32_t b, int32_t r0, int32_t r1) {
     const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
     const int32_t ch1 = std::min(s.n, b * 16 + 16);
     TapStores st0(orders[0], b * 16, ch1, live);
     TapStores st1(orders[count > 1 ? 1 : 0], b * 16, ch1, live);
     for (int32_t g = 0; g < nsrc; g += 16) {
       __m512i r[16];
-      for (int j = 0; j < 16; ++j) r[j] = _mm512_load_si512(rows + static_cast<size_t>(j) * rowBytes + static_cast<size_t>(g) * 4);
+      for (int j = 0; j < 16; ++j) r[j] = _mm512_load_si512(row(j) + static_cast<size_t>(g) * 4);
       transpose16x16(r);
       const int32_t m = std::min(16, nsrc - g);
       st0.store16(g, r, m);
       if (count > 1) st1.store16(g, r, m);
     }
-  }
+  });
   return true;
 }
 
