@@ -14,6 +14,7 @@
 #include "conv.h"
 #include "parallel.h"
 #include "pooling.h"
+#include "relu_pool_filter_grad.h"
 #include "scratch.h"
 
 namespace qbnn {
@@ -504,6 +505,7 @@ void conv2dNchwReluMaxPoolBackpropInput(const ConvGeom& g, const float* dy, cons
 
 void conv2dNchwReluMaxPoolBackpropFilter(const ConvGeom& g, const float* x, const float* dy, const uint8_t* at,
                                          float* dfilter) {
+  if (reluMaxPoolFilterGradSparse(g, x, dy, at, dfilter)) return;
   backpropFilter(g, x, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, dfilter);
 }
 
