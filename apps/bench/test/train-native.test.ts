@@ -62,6 +62,17 @@ async function train(
 }
 
 const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+const worstDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+/**
+ * Whether the fused conv + ReLU + pool kernel sums this conv weight's gradient from the taps alone
+ * (native relu_pool_filter_grad.cc: window rows of kw x in >= 16 floats), in another order than
+ * the unfused Conv2DBackpropFilter: equal up to float32 rounding, not bit for bit.
+ */
+const summedFromTaps = (shape: readonly number[]) => shape.length === 4 && shape[1] * shape[3] >= 16;
+// Trained parameters of the fused and unfused models: 2 Adam steps at lr 1e-3 from filter gradients
+// that differ in their last bits (a wrong gradient moves a weight by ~1e-3 a step).
+const FUSION_TOLERANCE = 1e-5;
 
 d('training on the native fp32 kernels', () => {
   afterAll(() => {
@@ -79,10 +90,10 @@ d('training on the native fp32 kernels', () => {
       const c = await train(mode);
       expect(same(a.params, b.params)).toBe(true);
       expect(same(a.params, c.params)).toBe(true);
-      // the conv + ReLU + pool fusion (weights mode) trains exactly as the ops it replaces
+      // the conv + ReLU + pool fusion (weights mode) trains as the ops it replaces
       setThreads(1);
       const unfused = await train(mode, true);
-      expect(same(a.params, unfused.params)).toBe(true);
+      expect(worstDiff(a.params, unfused.params)).toBeLessThan(FUSION_TOLERANCE);
       disableNativeFloatKernels();
       const w = await train(mode);
       enableNativeFloatKernels();
@@ -95,11 +106,11 @@ d('training on the native fp32 kernels', () => {
     },
   );
 
-  test('MC Dropout trains bit for bit the same with its conv layers fused with their ReLU and pool', async () => {
+  test('MC Dropout trains the same with its conv layers fused with their ReLU and pool', async () => {
     setThreads(1);
     const fused = await train('local', false, 'mcdropout');
     const unfused = await train('local', true, 'mcdropout');
-    expect(same(fused.params, unfused.params)).toBe(true);
+    expect(worstDiff(fused.params, unfused.params)).toBeLessThan(FUSION_TOLERANCE);
     // and the fused kernel is what ran
     const { model } = dnnToBnn(lenet5({}, { seed: 3 }), { posterior: 'mcdropout', seed: 3 });
     const x = tf.tensor(new Rng(4).normal(2 * 784), [2, 1, 28, 28]);
@@ -129,7 +140,12 @@ d('training on the native fp32 kernels', () => {
           .sort()
           .map((k) => grads[k]),
       ];
-      return { relus, fusedConvs, values: values.map((t) => Float32Array.from(t.dataSync())) };
+      return {
+        relus,
+        fusedConvs,
+        values: values.map((t) => Float32Array.from(t.dataSync())),
+        shapes: values.map((t) => t.shape),
+      };
     };
     const whole = await run();
     // conv, ReLU and pool in one kernel; fc1's ReLU on its own output
@@ -156,7 +172,13 @@ d('training on the native fp32 kernels', () => {
     for (let i = 0; i < plain.values.length; i++) {
       const [a, b, c] = [fused.values[i], plain.values[i], whole.values[i]];
       expect(c.length).toBe(b.length);
-      for (let j = 0; j < c.length; j++) expect(c[j] === b[j]).toBe(true);
+      // values: the output, the input gradient, then the parameters' gradients
+      if (i >= 2 && summedFromTaps(plain.shapes[i])) {
+        // conv2's weight gradient, summed from the taps: float32 rounding of another order
+        const scale = 1 + b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        expect(worstDiff(c, b)).toBeLessThan(1e-5 * scale);
+        expect(worstDiff(c, b)).toBeGreaterThan(0);
+      } else for (let j = 0; j < c.length; j++) expect(c[j] === b[j]).toBe(true);
       expect(a.length).toBe(b.length);
       // equal values (a zero may differ in sign)
       let differ = 0;

@@ -160,7 +160,15 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     // strided, 5 x 9 output (an odd row and column), rows of 24 floats
     { x: [2, 8, 9, 11], filter: [3, 3, 8, 5], stride: [2, 1], pad: [1, 0], bias: true, sparse: true },
     // rows of 100 floats in two passes of 3 and 2 kernel rows, 9 images in two chunks, 5 x 5 output
-    { x: [9, 20, 5, 5], filter: [5, 5, 20, 1], stride: [1, 1], pad: [2, 2], bias: true, sparse: true, fdX: false },
+    {
+      x: [9, 20, 5, 5],
+      filter: [5, 5, 20, 1],
+      stride: [1, 1],
+      pad: [2, 2],
+      bias: true,
+      sparse: true,
+      fdX: false,
+    },
   ] as (Case & { sparse?: boolean; fdX?: boolean })[])(
     'gradients match float64 finite differences and the unfused native ops (x $x, stride $stride)',
     async (c) => {
@@ -182,7 +190,8 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
         if (i === 1 && c.sparse) {
           // the same float32 sums in another order
           const scale = 1 + plain[i].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-          for (let j = 0; j < plain[i].length; j++) expect(Math.abs(got[i][j] - plain[i][j])).toBeLessThan(1e-5 * scale);
+          for (let j = 0; j < plain[i].length; j++)
+            expect(Math.abs(got[i][j] - plain[i][j])).toBeLessThan(1e-5 * scale);
         } else expect(Buffer.from(got[i].buffer).equals(Buffer.from(plain[i].buffer))).toBe(true);
       }
       // float64 central differences of sum(y * w8)
