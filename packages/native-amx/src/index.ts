@@ -24,6 +24,7 @@ export {
   NATIVE_PROVIDER,
   NativePackedWeights,
   nativeKernels,
+  prepareQConv2d,
   sampleGaussianDot,
   unpackWeights,
 } from './provider.js';

@@ -288,7 +288,9 @@ function qconv2d(args: QConv2dArgs): GemmOut {
  * The direct AVX-512 convolution of `args` with its weights reordered once, for running the
  * same layer (same weights, epilogue and shapes) on new inputs: `run(x)` writes the output of x
  * (validated like qconv2d's) into a fresh array or `out`. Undefined when the direct kernel cannot
- * take the shape on this CPU. Internal (execution plans and benchmarks); `dispose` frees it.
+ * take the shape on this CPU. `dispose` frees it. For benchmarks of the convolution itself
+ * (`pnpm bench conv`): the arguments are validated once here, as execution plans do, not on
+ * every call.
  */
 export function prepareQConv2d(
   args: QConv2dArgs,
