@@ -1606,8 +1606,15 @@ void runPlan(Napi::Env env, Plan& p, Call& c) {
     perSample += static_cast<size_t>((ly.n + 15) / 16 * 16) * static_cast<size_t>((ly.k + 63) / 64 * 64) + 1024;
   }
   const size_t nsl = p.sampledLayers.size();
+  // One thread draws a sample and runs it before drawing the next: the sample's weights are then
+  // still in the caches when its convolutions read them, and every sample reuses one slot's memory
+  // (ResNet-18 L8 b32 0.98x, LeNet-5 L20 b32 0.976x the time of drawing 8 or 20 at once).
+  // Several threads draw a chunk of samples at once (in parallel).
   const int64_t chunk =
-      nsl == 0 ? L : std::max<int64_t>(1, std::min<int64_t>(L, static_cast<int64_t>(kSampleBudget / std::max<size_t>(perSample, 1))));
+      nsl == 0 ? L
+      : pool.threads() == 1 && stack == 1
+          ? 1
+          : std::max<int64_t>(1, std::min<int64_t>(L, static_cast<int64_t>(kSampleBudget / std::max<size_t>(perSample, 1))));
   if (nsl > 0 && p.chunkSlots < chunk) {
     for (int64_t s = p.chunkSlots; s < chunk; ++s) {
       for (int32_t li : p.sampledLayers) {
