@@ -529,6 +529,9 @@ void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& 
   thread_local std::vector<int64_t> colTab;
   maskTab.resize(static_cast<size_t>(chunks) * 4);
   colTab.resize(static_cast<size_t>(chunks) * 4);
+  // plain pointers: GCC otherwise looks the thread-local tables up (__tls_get_addr) in the loops
+  uint64_t* const masks = maskTab.data();
+  int64_t* const cols = colTab.data();
   for (int32_t q = 0; q < gp.quads; ++q) {
     const uint8_t* src[4];
     for (int k = 0; k < 4; ++k) {
@@ -543,8 +546,8 @@ void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& 
           const int64_t col = col0 + l * m.colStep;
           if (col >= 0 && col < a.W) bits |= uint64_t{1} << (l * m.colStep);
         }
-        maskTab[static_cast<size_t>(c * 4 + k)] = bits;
-        colTab[static_cast<size_t>(c * 4 + k)] = col0;
+        masks[c * 4 + k] = bits;
+        cols[c * 4 + k] = col0;
       }
     }
     for (int64_t r = 0; r < m.hp; ++r) {
@@ -556,14 +559,14 @@ void buildLayout(const ConvDirectArgs& a, const GroupPlan& gp, const LayoutMap& 
       for (int64_t c = 0; c < chunks; ++c) {
         __m128i row[4];
         for (int k = 0; k < 4; ++k) {
-          const uint64_t bits = maskTab[static_cast<size_t>(c * 4 + k)];
+          const uint64_t bits = masks[c * 4 + k];
           if (src[k] == nullptr) {
             row[k] = _mm_setzero_si128();
           } else if (!rowIn || bits == 0) {
             row[k] = zaV;
           } else {
             const uintptr_t at = reinterpret_cast<uintptr_t>(src[k]) +
-                                 static_cast<uintptr_t>(y * a.W + colTab[static_cast<size_t>(c * 4 + k)]);
+                                 static_cast<uintptr_t>(y * a.W + cols[c * 4 + k]);
             const void* ptr = reinterpret_cast<const void*>(at);
             if (m.colStep == 1) {
               row[k] = _mm_mask_loadu_epi8(zaV, static_cast<__mmask16>(bits), ptr);
