@@ -27,7 +27,7 @@
         "native/src/fp32/ukernel_avx512.cc",
         "native/src/fp32/conv.cc",
         "native/src/fp32/conv_nchw.cc",
-        "native/src/fp32/relu_pool_filter_grad.cc",
+        "native/src/fp32/relu_pool_grad_taps.cc",
         "native/src/fp32/reduce.cc",
         "native/src/fp32/gather.cc",
         "native/src/fp32/locscale.cc",

@@ -14,7 +14,7 @@
 #include "conv.h"
 #include "parallel.h"
 #include "pooling.h"
-#include "relu_pool_filter_grad.h"
+#include "relu_pool_grad_taps.h"
 #include "scratch.h"
 
 namespace qbnn {
@@ -500,6 +500,7 @@ void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy
 
 void conv2dNchwReluMaxPoolBackpropInput(const ConvGeom& g, const float* dy, const uint8_t* at, const float* filter,
                                         float* dx) {
+  if (reluMaxPoolInputGradSparse(g, dy, at, filter, dx)) return;
   backpropInput(g, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, filter, dx);
 }
 
