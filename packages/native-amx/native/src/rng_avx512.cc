@@ -540,17 +540,23 @@ QBNN_VBMI bool sampleRowsTapsAvx512(const SampleCtx& s, int32_t n0, int32_t n1, 
   auto row = [&](int32_t j) { return reinterpret_cast<int8_t*>(rows + static_cast<size_t>(j) * rowBytes); };
   // one tap: column order is tap order (zero past k: the last quad's missing channels)
   auto dest = [&](int32_t j) { return taps == 1 ? row(j) : col; };
+  // the last quad's bytes up to k (past k: 0), every other quad's 4 taps bytes
+  const size_t lastReal = k - static_cast<size_t>(quads - 1) * quadBytes;
+  const __mmask64 quadMask = quadBytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << quadBytes) - 1;
+  const __mmask64 lastMask = lastReal >= 64 ? ~__mmask64{0} : (__mmask64{1} << lastReal) - 1;
   auto reorder = [&](int32_t n, int8_t*) {
     if (taps == 1) return;
     // out of place, whole vectors in increasing order (each overwrites the previous one's
-    // spill): a load from bytes just stored in part (masked, or across two stores) waits
+    // spill): a load from bytes just stored in part (masked, or across two stores) waits.
+    // Locals: the byte stores may alias anything the lambda captured by reference.
+    const int8_t* src = col;
     int8_t* w = row(n % 16);
-    for (int32_t q = 0; q < quads; ++q) {
-      const size_t at = static_cast<size_t>(q) * quadBytes;
-      const size_t real = std::min(quadBytes, k - at);  // past k: 0
-      const __m512i v = _mm512_maskz_loadu_epi8(real >= 64 ? ~__mmask64{0} : (__mmask64{1} << real) - 1, col + at);
-      _mm512_storeu_si512(w + at, _mm512_permutexvar_epi8(perm, v));
-    }
+    const __m512i pm = perm;
+    const size_t step = quadBytes;
+    const int32_t full = quads - 1;
+    for (int32_t q = 0; q < full; ++q, src += step, w += step)
+      _mm512_storeu_si512(w, _mm512_permutexvar_epi8(pm, _mm512_maskz_loadu_epi8(quadMask, src)));
+    _mm512_storeu_si512(w, _mm512_permutexvar_epi8(pm, _mm512_maskz_loadu_epi8(lastMask, src)));
   };
   sampleBlocks(s, n0, n1, rows + 16 * rowBytes + colBytes, dest, reorder, [&](int32_t b, int32_t r0, int32_t r1) {
     const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
