@@ -5,7 +5,7 @@
 import { type PlanStep, roundHalfEven } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeAvailable, setThreads } from '../src/index.js';
-import { oneStepPlan, runPlanOnce } from './helpers.js';
+import { identityLayer, oneStepPlan, runPlanOnce } from './helpers.js';
 
 const N = 256;
 
@@ -27,6 +27,35 @@ function planAdd(p: AddParams): number[] {
     size: N,
     ...p,
   }));
+  return runPlanOnce(
+    desc,
+    Float64Array.from({ length: N }, (_, i) => i),
+    1,
+  );
+}
+
+/**
+ * The plan's add of x with b = max(x, zr) (a ReLU step at zero point zr: every x below zr meets zr)
+ * for x in 0..255, as numbers: pairs off the diagonal, in blocks of 64.
+ */
+function planAddRelu(p: AddParams, zr: number): number[] {
+  const slot = (index: number) => ({ shared: false, index });
+  const steps: PlanStep[] = [
+    { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
+    { op: 'relu', in: slot(0), out: slot(1), size: N, zeroPoint: zr },
+    { op: 'add', a: slot(0), b: slot(1), out: slot(2), size: N, ...p },
+    { op: 'layer', layer: 0, in: slot(2), out: slot(3) },
+  ];
+  const desc = {
+    inputSize: N,
+    classes: N,
+    taskSlots: [N, N, N, 4 * N],
+    sharedSlots: [],
+    steps,
+    sharedSteps: steps.map(() => false),
+    layers: [identityLayer(N)],
+    output: slot(3),
+  };
   return runPlanOnce(
     desc,
     Float64Array.from({ length: N }, (_, i) => i),
@@ -74,8 +103,26 @@ describe.skipIf(!nativeAvailable)('plan residual add equals the float64 contract
       { za: 0, zb: 0, ma: 0.5, mb: 0.5, z: 0, lo: 0, hi: 15 },
       { za: 40, zb: 90, ma: 1.3, mb: -2.1, z: 128, lo: 0, hi: 255 },
       { za: 5, zb: 6, ma: 1e-30, mb: 3e5, z: 1, lo: 0, hi: 255 },
+      // a ResNet-18 block's add (its float32 form checked exact for every byte pair: no tie check)
+      { za: 126, zb: 122, ma: 0.7383531276578459, mb: 2.2814352202578925, z: 0, lo: 0, hi: 255 },
     ];
     for (const p of cases)
       expect(planAdd(p), JSON.stringify(p)).toEqual(Array.from({ length: N }, (_, i) => expected(p, i)));
+  });
+
+  test('two different operands (a ReLU of the input), float32 exact or not', () => {
+    const cases: AddParams[] = [
+      { za: 126, zb: 122, ma: 0.7383531276578459, mb: 2.2814352202578925, z: 0, lo: 0, hi: 255 },
+      { za: 129, zb: 0, ma: 0.22482183026972516, mb: 0.9290326554996009, z: 7, lo: 7, hi: 255 },
+      { za: 17, zb: 200, ma: 0.731, mb: 0.419, z: 9, lo: 0, hi: 255 },
+    ];
+    for (const p of cases)
+      for (const zr of [0, 77, 200]) {
+        const want = Array.from({ length: N }, (_, x) => {
+          const v = (x - p.za) * p.ma + (Math.max(x, zr) - p.zb) * p.mb;
+          return Math.min(p.hi, Math.max(p.lo, roundHalfEven(v) + p.z));
+        });
+        expect(planAddRelu(p, zr), `${JSON.stringify(p)} zr ${zr}`).toEqual(want);
+      }
   });
 });

@@ -112,6 +112,10 @@ struct Step {
   double scale = 1, ma = 0, mb = 0;
   int32_t zeroPoint = 0, qmax = 255, za = 0, zb = 0, z = 0, lo = 0, hi = 255;
   int64_t size = 0;  // values per example (relu, add)
+  // add: the float32 form of addAvx512 (fma(a, ma32, fma(b, mb32, zs32)) rounded to nearest even,
+  // then clamped) gives the float64 formula's byte for every pair of input bytes (checked for all
+  // 65,536 at parse time, addF32Exact), so its blocks need no check of their distance to a half
+  bool addExact = false;
   int64_t channels = 0, h = 0, w = 0, hw = 0;
   PoolGeometry pool{};
   int64_t hs = 0, ws = 0, sh = 1, sw = 1, bh = 0, bw = 0;  // spread
@@ -784,50 +788,65 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) inline void addReq
   storeRequant8(v, z, lo, hi, out);
 }
 
+// Blocks of 64 values of the add in float32 from i; returns where it stopped. Checked: a block
+// with a lane within `margin` of a rounding half is redone in float64 (Exact: none, see
+// Step::addExact).
+template <bool Checked>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addBlocksF32(const Step& st, const uint8_t* a,
+                                                                                  const uint8_t* b, uint8_t* out,
+                                                                                  size_t count, float marginF) {
+  constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m512 ma = _mm512_set1_ps(static_cast<float>(st.ma)), mb = _mm512_set1_ps(static_cast<float>(st.mb));
+  const __m512 zs = _mm512_set1_ps(static_cast<float>(st.z - st.ma * st.za - st.mb * st.zb));
+  const __m512i lo = _mm512_set1_epi8(static_cast<char>(st.lo)), hi = _mm512_set1_epi8(static_cast<char>(st.hi));
+  const __m512 margin = _mm512_set1_ps(marginF);
+  // after the packs, 128-bit lane j holds 4 values of each of q0..q3's lane j: dword 4 k + j of
+  // the result is dword 4 j + k of the packed bytes
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  size_t i = 0;
+  for (; i + 64 <= count; i += 64) {
+    __m512 f[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m512 va = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 16 * k))));
+      const __m512 vb = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 16 * k))));
+      f[k] = _mm512_fmadd_round_ps(va, ma, _mm512_fmadd_round_ps(vb, mb, zs, rn), rn);
+    }
+    if constexpr (Checked) {
+      // max(|f - rhe(f)|) over the 64 lanes
+      const __m512 d01 = _mm512_range_ps(_mm512_reduce_ps(f[0], 0x08), _mm512_reduce_ps(f[1], 0x08), 0x0B);
+      const __m512 d23 = _mm512_range_ps(_mm512_reduce_ps(f[2], 0x08), _mm512_reduce_ps(f[3], 0x08), 0x0B);
+      if (_mm512_cmp_ps_mask(_mm512_range_ps(d01, d23, 0x0B), margin, _CMP_GE_OQ) != 0) {
+        for (int k = 0; k < 64; k += 8) addRequant8(st, a + i + k, b + i + k, out + i + k);
+        continue;
+      }
+    }
+    const __m512i p01 = _mm512_packs_epi32(_mm512_cvt_roundps_epi32(f[0], rn), _mm512_cvt_roundps_epi32(f[1], rn));
+    const __m512i p23 = _mm512_packs_epi32(_mm512_cvt_roundps_epi32(f[2], rn), _mm512_cvt_roundps_epi32(f[3], rn));
+    const __m512i q = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(p01, p23));
+    _mm512_storeu_si512(out + i, _mm512_min_epu8(_mm512_max_epu8(q, lo), hi));
+  }
+  return i;
+}
+
 // The residual add of `count` values; returns how many (64 at a time in float32 where that is
 // exact, else 8 at a time in float64). Float32: f = fma(a, ma32, fma(b, mb32, zs)) on the bytes a,
-// b themselves, with the zero points folded into zs = fl32(z - ma za - mb zb); every magnitude in
-// it is at most S = 255 (|ma| + |mb|) + |z|, so f is within 6 S 2^-24 < e = 2^-21 S of the float64
-// sum + z (ma32, mb32 normal floats): where no lane lies within e of a rounding half, f rounds to
-// the integer the float64 sum does (|f| < 2^20: no int32 overflow). The clamp then runs on those
+// b themselves, with the zero points folded into zs = fl32(z - ma za - mb zb). When the add is
+// addExact (every byte pair checked), f rounds to the float64 formula's integer after the clamp
+// for any input. Otherwise: every magnitude in f is at most S = 255 (|ma| + |mb|) + |z|, so f is
+// within 6 S 2^-24 < e = 2^-21 S of the float64 sum + z (ma32, mb32 normal floats): where no lane
+// lies within e of a rounding half, f rounds to the integer the float64 sum does (|f| < 2^20: no
+// int32 overflow); vreduceps / vrangeps track the lanes' distance to their rounded value, and a
+// block of 64 with one too close to a half is redone in float64. The clamp then runs on those
 // integers, as the scalar loop's: saturating packs to bytes (order kept), max lo, min hi.
-// vreduceps / vrangeps track the lanes' distance to their rounded value; a block of 64 with one
-// too close to a half is redone in float64.
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(const Step& st, const uint8_t* a,
                                                                                const uint8_t* b, uint8_t* out,
                                                                                size_t count) {
   auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
   const double e = 0x1p-21 * (255 * (std::fabs(st.ma) + std::fabs(st.mb)) + std::abs(st.z));
   size_t i = 0;
-  if (e <= 0.125 && normal(st.ma) && normal(st.mb)) {
-    constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    const __m512 ma = _mm512_set1_ps(static_cast<float>(st.ma)), mb = _mm512_set1_ps(static_cast<float>(st.mb));
-    const __m512 zs = _mm512_set1_ps(static_cast<float>(st.z - st.ma * st.za - st.mb * st.zb));
-    const __m512i lo = _mm512_set1_epi8(static_cast<char>(st.lo)), hi = _mm512_set1_epi8(static_cast<char>(st.hi));
-    const __m512 margin = _mm512_set1_ps(static_cast<float>(0.5 - 2 * e));
-    // after the packs, 128-bit lane j holds 4 values of each of q0..q3's lane j: dword 4 k + j of
-    // the result is dword 4 j + k of the packed bytes
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    for (; i + 64 <= count; i += 64) {
-      __m512 f[4];
-      for (int k = 0; k < 4; ++k) {
-        const __m512 va = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 16 * k))));
-        const __m512 vb = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 16 * k))));
-        f[k] = _mm512_fmadd_round_ps(va, ma, _mm512_fmadd_round_ps(vb, mb, zs, rn), rn);
-      }
-      // max(|f - rhe(f)|) over the 64 lanes
-      const __m512 d01 = _mm512_range_ps(_mm512_reduce_ps(f[0], 0x08), _mm512_reduce_ps(f[1], 0x08), 0x0B);
-      const __m512 d23 = _mm512_range_ps(_mm512_reduce_ps(f[2], 0x08), _mm512_reduce_ps(f[3], 0x08), 0x0B);
-      if (_mm512_cmp_ps_mask(_mm512_range_ps(d01, d23, 0x0B), margin, _CMP_GE_OQ) == 0) {
-        const __m512i p01 = _mm512_packs_epi32(_mm512_cvt_roundps_epi32(f[0], rn), _mm512_cvt_roundps_epi32(f[1], rn));
-        const __m512i p23 = _mm512_packs_epi32(_mm512_cvt_roundps_epi32(f[2], rn), _mm512_cvt_roundps_epi32(f[3], rn));
-        const __m512i q = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(p01, p23));
-        _mm512_storeu_si512(out + i, _mm512_min_epu8(_mm512_max_epu8(q, lo), hi));
-      } else {
-        for (int k = 0; k < 64; k += 8) addRequant8(st, a + i + k, b + i + k, out + i + k);
-      }
-    }
-  }
+  if (st.addExact) i = addBlocksF32<false>(st, a, b, out, count, 0);
+  else if (e <= 0.125 && normal(st.ma) && normal(st.mb))
+    i = addBlocksF32<true>(st, a, b, out, count, static_cast<float>(0.5 - 2 * e));
   for (; i + 8 <= count; i += 8) addRequant8(st, a + i, b + i, out + i);
   return i;
 }
@@ -1320,6 +1339,26 @@ std::vector<int64_t> readSizes(Napi::Env env, const Napi::Object& desc, const ch
   return out;
 }
 
+// Whether the float32 form of the add (see Step::addExact) equals the float64 formula after the
+// clamp for all 65,536 pairs of input bytes. Its constants must be 0 or normal floats of at least
+// 2^-100 (then no operation meets a denormal and the vector path's MXCSR cannot matter).
+bool addF32Exact(const Step& st) {
+  const double zs64 = st.z - st.ma * st.za - st.mb * st.zb;
+  auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
+  if (!normal(st.ma) || !normal(st.mb) || !normal(zs64)) return false;
+  const float ma = static_cast<float>(st.ma), mb = static_cast<float>(st.mb), zs = static_cast<float>(zs64);
+  for (int a = 0; a < 256; ++a)
+    for (int b = 0; b < 256; ++b) {
+      const float f = std::fmaf(static_cast<float>(a), ma, std::fmaf(static_cast<float>(b), mb, zs));
+      if (!(std::fabs(f) < 1e9f)) return false;
+      const double k32 = std::min<double>(std::max<double>(std::nearbyint(f), st.lo), st.hi);
+      const double v = static_cast<double>(a - st.za) * st.ma + static_cast<double>(b - st.zb) * st.mb;
+      const double k64 = std::min<double>(std::max<double>(roundHalfEven(v) + st.z, st.lo), st.hi);
+      if (k32 != k64) return false;
+    }
+  return true;
+}
+
 Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
   Step st;
   st.shared = shared;
@@ -1449,6 +1488,7 @@ Step readStep(Napi::Env env, const Napi::Object& o, bool shared, Plan& p) {
     st.hi = static_cast<int32_t>(integer(env, o, "hi", 0, 255));
     st.ma = num(env, o, "ma");
     st.mb = num(env, o, "mb");
+    st.addExact = addF32Exact(st);
   } else {
     fail(env, "unknown step '" + op + "'");
   }
