@@ -317,6 +317,25 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     ).toThrow(/out holds 0 floats/);
   });
 
+  test('tap bytes past the last tap (a buffer not from the forward) are no tap: zero gradients, no crash', () => {
+    const f = addon!.fp32;
+    // 2 images, 4 channels 8 x 8, a 5 x 5 kernel to 3 channels, padding 2: kernel rows of 20 floats,
+    // summed from the taps (the dense kernels below 16)
+    for (const ci of [4, 1]) {
+      const geometry = Int32Array.from([2, 8, 8, ci, 8, 8, 3, 5, 5, 1, 1, 1, 1, 2, 2]);
+      const x = values(2 * ci * 64, 3);
+      const filter = values(25 * ci * 3, 4);
+      const dy = values(2 * 3 * 16, 5);
+      const at = new Int32Array(24).fill(0x7f80c8ff | 0);
+      const dx = new Float32Array(2 * ci * 64).fill(Number.NaN);
+      const df = new Float32Array(25 * ci * 3).fill(Number.NaN);
+      f.conv2dNchwReluMaxPoolBackpropInput(dy, at, filter, dx, geometry);
+      f.conv2dNchwReluMaxPoolBackpropFilter(x, dy, at, df, geometry);
+      expect(dx.every((v) => v === 0)).toBe(true);
+      expect(df.every((v) => v === 0)).toBe(true);
+    }
+  });
+
   test('the tfjs kernel takes the taps buffer as an input of the right size and type', () => {
     const x = tf.ones([1, 1, 4, 4]);
     const filter = tf.ones([3, 3, 1, 1]);

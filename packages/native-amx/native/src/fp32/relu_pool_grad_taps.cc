@@ -256,7 +256,8 @@ bool reluMaxPoolInputGradSparse(const ConvGeom& g, const float* dy, const uint8_
     for (int64_t o = 0; o < g.co; ++o) {
       const int64_t e0 = (b * g.co + o) * L.pooled;
       for (int64_t e = 0; e < L.pooled; ++e) {
-        const int64_t list = e * (kNoTap + 1) + at[e0 + e];
+        // a tap byte past kNoTap (a buffer not from the forward) is no tap, as in the scatter
+        const int64_t list = e * (kNoTap + 1) + std::min<int64_t>(at[e0 + e], kNoTap);
         const int64_t k = list * g.co + counts[list]++;
         channels[k] = static_cast<int32_t>(o);
         values[k] = dy[e0 + e] + 0.f;  // as the scatter puts it (a -0 lands as +0)
