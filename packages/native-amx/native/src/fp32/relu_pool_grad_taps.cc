@@ -155,20 +155,50 @@ bool tapLayout(const ConvGeom& g, TapLayout& L) {
 
 // Channel o of image b's terms: the patch offset of each window's tap that passed the ReLU and its
 // dy, windows in row-major order.
+// (Sizes are copied into locals: without strict aliasing every store through `off` / `val` would
+// reload them from the structs.)
 int64_t termsOf(const ConvGeom& g, const TapLayout& L, const float* dy, const uint8_t* at, int64_t b, int64_t o,
                 int32_t* off, float* val) {
-  const int64_t e0 = (b * g.co + o) * L.pooled;
+  const int64_t ph = L.ph, pw = L.pw, rowStep = 2 * g.sh * L.wp * L.C, colStep = 2 * g.sw * L.C;
+  const int64_t tapRow = g.sh * L.wp * L.C, tapCol = g.sw * L.C;
+  const float* d = dy + (b * g.co + o) * L.pooled;
+  const uint8_t* t = at + (b * g.co + o) * L.pooled;
   int64_t count = 0;
-  for (int64_t pi = 0; pi < L.ph; ++pi)
-    for (int64_t pj = 0; pj < L.pw; ++pj) {
-      const int64_t e = e0 + pi * L.pw + pj;
-      const int64_t a = at[e];
-      const int64_t i = 2 * pi + (a >> 1), j = 2 * pj + (a & 1);
-      off[count] = static_cast<int32_t>((i * g.sh * L.wp + j * g.sw) * L.C);
-      val[count] = dy[e] + 0.f;  // as the scatter puts it (a -0 lands as +0)
+  for (int64_t pi = 0; pi < ph; ++pi)
+    for (int64_t pj = 0; pj < pw; ++pj) {
+      const int64_t e = pi * pw + pj, a = t[e];
+      off[count] = static_cast<int32_t>(pi * rowStep + pj * colStep + (a >> 1) * tapRow + (a & 1) * tapCol);
+      val[count] = d[e] + 0.f;  // as the scatter puts it (a -0 lands as +0)
       count += a < kNoTap ? 1 : 0;
     }
   return count;
+}
+
+// Image xb [ci, h, w] into the zero-padded channel-last plane xh [hp, wp, ci] (already zero).
+void layoutChannelsLast(const ConvGeom& g, const TapLayout& L, const float* xb, float* xh) {
+  const int64_t C = L.C, h = g.h, w = g.w, pt = g.padTop, pl = g.padLeft, wp = L.wp;
+  const int64_t ih0 = std::max<int64_t>(0, -pt), ih1 = std::min(h, L.hp - pt);
+  const int64_t iw0 = std::max<int64_t>(0, -pl), iw1 = std::min(w, wp - pl);
+  for (int64_t ih = ih0; ih < ih1; ++ih)
+    for (int64_t iw = iw0; iw < iw1; ++iw) {
+      const float* src = xb + ih * w + iw;
+      float* dst = xh + ((ih + pt) * wp + iw + pl) * C;
+      for (int64_t c = 0; c < C; ++c) dst[c] = src[c * h * w];
+    }
+}
+
+// The reverse for dx: dxb [ci, h, w] from the channel-last plane; pixels no tap reaches are zero.
+void layoutChannelsFirst(const ConvGeom& g, const TapLayout& L, const float* dxh, float* dxb) {
+  const int64_t C = L.C, h = g.h, w = g.w, pt = g.padTop, pl = g.padLeft, wp = L.wp;
+  std::memset(dxb, 0, sizeof(float) * static_cast<size_t>(C * h * w));
+  const int64_t ih0 = std::max<int64_t>(0, -pt), ih1 = std::min(h, L.hp - pt);
+  const int64_t iw0 = std::max<int64_t>(0, -pl), iw1 = std::min(w, wp - pl);
+  for (int64_t ih = ih0; ih < ih1; ++ih)
+    for (int64_t iw = iw0; iw < iw1; ++iw) {
+      const float* src = dxh + ((ih + pt) * wp + iw + pl) * C;
+      float* dst = dxb + ih * w + iw;
+      for (int64_t c = 0; c < C; ++c) dst[c * h * w] = src[c];
+    }
 }
 
 thread_local Scratch tPlane;
@@ -197,14 +227,7 @@ bool reluMaxPoolFilterGradSparse(const ConvGeom& g, const float* x, const float*
     float* values = tValues.data();
     for (int64_t b = t * per, b1 = std::min(g.n, b + per); b < b1; ++b) {
       std::memset(xh, 0, sizeof(float) * static_cast<size_t>(L.planeFloats));
-      const float* xb = x + b * C * g.h * g.w;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t ih = std::max<int64_t>(0, -g.padTop); ih < g.h && ih + g.padTop < L.hp; ++ih) {
-          const float* src = xb + (c * g.h + ih) * g.w;
-          float* dst = xh + (ih + g.padTop) * L.wp * C + c;
-          for (int64_t iw = std::max<int64_t>(0, -g.padLeft); iw < g.w && iw + g.padLeft < L.wp; ++iw)
-            dst[(iw + g.padLeft) * C] = src[iw];
-        }
+      layoutChannelsLast(g, L, x + b * C * g.h * g.w, xh);
       for (int64_t o = 0; o < g.co; ++o) {
         const int64_t count = termsOf(g, L, dy, at, b, o, offsets, values);
         for (int64_t k0 = 0; k0 < g.fh; k0 += L.rows) {
@@ -253,14 +276,16 @@ bool reluMaxPoolInputGradSparse(const ConvGeom& g, const float* dy, const uint8_
     int64_t* counts = tCounts.data();
     int32_t* channels = tOffsets.data();
     float* values = tValues.data();
-    for (int64_t o = 0; o < g.co; ++o) {
-      const int64_t e0 = (b * g.co + o) * L.pooled;
-      for (int64_t e = 0; e < L.pooled; ++e) {
+    const int64_t co = g.co, pooled = L.pooled;  // locals: the stores below would reload them
+    for (int64_t o = 0; o < co; ++o) {
+      const uint8_t* t = at + (b * co + o) * pooled;
+      const float* d = dy + (b * co + o) * pooled;
+      for (int64_t e = 0; e < pooled; ++e) {
         // a tap byte past kNoTap (a buffer not from the forward) is no tap, as in the scatter
-        const int64_t list = e * (kNoTap + 1) + std::min<int64_t>(at[e0 + e], kNoTap);
-        const int64_t k = list * g.co + counts[list]++;
+        const int64_t list = e * (kNoTap + 1) + std::min<int64_t>(t[e], kNoTap);
+        const int64_t k = list * co + counts[list]++;
         channels[k] = static_cast<int32_t>(o);
-        values[k] = dy[e0 + e] + 0.f;  // as the scatter puts it (a -0 lands as +0)
+        values[k] = d[e] + 0.f;  // as the scatter puts it (a -0 lands as +0)
       }
     }
     for (int64_t k0 = 0; k0 < g.fh; k0 += L.rows) {
@@ -276,17 +301,7 @@ bool reluMaxPoolInputGradSparse(const ConvGeom& g, const float* dy, const uint8_
                   values + list * g.co, count, w + k0 * L.width, g.fh * L.width, L.rowStride, last);
           }
     }
-    // channel-last padded -> [ci, h, w]; pixels no tap reaches stay zero
-    float* dxb = dx + b * C * g.h * g.w;
-    std::memset(dxb, 0, sizeof(float) * static_cast<size_t>(C * g.h * g.w));
-    const int64_t ih0 = std::max<int64_t>(0, -g.padTop), ih1 = std::min(g.h, L.hp - g.padTop);
-    const int64_t iw0 = std::max<int64_t>(0, -g.padLeft), iw1 = std::min(g.w, L.wp - g.padLeft);
-    for (int64_t ih = ih0; ih < ih1; ++ih)
-      for (int64_t iw = iw0; iw < iw1; ++iw) {
-        const float* src = dxh + ((ih + g.padTop) * L.wp + iw + g.padLeft) * C;
-        float* dst = dxb + ih * g.w + iw;
-        for (int64_t c = 0; c < C; ++c) dst[c * g.h * g.w] = src[c];
-      }
+    layoutChannelsFirst(g, L, dxh, dx + b * C * g.h * g.w);
   });
   return true;
 }
