@@ -288,7 +288,8 @@ function qconv2d(args: QConv2dArgs): GemmOut {
  * The direct AVX-512 convolution of `args` with its weights reordered once, for running the
  * same layer (same weights, epilogue and shapes) on new inputs: `run(x)` writes the output of x
  * (validated like qconv2d's) into a fresh array or `out`. Undefined when the direct kernel cannot
- * take the shape on this CPU. `dispose` frees it. For benchmarks of the convolution itself
+ * take the shape on this CPU. `dispose` frees it (a second call is a no-op). An input, `out` or
+ * call after `dispose` that does not fit is a QbnnError `ERR_ARG` naming it. For benchmarks of the convolution itself
  * (`pnpm bench conv`): the arguments are validated once here, as execution plans do, not on
  * every call.
  */
@@ -300,20 +301,27 @@ export function prepareQConv2d(
   const handle = a.qconv2dPrepare(...rawConvArgs(args, geo));
   if (handle === null || handle === undefined) return undefined;
   const size = geo.out.length;
+  const inputs = args.x.length;
   const kind = args.output.kind;
+  const Out = kind === 'u8' ? Uint8Array : kind === 'f32' ? Float32Array : Int32Array;
+  let disposed = false;
   return {
     run(x, out) {
-      const o =
-        out ??
-        (kind === 'u8'
-          ? new Uint8Array(size)
-          : kind === 'f32'
-            ? new Float32Array(size)
-            : new Int32Array(size));
+      if (disposed) throw new QbnnError('ERR_ARG', 'prepareQConv2d: the prepared convolution was disposed');
+      if (!(x instanceof Uint8Array) || x.length !== inputs)
+        throw new QbnnError(
+          'ERR_ARG',
+          `prepareQConv2d: x must be a Uint8Array of ${inputs} values (the prepared shape)`,
+        );
+      if (out !== undefined && (!(out instanceof Out) || out.length !== size))
+        throw new QbnnError('ERR_ARG', `prepareQConv2d: out must be a ${Out.name} of ${size} values`);
+      const o = out ?? new Out(size);
       a.qconv2dPrepared(handle, x, o);
       return o;
     },
     dispose() {
+      if (disposed) return;
+      disposed = true;
       a.qconv2dPreparedDispose(handle);
     },
   };

@@ -82,8 +82,29 @@ describe.skipIf(!nativeAvailable)('qconv2d is bit-identical to the JS reference'
         const want = js.qconv2d({ ...cs, x, w: convPacks(js, cs) });
         sameBytes(prepared.run(x), want, `prepared case ${s} input ${input}`);
       }
+      // bad input is the typed argument error, never a native read past the array
+      const bad = (f: () => unknown, name: RegExp) => {
+        const err = (() => {
+          try {
+            f();
+          } catch (e) {
+            return e as { code?: string; message: string };
+          }
+        })();
+        expect(err?.code, `case ${s}`).toBe('ERR_ARG');
+        expect(err?.message).toMatch(name);
+      };
+      bad(() => prepared.run(cs.x.subarray(1)), /x must be a Uint8Array of/);
+      bad(() => prepared.run(Int8Array.from(cs.x) as unknown as Uint8Array), /x must be a Uint8Array of/);
+      const out = prepared.run(cs.x);
+      const Same = out.constructor as new (n: number) => typeof out;
+      const Other = out instanceof Float32Array ? Int32Array : Float32Array;
+      const outError = new RegExp(`out must be a ${Same.name} of ${out.length} values`);
+      bad(() => prepared.run(cs.x, new Same(out.length + 1)), outError);
+      bad(() => prepared.run(cs.x, new Other(out.length) as unknown as typeof out), outError);
       prepared.dispose();
-      expect(() => prepared.run(cs.x)).toThrow(/disposed/);
+      bad(() => prepared.run(cs.x), /disposed/);
+      prepared.dispose(); // a second dispose is a no-op
     }
     if (nativeInfo()?.available.includes('avx512vnni')) expect(ran).toBe(40);
   });
