@@ -474,6 +474,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
         }
         if (!report?.engine) break rounds;
         const qm = qms.get(model) as QuantizedModel;
+        const roundMs = new Map<string, number>(); // this round's qbnn median, by cell key
         for (const c of mine) {
           const x = inputBatch(model, c.batch);
           const r = await measure(
@@ -484,6 +485,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
             { runs: qbnnRuns, warmup: 1, clock: 'cpu', ...(ctx.quick ? {} : { minRunMs: QBNN_RUN_MS }) },
           );
           record(`qbnn_${key(c)}`, r.median_ms, r.min_ms, r.max_ms);
+          roundMs.set(key(c), r.median_ms);
         }
         // The limit measured at the same moment as qbnn's cells: the share is their ratio per round.
         const rates = measureRates(native, qm, 5);
@@ -497,7 +499,7 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
               rates.sampler.rate,
               rates.sampler.batchOne,
             );
-            const ms = series.get(`qbnn_${key(c)}`)?.median.at(-1) as number;
+            const ms = roundMs.get(key(c)) as number;
             shares.set(key(c), [...(shares.get(key(c)) ?? []), ((c.batch / ms) * 1e3) / lim]);
           }
       }

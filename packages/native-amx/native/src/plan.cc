@@ -765,6 +765,10 @@ void stepLocalCombine(const Task& t, const Step& st) {
   }
 }
 
+// A constant of the float32 residual add that is 0 or a normal float of magnitude in [2^-100, 2^100]:
+// then no operation of the float32 form meets a denormal or an overflow, so MXCSR cannot matter.
+bool addConstant(double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); }
+
 // clamp(roundHalfEven(v) + z, lo, hi) of 8 doubles to 8 bytes (roundscale to nearest even is
 // roundHalfEven for every finite double; the clamp runs in double as clampU8 does).
 #if QBNN_X86
@@ -841,11 +845,10 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addBlocksF3
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) size_t addAvx512(const Step& st, const uint8_t* a,
                                                                                const uint8_t* b, uint8_t* out,
                                                                                size_t count) {
-  auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
   const double e = 0x1p-21 * (255 * (std::fabs(st.ma) + std::fabs(st.mb)) + std::abs(st.z));
   size_t i = 0;
   if (st.addExact) i = addBlocksF32<false>(st, a, b, out, count, 0);
-  else if (e <= 0.125 && normal(st.ma) && normal(st.mb))
+  else if (e <= 0.125 && addConstant(st.ma) && addConstant(st.mb))
     i = addBlocksF32<true>(st, a, b, out, count, static_cast<float>(0.5 - 2 * e));
   for (; i + 8 <= count; i += 8) addRequant8(st, a + i, b + i, out + i);
   return i;
@@ -1344,8 +1347,7 @@ std::vector<int64_t> readSizes(Napi::Env env, const Napi::Object& desc, const ch
 // 2^-100 (then no operation meets a denormal and the vector path's MXCSR cannot matter).
 bool addF32Exact(const Step& st) {
   const double zs64 = st.z - st.ma * st.za - st.mb * st.zb;
-  auto normal = [](double m) { return m == 0 || (std::fabs(m) >= 0x1p-100 && std::fabs(m) <= 0x1p100); };
-  if (!normal(st.ma) || !normal(st.mb) || !normal(zs64)) return false;
+  if (!addConstant(st.ma) || !addConstant(st.mb) || !addConstant(zs64)) return false;
   const float ma = static_cast<float>(st.ma), mb = static_cast<float>(st.mb), zs = static_cast<float>(zs64);
   for (int a = 0; a < 256; ++a)
     for (int b = 0; b < 256; ++b) {
