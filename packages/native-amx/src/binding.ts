@@ -131,7 +131,8 @@ export interface Fp32Addon {
   /**
    * relu(maxpool2x2(conv(x) + bias)) on NCHW x without the convolution's output in memory: y
    * [n, co, oh / 2, ow / 2] and each window's tap, one byte each packed four to an element of
-   * `at` (0..3 row-major, 4 where the ReLU passes no gradient).
+   * `at` (0..3 row-major, 4 where the ReLU passes no gradient). The filter is HWIO (default) or
+   * OIHW (`layout`), read in place.
    */
   conv2dNchwReluMaxPool(
     x: Float32Array,
@@ -140,6 +141,7 @@ export interface Fp32Addon {
     at: Int32Array,
     geometry: Int32Array,
     bias: Float32Array | null,
+    layout?: 'HWIO' | 'OIHW',
   ): void;
   /** The convolution's input gradient from the pooled dy and the taps, without the scattered dz. */
   conv2dNchwReluMaxPoolBackpropInput(
@@ -148,14 +150,16 @@ export interface Fp32Addon {
     filter: Float32Array,
     dx: Float32Array,
     geometry: Int32Array,
+    layout?: 'HWIO' | 'OIHW',
   ): void;
-  /** The convolution's filter gradient from x, the pooled dy and the taps. */
+  /** The convolution's filter gradient (in `layout`) from x, the pooled dy and the taps. */
   conv2dNchwReluMaxPoolBackpropFilter(
     x: Float32Array,
     dy: Float32Array,
     at: Int32Array,
     dfilter: Float32Array,
     geometry: Int32Array,
+    layout?: 'HWIO' | 'OIHW',
   ): void;
   /** The bias gradient (dz summed over n, h, w; Sum's values bit for bit), dims [n, c, h, w]. */
   reluMaxPoolBiasGrad(dy: Float32Array, at: Int32Array, out: Float32Array, dims: Int32Array): void;

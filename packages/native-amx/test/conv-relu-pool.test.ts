@@ -4,7 +4,15 @@
 // central finite differences (gradients), and the native kernels' unfused ops bit for bit (the
 // values and gradients training ran with before), except the input and filter gradients where they
 // are summed from the taps alone (kernel rows of 16 floats or more: another order of the same sums).
-import { CONV_RELU_MAX_POOL, convReluMaxPool, QbnnError } from '@qbnn/core';
+import {
+  CONV_RELU_MAX_POOL,
+  CONV_RELU_MAX_POOL_OIHW,
+  convReluMaxPool,
+  floatKernelFeature,
+  floatKernelSet,
+  QbnnError,
+  setFloatKernelSet,
+} from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { rng } from '../../core/test/kernel-cases.js';
@@ -60,12 +68,13 @@ function composed(c: Case, x: tf.Tensor4D, filter: tf.Tensor4D, bias?: tf.Tensor
   return tf.transpose(tf.relu(tf.maxPool(nhwc, 2, 2, 'valid')), [0, 3, 1, 2]) as tf.Tensor4D;
 }
 
-function fused(c: Case, x: tf.Tensor4D, filter: tf.Tensor4D, bias?: tf.Tensor1D): tf.Tensor4D {
+function fused(c: Case, x: tf.Tensor4D, filter: tf.Tensor4D, bias?: tf.Tensor1D, oihw = false): tf.Tensor4D {
   const y = convReluMaxPool(x, filter, bias, {
     strides: c.stride,
     pad: explicitPad(c),
     dataFormat: 'NCHW',
     dilations: [1, 1],
+    ...(oihw ? { filterLayout: 'OIHW' as const } : {}),
   });
   if (y === null) throw new Error('the fused kernel is not registered');
   return y;
@@ -232,6 +241,61 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     },
   );
 
+  test('an OIHW filter (filterLayout) gives the HWIO filter values and gradients bit for bit, read in place or transposed', async () => {
+    await tf.setBackend('wasm');
+    expect(floatKernelFeature(CONV_RELU_MAX_POOL_OIHW)).toBe(true);
+    const set = floatKernelSet()!;
+    const bits = (t: tf.Tensor) => Buffer.from(t.dataSync().slice().buffer);
+    const cases: Case[] = [
+      ...CASES,
+      { x: [2, 8, 9, 11], filter: [3, 3, 8, 5], stride: [2, 1], pad: [1, 0], bias: true }, // strided, im2col
+      { x: [3, 20, 14, 14], filter: [5, 5, 20, 7], stride: [1, 1], pad: [2, 2], bias: true }, // conv2-like
+    ];
+    for (const [k, c] of cases.entries()) {
+      for (const threads of [1, 2]) {
+        setThreads(threads);
+        tf.tidy(() => {
+          const t = inputs(c, 300 + k);
+          const oihw = tf.transpose(t.filter, [3, 2, 0, 1]) as tf.Tensor4D;
+          const dy = tf.tensor(values(fused(c, t.x, t.filter, t.bias).size, 301 + k));
+          const run = (f: tf.Tensor4D, asOihw: boolean) => {
+            const loss = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor) =>
+              tf.sum(
+                tf.mul(
+                  tf.reshape(
+                    fused(c, x as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D | undefined, asOihw),
+                    [-1],
+                  ),
+                  dy,
+                ),
+              );
+            const y = fused(c, t.x, f, t.bias, asOihw);
+            const g = t.bias ? tf.grads(loss)([t.x, f, t.bias]) : tf.grads((x, w) => loss(x, w))([t.x, f]);
+            return { y, g };
+          };
+          const want = run(t.filter, false);
+          const inPlace = run(oihw, true);
+          // a kernel set without the feature: @qbnn/core transposes the filter itself
+          setFloatKernelSet({ ...set, features: [] });
+          let transposed: ReturnType<typeof run>;
+          try {
+            transposed = run(oihw, true);
+          } finally {
+            setFloatKernelSet(set);
+          }
+          for (const got of [inPlace, transposed]) {
+            expect(bits(got.y).equals(bits(want.y))).toBe(true);
+            expect(bits(got.g[0]).equals(bits(want.g[0]))).toBe(true);
+            expect(got.g[1].shape).toEqual(oihw.shape);
+            expect(bits(got.g[1]).equals(bits(tf.transpose(want.g[1], [3, 2, 0, 1])))).toBe(true);
+            if (t.bias) expect(bits(got.g[2]).equals(bits(want.g[2]))).toBe(true);
+          }
+        });
+      }
+    }
+    setThreads(2);
+  });
+
   test('pooled values and taps under ties, NaN and signed zeros equal a JS pool of the native convolution', () => {
     // Integer inputs and 0/1 filters make equal window values common; the taps byte is the first
     // tap equal to the window's maximum (v > m ? v : m from -inf), 4 where the ReLU stops it.
@@ -315,6 +379,28 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
     expect(() =>
       f.reluMaxPoolBiasGrad(dy, new Int32Array(1), new Float32Array(0), Int32Array.of(1, 1, 4, 4)),
     ).toThrow(/out holds 0 floats/);
+    for (const layout of ['NCHW', 3])
+      expect(() =>
+        f.conv2dNchwReluMaxPool(
+          x,
+          filter,
+          new Float32Array(4),
+          new Int32Array(1),
+          geometry,
+          null,
+          layout as unknown as 'OIHW',
+        ),
+      ).toThrow(/layout must be 'HWIO' or 'OIHW'/);
+    expect(() =>
+      f.conv2dNchwReluMaxPoolBackpropInput(
+        dy,
+        new Int32Array(1),
+        filter,
+        new Float32Array(16),
+        geometry,
+        'oihw' as 'OIHW',
+      ),
+    ).toThrow(/layout must be 'HWIO' or 'OIHW'/);
   });
 
   test('tap bytes past the last tap (a buffer not from the forward) are no tap: zero gradients, no crash', () => {

@@ -12,32 +12,41 @@
 // the bias sum of dz, dy put at each window's tap (the values ReluGrad then MaxPoolGrad give),
 // from dy and the taps without dz. No backend has the kernels by default: an fp32 kernel set
 // (@qbnn/native-amx) registers them for wasm.
+// The filter may also come as PyTorch's OIHW (attribute filterLayout 'OIHW', qbnn's layers'
+// own layout, so that no transpose op runs per call) when the kernel set declares
+// CONV_RELU_MAX_POOL_OIHW; the filter gradient then comes in the same layout.
 import * as tf from '@tensorflow/tfjs-core';
+import { floatKernelFeature } from './float-kernels.js';
 import type { WasmHeapBackend } from './heap.js';
 
 export const CONV_RELU_MAX_POOL = 'QbnnConvReluMaxPool';
 export const CONV_RELU_MAX_POOL_GRAD = 'QbnnConvReluMaxPoolGrad';
+/** The kernel-set feature (FloatKernelSet.features): the kernels take `filterLayout: 'OIHW'`. */
+export const CONV_RELU_MAX_POOL_OIHW = 'QbnnConvReluMaxPool:OIHW';
 
 /**
- * Attributes of {@link CONV_RELU_MAX_POOL} (FusedConv2D's, NCHW, no activation); its gradient
- * kernel {@link CONV_RELU_MAX_POOL_GRAD} adds `wrt` and `xShape` / `filterShape`.
+ * Attributes of {@link CONV_RELU_MAX_POOL} (FusedConv2D's, NCHW, no activation; `filterLayout`
+ * 'HWIO' when absent); its gradient kernel {@link CONV_RELU_MAX_POOL_GRAD} adds `wrt` and
+ * `xShape` / `filterShape`.
  */
 export interface ConvReluMaxPoolAttrs {
   strides: [number, number];
   pad: tf.backend_util.ExplicitPadding;
   dataFormat: 'NCHW';
   dilations: [1, 1];
+  filterLayout?: 'HWIO' | 'OIHW';
 }
 
-/** The convolution's geometry (NCHW x, HWIO filter). */
+/** The convolution's geometry (NCHW x, the filter in `a.filterLayout`). */
 export function convReluMaxPoolInfo(
   xShape: readonly number[],
   filterShape: readonly number[],
   a: ConvReluMaxPoolAttrs,
 ): tf.backend_util.Conv2DInfo {
+  const [o, i, h, w] = filterShape;
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
+    (a.filterLayout === 'OIHW' ? [h, w, i, o] : filterShape) as [number, number, number, number],
     a.strides,
     1,
     a.pad,
@@ -82,8 +91,10 @@ export function registerConvReluMaxPoolGradient(): void {
 }
 
 /**
- * relu(maxpool2x2(conv2d(x, filter) + bias)) on NCHW `x` with an HWIO filter, as one kernel forward
- * and its gradient backward; null when the backend lacks the kernels (compose the ops then).
+ * relu(maxpool2x2(conv2d(x, filter) + bias)) on NCHW `x` with an HWIO filter (or OIHW with
+ * `attrs.filterLayout`), as one kernel forward and its gradient backward; null when the backend
+ * lacks the kernels (compose the ops then). An OIHW filter goes to the kernel as it is when the
+ * kernel set declares {@link CONV_RELU_MAX_POOL_OIHW}, else through a transpose op.
  */
 export function convReluMaxPool(
   x: tf.Tensor4D,
@@ -97,6 +108,10 @@ export function convReluMaxPool(
     tf.getKernel(CONV_RELU_MAX_POOL_GRAD, backend) === undefined
   )
     return null;
+  if (attrs.filterLayout === 'OIHW' && !floatKernelFeature(CONV_RELU_MAX_POOL_OIHW)) {
+    const { filterLayout: _, ...hwio } = attrs;
+    return convReluMaxPool(x, tf.transpose(filter, [2, 3, 1, 0]) as tf.Tensor4D, bias, hwio);
+  }
   const c = convReluMaxPoolInfo(x.shape, filter.shape, attrs);
   const at = tapBuffer(
     packedTapCount(c.batchSize * c.outChannels * Math.floor(c.outHeight / 2) * Math.floor(c.outWidth / 2)),

@@ -27,6 +27,7 @@ import { registerWasmTrainingSupport, type WasmTrainingSupport } from './wasm-ke
 export {
   CONV_RELU_MAX_POOL,
   CONV_RELU_MAX_POOL_GRAD,
+  CONV_RELU_MAX_POOL_OIHW,
   type ConvReluMaxPoolAttrs,
   convReluMaxPool,
   convReluMaxPoolInfo,
@@ -40,7 +41,12 @@ export {
   dropoutApply,
   dropoutMaskValues,
 } from './dropout.js';
-export { type FloatKernelSet, floatKernelSet, setFloatKernelSet } from './float-kernels.js';
+export {
+  type FloatKernelSet,
+  floatKernelFeature,
+  floatKernelSet,
+  setFloatKernelSet,
+} from './float-kernels.js';
 export {
   type AdamEntry,
   type AdamManyFill,

@@ -1,6 +1,12 @@
 // Installing the native fp32 kernels into tfjs's kernel registry for the 'wasm' backend, and
 // taking them out again. Each replaced kernel keeps the one registered before as its fallback.
-import { setAdamManyFill, setFloatKernelSet, setNormalFill, setUniformFill } from '@qbnn/core';
+import {
+  CONV_RELU_MAX_POOL_OIHW,
+  setAdamManyFill,
+  setFloatKernelSet,
+  setNormalFill,
+  setUniformFill,
+} from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { addon, loadError } from '../binding.js';
 import { floatKernelImpls } from './kernels.js';
@@ -86,7 +92,14 @@ export function enableNativeFloatKernels(): NativeFloatKernels {
 }
 
 function report(kernels: string[]): void {
-  setFloatKernelSet({ name: 'native-amx', kernels, threads: threads(), description: describe() });
+  setFloatKernelSet({
+    name: 'native-amx',
+    kernels,
+    threads: threads(),
+    description: describe(),
+    // the fused convolution reads qbnn's OIHW weights in place (no transpose op per call)
+    features: [CONV_RELU_MAX_POOL_OIHW],
+  });
 }
 
 /** Re-records the installed set after the thread count changed (called by setThreads). */

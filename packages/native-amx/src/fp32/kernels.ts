@@ -303,6 +303,7 @@ const convReluMaxPool =
       wasm.typedArrayFromHeap(at) as Int32Array,
       convGeometry(c),
       bias === undefined ? null : f32(wasm, bias),
+      a.filterLayout ?? 'HWIO',
     );
     return y;
   };
@@ -339,6 +340,7 @@ const convReluMaxPoolGrad =
         f32(wasm, filter),
         f32(wasm, dx),
         convGeometry(c),
+        a.filterLayout ?? 'HWIO',
       );
       return dx;
     }
@@ -350,6 +352,7 @@ const convReluMaxPoolGrad =
         taps(),
         f32(wasm, df),
         convGeometry(c),
+        a.filterLayout ?? 'HWIO',
       );
       return df;
     }

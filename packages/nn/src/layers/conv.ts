@@ -317,8 +317,8 @@ export function conv2dReluMaxPool(
     );
   const [sh, sw] = pair('Conv2d stride', p.stride ?? 1, 1);
   const [ph, pw] = pair('Conv2d padding', p.padding ?? 0, 0);
-  const w = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, in, out]
-  const y = convReluMaxPool(x as tf.Tensor4D, w, bias as tf.Tensor1D | undefined, {
+  // the weight as it is (OIHW): the kernel reads it in place, or @qbnn/core transposes it
+  const y = convReluMaxPool(x as tf.Tensor4D, weight as tf.Tensor4D, bias as tf.Tensor1D | undefined, {
     strides: [sh, sw],
     pad: [
       [0, 0],
@@ -328,6 +328,7 @@ export function conv2dReluMaxPool(
     ],
     dataFormat: 'NCHW',
     dilations: [1, 1],
+    filterLayout: 'OIHW',
   });
   if (y === null)
     throw new QbnnError('ERR_UNSUPPORTED', 'conv2dReluMaxPool: the backend has no fused kernel');

@@ -171,8 +171,17 @@ uint8_t* packedBytes(const Napi::CallbackInfo& info, size_t i, const char* name,
   return static_cast<uint8_t*>(b.data);
 }
 
-// conv2dNchwReluMaxPool(x, filter, y, at, geometry, bias?): y [n, co, oh / 2, ow / 2] and the
-// windows' taps, one byte each in `at`.
+// Argument i as a filter layout: 'OIHW', or 'HWIO' / missing / undefined.
+FilterLayout filterLayout(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return FilterLayout::HWIO;
+  const std::string s = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
+  if (s == "HWIO") return FilterLayout::HWIO;
+  if (s == "OIHW") return FilterLayout::OIHW;
+  typeError(info.Env(), "layout must be 'HWIO' or 'OIHW'");
+}
+
+// conv2dNchwReluMaxPool(x, filter, y, at, geometry, bias?, layout?): y [n, co, oh / 2, ow / 2] and
+// the windows' taps, one byte each in `at`; the filter HWIO (default) or OIHW.
 Napi::Value Conv2dReluMaxPool(const Napi::CallbackInfo& info) {
   const ConvGeom g = convGeom(info, 4);
   const double pooled = static_cast<double>(g.n) * g.co * (g.oh / 2) * (g.ow / 2);
@@ -180,13 +189,14 @@ Napi::Value Conv2dReluMaxPool(const Napi::CallbackInfo& info) {
   const float* f = floats(info, 1, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
   float* y = floats(info, 2, "y", pooled);
   uint8_t* at = packedBytes(info, 3, "at", pooled);
-  conv2dNchwReluMaxPool(g, x, f, floats(info, 5, "bias", static_cast<double>(g.co), true), y, at);
+  const float* bias = floats(info, 5, "bias", static_cast<double>(g.co), true);
+  conv2dNchwReluMaxPool(g, x, f, bias, y, at, filterLayout(info, 6));
   return info.Env().Undefined();
 }
 
-// conv2dNchwReluMaxPoolBackpropInput(dy, at, filter, dx, geometry) and
-// conv2dNchwReluMaxPoolBackpropFilter(x, dy, at, dfilter, geometry): the convolution's gradients
-// from the pooled dy [n, co, oh / 2, ow / 2] and the taps.
+// conv2dNchwReluMaxPoolBackpropInput(dy, at, filter, dx, geometry, layout?) and
+// conv2dNchwReluMaxPoolBackpropFilter(x, dy, at, dfilter, geometry, layout?): the convolution's
+// gradients from the pooled dy [n, co, oh / 2, ow / 2] and the taps; filter and dfilter in `layout`.
 Napi::Value Conv2dReluMaxPoolBackpropInput(const Napi::CallbackInfo& info) {
   const ConvGeom g = convGeom(info, 4);
   const double pooled = static_cast<double>(g.n) * g.co * (g.oh / 2) * (g.ow / 2);
@@ -194,7 +204,7 @@ Napi::Value Conv2dReluMaxPoolBackpropInput(const Napi::CallbackInfo& info) {
   const uint8_t* at = packedBytes(info, 1, "at", pooled);
   const float* f = floats(info, 2, "filter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
   float* dx = floats(info, 3, "dx", static_cast<double>(g.n) * g.h * g.w * g.ci);
-  conv2dNchwReluMaxPoolBackpropInput(g, dy, at, f, dx);
+  conv2dNchwReluMaxPoolBackpropInput(g, dy, at, f, dx, filterLayout(info, 5));
   return info.Env().Undefined();
 }
 
@@ -205,7 +215,7 @@ Napi::Value Conv2dReluMaxPoolBackpropFilter(const Napi::CallbackInfo& info) {
   const float* dy = floats(info, 1, "dy", pooled);
   const uint8_t* at = packedBytes(info, 2, "at", pooled);
   float* df = floats(info, 3, "dfilter", static_cast<double>(g.fh) * g.fw * g.ci * g.co);
-  conv2dNchwReluMaxPoolBackpropFilter(g, x, dy, at, df);
+  conv2dNchwReluMaxPoolBackpropFilter(g, x, dy, at, df, filterLayout(info, 5));
   return info.Env().Undefined();
 }
 

@@ -26,18 +26,24 @@ void conv2dBackpropFilter(const ConvGeom& g, const float* x, const float* dy, fl
 void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y, const Epilogue& ep);
 void conv2dNchwBackpropInput(const ConvGeom& g, const float* dy, const float* filter, float* dx);
 void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy, float* dfilter);
+// The layout of a fused convolution's filter (and of its filter gradient): tfjs's HWIO
+// [fh, fw, ci, co], or PyTorch's OIHW [co, ci, fh, fw] as qbnn's layers hold it, which is the
+// forward GEMM's A operand as it is (no transpose on the way in).
+enum class FilterLayout { HWIO, OIHW };
+
 // relu(maxpool2x2(conv(x) + bias)) on NCHW data without the convolution's output in memory: y
 // [n, co, oh / 2, ow / 2] and each window's tap `at` (see biasReluMaxPoolPair in pooling.h), pooled
 // from each image's outputs while they are in cache. The values equal conv2dNchw's with the bias
-// then maxPool then a ReLU (up to the sign of a zero).
+// then maxPool then a ReLU (up to the sign of a zero), for either filter layout.
 void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filter, const float* bias, float* y,
-                           uint8_t* at);
+                           uint8_t* at, FilterLayout layout = FilterLayout::HWIO);
 // Its input and filter gradients from the pooled dy [n, co, oh / 2, ow / 2] and the taps: the same
 // values as conv2dNchwBackpropInput / Filter of the scattered dy (reluMaxPoolScatter), without it.
+// The filter and dfilter are in `layout`.
 void conv2dNchwReluMaxPoolBackpropInput(const ConvGeom& g, const float* dy, const uint8_t* at, const float* filter,
-                                        float* dx);
+                                        float* dx, FilterLayout layout = FilterLayout::HWIO);
 void conv2dNchwReluMaxPoolBackpropFilter(const ConvGeom& g, const float* x, const float* dy, const uint8_t* at,
-                                         float* dfilter);
+                                         float* dfilter, FilterLayout layout = FilterLayout::HWIO);
 
 }  // namespace fp32
 }  // namespace qbnn

@@ -135,6 +135,21 @@ void filterRows(const ConvGeom& g, const float* f, bool byChannel, float* out) {
 thread_local Scratch tFilter;
 thread_local Scratch tCol;
 thread_local Scratch tPartials;
+// An OIHW filter as HWIO, or an HWIO filter gradient before it goes out as OIHW.
+thread_local Scratch tLayout;
+
+// hwio[(kh, kw, c, o)] = oihw[(o, c, kh, kw)], and back.
+void oihwToHwio(const ConvGeom& g, const float* oihw, float* hwio) {
+  for (int64_t o = 0, e = 0; o < g.co; ++o)
+    for (int64_t c = 0; c < g.ci; ++c)
+      for (int64_t t = 0; t < g.fh * g.fw; ++t, ++e) hwio[(t * g.ci + c) * g.co + o] = oihw[e];
+}
+
+void hwioToOihw(const ConvGeom& g, const float* hwio, float* oihw) {
+  for (int64_t o = 0, e = 0; o < g.co; ++o)
+    for (int64_t c = 0; c < g.ci; ++c)
+      for (int64_t t = 0; t < g.fh * g.fw; ++t, ++e) oihw[e] = hwio[(t * g.ci + c) * g.co + o];
+}
 
 // Images per filter-gradient task: at most 16 tasks, whatever the thread count.
 int64_t imagesPerChunk(int64_t n) { return (n + 15) / 16; }
@@ -397,10 +412,15 @@ void conv2dNchw(const ConvGeom& g, const float* x, const float* filter, float* y
 }
 
 void conv2dNchwReluMaxPool(const ConvGeom& g, const float* x, const float* filter, const float* bias, float* y,
-                           uint8_t* at) {
+                           uint8_t* at, FilterLayout layout) {
   const int64_t K = g.ci * g.fh * g.fw, P = g.oh * g.ow, ph = g.oh / 2, pw = g.ow / 2;
-  float* w = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * K)));
-  filterRows(g, filter, true, w);
+  // OIHW is already rows [co, K] in (c, kh, kw) order
+  const float* w = filter;
+  if (layout == FilterLayout::HWIO) {
+    float* rows = tFilter.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * K)));
+    filterRows(g, filter, true, rows);
+    w = rows;
+  }
   // image b's outputs [co, oh, stride] pooled a row pair at a time, the bias added to each tap
   const auto pool = [&](int64_t b, const float* yb, int64_t stride) {
     for (int64_t o = 0; o < g.co; ++o) {
@@ -499,15 +519,23 @@ void conv2dNchwBackpropFilter(const ConvGeom& g, const float* x, const float* dy
 }
 
 void conv2dNchwReluMaxPoolBackpropInput(const ConvGeom& g, const float* dy, const uint8_t* at, const float* filter,
-                                        float* dx) {
+                                        float* dx, FilterLayout layout) {
+  if (layout == FilterLayout::OIHW) {
+    float* hwio = tLayout.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * g.ci * g.fh * g.fw)));
+    oihwToHwio(g, filter, hwio);
+    filter = hwio;
+  }
   if (reluMaxPoolInputGradSparse(g, dy, at, filter, dx)) return;
   backpropInput(g, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, filter, dx);
 }
 
 void conv2dNchwReluMaxPoolBackpropFilter(const ConvGeom& g, const float* x, const float* dy, const uint8_t* at,
-                                         float* dfilter) {
-  if (reluMaxPoolFilterGradSparse(g, x, dy, at, dfilter)) return;
-  backpropFilter(g, x, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, dfilter);
+                                         float* dfilter, FilterLayout layout) {
+  float* out = dfilter;
+  if (layout == FilterLayout::OIHW)
+    out = tLayout.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * g.ci * g.fh * g.fw)));
+  if (!reluMaxPoolFilterGradSparse(g, x, dy, at, out)) backpropFilter(g, x, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, out);
+  if (layout == FilterLayout::OIHW) hwioToOihw(g, out, dfilter);
 }
 
 }  // namespace fp32
