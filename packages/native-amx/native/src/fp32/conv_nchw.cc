@@ -6,12 +6,14 @@
 //   filter gradient: dW^T[K, co] = sum_b col_b[K, P] . dy_b^T[P, co], images summed in fixed chunks
 // Tasks are cut by shape only, so results are bit-identical for any thread count.
 //
-// Stride-1 convolutions skip the im2col view: see "shifted rows" below.
+// Stride-1 convolutions skip the im2col view: see "shifted rows" below; 5-wide ones with enough
+// taps run those rows as Winograd F(2, 5) on AVX-512 (conv_winograd.h).
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "conv.h"
+#include "conv_winograd.h"
 #include "parallel.h"
 #include "pooling.h"
 #include "relu_pool_grad_taps.h"
@@ -213,8 +215,66 @@ thread_local std::vector<const float*> tRows;
 // The grid of image b's outputs [cout, oh, wp] (row stride wp, columns >= ow dropped) goes to
 // `sink(b, grid)` while it is in cache.
 // `fill(b, plane)` writes image b's zero-padded plane.
+// ---- Winograd F(2, 5) along the grid rows (conv_winograd.h) ---------------------------------
+// On the shifted plane, output pixel q = i * wp + j of tap (c, kh, kw) reads
+// plane[(c * hp + i + kh * dh) * wp + j + kw]: with wp even, output pairs (j, j + 1) = 2 p, 2 p + 1
+// of a plane row read its six floats from 2 p on, so the input transform runs over the whole plane
+// as one sequence of pairs p (pair p of plane row r at index r * wp / 2 + p), and GEMM xi's row
+// (c, kh) is transformed row c * hp + kh * dh read in place: out_xi[o, i * wp / 2 + p] =
+// sum over (c, kh) of U_xi[o, (c, kh)] T_xi[(c * hp + i + kh * dh) * wp / 2 + p]. The output
+// transform writes the pairs back as the direct grid [cout, oh, wp].
+bool winogradFits(const Shift& s) {
+  return s.fw == 5 && s.dw == 1 && s.wp % 2 == 0 && s.cin * s.fh >= 48 && winogradInputAvx512() != nullptr &&
+         usingAvx512();
+}
+
+thread_local Scratch tWinoT;
+thread_local Scratch tWinoM;
+thread_local Scratch tWinoU;
+thread_local std::vector<const float*> tWinoRows;
+
+template <typename Fill, typename Sink>
+void winogradConvPlanes(const Shift& s, const float* rows, Fill&& fill, Sink&& sink) {
+  const int64_t K = s.taps(), K2 = s.cin * s.fh, half = s.wp / 2, N2 = s.oh * half, Q = s.grid();
+  const int64_t pairs = s.cin * s.hp * half;
+  // U_xi [cout, (c, kh)], packed once for every image
+  const int64_t packed = PackedA::packedFloats(s.cout, K2);
+  float* u = tWinoU.floats(static_cast<size_t>(kWinoPoints * (s.cout * K2 + packed)));
+  std::vector<PackedA> a;
+  a.reserve(kWinoPoints);
+  for (int xi = 0; xi < kWinoPoints; ++xi) {
+    float* dense = u + xi * s.cout * K2;
+    for (int64_t o = 0; o < s.cout; ++o)
+      for (int64_t r = 0; r < K2; ++r) dense[o * K2 + r] = winogradFilter(xi, rows + o * K + r * 5);
+    a.emplace_back(DenseA({dense, K2, 1}), s.cout, K2, u + kWinoPoints * s.cout * K2 + xi * packed);
+  }
+  const WinogradInput input = winogradInputAvx512();
+  const WinogradOutput output = winogradOutputAvx512();
+  parallel(s.n, 2.0 * s.n * N2 * s.cout * K2 * kWinoPoints, [&](int64_t b) {
+    float* plane = tPlane.floats(static_cast<size_t>(s.planeFloats()));
+    fill(b, plane);
+    float* t = tWinoT.floats(static_cast<size_t>(kWinoPoints * pairs));
+    input(plane, pairs, t, pairs);
+    float* m = tWinoM.floats(static_cast<size_t>(std::max<int64_t>(1, kWinoPoints * s.cout * N2)));
+    tWinoRows.resize(static_cast<size_t>(K2));
+    for (int xi = 0; xi < kWinoPoints; ++xi) {
+      for (int64_t c = 0; c < s.cin; ++c)
+        for (int64_t kh = 0; kh < s.fh; ++kh)
+          tWinoRows[static_cast<size_t>(c * s.fh + kh)] = t + xi * pairs + (c * s.hp + kh * s.dh) * half;
+      gemmLocalRows(s.cout, N2, K2, a[static_cast<size_t>(xi)], tWinoRows.data(), m + xi * s.cout * N2, N2, false);
+    }
+    float* yw = tCol.floats(static_cast<size_t>(std::max<int64_t>(1, s.cout * Q)));
+    for (int64_t o = 0; o < s.cout; ++o) output(m + o * N2, s.cout * N2, N2, yw + o * Q);
+    sink(b, static_cast<const float*>(yw));
+  });
+}
+
 template <typename Fill, typename Sink>
 void shiftedConvPlanes(const Shift& s, const float* rows, Fill&& fill, Sink&& sink) {
+  if (winogradFits(s)) {
+    winogradConvPlanes(s, rows, fill, sink);
+    return;
+  }
   const int64_t K = s.taps(), Q = s.grid();
   const std::vector<int64_t> off = tapOffsets(s);
   const PackedA a(DenseA({rows, K, 1}), s.cout, K,

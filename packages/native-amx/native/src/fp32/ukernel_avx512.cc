@@ -2,6 +2,7 @@
 // multiply-add chain per element in k order. The R x NV variants are instantiated from one
 // template (the compiler unrolls the constant loops), never written out by hand.
 #include "../common.h"
+#include "conv_winograd.h"
 #include "sgemm.h"
 
 #if QBNN_X86
@@ -186,8 +187,64 @@ void transposeBlock(const float* src, int64_t srcStride, int rows, int cols, flo
     if (c < cols) _mm512_mask_storeu_ps(dst + c * dstStride, rowMask, r[c]);
 }
 
+// Winograd F(2, 5) transforms (conv_winograd.h), 16 outputs q at a time.
+void winogradInput(const float* x, int64_t count, float* t, int64_t tStride) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), five = _mm512_set1_ps(5.f);
+  for (int64_t q = 0; q < count; q += 16) {
+    const __mmask16 m = tailMask(count - q);
+    __m512 d[6];
+#pragma GCC unroll 3
+    for (int u = 0; u < 3; ++u) {
+      const float* p = x + 2 * q + 2 * u;
+      const __m512 lo = _mm512_loadu_ps(p), hi = _mm512_loadu_ps(p + 16);
+      d[2 * u] = _mm512_permutex2var_ps(lo, even, hi);
+      d[2 * u + 1] = _mm512_permutex2var_ps(lo, odd, hi);
+    }
+    const __m512 d24 = _mm512_sub_ps(d[4], d[2]);  // d4 - d2
+    const __m512 d13 = _mm512_sub_ps(d[1], d[3]);  // d1 - d3
+    // t0 = 4 d0 - 5 d2 + d4; t5 = 4 d1 - 5 d3 + d5
+    const __m512 t0 = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, d[0]), _mm512_mul_ps(five, d[2])), d[4]);
+    const __m512 t5 = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, d[1]), _mm512_mul_ps(five, d[3])), d[5]);
+    // t1 = 4 (d1 + d2) - (d3 + d4); t2 = 4 (d2 - d1) + (d3 - d4)
+    const __m512 t1 = _mm512_sub_ps(_mm512_mul_ps(four, _mm512_add_ps(d[1], d[2])), _mm512_add_ps(d[3], d[4]));
+    const __m512 t2 = _mm512_add_ps(_mm512_mul_ps(four, _mm512_sub_ps(d[2], d[1])), _mm512_sub_ps(d[3], d[4]));
+    // t3 = 2 (d3 - d1) + (d4 - d2); t4 = 2 (d1 - d3) + (d4 - d2)
+    const __m512 t3 = _mm512_sub_ps(d24, _mm512_mul_ps(two, d13));
+    const __m512 t4 = _mm512_add_ps(_mm512_mul_ps(two, d13), d24);
+    _mm512_mask_storeu_ps(t + q, m, t0);
+    _mm512_mask_storeu_ps(t + tStride + q, m, t1);
+    _mm512_mask_storeu_ps(t + 2 * tStride + q, m, t2);
+    _mm512_mask_storeu_ps(t + 3 * tStride + q, m, t3);
+    _mm512_mask_storeu_ps(t + 4 * tStride + q, m, t4);
+    _mm512_mask_storeu_ps(t + 5 * tStride + q, m, t5);
+  }
+}
+
+void winogradOutput(const float* mp, int64_t mStride, int64_t count, float* y) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  const __m512 two = _mm512_set1_ps(2.f);
+  for (int64_t q = 0; q < count; q += 16) {
+    const __mmask16 m = tailMask(count - q);
+    __m512 v[6];
+#pragma GCC unroll 6
+    for (int xi = 0; xi < 6; ++xi) v[xi] = _mm512_maskz_loadu_ps(m, mp + xi * mStride + q);
+    // y0 = m0 + (m1 + m2) + (m3 + m4); y1 = (m1 - m2) + 2 (m3 - m4) + m5
+    const __m512 y0 = _mm512_add_ps(_mm512_add_ps(v[0], _mm512_add_ps(v[1], v[2])), _mm512_add_ps(v[3], v[4]));
+    const __m512 y1 =
+        _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(v[1], v[2]), _mm512_mul_ps(two, _mm512_sub_ps(v[3], v[4]))), v[5]);
+    const int64_t left = 2 * (count - q);
+    _mm512_mask_storeu_ps(y + 2 * q, tailMask(left), _mm512_permutex2var_ps(y0, lo, y1));
+    _mm512_mask_storeu_ps(y + 2 * q + 16, tailMask(left - 16), _mm512_permutex2var_ps(y0, hi, y1));
+  }
+}
+
 }  // namespace
 
+WinogradInput winogradInputAvx512() { return &winogradInput; }
+WinogradOutput winogradOutputAvx512() { return &winogradOutput; }
 TransposeBlock transposeBlockAvx512() { return &transposeBlock; }
 MicroKernel microKernelAvx512() { return &kernel; }
 DotKernel dotKernelAvx512() { return &dotKernel; }
@@ -223,6 +280,8 @@ QBNN_FP32_AVX512_END
 namespace qbnn {
 namespace fp32 {
 MicroKernel microKernelAvx512() { return nullptr; }
+WinogradInput winogradInputAvx512() { return nullptr; }
+WinogradOutput winogradOutputAvx512() { return nullptr; }
 TransposeBlock transposeBlockAvx512() { return nullptr; }
 MicroKernelRows microKernelRowsAvx512() { return nullptr; }
 DotKernel dotKernelAvx512() { return nullptr; }
