@@ -16,20 +16,6 @@ constexpr double kLn2 = 0.6931471805599453;      // Math.LN2
 constexpr double kSqrt2 = 1.4142135623730951;    // Math.SQRT2
 constexpr double kAngleUnit = (2 * 3.141592653589793) / 16777216;  // 2 pi / 2^24
 
-NormalCoefficients makeCoefficients() {
-  NormalCoefficients c;
-  constexpr int kN = 2 * NormalCoefficients::kTrigTerms;
-  double f[kN + 1];
-  f[0] = 1;
-  for (int i = 1; i <= kN; ++i) f[i] = f[i - 1] / i;  // 1 / i! by successive division, as the JS
-  for (int k = 0; k < NormalCoefficients::kTrigTerms; ++k) {
-    c.sin[k] = (k & 1) ? -f[2 * k + 1] : f[2 * k + 1];
-    c.cos[k] = (k & 1) ? -f[2 * k] : f[2 * k];
-  }
-  for (int k = 0; k < NormalCoefficients::kLogTerms; ++k) c.log[k] = 1.0 / (2 * k + 1);
-  return c;
-}
-
 // log(m 2^-24), m in [1, 2^24] (logUnit of normal.ts).
 double logUnit(const NormalCoefficients& c, uint32_t m) {
   int e = 31 - __builtin_clz(m);
@@ -80,10 +66,7 @@ void normalScalar(uint32_t k0, uint32_t k1, uint64_t block, float* out, int64_t 
 
 }  // namespace
 
-const NormalCoefficients& normalCoefficients() {
-  static const NormalCoefficients c = makeCoefficients();
-  return c;
-}
+const NormalCoefficients& normalCoefficients() { return kNormalCoefficients; }
 
 namespace {
 
@@ -103,7 +86,6 @@ void fillSpan(uint32_t k0, uint32_t k1, uint64_t block, float* out, int64_t n, b
 
 template <typename Fn>
 void forTasks(int64_t count, double flopsPerElement, Fn&& fn) {
-  normalCoefficients();  // built once before the threads read it
   const int64_t blocks = (count + 3) / 4;
   const int64_t tasks = (blocks + kBlocksPerTask - 1) / kBlocksPerTask;
   const bool vec = usingAvx512();

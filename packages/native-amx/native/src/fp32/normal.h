@@ -31,6 +31,23 @@ struct NormalCoefficients {
   double sin[kTrigTerms];
   double cos[kTrigTerms];
 };
+// The table, built at compile time by the JS's operations (1 / i! by successive division, 1 / (2 k + 1);
+// constant folding rounds each as the hardware does), so the vector bodies take the coefficients
+// as constants (broadcast from memory, not loaded and shuffled into registers every step).
+constexpr NormalCoefficients makeNormalCoefficients() {
+  NormalCoefficients c{};
+  constexpr int kN = 2 * NormalCoefficients::kTrigTerms;
+  double f[kN + 1] = {};
+  f[0] = 1;
+  for (int i = 1; i <= kN; ++i) f[i] = f[i - 1] / i;
+  for (int k = 0; k < NormalCoefficients::kTrigTerms; ++k) {
+    c.sin[k] = (k & 1) ? -f[2 * k + 1] : f[2 * k + 1];
+    c.cos[k] = (k & 1) ? -f[2 * k] : f[2 * k];
+  }
+  for (int k = 0; k < NormalCoefficients::kLogTerms; ++k) c.log[k] = 1.0 / (2 * k + 1);
+  return c;
+}
+inline constexpr NormalCoefficients kNormalCoefficients = makeNormalCoefficients();
 const NormalCoefficients& normalCoefficients();
 
 // The AVX-512 body: `blocks` whole blocks from `block` (4 normals each); false when not compiled in.
