@@ -254,7 +254,6 @@ struct QnormalByteTables {
   alignas(64) uint8_t centre[4][128];  // [base, byte 2, byte 1, byte 0][top byte of v]
   alignas(64) uint8_t tail[4][256];  // [kind][tail bucket]
   uint8_t tailTop;  // top bytes of v below this are tail words
-  uint8_t t0Bucket;  // the tail bucket holding T[0]
   bool ready;  // false when the table does not have this shape (the gather path then runs)
 };
 const QnormalByteTables& qnormalByteTables();

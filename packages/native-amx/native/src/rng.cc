@@ -68,8 +68,7 @@ bool buildByteTables() {
     if (!fillBucket(gBytes.tail, 256, i, start, end, limit)) return false;
   }
   gBytes.tailTop = static_cast<uint8_t>(top);
-  gBytes.t0Bucket = static_cast<uint8_t>((gThresholds[0] >> 17) & 31);
-  return gThresholds[0] < (1u << 23);  // T[0] in octave 22, so its bucket is t0Bucket
+  return true;
 }
 
 inline int32_t countBinary(uint32_t u) {

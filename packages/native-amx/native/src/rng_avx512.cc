@@ -159,7 +159,7 @@ struct ByteTables {
   __m512i tail[4][4];  // per kind, the 256-entry table as four registers
   __m512i plane[4];  // byte p of word L: vpermt2b index into a pair of word registers
   __mmask64 second;  // lanes whose word is in the second pair
-  __m512i tailTop, t0Bucket;
+  __m512i tailTop;
 };
 
 // Byte p of the word that lane L of a step maps, as a vpermt2b index into its pair of word
@@ -192,7 +192,6 @@ QBNN_VBMI inline void loadByteTables(ByteTables& bt, const PlaneIndex& order) {
   for (int p = 0; p < 4; ++p) bt.plane[p] = _mm512_load_si512(order.ix[p]);
   bt.second = order.second;
   bt.tailTop = _mm512_set1_epi8(static_cast<char>(t.tailTop));
-  bt.t0Bucket = _mm512_set1_epi8(static_cast<char>(t.t0Bucket));
 }
 
 // 64 quantised normals of the words in u[0..3] (lane order as loadByteTables was told).
@@ -210,9 +209,12 @@ QBNN_VBMI inline __m512i mapBytes(const __m512i u[4], const ByteTables& bt) {
     const __m512i b = _mm512_permutex2var_epi8(w[2], bt.plane[p], w[3]);
     return _mm512_mask_blend_epi8(bt.second, a, b);
   };
-  const __m512i b3 = plane(v, 3), b2 = plane(v, 2), b1 = plane(v, 1), b0 = plane(v, 0);
+  // u's top byte: its sign picks the half, and v's top byte is it or its complement (the smaller)
+  const __m512i u3 = plane(u, 3);
+  const __mmask64 right = _mm512_movepi8_mask(u3);
+  const __m512i b3 = _mm512_min_epu8(u3, _mm512_ternarylogic_epi32(u3, u3, u3, 0x55));
+  const __m512i b2 = plane(v, 2), b1 = plane(v, 1), b0 = plane(v, 0);
   const __m512i idx = plane(ti, 0);
-  const __mmask64 right = _mm512_movepi8_mask(plane(u, 3));
   const __mmask64 tail = _mm512_cmplt_epu8_mask(b3, bt.tailTop);
   const __mmask64 idxHi = _mm512_movepi8_mask(idx);
   __m512i k[4];
@@ -228,9 +230,8 @@ QBNN_VBMI inline __m512i mapBytes(const __m512i u[4], const ByteTables& bt) {
   const __mmask64 ge = gt2 | (eq2 & (gt1 | (eq1 & _mm512_cmpge_epu8_mask(b0, k[3]))));
   const __m512i one = _mm512_set1_epi8(1);
   __m512i e = _mm512_mask_add_epi8(k[0], ge, k[0], one);  // #{T <= v} - 128
-  // Upper half: ~e + [v >= T[0]] (v >= T[0] unless a tail word at or below T[0]'s bucket).
-  const __mmask64 geT0 = ~tail | _mm512_cmpgt_epu8_mask(idx, bt.t0Bucket) |
-                         (_mm512_cmpeq_epu8_mask(idx, bt.t0Bucket) & ge);
+  // Upper half: ~e + [v >= T[0]], and v >= T[0] exactly when some threshold is at or below v.
+  const __mmask64 geT0 = _mm512_cmpneq_epi8_mask(e, _mm512_set1_epi8(-128));
   e = _mm512_mask_sub_epi8(e, right, _mm512_set1_epi8(-1), e);
   return _mm512_mask_add_epi8(e, right & geT0, e, one);
 }
@@ -476,7 +477,16 @@ void sampleRowsAvx512(const SampleCtx& s, int32_t n0, int32_t n1) {
     return;
   }
   auto dest = [&](int32_t j) { return reinterpret_cast<int8_t*>(rows + static_cast<size_t>(j) * rowBytes); };
-  auto zeroTail = [&](int32_t, int8_t* w) { std::memset(w + k, 0, rowBytes - k); };
+  // Row n also fetches a 16th of the next block's lines into L2 ahead of their stores (a drawn
+  // layer's pack is seldom still cached from its previous draw).
+  auto zeroTail = [&](int32_t n, int8_t* w) {
+    std::memset(w + k, 0, rowBytes - k);
+    if ((n / 16 + 1) * 16 >= n1) return;
+    const size_t part = (bs + 15) / 16;
+    const char* at = reinterpret_cast<const char*>(p.data) + static_cast<size_t>(n / 16 + 1) * bs +
+                     static_cast<size_t>(n % 16) * part;
+    for (size_t o = 0; o < part; o += 64) _mm_prefetch(at + o, _MM_HINT_T1);
+  };
   sampleBlocks(s, n0, n1, rows + 16 * rowBytes, dest, zeroTail, [&](int32_t b, int32_t r0, int32_t r1) {
     const __mmask16 live = static_cast<__mmask16>(((1u << (r1 - b * 16)) - 1) & ~((1u << (r0 - b * 16)) - 1));
     uint8_t* blk = p.data + static_cast<size_t>(b) * bs;
@@ -544,7 +554,18 @@ QBNN_VBMI bool sampleRowsTapsAvx512(const SampleCtx& s, int32_t n0, int32_t n1, 
   const size_t lastReal = k - static_cast<size_t>(quads - 1) * quadBytes;
   const __mmask64 quadMask = quadBytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << quadBytes) - 1;
   const __mmask64 lastMask = lastReal >= 64 ? ~__mmask64{0} : (__mmask64{1} << lastReal) - 1;
+  // Row n also fetches a 16th of the next block's destinations into L2 ahead of their stores (a
+  // drawn layer's weights are seldom still cached from its previous draw).
+  auto prefetchNext = [&](int32_t n) {
+    const int32_t c0 = (n / 16 + 1) * 16;
+    if (c0 >= n1) return;
+    const int32_t c1 = std::min(n1, c0 + 16), j = n % 16;
+    const __mmask16 live = static_cast<__mmask16>((1u << (c1 - c0)) - 1);
+    for (int o = 0; o < count; ++o)
+      TapStores(orders[o], c0, std::min(s.n, c0 + 16), live).prefetch(nsrc * j / 16, nsrc * (j + 1) / 16);
+  };
   auto reorder = [&](int32_t n, int8_t*) {
+    prefetchNext(n);
     if (taps == 1) return;
     // out of place, whole vectors in increasing order (each overwrites the previous one's
     // spill): a load from bytes just stored in part (masked, or across two stores) waits.

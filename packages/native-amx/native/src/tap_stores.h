@@ -33,6 +33,20 @@ struct TapStores {
   void store(int32_t s, __m512i d) const {
     for (int i = 0; i < n; ++i) _mm512_mask_storeu_epi32(base[i] + static_cast<size_t>(s) * stride[i], take[i], d);
   }
+  // A hint: the lines sources [s0, s1) will be stored to, fetched into L2 (the first and last
+  // byte of each source's lanes).
+  void prefetch(int32_t s0, int32_t s1) const {
+    for (int i = 0; i < n; ++i) {
+      if (take[i] == 0) continue;
+      const size_t lo = static_cast<size_t>(__builtin_ctz(take[i])) * 4;
+      const size_t hi = static_cast<size_t>(31 - __builtin_clz(take[i])) * 4 + 3;
+      for (int32_t s = s0; s < s1; ++s) {
+        const char* at = reinterpret_cast<const char*>(base[i] + static_cast<size_t>(s) * stride[i]);
+        _mm_prefetch(at + lo, _MM_HINT_T1);
+        _mm_prefetch(at + hi, _MM_HINT_T1);
+      }
+    }
+  }
   // Sources s0 .. s0 + m - 1 (m <= 16) from d[0 .. m): block by block, so that the loop over
   // the sources has a fixed trip count when m = 16.
   void store16(int32_t s0, const __m512i* d, int m) const {
