@@ -13,14 +13,17 @@ namespace qbnn {
 static inline void philox8(uint32_t k0, uint32_t k1, uint64_t block, __m256i out[4]) {
   const __m512i b = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block)),
                                      _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-  __m512i x0 = b;                          // low 32 bits of the block number
-  __m512i x1 = _mm512_srli_epi64(b, 32);   // high 32 bits
-  __m512i x2 = _mm512_setzero_si512();
-  __m512i x3 = _mm512_setzero_si512();
   const __m512i m0 = _mm512_set1_epi64(0xd2511f53u);
   const __m512i m1 = _mm512_set1_epi64(0xcd9e8d57u);
-  uint32_t a = k0, c = k1;
-  for (int r = 0; r < 10; ++r) {
+  // Round 1 of the counter (low and high 32 bits of the block number, 0, 0): x2 = x3 = 0, so
+  // one product and plain xors.
+  const __m512i p = _mm512_mul_epu32(b, m0);
+  __m512i x0 = _mm512_xor_si512(_mm512_srli_epi64(b, 32), _mm512_set1_epi64(k0));
+  __m512i x1 = _mm512_setzero_si512();
+  __m512i x2 = _mm512_xor_si512(_mm512_srli_epi64(p, 32), _mm512_set1_epi64(k1));
+  __m512i x3 = p;
+  uint32_t a = k0 + 0x9e3779b9u, c = k1 + 0xbb67ae85u;
+  for (int r = 1; r < 10; ++r) {
     const __m512i p0 = _mm512_mul_epu32(x0, m0);
     const __m512i p1 = _mm512_mul_epu32(x2, m1);
     // x0 = hi(p1) ^ x1 ^ key0; x2 = hi(p0) ^ x3 ^ key1 (0x96: three-way xor)

@@ -108,13 +108,15 @@ inline void philoxChains(uint32_t k0, uint32_t k1, uint64_t block, __m512i out[C
   for (int c = 0; c < C; ++c) {
     const __m512i b = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block + 8 * c)),
                                        _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-    x[c][0] = b;
-    x[c][1] = _mm512_srli_epi64(b, 32);
-    x[c][2] = _mm512_setzero_si512();
-    x[c][3] = _mm512_setzero_si512();
+    // round 1 of the counter (lo, hi, 0, 0): x2 = x3 = 0, so one product and plain xors
+    const __m512i p0 = _mm512_mul_epu32(b, m0);
+    x[c][0] = _mm512_xor_si512(_mm512_srli_epi64(b, 32), _mm512_set1_epi64(k0));
+    x[c][1] = _mm512_setzero_si512();
+    x[c][2] = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), _mm512_set1_epi64(k1));
+    x[c][3] = p0;
   }
-  uint32_t a = k0, d = k1;
-  for (int r = 0; r < 10; ++r) {
+  uint32_t a = k0 + 0x9e3779b9u, d = k1 + 0xbb67ae85u;
+  for (int r = 1; r < 10; ++r) {
     const __m512i ka = _mm512_set1_epi64(a), kd = _mm512_set1_epi64(d);
     for (int c = 0; c < C; ++c) {
       const __m512i p0 = _mm512_mul_epu32(x[c][0], m0);
