@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /** One measured case, as it appears in the JSON document. */
@@ -21,6 +22,13 @@ export interface CaseResult {
 
 export interface MachineInfo {
   cpu: string;
+  /**
+   * x86 vendor, family, model and stepping (Linux /proc/cpuinfo), when readable. The model name of
+   * a VM's CPU ("AMD EPYC") does not tell generations apart, and they differ in kind: Zen 4
+   * (family 25) runs a 512-bit `vpdpbusd` as two halves, Zen 5 (family 26) in one, so the int8 peak
+   * halves between hosts that print the same name.
+   */
+  cpuId?: string;
   cores: number;
   isa: string;
   node: string;
@@ -218,7 +226,36 @@ function round(x: number): number {
 
 export function machineInfo(isa: string): MachineInfo {
   const c = cpus();
-  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, isa, node: process.version };
+  let cpuId: string | undefined;
+  try {
+    cpuId = cpuIdentity(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    // not Linux: the model name alone
+  }
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    ...(cpuId ? { cpuId } : {}),
+    cores: c.length,
+    isa,
+    node: process.version,
+  };
+}
+
+/** "AuthenticAMD family 25 model 17 stepping 1" from the first processor of a /proc/cpuinfo text. */
+export function cpuIdentity(cpuinfo: string): string | undefined {
+  const first = cpuinfo.split(/\n\s*\n/)[0] ?? '';
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(first)?.[1]?.trim();
+  const family = field('cpu family');
+  const model = field('model');
+  if (family === undefined || model === undefined) return undefined;
+  const stepping = field('stepping');
+  return [
+    field('vendor_id'),
+    `family ${family} model ${model}`,
+    stepping === undefined ? '' : `stepping ${stepping}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** A plain-text table of the results, for humans. */
@@ -273,7 +310,7 @@ export function formatMarkdown(report: SuiteReport): string {
   const lines = [
     `## ${report.suite}`,
     '',
-    `${report.date}, ${report.machine.cpu}, ${report.machine.cores} cores, isa ${report.machine.isa}, node ${report.machine.node}`,
+    `${report.date}, ${report.machine.cpu}${report.machine.cpuId ? ` (${report.machine.cpuId})` : ''}, ${report.machine.cores} cores, isa ${report.machine.isa}, node ${report.machine.node}`,
     '',
     `Command: \`${report.command}\``,
     '',

@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from 'vitest';
 import {
   callsPerRun,
+  cpuIdentity,
   formatMarkdown,
   formatTable,
   lapTimer,
@@ -113,4 +114,16 @@ test('the printed table and the markdown show a ratio spread beside its value', 
   expect(formatTable(report)).toMatch(/ {2}b: 2$/m);
   expect(formatMarkdown(report)).toContain('| a | 3.5 (min 3.12, max 3.99 over 5 rounds) |');
   expect(formatMarkdown(report)).toContain('| b | 2 |');
+});
+
+test('cpuIdentity reads vendor, family, model and stepping of the first processor', () => {
+  // A VM's model name ("AMD EPYC") is the same on Zen 4 (family 25) and Zen 5 (family 26) hosts.
+  const processor = (family: number, model: number) =>
+    `processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: ${family}\nmodel\t\t: ${model}\nmodel name\t: AMD EPYC\nstepping\t: 1\nflags\t\t: fpu avx512f\n`;
+  expect(cpuIdentity(`${processor(25, 17)}\n${processor(26, 2)}`)).toBe(
+    'AuthenticAMD family 25 model 17 stepping 1',
+  );
+  expect(cpuIdentity(processor(26, 2))).toBe('AuthenticAMD family 26 model 2 stepping 1');
+  expect(cpuIdentity('processor\t: 0\nmodel name\t: ARMv8\n')).toBeUndefined();
+  expect(cpuIdentity('')).toBeUndefined();
 });
