@@ -140,17 +140,12 @@ thread_local Scratch tPartials;
 // An OIHW filter as HWIO, or an HWIO filter gradient before it goes out as OIHW.
 thread_local Scratch tLayout;
 
-// hwio[(kh, kw, c, o)] = oihw[(o, c, kh, kw)], and back.
+// hwio[(kh, kw, c, o)] = oihw[(o, c, kh, kw)] (the way back is filterRows by channel: OIHW is
+// its rows [co, K]).
 void oihwToHwio(const ConvGeom& g, const float* oihw, float* hwio) {
   for (int64_t o = 0, e = 0; o < g.co; ++o)
     for (int64_t c = 0; c < g.ci; ++c)
       for (int64_t t = 0; t < g.fh * g.fw; ++t, ++e) hwio[(t * g.ci + c) * g.co + o] = oihw[e];
-}
-
-void hwioToOihw(const ConvGeom& g, const float* hwio, float* oihw) {
-  for (int64_t o = 0, e = 0; o < g.co; ++o)
-    for (int64_t c = 0; c < g.ci; ++c)
-      for (int64_t t = 0; t < g.fh * g.fw; ++t, ++e) oihw[e] = hwio[(t * g.ci + c) * g.co + o];
 }
 
 // Images per filter-gradient task: at most 16 tasks, whatever the thread count.
@@ -595,7 +590,7 @@ void conv2dNchwReluMaxPoolBackpropFilter(const ConvGeom& g, const float* x, cons
   if (layout == FilterLayout::OIHW)
     out = tLayout.floats(static_cast<size_t>(std::max<int64_t>(1, g.co * g.ci * g.fh * g.fw)));
   if (!reluMaxPoolFilterGradSparse(g, x, dy, at, out)) backpropFilter(g, x, DyRows{g.co, g.oh, g.ow, nullptr, dy, at}, out);
-  if (layout == FilterLayout::OIHW) hwioToOihw(g, out, dfilter);
+  if (layout == FilterLayout::OIHW) filterRows(g, out, true, dfilter);
 }
 
 }  // namespace fp32
