@@ -369,6 +369,8 @@ interface WholeModelCell {
   model: 'lenet5' | 'resnet18';
   batch: number;
   L: number;
+  /** Issue 18's target for the cell: qbnn / PyTorch int8 speed-up. */
+  target?: number;
 }
 
 /** The whole-model cells (quick: one small cell a model, for the smoke test). */
@@ -379,11 +381,11 @@ export function wholeModelCells(quick: boolean): WholeModelCell[] {
       { model: 'resnet18', batch: 2, L: 1 },
     ];
   return [
-    { model: 'lenet5', batch: 1, L: 20 },
-    { model: 'lenet5', batch: 32, L: 20 },
-    { model: 'lenet5', batch: 256, L: 1 },
-    { model: 'lenet5', batch: 256, L: 20 },
-    { model: 'resnet18', batch: 32, L: 8 },
+    { model: 'lenet5', batch: 1, L: 20, target: 12 },
+    { model: 'lenet5', batch: 32, L: 20, target: 6 },
+    { model: 'lenet5', batch: 256, L: 1, target: 3 },
+    { model: 'lenet5', batch: 256, L: 20, target: 3.5 },
+    { model: 'resnet18', batch: 32, L: 8, target: 3 },
   ];
 }
 
@@ -442,8 +444,9 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
     s.max = Math.max(s.max, max);
     series.set(k, s);
   };
-  // by cell key: qbnn's share of the limit in each round
+  // by cell key: qbnn's share of the limit in each round, and the share its target needs
   const shares = new Map<string, number[]>();
+  const needed = new Map<string, number[]>();
   let report: TorchReport | undefined;
   const loadBefore = loadavg()[0];
   native.setThreads(1);
@@ -501,6 +504,11 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
             );
             const ms = roundMs.get(key(c)) as number;
             shares.set(key(c), [...(shares.get(key(c)) ?? []), ((c.batch / ms) * 1e3) / lim]);
+            // this round's PyTorch (tuned malloc) at the target's speed-up, as a share of the same limit
+            const torch = series.get(`tuned_${key(c)}`)?.median;
+            const torchMs = torch?.length === round + 1 ? torch[round] : undefined;
+            if (c.target && torchMs)
+              needed.set(key(c), [...(needed.get(key(c)) ?? []), ((c.target * c.batch) / torchMs) * 1e3 / lim]);
           }
       }
   } finally {
@@ -540,18 +548,20 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
       ctx.ratio(c.model === 'lenet5' ? name : `${c.model}_${name}`, spread.median, spread);
     }
     row('int8-native', q);
+    const prefix = c.model === 'lenet5' ? '' : `${c.model}_`;
     const share = shares.get(key(c));
     if (share?.length === q.median.length) {
       const spread = spreadOf(share);
-      ctx.ratio(
-        `${c.model === 'lenet5' ? '' : `${c.model}_`}qbnn_int8-native_share_of_limit_paired_b${c.batch}_L${c.L}`,
-        spread.median,
-        spread,
-      );
+      ctx.ratio(`${prefix}qbnn_int8-native_share_of_limit_paired_b${c.batch}_L${c.L}`, spread.median, spread);
+    }
+    const need = needed.get(key(c));
+    if (need?.length) {
+      const spread = spreadOf(need);
+      ctx.ratio(`${prefix}share_of_limit_needed_for_target_${c.target}x_b${c.batch}_L${c.L}`, spread.median, spread);
     }
   }
   ctx.note(
-    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds; load average ${loadBefore.toFixed(1)} before them, ${loadavg()[0].toFixed(1)} after), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). Each round also measures the model's limit right after qbnn's cells (the vpdpbusd peak and the fused sampler on the model's own layers, medians of 5, as the limit above): qbnn_int8-native_share_of_limit_paired_b<batch>_L<L> (and resnet18_...) is the median of the rounds' shares, so the cell and its limit are read at the same moment of the host (the single limit above moved 1.29-1.77 G weights/s across idle runs while the cell did not). PyTorch runs with glibc malloc tuned (${Object.entries(
+    `paired rounds (issue 18's whole-model cells): ${ctx.rounds} rounds (--rounds; load average ${loadBefore.toFixed(1)} before them, ${loadavg()[0].toFixed(1)} after), each a fresh PyTorch process per model and allocator setting (peers/torch_bnn.py int8, timed runs after a warm-up a cell: ${runs}) and then the same cells in qbnn int8 native (model quantised once; timed runs after a warm-up: ${qbnnRuns}, each repeating a short cell's call to ~${QBNN_RUN_MS} ms); rows with params rounds=${ctx.rounds} give the median of the rounds' medians and the min / max of all runs; the ratios qbnn_int8-native_speedup_over_${impl}_b<batch>_L<L> (and resnet18_...) of these cells are the median of the rounds' ratios, their min and max beside them (spreads in the JSON). Each round also measures the model's limit right after qbnn's cells (the vpdpbusd peak and the fused sampler on the model's own layers, medians of 5, as the limit above): qbnn_int8-native_share_of_limit_paired_b<batch>_L<L> (and resnet18_...) is the median of the rounds' shares, so the cell and its limit are read at the same moment of the host (the single limit above moved 1.29-1.77 G weights/s across idle runs while the cell did not). share_of_limit_needed_for_target_<t>x_b<batch>_L<L> (and resnet18_...) is the share of that round's limit qbnn would need to run the cell <t> times as fast as that round's PyTorch (issue 18's target), median of the rounds: above 1 the target is beyond this host whatever qbnn does (its peaks bound qbnn, not PyTorch: on a Zen 4, whose 512-bit peaks are half a Zen 5's, PyTorch's int8 cells barely slow while the limit halves). PyTorch runs with glibc malloc tuned (${Object.entries(
       TUNED_MALLOC,
     )
       .map(([k, v]) => `${k}=${v}`)
