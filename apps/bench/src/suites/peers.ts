@@ -508,7 +508,10 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
             const torch = series.get(`tuned_${key(c)}`)?.median;
             const torchMs = torch?.length === round + 1 ? torch[round] : undefined;
             if (c.target && torchMs)
-              needed.set(key(c), [...(needed.get(key(c)) ?? []), ((c.target * c.batch) / torchMs) * 1e3 / lim]);
+              needed.set(key(c), [
+                ...(needed.get(key(c)) ?? []),
+                (((c.target * c.batch) / torchMs) * 1e3) / lim,
+              ]);
           }
       }
   } finally {
@@ -557,7 +560,11 @@ async function pairedRounds(ctx: SuiteContext, known?: MachineRates): Promise<vo
     const need = needed.get(key(c));
     if (need?.length) {
       const spread = spreadOf(need);
-      ctx.ratio(`${prefix}share_of_limit_needed_for_target_${c.target}x_b${c.batch}_L${c.L}`, spread.median, spread);
+      ctx.ratio(
+        `${prefix}share_of_limit_needed_for_target_${c.target}x_b${c.batch}_L${c.L}`,
+        spread.median,
+        spread,
+      );
     }
   }
   ctx.note(
