@@ -35,6 +35,10 @@ test('timingOf pools the rounds and keeps each round median in order', () => {
   expect(t.q3Ms).toBe(47.5);
   expect([t.minMs, t.maxMs]).toEqual([10, 60]);
   expect(t.roundMedians).toEqual([20, 50]);
+  expect(t.meanMs).toBe(35);
+  // one slow step (a collection) moves the mean, not the median
+  const slow = timingOf([[1, 1, 1, 1, 11]]);
+  expect([slow.medianMs, slow.meanMs]).toEqual([1, 3]);
 });
 
 function report(results: CaseResult[]): SuiteReport {
