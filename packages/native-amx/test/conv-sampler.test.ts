@@ -145,6 +145,36 @@ describe.skipIf(!nativeAvailable)('fused Gaussian sampler', () => {
       for (const [i, a] of adversarialSampleCases().entries())
         sameBytes(unpackWeights(nat.sampleGaussianPacked(a)), sampleGaussianWeights(a), `case ${i}`);
     });
+    test(`rows whose sigma zero point is 0 beside rows where it is not, sigma 0 and 255: the reference's bytes (${path} path)`, () => {
+      // (the AVX-512 sampler forms eps sigma another way when the row's Zsig is 0, as PTQ makes
+      // every row of the zoo models)
+      setIsa(path as never);
+      for (const [n, k, bits] of [
+        [24, 200, 8],
+        [17, 75, 8],
+        [9, 130, 4],
+      ] as const) {
+        const a = sampleCase(1500 + n, n, k, bits);
+        const r = rng(n);
+        const sigma = Uint8Array.from(a.sigma as Uint8Array, (v, i) =>
+          i % 5 === 0 ? 255 : i % 7 === 0 ? 0 : v,
+        );
+        for (const allZero of [true, false]) {
+          const sigmaZeroPoint = Int32Array.from({ length: n }, (_, row) =>
+            allZero || row % 2 === 0 ? 0 : int(r, 1, 40),
+          );
+          // large m1 on some rows: eps sigma m1 clamps to the noise range there
+          const m1 = Float64Array.from(a.m1, (m, row) => (row % 3 === 0 ? m * 50 : m));
+          const b = { ...a, sigma, sigmaZeroPoint, m1 };
+          sameBytes(
+            unpackWeights(nat.sampleGaussianPacked(b)),
+            sampleGaussianWeights(b),
+            `n=${n} k=${k} all ${allZero}`,
+          );
+          sameBytes(nat.sampleGaussianPacked(b).rowSums, js.sampleGaussianPacked(b).rowSums, 'rowSums');
+        }
+      }
+    });
     test(`step-2 values within float32 error of a half-integer: the reference's bytes (${path} path)`, () => {
       setIsa(path as never);
       for (const [i, a] of nearHalfSampleCases().entries())

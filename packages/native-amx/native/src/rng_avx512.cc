@@ -337,8 +337,12 @@ namespace {
 // is an exact integer (|.| < 2^24), so forming it in int32 and converting once equals the
 // float64 product. 64 weights are packed to bytes at once (saturating packs: exact, the values
 // are in range or `saturate` makes the pack the clamp) and summed by vpdpbusd against ones.
-int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t* mu, const uint8_t* sigma,
-                  int8_t* w) {
+// ZeroSig (the row's Zsig is 0, as PTQ gives every zoo model's rows): eps sigma by vpmaddwd of
+// eps (sign-extended dwords) and sigma (zero-extended: high words 0), the same integer, without
+// the subtraction of Zsig.
+template <bool ZeroSig>
+int32_t sampleRowT(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t* mu, const uint8_t* sigma,
+                   int8_t* w) {
   const size_t k = static_cast<size_t>(s.k);
   const Float32Row f(s, n);
   const __m512d m1 = _mm512_set1_pd(s.m1[n]), m2 = _mm512_set1_pd(s.m2[n]), m3 = _mm512_set1_pd(s.m3[n]);
@@ -352,7 +356,7 @@ int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t
     const __m512i e32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, eps + i));
     const __m512i s32 = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, sigma + i));
     const __m512i u32 = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, mu + i));
-    const __m512i prod = _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig));
+    const __m512i prod = ZeroSig ? _mm512_madd_epi16(e32, s32) : _mm512_mullo_epi32(e32, _mm512_sub_epi32(s32, zsig));
     const __m512i dmu = _mm512_sub_epi32(u32, zmu);
     __m512i q;
     if (__builtin_expect(f.combine(prod, dmu, q), 1)) return q;
@@ -388,6 +392,11 @@ int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t
     _mm_store_si128(reinterpret_cast<__m128i*>(w + i), _mm512_cvtepi32_epi8(q));
   }
   return _mm512_reduce_add_epi32(sums);
+}
+
+int32_t sampleRow(const SampleCtx& s, int32_t n, const int8_t* eps, const int8_t* mu, const uint8_t* sigma,
+                  int8_t* w) {
+  return s.sigmaZp[n] == 0 ? sampleRowT<true>(s, n, eps, mu, sigma, w) : sampleRowT<false>(s, n, eps, mu, sigma, w);
 }
 
 // 16 x 16 dwords: r[i] = 16 dwords of row i on entry, dword j of rows 0..15 on return.
