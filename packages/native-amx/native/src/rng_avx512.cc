@@ -96,43 +96,6 @@ inline __m128i mapWordsGuided(__m512i u, const uint32_t* guide, const SearchTabl
   return _mm512_cvtepi32_epi8(_mm512_sub_epi32(cnt, _mm512_set1_epi32(128)));
 }
 
-
-// Philox4x32-10 of 8C consecutive blocks as C independent chains of 8 (interleaved, so the
-// multiplies of one chain hide the latency of the others): out[c][j] = word j of blocks
-// block + 8c .. block + 8c + 7, one per 64-bit lane (high halves garbage).
-template <int C>
-inline void philoxChains(uint32_t k0, uint32_t k1, uint64_t block, __m512i out[C][4]) {
-  const __m512i m0 = _mm512_set1_epi64(0xd2511f53u);
-  const __m512i m1 = _mm512_set1_epi64(0xcd9e8d57u);
-  __m512i x[C][4];
-  for (int c = 0; c < C; ++c) {
-    const __m512i b = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block + 8 * c)),
-                                       _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-    // round 1 of the counter (lo, hi, 0, 0): x2 = x3 = 0, so one product and plain xors
-    const __m512i p0 = _mm512_mul_epu32(b, m0);
-    x[c][0] = _mm512_xor_si512(_mm512_srli_epi64(b, 32), _mm512_set1_epi64(k0));
-    x[c][1] = _mm512_setzero_si512();
-    x[c][2] = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), _mm512_set1_epi64(k1));
-    x[c][3] = p0;
-  }
-  uint32_t a = k0 + 0x9e3779b9u, d = k1 + 0xbb67ae85u;
-  for (int r = 1; r < 10; ++r) {
-    const __m512i ka = _mm512_set1_epi64(a), kd = _mm512_set1_epi64(d);
-    for (int c = 0; c < C; ++c) {
-      const __m512i p0 = _mm512_mul_epu32(x[c][0], m0);
-      const __m512i p1 = _mm512_mul_epu32(x[c][2], m1);
-      x[c][0] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x[c][1], ka, 0x96);
-      x[c][2] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x[c][3], kd, 0x96);
-      x[c][1] = p1;
-      x[c][3] = p0;
-    }
-    a += 0x9e3779b9u;
-    d += 0xbb67ae85u;
-  }
-  for (int c = 0; c < C; ++c)
-    for (int j = 0; j < 4; ++j) out[c][j] = x[c][j];
-}
-
 // 16 consecutive blocks from `block`: 64 quantised normals in stream order.
 inline void qnormal64(uint32_t k0, uint32_t k1, uint64_t block, int8_t* out, const SearchTables& st,
                       const uint32_t* guide) {
