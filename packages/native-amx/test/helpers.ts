@@ -6,6 +6,9 @@ import {
   type PlanDescription,
   type PlanSlot,
   type PlanStep,
+  type QConv2dArgs,
+  qpool2d,
+  referenceKernels,
 } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -222,4 +225,26 @@ export function pooledTieMultipliers(
     }
     return undefined;
   });
+}
+
+/**
+ * The JS kernels one by one, as a fused-pool plan must equal them: core's qconv2d to u8 (the
+ * convolution `convArgs` with multipliers `mult`), then qpool2d's 2x2 max pool; `dims` is the
+ * convolution's output [batch, o, ho, wo].
+ */
+export function convThenPool(
+  convArgs: Omit<QConv2dArgs, 'wScale' | 'output'>,
+  dims: [number, number, number, number],
+  mult: Float64Array,
+  zo: number,
+  relu: boolean,
+): number[] {
+  const conv = referenceKernels.qconv2d({
+    ...convArgs,
+    wScale: mult,
+    output: { kind: 'u8', scale: 1, zeroPoint: zo, relu },
+  });
+  return [
+    ...qpool2d({ x: conv as Uint8Array, xShape: dims, zeroPoint: zo, pool: { kind: 'max', kernel: [2, 2] } }),
+  ];
 }

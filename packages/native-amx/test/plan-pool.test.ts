@@ -4,10 +4,10 @@
 // qpool2d. A hand-built plan quantises integer inputs (scale 1), runs the convolution with fixed
 // weights and the pool, and returns the pooled bytes as logits through an identity linear layer
 // (f32 output, multiplier 1).
-import { referenceKernels as js, qpool2d } from '@qbnn/core';
+import { referenceKernels as js } from '@qbnn/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
-import { convPoolPlan, ints, pooledTieMultipliers, runPlanOnce } from './helpers.js';
+import { convPoolPlan, convThenPool, ints, pooledTieMultipliers, runPlanOnce } from './helpers.js';
 
 const B = 2;
 const C = 4;
@@ -39,19 +39,7 @@ const convArgs = {
 
 /** The JS kernels one by one: the u8 convolution, then the max pool. */
 function reference(mult: Float64Array, zo: number, relu: boolean): number[] {
-  const conv = js.qconv2d({
-    ...convArgs,
-    wScale: mult,
-    output: { kind: 'u8', scale: 1, zeroPoint: zo, relu },
-  });
-  return [
-    ...qpool2d({
-      x: conv as Uint8Array,
-      xShape: [B, O, H, W],
-      zeroPoint: zo,
-      pool: { kind: 'max', kernel: [2, 2] },
-    }),
-  ];
+  return convThenPool(convArgs, [B, O, H, W], mult, zo, relu);
 }
 
 describe.skipIf(!nativeAvailable)(

@@ -85,6 +85,12 @@ struct PixelGroup {
   // values go in the pooled plane, and how many of them exist
   int64_t pooledAt = 0;
   int pooledValid = 0;
+  // wide rows (ConvGeometry::wide), the first group of a pair: its 8 pooled values go to up to 3
+  // images of the layout's row, runs of lanes [lane0, lane0 + lanes) of pooled vector lanes 0-7:
+  // image partImg (in the unit), pooled position partAt of its plane for lane lane0
+  int parts = 0;
+  int partImg[3] = {0, 0, 0}, partLane0[3] = {0, 0, 0}, partLanes[3] = {0, 0, 0};
+  int64_t partAt[3] = {0, 0, 0};
 };
 
 // Everything about one convolution group that does not depend on the image.
@@ -189,6 +195,11 @@ struct TileOut {
   // pairs are contiguous in the output (one store then), at at[1] - (pair 0's values) under mask[1]
   const int32_t* pick;
   bool joined;
+  // wide rows: the stores instead (up to 3 a pair): byte lanes mask partMask[i] of the pooled
+  // vector at partAt[i] (+ oc * phw; the address of lane 0, which may lie before the run)
+  int nparts = 0;
+  size_t partAt[6];
+  __mmask16 partMask[6];
 };
 
 // pick tables of TileOut: kPick[v] puts the v pooled values of pair 0 first, then pair 1's.
@@ -445,6 +456,10 @@ void poolTileT(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* acc,
   const uintptr_t out0 = reinterpret_cast<uintptr_t>(a.out);
   auto store = [&](int32_t oc, __m128i q) {
     const uintptr_t out = out0 + static_cast<uintptr_t>(oc) * phw;
+    if (t.nparts > 0) {
+      for (int i = 0; i < t.nparts; ++i) _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.partAt[i]), t.partMask[i], q);
+      return;
+    }
     _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[0]), t.mask[0], q);
     if (!t.joined) _mm_mask_storeu_epi8(reinterpret_cast<void*>(out + t.at[1]), t.mask[1], q);
   };
@@ -1084,6 +1099,11 @@ struct ConvGeometry {
   bool someUnaligned;  // some pixel group needs vpermt2d or a gather to fetch
   // pool2 at stride 1: pixel groups in pairs of rows (see rowPoolGroupsOf), pooled in the epilogue
   bool rowPool = false;
+  // row pool over `wide` images side by side (see wideRowsOf; 0: one image a layout): a layout
+  // (a "unit") holds the shifted copies of `wide` images, rows of wideWp = wide Wo pixels; `map`
+  // is each image's padded plane, built and then cut into the copies
+  int32_t wide = 0;
+  int64_t wideWp = 0;
   // stride 2: the layout holds the phase planes of the padded planes (splitPhases), laid out as
   // `phases` (plane: one set's quad plane); `map` builds the padded planes they are split from
   bool phased = false;
@@ -1093,7 +1113,7 @@ struct ConvGeometry {
   bool tapPlanes = false;
   bool tapPool = false;
   int32_t planeSets() const { return phased ? phases.sets() : copies; }  // sets of quad planes in a layout
-  int64_t offsetWp() const { return phased ? phases.rowStride : map.wp; }  // plane width of source offsets
+  int64_t offsetWp() const { return phased ? phases.rowStride : wide ? wideWp : map.wp; }  // plane width of source offsets
   const PhaseLayout* phaseLayout() const { return phased ? &phases : nullptr; }
 };
 
@@ -1147,6 +1167,61 @@ void rowPoolGroupsOf(ConvGeometry& geo, int64_t Ho, int64_t Wo) {
   geo.rowPool = true;
 }
 
+// The row pool (rowPoolGroupsOf) wastes the lanes of a 16-pixel group past a row of Wo pixels
+// (LeNet-5's conv2: Wo = 14, 2 of 16). With shifted copies (one set of quad planes per kernel
+// column, Wo pixels wide) every layout pixel is an output, so `wide` = 16 / gcd(Wo, 16) images
+// side by side make layout rows of a multiple of 16 outputs: no lane wasted. Pixel groups are the
+// row pool's pairs (rows 2y, 2y + 1 of the same 16 columns) across the images; a column pair never
+// straddles two images (Wo even), and a pair's 8 pooled values go to at most 3 of them (Wo >= 8).
+// Each image's padded planes are built as the row pool's, then cut into the copies
+// (buildWideRows). Only when the batch is whole units and a unit's layout fits ~512 KiB.
+bool wideRowsOf(const ConvDirectArgs& a, ConvGeometry& geo) {
+  const int64_t Wo = a.Wo;
+  if (!geo.rowPool || Wo % 16 == 0 || Wo % 2 != 0 || Wo < 8 || a.H * a.W <= 64 || tapsPerDword(geo.cg, a.kw) != 1)
+    return false;
+  int64_t gcd = 16;
+  while (Wo % gcd != 0) gcd /= 2;
+  const int32_t wide = static_cast<int32_t>(16 / gcd);
+  const int64_t quadBytes = (geo.cg + 3) / 4 * 4, wideWp = wide * Wo, plane = geo.map.hp * wideWp;
+  const int64_t bytes = a.kw * quadBytes * plane + static_cast<int64_t>(kSlack);
+  if (a.B % wide != 0 || bytes > (int64_t{512} << 10)) return false;
+  geo.wide = wide;
+  geo.wideWp = wideWp;
+  geo.shifted = true;
+  geo.copies = static_cast<int32_t>(a.kw);
+  geo.colStepOfCopy = static_cast<int32_t>(a.dw);
+  geo.plane = plane;
+  geo.layoutBytes = static_cast<size_t>(bytes);
+  const int64_t hp = a.Ho / 2, wq = Wo / 2, segs = wideWp / 16;
+  geo.pgs.clear();
+  // a kernel tile (2 pairs) takes the same 16 columns of two pooled rows: the layout rows it reads
+  // (4 + kh - 1 of each of the copies' quad planes) stay in L1 beside the block weights
+  for (int64_t y0 = 0; y0 < hp; y0 += 2)
+    for (int64_t s = 0; s < segs; ++s)
+      for (int64_t y = y0; y < std::min(hp, y0 + 2); ++y)
+        for (int64_t half = 0; half < 2; ++half) {
+          PixelGroup pg;
+          pg.pos0 = (2 * y + half) * wideWp + 16 * s;
+          for (int l = 0; l < 16; ++l) pg.idx[l] = l;
+          pg.mode = MODE_LOAD;
+          pg.valid = 16;
+          for (int j = 0; j < 8; ++j) {
+            const int64_t col = 16 * s + 2 * j;  // the pair's columns col, col + 1: one image
+            const int img = static_cast<int>(col / Wo);
+            if (pg.parts == 0 || pg.partImg[pg.parts - 1] != img) {
+              pg.partImg[pg.parts] = img;
+              pg.partLane0[pg.parts] = j;
+              pg.partAt[pg.parts] = y * wq + (col % Wo) / 2;
+              ++pg.parts;
+            }
+            ++pg.partLanes[pg.parts - 1];
+          }
+          geo.pgs.push_back(pg);
+        }
+  geo.pgImage = static_cast<int64_t>(geo.pgs.size());
+  return true;
+}
+
 // Batch tiles and the kernel shape of a geometry whose pixel groups and layout are set.
 bool batchTilesOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   // Batch tiles: enough images that small planes still fill the widest kernel, within ~512 KiB
@@ -1155,9 +1230,10 @@ bool batchTilesOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   // stay in L1 while the channel blocks read them: LeNet-5's pooled conv1 0.955x time)
   int64_t imgs = std::min<int64_t>(a.B, geo.tapPlanes && geo.pgImage >= 16 ? 1 : (64 + geo.pgImage - 1) / geo.pgImage);
   while (imgs > 1 && static_cast<double>(imgs) * geo.layoutBytes > 512.0 * 1024) --imgs;
+  if (geo.wide) imgs = geo.wide;  // one unit (wideRowsOf): pgImage and layoutBytes are a unit's
   geo.imgs = imgs;
   geo.btiles = (a.B + imgs - 1) / imgs;
-  geo.shape = chooseShape(imgs * geo.pgImage);
+  geo.shape = chooseShape((geo.wide ? imgs / geo.wide : imgs) * geo.pgImage);
   geo.npg = kShapeNpg[geo.shape];
   return true;
 }
@@ -1248,6 +1324,8 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   geo.copies = 1;
   geo.colStepOfCopy = 0;
   geo.rowPool = false;
+  geo.wide = 0;
+  geo.wideWp = 0;
   geo.phased = false;
   geo.tapPlanes = geo.tapPool = false;
   if (tapGeometryOf(a, geo)) {
@@ -1265,6 +1343,7 @@ bool geometryOf(const ConvDirectArgs& a, ConvGeometry& geo) {
   if (quadBytes * geo.plane * 4 + static_cast<int64_t>(kSlack) > (int64_t{1} << 31)) return false;
   if (a.pool2 && a.sh == 1 && a.sw == 1 && a.Ho >= 2 && a.Wo >= 2) rowPoolGroupsOf(geo, a.Ho, a.Wo);
   else pixelGroupsOf(geo, [&](int64_t p) { return (p / a.Wo) * sh * wp + (p % a.Wo) * sw; });
+  if (wideRowsOf(a, geo)) return batchTilesOf(a, geo);
   if (geo.someUnaligned && !pointwise && a.sh == 1 && a.sw == 1) {
     const int32_t J = tapsPerDword(geo.cg, a.kw);
     const int32_t copies = static_cast<int32_t>((a.kw + J - 1) / J);
@@ -1615,6 +1694,32 @@ void tapPoolTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* of
   }
 }
 
+// The layout of a unit of wide rows (ConvGeometry::wide) from images [b, b + wide): each image's
+// padded quad planes (geo.map, as the row pool builds them) into `padded`, then row r of copy jv
+// of image m is columns [jv dw, jv dw + Wo) of padded row r, at columns [m Wo, (m + 1) Wo) of the
+// copy's row r.
+void buildWideRows(const ConvDirectArgs& a, const GroupPlan& gp, const ConvGeometry& geo, const ChunkMaps& chunkMaps,
+                   int64_t b, int64_t g, uint8_t* padded, uint8_t* layout) {
+  const int64_t hp = geo.map.hp, wp = geo.map.wp, Wo = a.Wo, wideWp = geo.wideWp, plane = geo.plane;
+  const int64_t full = Wo / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (Wo - full)) - 1u);
+  const int32_t copies = geo.copies, quads = gp.quads, step = geo.colStepOfCopy;
+  for (int64_t m = 0; m < geo.wide; ++m) {
+    if (chunkMaps.fast) buildLayoutFast(a, gp, geo.map, chunkMaps.maps.data(), b + m, g, padded);
+    else buildLayout(a, gp, geo.map, b + m, g, padded);
+    for (int32_t jv = 0; jv < copies; ++jv)
+      for (int32_t q = 0; q < quads; ++q) {
+        const int32_t* src = reinterpret_cast<const int32_t*>(padded) + q * hp * wp + jv * step;
+        int32_t* dst = reinterpret_cast<int32_t*>(layout) + (jv * quads + q) * plane + m * Wo;
+        for (int64_t r = 0; r < hp; ++r, src += wp, dst += wideWp) {
+          int64_t c = 0;
+          for (; c < full; c += 16) _mm512_storeu_si512(dst + c, _mm512_loadu_si512(src + c));
+          if (tail) _mm512_mask_storeu_epi32(dst + c, tail, _mm512_maskz_loadu_epi32(tail, src + c));
+        }
+      }
+  }
+}
+
 // Runs group g of the convolution with its weight plan. A task (batch tile x chunk of channel
 // blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
 // groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
@@ -1641,10 +1746,12 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const int64_t nimg = std::min(imgs, a.B - b0);
     const int32_t c0 = static_cast<int32_t>(t % chunks) * perChunk;
     const int32_t c1 = std::min(nblk, c0 + perChunk);
-    const int64_t npgAll = nimg * pgImage;
+    // layouts: one an image, or one a unit of `wide` images (wide rows; nimg is whole units)
+    const int64_t units = geo.wide ? nimg / geo.wide : nimg;
+    const int64_t npgAll = units * pgImage;
     const int64_t phw = (a.Ho / 2) * (a.Wo / 2);  // pooled plane (pool2)
     thread_local Scratch layoutBuf, tileBuf, sumBuf, poolBuf, boxBuf, phaseBuf;
-    uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(nimg)));
+    uint8_t* layout = static_cast<uint8_t*>(layoutBuf.get(geo.layoutBytes * static_cast<size_t>(units)));
     uint8_t* gatheredTile = tl.gathered ? static_cast<uint8_t*>(tileBuf.get(groupBytes * 4)) : nullptr;
     int32_t* asum = static_cast<int32_t*>(sumBuf.get(static_cast<size_t>(npgAll) * 64 + 64));
     // pool2 (strided; stride 1 pools in the epilogue, geo.rowPool): the corrected int32 sums
@@ -1659,9 +1766,16 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
       std::abort();  // out of memory: no sane way to continue
     const size_t copyBytes = static_cast<size_t>(gp.quads * geo.plane) * 4;
     const int32_t J = static_cast<int32_t>(gp.cv / geo.cg);
-    for (int64_t i = 0; i < nimg; ++i) {
+    for (int64_t i = 0; i < units; ++i) {
       uint8_t* p = layout + geo.layoutBytes * static_cast<size_t>(i);
       std::memset(p + geo.layoutBytes - kSlack, 0, kSlack);
+      if (geo.wide) {
+        const size_t paddedBytes = static_cast<size_t>(gp.quads * geo.map.hp * geo.map.wp) * 4 + kSlack;
+        uint8_t* padded = static_cast<uint8_t*>(phaseBuf.get(paddedBytes));
+        if (!padded) std::abort();
+        buildWideRows(a, gp, geo, chunkMaps, b0 + i * geo.wide, g, padded, p);
+        continue;
+      }
       if (geo.phased && chunkMaps.phaseRow.ok) {
         buildPhasesFast(a, gp, geo.map, geo.phases, chunkMaps.phaseRow, b0 + i, g, p);
         continue;
@@ -1700,9 +1814,9 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     const bool boxed = gp.needAsum && !gp.boxOff.empty();
     if (boxed) {
       const size_t sumPlaneBytes = static_cast<size_t>(geo.planeSets() * geo.plane) * 4 + kSlack;
-      uint8_t* sp = static_cast<uint8_t*>(boxBuf.get(sumPlaneBytes * static_cast<size_t>(nimg)));
+      uint8_t* sp = static_cast<uint8_t*>(boxBuf.get(sumPlaneBytes * static_cast<size_t>(units)));
       if (!sp) std::abort();
-      for (int64_t i = 0; i < nimg; ++i) {
+      for (int64_t i = 0; i < units; ++i) {
         int32_t* sums = reinterpret_cast<int32_t*>(sp + sumPlaneBytes * static_cast<size_t>(i));
         std::memset(reinterpret_cast<uint8_t*>(sums) + sumPlaneBytes - kSlack, 0, kSlack);
         channelSums(layout + geo.layoutBytes * static_cast<size_t>(i), geo.planeSets(), gp.quads, geo.plane, sums);
@@ -1792,6 +1906,21 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
           to.mask[0] = static_cast<__mmask16>(v >= 16 ? 0xffff : (1u << v) - 1u);
           continue;
         }
+        if (geo.wide) {
+          if (k % 2 == 0) {
+            // the unit's images from b0 + (f / pgImage) wide; pair k / 2's values are lanes 8 (k / 2) + j
+            const PixelGroup& pg = *ps[k];
+            const int64_t img0 = b0 + (f / pgImage) * geo.wide;
+            for (int i = 0; i < pg.parts; ++i) {
+              const int lane0 = 8 * (k / 2) + pg.partLane0[i];
+              to.partAt[to.nparts] = static_cast<size_t>(((img0 + pg.partImg[i]) * a.O + g * og) * phw + pg.partAt[i]) -
+                                     static_cast<size_t>(lane0);
+              to.partMask[to.nparts] = static_cast<__mmask16>(((1u << pg.partLanes[i]) - 1u) << lane0);
+              ++to.nparts;
+            }
+          }
+          continue;
+        }
         if (geo.rowPool) {
           if (k % 2 == 0) to.at[k / 2] = static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * phw + ps[k]->pooledAt);
           continue;
@@ -1802,7 +1931,10 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
                           : static_cast<size_t>(((b0 + f / pgImage) * a.O + g * og) * hw + (f % pgImage) * 16);
       }
       to.whole4 = n == 4 && !geo.rowPool && !geo.tapPool;
-      if (geo.rowPool) {
+      if (geo.wide) {
+        to.pick = kPick.even[8];
+        to.joined = true;
+      } else if (geo.rowPool) {
         const int v0 = ps[0]->pooledValid, v1 = n == 4 ? ps[2]->pooledValid : 0;
         to.pick = kPick.even[v0];
         to.joined = n == 2 || to.at[1] == to.at[0] + static_cast<size_t>(v0);
