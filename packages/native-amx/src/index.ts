@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { registerKernelProvider } from '@qbnn/core';
+import { QbnnError, registerKernelProvider } from '@qbnn/core';
 import { addon, loadError } from './binding.js';
 import { enableNativeFloatKernels, refreshFloatKernelReport } from './fp32/install.js';
 import { nativeKernels } from './provider.js';
@@ -56,6 +56,39 @@ export interface NativeInfo {
 /** True when the native addon loaded. */
 export const nativeAvailable: boolean = addon !== undefined;
 
+/** The ISA names setIsa takes. */
+const ISAS: readonly string[] = ['amx', 'avx512vnni', 'avxvnni', 'avx2', 'scalar', 'amx-emulated', 'best'];
+
+/** `v` if it is an integer in [lo, hi]; otherwise a QbnnError ERR_ARG naming `name` (the addon's own check is untyped). */
+function intArg(name: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+    throw new QbnnError('ERR_ARG', `${name} must be an integer in [${lo}, ${hi}], got ${describeArg(v)}`);
+  return v;
+}
+
+function describeArg(v: unknown): string {
+  return typeof v === 'string' ? `'${v.slice(0, 40)}'` : typeof v === 'number' ? String(v) : typeof v;
+}
+
+/** Sets the ISA `name` (from `what`: an argument or an environment variable), or a QbnnError ERR_ARG naming `what`. */
+function applyIsa(a: NonNullable<typeof addon>, what: string, name: unknown): Isa {
+  if (typeof name !== 'string' || !ISAS.includes(name))
+    throw new QbnnError(
+      'ERR_ARG',
+      `${what}: unknown isa ${describeArg(name)}; must be one of ${ISAS.map((n) => `'${n}'`).join(', ')}`,
+    );
+  const available = (a.info() as NativeInfo).available as string[];
+  if (name !== 'best' && !available.includes(name))
+    throw new QbnnError(
+      'ERR_ARG',
+      `${what}: isa '${name}' is not available on this CPU (available: ${available.join(', ')})`,
+    );
+  return a.setIsa(name) as Isa;
+}
+
+/** The largest thread-pool size. */
+const MAX_THREADS = 256;
+
 function need() {
   if (addon === undefined) throw new Error(`@qbnn/native-amx: native addon not available: ${loadError}`);
   return addon;
@@ -76,12 +109,12 @@ export function nativeInfo(): NativeInfo | undefined {
  * Throws if the path cannot run on this CPU. Returns the path now in use.
  */
 export function setIsa(name: Isa | 'best'): Isa {
-  return need().setIsa(name) as Isa;
+  return applyIsa(need(), 'setIsa: name', name);
 }
 
 /** Sets the thread-pool size (default: all cores). Results are identical for any count. */
 export function setThreads(n: number): number {
-  const t = need().setThreads(n);
+  const t = need().setThreads(intArg('setThreads: n', n, 1, MAX_THREADS));
   refreshFloatKernelReport();
   return t;
 }
@@ -97,6 +130,12 @@ export function getThreads(): number {
  * Null when the CPU lacks that instruction.
  */
 export function vpdpbusdPeakGops(iters = 20_000_000, width: 'zmm' | 'ymm' = 'zmm'): number | null {
+  intArg('vpdpbusdPeakGops: iters', iters, 1, 2 ** 30);
+  if (width !== 'zmm' && width !== 'ymm')
+    throw new QbnnError(
+      'ERR_ARG',
+      `vpdpbusdPeakGops: width must be 'zmm' or 'ymm', got ${describeArg(width)}`,
+    );
   return need().peak(iters, width);
 }
 
@@ -105,6 +144,7 @@ export function vpdpbusdPeakGops(iters = 20_000_000, width: 'zmm' | 'ymm' = 'zmm
  * 12 independent accumulator chains timed in thread CPU time. Null without AVX-512.
  */
 export function fp32PeakGflops(iters = 50_000_000): number | null {
+  intArg('fp32PeakGflops: iters', iters, 1, 1e10);
   return need().fp32.peak(iters);
 }
 
@@ -137,16 +177,33 @@ export function nativeQnormalFromWords(
   words: Uint32Array,
   how: 'lookup' | 'vector' | 'binary' | 'search' | 'bytes' = 'lookup',
 ): Int8Array {
+  const modes: Record<string, number> = { lookup: 0, vector: 1, binary: 2, search: 3, bytes: 4 };
+  const mode = Object.hasOwn(modes, how) ? modes[how] : undefined;
+  if (mode === undefined)
+    throw new QbnnError(
+      'ERR_ARG',
+      `nativeQnormalFromWords: how must be 'lookup', 'vector', 'binary', 'search' or 'bytes', got ${describeArg(how)}`,
+    );
+  if (!(words instanceof Uint32Array))
+    throw new QbnnError('ERR_ARG', 'nativeQnormalFromWords: words must be a Uint32Array');
   const out = new Int8Array(words.length);
-  need().mapWords(words, out, { lookup: 0, vector: 1, binary: 2, search: 3, bytes: 4 }[how]);
+  need().mapWords(words, out, mode);
   return out;
 }
 
 if (addon !== undefined) {
   const forced = process.env.QBNN_NATIVE_ISA;
-  if (forced) addon.setIsa(forced);
+  if (forced) applyIsa(addon, 'QBNN_NATIVE_ISA', forced);
   const threads = process.env.QBNN_NATIVE_THREADS;
-  if (threads) addon.setThreads(Number(threads));
+  if (threads) {
+    const n = /^\s*\d+\s*$/.test(threads) ? Number(threads) : Number.NaN;
+    if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS))
+      throw new QbnnError(
+        'ERR_ARG',
+        `QBNN_NATIVE_THREADS must be an integer in [1, ${MAX_THREADS}], got '${threads}'`,
+      );
+    addon.setThreads(n);
+  }
 }
 
 // The fp32 tfjs kernels (training, float Monte Carlo) are served natively unless QBNN_NATIVE_FP32=0.
