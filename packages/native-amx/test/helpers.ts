@@ -128,6 +128,8 @@ export interface ConvPoolLayer {
   mult: Float64Array;
   zo: number;
   relu: boolean;
+  /** Convolution groups (default 1): `packed` then holds [o, c / groups * kh * kw]. */
+  groups?: number;
 }
 
 /**
@@ -137,6 +139,7 @@ export interface ConvPoolLayer {
  */
 export function convPoolPlan(l: ConvPoolLayer): PlanDescription {
   const { c, o, h, w, kh, kw, pad, dil } = l;
+  const groups = l.groups ?? 1;
   const ho = h + 2 * pad - dil * (kh - 1);
   const wo = w + 2 * pad - dil * (kw - 1);
   const pooled = o * Math.floor(ho / 2) * Math.floor(wo / 2);
@@ -168,16 +171,17 @@ export function convPoolPlan(l: ConvPoolLayer): PlanDescription {
       {
         op: 'conv2d',
         n: o,
-        k: c * kh * kw,
+        k: (c / groups) * kh * kw,
         inSize: c * h * w,
         outSize: o * ho * wo,
         inZeroPoint: 0,
         conv: {
           input: [c, h, w],
-          wShape: [o, c, kh, kw],
+          wShape: [o, c / groups, kh, kw],
           stride: [1, 1],
           padding: [pad, pad],
           dilation: [dil, dil],
+          ...(groups > 1 ? { groups } : {}),
         },
         output: { kind: 'u8', zeroPoint: l.zo, relu: l.relu, qmax: 255 },
         weights: { kind: 'sets', sets: [{ packed: l.packed, mult: l.mult }], cycle: false },

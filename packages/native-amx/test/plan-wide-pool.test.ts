@@ -11,28 +11,30 @@ import { nativeAvailable, nativeKernels, setThreads } from '../src/index.js';
 import { convPoolPlan, convThenPool, ints, pooledTieMultipliers, runPlanOnce } from './helpers.js';
 
 const SHAPES = [
-  { name: 'LeNet-5 conv2, Wo 14: 2 units of 8', c: 20, o: 50, h: 14, w: 14, k: 5, pad: 2, dil: 1, batch: 16 },
-  { name: 'Wo 10 (8 images), 3x3', c: 6, o: 13, h: 10, w: 10, k: 3, pad: 1, dil: 1, batch: 8 },
-  { name: 'Wo 12 (4 images), 3 groups', c: 9, o: 7, h: 12, w: 12, k: 3, pad: 1, dil: 1, batch: 12 },
-  { name: 'Wo 24: units of 2', c: 4, o: 5, h: 9, w: 24, k: 3, pad: 1, dil: 1, batch: 4 },
-  { name: 'Ho 11 (last row dropped), Wo 14', c: 5, o: 9, h: 11, w: 14, k: 3, pad: 1, dil: 1, batch: 8 },
-  { name: 'dilation 2, Wo 14', c: 8, o: 6, h: 14, w: 14, k: 3, pad: 2, dil: 2, batch: 8 },
   {
-    name: 'batch not whole groups (one image a layout)',
+    name: 'LeNet-5 conv2, Wo 14: 2 units of 8',
     c: 20,
-    o: 11,
+    o: 50,
     h: 14,
     w: 14,
     k: 5,
     pad: 2,
     dil: 1,
-    batch: 6,
+    g: 1,
+    batch: 16,
   },
+  { name: 'Wo 10 (8 images), 3x3', c: 6, o: 13, h: 10, w: 10, k: 3, pad: 1, dil: 1, g: 1, batch: 8 },
+  { name: 'Wo 12 (4 images), 3 groups', c: 9, o: 7, h: 12, w: 12, k: 3, pad: 1, dil: 1, g: 1, batch: 12 },
+  { name: 'Wo 24: units of 2', c: 4, o: 5, h: 9, w: 24, k: 3, pad: 1, dil: 1, g: 1, batch: 4 },
+  { name: 'Ho 11 (last row dropped), Wo 14', c: 5, o: 9, h: 11, w: 14, k: 3, pad: 1, dil: 1, g: 1, batch: 8 },
+  { name: 'dilation 2, Wo 14', c: 8, o: 6, h: 14, w: 14, k: 3, pad: 2, dil: 2, g: 1, batch: 8 },
+  { name: '2 convolution groups, Wo 14', c: 8, o: 6, h: 14, w: 14, k: 3, pad: 1, dil: 1, g: 2, batch: 8 },
+  { name: 'batch 6: one image a layout', c: 20, o: 11, h: 14, w: 14, k: 5, pad: 2, dil: 1, g: 1, batch: 6 },
 ];
 type Shape = (typeof SHAPES)[number];
 
 function setup(s: Shape, seed: number, zeroPoints: boolean) {
-  const kg = s.c * s.k * s.k;
+  const kg = (s.c / s.g) * s.k * s.k;
   const ho = s.h + 2 * s.pad - s.dil * (s.k - 1);
   const wo = s.w + 2 * s.pad - s.dil * (s.k - 1);
   const x = Float64Array.from(ints(seed, s.batch * s.c * s.h * s.w, 0, 255));
@@ -44,7 +46,8 @@ function setup(s: Shape, seed: number, zeroPoints: boolean) {
     xScale: 1,
     xZeroPoint: 0,
     w: js.packWeights(w, s.o, kg, zw),
-    wShape: [s.o, s.c, s.k, s.k] as [number, number, number, number],
+    wShape: [s.o, s.c / s.g, s.k, s.k] as [number, number, number, number],
+    groups: s.g,
     padding: [s.pad, s.pad] as [number, number],
     dilation: [s.dil, s.dil] as [number, number],
   };
@@ -63,6 +66,7 @@ function setup(s: Shape, seed: number, zeroPoints: boolean) {
         mult,
         zo,
         relu,
+        groups: s.g,
       }),
       x,
       s.batch,
