@@ -259,4 +259,19 @@ describe('Sequential names and order', () => {
       new Sequential({ 0: new ReLU(), 1: new Flatten() }).children().map((c) => c.constructor.name),
     ).toEqual(['ReLU', 'Flatten']);
   });
+
+  it('an array of modules, or a value that is not modules, is a typed error saying what Sequential takes', () => {
+    // an array of modules (Keras' style) was read as pairs: TypeError '.for is not iterable';
+    // a number was an empty Sequential, undefined a TypeError from Object.keys
+    const relu = new ReLU();
+    expect(() => new Sequential([relu, new Flatten()] as never)).toThrow(
+      /Sequential: an array argument must hold \[name, module\] pairs; entry 0 is a ReLU \(pass modules as arguments/,
+    );
+    expect(() => new Sequential([['a', relu], ['b']] as never)).toThrow(/entry 1 is b/);
+    for (const v of [42, undefined, null, 'relu'])
+      expect(() => new Sequential(v as never), String(v)).toThrow(
+        /Sequential: takes modules, \[name, module\] pairs or an object of named modules/,
+      );
+    expect(() => new Sequential([['a', 42]] as never)).toThrow(/not a Module/);
+  });
 });

@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import { type Dataset, type FitOptions, fit, type Module } from '@qbnn/nn';
+import { checkPositiveInteger, type Dataset, type FitOptions, fit, type Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import type { QuantizedModel } from './engine/quantized-model.js';
 import { convert } from './flows/convert.js';
@@ -85,9 +85,17 @@ function usesLearnableScales(qc: QConfig): boolean {
  * const { logits } = qm.forward(testImages, { samples: 20 });
  */
 export async function quantize(model: Module, opts: QuantizeOptions): Promise<QuantizedModel> {
+  if (opts === null || typeof opts !== 'object')
+    throw new QbnnError(
+      'ERR_ARG',
+      `quantize: opts must be an object ({ mode, data, ... }), got ${String(opts)}`,
+    );
   if (opts.mode !== 'ptq' && opts.mode !== 'qat') {
     throw new QbnnError('ERR_ARG', `quantize: mode must be 'ptq' or 'qat', got '${String(opts.mode)}'`);
   }
+  // checked before the model is prepared: a batch size of 0 stepped the calibration slices forever
+  const batchSize = checkPositiveInteger('quantize: opts.batchSize', opts.batchSize ?? 32);
+  checkPositiveInteger('quantize: opts.passes', opts.passes ?? 1);
   const inputShape = inputShapeOf(opts);
   const qconfig = opts.qconfig ?? defaultQConfig({ qat: opts.mode === 'qat' });
   const prep = { foldBn: opts.foldBn };
@@ -99,7 +107,7 @@ export async function quantize(model: Module, opts: QuantizeOptions): Promise<Qu
     if (!(d instanceof tf.Tensor) && !iterable) {
       throw new QbnnError('ERR_ARG', "quantize: mode 'ptq' takes inputs (a tensor or batches), not { x, y }");
     }
-    const batches = d instanceof tf.Tensor ? slices(d, opts.batchSize ?? 32) : (d as Iterable<tf.Tensor>);
+    const batches = d instanceof tf.Tensor ? slices(d, batchSize) : (d as Iterable<tf.Tensor>);
     await calibrate(model, batches, { passes: opts.passes });
   } else {
     const d = opts.data;

@@ -15,8 +15,22 @@ export class Sequential extends Module {
     super();
     const first = modules[0];
     if (modules.length === 1 && Array.isArray(first)) {
-      for (const [n, m] of first as ReadonlyArray<readonly [string, Module]>) this.registerModule(n, m);
+      first.forEach((pair: unknown, i) => {
+        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') {
+          throw new QbnnError(
+            'ERR_ARG',
+            `Sequential: an array argument must hold [name, module] pairs; entry ${i} is ${pair instanceof Module ? `a ${pair.constructor.name} (pass modules as arguments: new Sequential(a, b))` : String(pair)}`,
+          );
+        }
+        this.registerModule(pair[0], pair[1]);
+      });
     } else if (modules.length === 1 && !(first instanceof Module)) {
+      if (first === null || typeof first !== 'object') {
+        throw new QbnnError(
+          'ERR_ARG',
+          `Sequential: takes modules, [name, module] pairs or an object of named modules; got ${String(first)}`,
+        );
+      }
       const names = Object.keys(first as Record<string, Module>);
       // JavaScript lists integer-like keys first, whatever order they were written in
       const indexLike = names.filter((n) => /^(0|[1-9][0-9]*)$/.test(n));

@@ -35,8 +35,11 @@ function describe(v: unknown): string {
 /** The numbers of an input: an array, a numeric typed array, or a tensor's dataSync(). */
 function inputValues(x: unknown): ArrayLike<number> {
   let v = x;
-  if (v !== null && typeof v === 'object' && typeof (v as { dataSync?: unknown }).dataSync === 'function')
+  if (v !== null && typeof v === 'object' && typeof (v as { dataSync?: unknown }).dataSync === 'function') {
+    if ((v as { isDisposed?: unknown }).isDisposed === true)
+      throw new QbnnError('ERR_ARG', 'x is a disposed tensor');
     v = (v as { dataSync(): unknown }).dataSync();
+  }
   if (Array.isArray(v)) return v;
   if (
     ArrayBuffer.isView(v) &&

@@ -1,5 +1,5 @@
 import { QbnnError } from '@qbnn/core';
-import { Flatten, Identity, type Module, ReLU, Sequential } from '@qbnn/nn';
+import { checkPositiveInteger, Flatten, Identity, type Module, ReLU, Sequential } from '@qbnn/nn';
 import { BayesLSTM } from '@qbnn/posteriors';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -185,10 +185,10 @@ export async function calibrate(
   batches: Iterable<tf.Tensor> | AsyncIterable<tf.Tensor>,
   opts: CalibrateOptions = {},
 ): Promise<void> {
+  const passes = checkPositiveInteger('calibrate: opts.passes', opts.passes ?? 1);
   if (!model.modules().some((m) => m instanceof QuantLayer)) {
     throw new QbnnError('ERR_ARG', 'calibrate: the model is not prepared (call prepare first)');
   }
-  const passes = opts.passes ?? 1;
   model.eval();
   for await (const x of batches) {
     for (let p = 0; p < passes; p++) tf.tidy(() => model.apply(x));
