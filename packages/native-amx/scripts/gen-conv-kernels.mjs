@@ -6,8 +6,9 @@
 // named variables stay in registers) and, per source (one dword of 4 input channels at one tap),
 // fetches NPG pixel vectors and issues NOC * NPG vpdpbusd with a broadcast weight dword. At the
 // end the epilogue object takes each channel's NPG accumulators (e.channel(o, ...)): stores them
-// (StoreAcc) or requantises them while they are in registers (conv_direct.cc). The accumulators
-// start at accInit(e, o, g): 0, or the epilogue's own constant terms (E::init).
+// (StoreAcc), requantises them while they are in registers (FusedU8), or leaves them for the
+// next call of a pipelined kernel to requantise (StashU8, PendingU8; conv_direct.cc). The
+// accumulators start at accInit(e, o, g): 0, or the epilogue's own constant terms (E::init).
 //   node packages/native-amx/scripts/gen-conv-kernels.mjs          (writes the file)
 //   node packages/native-amx/scripts/gen-conv-kernels.mjs --check  (exit 1 when it is stale)
 import { dirname, join } from 'node:path';
@@ -21,29 +22,49 @@ export const SHAPES = [
   { npg: 4, maxNoc: 6 },
 ];
 
-function kernel(noc, npg) {
+// Kernel NOCxNPG, or its pipelined form (piped, NPG = 4; PipedKernels): the sources then run in
+// prev.count() + 1 segments and prev.channel(k) runs between segments k and k + 1, so that the
+// previous tile's epilogue (prev: its accumulators left in memory by the previous call) overlaps
+// this tile's vpdpbusd instead of following them; this tile's accumulators go to e.channel at the end.
+function kernel(noc, npg, piped = false) {
   const acc = (o, g) => `a${o}_${g}`;
   const L = [];
-  L.push(`template <class F, class E>`);
+  L.push(piped ? `template <class F, class E, class P>` : `template <class F, class E>`);
   L.push(
-    `void convMicro${noc}x${npg}(const F& f, const uint8_t* const* base, const int32_t* off, int32_t nsrc, const int32_t* wt, E& e) {`,
+    `void convMicro${piped ? 'P' : ''}${noc}x${npg}(const F& f, const uint8_t* const* base, const int32_t* off, int32_t nsrc, const int32_t* wt, E& e${piped ? ', P& prev' : ''}) {`,
   );
   for (let o = 0; o < noc; o++)
     for (let g = 0; g < npg; g++) L.push(`  __m512i ${acc(o, g)} = accInit(e, ${o}, ${g});`);
   for (let g = 0; g < npg; g++) L.push(`  const uint8_t* b${g} = base[${g}];`);
-  L.push(`  for (int32_t s = 0; s < nsrc; ++s, wt += ${noc}) {`);
-  L.push(`    const int32_t o = off[s];`);
-  for (let g = 0; g < npg; g++) L.push(`    const __m512i x${g} = f.fetch(b${g} + o, ${g});`);
-  for (let o = 0; o < noc; o++) {
-    L.push(`    {`);
-    L.push(`      const __m512i w = _mm512_set1_epi32(wt[${o}]);`);
-    for (let g = 0; g < npg; g++) L.push(`      ${acc(o, g)} = _mm512_dpbusd_epi32(${acc(o, g)}, x${g}, w);`);
-    L.push(`    }`);
+  // the loop over sources (plain) or over one segment of them (piped)
+  const pad = piped ? '    ' : '  ';
+  if (piped) {
+    L.push(`  const int pn = prev.count();`);
+    L.push(`  const int32_t seg = nsrc / (pn + 1);`);
+    L.push(`  int32_t s = 0;`);
+    L.push(`  for (int k = 0; k <= pn; ++k) {`);
+    L.push(`    const int32_t end = k == pn ? nsrc : s + seg;`);
+    L.push(`    for (; s < end; ++s, wt += ${noc}) {`);
+  } else {
+    L.push(`  for (int32_t s = 0; s < nsrc; ++s, wt += ${noc}) {`);
   }
-  L.push(`  }`);
+  L.push(`${pad}  const int32_t o = off[s];`);
+  for (let g = 0; g < npg; g++) L.push(`${pad}  const __m512i x${g} = f.fetch(b${g} + o, ${g});`);
+  for (let o = 0; o < noc; o++) {
+    L.push(`${pad}  {`);
+    L.push(`${pad}    const __m512i w = _mm512_set1_epi32(wt[${o}]);`);
+    for (let g = 0; g < npg; g++)
+      L.push(`${pad}    ${acc(o, g)} = _mm512_dpbusd_epi32(${acc(o, g)}, x${g}, w);`);
+    L.push(`${pad}  }`);
+  }
+  L.push(`${pad}}`);
+  if (piped) {
+    L.push(`    if (k < pn) prev.channel(k);`);
+    L.push(`  }`);
+  }
   // Empty asm operands pin the accumulators to registers at the loop's end: with an epilogue
   // inlined after the loop (FusedU8) GCC otherwise spills some of them inside the loop.
-  if (noc * npg <= 28) {
+  if (!piped && noc * npg <= 28) {
     const all = [];
     for (let o = 0; o < noc; o++) for (let g = 0; g < npg; g++) all.push(`"+v"(${acc(o, g)})`);
     for (let i = 0; i < all.length; i += 12) L.push(`  __asm__("" : ${all.slice(i, i + 12).join(', ')});`);
@@ -65,8 +86,11 @@ export function generate() {
   ];
   for (const { npg, maxNoc } of SHAPES)
     for (let noc = 1; noc <= maxNoc; noc++) parts.push(kernel(noc, npg), '');
+  const maxNoc4 = SHAPES.find((sh) => sh.npg === 4).maxNoc;
+  for (let noc = 1; noc <= maxNoc4; noc++) parts.push(kernel(noc, 4, true), '');
   parts.push('// ConvKernels<F, E>::npgN[noc - 1]: the kernels of N pixel groups (each table is');
-  parts.push('// instantiated only where it is used).');
+  parts.push('// instantiated only where it is used); PipedKernels<F, E, P>::npg4[noc - 1]: the pipelined');
+  parts.push('// kernels of 4 pixel groups.');
   parts.push('template <class F, class E>');
   parts.push('struct ConvKernels {');
   parts.push(
@@ -76,6 +100,17 @@ export function generate() {
     const fns = [];
     for (let noc = 1; noc <= maxNoc; noc++) fns.push(`convMicro${noc}x${npg}<F, E>`);
     parts.push(`  static constexpr Fn npg${npg}[${maxNoc}] = {${fns.join(', ')}};`);
+  }
+  parts.push('};');
+  parts.push('template <class F, class E, class P>');
+  parts.push('struct PipedKernels {');
+  parts.push(
+    '  using Fn = void (*)(const F&, const uint8_t* const*, const int32_t*, int32_t, const int32_t*, E&, P&);',
+  );
+  {
+    const fns = [];
+    for (let noc = 1; noc <= maxNoc4; noc++) fns.push(`convMicroP${noc}x4<F, E, P>`);
+    parts.push(`  static constexpr Fn npg4[${maxNoc4}] = {${fns.join(', ')}};`);
   }
   parts.push('};');
   parts.push('');

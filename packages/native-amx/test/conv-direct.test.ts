@@ -181,7 +181,8 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
   test('u8 requantisation on and next to rounding ties (round half to even of the float64 product)', () => {
     // Multipliers (xScale 1 x per-channel wScale / output scale 1) whose products land on or
     // within float32 error of half-integers (0.5 (1 + 2^-30) is 0.5 in float32), one outside
-    // float32's range, one tiny.
+    // float32's range, one tiny. C 2 (9 sources: the epilogue after the kernel) and C 8 (18
+    // sources: the pipelined epilogue, requantised inside the next tile's kernel).
     const near = [
       0.5,
       0.5 * (1 + 2 ** -30),
@@ -193,30 +194,31 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
     const big = [...ms.slice(0, 4), 2 ** 101];
     const small = [...ms.slice(0, 4), 1e-31];
     const r = rng(77);
-    for (const wScale of [ms, big, small]) {
-      const o = wScale.length;
-      const g: Geometry = { name: 'ties', c: 2, o, h: 9, w: 11, k: [3, 3], pad: [1, 1], batch: 2 };
-      const kg = 18;
-      for (const relu of [false, true]) {
-        const args = {
-          x: Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 12)),
-          xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
-          xScale: 1,
-          xZeroPoint: 4,
-          wShape: [o, g.c, 3, 3] as [number, number, number, number],
-          wScale: Float64Array.from(wScale),
-          padding: [1, 1] as [number, number],
-          output: { kind: 'u8', scale: 1, zeroPoint: relu ? 0 : 128, relu } as GemmOutput,
-        };
-        const w = Int8Array.from({ length: o * kg }, () => int(r, -5, 5));
-        const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, o, kg, 0) });
-        for (const path of paths()) {
-          setIsa(path as never);
-          const got = nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, o, kg, 0) });
-          sameBytes(got, want, `${path} ties relu ${relu} multipliers ${wScale.length}`);
+    for (const c of [2, 8])
+      for (const wScale of [ms, big, small]) {
+        const o = wScale.length;
+        const g: Geometry = { name: 'ties', c, o, h: 9, w: 11, k: [3, 3], pad: [1, 1], batch: 2 };
+        const kg = c * 9;
+        for (const relu of [false, true]) {
+          const args = {
+            x: Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 12)),
+            xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
+            xScale: 1,
+            xZeroPoint: 4,
+            wShape: [o, g.c, 3, 3] as [number, number, number, number],
+            wScale: Float64Array.from(wScale),
+            padding: [1, 1] as [number, number],
+            output: { kind: 'u8', scale: 1, zeroPoint: relu ? 0 : 128, relu } as GemmOutput,
+          };
+          const w = Int8Array.from({ length: o * kg }, () => int(r, -5, 5));
+          const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, o, kg, 0) });
+          for (const path of paths()) {
+            setIsa(path as never);
+            const got = nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, o, kg, 0) });
+            sameBytes(got, want, `${path} ties C ${c} relu ${relu} multipliers ${wScale.length}`);
+          }
         }
       }
-    }
   });
 
   test('u8 requantisation where float32 arithmetic lands on the wrong side of a rounding half', () => {
@@ -224,58 +226,61 @@ describe.skipIf(!nativeAvailable)('direct convolution layouts equal the JS refer
     // lane lies within 2^-12 of a rounding half. Each channel's multiplier here is made so that one
     // output's float64 product lies just above a half-integer while the float32 fma result lies
     // just below it (not on it): a missing fallback or too small an error margin rounds it down.
-    const g: Geometry = { name: 'crafted', c: 4, o: 16, h: 12, w: 12, k: [3, 3], pad: [1, 1], batch: 2 };
-    const r = rng(4242);
-    const kg = 36;
-    const x = Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 255));
-    const w = Int8Array.from({ length: g.o * kg }, () => int(r, -40, 127));
-    const base = {
-      x,
-      xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
-      xScale: 1,
-      xZeroPoint: 0,
-      wShape: [g.o, g.c, 3, 3] as [number, number, number, number],
-      padding: [1, 1] as [number, number],
-    };
-    const hw = g.h * g.w;
-    const sums = referenceKernels.qconv2d({
-      ...base,
-      wScale: 1,
-      w: referenceKernels.packWeights(w, g.o, kg, 0),
-      output: { kind: 'i32' },
-    }) as Int32Array;
-    const f32 = (v: number, m: number, zo: number) => Math.fround(Math.fround(v) * Math.fround(m) + zo);
-    for (const [zo, relu] of [
-      [3, false],
-      [0, true],
-    ] as const) {
-      const wScale = new Float64Array(g.o);
-      for (let oc = 0; oc < g.o; oc++) {
-        // a sum v of the channel and a half-integer h + 1/2 (h + zo high in its float32 binade, m
-        // low in its own, so that rounding m to float32 moves v m by more than half an ulp of f)
-        let found = false;
-        for (let i = 0; i < g.batch * hw && !found; i++) {
-          const v = sums[(Math.floor(i / hw) * g.o + oc) * hw + (i % hw)];
-          if (v < 1e5) continue;
-          for (let h = 200 - zo; h < 255 - zo && !found; h++) {
-            let m = (h + 0.5) / v;
-            for (let k = 0; k < 8 && v * m <= h + 0.5; k++) m *= 1 + 2 ** -52;
-            const p = v * m; // float64, as the reference
-            found = p > h + 0.5 && p - (h + 0.5) < 2 ** -20 && f32(v, m, zo) < h + 0.5 + zo;
-            if (found) wScale[oc] = m;
+    // C 4: the epilogue after the kernel; C 8: the pipelined one (18 sources).
+    for (const c of [4, 8]) {
+      const g: Geometry = { name: 'crafted', c, o: 16, h: 12, w: 12, k: [3, 3], pad: [1, 1], batch: 2 };
+      const r = rng(4242);
+      const kg = c * 9;
+      const x = Uint8Array.from({ length: g.batch * g.c * g.h * g.w }, () => int(r, 0, 255));
+      const w = Int8Array.from({ length: g.o * kg }, () => int(r, -40, 127));
+      const base = {
+        x,
+        xShape: [g.batch, g.c, g.h, g.w] as [number, number, number, number],
+        xScale: 1,
+        xZeroPoint: 0,
+        wShape: [g.o, g.c, 3, 3] as [number, number, number, number],
+        padding: [1, 1] as [number, number],
+      };
+      const hw = g.h * g.w;
+      const sums = referenceKernels.qconv2d({
+        ...base,
+        wScale: 1,
+        w: referenceKernels.packWeights(w, g.o, kg, 0),
+        output: { kind: 'i32' },
+      }) as Int32Array;
+      const f32 = (v: number, m: number, zo: number) => Math.fround(Math.fround(v) * Math.fround(m) + zo);
+      for (const [zo, relu] of [
+        [3, false],
+        [0, true],
+      ] as const) {
+        const wScale = new Float64Array(g.o);
+        for (let oc = 0; oc < g.o; oc++) {
+          // a sum v of the channel and a half-integer h + 1/2 (h + zo high in its float32 binade, m
+          // low in its own, so that rounding m to float32 moves v m by more than half an ulp of f)
+          let found = false;
+          for (let i = 0; i < g.batch * hw && !found; i++) {
+            const v = sums[(Math.floor(i / hw) * g.o + oc) * hw + (i % hw)];
+            if (v < 1e5) continue;
+            for (let h = 200 - zo; h < 255 - zo && !found; h++) {
+              let m = (h + 0.5) / v;
+              for (let k = 0; k < 8 && v * m <= h + 0.5; k++) m *= 1 + 2 ** -52;
+              const p = v * m; // float64, as the reference
+              found = p > h + 0.5 && p - (h + 0.5) < 2 ** -20 && f32(v, m, zo) < h + 0.5 + zo;
+              if (found) wScale[oc] = m;
+            }
           }
+          expect(found, `channel ${oc}`).toBe(true);
         }
-        expect(found, `channel ${oc}`).toBe(true);
-      }
-      const args = { ...base, wScale, output: { kind: 'u8', scale: 1, zeroPoint: zo, relu } as GemmOutput };
-      const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, g.o, kg, 0) });
-      for (const path of paths()) {
-        setIsa(path as never);
-        sameBytes(
-          nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, 0) }),
-          want,
-          `${path} zo ${zo}`,
-        );
+        const args = { ...base, wScale, output: { kind: 'u8', scale: 1, zeroPoint: zo, relu } as GemmOutput };
+        const want = referenceKernels.qconv2d({ ...args, w: referenceKernels.packWeights(w, g.o, kg, 0) });
+        for (const path of paths()) {
+          setIsa(path as never);
+          sameBytes(
+            nativeKernels.qconv2d({ ...args, w: nativeKernels.packWeights(w, g.o, kg, 0) }),
+            want,
+            `${path} C ${c} zo ${zo}`,
+          );
+        }
       }
     }
   });

@@ -329,6 +329,85 @@ struct FusedU8 {
   }
 };
 
+// Software-pipelined u8 epilogue (the pipelined kernels, PipedKernels): a tile's accumulators,
+// corrected as FusedU8's (init), are left in a small buffer (StashU8) and requantised by the next
+// tile's kernel between its segments of sources (PendingU8::channel), where the epilogue's
+// float operations overlap that kernel's vpdpbusd instead of following its own. Same arithmetic
+// as FusedU8 (requantU8F32x4, its tie check, the float64 redo requantU8 on the same sums).
+template <bool Asum>
+struct StashU8 {
+  const int32_t* ct;  // the block's channels
+  const int32_t* zw;
+  const int32_t* const* asum;
+  int32_t* stash;  // [channel][4][16]
+  __m512i init(int o, int g) const {
+    const __m512i c = _mm512_set1_epi32(ct[o]);
+    if (!Asum) return c;
+    return _mm512_sub_epi32(c, _mm512_mullo_epi32(_mm512_set1_epi32(zw[o]), _mm512_load_si512(asum[g])));
+  }
+  __attribute__((always_inline)) void channel(int o, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    int32_t* d = stash + o * 64;
+    _mm512_store_si512(d, a0);
+    _mm512_store_si512(d + 16, a1);
+    _mm512_store_si512(d + 32, a2);
+    _mm512_store_si512(d + 48, a3);
+  }
+};
+
+// The channels of the previous tile still to requantise (n of them, 0: none).
+struct PendingU8 {
+  int n = 0;
+  const int32_t* stash = nullptr;
+  const float* m32 = nullptr;  // the tile's block's channels
+  const double* mult = nullptr;
+  uint8_t* out = nullptr;  // the block's channel 0 (+ o * hw for channel o)
+  size_t hw = 0;
+  TileOut t{};
+  float zo = 0, lo = 0;
+  int32_t zoI = 0, loI = 0;
+  bool big = false;
+  int count() const { return n; }
+  template <bool Big>
+  __attribute__((always_inline)) void finish(int o) {
+    const int32_t* v = stash + o * 64;
+    const __m512i v0 = _mm512_load_si512(v), v1 = _mm512_load_si512(v + 16), v2 = _mm512_load_si512(v + 32),
+                  v3 = _mm512_load_si512(v + 48);
+    __m512 d;
+    const __m512i b = requantU8F32x4<Big>(v0, v1, v2, v3, _mm512_set1_ps(m32[o]), _mm512_set1_ps(zo), _mm512_set1_ps(lo), d);
+    uint8_t* dst = out + static_cast<size_t>(o) * hw;
+    if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(kTieMargin), _CMP_GE_OQ) == 0) {
+      if (t.whole4) {
+        _mm512_storeu_si512(dst + t.at[0], b);
+      } else {
+        _mm_mask_storeu_epi8(dst + t.at[0], t.mask[0], _mm512_castsi512_si128(b));
+        _mm_mask_storeu_epi8(dst + t.at[1], t.mask[1], _mm512_extracti32x4_epi32(b, 1));
+        _mm_mask_storeu_epi8(dst + t.at[2], t.mask[2], _mm512_extracti32x4_epi32(b, 2));
+        _mm_mask_storeu_epi8(dst + t.at[3], t.mask[3], _mm512_extracti32x4_epi32(b, 3));
+      }
+      return;
+    }
+    redo(o, Big);
+  }
+  // the float64 requantisation of channel o (a lane came near a rounding half)
+  __attribute__((noinline)) void redo(int o, bool bigM) const {
+    const __m512d m = _mm512_set1_pd(mult[o]);
+    const __m512i z = _mm512_set1_epi32(zoI), l = _mm512_set1_epi32(loI);
+    uint8_t* dst = out + static_cast<size_t>(o) * hw;
+    for (int j = 0; j < 4; ++j) {
+      const __m512i v = _mm512_load_si512(stash + o * 64 + j * 16);
+      _mm_mask_storeu_epi8(dst + t.at[j], t.mask[j], bigM ? requantU8<true>(v, m, z, l) : requantU8<false>(v, m, z, l));
+    }
+  }
+  __attribute__((always_inline)) void channel(int o) {
+    if (big) finish<true>(o);
+    else finish<false>(o);
+  }
+  void flush() {
+    for (int o = 0; o < n; ++o) channel(o);
+    n = 0;
+  }
+};
+
 // Channel oc's (accumulator row o's) corrected int32 sums: sum(k) = the accumulators of pixel
 // group k of the tile + the column term - Zw * the group's activation sums.
 template <bool Asum>
@@ -1720,6 +1799,43 @@ void buildWideRows(const ConvDirectArgs& a, const GroupPlan& gp, const ConvGeome
   }
 }
 
+constexpr int32_t kPipedMinSources = 14;
+
+// A u8 tile of 4 groups of one channel block through the pipelined kernel: the previous tile's
+// pending channels (pend) are requantised inside it, and this tile's become pending. False
+// (nothing done) when the tile's groups need vpermt2d or gathers.
+bool pipedTile(const ConvDirectArgs& a, const GroupPlan& gp, const int32_t* off, bool gathered,
+               const uint8_t* const* ls, const PixelGroup* const* ps, int noc, int32_t o0, const int32_t* wt,
+               int64_t hw, const TileOut& to, int32_t* stash, PendingU8& pend) {
+  // segments of fewer than 2 sources a pending channel leave its epilogue nothing to overlap
+  if (gp.nsrc < kPipedMinSources) return false;
+  const uint8_t* base[4];
+  for (int g = 0; g < 4; ++g) {
+    if (!gathered && ps[g]->mode != MODE_LOAD) return false;
+    base[g] = gathered ? ls[g] : ls[g] + ps[g]->pos0 * 4;
+  }
+  if (gp.needAsum) {
+    StashU8<true> e{gp.colTerm.data() + o0, gp.zw.data() + o0, to.asum, stash};
+    PipedKernels<FetchLoad, StashU8<true>, PendingU8>::npg4[noc - 1](FetchLoad{}, base, off, gp.nsrc, wt, e, pend);
+  } else {
+    StashU8<false> e{gp.colTerm.data() + o0, gp.zw.data() + o0, to.asum, stash};
+    PipedKernels<FetchLoad, StashU8<false>, PendingU8>::npg4[noc - 1](FetchLoad{}, base, off, gp.nsrc, wt, e, pend);
+  }
+  pend.n = noc;
+  pend.stash = stash;
+  pend.m32 = gp.mult32.data() + o0;
+  pend.mult = gp.mult.data() + o0;
+  pend.out = static_cast<uint8_t*>(a.out) + static_cast<size_t>(o0) * hw;
+  pend.hw = static_cast<size_t>(hw);
+  pend.t = to;
+  pend.zo = static_cast<float>(a.zo);
+  pend.lo = static_cast<float>(a.relu ? a.zo : 0);
+  pend.zoI = a.zo;
+  pend.loI = a.relu ? a.zo : 0;
+  pend.big = gp.bigM;
+  return true;
+}
+
 // Runs group g of the convolution with its weight plan. A task (batch tile x chunk of channel
 // blocks) builds its images' planes, then walks its pixel groups a kernel tile (1, 2 or 4
 // groups) at a time and runs every channel block of the chunk on that tile while it is hot in L1
@@ -1809,6 +1925,8 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
     auto planesOf = [&](int64_t f) { return layout + geo.layoutBytes * static_cast<size_t>(f / pgImage); };
     auto pgOf = [&](int64_t f) { return &geo.pgs[static_cast<size_t>(f % pgImage)]; };
     alignas(64) int32_t acc[24 * 16];
+    alignas(64) int32_t stash[6 * 64];
+    PendingU8 pend;
     // Sums of activations (some Zw != 0): a one-channel kernel of weights 1 over up to 4 pixel
     // groups at a time (independent accumulator chains; one group a call waits on each vpdpbusd).
     const bool boxed = gp.needAsum && !gp.boxOff.empty();
@@ -1953,6 +2071,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
           else tapPoolTile<false>(a, gp, off, ls, ps, noc, o0, wt, static_cast<size_t>(phw), to, acc);
           continue;
         }
+        if (fuse && pipedTile(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, stash, pend)) continue;
         if (fuse && (gp.needAsum ? gp.bigM ? fusedTile<true, true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
                                            : fusedTile<true, false>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
                                  : gp.bigM ? fusedTile<false, true>(ai, gp, off, tl.gathered, ls, ps, noc, o0, wt, hw, to, acc)
@@ -1967,6 +2086,7 @@ void runGroup(const ConvDirectArgs& a, const ConvGeometry& geo, const ChunkMaps&
       if (pooled)
         for (; pooledImages < nimg && (pooledImages + 1) * pgImage <= f0; ++pooledImages) poolImage(pooledImages);
     }
+    pend.flush();
     if (a.after && c1 > c0)
       a.after(a.afterCtx, b0, nimg, g * og + gp.blkStart[c0], g * og + gp.blkStart[c1 - 1] + gp.blkNoc[c1 - 1]);
   };
