@@ -109,6 +109,77 @@ d('native fp32 kernels for tfjs-backend-wasm', () => {
     }
   });
 
+  test('matMul of empty batches and broadcast outer shapes: tfjs-backend-cpu shapes and values', async () => {
+    // a [2, 3, 4] times b [1, 1, 4, 5] was an 'out holds 15 floats' RangeError, a [1, 1, 3, 4] times
+    // b [2, 4, 5] a [2, 3, 5] result (tfjs: [1, 2, 3, 5]), a batch of 0 a RangeError
+    const cases: [number[], number[]][] = [
+      [
+        [2, 3, 4],
+        [1, 1, 4, 5],
+      ],
+      [
+        [1, 1, 3, 4],
+        [2, 4, 5],
+      ],
+      [
+        [1, 3, 4],
+        [3, 4, 5],
+      ],
+      [
+        [0, 3, 4],
+        [0, 4, 5],
+      ],
+      [
+        [0, 3, 4],
+        [4, 5],
+      ],
+      [
+        [2, 0, 4],
+        [2, 4, 5],
+      ],
+      [
+        [3, 4],
+        [4, 0],
+      ],
+      [
+        [3, 0],
+        [0, 5],
+      ],
+    ];
+    for (const [as, bs] of cases) {
+      const shapes: number[][] = [];
+      for (const b of ['wasm', 'cpu']) {
+        await tf.setBackend(b);
+        shapes.push(tf.matMul(vals(8, as)(), vals(9, bs)()).shape);
+      }
+      // (tfjs-backend-cpu's [0, 3, 4] x [4, 5] has shape [0, 3, 5] but 15 values: only shapes there)
+      if (shapes[1].every((d) => d > 0)) {
+        const r = await onBoth(() => tf.matMul(vals(8, as)(), vals(9, bs)()));
+        expectClose(r.wasm, r.cpu, 5);
+      }
+      expect(shapes[0], `[${as}] x [${bs}]`).toEqual(shapes[1]);
+    }
+  });
+
+  test('sums of empty tensors are 0, as tfjs-backend-cpu', async () => {
+    // tfjs-backend-wasm's Sum left an empty reduction's output as it found the memory (3.6e-41 ...)
+    for (const [shape, axis] of [
+      [[3, 0], undefined],
+      [[3, 0], -1],
+      [[0], 0],
+      [[0, 4], 0],
+      [
+        [2, 0, 3],
+        [0, 1],
+      ],
+    ] as [number[], number | number[] | undefined][]) {
+      for (const keepDims of [false, true]) {
+        const r = await onBoth(() => tf.sum(tf.zeros(shape).add(1), axis, keepDims));
+        expect(Array.from(r.wasm), `[${shape}] axis ${axis}`).toEqual(Array.from(r.cpu));
+      }
+    }
+  });
+
   const geometries: [
     string,
     number[],

@@ -147,9 +147,12 @@ function matMulImpl(native: Fp32Addon, fused: boolean): Impl {
     if (K !== K2 || !(sameOuter || batchA === 1 || batchB === 1) || !channelBias(bias, N)) {
       return fallback({ inputs, backend, attrs });
     }
-    const outer = batchA >= batchB ? (outerA.length >= outerB.length ? outerA : outerB) : outerB;
+    // tfjs' broadcast of the outer shapes (a [2, M, K] times b [1, 1, K, N] is [1, 2, M, N])
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
     const wasm = backend as unknown as WasmBackend;
     const out = wasm.makeOutput([...outer, M, N], 'float32');
+    // an empty batch, M or N: nothing to compute (the addon takes batches >= 1)
+    if (batchA === 0 || batchB === 0 || M === 0 || N === 0) return out;
     native.matmul(
       f32(wasm, a),
       f32(wasm, b),
@@ -522,16 +525,22 @@ const sum =
     const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
     const shape = x.shape;
     const size = tf.util.sizeFromShape(shape);
-    if (x.dtype !== 'float32' || size === 0) return fallback({ inputs, backend, attrs });
+    if (x.dtype !== 'float32') return fallback({ inputs, backend, attrs });
     const reduced = new Set(tf.util.parseAxisParam(axis, shape));
     const kept = shape.map((_, i) => i).filter((i) => !reduced.has(i));
+    const outShape = keepDims ? shape.map((d, i) => (reduced.has(i) ? 1 : d)) : kept.map((i) => shape[i]);
+    const wasm = backend as unknown as WasmBackend;
+    if (size === 0) {
+      // a sum over nothing is 0 (tfjs-backend-wasm's kernel left its output memory as it found it)
+      const out = wasm.makeOutput(outShape, 'float32');
+      f32(wasm, out).fill(0);
+      return out;
+    }
     const first = kept.length > 0 ? kept[0] : shape.length;
     const last = kept.length > 0 ? kept[kept.length - 1] : shape.length - 1;
     if (kept.length > 0 && last - first + 1 !== kept.length) return fallback({ inputs, backend, attrs });
     const outer = tf.util.sizeFromShape(shape.slice(0, first));
     const inner = tf.util.sizeFromShape(shape.slice(last + 1));
-    const outShape = keepDims ? shape.map((d, i) => (reduced.has(i) ? 1 : d)) : kept.map((i) => shape[i]);
-    const wasm = backend as unknown as WasmBackend;
     const out = wasm.makeOutput(outShape, 'float32');
     native.sum(f32(wasm, x), f32(wasm, out), Int32Array.of(outer, size / (outer * inner), inner));
     return out;
