@@ -18,7 +18,7 @@ import { describe, expect, test } from 'vitest';
 import { rng } from '../../core/test/kernel-cases.js';
 import { addon } from '../src/binding.js';
 import { nativeAvailable, setThreads } from '../src/index.js';
-import { withNativeFloatKernels } from './helpers.js';
+import { expectArgError, withNativeFloatKernels } from './helpers.js';
 
 const native = nativeAvailable && addon!.fp32.info().avx512;
 const d = native ? describe : describe.skip;
@@ -401,6 +401,88 @@ d('fused conv + bias + ReLU + 2x2 max pool (native fp32)', () => {
         'oihw' as 'OIHW',
       ),
     ).toThrow(/layout must be 'HWIO' or 'OIHW'/);
+  });
+
+  test("convReluMaxPool's shapes and attributes: a QbnnError naming what does not fit", () => {
+    // a filter of fewer input channels than x was read in the wrong layout (a result, no error),
+    // a stride of 0 a RangeError 'Invalid typed array length: Infinity', a pad of 1.5 rounded, a
+    // bad layout, bias, dilation or dtype tfjs' untyped 'this case has no native fp32 kernel'
+    const x = tf.tensor(values(2 * 3 * 10 * 10, 3), [2, 3, 10, 10]) as tf.Tensor4D;
+    const w = tf.tensor(values(4 * 3 * 3 * 3, 4), [4, 3, 3, 3]) as tf.Tensor4D;
+    const b = tf.tensor(values(4, 5), [4]) as tf.Tensor1D;
+    const attrs = {
+      strides: [1, 1] as [number, number],
+      pad: [
+        [0, 0],
+        [0, 0],
+        [1, 1],
+        [1, 1],
+      ] as tf.backend_util.ExplicitPadding,
+      dataFormat: 'NCHW' as const,
+      dilations: [1, 1] as [1, 1],
+      filterLayout: 'OIHW' as const,
+    };
+    expect(convReluMaxPool(x, w, b, attrs)?.shape).toEqual([2, 4, 5, 5]);
+    for (const c of [1, 2, 4])
+      expectArgError(
+        () => convReluMaxPool(tf.zeros([2, c, 10, 10]) as tf.Tensor4D, w, b, attrs),
+        new RegExp(`takes 3 input channels, x \\[2,${c},10,10\\] has ${c}`),
+      );
+    expectArgError(() => convReluMaxPool(x, w, tf.zeros([5]) as tf.Tensor1D, attrs), /bias must be \[4\]/);
+    expectArgError(
+      () => convReluMaxPool(x, w, b, { ...attrs, filterLayout: 'oihw' as never }),
+      /filterLayout must be/,
+    );
+    expectArgError(
+      () => convReluMaxPool(x, w, b, { ...attrs, strides: [0, 1] }),
+      /strides must be two integers >= 1/,
+    );
+    expectArgError(() => convReluMaxPool(x, w, b, { ...attrs, strides: [1, -1] }), /strides must be/);
+    for (const v of [-1, 1.5, Number.NaN])
+      expectArgError(
+        () =>
+          convReluMaxPool(x, w, b, {
+            ...attrs,
+            pad: [
+              [0, 0],
+              [0, 0],
+              [v, v],
+              [0, 0],
+            ],
+          }),
+        /pad must be \[\[0, 0\], \[0, 0\], \[top, bottom\], \[left, right\]\] of integers >= 0/,
+      );
+    expectArgError(
+      () => convReluMaxPool(x, w, b, { ...attrs, dilations: [2, 2] as never }),
+      /dilations must be \[1, 1\]/,
+    );
+    expectArgError(
+      () => convReluMaxPool(x, w, b, { ...attrs, dataFormat: 'NHWC' as never }),
+      /dataFormat must be 'NCHW'/,
+    );
+    expectArgError(
+      () => convReluMaxPool(tf.zeros([2, 3, 10, 10], 'int32') as tf.Tensor4D, w, b, attrs),
+      /x must be float32, got int32/,
+    );
+    expectArgError(
+      () => convReluMaxPool(tf.zeros([3, 10, 10]) as tf.Tensor4D, w, b, attrs),
+      /x must be \[batch, channels/,
+    );
+    // the kernel itself (a caller of runKernel) checks the channels too
+    expectArgError(
+      () =>
+        tf
+          .engine()
+          .runKernel(
+            CONV_RELU_MAX_POOL,
+            { x: tf.zeros([2, 2, 10, 10]), filter: w, at: tf.zeros([50], 'int32') },
+            attrs as unknown as tf.NamedAttrMap,
+          ),
+      /takes 3 input channels/,
+    );
+    const gone = tf.zeros([2, 3, 10, 10]) as tf.Tensor4D;
+    gone.dispose();
+    expectArgError(() => convReluMaxPool(gone, w, b, attrs), /x must be a live tensor/);
   });
 
   test('tap bytes past the last tap (a buffer not from the forward) are no tap: zero gradients, no crash', () => {

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { QbnnError } from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
 import {
   fp32PeakGflops,
@@ -13,19 +12,7 @@ import {
   setThreads,
   vpdpbusdPeakGops,
 } from '../src/index.js';
-
-/** `fn` throws a QbnnError ERR_ARG whose message matches `what` (the argument's name). */
-function refuses(fn: () => unknown, what: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, String(what)).toBeInstanceOf(QbnnError);
-  expect((err as QbnnError).code).toBe('ERR_ARG');
-  expect((err as Error).message).toMatch(what);
-}
+import { expectArgError } from './helpers.js';
 
 // The package's own exports refuse bad arguments with a typed error naming them (the addon's
 // checks under them are untyped RangeError / TypeError, and an environment variable's typo read
@@ -35,19 +22,22 @@ describe.skipIf(!nativeAvailable)('exports: argument checks', () => {
     const threads = getThreads();
     const path = isa();
     for (const n of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 257, 1e9, '2'])
-      refuses(() => setThreads(n as never), /setThreads: n must be an integer in \[1, 256\]/);
+      expectArgError(() => setThreads(n as never), /setThreads: n must be an integer in \[1, 256\]/);
     expect(getThreads()).toBe(threads);
     for (const n of ['bogus', undefined, 3, 'AMX'])
-      refuses(() => setIsa(n as never), /setIsa: name: unknown isa .*must be one of/);
+      expectArgError(() => setIsa(n as never), /setIsa: name: unknown isa .*must be one of/);
     expect(isa()).toBe(path);
     for (const n of [0, -5, Number.NaN, 2 ** 31, 0.5])
-      refuses(() => vpdpbusdPeakGops(n), /vpdpbusdPeakGops: iters must be an integer/);
-    refuses(() => vpdpbusdPeakGops(1000, 'xmm' as never), /vpdpbusdPeakGops: width must be 'zmm' or 'ymm'/);
+      expectArgError(() => vpdpbusdPeakGops(n), /vpdpbusdPeakGops: iters must be an integer/);
+    expectArgError(
+      () => vpdpbusdPeakGops(1000, 'xmm' as never),
+      /vpdpbusdPeakGops: width must be 'zmm' or 'ymm'/,
+    );
     for (const n of [0, -1, Number.NaN, 1e12])
-      refuses(() => fp32PeakGflops(n), /fp32PeakGflops: iters must be an integer/);
-    refuses(() => nativeQnormalFromWords(new Uint32Array(4), 'bogus' as never), /how must be/);
-    refuses(() => nativeQnormalFromWords(new Uint32Array(4), 'toString' as never), /how must be/);
-    refuses(() => nativeQnormalFromWords([1, 2] as never), /words must be a Uint32Array/);
+      expectArgError(() => fp32PeakGflops(n), /fp32PeakGflops: iters must be an integer/);
+    expectArgError(() => nativeQnormalFromWords(new Uint32Array(4), 'bogus' as never), /how must be/);
+    expectArgError(() => nativeQnormalFromWords(new Uint32Array(4), 'toString' as never), /how must be/);
+    expectArgError(() => nativeQnormalFromWords([1, 2] as never), /words must be a Uint32Array/);
     expect(nativeQnormalFromWords(new Uint32Array(3), 'binary')).toHaveLength(3);
   });
 

@@ -6,6 +6,7 @@ import {
   type PlanDescription,
   type PlanSlot,
   type PlanStep,
+  QbnnError,
   type QConv2dArgs,
   qpool2d,
   referenceKernels,
@@ -251,4 +252,17 @@ export function convThenPool(
   return [
     ...qpool2d({ x: conv as Uint8Array, xShape: dims, zeroPoint: zo, pool: { kind: 'max', kernel: [2, 2] } }),
   ];
+}
+
+/** `fn` throws a QbnnError ERR_ARG whose message matches `what` (the argument it names). */
+export function expectArgError(fn: () => unknown, what: RegExp): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, String(what)).toBeInstanceOf(QbnnError);
+  expect((err as QbnnError).code).toBe('ERR_ARG');
+  expect((err as Error).message).toMatch(what);
 }

@@ -16,6 +16,7 @@
 // own layout, so that no transpose op runs per call) when the kernel set declares
 // CONV_RELU_MAX_POOL_OIHW; the filter gradient then comes in the same layout.
 import * as tf from '@tensorflow/tfjs-core';
+import { QbnnError } from '../errors.js';
 import { floatKernelFeature } from './float-kernels.js';
 import type { WasmHeapBackend } from './heap.js';
 
@@ -37,12 +38,65 @@ export interface ConvReluMaxPoolAttrs {
   filterLayout?: 'HWIO' | 'OIHW';
 }
 
-/** The convolution's geometry (NCHW x, the filter in `a.filterLayout`). */
+function isCount(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+
+/**
+ * Checks the kernel's shapes and attributes: x [N, C, H, W] and a rank-4 filter in
+ * `a.filterLayout` ('HWIO' or 'OIHW') whose input channels are C, strides two integers >= 1,
+ * `pad` NCHW explicit padding ([[0, 0], [0, 0], [top, bottom], [left, right]], integers >= 0),
+ * dataFormat 'NCHW', dilations 1, and a bias of one value an output channel. Throws a
+ * QbnnError ERR_ARG naming what does not fit (a filter of fewer input channels than x was read
+ * in the wrong layout, a fractional pad rounded, a stride of 0 a typed array of Infinity).
+ */
+export function checkConvReluMaxPool(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  a: ConvReluMaxPoolAttrs,
+  biasShape?: readonly number[],
+): void {
+  const fail = (what: string): never => {
+    throw new QbnnError('ERR_ARG', `${CONV_RELU_MAX_POOL}: ${what}`);
+  };
+  if (a === null || typeof a !== 'object') fail('attrs must be an object');
+  if (a.filterLayout !== undefined && a.filterLayout !== 'HWIO' && a.filterLayout !== 'OIHW')
+    fail(`filterLayout must be 'HWIO' or 'OIHW', got ${String(a.filterLayout)}`);
+  if (a.dataFormat !== 'NCHW') fail(`dataFormat must be 'NCHW', got ${String(a.dataFormat)}`);
+  const dil = a.dilations ?? [1, 1];
+  if (!Array.isArray(dil) || dil.length !== 2 || dil[0] !== 1 || dil[1] !== 1)
+    fail(`dilations must be [1, 1], got ${String(dil)}`);
+  if (!Array.isArray(a.strides) || a.strides.length !== 2 || !a.strides.every((v) => isCount(v, 1)))
+    fail(`strides must be two integers >= 1, got ${String(a.strides)}`);
+  const pad = a.pad as unknown;
+  const pairOk = (p: unknown, zero: boolean) =>
+    Array.isArray(p) && p.length === 2 && p.every((v) => isCount(v, 0) && (!zero || v === 0));
+  if (!Array.isArray(pad) || pad.length !== 4 || !pad.every((p, j) => pairOk(p, j < 2)))
+    fail(
+      `pad must be [[0, 0], [0, 0], [top, bottom], [left, right]] of integers >= 0, got ${JSON.stringify(pad)}`,
+    );
+  if (xShape.length !== 4 || !xShape.every((v) => isCount(v, 0)))
+    fail(`x must be [batch, channels, height, width], got [${xShape}]`);
+  if (filterShape.length !== 4 || !filterShape.every((v) => isCount(v, 1)))
+    fail(`filter must be rank 4 of sizes >= 1, got [${filterShape}]`);
+  const oihw = a.filterLayout === 'OIHW';
+  const inC = oihw ? filterShape[1] : filterShape[2];
+  const outC = oihw ? filterShape[0] : filterShape[3];
+  if (inC !== xShape[1])
+    fail(
+      `the filter [${filterShape}] (${oihw ? 'OIHW' : 'HWIO'}) takes ${inC} input channels, x [${xShape}] has ${xShape[1]}`,
+    );
+  if (biasShape !== undefined && (biasShape.length !== 1 || biasShape[0] !== outC))
+    fail(`bias must be [${outC}] (one value an output channel), got [${biasShape}]`);
+}
+
+/** The convolution's geometry (NCHW x, the filter in `a.filterLayout`), after {@link checkConvReluMaxPool}. */
 export function convReluMaxPoolInfo(
   xShape: readonly number[],
   filterShape: readonly number[],
   a: ConvReluMaxPoolAttrs,
 ): tf.backend_util.Conv2DInfo {
+  checkConvReluMaxPool(xShape, filterShape, a);
   const [o, i, h, w] = filterShape;
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
@@ -102,6 +156,18 @@ export function convReluMaxPool(
   bias: tf.Tensor1D | undefined,
   attrs: ConvReluMaxPoolAttrs,
 ): tf.Tensor4D | null {
+  for (const [name, t] of [
+    ['x', x],
+    ['filter', filter],
+    ['bias', bias],
+  ] as const) {
+    if (t === undefined && name === 'bias') continue;
+    if (!(t instanceof tf.Tensor) || t.isDisposed)
+      throw new QbnnError('ERR_ARG', `${CONV_RELU_MAX_POOL}: ${name} must be a live tensor`);
+    if (t.dtype !== 'float32')
+      throw new QbnnError('ERR_ARG', `${CONV_RELU_MAX_POOL}: ${name} must be float32, got ${t.dtype}`);
+  }
+  checkConvReluMaxPool(x.shape, filter.shape, attrs, bias?.shape);
   const backend = tf.getBackend();
   if (
     tf.getKernel(CONV_RELU_MAX_POOL, backend) === undefined ||
