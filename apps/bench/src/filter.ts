@@ -41,3 +41,29 @@ export function accepts(filter: CaseFilter, params: Readonly<Record<string, stri
 export function formatFilter(filter: CaseFilter): string {
   return [...filter].map(([k, v]) => `${k}=${v.join('|')}`).join(',');
 }
+
+/**
+ * What a filter did over a run: `accepts` as above, recording the keys the cells had and how many
+ * cells passed; `unused()` the keys no cell had (a misspelt key, `modle=resnet18`, constrained
+ * nothing: the whole suite ran) and `selected` the cells that passed.
+ */
+export function trackFilter(filter: CaseFilter): {
+  accepts(params: Readonly<Record<string, string | number>>): boolean;
+  unused(): string[];
+  readonly selected: number;
+} {
+  const seen = new Set<string>();
+  let selected = 0;
+  return {
+    accepts(params) {
+      for (const key of Object.keys(params)) seen.add(key);
+      const ok = accepts(filter, params);
+      if (ok) selected++;
+      return ok;
+    },
+    unused: () => [...filter.keys()].filter((k) => !seen.has(k)),
+    get selected() {
+      return selected;
+    },
+  };
+}

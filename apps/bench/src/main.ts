@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { accepts, type CaseFilter, formatFilter, parseFilter } from './filter.js';
+import { type CaseFilter, formatFilter, parseFilter, trackFilter } from './filter.js';
 import { formatMarkdown, formatTable, machineInfo, type SuiteContext, type SuiteReport } from './harness.js';
 import { SUITES } from './suites/index.js';
 
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   const json = flags.has('--json');
   const reports: SuiteReport[] = [];
   for (const suite of wanted) {
+    const use = trackFilter(filter);
     const { isa } = await import('./isa.js').then((m) => m.detectIsa());
     const report: SuiteReport = {
       suite: suite.name,
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
           };
         } else if (report.spreads) delete report.spreads[name];
       },
-      accepts: (params) => accepts(filter, params),
+      accepts: (params) => use.accepts(params),
       filtered: filter.size > 0,
     };
     process.stderr.write(`bench ${suite.name}${quick ? ' (quick)' : ''}\n`);
@@ -105,6 +106,14 @@ async function main(): Promise<void> {
     );
     if (filter.size) ctx.note(`filtered run (--filter ${formatFilter(filter)}): no results file written`);
     await suite.run(ctx);
+    const unused = use.unused();
+    // a misspelt key constrains nothing (keys a cell lacks are not checked): say so, not silently
+    if (filter.size && unused.length)
+      ctx.note(
+        `--filter key${unused.length > 1 ? 's' : ''} ${unused.map((k) => `'${k}'`).join(', ')} ${unused.length > 1 ? 'are' : 'is'} not a parameter of any cell of ${suite.name}: ${unused.length > 1 ? 'they' : 'it'} selected nothing`,
+      );
+    if (filter.size && use.selected === 0)
+      ctx.note(`--filter ${formatFilter(filter)} selected no cell of ${suite.name}`);
     reports.push(report);
     if (!quick && filter.size === 0) writeResult(report);
     if (!json) process.stdout.write(`\n${formatTable(report)}\n`);

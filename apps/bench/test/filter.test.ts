@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { initBackend } from '@qbnn/core';
 import { lenet5 } from '@qbnn/nn';
 import { describe, expect, it } from 'vitest';
-import { accepts, formatFilter, parseFilter } from '../src/filter.js';
+import { accepts, formatFilter, parseFilter, trackFilter } from '../src/filter.js';
 import { lenet5Work, limitImagesPerSecond } from '../src/limits.js';
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
@@ -30,6 +30,14 @@ describe('--filter', () => {
     expect(accepts(f, { impl: 'int8-native', batch: 32, mode: 'local' })).toBe(false);
     expect(accepts(f, { model: 'mlp' })).toBe(true);
     expect(accepts(new Map(), { impl: 'anything' })).toBe(true);
+  });
+
+  it('tracks the keys no cell had (a misspelt key constrained nothing) and the cells selected', () => {
+    const use = trackFilter(parseFilter('modle=resnet18,impl=native,batch=7'));
+    expect(use.accepts({ model: 'lenet5', impl: 'int8-native' })).toBe(true);
+    expect(use.accepts({ model: 'mlp', impl: 'int8-js', batch: 32 })).toBe(false);
+    expect(use.unused()).toEqual(['modle']);
+    expect(use.selected).toBe(1);
   });
 
   it('runs only the matching bnn cells through the CLI', { timeout: 180_000 }, async (ctx) => {
