@@ -39,6 +39,11 @@ export {
  * `qbnn-qat/2`); a model without them is written in format `qbnn-qat/1`, as before packing.
  */
 export function serializeQuantized(qm: QuantizedModel): Uint8Array {
+  if (!(qm instanceof QuantizedModel))
+    throw new QbnnError(
+      'ERR_ARG',
+      `serializeQuantized: qm must be a QuantizedModel, got ${qm === null ? 'null' : typeof qm}`,
+    );
   const tensors: Record<string, SafeTensor> = {};
   const packed: Record<string, PackedEntry> = {};
   let counter = 0;

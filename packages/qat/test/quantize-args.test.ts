@@ -1,10 +1,11 @@
 import { QbnnError } from '@qbnn/core';
-import { Linear, ReLU, Sequential } from '@qbnn/nn';
+import { Conv2d, Flatten, Linear, ReLU, Sequential } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrate, prepare } from '../src/flows/index.js';
 import { defaultQConfig } from '../src/qconfig.js';
 import { quantize } from '../src/quantize.js';
+import { serializeQuantized } from '../src/save.js';
 import { useCpu } from './setup-tf.js';
 
 beforeAll(useCpu);
@@ -51,6 +52,8 @@ describe('quantize and forward: bad arguments', () => {
       /calibrate: opts.passes must be a positive integer/,
     );
     await refuses(() => quantize(mlp(), undefined as never), /quantize: opts must be an object/);
+    // (saveQuantized({}) was 'Cannot read properties of undefined (reading 'map')')
+    await refuses(() => serializeQuantized({} as never), /serializeQuantized: qm must be a QuantizedModel/);
     data.dispose();
   });
 
@@ -62,6 +65,31 @@ describe('quantize and forward: bad arguments', () => {
     x.dispose();
     await refuses(() => q.forward(x), /x is a disposed tensor/);
     await refuses(() => q.predictProba(x, { samples: 2 }), /x is a disposed tensor/);
+    data.dispose();
+  });
+
+  it('a tensor of another shape of the same size (channels last) is an ERR_SHAPE, not other pixels', async () => {
+    const model = new Sequential(new Conv2d(3, 2, 3), new ReLU(), new Flatten(), new Linear(2 * 4 * 4, 3));
+    const data = tf.randomUniform([4, 3, 6, 6]);
+    const q = await quantize(model, { mode: 'ptq', data });
+    const x = tf.randomUniform([2, 3, 6, 6]);
+    const want = q.forward(x).logits;
+    // the same values in the accepted forms: with or without the batch axis, flat, axes of 1 added
+    for (const shape of [[2, 108], [216], [2, 1, 3, 6, 6], [2, 3, 6, 6, 1]]) {
+      const y = tf.reshape(x, shape);
+      expect(Array.from(q.forward(y).logits), String(shape)).toEqual(Array.from(want));
+    }
+    expect(q.forward(tf.slice(x, 0, 1).reshape([3, 6, 6])).logits).toHaveLength(3);
+    let err: unknown;
+    try {
+      q.forward(tf.transpose(x, [0, 2, 3, 1])); // [2, 6, 6, 3]: channels last
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(QbnnError);
+    expect((err as QbnnError).code).toBe('ERR_SHAPE');
+    expect((err as Error).message).toMatch(/x has shape \[2,6,6,3\]; expected \[batch, 3,6,6\]/);
+    expect(() => q.predictProba(tf.zeros([2, 6, 3, 6]))).toThrow(/x has shape \[2,6,3,6\]/);
     data.dispose();
   });
 });

@@ -84,6 +84,25 @@ function checkMode(v: unknown): EngineMode {
 }
 
 /**
+ * A tensor input (anything with a numeric `shape`) must hold examples of the model's input shape:
+ * [batch, ...inputShape], flat [batch, values an example] or [values], or those with axes of size
+ * 1 added or dropped. Another shape of the same size (channels last [B, 32, 32, 3] for a
+ * [3, 32, 32] model) would be read as the wrong pixels: an ERR_SHAPE naming both shapes.
+ */
+function checkTensorShape(x: unknown, batch: number, inputShape: readonly number[]): void {
+  const shape = (x as { shape?: unknown } | null)?.shape;
+  if (!Array.isArray(shape) || shape.length <= 2 || inputShape.length <= 1) return;
+  const squeeze = (s: readonly number[]) => s.filter((d) => d !== 1);
+  const want = squeeze(inputShape);
+  const got = squeeze(shape[0] === batch ? shape.slice(1) : shape);
+  if (got.length === want.length && got.every((d, i) => d === want[i])) return;
+  throw new QbnnError(
+    'ERR_SHAPE',
+    `x has shape [${shape}]; expected [batch, ${inputShape}] (the model's input shape; a flat [batch, ${inputShape.reduce((a, b) => a * b, 1)}] works too)`,
+  );
+}
+
+/**
  * Checks a forward call: `x` a batch of finite numbers whose length is a positive multiple of
  * the per-example size `perExample`, the options (samples an integer >= 1, a known mode, seed
  * and provider), and the memory the call needs (samples x batch x `maxActivation` within
@@ -110,6 +129,7 @@ export function checkForward(
     );
   }
   const batch = values.length / perExample;
+  checkTensorShape(x, batch, inputShape);
   const samples = checkSamples(o.samples);
   const mode = checkMode(o.mode);
   if (o.seed !== undefined && (typeof o.seed !== 'number' || !Number.isSafeInteger(o.seed) || o.seed < 0))
