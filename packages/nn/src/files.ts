@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { QbnnError } from '@qbnn/core';
 
@@ -37,6 +37,14 @@ async function readExactly(fh: FileHandle, into: Uint8Array, position: number, w
   }
 }
 
+/** What a file that is not a regular file is, for messages. */
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return st.isSocket() ? 'a socket' : 'not a regular file';
+}
+
 /**
  * Reads a whole regular file. The open does not block (a FIFO with no writer is refused, not
  * waited on); FIFOs, devices (`/dev/zero`), sockets and directories are refused with an ERR_ARG
@@ -59,16 +67,7 @@ export async function readRegularFile(path: string, opts: ReadFileOptions = {}):
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) {
-      const kind = st.isDirectory()
-        ? 'a directory'
-        : st.isFIFO()
-          ? 'a FIFO'
-          : st.isCharacterDevice() || st.isBlockDevice()
-            ? 'a device'
-            : 'not a regular file';
-      throw new QbnnError('ERR_ARG', `${what}: is ${kind}, expected a regular file`);
-    }
+    if (!st.isFile()) throw new QbnnError('ERR_ARG', `${what}: is ${fileKind(st)}, expected a regular file`);
     const size = st.size;
     const max = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
     if (size > max) throw new QbnnError('ERR_FORMAT', `${what}: ${size} bytes, more than the ${max} allowed`);
@@ -155,12 +154,24 @@ export async function writeFileAtomic(
     throw new QbnnError('ERR_ARG', `writeFileAtomic: path must name a file, got ${JSON.stringify(path)}`);
   }
   const dir = dirname(path);
-  if (opts.mkdir) await mkdir(dir, { recursive: true });
+  const cannot = (e: unknown) =>
+    new QbnnError('ERR_ARG', `writeFileAtomic: cannot write ${path} (${(e as Error).message})`);
+  if (opts.mkdir) await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(cannot(e)));
+  // What is there now (through a symbolic link) must be a regular file or nothing: the rename
+  // would replace a device such as /dev/null, a FIFO or a socket by a file (a directory fails late)
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) =>
+    e.code === 'ENOENT' ? null : Promise.reject(cannot(e)),
+  );
+  if (st !== null && !st.isFile())
+    throw new QbnnError(
+      'ERR_ARG',
+      `writeFileAtomic: ${path} is ${fileKind(st)}, expected a regular file or a new name`,
+    );
   await removeStaleTempFiles(dir);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let ok = false;
   try {
-    const fh = await open(tmp, 'wx');
+    const fh = await open(tmp, 'wx').catch((e) => Promise.reject(cannot(e)));
     try {
       await fh.writeFile(data);
       await fh.sync();

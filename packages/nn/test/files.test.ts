@@ -4,12 +4,14 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   truncateSync,
   utimesSync,
   writeFileSync,
@@ -194,6 +196,43 @@ describe('atomic writes and the temp files of interrupted saves (D14)', () => {
     await writeFileAtomic(p, '{"a":1}', { mkdir: true });
     expect(readFileSync(p, 'utf8')).toBe('{"a":1}');
     await expectQbnn(writeFileAtomic('', 'x'), 'ERR_ARG', /path must name a file/);
+  });
+
+  it('refuses to replace what is not a regular file, and names the path when it cannot write', async () => {
+    // The rename replaced whatever was at the path: as root, saveQuantized(qm, '/dev/null') turned
+    // the device into a regular file. A FIFO stands in for the device here (nothing outside the
+    // test folder is touched even without the check). Missing folders, a path under a file and a
+    // directory were Node's untyped ENOENT / ENOTDIR / EISDIR.
+    const d = mkdtempSync(join(dir, 'special-'));
+    const fifo = join(d, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expectQbnn(
+      writeFileAtomic(fifo, 'x'),
+      'ERR_ARG',
+      /fifo is a FIFO, expected a regular file or a new name/,
+    );
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    symlinkSync(fifo, join(d, 'link'));
+    await expectQbnn(writeFileAtomic(join(d, 'link'), 'x'), 'ERR_ARG', /link is a FIFO/);
+    expect(lstatSync(join(d, 'link')).isSymbolicLink()).toBe(true);
+    mkdirSync(join(d, 'sub'));
+    await expectQbnn(writeFileAtomic(join(d, 'sub'), 'x'), 'ERR_ARG', /sub is a directory/);
+    await expectQbnn(
+      writeFileAtomic(join(d, 'missing', 'a.json'), 'x'),
+      'ERR_ARG',
+      /cannot write .*missing\/a\.json \(ENOENT/,
+    );
+    writeFileSync(join(d, 'file'), 'x');
+    await expectQbnn(
+      writeFileAtomic(join(d, 'file', 'a.json'), 'x'),
+      'ERR_ARG',
+      /cannot write .*file\/a\.json \(ENOTDIR/,
+    );
+    // a regular file (also through a link) is replaced as before; no temp file is left
+    symlinkSync(join(d, 'file'), join(d, 'flink'));
+    await writeFileAtomic(join(d, 'flink'), 'new');
+    expect(readFileSync(join(d, 'flink'), 'utf8')).toBe('new');
+    expect(readdirSync(d).sort()).toEqual(['fifo', 'file', 'flink', 'link', 'sub']);
   });
 
   const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'node.js');
