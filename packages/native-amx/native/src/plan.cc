@@ -1756,6 +1756,36 @@ void meanSoftmaxRows(const float* logits, int64_t L, int64_t B, int64_t C, int64
   }
 }
 
+// The index of the first value of x[0, n) that is not finite, n when every one is.
+#if QBNN_X86
+// 64 bytes at a time (vfpclass: NaN or infinity), then the block that has one, value by value.
+template <typename T>
+__attribute__((target("avx512f,avx512dq"))) size_t firstNonFiniteAvx512(const T* x, size_t n) {
+  constexpr size_t kLanes = 64 / sizeof(T);
+  constexpr int kNanInf = 0x01 | 0x08 | 0x10 | 0x80;  // QNaN, +inf, -inf, SNaN
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    if constexpr (sizeof(T) == 4) {
+      if (_mm512_fpclass_ps_mask(_mm512_loadu_ps(reinterpret_cast<const float*>(x + i)), kNanInf) != 0) break;
+    } else {
+      if (_mm512_fpclass_pd_mask(_mm512_loadu_pd(reinterpret_cast<const double*>(x + i)), kNanInf) != 0) break;
+    }
+  }
+  for (; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return n;
+}
+#endif
+template <typename T>
+size_t firstNonFinite(const T* x, size_t n) {
+#if QBNN_X86
+  if (cpuFeatures().avx512vnni) return firstNonFiniteAvx512(x, n);
+#endif
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return n;
+}
+
 constexpr napi_type_tag kPlanTag = {0x7162626e506c616eULL, 0x6e61746976653031ULL};
 
 Plan* unwrapPlan(Napi::Env env, const Napi::Value& v) {
@@ -1815,15 +1845,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   };
   // a value that is not finite: its index, nothing computed (the caller names it)
   const size_t nx = x.ElementLength();
-  if (x32) {
-    const float* xs = reinterpret_cast<const float*>(data(x));
-    for (size_t i = 0; i < nx; ++i)
-      if (!std::isfinite(xs[i])) return Napi::Number::New(env, static_cast<double>(i));
-  } else {
-    const double* xs = reinterpret_cast<const double*>(data(x));
-    for (size_t i = 0; i < nx; ++i)
-      if (!std::isfinite(xs[i])) return Napi::Number::New(env, static_cast<double>(i));
-  }
+  const size_t bad = x32 ? firstNonFinite(reinterpret_cast<const float*>(data(x)), nx)
+                         : firstNonFinite(reinterpret_cast<const double*>(data(x)), nx);
+  if (bad < nx) return Napi::Number::New(env, static_cast<double>(bad));
   Call c;
   c.x = x32 ? nullptr : reinterpret_cast<const double*>(data(x));
   c.x32 = x32 ? reinterpret_cast<const float*>(data(x)) : nullptr;
