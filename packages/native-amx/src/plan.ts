@@ -1,5 +1,6 @@
 import {
   checkGaussianSampleArgs,
+  checkPlanRunArgs,
   type ExecutionPlan,
   type KernelLimits,
   nonFiniteLogit,
@@ -49,15 +50,28 @@ export function createNativePlan(
   handleOf: (p: PackedWeights, name: string) => unknown,
   limits: KernelLimits,
 ): ExecutionPlan {
+  if (desc === null || typeof desc !== 'object' || !Array.isArray(desc.layers))
+    throw new QbnnError('ERR_ARG', 'createPlan: desc must be a PlanDescription (an object with layers)');
+  desc.layers.forEach((l, i) => {
+    if (l === null || typeof l !== 'object' || l.weights === null || typeof l.weights !== 'object')
+      throw new QbnnError('ERR_ARG', `createPlan: desc.layers[${i}] must be a layer with weights`);
+  });
   const raw = {
     ...desc,
     layers: desc.layers.map((l) => ({ ...l, weights: rawWeights(l.weights, l.n, l.k, handleOf, limits) })),
   };
-  let handle: unknown = addon.plan.create(raw);
+  let handle: unknown;
+  try {
+    handle = addon.plan.create(raw);
+  } catch (e) {
+    // the addon checks every field of the description (untyped RangeError / TypeError)
+    throw new QbnnError('ERR_ARG', `createPlan: ${(e as Error).message}`);
+  }
   const keep = desc;
   return {
     run(args: PlanRunArgs): Float32Array {
       if (handle === undefined) throw new QbnnError('ERR_ARG', 'plan: the plan was disposed');
+      checkPlanRunArgs(args, keep);
       const reduce = args.reduce === 'meanSoftmax';
       const out = new Float32Array((reduce ? 1 : args.samples) * args.batch * keep.classes);
       const bad = addon.plan.run(

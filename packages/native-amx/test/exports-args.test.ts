@@ -1,18 +1,20 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { PlanDescription } from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
 import {
   fp32PeakGflops,
   getThreads,
   isa,
   nativeAvailable,
+  nativeKernels,
   nativeQnormalFromWords,
   setIsa,
   setThreads,
   vpdpbusdPeakGops,
 } from '../src/index.js';
-import { expectArgError } from './helpers.js';
+import { expectArgError, identityLayer } from './helpers.js';
 
 // The package's own exports refuse bad arguments with a typed error naming them (the addon's
 // checks under them are untyped RangeError / TypeError, and an environment variable's typo read
@@ -64,4 +66,49 @@ describe.skipIf(!nativeAvailable)('exports: argument checks', () => {
       expect(run({ QBNN_NATIVE_THREADS: '1', QBNN_NATIVE_ISA: 'scalar' })).toMatch(/loaded/);
     },
   );
+
+  test('plans: createPlan and run refuse bad descriptions and calls with a typed error', () => {
+    // were the addon's RangeError / TypeError, 'Cannot read properties of undefined' for a
+    // malformed description or missing args, and reduce: 'bogus' ran without reducing
+    const slot = (index: number) => ({ shared: false, index });
+    const desc: PlanDescription = {
+      inputSize: 4,
+      classes: 4,
+      taskSlots: [4, 16],
+      sharedSlots: [],
+      steps: [
+        { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
+        { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
+      ],
+      sharedSteps: [false, false],
+      layers: [identityLayer(4)],
+      output: slot(1),
+    };
+    const create = nativeKernels.createPlan!;
+    for (const bad of [{}, null, { ...desc, layers: [{}] }])
+      expectArgError(() => create(bad as never), /createPlan: desc/);
+    expectArgError(() => create({ ...desc, classes: 0 }), /createPlan: plan: classes must be an integer/);
+    const plan = create(desc);
+    const ok = {
+      x: Float64Array.of(1, 2, 3, 4),
+      batch: 1,
+      samples: 1,
+      keys: new Uint32Array(8),
+      scalars: new Float64Array(2),
+    };
+    expect([...plan.run(ok)]).toEqual([1, 2, 3, 4]);
+    const cases: [unknown, RegExp][] = [
+      [undefined, /args must be an object/],
+      [{ ...ok, batch: 0 }, /batch must be an integer in \[1, 16777216\], got 0/],
+      [{ ...ok, batch: 2 }, /x must hold batch \* inputSize = 2 \* 4 values, got 4/],
+      [{ ...ok, samples: 1.5 }, /samples must be an integer/],
+      [{ ...ok, x: [1, 2, 3, 4] }, /x must be a Float64Array or a Float32Array/],
+      [{ ...ok, keys: new Int32Array(8) }, /keys must be a Uint32Array of 8 words a layer/],
+      [{ ...ok, scalars: new Float64Array(1) }, /scalars must be a Float64Array of 2 a layer and sample/],
+      [{ ...ok, reduce: 'bogus' }, /reduce must be 'meanSoftmax' or absent/],
+    ];
+    for (const [args, what] of cases) expectArgError(() => plan.run(args as never), what);
+    plan.dispose();
+    expectArgError(() => plan.run(ok), /the plan was disposed/);
+  });
 });

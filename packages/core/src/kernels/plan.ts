@@ -223,3 +223,46 @@ export function nonFiniteLogit(index: number, value: number): QbnnError {
     `logits[${index}] is ${value}: the model's quantisation scales overflow float32 (check the saved parameters)`,
   );
 }
+
+/** Largest batch and sample count of one plan call (what the native plans take). */
+export const MAX_PLAN_COUNT = 2 ** 24;
+
+/**
+ * Checks one call of a plan compiled from `desc` (what every provider's `run` does first): `x` a
+ * Float64Array or Float32Array of batch x inputSize values, batch and samples integers in
+ * [1, {@link MAX_PLAN_COUNT}], `keys` a Uint32Array of 8 words a layer, `scalars` a Float64Array
+ * of 2 a layer and sample, `reduce` absent or 'meanSoftmax'. A QbnnError ERR_ARG names what does
+ * not fit (the values' finiteness is the provider's, with the same ERR_NAN as the engine).
+ */
+export function checkPlanRunArgs(
+  args: unknown,
+  desc: Pick<PlanDescription, 'inputSize' | 'layers'>,
+): PlanRunArgs {
+  const fail = (what: string): never => {
+    throw new QbnnError('ERR_ARG', `plan.run: ${what}`);
+  };
+  if (args === null || typeof args !== 'object')
+    fail('args must be an object { x, batch, samples, keys, scalars }');
+  const a = args as Record<string, unknown>;
+  for (const name of ['batch', 'samples'] as const) {
+    const v = a[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_PLAN_COUNT)
+      fail(`${name} must be an integer in [1, ${MAX_PLAN_COUNT}], got ${String(v)}`);
+  }
+  const batch = a.batch as number;
+  const samples = a.samples as number;
+  const layers = desc.layers.length;
+  if (!(a.x instanceof Float64Array || a.x instanceof Float32Array))
+    fail('x must be a Float64Array or a Float32Array');
+  if ((a.x as Float64Array).length !== batch * desc.inputSize)
+    fail(
+      `x must hold batch * inputSize = ${batch} * ${desc.inputSize} values, got ${(a.x as Float64Array).length}`,
+    );
+  if (!(a.keys instanceof Uint32Array) || a.keys.length !== layers * 8)
+    fail(`keys must be a Uint32Array of 8 words a layer (${layers * 8})`);
+  if (!(a.scalars instanceof Float64Array) || a.scalars.length !== layers * samples * 2)
+    fail(`scalars must be a Float64Array of 2 a layer and sample (${layers * samples * 2})`);
+  if (a.reduce !== undefined && a.reduce !== 'meanSoftmax')
+    fail(`reduce must be 'meanSoftmax' or absent, got ${String(a.reduce)}`);
+  return args as PlanRunArgs;
+}
