@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { QbnnError, registerKernelProvider } from '@qbnn/core';
+import { checkPhiloxKey, QbnnError, registerKernelProvider } from '@qbnn/core';
 import { addon, loadError } from './binding.js';
 import { enableNativeFloatKernels, refreshFloatKernelReport } from './fp32/install.js';
 import { nativeKernels } from './provider.js';
@@ -162,6 +162,9 @@ export function nativePhilox(
   position: number,
   out: Uint32Array,
 ): Uint32Array {
+  checkPhiloxKey('nativePhilox', key, position);
+  if (!(out instanceof Uint32Array))
+    throw new QbnnError('ERR_ARG', 'nativePhilox: out must be a Uint32Array');
   need().philox(key[0], key[1], position, out);
   return out;
 }

@@ -9,6 +9,7 @@ import {
   isa,
   nativeAvailable,
   nativeKernels,
+  nativePhilox,
   nativeQnormalFromWords,
   setIsa,
   setThreads,
@@ -41,6 +42,12 @@ describe.skipIf(!nativeAvailable)('exports: argument checks', () => {
     expectArgError(() => nativeQnormalFromWords(new Uint32Array(4), 'toString' as never), /how must be/);
     expectArgError(() => nativeQnormalFromWords([1, 2] as never), /words must be a Uint32Array/);
     expect(nativeQnormalFromWords(new Uint32Array(3), 'binary')).toHaveLength(3);
+    expectArgError(() => nativePhilox([1, 2], 1.5, new Uint32Array(4)), /nativePhilox: position/);
+    expectArgError(() => nativePhilox([-1, 2], 0, new Uint32Array(4)), /nativePhilox: key\[0\]/);
+    expectArgError(
+      () => nativePhilox([1, 2], 0, new Int32Array(4) as never),
+      /nativePhilox: out must be a Uint32Array/,
+    );
   });
 
   // the import runs in a child process on the built package (skipped before `pnpm build`)

@@ -3,6 +3,7 @@ import {
   type ChannelZeroPoints,
   checkGaussianSampleArgs,
   checkPackWeightsArgs,
+  checkPhiloxKey,
   checkQConv2dArgs,
   checkQGemmArgs,
   checkQNormalArgs,
@@ -522,6 +523,9 @@ function sampleGaussianPacked(args: GaussianSampleArgs): WasmPackedWeights {
 
 /** The Philox4x32-10 words of the stream (key, position), computed in wasm (for tests). */
 export function wasmPhilox(key: readonly [number, number], position: number, out: Uint32Array): Uint32Array {
+  // the wasm call coerces: a key of -1 or a position of -1 / NaN / 1.5 gave some other stream's words
+  checkPhiloxKey('wasmPhilox', key, position);
+  if (!(out instanceof Uint32Array)) throw new QbnnError('ERR_ARG', 'wasmPhilox: out must be a Uint32Array');
   const { mod, sc } = need();
   const [po] = sc.layout([4 * out.length]);
   mod.exports.qbnn_philox(key[0], key[1], position, po, out.length);

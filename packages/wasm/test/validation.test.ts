@@ -1,7 +1,7 @@
-import { referenceKernels } from '@qbnn/core';
+import { QbnnError, referenceKernels } from '@qbnn/core';
 import { describe, expect, test } from 'vitest';
 import { errorOf, rejectionMismatches } from '../../core/test/kernel-cases.js';
-import { wasmAvailable, wasmKernels } from '../src/index.js';
+import { wasmAvailable, wasmKernels, wasmPhilox } from '../src/index.js';
 
 // Both providers validate with @qbnn/core's kernels/validate.ts: a bad call fails with the same
 // code and message whichever provider runs it (only the bounds a provider tightens differ).
@@ -39,5 +39,33 @@ describe.skipIf(!wasmAvailable())('the same argument checks as the JS reference'
         }),
       ),
     ).toMatch(/its own packWeights/);
+  });
+
+  test('wasmPhilox refuses keys and positions the wasm call would coerce', () => {
+    // a position of -1 or NaN gave position 0's words, a key of -1 key 2^32 - 1's: silently another stream
+    const out = new Uint32Array(4);
+    const cases: [readonly [number, number], number, RegExp][] = [
+      [[1, 2], -1, /wasmPhilox: position must be an integer/],
+      [[1, 2], Number.NaN, /wasmPhilox: position/],
+      [[1, 2], 1.5, /wasmPhilox: position/],
+      [[1, 2], 2 ** 53, /wasmPhilox: position/],
+      [[-1, 2], 0, /wasmPhilox: key\[0\]/],
+      [[1, 2 ** 32], 0, /wasmPhilox: key\[1\]/],
+    ];
+    const thrown = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    for (const [key, position, what] of cases) {
+      const err = thrown(() => wasmPhilox(key, position, out));
+      expect(err, String(what)).toBeInstanceOf(QbnnError);
+      expect((err as Error).message).toMatch(what);
+    }
+    expect(thrown(() => wasmPhilox([1, 2], 0, new Int32Array(4) as never))).toBeInstanceOf(QbnnError);
+    expect(wasmPhilox([1, 2], 2 ** 40, out)).toHaveLength(4);
   });
 });
