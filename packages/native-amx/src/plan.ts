@@ -20,12 +20,13 @@ function rawWeights(
   k: number,
   handleOf: (p: PackedWeights, name: string) => unknown,
   limits: KernelLimits,
+  at: string,
 ): unknown {
   const packed = (p: PackedWeights, name: string) => ({ handle: handleOf(p, name) });
   if (w.kind === 'sets') {
     return {
       ...w,
-      sets: w.sets.map((s, i) => ({ ...s, packed: packed(s.packed, `plan: sets[${i}].packed`) })),
+      sets: w.sets.map((s, i) => ({ ...s, packed: packed(s.packed, `${at}.sets[${i}].packed`) })),
     };
   }
   if (w.kind === 'gaussian') {
@@ -36,7 +37,7 @@ function rawWeights(
     const [sigma, sigmaBits] = rawInts(w.args.sigma, false);
     return { ...w, args: { ...w.args, mu, muBits, sigma, sigmaBits } };
   }
-  return { ...w, mean: packed(w.mean, 'plan: mean'), variance: packed(w.variance, 'plan: variance') };
+  return { ...w, mean: packed(w.mean, `${at}.mean`), variance: packed(w.variance, `${at}.variance`) };
 }
 
 /**
@@ -56,9 +57,20 @@ export function createNativePlan(
     if (l === null || typeof l !== 'object' || l.weights === null || typeof l.weights !== 'object')
       throw new QbnnError('ERR_ARG', `createPlan: desc.layers[${i}] must be a layer with weights`);
   });
+  // the addon keeps each pack's native pointer: a pack disposed while the plan lives must stop
+  // the plan's run (it read freed memory: a segfault), so the plan remembers which packs it uses
+  const packs: { p: PackedWeights; name: string }[] = [];
+  const track = (p: PackedWeights, name: string) => {
+    const h = handleOf(p, name);
+    packs.push({ p, name });
+    return h;
+  };
   const raw = {
     ...desc,
-    layers: desc.layers.map((l) => ({ ...l, weights: rawWeights(l.weights, l.n, l.k, handleOf, limits) })),
+    layers: desc.layers.map((l, i) => ({
+      ...l,
+      weights: rawWeights(l.weights, l.n, l.k, track, limits, `plan: layers[${i}].weights`),
+    })),
   };
   let handle: unknown;
   try {
@@ -72,6 +84,12 @@ export function createNativePlan(
     run(args: PlanRunArgs): Float32Array {
       if (handle === undefined) throw new QbnnError('ERR_ARG', 'plan: the plan was disposed');
       checkPlanRunArgs(args, keep);
+      for (const { p, name } of packs)
+        if ((p as { disposed?: boolean }).disposed === true)
+          throw new QbnnError(
+            'ERR_ARG',
+            `${name} was disposed while the plan uses it (dispose the plan first, or create it again)`,
+          );
       const reduce = args.reduce === 'meanSoftmax';
       const out = new Float32Array((reduce ? 1 : args.samples) * args.batch * keep.classes);
       const bad = addon.plan.run(

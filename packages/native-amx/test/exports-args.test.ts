@@ -17,6 +17,26 @@ import {
 } from '../src/index.js';
 import { expectArgError, identityLayer } from './helpers.js';
 
+/** A plan that quantises n values (scale 1) and returns them through an identity layer. */
+function identityPlan(n: number): { desc: PlanDescription; layer: PlanDescription['layers'][number] } {
+  const layer = identityLayer(n);
+  const slot = (index: number) => ({ shared: false, index });
+  const desc: PlanDescription = {
+    inputSize: n,
+    classes: n,
+    taskSlots: [n, 4 * n],
+    sharedSlots: [],
+    steps: [
+      { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
+      { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
+    ],
+    sharedSteps: [false, false],
+    layers: [layer],
+    output: slot(1),
+  };
+  return { desc, layer };
+}
+
 // The package's own exports refuse bad arguments with a typed error naming them (the addon's
 // checks under them are untyped RangeError / TypeError, and an environment variable's typo read
 // 'threads must be an integer in [1, 256], got nan' without naming the variable).
@@ -77,20 +97,7 @@ describe.skipIf(!nativeAvailable)('exports: argument checks', () => {
   test('plans: createPlan and run refuse bad descriptions and calls with a typed error', () => {
     // were the addon's RangeError / TypeError, 'Cannot read properties of undefined' for a
     // malformed description or missing args, and reduce: 'bogus' ran without reducing
-    const slot = (index: number) => ({ shared: false, index });
-    const desc: PlanDescription = {
-      inputSize: 4,
-      classes: 4,
-      taskSlots: [4, 16],
-      sharedSlots: [],
-      steps: [
-        { op: 'quantize', out: slot(0), scale: 1, zeroPoint: 0, qmax: 255 },
-        { op: 'layer', layer: 0, in: slot(0), out: slot(1) },
-      ],
-      sharedSteps: [false, false],
-      layers: [identityLayer(4)],
-      output: slot(1),
-    };
+    const { desc } = identityPlan(4);
     const create = nativeKernels.createPlan!;
     for (const bad of [{}, null, { ...desc, layers: [{}] }])
       expectArgError(() => create(bad as never), /createPlan: desc/);
@@ -117,5 +124,25 @@ describe.skipIf(!nativeAvailable)('exports: argument checks', () => {
     for (const [args, what] of cases) expectArgError(() => plan.run(args as never), what);
     plan.dispose();
     expectArgError(() => plan.run(ok), /the plan was disposed/);
+  });
+
+  test('a plan whose packed weights were disposed refuses to run (it read freed memory: a segfault)', () => {
+    const { desc, layer } = identityPlan(64);
+    const plan = nativeKernels.createPlan!(desc);
+    const args = {
+      x: Float64Array.from({ length: 64 }, (_, i) => i),
+      batch: 1,
+      samples: 1,
+      keys: new Uint32Array(8),
+      scalars: new Float64Array(2),
+    };
+    expect([...plan.run(args)]).toEqual([...args.x]);
+    if (layer.weights.kind !== 'sets') throw new Error('identityLayer has a set');
+    layer.weights.sets[0].packed.dispose?.();
+    expectArgError(
+      () => plan.run(args),
+      /plan: layers\[0\]\.weights\.sets\[0\]\.packed was disposed while the plan uses it/,
+    );
+    plan.dispose();
   });
 });
