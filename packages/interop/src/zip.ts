@@ -101,7 +101,12 @@ export class ZipArchive {
       let localHeaderOffset = v.getUint32(at + 42, true);
       const next = at + CENTRAL_MIN + nameLen + extraLen + commentLen;
       if (next > end) fail(`central entry ${i} runs past the directory`);
-      const name = dec.decode(this.bytes.subarray(at + CENTRAL_MIN, at + CENTRAL_MIN + nameLen));
+      let name = '';
+      try {
+        name = dec.decode(this.bytes.subarray(at + CENTRAL_MIN, at + CENTRAL_MIN + nameLen));
+      } catch {
+        fail(`central entry ${i}: its name is not valid UTF-8`);
+      }
       // Zip64 extended information: the 8-byte values replace the fields set to 0xffffffff, in order.
       let e = at + CENTRAL_MIN + nameLen;
       const extraEnd = e + extraLen;

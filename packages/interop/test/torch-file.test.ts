@@ -77,6 +77,24 @@ torch.save({'w': torch.ones(2), 'arr': __import__('numpy').zeros(2)}, '${dir}/nu
     expect(() => readTorchFile(bad)).toThrow(QbnnError);
     expect(() => readTorchFile(good.subarray(0, good.length - 30))).toThrow(/zip/);
   });
+
+  it('an entry name that is not UTF-8 in the central directory is an ERR_FORMAT', () => {
+    // was TextDecoder's untyped TypeError 'The encoded data was not valid for encoding utf-8'
+    const bad = bytesOf('a.pt').slice();
+    const view = Buffer.from(bad.buffer, bad.byteOffset, bad.byteLength);
+    const central = view.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); // the first central entry
+    expect(central).toBeGreaterThan(0);
+    bad[central + 46] = 0xff; // the first byte of its name
+    let err: unknown;
+    try {
+      readTorchFile(bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(QbnnError);
+    expect((err as QbnnError).code).toBe('ERR_FORMAT');
+    expect((err as Error).message).toMatch(/central entry 0: its name is not valid UTF-8/);
+  });
 });
 
 /** Pickle opcodes for hand-made hostile files. */
