@@ -85,15 +85,8 @@ torch.save({'w': torch.ones(2), 'arr': __import__('numpy').zeros(2)}, '${dir}/nu
     const central = view.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); // the first central entry
     expect(central).toBeGreaterThan(0);
     bad[central + 46] = 0xff; // the first byte of its name
-    let err: unknown;
-    try {
-      readTorchFile(bad);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(QbnnError);
-    expect((err as QbnnError).code).toBe('ERR_FORMAT');
-    expect((err as Error).message).toMatch(/central entry 0: its name is not valid UTF-8/);
+    expect(() => readTorchFile(bad)).toThrow(QbnnError);
+    expect(() => readTorchFile(bad)).toThrow(/zip: central entry 0: its name is not valid UTF-8/);
   });
 });
 
