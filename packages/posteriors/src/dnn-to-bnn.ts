@@ -229,6 +229,13 @@ export function dnnToBnn<M extends Module, N extends PosteriorName>(
       inside.push(path);
     }
   }
+  // the root cannot be replaced in place (setModule names a child): converting nothing would
+  // hand back the deterministic layer as if it were Bayesian
+  if (targets.length === 0 && converters.some(([, c]) => c.matches(model)))
+    throw new QbnnError(
+      'ERR_ARG',
+      `dnnToBnn: the model itself is a ${model.constructor.name}, which cannot be replaced in place; wrap it (new Sequential(layer)) or create the Bayesian layer directly`,
+    );
   const converted: string[] = [];
   targets.forEach(([path, m, conv], k) => {
     const layer = conv.convert(m, {

@@ -53,6 +53,16 @@ describe('dnnToBnn over a module tree', () => {
     expect(bayesLayers(model).map(([, l]) => l.isInput)).toEqual([true, false, false]);
   });
 
+  it('a bare layer as the model is refused: the root cannot be replaced in place', () => {
+    // dnnToBnn(new Linear(2, 2)) returned the deterministic layer with converted [] (no error)
+    for (const layer of [new Linear(2, 2), new Conv2d(1, 2, 3)])
+      expect(() => dnnToBnn(layer, { posterior: 'gaussian' })).toThrow(
+        /dnnToBnn: the model itself is a (Linear|Conv2d), which cannot be replaced in place; wrap it/,
+      );
+    // a tree without convertible layers stays a no-op
+    expect(dnnToBnn(new Sequential(new ReLU())).converted).toEqual([]);
+  });
+
   it('include restricts the conversion to matching paths', () => {
     const { converted } = dnnToBnn(nested(), { include: ['head.*'] });
     expect(converted).toEqual(['head.fc', 'head.out']);
