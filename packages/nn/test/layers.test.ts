@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AvgPool2d,
   BatchNorm2d,
+  Conv1d,
   Conv2d,
   conv2d as conv2dFn,
   Dropout,
@@ -142,6 +143,35 @@ describe('pooling', () => {
       );
     });
   }
+});
+
+describe('windows larger than the padded input', () => {
+  it('conv and pooling refuse them with ERR_SHAPE, as PyTorch does; a window that just fits runs', () => {
+    // Conv2d was a RangeError 'geometry[4] must be >= 0' (native) and Conv1d 'Invalid typed array
+    // length: -4'; MaxPool2d / AvgPool2d returned an empty [1, 1, 0, 0] tensor
+    const x = tf.zeros([1, 1, 4, 4]);
+    const cases: [() => unknown, RegExp][] = [
+      [
+        () => new MaxPool2d(5).apply(x),
+        /MaxPool2d: the input's 4 x 4 padded by \[0,0\] is smaller than the kernel 5 x 5/,
+      ],
+      [() => new AvgPool2d([2, 5]).apply(x), /AvgPool2d: .* kernel 2 x 5/],
+      [() => new Conv2d(1, 2, 5).apply(x), /conv2d: the input's 4 x 4 .* kernel 5 x 5/],
+      [() => new Conv2d(1, 2, 3, { dilation: 2 }).apply(x), /dilated kernel 5 x 5/],
+      [() => new Conv1d(1, 2, 5).apply(tf.zeros([1, 1, 3])), /kernel 1 x 5/],
+    ];
+    for (const [f, what] of cases) {
+      expect(f, String(what)).toThrow(what);
+      try {
+        f();
+      } catch (e) {
+        expect((e as { code?: string }).code).toBe('ERR_SHAPE');
+      }
+    }
+    expect(new Conv2d(1, 2, 5, { padding: 1 }).apply(x).shape).toEqual([1, 2, 2, 2]);
+    expect(new MaxPool2d(4).apply(x).shape).toEqual([1, 1, 1, 1]);
+    expect(new Conv2d(1, 2, 3, { dilation: 2, padding: 1 }).apply(x).shape).toEqual([1, 2, 2, 2]);
+  });
 });
 
 describe('BatchNorm2d', () => {

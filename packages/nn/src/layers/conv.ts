@@ -97,6 +97,28 @@ export function convOutSize(
   return Math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
+/**
+ * Throws ERR_SHAPE when a window of `kernel` (dilated by `dilation`) does not fit the NCHW input's
+ * height and width padded by `padding` (PyTorch refuses it too): the convolution failed deep in a
+ * kernel ('geometry[4] must be >= 0', 'Invalid typed array length: -4') and a pool returned an
+ * empty tensor.
+ */
+export function checkWindowFits(
+  what: string,
+  shape: readonly number[],
+  kernel: readonly [number, number],
+  padding: readonly [number, number],
+  dilation: readonly [number, number] = [1, 1],
+): void {
+  const [h, w] = [shape[2], shape[3]];
+  const ek = [dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1];
+  if (h + 2 * padding[0] < ek[0] || w + 2 * padding[1] < ek[1])
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `${what}: the input's ${h} x ${w} padded by [${padding}] is smaller than the ${dilation[0] > 1 || dilation[1] > 1 ? 'dilated ' : ''}kernel ${ek[0]} x ${ek[1]} (input [${shape}])`,
+    );
+}
+
 /** Inserts `d - 1` zeros between taps along axis 0 of a `[kh, kw, ci, co]` kernel. */
 function dilateAxis0(w: tf.Tensor4D, d: number): tf.Tensor4D {
   if (d === 1) return w;
@@ -227,6 +249,13 @@ export function conv2d(
       `conv2d: input has ${inC} channels, weight [${weight.shape}] with groups=${groups} expects ${inPerGroup * groups}`,
     );
   }
+  checkWindowFits(
+    'conv2d',
+    x.shape,
+    [weight.shape[2] as number, weight.shape[3] as number],
+    [ph, pw],
+    [dh, dw],
+  );
   if (dh === 1 && dw === 1 && groups === 1 && nativeFloatKernels(...NCHW_CONV_KERNELS)) {
     // Native kernels take NCHW as it is: no transposes or padded copies of the activations.
     const w = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, in, out]

@@ -1,7 +1,7 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
-import { type Pair, pair } from './conv.js';
+import { checkWindowFits, type Pair, pair } from './conv.js';
 import { nativeFloatKernels } from './native-float.js';
 
 /** Options of the pooling layers. */
@@ -20,6 +20,12 @@ function poolArgs(what: string, kernel: Pair, opts: Pool2dOptions) {
     throw new QbnnError('ERR_ARG', `${what}: padding [${p}] must be at most half the kernel [${k}]`);
   }
   return { k, s, p };
+}
+
+/** An NCHW input the pool's window fits (an empty output is refused, as PyTorch does). */
+function checkPoolInput(what: string, x: tf.Tensor, k: [number, number], p: [number, number]): void {
+  if (x.rank !== 4) throw new QbnnError('ERR_SHAPE', `${what}: expected NCHW input, got [${x.shape}]`);
+  checkWindowFits(what, x.shape, k, p);
 }
 
 function toNhwcPadded(x: tf.Tensor, p: [number, number], value: number): tf.Tensor4D {
@@ -140,6 +146,7 @@ export class MaxPool2d extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
+    checkPoolInput('MaxPool2d', x, this.kernelSize, this.padding);
     const direct = poolChannelsAsImages(
       x,
       this.padding,
@@ -175,6 +182,7 @@ export class AvgPool2d extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
+    checkPoolInput('AvgPool2d', x, this.kernelSize, this.padding);
     const direct = poolChannelsAsImages(x, this.padding, 0, ['AvgPool', 'AvgPoolGrad'], (xi) =>
       tf.avgPool(xi, this.kernelSize, this.stride, 'valid'),
     );
