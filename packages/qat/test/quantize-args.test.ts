@@ -65,6 +65,10 @@ describe('quantize and forward: bad arguments', () => {
     x.dispose();
     await refuses(() => q.forward(x), /x is a disposed tensor/);
     await refuses(() => q.predictProba(x, { samples: 2 }), /x is a disposed tensor/);
+    // planned() checks the options forward checks (a mode forward refuses read true)
+    await refuses(() => q.planned({ mode: 'bogus' as never }), /opts.mode must be one of/);
+    await refuses(() => q.planned({ plan: 'yes' as never }), /opts.plan must be a boolean/);
+    await refuses(() => q.planned(null as never), /opts must be an object/);
     data.dispose();
   });
 

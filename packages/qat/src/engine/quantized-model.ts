@@ -8,7 +8,7 @@ import { type IntState, integerOps, type Memo } from './int-ops.js';
 import { type EngineMode, layersOf, type QLayerSpec, type QOp, type QuantizedOutput, sizeOf } from './ir.js';
 import { type CompiledPlan, compilePlan, planCallArgs } from './plan.js';
 import { getKernelProvider } from './provider.js';
-import { checkFiniteValues, checkForward, checkLogits } from './validate-input.js';
+import { checkCallOptions, checkFiniteValues, checkForward, checkLogits } from './validate-input.js';
 import { walk } from './walker.js';
 
 /** Whether loaded weights still refer to packed tensors (a form keeping them for its kernels). */
@@ -239,7 +239,9 @@ export class QuantizedModel {
    * (a provider with plans, every layer's form with a plan hook, every op supported).
    */
   planned(opts: Pick<QuantizedForwardOptions, 'mode' | 'provider' | 'plan'> = {}): boolean {
-    return this.planFor(opts.provider, opts.mode ?? 'weights', opts.plan) !== undefined;
+    // the checks of forward's options: a mode forward refuses is not 'planned'
+    const o = checkCallOptions(opts);
+    return this.planFor(o.provider, o.mode, o.plan) !== undefined;
   }
 
   /** The compiled plan for (provider, mode), compiled once and kept; undefined when plans are off or unsupported. */

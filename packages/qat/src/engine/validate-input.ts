@@ -84,6 +84,25 @@ function checkMode(v: unknown): EngineMode {
 }
 
 /**
+ * The options a forward call shares with `planned`: `opts` an object (or undefined), a known
+ * mode, `provider` a string, `plan` a boolean. A QbnnError ERR_ARG names the one that is not.
+ */
+export function checkCallOptions(opts: unknown): { mode: EngineMode; provider?: string; plan?: boolean } {
+  if (opts === null || (opts !== undefined && typeof opts !== 'object'))
+    throw new QbnnError('ERR_ARG', `opts must be an object of forward options, got ${describe(opts)}`);
+  const o = (opts ?? {}) as Record<string, unknown>;
+  const mode = checkMode(o.mode);
+  if (o.provider !== undefined && typeof o.provider !== 'string')
+    throw new QbnnError(
+      'ERR_ARG',
+      `opts.provider must be a provider name (string), got ${describe(o.provider)}`,
+    );
+  if (o.plan !== undefined && typeof o.plan !== 'boolean')
+    throw new QbnnError('ERR_ARG', `opts.plan must be a boolean, got ${describe(o.plan)}`);
+  return { mode, provider: o.provider as string | undefined, plan: o.plan as boolean | undefined };
+}
+
+/**
  * A tensor input (anything with a numeric `shape`) must hold examples of the model's input shape:
  * [batch, ...inputShape], flat [batch, values an example] or [values], or those with axes of size
  * 1 added or dropped. Another shape of the same size (channels last [B, 32, 32, 3] for a
@@ -118,8 +137,7 @@ export function checkForward(
   maxActivation: number,
   finite: 'check' | 'later' = 'check',
 ): CheckedForward {
-  if (opts === null || (opts !== undefined && typeof opts !== 'object'))
-    throw new QbnnError('ERR_ARG', `opts must be an object of forward options, got ${describe(opts)}`);
+  const { mode } = checkCallOptions(opts);
   const o = (opts ?? {}) as Record<string, unknown>;
   const values = inputValues(x);
   if (values.length === 0 || values.length % perExample !== 0) {
@@ -131,16 +149,8 @@ export function checkForward(
   const batch = values.length / perExample;
   checkTensorShape(x, batch, inputShape);
   const samples = checkSamples(o.samples);
-  const mode = checkMode(o.mode);
   if (o.seed !== undefined && (typeof o.seed !== 'number' || !Number.isSafeInteger(o.seed) || o.seed < 0))
     throw new QbnnError('ERR_ARG', `opts.seed must be a non-negative safe integer, got ${describe(o.seed)}`);
-  if (o.provider !== undefined && typeof o.provider !== 'string')
-    throw new QbnnError(
-      'ERR_ARG',
-      `opts.provider must be a provider name (string), got ${describe(o.provider)}`,
-    );
-  if (o.plan !== undefined && typeof o.plan !== 'boolean')
-    throw new QbnnError('ERR_ARG', `opts.plan must be a boolean, got ${describe(o.plan)}`);
   // looked up here so that the engine and its reference (which runs no kernel) refuse the same names
   if (o.provider !== undefined) getKernelProvider(o.provider as string);
   const need = samples * batch * maxActivation;
