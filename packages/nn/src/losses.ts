@@ -1,5 +1,6 @@
 import { QbnnError, softmaxCrossEntropy } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkClassLabels } from './inputs.js';
 
 /** Class indices of `labels`: int32 `[N]` as is, one-hot / probabilities `[N, C]` by argmax. */
 export function labelIndices(labels: tf.Tensor): tf.Tensor1D {
@@ -15,6 +16,9 @@ export function labelIndices(labels: tf.Tensor): tf.Tensor1D {
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   if (logits.rank !== 2) throw new QbnnError('ERR_SHAPE', `logits must be [N, C], got [${logits.shape}]`);
   const [n, c] = logits.shape;
+  // class indices must be integers in [0, C): a label of 7 of 3 classes, -1 or 0.5 contributed
+  // nothing (or another class) to the loss and its gradient, silently (PyTorch refuses them)
+  if (labels.rank === 1) checkClassLabels('crossEntropy: labels', labels, n, c);
   if (labels.rank === 1 && labels.shape[0] === n) {
     // class indices: one fused kernel each way where the backend has it (@qbnn/core)
     const fused = softmaxCrossEntropy(logits, labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32'));

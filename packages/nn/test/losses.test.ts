@@ -13,6 +13,23 @@ function composed(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 }
 
 describe('crossEntropy', () => {
+  it('refuses class indices outside [0, C) and fractional ones (they were dropped or cast silently)', () => {
+    const logits = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    for (const bad of [7, -1, 3, 2 ** 31 - 1]) {
+      expect(() => crossEntropy(logits, tf.tensor1d([0, bad], 'int32')), String(bad)).toThrow(
+        new RegExp(`crossEntropy: labels\\[1\\] must be a class index, an integer in \\[0, 2\\], got ${bad}`),
+      );
+    }
+    expect(() => crossEntropy(logits, tf.tensor1d([0, 0.5]))).toThrow(/labels\[1\] must be a class index/);
+    expect(() => crossEntropy(logits, tf.tensor1d([0, 1, 2], 'int32'))).toThrow(
+      /must be \[2\] class indices/,
+    );
+    expect(crossEntropy(logits, tf.tensor1d([0, 2], 'int32')).dataSync()[0]).toBeCloseTo(1.4076, 4);
+  });
+
   beforeAll(ready);
   it('with class indices equals the composed tfjs ops, value and gradient', async () => {
     const x = tf.tensor(new Rng(5).normal(64 * 10), [64, 10]);
