@@ -1,5 +1,6 @@
 import { QbnnError, Rng } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkFiniteTensor } from './inputs.js';
 
 /** A named tensor map, as returned by {@link Module.stateDict}. */
 export type StateDict = Record<string, tf.Tensor>;
@@ -351,8 +352,12 @@ export abstract class Module {
   /**
    * Copies values from `state` into this module's parameters and buffers. Shapes and dtypes
    * must match exactly (ERR_SHAPE otherwise); in strict mode (default) missing or unexpected
-   * keys are an ERR_FORMAT. Nothing is changed if any check fails. The caller keeps ownership
-   * of `state`. Returns the keys that were missing and unexpected (non-strict mode).
+   * keys are an ERR_FORMAT. A parameter's value must be finite: a NaN or infinity is an
+   * ERR_NAN naming the key and the first bad flat index (it would spread through every forward
+   * and gradient). Buffers are not checked: they may legitimately hold infinities (an additive
+   * attention mask of -Infinity, a running minimum that starts at +Infinity). Nothing is
+   * changed if any check fails. The caller keeps ownership of `state`. Returns the keys that
+   * were missing and unexpected (non-strict mode).
    */
   loadStateDict(state: StateDict, opts: LoadStateOptions = {}): { missing: string[]; unexpected: string[] } {
     if (typeof state !== 'object' || state === null) {
@@ -360,6 +365,7 @@ export abstract class Module {
     }
     const strict = opts.strict ?? true;
     const own = this.stateDict();
+    const params = new Set(this.namedParameters().map(([n]) => n));
     const missing = Object.keys(own).filter((k) => !(k in state));
     const unexpected = Object.keys(state).filter((k) => !(k in own));
     if (strict && (missing.length > 0 || unexpected.length > 0)) {
@@ -385,6 +391,7 @@ export abstract class Module {
       if (t.dtype !== v.dtype) {
         throw new QbnnError('ERR_FORMAT', `loadStateDict: '${k}' has dtype ${t.dtype}, expected ${v.dtype}`);
       }
+      if (params.has(k)) checkFiniteTensor(`loadStateDict: parameter '${k}'`, t);
       pairs.push([v as tf.Variable, t]);
     }
     // Every check passed: now change. Sources are cloned first (a clone shares the data and

@@ -1,3 +1,4 @@
+import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -161,6 +162,41 @@ describe('Module', () => {
     expect(Array.from(m.getModule('0').param('weight').dataSync())).toEqual(w1);
     expect(Array.from(m.getModule('1').param('weight').dataSync())).toEqual(w0);
     m.dispose();
+  });
+
+  it('loadStateDict refuses a NaN or infinite parameter (ERR_NAN naming it and the index), not a buffer', () => {
+    const a = small();
+    const b = small();
+    const sd = a.stateDict();
+    const before = Array.from(b.getModule('6').param('weight').dataSync());
+    const w = sd['6.weight'].dataSync().slice();
+    w[5] = NaN;
+    const nanWeight = tf.tensor(w, sd['6.weight'].shape);
+    const bias = sd['0.bias'].dataSync().slice();
+    bias[1] = -Infinity;
+    const infBias = tf.tensor(bias, sd['0.bias'].shape);
+    for (const [key, t, index] of [
+      ['6.weight', nanWeight, 5],
+      ['0.bias', infBias, 1],
+    ] as const) {
+      let err: unknown;
+      try {
+        b.loadStateDict({ ...sd, [key]: t });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(QbnnError);
+      expect((err as QbnnError).code).toBe('ERR_NAN');
+      expect((err as Error).message).toMatch(new RegExp(`parameter '${key}'.*at flat index ${index}`));
+    }
+    expect(Array.from(b.getModule('6').param('weight').dataSync())).toEqual(before);
+    // Buffers may hold infinities (a running minimum, an additive mask): loaded as given.
+    const infBuffer = tf.fill(sd['1.running_mean'].shape, Infinity);
+    b.loadStateDict({ ...sd, '1.running_mean': infBuffer });
+    expect(Array.from(b.getModule('1').buffer('running_mean').dataSync())).toEqual([Infinity, Infinity]);
+    tf.dispose([nanWeight, infBias, infBuffer]);
+    a.dispose();
+    b.dispose();
   });
 
   it('loadStateDict is all-or-nothing: a bad value anywhere changes nothing', () => {
