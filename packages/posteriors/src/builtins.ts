@@ -1,8 +1,10 @@
 import { GaussianPosterior } from './gaussian.js';
-import { McDropoutPosterior } from './mcdropout.js';
+import type { PointInitOptions } from './init.js';
+import type { LocScaleOptions } from './locscale.js';
+import { type McDropoutOptions, McDropoutPosterior } from './mcdropout.js';
 import { RadialPosterior } from './radial.js';
 import { hasPosterior, registerPosterior } from './registry.js';
-import { SghmcPosterior } from './sghmc.js';
+import { SghmcPosterior, type SghmcPosteriorOptions } from './sghmc.js';
 
 declare module './types.js' {
   interface PosteriorOptionsMap {
@@ -13,13 +15,37 @@ declare module './types.js' {
   }
 }
 
+// The option keys of each built-in (checked by the registry: a misspelt key is an ERR_ARG).
+// The `satisfies` clauses make the compiler check that each list names every key of its options.
+const locScaleKeys = [
+  'muInit',
+  'biasMuInit',
+  'rhoInit',
+  'initFrom',
+] as const satisfies readonly (keyof LocScaleOptions)[];
+const pointKeys = ['init', 'biasInit', 'initFrom'] as const satisfies readonly (keyof PointInitOptions)[];
+const mcDropoutKeys = [...pointKeys, 'p', 'isInput'] as const satisfies readonly (keyof McDropoutOptions)[];
+const sghmcKeys = [...pointKeys, 'precision'] as const satisfies readonly (keyof SghmcPosteriorOptions)[];
+type AllListed<O, K extends readonly unknown[]> = Exclude<keyof O, K[number]> extends never ? true : false;
+const everyKeyListed: [
+  AllListed<LocScaleOptions, typeof locScaleKeys>,
+  AllListed<McDropoutOptions, typeof mcDropoutKeys>,
+  AllListed<SghmcPosteriorOptions, typeof sghmcKeys>,
+] = [true, true, true];
+void everyKeyListed;
+
 /** Registers the built-in posteriors (done on import of the package; idempotent). */
 export function registerBuiltinPosteriors(): void {
-  if (!hasPosterior('gaussian')) registerPosterior('gaussian', (spec, o) => new GaussianPosterior(spec, o));
-  if (!hasPosterior('radial')) registerPosterior('radial', (spec, o) => new RadialPosterior(spec, o));
+  if (!hasPosterior('gaussian'))
+    registerPosterior('gaussian', (spec, o) => new GaussianPosterior(spec, o), { optionKeys: locScaleKeys });
+  if (!hasPosterior('radial'))
+    registerPosterior('radial', (spec, o) => new RadialPosterior(spec, o), { optionKeys: locScaleKeys });
   if (!hasPosterior('mcdropout'))
-    registerPosterior('mcdropout', (spec, o) => new McDropoutPosterior(spec, o));
-  if (!hasPosterior('sghmc')) registerPosterior('sghmc', (spec, o) => new SghmcPosterior(spec, o));
+    registerPosterior('mcdropout', (spec, o) => new McDropoutPosterior(spec, o), {
+      optionKeys: mcDropoutKeys,
+    });
+  if (!hasPosterior('sghmc'))
+    registerPosterior('sghmc', (spec, o) => new SghmcPosterior(spec, o), { optionKeys: sghmcKeys });
 }
 
 registerBuiltinPosteriors();

@@ -4,18 +4,50 @@ import type { PosteriorFactory, PosteriorName, PosteriorOptionsOf } from './type
 const factories = new Registry<PosteriorFactory<never>>('posterior');
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
 
+/** Options of {@link registerPosterior}. */
+export interface RegisterPosteriorOptions {
+  /** Allow replacing an existing registration (default false). */
+  replace?: boolean;
+  /**
+   * The option keys the factory takes. When given, the registered factory refuses options that
+   * are not an object or hold any other key (ERR_ARG naming the key and listing these), so a
+   * misspelt option (`sigmaInit` for `rhoInit`) is an error, not silently the default. When
+   * omitted, the options reach the factory unchecked (it validates them itself).
+   */
+  optionKeys?: readonly string[];
+}
+
+/**
+ * Throws ERR_ARG unless `options` is undefined or a plain object whose keys are all in `known`:
+ * `where` and the unknown key are named and the known keys listed.
+ */
+export function checkPosteriorOptionKeys(where: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new QbnnError('ERR_ARG', `${where}: posteriorOptions must be an object, got ${String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new QbnnError(
+        'ERR_ARG',
+        `${where}: unknown posteriorOptions key '${key}' (known: ${known.length > 0 ? known.join(', ') : 'none'})`,
+      );
+    }
+  }
+}
+
 /**
  * Registers a posterior plugin under `name`, so layers (`new BayesLinear(4, 2, { posterior: name })`)
- * and `dnnToBnn` can create it. A third-party package calls this once at import.
+ * and `dnnToBnn` can create it. A third-party package calls this once at import, declaring its
+ * option keys (`optionKeys`) to have misspelt options refused.
  *
- * @param options.replace - allow replacing an existing registration (default false).
- * @throws QbnnError ERR_ARG for an invalid name, a non-function factory, or a name already
- *   registered without `replace`.
+ * @throws QbnnError ERR_ARG for an invalid name, a non-function factory, a name already
+ *   registered without `replace`, or `optionKeys` that is not an array of strings.
  */
 export function registerPosterior<N extends PosteriorName>(
   name: N,
   factory: PosteriorFactory<PosteriorOptionsOf<N>>,
-  options: { replace?: boolean } = {},
+  options: RegisterPosteriorOptions = {},
 ): void {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new QbnnError('ERR_ARG', `registerPosterior: invalid name '${String(name)}' (expected ${NAME_RE})`);
@@ -29,7 +61,18 @@ export function registerPosterior<N extends PosteriorName>(
       `registerPosterior: '${name}' is already registered (pass { replace: true })`,
     );
   }
-  factories.register(name, factory as PosteriorFactory<never>, { override: true });
+  const keys = options.optionKeys;
+  if (keys !== undefined && (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string'))) {
+    throw new QbnnError('ERR_ARG', `registerPosterior('${name}'): optionKeys must be an array of strings`);
+  }
+  const checked: PosteriorFactory<PosteriorOptionsOf<N>> =
+    keys === undefined
+      ? factory
+      : (spec, o) => {
+          checkPosteriorOptionKeys(`posterior '${name}'`, o, keys);
+          return factory(spec, o);
+        };
+  factories.register(name, checked as PosteriorFactory<never>, { override: true });
 }
 
 /**

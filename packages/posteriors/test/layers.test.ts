@@ -13,7 +13,9 @@ import {
   getPosterior,
   McDropoutPosterior,
   modelKl,
+  registerPosterior,
   type SamplingMode,
+  unregisterPosterior,
 } from '../src/index.js';
 import { meanVar, setup, sp } from './helpers.js';
 
@@ -221,6 +223,79 @@ describe('registry errors', () => {
     expect(() => l.kl({ method: 'repar' })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED' }));
     const s = new BayesLinear(2, 2, { posterior: 'sghmc' });
     expect(() => s.kl()).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED' }));
+  });
+});
+
+describe('posterior option keys', () => {
+  const argError = (re: RegExp) =>
+    expect.objectContaining({ code: 'ERR_ARG', message: expect.stringMatching(re) });
+
+  it('a misspelt option key of a built-in is ERR_ARG naming it and the known keys (layers and dnnToBnn)', () => {
+    expect(
+      () => new BayesLinear(2, 2, { posteriorOptions: { sigmaInit: { mean: -3, std: 0.1 } } as never }),
+    ).toThrow(
+      argError(
+        /posterior 'gaussian': unknown posteriorOptions key 'sigmaInit' \(known: muInit, biasMuInit, rhoInit, initFrom\)/,
+      ),
+    );
+    expect(
+      () => new BayesConv2d(1, 2, 3, { posterior: 'radial', posteriorOptions: { rhoinit: -4 } as never }),
+    ).toThrow(argError(/posterior 'radial': unknown posteriorOptions key 'rhoinit'/));
+    expect(
+      () => new BayesLinear(2, 2, { posterior: 'mcdropout', posteriorOptions: { rate: 0.5 } as never }),
+    ).toThrow(argError(/'rate' \(known: init, biasInit, initFrom, p, isInput\)/));
+    expect(
+      () => new BayesLinear(2, 2, { posterior: 'sghmc', posteriorOptions: { precison: 2 } as never }),
+    ).toThrow(argError(/'precison'/));
+    expect(() => new BayesLinear(2, 2, { posteriorOptions: 3 as never })).toThrow(
+      argError(/must be an object/),
+    );
+    const net = new Sequential(new Linear(2, 2));
+    expect(() =>
+      dnnToBnn(net, { posterior: 'gaussian', posteriorOptions: { sigmaInit: 1 } as never }),
+    ).toThrow(argError(/unknown posteriorOptions key 'sigmaInit'/));
+    net.dispose();
+    // Known keys still work, and MOPED's initFrom passes through dnnToBnn.
+    const l = new BayesLinear(2, 2, { posterior: 'mcdropout', posteriorOptions: { p: 0.5, init: 0 } });
+    expect(l.posterior).toBeInstanceOf(McDropoutPosterior);
+    l.dispose();
+    const moped = dnnToBnn(new Sequential(new Linear(2, 2)), { posterior: 'gaussian', moped: true });
+    expect(moped.converted.length).toBe(1);
+    moped.model.dispose();
+  });
+
+  it('a registered plugin declares its own keys; without optionKeys its options reach it unchecked', () => {
+    const seen: unknown[] = [];
+    const gaussian = getPosterior('gaussian');
+    registerPosterior(
+      'test-keys',
+      (spec, o) => {
+        seen.push(o);
+        return gaussian(spec);
+      },
+      { optionKeys: ['alpha'] },
+    );
+    registerPosterior('test-nokeys', (spec, o) => {
+      seen.push(o);
+      return gaussian(spec);
+    });
+    try {
+      new BayesLinear(2, 2, { posterior: 'test-keys', posteriorOptions: { alpha: 1 } as never }).dispose();
+      expect(
+        () => new BayesLinear(2, 2, { posterior: 'test-keys', posteriorOptions: { alfa: 1 } as never }),
+      ).toThrow(argError(/posterior 'test-keys': unknown posteriorOptions key 'alfa' \(known: alpha\)/));
+      new BayesLinear(2, 2, {
+        posterior: 'test-nokeys',
+        posteriorOptions: { anything: 1 } as never,
+      }).dispose();
+      expect(seen).toEqual([{ alpha: 1 }, { anything: 1 }]);
+      expect(() => registerPosterior('test-bad', gaussian, { optionKeys: 'alpha' as never })).toThrow(
+        argError(/optionKeys must be an array of strings/),
+      );
+    } finally {
+      unregisterPosterior('test-keys');
+      unregisterPosterior('test-nokeys');
+    }
   });
 });
 
