@@ -158,7 +158,19 @@ describe('windows larger than the padded input', () => {
       [() => new AvgPool2d([2, 5]).apply(x), /AvgPool2d: .* kernel 2 x 5/],
       [() => new Conv2d(1, 2, 5).apply(x), /conv2d: the input's 4 x 4 .* kernel 5 x 5/],
       [() => new Conv2d(1, 2, 3, { dilation: 2 }).apply(x), /dilated kernel 5 x 5/],
-      [() => new Conv1d(1, 2, 5).apply(tf.zeros([1, 1, 3])), /kernel 1 x 5/],
+      // Conv1d's errors name conv1d and its length (said conv2d and a lifted 1 x 3 input)
+      [
+        () => new Conv1d(1, 2, 5).apply(tf.zeros([1, 1, 3])),
+        /^conv1d: the input's 3 padded by \[0\] is smaller than the kernel 5 \(input \[1,1,3\]\)$/,
+      ],
+      [
+        () => new Conv1d(1, 2, 3, { dilation: 2 }).apply(tf.zeros([1, 1, 4])),
+        /^conv1d: .* dilated kernel 5 /,
+      ],
+      [
+        () => new Conv1d(2, 2, 3).apply(tf.zeros([1, 3, 8])),
+        /^conv1d: input has 3 channels, weight \[2,2,3\] with groups=1 expects 2$/,
+      ],
     ];
     for (const [f, what] of cases) {
       expect(f, String(what)).toThrow(what);

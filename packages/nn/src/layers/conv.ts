@@ -98,25 +98,49 @@ export function convOutSize(
 }
 
 /**
- * Throws ERR_SHAPE when a window of `kernel` (dilated by `dilation`) does not fit the NCHW input's
- * height and width padded by `padding` (PyTorch refuses it too): the convolution failed deep in a
- * kernel ('geometry[4] must be >= 0', 'Invalid typed array length: -4') and a pool returned an
- * empty tensor.
+ * Throws ERR_SHAPE when a window of `kernel` (dilated by `dilation`) does not fit the input's
+ * spatial axes (those after N and C: one for 1-D, two for NCHW) padded by `padding` (PyTorch
+ * refuses it too): the convolution failed deep in a kernel ('geometry[4] must be >= 0',
+ * 'Invalid typed array length: -4') and a pool returned an empty tensor.
  */
 export function checkWindowFits(
   what: string,
   shape: readonly number[],
-  kernel: readonly [number, number],
-  padding: readonly [number, number],
-  dilation: readonly [number, number] = [1, 1],
+  kernel: readonly number[],
+  padding: readonly number[],
+  dilation: readonly number[] = kernel.map(() => 1),
 ): void {
-  const [h, w] = [shape[2], shape[3]];
-  const ek = [dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1];
-  if (h + 2 * padding[0] < ek[0] || w + 2 * padding[1] < ek[1])
+  const dims = shape.slice(2);
+  const ek = kernel.map((k, i) => dilation[i] * (k - 1) + 1);
+  if (dims.some((d, i) => d + 2 * padding[i] < ek[i]))
     throw new QbnnError(
       'ERR_SHAPE',
-      `${what}: the input's ${h} x ${w} padded by [${padding}] is smaller than the ${dilation[0] > 1 || dilation[1] > 1 ? 'dilated ' : ''}kernel ${ek[0]} x ${ek[1]} (input [${shape}])`,
+      `${what}: the input's ${dims.join(' x ')} padded by [${padding}] is smaller than the ${dilation.some((d) => d > 1) ? 'dilated ' : ''}kernel ${ek.join(' x ')} (input [${shape}])`,
     );
+}
+
+/**
+ * The checks of a convolution's operands shared by its 1-D and 2-D functions, errors naming
+ * `op` (the function the user called) with the user's shapes: the input's channels must be the
+ * weight's in-channels times `groups`, and the (dilated) kernel must fit the padded input.
+ */
+export function checkConvOperands(
+  op: string,
+  xShape: readonly number[],
+  weightShape: readonly number[],
+  groups: number,
+  padding: readonly number[],
+  dilation: readonly number[],
+): void {
+  const inPerGroup = weightShape[1];
+  const inC = xShape[1];
+  if (inC !== inPerGroup * groups) {
+    throw new QbnnError(
+      'ERR_SHAPE',
+      `${op}: input has ${inC} channels, weight [${weightShape}] with groups=${groups} expects ${inPerGroup * groups}`,
+    );
+  }
+  checkWindowFits(op, xShape, weightShape.slice(2), padding, dilation);
 }
 
 /** Inserts `d - 1` zeros between taps along axis 0 of a `[kh, kw, ci, co]` kernel. */
@@ -241,21 +265,8 @@ export function conv2d(
   if (x.rank !== 4) throw new QbnnError('ERR_SHAPE', `conv2d: expected NCHW input, got [${x.shape}]`);
   if (weight.rank !== 4)
     throw new QbnnError('ERR_SHAPE', `conv2d: expected a 4-D weight, got [${weight.shape}]`);
-  const [outC, inPerGroup] = weight.shape;
-  const inC = x.shape[1];
-  if (inC !== inPerGroup * groups) {
-    throw new QbnnError(
-      'ERR_SHAPE',
-      `conv2d: input has ${inC} channels, weight [${weight.shape}] with groups=${groups} expects ${inPerGroup * groups}`,
-    );
-  }
-  checkWindowFits(
-    'conv2d',
-    x.shape,
-    [weight.shape[2] as number, weight.shape[3] as number],
-    [ph, pw],
-    [dh, dw],
-  );
+  const outC = weight.shape[0];
+  checkConvOperands('conv2d', x.shape, weight.shape, groups, [ph, pw], [dh, dw]);
   if (dh === 1 && dw === 1 && groups === 1 && nativeFloatKernels(...NCHW_CONV_KERNELS)) {
     // Native kernels take NCHW as it is: no transposes or padded copies of the activations.
     const w = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // [kh, kw, in, out]

@@ -1,6 +1,6 @@
 import { QbnnError } from '@qbnn/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d, conv2dGeometry } from './conv.js';
+import { checkConvOperands, conv2d, conv2dGeometry, pair } from './conv.js';
 import { type ConvKind, type ConvLayerOptions, convLayerOf } from './conv-nd.js';
 import { liftToWidth, widthGeometry } from './one-axis.js';
 
@@ -54,6 +54,11 @@ export function conv1d(
   const [n, c, l] = x.shape;
   const [o, ig, k] = weight.shape;
   const { params } = liftToWidth('conv1d', k, p);
+  // Checked here on the user's [N, C, L] shapes, so errors name conv1d and its length (conv2d
+  // checks the lifted shapes again; they pass).
+  const padding = pair('conv1d padding', params.padding ?? 0, 0)[1];
+  const dilation = pair('conv1d dilation', params.dilation ?? 1, 1)[1];
+  checkConvOperands('conv1d', x.shape, weight.shape, p.groups ?? 1, [padding], [dilation]);
   const y = conv2d(tf.reshape(x, [n, c, 1, l]), tf.reshape(weight, [o, ig, 1, k]), bias, params);
   return tf.reshape(y, [n, o, y.shape[3] as number]);
 }
