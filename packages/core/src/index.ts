@@ -2,7 +2,7 @@ export * from './backend/index.js';
 export * from './bytes/index.js';
 export { QbnnError, type QbnnErrorCode } from './errors.js';
 export type * from './kernels/plan.js';
-export { checkPlanRunArgs, MAX_PLAN_COUNT, nonFiniteLogit } from './kernels/plan.js';
+export { checkPlanRunArgs, MAX_FORWARD_ELEMENTS, MAX_PLAN_COUNT, nonFiniteLogit } from './kernels/plan.js';
 export {
   convOutSize,
   JS_PROVIDER,

@@ -126,6 +126,28 @@ describe.skipIf(!nativeAvailable)('exports: argument checks', () => {
     expectArgError(() => plan.run(ok), /the plan was disposed/);
   });
 
+  test('a plan call is bounded by the forward budget before anything is allocated', () => {
+    // samples 2^24 of a batch of 1 ran for more than 60 s: samples x batch x the largest
+    // activation (64 values here) may not pass MAX_FORWARD_ELEMENTS = 2^28, as a forward's
+    const { desc } = identityPlan(64);
+    const plan = nativeKernels.createPlan!(desc);
+    const call = (samples: number, batch: number) => ({
+      x: new Float64Array(batch * 64),
+      batch,
+      samples,
+      keys: new Uint32Array(8),
+      scalars: new Float64Array(2), // the wrong length for samples > 1: reached only within budget
+    });
+    expectArgError(
+      () => plan.run(call(2 ** 24, 1)),
+      /^plan\.run: samples 16777216 x batch 1 x the largest activation \(64 values an example\) = 1073741824 exceeds the budget of one call, 268435456 elements: use fewer samples or a smaller batch$/,
+    );
+    expectArgError(() => plan.run(call(2 ** 21, 2 ** 2)), /samples 2097152 x batch 4 .* exceeds the budget/);
+    // at the budget: the call passes it (and stops at the scalars, so nothing runs)
+    expectArgError(() => plan.run(call(2 ** 21, 2)), /scalars must be a Float64Array/);
+    plan.dispose();
+  });
+
   test('a plan whose packed weights were disposed refuses to run (it read freed memory: a segfault)', () => {
     const { desc, layer } = identityPlan(64);
     const plan = nativeKernels.createPlan!(desc);

@@ -228,15 +228,37 @@ export function nonFiniteLogit(index: number, value: number): QbnnError {
 export const MAX_PLAN_COUNT = 2 ** 24;
 
 /**
+ * Memory budget of one forward call, in activation elements: samples x batch x the model's
+ * largest per-example activation may not exceed it (a quantised model's forward and a plan's
+ * run both check it, so a plan call is bounded before anything is allocated). The integer
+ * engine holds such an activation as u8 (256 MiB at the limit), the float twin as float64
+ * (2 GiB at the limit).
+ */
+export const MAX_FORWARD_ELEMENTS = 2 ** 28;
+
+/**
+ * The largest per-example activation of a plan: its input, logits and every layer's output, each
+ * an activation of the model (a layer's input may be larger, a transposed convolution's spread
+ * one, which the model's own budget does not count: a plan refuses no call its model's forward takes).
+ */
+function largestActivation(desc: Pick<PlanDescription, 'inputSize' | 'classes' | 'layers'>): number {
+  let m = Math.max(desc.inputSize, desc.classes);
+  for (const l of desc.layers) m = Math.max(m, l.outSize);
+  return m;
+}
+
+/**
  * Checks one call of a plan compiled from `desc` (what every provider's `run` does first): `x` a
  * Float64Array or Float32Array of batch x inputSize values, batch and samples integers in
- * [1, {@link MAX_PLAN_COUNT}], `keys` a Uint32Array of 8 words a layer, `scalars` a Float64Array
- * of 2 a layer and sample, `reduce` absent or 'meanSoftmax'. A QbnnError ERR_ARG names what does
- * not fit (the values' finiteness is the provider's, with the same ERR_NAN as the engine).
+ * [1, {@link MAX_PLAN_COUNT}] whose product with the plan's largest per-example activation is
+ * within {@link MAX_FORWARD_ELEMENTS} (a forward's budget), `keys` a Uint32Array of 8 words a
+ * layer, `scalars` a Float64Array of 2 a layer and sample, `reduce` absent or 'meanSoftmax'. A
+ * QbnnError ERR_ARG names what does not fit (the values' finiteness is the provider's, with the
+ * same ERR_NAN as the engine).
  */
 export function checkPlanRunArgs(
   args: unknown,
-  desc: Pick<PlanDescription, 'inputSize' | 'layers'>,
+  desc: Pick<PlanDescription, 'inputSize' | 'classes' | 'layers'>,
 ): PlanRunArgs {
   const fail = (what: string): never => {
     throw new QbnnError('ERR_ARG', `plan.run: ${what}`);
@@ -251,6 +273,12 @@ export function checkPlanRunArgs(
   }
   const batch = a.batch as number;
   const samples = a.samples as number;
+  const largest = largestActivation(desc);
+  const need = samples * batch * largest;
+  if (need > MAX_FORWARD_ELEMENTS)
+    fail(
+      `samples ${samples} x batch ${batch} x the largest activation (${largest} values an example) = ${need} exceeds the budget of one call, ${MAX_FORWARD_ELEMENTS} elements: use fewer samples or a smaller batch`,
+    );
   const layers = desc.layers.length;
   if (!(a.x instanceof Float64Array || a.x instanceof Float32Array))
     fail('x must be a Float64Array or a Float32Array');

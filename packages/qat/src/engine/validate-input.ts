@@ -1,4 +1,4 @@
-import { nonFiniteLogit, QbnnError } from '@qbnn/core';
+import { MAX_FORWARD_ELEMENTS, nonFiniteLogit, QbnnError } from '@qbnn/core';
 import type { EngineMode } from './ir.js';
 import { getKernelProvider } from './provider.js';
 
@@ -8,12 +8,8 @@ import { getKernelProvider } from './provider.js';
 /** The engine's modes, in the order error messages list them. */
 export const ENGINE_MODES: readonly EngineMode[] = Object.freeze(['weights', 'local']);
 
-/**
- * Memory budget of one forward call, in activation elements: samples x batch x the model's
- * largest per-example activation may not exceed it. The integer engine holds such an
- * activation as u8 (256 MiB at the limit), the float twin as float64 (2 GiB at the limit).
- */
-export const MAX_FORWARD_ELEMENTS = 2 ** 28;
+/** Memory budget of one forward call, in activation elements (core's, which plan runs check too). */
+export { MAX_FORWARD_ELEMENTS };
 
 /** The checked options of a forward call. */
 export interface CheckedForward {
