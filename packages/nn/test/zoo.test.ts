@@ -178,4 +178,31 @@ describe('model zoo', () => {
     expect(() => registerArchitecture('tiny-test', () => new Linear(2, 2))).toThrow(/already registered/);
     m.dispose();
   });
+
+  it("a zoo architecture's config with an unknown key is ERR_ARG naming it (was ignored: the default built)", () => {
+    // { zoo: 'lenet5', config: { numclasses: 3 } } (qbnn import --arch file.json) built 10 classes
+    const err = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as { code?: string; message: string };
+      }
+      return undefined;
+    };
+    const e = err(() => buildModel('lenet5', { numclasses: 3 }));
+    expect(e?.code).toBe('ERR_ARG');
+    expect(e?.message).toBe(
+      "architecture 'lenet5' config: unknown key 'numclasses' (known: inChannels, numClasses, imageSize, seed)",
+    );
+    expect(err(() => buildModel('resnet18', { width: [8, 8, 8, 8] }))?.message).toMatch(
+      /unknown key 'width'/,
+    );
+    expect(err(() => buildModel('mlp-regression', { inFeatures: 2, hiden: 4 }))?.message).toMatch(/'hiden'/);
+    expect(err(() => buildModel('lenet5', [] as never))?.message).toMatch(
+      /config must be an object, got an array/,
+    );
+    const ok = buildModel('lenet5', { numClasses: 3, seed: 1 });
+    expect(ok.numParameters()).toBeGreaterThan(0);
+    ok.dispose();
+  });
 });

@@ -1,4 +1,4 @@
-import { QbnnError, Registry } from '@qbnn/core';
+import { checkKnownKeys, QbnnError, Registry } from '@qbnn/core';
 import type { PosteriorFactory, PosteriorName, PosteriorOptionsOf } from './types.js';
 
 const factories = new Registry<PosteriorFactory<never>>('posterior');
@@ -19,21 +19,10 @@ export interface RegisterPosteriorOptions {
 
 /**
  * Throws ERR_ARG unless `options` is undefined or a plain object whose keys are all in `known`:
- * `where` and the unknown key are named and the known keys listed.
+ * `where` and the unknown key are named and the known keys listed (core's checkKnownKeys).
  */
 export function checkPosteriorOptionKeys(where: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new QbnnError('ERR_ARG', `${where}: posteriorOptions must be an object, got ${String(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new QbnnError(
-        'ERR_ARG',
-        `${where}: unknown posteriorOptions key '${key}' (known: ${known.length > 0 ? known.join(', ') : 'none'})`,
-      );
-    }
-  }
+  checkKnownKeys(`${where}: posteriorOptions`, options, known);
 }
 
 /**

@@ -235,12 +235,12 @@ describe('posterior option keys', () => {
       () => new BayesLinear(2, 2, { posteriorOptions: { sigmaInit: { mean: -3, std: 0.1 } } as never }),
     ).toThrow(
       argError(
-        /posterior 'gaussian': unknown posteriorOptions key 'sigmaInit' \(known: muInit, biasMuInit, rhoInit, initFrom\)/,
+        /posterior 'gaussian': posteriorOptions: unknown key 'sigmaInit' \(known: muInit, biasMuInit, rhoInit, initFrom\)/,
       ),
     );
     expect(
       () => new BayesConv2d(1, 2, 3, { posterior: 'radial', posteriorOptions: { rhoinit: -4 } as never }),
-    ).toThrow(argError(/posterior 'radial': unknown posteriorOptions key 'rhoinit'/));
+    ).toThrow(argError(/posterior 'radial': posteriorOptions: unknown key 'rhoinit'/));
     expect(
       () => new BayesLinear(2, 2, { posterior: 'mcdropout', posteriorOptions: { rate: 0.5 } as never }),
     ).toThrow(argError(/'rate' \(known: init, biasInit, initFrom, p, isInput\)/));
@@ -253,7 +253,7 @@ describe('posterior option keys', () => {
     const net = new Sequential(new Linear(2, 2));
     expect(() =>
       dnnToBnn(net, { posterior: 'gaussian', posteriorOptions: { sigmaInit: 1 } as never }),
-    ).toThrow(argError(/unknown posteriorOptions key 'sigmaInit'/));
+    ).toThrow(argError(/posteriorOptions: unknown key 'sigmaInit'/));
     net.dispose();
     // Known keys still work, and MOPED's initFrom passes through dnnToBnn.
     const l = new BayesLinear(2, 2, { posterior: 'mcdropout', posteriorOptions: { p: 0.5, init: 0 } });
@@ -283,7 +283,7 @@ describe('posterior option keys', () => {
       new BayesLinear(2, 2, { posterior: 'test-keys', posteriorOptions: { alpha: 1 } as never }).dispose();
       expect(
         () => new BayesLinear(2, 2, { posterior: 'test-keys', posteriorOptions: { alfa: 1 } as never }),
-      ).toThrow(argError(/posterior 'test-keys': unknown posteriorOptions key 'alfa' \(known: alpha\)/));
+      ).toThrow(argError(/posterior 'test-keys': posteriorOptions: unknown key 'alfa' \(known: alpha\)/));
       new BayesLinear(2, 2, {
         posterior: 'test-nokeys',
         posteriorOptions: { anything: 1 } as never,

@@ -1,4 +1,4 @@
-import { QbnnError, Registry } from '@qbnn/core';
+import { checkKnownKeys, QbnnError, Registry } from '@qbnn/core';
 import type { Module } from '../module.js';
 import type { BuildOptions } from './factory.js';
 import { checkFitsCheckpoint } from './fits.js';
@@ -51,14 +51,30 @@ export function buildModel(
 
 const seedOf = (c: Record<string, unknown>) => (typeof c.seed === 'number' ? c.seed : 0);
 
-/** A zoo builder as an ArchBuilder that first checks a checkpoint's config against its tensors. */
-function zooBuilder(name: string, build: (c: never, opts: BuildOptions) => Module): ArchBuilder {
+/**
+ * A zoo builder as an ArchBuilder: the config may hold only the builder's keys (and `seed`), else
+ * ERR_ARG naming the unknown key (a misspelt `numclasses` silently built the default 10 classes),
+ * and a checkpoint's config is checked against its tensors first.
+ */
+function zooBuilder<C>(
+  name: string,
+  build: (c: C, opts: BuildOptions) => Module,
+  keys: readonly (keyof NonNullable<C> & string)[],
+): ArchBuilder {
+  const known = [...keys, 'seed'];
   return (c, contents) => {
+    checkKnownKeys(`architecture '${name}' config`, c, known);
     if (contents) checkFitsCheckpoint(name, (factory) => build(c as never, { factory }), contents);
     return build(c as never, { seed: seedOf(c) });
   };
 }
 
-registerArchitecture('mlp-regression', zooBuilder('mlp-regression', regressionMlp));
-registerArchitecture('lenet5', zooBuilder('lenet5', lenet5));
-registerArchitecture('resnet18', zooBuilder('resnet18', resnet18));
+registerArchitecture(
+  'mlp-regression',
+  zooBuilder('mlp-regression', regressionMlp, ['inFeatures', 'outFeatures', 'hidden', 'depth']),
+);
+registerArchitecture('lenet5', zooBuilder('lenet5', lenet5, ['inChannels', 'numClasses', 'imageSize']));
+registerArchitecture(
+  'resnet18',
+  zooBuilder('resnet18', resnet18, ['inChannels', 'numClasses', 'widths', 'widthMultiplier', 'blocks']),
+);
