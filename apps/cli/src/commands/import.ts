@@ -88,7 +88,7 @@ export const importCommand: Command = {
         mode: f.mode as SamplingMode | undefined,
       });
     } catch (err) {
-      if (err instanceof QbnnError) throw new QbnnError(err.code, `qbnn import: ${file}: ${err.message}`);
+      if (err instanceof QbnnError) throw new QbnnError(err.code, `${file}: ${err.message}`);
       throw err;
     }
     try {
