@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, removeStaleTempFiles, save } from '@qbnn/nn/node';
+import { load, removeStaleTempFiles, save, saveSafetensors } from '@qbnn/nn/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { writeProbeName } from '../src/file-flags.js';
 import { BAYES_ARCH } from '../src/lib/models.js';
@@ -212,6 +212,47 @@ describe('hostile command lines: refused before any work, inputs never overwritt
       'config.hidden must be an integer in [1, 4096]; got 1000000000',
     );
     model.dispose();
+  });
+
+  test("eval --data FILE: examples the checkpoint's model cannot take and labels it has no class for are typed errors", async () => {
+    // were 'BayesLinear: expected input [N, 784], got [256,100]' (the Monte Carlo batch's shape)
+    // and an untyped MetricsError with its stack trace
+    const data = async (name: string, shape: number[], label: number) => {
+      const path = join(dir, name);
+      const x = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5);
+      const y = new Int32Array(shape[0]).fill(label);
+      await saveSafetensors(path, {
+        x: { dtype: 'F32', shape, data: x },
+        y: { dtype: 'I32', shape: [shape[0]], data: y },
+      });
+      return run(
+        'eval',
+        '--checkpoint',
+        ckpt,
+        '--data',
+        path,
+        '--ood',
+        'none',
+        '--quiet',
+        '--no-native',
+        '--out',
+        join(dir, `${name}.json`),
+      );
+    };
+    const wide = await data('wide.safetensors', [4, 100], 1);
+    expect(wide.code).toBe(1);
+    expect(wide.err).toMatch(
+      /error \[ERR_FORMAT\]: --data .*wide\.safetensors: 'x' holds examples of \[100\] \(100 values\), but the checkpoint's mlp takes \[784\] \(784 values\)\n/,
+    );
+    const label = await data('label.safetensors', [4, 784], 11);
+    expect(label.code).toBe(1);
+    expect(label.err).toMatch(
+      /error \[ERR_FORMAT\]: the test labels hold class index 11 at index 0, but model 'float32' has 10 classes \(0 to 9\)\n/,
+    );
+    expect(label.err).not.toMatch(/\n\s+at /);
+    // MNIST-sized images saved as [N, 1, 28, 28] are read in the MLP's [784]
+    const images = await data('images.safetensors', [4, 1, 28, 28], 3);
+    expect(images.code, images.err).toBe(0);
   });
 
   test("D12 (the cli's checkpoints): SGHMC ensembles are sized from the file, not from the config", async () => {

@@ -68,6 +68,14 @@ export function modelResult(
   labels: Int32Array,
   ood: SampledProbs | null,
 ): ModelResult {
+  // a label the model has no class for (a --data file of another task) is the data's error,
+  // named here before the metrics refuse it with an untyped error and a stack trace
+  for (let i = 0; i < labels.length; i++)
+    if (labels[i] >= test.classes)
+      throw new QbnnError(
+        'ERR_FORMAT',
+        `the test labels hold class index ${labels[i]} at index ${i}, but model '${name}' has ${test.classes} classes (0 to ${test.classes - 1})`,
+      );
   const m = classificationMetrics(test.probs, labels, {
     samples: test.samples,
     n: test.n,
