@@ -214,7 +214,7 @@ describe('hostile command lines: refused before any work, inputs never overwritt
     model.dispose();
   });
 
-  test("eval --data FILE: examples the checkpoint's model cannot take and labels it has no class for are typed errors", async () => {
+  test("eval / quantize --data FILE: examples the checkpoint's model cannot take and labels it has no class for are typed errors", async () => {
     // were 'BayesLinear: expected input [N, 784], got [256,100]' (the Monte Carlo batch's shape)
     // and an untyped MetricsError with its stack trace
     const data = async (name: string, shape: number[], label: number) => {
@@ -253,6 +253,28 @@ describe('hostile command lines: refused before any work, inputs never overwritt
     // MNIST-sized images saved as [N, 1, 28, 28] are read in the MLP's [784]
     const images = await data('images.safetensors', [4, 1, 28, 28], 3);
     expect(images.code, images.err).toBe(0);
+    // quantize's calibration data likewise (was tfjs' untyped matMul error with its stack)
+    const q = (name: string) =>
+      run(
+        'quantize',
+        '--checkpoint',
+        ckpt,
+        '--data',
+        join(dir, name),
+        '--calibration-size',
+        '4',
+        '--quiet',
+        '--no-native',
+        '--out',
+        join(dir, `q-${name}`),
+      );
+    const qWide = await q('wide.safetensors');
+    expect(qWide.code).toBe(1);
+    expect(qWide.err).toMatch(
+      /error \[ERR_FORMAT\]: --data .*wide\.safetensors: 'x' holds examples of \[100\]/,
+    );
+    const qImages = await q('images.safetensors');
+    expect(qImages.code, qImages.err).toBe(0);
   });
 
   test("D12 (the cli's checkpoints): SGHMC ensembles are sized from the file, not from the config", async () => {

@@ -1,4 +1,3 @@
-import { QbnnError } from '@qbnn/core';
 import type { ImageSet } from '@qbnn/data';
 import type { ImportedConfig } from '@qbnn/interop';
 import type { Module } from '@qbnn/nn';
@@ -16,7 +15,7 @@ import {
   type OodChoice,
   type OodData,
 } from '../lib/data.js';
-import { asExampleSet, dataFileOf, loadDataFile, oodFromFile } from '../lib/data-file.js';
+import { asExampleSet, dataFileOf, fileInputShape, loadDataFile, oodFromFile } from '../lib/data-file.js';
 import { evaluateModels, evaluateRegression } from '../lib/evaluate.js';
 import { type BayesModelConfig, inputShapeOf } from '../lib/models.js';
 import { type Results, toReportData } from '../lib/results.js';
@@ -165,20 +164,7 @@ export const evaluate: Command = {
           regression = { name: d.name, x: d.x.subarray(0, n * per), n, targets: d.targets.subarray(0, n) };
         } else {
           split = { name: d.name, test: head(asExampleSet(d, '--data'), n) };
-          floatInputShape = d.shape.slice(1);
-          if (cfg) {
-            // the cli's own model takes its input shape; a file's examples of as many values are
-            // read in it (MNIST saved as [N, 784] for LeNet-5), others are refused here: they
-            // failed inside the model with the Monte Carlo batch's shape ([L N, ...])
-            const want = inputShapeOf(cfg.model);
-            const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-            if (size(floatInputShape) !== size(want))
-              throw new QbnnError(
-                'ERR_FORMAT',
-                `--data ${dataFile}: 'x' holds examples of [${floatInputShape}] (${size(floatInputShape)} values), but the checkpoint's ${cfg.model} takes [${want}] (${size(want)} values)`,
-              );
-            floatInputShape = want;
-          }
+          floatInputShape = fileInputShape(dataFile, '--data', d.shape.slice(1), cfg?.model);
           ood = oodFile !== undefined ? oodFromFile(oodFile, d.shape, f['ood-size']) : null;
         }
       } else {

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseFlags, UsageError } from '../args.js';
 import { checkFileFlags } from '../file-flags.js';
 import { DATASETS, type DatasetName, loadClassification } from '../lib/data.js';
-import { dataFileOf, loadDataFile } from '../lib/data-file.js';
+import { dataFileOf, fileInputShape, loadDataFile } from '../lib/data-file.js';
 import { inputShapeOf } from '../lib/models.js';
 import { buildQConfig, QUANT_MODES, type QuantMode, quantizeModel } from '../lib/quantize.js';
 import {
@@ -120,10 +120,10 @@ export const quantize: Command = {
     try {
       if (dataFile !== undefined) {
         const d = loadDataFile(dataFile, '--data');
-        inputShape = d.shape.slice(1);
+        inputShape = fileInputShape(dataFile, '--data', d.shape.slice(1), config?.model);
         if (d.targets !== undefined) task = 'regression';
         t = {
-          x: tf.tensor(d.x, d.shape),
+          x: tf.tensor(d.x, [d.shape[0], ...inputShape]),
           y: d.labels !== undefined ? tf.tensor1d(d.labels, 'int32') : tf.tensor1d(d.targets!),
         };
       } else {

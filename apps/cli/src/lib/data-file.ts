@@ -5,6 +5,7 @@ import { floatValues, intValues, readStateDict } from '@qbnn/interop';
 import type { SafeTensor } from '@qbnn/nn';
 import { UsageError } from '../args.js';
 import { count, head, type OodData } from './data.js';
+import { inputShapeOf, MODELS, type ModelName } from './models.js';
 
 /** Largest data file read (the whole file is held in memory while it is decoded). */
 export const MAX_DATA_FILE_BYTES = 2 ** 31 - 1;
@@ -178,4 +179,30 @@ export function oodFromFile(path: string, testShape: readonly number[], size: nu
     note: `OOD set: the first ${count(set)} rows of ${d.name}`,
     sets: [{ name: d.name, set }],
   };
+}
+
+/**
+ * The per-example shape `flag`'s file (per-example shape `fileShape` after N) is read in for a
+ * model whose cli config names `model`: an image model of the cli (lenet5, mlp) takes its own
+ * input shape, so a file's examples of as many values are read in it (MNIST saved as
+ * [N, 1, 28, 28] for the MLP) and others are ERR_FORMAT naming both (they failed inside the model
+ * with the Monte Carlo batch's shape, or as tfjs' untyped matMul error); any other model (imported,
+ * regression) reads the file's own shape.
+ */
+export function fileInputShape(
+  path: string,
+  flag: string,
+  fileShape: readonly number[],
+  model: ModelName | undefined,
+): number[] {
+  const own = fileShape.slice();
+  if (model === undefined || !(MODELS as readonly string[]).includes(model)) return own;
+  const want = inputShapeOf(model);
+  const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  if (size(own) !== size(want))
+    throw new QbnnError(
+      'ERR_FORMAT',
+      `${flag} ${path}: 'x' holds examples of [${own}] (${size(own)} values), but the checkpoint's ${model} takes [${want}] (${size(want)} values)`,
+    );
+  return want;
 }
