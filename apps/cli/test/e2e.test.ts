@@ -192,7 +192,7 @@ describe('train -> quantize -> eval -> report on real MNIST digits', { timeout: 
       '--qat-size',
       '64',
       '--calibration-size',
-      '32',
+      '1000', // more than the 128 training digits: all 128 calibrate, and the results say so
       '--samples',
       '2',
       '--throughput-batch',
@@ -219,6 +219,10 @@ describe('train -> quantize -> eval -> report on real MNIST digits', { timeout: 
     expect(r.out).toContain(`report:      ${join(out, 'report.html')}`);
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
     expect(res.models.map((m) => m.name)).toEqual(['float32', 'int8 PTQ', 'int8 QAT']);
+    // said 'PTQ (1000 calibration digits)' while the 128 training digits were all there was
+    expect(res.config.quantisation).toMatch(
+      /PTQ \(128 calibration digits\) and QAT \(1 epoch on 64 digits\)/,
+    );
     const impls = res.throughput!.map((t) => t.impl);
     expect(impls).toEqual(expect.arrayContaining(['int8 PTQ js', 'int8 QAT js']));
     expect(impls[0]).toMatch(/^float32 (tfjs-wasm|native \(tfjs-wasm \+ qbnn kernels\))$/);

@@ -191,7 +191,7 @@ export const demo: Command = {
         batchSize: f['batch-size'],
         lr: f.lr ?? 'default',
         beta: f.beta,
-        quantisation: `W${bits}/A${bits}, per-channel weights, PTQ (${f['calibration-size']} calibration digits) and QAT (${f['qat-epochs']} epoch on ${Math.min(f['qat-size'], count(split.train))} digits)`,
+        quantisation: `W${bits}/A${bits}, per-channel weights, PTQ (${Math.min(f['calibration-size'], count(split.train))} calibration digits) and QAT (${f['qat-epochs']} epoch on ${Math.min(f['qat-size'], count(split.train))} digits)`,
         samples: f.samples,
         seed: f.seed,
         trainSeconds: Math.round(summary.seconds),
