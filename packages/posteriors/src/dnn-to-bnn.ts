@@ -1,4 +1,4 @@
-import { QbnnError } from '@qbnn/core';
+import { checkKnownKeys, QbnnError } from '@qbnn/core';
 import { Conv2d, Linear, type Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { BayesConv2d, type BayesLayerOptions, BayesLinear } from './layers.js';
@@ -155,7 +155,32 @@ export function pathPattern(pattern: string): (path: string) => boolean {
   return (p) => match(p.split('.'), 0, 0);
 }
 
+// dnnToBnn's option keys (a misspelt one, `posterir: 'radial'`, silently converted to the
+// default); the `satisfies` clause and the check below it keep the list complete.
+const DNN_TO_BNN_KEYS = [
+  'posterior',
+  'posteriorOptions',
+  'prior',
+  'moped',
+  'mode',
+  'seed',
+  'exclude',
+  'include',
+  'prior_mu',
+  'prior_sigma',
+  'posterior_mu_init',
+  'posterior_rho_init',
+  'type',
+  'moped_enable',
+  'moped_delta',
+] as const satisfies readonly (keyof DnnToBnnOptions)[];
+const everyDnnToBnnKey: Exclude<keyof DnnToBnnOptions, (typeof DNN_TO_BNN_KEYS)[number]> extends never
+  ? true
+  : false = true;
+void everyDnnToBnnKey;
+
 function resolveOptions(options: DnnToBnnOptions): BnnConversionContext {
+  checkKnownKeys('dnnToBnn: options', options, DNN_TO_BNN_KEYS);
   const btPrior = options.prior_mu !== undefined || options.prior_sigma !== undefined;
   if (btPrior && options.prior) {
     throw new QbnnError('ERR_ARG', 'dnnToBnn: give either prior or prior_mu / prior_sigma, not both');

@@ -254,6 +254,12 @@ describe('posterior option keys', () => {
     expect(() =>
       dnnToBnn(net, { posterior: 'gaussian', posteriorOptions: { sigmaInit: 1 } as never }),
     ).toThrow(argError(/posteriorOptions: unknown key 'sigmaInit'/));
+    // dnnToBnn's own options likewise (posterir: 'radial' converted to the default gaussian)
+    expect(() => dnnToBnn(net, { posterir: 'radial' } as never)).toThrow(
+      argError(
+        /dnnToBnn: options: unknown key 'posterir' \(known: posterior, posteriorOptions, prior, moped, /,
+      ),
+    );
     net.dispose();
     // Known keys still work, and MOPED's initFrom passes through dnnToBnn.
     const l = new BayesLinear(2, 2, { posterior: 'mcdropout', posteriorOptions: { p: 0.5, init: 0 } });
