@@ -35,7 +35,13 @@ export class BayesConvNd<F extends ConvGeometryFn> extends BayesLayer {
     options: BayesLayerOptions & ConvParamsArg<F>,
   ) {
     const g = kind.geometry(`Bayes${kind.name}`, inChannels, outChannels, kernelSize, options);
-    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    super(
+      g.weightShape,
+      (options.bias ?? true) ? [outChannels] : null,
+      g.fanIn,
+      options,
+      Object.keys(g.params),
+    );
     this.kind = kind;
     this.inChannels = inChannels;
     this.outChannels = outChannels;

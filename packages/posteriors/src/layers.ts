@@ -1,4 +1,4 @@
-import { QbnnError, type Rng } from '@qbnn/core';
+import { checkKnownKeys, QbnnError, type Rng } from '@qbnn/core';
 import {
   type Conv2dParams,
   canConv2dReluMaxPool,
@@ -46,6 +46,21 @@ export interface BayesLayerOptions<N extends PosteriorName = PosteriorName> {
   isInput?: boolean;
 }
 
+// The keys of BayesLayerOptions (type-checked complete below).
+const BAYES_LAYER_KEYS = [
+  'posterior',
+  'posteriorOptions',
+  'prior',
+  'mode',
+  'bias',
+  'seed',
+  'isInput',
+] as const satisfies readonly (keyof BayesLayerOptions)[];
+const everyLayerKey: Exclude<keyof BayesLayerOptions, (typeof BAYES_LAYER_KEYS)[number]> extends never
+  ? true
+  : false = true;
+void everyLayerKey;
+
 /**
  * Base of the Bayesian layers: a module whose weight and bias are a {@link Posterior} plugin,
  * created by name from the registry. The posterior's Variables are this module's parameters
@@ -65,13 +80,20 @@ export abstract class BayesLayer extends Module {
   /** The layer operation applied with sampled weights. */
   abstract readonly op: LayerOp;
 
+  /**
+   * `paramKeys`: the layer's own option keys besides {@link BayesLayerOptions}' (a convolution's
+   * hyper-parameters); any other key is an ERR_ARG naming it (a misspelt `posteriorOption` or
+   * `strid` silently used the default).
+   */
   protected constructor(
     weightShape: number[],
     biasShape: number[] | null,
     fanIn: number,
     options: BayesLayerOptions,
+    paramKeys: readonly string[] = [],
   ) {
     super();
+    checkKnownKeys(`${this.constructor.name}: options`, options, [...BAYES_LAYER_KEYS, ...paramKeys]);
     const name = options.posterior ?? 'gaussian';
     const factory = getPosterior(name);
     const rng: Rng = toRng(options.seed);
@@ -183,7 +205,13 @@ export class BayesConv2d extends BayesLayer {
 
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, options: BayesConv2dOptions = {}) {
     const g = conv2dGeometry('BayesConv2d', inChannels, outChannels, kernelSize, options);
-    super(g.weightShape, (options.bias ?? true) ? [outChannels] : null, g.fanIn, options);
+    super(
+      g.weightShape,
+      (options.bias ?? true) ? [outChannels] : null,
+      g.fanIn,
+      options,
+      Object.keys(g.params),
+    );
     this.inChannels = inChannels;
     this.outChannels = outChannels;
     this.kernelSize = g.kernelSize;

@@ -254,6 +254,16 @@ describe('posterior option keys', () => {
     expect(() =>
       dnnToBnn(net, { posterior: 'gaussian', posteriorOptions: { sigmaInit: 1 } as never }),
     ).toThrow(argError(/posteriorOptions: unknown key 'sigmaInit'/));
+    // the layers' own options likewise (a misspelt key was ignored: the default used)
+    expect(() => new BayesLinear(2, 2, { posteriorOption: { p: 0.5 } } as never)).toThrow(
+      argError(
+        /^BayesLinear: options: unknown key 'posteriorOption' \(known: posterior, posteriorOptions, prior, mode, bias, seed, isInput\)$/,
+      ),
+    );
+    expect(() => new BayesConv2d(1, 2, 3, { strid: 2 } as never)).toThrow(
+      argError(/^BayesConv2d: options: unknown key 'strid' \(known: .*stride, padding, dilation, groups\)$/),
+    );
+    new BayesConv2d(1, 2, 3, { stride: 2, padding: 1, posterior: 'radial' }).dispose();
     // dnnToBnn's own options likewise (posterir: 'radial' converted to the default gaussian)
     expect(() => dnnToBnn(net, { posterir: 'radial' } as never)).toThrow(
       argError(
