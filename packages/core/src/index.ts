@@ -51,7 +51,7 @@ export {
   MAX_KERNEL_ELEMENTS,
   REFERENCE_KERNEL_LIMITS,
 } from './kernels/validate.js';
-export { checkKnownKeys } from './known-keys.js';
+export { checkKnownKeys, keysOf } from './known-keys.js';
 export * from './quant/index.js';
 export * from './registry/index.js';
 export * from './rng/index.js';

@@ -23,3 +23,14 @@ export function checkKnownKeys(what: string, value: unknown, known: readonly str
     }
   }
 }
+
+/**
+ * Every key of the options type `O`, listed once for {@link checkKnownKeys}:
+ * `keysOf<Options>()(['a', 'b'])` returns the list, and the compiler refuses a list that misses a
+ * key of `O` (or names another), so the list cannot fall behind the type.
+ */
+export function keysOf<O>(): <const K extends readonly (keyof O & string)[]>(
+  keys: K & (Exclude<keyof O, K[number]> extends never ? unknown : { missing: Exclude<keyof O, K[number]> }),
+) => K {
+  return (keys) => keys;
+}

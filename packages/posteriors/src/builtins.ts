@@ -1,3 +1,4 @@
+import { keysOf } from '@qbnn/core';
 import { GaussianPosterior } from './gaussian.js';
 import type { PointInitOptions } from './init.js';
 import type { LocScaleOptions } from './locscale.js';
@@ -15,24 +16,13 @@ declare module './types.js' {
   }
 }
 
-// The option keys of each built-in (checked by the registry: a misspelt key is an ERR_ARG).
-// The `satisfies` clauses make the compiler check that each list names every key of its options.
-const locScaleKeys = [
-  'muInit',
-  'biasMuInit',
-  'rhoInit',
-  'initFrom',
-] as const satisfies readonly (keyof LocScaleOptions)[];
-const pointKeys = ['init', 'biasInit', 'initFrom'] as const satisfies readonly (keyof PointInitOptions)[];
-const mcDropoutKeys = [...pointKeys, 'p', 'isInput'] as const satisfies readonly (keyof McDropoutOptions)[];
-const sghmcKeys = [...pointKeys, 'precision'] as const satisfies readonly (keyof SghmcPosteriorOptions)[];
-type AllListed<O, K extends readonly unknown[]> = Exclude<keyof O, K[number]> extends never ? true : false;
-const everyKeyListed: [
-  AllListed<LocScaleOptions, typeof locScaleKeys>,
-  AllListed<McDropoutOptions, typeof mcDropoutKeys>,
-  AllListed<SghmcPosteriorOptions, typeof sghmcKeys>,
-] = [true, true, true];
-void everyKeyListed;
+// The option keys of each built-in (checked by the registry: a misspelt key is an ERR_ARG);
+// keysOf makes the compiler check that each list names every key of its options.
+const pointKeys = ['init', 'biasInit', 'initFrom'] as const;
+const locScaleKeys = keysOf<LocScaleOptions>()(['muInit', 'biasMuInit', 'rhoInit', 'initFrom']);
+const mcDropoutKeys = keysOf<McDropoutOptions>()([...pointKeys, 'p', 'isInput']);
+const sghmcKeys = keysOf<SghmcPosteriorOptions>()([...pointKeys, 'precision']);
+keysOf<PointInitOptions>()(pointKeys);
 
 /** Registers the built-in posteriors (done on import of the package; idempotent). */
 export function registerBuiltinPosteriors(): void {

@@ -12,7 +12,7 @@ import {
   convTranspose3dKind,
 } from '@qbnn/nn';
 import { moduleLayerOptions, registerBnnConverter } from './dnn-to-bnn.js';
-import { BayesLayer, type BayesLayerOptions } from './layers.js';
+import { BayesLayer, type BayesLayerOptions, convLayerArgs } from './layers.js';
 import type { LayerOp } from './types.js';
 
 /**
@@ -35,13 +35,7 @@ export class BayesConvNd<F extends ConvGeometryFn> extends BayesLayer {
     options: BayesLayerOptions & ConvParamsArg<F>,
   ) {
     const g = kind.geometry(`Bayes${kind.name}`, inChannels, outChannels, kernelSize, options);
-    super(
-      g.weightShape,
-      (options.bias ?? true) ? [outChannels] : null,
-      g.fanIn,
-      options,
-      Object.keys(g.params),
-    );
+    super(...convLayerArgs(g, outChannels, options));
     this.kind = kind;
     this.inChannels = inChannels;
     this.outChannels = outChannels;

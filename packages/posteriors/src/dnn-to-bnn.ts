@@ -1,4 +1,4 @@
-import { checkKnownKeys, QbnnError } from '@qbnn/core';
+import { checkKnownKeys, keysOf, QbnnError } from '@qbnn/core';
 import { Conv2d, Linear, type Module } from '@qbnn/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { BayesConv2d, type BayesLayerOptions, BayesLinear } from './layers.js';
@@ -156,8 +156,8 @@ export function pathPattern(pattern: string): (path: string) => boolean {
 }
 
 // dnnToBnn's option keys (a misspelt one, `posterir: 'radial'`, silently converted to the
-// default); the `satisfies` clause and the check below it keep the list complete.
-const DNN_TO_BNN_KEYS = [
+// default); keysOf keeps the list complete.
+const DNN_TO_BNN_KEYS = keysOf<DnnToBnnOptions>()([
   'posterior',
   'posteriorOptions',
   'prior',
@@ -173,11 +173,7 @@ const DNN_TO_BNN_KEYS = [
   'type',
   'moped_enable',
   'moped_delta',
-] as const satisfies readonly (keyof DnnToBnnOptions)[];
-const everyDnnToBnnKey: Exclude<keyof DnnToBnnOptions, (typeof DNN_TO_BNN_KEYS)[number]> extends never
-  ? true
-  : false = true;
-void everyDnnToBnnKey;
+]);
 
 function resolveOptions(options: DnnToBnnOptions): BnnConversionContext {
   checkKnownKeys('dnnToBnn: options', options, DNN_TO_BNN_KEYS);

@@ -1,4 +1,4 @@
-import { checkKnownKeys, QbnnError, type Rng } from '@qbnn/core';
+import { checkKnownKeys, keysOf, QbnnError, type Rng } from '@qbnn/core';
 import {
   type Conv2dParams,
   canConv2dReluMaxPool,
@@ -46,8 +46,8 @@ export interface BayesLayerOptions<N extends PosteriorName = PosteriorName> {
   isInput?: boolean;
 }
 
-// The keys of BayesLayerOptions (type-checked complete below).
-const BAYES_LAYER_KEYS = [
+// The keys of BayesLayerOptions (keysOf keeps the list complete).
+const BAYES_LAYER_KEYS = keysOf<BayesLayerOptions>()([
   'posterior',
   'posteriorOptions',
   'prior',
@@ -55,11 +55,26 @@ const BAYES_LAYER_KEYS = [
   'bias',
   'seed',
   'isInput',
-] as const satisfies readonly (keyof BayesLayerOptions)[];
-const everyLayerKey: Exclude<keyof BayesLayerOptions, (typeof BAYES_LAYER_KEYS)[number]> extends never
-  ? true
-  : false = true;
-void everyLayerKey;
+]);
+
+/**
+ * The arguments of {@link BayesLayer}'s constructor for a convolution of geometry `g` (the
+ * package's and plugins' convolution layers): its weight, a bias of `outChannels` unless
+ * `options.bias` is false, and its hyper-parameters' names as the layer's own option keys.
+ */
+export function convLayerArgs(
+  g: { weightShape: number[]; fanIn: number; params: object },
+  outChannels: number,
+  options: BayesLayerOptions,
+): [number[], number[] | null, number, BayesLayerOptions, string[]] {
+  return [
+    g.weightShape,
+    (options.bias ?? true) ? [outChannels] : null,
+    g.fanIn,
+    options,
+    Object.keys(g.params),
+  ];
+}
 
 /**
  * Base of the Bayesian layers: a module whose weight and bias are a {@link Posterior} plugin,
@@ -205,13 +220,7 @@ export class BayesConv2d extends BayesLayer {
 
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, options: BayesConv2dOptions = {}) {
     const g = conv2dGeometry('BayesConv2d', inChannels, outChannels, kernelSize, options);
-    super(
-      g.weightShape,
-      (options.bias ?? true) ? [outChannels] : null,
-      g.fanIn,
-      options,
-      Object.keys(g.params),
-    );
+    super(...convLayerArgs(g, outChannels, options));
     this.inChannels = inChannels;
     this.outChannels = outChannels;
     this.kernelSize = g.kernelSize;
